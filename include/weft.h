@@ -1,0 +1,541 @@
+/* weft.h - coroutines, generators and an event loop for C.
+ *
+ * The whole public API of libweft. Every function says whether it can
+ * suspend the calling task, what it returns and who owns what.
+ *
+ * Conventions:
+ *  - Calls return 0 (or a count) on success and a negative errno value on
+ *    failure; weft_strerror() turns one into text. A few calls also return
+ *    the positive WEFT_DONE to say "finished" as distinct from a value.
+ *  - Public names are weft_<noun>_<verb>; the runtime's own verbs are short
+ *    (weft_run, weft_spawn, weft_await, weft_sleep, weft_yield, weft_cancel).
+ *  - "Suspends" means the call may give the loop a turn. Every suspending
+ *    call returns -ECANCELED once the calling task has been cancelled and
+ *    -ETIMEDOUT once a deadline scope around it has passed.
+ *  - Objects are opaque; whoever creates one owns it and destroys it with
+ *    the matching _destroy call unless the documentation says otherwise.
+ */
+#ifndef WEFT_H
+#define WEFT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define WEFT_API __attribute__((visibility("default")))
+#else
+#define WEFT_API
+#endif
+
+#define WEFT_VERSION_MAJOR 0
+#define WEFT_VERSION_MINOR 1
+#define WEFT_VERSION_PATCH 0
+
+/* Returned by calls that report "finished" as distinct from a value:
+ * a coroutine that returned, an exhausted generator. Positive, so it never
+ * collides with a negative errno. */
+#define WEFT_DONE 1
+
+/* ------------------------------------------------------------------------
+ * Basics
+ * --------------------------------------------------------------------- */
+
+/* Returns the library's version as "MAJOR.MINOR.PATCH". Never suspends.
+ * The string is static; the caller does not free it. */
+WEFT_API const char *weft_version(void);
+
+/* Returns a static, human-readable text for a status: 0, WEFT_DONE, or a
+ * negative errno as returned by any weft call (a positive errno is accepted
+ * too). Never returns NULL and never suspends. */
+WEFT_API const char *weft_strerror(int status);
+
+/* ------------------------------------------------------------------------
+ * Coroutines: a C function on its own stack that can suspend (yield) and be
+ * resumed, passing a value each way. They need no event loop.
+ * --------------------------------------------------------------------- */
+
+typedef struct weft_coro weft_coro_t;
+
+/* A coroutine's body. `arg` is the value given to weft_coro_create. What it
+ * returns is handed to the resumer of its last resume, with WEFT_DONE. */
+typedef void *(*weft_coro_fn)(void *arg);
+
+typedef enum weft_coro_status {
+    WEFT_CORO_CREATED = 0, /* made, never resumed */
+    WEFT_CORO_RUNNING,     /* running, or resuming another coroutine */
+    WEFT_CORO_SUSPENDED,   /* yielded; may be resumed */
+    WEFT_CORO_DEAD         /* its function returned */
+} weft_coro_status_t;
+
+/* Options for a coroutine (and, through weft_task_opts_t, a task). A NULL
+ * pointer or a zeroed struct means every default. */
+typedef struct weft_coro_opts {
+    /* Usable stack bytes; 0 for the default (weft_stack_default_size()).
+     * Rounded up to whole pages; at least 16 KiB. */
+    size_t stack_size;
+    /* A name, shown in overflow reports and in the task tree. Copied (up
+     * to 31 bytes) so the caller keeps ownership of the string. */
+    const char *name;
+} weft_coro_opts_t;
+
+/* Creates a coroutine that will run fn(arg) on its own stack when first
+ * resumed. Never suspends. The stack is taken from a pool, so in the
+ * common case this makes no system call. Returns 0 and stores the
+ * coroutine in *co (owned by the caller: weft_coro_destroy), -EINVAL if co
+ * or fn is NULL or the stack size is absurd (over 1 GiB), -ENOMEM if no
+ * memory or stack could be had. */
+WEFT_API int weft_coro_create(weft_coro_t **co, weft_coro_fn fn, void *arg,
+                              const weft_coro_opts_t *opts);
+
+/* Runs co until it yields or returns; the caller waits meanwhile (a
+ * coroutine may resume another: they nest). `value` becomes what co's
+ * pending weft_coro_yield receives (ignored on the first resume). Returns
+ * 0 when co yielded, storing the yielded value in *out (out may be NULL);
+ * WEFT_DONE when co's function returned, storing its return value in *out.
+ * Errors: -EINVAL (co NULL), -ESRCH (co is dead), -EBUSY (co is running,
+ * is resuming another, or is suspended inside the event loop as part of a
+ * task), -EXDEV (co was started on another thread: a started coroutine
+ * never changes threads). If the caller is a task, co runs as part of that
+ * task (a weft_sleep inside co suspends the task). */
+WEFT_API int weft_coro_resume(weft_coro_t *co, void *value, void **out);
+
+/* Suspends the calling coroutine, handing `value` to its resumer (whose
+ * weft_coro_resume returns 0). Returns 0 once resumed again, storing the
+ * resumer's value in *in (in may be NULL). Returns -EPERM when called
+ * outside any coroutine created with weft_coro_create (for example from a
+ * task's own function or from main). This is a coroutine's yield to its
+ * resumer, not the loop's weft_yield. */
+WEFT_API int weft_coro_yield(void *value, void **in);
+
+/* Returns the status of co (a weft_coro_status_t), or -EINVAL if co is
+ * NULL. Never suspends. */
+WEFT_API int weft_coro_status(const weft_coro_t *co);
+
+/* Returns the coroutine running on this thread (weft_coro_create'd), or
+ * NULL when the caller is not inside one. Never suspends. */
+WEFT_API weft_coro_t *weft_coro_current(void);
+
+/* Returns co's name ("" if it has none), or NULL if co is NULL. */
+WEFT_API const char *weft_coro_name(const weft_coro_t *co);
+
+/* Destroys co and returns its stack to the pool. A suspended coroutine is
+ * discarded where it stands: its function does not run on (C has no
+ * unwinding; use a generator and weft_gen_close for clean-up). Returns 0,
+ * -EINVAL if co is NULL, -EBUSY if co is running or resuming another (it
+ * is left untouched). Never suspends. */
+WEFT_API int weft_coro_destroy(weft_coro_t *co);
+
+/* The default usable stack size in bytes of coroutines and tasks
+ * (128 KiB; the environment variable WEFT_STACK_SIZE, in bytes or with a K
+ * or M suffix, changes it for the process). Each stack also has a 64 KiB
+ * guard below it that turns an overflow into a clear report. */
+WEFT_API size_t weft_stack_default_size(void);
+
+/* ------------------------------------------------------------------------
+ * Generators: next / send / close, delegation, a for-each macro.
+ * --------------------------------------------------------------------- */
+
+typedef struct weft_gen weft_gen_t;
+
+/* A generator's body: produce values with weft_gen_yield. Return 0 when
+ * exhausted, optionally storing a final value in *result (Python's
+ * StopIteration.value, what `yield from` evaluates to); or return a
+ * negative errno to fail: the consumer's next/send returns that error
+ * once, and WEFT_DONE after. */
+typedef int (*weft_gen_fn)(void *arg, void **result);
+
+/* Creates a generator running fn(arg) when first advanced. Never
+ * suspends. Returns 0 and stores it in *gen (the caller owns it:
+ * weft_gen_destroy), -EINVAL if gen or fn is NULL, -ENOMEM. */
+WEFT_API int weft_gen_create(weft_gen_t **gen, weft_gen_fn fn, void *arg,
+                             const weft_coro_opts_t *opts);
+
+/* Advances gen: same as weft_gen_send(gen, NULL, out). */
+WEFT_API int weft_gen_next(weft_gen_t *gen, void **out);
+
+/* Resumes gen, making its pending weft_gen_yield receive `value` (on the
+ * first advance, `value` is ignored, as Python requires None). Returns 0
+ * with the next yielded value in *out (out may be NULL); WEFT_DONE once gen
+ * is exhausted, with its final value in *out the first time (NULL after),
+ * and WEFT_DONE on every later call; gen's own negative error
+ * the one time its function fails. Misuse: -EINVAL (NULL), -EBUSY (gen is
+ * running), -EXDEV (started on another thread). Runs as part of the calling
+ * task if there is one, so it suspends exactly when the generator's body
+ * does. */
+WEFT_API int weft_gen_send(weft_gen_t *gen, void *value, void **out);
+
+/* Inside a generator: hands `value` to the consumer and waits to be
+ * advanced. Returns 0 when advanced, with the sent value (NULL for next) in
+ * *sent (sent may be NULL); -ECANCELED when the generator is being closed:
+ * the body should then clean up and return (like GeneratorExit). Returns
+ * -EPERM when the caller is not a generator's body. */
+WEFT_API int weft_gen_yield(void *value, void **sent);
+
+/* Inside a generator: delegates to sub until sub is exhausted (Python's
+ * `yield from`): every value sub yields goes to our consumer, every value
+ * sent to us goes to sub. Returns 0 when sub is exhausted, with its final
+ * value in *result (result may be NULL); sub's negative error if it failed;
+ * -ECANCELED if we were closed meanwhile (sub is closed first); -EPERM
+ * outside a generator; -EINVAL if sub is NULL or is the caller itself. The
+ * caller still owns sub. */
+WEFT_API int weft_gen_yield_from(weft_gen_t *sub, void **result);
+
+/* Closes gen: a suspended generator's pending weft_gen_yield returns
+ * -ECANCELED so the body runs its clean-up and returns. Returns 0 when gen
+ * is (now) finished, -EPROTO if the body yielded again instead of
+ * returning (it is then discarded), -EINVAL (NULL), -EBUSY (running).
+ * Closing a generator that never started or is exhausted just marks it
+ * finished. Suspends only if the body's clean-up does. */
+WEFT_API int weft_gen_close(weft_gen_t *gen);
+
+/* Returns true once gen is exhausted, closed or failed. */
+WEFT_API bool weft_gen_done(const weft_gen_t *gen);
+
+/* Closes gen if it is suspended (running its clean-up, as a garbage
+ * collected Python generator does), then frees it. Returns 0, -EINVAL
+ * (NULL) or -EBUSY (running; nothing is freed). */
+WEFT_API int weft_gen_destroy(weft_gen_t *gen);
+
+/* A `for` loop over the values of a generator, each bound to `var` (a
+ * void * local to the loop). The loop ends when the generator is exhausted
+ * or fails; call weft_gen_next yourself where the failure matters. */
+#define WEFT_GEN_FOREACH(gen, var)                                                         \
+    for (void *var = NULL; weft_gen_next((gen), &var) == 0;)
+
+
+/* ------------------------------------------------------------------------
+ * Time. Every time in weft is an int64_t count of nanoseconds; instants
+ * are read on the loop's monotonic clock (CLOCK_MONOTONIC).
+ * --------------------------------------------------------------------- */
+
+#define WEFT_USEC(us) ((int64_t)(us) * 1000)
+#define WEFT_MSEC(ms) ((int64_t)(ms) * 1000000)
+#define WEFT_SEC(s) ((int64_t)(s) * 1000000000)
+/* "No deadline": an instant that never comes. */
+#define WEFT_FOREVER INT64_MAX
+
+/* Returns the monotonic clock in nanoseconds. Never suspends. */
+WEFT_API int64_t weft_now(void);
+
+/* ------------------------------------------------------------------------
+ * The event loop and tasks.
+ * --------------------------------------------------------------------- */
+
+typedef struct weft_task weft_task_t;
+
+/* A task's body. Return 0 on success, optionally storing a result in
+ * *result; or a negative errno to fail. A task that was cancelled
+ * normally returns the -ECANCELED its suspending call gave it. */
+typedef int (*weft_task_fn)(void *arg, void **result);
+
+/* How weft_run sets up the runtime. A NULL pointer or a zeroed struct
+ * means every default; later versions add fields at the end. */
+typedef struct weft_config {
+    /* Worker threads, each running a loop. 0: the environment variable
+     * WEFT_WORKERS if set, else 1. WEFT_WORKERS_PER_CORE: one per core. */
+    int workers;
+    /* Default usable stack bytes of tasks (0: weft_stack_default_size()). */
+    size_t stack_size;
+    /* Debug mode: warn on stderr when one step of a task (from a resume to
+     * its next suspension) holds the loop longer than slow_step_ns
+     * (default 100 ms), as asyncio's debug mode does. The environment
+     * variable WEFT_DEBUG=1 turns it on too. */
+    bool debug;
+    int64_t slow_step_ns;
+} weft_config_t;
+
+#define WEFT_WORKERS_PER_CORE (-1)
+
+/* Runs main(arg) as the first task of a new loop on the calling thread,
+ * and returns when it has returned: then every task still alive is
+ * cancelled and given the chance to unwind, everything is released, and
+ * the loop closes. Returns main's status (its result in *result, result
+ * may be NULL), -EINVAL if main is NULL, -EBUSY if the calling thread
+ * already runs a loop (weft_run does not nest), -ENOMEM. Tasks that ended
+ * with an error nobody retrieved, and tasks still pending when the loop
+ * closed, are reported on stderr. */
+WEFT_API int weft_run(weft_task_fn main, void *arg, void **result);
+
+/* weft_run with a configuration (cfg may be NULL). */
+WEFT_API int weft_run_config(const weft_config_t *cfg, weft_task_fn main, void *arg,
+                             void **result);
+
+/* Options for weft_spawn. NULL or zeroed: every default. */
+typedef struct weft_task_opts {
+    const char *name;  /* copied; shown in the task tree and reports */
+    size_t stack_size; /* usable stack bytes; 0 for the loop's default */
+} weft_task_opts_t;
+
+/* Creates a task that runs fn(arg) on the current loop, after the tasks
+ * already ready. The task gets its stack when it first runs. Never
+ * suspends. With task non-NULL, stores a handle in *task: the caller owns
+ * one reference and must drop it with weft_task_release (at any time:
+ * releasing neither cancels nor waits). With task NULL the task is
+ * detached: the loop reclaims it when it ends. Returns 0, -EINVAL (fn
+ * NULL or a bad stack size), -EPERM when no loop runs on this thread,
+ * -ENOMEM. */
+WEFT_API int weft_spawn(weft_task_t **task, weft_task_fn fn, void *arg,
+                        const weft_task_opts_t *opts);
+
+/* Waits until t has finished. Suspends. Returns t's status (0 or its
+ * negative error; -ECANCELED if it was cancelled) and its result in
+ * *result (result may be NULL). If the caller itself is cancelled or its
+ * deadline passes first, returns -ECANCELED or -ETIMEDOUT and t goes on
+ * (awaiting does not cancel the awaited task): weft_task_done tells which
+ * case it was. Many tasks may await one. -EINVAL if t is NULL,
+ * -EDEADLK if t is the caller, -EPERM outside a task. */
+WEFT_API int weft_await(weft_task_t *t, void **result);
+
+/* Drops the caller's reference to t (from weft_spawn or weft_shield).
+ * Never suspends. The task goes on if it has not finished; its memory is
+ * reclaimed once it has and nobody holds it. Returns 0 or -EINVAL. */
+WEFT_API int weft_task_release(weft_task_t *t);
+
+/* Requests the cancellation of t: its current or next suspending call
+ * returns -ECANCELED, and so does every later one (the task should unwind
+ * by returning). A task that has not started yet ends cancelled without
+ * running. Never suspends; may be called from a callback. Returns 0,
+ * -EALREADY if t has already finished, -EINVAL if t is NULL. */
+WEFT_API int weft_cancel(weft_task_t *t);
+
+/* Clears the calling task's cancellation request so that it can wait for
+ * something during its clean-up (asyncio's Task.uncancel). Returns the
+ * number of requests cleared (0 if none), -EPERM outside a task. */
+WEFT_API int weft_uncancel(void);
+
+typedef enum weft_task_state {
+    WEFT_TASK_PENDING = 0, /* spawned, not started */
+    WEFT_TASK_READY,       /* started, waiting for its turn */
+    WEFT_TASK_RUNNING,     /* running now */
+    WEFT_TASK_WAITING,     /* suspended, waiting for something */
+    WEFT_TASK_DONE         /* finished: see weft_task_result */
+} weft_task_state_t;
+
+/* Returns t's weft_task_state_t, or -EINVAL. Never suspends. */
+WEFT_API int weft_task_state(const weft_task_t *t);
+
+/* True once t has finished (returned, failed or been cancelled). */
+WEFT_API bool weft_task_done(const weft_task_t *t);
+
+/* True if a cancellation of t has been requested. */
+WEFT_API bool weft_task_cancelled(const weft_task_t *t);
+
+/* For a finished t: returns its status and stores its result in *result
+ * (may be NULL); this counts as retrieving it. Returns -EAGAIN if t has
+ * not finished, -EINVAL if t is NULL. Never suspends. */
+WEFT_API int weft_task_result(weft_task_t *t, void **result);
+
+/* Returns t's name ("" if none), or NULL for a NULL t. */
+WEFT_API const char *weft_task_name(const weft_task_t *t);
+
+/* Returns the running task, or NULL outside any task. The pointer is
+ * borrowed: valid while the task lives. */
+WEFT_API weft_task_t *weft_current(void);
+
+/* Stores up to max borrowed pointers to this loop's live tasks (not yet
+ * finished) in out and returns how many there are in all (which may
+ * exceed max). The pointers stay valid until the caller next suspends.
+ * -EPERM when no loop runs on this thread. Never suspends. */
+WEFT_API int weft_tasks(weft_task_t **out, size_t max);
+
+/* Registers fn(t, arg) to run on the loop when t finishes (at once, from
+ * this call, if it already has). Returns 0, -EINVAL, -ENOMEM. */
+WEFT_API int weft_task_on_done(weft_task_t *t, void (*fn)(weft_task_t *t, void *arg),
+                               void *arg);
+
+/* Gives the loop a turn: the caller goes to the back of the ready queue
+ * (asyncio.sleep(0)). Suspends. Returns 0, -ECANCELED, -ETIMEDOUT. */
+WEFT_API int weft_yield(void);
+
+/* Sleeps for ns nanoseconds (<= 0: a weft_yield). Suspends. Returns 0,
+ * -ECANCELED, or -ETIMEDOUT if a deadline scope ends first (it wakes at
+ * that deadline), -EPERM outside a task. */
+WEFT_API int weft_sleep(int64_t ns);
+
+/* Sleeps until the instant `when` of weft_now(); an instant in the past
+ * yields once. Same returns as weft_sleep. */
+WEFT_API int weft_sleep_until(int64_t when);
+
+/* ---- deadlines (asyncio.timeout) ---- */
+
+/* A deadline scope. Lives wherever the task likes (usually its stack):
+ * only the task that pushed it touches it. */
+typedef struct weft_deadline {
+    int64_t when;  /* this scope's own deadline */
+    int64_t outer; /* the deadline in force before it */
+    weft_task_t *task;
+    uint32_t depth;
+} weft_deadline_t;
+
+/* Opens a deadline scope ending timeout_ns from now: until it is popped,
+ * every suspending call of the task returns -ETIMEDOUT once the deadline
+ * has passed. Scopes nest; an inner scope never extends an outer one.
+ * Never suspends. Returns 0, -EINVAL (d NULL), -EPERM outside a task. */
+WEFT_API int weft_deadline_push(weft_deadline_t *d, int64_t timeout_ns);
+
+/* The same, with an absolute instant of weft_now(). */
+WEFT_API int weft_deadline_push_at(weft_deadline_t *d, int64_t when);
+
+/* Closes the innermost scope d. Returns -ETIMEDOUT if d's own deadline
+ * has passed (so the caller knows it was this scope that expired), else
+ * 0; -EINVAL if d is not the task's innermost open scope. */
+WEFT_API int weft_deadline_pop(weft_deadline_t *d);
+
+/* Waits for t at most timeout_ns. Suspends. On time-out, cancels t, waits
+ * until it has unwound, and returns -ETIMEDOUT; otherwise as weft_await.
+ * If the caller is cancelled, t is cancelled too and awaited, and the
+ * call returns -ECANCELED (asyncio.wait_for). */
+WEFT_API int weft_wait_for(weft_task_t *t, int64_t timeout_ns, void **result);
+
+/* Makes *out a new task that finishes as inner does, with its status and
+ * result; cancelling *out (directly, or through wait_for, gather or a
+ * group) does not cancel inner (asyncio.shield). The caller owns *out
+ * (weft_task_release) and still owns its own reference to inner. Never
+ * suspends. Returns 0, -EINVAL, -EPERM (no loop), -ENOMEM. */
+WEFT_API int weft_shield(weft_task_t **out, weft_task_t *inner);
+
+/* ---- composition ---- */
+
+/* gather's modes: stop at the first failure, or collect every status. */
+#define WEFT_GATHER_FAIL_FAST 0
+#define WEFT_GATHER_COLLECT 1
+
+/* Waits for all n tasks. Suspends. results[i] and statuses[i] (either
+ * array may be NULL) receive each task's result and status, in order.
+ * WEFT_GATHER_FAIL_FAST: on the first failure, cancels the others, waits
+ * for them to unwind, and returns that failure. WEFT_GATHER_COLLECT:
+ * waits for all and returns 0 (the statuses say how each ended). If the
+ * caller is cancelled or times out, the tasks are cancelled, awaited,
+ * and -ECANCELED or -ETIMEDOUT is returned. The caller keeps its
+ * references. -EINVAL for bad arguments. */
+WEFT_API int weft_gather(weft_task_t *const *tasks, size_t n, void **results, int *statuses,
+                         int mode);
+
+#define WEFT_FIRST_COMPLETED 0
+#define WEFT_FIRST_EXCEPTION 1
+#define WEFT_ALL_COMPLETED 2
+
+/* Waits until, among the n tasks, the first has finished
+ * (WEFT_FIRST_COMPLETED), the first has failed or all finished
+ * (WEFT_FIRST_EXCEPTION), or all have (WEFT_ALL_COMPLETED), or until
+ * timeout_ns passes (negative: no timeout). Suspends. Cancels nothing.
+ * Returns how many have finished (weft_task_done says which), so a
+ * time-out is a count below what was asked, not an error; -ECANCELED or
+ * -ETIMEDOUT if the caller was cancelled or its deadline scope passed;
+ * -EINVAL for bad arguments. */
+WEFT_API int weft_wait(weft_task_t *const *tasks, size_t n, int return_when, int64_t timeout_ns);
+
+/* Iterates over tasks in the order they finish (asyncio.as_completed). */
+typedef struct weft_as_completed weft_as_completed_t;
+
+/* Starts an iteration over n tasks (copied; the caller keeps its
+ * references and the tasks must outlive the iteration). Never suspends.
+ * Returns 0, -EINVAL, -ENOMEM; *ac is owned by the caller. */
+WEFT_API int weft_as_completed_create(weft_as_completed_t **ac, weft_task_t *const *tasks,
+                                      size_t n);
+/* Waits for the next task to finish and stores it in *task. Suspends.
+ * Returns 0, WEFT_DONE once every task has been returned, -ECANCELED,
+ * -ETIMEDOUT, -EINVAL. */
+WEFT_API int weft_as_completed_next(weft_as_completed_t *ac, weft_task_t **task);
+/* Ends the iteration; never suspends; 0 or -EINVAL (also -EBUSY while a
+ * task waits in next). */
+WEFT_API int weft_as_completed_destroy(weft_as_completed_t *ac);
+
+/* ---- futures ---- */
+
+typedef struct weft_future weft_future_t;
+
+/* Creates a future on the current loop (a result or an error, set once;
+ * many may await it). Never suspends. Returns 0, -EINVAL, -EPERM (no
+ * loop), -ENOMEM; the caller owns *f (weft_future_destroy). */
+WEFT_API int weft_future_create(weft_future_t **f);
+/* Sets the result and wakes every awaiter. Never suspends. Returns 0,
+ * -EALREADY if the future is already done, -EINVAL. */
+WEFT_API int weft_future_set_result(weft_future_t *f, void *result);
+/* Sets a failure (a negative errno) and wakes every awaiter. Returns 0,
+ * -EALREADY, -EINVAL (f NULL or err >= 0). */
+WEFT_API int weft_future_set_error(weft_future_t *f, int err);
+/* Cancels the future: awaiters get -ECANCELED. 0, -EALREADY, -EINVAL. */
+WEFT_API int weft_future_cancel(weft_future_t *f);
+/* Waits until f is done. Suspends. Returns f's status (0, its error, or
+ * -ECANCELED if f was cancelled) with its result in *result; or the
+ * caller's own -ECANCELED / -ETIMEDOUT, with f left as it was. */
+WEFT_API int weft_future_await(weft_future_t *f, void **result);
+/* True once f has a result, an error, or was cancelled. */
+WEFT_API bool weft_future_done(const weft_future_t *f);
+/* Registers fn(f, arg) to run when f is done (at once if it is).
+ * Returns 0, -EINVAL, -ENOMEM. */
+WEFT_API int weft_future_on_done(weft_future_t *f, void (*fn)(weft_future_t *f, void *arg),
+                                 void *arg);
+/* Frees f. Returns 0, -EINVAL, -EBUSY while tasks await it. */
+WEFT_API int weft_future_destroy(weft_future_t *f);
+
+/* ---- task groups (asyncio.TaskGroup) ---- */
+
+typedef struct weft_group weft_group_t;
+
+/* Creates a task group on the current loop. Never suspends. Returns 0,
+ * -EINVAL, -EPERM (no loop), -ENOMEM. The caller owns *g and must call
+ * weft_group_wait before weft_group_destroy. */
+WEFT_API int weft_group_create(weft_group_t **g);
+/* Spawns a child in g (as weft_spawn). The group holds the child; *task,
+ * if task is non-NULL, is a borrowed pointer valid until the group is
+ * destroyed. Returns 0, -ECANCELED if the group is already failing or
+ * cancelled (nothing is spawned), -EINVAL, -ENOMEM. */
+WEFT_API int weft_group_spawn(weft_group_t *g, weft_task_t **task, weft_task_fn fn, void *arg,
+                              const weft_task_opts_t *opts);
+/* Waits until every child has finished. Suspends. The first child to
+ * fail (with anything but -ECANCELED) cancels its siblings, and wait
+ * returns that failure once all have unwound; 0 if none failed. If the
+ * caller is cancelled or times out while waiting, the children are
+ * cancelled and awaited, and -ECANCELED or -ETIMEDOUT is returned. */
+WEFT_API int weft_group_wait(weft_group_t *g);
+/* Cancels every child of g. Never suspends. Returns 0 or -EINVAL. */
+WEFT_API int weft_group_cancel(weft_group_t *g);
+/* Frees g and drops its children. Never suspends. Returns 0, -EINVAL,
+ * -EBUSY if a child has not finished (call weft_group_wait first). */
+WEFT_API int weft_group_destroy(weft_group_t *g);
+
+/* ---- callbacks for code that is not a task ---- */
+
+typedef struct weft_handle weft_handle_t;
+typedef void (*weft_callback_fn)(void *arg);
+
+/* Schedules fn(arg) to run on the loop after what is ready now. Never
+ * suspends. With h non-NULL stores a handle the caller owns (drop it
+ * with weft_handle_cancel or weft_handle_release). A callback runs on the
+ * loop, not in a task: it must not call suspending functions (they
+ * return -EPERM there). Returns 0, -EINVAL, -EPERM (no loop), -ENOMEM. */
+WEFT_API int weft_call_soon(weft_handle_t **h, weft_callback_fn fn, void *arg);
+/* Schedules fn(arg) delay_ns from now. As weft_call_soon. */
+WEFT_API int weft_call_later(weft_handle_t **h, int64_t delay_ns, weft_callback_fn fn, void *arg);
+/* Schedules fn(arg) at the instant `when` of weft_now(). As weft_call_soon. */
+WEFT_API int weft_call_at(weft_handle_t **h, int64_t when, weft_callback_fn fn, void *arg);
+/* Cancels the callback if it has not run yet, and drops the handle.
+ * Returns 0 if it was cancelled, -EALREADY if it had already run (the
+ * handle is dropped either way), -EINVAL. */
+WEFT_API int weft_handle_cancel(weft_handle_t *h);
+/* Drops the handle without cancelling. Returns 0 or -EINVAL. */
+WEFT_API int weft_handle_release(weft_handle_t *h);
+
+/* ---- introspection ---- */
+
+/* Writes every live task of the current loop to out as a tree (each
+ * under the task that awaits it, else under the task that spawned it):
+ * its name, state, and what it waits on ("sleep until +1.5 ms", "fd 7",
+ * "lock", "task X"), like `python -m asyncio pstree`. Never suspends.
+ * Returns the number of tasks written, -EINVAL (out NULL), -EPERM (no
+ * loop). */
+WEFT_API int weft_task_tree(FILE *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* WEFT_H */

@@ -1,0 +1,61 @@
+#!/bin/sh
+# Usage: scripts/deps.sh MODE
+#   build   what building and testing needs (compiler, cmake, cmocka, valgrind)
+#   bench   build + the benchmark peers and load generators
+#   format  clang-format
+# Installs what is missing (Debian/Ubuntu, as root), or prints the command to
+# run and exits 1. Quiet when nothing is missing.
+set -eu
+
+mode=${1:-build}
+
+build_pkgs="cmake make gcc pkg-config libcmocka-dev valgrind"
+bench_pkgs="libboost-context-dev golang-go python3 python3-uvloop libuv1-dev wrk nginx-light redis-server redis-tools clang"
+format_pkgs="clang-format"
+
+case $mode in
+    build) want=$build_pkgs ;;
+    bench) want="$build_pkgs $bench_pkgs" ;;
+    format) want=$format_pkgs ;;
+    *) echo "usage: $0 build|bench|format" >&2; exit 2 ;;
+esac
+
+if [ ! -f /etc/debian_version ] || ! command -v dpkg-query >/dev/null 2>&1; then
+    # Not Debian: check the tools we can name, and say what else is needed.
+    missing=""
+    for c in cmake make cc pkg-config; do
+        command -v $c >/dev/null 2>&1 || missing="$missing $c"
+    done
+    if [ "$mode" != format ] && ! pkg-config --exists cmocka 2>/dev/null; then missing="$missing cmocka"; fi
+    if [ "$mode" = format ] && ! command -v clang-format >/dev/null 2>&1; then missing="$missing clang-format"; fi
+    if [ -n "$missing" ]; then
+        echo "deps.sh: not a Debian system; please install:$missing (needed for '$mode': $want)" >&2
+        exit 1
+    fi
+    exit 0
+fi
+
+missing=""
+for p in $want; do
+    status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+    case $status in
+        *" installed") ;;
+        *) missing="$missing $p" ;;
+    esac
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "deps.sh: missing packages for '$mode':$missing" >&2
+    echo "run:  sudo apt-get update && sudo apt-get install -y --no-install-recommends$missing" >&2
+    exit 1
+fi
+
+echo "deps.sh: installing:$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+# Wait for another apt/dpkg run rather than failing on its lock.
+lock="-o DPkg::Lock::Timeout=600"
+# shellcheck disable=SC2086
+apt-get $lock update -q
+# shellcheck disable=SC2086
+apt-get $lock install -y -q --no-install-recommends $missing

@@ -1,0 +1,110 @@
+/* switch_x86_64.S - context switch for x86_64, System V ABI.
+ *
+ * The System V ABI makes rbx, rbp, r12-r15 callee-saved, and the x87
+ * control word and the MXCSR control bits "callee-saved" too; rsp is the
+ * context itself. Everything is pushed on the suspending stack, so a
+ * context is one pointer. Frame on a suspended stack, from ctx->sp up:
+ *
+ *     +0   MXCSR (4 bytes), x87 control word (2 bytes), padding
+ *     +8   r15
+ *     +16  r14
+ *     +24  r13
+ *     +32  r12
+ *     +40  rbx
+ *     +48  rbp
+ *     +56  resume address
+ *
+ * Resuming pops the address and jumps to it (pop + indirect jmp) rather
+ * than `ret`: the return-stack predictor cannot know where a switch
+ * returns, so a `ret` mispredicts every time, a jmp through the BTB does
+ * not.
+ */
+    .text
+    .globl  weft__ctx_switch
+    .hidden weft__ctx_switch
+    .type   weft__ctx_switch, @function
+    .globl  weft__ctx_switch_int
+    .hidden weft__ctx_switch_int
+    .type   weft__ctx_switch_int, @function
+    .p2align 4
+/* void *weft__ctx_switch(weft__ctx_t *from rdi, weft__ctx_t *to rsi, void *arg rdx)
+ * int weft__ctx_switch_int(...): the same code, typed for tail calls */
+weft__ctx_switch:
+weft__ctx_switch_int:
+    .cfi_startproc
+    pushq   %rbp
+    .cfi_adjust_cfa_offset 8
+    .cfi_rel_offset rbp, 0
+    pushq   %rbx
+    .cfi_adjust_cfa_offset 8
+    .cfi_rel_offset rbx, 0
+    pushq   %r12
+    .cfi_adjust_cfa_offset 8
+    .cfi_rel_offset r12, 0
+    pushq   %r13
+    .cfi_adjust_cfa_offset 8
+    .cfi_rel_offset r13, 0
+    pushq   %r14
+    .cfi_adjust_cfa_offset 8
+    .cfi_rel_offset r14, 0
+    pushq   %r15
+    .cfi_adjust_cfa_offset 8
+    .cfi_rel_offset r15, 0
+    subq    $8, %rsp
+    .cfi_adjust_cfa_offset 8
+    stmxcsr (%rsp)              /* MXCSR: SSE rounding and exception masks */
+    fnstcw  4(%rsp)             /* x87 control word */
+    movq    %rsp, (%rdi)        /* from->sp: the suspended context */
+    movq    (%rsi), %rsp        /* to->sp: now on the other stack, same frame shape */
+    ldmxcsr (%rsp)
+    fldcw   4(%rsp)
+    addq    $8, %rsp
+    .cfi_adjust_cfa_offset -8
+    popq    %r15
+    .cfi_adjust_cfa_offset -8
+    .cfi_restore r15
+    popq    %r14
+    .cfi_adjust_cfa_offset -8
+    .cfi_restore r14
+    popq    %r13
+    .cfi_adjust_cfa_offset -8
+    .cfi_restore r13
+    popq    %r12
+    .cfi_adjust_cfa_offset -8
+    .cfi_restore r12
+    popq    %rbx
+    .cfi_adjust_cfa_offset -8
+    .cfi_restore rbx
+    popq    %rbp
+    .cfi_adjust_cfa_offset -8
+    .cfi_restore rbp
+    popq    %rcx                /* resume address */
+    .cfi_adjust_cfa_offset -8
+    .cfi_register rip, rcx
+    movq    %rdx, %rax          /* arg becomes the resumed switch's return value */
+    jmpq    *%rcx
+    .cfi_endproc
+    .size   weft__ctx_switch, .-weft__ctx_switch
+    .size   weft__ctx_switch_int, .-weft__ctx_switch_int
+
+/* First code a fresh context runs. weft__ctx_make leaves the entry
+ * function in r12 and its data in rbx; the first switch's arg is in rax.
+ * rsp is 16-byte aligned here, so the call below enters with the ABI's
+ * alignment. The return address is marked undefined so debuggers stop
+ * unwinding here: this is the bottom of the coroutine's stack. */
+    .globl  weft__ctx_trampoline
+    .hidden weft__ctx_trampoline
+    .type   weft__ctx_trampoline, @function
+    .p2align 4
+weft__ctx_trampoline:
+    .cfi_startproc
+    .cfi_undefined rip
+    xorl    %ebp, %ebp          /* frame-pointer walkers stop here too */
+    movq    %rbx, %rdi          /* data */
+    movq    %rax, %rsi          /* first value */
+    callq   *%r12
+    ud2                         /* entry never returns */
+    .cfi_endproc
+    .size   weft__ctx_trampoline, .-weft__ctx_trampoline
+
+    .section .note.GNU-stack,"",@progbits

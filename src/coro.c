@@ -1,0 +1,286 @@
+/* coro.c - stackful coroutines: create, resume, yield, destroy.
+ *
+ * Owns: the per-thread state (weft__self) and every switch between
+ * coroutines, with the bookkeeping sanitizers and Valgrind need to follow
+ * a program across stacks.
+ *
+ * Invariants: weft__self.current is the innermost running coroutine of
+ * the thread (its root when none runs). A running coroutine's resumer is
+ * where its yield goes; a coroutine that is not running has no resumer. A
+ * coroutine gets its stack at its first resume and gives it back the
+ * moment its function returns, so a finished coroutine holds no stack.
+ * Coroutines resumed from a task run as part of it: when the task parks in
+ * the loop, its whole chain stays RUNNING (parked) and only the task can
+ * carry it on.
+ */
+#include "internal.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(WEFT_ASAN)
+#include <sanitizer/common_interface_defs.h>
+#endif
+#if defined(WEFT_TSAN)
+#include <sanitizer/tsan_interface.h>
+#endif
+#if defined(WEFT_HAVE_VALGRIND)
+#include <valgrind/valgrind.h>
+#endif
+
+__thread weft__thread_t weft__self __attribute__((tls_model("initial-exec")));
+
+void weft__thread_init(weft__thread_t *t)
+{
+    t->root.kind = WEFT__KIND_ROOT;
+    t->root.state = WEFT_CORO_RUNNING;
+    t->root.thread = t;
+    t->current = &t->root;
+#if defined(WEFT_TSAN)
+    t->root.tsan_fiber = __tsan_get_current_fiber();
+#endif
+#if defined(WEFT_ASAN)
+    pthread_attr_t attr;
+    void *addr;
+    size_t size;
+    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+        if (pthread_attr_getstack(&attr, &addr, &size) == 0) {
+            t->root_bottom = addr;
+            t->root_size = size;
+        }
+        pthread_attr_destroy(&attr);
+    }
+#endif
+    t->ready = true;
+}
+
+void *weft__coro_switch(weft_coro_t *from, weft_coro_t *to, void *arg, bool from_done)
+{
+#if defined(WEFT_ASAN)
+    const void *bottom = to->stack.base;
+    size_t size = to->stack.size;
+    if (to->kind == WEFT__KIND_ROOT) {
+        bottom = weft__self.root_bottom;
+        size = weft__self.root_size;
+    }
+    __sanitizer_start_switch_fiber(from_done ? NULL : &from->asan_fake, bottom, size);
+#else
+    (void)from_done;
+#endif
+#if defined(WEFT_TSAN)
+    __tsan_switch_to_fiber(to->tsan_fiber, 0);
+#endif
+    void *r = weft__ctx_switch(&from->ctx, &to->ctx, arg);
+#if defined(WEFT_ASAN)
+    __sanitizer_finish_switch_fiber(from->asan_fake, NULL, NULL);
+#endif
+    return r;
+}
+
+/* Where every coroutine starts, on its own stack. */
+static void coro_entry(void *data, void *value)
+{
+    weft_coro_t *co = data;
+    (void)value;
+#if defined(WEFT_ASAN)
+    __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
+#endif
+    void *ret = co->fn(co->arg);
+    weft__thread_t *t = &weft__self;
+    weft_coro_t *to = co->resumer;
+    if (co->xfer_out)
+        *co->xfer_out = ret;
+    co->xfer_out = co->xfer_in = NULL;
+    co->state = WEFT_CORO_DEAD;
+    co->resumer = NULL;
+    t->current = to;
+    weft__coro_switch(co, to, (void *)(intptr_t)WEFT_DONE, true);
+    __builtin_unreachable();
+}
+
+/* Switches and returns the int the other side hands back: 0 from a
+ * yield, WEFT_DONE from a coroutine's end. Without sanitizers it is a
+ * tail call, so the side resumed later returns straight to its caller. */
+static inline int switch_int(weft_coro_t *from, weft_coro_t *to)
+{
+#if defined(WEFT_ASAN) || defined(WEFT_TSAN)
+    return (int)(intptr_t)weft__coro_switch(from, to, NULL, false);
+#else
+    return weft__ctx_switch_int(&from->ctx, &to->ctx, 0);
+#endif
+}
+
+int weft__coro_init(weft_coro_t *co, int kind, void *(*fn)(void *), void *arg,
+                    const weft_coro_opts_t *opts)
+{
+    size_t req = weft__stack_round(opts ? opts->stack_size : 0);
+    if (req == 0)
+        return -EINVAL;
+    memset(co, 0, sizeof *co);
+    co->kind = (uint8_t)kind;
+    co->state = WEFT_CORO_CREATED;
+    co->stack_req = (uint32_t)req;
+    co->fn = fn;
+    co->arg = arg;
+    if (opts && opts->name && opts->name[0]) {
+        size_t n = strnlen(opts->name, 31);
+        co->name = malloc(n + 1);
+        if (!co->name)
+            return -ENOMEM;
+        memcpy(co->name, opts->name, n);
+        co->name[n] = '\0';
+    }
+    return 0;
+}
+
+int weft__coro_prepare(weft_coro_t *co)
+{
+    weft__stack_guard_thread();
+    if (weft__stack_get(&co->stack, co->stack_req) != 0)
+        return -ENOMEM;
+    weft__ctx_make(&co->ctx, co->stack.base, co->stack.size, coro_entry, co);
+#if defined(WEFT_HAVE_VALGRIND)
+    co->vg_stack = VALGRIND_STACK_REGISTER(co->stack.base, (char *)co->stack.base + co->stack.size);
+#endif
+#if defined(WEFT_TSAN)
+    co->tsan_fiber = __tsan_create_fiber(0);
+#endif
+    return 0;
+}
+
+void weft__coro_release(weft_coro_t *co)
+{
+    if (!co->stack.base)
+        return;
+#if defined(WEFT_HAVE_VALGRIND)
+    VALGRIND_STACK_DEREGISTER(co->vg_stack);
+#endif
+#if defined(WEFT_TSAN)
+    if (co->tsan_fiber) {
+        __tsan_destroy_fiber(co->tsan_fiber);
+        co->tsan_fiber = NULL;
+    }
+#endif
+    weft__stack_put(&co->stack);
+}
+
+void weft__coro_fini(weft_coro_t *co)
+{
+    weft__coro_release(co);
+    free(co->name);
+    co->name = NULL;
+}
+
+int weft_coro_create(weft_coro_t **out, weft_coro_fn fn, void *arg, const weft_coro_opts_t *opts)
+{
+    if (!out || !fn)
+        return -EINVAL;
+    weft_coro_t *co = malloc(sizeof *co);
+    if (!co)
+        return -ENOMEM;
+    int rc = weft__coro_init(co, WEFT__KIND_CORO, fn, arg, opts);
+    if (rc < 0) {
+        free(co);
+        return rc;
+    }
+    *out = co;
+    return 0;
+}
+
+int weft_coro_resume(weft_coro_t *co, void *value, void **out)
+{
+    if (!co || co->kind == WEFT__KIND_ROOT || co->kind == WEFT__KIND_TASK)
+        return -EINVAL;
+    weft__thread_t *t = weft__thr();
+    switch (co->state) {
+    case WEFT_CORO_DEAD:
+        return -ESRCH;
+    case WEFT_CORO_RUNNING:
+        return -EBUSY;
+    case WEFT_CORO_CREATED:
+        if (weft__coro_prepare(co) != 0)
+            return -ENOMEM;
+        co->thread = t;
+        break;
+    default:
+        if (co->thread != t)
+            return -EXDEV;
+        break;
+    }
+    /* the values cross through pointers the other side writes, so that
+     * nothing is left to do here after the switch */
+    if (co->xfer_in)
+        *co->xfer_in = value;
+    co->xfer_in = NULL;
+    co->xfer_out = out;
+    weft_coro_t *cur = t->current;
+    co->resumer = cur;
+    co->task = cur->task;
+    co->state = WEFT_CORO_RUNNING;
+    t->current = co;
+    return switch_int(cur, co);
+}
+
+/* The yield of generators: as weft_coro_yield, returning what is sent. */
+void *weft__coro_yield_to_resumer(weft_coro_t *co, void *value)
+{
+    void *in = NULL;
+    co->xfer_in = &in;
+    if (co->xfer_out)
+        *co->xfer_out = value;
+    weft__thread_t *t = &weft__self;
+    weft_coro_t *to = co->resumer;
+    co->state = WEFT_CORO_SUSPENDED;
+    co->resumer = NULL;
+    co->task = NULL;
+    t->current = to;
+    switch_int(co, to);
+    return in;
+}
+
+int weft_coro_yield(void *value, void **in)
+{
+    weft__thread_t *t = weft__thr();
+    weft_coro_t *co = t->current;
+    if (co->kind != WEFT__KIND_CORO)
+        return -EPERM;
+    co->xfer_in = in;
+    if (co->xfer_out)
+        *co->xfer_out = value;
+    weft_coro_t *to = co->resumer;
+    co->state = WEFT_CORO_SUSPENDED;
+    co->resumer = NULL;
+    co->task = NULL;
+    t->current = to;
+    return switch_int(co, to);
+}
+
+int weft_coro_status(const weft_coro_t *co)
+{
+    return co ? co->state : -EINVAL;
+}
+
+weft_coro_t *weft_coro_current(void)
+{
+    weft_coro_t *co = weft__thr()->current;
+    return co->kind == WEFT__KIND_CORO ? co : NULL;
+}
+
+const char *weft_coro_name(const weft_coro_t *co)
+{
+    if (!co)
+        return NULL;
+    return co->name ? co->name : "";
+}
+
+int weft_coro_destroy(weft_coro_t *co)
+{
+    if (!co || co->kind != WEFT__KIND_CORO)
+        return -EINVAL;
+    if (co->state == WEFT_CORO_RUNNING)
+        return -EBUSY;
+    weft__coro_fini(co);
+    free(co);
+    return 0;
+}

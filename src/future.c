@@ -1,0 +1,149 @@
+/* future.c - futures: a result or an error, set once, awaited by many.
+ *
+ * Owns: the future's outcome and its list of waiters (tasks parked in
+ * weft_future_await, each through the waiter record in its task object)
+ * and done callbacks (records of their own).
+ *
+ * Invariant: once state is DONE the outcome never changes and the list
+ * is empty; setting the outcome pops every waiter before waking it.
+ */
+#include "loop.h"
+
+#include <stdlib.h>
+
+enum { F_PENDING = 0, F_DONE };
+
+struct weft_future {
+    weft__loop_t *loop;
+    int state;
+    int status;
+    void *result;
+    weft__wlist_t waiters;
+};
+
+int weft_future_create(weft_future_t **out)
+{
+    if (!out)
+        return -EINVAL;
+    weft__loop_t *L = weft__loop();
+    if (!L)
+        return -EPERM;
+    weft_future_t *f = calloc(1, sizeof *f);
+    if (!f)
+        return -ENOMEM;
+    f->loop = L;
+    *out = f;
+    return 0;
+}
+
+static int complete(weft_future_t *f, int status, void *result)
+{
+    if (!f)
+        return -EINVAL;
+    if (f->state == F_DONE)
+        return -EALREADY;
+    f->state = F_DONE;
+    f->status = status;
+    f->result = result;
+    weft__waiter_t *w;
+    while ((w = weft__wlist_pop(&f->waiters))) {
+        if (w->task)
+            weft__wake(w->task, 0);
+        else
+            w->notify(w, f);
+    }
+    return 0;
+}
+
+int weft_future_set_result(weft_future_t *f, void *result)
+{
+    return complete(f, 0, result);
+}
+
+int weft_future_set_error(weft_future_t *f, int err)
+{
+    if (err >= 0)
+        return -EINVAL;
+    return complete(f, err, NULL);
+}
+
+int weft_future_cancel(weft_future_t *f)
+{
+    return complete(f, -ECANCELED, NULL);
+}
+
+bool weft_future_done(const weft_future_t *f)
+{
+    return f && f->state == F_DONE;
+}
+
+static void unpark(weft_task_t *t)
+{
+    weft__wlist_remove(&t->waiter);
+}
+
+int weft_future_await(weft_future_t *f, void **result)
+{
+    weft_task_t *self = weft__task();
+    if (!self)
+        return -EPERM;
+    if (!f)
+        return -EINVAL;
+    if (f->state != F_DONE) {
+        int rc = weft__wait_check(self);
+        if (rc)
+            return rc;
+        weft__wlist_push(&f->waiters, &self->waiter);
+        rc = weft__park(self, WEFT__WAIT_FUTURE, f, unpark, WEFT_FOREVER);
+        if (rc)
+            return rc;
+    }
+    if (result)
+        *result = f->result;
+    return f->status;
+}
+
+typedef struct {
+    weft__waiter_t w;
+    void (*fn)(weft_future_t *, void *);
+    void *arg;
+} future_cb_t;
+
+static void cb_notify(weft__waiter_t *w, void *src)
+{
+    future_cb_t *c = (future_cb_t *)w;
+    c->fn(src, c->arg);
+    free(c);
+}
+
+int weft_future_on_done(weft_future_t *f, void (*fn)(weft_future_t *, void *), void *arg)
+{
+    if (!f || !fn)
+        return -EINVAL;
+    if (f->state == F_DONE) {
+        fn(f, arg);
+        return 0;
+    }
+    future_cb_t *c = calloc(1, sizeof *c);
+    if (!c)
+        return -ENOMEM;
+    c->w.notify = cb_notify;
+    c->fn = fn;
+    c->arg = arg;
+    weft__wlist_push(&f->waiters, &c->w);
+    return 0;
+}
+
+int weft_future_destroy(weft_future_t *f)
+{
+    if (!f)
+        return -EINVAL;
+    for (weft__waiter_t *w = f->waiters.head; w; w = w->next)
+        if (w->task)
+            return -EBUSY;
+    weft__waiter_t *w;
+    while ((w = weft__wlist_pop(&f->waiters)))
+        free(w); /* callbacks that will never run */
+    free(f);
+    return 0;
+}

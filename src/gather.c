@@ -1,0 +1,247 @@
+/* gather.c - waiting on many tasks: gather, wait, as_completed.
+ *
+ * Owns: the multi-wait records. A task waiting on N tasks needs N waiter
+ * records (one on each task's done list); they live in one block the
+ * call allocates, never on the waiting task's stack (the copy-stack rule
+ * of docs/design.md), with the shared state beside them.
+ *
+ * Invariant: a record is on its task's done list until that task finishes
+ * (then the finishing task pops it and calls notify) or until the waiting
+ * call ends and unlinks what is left. notify wakes the waiting task only
+ * while it is parked on this very block.
+ */
+#include "loop.h"
+
+#include <stdlib.h>
+
+typedef struct multi {
+    weft_task_t *self;
+    size_t n, done, failed;
+    int first_fail;
+    /* as_completed: finished indices not yet handed out, in order */
+    size_t *order;
+    size_t order_head, order_tail;
+    weft__waiter_t rec[];
+} multi_t;
+
+static void multi_notify(weft__waiter_t *w, void *src)
+{
+    multi_t *m = (multi_t *)w->slot;
+    weft_task_t *t = src;
+    m->done++;
+    if (t->status < 0) {
+        if (m->failed++ == 0)
+            m->first_fail = t->status;
+    }
+    if (m->order)
+        m->order[m->order_tail++] = w->aux;
+    weft_task_t *self = m->self;
+    if (self && self->tstate == WEFT_TASK_WAITING && self->wait_obj == m)
+        weft__wake(self, 0);
+}
+
+static void unpark_nothing(weft_task_t *t)
+{
+    (void)t; /* the records stay linked; the waiting call unlinks them */
+}
+
+static multi_t *multi_new(weft_task_t *const *tasks, size_t n, bool ordered)
+{
+    multi_t *m = calloc(1, sizeof *m + n * sizeof m->rec[0]);
+    if (!m)
+        return NULL;
+    if (ordered && !(m->order = malloc(n * sizeof *m->order))) {
+        free(m);
+        return NULL;
+    }
+    m->n = n;
+    for (size_t i = 0; i < n; i++) {
+        m->rec[i].notify = multi_notify;
+        m->rec[i].slot = m;
+        m->rec[i].aux = i;
+        weft__task_ref(tasks[i]);
+        weft__task_watch(tasks[i], &m->rec[i]);
+    }
+    return m;
+}
+
+static void multi_free(multi_t *m, weft_task_t *const *tasks)
+{
+    for (size_t i = 0; i < m->n; i++) {
+        weft__wlist_remove(&m->rec[i]);
+        weft__task_unref(tasks[i]);
+    }
+    free(m->order);
+    free(m);
+}
+
+static bool valid(weft_task_t *const *tasks, size_t n, weft_task_t *self)
+{
+    if (n && !tasks)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!tasks[i] || tasks[i] == self)
+            return false;
+    return true;
+}
+
+/* Parks until notify or `until`; 0, or the caller's cancel / time-out. */
+static int multi_park(multi_t *m, int64_t until)
+{
+    int rc = weft__wait_check(m->self);
+    if (rc)
+        return rc;
+    return weft__park(m->self, WEFT__WAIT_TASKS, m, unpark_nothing, until);
+}
+
+static void cancel_and_join(weft_task_t *const *tasks, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (tasks[i]->tstate != WEFT_TASK_DONE)
+            weft_cancel(tasks[i]);
+    for (size_t i = 0; i < n; i++)
+        weft__task_join_quietly(tasks[i]);
+}
+
+int weft_gather(weft_task_t *const *tasks, size_t n, void **results, int *statuses, int mode)
+{
+    weft_task_t *self = weft__task();
+    if (!self)
+        return -EPERM;
+    if (!valid(tasks, n, self) || (mode != WEFT_GATHER_FAIL_FAST && mode != WEFT_GATHER_COLLECT))
+        return -EINVAL;
+    multi_t *m = multi_new(tasks, n, false);
+    if (!m)
+        return -ENOMEM;
+    m->self = self;
+    int rc = 0;
+    while (m->done < n) {
+        if (mode == WEFT_GATHER_FAIL_FAST && m->failed)
+            break;
+        if ((rc = multi_park(m, WEFT_FOREVER)) < 0)
+            break;
+    }
+    if (rc < 0 || (mode == WEFT_GATHER_FAIL_FAST && m->failed))
+        cancel_and_join(tasks, n);
+    m->self = NULL;
+    int fail = m->first_fail;
+    multi_free(m, tasks);
+    for (size_t i = 0; i < n; i++) {
+        tasks[i]->retrieved = 1;
+        if (results)
+            results[i] = tasks[i]->result;
+        if (statuses)
+            statuses[i] = tasks[i]->status;
+    }
+    if (rc < 0)
+        return rc;
+    return mode == WEFT_GATHER_FAIL_FAST ? fail : 0;
+}
+
+static bool wait_met(const multi_t *m, int when)
+{
+    switch (when) {
+    case WEFT_FIRST_COMPLETED:
+        return m->done >= 1 || m->n == 0;
+    case WEFT_FIRST_EXCEPTION:
+        return m->failed > 0 || m->done == m->n;
+    default:
+        return m->done == m->n;
+    }
+}
+
+int weft_wait(weft_task_t *const *tasks, size_t n, int return_when, int64_t timeout_ns)
+{
+    weft_task_t *self = weft__task();
+    if (!self)
+        return -EPERM;
+    if (!valid(tasks, n, self) || return_when < WEFT_FIRST_COMPLETED ||
+        return_when > WEFT_ALL_COMPLETED)
+        return -EINVAL;
+    multi_t *m = multi_new(tasks, n, false);
+    if (!m)
+        return -ENOMEM;
+    m->self = self;
+    int64_t until = WEFT_FOREVER;
+    if (timeout_ns >= 0) {
+        int64_t now = weft_now();
+        until = timeout_ns > WEFT_FOREVER - now ? WEFT_FOREVER : now + timeout_ns;
+    }
+    int rc = 0;
+    while (!wait_met(m, return_when)) {
+        if (until != WEFT_FOREVER && weft_now() >= until)
+            break;
+        if ((rc = multi_park(m, until)) < 0)
+            break;
+    }
+    m->self = NULL;
+    int done = (int)m->done;
+    multi_free(m, tasks);
+    return rc < 0 ? rc : done;
+}
+
+struct weft_as_completed {
+    weft_task_t **tasks;
+    multi_t *m;
+    size_t handed;
+};
+
+int weft_as_completed_create(weft_as_completed_t **out, weft_task_t *const *tasks, size_t n)
+{
+    if (!out || !valid(tasks, n, weft__task()))
+        return -EINVAL;
+    weft_as_completed_t *ac = calloc(1, sizeof *ac);
+    if (!ac)
+        return -ENOMEM;
+    ac->tasks = malloc((n ? n : 1) * sizeof *ac->tasks);
+    if (!ac->tasks) {
+        free(ac);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++)
+        ac->tasks[i] = tasks[i];
+    ac->m = multi_new(ac->tasks, n, true);
+    if (!ac->m) {
+        free(ac->tasks);
+        free(ac);
+        return -ENOMEM;
+    }
+    *out = ac;
+    return 0;
+}
+
+int weft_as_completed_next(weft_as_completed_t *ac, weft_task_t **task)
+{
+    if (!ac || !task)
+        return -EINVAL;
+    weft_task_t *self = weft__task();
+    if (!self)
+        return -EPERM;
+    multi_t *m = ac->m;
+    if (ac->handed == m->n)
+        return WEFT_DONE;
+    if (m->self)
+        return -EBUSY;
+    while (m->order_head == m->order_tail) {
+        m->self = self;
+        int rc = multi_park(m, WEFT_FOREVER);
+        m->self = NULL;
+        if (rc < 0)
+            return rc;
+    }
+    *task = ac->tasks[m->order[m->order_head++]];
+    ac->handed++;
+    return 0;
+}
+
+int weft_as_completed_destroy(weft_as_completed_t *ac)
+{
+    if (!ac)
+        return -EINVAL;
+    if (ac->m->self)
+        return -EBUSY;
+    multi_free(ac->m, ac->tasks);
+    free(ac->tasks);
+    free(ac);
+    return 0;
+}

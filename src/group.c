@@ -1,0 +1,165 @@
+/* group.c - task groups (asyncio.TaskGroup): structured concurrency.
+ *
+ * Owns: the group's children (one reference each, until the group is
+ * destroyed), the count still running, the first failure, and the task
+ * that owns the group.
+ *
+ * Rules: weft_group_wait returns only when every child has finished, so
+ * no child outlives its group (destroy refuses while one runs). The first
+ * child to fail with anything but -ECANCELED makes the group fail:
+ * siblings are cancelled, no new child may be spawned, and the owner, if
+ * it is not already in weft_group_wait, is cancelled too (as asyncio
+ * does) so it stops what it was doing; wait takes that cancellation back
+ * and returns the failure.
+ */
+#include "loop.h"
+
+#include <stdlib.h>
+
+struct weft_group {
+    weft__loop_t *loop;
+    weft_task_t *owner;
+    weft_task_t *children; /* newest first, through group_next */
+    size_t live;
+    int first_fail;
+    bool failing;
+    bool cancelled;
+    bool owner_cancelled;
+    weft_task_t *waiter; /* the owner, while in weft_group_wait */
+};
+
+int weft_group_create(weft_group_t **out)
+{
+    if (!out)
+        return -EINVAL;
+    weft__loop_t *L = weft__loop();
+    if (!L)
+        return -EPERM;
+    weft_group_t *g = calloc(1, sizeof *g);
+    if (!g)
+        return -ENOMEM;
+    g->loop = L;
+    g->owner = weft__task();
+    *out = g;
+    return 0;
+}
+
+static void cancel_children(weft_group_t *g)
+{
+    for (weft_task_t *c = g->children; c; c = c->group_next)
+        if (c->tstate != WEFT_TASK_DONE)
+            weft_cancel(c);
+}
+
+int weft_group_spawn(weft_group_t *g, weft_task_t **task, weft_task_fn fn, void *arg,
+                     const weft_task_opts_t *opts)
+{
+    if (!g || !fn)
+        return -EINVAL;
+    if (g->failing || g->cancelled)
+        return -ECANCELED;
+    weft_task_t *t;
+    int rc = weft__task_new(g->loop, &t, fn, arg, opts);
+    if (rc < 0)
+        return rc;
+    t->group = g;
+    t->group_next = g->children;
+    g->children = t;
+    g->live++;
+    if (task)
+        *task = t;
+    return 0;
+}
+
+void weft__group_child_done(weft_task_t *t)
+{
+    weft_group_t *g = t->group;
+    g->live--;
+    t->retrieved = 1; /* the group reports its children's failures */
+    if (t->status < 0 && t->status != -ECANCELED && !g->failing) {
+        g->failing = true;
+        g->first_fail = t->status;
+        cancel_children(g);
+        if (g->owner && !g->waiter && g->owner->tstate != WEFT_TASK_DONE) {
+            g->owner_cancelled = true;
+            weft_cancel(g->owner);
+        }
+    }
+    if (g->live == 0 && g->waiter && g->waiter->tstate == WEFT_TASK_WAITING &&
+        g->waiter->wait_obj == g)
+        weft__wake(g->waiter, 0);
+}
+
+static void unpark(weft_task_t *t)
+{
+    (void)t; /* the group keeps no list: it wakes its one waiter directly */
+}
+
+int weft_group_wait(weft_group_t *g)
+{
+    weft_task_t *self = weft__task();
+    if (!self)
+        return -EPERM;
+    if (!g)
+        return -EINVAL;
+    if (g->waiter)
+        return -EBUSY;
+    if (g->owner_cancelled && self == g->owner) {
+        /* our own cancellation came from the group: take it back */
+        g->owner_cancelled = false;
+        if (self->cancel_req)
+            self->cancel_req--;
+    }
+    int rc = 0;
+    g->waiter = self;
+    while (g->live > 0) {
+        rc = weft__wait_check(self);
+        if (rc == 0)
+            rc = weft__park(self, WEFT__WAIT_GROUP, g, unpark, WEFT_FOREVER);
+        if (rc < 0)
+            break;
+    }
+    if (rc < 0) {
+        /* the waiter was cancelled or timed out: the children go too */
+        g->cancelled = true;
+        cancel_children(g);
+        self->nocancel++;
+        while (g->live > 0)
+            weft__park(self, WEFT__WAIT_GROUP, g, unpark, WEFT_FOREVER);
+        self->nocancel--;
+    }
+    g->waiter = NULL;
+    if (g->owner_cancelled && self == g->owner) {
+        g->owner_cancelled = false;
+        if (self->cancel_req)
+            self->cancel_req--;
+    }
+    if (g->failing)
+        return g->first_fail;
+    return rc;
+}
+
+int weft_group_cancel(weft_group_t *g)
+{
+    if (!g)
+        return -EINVAL;
+    g->cancelled = true;
+    cancel_children(g);
+    return 0;
+}
+
+int weft_group_destroy(weft_group_t *g)
+{
+    if (!g)
+        return -EINVAL;
+    if (g->live > 0)
+        return -EBUSY;
+    weft_task_t *c = g->children, *next;
+    for (; c; c = next) {
+        next = c->group_next;
+        c->group = NULL;
+        weft__task_unref(c);
+    }
+    free(g);
+    return 0;
+}

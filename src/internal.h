@@ -1,0 +1,155 @@
+/* internal.h - what weft's source files share and users never see.
+ *
+ * Owns the layout of a coroutine (a task is a coroutine with more) and the
+ * per-thread state: the thread's own context, the innermost running
+ * coroutine, the loop if one runs here, and the pools. Every internal
+ * symbol starts with weft__ and has hidden visibility (the library is
+ * built with -fvisibility=hidden; only WEFT_API names are exported).
+ */
+#ifndef WEFT_INTERNAL_H
+#define WEFT_INTERNAL_H
+
+#include "weft.h"
+#include "arch/ctx.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define WEFT_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define WEFT_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define WEFT_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define WEFT_TSAN 1
+#endif
+#endif
+
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#define WEFT_HAVE_VALGRIND 1
+#endif
+#endif
+
+#define WEFT_LIKELY(x) __builtin_expect(!!(x), 1)
+#define WEFT_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define WEFT_CONTAINER_OF(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
+
+/* ---- stacks (stack.c) ---- */
+
+typedef struct weft__stack {
+    void *base;  /* lowest usable address; NULL when none is held */
+    size_t size; /* usable bytes above base */
+} weft__stack_t;
+
+/* The guard below every stack: wide, because a frame larger than a page
+ * must not jump over it into the next stack. */
+#define WEFT__STACK_GUARD (64u * 1024u)
+#define WEFT__STACK_MIN (16u * 1024u)
+#define WEFT__STACK_MAX ((size_t)1 << 30)
+
+/* Rounds a requested size (0 = default) to what a stack really gets;
+ * returns 0 when the request is over WEFT__STACK_MAX. */
+size_t weft__stack_round(size_t req);
+int weft__stack_get(weft__stack_t *st, size_t size);
+void weft__stack_put(weft__stack_t *st);
+/* Installs, once per process, the SIGSEGV handler that names the coroutine
+ * whose stack overflowed, and gives the calling thread an alternate signal
+ * stack for it. Cheap after the first call on a thread. */
+void weft__stack_guard_thread(void);
+
+/* ---- coroutines (coro.c) ---- */
+
+enum weft__coro_kind { WEFT__KIND_CORO = 0, WEFT__KIND_GEN, WEFT__KIND_TASK, WEFT__KIND_ROOT };
+
+struct weft_task;
+struct weft__thread;
+
+struct weft_coro {
+    weft__ctx_t ctx;
+    weft__stack_t stack;
+    uint8_t state;                /* weft_coro_status_t */
+    uint8_t kind;                 /* enum weft__coro_kind */
+    uint8_t parked;               /* suspended in the loop as part of its task */
+    uint8_t closing;              /* generators: a close is being delivered */
+    uint32_t stack_req;           /* requested usable stack bytes (rounded) */
+    weft_coro_t *resumer;         /* who to yield to; NULL when not running */
+    struct weft_task *task;       /* the task it runs as part of, if any */
+    struct weft__thread *thread;  /* set when first resumed: it never moves */
+    void *(*fn)(void *arg);
+    void *arg;
+    void **xfer_in;  /* where the next resume's value goes (the yielder's `in`) */
+    void **xfer_out; /* where the next yielded value goes (the resumer's `out`) */
+    char *name; /* NULL, or a malloc'd copy */
+#if defined(WEFT_ASAN)
+    void *asan_fake;
+#endif
+#if defined(WEFT_TSAN)
+    void *tsan_fiber;
+#endif
+#if defined(WEFT_HAVE_VALGRIND)
+    unsigned vg_stack;
+#endif
+};
+
+#define WEFT__STACK_CACHE 64
+
+typedef struct weft__thread {
+    weft_coro_t root;     /* this thread's own stack, as a context */
+    weft_coro_t *current; /* innermost running coroutine (&root outside any) */
+    struct weft__loop *loop;
+    bool ready;
+    bool altstack_done;
+    int nstacks;                        /* free default-size stacks cached here */
+    void *stacks[WEFT__STACK_CACHE];
+#if defined(WEFT_ASAN)
+    const void *root_bottom;
+    size_t root_size;
+#endif
+} weft__thread_t;
+
+/* initial-exec: one TLS access is a single instruction, where the
+ * general-dynamic model a shared library gets by default would call
+ * __tls_get_addr on every switch. The struct stays small (under 1 KiB)
+ * so a dlopen'ed libweft still fits glibc's static TLS reserve. */
+extern __thread weft__thread_t weft__self __attribute__((tls_model("initial-exec")));
+
+void weft__thread_init(weft__thread_t *t);
+
+static inline weft__thread_t *weft__thr(void)
+{
+    weft__thread_t *t = &weft__self;
+    if (WEFT_UNLIKELY(!t->ready))
+        weft__thread_init(t);
+    return t;
+}
+
+/* Initialises a coroutine object in place (the caller allocated it);
+ * takes no stack yet: one is taken at the first resume. */
+int weft__coro_init(weft_coro_t *co, int kind, void *(*fn)(void *), void *arg,
+                    const weft_coro_opts_t *opts);
+/* Gives back the stack of a coroutine that will not run again. */
+void weft__coro_release(weft_coro_t *co);
+/* Releases what weft__coro_init and running took (stack, name). */
+void weft__coro_fini(weft_coro_t *co);
+/* Switches from the running coroutine `from` to `to`, with sanitizer
+ * bookkeeping; `from_done` says `from` will never run again. */
+void *weft__coro_switch(weft_coro_t *from, weft_coro_t *to, void *arg, bool from_done);
+/* Gives `co` its stack and its first frame; 0 or -ENOMEM. */
+int weft__coro_prepare(weft_coro_t *co);
+/* The running `co` suspends and hands `value` to its resumer; returns
+ * what the next resume passes in. */
+void *weft__coro_yield_to_resumer(weft_coro_t *co, void *value);
+
+/* ---- the loop (loop.c), as far as coroutines need to know it ---- */
+
+struct weft__loop;
+
+#endif

@@ -1,0 +1,232 @@
+/* introspect.c - what the loop can tell about itself: the task tree,
+ * reports of tasks that failed unseen or were still pending, and the
+ * debug mode's slow-step warnings.
+ *
+ * The tree places each live task under the task that awaits it (who
+ * awaits whom, as `python -m asyncio pstree` shows), else under the
+ * live task that spawned it, else at the top.
+ */
+#include "loop.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+static const char *state_name(int s)
+{
+    static const char *const names[] = {"pending", "ready", "running", "waiting", "done"};
+    return s >= 0 && s <= WEFT_TASK_DONE ? names[s] : "?";
+}
+
+static const char *label(const weft_task_t *t)
+{
+    return t->co.name ? t->co.name : "(unnamed)";
+}
+
+static void describe_wait(FILE *out, const weft_task_t *t)
+{
+    if (t->tstate != WEFT_TASK_WAITING) {
+        if (t->tstate == WEFT_TASK_READY && t->wait_kind == WEFT__WAIT_YIELD)
+            fputs(" (yielded)", out);
+        return;
+    }
+    switch (t->wait_kind) {
+    case WEFT__WAIT_SLEEP:
+        fputs(" on sleep", out);
+        break;
+    case WEFT__WAIT_TASK: {
+        const weft_task_t *o = t->wait_obj;
+        fprintf(out, " on task #%llu \"%s\"", (unsigned long long)o->id, label(o));
+        break;
+    }
+    case WEFT__WAIT_TASKS:
+        fputs(" on several tasks", out);
+        break;
+    case WEFT__WAIT_FUTURE:
+        fputs(" on a future", out);
+        break;
+    case WEFT__WAIT_GROUP:
+        fputs(" on a task group", out);
+        break;
+    case WEFT__WAIT_FD:
+        fprintf(out, " on fd %d", (int)(intptr_t)t->wait_obj);
+        break;
+    case WEFT__WAIT_LOCK:
+        fputs(" on a lock", out);
+        break;
+    case WEFT__WAIT_EVENT:
+        fputs(" on an event", out);
+        break;
+    case WEFT__WAIT_COND:
+        fputs(" on a condition", out);
+        break;
+    case WEFT__WAIT_SEM:
+        fputs(" on a semaphore", out);
+        break;
+    case WEFT__WAIT_BARRIER:
+        fputs(" on a barrier", out);
+        break;
+    case WEFT__WAIT_QUEUE:
+        fputs(" on a queue", out);
+        break;
+    case WEFT__WAIT_CHAN:
+        fputs(" on a channel", out);
+        break;
+    case WEFT__WAIT_POOL:
+        fputs(" on the thread pool", out);
+        break;
+    default:
+        fputs(" on something", out);
+        break;
+    }
+    if (t->timer.idx != WEFT__NO_INDEX) {
+        double ms = (double)(t->timer.when - weft_now()) / 1e6;
+        fprintf(out, " until %+.3f ms", ms);
+    }
+}
+
+static int by_ptr(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t) * (weft_task_t *const *)a, y = (uintptr_t) * (weft_task_t *const *)b;
+    return x < y ? -1 : x > y;
+}
+
+static long find(weft_task_t **sorted, size_t n, const weft_task_t *t)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (sorted[mid] == t)
+            return (long)mid;
+        if ((uintptr_t)sorted[mid] < (uintptr_t)t)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -1;
+}
+
+int weft_task_tree(FILE *out)
+{
+    if (!out)
+        return -EINVAL;
+    weft__loop_t *L = weft__loop();
+    if (!L)
+        return -EPERM;
+    size_t n = L->ntasks;
+    weft_task_t **v = malloc((n ? n : 1) * sizeof *v);
+    long *parent = malloc((n ? n : 1) * sizeof *parent);
+    long *first = malloc((n ? n : 1) * sizeof *first);
+    long *next = malloc((n ? n : 1) * sizeof *next);
+    long *stack = malloc((n ? n : 1) * 2 * sizeof *stack);
+    if (!v || !parent || !first || !next || !stack) {
+        free(v), free(parent), free(first), free(next), free(stack);
+        return -ENOMEM;
+    }
+    size_t i = 0;
+    for (weft_task_t *t = L->all; t && i < n; t = t->all_next)
+        v[i++] = t;
+    n = i;
+    qsort(v, n, sizeof *v, by_ptr);
+    for (i = 0; i < n; i++) {
+        first[i] = next[i] = -1;
+        parent[i] = -1;
+        /* an awaiter wins over the spawner */
+        for (weft__waiter_t *w = v[i]->done_waiters.head; w && parent[i] < 0; w = w->next)
+            if (w->task)
+                parent[i] = find(v, n, w->task);
+        if (parent[i] < 0 && v[i]->parent)
+            parent[i] = find(v, n, v[i]->parent);
+        if (parent[i] == (long)i)
+            parent[i] = -1;
+    }
+    /* break cycles (tasks awaiting each other): walk up at most n steps */
+    for (i = 0; i < n; i++) {
+        long p = parent[i];
+        size_t steps = 0;
+        while (p >= 0 && steps++ <= n)
+            p = parent[p] == (long)i ? -2 : parent[p];
+        if (p == -2)
+            parent[i] = -1;
+    }
+    /* children in spawn order: link them newest first. L->all is newest
+     * first, so walk it as it is */
+    long *roots = stack; /* reused: the roots, oldest first */
+    size_t nroots = 0;
+    for (weft_task_t *t = L->all; t; t = t->all_next) {
+        long k = find(v, n, t);
+        if (k < 0)
+            continue;
+        if (parent[k] >= 0) {
+            next[k] = first[parent[k]];
+            first[parent[k]] = k;
+        }
+    }
+    for (weft_task_t *t = L->all; t; t = t->all_next) {
+        long k = find(v, n, t);
+        if (k >= 0 && parent[k] < 0)
+            roots[nroots++] = k;
+    }
+    int written = 0;
+    fprintf(out, "weft: %zu task%s\n", n, n == 1 ? "" : "s");
+    long *work = malloc((n ? n : 1) * 2 * sizeof *work);
+    if (!work) {
+        free(v), free(parent), free(first), free(next), free(stack);
+        return -ENOMEM;
+    }
+    for (size_t r = nroots; r-- > 0;) {
+        long *stack2 = work;
+        size_t sp = 0;
+        stack2[sp++] = roots[r];
+        stack2[sp++] = 0;
+        while (sp > 0) {
+            long depth = stack2[--sp];
+            long k = stack2[--sp];
+            const weft_task_t *t = v[k];
+            fprintf(out, "%*s%s#%llu \"%s\" %s", (int)(depth * 4), "", depth ? "└── " : "",
+                    (unsigned long long)t->id, label(t), state_name(t->tstate));
+            describe_wait(out, t);
+            if (t->cancel_req)
+                fputs(" [cancelling]", out);
+            fputc('\n', out);
+            written++;
+            /* push children in reverse so they print in order */
+            long kids[64];
+            int nk = 0;
+            for (long c = first[k]; c >= 0; c = next[c]) {
+                if (nk < 64)
+                    kids[nk++] = c;
+                else if (sp + 2 <= 2 * n) {
+                    stack2[sp++] = c;
+                    stack2[sp++] = depth + 1;
+                }
+            }
+            while (nk > 0 && sp + 2 <= 2 * n) {
+                stack2[sp++] = kids[--nk];
+                stack2[sp++] = depth + 1;
+            }
+        }
+    }
+    free(work);
+    free(v), free(parent), free(first), free(next), free(stack);
+    return written;
+}
+
+void weft__report_unretrieved(weft_task_t *t)
+{
+    fprintf(stderr, "weft: task #%llu \"%s\" failed with %d (%s) and nobody retrieved it\n",
+            (unsigned long long)t->id, label(t), t->status, weft_strerror(t->status));
+}
+
+void weft__report_pending(weft_task_t *t)
+{
+    fprintf(stderr, "weft: task #%llu \"%s\" was destroyed while still pending (%s",
+            (unsigned long long)t->id, label(t), state_name(t->tstate));
+    describe_wait(stderr, t);
+    fputs(")\n", stderr);
+}
+
+void weft__report_slow(weft_task_t *t, int64_t ns)
+{
+    fprintf(stderr, "weft: task #%llu \"%s\" held the loop for %.3f ms in one step\n",
+            (unsigned long long)t->id, label(t), (double)ns / 1e6);
+}

@@ -1,0 +1,418 @@
+/* loop.c - the scheduler: the ready queue, timers, polling, weft_run.
+ *
+ * Owns: the loop object of each thread that runs one (found through the
+ * one thread-local weft__self.loop), its ready queue, its timer heap and
+ * its backend; callbacks (call_soon/later/at); sleeping and yielding; the
+ * park/wake protocol every waiting primitive uses (see loop.h).
+ *
+ * One turn of the loop: poll the backend (without blocking if anything is
+ * ready; skipped entirely while tasks are ready and no fd is watched, so a
+ * busy loop makes no system call), fire the timers that are due, then run
+ * what was ready at the start of the turn, in FIFO order. Tasks and
+ * callbacks made ready during the turn wait for the next one, so a task
+ * that yields in a loop cannot starve the others or the poll.
+ *
+ * Invariants: a task is on the ready queue iff its state is PENDING or
+ * READY; a WAITING task is on at most one wait list plus, maybe, the timer
+ * heap; the scheduler runs on the thread's own stack (its root context),
+ * and every task switch goes root -> task -> root.
+ */
+#include "loop.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int64_t weft_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* ---- timers ---- */
+
+void weft__timer_arm(weft__loop_t *L, weft__timer_t *tm, int64_t when)
+{
+    if (tm->idx != WEFT__NO_INDEX)
+        weft__heap_remove(&L->timers, tm);
+    tm->when = when;
+    if (weft__heap_push(&L->timers, tm) != 0)
+        tm->idx = WEFT__NO_INDEX; /* out of memory: the wait goes on without a timer */
+}
+
+void weft__timer_disarm(weft__loop_t *L, weft__timer_t *tm)
+{
+    if (tm->idx != WEFT__NO_INDEX)
+        weft__heap_remove(&L->timers, tm);
+}
+
+/* ---- park and wake ---- */
+
+int weft__wait_check(weft_task_t *t)
+{
+    if (t->cancel_req)
+        return -ECANCELED;
+    if (t->deadline != WEFT_FOREVER && weft_now() >= t->deadline)
+        return -ETIMEDOUT;
+    return 0;
+}
+
+/* The running task gives the loop its turn; returns when it runs again. */
+static inline void switch_out(weft_task_t *t)
+{
+    weft__thread_t *thr = &weft__self;
+    weft_coro_t *top = thr->current;
+    t->top = top;
+    thr->current = &thr->root;
+    weft__coro_switch(top, &thr->root, NULL, false);
+}
+
+int weft__park(weft_task_t *t, int what, const void *obj, void (*unpark)(weft_task_t *),
+               int64_t until)
+{
+    weft__loop_t *L = t->loop;
+    int64_t dl = t->nocancel ? WEFT_FOREVER : t->deadline;
+    int64_t when = until < dl ? until : dl;
+    if (when != WEFT_FOREVER) {
+        t->timer_status = until < dl ? 0 : -ETIMEDOUT;
+        weft__timer_arm(L, &t->timer, when);
+    }
+    t->wait_kind = (uint8_t)what;
+    t->wait_obj = obj;
+    t->unpark = unpark;
+    t->tstate = WEFT_TASK_WAITING;
+    switch_out(t);
+    t->wait_kind = WEFT__WAIT_NONE;
+    t->wait_obj = NULL;
+    return t->wake_status;
+}
+
+void weft__wake(weft_task_t *t, int status)
+{
+    weft__loop_t *L = t->loop;
+    t->wake_status = status;
+    t->unpark = NULL;
+    weft__timer_disarm(L, &t->timer);
+    t->tstate = WEFT_TASK_READY;
+    weft__runq_push(&L->ready, &t->q);
+}
+
+/* Cancellation or a timer reaches a waiting task: unlink it, wake it. */
+static void interrupt(weft_task_t *t, int status)
+{
+    if (t->unpark)
+        t->unpark(t);
+    weft__wake(t, status);
+}
+
+int weft_cancel(weft_task_t *t)
+{
+    if (!t)
+        return -EINVAL;
+    if (t->tstate == WEFT_TASK_DONE)
+        return -EALREADY;
+    t->cancel_req++;
+    if (t->tstate == WEFT_TASK_WAITING && !t->nocancel)
+        interrupt(t, -ECANCELED);
+    return 0;
+}
+
+/* ---- sleeping and yielding ---- */
+
+int weft_yield(void)
+{
+    weft_task_t *t = weft__task();
+    if (!t)
+        return -EPERM;
+    int rc = weft__wait_check(t);
+    if (rc)
+        return rc;
+    t->tstate = WEFT_TASK_READY;
+    t->wait_kind = WEFT__WAIT_YIELD;
+    weft__runq_push(&t->loop->ready, &t->q);
+    switch_out(t);
+    t->wait_kind = WEFT__WAIT_NONE;
+    return 0;
+}
+
+int weft_sleep_until(int64_t when)
+{
+    weft_task_t *t = weft__task();
+    if (!t)
+        return -EPERM;
+    int rc = weft__wait_check(t);
+    if (rc)
+        return rc;
+    if (when <= weft_now())
+        return weft_yield();
+    return weft__park(t, WEFT__WAIT_SLEEP, NULL, NULL, when);
+}
+
+int weft_sleep(int64_t ns)
+{
+    if (ns <= 0)
+        return weft_yield();
+    int64_t now = weft_now();
+    return weft_sleep_until(ns > WEFT_FOREVER - now ? WEFT_FOREVER - 1 : now + ns);
+}
+
+/* ---- callbacks ---- */
+
+static void handle_unref(weft_handle_t *h)
+{
+    if (--h->refs == 0)
+        free(h);
+}
+
+static int schedule(weft_handle_t **out, int64_t when, bool timed, weft_callback_fn fn, void *arg)
+{
+    if (!fn)
+        return -EINVAL;
+    weft__loop_t *L = weft__loop();
+    if (!L)
+        return -EPERM;
+    weft_handle_t *h = calloc(1, sizeof *h);
+    if (!h)
+        return -ENOMEM;
+    h->q.kind = WEFT__Q_HANDLE;
+    h->timer.kind = WEFT__TIMER_HANDLE;
+    h->timer.idx = WEFT__NO_INDEX;
+    h->loop = L;
+    h->fn = fn;
+    h->arg = arg;
+    h->refs = 1 + (out != NULL);
+    if (timed) {
+        h->timer.when = when;
+        if (weft__heap_push(&L->timers, &h->timer) != 0) {
+            free(h);
+            return -ENOMEM;
+        }
+    } else {
+        weft__runq_push(&L->ready, &h->q);
+    }
+    if (out)
+        *out = h;
+    return 0;
+}
+
+int weft_call_soon(weft_handle_t **h, weft_callback_fn fn, void *arg)
+{
+    return schedule(h, 0, false, fn, arg);
+}
+
+int weft_call_at(weft_handle_t **h, int64_t when, weft_callback_fn fn, void *arg)
+{
+    return schedule(h, when, true, fn, arg);
+}
+
+int weft_call_later(weft_handle_t **h, int64_t delay_ns, weft_callback_fn fn, void *arg)
+{
+    int64_t now = weft_now();
+    if (delay_ns < 0)
+        delay_ns = 0;
+    return schedule(h, delay_ns > WEFT_FOREVER - now ? WEFT_FOREVER : now + delay_ns, true, fn,
+                    arg);
+}
+
+int weft_handle_cancel(weft_handle_t *h)
+{
+    if (!h)
+        return -EINVAL;
+    int rc = -EALREADY;
+    if (h->hstate == WEFT__H_SCHEDULED) {
+        h->hstate = WEFT__H_CANCELLED;
+        rc = 0;
+        if (h->timer.idx != WEFT__NO_INDEX) {
+            /* off the heap it will never be popped: drop the loop's ref */
+            weft__heap_remove(&h->loop->timers, &h->timer);
+            h->refs--;
+        }
+        /* on the ready queue it is skipped, and its ref dropped, when popped */
+    }
+    handle_unref(h);
+    return rc;
+}
+
+int weft_handle_release(weft_handle_t *h)
+{
+    if (!h)
+        return -EINVAL;
+    handle_unref(h);
+    return 0;
+}
+
+static void run_handle(weft_handle_t *h)
+{
+    if (h->hstate == WEFT__H_SCHEDULED) {
+        h->hstate = WEFT__H_RAN;
+        h->fn(h->arg);
+    }
+    handle_unref(h);
+}
+
+/* ---- the turn ---- */
+
+static void fire_timers(weft__loop_t *L)
+{
+    int64_t now = weft_now();
+    weft__timer_t *tm;
+    while ((tm = weft__heap_top(&L->timers)) && tm->when <= now) {
+        weft__heap_remove(&L->timers, tm);
+        if (tm->kind == WEFT__TIMER_TASK) {
+            weft_task_t *t = WEFT_CONTAINER_OF(tm, weft_task_t, timer);
+            interrupt(t, t->timer_status);
+        } else {
+            weft_handle_t *h = WEFT_CONTAINER_OF(tm, weft_handle_t, timer);
+            weft__runq_push(&L->ready, &h->q);
+        }
+    }
+}
+
+/* Returns false when nothing can ever become ready again: no task or
+ * callback ready, no timer, no fd watched. */
+static bool turn(weft__loop_t *L)
+{
+    if (L->ready.n == 0) {
+        int64_t timeout = -1;
+        weft__timer_t *tm = weft__heap_top(&L->timers);
+        if (tm) {
+            int64_t now = weft_now();
+            timeout = tm->when > now ? tm->when - now : 0;
+        } else if (L->be.nwatch == 0) {
+            return false;
+        }
+        weft__backend_poll(L, timeout);
+        L->since_poll = 0;
+    } else if (L->be.nwatch > 0 && ++L->since_poll >= 16) {
+        /* ready work never starves I/O: a non-blocking poll every 16 turns */
+        weft__backend_poll(L, 0);
+        L->since_poll = 0;
+    }
+    if (L->timers.n)
+        fire_timers(L);
+    for (size_t n = L->ready.n; n > 0; n--) {
+        weft__qnode_t *q = weft__runq_pop(&L->ready);
+        if (q->kind == WEFT__Q_TASK)
+            weft__task_run(L, WEFT_CONTAINER_OF(q, weft_task_t, q));
+        else
+            run_handle(WEFT_CONTAINER_OF(q, weft_handle_t, q));
+    }
+    return true;
+}
+
+/* ---- weft_run ---- */
+
+static int config_workers(const weft_config_t *cfg)
+{
+    int w = cfg ? cfg->workers : 0;
+    if (w == 0) {
+        const char *env = getenv("WEFT_WORKERS");
+        w = env && *env ? atoi(env) : 1;
+    }
+    return w;
+}
+
+static void close_loop(weft__loop_t *L)
+{
+    /* callbacks still queued or timed never run; their handles are
+     * dropped (a handle the user holds stays valid until released) */
+    weft__qnode_t *q;
+    while ((q = weft__runq_pop(&L->ready))) {
+        if (q->kind == WEFT__Q_HANDLE) {
+            weft_handle_t *h = WEFT_CONTAINER_OF(q, weft_handle_t, q);
+            if (h->hstate == WEFT__H_SCHEDULED)
+                h->hstate = WEFT__H_CANCELLED;
+            handle_unref(h);
+        }
+    }
+    while (L->timers.n) {
+        weft__timer_t *tm = L->timers.v[L->timers.n - 1];
+        weft__heap_remove(&L->timers, tm);
+        if (tm->kind == WEFT__TIMER_HANDLE) {
+            weft_handle_t *h = WEFT_CONTAINER_OF(tm, weft_handle_t, timer);
+            h->hstate = WEFT__H_CANCELLED;
+            handle_unref(h);
+        }
+    }
+    weft__heap_free(&L->timers);
+    weft__backend_fini(&L->be);
+}
+
+/* Tasks that can never finish (they wait on something nobody will set,
+ * with cancellation cleared) are reported and reclaimed by force. */
+void weft__task_discard(weft__loop_t *L, weft_task_t *t);
+
+int weft_run_config(const weft_config_t *cfg, weft_task_fn main, void *arg, void **result)
+{
+    if (!main)
+        return -EINVAL;
+    weft__thread_t *thr = weft__thr();
+    if (thr->loop || thr->current != &thr->root)
+        return -EBUSY;
+    if (config_workers(cfg) < WEFT_WORKERS_PER_CORE)
+        return -EINVAL;
+    weft__loop_t *L = calloc(1, sizeof *L);
+    if (!L)
+        return -ENOMEM;
+    weft__runq_init(&L->ready);
+    int rc = weft__backend_init(&L->be);
+    if (rc < 0) {
+        free(L);
+        return rc;
+    }
+    L->thr = thr;
+    L->stack_size = cfg ? cfg->stack_size : 0;
+    const char *dbg = getenv("WEFT_DEBUG");
+    L->debug = (cfg && cfg->debug) || (dbg && *dbg && *dbg != '0');
+    L->slow_step_ns = cfg && cfg->slow_step_ns > 0 ? cfg->slow_step_ns : WEFT_MSEC(100);
+    thr->loop = L;
+    weft__stack_guard_thread();
+
+    weft_task_t *mt;
+    weft_task_opts_t mo = {.name = "main", .stack_size = L->stack_size};
+    rc = weft__task_new(L, &mt, main, arg, &mo);
+    if (rc < 0) {
+        close_loop(L);
+        thr->loop = NULL;
+        free(L);
+        return rc;
+    }
+    bool stuck = false;
+    while (mt->tstate != WEFT_TASK_DONE) {
+        if (!turn(L)) {
+            /* nothing can wake main any more: a deadlock. Like Ctrl-C,
+             * cancel it so the program unwinds instead of hanging. */
+            if (stuck)
+                break;
+            fprintf(stderr, "weft: deadlock: no task can run and nothing is pending; "
+                            "cancelling the main task\n");
+            stuck = true;
+            weft_cancel(mt);
+        }
+    }
+    /* main returned: cancel what is left and let it unwind */
+    L->closing = true;
+    for (weft_task_t *t = L->all; t; t = t->all_next)
+        weft_cancel(t);
+    while (L->ntasks > 0 && turn(L))
+        ;
+    while (L->all)
+        weft__task_discard(L, L->all);
+    rc = mt->status;
+    if (result)
+        *result = mt->result;
+    mt->retrieved = 1;
+    weft_task_release(mt);
+    close_loop(L);
+    weft__task_cache_trim(L);
+    thr->loop = NULL;
+    free(L);
+    return rc;
+}
+
+int weft_run(weft_task_fn main, void *arg, void **result)
+{
+    return weft_run_config(NULL, main, arg, result);
+}

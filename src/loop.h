@@ -1,0 +1,285 @@
+/* loop.h - the loop's internals, shared by the files that park and wake
+ * tasks (task.c, timer.c, future.c, group.c, sync.c, queue.c, net.c...).
+ *
+ * The one rule every waiting primitive follows:
+ *   1. rc = weft__wait_check(t): -ECANCELED / -ETIMEDOUT means "do not
+ *      wait", return it;
+ *   2. link the task's waiter record (in the task object, never on its
+ *      stack) into the primitive's list;
+ *   3. rc = weft__park(t, what, obj, unpark, until): the task sleeps until
+ *      a waker calls weft__wake(t, status) after unlinking it, or until
+ *      cancellation / the deadline / `until` fires: then the loop calls
+ *      unpark(t) (which unlinks it) and wakes it with -ECANCELED,
+ *      -ETIMEDOUT or 0 (for `until`).
+ * Whoever wakes a task unlinks it first, so a woken waiter is never on a
+ * list and a cancelled one takes nothing with it.
+ */
+#ifndef WEFT_LOOP_H
+#define WEFT_LOOP_H
+
+#include "internal.h"
+
+/* ---- timers (timer.c): a 4-ary min-heap of timer records ---- */
+
+#define WEFT__NO_INDEX UINT32_MAX
+
+enum { WEFT__TIMER_TASK = 0, WEFT__TIMER_HANDLE };
+
+typedef struct weft__timer {
+    int64_t when;
+    uint32_t idx; /* place in the heap, WEFT__NO_INDEX when not armed */
+    uint8_t kind;
+} weft__timer_t;
+
+typedef struct weft__heap {
+    weft__timer_t **v;
+    uint32_t n, cap;
+} weft__heap_t;
+
+int weft__heap_push(weft__heap_t *h, weft__timer_t *t);
+void weft__heap_remove(weft__heap_t *h, weft__timer_t *t);
+static inline weft__timer_t *weft__heap_top(const weft__heap_t *h)
+{
+    return h->n ? h->v[0] : NULL;
+}
+void weft__heap_free(weft__heap_t *h);
+
+/* ---- the ready queue: an intrusive FIFO of tasks and callbacks ---- */
+
+enum { WEFT__Q_TASK = 0, WEFT__Q_HANDLE };
+
+typedef struct weft__qnode {
+    struct weft__qnode *next;
+    uint8_t kind;
+} weft__qnode_t;
+
+typedef struct weft__runq {
+    weft__qnode_t *head;
+    weft__qnode_t **tail;
+    size_t n;
+} weft__runq_t;
+
+static inline void weft__runq_init(weft__runq_t *q)
+{
+    q->head = NULL;
+    q->tail = &q->head;
+    q->n = 0;
+}
+static inline void weft__runq_push(weft__runq_t *q, weft__qnode_t *n)
+{
+    n->next = NULL;
+    *q->tail = n;
+    q->tail = &n->next;
+    q->n++;
+}
+static inline weft__qnode_t *weft__runq_pop(weft__runq_t *q)
+{
+    weft__qnode_t *n = q->head;
+    if (n) {
+        q->head = n->next;
+        if (!q->head)
+            q->tail = &q->head;
+        q->n--;
+    }
+    return n;
+}
+
+/* ---- waiter records and lists ---- */
+
+typedef struct weft__waiter weft__waiter_t;
+typedef struct weft__wlist {
+    weft__waiter_t *head, *tail;
+} weft__wlist_t;
+
+struct weft__waiter {
+    weft__waiter_t *prev, *next;
+    weft__wlist_t *list;    /* the list it is on, NULL when on none */
+    weft_task_t *task;      /* the task to wake, or NULL for a callback */
+    void (*notify)(weft__waiter_t *w, void *src); /* callbacks: run instead */
+    void *slot;             /* an item handed in or out */
+    uintptr_t aux;          /* the primitive's own use (a count, a priority) */
+};
+
+static inline void weft__wlist_push(weft__wlist_t *l, weft__waiter_t *w)
+{
+    w->next = NULL;
+    w->prev = l->tail;
+    if (l->tail)
+        l->tail->next = w;
+    else
+        l->head = w;
+    l->tail = w;
+    w->list = l;
+}
+static inline void weft__wlist_remove(weft__waiter_t *w)
+{
+    weft__wlist_t *l = w->list;
+    if (!l)
+        return;
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        l->head = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    else
+        l->tail = w->prev;
+    w->prev = w->next = NULL;
+    w->list = NULL;
+}
+static inline weft__waiter_t *weft__wlist_pop(weft__wlist_t *l)
+{
+    weft__waiter_t *w = l->head;
+    if (w)
+        weft__wlist_remove(w);
+    return w;
+}
+
+/* ---- tasks ---- */
+
+/* What a waiting task waits on, for the task tree. */
+enum {
+    WEFT__WAIT_NONE = 0,
+    WEFT__WAIT_YIELD,
+    WEFT__WAIT_SLEEP,
+    WEFT__WAIT_TASK,
+    WEFT__WAIT_TASKS,
+    WEFT__WAIT_FUTURE,
+    WEFT__WAIT_GROUP,
+    WEFT__WAIT_FD,
+    WEFT__WAIT_LOCK,
+    WEFT__WAIT_EVENT,
+    WEFT__WAIT_COND,
+    WEFT__WAIT_SEM,
+    WEFT__WAIT_BARRIER,
+    WEFT__WAIT_QUEUE,
+    WEFT__WAIT_CHAN,
+    WEFT__WAIT_POOL,
+    WEFT__WAIT_OTHER
+};
+
+struct weft_task {
+    weft_coro_t co; /* the task's root coroutine (kind TASK) */
+    weft__qnode_t q;
+    weft__timer_t timer;
+    struct weft__loop *loop;
+    weft_task_fn fn;
+    void *arg;
+    void *result;
+    int status;      /* the final status, once DONE */
+    int wake_status; /* what the waker handed over */
+    int timer_status; /* what the armed timer hands over */
+    uint8_t tstate;  /* weft_task_state_t */
+    uint8_t retrieved;
+    uint8_t wait_kind;
+    uint8_t nocancel; /* the current wait ignores cancellation and deadlines */
+    uint32_t cancel_req;
+    uint32_t refs;
+    uint32_t deadline_depth;
+    int64_t deadline; /* the effective deadline, WEFT_FOREVER if none */
+    weft_coro_t *top; /* the innermost coroutine, while parked */
+    void (*unpark)(weft_task_t *t);
+    const void *wait_obj;
+    weft__waiter_t waiter;    /* its own wait record */
+    weft__wlist_t done_waiters; /* awaiters and done callbacks */
+    weft_task_t *all_prev, *all_next;
+    weft_task_t *parent; /* who spawned it; may have ended (check liveness) */
+    struct weft_group *group;
+    weft_task_t *group_next;
+    uint64_t id;
+};
+
+/* ---- callbacks ---- */
+
+enum { WEFT__H_SCHEDULED = 0, WEFT__H_RAN, WEFT__H_CANCELLED };
+
+struct weft_handle {
+    weft__qnode_t q;
+    weft__timer_t timer;
+    struct weft__loop *loop;
+    weft_callback_fn fn;
+    void *arg;
+    uint8_t hstate;
+    uint8_t refs;
+};
+
+/* ---- the loop ---- */
+
+typedef struct weft__backend {
+    int epfd;
+    int wakefd; /* an eventfd other threads write to wake a blocked poll */
+    int nwatch; /* fds registered: when 0 a busy loop need not poll */
+    bool have_pwait2;
+} weft__backend_t;
+
+#define WEFT__TASK_CACHE 1024
+
+typedef struct weft__loop {
+    weft__thread_t *thr;
+    weft__runq_t ready;
+    weft__heap_t timers;
+    weft__backend_t be;
+    weft_task_t *current;
+    weft_task_t *all; /* live tasks, newest first */
+    size_t ntasks;
+    uint64_t next_id;
+    uint32_t since_poll;
+    bool closing;
+    bool debug;
+    int64_t slow_step_ns;
+    size_t stack_size;
+    int64_t last_poll;
+    int ntcache;
+    weft_task_t *tcache[WEFT__TASK_CACHE]; /* finished task objects, for reuse */
+} weft__loop_t;
+
+static inline weft__loop_t *weft__loop(void)
+{
+    return weft__self.loop;
+}
+
+/* The task running now, inside a task (also inside a coroutine that task
+ * resumed); NULL in a callback or outside any loop. */
+static inline weft_task_t *weft__task(void)
+{
+    return weft__self.ready ? weft__self.current->task : NULL;
+}
+
+int weft__wait_check(weft_task_t *t);
+int weft__park(weft_task_t *t, int what, const void *obj, void (*unpark)(weft_task_t *),
+               int64_t until);
+void weft__wake(weft_task_t *t, int status);
+/* Arms t's timer for a park; internal to the loop. */
+void weft__timer_arm(weft__loop_t *L, weft__timer_t *tm, int64_t when);
+void weft__timer_disarm(weft__loop_t *L, weft__timer_t *tm);
+
+/* Task references and completion. */
+void weft__task_ref(weft_task_t *t);
+void weft__task_unref(weft_task_t *t);
+int weft__task_new(weft__loop_t *L, weft_task_t **out, weft_task_fn fn, void *arg,
+                   const weft_task_opts_t *opts);
+/* Frees the thread's cache of task objects (when its loop closes). */
+void weft__task_cache_trim(struct weft__loop *L);
+/* Runs a task's first or next step on the loop's stack. */
+void weft__task_run(weft__loop_t *L, weft_task_t *t);
+/* Registers a done waiter on t (fires at once if t is done). */
+void weft__task_watch(weft_task_t *t, weft__waiter_t *w);
+/* Waits without interruption until t is done (used to let a cancelled
+ * task unwind). Suspends. */
+void weft__task_join_quietly(weft_task_t *t);
+
+/* The backend (backend/epoll.c). */
+int weft__backend_init(weft__backend_t *be);
+void weft__backend_fini(weft__backend_t *be);
+/* Waits for events up to timeout_ns (0: don't block; <0: forever),
+ * wakes what they concern; returns the number handled or -errno. */
+int weft__backend_poll(weft__loop_t *L, int64_t timeout_ns);
+/* Wakes a blocked poll of that loop from any thread. */
+void weft__backend_notify(weft__backend_t *be);
+
+/* Internal reporting (introspect.c). */
+void weft__report_unretrieved(weft_task_t *t);
+void weft__report_pending(weft_task_t *t);
+void weft__report_slow(weft_task_t *t, int64_t ns);
+
+#endif

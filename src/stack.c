@@ -1,0 +1,322 @@
+/* stack.c - coroutine stacks: carved from slabs, guarded, pooled.
+ *
+ * Owns: the slabs (large anonymous mappings, each cut into stacks of one
+ * size, a guard below each), the free stacks of every size (a small cache
+ * per thread for the default size, a shared store behind a mutex for the
+ * rest), and the SIGSEGV handler that reports an overflow.
+ *
+ * Why slabs: vm.max_map_count (65,530 by default) caps mappings, and a
+ * guard made with mprotect splits a mapping in two. A guard made with
+ * madvise(MADV_GUARD_INSTALL) (Linux 6.13+) splits nothing, so a million
+ * stacks can live in a handful of mappings. Older kernels answer EINVAL;
+ * there guards fall back to mprotect up to a budget of mappings, and the
+ * stacks past it have no guard (docs/design.md says so).
+ *
+ * Invariants: a stack is in exactly one place: held by a coroutine, in one
+ * thread's cache, or in the shared store. Slabs are never unmapped while
+ * the process lives: a free stack keeps its pages (warm: the next user
+ * does not pay the first-touch fault), which is the point of the pool.
+ */
+#include "internal.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#if defined(WEFT_ASAN)
+#include <sanitizer/asan_interface.h>
+#endif
+
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102 /* Linux 6.13; Debian 12's headers lack it */
+#endif
+
+#define WEFT__STACK_DEFAULT (128u * 1024u)
+#define WEFT__CACHE_MAX WEFT__STACK_CACHE
+#define WEFT__MPROTECT_BUDGET 30000 /* guards made with mprotect: half the map budget */
+
+typedef struct {
+    size_t size; /* usable bytes */
+    void **free;
+    size_t nfree, cap;
+    size_t carved; /* stacks made in this class so far, to grow slabs */
+} stack_class_t;
+
+static pthread_mutex_t store_lock = PTHREAD_MUTEX_INITIALIZER;
+static stack_class_t classes[16];
+static int nclasses;
+static int guard_mode; /* 0 unknown, 1 madvise guards, 2 mprotect (budgeted) */
+static long mprotect_used;
+
+static size_t default_size;
+static size_t page_size;
+static pthread_once_t size_once = PTHREAD_ONCE_INIT;
+
+
+static void sizes_init(void)
+{
+    page_size = (size_t)sysconf(_SC_PAGESIZE);
+    default_size = WEFT__STACK_DEFAULT;
+    const char *env = getenv("WEFT_STACK_SIZE");
+    if (env && *env) {
+        char *end;
+        unsigned long long v = strtoull(env, &end, 10);
+        if (*end == 'k' || *end == 'K')
+            v <<= 10;
+        else if (*end == 'm' || *end == 'M')
+            v <<= 20;
+        if (v >= WEFT__STACK_MIN && v <= WEFT__STACK_MAX)
+            default_size = (size_t)v;
+    }
+    default_size = (default_size + page_size - 1) & ~(page_size - 1);
+}
+
+size_t weft_stack_default_size(void)
+{
+    pthread_once(&size_once, sizes_init);
+    return default_size;
+}
+
+size_t weft__stack_round(size_t req)
+{
+    pthread_once(&size_once, sizes_init);
+    if (req == 0)
+        return default_size;
+    if (req > WEFT__STACK_MAX)
+        return 0;
+    if (req < WEFT__STACK_MIN)
+        req = WEFT__STACK_MIN;
+    return (req + page_size - 1) & ~(page_size - 1);
+}
+
+static void guard(char *lo)
+{
+    if (guard_mode != 2) {
+        if (madvise(lo, WEFT__STACK_GUARD, MADV_GUARD_INSTALL) == 0) {
+            guard_mode = 1;
+            return;
+        }
+        guard_mode = 2;
+    }
+    if (mprotect_used < WEFT__MPROTECT_BUDGET && mprotect(lo, WEFT__STACK_GUARD, PROT_NONE) == 0)
+        mprotect_used++;
+}
+
+/* Called with store_lock held: carves a new slab into class c. */
+static int carve(stack_class_t *c)
+{
+    size_t stride = c->size + WEFT__STACK_GUARD;
+    size_t n = c->carved < 16 ? 16 : c->carved; /* slabs grow geometrically */
+    if (n > 4096)
+        n = 4096;
+    if (c->cap < c->nfree + n) {
+        size_t cap = (c->nfree + n) * 2;
+        void **f = realloc(c->free, cap * sizeof *f);
+        if (!f)
+            return -ENOMEM;
+        c->free = f;
+        c->cap = cap;
+    }
+    char *slab = mmap(NULL, n * stride, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (slab == MAP_FAILED)
+        return -ENOMEM;
+    /* a huge page would make every idle stack in it 2 MiB resident */
+    madvise(slab, n * stride, MADV_NOHUGEPAGE);
+    /* pushed in reverse so the lowest addresses are handed out first */
+    for (size_t i = n; i-- > 0;) {
+        char *lo = slab + i * stride;
+        guard(lo);
+        c->free[c->nfree++] = lo + WEFT__STACK_GUARD;
+    }
+    c->carved += n;
+    return 0;
+}
+
+static stack_class_t *class_for(size_t size)
+{
+    for (int i = 0; i < nclasses; i++)
+        if (classes[i].size == size)
+            return &classes[i];
+    if (nclasses == (int)(sizeof classes / sizeof classes[0]))
+        return NULL;
+    classes[nclasses].size = size;
+    return &classes[nclasses++];
+}
+
+static void registered(weft__stack_t *st)
+{
+#if defined(WEFT_ASAN)
+    /* a coroutine discarded mid-call leaves its frames' redzones poisoned */
+    ASAN_UNPOISON_MEMORY_REGION(st->base, st->size);
+#else
+    (void)st;
+#endif
+}
+
+int weft__stack_get(weft__stack_t *st, size_t size)
+{
+    if (size == default_size && weft__self.nstacks > 0) {
+        st->base = weft__self.stacks[--weft__self.nstacks];
+        st->size = size;
+        registered(st);
+        return 0;
+    }
+    pthread_mutex_lock(&store_lock);
+    stack_class_t *c = class_for(size);
+    int rc = c ? 0 : -ENOMEM;
+    if (c && c->nfree == 0)
+        rc = carve(c);
+    if (rc == 0) {
+        st->base = c->free[--c->nfree];
+        st->size = size;
+        /* refill the cache in the same trip to the lock */
+        while (size == default_size && c->nfree > 0 && weft__self.nstacks < WEFT__CACHE_MAX / 2)
+            weft__self.stacks[weft__self.nstacks++] = c->free[--c->nfree];
+    }
+    pthread_mutex_unlock(&store_lock);
+    if (rc == 0)
+        registered(st);
+    return rc;
+}
+
+void weft__stack_put(weft__stack_t *st)
+{
+    if (!st->base)
+        return;
+    if (st->size == default_size && weft__self.nstacks < WEFT__CACHE_MAX) {
+        weft__self.stacks[weft__self.nstacks++] = st->base;
+        st->base = NULL;
+        return;
+    }
+    pthread_mutex_lock(&store_lock);
+    stack_class_t *c = class_for(st->size);
+    if (c) {
+        /* drain half the cache with it, so a thread that only frees does
+         * not keep the lock busy */
+        size_t want = c->nfree + 1 + (size_t)weft__self.nstacks;
+        if (c->cap < want) {
+            size_t cap = want * 2;
+            void **f = realloc(c->free, cap * sizeof *f);
+            if (f) {
+                c->free = f;
+                c->cap = cap;
+            }
+        }
+        if (c->cap >= want) {
+            c->free[c->nfree++] = st->base;
+            if (st->size == default_size)
+                while (weft__self.nstacks > WEFT__CACHE_MAX / 2)
+                    c->free[c->nfree++] = weft__self.stacks[--weft__self.nstacks];
+        }
+        /* with no memory for the list the stack is dropped: its address
+         * space stays mapped but unused, never freed twice */
+    }
+    pthread_mutex_unlock(&store_lock);
+    st->base = NULL;
+}
+
+/* ---- overflow reports ---- */
+
+static struct sigaction old_segv, old_bus;
+static pthread_once_t handler_once = PTHREAD_ONCE_INIT;
+static pthread_key_t altstack_key;
+
+static size_t fmt_u(char *p, size_t v)
+{
+    char tmp[24];
+    size_t n = 0, i;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (i = 0; i < n; i++)
+        p[i] = tmp[n - 1 - i];
+    return n;
+}
+
+static void on_fault(int sig, siginfo_t *si, void *uc)
+{
+    weft_coro_t *co = weft__self.ready ? weft__self.current : NULL;
+    char *addr = si->si_addr;
+    if (co && co->stack.base && addr < (char *)co->stack.base &&
+        addr >= (char *)co->stack.base - WEFT__STACK_GUARD) {
+        char msg[200];
+        size_t n = 0;
+        const char *a = "weft: stack overflow in coroutine '";
+        const char *name = co->name ? co->name : "(unnamed)";
+        memcpy(msg + n, a, strlen(a));
+        n += strlen(a);
+        size_t ln = strlen(name);
+        if (ln > 60)
+            ln = 60;
+        memcpy(msg + n, name, ln);
+        n += ln;
+        const char *b = "' (stack of ";
+        memcpy(msg + n, b, strlen(b));
+        n += strlen(b);
+        n += fmt_u(msg + n, co->stack.size);
+        const char *c = " bytes)\n";
+        memcpy(msg + n, c, strlen(c));
+        n += strlen(c);
+        ssize_t w = write(STDERR_FILENO, msg, n);
+        (void)w;
+        abort();
+    }
+    /* not ours: hand it to whoever had it, or let the default kill us */
+    struct sigaction *old = sig == SIGSEGV ? &old_segv : &old_bus;
+    if (old->sa_flags & SA_SIGINFO) {
+        if (old->sa_sigaction) {
+            old->sa_sigaction(sig, si, uc);
+            return;
+        }
+    } else if (old->sa_handler != SIG_DFL && old->sa_handler != SIG_IGN) {
+        old->sa_handler(sig);
+        return;
+    }
+    signal(sig, SIG_DFL); /* returning re-runs the fault, now fatal */
+}
+
+static void altstack_free(void *p)
+{
+    stack_t ss = {.ss_flags = SS_DISABLE};
+    sigaltstack(&ss, NULL);
+    munmap(p, 64 * 1024);
+}
+
+static void handler_init(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_fault;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &old_segv);
+    sigaction(SIGBUS, &sa, &old_bus);
+    pthread_key_create(&altstack_key, altstack_free);
+}
+
+void weft__stack_guard_thread(void)
+{
+    weft__thread_t *t = weft__thr();
+    if (WEFT_LIKELY(t->altstack_done))
+        return;
+    t->altstack_done = true;
+    pthread_once(&handler_once, handler_init);
+    stack_t old;
+    if (sigaltstack(NULL, &old) == 0 && !(old.ss_flags & SS_DISABLE))
+        return; /* the thread has one already (a sanitizer's, or the user's) */
+    void *mem = mmap(NULL, 64 * 1024, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mem == MAP_FAILED)
+        return;
+    stack_t ss = {.ss_sp = mem, .ss_size = 64 * 1024, .ss_flags = 0};
+    if (sigaltstack(&ss, NULL) != 0) {
+        munmap(mem, 64 * 1024);
+        return;
+    }
+    pthread_setspecific(altstack_key, mem);
+}

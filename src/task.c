@@ -1,0 +1,441 @@
+/* task.c - tasks: spawn, run, await, cancel, deadlines, wait_for, shield.
+ *
+ * Owns: task objects and their lifetime, the list of live tasks, deadline
+ * scopes, and what happens when a task finishes (waking whoever awaits
+ * it, running its done callbacks, telling its group).
+ *
+ * Ownership: a task holds one reference for itself while it has not
+ * finished, plus one per handle given out (weft_spawn with a non-NULL
+ * out, weft_shield). It is freed when the count reaches zero, so it is
+ * reclaimed exactly once, whichever comes last: its end or the release of
+ * the last handle. A task freed with a failure nobody retrieved (await,
+ * task_result, gather, a group) is reported then, like asyncio's "Task
+ * exception was never retrieved".
+ */
+#include "loop.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void weft__group_child_done(weft_task_t *t);
+
+/* Finished task objects are kept for reuse by the loop: spawning is a
+ * hot path. */
+static weft_task_t *task_alloc(weft__loop_t *L)
+{
+    if (L->ntcache > 0)
+        return L->tcache[--L->ntcache];
+    return malloc(sizeof(weft_task_t));
+}
+
+static void task_free(weft_task_t *t)
+{
+    weft__loop_t *L = weft__self.loop;
+    if (L && L->ntcache < WEFT__TASK_CACHE)
+        L->tcache[L->ntcache++] = t;
+    else
+        free(t);
+}
+
+void weft__task_cache_trim(weft__loop_t *L)
+{
+    while (L->ntcache > 0)
+        free(L->tcache[--L->ntcache]);
+}
+
+static void *task_body(void *p)
+{
+    weft_task_t *t = p;
+    void *res = NULL;
+    int st = t->fn(t->arg, &res);
+    t->status = st > 0 ? 0 : st;
+    t->result = res;
+    return NULL;
+}
+
+void weft__task_ref(weft_task_t *t)
+{
+    t->refs++;
+}
+
+void weft__task_unref(weft_task_t *t)
+{
+    if (--t->refs > 0)
+        return;
+    if (t->status < 0 && t->status != -ECANCELED && !t->retrieved)
+        weft__report_unretrieved(t);
+    weft__coro_fini(&t->co);
+    task_free(t);
+}
+
+int weft__task_new(weft__loop_t *L, weft_task_t **out, weft_task_fn fn, void *arg,
+                   const weft_task_opts_t *opts)
+{
+    weft_task_t *t = task_alloc(L);
+    if (!t)
+        return -ENOMEM;
+    weft_coro_opts_t co = {
+        .stack_size = opts && opts->stack_size ? opts->stack_size : L->stack_size,
+        .name = opts ? opts->name : NULL,
+    };
+    int rc = weft__coro_init(&t->co, WEFT__KIND_TASK, task_body, t, &co);
+    if (rc < 0) {
+        task_free(t);
+        return rc;
+    }
+    memset((char *)t + sizeof t->co, 0, sizeof *t - sizeof t->co);
+    t->co.task = t;
+    t->q.kind = WEFT__Q_TASK;
+    t->timer.kind = WEFT__TIMER_TASK;
+    t->timer.idx = WEFT__NO_INDEX;
+    t->loop = L;
+    t->fn = fn;
+    t->arg = arg;
+    t->deadline = WEFT_FOREVER;
+    t->refs = 1 + (out != NULL);
+    t->parent = weft__task();
+    t->id = ++L->next_id;
+    t->waiter.task = t;
+    t->tstate = WEFT_TASK_PENDING;
+    t->all_next = L->all;
+    if (L->all)
+        L->all->all_prev = t;
+    L->all = t;
+    L->ntasks++;
+    weft__runq_push(&L->ready, &t->q);
+    if (out)
+        *out = t;
+    return 0;
+}
+
+int weft_spawn(weft_task_t **task, weft_task_fn fn, void *arg, const weft_task_opts_t *opts)
+{
+    if (!fn)
+        return -EINVAL;
+    weft__loop_t *L = weft__loop();
+    if (!L)
+        return -EPERM;
+    return weft__task_new(L, task, fn, arg, opts);
+}
+
+/* The end of a task, on the loop's stack. */
+static void finish(weft__loop_t *L, weft_task_t *t)
+{
+    weft__coro_release(&t->co);
+    t->tstate = WEFT_TASK_DONE;
+    if (t->all_prev)
+        t->all_prev->all_next = t->all_next;
+    else
+        L->all = t->all_next;
+    if (t->all_next)
+        t->all_next->all_prev = t->all_prev;
+    t->all_prev = t->all_next = NULL;
+    L->ntasks--;
+    if (t->group)
+        weft__group_child_done(t);
+    weft__waiter_t *w;
+    while ((w = weft__wlist_pop(&t->done_waiters))) {
+        if (w->task)
+            weft__wake(w->task, 0);
+        else
+            w->notify(w, t);
+    }
+    weft__task_unref(t);
+}
+
+void weft__task_run(weft__loop_t *L, weft_task_t *t)
+{
+    weft__thread_t *thr = L->thr;
+    if (t->tstate == WEFT_TASK_PENDING) {
+        if (t->cancel_req) {
+            /* cancelled before it started: it never runs */
+            t->status = -ECANCELED;
+            finish(L, t);
+            return;
+        }
+        if (weft__coro_prepare(&t->co) < 0) {
+            t->status = -ENOMEM;
+            finish(L, t);
+            return;
+        }
+        t->co.thread = thr;
+        t->co.state = WEFT_CORO_RUNNING;
+        t->co.resumer = &thr->root;
+        t->top = &t->co;
+    }
+    t->tstate = WEFT_TASK_RUNNING;
+    L->current = t;
+    thr->current = t->top;
+    int64_t t0 = L->debug ? weft_now() : 0;
+    weft__coro_switch(&thr->root, t->top, NULL, false);
+    L->current = NULL;
+    if (L->debug) {
+        int64_t d = weft_now() - t0;
+        if (d > L->slow_step_ns)
+            weft__report_slow(t, d);
+    }
+    if (t->co.state == WEFT_CORO_DEAD)
+        finish(L, t);
+}
+
+/* Reclaims a task that cannot finish by itself (the loop is closing and
+ * nothing can wake it). Its stack is discarded where it stands. */
+void weft__task_discard(weft__loop_t *L, weft_task_t *t)
+{
+    weft__report_pending(t);
+    if (t->tstate == WEFT_TASK_WAITING && t->unpark)
+        t->unpark(t);
+    t->unpark = NULL;
+    weft__timer_disarm(L, &t->timer);
+    t->co.state = WEFT_CORO_DEAD;
+    t->status = -ECANCELED;
+    finish(L, t);
+}
+
+void weft__task_watch(weft_task_t *t, weft__waiter_t *w)
+{
+    if (t->tstate == WEFT_TASK_DONE)
+        w->notify(w, t);
+    else
+        weft__wlist_push(&t->done_waiters, w);
+}
+
+static void unpark_waiter(weft_task_t *t)
+{
+    weft__wlist_remove(&t->waiter);
+}
+
+static int collect(weft_task_t *t, void **result)
+{
+    t->retrieved = 1;
+    if (result)
+        *result = t->result;
+    return t->status;
+}
+
+int weft_await(weft_task_t *t, void **result)
+{
+    weft_task_t *self = weft__task();
+    if (!self)
+        return -EPERM;
+    if (!t)
+        return -EINVAL;
+    if (t == self)
+        return -EDEADLK;
+    if (t->tstate == WEFT_TASK_DONE)
+        return collect(t, result);
+    int rc = weft__wait_check(self);
+    if (rc)
+        return rc;
+    weft__task_ref(t);
+    weft__wlist_push(&t->done_waiters, &self->waiter);
+    rc = weft__park(self, WEFT__WAIT_TASK, t, unpark_waiter, WEFT_FOREVER);
+    if (rc == 0)
+        rc = collect(t, result);
+    weft__task_unref(t);
+    return rc;
+}
+
+void weft__task_join_quietly(weft_task_t *t)
+{
+    weft_task_t *self = weft__task();
+    if (!self || t == self || t->tstate == WEFT_TASK_DONE)
+        return;
+    weft__task_ref(t);
+    self->nocancel++;
+    while (t->tstate != WEFT_TASK_DONE) {
+        weft__wlist_push(&t->done_waiters, &self->waiter);
+        weft__park(self, WEFT__WAIT_TASK, t, unpark_waiter, WEFT_FOREVER);
+    }
+    self->nocancel--;
+    weft__task_unref(t);
+}
+
+int weft_task_release(weft_task_t *t)
+{
+    if (!t)
+        return -EINVAL;
+    weft__task_unref(t);
+    return 0;
+}
+
+int weft_uncancel(void)
+{
+    weft_task_t *self = weft__task();
+    if (!self)
+        return -EPERM;
+    int n = (int)self->cancel_req;
+    self->cancel_req = 0;
+    return n;
+}
+
+int weft_task_state(const weft_task_t *t)
+{
+    return t ? t->tstate : -EINVAL;
+}
+
+bool weft_task_done(const weft_task_t *t)
+{
+    return t && t->tstate == WEFT_TASK_DONE;
+}
+
+bool weft_task_cancelled(const weft_task_t *t)
+{
+    return t && t->cancel_req > 0;
+}
+
+int weft_task_result(weft_task_t *t, void **result)
+{
+    if (!t)
+        return -EINVAL;
+    if (t->tstate != WEFT_TASK_DONE)
+        return -EAGAIN;
+    return collect(t, result);
+}
+
+const char *weft_task_name(const weft_task_t *t)
+{
+    return t ? weft_coro_name(&t->co) : NULL;
+}
+
+weft_task_t *weft_current(void)
+{
+    return weft__task();
+}
+
+int weft_tasks(weft_task_t **out, size_t max)
+{
+    weft__loop_t *L = weft__loop();
+    if (!L)
+        return -EPERM;
+    if (!out && max)
+        return -EINVAL;
+    size_t n = 0;
+    for (weft_task_t *t = L->all; t; t = t->all_next, n++)
+        if (n < max)
+            out[n] = t;
+    return (int)n;
+}
+
+typedef struct {
+    weft__waiter_t w;
+    void (*fn)(weft_task_t *, void *);
+    void *arg;
+} done_cb_t;
+
+static void done_cb_notify(weft__waiter_t *w, void *src)
+{
+    done_cb_t *d = (done_cb_t *)w;
+    d->fn(src, d->arg);
+    free(d);
+}
+
+int weft_task_on_done(weft_task_t *t, void (*fn)(weft_task_t *, void *), void *arg)
+{
+    if (!t || !fn)
+        return -EINVAL;
+    if (t->tstate == WEFT_TASK_DONE) {
+        fn(t, arg);
+        return 0;
+    }
+    done_cb_t *d = calloc(1, sizeof *d);
+    if (!d)
+        return -ENOMEM;
+    d->w.notify = done_cb_notify;
+    d->fn = fn;
+    d->arg = arg;
+    weft__wlist_push(&t->done_waiters, &d->w);
+    return 0;
+}
+
+/* ---- deadlines ---- */
+
+int weft_deadline_push_at(weft_deadline_t *d, int64_t when)
+{
+    if (!d)
+        return -EINVAL;
+    weft_task_t *t = weft__task();
+    if (!t)
+        return -EPERM;
+    d->when = when;
+    d->outer = t->deadline;
+    d->task = t;
+    d->depth = ++t->deadline_depth;
+    if (when < t->deadline)
+        t->deadline = when;
+    return 0;
+}
+
+int weft_deadline_push(weft_deadline_t *d, int64_t timeout_ns)
+{
+    int64_t now = weft_now();
+    if (timeout_ns < 0)
+        timeout_ns = 0;
+    return weft_deadline_push_at(d, timeout_ns > WEFT_FOREVER - now ? WEFT_FOREVER
+                                                                     : now + timeout_ns);
+}
+
+int weft_deadline_pop(weft_deadline_t *d)
+{
+    weft_task_t *t = weft__task();
+    if (!d || !t || d->task != t || d->depth != t->deadline_depth)
+        return -EINVAL;
+    t->deadline = d->outer;
+    t->deadline_depth--;
+    d->task = NULL;
+    return d->when != WEFT_FOREVER && weft_now() >= d->when ? -ETIMEDOUT : 0;
+}
+
+int weft_wait_for(weft_task_t *t, int64_t timeout_ns, void **result)
+{
+    weft_task_t *self = weft__task();
+    if (!self)
+        return -EPERM;
+    if (!t)
+        return -EINVAL;
+    if (t == self)
+        return -EDEADLK;
+    weft_deadline_t d;
+    weft_deadline_push(&d, timeout_ns);
+    int rc = weft_await(t, result);
+    weft_deadline_pop(&d);
+    if (t->tstate == WEFT_TASK_DONE)
+        return collect(t, result);
+    /* we were cancelled or timed out: t is cancelled and let unwind */
+    weft_cancel(t);
+    weft__task_join_quietly(t);
+    t->retrieved = 1;
+    return rc;
+}
+
+static int shield_body(void *arg, void **result)
+{
+    return weft_await(arg, result);
+}
+
+/* The shield's reference to inner goes when the shield ends, also if it
+ * was cancelled before it ever ran. */
+static void shield_done(weft_task_t *shield, void *inner)
+{
+    (void)shield;
+    weft__task_unref(inner);
+}
+
+int weft_shield(weft_task_t **out, weft_task_t *inner)
+{
+    if (!out || !inner)
+        return -EINVAL;
+    weft__loop_t *L = weft__loop();
+    if (!L)
+        return -EPERM;
+    weft_task_opts_t o = {.name = "shield"};
+    weft__task_ref(inner);
+    int rc = weft__task_new(L, out, shield_body, inner, &o);
+    if (rc == 0 && (rc = weft_task_on_done(*out, shield_done, inner)) < 0) {
+        weft_cancel(*out);
+        weft_task_release(*out);
+    }
+    if (rc < 0)
+        weft__task_unref(inner);
+    return rc;
+}

@@ -1,0 +1,752 @@
+/* test_loop.c - the event loop: weft_run, callbacks, timers, sleeping,
+ * yielding, deadlock detection, closing, and the loop's reports.
+ *
+ * Each test checks one behaviour of weft.h's loop API as documented:
+ * weft_run's returns and refusals, weft_now, call_soon/later/at and their
+ * handles, the order in which sleeping and yielding tasks wake, -EPERM
+ * outside a task, a large timer heap, and what the loop says on stderr
+ * (deadlock, tasks destroyed while pending, errors nobody retrieved, slow
+ * steps in debug mode). Stderr is captured by pointing fd 2 at a temporary
+ * file for the duration of one weft_run; what was captured is echoed back
+ * afterwards so that a sanitizer report is never lost.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "weft.h"
+
+static double test_scale(void)
+{
+    const char *s = getenv("WEFT_TEST_SCALE");
+    double v = s && *s ? atof(s) : 1.0;
+    return v > 0 ? v : 1.0;
+}
+
+static int scaled(int n)
+{
+    int v = (int)(n * test_scale());
+    return v > 0 ? v : 1;
+}
+
+/* ---- capturing stderr ---- */
+
+typedef struct {
+    int saved;
+    FILE *tmp;
+} capture_t;
+
+static void capture_begin(capture_t *c)
+{
+    fflush(stderr);
+    c->tmp = tmpfile();
+    assert_non_null(c->tmp);
+    c->saved = dup(2);
+    assert_true(c->saved >= 0);
+    assert_true(dup2(fileno(c->tmp), 2) >= 0);
+}
+
+/* Restores stderr and returns what was written meanwhile (malloc'd). */
+static char *capture_end(capture_t *c)
+{
+    fflush(stderr);
+    assert_true(dup2(c->saved, 2) >= 0);
+    close(c->saved);
+    long n = ftell(c->tmp);
+    if (n < 0)
+        n = 0;
+    rewind(c->tmp);
+    char *buf = calloc(1, (size_t)n + 1);
+    assert_non_null(buf);
+    size_t got = fread(buf, 1, (size_t)n, c->tmp);
+    buf[got] = '\0';
+    fclose(c->tmp);
+    if (got)
+        fprintf(stderr, "[captured stderr]\n%s[end of captured stderr]\n", buf);
+    return buf;
+}
+
+/* ---- weft_run ---- */
+
+static int main_fails_eio(void *arg, void **result)
+{
+    *result = arg;
+    return -EIO;
+}
+
+static void test_run_returns_main_status_and_result(void **state)
+{
+    void *res = NULL;
+    int tag;
+    capture_t c;
+    capture_begin(&c);
+    int rc = weft_run(main_fails_eio, &tag, &res);
+    free(capture_end(&c));
+    assert_int_equal(rc, -EIO);
+    assert_ptr_equal(res, &tag);
+}
+
+static int main_ok(void *arg, void **result)
+{
+    (void)arg;
+    *result = (void *)(intptr_t)1234;
+    return 0;
+}
+
+static void test_run_returns_zero_and_result_on_success(void **state)
+{
+    void *res = NULL;
+    assert_int_equal(weft_run(main_ok, NULL, &res), 0);
+    assert_int_equal((intptr_t)res, 1234);
+    /* result may be NULL */
+    assert_int_equal(weft_run(main_ok, NULL, NULL), 0);
+}
+
+static void test_run_rejects_null_main(void **state)
+{
+    assert_int_equal(weft_run(NULL, NULL, NULL), -EINVAL);
+    assert_int_equal(weft_run_config(NULL, NULL, NULL, NULL), -EINVAL);
+}
+
+static int nested_main(void *arg, void **result)
+{
+    (void)result;
+    *(int *)arg = weft_run(main_ok, NULL, NULL);
+    return 0;
+}
+
+static void test_run_nested_in_task_returns_ebusy(void **state)
+{
+    int inner = 0;
+    assert_int_equal(weft_run(nested_main, &inner, NULL), 0);
+    assert_int_equal(inner, -EBUSY);
+    /* and the thread can run a loop again afterwards */
+    assert_int_equal(weft_run(main_ok, NULL, NULL), 0);
+}
+
+static void test_now_is_monotonic(void **state)
+{
+    int64_t prev = weft_now();
+    assert_true(prev > 0);
+    for (int i = 0; i < 100000; i++) {
+        int64_t n = weft_now();
+        assert_true(n >= prev);
+        prev = n;
+    }
+    int64_t a = weft_now();
+    usleep(2000);
+    assert_true(weft_now() - a >= WEFT_MSEC(2));
+}
+
+/* ---- callbacks ---- */
+
+static char cb_log[64];
+static size_t cb_len;
+
+static void log_char(void *arg)
+{
+    if (cb_len < sizeof cb_log - 1)
+        cb_log[cb_len++] = (char)(intptr_t)arg;
+    cb_log[cb_len] = '\0';
+}
+
+static void log_reset(void)
+{
+    cb_len = 0;
+    cb_log[0] = '\0';
+}
+
+static int log_task(void *arg, void **result)
+{
+    (void)result;
+    log_char(arg);
+    return 0;
+}
+
+static int call_soon_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    assert_int_equal(weft_spawn(NULL, log_task, (void *)(intptr_t)'1', NULL), 0);
+    assert_int_equal(weft_call_soon(NULL, log_char, (void *)(intptr_t)'A'), 0);
+    assert_int_equal(weft_call_soon(NULL, log_char, (void *)(intptr_t)'B'), 0);
+    assert_int_equal(weft_spawn(NULL, log_task, (void *)(intptr_t)'2', NULL), 0);
+    assert_int_equal(weft_call_soon(NULL, log_char, (void *)(intptr_t)'C'), 0);
+    assert_string_equal(cb_log, ""); /* nothing runs before we give a turn */
+    assert_int_equal(weft_yield(), 0);
+    assert_string_equal(cb_log, "1AB2C");
+    return 0;
+}
+
+static void test_call_soon_runs_fifo_after_ready_tasks(void **state)
+{
+    log_reset();
+    assert_int_equal(weft_run(call_soon_main, NULL, NULL), 0);
+    assert_string_equal(cb_log, "1AB2C");
+}
+
+static int call_later_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    int64_t now = weft_now();
+    assert_int_equal(weft_call_later(NULL, WEFT_MSEC(30), log_char, (void *)(intptr_t)'C'), 0);
+    assert_int_equal(weft_call_later(NULL, WEFT_MSEC(10), log_char, (void *)(intptr_t)'A'), 0);
+    assert_int_equal(weft_call_at(NULL, now + WEFT_MSEC(20), log_char, (void *)(intptr_t)'B'), 0);
+    assert_int_equal(weft_call_at(NULL, now - WEFT_MSEC(5), log_char, (void *)(intptr_t)'0'), 0);
+    assert_int_equal(weft_call_later(NULL, -WEFT_MSEC(5), log_char, (void *)(intptr_t)'-'), 0);
+    assert_int_equal(weft_sleep(WEFT_MSEC(5)), 0);
+    /* the ones due already have run; the others have not */
+    assert_int_equal(strlen(cb_log), 2);
+    assert_non_null(strchr(cb_log, '0'));
+    assert_non_null(strchr(cb_log, '-'));
+    assert_int_equal(weft_sleep(WEFT_MSEC(60)), 0);
+    assert_string_equal(cb_log + 2, "ABC");
+    assert_true(weft_now() - now >= WEFT_MSEC(30));
+    return 0;
+}
+
+static void test_call_later_and_call_at_fire_in_time_order(void **state)
+{
+    log_reset();
+    assert_int_equal(weft_run(call_later_main, NULL, NULL), 0);
+}
+
+static int handle_cancel_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    weft_handle_t *soon, *later, *ran, *timed_ran;
+    assert_int_equal(weft_call_soon(&soon, log_char, (void *)(intptr_t)'S'), 0);
+    assert_int_equal(weft_call_later(&later, WEFT_MSEC(5), log_char, (void *)(intptr_t)'L'), 0);
+    assert_int_equal(weft_call_soon(&ran, log_char, (void *)(intptr_t)'R'), 0);
+    assert_int_equal(weft_call_later(&timed_ran, WEFT_MSEC(1), log_char, (void *)(intptr_t)'T'),
+                     0);
+    assert_non_null(soon);
+    assert_non_null(later);
+    /* cancelled before they ran: 0, and they never run */
+    assert_int_equal(weft_handle_cancel(soon), 0);
+    assert_int_equal(weft_handle_cancel(later), 0);
+    assert_int_equal(weft_sleep(WEFT_MSEC(20)), 0);
+    assert_string_equal(cb_log, "RT");
+    /* cancelled after they ran: -EALREADY (the handle is dropped anyway) */
+    assert_int_equal(weft_handle_cancel(ran), -EALREADY);
+    assert_int_equal(weft_handle_cancel(timed_ran), -EALREADY);
+    assert_int_equal(weft_handle_cancel(NULL), -EINVAL);
+    assert_int_equal(weft_handle_release(NULL), -EINVAL);
+    return 0;
+}
+
+static void test_handle_cancel_before_and_after_run(void **state)
+{
+    log_reset();
+    assert_int_equal(weft_run(handle_cancel_main, NULL, NULL), 0);
+    assert_string_equal(cb_log, "RT");
+}
+
+static int handle_release_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    weft_handle_t *h1, *h2;
+    /* released before running: the callback still runs */
+    assert_int_equal(weft_call_soon(&h1, log_char, (void *)(intptr_t)'a'), 0);
+    assert_int_equal(weft_handle_release(h1), 0);
+    assert_int_equal(weft_call_later(&h2, WEFT_MSEC(2), log_char, (void *)(intptr_t)'b'), 0);
+    assert_int_equal(weft_handle_release(h2), 0);
+    /* no handle at all */
+    assert_int_equal(weft_call_later(NULL, WEFT_MSEC(1), log_char, (void *)(intptr_t)'c'), 0);
+    assert_int_equal(weft_call_soon(NULL, NULL, NULL), -EINVAL);
+    assert_int_equal(weft_sleep(WEFT_MSEC(20)), 0);
+    /* and callbacks still pending when the loop closes never run */
+    assert_int_equal(weft_call_later(NULL, WEFT_SEC(100), log_char, (void *)(intptr_t)'X'), 0);
+    weft_handle_t *h3;
+    assert_int_equal(weft_call_later(&h3, WEFT_SEC(100), log_char, (void *)(intptr_t)'Y'), 0);
+    assert_int_equal(weft_handle_release(h3), 0);
+    assert_int_equal(weft_call_soon(NULL, log_char, (void *)(intptr_t)'Z'), 0);
+    return 0;
+}
+
+static void test_handles_released_or_null_still_run(void **state)
+{
+    log_reset();
+    assert_int_equal(weft_run(handle_release_main, NULL, NULL), 0);
+    assert_string_equal(cb_log, "acb");
+}
+
+static void test_callbacks_outside_loop_return_eperm(void **state)
+{
+    weft_handle_t *h = NULL;
+    assert_int_equal(weft_call_soon(&h, log_char, NULL), -EPERM);
+    assert_int_equal(weft_call_later(NULL, 1, log_char, NULL), -EPERM);
+    assert_int_equal(weft_call_at(NULL, 1, log_char, NULL), -EPERM);
+}
+
+/* ---- sleeping and yielding ---- */
+
+static int sleeper(void *arg, void **result)
+{
+    (void)result;
+    intptr_t ms = (intptr_t)arg;
+    assert_int_equal(weft_sleep(WEFT_MSEC(ms)), 0);
+    log_char((void *)(intptr_t)('0' + ms / 10));
+    return 0;
+}
+
+static int sleep_order_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    weft_task_t *t[3];
+    intptr_t ms[3] = {30, 10, 20};
+    int64_t t0 = weft_now();
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(weft_spawn(&t[i], sleeper, (void *)ms[i], NULL), 0);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(weft_await(t[i], NULL), 0);
+        weft_task_release(t[i]);
+    }
+    assert_true(weft_now() - t0 >= WEFT_MSEC(30));
+    return 0;
+}
+
+static void test_sleepers_wake_in_deadline_order(void **state)
+{
+    log_reset();
+    assert_int_equal(weft_run(sleep_order_main, NULL, NULL), 0);
+    assert_string_equal(cb_log, "123");
+}
+
+static int yielder(void *arg, void **result)
+{
+    (void)result;
+    for (int i = 0; i < 4; i++) {
+        log_char(arg);
+        assert_int_equal(weft_yield(), 0);
+    }
+    return 0;
+}
+
+static int yield_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    weft_task_t *t[3];
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(weft_spawn(&t[i], yielder, (void *)(intptr_t)('A' + i), NULL), 0);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(weft_await(t[i], NULL), 0);
+        weft_task_release(t[i]);
+    }
+    return 0;
+}
+
+static void test_yield_interleaves_tasks_fifo(void **state)
+{
+    log_reset();
+    assert_int_equal(weft_run(yield_main, NULL, NULL), 0);
+    assert_string_equal(cb_log, "ABCABCABCABC");
+}
+
+static int zero_sleeper(void *arg, void **result)
+{
+    (void)result;
+    int64_t ns = (int64_t)(intptr_t)arg;
+    log_char((void *)(intptr_t)(ns == 0 ? 'z' : 'n'));
+    assert_int_equal(weft_sleep(ns), 0);
+    log_char((void *)(intptr_t)(ns == 0 ? 'z' : 'n'));
+    assert_int_equal(weft_sleep_until(weft_now() - WEFT_MSEC(1)), 0);
+    log_char((void *)(intptr_t)(ns == 0 ? 'z' : 'n'));
+    return 0;
+}
+
+static int zero_sleep_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    weft_task_t *a, *b;
+    assert_int_equal(weft_spawn(&a, zero_sleeper, (void *)(intptr_t)0, NULL), 0);
+    assert_int_equal(weft_spawn(&b, zero_sleeper, (void *)(intptr_t)-5, NULL), 0);
+    assert_int_equal(weft_await(a, NULL), 0);
+    assert_int_equal(weft_await(b, NULL), 0);
+    weft_task_release(a);
+    weft_task_release(b);
+    return 0;
+}
+
+static void test_sleep_zero_negative_and_past_yield(void **state)
+{
+    log_reset();
+    assert_int_equal(weft_run(zero_sleep_main, NULL, NULL), 0);
+    assert_string_equal(cb_log, "znznzn");
+}
+
+static int eperm_cb_status = 1;
+
+static void sleeping_callback(void *arg)
+{
+    (void)arg;
+    eperm_cb_status = weft_sleep(WEFT_MSEC(1));
+    assert_int_equal(weft_yield(), -EPERM);
+    assert_int_equal(weft_sleep_until(weft_now() + 1), -EPERM);
+    assert_int_equal(weft_uncancel(), -EPERM);
+    assert_null(weft_current());
+    weft_deadline_t d;
+    assert_int_equal(weft_deadline_push(&d, WEFT_MSEC(1)), -EPERM);
+}
+
+static int eperm_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    assert_int_equal(weft_call_soon(NULL, sleeping_callback, NULL), 0);
+    assert_int_equal(weft_sleep(WEFT_MSEC(2)), 0);
+    return 0;
+}
+
+static void test_suspending_outside_task_returns_eperm(void **state)
+{
+    /* from plain main(), before and after a loop ran on this thread */
+    assert_int_equal(weft_sleep(WEFT_MSEC(1)), -EPERM);
+    assert_int_equal(weft_yield(), -EPERM);
+    assert_int_equal(weft_await(NULL, NULL), -EPERM);
+    assert_null(weft_current());
+    assert_int_equal(weft_spawn(NULL, main_ok, NULL, NULL), -EPERM);
+    assert_int_equal(weft_tasks(NULL, 0), -EPERM);
+    /* from a callback */
+    eperm_cb_status = 1;
+    assert_int_equal(weft_run(eperm_main, NULL, NULL), 0);
+    assert_int_equal(eperm_cb_status, -EPERM);
+    assert_int_equal(weft_sleep(0), -EPERM);
+    assert_int_equal(weft_sleep(WEFT_MSEC(1)), -EPERM);
+}
+
+/* ---- many timers ---- */
+
+typedef struct {
+    int64_t deadline;
+    int64_t called; /* weft_now() just before the sleep */
+    int64_t woke;
+    int seq;        /* order of waking */
+    int rc;
+} heap_rec_t;
+
+static heap_rec_t *heap_recs;
+static int heap_seq;
+static int64_t heap_base;
+
+static int heap_sleeper(void *arg, void **result)
+{
+    (void)result;
+    heap_rec_t *r = arg;
+    r->called = weft_now();
+    r->rc = weft_sleep_until(r->deadline);
+    r->woke = weft_now();
+    r->seq = heap_seq++;
+    return 0;
+}
+
+static int heap_main(void *arg, void **result)
+{
+    (void)result;
+    int n = (int)(intptr_t)arg;
+    unsigned seed = 12345;
+    /* every deadline is the common base plus whole milliseconds, with a
+     * margin so that all sleepers are normally armed before the first
+     * one is due */
+    heap_base = weft_now() + WEFT_MSEC(30);
+    weft_task_opts_t o = {.name = "sleeper", .stack_size = 32 * 1024};
+    for (int i = 0; i < n; i++) {
+        seed = seed * 1103515245u + 12345u;
+        heap_recs[i].deadline = heap_base + WEFT_MSEC((seed >> 16) % 51);
+        heap_recs[i].seq = -1;
+        assert_int_equal(weft_spawn(NULL, heap_sleeper, &heap_recs[i], &o), 0);
+    }
+    /* wait for them all (they are detached) */
+    while (heap_seq < n)
+        assert_int_equal(weft_sleep(WEFT_MSEC(5)), 0);
+    return 0;
+}
+
+static void test_timer_heap_many_sleepers_wake_in_deadline_order(void **state)
+{
+    int n = scaled(10000);
+    heap_recs = calloc((size_t)n, sizeof *heap_recs);
+    assert_non_null(heap_recs);
+    heap_seq = 0;
+    assert_int_equal(weft_run(heap_main, (void *)(intptr_t)n, NULL), 0);
+    assert_int_equal(heap_seq, n);
+    heap_rec_t **by_seq = calloc((size_t)n, sizeof *by_seq);
+    assert_non_null(by_seq);
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(heap_recs[i].rc, 0);
+        assert_true(heap_recs[i].woke >= heap_recs[i].deadline);
+        assert_in_range(heap_recs[i].seq, 0, n - 1);
+        assert_null(by_seq[heap_recs[i].seq]);
+        by_seq[heap_recs[i].seq] = &heap_recs[i];
+    }
+    /* Waking order follows deadline order. A sleeper that called late
+     * (its deadline had passed, or was within 2 ms, when it went to sleep)
+     * may merely yield, so it is left out of the comparison. */
+    int64_t last = INT64_MIN;
+    int compared = 0;
+    for (int i = 0; i < n; i++) {
+        heap_rec_t *r = by_seq[i];
+        if (r->deadline - r->called < WEFT_MSEC(2))
+            continue;
+        assert_true(r->deadline >= last);
+        last = r->deadline;
+        compared++;
+    }
+    assert_true(compared > 0);
+    free(by_seq);
+    free(heap_recs);
+    heap_recs = NULL;
+}
+
+/* ---- deadlock, closing, reports ---- */
+
+static weft_future_t *never_set;
+
+static int deadlock_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    assert_int_equal(weft_future_create(&never_set), 0);
+    int rc = weft_future_await(never_set, NULL);
+    assert_int_equal(weft_future_destroy(never_set), 0);
+    never_set = NULL;
+    return rc;
+}
+
+static void test_deadlock_cancels_main_and_reports(void **state)
+{
+    capture_t c;
+    capture_begin(&c);
+    int rc = weft_run(deadlock_main, NULL, NULL);
+    char *err = capture_end(&c);
+    assert_int_equal(rc, -ECANCELED);
+    assert_non_null(strstr(err, "deadlock"));
+    free(err);
+}
+
+static int leftover_cleaned[3];
+
+static int leftover_task(void *arg, void **result)
+{
+    (void)result;
+    int *flag = arg;
+    int rc = weft_sleep(WEFT_SEC(1000));
+    assert_int_equal(rc, -ECANCELED);
+    *flag = 1;
+    return rc;
+}
+
+static int leftover_awaiter(void *arg, void **result)
+{
+    (void)result;
+    weft_task_t *t = NULL;
+    assert_int_equal(weft_spawn(&t, leftover_task, &leftover_cleaned[2], NULL), 0);
+    int rc = weft_await(t, NULL);
+    assert_int_equal(rc, -ECANCELED);
+    weft_task_release(t);
+    *(int *)arg = 1;
+    return rc;
+}
+
+static int awaiter_done;
+
+static int leftover_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    weft_task_t *held;
+    assert_int_equal(weft_spawn(NULL, leftover_task, &leftover_cleaned[0], NULL), 0);
+    assert_int_equal(weft_spawn(&held, leftover_task, &leftover_cleaned[1], NULL), 0);
+    assert_int_equal(weft_spawn(NULL, leftover_awaiter, &awaiter_done, NULL), 0);
+    assert_int_equal(weft_sleep(WEFT_MSEC(2)), 0);
+    weft_task_release(held);
+    return 0;
+}
+
+static void test_leftover_tasks_cancelled_and_unwound_at_close(void **state)
+{
+    memset(leftover_cleaned, 0, sizeof leftover_cleaned);
+    awaiter_done = 0;
+    capture_t c;
+    capture_begin(&c);
+    int rc = weft_run(leftover_main, NULL, NULL);
+    char *err = capture_end(&c);
+    assert_int_equal(rc, 0);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(leftover_cleaned[i], 1);
+    assert_int_equal(awaiter_done, 1);
+    /* cancelled tasks that unwound are not reported */
+    assert_null(strstr(err, "still pending"));
+    assert_null(strstr(err, "nobody retrieved"));
+    free(err);
+}
+
+static weft_future_t *stubborn_future;
+static int stubborn_uncancelled;
+
+static int stubborn_task(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    int rc = weft_sleep(WEFT_SEC(1000));
+    assert_int_equal(rc, -ECANCELED);
+    stubborn_uncancelled = weft_uncancel();
+    weft_future_await(stubborn_future, NULL); /* forever */
+    fail_msg("the stubborn task must never get past its wait");
+    return 0;
+}
+
+static int stubborn_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    weft_task_opts_t o = {.name = "stubborn"};
+    assert_int_equal(weft_future_create(&stubborn_future), 0);
+    assert_int_equal(weft_spawn(NULL, stubborn_task, NULL, &o), 0);
+    assert_int_equal(weft_yield(), 0);
+    return 0;
+}
+
+static void test_task_waiting_forever_at_close_is_reported_pending(void **state)
+{
+    stubborn_uncancelled = 0;
+    capture_t c;
+    capture_begin(&c);
+    int rc = weft_run(stubborn_main, NULL, NULL);
+    char *err = capture_end(&c);
+    assert_int_equal(rc, 0);
+    assert_int_equal(stubborn_uncancelled, 1);
+    assert_non_null(strstr(err, "destroyed while still pending"));
+    assert_non_null(strstr(err, "stubborn"));
+    free(err);
+    /* the future outlives the loop; nobody waits on it any more */
+    assert_false(weft_future_done(stubborn_future));
+    assert_int_equal(weft_future_destroy(stubborn_future), 0);
+    stubborn_future = NULL;
+}
+
+static int fail_eio(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    return -EIO;
+}
+
+static int unretrieved_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    weft_task_opts_t lost = {.name = "lost-failure"};
+    weft_task_opts_t seen = {.name = "seen-failure"};
+    weft_task_opts_t released = {.name = "released-failure"};
+    weft_task_t *a, *r;
+    assert_int_equal(weft_spawn(NULL, fail_eio, NULL, &lost), 0);
+    assert_int_equal(weft_spawn(&a, fail_eio, NULL, &seen), 0);
+    assert_int_equal(weft_spawn(&r, fail_eio, NULL, &released), 0);
+    assert_int_equal(weft_await(a, NULL), -EIO);
+    weft_task_release(a);
+    weft_task_release(r); /* finished, never looked at */
+    return 0;
+}
+
+static void test_unretrieved_failure_is_reported_awaited_is_not(void **state)
+{
+    capture_t c;
+    capture_begin(&c);
+    int rc = weft_run(unretrieved_main, NULL, NULL);
+    char *err = capture_end(&c);
+    assert_int_equal(rc, 0);
+    const char *p = strstr(err, "lost-failure");
+    assert_non_null(p);
+    assert_non_null(strstr(p, "nobody retrieved it"));
+    assert_non_null(strstr(err, "released-failure"));
+    assert_null(strstr(err, "seen-failure"));
+    free(err);
+}
+
+static int busy_task(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    int64_t end = weft_now() + WEFT_MSEC(5);
+    while (weft_now() < end)
+        ;
+    return 0;
+}
+
+static int quick_task(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    return weft_sleep(WEFT_MSEC(1));
+}
+
+static int debug_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    weft_task_opts_t b = {.name = "busy-waiter"};
+    weft_task_opts_t q = {.name = "polite"};
+    weft_task_t *t, *u;
+    assert_int_equal(weft_spawn(&t, busy_task, NULL, &b), 0);
+    assert_int_equal(weft_spawn(&u, quick_task, NULL, &q), 0);
+    assert_int_equal(weft_await(t, NULL), 0);
+    assert_int_equal(weft_await(u, NULL), 0);
+    weft_task_release(t);
+    weft_task_release(u);
+    return 0;
+}
+
+static void test_debug_mode_reports_task_holding_loop(void **state)
+{
+    weft_config_t cfg = {.debug = true, .slow_step_ns = WEFT_MSEC(1)};
+    capture_t c;
+    capture_begin(&c);
+    int rc = weft_run_config(&cfg, debug_main, NULL, NULL);
+    char *err = capture_end(&c);
+    assert_int_equal(rc, 0);
+    const char *p = strstr(err, "busy-waiter");
+    assert_non_null(p);
+    assert_non_null(strstr(p, "held the loop"));
+    free(err);
+}
+
+static void test_no_debug_mode_no_slow_report(void **state)
+{
+    weft_config_t cfg = {.debug = false, .slow_step_ns = WEFT_MSEC(1)};
+    const char *env = getenv("WEFT_DEBUG");
+    if (env && *env && *env != '0')
+        skip();
+    capture_t c;
+    capture_begin(&c);
+    int rc = weft_run_config(&cfg, debug_main, NULL, NULL);
+    char *err = capture_end(&c);
+    assert_int_equal(rc, 0);
+    assert_null(strstr(err, "held the loop"));
+    free(err);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_run_returns_main_status_and_result),
+        cmocka_unit_test(test_run_returns_zero_and_result_on_success),
+        cmocka_unit_test(test_run_rejects_null_main),
+        cmocka_unit_test(test_run_nested_in_task_returns_ebusy),
+        cmocka_unit_test(test_now_is_monotonic),
+        cmocka_unit_test(test_call_soon_runs_fifo_after_ready_tasks),
+        cmocka_unit_test(test_call_later_and_call_at_fire_in_time_order),
+        cmocka_unit_test(test_handle_cancel_before_and_after_run),
+        cmocka_unit_test(test_handles_released_or_null_still_run),
+        cmocka_unit_test(test_callbacks_outside_loop_return_eperm),
+        cmocka_unit_test(test_sleepers_wake_in_deadline_order),
+        cmocka_unit_test(test_yield_interleaves_tasks_fifo),
+        cmocka_unit_test(test_sleep_zero_negative_and_past_yield),
+        cmocka_unit_test(test_suspending_outside_task_returns_eperm),
+        cmocka_unit_test(test_timer_heap_many_sleepers_wake_in_deadline_order),
+        cmocka_unit_test(test_deadlock_cancels_main_and_reports),
+        cmocka_unit_test(test_leftover_tasks_cancelled_and_unwound_at_close),
+        cmocka_unit_test(test_task_waiting_forever_at_close_is_reported_pending),
+        cmocka_unit_test(test_unretrieved_failure_is_reported_awaited_is_not),
+        cmocka_unit_test(test_debug_mode_reports_task_holding_loop),
+        cmocka_unit_test(test_no_debug_mode_no_slow_report),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
