@@ -9,10 +9,16 @@
  *   3. send         values travelling into a generator, too
  *   4. close        stopping a generator early, letting it clean up
  *   5. yield from   one generator handing the work to another
+ *   6. tasks        the event loop: weft_run, tasks in the background, sleep
+ *   7. gather       waiting for several tasks at once
+ *   8. timeouts     deadline scopes and wait_for
+ *   9. cancel       stopping a task: it unwinds by returning
+ *  10. groups       structured concurrency: no child outlives its group
+ *  11. the tree     what every task is waiting on, right now
  *
- * Nothing here needs an event loop: coroutines and generators are plain
- * objects you drive by hand. Tasks, sleeping, gather, timeouts and task
- * groups, which do need the loop, come in later sections.
+ * Sections 1-5 need no event loop: coroutines and generators are plain
+ * objects you drive by hand. From section 6 on, weft_run starts a loop and
+ * runs a task; tasks take turns whenever one of them waits.
  *
  * weft reports errors as negative errno values (weft_strerror() turns one
  * into text); a few calls return the positive WEFT_DONE to say "finished".
@@ -295,6 +301,186 @@ static void tour_yield_from(void)
     weft_gen_destroy(g);
 }
 
+/* ---- 6. tasks ----------------------------------------------------------
+ * weft_run(main, arg, &result) starts an event loop and runs main as its
+ * first task. weft_spawn starts another task in the background; it runs
+ * whenever the running one waits (weft_sleep, weft_yield, weft_await...).
+ * weft_await waits for a task and gives its status and result.
+ */
+
+static int brew(void *arg, void **result)
+{
+    const char *what = arg;
+    printf("  %s: started, brewing for 20 ms\n", what);
+    int rc = weft_sleep(WEFT_MSEC(20));
+    if (rc < 0)
+        return rc; /* cancelled or timed out: unwind by returning */
+    printf("  %s: ready\n", what);
+    *result = arg;
+    return 0;
+}
+
+static void tour_tasks(void)
+{
+    section("6. tasks");
+    weft_task_t *tea;
+    check(weft_spawn(&tea, brew, "tea", &(weft_task_opts_t){.name = "tea"}), "spawn");
+    printf("  main: tea is brewing in the background; main sleeps 5 ms\n");
+    check(weft_sleep(WEFT_MSEC(5)), "sleep");
+    printf("  main: awake, now awaiting the tea\n");
+    void *res;
+    check(weft_await(tea, &res), "await");
+    printf("  main: got %s\n", (const char *)res);
+    weft_task_release(tea); /* we own the handle weft_spawn gave us */
+}
+
+/* ---- 7. gather ---------------------------------------------------------
+ * gather waits for several tasks and returns their results in order.
+ */
+
+static int square_later(void *arg, void **result)
+{
+    intptr_t n = INT(arg);
+    int rc = weft_sleep(WEFT_MSEC(10 * (4 - n))); /* the last finishes first */
+    if (rc < 0)
+        return rc;
+    printf("  square(%d) done\n", (int)n);
+    *result = VAL(n * n);
+    return 0;
+}
+
+static void tour_gather(void)
+{
+    section("7. gather");
+    weft_task_t *t[3];
+    for (int i = 0; i < 3; i++)
+        check(weft_spawn(&t[i], square_later, VAL(i + 1), NULL), "spawn");
+    void *results[3];
+    check(weft_gather(t, 3, results, NULL, WEFT_GATHER_FAIL_FAST), "gather");
+    printf("  results in spawn order: %d %d %d\n", (int)INT(results[0]), (int)INT(results[1]),
+           (int)INT(results[2]));
+    for (int i = 0; i < 3; i++)
+        weft_task_release(t[i]);
+}
+
+/* ---- 8. timeouts -------------------------------------------------------
+ * A deadline scope makes every suspending call inside it return
+ * -ETIMEDOUT once the deadline passes; wait_for puts one around an await
+ * and cancels the task if it is late.
+ */
+
+static void tour_timeouts(void)
+{
+    section("8. timeouts");
+    weft_deadline_t d;
+    weft_deadline_push(&d, WEFT_MSEC(10));
+    int rc = weft_sleep(WEFT_SEC(5));
+    printf("  a 5 s sleep inside a 10 ms scope returns: %s\n", weft_strerror(rc));
+    weft_deadline_pop(&d);
+
+    weft_task_t *slow;
+    check(weft_spawn(&slow, brew, "slow tea", NULL), "spawn");
+    rc = weft_wait_for(slow, WEFT_MSEC(5), NULL);
+    printf("  wait_for(slow tea, 5 ms): %s; the task was cancelled and is done: %s\n",
+           weft_strerror(rc), weft_task_done(slow) ? "yes" : "no");
+    weft_task_release(slow);
+}
+
+/* ---- 9. cancellation ---------------------------------------------------
+ * weft_cancel makes the task's current or next suspending call return
+ * -ECANCELED. The task cleans up and returns; awaiting it says so.
+ */
+
+static int worker(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    for (int i = 0;; i++) {
+        int rc = weft_sleep(WEFT_MSEC(3));
+        if (rc < 0) {
+            printf("  worker: %s after %d rounds, cleaning up\n", weft_strerror(rc), i);
+            return rc;
+        }
+    }
+}
+
+static void tour_cancel(void)
+{
+    section("9. cancel");
+    weft_task_t *w;
+    check(weft_spawn(&w, worker, NULL, &(weft_task_opts_t){.name = "worker"}), "spawn");
+    check(weft_sleep(WEFT_MSEC(10)), "sleep");
+    weft_cancel(w);
+    int rc = weft_await(w, NULL);
+    printf("  main: the worker ended with: %s\n", weft_strerror(rc));
+    weft_task_release(w);
+}
+
+/* ---- 10. task groups ---------------------------------------------------
+ * A group's children cannot outlive it: weft_group_wait returns when all
+ * have finished. The first to fail cancels its siblings.
+ */
+
+static int fail_soon(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    weft_sleep(WEFT_MSEC(5));
+    printf("  fail_soon: failing with EIO\n");
+    return -EIO;
+}
+
+static void tour_groups(void)
+{
+    section("10. groups");
+    weft_group_t *g;
+    check(weft_group_create(&g), "group");
+    weft_task_t *a, *b;
+    check(weft_group_spawn(g, &a, brew, "green tea", NULL), "spawn");
+    check(weft_group_spawn(g, &b, fail_soon, NULL, NULL), "spawn");
+    int rc = weft_group_wait(g);
+    printf("  group: %s; green tea ended with: %s\n", weft_strerror(rc),
+           weft_strerror(weft_task_result(a, NULL)));
+    weft_group_destroy(g);
+}
+
+/* ---- 11. the task tree -------------------------------------------------
+ * weft_task_tree prints every live task, who awaits whom and what each is
+ * waiting on, like `python -m asyncio pstree`.
+ */
+
+static int nap(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    return weft_sleep(WEFT_MSEC(50));
+}
+
+static void tour_tree(void)
+{
+    section("11. the task tree");
+    weft_task_t *t;
+    check(weft_spawn(&t, nap, NULL, &(weft_task_opts_t){.name = "napper"}), "spawn");
+    check(weft_yield(), "yield"); /* let it start and fall asleep */
+    weft_task_tree(stdout);
+    weft_cancel(t);
+    weft_await(t, NULL);
+    weft_task_release(t);
+}
+
+static int tour_main(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    tour_tasks();
+    tour_gather();
+    tour_timeouts();
+    tour_cancel();
+    tour_groups();
+    tour_tree();
+    return 0;
+}
+
 int main(void)
 {
     printf("weft %s: a tour\n", weft_version());
@@ -303,6 +489,7 @@ int main(void)
     tour_send();
     tour_close();
     tour_yield_from();
+    check(weft_run(tour_main, NULL, NULL), "weft_run");
     printf("\nend of the tour\n");
     return 0;
 }

@@ -52,7 +52,8 @@ WEFT_API const char *weft_version(void);
 
 /* Returns a static, human-readable text for a status: 0, WEFT_DONE, or a
  * negative errno as returned by any weft call (a positive errno is accepted
- * too). Never returns NULL and never suspends. */
+ * too, except 1, which reads as WEFT_DONE rather than EPERM). Never returns
+ * NULL and never suspends. */
 WEFT_API const char *weft_strerror(int status);
 
 /* ------------------------------------------------------------------------
@@ -533,6 +534,296 @@ WEFT_API int weft_handle_release(weft_handle_t *h);
  * Returns the number of tasks written, -EINVAL (out NULL), -EPERM (no
  * loop). */
 WEFT_API int weft_task_tree(FILE *out);
+
+/* ------------------------------------------------------------------------
+ * Synchronization: locks, events, conditions, semaphores, barriers
+ * (asyncio's primitives). Each object is created on the current loop and
+ * used by that loop's tasks. Waiters are served first come, first served.
+ * Waiting calls are cancellation-safe: one that returns -ECANCELED or
+ * -ETIMEDOUT took nothing (a lock or permit handed to a waiter cancelled
+ * before it ran goes on to the next waiter); one that completed before a
+ * cancellation arrived returns 0 and the cancellation shows at the next
+ * suspending call. Waiting calls return -EPERM outside a task and -EINVAL
+ * for a NULL object.
+ * --------------------------------------------------------------------- */
+
+/* ---- synchronization ---- */
+
+typedef struct weft_lock weft_lock_t;
+
+/* Creates an unlocked lock on the current loop (asyncio.Lock; not
+ * reentrant). Never suspends. Returns 0, -EINVAL (out NULL), -EPERM (no
+ * loop), -ENOMEM; the caller owns *l (weft_lock_destroy). */
+WEFT_API int weft_lock_create(weft_lock_t **l);
+/* Acquires l for the calling task, waiting while another task holds it.
+ * Suspends (not when l is free). Returns 0 (the caller owns the lock),
+ * -ECANCELED, -ETIMEDOUT (the caller does not own it), -EDEADLK if the
+ * caller already holds l, -EPERM outside a task, -EINVAL. */
+WEFT_API int weft_lock_acquire(weft_lock_t *l);
+/* Acquires l if it is free. Never suspends. Returns 0, -EBUSY if it is
+ * held (or promised to a waiter), -EPERM outside a task, -EINVAL. */
+WEFT_API int weft_lock_try_acquire(weft_lock_t *l);
+/* Releases l; the first waiter, if any, becomes its owner. Never
+ * suspends. Returns 0, -EPERM if the caller is not the task that holds
+ * it, -EINVAL. */
+WEFT_API int weft_lock_release(weft_lock_t *l);
+/* True while some task holds l (or it is handed to a waiter). */
+WEFT_API bool weft_lock_locked(const weft_lock_t *l);
+/* Frees l. Never suspends. Returns 0, -EINVAL, -EBUSY while a task waits
+ * for it. */
+WEFT_API int weft_lock_destroy(weft_lock_t *l);
+
+typedef struct weft_event weft_event_t;
+
+/* Creates an event, initially clear (asyncio.Event). Never suspends.
+ * Returns 0, -EINVAL, -EPERM (no loop), -ENOMEM; the caller owns *e
+ * (weft_event_destroy). */
+WEFT_API int weft_event_create(weft_event_t **e);
+/* Sets e and wakes every task waiting for it. Never suspends; may be
+ * called from a callback. Returns 0 or -EINVAL. */
+WEFT_API int weft_event_set(weft_event_t *e);
+/* Clears e: later waits wait again. Never suspends. Returns 0, -EINVAL. */
+WEFT_API int weft_event_clear(weft_event_t *e);
+/* True while e is set. */
+WEFT_API bool weft_event_is_set(const weft_event_t *e);
+/* Waits until e is set. Suspends unless e is already set (then returns 0
+ * at once). Returns 0, -ECANCELED, -ETIMEDOUT, -EPERM, -EINVAL. */
+WEFT_API int weft_event_wait(weft_event_t *e);
+/* Frees e. Returns 0, -EINVAL, -EBUSY while a task waits on it. */
+WEFT_API int weft_event_destroy(weft_event_t *e);
+
+typedef struct weft_cond weft_cond_t;
+
+/* Creates a condition variable over `lock` (asyncio.Condition); with lock
+ * NULL the condition makes and owns a lock of its own (weft_cond_lock
+ * returns it). A lock given here stays the caller's and must outlive the
+ * condition. Never suspends. Returns 0, -EINVAL, -EPERM (no loop),
+ * -ENOMEM; the caller owns *c (weft_cond_destroy). */
+WEFT_API int weft_cond_create(weft_cond_t **c, weft_lock_t *lock);
+/* Returns c's lock (borrowed), or NULL if c is NULL. */
+WEFT_API weft_lock_t *weft_cond_lock(const weft_cond_t *c);
+/* Releases c's lock, waits until notified, and acquires the lock again.
+ * The caller must hold the lock (-EPERM otherwise). Suspends. Returns 0
+ * once notified, -ECANCELED or -ETIMEDOUT; in every one of these cases
+ * the lock is held again when it returns (the re-acquire itself ignores
+ * cancellation and deadlines). A waiter notified and then cancelled
+ * before it ran passes the notification on to the next waiter. As with
+ * any condition, check the predicate again after a wake. -EINVAL. */
+WEFT_API int weft_cond_wait(weft_cond_t *c);
+/* Waits (as weft_cond_wait) until pred(arg) is true; pred is called with
+ * the lock held, first before any wait. Suspends unless pred is true at
+ * once. Returns 0 (pred is true), -ECANCELED, -ETIMEDOUT, -EPERM (lock
+ * not held by the caller), -EINVAL; the lock is held when it returns. */
+WEFT_API int weft_cond_wait_for(weft_cond_t *c, bool (*pred)(void *arg), void *arg);
+/* Wakes up to n waiters (the longest waiting first). The caller must hold
+ * the lock. Never suspends. Returns the number woken, -EPERM (lock not
+ * held by the calling task), -EINVAL. */
+WEFT_API int weft_cond_notify(weft_cond_t *c, size_t n);
+/* Wakes every waiter; as weft_cond_notify. */
+WEFT_API int weft_cond_notify_all(weft_cond_t *c);
+/* Frees c (and its own lock, if it made one). Returns 0, -EINVAL, -EBUSY
+ * while a task waits on it (or on its own lock). */
+WEFT_API int weft_cond_destroy(weft_cond_t *c);
+
+typedef struct weft_sem weft_sem_t;
+
+/* weft_sem_create flag: a bounded semaphore (asyncio.BoundedSemaphore),
+ * whose value may not be released above its initial value. */
+#define WEFT_SEM_BOUNDED 1u
+
+/* Creates a semaphore holding `value` permits (at most INT_MAX), plain or
+ * bounded (flags 0 or WEFT_SEM_BOUNDED). Never suspends. Returns 0,
+ * -EINVAL (out NULL, value too large, unknown flag), -EPERM (no loop),
+ * -ENOMEM; the caller owns *s (weft_sem_destroy). */
+WEFT_API int weft_sem_create(weft_sem_t **s, unsigned value, unsigned flags);
+/* Takes a permit, waiting while there is none. Suspends (not when a
+ * permit is free). Returns 0, -ECANCELED, -ETIMEDOUT (no permit taken),
+ * -EPERM outside a task, -EINVAL. */
+WEFT_API int weft_sem_acquire(weft_sem_t *s);
+/* Takes a permit if one is free. Never suspends; may be called from a
+ * callback. Returns 0, -EAGAIN if none is, -EINVAL. */
+WEFT_API int weft_sem_try_acquire(weft_sem_t *s);
+/* Gives a permit back: to the first waiter, else to the value. Never
+ * suspends; may be called from a callback (and by any task). Returns 0,
+ * -EOVERFLOW for a bounded semaphore already at its initial value (or a
+ * value of INT_MAX; the value is unchanged), -EINVAL. */
+WEFT_API int weft_sem_release(weft_sem_t *s);
+/* Returns the number of free permits (0 while tasks wait), or -EINVAL. */
+WEFT_API int weft_sem_value(const weft_sem_t *s);
+/* Frees s. Returns 0, -EINVAL, -EBUSY while a task waits on it. */
+WEFT_API int weft_sem_destroy(weft_sem_t *s);
+
+typedef struct weft_barrier weft_barrier_t;
+
+/* Creates a barrier for `parties` tasks (asyncio.Barrier; 1..INT_MAX).
+ * Never suspends. Returns 0, -EINVAL, -EPERM (no loop), -ENOMEM; the
+ * caller owns *b (weft_barrier_destroy). */
+WEFT_API int weft_barrier_create(weft_barrier_t **b, unsigned parties);
+/* Arrives at b and waits until `parties` tasks have arrived; then all of
+ * them return, and the barrier is ready for its next cycle. Suspends
+ * (the last arrival does not). Returns the caller's arrival index in
+ * this cycle, 0 .. parties-1 (the last arrival gets parties-1); -EPIPE
+ * if the barrier is broken (now, or while the caller waited); -ECANCELED
+ * or -ETIMEDOUT if the caller was cancelled or its deadline passed, which
+ * breaks the barrier: every other waiter, and every wait until
+ * weft_barrier_reset, gets -EPIPE. -EPERM outside a task, -EINVAL. */
+WEFT_API int weft_barrier_wait(weft_barrier_t *b);
+/* Returns b to its empty, unbroken state; tasks waiting get -EPIPE.
+ * Never suspends. Returns 0 or -EINVAL. */
+WEFT_API int weft_barrier_reset(weft_barrier_t *b);
+/* Breaks b: waiting tasks, and later waits until a reset, get -EPIPE.
+ * Never suspends. Returns 0 or -EINVAL. */
+WEFT_API int weft_barrier_abort(weft_barrier_t *b);
+/* The number of parties b was created for, or -EINVAL. */
+WEFT_API int weft_barrier_parties(const weft_barrier_t *b);
+/* The number of tasks waiting in the current cycle, or -EINVAL. */
+WEFT_API int weft_barrier_n_waiting(const weft_barrier_t *b);
+/* True while b is broken. */
+WEFT_API bool weft_barrier_broken(const weft_barrier_t *b);
+/* Frees b. Returns 0, -EINVAL, -EBUSY while a task waits on it. */
+WEFT_API int weft_barrier_destroy(weft_barrier_t *b);
+
+/* ------------------------------------------------------------------------
+ * Queues (asyncio.Queue, LifoQueue, PriorityQueue) of void * items. The
+ * queue never frees an item: items are the caller's. A get that returns
+ * 0 took exactly one item; a put that returns 0 stored exactly one; a
+ * put or get that returns an error moved nothing, also when it was
+ * cancelled after being woken (the item or the room it was woken for
+ * goes to the next waiter).
+ * --------------------------------------------------------------------- */
+
+/* ---- queues ---- */
+
+typedef struct weft_queue weft_queue_t;
+
+#define WEFT_QUEUE_FIFO 0     /* first in, first out */
+#define WEFT_QUEUE_LIFO 1     /* last in, first out */
+#define WEFT_QUEUE_PRIORITY 2 /* smallest first by cmp; equal items in put order */
+
+/* Creates a queue of the given kind holding at most maxsize items (0: no
+ * limit). cmp orders a priority queue (negative when a comes before b;
+ * required for WEFT_QUEUE_PRIORITY, ignored otherwise). Never suspends.
+ * Returns 0, -EINVAL, -EPERM (no loop), -ENOMEM; the caller owns *q
+ * (weft_queue_destroy). */
+WEFT_API int weft_queue_create(weft_queue_t **q, int kind, size_t maxsize,
+                               int (*cmp)(const void *a, const void *b));
+/* Puts item, waiting while the queue is full. Suspends (only while
+ * full). Returns 0, -EPIPE once the queue is shut down, -ECANCELED,
+ * -ETIMEDOUT (item not stored), -ENOMEM, -EPERM outside a task, -EINVAL. */
+WEFT_API int weft_queue_put(weft_queue_t *q, void *item);
+/* Takes the next item into *item, waiting while the queue is empty.
+ * Suspends (only while empty). Returns 0, -EPIPE once the queue is shut
+ * down and drained, -ECANCELED, -ETIMEDOUT (nothing taken), -EPERM
+ * outside a task, -EINVAL (q or item NULL). */
+WEFT_API int weft_queue_get(weft_queue_t *q, void **item);
+/* Puts item if there is room. Never suspends; may be called from a
+ * callback. Returns 0, -EAGAIN when full, -EPIPE after shutdown, -ENOMEM,
+ * -EINVAL. */
+WEFT_API int weft_queue_try_put(weft_queue_t *q, void *item);
+/* Takes an item if one is available (not one already promised to a
+ * woken getter). Never suspends; may be called from a callback. Returns
+ * 0, -EAGAIN when empty, -EPIPE when shut down and drained, -EINVAL. */
+WEFT_API int weft_queue_try_get(weft_queue_t *q, void **item);
+/* The number of items in the queue (including any promised to woken
+ * getters that have not run yet); 0 for NULL. */
+WEFT_API size_t weft_queue_size(const weft_queue_t *q);
+/* True when a get would wait (no item is available). */
+WEFT_API bool weft_queue_empty(const weft_queue_t *q);
+/* True when a put would wait (maxsize reached, counting rooms promised to
+ * woken putters); never for an unbounded queue. */
+WEFT_API bool weft_queue_full(const weft_queue_t *q);
+/* Marks one item taken earlier as processed. Never suspends. Returns 0,
+ * -EOVERFLOW if called more times than items were put, -EINVAL. */
+WEFT_API int weft_queue_task_done(weft_queue_t *q);
+/* Waits until every item ever put has been marked done (task_done) or
+ * dropped by an immediate shutdown. Suspends (unless that is already so).
+ * Returns 0, -ECANCELED, -ETIMEDOUT, -EPERM outside a task, -EINVAL. */
+WEFT_API int weft_queue_join(weft_queue_t *q);
+/* Shuts q down (Python 3.13): later puts fail with -EPIPE; gets take what
+ * is left, then fail with -EPIPE; every waiting putter, and every waiting
+ * getter that will find nothing, is woken with -EPIPE. With immediate
+ * true the items left are dropped (drop(item) is called for each when
+ * drop is non-NULL, so the caller can free them), counted as done for
+ * join, and waiting getters get -EPIPE. May be called again (with
+ * immediate true to drop what is left). Never suspends; may be called
+ * from a callback. Returns 0 or -EINVAL. */
+WEFT_API int weft_queue_shutdown(weft_queue_t *q, bool immediate, void (*drop)(void *item));
+/* Frees q (not the items left in it: drain it or use an immediate
+ * shutdown with a drop function first). Never suspends. Returns 0,
+ * -EINVAL, -EBUSY while a task waits on it (in put, get or join, also one
+ * woken but not yet run). */
+WEFT_API int weft_queue_destroy(weft_queue_t *q);
+
+/* ------------------------------------------------------------------------
+ * Channels (Go-style) of void * values, with select.
+ * --------------------------------------------------------------------- */
+
+/* ---- channels ---- */
+
+typedef struct weft_chan weft_chan_t;
+
+/* Creates a channel with a buffer of cap values (0: unbuffered, every
+ * send meets a receive). Never suspends. Returns 0, -EINVAL, -EPERM (no
+ * loop), -ENOMEM; the caller owns *ch (weft_chan_destroy). */
+WEFT_API int weft_chan_create(weft_chan_t **ch, size_t cap);
+/* Sends v: hands it to a waiting receiver, else buffers it, else waits
+ * until a receiver takes it (the value stays in the sending task's own
+ * record meanwhile). Suspends (only when it must wait). Returns 0 once a
+ * receiver or the buffer has the value (also if the caller was cancelled
+ * after that); -EPIPE if ch is or gets closed (v was not sent);
+ * -ECANCELED, -ETIMEDOUT (v was not sent); -EPERM outside a task;
+ * -EINVAL. */
+WEFT_API int weft_chan_send(weft_chan_t *ch, void *v);
+/* Receives a value into *v, waiting until one is sent. Suspends (only
+ * when nothing is buffered and no sender waits). Returns 0 (also if the
+ * caller was cancelled after a sender handed it the value), -EPIPE once
+ * ch is closed and its buffer drained, -ECANCELED, -ETIMEDOUT (nothing
+ * received), -EPERM outside a task, -EINVAL (ch or v NULL). */
+WEFT_API int weft_chan_recv(weft_chan_t *ch, void **v);
+/* Sends v if a receiver waits or the buffer has room. Never suspends;
+ * may be called from a callback. Returns 0, -EAGAIN, -EPIPE (closed),
+ * -EINVAL. */
+WEFT_API int weft_chan_try_send(weft_chan_t *ch, void *v);
+/* Receives a value if one is buffered or a sender waits. Never suspends.
+ * Returns 0, -EAGAIN, -EPIPE (closed and drained), -EINVAL. */
+WEFT_API int weft_chan_try_recv(weft_chan_t *ch, void **v);
+/* Closes ch: waiting senders get -EPIPE (their values were not sent),
+ * receivers drain the buffer and then get -EPIPE, later sends get -EPIPE.
+ * Never suspends. Returns 0, -EALREADY if already closed, -EINVAL. */
+WEFT_API int weft_chan_close(weft_chan_t *ch);
+/* The number of values buffered (0 for NULL). */
+WEFT_API size_t weft_chan_len(const weft_chan_t *ch);
+/* The buffer's capacity (0 for NULL or an unbuffered channel). */
+WEFT_API size_t weft_chan_cap(const weft_chan_t *ch);
+/* Frees ch (not the values still buffered: they are the caller's).
+ * Never suspends. Returns 0, -EINVAL, -EBUSY while a task waits on it. */
+WEFT_API int weft_chan_destroy(weft_chan_t *ch);
+
+#define WEFT_SELECT_SEND 0
+#define WEFT_SELECT_RECV 1
+
+/* One case of weft_select. A case whose ch is NULL is never ready (as a
+ * nil channel in Go). */
+typedef struct weft_select_case {
+    weft_chan_t *ch;
+    int op;      /* WEFT_SELECT_SEND or WEFT_SELECT_RECV */
+    void *value; /* in: the value to send; out: the value received */
+    int status;  /* out: 0, or -EPIPE (the channel was closed) */
+} weft_select_case_t;
+
+/* Waits until one of the n cases can proceed, performs it, and returns
+ * its index (Go's select). When several are ready, one is picked
+ * uniformly at random. A receive on a closed, drained channel, and a
+ * send on a closed channel, complete with status -EPIPE (value NULL for
+ * a receive). timeout_ns < 0 waits for ever; 0 does not wait (-EAGAIN if
+ * no case is ready; then it may be called from a callback); > 0 waits at
+ * most that long (-ETIMEDOUT). Suspends (unless timeout_ns is 0 or a case
+ * is ready). Only the returned case happened; a case that completed
+ * before a cancellation arrived is returned as completed. Returns the
+ * index, -ETIMEDOUT, -ECANCELED, -EAGAIN, -ENOMEM (waiting needs one
+ * small allocation), -EPERM (must wait outside a task), -EINVAL (cases
+ * NULL, n 0, a bad op). */
+WEFT_API int weft_select(weft_select_case_t *cases, size_t n, int64_t timeout_ns);
 
 #ifdef __cplusplus
 }

@@ -6,6 +6,7 @@
  */
 #include "internal.h"
 
+#include <limits.h>
 #include <string.h>
 
 #define WEFT_STR2(x) #x
@@ -23,6 +24,8 @@ const char *weft_strerror(int status)
         return "success";
     if (status == WEFT_DONE)
         return "finished (coroutine returned or generator exhausted)";
+    if (status == INT_MIN)
+        return "unknown error";
     int e = status < 0 ? -status : status;
     switch (e) {
     case ECANCELED:

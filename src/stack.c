@@ -281,6 +281,25 @@ static void on_fault(int sig, siginfo_t *si, void *uc)
     signal(sig, SIG_DFL); /* returning re-runs the fault, now fatal */
 }
 
+/* A thread that exits gives its cached stacks back to the shared store. */
+static pthread_key_t cache_key;
+
+static void cache_flush(void *unused)
+{
+    (void)unused;
+    weft__thread_t *t = &weft__self;
+    if (t->nstacks == 0)
+        return;
+    pthread_mutex_lock(&store_lock);
+    stack_class_t *c = class_for(default_size);
+    if (c && (c->cap >= c->nfree + (size_t)t->nstacks ||
+              (c->free = realloc(c->free, (c->cap = (c->nfree + (size_t)t->nstacks) * 2) *
+                                                  sizeof *c->free)) != NULL))
+        while (t->nstacks > 0)
+            c->free[c->nfree++] = t->stacks[--t->nstacks];
+    pthread_mutex_unlock(&store_lock);
+}
+
 static void altstack_free(void *p)
 {
     stack_t ss = {.ss_flags = SS_DISABLE};
@@ -298,6 +317,7 @@ static void handler_init(void)
     sigaction(SIGSEGV, &sa, &old_segv);
     sigaction(SIGBUS, &sa, &old_bus);
     pthread_key_create(&altstack_key, altstack_free);
+    pthread_key_create(&cache_key, cache_flush);
 }
 
 void weft__stack_guard_thread(void)
@@ -307,6 +327,7 @@ void weft__stack_guard_thread(void)
         return;
     t->altstack_done = true;
     pthread_once(&handler_once, handler_init);
+    pthread_setspecific(cache_key, t); /* non-NULL: the destructor runs */
     stack_t old;
     if (sigaltstack(NULL, &old) == 0 && !(old.ss_flags & SS_DISABLE))
         return; /* the thread has one already (a sanitizer's, or the user's) */

@@ -455,7 +455,9 @@ int weft_sem_destroy(weft_sem_t *s)
  * waiter needs nothing more from the barrier). A waiter interrupted by
  * cancellation or its deadline breaks the barrier in its unpark (so no
  * later arrival can trip a cycle it was counted in), and wakes the other
- * waiters with -EPIPE when it runs.
+ * waiters with -EPIPE when it runs, unless `gen` says a reset or an abort
+ * woke them meanwhile. (unpark itself wakes nobody: the loop also calls it
+ * when it discards a stuck task at close.)
  * --------------------------------------------------------------------- */
 
 struct weft_barrier {
@@ -463,6 +465,7 @@ struct weft_barrier {
     unsigned parties;
     unsigned count; /* arrived in this cycle */
     bool broken;
+    uint64_t gen; /* bumped whenever the waiters are woken */
     weft__wlist_t waiters;
     uint32_t busy;
 };
@@ -489,6 +492,7 @@ static void barrier_wake_all(weft_barrier_t *b, int status)
     while ((w = weft__wlist_pop(&b->waiters)))
         weft__wake(w->task, status);
     b->count = 0;
+    b->gen++;
 }
 
 static void unpark_barrier(weft_task_t *t)
@@ -518,6 +522,7 @@ int weft_barrier_wait(weft_barrier_t *b)
         barrier_wake_all(b, 0);
         return (int)idx;
     }
+    uint64_t gen = b->gen;
     self->waiter.aux = idx;
     weft__wlist_push(&b->waiters, &self->waiter);
     b->busy++;
@@ -525,8 +530,10 @@ int weft_barrier_wait(weft_barrier_t *b)
     b->busy--;
     if (rc == 0)
         return (int)self->waiter.aux;
-    if (rc != -EPIPE)
-        barrier_wake_all(b, -EPIPE); /* we broke it (see unpark_barrier) */
+    /* cancelled or timed out: we broke it (unpark_barrier); the others
+     * learn it now, unless a reset or abort already woke them */
+    if (rc != -EPIPE && b->gen == gen)
+        barrier_wake_all(b, -EPIPE);
     return rc;
 }
 

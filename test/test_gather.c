@@ -1,0 +1,580 @@
+/* test_gather.c - waiting on many: gather, wait, as_completed, futures.
+ *
+ * Each test checks one behaviour weft.h documents: gather's two modes and
+ * its cancellation, weft_wait's three conditions and its time-out (which
+ * cancels nothing), as_completed's finishing order, and futures (many
+ * awaiters, errors, cancellation, set-once, done callbacks, destroy while
+ * awaited, awaiting under a deadline).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "weft.h"
+
+static void run_main(weft_task_fn fn, void *arg)
+{
+    assert_int_equal(weft_run(fn, arg, NULL), 0);
+}
+
+/* What a worker does: sleep `ms` (0: 1000 s), then return `status` with
+ * `result`; records how its sleep ended and that its clean-up ran. */
+typedef struct {
+    int64_t ms;
+    int status;
+    void *result;
+    int started, sleep_rc, cleaned;
+} work_t;
+
+static int worker(void *arg, void **result)
+{
+    work_t *w = arg;
+    w->started++;
+    w->sleep_rc = weft_sleep(w->ms ? WEFT_MSEC(w->ms) : WEFT_SEC(1000));
+    w->cleaned++;
+    *result = w->result;
+    if (w->sleep_rc < 0)
+        return w->sleep_rc;
+    return w->status;
+}
+
+static void spawn_all(weft_task_t **t, work_t *w, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(weft_spawn(&t[i], worker, &w[i], NULL), 0);
+}
+
+static void release_all(weft_task_t **t, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(weft_task_release(t[i]), 0);
+}
+
+/* ---- gather ---- */
+
+static int gather_collect_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    static work_t w[4];
+    memset(w, 0, sizeof w);
+    /* finishing order differs from the order of the array */
+    w[0] = (work_t){.ms = 15, .result = &w[0]};
+    w[1] = (work_t){.ms = 5, .status = -EIO, .result = &w[1]};
+    w[2] = (work_t){.ms = 0}; /* cancelled below */
+    w[3] = (work_t){.ms = 1, .result = &w[3]};
+    weft_task_t *t[4];
+    spawn_all(t, w, 4);
+    assert_int_equal(weft_yield(), 0);
+    assert_int_equal(weft_cancel(t[2]), 0);
+    void *res[4] = {0};
+    int st[4] = {1, 1, 1, 1};
+    assert_int_equal(weft_gather(t, 4, res, st, WEFT_GATHER_COLLECT), 0);
+    assert_int_equal(st[0], 0);
+    assert_int_equal(st[1], -EIO);
+    assert_int_equal(st[2], -ECANCELED);
+    assert_int_equal(st[3], 0);
+    assert_ptr_equal(res[0], &w[0]);
+    assert_ptr_equal(res[3], &w[3]);
+    for (int i = 0; i < 4; i++)
+        assert_true(weft_task_done(t[i]));
+    /* arrays may be NULL */
+    assert_int_equal(weft_gather(t, 4, NULL, NULL, WEFT_GATHER_COLLECT), 0);
+    release_all(t, 4);
+    return 0;
+}
+
+static void test_gather_collect_results_and_statuses_in_order(void **state)
+{
+    run_main(gather_collect_main, NULL);
+}
+
+static int gather_fail_fast_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    static work_t w[4];
+    memset(w, 0, sizeof w);
+    w[0] = (work_t){.ms = 0};
+    w[1] = (work_t){.ms = 5, .status = -EIO};
+    w[2] = (work_t){.ms = 0};
+    w[3] = (work_t){.ms = 1, .result = &w[3]};
+    weft_task_t *t[4];
+    spawn_all(t, w, 4);
+    int st[4] = {1, 1, 1, 1};
+    int64_t t0 = weft_now();
+    assert_int_equal(weft_gather(t, 4, NULL, st, WEFT_GATHER_FAIL_FAST), -EIO);
+    assert_true(weft_now() - t0 < WEFT_SEC(10));
+    for (int i = 0; i < 4; i++)
+        assert_true(weft_task_done(t[i]));
+    assert_int_equal(st[0], -ECANCELED);
+    assert_int_equal(st[1], -EIO);
+    assert_int_equal(st[2], -ECANCELED);
+    assert_int_equal(st[3], 0);
+    assert_int_equal(w[0].cleaned, 1);
+    assert_int_equal(w[2].cleaned, 1);
+    assert_true(weft_task_cancelled(t[0]));
+    assert_false(weft_task_cancelled(t[3]));
+    release_all(t, 4);
+    /* no failure: fail-fast returns 0 */
+    memset(w, 0, sizeof w);
+    w[0].ms = w[1].ms = 1;
+    spawn_all(t, w, 2);
+    assert_int_equal(weft_gather(t, 2, NULL, NULL, WEFT_GATHER_FAIL_FAST), 0);
+    release_all(t, 2);
+    return 0;
+}
+
+static void test_gather_fail_fast_returns_first_failure_and_cancels_others(void **state)
+{
+    run_main(gather_fail_fast_main, NULL);
+}
+
+typedef struct {
+    weft_task_t **tasks;
+    size_t n;
+    int rc;
+} gatherer_t;
+
+static int gatherer(void *arg, void **result)
+{
+    (void)result;
+    gatherer_t *g = arg;
+    g->rc = weft_gather(g->tasks, g->n, NULL, NULL, WEFT_GATHER_COLLECT);
+    return g->rc;
+}
+
+static int gather_cancel_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    static work_t w[3];
+    memset(w, 0, sizeof w);
+    weft_task_t *t[3], *g;
+    spawn_all(t, w, 3);
+    gatherer_t gs = {.tasks = t, .n = 3, .rc = 1};
+    assert_int_equal(weft_spawn(&g, gatherer, &gs, NULL), 0);
+    assert_int_equal(weft_sleep(WEFT_MSEC(1)), 0);
+    assert_int_equal(weft_cancel(g), 0);
+    assert_int_equal(weft_await(g, NULL), -ECANCELED);
+    assert_int_equal(gs.rc, -ECANCELED);
+    for (int i = 0; i < 3; i++) {
+        assert_true(weft_task_done(t[i])); /* cancelled and unwound by then */
+        assert_true(weft_task_cancelled(t[i]));
+        assert_int_equal(w[i].cleaned, 1);
+        assert_int_equal(weft_task_result(t[i], NULL), -ECANCELED);
+    }
+    release_all(t, 3);
+    weft_task_release(g);
+    return 0;
+}
+
+static void test_gather_cancelling_gatherer_cancels_children(void **state)
+{
+    run_main(gather_cancel_main, NULL);
+}
+
+static int gather_deadline_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    static work_t w[2];
+    memset(w, 0, sizeof w);
+    w[1].ms = 1;
+    weft_task_t *t[2];
+    spawn_all(t, w, 2);
+    weft_deadline_t d;
+    assert_int_equal(weft_deadline_push(&d, WEFT_MSEC(10)), 0);
+    assert_int_equal(weft_gather(t, 2, NULL, NULL, WEFT_GATHER_COLLECT), -ETIMEDOUT);
+    assert_int_equal(weft_deadline_pop(&d), -ETIMEDOUT);
+    assert_true(weft_task_done(t[0]));
+    assert_int_equal(weft_task_result(t[0], NULL), -ECANCELED);
+    assert_int_equal(weft_task_result(t[1], NULL), 0);
+    release_all(t, 2);
+    return 0;
+}
+
+static void test_gather_deadline_cancels_and_returns_etimedout(void **state)
+{
+    run_main(gather_deadline_main, NULL);
+}
+
+static int gather_zero_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    assert_int_equal(weft_gather(NULL, 0, NULL, NULL, WEFT_GATHER_COLLECT), 0);
+    assert_int_equal(weft_gather(NULL, 0, NULL, NULL, WEFT_GATHER_FAIL_FAST), 0);
+    weft_task_t *t[1] = {NULL};
+    assert_int_equal(weft_gather(t, 1, NULL, NULL, WEFT_GATHER_COLLECT), -EINVAL);
+    assert_int_equal(weft_gather(NULL, 1, NULL, NULL, WEFT_GATHER_COLLECT), -EINVAL);
+    t[0] = weft_current();
+    assert_int_equal(weft_gather(t, 1, NULL, NULL, WEFT_GATHER_COLLECT), -EINVAL);
+    assert_int_equal(weft_wait(NULL, 0, WEFT_ALL_COMPLETED, -1), 0);
+    return 0;
+}
+
+static void test_gather_of_zero_tasks_and_bad_arguments(void **state)
+{
+    run_main(gather_zero_main, NULL);
+}
+
+/* ---- weft_wait ---- */
+
+static int wait_modes_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    static work_t w[3];
+    weft_task_t *t[3];
+
+    /* FIRST_COMPLETED */
+    memset(w, 0, sizeof w);
+    w[0].ms = 40, w[1].ms = 1, w[2].ms = 40;
+    spawn_all(t, w, 3);
+    assert_int_equal(weft_wait(t, 3, WEFT_FIRST_COMPLETED, -1), 1);
+    assert_true(weft_task_done(t[1]));
+    assert_false(weft_task_done(t[0]));
+    assert_false(weft_task_done(t[2]));
+    /* ALL_COMPLETED */
+    assert_int_equal(weft_wait(t, 3, WEFT_ALL_COMPLETED, -1), 3);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(weft_task_result(t[i], NULL), 0);
+    release_all(t, 3);
+
+    /* FIRST_EXCEPTION: returns at the failure */
+    memset(w, 0, sizeof w);
+    w[0].ms = 1, w[1].ms = 5, w[1].status = -EIO, w[2].ms = 0;
+    spawn_all(t, w, 3);
+    assert_int_equal(weft_wait(t, 3, WEFT_FIRST_EXCEPTION, -1), 2);
+    assert_int_equal(weft_task_result(t[0], NULL), 0);
+    assert_int_equal(weft_task_result(t[1], NULL), -EIO);
+    assert_false(weft_task_done(t[2]));
+    assert_false(weft_task_cancelled(t[2])); /* wait cancels nothing */
+    assert_int_equal(weft_cancel(t[2]), 0);
+    assert_int_equal(weft_await(t[2], NULL), -ECANCELED);
+    release_all(t, 3);
+
+    /* FIRST_EXCEPTION without a failure: all complete */
+    memset(w, 0, sizeof w);
+    w[0].ms = 1, w[1].ms = 2, w[2].ms = 3;
+    spawn_all(t, w, 3);
+    assert_int_equal(weft_wait(t, 3, WEFT_FIRST_EXCEPTION, -1), 3);
+    /* on tasks already done: at once */
+    assert_int_equal(weft_wait(t, 3, WEFT_FIRST_COMPLETED, -1), 3);
+    release_all(t, 3);
+
+    assert_int_equal(weft_wait(t, 3, 7, -1), -EINVAL);
+    return 0;
+}
+
+static void test_wait_first_completed_first_exception_all_completed(void **state)
+{
+    run_main(wait_modes_main, NULL);
+}
+
+static int wait_timeout_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    static work_t w[3];
+    memset(w, 0, sizeof w);
+    w[0].ms = 1, w[1].ms = 0, w[2].ms = 0;
+    weft_task_t *t[3];
+    spawn_all(t, w, 3);
+    int64_t t0 = weft_now();
+    assert_int_equal(weft_wait(t, 3, WEFT_ALL_COMPLETED, WEFT_MSEC(20)), 1);
+    assert_true(weft_now() - t0 >= WEFT_MSEC(20));
+    assert_true(weft_now() - t0 < WEFT_SEC(2));
+    /* nothing was cancelled, and the caller is not either */
+    assert_false(weft_task_cancelled(t[1]));
+    assert_false(weft_task_cancelled(t[2]));
+    assert_int_equal(weft_task_state(t[1]), WEFT_TASK_WAITING);
+    assert_int_equal(weft_sleep(WEFT_MSEC(1)), 0);
+    /* a zero time-out just counts */
+    assert_int_equal(weft_wait(t, 3, WEFT_ALL_COMPLETED, 0), 1);
+    for (int i = 1; i < 3; i++) {
+        assert_int_equal(weft_cancel(t[i]), 0);
+        assert_int_equal(weft_await(t[i], NULL), -ECANCELED);
+    }
+    release_all(t, 3);
+    return 0;
+}
+
+static void test_wait_timeout_returns_count_and_cancels_nothing(void **state)
+{
+    run_main(wait_timeout_main, NULL);
+}
+
+/* ---- as_completed ---- */
+
+static int as_completed_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    static work_t w[4];
+    memset(w, 0, sizeof w);
+    w[0].ms = 30, w[1].ms = 10, w[2].ms = 20, w[3].ms = 1, w[3].status = -EIO;
+    weft_task_t *t[4];
+    spawn_all(t, w, 4);
+    weft_as_completed_t *ac;
+    assert_int_equal(weft_as_completed_create(&ac, t, 4), 0);
+    int expect[4] = {3, 1, 2, 0};
+    for (int i = 0; i < 4; i++) {
+        weft_task_t *next = NULL;
+        assert_int_equal(weft_as_completed_next(ac, &next), 0);
+        assert_ptr_equal(next, t[expect[i]]);
+        assert_true(weft_task_done(next));
+    }
+    weft_task_t *none = NULL;
+    assert_int_equal(weft_as_completed_next(ac, &none), WEFT_DONE);
+    assert_int_equal(weft_as_completed_next(ac, &none), WEFT_DONE);
+    assert_null(none);
+    assert_int_equal(weft_as_completed_destroy(ac), 0);
+    assert_int_equal(weft_task_result(t[3], NULL), -EIO);
+    /* over tasks already finished: in their order, at once */
+    assert_int_equal(weft_as_completed_create(&ac, t, 2), 0);
+    weft_task_t *n1, *n2;
+    assert_int_equal(weft_as_completed_next(ac, &n1), 0);
+    assert_int_equal(weft_as_completed_next(ac, &n2), 0);
+    assert_true((n1 == t[0] && n2 == t[1]) || (n1 == t[1] && n2 == t[0]));
+    assert_int_equal(weft_as_completed_next(ac, &n1), WEFT_DONE);
+    assert_int_equal(weft_as_completed_destroy(ac), 0);
+    /* destroyed half-way */
+    assert_int_equal(weft_as_completed_create(&ac, t, 4), 0);
+    assert_int_equal(weft_as_completed_next(ac, &n1), 0);
+    assert_int_equal(weft_as_completed_destroy(ac), 0);
+    assert_int_equal(weft_as_completed_destroy(NULL), -EINVAL);
+    release_all(t, 4);
+    return 0;
+}
+
+static void test_as_completed_yields_in_finishing_order_then_done(void **state)
+{
+    run_main(as_completed_main, NULL);
+}
+
+/* ---- futures ---- */
+
+typedef struct {
+    weft_future_t *f;
+    int rc;
+    void *res;
+} fwaiter_t;
+
+static int future_waiter(void *arg, void **result)
+{
+    (void)result;
+    fwaiter_t *w = arg;
+    w->rc = weft_future_await(w->f, &w->res);
+    return 0;
+}
+
+static int future_wake_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    weft_future_t *f;
+    assert_int_equal(weft_future_create(&f), 0);
+    assert_false(weft_future_done(f));
+    fwaiter_t w[3];
+    weft_task_t *t[3];
+    for (int i = 0; i < 3; i++) {
+        w[i] = (fwaiter_t){.f = f, .rc = 1};
+        assert_int_equal(weft_spawn(&t[i], future_waiter, &w[i], NULL), 0);
+    }
+    assert_int_equal(weft_yield(), 0);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(weft_task_state(t[i]), WEFT_TASK_WAITING);
+    int val;
+    assert_int_equal(weft_future_set_result(f, &val), 0);
+    assert_true(weft_future_done(f));
+    assert_int_equal(weft_future_set_result(f, NULL), -EALREADY);
+    assert_int_equal(weft_future_set_error(f, -EIO), -EALREADY);
+    assert_int_equal(weft_future_cancel(f), -EALREADY);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(weft_await(t[i], NULL), 0);
+        assert_int_equal(w[i].rc, 0);
+        assert_ptr_equal(w[i].res, &val);
+    }
+    /* awaiting a done future returns at once, with the first outcome */
+    void *res = NULL;
+    assert_int_equal(weft_future_await(f, &res), 0);
+    assert_ptr_equal(res, &val);
+    release_all(t, 3);
+    assert_int_equal(weft_future_destroy(f), 0);
+    return 0;
+}
+
+static void test_future_set_result_wakes_every_awaiter(void **state)
+{
+    run_main(future_wake_main, NULL);
+}
+
+static int future_error_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    weft_future_t *f, *g;
+    fwaiter_t w[2];
+    weft_task_t *t[2];
+    assert_int_equal(weft_future_create(&f), 0);
+    assert_int_equal(weft_future_create(&g), 0);
+    w[0] = (fwaiter_t){.f = f, .rc = 1};
+    w[1] = (fwaiter_t){.f = g, .rc = 1};
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(weft_spawn(&t[i], future_waiter, &w[i], NULL), 0);
+    assert_int_equal(weft_yield(), 0);
+    assert_int_equal(weft_future_set_error(f, 0), -EINVAL);
+    assert_int_equal(weft_future_set_error(f, EIO), -EINVAL);
+    assert_int_equal(weft_future_set_error(f, -EIO), 0);
+    assert_int_equal(weft_future_cancel(g), 0);
+    assert_int_equal(weft_future_set_result(g, NULL), -EALREADY);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(weft_await(t[i], NULL), 0);
+    assert_int_equal(w[0].rc, -EIO);
+    assert_int_equal(w[1].rc, -ECANCELED);
+    assert_int_equal(weft_future_await(f, NULL), -EIO);
+    assert_int_equal(weft_future_await(g, NULL), -ECANCELED);
+    /* the awaiting task itself was not cancelled */
+    assert_false(weft_task_cancelled(t[1]));
+    release_all(t, 2);
+    assert_int_equal(weft_future_destroy(f), 0);
+    assert_int_equal(weft_future_destroy(g), 0);
+    assert_int_equal(weft_future_set_result(NULL, NULL), -EINVAL);
+    assert_int_equal(weft_future_await(NULL, NULL), -EINVAL);
+    assert_int_equal(weft_future_destroy(NULL), -EINVAL);
+    assert_false(weft_future_done(NULL));
+    return 0;
+}
+
+static void test_future_set_error_and_cancel_reach_awaiters(void **state)
+{
+    run_main(future_error_main, NULL);
+}
+
+static int fcb_calls;
+static weft_future_t *fcb_last;
+
+static void future_cb(weft_future_t *f, void *arg)
+{
+    fcb_calls++;
+    fcb_last = f;
+    if (arg)
+        (*(int *)arg)++;
+}
+
+static int future_cb_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    weft_future_t *f, *g;
+    int a = 0, b = 0, c = 0, never = 0;
+    assert_int_equal(weft_future_create(&f), 0);
+    assert_int_equal(weft_future_on_done(f, future_cb, &a), 0);
+    assert_int_equal(weft_future_on_done(f, future_cb, &b), 0);
+    assert_int_equal(fcb_calls, 0);
+    assert_int_equal(weft_future_set_result(f, NULL), 0);
+    assert_int_equal(a, 1);
+    assert_int_equal(b, 1);
+    assert_ptr_equal(fcb_last, f);
+    assert_int_equal(weft_future_on_done(f, future_cb, &c), 0); /* at once */
+    assert_int_equal(c, 1);
+    assert_int_equal(weft_future_cancel(f), -EALREADY);
+    assert_int_equal(weft_sleep(WEFT_MSEC(1)), 0);
+    assert_int_equal(fcb_calls, 3);
+    assert_int_equal(weft_future_on_done(NULL, future_cb, NULL), -EINVAL);
+    assert_int_equal(weft_future_on_done(f, NULL, NULL), -EINVAL);
+    assert_int_equal(weft_future_destroy(f), 0);
+    /* a callback on a future destroyed before it is done never runs */
+    assert_int_equal(weft_future_create(&g), 0);
+    assert_int_equal(weft_future_on_done(g, future_cb, &never), 0);
+    assert_int_equal(weft_future_destroy(g), 0);
+    assert_int_equal(never, 0);
+    return 0;
+}
+
+static void test_future_on_done_runs_once_also_when_added_after(void **state)
+{
+    fcb_calls = 0;
+    run_main(future_cb_main, NULL);
+    assert_int_equal(fcb_calls, 3);
+}
+
+static int future_destroy_busy_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    weft_future_t *f;
+    assert_int_equal(weft_future_create(&f), 0);
+    fwaiter_t w = {.f = f, .rc = 1};
+    weft_task_t *t;
+    assert_int_equal(weft_spawn(&t, future_waiter, &w, NULL), 0);
+    assert_int_equal(weft_yield(), 0);
+    assert_int_equal(weft_future_destroy(f), -EBUSY);
+    assert_false(weft_future_done(f)); /* untouched */
+    assert_int_equal(weft_future_set_result(f, (void *)(intptr_t)5), 0);
+    assert_int_equal(weft_await(t, NULL), 0);
+    assert_int_equal(w.rc, 0);
+    assert_int_equal((intptr_t)w.res, 5);
+    assert_int_equal(weft_future_destroy(f), 0);
+    weft_task_release(t);
+    return 0;
+}
+
+static void test_future_destroy_with_waiter_returns_ebusy(void **state)
+{
+    run_main(future_destroy_busy_main, NULL);
+}
+
+static int future_deadline_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    weft_future_t *f;
+    assert_int_equal(weft_future_create(&f), 0);
+    weft_deadline_t d;
+    int64_t t0 = weft_now();
+    assert_int_equal(weft_deadline_push(&d, WEFT_MSEC(10)), 0);
+    void *res = (void *)(intptr_t)77;
+    assert_int_equal(weft_future_await(f, &res), -ETIMEDOUT);
+    assert_int_equal(weft_deadline_pop(&d), -ETIMEDOUT);
+    assert_true(weft_now() - t0 >= WEFT_MSEC(10));
+    assert_true(weft_now() - t0 < WEFT_SEC(2));
+    assert_int_equal((intptr_t)res, 77); /* not written */
+    assert_false(weft_future_done(f));   /* untouched */
+    /* no waiter is left behind: destroy would say -EBUSY otherwise,
+     * and setting it now still works */
+    assert_int_equal(weft_future_set_result(f, (void *)(intptr_t)9), 0);
+    assert_int_equal(weft_future_await(f, &res), 0);
+    assert_int_equal((intptr_t)res, 9);
+    assert_int_equal(weft_future_destroy(f), 0);
+    return 0;
+}
+
+static void test_future_await_with_deadline_times_out_future_untouched(void **state)
+{
+    run_main(future_deadline_main, NULL);
+}
+
+static void test_future_outside_loop_returns_eperm(void **state)
+{
+    weft_future_t *f = NULL;
+    assert_int_equal(weft_future_create(&f), -EPERM);
+    assert_int_equal(weft_future_create(NULL), -EINVAL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gather_collect_results_and_statuses_in_order),
+        cmocka_unit_test(test_gather_fail_fast_returns_first_failure_and_cancels_others),
+        cmocka_unit_test(test_gather_cancelling_gatherer_cancels_children),
+        cmocka_unit_test(test_gather_deadline_cancels_and_returns_etimedout),
+        cmocka_unit_test(test_gather_of_zero_tasks_and_bad_arguments),
+        cmocka_unit_test(test_wait_first_completed_first_exception_all_completed),
+        cmocka_unit_test(test_wait_timeout_returns_count_and_cancels_nothing),
+        cmocka_unit_test(test_as_completed_yields_in_finishing_order_then_done),
+        cmocka_unit_test(test_future_set_result_wakes_every_awaiter),
+        cmocka_unit_test(test_future_set_error_and_cancel_reach_awaiters),
+        cmocka_unit_test(test_future_on_done_runs_once_also_when_added_after),
+        cmocka_unit_test(test_future_destroy_with_waiter_returns_ebusy),
+        cmocka_unit_test(test_future_await_with_deadline_times_out_future_untouched),
+        cmocka_unit_test(test_future_outside_loop_returns_eperm),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

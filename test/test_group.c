@@ -1,0 +1,490 @@
+/* test_group.c - task groups (structured concurrency) and the task tree.
+ *
+ * Each test checks one behaviour weft.h documents for weft_group_*: wait
+ * waits for every child; the first failure cancels the siblings and the
+ * owner (who gets the failure from wait, and its cancellation taken back);
+ * no spawning into a failing or cancelled group; cancelling the owner in
+ * wait cancels the children; destroy refuses live children; groups nest.
+ * Then weft_task_tree's output.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "weft.h"
+
+static void run_main(weft_task_fn fn, void *arg)
+{
+    assert_int_equal(weft_run(fn, arg, NULL), 0);
+}
+
+/* A child: sleeps `ms` (0: 1000 s), then returns `status`. */
+typedef struct {
+    int64_t ms;
+    int status;
+    int started, sleep_rc, cleaned;
+} child_t;
+
+static int child(void *arg, void **result)
+{
+    child_t *c = arg;
+    c->started++;
+    c->sleep_rc = weft_sleep(c->ms ? WEFT_MSEC(c->ms) : WEFT_SEC(1000));
+    c->cleaned++;
+    *result = c;
+    return c->sleep_rc < 0 ? c->sleep_rc : c->status;
+}
+
+static void group_spawn_all(weft_group_t *g, weft_task_t **t, child_t *c, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(weft_group_spawn(g, &t[i], child, &c[i], NULL), 0);
+}
+
+/* ---- waiting ---- */
+
+static int wait_all_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    static child_t c[3];
+    memset(c, 0, sizeof c);
+    c[0].ms = 10, c[1].ms = 1, c[2].ms = 5;
+    weft_group_t *g;
+    weft_task_t *t[3];
+    assert_int_equal(weft_group_create(&g), 0);
+    group_spawn_all(g, t, c, 3);
+    int64_t t0 = weft_now();
+    assert_int_equal(weft_group_wait(g), 0);
+    assert_true(weft_now() - t0 >= WEFT_MSEC(10));
+    for (int i = 0; i < 3; i++) {
+        assert_true(weft_task_done(t[i]));
+        void *res = NULL;
+        assert_int_equal(weft_task_result(t[i], &res), 0);
+        assert_ptr_equal(res, &c[i]);
+        assert_int_equal(c[i].cleaned, 1);
+    }
+    /* waiting again on a finished group returns at once */
+    assert_int_equal(weft_group_wait(g), 0);
+    assert_int_equal(weft_group_destroy(g), 0);
+    /* an empty group */
+    assert_int_equal(weft_group_create(&g), 0);
+    assert_int_equal(weft_group_wait(g), 0);
+    assert_int_equal(weft_group_destroy(g), 0);
+    assert_int_equal(weft_group_create(NULL), -EINVAL);
+    assert_int_equal(weft_group_wait(NULL), -EINVAL);
+    assert_int_equal(weft_group_destroy(NULL), -EINVAL);
+    assert_int_equal(weft_group_cancel(NULL), -EINVAL);
+    return 0;
+}
+
+static void test_group_wait_waits_for_all_children(void **state)
+{
+    run_main(wait_all_main, NULL);
+}
+
+static int first_failure_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    static child_t c[4];
+    memset(c, 0, sizeof c);
+    c[0].ms = 0;
+    c[1].ms = 5, c[1].status = -EIO;
+    c[2].ms = 0;
+    c[3].ms = 10, c[3].status = -EPIPE; /* fails later: not the first */
+    weft_group_t *g;
+    weft_task_t *t[4];
+    assert_int_equal(weft_group_create(&g), 0);
+    group_spawn_all(g, t, c, 4);
+    assert_int_equal(weft_group_wait(g), -EIO);
+    for (int i = 0; i < 4; i++)
+        assert_true(weft_task_done(t[i]));
+    assert_int_equal(c[0].cleaned, 1);
+    assert_int_equal(c[2].cleaned, 1);
+    assert_int_equal(c[3].cleaned, 1);
+    assert_int_equal(weft_task_result(t[0], NULL), -ECANCELED);
+    assert_int_equal(weft_task_result(t[1], NULL), -EIO);
+    assert_int_equal(weft_task_result(t[2], NULL), -ECANCELED);
+    assert_int_equal(weft_task_result(t[3], NULL), -ECANCELED);
+    /* the owner was in wait: it is not left cancelled */
+    assert_false(weft_task_cancelled(weft_current()));
+    assert_int_equal(weft_sleep(WEFT_MSEC(1)), 0);
+    assert_int_equal(weft_group_destroy(g), 0);
+    return 0;
+}
+
+static void test_group_first_failure_cancels_siblings(void **state)
+{
+    run_main(first_failure_main, NULL);
+}
+
+static int owner_sleeping_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    static child_t c[2], late;
+    memset(c, 0, sizeof c);
+    memset(&late, 0, sizeof late);
+    c[0].ms = 0;
+    c[1].ms = 2, c[1].status = -EIO;
+    weft_group_t *g;
+    weft_task_t *t[2];
+    assert_int_equal(weft_group_create(&g), 0);
+    group_spawn_all(g, t, c, 2);
+    int64_t t0 = weft_now();
+    /* the owner is busy elsewhere when the child fails */
+    assert_int_equal(weft_sleep(WEFT_SEC(100)), -ECANCELED);
+    assert_true(weft_now() - t0 < WEFT_SEC(10));
+    assert_true(weft_task_cancelled(weft_current()));
+    /* a failing group takes no new child */
+    weft_task_t *nt = (weft_task_t *)&late;
+    assert_int_equal(weft_group_spawn(g, &nt, child, &late, NULL), -ECANCELED);
+    assert_ptr_equal(nt, (weft_task_t *)&late); /* not written */
+    assert_int_equal(weft_group_wait(g), -EIO);
+    assert_int_equal(late.started, 0);
+    assert_int_equal(c[0].cleaned, 1);
+    assert_int_equal(weft_task_result(t[0], NULL), -ECANCELED);
+    /* wait took the group's cancellation back */
+    assert_false(weft_task_cancelled(weft_current()));
+    assert_int_equal(weft_sleep(WEFT_MSEC(1)), 0);
+    assert_int_equal(weft_group_destroy(g), 0);
+    return 0;
+}
+
+static void test_group_owner_sleeping_is_cancelled_and_wait_returns_failure(void **state)
+{
+    run_main(owner_sleeping_main, NULL);
+}
+
+/* A child that, once cancelled (its group failing), tries to spawn a
+ * sibling into the same group. */
+static weft_group_t *respawn_group;
+static int respawn_rc;
+static child_t respawn_extra;
+
+static int respawning_child(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    int rc = weft_sleep(WEFT_SEC(1000));
+    respawn_rc = weft_group_spawn(respawn_group, NULL, child, &respawn_extra, NULL);
+    return rc;
+}
+
+static int failing_while_spawning_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    static child_t bad;
+    memset(&bad, 0, sizeof bad);
+    memset(&respawn_extra, 0, sizeof respawn_extra);
+    bad.ms = 2, bad.status = -EIO;
+    respawn_rc = 1;
+    assert_int_equal(weft_group_create(&respawn_group), 0);
+    assert_int_equal(weft_group_spawn(respawn_group, NULL, respawning_child, NULL, NULL), 0);
+    assert_int_equal(weft_group_spawn(respawn_group, NULL, child, &bad, NULL), 0);
+    assert_int_equal(weft_group_wait(respawn_group), -EIO);
+    assert_int_equal(respawn_rc, -ECANCELED);
+    assert_int_equal(respawn_extra.started, 0);
+    assert_int_equal(weft_group_destroy(respawn_group), 0);
+    respawn_group = NULL;
+    return 0;
+}
+
+static void test_group_spawn_while_failing_returns_ecanceled(void **state)
+{
+    run_main(failing_while_spawning_main, NULL);
+}
+
+/* ---- cancelling ---- */
+
+typedef struct {
+    child_t c[3];
+    weft_task_t *t[3];
+    int wait_rc;
+    int all_done_at_return;
+} owner_t;
+
+static int owner_task(void *arg, void **result)
+{
+    (void)result;
+    owner_t *o = arg;
+    weft_group_t *g;
+    assert_int_equal(weft_group_create(&g), 0);
+    group_spawn_all(g, o->t, o->c, 3);
+    o->wait_rc = weft_group_wait(g);
+    o->all_done_at_return = 1;
+    for (int i = 0; i < 3; i++)
+        o->all_done_at_return &= weft_task_done(o->t[i]) && o->c[i].cleaned == 1;
+    assert_int_equal(weft_group_destroy(g), 0);
+    return o->wait_rc;
+}
+
+static int cancel_owner_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    static owner_t o;
+    memset(&o, 0, sizeof o);
+    o.c[2].ms = 1; /* one child finishes normally first */
+    o.wait_rc = 1;
+    weft_task_t *ot;
+    assert_int_equal(weft_spawn(&ot, owner_task, &o, NULL), 0);
+    assert_int_equal(weft_sleep(WEFT_MSEC(10)), 0);
+    assert_int_equal(weft_task_state(ot), WEFT_TASK_WAITING);
+    assert_int_equal(weft_cancel(ot), 0);
+    assert_int_equal(weft_await(ot, NULL), -ECANCELED);
+    assert_int_equal(o.wait_rc, -ECANCELED);
+    assert_true(o.all_done_at_return);
+    assert_int_equal(o.c[0].sleep_rc, -ECANCELED);
+    assert_int_equal(o.c[1].sleep_rc, -ECANCELED);
+    assert_int_equal(o.c[2].sleep_rc, 0);
+    weft_task_release(ot);
+    return 0;
+}
+
+static void test_group_cancelling_owner_in_wait_cancels_children(void **state)
+{
+    run_main(cancel_owner_main, NULL);
+}
+
+static int group_deadline_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    static child_t c[2];
+    memset(c, 0, sizeof c);
+    weft_group_t *g;
+    weft_task_t *t[2];
+    assert_int_equal(weft_group_create(&g), 0);
+    group_spawn_all(g, t, c, 2);
+    weft_deadline_t d;
+    int64_t t0 = weft_now();
+    assert_int_equal(weft_deadline_push(&d, WEFT_MSEC(10)), 0);
+    assert_int_equal(weft_group_wait(g), -ETIMEDOUT);
+    assert_int_equal(weft_deadline_pop(&d), -ETIMEDOUT);
+    assert_true(weft_now() - t0 >= WEFT_MSEC(10));
+    assert_true(weft_now() - t0 < WEFT_SEC(2));
+    for (int i = 0; i < 2; i++) {
+        assert_true(weft_task_done(t[i]));
+        assert_int_equal(c[i].cleaned, 1);
+    }
+    assert_int_equal(weft_group_destroy(g), 0);
+    return 0;
+}
+
+static void test_group_wait_deadline_cancels_children(void **state)
+{
+    run_main(group_deadline_main, NULL);
+}
+
+static int group_cancel_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    static child_t c[3], extra;
+    memset(c, 0, sizeof c);
+    memset(&extra, 0, sizeof extra);
+    weft_group_t *g;
+    weft_task_t *t[3];
+    assert_int_equal(weft_group_create(&g), 0);
+    group_spawn_all(g, t, c, 3);
+    assert_int_equal(weft_yield(), 0);
+    assert_int_equal(weft_group_cancel(g), 0);
+    assert_int_equal(weft_group_spawn(g, NULL, child, &extra, NULL), -ECANCELED);
+    assert_int_equal(weft_group_wait(g), 0); /* cancelled children are no failure */
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(weft_task_result(t[i], NULL), -ECANCELED);
+        assert_int_equal(c[i].cleaned, 1);
+    }
+    assert_false(weft_task_cancelled(weft_current()));
+    assert_int_equal(extra.started, 0);
+    assert_int_equal(weft_group_destroy(g), 0);
+    return 0;
+}
+
+static void test_group_cancel_cancels_every_child(void **state)
+{
+    run_main(group_cancel_main, NULL);
+}
+
+static int destroy_busy_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    static child_t c[2];
+    memset(c, 0, sizeof c);
+    c[0].ms = 2, c[1].ms = 3;
+    weft_group_t *g;
+    weft_task_t *t[2];
+    assert_int_equal(weft_group_create(&g), 0);
+    group_spawn_all(g, t, c, 2);
+    assert_int_equal(weft_group_destroy(g), -EBUSY);
+    assert_int_equal(weft_yield(), 0);
+    assert_int_equal(weft_group_destroy(g), -EBUSY);
+    assert_int_equal(weft_group_wait(g), 0);
+    assert_int_equal(weft_group_destroy(g), 0);
+    return 0;
+}
+
+static void test_group_destroy_with_live_children_returns_ebusy(void **state)
+{
+    run_main(destroy_busy_main, NULL);
+}
+
+/* ---- nesting ---- */
+
+static child_t nested_inner[2];
+static child_t nested_sibling;
+static int nested_inner_rc;
+
+static int inner_owner(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    weft_group_t *g;
+    weft_task_t *t[2];
+    assert_int_equal(weft_group_create(&g), 0);
+    group_spawn_all(g, t, nested_inner, 2);
+    nested_inner_rc = weft_group_wait(g);
+    assert_int_equal(weft_group_destroy(g), 0);
+    return nested_inner_rc;
+}
+
+static int nested_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    memset(nested_inner, 0, sizeof nested_inner);
+    memset(&nested_sibling, 0, sizeof nested_sibling);
+    nested_inner[0].ms = 0;
+    nested_inner[1].ms = 3, nested_inner[1].status = -EPROTO;
+    nested_inner_rc = 1;
+    weft_group_t *outer;
+    weft_task_t *io, *sib;
+    assert_int_equal(weft_group_create(&outer), 0);
+    assert_int_equal(weft_group_spawn(outer, &io, inner_owner, NULL, NULL), 0);
+    assert_int_equal(weft_group_spawn(outer, &sib, child, &nested_sibling, NULL), 0);
+    assert_int_equal(weft_group_wait(outer), -EPROTO);
+    assert_int_equal(nested_inner_rc, -EPROTO);
+    assert_int_equal(nested_inner[0].cleaned, 1);
+    assert_int_equal(nested_inner[0].sleep_rc, -ECANCELED);
+    assert_int_equal(nested_sibling.cleaned, 1);
+    assert_int_equal(weft_task_result(sib, NULL), -ECANCELED);
+    assert_int_equal(weft_task_result(io, NULL), -EPROTO);
+    assert_int_equal(weft_group_destroy(outer), 0);
+
+    /* nested, all succeeding */
+    memset(nested_inner, 0, sizeof nested_inner);
+    memset(&nested_sibling, 0, sizeof nested_sibling);
+    nested_inner[0].ms = 1, nested_inner[1].ms = 2, nested_sibling.ms = 1;
+    assert_int_equal(weft_group_create(&outer), 0);
+    assert_int_equal(weft_group_spawn(outer, NULL, inner_owner, NULL, NULL), 0);
+    assert_int_equal(weft_group_spawn(outer, NULL, child, &nested_sibling, NULL), 0);
+    assert_int_equal(weft_group_wait(outer), 0);
+    assert_int_equal(nested_inner_rc, 0);
+    assert_int_equal(weft_group_destroy(outer), 0);
+    return 0;
+}
+
+static void test_group_nested_failure_propagates_outward(void **state)
+{
+    run_main(nested_main, NULL);
+}
+
+/* ---- the task tree ---- */
+
+static int tree_awaiter(void *arg, void **result)
+{
+    (void)result;
+    return weft_await(arg, NULL);
+}
+
+static int tree_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    static child_t nap, tgt;
+    memset(&nap, 0, sizeof nap);
+    memset(&tgt, 0, sizeof tgt);
+    weft_task_opts_t on = {.name = "napper"};
+    weft_task_opts_t tn = {.name = "target"};
+    weft_task_opts_t bn = {.name = "boss"};
+    weft_task_opts_t gn = {.name = "grouped"};
+    weft_task_t *napper, *target, *boss;
+    assert_int_equal(weft_spawn(&napper, child, &nap, &on), 0);
+    assert_int_equal(weft_spawn(&target, child, &tgt, &tn), 0);
+    assert_int_equal(weft_spawn(&boss, tree_awaiter, target, &bn), 0);
+    weft_group_t *g;
+    static child_t gc;
+    memset(&gc, 0, sizeof gc);
+    assert_int_equal(weft_group_create(&g), 0);
+    assert_int_equal(weft_group_spawn(g, NULL, child, &gc, &gn), 0);
+    assert_int_equal(weft_yield(), 0);
+
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&buf, &len);
+    assert_non_null(out);
+    int n = weft_task_tree(out);
+    fclose(out);
+    printf("%s", buf);
+    assert_int_equal(n, 5);
+    assert_non_null(strstr(buf, "\"main\""));
+    assert_non_null(strstr(buf, "\"napper\" waiting on sleep"));
+    assert_non_null(strstr(buf, "\"grouped\" waiting on sleep"));
+    const char *b = strstr(buf, "\"boss\" waiting on task");
+    assert_non_null(b);
+    const char *eol = strchr(b, '\n');
+    assert_non_null(eol);
+    const char *tq = strstr(b, "\"target\"");
+    assert_non_null(tq);
+    assert_true(tq < eol); /* "boss ... waiting on task #N "target"" */
+    /* the target is drawn under its awaiter, after it */
+    const char *tline = strstr(eol, "\"target\" waiting on sleep");
+    assert_non_null(tline);
+    free(buf);
+
+    assert_int_equal(weft_task_tree(NULL), -EINVAL);
+
+    assert_int_equal(weft_cancel(napper), 0);
+    assert_int_equal(weft_cancel(target), 0);
+    assert_int_equal(weft_await(boss, NULL), -ECANCELED);
+    assert_int_equal(weft_await(napper, NULL), -ECANCELED);
+    assert_int_equal(weft_group_cancel(g), 0);
+    assert_int_equal(weft_group_wait(g), 0);
+    assert_int_equal(weft_group_destroy(g), 0);
+    weft_task_release(napper);
+    weft_task_release(target);
+    weft_task_release(boss);
+
+    /* with only main left */
+    out = open_memstream(&buf, &len);
+    assert_int_equal(weft_task_tree(out), 1);
+    fclose(out);
+    assert_non_null(strstr(buf, "\"main\" running"));
+    free(buf);
+    return 0;
+}
+
+static void test_task_tree_names_tasks_and_what_they_wait_on(void **state)
+{
+    run_main(tree_main, NULL);
+    FILE *f = tmpfile();
+    assert_non_null(f);
+    assert_int_equal(weft_task_tree(f), -EPERM);
+    fclose(f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_group_wait_waits_for_all_children),
+        cmocka_unit_test(test_group_first_failure_cancels_siblings),
+        cmocka_unit_test(test_group_owner_sleeping_is_cancelled_and_wait_returns_failure),
+        cmocka_unit_test(test_group_spawn_while_failing_returns_ecanceled),
+        cmocka_unit_test(test_group_cancelling_owner_in_wait_cancels_children),
+        cmocka_unit_test(test_group_wait_deadline_cancels_children),
+        cmocka_unit_test(test_group_cancel_cancels_every_child),
+        cmocka_unit_test(test_group_destroy_with_live_children_returns_ebusy),
+        cmocka_unit_test(test_group_nested_failure_propagates_outward),
+        cmocka_unit_test(test_task_tree_names_tasks_and_what_they_wait_on),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

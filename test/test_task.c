@@ -1,0 +1,921 @@
+/* test_task.c - tasks: spawn, await, states, release, cancellation,
+ * shield, deadline scopes, wait_for and done callbacks.
+ *
+ * Each test checks one behaviour weft.h documents for tasks, through the
+ * public API only. Timing assertions are one-sided with generous margins
+ * (a deadline never fires early; it fires well within seconds), so the
+ * tests hold on a slow or loaded machine and under Valgrind.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "weft.h"
+
+/* Runs fn as main and checks that it returned 0. */
+static void run_main(weft_task_fn fn, void *arg)
+{
+    assert_int_equal(weft_run(fn, arg, NULL), 0);
+}
+
+/* ---- task bodies used by many tests ---- */
+
+/* Returns arg as its result. */
+static int return_arg(void *arg, void **result)
+{
+    *result = arg;
+    return 0;
+}
+
+static int fail_eio(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    return -EIO;
+}
+
+/* Sleeps arg ms, then returns result arg. */
+static int sleep_ms(void *arg, void **result)
+{
+    int rc = weft_sleep(WEFT_MSEC((intptr_t)arg));
+    *result = arg;
+    return rc;
+}
+
+/* A task that sleeps "forever" and records how its sleep ended. */
+typedef struct {
+    int started;
+    int sleep_rc;
+    int cleaned; /* its clean-up ran */
+    int64_t ms;  /* how long it sleeps (0: 1000 s) */
+    void *result;
+} sleeper_t;
+
+static int sleeper(void *arg, void **result)
+{
+    sleeper_t *s = arg;
+    s->started++;
+    s->sleep_rc = weft_sleep(s->ms ? WEFT_MSEC(s->ms) : WEFT_SEC(1000));
+    s->cleaned++;
+    *result = s->result;
+    return s->sleep_rc;
+}
+
+/* ---- spawn and await ---- */
+
+static int spawn_await_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    weft_task_t *ok, *bad;
+    int x;
+    assert_int_equal(weft_spawn(&ok, return_arg, &x, NULL), 0);
+    assert_int_equal(weft_spawn(&bad, fail_eio, NULL, NULL), 0);
+    void *res = NULL;
+    assert_int_equal(weft_await(ok, &res), 0);
+    assert_ptr_equal(res, &x);
+    assert_int_equal(weft_await(bad, NULL), -EIO);
+    assert_int_equal(weft_task_result(bad, NULL), -EIO);
+    weft_task_release(ok);
+    weft_task_release(bad);
+    assert_int_equal(weft_spawn(NULL, NULL, NULL, NULL), -EINVAL);
+    assert_int_equal(weft_await(NULL, NULL), -EINVAL);
+    assert_int_equal(weft_task_release(NULL), -EINVAL);
+    return 0;
+}
+
+static void test_spawn_await_returns_status_and_result(void **state)
+{
+    run_main(spawn_await_main, NULL);
+}
+
+static int await_done_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    weft_task_t *t;
+    int x;
+    assert_int_equal(weft_spawn(&t, return_arg, &x, NULL), 0);
+    void *res = NULL;
+    assert_int_equal(weft_task_result(t, &res), -EAGAIN);
+    assert_int_equal(weft_sleep(WEFT_MSEC(1)), 0);
+    assert_true(weft_task_done(t));
+    assert_int_equal(weft_task_result(t, &res), 0);
+    assert_ptr_equal(res, &x);
+    res = NULL;
+    assert_int_equal(weft_await(t, &res), 0);
+    assert_ptr_equal(res, &x);
+    /* again: awaiting a finished task is idempotent */
+    assert_int_equal(weft_await(t, NULL), 0);
+    weft_task_release(t);
+    return 0;
+}
+
+static void test_await_of_finished_task_returns_at_once(void **state)
+{
+    run_main(await_done_main, NULL);
+}
+
+/* ---- states, names, introspection ---- */
+
+static weft_task_t *state_task;
+static int state_seen_running;
+
+static int state_body(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    assert_ptr_equal(weft_current(), state_task);
+    state_seen_running = weft_task_state(weft_current()) == WEFT_TASK_RUNNING;
+    assert_string_equal(weft_task_name(weft_current()), "worker");
+    assert_int_equal(weft_yield(), 0);
+    assert_int_equal(weft_sleep(WEFT_MSEC(20)), 0);
+    return 0;
+}
+
+static int states_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    weft_task_opts_t o = {.name = "worker"};
+    assert_int_equal(weft_spawn(&state_task, state_body, NULL, &o), 0);
+    assert_int_equal(weft_task_state(state_task), WEFT_TASK_PENDING);
+    assert_false(weft_task_done(state_task));
+    assert_int_equal(weft_task_state(weft_current()), WEFT_TASK_RUNNING);
+    assert_int_equal(weft_yield(), 0); /* the worker runs, then yields */
+    assert_true(state_seen_running);
+    assert_int_equal(weft_task_state(state_task), WEFT_TASK_READY);
+    assert_int_equal(weft_yield(), 0); /* the worker goes to sleep */
+    assert_int_equal(weft_task_state(state_task), WEFT_TASK_WAITING);
+    assert_int_equal(weft_await(state_task, NULL), 0);
+    assert_int_equal(weft_task_state(state_task), WEFT_TASK_DONE);
+    assert_true(weft_task_done(state_task));
+    assert_int_equal(weft_task_state(NULL), -EINVAL);
+    weft_task_release(state_task);
+    return 0;
+}
+
+static void test_task_states_pending_running_ready_waiting_done(void **state)
+{
+    run_main(states_main, NULL);
+}
+
+static int names_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    weft_task_t *self = weft_current();
+    assert_non_null(self);
+    assert_string_equal(weft_task_name(self), "main");
+    assert_null(weft_task_name(NULL));
+    weft_task_t *anon, *named;
+    char buf[64];
+    strcpy(buf, "a-fairly-long-name-for-a-task-that-gets-cut");
+    weft_task_opts_t o = {.name = buf};
+    assert_int_equal(weft_spawn(&anon, return_arg, NULL, NULL), 0);
+    assert_int_equal(weft_spawn(&named, return_arg, NULL, &o), 0);
+    memset(buf, 'x', sizeof buf - 1); /* the name was copied */
+    assert_string_equal(weft_task_name(anon), "");
+    assert_true(strncmp(weft_task_name(named), "a-fairly-long-name", 18) == 0);
+    assert_true(strlen(weft_task_name(named)) <= 31);
+    assert_int_equal(weft_await(anon, NULL), 0);
+    assert_int_equal(weft_await(named, NULL), 0);
+    weft_task_release(anon);
+    weft_task_release(named);
+    return 0;
+}
+
+static void test_current_and_task_name(void **state)
+{
+    run_main(names_main, NULL);
+}
+
+static int tasks_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    weft_task_t *t[3], *out[8];
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(weft_spawn(&t[i], sleep_ms, (void *)(intptr_t)(5 + i), NULL), 0);
+    int n = weft_tasks(out, 8);
+    assert_int_equal(n, 4);
+    int seen = 0;
+    for (int k = 0; k < n; k++) {
+        if (out[k] == weft_current())
+            seen |= 8;
+        for (int i = 0; i < 3; i++)
+            if (out[k] == t[i])
+                seen |= 1 << i;
+    }
+    assert_int_equal(seen, 15);
+    /* fewer slots than tasks: the total is still returned */
+    assert_int_equal(weft_tasks(out, 2), 4);
+    assert_int_equal(weft_tasks(NULL, 0), 4);
+    assert_int_equal(weft_await(t[0], NULL), 0);
+    assert_int_equal(weft_tasks(out, 8), 3); /* a finished task is not live */
+    for (int i = 1; i < 3; i++)
+        assert_int_equal(weft_await(t[i], NULL), 0);
+    assert_int_equal(weft_tasks(out, 8), 1);
+    assert_ptr_equal(out[0], weft_current());
+    for (int i = 0; i < 3; i++)
+        weft_task_release(t[i]);
+    return 0;
+}
+
+static void test_tasks_lists_live_tasks(void **state)
+{
+    run_main(tasks_main, NULL);
+}
+
+/* ---- lifetime ---- */
+
+static int done_calls;
+static weft_task_t *done_last;
+
+static void count_done(weft_task_t *t, void *arg)
+{
+    done_calls++;
+    done_last = t;
+    if (arg)
+        *(int *)arg = weft_task_result(t, NULL);
+}
+
+static int release_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    static sleeper_t s;
+    memset(&s, 0, sizeof s);
+    s.ms = 5;
+    weft_task_t *t;
+    int status = 1;
+    assert_int_equal(weft_spawn(&t, sleeper, &s, NULL), 0);
+    assert_int_equal(weft_task_on_done(t, count_done, &status), 0);
+    assert_int_equal(weft_task_release(t), 0); /* neither cancels nor waits */
+    assert_int_equal(s.started, 0);
+    assert_int_equal(weft_sleep(WEFT_MSEC(30)), 0);
+    assert_int_equal(s.started, 1);
+    assert_int_equal(s.cleaned, 1);
+    assert_int_equal(s.sleep_rc, 0);
+    assert_int_equal(done_calls, 1);
+    assert_int_equal(status, 0);
+    /* detached: the loop reclaims it */
+    memset(&s, 0, sizeof s);
+    s.ms = 1;
+    assert_int_equal(weft_spawn(NULL, sleeper, &s, NULL), 0);
+    assert_int_equal(weft_sleep(WEFT_MSEC(20)), 0);
+    assert_int_equal(s.cleaned, 1);
+    return 0;
+}
+
+static void test_release_before_finish_task_runs_to_end_once(void **state)
+{
+    done_calls = 0;
+    run_main(release_main, NULL);
+    assert_int_equal(done_calls, 1);
+}
+
+typedef struct {
+    weft_task_t *target;
+    int rc;
+    void *res;
+} awaiter_t;
+
+static int awaiter(void *arg, void **result)
+{
+    (void)result;
+    awaiter_t *a = arg;
+    a->rc = weft_await(a->target, &a->res);
+    return 0;
+}
+
+static int two_awaiters_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    weft_task_t *t, *w[2];
+    awaiter_t a[2];
+    assert_int_equal(weft_spawn(&t, sleep_ms, (void *)(intptr_t)10, NULL), 0);
+    for (int i = 0; i < 2; i++) {
+        a[i] = (awaiter_t){.target = t, .rc = 1};
+        assert_int_equal(weft_spawn(&w[i], awaiter, &a[i], NULL), 0);
+    }
+    assert_int_equal(weft_yield(), 0); /* both are awaiting now */
+    assert_int_equal(weft_task_state(w[0]), WEFT_TASK_WAITING);
+    assert_int_equal(weft_task_state(w[1]), WEFT_TASK_WAITING);
+    assert_int_equal(weft_task_release(t), 0); /* the owner lets go first */
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(weft_await(w[i], NULL), 0);
+        assert_int_equal(a[i].rc, 0);
+        assert_int_equal((intptr_t)a[i].res, 10);
+        weft_task_release(w[i]);
+    }
+    return 0;
+}
+
+static void test_two_tasks_await_one_both_get_result(void **state)
+{
+    run_main(two_awaiters_main, NULL);
+}
+
+static int await_self(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    assert_int_equal(weft_await(weft_current(), NULL), -EDEADLK);
+    assert_int_equal(weft_wait_for(weft_current(), WEFT_MSEC(1), NULL), -EDEADLK);
+    return 0;
+}
+
+static void test_await_self_returns_edeadlk(void **state)
+{
+    run_main(await_self, NULL);
+}
+
+/* ---- cancellation ---- */
+
+static int cancel_sleeping_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    static sleeper_t s;
+    memset(&s, 0, sizeof s);
+    weft_task_t *t;
+    assert_int_equal(weft_spawn(&t, sleeper, &s, NULL), 0);
+    assert_int_equal(weft_yield(), 0);
+    assert_int_equal(s.started, 1);
+    assert_false(weft_task_cancelled(t));
+    int64_t t0 = weft_now();
+    assert_int_equal(weft_cancel(t), 0);
+    assert_true(weft_task_cancelled(t));
+    assert_int_equal(weft_await(t, NULL), -ECANCELED);
+    assert_true(weft_now() - t0 < WEFT_SEC(2));
+    assert_int_equal(s.sleep_rc, -ECANCELED);
+    assert_int_equal(s.cleaned, 1);
+    assert_true(weft_task_cancelled(t));
+    assert_int_equal(weft_cancel(NULL), -EINVAL);
+    weft_task_release(t);
+    return 0;
+}
+
+static void test_cancel_while_sleeping_returns_ecanceled(void **state)
+{
+    run_main(cancel_sleeping_main, NULL);
+}
+
+static int uncancel_count;
+
+static int twice_body(void *arg, void **result)
+{
+    sleeper_t *s = arg;
+    int rc = sleeper(s, result);
+    uncancel_count = weft_uncancel();
+    return rc;
+}
+
+static int cancel_twice_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    static sleeper_t s;
+    memset(&s, 0, sizeof s);
+    weft_task_t *t;
+    assert_int_equal(weft_spawn(&t, twice_body, &s, NULL), 0);
+    assert_int_equal(weft_yield(), 0);
+    assert_int_equal(weft_cancel(t), 0);
+    assert_int_equal(weft_cancel(t), 0);
+    assert_int_equal(weft_await(t, NULL), -ECANCELED);
+    assert_int_equal(s.cleaned, 1); /* one unwinding */
+    assert_int_equal(uncancel_count, 2);
+    /* after done */
+    assert_int_equal(weft_cancel(t), -EALREADY);
+    weft_task_release(t);
+    return 0;
+}
+
+static void test_cancel_twice_unwinds_once_and_after_done_ealready(void **state)
+{
+    run_main(cancel_twice_main, NULL);
+}
+
+static int cancel_done_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    weft_task_t *t;
+    assert_int_equal(weft_spawn(&t, return_arg, NULL, NULL), 0);
+    assert_int_equal(weft_await(t, NULL), 0);
+    assert_int_equal(weft_cancel(t), -EALREADY);
+    assert_false(weft_task_cancelled(t));
+    assert_int_equal(weft_task_result(t, NULL), 0);
+    weft_task_release(t);
+    return 0;
+}
+
+static void test_cancel_after_done_returns_ealready(void **state)
+{
+    run_main(cancel_done_main, NULL);
+}
+
+static int cancel_pending_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    static sleeper_t s;
+    memset(&s, 0, sizeof s);
+    weft_task_t *t, *d;
+    assert_int_equal(weft_spawn(&t, sleeper, &s, NULL), 0);
+    assert_int_equal(weft_cancel(t), 0);
+    assert_int_equal(weft_await(t, NULL), -ECANCELED);
+    assert_int_equal(s.started, 0); /* it never ran */
+    assert_int_equal(s.cleaned, 0);
+    weft_task_release(t);
+    /* the same, released at once */
+    assert_int_equal(weft_spawn(&d, sleeper, &s, NULL), 0);
+    assert_int_equal(weft_cancel(d), 0);
+    weft_task_release(d);
+    assert_int_equal(weft_sleep(WEFT_MSEC(2)), 0);
+    assert_int_equal(s.started, 0);
+    return 0;
+}
+
+static void test_cancel_before_start_task_never_runs(void **state)
+{
+    run_main(cancel_pending_main, NULL);
+}
+
+typedef struct {
+    int sleep_rc, sleep0_rc, yield_rc, await_rc, fut_rc, sleep_after_rc, uncancelled;
+    int uncancel_again, await_other_done_rc;
+} sticky_t;
+
+static int sticky_body(void *arg, void **result)
+{
+    (void)result;
+    sticky_t *s = arg;
+    weft_task_t *other;
+    weft_future_t *f;
+    assert_int_equal(weft_spawn(&other, sleep_ms, (void *)(intptr_t)1, NULL), 0);
+    assert_int_equal(weft_future_create(&f), 0);
+    s->sleep_rc = weft_sleep(WEFT_SEC(1000));
+    s->sleep0_rc = weft_sleep(0);
+    s->yield_rc = weft_yield();
+    s->await_rc = weft_await(other, NULL);
+    s->fut_rc = weft_future_await(f, NULL);
+    s->uncancelled = weft_uncancel();
+    s->uncancel_again = weft_uncancel();
+    s->sleep_after_rc = weft_sleep(WEFT_MSEC(1));
+    s->await_other_done_rc = weft_await(other, NULL);
+    weft_task_release(other);
+    weft_future_destroy(f);
+    return -ECANCELED;
+}
+
+static int sticky_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    static sticky_t s;
+    memset(&s, 0, sizeof s);
+    weft_task_t *t;
+    assert_int_equal(weft_spawn(&t, sticky_body, &s, NULL), 0);
+    assert_int_equal(weft_yield(), 0);
+    assert_int_equal(weft_cancel(t), 0);
+    assert_int_equal(weft_await(t, NULL), -ECANCELED);
+    assert_int_equal(s.sleep_rc, -ECANCELED);
+    assert_int_equal(s.sleep0_rc, -ECANCELED);
+    assert_int_equal(s.yield_rc, -ECANCELED);
+    assert_int_equal(s.await_rc, -ECANCELED);
+    assert_int_equal(s.fut_rc, -ECANCELED);
+    assert_int_equal(s.uncancelled, 1);
+    assert_int_equal(s.uncancel_again, 0);
+    assert_int_equal(s.sleep_after_rc, 0);
+    assert_int_equal(s.await_other_done_rc, 0);
+    weft_task_release(t);
+    return 0;
+}
+
+static void test_cancellation_is_sticky_until_uncancel(void **state)
+{
+    run_main(sticky_main, NULL);
+}
+
+static int cancel_awaiter_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    weft_task_t *target, *w;
+    awaiter_t a;
+    assert_int_equal(weft_spawn(&target, sleep_ms, (void *)(intptr_t)20, NULL), 0);
+    a = (awaiter_t){.target = target, .rc = 1};
+    assert_int_equal(weft_spawn(&w, awaiter, &a, NULL), 0);
+    assert_int_equal(weft_yield(), 0);
+    assert_int_equal(weft_cancel(w), 0);
+    assert_int_equal(weft_await(w, NULL), 0); /* awaiter returns 0 itself */
+    assert_int_equal(a.rc, -ECANCELED);
+    assert_false(weft_task_done(target));
+    assert_false(weft_task_cancelled(target));
+    void *res = NULL;
+    assert_int_equal(weft_await(target, &res), 0);
+    assert_int_equal((intptr_t)res, 20);
+    weft_task_release(target);
+    weft_task_release(w);
+    return 0;
+}
+
+static void test_cancel_while_awaiting_leaves_awaited_running(void **state)
+{
+    run_main(cancel_awaiter_main, NULL);
+}
+
+/* ---- shield ---- */
+
+static int shield_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    static sleeper_t s1, s2, s3;
+    memset(&s1, 0, sizeof s1);
+    memset(&s2, 0, sizeof s2);
+    memset(&s3, 0, sizeof s3);
+    s1.ms = s2.ms = s3.ms = 20;
+    s1.result = &s1;
+    s2.result = &s2;
+    weft_task_t *inner, *sh;
+
+    /* cancelling the shield */
+    assert_int_equal(weft_spawn(&inner, sleeper, &s1, NULL), 0);
+    assert_int_equal(weft_shield(&sh, inner), 0);
+    assert_int_equal(weft_yield(), 0);
+    assert_int_equal(weft_cancel(sh), 0);
+    assert_int_equal(weft_await(sh, NULL), -ECANCELED);
+    assert_false(weft_task_cancelled(inner));
+    assert_false(weft_task_done(inner));
+    void *res = NULL;
+    assert_int_equal(weft_await(inner, &res), 0);
+    assert_ptr_equal(res, &s1);
+    assert_int_equal(s1.sleep_rc, 0);
+    weft_task_release(sh);
+    weft_task_release(inner);
+
+    /* wait_for on the shield timing out */
+    assert_int_equal(weft_spawn(&inner, sleeper, &s2, NULL), 0);
+    assert_int_equal(weft_shield(&sh, inner), 0);
+    assert_int_equal(weft_wait_for(sh, WEFT_MSEC(2), NULL), -ETIMEDOUT);
+    assert_true(weft_task_done(sh));
+    assert_false(weft_task_done(inner));
+    assert_false(weft_task_cancelled(inner));
+    res = NULL;
+    assert_int_equal(weft_await(inner, &res), 0);
+    assert_ptr_equal(res, &s2);
+    weft_task_release(sh);
+    weft_task_release(inner);
+
+    /* the shield finishes as inner does; cancelled before it ever ran,
+     * and the inner handle released first */
+    assert_int_equal(weft_spawn(&inner, return_arg, &s3, NULL), 0);
+    assert_int_equal(weft_shield(&sh, inner), 0);
+    res = NULL;
+    assert_int_equal(weft_await(sh, &res), 0);
+    assert_ptr_equal(res, &s3);
+    weft_task_release(sh);
+    weft_task_release(inner);
+    assert_int_equal(weft_spawn(&inner, sleeper, &s3, NULL), 0);
+    assert_int_equal(weft_shield(&sh, inner), 0);
+    weft_task_release(inner);
+    assert_int_equal(weft_cancel(sh), 0);
+    assert_int_equal(weft_await(sh, NULL), -ECANCELED);
+    weft_task_release(sh);
+    assert_int_equal(weft_sleep(WEFT_MSEC(40)), 0);
+    assert_int_equal(s3.cleaned, 1);
+    assert_int_equal(s3.sleep_rc, 0);
+
+    assert_int_equal(weft_shield(NULL, NULL), -EINVAL);
+    return 0;
+}
+
+static void test_shield_cancel_or_timeout_leaves_inner_running(void **state)
+{
+    run_main(shield_main, NULL);
+}
+
+/* ---- deadlines ---- */
+
+static int deadline_sleep_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    weft_deadline_t d;
+    int64_t t0 = weft_now();
+    assert_int_equal(weft_deadline_push(&d, WEFT_MSEC(10)), 0);
+    assert_int_equal(weft_sleep(WEFT_SEC(100)), -ETIMEDOUT);
+    int64_t el = weft_now() - t0;
+    assert_true(el >= WEFT_MSEC(10));
+    assert_true(el < WEFT_SEC(2));
+    assert_int_equal(weft_deadline_pop(&d), -ETIMEDOUT);
+    /* after the pop, nothing is in force */
+    assert_int_equal(weft_sleep(WEFT_MSEC(1)), 0);
+    /* a scope that does not expire pops with 0 */
+    assert_int_equal(weft_deadline_push(&d, WEFT_SEC(100)), 0);
+    assert_int_equal(weft_sleep(WEFT_MSEC(1)), 0);
+    assert_int_equal(weft_deadline_pop(&d), 0);
+    assert_int_equal(weft_deadline_push(NULL, 1), -EINVAL);
+    return 0;
+}
+
+static void test_sleep_inside_deadline_scope_times_out(void **state)
+{
+    run_main(deadline_sleep_main, NULL);
+}
+
+static int deadline_nested_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    weft_deadline_t outer, inner;
+    int64_t t0;
+
+    /* inner longer than outer: the outer wins */
+    t0 = weft_now();
+    assert_int_equal(weft_deadline_push(&outer, WEFT_MSEC(10)), 0);
+    assert_int_equal(weft_deadline_push(&inner, WEFT_SEC(100)), 0);
+    assert_int_equal(weft_sleep(WEFT_SEC(100)), -ETIMEDOUT);
+    assert_true(weft_now() - t0 >= WEFT_MSEC(10));
+    assert_true(weft_now() - t0 < WEFT_SEC(2));
+    assert_int_equal(weft_deadline_pop(&inner), 0);
+    assert_int_equal(weft_deadline_pop(&outer), -ETIMEDOUT);
+
+    /* inner shorter than outer */
+    t0 = weft_now();
+    assert_int_equal(weft_deadline_push(&outer, WEFT_SEC(100)), 0);
+    assert_int_equal(weft_deadline_push(&inner, WEFT_MSEC(10)), 0);
+    assert_int_equal(weft_sleep(WEFT_SEC(100)), -ETIMEDOUT);
+    assert_true(weft_now() - t0 >= WEFT_MSEC(10));
+    assert_true(weft_now() - t0 < WEFT_SEC(2));
+    assert_int_equal(weft_deadline_pop(&inner), -ETIMEDOUT);
+    assert_int_equal(weft_sleep(WEFT_MSEC(1)), 0); /* the outer still has time */
+    assert_int_equal(weft_deadline_pop(&outer), 0);
+
+    /* out of order */
+    assert_int_equal(weft_deadline_push(&outer, WEFT_SEC(100)), 0);
+    assert_int_equal(weft_deadline_push(&inner, WEFT_SEC(100)), 0);
+    assert_int_equal(weft_deadline_pop(&outer), -EINVAL);
+    assert_int_equal(weft_deadline_pop(&inner), 0);
+    assert_int_equal(weft_deadline_pop(&inner), -EINVAL); /* already popped */
+    assert_int_equal(weft_deadline_pop(&outer), 0);
+    assert_int_equal(weft_deadline_pop(NULL), -EINVAL);
+    return 0;
+}
+
+static void test_nested_deadline_scopes_outer_and_inner_win(void **state)
+{
+    run_main(deadline_nested_main, NULL);
+}
+
+static int expired_scope_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    weft_task_t *other;
+    weft_future_t *f;
+    static sleeper_t s;
+    memset(&s, 0, sizeof s);
+    assert_int_equal(weft_spawn(&other, sleeper, &s, NULL), 0);
+    assert_int_equal(weft_future_create(&f), 0);
+    weft_deadline_t d;
+    assert_int_equal(weft_deadline_push_at(&d, weft_now() - 1), 0);
+    int64_t t0 = weft_now();
+    assert_int_equal(weft_sleep(WEFT_SEC(100)), -ETIMEDOUT);
+    assert_int_equal(weft_sleep(0), -ETIMEDOUT);
+    assert_int_equal(weft_yield(), -ETIMEDOUT);
+    assert_int_equal(weft_sleep_until(weft_now() + WEFT_SEC(1)), -ETIMEDOUT);
+    assert_int_equal(weft_await(other, NULL), -ETIMEDOUT);
+    assert_int_equal(weft_future_await(f, NULL), -ETIMEDOUT);
+    assert_true(weft_now() - t0 < WEFT_SEC(1)); /* none of them waited */
+    assert_int_equal(s.started, 0); /* not even a yield happened */
+    assert_int_equal(weft_deadline_pop(&d), -ETIMEDOUT);
+    assert_false(weft_future_done(f));
+    assert_int_equal(weft_future_destroy(f), 0);
+    assert_int_equal(weft_cancel(other), 0);
+    assert_int_equal(weft_await(other, NULL), -ECANCELED);
+    weft_task_release(other);
+    return 0;
+}
+
+static void test_expired_scope_every_call_times_out_immediately(void **state)
+{
+    run_main(expired_scope_main, NULL);
+}
+
+static int deadline_leak_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    static sleeper_t s;
+    memset(&s, 0, sizeof s);
+    s.ms = 30;
+    weft_deadline_t d;
+    weft_task_t *child;
+    int64_t t0 = weft_now();
+    assert_int_equal(weft_deadline_push(&d, WEFT_MSEC(10)), 0);
+    assert_int_equal(weft_spawn(&child, sleeper, &s, NULL), 0);
+    assert_int_equal(weft_sleep(WEFT_SEC(100)), -ETIMEDOUT);
+    assert_int_equal(weft_deadline_pop(&d), -ETIMEDOUT);
+    assert_int_equal(weft_await(child, NULL), 0);
+    assert_int_equal(s.sleep_rc, 0);
+    assert_true(weft_now() - t0 >= WEFT_MSEC(30));
+    weft_task_release(child);
+    return 0;
+}
+
+static void test_deadline_does_not_leak_to_spawned_tasks(void **state)
+{
+    run_main(deadline_leak_main, NULL);
+}
+
+/* ---- wait_for ---- */
+
+static int wait_for_ok_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    weft_task_t *t, *f;
+    assert_int_equal(weft_spawn(&t, sleep_ms, (void *)(intptr_t)2, NULL), 0);
+    void *res = NULL;
+    assert_int_equal(weft_wait_for(t, WEFT_SEC(10), &res), 0);
+    assert_int_equal((intptr_t)res, 2);
+    weft_task_release(t);
+    assert_int_equal(weft_spawn(&f, fail_eio, NULL, NULL), 0);
+    assert_int_equal(weft_wait_for(f, WEFT_SEC(10), NULL), -EIO);
+    weft_task_release(f);
+    assert_int_equal(weft_wait_for(NULL, 1, NULL), -EINVAL);
+    return 0;
+}
+
+static void test_wait_for_completes_in_time(void **state)
+{
+    run_main(wait_for_ok_main, NULL);
+}
+
+static int wait_for_timeout_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    static sleeper_t s;
+    memset(&s, 0, sizeof s);
+    weft_task_t *t;
+    assert_int_equal(weft_spawn(&t, sleeper, &s, NULL), 0);
+    int64_t t0 = weft_now();
+    assert_int_equal(weft_wait_for(t, WEFT_MSEC(10), NULL), -ETIMEDOUT);
+    assert_true(weft_now() - t0 >= WEFT_MSEC(10));
+    assert_true(weft_now() - t0 < WEFT_SEC(2));
+    /* cancelled and already unwound */
+    assert_true(weft_task_cancelled(t));
+    assert_true(weft_task_done(t));
+    assert_int_equal(s.cleaned, 1);
+    assert_int_equal(s.sleep_rc, -ECANCELED);
+    assert_int_equal(weft_task_result(t, NULL), -ECANCELED);
+    /* the caller itself is not cancelled */
+    assert_int_equal(weft_sleep(WEFT_MSEC(1)), 0);
+    weft_task_release(t);
+    return 0;
+}
+
+static void test_wait_for_timeout_cancels_and_unwinds_task(void **state)
+{
+    run_main(wait_for_timeout_main, NULL);
+}
+
+typedef struct {
+    weft_task_t *target;
+    int rc;
+} wf_caller_t;
+
+static int wait_for_caller(void *arg, void **result)
+{
+    (void)result;
+    wf_caller_t *c = arg;
+    c->rc = weft_wait_for(c->target, WEFT_SEC(100), NULL);
+    return c->rc;
+}
+
+static int wait_for_cancelled_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    static sleeper_t s;
+    memset(&s, 0, sizeof s);
+    weft_task_t *t, *c;
+    wf_caller_t wc = {.rc = 1};
+    assert_int_equal(weft_spawn(&t, sleeper, &s, NULL), 0);
+    wc.target = t;
+    assert_int_equal(weft_spawn(&c, wait_for_caller, &wc, NULL), 0);
+    assert_int_equal(weft_yield(), 0);
+    assert_int_equal(weft_cancel(c), 0);
+    assert_int_equal(weft_await(c, NULL), -ECANCELED);
+    assert_int_equal(wc.rc, -ECANCELED);
+    assert_true(weft_task_done(t)); /* cancelled too, and awaited */
+    assert_int_equal(s.sleep_rc, -ECANCELED);
+    assert_int_equal(s.cleaned, 1);
+    weft_task_release(t);
+    weft_task_release(c);
+    return 0;
+}
+
+static void test_wait_for_caller_cancelled_cancels_task(void **state)
+{
+    run_main(wait_for_cancelled_main, NULL);
+}
+
+static int race_ok, race_timeout;
+
+static int wait_for_race_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    for (int i = 0; i < 20; i++) {
+        static sleeper_t s;
+        memset(&s, 0, sizeof s);
+        s.ms = 10;
+        s.result = &s;
+        weft_task_t *t;
+        assert_int_equal(weft_spawn(&t, sleeper, &s, NULL), 0);
+        /* both deadlines land in the same millisecond; vary which is
+         * armed first by sometimes letting the task start before */
+        if (i % 2)
+            assert_int_equal(weft_yield(), 0);
+        void *res = NULL;
+        int rc = weft_wait_for(t, WEFT_MSEC(10), &res);
+        assert_true(weft_task_done(t));
+        if (rc == 0) {
+            race_ok++;
+            assert_ptr_equal(res, &s);
+            assert_int_equal(weft_task_result(t, NULL), 0);
+            assert_int_equal(s.cleaned, 1);
+        } else {
+            assert_int_equal(rc, -ETIMEDOUT);
+            race_timeout++;
+            assert_int_equal(s.cleaned, s.started);
+            int st = weft_task_result(t, NULL);
+            assert_true(st == 0 || st == -ECANCELED);
+        }
+        weft_task_release(t);
+    }
+    return 0;
+}
+
+static void test_wait_for_timeout_racing_completion_is_consistent(void **state)
+{
+    race_ok = race_timeout = 0;
+    run_main(wait_for_race_main, NULL);
+    assert_int_equal(race_ok + race_timeout, 20);
+}
+
+/* ---- done callbacks ---- */
+
+static int on_done_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    weft_task_t *t;
+    int st1 = 1, st2 = 1, st3 = 1;
+    assert_int_equal(weft_spawn(&t, fail_eio, NULL, NULL), 0);
+    assert_int_equal(weft_task_on_done(t, count_done, &st1), 0);
+    assert_int_equal(weft_task_on_done(t, count_done, &st2), 0);
+    assert_int_equal(done_calls, 0);
+    assert_int_equal(weft_sleep(WEFT_MSEC(1)), 0);
+    assert_int_equal(done_calls, 2);
+    assert_ptr_equal(done_last, t);
+    assert_int_equal(st1, -EIO);
+    assert_int_equal(st2, -EIO);
+    /* added after done: runs at once, from the call */
+    assert_int_equal(weft_task_on_done(t, count_done, &st3), 0);
+    assert_int_equal(done_calls, 3);
+    assert_int_equal(st3, -EIO);
+    assert_int_equal(weft_task_on_done(NULL, count_done, NULL), -EINVAL);
+    assert_int_equal(weft_task_on_done(t, NULL, NULL), -EINVAL);
+    assert_int_equal(weft_sleep(WEFT_MSEC(1)), 0);
+    assert_int_equal(done_calls, 3); /* never again */
+    weft_task_release(t);
+    return 0;
+}
+
+static void test_task_on_done_callbacks_run_once(void **state)
+{
+    done_calls = 0;
+    done_last = NULL;
+    run_main(on_done_main, NULL);
+    assert_int_equal(done_calls, 3);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_spawn_await_returns_status_and_result),
+        cmocka_unit_test(test_await_of_finished_task_returns_at_once),
+        cmocka_unit_test(test_task_states_pending_running_ready_waiting_done),
+        cmocka_unit_test(test_current_and_task_name),
+        cmocka_unit_test(test_tasks_lists_live_tasks),
+        cmocka_unit_test(test_release_before_finish_task_runs_to_end_once),
+        cmocka_unit_test(test_two_tasks_await_one_both_get_result),
+        cmocka_unit_test(test_await_self_returns_edeadlk),
+        cmocka_unit_test(test_cancel_while_sleeping_returns_ecanceled),
+        cmocka_unit_test(test_cancel_twice_unwinds_once_and_after_done_ealready),
+        cmocka_unit_test(test_cancel_after_done_returns_ealready),
+        cmocka_unit_test(test_cancel_before_start_task_never_runs),
+        cmocka_unit_test(test_cancellation_is_sticky_until_uncancel),
+        cmocka_unit_test(test_cancel_while_awaiting_leaves_awaited_running),
+        cmocka_unit_test(test_shield_cancel_or_timeout_leaves_inner_running),
+        cmocka_unit_test(test_sleep_inside_deadline_scope_times_out),
+        cmocka_unit_test(test_nested_deadline_scopes_outer_and_inner_win),
+        cmocka_unit_test(test_expired_scope_every_call_times_out_immediately),
+        cmocka_unit_test(test_deadline_does_not_leak_to_spawned_tasks),
+        cmocka_unit_test(test_wait_for_completes_in_time),
+        cmocka_unit_test(test_wait_for_timeout_cancels_and_unwinds_task),
+        cmocka_unit_test(test_wait_for_caller_cancelled_cancels_task),
+        cmocka_unit_test(test_wait_for_timeout_racing_completion_is_consistent),
+        cmocka_unit_test(test_task_on_done_callbacks_run_once),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
