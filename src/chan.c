@@ -355,9 +355,8 @@ int weft_select(weft_select_case_t *cases, size_t n, int64_t timeout_ns)
         w->slot = cases[i].value;
         if (!cases[i].ch)
             continue;
-        weft__wlist_push(cases[i].op == WEFT_SELECT_SEND ? &cases[i].ch->senders
-                                                          : &cases[i].ch->receivers,
-                         w);
+        weft__wlist_push(
+            cases[i].op == WEFT_SELECT_SEND ? &cases[i].ch->senders : &cases[i].ch->receivers, w);
     }
     self->waiter.slot = s;
     rc = weft__park(self, WEFT__WAIT_CHAN, s, unpark_select, until);

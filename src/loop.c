@@ -398,8 +398,22 @@ int weft_run_config(const weft_config_t *cfg, weft_task_fn main, void *arg, void
         weft_cancel(t);
     while (L->ntasks > 0 && turn(L))
         ;
-    while (L->all)
-        weft__task_discard(L, L->all);
+    /* Still stuck: discard one task at a time, one that waits on no other
+     * task if there is one (its awaiters then wake and finish normally,
+     * dropping the references they hold), and let the rest run again.
+     * Only WAITING tasks are discarded: the ready queue is empty here. */
+    while (L->all) {
+        weft_task_t *victim = L->all;
+        for (weft_task_t *t = L->all; t; t = t->all_next)
+            if (t->wait_kind != WEFT__WAIT_TASK && t->wait_kind != WEFT__WAIT_TASKS &&
+                t->wait_kind != WEFT__WAIT_GROUP) {
+                victim = t;
+                break;
+            }
+        weft__task_discard(L, victim);
+        while (L->ntasks > 0 && turn(L))
+            ;
+    }
     rc = mt->status;
     if (result)
         *result = mt->result;

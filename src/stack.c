@@ -292,9 +292,15 @@ static void cache_flush(void *unused)
         return;
     pthread_mutex_lock(&store_lock);
     stack_class_t *c = class_for(default_size);
-    if (c && (c->cap >= c->nfree + (size_t)t->nstacks ||
-              (c->free = realloc(c->free, (c->cap = (c->nfree + (size_t)t->nstacks) * 2) *
-                                                  sizeof *c->free)) != NULL))
+    size_t want = c ? c->nfree + (size_t)t->nstacks : 0;
+    if (c && c->cap < want) {
+        void **f = realloc(c->free, want * 2 * sizeof *f);
+        if (f) {
+            c->free = f;
+            c->cap = want * 2;
+        }
+    }
+    if (c && c->cap >= want)
         while (t->nstacks > 0)
             c->free[c->nfree++] = t->stacks[--t->nstacks];
     pthread_mutex_unlock(&store_lock);

@@ -226,8 +226,7 @@ static int handle_cancel_main(void *arg, void **result)
     assert_int_equal(weft_call_soon(&soon, log_char, (void *)(intptr_t)'S'), 0);
     assert_int_equal(weft_call_later(&later, WEFT_MSEC(5), log_char, (void *)(intptr_t)'L'), 0);
     assert_int_equal(weft_call_soon(&ran, log_char, (void *)(intptr_t)'R'), 0);
-    assert_int_equal(weft_call_later(&timed_ran, WEFT_MSEC(1), log_char, (void *)(intptr_t)'T'),
-                     0);
+    assert_int_equal(weft_call_later(&timed_ran, WEFT_MSEC(1), log_char, (void *)(intptr_t)'T'), 0);
     assert_non_null(soon);
     assert_non_null(later);
     /* cancelled before they ran: 0, and they never run */
@@ -428,7 +427,7 @@ typedef struct {
     int64_t deadline;
     int64_t called; /* weft_now() just before the sleep */
     int64_t woke;
-    int seq;        /* order of waking */
+    int seq; /* order of waking */
     int rc;
 } heap_rec_t;
 
@@ -628,6 +627,64 @@ static void test_task_waiting_forever_at_close_is_reported_pending(void **state)
     stubborn_future = NULL;
 }
 
+/* At close, a task stuck for good is discarded; tasks that were only
+ * waiting for it (here through wait_for and gather, which join the task
+ * they cancel without interruption) then finish normally and are not
+ * reported, and drop the references they held. */
+static int joiners_done;
+
+static int wait_for_joiner(void *arg, void **result)
+{
+    (void)result;
+    int rc = weft_wait_for(arg, WEFT_SEC(1000), NULL);
+    assert_int_equal(rc, -ECANCELED);
+    joiners_done++;
+    return rc;
+}
+
+static int gather_joiner(void *arg, void **result)
+{
+    (void)result;
+    weft_task_t *t = arg;
+    int rc = weft_gather(&t, 1, NULL, NULL, WEFT_GATHER_COLLECT);
+    assert_int_equal(rc, -ECANCELED);
+    joiners_done++;
+    return rc;
+}
+
+static int stuck_joined_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    weft_task_opts_t o = {.name = "stubborn"};
+    weft_task_opts_t j1 = {.name = "joiner-wait-for"};
+    weft_task_opts_t j2 = {.name = "joiner-gather"};
+    weft_task_t *s;
+    assert_int_equal(weft_future_create(&stubborn_future), 0);
+    assert_int_equal(weft_spawn(&s, stubborn_task, NULL, &o), 0);
+    assert_int_equal(weft_spawn(NULL, wait_for_joiner, s, &j1), 0);
+    assert_int_equal(weft_spawn(NULL, gather_joiner, s, &j2), 0);
+    assert_int_equal(weft_yield(), 0);
+    assert_int_equal(weft_task_release(s), 0);
+    return 0;
+}
+
+static void test_close_discards_stuck_task_and_lets_its_joiners_finish(void **state)
+{
+    stubborn_uncancelled = 0;
+    joiners_done = 0;
+    capture_t c;
+    capture_begin(&c);
+    int rc = weft_run(stuck_joined_main, NULL, NULL);
+    char *err = capture_end(&c);
+    assert_int_equal(rc, 0);
+    assert_int_equal(joiners_done, 2);
+    assert_non_null(strstr(err, "\"stubborn\" was destroyed while still pending"));
+    assert_null(strstr(err, "joiner"));
+    free(err);
+    assert_int_equal(weft_future_destroy(stubborn_future), 0);
+    stubborn_future = NULL;
+}
+
 static int fail_eio(void *arg, void **result)
 {
     (void)arg, (void)result;
@@ -745,6 +802,7 @@ int main(void)
         cmocka_unit_test(test_deadlock_cancels_main_and_reports),
         cmocka_unit_test(test_leftover_tasks_cancelled_and_unwound_at_close),
         cmocka_unit_test(test_task_waiting_forever_at_close_is_reported_pending),
+        cmocka_unit_test(test_close_discards_stuck_task_and_lets_its_joiners_finish),
         cmocka_unit_test(test_unretrieved_failure_is_reported_awaited_is_not),
         cmocka_unit_test(test_debug_mode_reports_task_holding_loop),
         cmocka_unit_test(test_no_debug_mode_no_slow_report),

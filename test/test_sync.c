@@ -838,5 +838,8 @@ int main(void)
         cmocka_unit_test(test_bounded_sem),
         cmocka_unit_test(test_barrier),
     };
+    const char *filter = getenv("WEFT_TEST_FILTER"); /* e.g. "*stress*" */
+    if (filter && *filter)
+        cmocka_set_test_filter(filter);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

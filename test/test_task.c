@@ -679,7 +679,7 @@ static int expired_scope_main(void *arg, void **result)
     assert_int_equal(weft_await(other, NULL), -ETIMEDOUT);
     assert_int_equal(weft_future_await(f, NULL), -ETIMEDOUT);
     assert_true(weft_now() - t0 < WEFT_SEC(1)); /* none of them waited */
-    assert_int_equal(s.started, 0); /* not even a yield happened */
+    assert_int_equal(s.started, 0);             /* not even a yield happened */
     assert_int_equal(weft_deadline_pop(&d), -ETIMEDOUT);
     assert_false(weft_future_done(f));
     assert_int_equal(weft_future_destroy(f), 0);
