@@ -284,10 +284,9 @@ static void on_fault(int sig, siginfo_t *si, void *uc)
 /* A thread that exits gives its cached stacks back to the shared store. */
 static pthread_key_t cache_key;
 
-static void cache_flush(void *unused)
+static void cache_flush(void *self)
 {
-    (void)unused;
-    weft__thread_t *t = &weft__self;
+    weft__thread_t *t = self; /* the thread's weft__self, saved when it started */
     if (t->nstacks == 0)
         return;
     pthread_mutex_lock(&store_lock);
