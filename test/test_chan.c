@@ -1,4 +1,5 @@
 /* test_chan.c - channels and select: rendezvous and buffered sends, FIFO
+ * Covers: src/chan.c.
  * order of waiters, close (drain, then -EPIPE), deadlines and
  * cancellation (a completed send or recv stays complete), select (ready
  * cases picked at random, waiting on several channels, timeouts, closed

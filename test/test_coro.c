@@ -1,4 +1,5 @@
 /* test_coro.c - coroutines: create, resume, yield, status, destroy.
+ * Covers: src/coro.c and src/arch/.
  *
  * Each test checks one behaviour of weft_coro_* as weft.h documents it:
  * values passed both ways, the four statuses, nesting, the errors of

@@ -1,4 +1,5 @@
 /* test_gather.c - waiting on many: gather, wait, as_completed, futures.
+ * Covers: src/gather.c and src/future.c.
  *
  * Each test checks one behaviour weft.h documents: gather's two modes and
  * its cancellation, weft_wait's three conditions and its time-out (which

@@ -1,4 +1,5 @@
 /* test_gen.c - generators: next, send, close, yield from, for-each.
+ * Covers: src/gen.c.
  *
  * Each test checks one behaviour of weft_gen_* as weft.h documents it,
  * which follows Python's generators: values in order then the final value

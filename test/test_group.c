@@ -1,4 +1,5 @@
 /* test_group.c - task groups (structured concurrency) and the task tree.
+ * Covers: src/group.c and the task tree of src/introspect.c.
  *
  * Each test checks one behaviour weft.h documents for weft_group_*: wait
  * waits for every child; the first failure cancels the siblings and the

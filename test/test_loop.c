@@ -1,4 +1,5 @@
 /* test_loop.c - the event loop: weft_run, callbacks, timers, sleeping,
+ * Covers: src/loop.c, src/timer.c, src/backend/epoll.c (its waits and the epoll_wait fallback) and the reports of src/introspect.c.
  * yielding, deadlock detection, closing, and the loop's reports.
  *
  * Each test checks one behaviour of weft.h's loop API as documented:

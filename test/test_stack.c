@@ -1,4 +1,5 @@
 /* test_stack.c - coroutine stacks: overflow reports and sizes.
+ * Covers: src/stack.c.
  *
  * An overflow runs into the guard below a stack; the runtime's SIGSEGV
  * handler names the coroutine and its stack size on stderr and aborts. A

@@ -1,4 +1,5 @@
 /* test_sync.c - locks, events, conditions, semaphores, barriers.
+ * Covers: src/sync.c.
  *
  * Each test runs its body as the main task of weft_run and checks one
  * behaviour weft.h documents: the basic contract, FIFO order of waiters,

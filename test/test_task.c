@@ -1,4 +1,5 @@
 /* test_task.c - tasks: spawn, await, states, release, cancellation,
+ * Covers: src/task.c.
  * shield, deadline scopes, wait_for and done callbacks.
  *
  * Each test checks one behaviour weft.h documents for tasks, through the
