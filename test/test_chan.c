@@ -1,10 +1,11 @@
 /* test_chan.c - channels and select: rendezvous and buffered sends, FIFO
- * Covers: src/chan.c.
  * order of waiters, close (drain, then -EPIPE), deadlines and
  * cancellation (a completed send or recv stays complete), select (ready
  * cases picked at random, waiting on several channels, timeouts, closed
  * channels, cancellation), and a stress run under random cancellation and
  * deadlines that accounts for every value.
+ *
+ * Covers: src/chan.c.
  */
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,11 +1,12 @@
 /* test_coro.c - coroutines: create, resume, yield, status, destroy.
- * Covers: src/coro.c and src/arch/.
  *
  * Each test checks one behaviour of weft_coro_* as weft.h documents it:
  * values passed both ways, the four statuses, nesting, the errors of
  * misuse, stack reuse, names, the thread rule, deep frames across a
  * yield, custom stack sizes and the floating-point control state; plus
  * weft_strerror and weft_version.
+ *
+ * Covers: src/coro.c and src/arch/.
  */
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,11 +1,12 @@
 /* test_gather.c - waiting on many: gather, wait, as_completed, futures.
- * Covers: src/gather.c and src/future.c.
  *
  * Each test checks one behaviour weft.h documents: gather's two modes and
  * its cancellation, weft_wait's three conditions and its time-out (which
  * cancels nothing), as_completed's finishing order, and futures (many
  * awaiters, errors, cancellation, set-once, done callbacks, destroy while
  * awaited, awaiting under a deadline).
+ *
+ * Covers: src/gather.c and src/future.c.
  */
 #include <stdarg.h>
 #include <stddef.h>

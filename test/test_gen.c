@@ -1,11 +1,12 @@
 /* test_gen.c - generators: next, send, close, yield from, for-each.
- * Covers: src/gen.c.
  *
  * Each test checks one behaviour of weft_gen_* as weft.h documents it,
  * which follows Python's generators: values in order then the final value
  * once, send into the pending yield, close as GeneratorExit (clean-up
  * runs; yielding again is a protocol error), delegation with yield from,
  * and failures reported once.
+ *
+ * Covers: src/gen.c.
  */
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,5 +1,4 @@
 /* test_group.c - task groups (structured concurrency) and the task tree.
- * Covers: src/group.c and the task tree of src/introspect.c.
  *
  * Each test checks one behaviour weft.h documents for weft_group_*: wait
  * waits for every child; the first failure cancels the siblings and the
@@ -7,6 +6,8 @@
  * no spawning into a failing or cancelled group; cancelling the owner in
  * wait cancels the children; destroy refuses live children; groups nest.
  * Then weft_task_tree's output.
+ *
+ * Covers: src/group.c and the task tree of src/introspect.c.
  */
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,5 +1,4 @@
 /* test_loop.c - the event loop: weft_run, callbacks, timers, sleeping,
- * Covers: src/loop.c, src/timer.c, src/backend/epoll.c (its waits and the epoll_wait fallback) and the reports of src/introspect.c.
  * yielding, deadlock detection, closing, and the loop's reports.
  *
  * Each test checks one behaviour of weft.h's loop API as documented:
@@ -10,6 +9,8 @@
  * steps in debug mode). Stderr is captured by pointing fd 2 at a temporary
  * file for the duration of one weft_run; what was captured is echoed back
  * afterwards so that a sanitizer report is never lost.
+ *
+ * Covers: src/loop.c, src/timer.c, src/backend/epoll.c (its waits and the epoll_wait fallback) and the reports of src/introspect.c.
  */
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,10 +1,11 @@
 /* test_queue.c - FIFO, LIFO and priority queues: order, maxsize, the
- * Covers: src/queue.c.
  * try_ calls, task_done/join, shutdown (immediate and not), deadlines and
  * cancellation on every waiting call, the reservation cases (a getter or
  * putter woken and then cancelled before it ran passes its item or room
  * on), and a stress run under random cancellation and deadlines that
  * accounts for every item.
+ *
+ * Covers: src/queue.c.
  */
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,10 +1,11 @@
 /* test_stack.c - coroutine stacks: overflow reports and sizes.
- * Covers: src/stack.c.
  *
  * An overflow runs into the guard below a stack; the runtime's SIGSEGV
  * handler names the coroutine and its stack size on stderr and aborts. A
  * child process overflows so the test can watch it die. The default size
  * comes from WEFT_STACK_SIZE, read by a helper program started with it.
+ *
+ * Covers: src/stack.c.
  */
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,5 +1,4 @@
 /* test_sync.c - locks, events, conditions, semaphores, barriers.
- * Covers: src/sync.c.
  *
  * Each test runs its body as the main task of weft_run and checks one
  * behaviour weft.h documents: the basic contract, FIFO order of waiters,
@@ -7,6 +6,8 @@
  * cancellation-safety cases (a lock, a permit or a notification handed
  * to a waiter that is cancelled before it runs goes on to the next
  * waiter; a cancelled barrier waiter breaks the barrier).
+ *
+ * Covers: src/sync.c.
  */
 #include <stdarg.h>
 #include <stddef.h>

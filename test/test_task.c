@@ -1,11 +1,12 @@
 /* test_task.c - tasks: spawn, await, states, release, cancellation,
- * Covers: src/task.c.
  * shield, deadline scopes, wait_for and done callbacks.
  *
  * Each test checks one behaviour weft.h documents for tasks, through the
  * public API only. Timing assertions are one-sided with generous margins
  * (a deadline never fires early; it fires well within seconds), so the
  * tests hold on a slow or loaded machine and under Valgrind.
+ *
+ * Covers: src/task.c.
  */
 #include <stdarg.h>
 #include <stddef.h>
