@@ -15,6 +15,9 @@
  *   9. cancel       stopping a task: it unwinds by returning
  *  10. groups       structured concurrency: no child outlives its group
  *  11. the tree     what every task is waiting on, right now
+ *  12. queues       producers and consumers, with back-pressure
+ *  13. locks        one task at a time in a critical section
+ *  14. select       waiting on several channels, with a timeout
  *
  * Sections 1-5 need no event loop: coroutines and generators are plain
  * objects you drive by hand. From section 6 on, weft_run starts a loop and
@@ -468,6 +471,146 @@ static void tour_tree(void)
     weft_task_release(t);
 }
 
+/* ---- 12. queues ---------------------------------------------------------
+ * A bounded queue hands work from producers to consumers; a full queue
+ * makes producers wait (back-pressure), an empty one makes consumers wait.
+ */
+
+static int producer(void *arg, void **result)
+{
+    (void)result;
+    weft_queue_t *q = arg;
+    for (int i = 1; i <= 6; i++) {
+        int rc = weft_queue_put(q, VAL(i));
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int consumer(void *arg, void **result)
+{
+    weft_queue_t *q = arg;
+    intptr_t sum = 0;
+    void *item;
+    /* get returns -EPIPE once the queue is shut down and empty */
+    while (weft_queue_get(q, &item) == 0) {
+        sum += INT(item);
+        weft_queue_task_done(q);
+        weft_sleep(WEFT_MSEC(1)); /* some work per item */
+    }
+    *result = VAL(sum);
+    return 0;
+}
+
+static void tour_queues(void)
+{
+    section("12. queues");
+    weft_queue_t *q;
+    check(weft_queue_create(&q, WEFT_QUEUE_FIFO, 2, NULL), "queue");
+    weft_task_t *p[2], *c[2];
+    for (int i = 0; i < 2; i++) {
+        check(weft_spawn(&p[i], producer, q, NULL), "spawn");
+        check(weft_spawn(&c[i], consumer, q, NULL), "spawn");
+    }
+    check(weft_gather(p, 2, NULL, NULL, WEFT_GATHER_FAIL_FAST), "producers");
+    check(weft_queue_join(q), "join"); /* every item processed */
+    weft_queue_shutdown(q, false, NULL);
+    void *s0, *s1;
+    check(weft_await(c[0], &s0), "await");
+    check(weft_await(c[1], &s1), "await");
+    printf("  two producers put 1..6 each through a queue of 2; the consumers summed "
+           "%d + %d = %d\n",
+           (int)INT(s0), (int)INT(s1), (int)(INT(s0) + INT(s1)));
+    for (int i = 0; i < 2; i++) {
+        weft_task_release(p[i]);
+        weft_task_release(c[i]);
+    }
+    weft_queue_destroy(q);
+}
+
+/* ---- 13. locks ----------------------------------------------------------
+ * A lock keeps a read-modify-write that suspends in the middle from
+ * interleaving with another task's.
+ */
+
+typedef struct {
+    weft_lock_t *lock;
+    int balance;
+} account_t;
+
+static int deposit(void *arg, void **result)
+{
+    (void)result;
+    account_t *a = arg;
+    for (int i = 0; i < 3; i++) {
+        int rc = weft_lock_acquire(a->lock);
+        if (rc < 0)
+            return rc;
+        int seen = a->balance;
+        weft_sleep(WEFT_MSEC(1)); /* suspends while holding the lock */
+        a->balance = seen + 10;
+        weft_lock_release(a->lock);
+    }
+    return 0;
+}
+
+static void tour_locks(void)
+{
+    section("13. locks");
+    account_t *a = calloc(1, sizeof *a); /* shared state lives off the stack */
+    check(a ? 0 : -ENOMEM, "calloc");
+    check(weft_lock_create(&a->lock), "lock");
+    weft_task_t *t[3];
+    for (int i = 0; i < 3; i++)
+        check(weft_spawn(&t[i], deposit, a, NULL), "spawn");
+    check(weft_gather(t, 3, NULL, NULL, WEFT_GATHER_FAIL_FAST), "gather");
+    printf("  3 tasks x 3 deposits of 10 under a lock: balance %d\n", a->balance);
+    for (int i = 0; i < 3; i++)
+        weft_task_release(t[i]);
+    weft_lock_destroy(a->lock);
+    free(a);
+}
+
+/* ---- 14. select ---------------------------------------------------------
+ * weft_select waits for the first of several channel operations, or a
+ * timeout, like Go's select.
+ */
+
+static int slow_sender(void *arg, void **result)
+{
+    (void)result;
+    int rc = weft_sleep(WEFT_MSEC(15));
+    return rc < 0 ? rc : weft_chan_send(arg, "late news");
+}
+
+static void tour_select(void)
+{
+    section("14. select");
+    weft_chan_t *news, *alerts;
+    check(weft_chan_create(&news, 0), "chan");
+    check(weft_chan_create(&alerts, 0), "chan");
+    weft_task_t *s;
+    check(weft_spawn(&s, slow_sender, news, NULL), "spawn");
+    for (int round = 0; round < 2; round++) {
+        weft_select_case_t cases[2] = {
+            {.ch = news, .op = WEFT_SELECT_RECV},
+            {.ch = alerts, .op = WEFT_SELECT_RECV},
+        };
+        int i = weft_select(cases, 2, WEFT_MSEC(10));
+        if (i == -ETIMEDOUT)
+            printf("  round %d: nothing within 10 ms\n", round);
+        else if (i >= 0)
+            printf("  round %d: case %d gave \"%s\"\n", round, i, (const char *)cases[i].value);
+        else
+            check(i, "select");
+    }
+    check(weft_await(s, NULL), "await");
+    weft_task_release(s);
+    weft_chan_destroy(news);
+    weft_chan_destroy(alerts);
+}
+
 static int tour_main(void *arg, void **result)
 {
     (void)arg;
@@ -478,6 +621,9 @@ static int tour_main(void *arg, void **result)
     tour_cancel();
     tour_groups();
     tour_tree();
+    tour_queues();
+    tour_locks();
+    tour_select();
     return 0;
 }
 
