@@ -125,7 +125,7 @@ int weft_gather(weft_task_t *const *tasks, size_t n, void **results, int *status
         cancel_and_join(tasks, n);
     m->self = NULL;
     int fail = m->first_fail;
-    multi_free(m, tasks);
+    /* read the outcomes while our references keep the tasks alive */
     for (size_t i = 0; i < n; i++) {
         tasks[i]->retrieved = 1;
         if (results)
@@ -133,6 +133,7 @@ int weft_gather(weft_task_t *const *tasks, size_t n, void **results, int *status
         if (statuses)
             statuses[i] = tasks[i]->status;
     }
+    multi_free(m, tasks);
     if (rc < 0)
         return rc;
     return mode == WEFT_GATHER_FAIL_FAST ? fail : 0;

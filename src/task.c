@@ -20,7 +20,17 @@
 void weft__group_child_done(weft_task_t *t);
 
 /* Finished task objects are kept for reuse by the loop: spawning is a
- * hot path. */
+ * hot path. Under ASan and Valgrind they are not, so that a use after
+ * free or a double release of a task is caught. */
+#if defined(WEFT_HAVE_VALGRIND)
+#include <valgrind/valgrind.h>
+#define CACHE_TASKS (!RUNNING_ON_VALGRIND)
+#elif defined(WEFT_ASAN)
+#define CACHE_TASKS 0
+#else
+#define CACHE_TASKS 1
+#endif
+
 static weft_task_t *task_alloc(weft__loop_t *L)
 {
     if (L->ntcache > 0)
@@ -31,7 +41,7 @@ static weft_task_t *task_alloc(weft__loop_t *L)
 static void task_free(weft_task_t *t)
 {
     weft__loop_t *L = weft__self.loop;
-    if (L && L->ntcache < WEFT__TASK_CACHE)
+    if (CACHE_TASKS && L && L->ntcache < WEFT__TASK_CACHE)
         L->tcache[L->ntcache++] = t;
     else
         free(t);
@@ -396,15 +406,19 @@ int weft_wait_for(weft_task_t *t, int64_t timeout_ns, void **result)
     if (t == self)
         return -EDEADLK;
     weft_deadline_t d;
+    weft__task_ref(t); /* the caller may drop its handle while we wait */
     weft_deadline_push(&d, timeout_ns);
     int rc = weft_await(t, result);
     weft_deadline_pop(&d);
-    if (t->tstate == WEFT_TASK_DONE)
-        return collect(t, result);
-    /* we were cancelled or timed out: t is cancelled and let unwind */
-    weft_cancel(t);
-    weft__task_join_quietly(t);
-    t->retrieved = 1;
+    if (t->tstate == WEFT_TASK_DONE) {
+        rc = collect(t, result);
+    } else {
+        /* we were cancelled or timed out: t is cancelled and let unwind */
+        weft_cancel(t);
+        weft__task_join_quietly(t);
+        t->retrieved = 1;
+    }
+    weft__task_unref(t);
     return rc;
 }
 
