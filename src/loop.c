@@ -59,14 +59,21 @@ int weft__wait_check(weft_task_t *t)
     return 0;
 }
 
-/* The running task gives the loop its turn; returns when it runs again. */
-static inline void switch_out(weft_task_t *t)
+/* The running task gives the loop its turn; returns, when it runs again,
+ * the status its waker handed over (the loop passes it through the
+ * switch). Without sanitizers the switch is a tail call: see "No ret after
+ * a switch" in docs/design.md. */
+static inline int switch_out(weft_task_t *t)
 {
     weft__thread_t *thr = &weft__self;
     weft_coro_t *top = thr->current;
     t->top = top;
     thr->current = &thr->root;
-    weft__coro_switch(top, &thr->root, NULL, false);
+#if defined(WEFT_ASAN) || defined(WEFT_TSAN)
+    return (int)(intptr_t)weft__coro_switch(top, &thr->root, NULL, false);
+#else
+    return weft__ctx_switch_int(&top->ctx, &thr->root.ctx, 0);
+#endif
 }
 
 int weft__park(weft_task_t *t, int what, const void *obj, void (*unpark)(weft_task_t *),
@@ -83,10 +90,7 @@ int weft__park(weft_task_t *t, int what, const void *obj, void (*unpark)(weft_ta
     t->wait_obj = obj;
     t->unpark = unpark;
     t->tstate = WEFT_TASK_WAITING;
-    switch_out(t);
-    t->wait_kind = WEFT__WAIT_NONE;
-    t->wait_obj = NULL;
-    return t->wake_status;
+    return switch_out(t);
 }
 
 void weft__wake(weft_task_t *t, int status)
@@ -131,10 +135,9 @@ int weft_yield(void)
         return rc;
     t->tstate = WEFT_TASK_READY;
     t->wait_kind = WEFT__WAIT_YIELD;
+    t->wake_status = 0;
     weft__runq_push(&t->loop->ready, &t->q);
-    switch_out(t);
-    t->wait_kind = WEFT__WAIT_NONE;
-    return 0;
+    return switch_out(t);
 }
 
 int weft_sleep_until(int64_t when)

@@ -174,10 +174,13 @@ void weft__task_run(weft__loop_t *L, weft_task_t *t)
         t->top = &t->co;
     }
     t->tstate = WEFT_TASK_RUNNING;
+    t->wait_kind = WEFT__WAIT_NONE;
+    t->wait_obj = NULL;
     L->current = t;
     thr->current = t->top;
     int64_t t0 = L->debug ? weft_now() : 0;
-    weft__coro_switch(&thr->root, t->top, NULL, false);
+    /* the switch hands the waker's status to the parked call */
+    weft__coro_switch(&thr->root, t->top, (void *)(intptr_t)t->wake_status, false);
     L->current = NULL;
     if (L->debug) {
         int64_t d = weft_now() - t0;
