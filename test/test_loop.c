@@ -199,19 +199,20 @@ static int call_later_main(void *arg, void **result)
 {
     (void)arg, (void)result;
     int64_t now = weft_now();
-    assert_int_equal(weft_call_later(NULL, WEFT_MSEC(30), log_char, (void *)(intptr_t)'C'), 0);
-    assert_int_equal(weft_call_later(NULL, WEFT_MSEC(10), log_char, (void *)(intptr_t)'A'), 0);
-    assert_int_equal(weft_call_at(NULL, now + WEFT_MSEC(20), log_char, (void *)(intptr_t)'B'), 0);
+    /* far enough apart that a stalled machine cannot blur the order */
+    assert_int_equal(weft_call_later(NULL, WEFT_MSEC(300), log_char, (void *)(intptr_t)'C'), 0);
+    assert_int_equal(weft_call_later(NULL, WEFT_MSEC(100), log_char, (void *)(intptr_t)'A'), 0);
+    assert_int_equal(weft_call_at(NULL, now + WEFT_MSEC(200), log_char, (void *)(intptr_t)'B'), 0);
     assert_int_equal(weft_call_at(NULL, now - WEFT_MSEC(5), log_char, (void *)(intptr_t)'0'), 0);
     assert_int_equal(weft_call_later(NULL, -WEFT_MSEC(5), log_char, (void *)(intptr_t)'-'), 0);
-    assert_int_equal(weft_sleep(WEFT_MSEC(5)), 0);
+    assert_int_equal(weft_sleep(WEFT_MSEC(1)), 0);
     /* the ones due already have run; the others have not */
     assert_int_equal(strlen(cb_log), 2);
     assert_non_null(strchr(cb_log, '0'));
     assert_non_null(strchr(cb_log, '-'));
-    assert_int_equal(weft_sleep(WEFT_MSEC(60)), 0);
+    assert_int_equal(weft_sleep(WEFT_MSEC(350)), 0);
     assert_string_equal(cb_log + 2, "ABC");
-    assert_true(weft_now() - now >= WEFT_MSEC(30));
+    assert_true(weft_now() - now >= WEFT_MSEC(300));
     return 0;
 }
 

@@ -193,12 +193,23 @@ static void test_current_and_task_name(void **state)
     run_main(names_main, NULL);
 }
 
+static int wait_event(void *arg, void **result)
+{
+    (void)result;
+    return weft_event_wait(arg);
+}
+
 static int tasks_main(void *arg, void **result)
 {
     (void)arg, (void)result;
     weft_task_t *t[3], *out[8];
-    for (int i = 0; i < 3; i++)
-        assert_int_equal(weft_spawn(&t[i], sleep_ms, (void *)(intptr_t)(5 + i), NULL), 0);
+    weft_event_t *go;
+    /* t[1] and t[2] wait on an event, so they are still live when t[0]
+     * ends however late the loop runs. */
+    assert_int_equal(weft_event_create(&go), 0);
+    assert_int_equal(weft_spawn(&t[0], sleep_ms, (void *)(intptr_t)5, NULL), 0);
+    for (int i = 1; i < 3; i++)
+        assert_int_equal(weft_spawn(&t[i], wait_event, go, NULL), 0);
     int n = weft_tasks(out, 8);
     assert_int_equal(n, 4);
     int seen = 0;
@@ -215,12 +226,14 @@ static int tasks_main(void *arg, void **result)
     assert_int_equal(weft_tasks(NULL, 0), 4);
     assert_int_equal(weft_await(t[0], NULL), 0);
     assert_int_equal(weft_tasks(out, 8), 3); /* a finished task is not live */
+    assert_int_equal(weft_event_set(go), 0);
     for (int i = 1; i < 3; i++)
         assert_int_equal(weft_await(t[i], NULL), 0);
     assert_int_equal(weft_tasks(out, 8), 1);
     assert_ptr_equal(out[0], weft_current());
     for (int i = 0; i < 3; i++)
         weft_task_release(t[i]);
+    assert_int_equal(weft_event_destroy(go), 0);
     return 0;
 }
 
