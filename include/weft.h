@@ -22,6 +22,12 @@
 #include <stdint.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <signal.h>
+
+struct addrinfo;
 
 #ifdef __cplusplus
 extern "C" {
@@ -249,6 +255,15 @@ typedef struct weft_config {
      * variable WEFT_DEBUG=1 turns it on too. */
     bool debug;
     int64_t slow_step_ns;
+    /* Most threads in the pool for blocking work (weft_to_thread, name
+     * resolution, files). 0: 16. */
+    int pool_threads;
+    /* The loop thread's timer slack (PR_SET_TIMERSLACK) while it runs, in
+     * ns: how much later than asked the kernel may end the loop's waits
+     * to batch wake-ups. 0 keeps the thread's own (50 us by default on
+     * Linux); 1 asks for the most precise timers (docs/design.md "Timer
+     * precision" has the measured effect). */
+    int64_t timer_slack_ns;
 } weft_config_t;
 
 #define WEFT_WORKERS_PER_CORE (-1)
@@ -263,7 +278,8 @@ typedef struct weft_config {
  * closed, are reported on stderr. */
 WEFT_API int weft_run(weft_task_fn main, void *arg, void **result);
 
-/* weft_run with a configuration (cfg may be NULL). */
+/* weft_run with a configuration (cfg may be NULL); -EINVAL also for a
+ * bad field (workers below WEFT_WORKERS_PER_CORE, pool_threads < 0). */
 WEFT_API int weft_run_config(const weft_config_t *cfg, weft_task_fn main, void *arg,
                              void **result);
 
@@ -362,6 +378,54 @@ WEFT_API int weft_sleep(int64_t ns);
 /* Sleeps until the instant `when` of weft_now(); an instant in the past
  * yields once. Same returns as weft_sleep. */
 WEFT_API int weft_sleep_until(int64_t when);
+
+/* ---- tickers: periodic work on an absolute schedule ---- */
+
+typedef struct weft_ticker weft_ticker_t;
+
+/* What a ticker does after its task missed ticks (Tokio's
+ * MissedTickBehavior). A tick is missed when its deadline passed a whole
+ * period or more before the task asked for it. */
+typedef enum weft_tick_policy {
+    /* Deliver the missed ticks at once, one per wait, until caught up;
+     * the schedule stays first + k * period. */
+    WEFT_TICK_BURST = 0,
+    /* Deliver one tick now and, when ticks were missed, shift the
+     * schedule: the next deadline is a period after this delivery. */
+    WEFT_TICK_DELAY,
+    /* Drop the missed ticks: deliver one now, then go on with the next
+     * deadline first + k * period that is still ahead. */
+    WEFT_TICK_SKIP
+} weft_tick_policy_t;
+
+/* Creates a ticker whose k-th tick (k = 0, 1, ...) is due at
+ * first + k * period_ns on weft_now()'s clock (first <= 0: now +
+ * period_ns). Deadlines are absolute, so a ticker never drifts: N ticks
+ * end at first + (N-1) * period whatever each one's lateness. Never
+ * suspends. Returns 0, -EINVAL (tk NULL, period_ns <= 0, a bad policy),
+ * -ENOMEM. The caller owns *tk (weft_ticker_destroy). */
+WEFT_API int weft_ticker_create(weft_ticker_t **tk, int64_t period_ns, int64_t first,
+                                weft_tick_policy_t policy);
+
+/* Waits for the next tick. Suspends until its deadline (returns after a
+ * yield if it is past). Stores the tick's deadline in *deadline (may be
+ * NULL; weft_now() - *deadline is the lateness). Returns 0, -ECANCELED,
+ * -ETIMEDOUT (a deadline scope ended first: the tick is not consumed),
+ * -EINVAL, -EPERM (not in a task). */
+WEFT_API int weft_ticker_wait(weft_ticker_t *tk, int64_t *deadline);
+
+/* Ticks missed so far (see weft_tick_policy_t), or -EINVAL. */
+WEFT_API int64_t weft_ticker_missed(const weft_ticker_t *tk);
+
+/* Ticks delivered so far, or -EINVAL. */
+WEFT_API int64_t weft_ticker_ticks(const weft_ticker_t *tk);
+
+/* Restarts the schedule: the next tick is due at first (<= 0: now +
+ * period), the missed count is kept. Never suspends. Returns 0, -EINVAL. */
+WEFT_API int weft_ticker_reset(weft_ticker_t *tk, int64_t first);
+
+/* Frees tk. It must not be in use by a waiting task. Returns 0, -EINVAL. */
+WEFT_API int weft_ticker_destroy(weft_ticker_t *tk);
 
 /* ---- deadlines (asyncio.timeout) ---- */
 
@@ -824,6 +888,479 @@ typedef struct weft_select_case {
  * small allocation), -EPERM (must wait outside a task), -EINVAL (cases
  * NULL, n 0, a bad op). */
 WEFT_API int weft_select(weft_select_case_t *cases, size_t n, int64_t timeout_ns);
+
+/* ------------------------------------------------------------------------
+ * Blocking work in a thread pool (asyncio.to_thread).
+ * --------------------------------------------------------------------- */
+
+/* Disposes of a detached pool job's argument and result (see
+ * weft_to_thread): drop(arg, NULL) when fn never ran, drop(arg, result)
+ * when it did. */
+typedef void (*weft_drop_fn)(void *arg, void *result);
+
+/* Runs fn(arg, result) on a thread of the loop's pool and suspends the
+ * calling task until it returns; returns fn's status as is and its result
+ * in *result (result may be NULL). The pool has at most
+ * weft_config_t.pool_threads threads (default 16), started as needed and
+ * kept, idle, until the loop closes; jobs beyond that wait their turn in
+ * FIFO order. fn runs on a plain thread with every asynchronous signal
+ * blocked: it must not call weft functions that need a loop.
+ * If the caller is cancelled or its deadline passes (also before the
+ * call), returns -ECANCELED or -ETIMEDOUT at once and the job is
+ * detached: a job not yet started never runs; a running one runs to its
+ * end (threads are not interrupted). Then drop, if non-NULL, runs exactly
+ * once, so the owner of arg can always free it there: drop(arg, NULL) in
+ * the calling task before the call returns when fn never ran (or
+ * drop(arg, result) there when fn had just returned), else drop(arg,
+ * result) on the pool thread when fn returns. So a detachable arg must
+ * not point into the caller's stack, and fn should not return -ECANCELED
+ * or -ETIMEDOUT itself (they would read as a detached job). On every
+ * other status drop does not run and arg stays the caller's. When the
+ * loop closes (weft_run returning) it waits for running jobs, detached
+ * ones included, so no pool thread outlives weft_run. Suspends.
+ * Returns fn's status, -ECANCELED, -ETIMEDOUT, -EINVAL (fn NULL), -EPERM
+ * (not in a task), -ENOMEM, -EAGAIN (no thread could be started). */
+WEFT_API int weft_to_thread(weft_task_fn fn, void *arg, void **result, weft_drop_fn drop);
+
+/* ------------------------------------------------------------------------
+ * Addresses and name resolution.
+ * --------------------------------------------------------------------- */
+
+/* weft's own statuses beyond errno's range (returned negated, as errno
+ * values are; weft_strerror knows them). */
+#define WEFT_EINCOMPLETE 1000 /* the stream ended before the bytes asked for */
+#define WEFT_ENOTFOUND 1001   /* no such host or service (resolution) */
+
+/* A socket address of any family: IPv4, IPv6, or a Unix-domain path. */
+typedef struct weft_addr {
+    struct sockaddr_storage ss;
+    socklen_t len;
+} weft_addr_t;
+
+/* Fills *a from a numeric host ("127.0.0.1", "::1", or NULL/"" for the
+ * IPv4 wildcard; "*" for the IPv6 wildcard) and a port, or, when host
+ * starts with '/' or '@' (the abstract namespace), a Unix-domain path (port
+ * ignored). Never suspends, never resolves names. Returns 0, -EINVAL (a
+ * bad host, a port outside 0..65535, a path too long). */
+WEFT_API int weft_addr_parse(weft_addr_t *a, const char *host, int port);
+
+/* Writes a as text into buf: "1.2.3.4:80", "[::1]:80", or the path of a
+ * Unix-domain address. Never suspends. Returns the length written (the
+ * text is truncated to size - 1 bytes and always NUL-terminated),
+ * -EINVAL (a NULL argument, size 0, an unknown family). */
+WEFT_API int weft_addr_format(const weft_addr_t *a, char *buf, size_t size);
+
+/* Returns a's port, or -EINVAL for a NULL or non-IP address. */
+WEFT_API int weft_addr_port(const weft_addr_t *a);
+
+/* Resolves host and service (a port number or a name such as "http")
+ * with getaddrinfo on the thread pool, so only the calling task waits.
+ * hints may be NULL (any family, stream sockets, AI_ADDRCONFIG). Suspends.
+ * On success *res holds the list, which the caller frees with
+ * freeaddrinfo(); on failure *res is NULL. host and service are copied:
+ * they need not outlive the call. On cancellation or a deadline the
+ * lookup is detached (and its result freed when it ends). Returns 0,
+ * -WEFT_ENOTFOUND (EAI_NONAME, EAI_NODATA, EAI_SERVICE), -EAGAIN
+ * (EAI_AGAIN: a temporary failure of the resolver), -EAFNOSUPPORT
+ * (EAI_FAMILY, EAI_ADDRFAMILY), -ENOMEM (EAI_MEMORY), -EINVAL
+ * (EAI_BADFLAGS, EAI_SOCKTYPE; also host and service both NULL, res
+ * NULL), -EIO (EAI_FAIL and other resolver failures), -ECANCELED,
+ * -ETIMEDOUT, -EPERM (not in a task), or the -errno of EAI_SYSTEM. */
+WEFT_API int weft_getaddrinfo(const char *host, const char *service,
+                              const struct addrinfo *hints, struct addrinfo **res);
+
+/* ------------------------------------------------------------------------
+ * Buffered streams (asyncio's StreamReader and StreamWriter in one
+ * object) over TCP, Unix-domain sockets, pipes or any stream fd.
+ *
+ * Reading: the stream keeps a buffer of at most `limit` bytes (64 KiB by
+ * default). Calls that return a pointer into that buffer (readuntil,
+ * readline, peek) give data that stays valid until the next call that
+ * reads from or closes the stream.
+ *
+ * Writing: weft_stream_write never suspends: what the kernel does not
+ * take at once is buffered and sent by the loop as the fd becomes
+ * writable, also while the task does something else. weft_stream_drain
+ * is the back-pressure point: it suspends while more than `high_water`
+ * bytes are buffered, until at most `low_water` are. A writer that calls
+ * drain after its writes keeps memory bounded however slow the reader.
+ *
+ * Errors: a reset, a broken pipe (SIGPIPE never kills the process: weft
+ * sends with MSG_NOSIGNAL, and ignores SIGPIPE while a loop runs if it
+ * was left at its default), or any other failure of the fd is returned to
+ * the task that uses the stream, and to every later call on it; other
+ * streams and tasks go on. A stream is used by one task at a time in each
+ * direction: one reader and one writer may wait at once (-EBUSY else).
+ * --------------------------------------------------------------------- */
+
+typedef struct weft_stream weft_stream_t;
+
+/* Stream options. NULL or zeroed: every default. */
+typedef struct weft_stream_opts {
+    size_t limit;      /* read buffer limit (0: 65536) */
+    size_t high_water; /* drain waits above this many buffered bytes (0: 65536) */
+    size_t low_water;  /* ... until at most this many are (0: high_water / 4) */
+} weft_stream_opts_t;
+
+/* Wraps fd (a connected socket, a pipe end, a tty: anything read and
+ * written as a byte stream) in a new stream, which owns it from now on
+ * (also on failure: fd is closed then). fd is made non-blocking and
+ * close-on-exec. Never suspends. Returns 0, -EINVAL (fd < 0, s NULL, bad
+ * options), -EPERM (no loop), -ENOMEM, or -errno from registering the fd. */
+WEFT_API int weft_stream_open(weft_stream_t **s, int fd, const weft_stream_opts_t *opts);
+
+/* Reads up to n bytes into buf: what is buffered, else what arrives
+ * next. Suspends while nothing is available. Returns the count (> 0), 0
+ * at end of stream, or -errno (-ECONNRESET, -ECANCELED, -ETIMEDOUT,
+ * -EBUSY, -EINVAL, ...). */
+WEFT_API ssize_t weft_stream_read(weft_stream_t *s, void *buf, size_t n);
+
+/* Reads exactly n bytes into buf (n may exceed the limit). Suspends.
+ * Returns 0 when all n arrived. At end of stream first, returns
+ * -WEFT_EINCOMPLETE with the bytes that did arrive in buf; *got (may be
+ * NULL) always tells how many bytes were stored in buf, also on
+ * cancellation or a deadline (those bytes are consumed). */
+WEFT_API int weft_stream_readexactly(weft_stream_t *s, void *buf, size_t n, size_t *got);
+
+/* Reads up to and including the first occurrence of sep (seplen bytes,
+ * 1..limit) and consumes it: *data points at the bytes in the stream's
+ * buffer (valid until the next read or close). Suspends. Returns the
+ * length including sep; -EMSGSIZE if limit bytes arrived without sep
+ * (they stay buffered: weft_stream_peek / weft_stream_consume reach
+ * them); -WEFT_EINCOMPLETE at end of stream without sep (the partial
+ * bytes stay buffered); 0 is never returned; -errno else. */
+WEFT_API ssize_t weft_stream_readuntil(weft_stream_t *s, const void *sep, size_t seplen,
+                                       const char **data);
+
+/* weft_stream_readuntil with sep "\n". */
+WEFT_API ssize_t weft_stream_readline(weft_stream_t *s, const char **line);
+
+/* Points *data at the bytes buffered now, without consuming them.
+ * Never suspends. Returns their count (0 if none), or -EINVAL. */
+WEFT_API ssize_t weft_stream_peek(weft_stream_t *s, const char **data);
+
+/* Reads more into the buffer: suspends until at least one more byte
+ * arrives. For parsers that work in place over weft_stream_peek. Returns
+ * the count added, 0 at end of stream, -EMSGSIZE when the buffer already
+ * holds limit bytes, -errno else. */
+WEFT_API ssize_t weft_stream_fill(weft_stream_t *s);
+
+/* Drops the first n buffered bytes (n at most what weft_stream_peek
+ * returns). Never suspends. Returns 0 or -EINVAL. */
+WEFT_API int weft_stream_consume(weft_stream_t *s, size_t n);
+
+/* True once the peer ended its side and every buffered byte is consumed. */
+WEFT_API bool weft_stream_at_eof(const weft_stream_t *s);
+
+/* Queues n bytes for sending (a copy: buf is the caller's again on
+ * return). Never suspends. Returns 0, or the stream's error (-EPIPE,
+ * -ECONNRESET, -ESHUTDOWN after weft_stream_shutdown, ...), -ENOMEM,
+ * -EINVAL. */
+WEFT_API int weft_stream_write(weft_stream_t *s, const void *buf, size_t n);
+
+/* weft_stream_write of iovcnt buffers in order, in one system call where
+ * the kernel takes them. */
+WEFT_API int weft_stream_writev(weft_stream_t *s, const struct iovec *iov, int iovcnt);
+
+/* If more than high_water bytes are buffered, suspends until at most
+ * low_water are. Returns 0, the stream's error, -ECANCELED, -ETIMEDOUT. */
+WEFT_API int weft_stream_drain(weft_stream_t *s);
+
+/* Suspends until every buffered byte has been handed to the kernel.
+ * Returns as weft_stream_drain. */
+WEFT_API int weft_stream_flush(weft_stream_t *s);
+
+/* Flushes, then ends the write side (shutdown(SHUT_WR)): the peer reads
+ * end of stream; the read side stays open. Sockets only. Suspends.
+ * Returns 0, -ENOTSOCK, or as weft_stream_flush. Later writes return
+ * -ESHUTDOWN. */
+WEFT_API int weft_stream_shutdown(weft_stream_t *s);
+
+/* Flushes what is buffered (suspends; bounded by the caller's deadline
+ * scopes), then closes the fd and frees s, whatever the flush returned.
+ * A task waiting on s gets -EBADF. Returns 0 or the flush's error. */
+WEFT_API int weft_stream_close(weft_stream_t *s);
+
+/* Closes at once, dropping buffered output, and frees s. Never suspends.
+ * Returns 0 or -EINVAL. */
+WEFT_API int weft_stream_abort(weft_stream_t *s);
+
+/* The stream's fd, for socket options and the like (still owned by the
+ * stream: do not close it), or -EINVAL. */
+WEFT_API int weft_stream_fd(const weft_stream_t *s);
+
+/* Bytes buffered for sending, not yet taken by the kernel. */
+WEFT_API size_t weft_stream_pending(const weft_stream_t *s);
+
+/* Socket options on a stream's socket. Never suspend. Return 0, -EINVAL,
+ * -ENOTSOCK, -ENOPROTOOPT (not a TCP socket) or -errno. */
+WEFT_API int weft_stream_set_nodelay(weft_stream_t *s, bool on);
+/* Keep-alive probes after idle_s seconds without traffic (0: the
+ * system's default), every interval_s seconds (0: default). */
+WEFT_API int weft_stream_set_keepalive(weft_stream_t *s, bool on, int idle_s, int interval_s);
+
+/* The local and peer addresses of a stream's socket. Never suspend.
+ * Return 0, -EINVAL, -ENOTSOCK, -ENOTCONN. */
+WEFT_API int weft_stream_local_addr(const weft_stream_t *s, weft_addr_t *a);
+WEFT_API int weft_stream_peer_addr(const weft_stream_t *s, weft_addr_t *a);
+
+/* ------------------------------------------------------------------------
+ * TCP and Unix-domain sockets: connecting, listening, serving.
+ * --------------------------------------------------------------------- */
+
+/* Resolves host and port (a number or a service name) and connects to
+ * each address in turn until one accepts, all within the caller's
+ * deadline scopes; TCP_NODELAY is set on the new stream. Suspends. Returns
+ * 0 with the stream in *s, the last address's error (-ECONNREFUSED,
+ * -ENETUNREACH, ...), a resolution error, -ECANCELED, -ETIMEDOUT, -EINVAL. */
+WEFT_API int weft_tcp_connect(weft_stream_t **s, const char *host, const char *port,
+                              const weft_stream_opts_t *opts);
+
+/* Connects to one address (IPv4, IPv6 or Unix-domain). Suspends. Returns
+ * as weft_tcp_connect. */
+WEFT_API int weft_connect_addr(weft_stream_t **s, const weft_addr_t *addr,
+                               const weft_stream_opts_t *opts);
+
+/* Connects to the Unix-domain socket at path. Suspends. As weft_tcp_connect. */
+WEFT_API int weft_unix_connect(weft_stream_t **s, const char *path,
+                               const weft_stream_opts_t *opts);
+
+typedef struct weft_listener weft_listener_t;
+
+/* Listening options. NULL or zeroed: every default. */
+typedef struct weft_listen_opts {
+    int backlog;    /* 0: SOMAXCONN */
+    bool reuseport; /* SO_REUSEPORT: several listeners share the port */
+    bool v6only;    /* an IPv6 listener takes no IPv4 connections */
+} weft_listen_opts_t;
+
+/* Listens on host:port (host NULL or "" for every IPv4 address, "::" for
+ * every address; a name is resolved; port "0" picks a free port, which
+ * weft_listener_addr tells). SO_REUSEADDR is always set. Suspends only
+ * while resolving a name. Returns 0, -EADDRINUSE, -EACCES, a resolution
+ * error, -EINVAL, -EPERM (no task), -errno. */
+WEFT_API int weft_tcp_listen(weft_listener_t **l, const char *host, const char *port,
+                             const weft_listen_opts_t *opts);
+
+/* Listens on a Unix-domain path (a stale socket file left there is
+ * replaced; the file is removed again by weft_listener_close). Never
+ * suspends. Returns as weft_tcp_listen. */
+WEFT_API int weft_unix_listen(weft_listener_t **l, const char *path,
+                              const weft_listen_opts_t *opts);
+
+/* Listens on an address of any family. Never suspends. */
+WEFT_API int weft_listen_addr(weft_listener_t **l, const weft_addr_t *addr,
+                              const weft_listen_opts_t *opts);
+
+/* Waits for the next connection and returns it as a stream in *s (with
+ * opts; TCP_NODELAY set on TCP), its peer's address in *peer (may be
+ * NULL). Suspends. Running out of fds (-EMFILE, -ENFILE) is returned to
+ * the caller, who should back off (weft_server does). Returns 0,
+ * -ECANCELED, -ETIMEDOUT, -EBADF (the listener was closed), -EBUSY
+ * (another task waits in accept on l), -EINVAL, -EPERM (not in a task). */
+WEFT_API int weft_listener_accept(weft_listener_t *l, weft_stream_t **s, weft_addr_t *peer,
+                                  const weft_stream_opts_t *opts);
+
+/* The address a listener is bound to. Returns 0 or -EINVAL. */
+WEFT_API int weft_listener_addr(const weft_listener_t *l, weft_addr_t *a);
+/* The listener's fd (still owned by it), or -EINVAL. */
+WEFT_API int weft_listener_fd(const weft_listener_t *l);
+/* Stops listening, closes and frees l. A task waiting in accept gets
+ * -EBADF. Never suspends. Returns 0 or -EINVAL. */
+WEFT_API int weft_listener_close(weft_listener_t *l);
+
+/* ---- servers (asyncio.start_server) ---- */
+
+typedef struct weft_server weft_server_t;
+
+/* A connection's handler: runs as its own task; the server closes the
+ * stream after it returns (the handler must not close it itself). Its
+ * return value becomes the task's status; a failing connection (a reset,
+ * a stalled peer) is not reported as an error nobody retrieved. */
+typedef int (*weft_conn_fn)(weft_stream_t *s, void *arg);
+
+typedef struct weft_server_opts {
+    weft_stream_opts_t stream; /* for every accepted stream */
+    size_t stack_size;         /* handler tasks' stacks (0: the loop's default) */
+    int max_conns;             /* more wait in the backlog (0: no limit) */
+} weft_server_opts_t;
+
+/* Serves l: an accepting task spawns handler(stream, arg) as a task per
+ * connection. Takes ownership of l on success (on failure the caller
+ * still owns it). When accept runs out of fds it backs off (10 ms,
+ * doubling to 1 s) and goes on. Never suspends. Returns 0, -EINVAL,
+ * -EPERM (no loop), -ENOMEM. */
+WEFT_API int weft_server_start(weft_server_t **srv, weft_listener_t *l, weft_conn_fn handler,
+                               void *arg, const weft_server_opts_t *opts);
+
+/* Waits until the server stops (weft_server_close from another task;
+ * srv is freed when this returns 0). Suspends. Returns 0, -ECANCELED,
+ * -ETIMEDOUT, -EINVAL, -EPERM (not in a task). */
+WEFT_API int weft_server_wait(weft_server_t *srv);
+
+/* Number of connections being handled now. */
+WEFT_API size_t weft_server_conns(const weft_server_t *srv);
+
+/* Shuts the server down gracefully: stops accepting (closes the
+ * listener), gives open connections up to grace_ns to end by themselves,
+ * then cancels their handlers and waits for them to unwind; frees srv.
+ * Suspends. Returns 0, or -ETIMEDOUT if handlers had to be cancelled
+ * (-ECANCELED if the caller was cancelled meanwhile: the handlers are
+ * cancelled and srv freed all the same); -EINVAL (NULL, grace_ns < 0, a
+ * close already under way), -EPERM (not in a task), -EDEADLK (called
+ * from one of srv's own handlers: nothing is done). */
+WEFT_API int weft_server_close(weft_server_t *srv, int64_t grace_ns);
+
+/* ------------------------------------------------------------------------
+ * UDP.
+ * --------------------------------------------------------------------- */
+
+typedef struct weft_udp weft_udp_t;
+
+/* Opens a UDP socket bound to *bind (port 0: any free port), or unbound
+ * of the given family (AF_INET, AF_INET6) when bind is NULL. Never
+ * suspends. Returns 0, -EADDRINUSE, -EINVAL, -EPERM (no loop), -errno. */
+WEFT_API int weft_udp_open(weft_udp_t **u, const weft_addr_t *bind, int family);
+/* Fixes the peer: weft_udp_send goes there and only its datagrams are
+ * received. Never suspends. Returns 0, -EINVAL, -errno. */
+WEFT_API int weft_udp_connect(weft_udp_t *u, const weft_addr_t *peer);
+/* Sends one datagram to the connected peer, or to *to (NULL when
+ * connected). Suspends only while the socket's buffer is full. Returns
+ * the count sent, -EMSGSIZE, -ECONNREFUSED (an earlier datagram was
+ * refused, connected sockets only), -ECANCELED, -ETIMEDOUT, -errno. */
+WEFT_API ssize_t weft_udp_sendto(weft_udp_t *u, const void *buf, size_t n,
+                                 const weft_addr_t *to);
+/* Receives one datagram and its sender (from may be NULL). Suspends
+ * until one arrives. Returns the count stored in buf: the datagram's
+ * length, or n if it was longer (the rest of it is dropped); or -errno
+ * as weft_udp_sendto. */
+WEFT_API ssize_t weft_udp_recvfrom(weft_udp_t *u, void *buf, size_t n, weft_addr_t *from);
+/* The address the socket is bound to. Returns 0 or -EINVAL. */
+WEFT_API int weft_udp_local_addr(const weft_udp_t *u, weft_addr_t *a);
+/* The socket's fd (still owned by u), or -EINVAL. */
+WEFT_API int weft_udp_fd(const weft_udp_t *u);
+/* Closes and frees u; a waiting task gets -EBADF. Returns 0 or -EINVAL. */
+WEFT_API int weft_udp_close(weft_udp_t *u);
+
+/* ------------------------------------------------------------------------
+ * Subprocesses (asyncio.create_subprocess_exec / _shell).
+ * --------------------------------------------------------------------- */
+
+typedef struct weft_proc weft_proc_t;
+
+/* Where a child's stdin, stdout or stderr goes. */
+typedef enum weft_stdio {
+    WEFT_STDIO_INHERIT = 0, /* the parent's own fd */
+    WEFT_STDIO_PIPE,        /* a pipe to the parent, as a weft stream */
+    WEFT_STDIO_DEVNULL,     /* /dev/null */
+    WEFT_STDIO_STDOUT,      /* stderr only: merged into the child's stdout */
+    WEFT_STDIO_STDERR,      /* stdout only: merged into the child's stderr */
+    WEFT_STDIO_FD           /* the fd given in the options (not closed by weft) */
+} weft_stdio_t;
+
+/* Options for weft_proc_spawn / weft_proc_shell. NULL or zeroed: every
+ * default (stdio inherited, the parent's environment and directory). */
+typedef struct weft_proc_opts {
+    char *const *env;     /* NULL-terminated "K=V" list; NULL: the parent's */
+    const char *cwd;      /* NULL: the parent's */
+    weft_stdio_t in, out, err;
+    int in_fd, out_fd, err_fd; /* for WEFT_STDIO_FD */
+    bool new_group;       /* the child leads a new process group */
+    weft_stream_opts_t stream; /* for the pipes */
+} weft_proc_opts_t;
+
+/* Starts argv[0] (searched in PATH when it has no '/') with arguments
+ * argv (NULL-terminated), by posix_spawn: the parent is not copied, so
+ * starting a program costs the same from a big parent as from a small
+ * one. A program that cannot be started is reported here (-ENOENT,
+ * -EACCES, -ENOEXEC...), not as a child exiting 127. Never suspends.
+ * Returns 0 with *p (owned by the caller: weft_proc_destroy), -EINVAL,
+ * -EPERM (no loop), -ENOMEM, -EAGAIN (process limit), -errno. */
+WEFT_API int weft_proc_spawn(weft_proc_t **p, const char *const argv[],
+                             const weft_proc_opts_t *opts);
+
+/* Starts `/bin/sh -c cmd`. As weft_proc_spawn (a command the shell cannot
+ * find shows as exit code 127, as shells do). */
+WEFT_API int weft_proc_shell(weft_proc_t **p, const char *cmd, const weft_proc_opts_t *opts);
+
+/* The child's process id, or -EINVAL. */
+WEFT_API int weft_proc_pid(const weft_proc_t *p);
+
+/* The streams of a child's piped stdin, stdout and stderr (NULL where not
+ * WEFT_STDIO_PIPE). They belong to p: use them, do not close them (except
+ * with weft_proc_close_stdin); they are closed by weft_proc_destroy. */
+WEFT_API weft_stream_t *weft_proc_stdin(weft_proc_t *p);
+WEFT_API weft_stream_t *weft_proc_stdout(weft_proc_t *p);
+WEFT_API weft_stream_t *weft_proc_stderr(weft_proc_t *p);
+
+/* Flushes and closes the child's stdin pipe, so it reads end of file.
+ * Suspends while flushing. Returns 0, -EBADF (no pipe or already closed),
+ * the flush's error. */
+WEFT_API int weft_proc_close_stdin(weft_proc_t *p);
+
+/* Waits until the child has ended and stores its return code in *code
+ * (may be NULL): the exit status 0..255, or -N if signal N ended it (as
+ * asyncio's returncode). Suspends. The child is reaped (through a pidfd
+ * where the kernel has one). Returns 0, -ECANCELED or -ETIMEDOUT (the
+ * child goes on), -EINVAL. */
+WEFT_API int weft_proc_wait(weft_proc_t *p, int *code);
+
+/* The return code if the child has ended (0, no wait), else -EAGAIN. */
+WEFT_API int weft_proc_returncode(const weft_proc_t *p, int *code);
+
+/* Sends signal sig to the child (nothing once it has been reaped).
+ * Never suspends. Returns 0, -ESRCH (it has ended), -EINVAL. */
+WEFT_API int weft_proc_signal(weft_proc_t *p, int sig);
+/* weft_proc_signal with SIGTERM and SIGKILL. */
+WEFT_API int weft_proc_terminate(weft_proc_t *p);
+WEFT_API int weft_proc_kill(weft_proc_t *p);
+
+/* Writes in (inlen bytes; in may be NULL) to the child's stdin and closes
+ * it, while reading all of its stdout and stderr, then waits for it to
+ * end: no deadlock whatever the sizes (asyncio's communicate). Each
+ * output pipe's bytes go to a malloc'ed buffer in *out / *err (NUL-
+ * terminated; lengths in *outlen / *errlen; each pointer may be NULL to
+ * discard; NULL results for streams that are not pipes); the caller
+ * frees them. The child's return code goes to *code (may be NULL). A
+ * child that does not read its stdin gets EPIPE, which is ignored.
+ * Suspends. On cancellation or a deadline returns -ECANCELED / -ETIMEDOUT
+ * with nothing stored and the child left running (destroy kills it).
+ * Returns 0, -ENOMEM, -EINVAL, -EBUSY (another task is reading a pipe). */
+WEFT_API int weft_proc_communicate(weft_proc_t *p, const void *in, size_t inlen, char **out,
+                                   size_t *outlen, char **err, size_t *errlen, int *code);
+
+/* Frees p and closes its pipes. A child still running is killed
+ * (SIGKILL) and reaped at once, so no zombie is left: this is what
+ * happens to the process when the task that started it is cancelled and
+ * unwinds through its clean-up. (A killed process ends within
+ * microseconds; the loop blocks that long.) To let a program outlive its
+ * handle, start it through a shell that backgrounds it. Never suspends.
+ * Returns 0, -EBUSY (a task waits in weft_proc_wait on p), -EINVAL. */
+WEFT_API int weft_proc_destroy(weft_proc_t *p);
+
+/* ------------------------------------------------------------------------
+ * Signals, delivered as ordinary code on the loop (signalfd): never inside
+ * a signal handler, so any weft or libc call is allowed.
+ *
+ * weft_run cancels its main task on SIGINT (when SIGINT is at its default
+ * disposition), as asyncio.run does: a Ctrl-C unwinds the program through
+ * the normal -ECANCELED path; a second SIGINT before main returns kills the
+ * process as usual.
+ * --------------------------------------------------------------------- */
+
+/* Waits until one of the signals in set arrives and stores its number in
+ * *signo (may be NULL). While a task waits, those signals are blocked in
+ * the loop's thread and read from a signalfd; several tasks may wait on
+ * overlapping sets (each arrival wakes one waiter of that signal, the
+ * longest waiting). Suspends. Returns 0, -ECANCELED, -ETIMEDOUT, -EINVAL
+ * (set NULL or empty, or SIGKILL/SIGSTOP in it), -EPERM. */
+WEFT_API int weft_signal_wait(const sigset_t *set, int *signo);
+
+/* Runs fn(arg) on the loop each time signal signo arrives (asyncio's
+ * loop.add_signal_handler); fn NULL removes the handler. A handler takes
+ * precedence over waiting tasks. Never suspends. Returns 0, -EINVAL (a
+ * signal that cannot be caught), -EPERM (no loop), -ENOMEM. */
+WEFT_API int weft_signal_handle(int signo, weft_callback_fn fn, void *arg);
 
 #ifdef __cplusplus
 }

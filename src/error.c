@@ -2,7 +2,8 @@
  *
  * weft reports failures as negative errno values; this file turns them
  * into text, naming the meanings weft gives some of them (WEFT_DONE,
- * -ECANCELED, -ETIMEDOUT) in its own words.
+ * -ECANCELED, -ETIMEDOUT) in its own words, and its own codes beyond
+ * errno's range (WEFT_EINCOMPLETE, WEFT_ENOTFOUND).
  */
 #include "internal.h"
 
@@ -32,6 +33,10 @@ const char *weft_strerror(int status)
         return "operation cancelled (the task was cancelled)";
     case ETIMEDOUT:
         return "timed out (a deadline passed)";
+    case WEFT_EINCOMPLETE:
+        return "incomplete (the stream ended before the bytes asked for)";
+    case WEFT_ENOTFOUND:
+        return "no such host or service";
     default:
         break;
     }

@@ -6,6 +6,13 @@
  * reported is cached in `ready` until an operation meets EAGAIN and
  * clears it, so a wait on an fd already known ready does not suspend.
  *
+ * An owner that reacts to input without a task (signalfd) sets
+ * on_readable: each readable edge with no reader waiting runs it.
+ * An owner with output queued (a stream) sets want_out and on_writable:
+ * each writable edge then runs on_writable, unless a task waits to write
+ * (that task is woken instead and sends itself). want_out counts in the
+ * loop's nwatch, so a busy loop still polls and the output drains.
+ *
  * Invariants: at most one reader and one writer wait at a time; a waiter
  * is linked here only while parked, and whoever wakes it clears the link
  * first. Events are handled on the loop's thread between task steps, so
@@ -25,6 +32,9 @@ int weft__io_open(weft__io_t *io, int fd)
     io->fd = fd;
     io->ready = 0;
     io->reader = io->writer = NULL;
+    io->on_readable = io->on_writable = NULL;
+    io->registered = false;
+    io->want_out = false;
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = io};
     if (epoll_ctl(L->be.epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
         return -errno;
@@ -48,6 +58,7 @@ void weft__io_close(weft__io_t *io)
         return;
     epoll_ctl(io->loop->be.epfd, EPOLL_CTL_DEL, io->fd, NULL);
     io->registered = false;
+    weft__io_want_out(io, false);
     wake_one(&io->reader, -EBADF);
     wake_one(&io->writer, -EBADF);
 }
@@ -89,16 +100,34 @@ int weft__io_wait(weft__io_t *io, uint32_t events)
                       rd ? unpark_reader : unpark_writer, WEFT_FOREVER);
 }
 
+void weft__io_want_out(weft__io_t *io, bool on)
+{
+    if (io->want_out == on)
+        return;
+    io->want_out = on;
+    io->loop->be.nwatch += on ? 1 : -1;
+}
+
 void weft__io_event(weft__io_t *io, uint32_t events)
 {
     if (events & (EPOLLERR | EPOLLHUP))
-        io->ready |= EPOLLIN | EPOLLOUT;
-    if (events & (EPOLLIN | EPOLLRDHUP))
+        io->ready |= EPOLLIN | EPOLLOUT | EPOLLRDHUP;
+    if (events & EPOLLRDHUP)
+        io->ready |= EPOLLIN | EPOLLRDHUP;
+    if (events & EPOLLIN)
         io->ready |= EPOLLIN;
     if (events & EPOLLOUT)
         io->ready |= EPOLLOUT;
-    if (io->ready & EPOLLIN)
-        wake_one(&io->reader, 0);
-    if (io->ready & EPOLLOUT)
-        wake_one(&io->writer, 0);
+    if (io->ready & EPOLLIN) {
+        if (io->reader)
+            wake_one(&io->reader, 0);
+        else if (io->on_readable)
+            io->on_readable(io);
+    }
+    if (io->ready & EPOLLOUT) {
+        if (io->writer)
+            wake_one(&io->writer, 0);
+        else if (io->want_out)
+            io->on_writable(io);
+    }
 }

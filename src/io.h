@@ -10,16 +10,32 @@
 
 #include <sys/epoll.h>
 
-typedef struct weft__io {
+typedef struct weft__io weft__io_t;
+struct weft__io {
     weft__loop_t *loop;
     int fd;
-    uint32_t ready; /* readiness seen and not yet used up (EPOLLIN, EPOLLOUT) */
+    /* Readiness seen and not yet used up (EPOLLIN, EPOLLOUT), plus
+     * EPOLLRDHUP once the peer ended its side or the fd failed: no later
+     * edge announces the end, so an owner that skips the EAGAIN after a
+     * short read must not do so then. */
+    uint32_t ready;
     weft_task_t *reader, *writer;
+    /* Optional (NULL after weft__io_open): called from the backend, on
+     * the loop's stack, when the fd is ready for reading and no task
+     * waits to read (signalfd: signals become callbacks)... */
+    void (*on_readable)(weft__io_t *io);
+    /* ... and while want_out is set, the fd is ready for writing and no
+     * task waits to write, so queued output leaves without its owner's
+     * help (streams). Either may clear `ready` (on EAGAIN) but must not
+     * close or free the record. */
+    void (*on_writable)(weft__io_t *io);
     bool registered;
-} weft__io_t;
+    bool want_out; /* owner has output queued for on_writable */
+};
 
 /* Registers fd with the current loop, edge-triggered for reading and
- * writing, once for its whole life. 0, -EPERM (no loop), or -errno. */
+ * writing, once for its whole life; `ready` starts empty, on_readable
+ * and on_writable NULL. 0, -EPERM (no loop), or -errno. */
 int weft__io_open(weft__io_t *io, int fd);
 /* Forgets the fd (before it is closed); waiters get -EBADF. */
 void weft__io_close(weft__io_t *io);
@@ -32,6 +48,10 @@ static inline void weft__io_clear(weft__io_t *io, uint32_t events)
  * Suspends. 0, -ECANCELED, -ETIMEDOUT, -EBUSY (another task already
  * waits in that direction), -EBADF (closed meanwhile), -EPERM. */
 int weft__io_wait(weft__io_t *io, uint32_t events);
+/* The owner has output queued (on) or not (off): while on, on_writable
+ * runs on each writable edge and the loop keeps polling the backend, as
+ * if a task waited on the fd. */
+void weft__io_want_out(weft__io_t *io, bool on);
 /* The backend reports events for io. */
 void weft__io_event(weft__io_t *io, uint32_t events);
 

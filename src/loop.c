@@ -12,13 +12,23 @@
  * callbacks made ready during the turn wait for the next one, so a task
  * that yields in a loop cannot starve the others or the poll.
  *
+ * Other threads hand records to the loop through its inbox (a lock-free
+ * stack, reversed into posting order when drained), drained every turn
+ * right after the poll; L->inflight counts the posts still to come, so
+ * a loop waiting only for a pool job polls instead of calling it a
+ * deadlock.
+ *
  * Invariants: a task is on the ready queue iff its state is PENDING or
  * READY; a WAITING task is on at most one wait list plus, maybe, the timer
  * heap; the scheduler runs on the thread's own stack (its root context),
  * and every task switch goes root -> task -> root.
  */
 #include "loop.h"
+#include "pool.h"
 
+#include <pthread.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -255,6 +265,38 @@ static void run_handle(weft_handle_t *h)
     handle_unref(h);
 }
 
+/* ---- the inbox ---- */
+
+void weft__loop_post(weft__loop_t *L, weft__post_t *p)
+{
+    weft__post_t *old = atomic_load_explicit(&L->inbox, memory_order_relaxed);
+    do
+        p->next = old;
+    while (!atomic_compare_exchange_weak_explicit(&L->inbox, &old, p, memory_order_release,
+                                                  memory_order_relaxed));
+    /* a non-empty inbox was already signalled, and is drained after that
+     * signal is consumed: only the first record needs a write */
+    if (!old)
+        weft__backend_notify(&L->be);
+}
+
+static void drain_inbox(weft__loop_t *L)
+{
+    weft__post_t *p = atomic_exchange_explicit(&L->inbox, NULL, memory_order_acquire);
+    weft__post_t *fifo = NULL;
+    while (p) {
+        weft__post_t *next = p->next;
+        p->next = fifo;
+        fifo = p;
+        p = next;
+    }
+    while (fifo) {
+        weft__post_t *next = fifo->next;
+        fifo->fn(L, fifo);
+        fifo = next;
+    }
+}
+
 /* ---- the turn ---- */
 
 static void fire_timers(weft__loop_t *L)
@@ -274,7 +316,7 @@ static void fire_timers(weft__loop_t *L)
 }
 
 /* Returns false when nothing can ever become ready again: no task or
- * callback ready, no timer, no fd watched. */
+ * callback ready, no timer, no fd watched, no post to come. */
 static bool turn(weft__loop_t *L)
 {
     if (L->ready.n == 0) {
@@ -283,16 +325,25 @@ static bool turn(weft__loop_t *L)
         if (tm) {
             int64_t now = weft_now();
             timeout = tm->when > now ? tm->when - now : 0;
-        } else if (L->be.nwatch == 0) {
+        } else if (L->be.nwatch == 0 && L->inflight == 0 &&
+                   !atomic_load_explicit(&L->inbox, memory_order_relaxed)) {
             return false;
         }
-        weft__backend_poll(L, timeout);
-        L->since_poll = 0;
-    } else if (L->be.nwatch > 0 && ++L->since_poll >= 16) {
-        /* ready work never starves I/O: a non-blocking poll every 16 turns */
+        /* a timer already due runs before the loop polls again */
+        if (timeout != 0 || ++L->since_poll >= 16) {
+            weft__backend_poll(L, timeout);
+            L->since_poll = 0;
+        }
+    } else if ((L->be.nwatch > 0 || L->sig_active) &&
+               ++L->since_poll >= (L->be.nwatch > 0 ? 16u : 1024u)) {
+        /* ready work never starves I/O: a non-blocking poll every 16 turns
+         * (every 1024 when only signals are watched: a Ctrl-C can wait a
+         * little, a yield loop should not pay a system call per 16 turns) */
         weft__backend_poll(L, 0);
         L->since_poll = 0;
     }
+    if (atomic_load_explicit(&L->inbox, memory_order_relaxed))
+        drain_inbox(L);
     if (L->timers.n)
         fire_timers(L);
     for (size_t n = L->ready.n; n > 0; n--) {
@@ -317,8 +368,49 @@ static int config_workers(const weft_config_t *cfg)
     return w;
 }
 
+/* SIGPIPE: a write to a closed socket or pipe must come back as -EPIPE,
+ * not kill the process. While any loop runs, a default disposition is
+ * replaced by SIG_IGN; the last loop to close restores it, unless the
+ * application changed it meanwhile. A mutex, not just a counter: one
+ * thread's restore must not interleave with another's install. */
+static pthread_mutex_t sigpipe_mu = PTHREAD_MUTEX_INITIALIZER;
+static int sigpipe_loops;
+static bool sigpipe_ours;
+
+static void sigpipe_enter(void)
+{
+    pthread_mutex_lock(&sigpipe_mu);
+    if (sigpipe_loops++ == 0) {
+        struct sigaction old, ign = {.sa_handler = SIG_IGN};
+        sigemptyset(&ign.sa_mask);
+        sigpipe_ours = sigaction(SIGPIPE, NULL, &old) == 0 && old.sa_handler == SIG_DFL &&
+                       !(old.sa_flags & SA_SIGINFO) && sigaction(SIGPIPE, &ign, NULL) == 0;
+    }
+    pthread_mutex_unlock(&sigpipe_mu);
+}
+
+static void sigpipe_leave(void)
+{
+    pthread_mutex_lock(&sigpipe_mu);
+    if (--sigpipe_loops == 0 && sigpipe_ours) {
+        struct sigaction cur, dfl = {.sa_handler = SIG_DFL};
+        sigemptyset(&dfl.sa_mask);
+        if (sigaction(SIGPIPE, NULL, &cur) == 0 && cur.sa_handler == SIG_IGN &&
+            !(cur.sa_flags & SA_SIGINFO))
+            sigaction(SIGPIPE, &dfl, NULL);
+        sigpipe_ours = false;
+    }
+    pthread_mutex_unlock(&sigpipe_mu);
+}
+
 static void close_loop(weft__loop_t *L)
 {
+    /* no thread outlives the loop: wait for running pool jobs, then take
+     * in what they posted last (detached jobs only free their records) */
+    L->closing = true;
+    weft__pool_close(L);
+    drain_inbox(L);
+    weft__signal_close();
     /* callbacks still queued or timed never run; their handles are
      * dropped (a handle the user holds stays valid until released) */
     weft__qnode_t *q;
@@ -354,7 +446,8 @@ int weft_run_config(const weft_config_t *cfg, weft_task_fn main, void *arg, void
     weft__thread_t *thr = weft__thr();
     if (thr->loop || thr->current != &thr->root)
         return -EBUSY;
-    if (config_workers(cfg) < WEFT_WORKERS_PER_CORE)
+    if (config_workers(cfg) < WEFT_WORKERS_PER_CORE ||
+        (cfg && (cfg->pool_threads < 0 || cfg->timer_slack_ns < 0)))
         return -EINVAL;
     weft__loop_t *L = calloc(1, sizeof *L);
     if (!L)
@@ -366,12 +459,17 @@ int weft_run_config(const weft_config_t *cfg, weft_task_fn main, void *arg, void
         return rc;
     }
     L->thr = thr;
+    L->pool_max = cfg && cfg->pool_threads > 0 ? cfg->pool_threads : 16;
     L->stack_size = cfg ? cfg->stack_size : 0;
     const char *dbg = getenv("WEFT_DEBUG");
     L->debug = (cfg && cfg->debug) || (dbg && *dbg && *dbg != '0');
     L->slow_step_ns = cfg && cfg->slow_step_ns > 0 ? cfg->slow_step_ns : WEFT_MSEC(100);
     thr->loop = L;
     weft__stack_guard_thread();
+    sigpipe_enter();
+    int old_slack = prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0);
+    if (cfg && cfg->timer_slack_ns > 0)
+        prctl(PR_SET_TIMERSLACK, (unsigned long)cfg->timer_slack_ns, 0, 0, 0);
 
     weft_task_t *mt;
     weft_task_opts_t mo = {.name = "main", .stack_size = L->stack_size};
@@ -380,8 +478,12 @@ int weft_run_config(const weft_config_t *cfg, weft_task_fn main, void *arg, void
         close_loop(L);
         thr->loop = NULL;
         free(L);
+        sigpipe_leave();
+        if (cfg && cfg->timer_slack_ns > 0 && old_slack > 0)
+            prctl(PR_SET_TIMERSLACK, (unsigned long)old_slack, 0, 0, 0);
         return rc;
     }
+    weft__signal_arm_sigint(mt); /* without it Ctrl-C kills as usual */
     bool stuck = false;
     while (mt->tstate != WEFT_TASK_DONE) {
         if (!turn(L)) {
@@ -396,6 +498,7 @@ int weft_run_config(const weft_config_t *cfg, weft_task_fn main, void *arg, void
         }
     }
     /* main returned: cancel what is left and let it unwind */
+    weft__signal_disarm_sigint();
     L->closing = true;
     for (weft_task_t *t = L->all; t; t = t->all_next)
         weft_cancel(t);
@@ -426,6 +529,9 @@ int weft_run_config(const weft_config_t *cfg, weft_task_fn main, void *arg, void
     weft__task_cache_trim(L);
     thr->loop = NULL;
     free(L);
+    sigpipe_leave();
+    if (cfg && cfg->timer_slack_ns > 0 && old_slack > 0)
+        prctl(PR_SET_TIMERSLACK, (unsigned long)old_slack, 0, 0, 0);
     return rc;
 }
 

@@ -19,6 +19,8 @@
 
 #include "internal.h"
 
+#include <stdatomic.h>
+
 /* ---- timers (timer.c): a 4-ary min-heap of timer records ---- */
 
 #define WEFT__NO_INDEX UINT32_MAX
@@ -203,6 +205,24 @@ struct weft_handle {
     uint8_t refs;
 };
 
+/* ---- the inbox: records any thread hands to a loop ---- */
+
+/* A record posted to a loop from any thread (a finished pool job, later a
+ * call_soon_threadsafe callback or a wake-up from another worker). The
+ * loop's thread runs fn(L, p) in a later turn, outside any task, in
+ * posting order per thread; also while the loop closes (L->closing), so
+ * fn must then release what p holds. The record belongs to the poster
+ * until fn runs. */
+typedef struct weft__post weft__post_t;
+struct weft__post {
+    weft__post_t *next;
+    void (*fn)(struct weft__loop *L, weft__post_t *p);
+};
+
+/* Hands p to L and wakes it if it may be blocked. Any thread; lock-free;
+ * one eventfd write per empty -> non-empty transition, not per record. */
+void weft__loop_post(struct weft__loop *L, weft__post_t *p);
+
 /* ---- the loop ---- */
 
 typedef struct weft__backend {
@@ -225,12 +245,19 @@ typedef struct weft__loop {
     uint64_t next_id;
     uint32_t since_poll;
     bool closing;
+    bool sig_active; /* signals are watched: poll now and then even with no fd */
     bool debug;
     int64_t slow_step_ns;
     size_t stack_size;
     int64_t last_poll;
     int ntcache;
     weft_task_t *tcache[WEFT__TASK_CACHE]; /* finished task objects, for reuse */
+    _Atomic(weft__post_t *) inbox; /* posted records, newest first */
+    /* Posts promised by other threads (pool jobs whose task waits): while
+     * non-zero the loop is not idle for good. The loop's thread only. */
+    int inflight;
+    struct weft__pool *pool; /* created at the first pool job (pool.c) */
+    int pool_max;            /* weft_config_t.pool_threads, resolved */
 } weft__loop_t;
 
 static inline weft__loop_t *weft__loop(void)
@@ -276,6 +303,13 @@ void weft__backend_fini(weft__backend_t *be);
 int weft__backend_poll(weft__loop_t *L, int64_t timeout_ns);
 /* Wakes a blocked poll of that loop from any thread. */
 void weft__backend_notify(weft__backend_t *be);
+
+/* Signals (signal.c): weft_run's SIGINT cancels main (if SIGINT is at its
+ * default); disarmed once main has returned; the state closes with the
+ * loop, after every task has ended. */
+int weft__signal_arm_sigint(weft_task_t *main);
+void weft__signal_disarm_sigint(void);
+void weft__signal_close(void);
 
 /* Internal reporting (introspect.c). */
 void weft__report_unretrieved(weft_task_t *t);

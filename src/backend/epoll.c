@@ -1,9 +1,11 @@
 /* epoll.c - the epoll backend: readiness waits with nanosecond timeouts.
  *
  * Owns: the epoll instance and the eventfd that other threads write to
- * wake a loop blocked in the poll. Waits use epoll_pwait2 (Linux 5.11+),
- * whose timeout is a timespec: a wait rounded to whole milliseconds wakes
- * up to a millisecond late, which a 1 kHz control loop cannot afford.
+ * wake a loop blocked in the poll (weft__loop_post writes it when the
+ * loop's inbox turns non-empty; the loop drains the inbox after the
+ * poll). Waits use epoll_pwait2 (Linux 5.11+), whose timeout is a
+ * timespec: a wait rounded to whole milliseconds wakes up to a
+ * millisecond late, which a 1 kHz control loop cannot afford.
  * Where the kernel lacks it, epoll_wait with the timeout rounded up (never
  * early) takes over.
  *

@@ -1,0 +1,253 @@
+/* signal.c - signals as ordinary events of the loop (signalfd).
+ *
+ * Owns: the loop thread's signalfd, the set of signals it reads, the
+ * handlers, the tasks waiting for signals, and signals that arrived with
+ * nobody to take them.
+ *
+ * A signal weft watches is blocked in the loop's thread and read from the
+ * signalfd when the backend reports it readable; handlers then run as
+ * callbacks (weft_call_soon), never inside a signal handler. Threads weft
+ * starts itself (the pool) block every signal, so the kernel delivers a
+ * process-directed signal to the loop's thread.
+ *
+ * Invariants: `watched` only grows while the loop runs (once a task has
+ * waited for a signal, it stays blocked and queued for later waiters: a
+ * gap between two waits must not let the default action kill the
+ * process); the thread's mask is restored when the loop closes. A waiting
+ * task's record is its own waiter, with the signals it wants as a 64-bit
+ * mask in `aux` (Linux numbers signals 1..64). `pending` holds signals
+ * that arrived while no handler and no waiter wanted them; the next wait
+ * for one of them takes it at once.
+ */
+#include "io.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+typedef struct weft__sig {
+    int fd;
+    weft__io_t io;
+    sigset_t watched;
+    sigset_t old_mask; /* the thread's mask before the loop blocked anything */
+    uint64_t pending;
+    weft__wlist_t waiters;
+    struct {
+        weft_callback_fn fn;
+        void *arg;
+    } handler[65];
+    weft_task_t *main;  /* cancelled by SIGINT, when armed */
+    int sigint_count;   /* SIGINTs seen while armed */
+} weft__sig_t;
+
+/* One loop per thread, so the loop's signal state is thread-local. */
+static __thread weft__sig_t *sig_state;
+
+static inline uint64_t bit(int signo)
+{
+    return (uint64_t)1 << (signo - 1);
+}
+
+static bool catchable(int signo)
+{
+    return signo > 0 && signo <= 64 && signo != SIGKILL && signo != SIGSTOP;
+}
+
+static void on_readable(weft__io_t *io);
+
+/* Creates the state of this thread's loop on first use. */
+static weft__sig_t *state(void)
+{
+    if (sig_state)
+        return sig_state;
+    if (!weft__loop())
+        return NULL;
+    weft__sig_t *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    sigemptyset(&s->watched);
+    s->fd = signalfd(-1, &s->watched, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (s->fd < 0 || weft__io_open(&s->io, s->fd) < 0) {
+        if (s->fd >= 0)
+            close(s->fd);
+        free(s);
+        return NULL;
+    }
+    s->io.on_readable = on_readable;
+    pthread_sigmask(SIG_SETMASK, NULL, &s->old_mask);
+    weft__loop()->sig_active = true;
+    sig_state = s;
+    return s;
+}
+
+/* Adds signo to what the signalfd reads and blocks it in this thread. */
+static int watch(weft__sig_t *s, int signo)
+{
+    if (sigismember(&s->watched, signo))
+        return 0;
+    sigaddset(&s->watched, signo);
+    if (signalfd(s->fd, &s->watched, 0) < 0) {
+        int e = errno;
+        sigdelset(&s->watched, signo);
+        return -e;
+    }
+    sigset_t one;
+    sigemptyset(&one);
+    sigaddset(&one, signo);
+    pthread_sigmask(SIG_BLOCK, &one, NULL);
+    return 0;
+}
+
+static void deliver(weft__sig_t *s, int signo)
+{
+    if (s->handler[signo].fn) {
+        weft_call_soon(NULL, s->handler[signo].fn, s->handler[signo].arg);
+        return;
+    }
+    if (signo == SIGINT && s->main) {
+        if (++s->sigint_count == 1) {
+            weft_cancel(s->main);
+        } else {
+            /* a second Ctrl-C: the program did not stop; let it die */
+            signal(SIGINT, SIG_DFL);
+            sigset_t one;
+            sigemptyset(&one);
+            sigaddset(&one, SIGINT);
+            pthread_sigmask(SIG_UNBLOCK, &one, NULL);
+            raise(SIGINT);
+        }
+        return;
+    }
+    for (weft__waiter_t *w = s->waiters.head; w; w = w->next) {
+        if (w->aux & bit(signo)) {
+            weft__wlist_remove(w);
+            weft__wake(w->task, signo);
+            return;
+        }
+    }
+    s->pending |= bit(signo);
+}
+
+static void on_readable(weft__io_t *io)
+{
+    weft__sig_t *s = WEFT_CONTAINER_OF(io, weft__sig_t, io);
+    struct signalfd_siginfo si[16];
+    for (;;) {
+        ssize_t n = read(s->fd, si, sizeof si);
+        if (n <= 0)
+            break;
+        for (size_t i = 0; i < (size_t)n / sizeof si[0]; i++)
+            if (catchable((int)si[i].ssi_signo))
+                deliver(s, (int)si[i].ssi_signo);
+    }
+    weft__io_clear(io, EPOLLIN);
+}
+
+static void unpark_waiter(weft_task_t *t)
+{
+    weft__wlist_remove(&t->waiter);
+}
+
+int weft_signal_wait(const sigset_t *set, int *signo)
+{
+    if (!set)
+        return -EINVAL;
+    uint64_t want = 0;
+    for (int i = 1; i <= 64; i++) {
+        if (sigismember(set, i) == 1) {
+            if (!catchable(i))
+                return -EINVAL;
+            want |= bit(i);
+        }
+    }
+    if (!want)
+        return -EINVAL;
+    weft_task_t *t = weft__task();
+    if (!t)
+        return -EPERM;
+    int rc = weft__wait_check(t);
+    if (rc)
+        return rc;
+    weft__sig_t *s = state();
+    if (!s)
+        return -ENOMEM;
+    for (int i = 1; i <= 64; i++) {
+        if ((want & bit(i)) && (rc = watch(s, i)) != 0)
+            return rc;
+    }
+    /* one may be queued already, by the kernel or by us */
+    on_readable(&s->io);
+    if (s->pending & want) {
+        int got = __builtin_ctzll(s->pending & want) + 1;
+        s->pending &= ~bit(got);
+        if (signo)
+            *signo = got;
+        return 0;
+    }
+    t->waiter.task = t;
+    t->waiter.aux = (uintptr_t)want;
+    weft__wlist_push(&s->waiters, &t->waiter);
+    t->loop->be.nwatch++;
+    rc = weft__park(t, WEFT__WAIT_OTHER, "signal", unpark_waiter, WEFT_FOREVER);
+    t->loop->be.nwatch--;
+    if (rc < 0)
+        return rc;
+    if (signo)
+        *signo = rc;
+    return 0;
+}
+
+int weft_signal_handle(int signo, weft_callback_fn fn, void *arg)
+{
+    if (!catchable(signo))
+        return -EINVAL;
+    if (!weft__loop())
+        return -EPERM;
+    weft__sig_t *s = state();
+    if (!s)
+        return -ENOMEM;
+    if (fn) {
+        int rc = watch(s, signo);
+        if (rc)
+            return rc;
+    }
+    s->handler[signo].fn = fn;
+    s->handler[signo].arg = arg;
+    return 0;
+}
+
+int weft__signal_arm_sigint(weft_task_t *main)
+{
+    struct sigaction sa;
+    if (sigaction(SIGINT, NULL, &sa) < 0 || sa.sa_handler != SIG_DFL)
+        return 0; /* the program handles SIGINT itself (or ignores it) */
+    weft__sig_t *s = state();
+    if (!s)
+        return -ENOMEM;
+    int rc = watch(s, SIGINT);
+    if (rc == 0)
+        s->main = main;
+    return rc;
+}
+
+void weft__signal_disarm_sigint(void)
+{
+    if (sig_state)
+        sig_state->main = NULL;
+}
+
+void weft__signal_close(void)
+{
+    weft__sig_t *s = sig_state;
+    if (!s)
+        return;
+    sig_state = NULL;
+    weft__io_close(&s->io);
+    close(s->fd);
+    /* a signal the kernel still holds for us is delivered here, with the
+     * program's own disposition: a late Ctrl-C still stops it */
+    pthread_sigmask(SIG_SETMASK, &s->old_mask, NULL);
+    free(s);
+}

@@ -1,0 +1,703 @@
+/* stream.c - buffered streams: asyncio's StreamReader and StreamWriter in
+ * one object over one fd (socket, pipe end, tty).
+ *
+ * Owns: the fd, its weft__io record (io.c), the read buffer and the queue
+ * of output the kernel has not taken yet.
+ *
+ * Reading: rbuf[rpos, rend) are the unread bytes, never more than `limit`.
+ * The buffer is allocated by the first read that needs it, grows (by
+ * doubling, up to limit) only when unread bytes fill it, and unread bytes
+ * move to the front only when the free tail runs short. A read of at
+ * least min(WEFT__DIRECT, limit) bytes with nothing buffered skips it and
+ * lands straight in the caller's memory. io.c caches readiness; a read
+ * that came back short clears it too (the kernel had nothing more), which
+ * saves the EAGAIN round trip per request, except once the peer has
+ * ended (EPOLLRDHUP seen): no edge would announce the end left behind
+ * the data. End of stream and read errors are sticky.
+ *
+ * Writing: a write sends at once when nothing is queued; what the kernel
+ * does not take goes into a ring (obuf: a power of two, ohead, olen) and
+ * is sent by on_writable from the backend as the fd becomes writable, so
+ * the owning task need not help. drain and flush wait as io.c's writer
+ * and send themselves when woken. A send error is sticky: the queue is
+ * dropped, and every later write, drain, flush and close returns it.
+ *
+ * Lifetime: a task inside a call that may suspend counts in `users`.
+ * close and abort mark the stream closed, wake its waiters with -EBADF
+ * and close the fd; the free waits until users is 0, so a waiter woken
+ * by (or after) a close only sees `closed` and leaves: no task ever
+ * touches a freed stream through a call it was already in.
+ */
+#include "stream.h"
+#include "io.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#define WEFT__RBUF_INIT 16384  /* first read buffer (at most limit) */
+#define WEFT__DIRECT 16384     /* reads this large bypass the buffer */
+#define WEFT__OBUF_MIN 4096    /* smallest output ring */
+#define WEFT__OBUF_KEEP 262144 /* a ring larger than this is freed once empty */
+#define WEFT__IOV_BATCH 64     /* iovecs per send */
+
+struct weft_stream {
+    weft__io_t io;
+    char *rbuf;
+    size_t rcap, rpos, rend, limit;
+    char *obuf;
+    size_t ocap, ohead, olen;
+    size_t high, low;
+    int rerr, werr; /* sticky errors, 0 if none */
+    uint32_t users; /* tasks inside a call that may suspend */
+    bool sock, eof, wshut, closed;
+};
+
+static void destroy(weft_stream_t *s)
+{
+    free(s->rbuf);
+    free(s->obuf);
+    free(s);
+}
+
+/* A call that counted itself in users ends: the last one out of a
+ * closed stream frees it. s must not be touched after this. */
+static ssize_t leave(weft_stream_t *s, ssize_t rc)
+{
+    if (--s->users == 0 && s->closed)
+        destroy(s);
+    return rc;
+}
+
+/* ---- opening ---- */
+
+static void on_writable(weft__io_t *io);
+
+int weft__stream_open(weft_stream_t **out, int fd, const weft_stream_opts_t *opts, unsigned flags)
+{
+    int rc;
+    if (out)
+        *out = NULL;
+    if (fd < 0)
+        return -EINVAL;
+    size_t limit = opts && opts->limit ? opts->limit : 65536;
+    size_t high = opts && opts->high_water ? opts->high_water : 65536;
+    size_t low = opts && opts->low_water ? opts->low_water : high / 4;
+    if (!out || low > high) {
+        rc = -EINVAL;
+        goto fail;
+    }
+    if (!weft__loop()) {
+        rc = -EPERM;
+        goto fail;
+    }
+    bool sock = flags & WEFT__STREAM_SOCK;
+    if (!(flags & WEFT__STREAM_PREPARED)) {
+        int fl = fcntl(fd, F_GETFL);
+        int fdfl = fl < 0 ? -1 : fcntl(fd, F_GETFD);
+        struct stat st;
+        if (fdfl < 0 || (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) ||
+            (!(fdfl & FD_CLOEXEC) && fcntl(fd, F_SETFD, fdfl | FD_CLOEXEC) < 0) ||
+            fstat(fd, &st) < 0) {
+            rc = -errno;
+            goto fail;
+        }
+        sock = S_ISSOCK(st.st_mode);
+    }
+    weft_stream_t *s = calloc(1, sizeof *s);
+    if (!s) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+    rc = weft__io_open(&s->io, fd);
+    if (rc < 0) {
+        free(s);
+        goto fail;
+    }
+    /* assume ready both ways: a wrong guess costs one EAGAIN, a right one
+     * a loop turn (a new connection's request is often there already) */
+    s->io.ready = EPOLLIN | EPOLLOUT;
+    s->io.on_writable = on_writable;
+    s->limit = limit;
+    s->high = high;
+    s->low = low;
+    s->sock = sock;
+    *out = s;
+    return 0;
+fail:
+    close(fd);
+    return rc;
+}
+
+int weft_stream_open(weft_stream_t **s, int fd, const weft_stream_opts_t *opts)
+{
+    return weft__stream_open(s, fd, opts, 0);
+}
+
+/* ---- reading ---- */
+
+static size_t buffered(const weft_stream_t *s)
+{
+    return s->rend - s->rpos;
+}
+
+/* Moves up to n buffered bytes to p; returns the count. */
+static size_t take(weft_stream_t *s, char *p, size_t n)
+{
+    size_t m = buffered(s);
+    if (m > n)
+        m = n;
+    if (m) {
+        memcpy(p, s->rbuf + s->rpos, m);
+        s->rpos += m;
+    }
+    return m;
+}
+
+/* Makes free room at the end of rbuf: 0, -ENOMEM, or -EMSGSIZE when it
+ * holds limit unread bytes. */
+static int rbuf_room(weft_stream_t *s)
+{
+    if (s->rpos == s->rend)
+        s->rpos = s->rend = 0;
+    if (!s->rbuf) {
+        size_t cap = s->limit < WEFT__RBUF_INIT ? s->limit : WEFT__RBUF_INIT;
+        s->rbuf = malloc(cap);
+        if (!s->rbuf)
+            return -ENOMEM;
+        s->rcap = cap;
+        return 0;
+    }
+    size_t room = s->rcap - s->rend;
+    if (room * 4 > s->rcap)
+        return 0;
+    if (s->rpos > 0) {
+        memmove(s->rbuf, s->rbuf + s->rpos, s->rend - s->rpos);
+        s->rend -= s->rpos;
+        s->rpos = 0;
+        room = s->rcap - s->rend;
+        if (room * 4 > s->rcap)
+            return 0;
+    }
+    if (s->rcap < s->limit) {
+        size_t cap = s->rcap > s->limit / 2 ? s->limit : s->rcap * 2;
+        char *nb = realloc(s->rbuf, cap);
+        if (!nb)
+            return room ? 0 : -ENOMEM;
+        s->rbuf = nb;
+        s->rcap = cap;
+        return 0;
+    }
+    return room ? 0 : -EMSGSIZE;
+}
+
+/* One read: into p[0, n) if p, else into rbuf's free tail. Waits while
+ * nothing is there. Returns the count (> 0), 0 at end of stream, or
+ * -errno. The buffer's address is taken only after any wait. */
+static ssize_t rd(weft_stream_t *s, char *p, size_t n)
+{
+    for (;;) {
+        if (s->rerr)
+            return s->rerr;
+        if (s->eof)
+            return 0;
+        if (!p) {
+            int rc = rbuf_room(s);
+            if (rc)
+                return rc;
+        }
+        if (s->io.ready & EPOLLIN) {
+            char *dst = p ? p : s->rbuf + s->rend;
+            size_t want = p ? n : s->rcap - s->rend;
+            ssize_t r = read(s->io.fd, dst, want);
+            if (r > 0) {
+                /* short: the kernel had no more; once the peer has
+                 * ended, only a read that returns 0 tells the end */
+                if ((size_t)r < want && !(s->io.ready & EPOLLRDHUP))
+                    weft__io_clear(&s->io, EPOLLIN);
+                if (!p)
+                    s->rend += (size_t)r;
+                return r;
+            }
+            if (r == 0) {
+                s->eof = true;
+                return 0;
+            }
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                s->rerr = -errno;
+                return s->rerr;
+            }
+            weft__io_clear(&s->io, EPOLLIN);
+        }
+        int rc = weft__io_wait(&s->io, EPOLLIN);
+        if (rc)
+            return rc;
+        if (s->closed)
+            return -EBADF;
+    }
+}
+
+/* Whether a read of n bytes, with nothing buffered, should skip rbuf. */
+static bool direct(const weft_stream_t *s, size_t n)
+{
+    return n >= WEFT__DIRECT || n >= s->limit;
+}
+
+ssize_t weft_stream_read(weft_stream_t *s, void *buf, size_t n)
+{
+    if (!s || (!buf && n))
+        return -EINVAL;
+    if (s->closed)
+        return -EBADF;
+    if (buffered(s) || !n)
+        return (ssize_t)take(s, buf, n);
+    s->users++;
+    ssize_t r;
+    if (direct(s, n)) {
+        r = rd(s, buf, n);
+    } else {
+        r = rd(s, NULL, 0);
+        if (r > 0)
+            r = (ssize_t)take(s, buf, n);
+    }
+    return leave(s, r);
+}
+
+int weft_stream_readexactly(weft_stream_t *s, void *buf, size_t n, size_t *got)
+{
+    if (got)
+        *got = 0;
+    if (!s || (!buf && n))
+        return -EINVAL;
+    if (s->closed)
+        return -EBADF;
+    char *p = buf;
+    size_t done = take(s, p, n);
+    int rc = 0;
+    if (done < n) {
+        s->users++;
+        while (done < n) {
+            size_t left = n - done;
+            ssize_t r;
+            if (direct(s, left)) {
+                r = rd(s, p + done, left);
+            } else {
+                r = rd(s, NULL, 0);
+                if (r > 0)
+                    r = (ssize_t)take(s, p + done, left);
+            }
+            if (r <= 0) {
+                rc = r ? (int)r : -WEFT_EINCOMPLETE;
+                break;
+            }
+            done += (size_t)r;
+        }
+        leave(s, 0);
+    }
+    if (got)
+        *got = done;
+    return rc;
+}
+
+ssize_t weft_stream_readuntil(weft_stream_t *s, const void *sep, size_t seplen, const char **data)
+{
+    if (!s || !sep || !seplen || !data || seplen > s->limit)
+        return -EINVAL;
+    if (s->closed)
+        return -EBADF;
+    /* bytes from rpos already searched: the next search starts seplen - 1
+     * before their end, so a long line is scanned once however it arrives */
+    size_t scanned = 0;
+    ssize_t rc;
+    s->users++;
+    for (;;) {
+        size_t have = buffered(s);
+        if (have >= seplen) {
+            size_t from = scanned >= seplen ? scanned - (seplen - 1) : 0;
+            const char *base = s->rbuf + s->rpos;
+            const char *hit = seplen == 1 ? memchr(base + from, *(const char *)sep, have - from)
+                                          : memmem(base + from, have - from, sep, seplen);
+            if (hit) {
+                size_t len = (size_t)(hit - base) + seplen;
+                *data = base;
+                s->rpos += len;
+                rc = (ssize_t)len;
+                break;
+            }
+            scanned = have;
+        }
+        if (have >= s->limit) {
+            rc = -EMSGSIZE;
+            break;
+        }
+        ssize_t r = rd(s, NULL, 0);
+        if (r <= 0) {
+            rc = r ? r : -WEFT_EINCOMPLETE;
+            break;
+        }
+    }
+    return leave(s, rc);
+}
+
+ssize_t weft_stream_readline(weft_stream_t *s, const char **line)
+{
+    return weft_stream_readuntil(s, "\n", 1, line);
+}
+
+ssize_t weft_stream_peek(weft_stream_t *s, const char **data)
+{
+    if (!s || !data)
+        return -EINVAL;
+    if (s->closed)
+        return -EBADF;
+    *data = s->rbuf ? s->rbuf + s->rpos : "";
+    return (ssize_t)buffered(s);
+}
+
+ssize_t weft_stream_fill(weft_stream_t *s)
+{
+    if (!s)
+        return -EINVAL;
+    if (s->closed)
+        return -EBADF;
+    if (buffered(s) >= s->limit)
+        return -EMSGSIZE;
+    s->users++;
+    return leave(s, rd(s, NULL, 0));
+}
+
+int weft_stream_consume(weft_stream_t *s, size_t n)
+{
+    if (!s || n > buffered(s))
+        return -EINVAL;
+    s->rpos += n;
+    return 0;
+}
+
+bool weft_stream_at_eof(const weft_stream_t *s)
+{
+    return s && s->eof && s->rpos == s->rend;
+}
+
+/* ---- writing ---- */
+
+/* The queued bytes as at most two iovecs, in order. */
+static int ring_segs(const weft_stream_t *s, struct iovec *v)
+{
+    if (!s->olen)
+        return 0;
+    size_t first = s->ocap - s->ohead;
+    if (first >= s->olen) {
+        v[0] = (struct iovec){s->obuf + s->ohead, s->olen};
+        return 1;
+    }
+    v[0] = (struct iovec){s->obuf + s->ohead, first};
+    v[1] = (struct iovec){s->obuf, s->olen - first};
+    return 2;
+}
+
+static void ring_free(weft_stream_t *s)
+{
+    free(s->obuf);
+    s->obuf = NULL;
+    s->ocap = s->ohead = s->olen = 0;
+}
+
+static void ring_drop(weft_stream_t *s, size_t n)
+{
+    s->olen -= n;
+    s->ohead = (s->ohead + n) & (s->ocap - 1);
+    if (!s->olen) {
+        s->ohead = 0;
+        if (s->ocap > WEFT__OBUF_KEEP)
+            ring_free(s); /* a burst's memory goes back */
+    }
+}
+
+static int ring_put(weft_stream_t *s, const char *p, size_t n)
+{
+    if (!n)
+        return 0;
+    if (s->ocap - s->olen < n) {
+        size_t need = s->olen + n;
+        if (need < n)
+            return -ENOMEM;
+        size_t cap = s->ocap ? s->ocap : WEFT__OBUF_MIN;
+        while (cap < need) {
+            if (cap > SIZE_MAX / 2)
+                return -ENOMEM;
+            cap *= 2;
+        }
+        char *nb = malloc(cap);
+        if (!nb)
+            return -ENOMEM;
+        struct iovec v[2];
+        int k = ring_segs(s, v);
+        size_t at = 0;
+        for (int i = 0; i < k; i++) {
+            memcpy(nb + at, v[i].iov_base, v[i].iov_len);
+            at += v[i].iov_len;
+        }
+        free(s->obuf);
+        s->obuf = nb;
+        s->ocap = cap;
+        s->ohead = 0;
+    }
+    size_t tail = (s->ohead + s->olen) & (s->ocap - 1);
+    size_t first = s->ocap - tail < n ? s->ocap - tail : n;
+    memcpy(s->obuf + tail, p, first);
+    memcpy(s->obuf, p + first, n - first);
+    s->olen += n;
+    return 0;
+}
+
+/* The write side failed: the error sticks, the queue is dropped. */
+static int wfail(weft_stream_t *s, int err)
+{
+    s->werr = err;
+    ring_free(s);
+    weft__io_want_out(&s->io, false);
+    return err;
+}
+
+static ssize_t sys_writev(weft_stream_t *s, struct iovec *v, int k)
+{
+    for (;;) {
+        ssize_t r;
+        if (s->sock) {
+            if (k == 1) {
+                r = send(s->io.fd, v[0].iov_base, v[0].iov_len, MSG_NOSIGNAL);
+            } else {
+                struct msghdr m = {.msg_iov = v, .msg_iovlen = (size_t)k};
+                r = sendmsg(s->io.fd, &m, MSG_NOSIGNAL);
+            }
+        } else {
+            r = k == 1 ? write(s->io.fd, v[0].iov_base, v[0].iov_len) : writev(s->io.fd, v, k);
+        }
+        if (r >= 0)
+            return r;
+        if (errno != EINTR)
+            return -errno;
+    }
+}
+
+/* Sends the queue, then iov[0, cnt), as far as the kernel takes them now
+ * (one system call when it takes everything), and queues the rest.
+ * Returns 0 or the stream's new write error. */
+static int out_send(weft_stream_t *s, const struct iovec *iov, int cnt)
+{
+    size_t off = 0; /* bytes of iov[0] already sent */
+    while (s->io.ready & EPOLLOUT) {
+        struct iovec v[WEFT__IOV_BATCH];
+        int k = ring_segs(s, v);
+        size_t want = s->olen;
+        for (int i = 0; i < cnt && k < WEFT__IOV_BATCH; i++) {
+            size_t o = i ? 0 : off;
+            if (iov[i].iov_len > o) {
+                v[k++] = (struct iovec){(char *)iov[i].iov_base + o, iov[i].iov_len - o};
+                want += iov[i].iov_len - o;
+            }
+        }
+        if (!k)
+            break;
+        ssize_t r = sys_writev(s, v, k);
+        if (r < 0) {
+            if (r != -EAGAIN && r != -EWOULDBLOCK)
+                return wfail(s, (int)r);
+            weft__io_clear(&s->io, EPOLLOUT);
+            break;
+        }
+        size_t got = (size_t)r, q = got < s->olen ? got : s->olen;
+        if (q)
+            ring_drop(s, q);
+        got -= q;
+        while (got && cnt) {
+            size_t len = iov[0].iov_len - off;
+            if (got < len) {
+                off += got;
+                got = 0;
+            } else {
+                got -= len;
+                iov++;
+                cnt--;
+                off = 0;
+            }
+        }
+        if ((size_t)r < want) {
+            /* the kernel is full; its next writable edge calls on_writable */
+            weft__io_clear(&s->io, EPOLLOUT);
+            break;
+        }
+    }
+    for (int i = 0; i < cnt; i++) {
+        size_t o = i ? 0 : off;
+        int rc = ring_put(s, (const char *)iov[i].iov_base + o, iov[i].iov_len - o);
+        if (rc)
+            return wfail(s, rc);
+    }
+    weft__io_want_out(&s->io, s->olen > 0);
+    return 0;
+}
+
+/* From the backend: the fd became writable and no task waits to write. */
+static void on_writable(weft__io_t *io)
+{
+    weft_stream_t *s = WEFT_CONTAINER_OF(io, weft_stream_t, io);
+    out_send(s, NULL, 0);
+}
+
+static int write_check(weft_stream_t *s)
+{
+    if (s->closed)
+        return -EBADF;
+    if (s->wshut)
+        return -ESHUTDOWN;
+    return s->werr;
+}
+
+int weft_stream_write(weft_stream_t *s, const void *buf, size_t n)
+{
+    if (!s || (!buf && n))
+        return -EINVAL;
+    int rc = write_check(s);
+    if (rc || !n)
+        return rc;
+    struct iovec v = {(void *)buf, n};
+    return out_send(s, &v, 1);
+}
+
+int weft_stream_writev(weft_stream_t *s, const struct iovec *iov, int iovcnt)
+{
+    if (!s || iovcnt < 0 || (!iov && iovcnt))
+        return -EINVAL;
+    size_t total = 0;
+    for (int i = 0; i < iovcnt; i++) {
+        if (!iov[i].iov_base && iov[i].iov_len)
+            return -EINVAL;
+        total += iov[i].iov_len;
+        if (total < iov[i].iov_len || total > SSIZE_MAX)
+            return -EINVAL;
+    }
+    int rc = write_check(s);
+    if (rc || !total)
+        return rc;
+    return out_send(s, iov, iovcnt);
+}
+
+/* Sends (waiting for writability) until at most target bytes are queued.
+ * The caller counts itself in users. */
+static int out_wait(weft_stream_t *s, size_t target)
+{
+    while (s->olen > target) {
+        int rc;
+        if (s->io.ready & EPOLLOUT) {
+            rc = out_send(s, NULL, 0);
+        } else {
+            rc = weft__io_wait(&s->io, EPOLLOUT);
+            if (!rc && s->closed)
+                rc = -EBADF;
+        }
+        if (rc)
+            return rc;
+    }
+    return s->werr;
+}
+
+int weft_stream_drain(weft_stream_t *s)
+{
+    if (!s)
+        return -EINVAL;
+    if (s->closed)
+        return -EBADF;
+    if (s->werr || s->olen <= s->high)
+        return s->werr;
+    s->users++;
+    return (int)leave(s, out_wait(s, s->low));
+}
+
+int weft_stream_flush(weft_stream_t *s)
+{
+    if (!s)
+        return -EINVAL;
+    if (s->closed)
+        return -EBADF;
+    if (s->werr || !s->olen)
+        return s->werr;
+    s->users++;
+    return (int)leave(s, out_wait(s, 0));
+}
+
+int weft_stream_shutdown(weft_stream_t *s)
+{
+    if (!s)
+        return -EINVAL;
+    if (s->closed)
+        return -EBADF;
+    if (!s->sock)
+        return -ENOTSOCK;
+    if (s->wshut)
+        return 0;
+    s->users++;
+    int rc = out_wait(s, 0);
+    if (!rc) {
+        if (shutdown(s->io.fd, SHUT_WR) < 0)
+            rc = -errno;
+        else
+            s->wshut = true;
+    }
+    return (int)leave(s, rc);
+}
+
+/* ---- closing ---- */
+
+/* Wakes the waiters (-EBADF) and closes the fd; the memory stays until
+ * the last call inside leaves. */
+static void teardown(weft_stream_t *s)
+{
+    s->closed = true;
+    weft__io_close(&s->io);
+    close(s->io.fd);
+    s->io.fd = -1;
+    ring_free(s);
+}
+
+int weft_stream_close(weft_stream_t *s)
+{
+    if (!s)
+        return -EINVAL;
+    if (s->closed)
+        return -EBADF;
+    s->users++;
+    int rc = s->werr ? s->werr : out_wait(s, 0);
+    if (!s->closed)
+        teardown(s);
+    leave(s, 0);
+    return rc;
+}
+
+int weft_stream_abort(weft_stream_t *s)
+{
+    if (!s || s->closed)
+        return -EINVAL;
+    teardown(s);
+    if (!s->users)
+        destroy(s);
+    return 0;
+}
+
+int weft_stream_fd(const weft_stream_t *s)
+{
+    return s && !s->closed ? s->io.fd : -EINVAL;
+}
+
+size_t weft_stream_pending(const weft_stream_t *s)
+{
+    return s ? s->olen : 0;
+}

@@ -1,0 +1,184 @@
+/* udp.c - UDP sockets: datagrams sent and received by tasks.
+ *
+ * Owns: a non-blocking datagram socket and its readiness record (io.c:
+ * registered once, edge-triggered). A call tries the system call first
+ * and waits only on EAGAIN, after clearing the readiness it used.
+ *
+ * Invariant: `users` counts the calls running on u (at most one
+ * receiver and one sender may wait). weft_udp_close closes the fd at
+ * once and wakes the waiters with -EBADF, but a caller woken just before
+ * the close may not have run yet: the object is freed by close only when
+ * no call is inside it, else by the last call to leave, which sees
+ * `closed` and touches the fd no more.
+ */
+#include "io.h"
+
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+struct weft_udp {
+    weft__io_t io;
+    int fd;
+    int family;
+    int users;
+    bool closed;
+};
+
+static bool ip_family(int f)
+{
+    return f == AF_INET || f == AF_INET6;
+}
+
+int weft_udp_open(weft_udp_t **u, const weft_addr_t *bind_to, int family)
+{
+    if (!u)
+        return -EINVAL;
+    if (bind_to) {
+        if (!ip_family(bind_to->ss.ss_family) || (family && family != bind_to->ss.ss_family))
+            return -EINVAL;
+        family = bind_to->ss.ss_family;
+    } else if (!ip_family(family)) {
+        return -EINVAL;
+    }
+    if (!weft__loop())
+        return -EPERM;
+    weft_udp_t *x = calloc(1, sizeof *x);
+    if (!x)
+        return -ENOMEM;
+    x->family = family;
+    x->fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int rc = 0;
+    if (x->fd < 0)
+        rc = -errno;
+    else if (bind_to && bind(x->fd, (const struct sockaddr *)&bind_to->ss, bind_to->len) < 0)
+        rc = -errno;
+    else
+        rc = weft__io_open(&x->io, x->fd);
+    if (rc < 0) {
+        if (x->fd >= 0)
+            close(x->fd);
+        free(x);
+        return rc;
+    }
+    *u = x;
+    return 0;
+}
+
+int weft_udp_connect(weft_udp_t *u, const weft_addr_t *peer)
+{
+    if (!u || !peer || u->closed || peer->ss.ss_family != u->family)
+        return -EINVAL;
+    if (connect(u->fd, (const struct sockaddr *)&peer->ss, peer->len) < 0)
+        return -errno;
+    return 0;
+}
+
+static void leave(weft_udp_t *u)
+{
+    if (--u->users == 0 && u->closed)
+        free(u);
+}
+
+ssize_t weft_udp_sendto(weft_udp_t *u, const void *buf, size_t n, const weft_addr_t *to)
+{
+    if (!u || (!buf && n) || u->closed)
+        return -EINVAL;
+    weft_task_t *self = weft__task();
+    if (!self)
+        return -EPERM;
+    int rc = weft__wait_check(self);
+    if (rc)
+        return rc;
+    const struct sockaddr *sa = to ? (const struct sockaddr *)&to->ss : NULL;
+    socklen_t len = to ? to->len : 0;
+    ssize_t r;
+    u->users++;
+    for (;;) {
+        if (u->closed) {
+            r = -EBADF;
+            break;
+        }
+        r = sendto(u->fd, buf, n, MSG_NOSIGNAL, sa, len);
+        if (r >= 0)
+            break;
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN) {
+            r = -errno;
+            break;
+        }
+        weft__io_clear(&u->io, EPOLLOUT);
+        r = weft__io_wait(&u->io, EPOLLOUT);
+        if (r < 0)
+            break;
+    }
+    leave(u);
+    return r;
+}
+
+ssize_t weft_udp_recvfrom(weft_udp_t *u, void *buf, size_t n, weft_addr_t *from)
+{
+    if (!u || (!buf && n) || u->closed)
+        return -EINVAL;
+    weft_task_t *self = weft__task();
+    if (!self)
+        return -EPERM;
+    int rc = weft__wait_check(self);
+    if (rc)
+        return rc;
+    weft_addr_t tmp;
+    weft_addr_t *a = from ? from : &tmp;
+    ssize_t r;
+    u->users++;
+    for (;;) {
+        if (u->closed) {
+            r = -EBADF;
+            break;
+        }
+        a->len = sizeof a->ss;
+        r = recvfrom(u->fd, buf, n, 0, (struct sockaddr *)&a->ss, &a->len);
+        if (r >= 0)
+            break;
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN) {
+            r = -errno;
+            break;
+        }
+        weft__io_clear(&u->io, EPOLLIN);
+        r = weft__io_wait(&u->io, EPOLLIN);
+        if (r < 0)
+            break;
+    }
+    leave(u);
+    return r;
+}
+
+int weft_udp_local_addr(const weft_udp_t *u, weft_addr_t *a)
+{
+    if (!u || !a || u->closed)
+        return -EINVAL;
+    a->len = sizeof a->ss;
+    if (getsockname(u->fd, (struct sockaddr *)&a->ss, &a->len) < 0)
+        return -errno;
+    return 0;
+}
+
+int weft_udp_fd(const weft_udp_t *u)
+{
+    return u && !u->closed ? u->fd : -EINVAL;
+}
+
+int weft_udp_close(weft_udp_t *u)
+{
+    if (!u || u->closed)
+        return -EINVAL;
+    weft__io_close(&u->io);
+    close(u->fd);
+    u->fd = -1;
+    u->closed = true;
+    if (u->users == 0)
+        free(u);
+    return 0;
+}

@@ -1,0 +1,406 @@
+/* test_proc.c - subprocesses: spawn and shell, pipes as streams, exit
+ * codes and signals, communicate with large outputs and a child that
+ * never reads its stdin, a missing program, cancellation during wait and
+ * during communicate, environment, directory, merged stderr, and that no
+ * fd and no zombie is left behind.
+ *
+ * Children are ordinary programs every Debian has (sh, cat, head, sleep).
+ *
+ * Covers: src/proc.c.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "weft.h"
+
+static double test_scale(void)
+{
+    const char *s = getenv("WEFT_TEST_SCALE");
+    double v = s && *s ? atof(s) : 1.0;
+    return v > 0 ? v : 1.0;
+}
+
+static int count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    assert_non_null(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n;
+}
+
+static void run_main(weft_task_fn fn)
+{
+    int before = count_fds();
+    assert_int_equal(weft_run(fn, NULL, NULL), 0);
+    assert_int_equal(count_fds(), before); /* no fd leaked */
+    /* and no child left unreaped */
+    assert_int_equal(waitpid(-1, NULL, WNOHANG), -1);
+    assert_int_equal(errno, ECHILD);
+}
+
+static const weft_proc_opts_t pipe_out = {.out = WEFT_STDIO_PIPE};
+
+/* ---- spawn, read, wait ---- */
+
+static int echo_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    weft_proc_t *p;
+    const char *argv[] = {"echo", "hello", "world", NULL};
+    assert_int_equal(weft_proc_spawn(&p, argv, &pipe_out), 0);
+    assert_true(weft_proc_pid(p) > 0);
+    assert_null(weft_proc_stdin(p));
+    assert_null(weft_proc_stderr(p));
+    const char *line;
+    ssize_t n = weft_stream_readline(weft_proc_stdout(p), &line);
+    assert_int_equal(n, 12);
+    assert_memory_equal(line, "hello world\n", 12);
+    int code = -100;
+    assert_int_equal(weft_proc_wait(p, &code), 0);
+    assert_int_equal(code, 0);
+    /* waiting again returns the same code at once */
+    assert_int_equal(weft_proc_wait(p, &code), 0);
+    assert_int_equal(weft_proc_returncode(p, &code), 0);
+    assert_int_equal(code, 0);
+    assert_int_equal(weft_proc_signal(p, SIGTERM), -ESRCH);
+    assert_int_equal(weft_proc_destroy(p), 0);
+    return 0;
+}
+
+static void test_spawn_reads_stdout_and_waits(void **state)
+{
+    (void)state;
+    run_main(echo_main);
+}
+
+static int codes_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    weft_proc_t *p;
+    int code;
+    assert_int_equal(weft_proc_shell(&p, "exit 3", NULL), 0);
+    assert_int_equal(weft_proc_wait(p, &code), 0);
+    assert_int_equal(code, 3);
+    assert_int_equal(weft_proc_destroy(p), 0);
+    /* killed by a signal: -N */
+    const char *argv[] = {"sleep", "100", NULL};
+    assert_int_equal(weft_proc_spawn(&p, argv, NULL), 0);
+    assert_int_equal(weft_proc_returncode(p, &code), -EAGAIN);
+    assert_int_equal(weft_proc_kill(p), 0);
+    assert_int_equal(weft_proc_wait(p, &code), 0);
+    assert_int_equal(code, -SIGKILL);
+    assert_int_equal(weft_proc_destroy(p), 0);
+    assert_int_equal(weft_proc_spawn(&p, argv, NULL), 0);
+    assert_int_equal(weft_proc_terminate(p), 0);
+    assert_int_equal(weft_proc_wait(p, &code), 0);
+    assert_int_equal(code, -SIGTERM);
+    assert_int_equal(weft_proc_destroy(p), 0);
+    return 0;
+}
+
+static void test_exit_codes_and_signals(void **state)
+{
+    (void)state;
+    run_main(codes_main);
+}
+
+/* ---- errors ---- */
+
+static int missing_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    weft_proc_t *p = NULL;
+    const char *a1[] = {"/nonexistent/weft-no-such-program", NULL};
+    assert_int_equal(weft_proc_spawn(&p, a1, &pipe_out), -ENOENT);
+    const char *a2[] = {"weft-no-such-program-in-path", NULL};
+    assert_int_equal(weft_proc_spawn(&p, a2, NULL), -ENOENT);
+    const char *a3[] = {"/dev/null", NULL}; /* not executable */
+    assert_int_equal(weft_proc_spawn(&p, a3, NULL), -EACCES);
+    /* through the shell, a missing command is exit code 127 */
+    int code;
+    weft_proc_opts_t quiet = {.err = WEFT_STDIO_DEVNULL};
+    assert_int_equal(weft_proc_shell(&p, "weft-no-such-program-in-path", &quiet), 0);
+    assert_int_equal(weft_proc_wait(p, &code), 0);
+    assert_int_equal(code, 127);
+    assert_int_equal(weft_proc_destroy(p), 0);
+    return 0;
+}
+
+static void test_missing_program_is_an_error_from_spawn(void **state)
+{
+    (void)state;
+    run_main(missing_main);
+}
+
+static int args_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    weft_proc_t *p;
+    const char *empty[] = {NULL};
+    const char *argv[] = {"true", NULL};
+    assert_int_equal(weft_proc_spawn(NULL, argv, NULL), -EINVAL);
+    assert_int_equal(weft_proc_spawn(&p, NULL, NULL), -EINVAL);
+    assert_int_equal(weft_proc_spawn(&p, empty, NULL), -EINVAL);
+    assert_int_equal(weft_proc_shell(&p, NULL, NULL), -EINVAL);
+    weft_proc_opts_t bad = {.out = WEFT_STDIO_STDOUT};
+    assert_int_equal(weft_proc_spawn(&p, argv, &bad), -EINVAL);
+    weft_proc_opts_t bad2 = {.in = WEFT_STDIO_FD, .in_fd = -1};
+    assert_int_equal(weft_proc_spawn(&p, argv, &bad2), -EINVAL);
+    weft_proc_opts_t bad3 = {.err = (weft_stdio_t)42};
+    assert_int_equal(weft_proc_spawn(&p, argv, &bad3), -EINVAL);
+    assert_int_equal(weft_proc_wait(NULL, NULL), -EINVAL);
+    assert_int_equal(weft_proc_signal(NULL, SIGTERM), -EINVAL);
+    assert_int_equal(weft_proc_destroy(NULL), -EINVAL);
+    assert_int_equal(weft_proc_pid(NULL), -EINVAL);
+    assert_int_equal(weft_proc_close_stdin(NULL), -EINVAL);
+    assert_int_equal(weft_proc_communicate(NULL, NULL, 0, NULL, NULL, NULL, NULL, NULL), -EINVAL);
+    assert_int_equal(weft_proc_spawn(&p, argv, NULL), 0);
+    assert_int_equal(weft_proc_signal(p, 100000), -EINVAL);
+    assert_int_equal(weft_proc_close_stdin(p), -EBADF); /* no stdin pipe */
+    assert_int_equal(weft_proc_wait(p, NULL), 0);
+    assert_int_equal(weft_proc_destroy(p), 0);
+    return 0;
+}
+
+static void test_bad_arguments(void **state)
+{
+    (void)state;
+    const char *argv[] = {"true", NULL};
+    weft_proc_t *p;
+    assert_int_equal(weft_proc_spawn(&p, argv, NULL), -EPERM); /* no loop */
+    run_main(args_main);
+}
+
+/* ---- communicate ---- */
+
+typedef struct big {
+    size_t bytes;
+    int rc;
+} big_t;
+
+static int big_child(void *arg, void **result)
+{
+    (void)result;
+    big_t *b = arg;
+    char cmd[128];
+    /* stdout and stderr both large: a reader of one alone would deadlock */
+    snprintf(cmd, sizeof cmd, "head -c %zu /dev/zero; head -c %zu /dev/zero >&2", b->bytes,
+             b->bytes / 2);
+    weft_proc_opts_t o = {.out = WEFT_STDIO_PIPE, .err = WEFT_STDIO_PIPE};
+    weft_proc_t *p;
+    int rc = weft_proc_shell(&p, cmd, &o);
+    if (rc)
+        return rc;
+    char *out = NULL, *err = NULL;
+    size_t no = 0, ne = 0;
+    int code = -1;
+    rc = weft_proc_communicate(p, NULL, 0, &out, &no, &err, &ne, &code);
+    if (rc == 0 && (no != b->bytes || ne != b->bytes / 2 || code != 0))
+        rc = -EIO;
+    for (size_t i = 0; rc == 0 && i < no; i++)
+        if (out[i] != 0)
+            rc = -EIO;
+    free(out);
+    free(err);
+    weft_proc_destroy(p);
+    b->rc = rc;
+    return rc;
+}
+
+static int many_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    int n = (int)(24 * test_scale());
+    if (n < 3)
+        n = 3;
+    weft_task_t **t = calloc((size_t)n, sizeof *t);
+    big_t *b = calloc((size_t)n, sizeof *b);
+    for (int i = 0; i < n; i++) {
+        b[i].bytes = (size_t)(200000 + 37 * i);
+        assert_int_equal(weft_spawn(&t[i], big_child, &b[i], NULL), 0);
+    }
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(weft_await(t[i], NULL), 0);
+        assert_int_equal(b[i].rc, 0);
+        weft_task_release(t[i]);
+    }
+    free(t);
+    free(b);
+    return 0;
+}
+
+static void test_many_processes_with_large_outputs(void **state)
+{
+    (void)state;
+    run_main(many_main);
+}
+
+static int stdin_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    /* cat echoes its input back: 1 MiB through stdin and out again */
+    size_t n = 1 << 20;
+    char *in = malloc(n);
+    for (size_t i = 0; i < n; i++)
+        in[i] = (char)('a' + i % 26);
+    weft_proc_opts_t o = {.in = WEFT_STDIO_PIPE, .out = WEFT_STDIO_PIPE};
+    weft_proc_t *p;
+    const char *cat[] = {"cat", NULL};
+    assert_int_equal(weft_proc_spawn(&p, cat, &o), 0);
+    char *out;
+    size_t no;
+    int code;
+    assert_int_equal(weft_proc_communicate(p, in, n, &out, &no, NULL, NULL, &code), 0);
+    assert_int_equal(no, n);
+    assert_memory_equal(out, in, n);
+    assert_int_equal(code, 0);
+    free(out);
+    assert_int_equal(weft_proc_destroy(p), 0);
+
+    /* a child that never reads its stdin: EPIPE is not an error */
+    const char *t[] = {"true", NULL};
+    assert_int_equal(weft_proc_spawn(&p, t, &o), 0);
+    assert_int_equal(weft_proc_communicate(p, in, n, &out, &no, NULL, NULL, &code), 0);
+    assert_int_equal(no, 0);
+    assert_int_equal(code, 0);
+    free(out);
+    assert_int_equal(weft_proc_destroy(p), 0);
+    free(in);
+    return 0;
+}
+
+static void test_communicate_feeds_stdin_and_survives_a_child_that_ignores_it(void **state)
+{
+    (void)state;
+    run_main(stdin_main);
+}
+
+/* ---- cancellation ---- */
+
+static int wait_proc(void *arg, void **result)
+{
+    (void)result;
+    return weft_proc_wait(arg, NULL);
+}
+
+static int cancel_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    weft_proc_t *p;
+    const char *argv[] = {"sleep", "100", NULL};
+    assert_int_equal(weft_proc_spawn(&p, argv, &pipe_out), 0);
+    int pid = weft_proc_pid(p);
+    weft_task_t *t;
+    assert_int_equal(weft_spawn(&t, wait_proc, p, NULL), 0);
+    assert_int_equal(weft_yield(), 0);
+    assert_int_equal(weft_proc_destroy(p), -EBUSY); /* a task waits on it */
+    assert_int_equal(weft_cancel(t), 0);
+    assert_int_equal(weft_await(t, NULL), -ECANCELED);
+    weft_task_release(t);
+    /* the child goes on after a cancelled wait... */
+    assert_int_equal(kill(pid, 0), 0);
+    /* ...until the handle is destroyed: killed and reaped */
+    assert_int_equal(weft_proc_destroy(p), 0);
+    assert_int_equal(kill(pid, 0), -1);
+
+    /* a deadline during communicate */
+    assert_int_equal(weft_proc_spawn(&p, argv, &(weft_proc_opts_t){.in = WEFT_STDIO_PIPE,
+                                                                   .out = WEFT_STDIO_PIPE,
+                                                                   .err = WEFT_STDIO_PIPE}),
+                     0);
+    weft_deadline_t d;
+    assert_int_equal(weft_deadline_push(&d, WEFT_MSEC(20)), 0);
+    char *out = (char *)1;
+    assert_int_equal(weft_proc_communicate(p, "x", 1, &out, NULL, NULL, NULL, NULL), -ETIMEDOUT);
+    weft_deadline_pop(&d);
+    assert_ptr_equal(out, (char *)1); /* nothing stored */
+    assert_int_equal(weft_proc_destroy(p), 0);
+    return 0;
+}
+
+static void test_cancel_during_wait_and_communicate(void **state)
+{
+    (void)state;
+    run_main(cancel_main);
+}
+
+/* ---- options ---- */
+
+static int opts_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    char *env[] = {"WEFT_TEST_VALUE=forty-two", NULL};
+    weft_proc_opts_t o = {.env = env, .cwd = "/tmp", .out = WEFT_STDIO_PIPE,
+                          .err = WEFT_STDIO_STDOUT};
+    weft_proc_t *p;
+    assert_int_equal(weft_proc_shell(&p, "echo $WEFT_TEST_VALUE; pwd; echo oops >&2", &o), 0);
+    char *out;
+    size_t n;
+    int code;
+    assert_int_equal(weft_proc_communicate(p, NULL, 0, &out, &n, NULL, NULL, &code), 0);
+    assert_string_equal(out, "forty-two\n/tmp\noops\n");
+    free(out);
+    assert_int_equal(weft_proc_destroy(p), 0);
+
+    /* stdin from /dev/null reads end of file at once */
+    weft_proc_opts_t o2 = {.in = WEFT_STDIO_DEVNULL, .out = WEFT_STDIO_PIPE};
+    const char *wc[] = {"wc", "-c", NULL};
+    assert_int_equal(weft_proc_spawn(&p, wc, &o2), 0);
+    assert_int_equal(weft_proc_communicate(p, NULL, 0, &out, &n, NULL, NULL, &code), 0);
+    assert_int_equal(atoi(out), 0);
+    free(out);
+    assert_int_equal(weft_proc_destroy(p), 0);
+
+    /* an fd of ours as the child's stdout */
+    int pp[2];
+    assert_int_equal(pipe(pp), 0);
+    weft_proc_opts_t o3 = {.out = WEFT_STDIO_FD, .out_fd = pp[1]};
+    const char *echo[] = {"echo", "via-fd", NULL};
+    assert_int_equal(weft_proc_spawn(&p, echo, &o3), 0);
+    assert_int_equal(weft_proc_wait(p, &code), 0);
+    assert_int_equal(weft_proc_destroy(p), 0);
+    close(pp[1]);
+    char buf[32] = {0};
+    assert_int_equal(read(pp[0], buf, sizeof buf), 7);
+    assert_string_equal(buf, "via-fd\n");
+    close(pp[0]);
+    return 0;
+}
+
+static void test_env_cwd_merged_stderr_devnull_and_fd(void **state)
+{
+    (void)state;
+    run_main(opts_main);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_spawn_reads_stdout_and_waits),
+        cmocka_unit_test(test_exit_codes_and_signals),
+        cmocka_unit_test(test_missing_program_is_an_error_from_spawn),
+        cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_many_processes_with_large_outputs),
+        cmocka_unit_test(test_communicate_feeds_stdin_and_survives_a_child_that_ignores_it),
+        cmocka_unit_test(test_cancel_during_wait_and_communicate),
+        cmocka_unit_test(test_env_cwd_merged_stderr_devnull_and_fd),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

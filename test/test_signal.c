@@ -1,0 +1,258 @@
+/* test_signal.c - signals on the loop: a task waits for a set, handlers
+ * run as callbacks, a signal nobody took yet waits for the next waiter,
+ * overlapping waiters are served in turn, cancellation and deadlines end a
+ * wait, SIGINT cancels main (and a second one kills, in a child process),
+ * and the thread's signal mask is restored when the loop closes.
+ *
+ * Signals are sent with kill(getpid(), ...): weft blocks the ones it
+ * watches in the loop's thread, so they reach its signalfd.
+ *
+ * Covers: src/signal.c.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "weft.h"
+
+static void run_main(weft_task_fn fn)
+{
+    assert_int_equal(weft_run(fn, NULL, NULL), 0);
+}
+
+static sigset_t one(int signo)
+{
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, signo);
+    return s;
+}
+
+typedef struct waiter {
+    sigset_t set;
+    int signo;
+    int rc;
+} waiter_t;
+
+static int wait_sig(void *arg, void **result)
+{
+    (void)result;
+    waiter_t *w = arg;
+    w->rc = weft_signal_wait(&w->set, &w->signo);
+    return w->rc;
+}
+
+/* ---- waiting ---- */
+
+static int wait_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    waiter_t w = {.set = one(SIGUSR1)};
+    sigaddset(&w.set, SIGUSR2);
+    weft_task_t *t;
+    assert_int_equal(weft_spawn(&t, wait_sig, &w, NULL), 0);
+    assert_int_equal(weft_yield(), 0); /* it waits now */
+    assert_int_equal(kill(getpid(), SIGUSR2), 0);
+    assert_int_equal(weft_await(t, NULL), 0);
+    assert_int_equal(w.signo, SIGUSR2);
+    weft_task_release(t);
+
+    /* a signal with nobody waiting is kept for the next wait */
+    assert_int_equal(kill(getpid(), SIGUSR1), 0);
+    assert_int_equal(weft_sleep(WEFT_MSEC(5)), 0);
+    sigset_t s = one(SIGUSR1);
+    int got = 0;
+    assert_int_equal(weft_signal_wait(&s, &got), 0);
+    assert_int_equal(got, SIGUSR1);
+    return 0;
+}
+
+static void test_task_waits_for_a_set_and_pending_signals_are_kept(void **state)
+{
+    (void)state;
+    run_main(wait_main);
+}
+
+static int overlap_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    waiter_t a = {.set = one(SIGUSR1)}, b = {.set = one(SIGUSR1)};
+    weft_task_t *ta, *tb;
+    assert_int_equal(weft_spawn(&ta, wait_sig, &a, NULL), 0);
+    assert_int_equal(weft_spawn(&tb, wait_sig, &b, NULL), 0);
+    assert_int_equal(weft_yield(), 0);
+    /* one arrival wakes one waiter: the one that waited first */
+    assert_int_equal(kill(getpid(), SIGUSR1), 0);
+    assert_int_equal(weft_await(ta, NULL), 0);
+    assert_int_equal(weft_task_done(tb), false);
+    assert_int_equal(kill(getpid(), SIGUSR1), 0);
+    assert_int_equal(weft_await(tb, NULL), 0);
+    assert_int_equal(a.signo, SIGUSR1);
+    assert_int_equal(b.signo, SIGUSR1);
+    weft_task_release(ta);
+    weft_task_release(tb);
+    return 0;
+}
+
+static void test_overlapping_waiters_are_served_in_turn(void **state)
+{
+    (void)state;
+    run_main(overlap_main);
+}
+
+static int cancel_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    waiter_t w = {.set = one(SIGUSR1)};
+    weft_task_t *t;
+    assert_int_equal(weft_spawn(&t, wait_sig, &w, NULL), 0);
+    assert_int_equal(weft_yield(), 0);
+    assert_int_equal(weft_cancel(t), 0);
+    assert_int_equal(weft_await(t, NULL), -ECANCELED);
+    weft_task_release(t);
+    weft_deadline_t d;
+    assert_int_equal(weft_deadline_push(&d, WEFT_MSEC(2)), 0);
+    assert_int_equal(weft_signal_wait(&w.set, NULL), -ETIMEDOUT);
+    weft_deadline_pop(&d);
+    /* the cancelled waiter took nothing: the next one gets the signal */
+    assert_int_equal(kill(getpid(), SIGUSR1), 0);
+    assert_int_equal(weft_signal_wait(&w.set, NULL), 0);
+    return 0;
+}
+
+static void test_cancel_and_deadline_end_a_wait(void **state)
+{
+    (void)state;
+    run_main(cancel_main);
+}
+
+/* ---- handlers ---- */
+
+static int handled;
+
+static void on_usr2(void *arg)
+{
+    handled += (int)(intptr_t)arg;
+}
+
+static int handler_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    handled = 0;
+    assert_int_equal(weft_signal_handle(SIGUSR2, on_usr2, (void *)(intptr_t)1), 0);
+    assert_int_equal(kill(getpid(), SIGUSR2), 0);
+    for (int i = 0; i < 2000 && handled == 0; i++)
+        assert_int_equal(weft_sleep(WEFT_MSEC(1)), 0);
+    assert_int_equal(handled, 1);
+    /* a handler takes precedence over a waiting task; removing it hands
+     * the signal back to waiters */
+    assert_int_equal(weft_signal_handle(SIGUSR2, NULL, NULL), 0);
+    assert_int_equal(kill(getpid(), SIGUSR2), 0);
+    sigset_t s = one(SIGUSR2);
+    assert_int_equal(weft_signal_wait(&s, NULL), 0);
+    assert_int_equal(handled, 1);
+    return 0;
+}
+
+static void test_handlers_run_as_callbacks(void **state)
+{
+    (void)state;
+    run_main(handler_main);
+}
+
+/* ---- SIGINT and weft_run ---- */
+
+static int sigint_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    assert_int_equal(kill(getpid(), SIGINT), 0);
+    int rc = weft_sleep(WEFT_SEC(100));
+    assert_int_equal(rc, -ECANCELED);
+    return rc;
+}
+
+static void test_sigint_cancels_main_and_mask_is_restored(void **state)
+{
+    (void)state;
+    assert_int_equal(weft_run(sigint_main, NULL, NULL), -ECANCELED);
+    sigset_t cur;
+    assert_int_equal(pthread_sigmask(SIG_SETMASK, NULL, &cur), 0);
+    assert_int_equal(sigismember(&cur, SIGINT), 0);
+    assert_int_equal(sigismember(&cur, SIGUSR1), 0);
+}
+
+/* Ignores the first cancellation, then sends itself a second SIGINT. */
+static int stubborn_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    kill(getpid(), SIGINT);
+    weft_sleep(WEFT_SEC(100));
+    weft_uncancel();
+    kill(getpid(), SIGINT);
+    for (int i = 0; i < 100; i++)
+        weft_sleep(WEFT_SEC(1));
+    return 0; /* not reached: the second SIGINT kills the process */
+}
+
+static void test_second_sigint_kills(void **state)
+{
+    (void)state;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        weft_run(stubborn_main, NULL, NULL);
+        _exit(0);
+    }
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFSIGNALED(st));
+    assert_int_equal(WTERMSIG(st), SIGINT);
+}
+
+/* ---- arguments ---- */
+
+static int args_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    sigset_t empty, kill9 = one(SIGKILL);
+    sigemptyset(&empty);
+    assert_int_equal(weft_signal_wait(NULL, NULL), -EINVAL);
+    assert_int_equal(weft_signal_wait(&empty, NULL), -EINVAL);
+    assert_int_equal(weft_signal_wait(&kill9, NULL), -EINVAL);
+    assert_int_equal(weft_signal_handle(SIGKILL, on_usr2, NULL), -EINVAL);
+    assert_int_equal(weft_signal_handle(SIGSTOP, on_usr2, NULL), -EINVAL);
+    assert_int_equal(weft_signal_handle(0, on_usr2, NULL), -EINVAL);
+    assert_int_equal(weft_signal_handle(65, on_usr2, NULL), -EINVAL);
+    return 0;
+}
+
+static void test_bad_arguments(void **state)
+{
+    (void)state;
+    sigset_t s = one(SIGUSR1);
+    assert_int_equal(weft_signal_wait(&s, NULL), -EPERM);
+    assert_int_equal(weft_signal_handle(SIGUSR1, on_usr2, NULL), -EPERM);
+    run_main(args_main);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_task_waits_for_a_set_and_pending_signals_are_kept),
+        cmocka_unit_test(test_overlapping_waiters_are_served_in_turn),
+        cmocka_unit_test(test_cancel_and_deadline_end_a_wait),
+        cmocka_unit_test(test_handlers_run_as_callbacks),
+        cmocka_unit_test(test_sigint_cancels_main_and_mask_is_restored),
+        cmocka_unit_test(test_second_sigint_kills),
+        cmocka_unit_test(test_bad_arguments),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

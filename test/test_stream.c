@@ -1,0 +1,1094 @@
+/* test_stream.c - buffered streams over socketpairs and pipes: read,
+ * readexactly (also past the limit), readline and readuntil (a multi-byte
+ * separator split across chunks that another task delivers one by one),
+ * peek/fill/consume, an overlong line (-EMSGSIZE, the bytes stay), end of
+ * stream mid-record (-WEFT_EINCOMPLETE with the partial bytes), at_eof;
+ * writes that the kernel cannot take at once: drain keeps the queue
+ * bounded against a slow reader, writev (more iovecs than one system call
+ * takes), the queue leaves in the background while the writer waits on
+ * something else, close flushes, shutdown ends only the write side; a
+ * closed or resetting peer (sticky -EPIPE / -ECONNRESET, no SIGPIPE);
+ * close and abort while another task waits in read or drain (also one
+ * already woken, not yet run), under ASan; cancellation and deadlines of
+ * a waiting read, readexactly, readuntil and drain, with no byte lost;
+ * pipes at both ends; bad arguments and calls outside a task.
+ *
+ * Covers: src/stream.c, src/io.c.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "weft.h"
+
+static double test_scale(void)
+{
+    const char *s = getenv("WEFT_TEST_SCALE");
+    double v = s && *s ? atof(s) : 1.0;
+    return v > 0 ? v : 1.0;
+}
+
+/* n scaled, at least lo */
+static size_t scaled(size_t n, size_t lo)
+{
+    size_t v = (size_t)((double)n * test_scale());
+    return v < lo ? lo : v;
+}
+
+static void run(weft_task_fn fn, void *arg)
+{
+    void *res = NULL;
+    assert_int_equal(weft_run(fn, arg, &res), 0);
+}
+
+static unsigned char pat(size_t i)
+{
+    return (unsigned char)(i * 131 + (i >> 9) * 7 + 1);
+}
+
+static void fill_pat(unsigned char *p, size_t from, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = pat(from + i);
+}
+
+static void check_pat(const unsigned char *p, size_t from, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != pat(from + i))
+            fail_msg("byte %zu: got %u, want %u", from + i, p[i], pat(from + i));
+}
+
+/* A socketpair with small kernel buffers when sndbuf > 0. */
+static void sockpair(int sv[2], int sndbuf)
+{
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    if (sndbuf > 0)
+        for (int i = 0; i < 2; i++) {
+            setsockopt(sv[i], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+            setsockopt(sv[i], SOL_SOCKET, SO_RCVBUF, &sndbuf, sizeof sndbuf);
+        }
+}
+
+/* Two connected streams. */
+static void spair(weft_stream_t **a, weft_stream_t **b, const weft_stream_opts_t *oa,
+                  const weft_stream_opts_t *ob, int sndbuf)
+{
+    int sv[2];
+    sockpair(sv, sndbuf);
+    assert_int_equal(weft_stream_open(a, sv[0], oa), 0);
+    assert_int_equal(weft_stream_open(b, sv[1], ob), 0);
+}
+
+static void put(int fd, const char *s)
+{
+    size_t n = strlen(s);
+    assert_int_equal(write(fd, s, n), (ssize_t)n);
+}
+
+/* Yields until t is in state st (or done); fails if that never happens. */
+static void wait_state(weft_task_t *t, int st)
+{
+    for (int i = 0; i < 10000; i++) {
+        int cur = weft_task_state(t);
+        if (cur == st)
+            return;
+        assert_int_not_equal(cur, WEFT_TASK_DONE);
+        assert_int_equal(weft_yield(), 0);
+    }
+    fail_msg("task never reached state %d", st);
+}
+
+/* got is read after n was computed (argument order is unspecified) */
+/* t waits: lets it wake (the fd became ready), run, and wait again. */
+static void wait_woken(weft_task_t *t)
+{
+    for (int i = 0; i < 10000 && weft_task_state(t) == WEFT_TASK_WAITING; i++)
+        assert_int_equal(weft_yield(), 0);
+    wait_state(t, WEFT_TASK_WAITING);
+}
+
+static void check_line(ssize_t n, const char *const *got, const char *want)
+{
+    assert_int_equal(n, (ssize_t)strlen(want));
+    assert_memory_equal(*got, want, strlen(want));
+}
+
+/* ---- reading ---- */
+
+static int basic_main(void *arg, void **res)
+{
+    int sv[2];
+    sockpair(sv, 0);
+    weft_stream_t *s;
+    assert_int_equal(weft_stream_open(&s, sv[0], NULL), 0);
+    assert_true(weft_stream_fd(s) == sv[0]);
+    put(sv[1], "hello\nworld\r\nabcXYZtail");
+    const char *p;
+    check_line(weft_stream_readline(s, &p), &p, "hello\n");
+    check_line(weft_stream_readuntil(s, "\r\n", 2, &p), &p, "world\r\n");
+    char buf[100];
+    size_t got = 99;
+    assert_int_equal(weft_stream_readexactly(s, buf, 3, &got), 0);
+    assert_int_equal(got, 3);
+    assert_memory_equal(buf, "abc", 3);
+    check_line(weft_stream_peek(s, &p), &p, "XYZtail");
+    assert_int_equal(weft_stream_consume(s, 3), 0);
+    assert_int_equal(weft_stream_read(s, buf, 2), 2);
+    assert_memory_equal(buf, "ta", 2);
+    assert_int_equal(weft_stream_read(s, buf, sizeof buf), 2);
+    assert_memory_equal(buf, "il", 2);
+    assert_false(weft_stream_at_eof(s));
+    assert_int_equal(weft_stream_read(s, buf, 0), 0);
+
+    /* a large read with nothing buffered goes straight to the caller */
+    static char big[40000];
+    memset(big, 'q', sizeof big);
+    assert_int_equal(write(sv[1], big, sizeof big), (ssize_t)sizeof big);
+    static char in[50000];
+    size_t total = 0;
+    while (total < sizeof big) {
+        ssize_t r = weft_stream_read(s, in + total, sizeof in - total);
+        assert_true(r > 0);
+        total += (size_t)r;
+    }
+    assert_int_equal(total, sizeof big);
+    assert_memory_equal(in, big, sizeof big);
+
+    close(sv[1]);
+    assert_int_equal(weft_stream_read(s, buf, sizeof buf), 0);
+    assert_true(weft_stream_at_eof(s));
+    assert_int_equal(weft_stream_read(s, buf, sizeof buf), 0); /* sticky */
+    assert_int_equal(weft_stream_fill(s), 0);
+    assert_int_equal(weft_stream_readline(s, &p), -WEFT_EINCOMPLETE);
+    assert_int_equal(weft_stream_peek(s, &p), 0);
+    assert_int_equal(weft_stream_close(s), 0);
+    return 0;
+}
+
+static void test_read_basic(void **state)
+{
+    run(basic_main, NULL);
+}
+
+/* The separator "<END>" arrives split over chunks (also a false start
+ * "<EN" right before it); the feeder sends each chunk only once the
+ * reader has taken the previous one and waits again. */
+typedef struct {
+    int fd;
+    weft_task_t *reader;
+    const char **chunks;
+} feed_t;
+
+static int feeder(void *arg, void **res)
+{
+    feed_t *f = arg;
+    wait_state(f->reader, WEFT_TASK_WAITING);
+    for (const char **c = f->chunks; *c; c++) {
+        put(f->fd, *c);
+        if (c[1])
+            wait_woken(f->reader);
+    }
+    return 0;
+}
+
+typedef struct {
+    weft_stream_t *s;
+    int n;
+    char lines[4][32];
+    ssize_t rc;
+} until_t;
+
+static int until_reader(void *arg, void **res)
+{
+    until_t *u = arg;
+    for (u->n = 0; u->n < 2; u->n++) {
+        const char *p;
+        ssize_t r = weft_stream_readuntil(u->s, "<END>", 5, &p);
+        u->rc = r;
+        if (r < 0)
+            return (int)r;
+        assert_true(r < 32);
+        memcpy(u->lines[u->n], p, (size_t)r);
+        u->lines[u->n][r] = 0;
+    }
+    return 0;
+}
+
+static int split_main(void *arg, void **res)
+{
+    int sv[2];
+    sockpair(sv, 0);
+    weft_stream_opts_t o = {.limit = 64};
+    until_t u = {0};
+    assert_int_equal(weft_stream_open(&u.s, sv[0], &o), 0);
+    static const char *chunks[] = {"ab<E", "N<EN", "D", ">x", "y<", "E", "N", "D", "><", NULL};
+    weft_task_t *r, *f;
+    assert_int_equal(weft_spawn(&r, until_reader, &u, NULL), 0);
+    feed_t fd = {sv[1], r, chunks};
+    assert_int_equal(weft_spawn(&f, feeder, &fd, NULL), 0);
+    assert_int_equal(weft_await(r, NULL), 0);
+    assert_int_equal(weft_await(f, NULL), 0);
+    weft_task_release(r);
+    weft_task_release(f);
+    assert_string_equal(u.lines[0], "ab<EN<END>");
+    assert_string_equal(u.lines[1], "xy<END>");
+    const char *p;
+    check_line(weft_stream_peek(u.s, &p), &p, "<");
+    assert_int_equal(weft_stream_close(u.s), 0);
+    close(sv[1]);
+
+    /* a line longer than the first buffer: it grows, the line comes whole */
+    static char line[40001];
+    memset(line, 'z', sizeof line - 2);
+    line[sizeof line - 2] = '\n';
+    sockpair(sv, 0);
+    weft_stream_opts_t o2 = {.limit = 65536};
+    weft_stream_t *s;
+    assert_int_equal(weft_stream_open(&s, sv[0], &o2), 0);
+    assert_int_equal(write(sv[1], line, sizeof line - 1), (ssize_t)sizeof line - 1);
+    check_line(weft_stream_readline(s, &p), &p, line);
+    assert_int_equal(weft_stream_close(s), 0);
+    close(sv[1]);
+    return 0;
+}
+
+static void test_readuntil_split(void **state)
+{
+    run(split_main, NULL);
+}
+
+/* A line over the limit: -EMSGSIZE, the bytes stay for peek/consume. */
+static int overlong_main(void *arg, void **res)
+{
+    int sv[2];
+    sockpair(sv, 0);
+    weft_stream_opts_t o = {.limit = 16};
+    weft_stream_t *s;
+    assert_int_equal(weft_stream_open(&s, sv[0], &o), 0);
+    put(sv[1], "0123456789abcdefghij");
+    const char *p;
+    assert_int_equal(weft_stream_readline(s, &p), -EMSGSIZE);
+    check_line(weft_stream_peek(s, &p), &p, "0123456789abcdef");
+    assert_int_equal(weft_stream_readline(s, &p), -EMSGSIZE); /* again, nothing lost */
+    assert_int_equal(weft_stream_fill(s), -EMSGSIZE);
+    assert_int_equal(weft_stream_readuntil(s, "01234567890123456", 17, &p), -EINVAL);
+    assert_int_equal(weft_stream_consume(s, 17), -EINVAL);
+    assert_int_equal(weft_stream_consume(s, 16), 0);
+    put(sv[1], "\n");
+    check_line(weft_stream_readline(s, &p), &p, "ghij\n");
+    /* a line of exactly limit bytes, separator included, fits */
+    put(sv[1], "0123456789abcde\n");
+    check_line(weft_stream_readline(s, &p), &p, "0123456789abcde\n");
+    assert_int_equal(weft_stream_close(s), 0);
+    close(sv[1]);
+    return 0;
+}
+
+static void test_overlong_line(void **state)
+{
+    run(overlong_main, NULL);
+}
+
+/* End of stream in the middle of a record. */
+static int incomplete_main(void *arg, void **res)
+{
+    int sv[2];
+    sockpair(sv, 0);
+    weft_stream_t *s;
+    assert_int_equal(weft_stream_open(&s, sv[0], NULL), 0);
+    put(sv[1], "partial");
+    shutdown(sv[1], SHUT_WR);
+    const char *p;
+    assert_int_equal(weft_stream_readuntil(s, "--", 2, &p), -WEFT_EINCOMPLETE);
+    check_line(weft_stream_peek(s, &p), &p, "partial");
+    assert_false(weft_stream_at_eof(s));
+    assert_int_equal(weft_stream_readline(s, &p), -WEFT_EINCOMPLETE);
+    char buf[16] = {0};
+    size_t got = 99;
+    assert_int_equal(weft_stream_readexactly(s, buf, 10, &got), -WEFT_EINCOMPLETE);
+    assert_int_equal(got, 7);
+    assert_memory_equal(buf, "partial", 7);
+    assert_true(weft_stream_at_eof(s));
+    assert_int_equal(weft_stream_readexactly(s, buf, 1, &got), -WEFT_EINCOMPLETE);
+    assert_int_equal(got, 0);
+    assert_int_equal(weft_stream_readexactly(s, buf, 0, &got), 0);
+    assert_int_equal(weft_stream_readline(s, &p), -WEFT_EINCOMPLETE);
+    /* the write side is still open */
+    assert_int_equal(weft_stream_write(s, "ok", 2), 0);
+    assert_int_equal(weft_stream_flush(s), 0);
+    assert_int_equal(read(sv[1], buf, sizeof buf), 2);
+    assert_int_equal(weft_stream_close(s), 0);
+    close(sv[1]);
+    return 0;
+}
+
+static void test_incomplete(void **state)
+{
+    run(incomplete_main, NULL);
+}
+
+/* ---- a writer and a reader task over two streams ---- */
+
+typedef struct {
+    weft_stream_t *s;
+    size_t total, chunk;
+    size_t got;
+    int rc;
+    bool slow;      /* yield between reads */
+    bool until_eof; /* then expect end of stream */
+    weft_event_t *done;
+} rdr_t;
+
+static int pat_reader(void *arg, void **res)
+{
+    rdr_t *r = arg;
+    unsigned char *buf = malloc(r->chunk);
+    assert_non_null(buf);
+    while (r->got < r->total) {
+        size_t want = r->total - r->got < r->chunk ? r->total - r->got : r->chunk;
+        ssize_t n = weft_stream_read(r->s, buf, want);
+        if (n <= 0) {
+            r->rc = n ? (int)n : -WEFT_EINCOMPLETE;
+            break;
+        }
+        check_pat(buf, r->got, (size_t)n);
+        r->got += (size_t)n;
+        if (r->slow)
+            assert_int_equal(weft_yield(), 0);
+    }
+    if (!r->rc && r->until_eof)
+        r->rc = (int)weft_stream_read(r->s, buf, r->chunk);
+    free(buf);
+    if (r->done)
+        weft_event_set(r->done);
+    return 0;
+}
+
+/* readexactly past the limit: buffered bytes first, then straight in. */
+static int exact_main(void *arg, void **res)
+{
+    weft_stream_t *a, *b;
+    weft_stream_opts_t o = {.limit = 1024};
+    spair(&a, &b, &o, NULL, 0);
+    size_t n = scaled(1 << 20, 300000);
+    unsigned char *src = malloc(n), *dst = malloc(n);
+    assert_non_null(src);
+    assert_non_null(dst);
+    fill_pat(src, 0, n);
+    assert_int_equal(weft_stream_write(b, src, n), 0);
+    size_t got;
+    assert_int_equal(weft_stream_readexactly(a, dst, 10, &got), 0);
+    assert_int_equal(weft_stream_readexactly(a, dst + 10, 20, &got), 0);
+    assert_int_equal(got, 20);
+    assert_int_equal(weft_stream_readexactly(a, dst + 30, n - 30, &got), 0);
+    assert_int_equal(got, n - 30);
+    check_pat(dst, 0, n);
+    assert_int_equal(weft_stream_pending(b), 0);
+    free(src);
+    free(dst);
+    assert_int_equal(weft_stream_close(a), 0);
+    assert_int_equal(weft_stream_close(b), 0);
+    return 0;
+}
+
+static void test_readexactly_large(void **state)
+{
+    run(exact_main, NULL);
+}
+
+/* A writer that drains after every write keeps at most high_water plus one
+ * write queued, however slowly the peer reads. */
+static int drain_main(void *arg, void **res)
+{
+    weft_stream_t *w, *rs;
+    weft_stream_opts_t ow = {.high_water = 16384, .low_water = 4096};
+    spair(&w, &rs, &ow, NULL, 4096);
+    rdr_t r = {
+        .s = rs, .total = scaled(4 << 20, 200000), .chunk = 1000, .slow = true, .until_eof = true};
+    weft_task_t *rt;
+    assert_int_equal(weft_spawn(&rt, pat_reader, &r, NULL), 0);
+    const size_t chunk = 5000;
+    unsigned char *buf = malloc(chunk);
+    size_t sent = 0, blocked = 0, maxpend = 0;
+    while (sent < r.total) {
+        size_t n = r.total - sent < chunk ? r.total - sent : chunk;
+        fill_pat(buf, sent, n);
+        assert_int_equal(weft_stream_write(w, buf, n), 0);
+        sent += n;
+        size_t pend = weft_stream_pending(w);
+        assert_true(pend <= ow.high_water + chunk);
+        if (pend > maxpend)
+            maxpend = pend;
+        if (pend > ow.high_water)
+            blocked++;
+        assert_int_equal(weft_stream_drain(w), 0);
+        size_t after = weft_stream_pending(w);
+        if (pend > ow.high_water)
+            assert_true(after <= ow.low_water);
+        else
+            assert_int_equal(after, pend); /* returned at once, sent nothing */
+    }
+    free(buf);
+    assert_true(blocked > 0);
+    assert_true(maxpend > ow.high_water);
+    assert_int_equal(weft_stream_close(w), 0);
+    assert_int_equal(weft_await(rt, NULL), 0);
+    weft_task_release(rt);
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(r.got, r.total);
+    assert_true(weft_stream_at_eof(rs));
+    assert_int_equal(weft_stream_close(rs), 0);
+    return 0;
+}
+
+static void test_drain_bounded(void **state)
+{
+    run(drain_main, NULL);
+}
+
+/* writev: empty pieces, more pieces than one system call takes, and a
+ * large piece that is partly queued. */
+static int writev_main(void *arg, void **res)
+{
+    weft_stream_t *w, *rs;
+    spair(&w, &rs, NULL, NULL, 4096);
+    size_t big = scaled(300000, 100000);
+    size_t total = 0;
+    unsigned char *src = malloc(big + 200);
+    fill_pat(src, 0, big + 200);
+    struct iovec v[150];
+    int k = 0;
+    v[k++] = (struct iovec){src, 2};
+    v[k++] = (struct iovec){NULL, 0};
+    v[k++] = (struct iovec){src + 2, 4};
+    total = 6;
+    for (int i = 0; i < 100; i++, total++)
+        v[k++] = (struct iovec){src + total, 1};
+    v[k++] = (struct iovec){src + total, big};
+    total += big;
+    v[k++] = (struct iovec){src + total, 50};
+    total += 50;
+    assert_int_equal(weft_stream_writev(w, v, k), 0);
+    assert_true(weft_stream_pending(w) > 0);
+    /* queued bytes go first, then the next writev */
+    assert_int_equal(weft_stream_writev(w, (struct iovec[]){{src + total, 44}}, 1), 0);
+    total += 44;
+    assert_int_equal(weft_stream_writev(w, v, 0), 0);
+    rdr_t r = {.s = rs, .total = total, .chunk = 7000, .until_eof = true};
+    weft_task_t *rt;
+    assert_int_equal(weft_spawn(&rt, pat_reader, &r, NULL), 0);
+    assert_int_equal(weft_stream_flush(w), 0);
+    assert_int_equal(weft_stream_pending(w), 0);
+    assert_int_equal(weft_stream_close(w), 0);
+    assert_int_equal(weft_await(rt, NULL), 0);
+    weft_task_release(rt);
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(r.got, total);
+    free(src);
+    assert_int_equal(weft_stream_close(rs), 0);
+    return 0;
+}
+
+static void test_writev(void **state)
+{
+    run(writev_main, NULL);
+}
+
+/* The writer queues a lot and then only waits on an event the reader sets
+ * after reading everything: the queue must leave without the writer. */
+static int background_main(void *arg, void **res)
+{
+    weft_stream_t *w, *rs;
+    spair(&w, &rs, NULL, NULL, 4096);
+    size_t n = scaled(1 << 20, 200000);
+    unsigned char *src = malloc(n);
+    fill_pat(src, 0, n);
+    weft_event_t *ev;
+    assert_int_equal(weft_event_create(&ev), 0);
+    rdr_t r = {.s = rs, .total = n, .chunk = 3000, .slow = true, .done = ev};
+    weft_task_t *rt;
+    assert_int_equal(weft_spawn(&rt, pat_reader, &r, NULL), 0);
+    assert_int_equal(weft_stream_write(w, src, n), 0);
+    free(src);
+    assert_true(weft_stream_pending(w) > 0);
+    weft_deadline_t d;
+    weft_deadline_push(&d, WEFT_SEC(20)); /* only a broken flush hits this */
+    assert_int_equal(weft_event_wait(ev), 0);
+    weft_deadline_pop(&d);
+    assert_int_equal(weft_stream_pending(w), 0);
+    assert_int_equal(r.got, n);
+    assert_int_equal(weft_await(rt, NULL), 0);
+    weft_task_release(rt);
+    weft_event_destroy(ev);
+    /* close flushes too: queue, close at once, the reader gets it all */
+    r = (rdr_t){.s = rs, .total = n, .chunk = 5000, .until_eof = true};
+    assert_int_equal(weft_spawn(&rt, pat_reader, &r, NULL), 0);
+    src = malloc(n);
+    fill_pat(src, 0, n);
+    assert_int_equal(weft_stream_write(w, src, n), 0);
+    free(src);
+    assert_true(weft_stream_pending(w) > 0);
+    assert_int_equal(weft_stream_close(w), 0);
+    assert_int_equal(weft_await(rt, NULL), 0);
+    weft_task_release(rt);
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(r.got, n);
+    assert_int_equal(weft_stream_close(rs), 0);
+    return 0;
+}
+
+static void test_background_flush(void **state)
+{
+    run(background_main, NULL);
+}
+
+/* shutdown ends the write side only. */
+static int shutdown_main(void *arg, void **res)
+{
+    int sv[2];
+    sockpair(sv, 0);
+    weft_stream_t *s;
+    assert_int_equal(weft_stream_open(&s, sv[0], NULL), 0);
+    assert_int_equal(weft_stream_write(s, "bye", 3), 0);
+    assert_int_equal(weft_stream_shutdown(s), 0);
+    assert_int_equal(weft_stream_shutdown(s), 0);
+    char buf[8];
+    assert_int_equal(read(sv[1], buf, sizeof buf), 3);
+    assert_int_equal(read(sv[1], buf, sizeof buf), 0); /* end of stream */
+    assert_int_equal(weft_stream_write(s, "x", 1), -ESHUTDOWN);
+    put(sv[1], "still\n");
+    const char *p;
+    check_line(weft_stream_readline(s, &p), &p, "still\n");
+    assert_int_equal(weft_stream_close(s), 0);
+    close(sv[1]);
+
+    int pp[2];
+    assert_int_equal(pipe(pp), 0);
+    assert_int_equal(weft_stream_open(&s, pp[1], NULL), 0);
+    assert_int_equal(weft_stream_shutdown(s), -ENOTSOCK);
+    assert_int_equal(weft_stream_close(s), 0);
+    close(pp[0]);
+    return 0;
+}
+
+static void test_shutdown(void **state)
+{
+    run(shutdown_main, NULL);
+}
+
+static bool is_broken(int rc)
+{
+    return rc == -EPIPE || rc == -ECONNRESET;
+}
+
+/* A peer that went away: sticky errors, no SIGPIPE. */
+static int peer_closed_main(void *arg, void **res)
+{
+    int sv[2];
+    sockpair(sv, 0);
+    weft_stream_t *s;
+    assert_int_equal(weft_stream_open(&s, sv[0], NULL), 0);
+    close(sv[1]);
+    int rc = weft_stream_write(s, "x", 1);
+    assert_true(is_broken(rc));
+    assert_int_equal(weft_stream_write(s, "y", 1), rc);
+    assert_int_equal(weft_stream_drain(s), rc);
+    assert_int_equal(weft_stream_flush(s), rc);
+    assert_int_equal(weft_stream_close(s), rc);
+
+    /* the peer leaves while output is queued: the flush reports it */
+    weft_stream_t *a, *b;
+    spair(&a, &b, NULL, NULL, 4096);
+    size_t n = 300000;
+    char *big = calloc(1, n);
+    assert_int_equal(weft_stream_write(a, big, n), 0);
+    free(big);
+    assert_true(weft_stream_pending(a) > 0);
+    assert_int_equal(weft_stream_abort(b), 0);
+    rc = weft_stream_flush(a);
+    assert_true(is_broken(rc));
+    assert_int_equal(weft_stream_pending(a), 0);
+    assert_int_equal(weft_stream_write(a, "z", 1), rc);
+    assert_int_equal(weft_stream_close(a), rc);
+
+    /* a reset seen by a read sticks too */
+    sockpair(sv, 0);
+    assert_int_equal(weft_stream_open(&s, sv[0], NULL), 0);
+    assert_int_equal(weft_stream_write(s, "unread", 6), 0);
+    close(sv[1]); /* with our bytes unread: a reset */
+    char buf[8];
+    rc = (int)weft_stream_read(s, buf, sizeof buf);
+    assert_int_equal(rc, -ECONNRESET);
+    assert_int_equal(weft_stream_read(s, buf, sizeof buf), -ECONNRESET);
+    const char *p;
+    assert_int_equal(weft_stream_readline(s, &p), -ECONNRESET);
+    weft_stream_abort(s);
+
+    /* a pipe whose reader is gone */
+    int pp[2];
+    assert_int_equal(pipe(pp), 0);
+    assert_int_equal(weft_stream_open(&s, pp[1], NULL), 0);
+    close(pp[0]);
+    assert_int_equal(weft_stream_write(s, "x", 1), -EPIPE);
+    assert_int_equal(weft_stream_close(s), -EPIPE);
+    return 0;
+}
+
+static void test_peer_closed(void **state)
+{
+    run(peer_closed_main, NULL);
+}
+
+/* ---- close and abort under a waiting task ---- */
+
+typedef struct {
+    weft_stream_t *s;
+    ssize_t rc;
+    int64_t timeout;
+    char buf[64];
+    size_t n, got;
+    int op; /* 0 read, 1 drain, 2 readexactly, 3 readuntil */
+} op_t;
+
+static int op_task(void *arg, void **res)
+{
+    op_t *o = arg;
+    weft_deadline_t d;
+    if (o->timeout)
+        weft_deadline_push(&d, o->timeout);
+    const char *p;
+    switch (o->op) {
+    case 0:
+        o->rc = weft_stream_read(o->s, o->buf, o->n ? o->n : sizeof o->buf);
+        break;
+    case 1:
+        o->rc = weft_stream_drain(o->s);
+        break;
+    case 2:
+        o->rc = weft_stream_readexactly(o->s, o->buf, o->n, &o->got);
+        break;
+    default:
+        o->rc = weft_stream_readuntil(o->s, "\r\n", 2, &p);
+        break;
+    }
+    if (o->timeout)
+        weft_deadline_pop(&d);
+    return 0;
+}
+
+static weft_task_t *start_op(op_t *o)
+{
+    weft_task_t *t;
+    assert_int_equal(weft_spawn(&t, op_task, o, NULL), 0);
+    wait_state(t, WEFT_TASK_WAITING);
+    return t;
+}
+
+static void finish_op(weft_task_t *t)
+{
+    assert_int_equal(weft_await(t, NULL), 0);
+    weft_task_release(t);
+}
+
+/* Fills w's kernel buffer and queue past high_water. */
+static void stuff(weft_stream_t *w, size_t n)
+{
+    char *buf = malloc(n);
+    fill_pat((unsigned char *)buf, 0, n);
+    assert_int_equal(weft_stream_write(w, buf, n), 0);
+    free(buf);
+    assert_true(weft_stream_pending(w) > 65536);
+}
+
+static int close_waiter_main(void *arg, void **res)
+{
+    int sv[2];
+    sockpair(sv, 0);
+    /* close while another task waits in read */
+    op_t o = {0};
+    assert_int_equal(weft_stream_open(&o.s, sv[0], NULL), 0);
+    weft_task_t *t = start_op(&o);
+    assert_int_equal(weft_stream_close(o.s), 0);
+    finish_op(t);
+    assert_int_equal(o.rc, -EBADF);
+    close(sv[1]);
+
+    /* abort while another task waits in readuntil */
+    sockpair(sv, 0);
+    o = (op_t){.op = 3};
+    assert_int_equal(weft_stream_open(&o.s, sv[0], NULL), 0);
+    put(sv[1], "no end yet");
+    t = start_op(&o);
+    assert_int_equal(weft_stream_abort(o.s), 0);
+    finish_op(t);
+    assert_int_equal(o.rc, -EBADF);
+    close(sv[1]);
+
+    /* close while the reader was woken with data but has not run yet */
+    sockpair(sv, 0);
+    o = (op_t){0};
+    assert_int_equal(weft_stream_open(&o.s, sv[0], NULL), 0);
+    t = start_op(&o);
+    put(sv[1], "x");
+    wait_state(t, WEFT_TASK_READY);
+    assert_int_equal(weft_stream_close(o.s), 0);
+    finish_op(t);
+    assert_int_equal(o.rc, -EBADF);
+    close(sv[1]);
+
+    /* abort while another task waits in drain */
+    weft_stream_t *peer;
+    o = (op_t){.op = 1};
+    spair(&o.s, &peer, NULL, NULL, 4096);
+    stuff(o.s, 200000);
+    t = start_op(&o);
+    assert_int_equal(weft_stream_abort(o.s), 0);
+    finish_op(t);
+    assert_int_equal(o.rc, -EBADF);
+    char buf[4096];
+    ssize_t r;
+    size_t total = 0;
+    while ((r = weft_stream_read(peer, buf, sizeof buf)) > 0)
+        total += (size_t)r;
+    assert_int_equal(r, 0);
+    assert_true(total < 200000); /* the queue was dropped */
+    assert_int_equal(weft_stream_close(peer), 0);
+
+    /* close while another task waits in drain: the drainer gets -EBADF */
+    o = (op_t){.op = 1};
+    spair(&o.s, &peer, NULL, NULL, 4096);
+    stuff(o.s, 200000);
+    t = start_op(&o);
+    int rc = weft_stream_close(o.s);
+    assert_true(rc == 0 || rc == -EBUSY);
+    finish_op(t);
+    assert_int_equal(o.rc, -EBADF);
+    assert_int_equal(weft_stream_close(peer), 0);
+    return 0;
+}
+
+static void test_close_while_waiting(void **state)
+{
+    run(close_waiter_main, NULL);
+}
+
+/* ---- cancellation and deadlines: nothing consumed is lost ---- */
+
+static int cancel_main(void *arg, void **res)
+{
+    int sv[2];
+    sockpair(sv, 0);
+    weft_stream_t *s;
+    assert_int_equal(weft_stream_open(&s, sv[0], NULL), 0);
+    char buf[64];
+
+    /* a cancelled read */
+    op_t o = {.s = s};
+    weft_task_t *t = start_op(&o);
+    assert_int_equal(weft_cancel(t), 0);
+    finish_op(t);
+    assert_int_equal(o.rc, -ECANCELED);
+    put(sv[1], "hello");
+    assert_int_equal(weft_stream_read(s, buf, sizeof buf), 5);
+    assert_memory_equal(buf, "hello", 5);
+
+    /* a read past its deadline */
+    o = (op_t){.s = s, .timeout = WEFT_MSEC(1)};
+    t = start_op(&o);
+    finish_op(t);
+    assert_int_equal(o.rc, -ETIMEDOUT);
+    put(sv[1], "again");
+    assert_int_equal(weft_stream_read(s, buf, sizeof buf), 5);
+    assert_memory_equal(buf, "again", 5);
+
+    /* readexactly: the bytes that came are in buf and counted */
+    o = (op_t){.s = s, .op = 2, .n = 10};
+    t = start_op(&o);
+    put(sv[1], "abc");
+    wait_woken(t);
+    assert_int_equal(weft_cancel(t), 0);
+    finish_op(t);
+    assert_int_equal(o.rc, -ECANCELED);
+    assert_int_equal(o.got, 3);
+    assert_memory_equal(o.buf, "abc", 3);
+    put(sv[1], "defghij");
+    size_t got;
+    assert_int_equal(weft_stream_readexactly(s, buf, 7, &got), 0);
+    assert_memory_equal(buf, "defghij", 7);
+
+    /* readuntil: the partial record stays buffered */
+    o = (op_t){.s = s, .op = 3, .timeout = WEFT_MSEC(1)};
+    put(sv[1], "GET /");
+    t = start_op(&o);
+    finish_op(t);
+    assert_int_equal(o.rc, -ETIMEDOUT);
+    const char *p;
+    check_line(weft_stream_peek(s, &p), &p, "GET /");
+    put(sv[1], " HTTP/1.1\r\nrest");
+    check_line(weft_stream_readuntil(s, "\r\n", 2, &p), &p, "GET / HTTP/1.1\r\n");
+    check_line(weft_stream_peek(s, &p), &p, "rest");
+    assert_int_equal(weft_stream_close(s), 0);
+    close(sv[1]);
+
+    /* a cancelled drain and a drain past its deadline lose nothing */
+    weft_stream_t *w, *rs;
+    spair(&w, &rs, NULL, NULL, 4096);
+    size_t n = scaled(400000, 200000);
+    stuff(w, n);
+    o = (op_t){.s = w, .op = 1};
+    t = start_op(&o);
+    assert_int_equal(weft_cancel(t), 0);
+    finish_op(t);
+    assert_int_equal(o.rc, -ECANCELED);
+    o = (op_t){.s = w, .op = 1, .timeout = WEFT_MSEC(1)};
+    t = start_op(&o);
+    finish_op(t);
+    assert_int_equal(o.rc, -ETIMEDOUT);
+    rdr_t r = {.s = rs, .total = n, .chunk = 4000, .until_eof = true};
+    assert_int_equal(weft_spawn(&t, pat_reader, &r, NULL), 0);
+    assert_int_equal(weft_stream_flush(w), 0);
+    assert_int_equal(weft_stream_close(w), 0);
+    finish_op(t);
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(r.got, n);
+    assert_int_equal(weft_stream_close(rs), 0);
+
+    /* a cancelled task's close does not wait for the flush */
+    spair(&w, &rs, NULL, NULL, 4096);
+    stuff(w, n);
+    weft_cancel(weft_current());
+    assert_int_equal(weft_stream_close(w), -ECANCELED);
+    assert_true(weft_uncancel() > 0);
+    assert_int_equal(weft_stream_close(rs), 0);
+    return 0;
+}
+
+static void test_cancel_deadline(void **state)
+{
+    run(cancel_main, NULL);
+}
+
+/* ---- pipes ---- */
+
+static int pipe_writer(void *arg, void **res)
+{
+    rdr_t *r = arg; /* reused: s is the writer, total the size */
+    size_t sent = 0;
+    unsigned char buf[7777];
+    while (sent < r->total) {
+        size_t n = r->total - sent < sizeof buf ? r->total - sent : sizeof buf;
+        fill_pat(buf, sent, n);
+        assert_int_equal(weft_stream_write(r->s, buf, n), 0);
+        assert_int_equal(weft_stream_drain(r->s), 0);
+        sent += n;
+    }
+    r->rc = weft_stream_close(r->s);
+    return 0;
+}
+
+static int pipes_main(void *arg, void **res)
+{
+    int pp[2];
+    assert_int_equal(pipe(pp), 0);
+    weft_stream_t *rs, *ws;
+    weft_stream_opts_t o = {.limit = 4096, .high_water = 8192};
+    assert_int_equal(weft_stream_open(&rs, pp[0], &o), 0);
+    assert_int_equal(weft_stream_open(&ws, pp[1], &o), 0);
+    assert_true(fcntl(pp[0], F_GETFL) & O_NONBLOCK);
+    assert_true(fcntl(pp[1], F_GETFD) & FD_CLOEXEC);
+    size_t n = scaled(2 << 20, 300000);
+    rdr_t w = {.s = ws, .total = n};
+    rdr_t r = {.s = rs, .total = n, .chunk = 999, .slow = true, .until_eof = true};
+    weft_task_t *wt, *rt;
+    assert_int_equal(weft_spawn(&wt, pipe_writer, &w, NULL), 0);
+    assert_int_equal(weft_spawn(&rt, pat_reader, &r, NULL), 0);
+    finish_op(wt);
+    finish_op(rt);
+    assert_int_equal(w.rc, 0);
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(r.got, n);
+    assert_true(weft_stream_at_eof(rs));
+    assert_int_equal(weft_stream_close(rs), 0);
+
+    /* lines over a pipe */
+    assert_int_equal(pipe(pp), 0);
+    assert_int_equal(weft_stream_open(&rs, pp[0], NULL), 0);
+    assert_int_equal(weft_stream_open(&ws, pp[1], NULL), 0);
+    assert_int_equal(weft_stream_write(ws, "one\ntwo\nthr", 11), 0);
+    assert_int_equal(weft_stream_close(ws), 0);
+    const char *p;
+    check_line(weft_stream_readline(rs, &p), &p, "one\n");
+    check_line(weft_stream_readline(rs, &p), &p, "two\n");
+    assert_int_equal(weft_stream_readline(rs, &p), -WEFT_EINCOMPLETE);
+    check_line(weft_stream_peek(rs, &p), &p, "thr");
+    assert_int_equal(weft_stream_close(rs), 0);
+    return 0;
+}
+
+static void test_pipes(void **state)
+{
+    run(pipes_main, NULL);
+}
+
+/* ---- fill / peek / consume, for parsers that work in place ---- */
+
+static int fill_main(void *arg, void **res)
+{
+    int sv[2];
+    sockpair(sv, 0);
+    weft_stream_t *s;
+    assert_int_equal(weft_stream_open(&s, sv[0], NULL), 0);
+    const char *p;
+    assert_int_equal(weft_stream_peek(s, &p), 0);
+    put(sv[1], "GET / HT");
+    assert_int_equal(weft_stream_fill(s), 8);
+    put(sv[1], "TP/1.1\r\n\r\nNEXT");
+    ssize_t n;
+    while ((n = weft_stream_peek(s, &p)) < 4 || !memmem(p, (size_t)n, "\r\n\r\n", 4))
+        assert_true(weft_stream_fill(s) > 0);
+    const char *end = memmem(p, (size_t)n, "\r\n\r\n", 4);
+    assert_int_equal(weft_stream_consume(s, (size_t)(end + 4 - p)), 0);
+    check_line(weft_stream_peek(s, &p), &p, "NEXT");
+    /* fill under a deadline */
+    weft_deadline_t d;
+    weft_deadline_push(&d, WEFT_MSEC(1));
+    assert_int_equal(weft_stream_fill(s), -ETIMEDOUT);
+    weft_deadline_pop(&d);
+    check_line(weft_stream_peek(s, &p), &p, "NEXT");
+    assert_int_equal(weft_stream_consume(s, 4), 0);
+    assert_int_equal(weft_stream_close(s), 0);
+    close(sv[1]);
+    return 0;
+}
+
+static void test_fill_peek(void **state)
+{
+    run(fill_main, NULL);
+}
+
+/* ---- bad arguments, and calls that would wait outside a task ---- */
+
+typedef struct {
+    weft_stream_t *s;
+    ssize_t rd, fl;
+} cb_t;
+
+static void in_callback(void *arg)
+{
+    cb_t *c = arg;
+    char b[4];
+    c->rd = weft_stream_read(c->s, b, sizeof b);
+    c->fl = weft_stream_flush(c->s);
+}
+
+static int args_main(void *arg, void **res)
+{
+    weft_stream_t *s = (weft_stream_t *)&s;
+    weft_stream_opts_t bad = {.high_water = 100, .low_water = 200};
+    int sv[2];
+    sockpair(sv, 0);
+    assert_int_equal(weft_stream_open(&s, -1, NULL), -EINVAL);
+    assert_null(s);
+    assert_int_equal(weft_stream_open(NULL, sv[1], NULL), -EINVAL);
+    assert_int_equal(fcntl(sv[1], F_GETFD), -1); /* closed anyway */
+    assert_int_equal(weft_stream_open(&s, sv[0], &bad), -EINVAL);
+    assert_int_equal(fcntl(sv[0], F_GETFD), -1);
+
+    const char *p;
+    char b[4];
+    size_t got = 5;
+    assert_int_equal(weft_stream_read(NULL, b, 1), -EINVAL);
+    assert_int_equal(weft_stream_readexactly(NULL, b, 1, &got), -EINVAL);
+    assert_int_equal(got, 0);
+    assert_int_equal(weft_stream_readuntil(NULL, "x", 1, &p), -EINVAL);
+    assert_int_equal(weft_stream_readline(NULL, &p), -EINVAL);
+    assert_int_equal(weft_stream_peek(NULL, &p), -EINVAL);
+    assert_int_equal(weft_stream_fill(NULL), -EINVAL);
+    assert_int_equal(weft_stream_consume(NULL, 0), -EINVAL);
+    assert_false(weft_stream_at_eof(NULL));
+    assert_int_equal(weft_stream_write(NULL, "x", 1), -EINVAL);
+    assert_int_equal(weft_stream_writev(NULL, NULL, 0), -EINVAL);
+    assert_int_equal(weft_stream_drain(NULL), -EINVAL);
+    assert_int_equal(weft_stream_flush(NULL), -EINVAL);
+    assert_int_equal(weft_stream_shutdown(NULL), -EINVAL);
+    assert_int_equal(weft_stream_close(NULL), -EINVAL);
+    assert_int_equal(weft_stream_abort(NULL), -EINVAL);
+    assert_int_equal(weft_stream_fd(NULL), -EINVAL);
+    assert_int_equal(weft_stream_pending(NULL), 0);
+
+    sockpair(sv, 0);
+    assert_int_equal(weft_stream_open(&s, sv[0], NULL), 0);
+    assert_int_equal(weft_stream_read(s, NULL, 1), -EINVAL);
+    assert_int_equal(weft_stream_readexactly(s, NULL, 1, NULL), -EINVAL);
+    assert_int_equal(weft_stream_readuntil(s, NULL, 1, &p), -EINVAL);
+    assert_int_equal(weft_stream_readuntil(s, "x", 0, &p), -EINVAL);
+    assert_int_equal(weft_stream_readuntil(s, "x", 1, NULL), -EINVAL);
+    assert_int_equal(weft_stream_readuntil(s, "x", 65537, &p), -EINVAL);
+    assert_int_equal(weft_stream_peek(s, NULL), -EINVAL);
+    assert_int_equal(weft_stream_consume(s, 1), -EINVAL);
+    assert_int_equal(weft_stream_write(s, NULL, 1), -EINVAL);
+    assert_int_equal(weft_stream_write(s, NULL, 0), 0);
+    assert_int_equal(weft_stream_writev(s, NULL, 1), -EINVAL);
+    assert_int_equal(weft_stream_writev(s, (struct iovec[]){{NULL, 1}}, 1), -EINVAL);
+    assert_int_equal(weft_stream_writev(s, (struct iovec[]){{b, 1}}, -1), -EINVAL);
+    assert_int_equal(weft_stream_writev(s, (struct iovec[]){{b, SIZE_MAX}, {b, 2}}, 2), -EINVAL);
+    assert_int_equal(weft_stream_pending(s), 0);
+
+    /* from a callback: what would wait returns -EPERM */
+    cb_t c = {.s = s};
+    stuff(s, 300000);
+    assert_int_equal(weft_call_soon(NULL, in_callback, &c), 0);
+    assert_int_equal(weft_yield(), 0);
+    assert_int_equal(weft_yield(), 0);
+    assert_int_equal(c.rd, -EPERM);
+    assert_int_equal(c.fl, -EPERM);
+    assert_int_equal(weft_stream_abort(s), 0);
+    close(sv[1]);
+    return 0;
+}
+
+static void test_bad_args(void **state)
+{
+    run(args_main, NULL);
+    /* no loop: -EPERM, and the fd is closed */
+    int sv[2];
+    sockpair(sv, 0);
+    weft_stream_t *s;
+    assert_int_equal(weft_stream_open(&s, sv[0], NULL), -EPERM);
+    assert_int_equal(fcntl(sv[0], F_GETFD), -1);
+    close(sv[1]);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_read_basic),
+        cmocka_unit_test(test_readuntil_split),
+        cmocka_unit_test(test_overlong_line),
+        cmocka_unit_test(test_incomplete),
+        cmocka_unit_test(test_readexactly_large),
+        cmocka_unit_test(test_drain_bounded),
+        cmocka_unit_test(test_writev),
+        cmocka_unit_test(test_background_flush),
+        cmocka_unit_test(test_shutdown),
+        cmocka_unit_test(test_peer_closed),
+        cmocka_unit_test(test_close_while_waiting),
+        cmocka_unit_test(test_cancel_deadline),
+        cmocka_unit_test(test_pipes),
+        cmocka_unit_test(test_fill_peek),
+        cmocka_unit_test(test_bad_args),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
