@@ -11,6 +11,8 @@
 ##   make bench     build, run build/bench/weft-bench 5 times into build/bench/results.jsonl,
 ##                  draw build/bench/chart.svg (BENCH="spawn switch" picks workloads)
 ##   make soak      build, run the tests labelled soak (test/soak_*.c) in build/
+##   make fuzz      build-fuzz/ with clang (libFuzzer+ASan+UBSan), run each target in fuzz/
+##                  FUZZ_SECONDS (20) seconds from the seeds in fuzz/corpus/
 ##   make format    clang-format -i every C file in include/ src/ test/ bench/ examples/
 ##   make clean     remove build*/
 ##   make deps      install the build/test dependencies (scripts/deps.sh build)
@@ -26,6 +28,7 @@ DEPS := scripts/deps.sh
 CTEST_FLAGS := --output-on-failure -j$(NPROC) --timeout 300 --no-tests=error --no-label-summary
 BENCH ?=
 BENCH_RUNS ?= 5
+FUZZ_SECONDS ?= 20
 
 VALGRIND := valgrind;--error-exitcode=99;--leak-check=full;--errors-for-leak-kinds=definite,indirect;--show-leak-kinds=definite,indirect;--track-fds=no;--quiet
 
@@ -43,7 +46,7 @@ define cmake_build
 endef
 
 .DEFAULT_GOAL := build
-.PHONY: help deps deps-bench deps-format build demo test asan tsan valgrind ucontext bench soak format clean
+.PHONY: help deps deps-bench deps-format build demo test asan tsan valgrind ucontext bench soak fuzz format clean
 
 help:
 	@sed -n 's/^## \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
@@ -99,6 +102,12 @@ bench: deps-bench build
 
 soak: build
 	$(CTEST) --test-dir build --output-on-failure --no-tests=ignore -L soak
+
+fuzz:
+	@$(DEPS) fuzz
+	$(call cmake_build,build-fuzz,-DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug $(PLAIN) -DWEFT_FUZZ=ON \
+		-DWEFT_BUILD_TESTS=OFF -DWEFT_BUILD_EXAMPLES=OFF -DWEFT_BUILD_BENCH=OFF)
+	sh fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
 
 format: deps-format
 	@files=$$(find $(wildcard include src test bench examples) -name '*.[ch]' -type f 2>/dev/null); \

@@ -2,6 +2,7 @@
 # Usage: scripts/deps.sh MODE
 #   build   what building and testing needs (compiler, cmake, cmocka, valgrind)
 #   bench   build + the benchmark peers and load generators
+#   fuzz    build + clang (libFuzzer)
 #   format  clang-format
 # Installs what is missing (Debian/Ubuntu, as root), or prints the command to
 # run and exits 1. Quiet when nothing is missing.
@@ -10,14 +11,16 @@ set -eu
 mode=${1:-build}
 
 build_pkgs="cmake make gcc pkg-config libcmocka-dev valgrind"
-bench_pkgs="libboost-context-dev golang-go python3 python3-uvloop libuv1-dev wrk nginx-light redis-server redis-tools clang"
+bench_pkgs="libboost-context-dev golang-go python3 python3-uvloop libuv1-dev wrk nginx-light redis-server redis-tools curl"
 format_pkgs="clang-format"
+fuzz_pkgs="clang"
 
 case $mode in
     build) want=$build_pkgs ;;
     bench) want="$build_pkgs $bench_pkgs" ;;
     format) want=$format_pkgs ;;
-    *) echo "usage: $0 build|bench|format" >&2; exit 2 ;;
+    fuzz) want="$build_pkgs $fuzz_pkgs" ;;
+    *) echo "usage: $0 build|bench|fuzz|format" >&2; exit 2 ;;
 esac
 
 if [ ! -f /etc/debian_version ] || ! command -v dpkg-query >/dev/null 2>&1; then

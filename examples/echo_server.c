@@ -1,0 +1,77 @@
+/* echo_server.c - a TCP echo server: every byte a client sends comes back.
+ *
+ * Shows the shape of every weft server: listen, hand the listener to
+ * weft_server_start with a handler, and let the server run one task per
+ * connection. The handler is plain sequential code; each read or drain
+ * suspends only its own task, so thousands of clients are served at once.
+ *
+ *   ./echo_server 7000          (port 0 picks a free one)
+ *   nc 127.0.0.1 7000           type a line, it comes back
+ *   ./fanout 127.0.0.1 7000     10,000 clients at once (examples/fanout.c)
+ *
+ * It prints "echo_server: listening on 127.0.0.1:PORT" once it accepts
+ * connections, and stops cleanly on Ctrl-C (SIGINT) or SIGTERM. The number
+ * of loops comes from the environment: WEFT_WORKERS=2 ./echo_server 7000.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <weft.h>
+
+#include "proto/sig.h"
+
+static int echo(weft_stream_t *s, void *arg)
+{
+    char buf[16384];
+    (void)arg;
+    for (;;) {
+        ssize_t n = weft_stream_read(s, buf, sizeof buf);
+        if (n <= 0)
+            return 0; /* end of stream, a reset, or the server closing */
+        /* write queues what the kernel does not take at once; drain
+         * waits only if the client reads slower than it sends. */
+        if (weft_stream_write(s, buf, (size_t)n) < 0 || weft_stream_drain(s) < 0)
+            return 0;
+    }
+}
+
+static int serve(void *arg, void **result)
+{
+    const char *port = arg;
+    weft_listener_t *l;
+    weft_server_t *srv;
+    weft_addr_t a;
+    char name[64];
+    (void)result;
+
+    int rc = weft_tcp_listen(&l, "127.0.0.1", port, NULL);
+    if (rc < 0) {
+        fprintf(stderr, "echo_server: listen on port %s: %s\n", port, weft_strerror(rc));
+        return rc;
+    }
+    weft_listener_addr(l, &a);
+    weft_addr_format(&a, name, sizeof name);
+    rc = weft_server_start(&srv, l, echo, NULL, NULL);
+    if (rc < 0) {
+        weft_listener_close(l);
+        fprintf(stderr, "echo_server: %s\n", weft_strerror(rc));
+        return rc;
+    }
+    printf("echo_server: listening on %s\n", name);
+    fflush(stdout);
+
+    stop_signals_wait();
+    /* Clients get a second to finish; then their handlers are cancelled. */
+    weft_server_close(srv, WEFT_SEC(1));
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s PORT\n", argv[0]);
+        return 2;
+    }
+    stop_signals_block();
+    return weft_run(serve, argv[1], NULL) == 0 ? 0 : 1;
+}

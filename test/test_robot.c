@@ -1,0 +1,55 @@
+/* test_robot.c - examples/robot runs for a second and prints its one
+ * summary line: a 500 Hz control task ticked, the sensor child's lines
+ * arrived as events, the planner's steps ran in the thread pool, and the
+ * program ended cleanly (exit 0). How late the ticks were depends on the
+ * machine, so only the shape and the counts are checked here; the figures
+ * come from `make bench` (workload tick) and `robot 3` on an idle machine.
+ *
+ * Covers: examples/robot.c.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+static void test_robot_prints_its_summary(void **state)
+{
+    (void)state;
+    const char *dir = getenv("WEFT_EXAMPLES_DIR");
+    if (!dir)
+        skip(); /* built without the examples */
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "%s/robot 1", dir);
+    FILE *f = popen(cmd, "r");
+    assert_non_null(f);
+    char line[256] = {0};
+    assert_non_null(fgets(line, sizeof line, f));
+    int st = pclose(f);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    long ticks, events, plans;
+    long long missed;
+    double p50, p99, max;
+    int n = sscanf(line, "ticks %ld missed %lld p50_us %lf p99_us %lf max_us %lf events %ld plans %ld",
+                   &ticks, &missed, &p50, &p99, &max, &events, &plans);
+    assert_int_equal(n, 7);
+    /* a second at 500 Hz: at most 500 ticks, every one accounted for */
+    assert_true(ticks > 0 && ticks <= 501);
+    assert_true(ticks + missed <= 501);
+    assert_true(p50 >= 0 && p50 <= p99 && p99 <= max);
+    assert_true(plans >= 1 && plans <= 10);
+    assert_true(events >= 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_robot_prints_its_summary),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
