@@ -40,6 +40,12 @@ int bench_sleepers(void);
 int bench_yield(void);
 int bench_queue(void);
 int bench_chan(void);
+/* the network workloads: a server and a client each (netbench.h) */
+int bench_echo(void);
+int bench_http(void);
+int bench_redis(void);
+int bench_spawn_proc(void);
+int bench_tick(void);
 
 /* ---- time ---- */
 

@@ -26,6 +26,11 @@ static const bench_workload_t workloads[] = {
     {"yield", bench_yield},
     {"queue", bench_queue},
     {"chan", bench_chan},
+    {"echo", bench_echo},
+    {"http", bench_http},
+    {"redis", bench_redis},
+    {"spawn_proc", bench_spawn_proc},
+    {"tick", bench_tick},
 };
 /* clang-format on */
 

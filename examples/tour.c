@@ -18,6 +18,9 @@
  *  12. queues       producers and consumers, with back-pressure
  *  13. locks        one task at a time in a critical section
  *  14. select       waiting on several channels, with a timeout
+ *  15. processes    running a program, talking to it through pipes
+ *  16. echo         a TCP server and its clients in one program
+ *  17. fetch        several clients fetching from a local HTTP server at once
  *
  * Sections 1-5 need no event loop: coroutines and generators are plain
  * objects you drive by hand. From section 6 on, weft_run starts a loop and
@@ -31,6 +34,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <strings.h>
 
 #include <weft.h>
 
@@ -611,6 +616,169 @@ static void tour_select(void)
     weft_chan_destroy(alerts);
 }
 
+
+/* ---- 15. processes ------------------------------------------------------
+ * weft_proc_spawn starts a program (posix_spawn: cheap even from a big
+ * parent); its pipes are streams. communicate feeds stdin and collects
+ * stdout and stderr at once, so no pipe can fill up and deadlock.
+ */
+
+static void tour_processes(void)
+{
+    section("15. processes");
+    weft_proc_opts_t opts = {.in = WEFT_STDIO_PIPE, .out = WEFT_STDIO_PIPE};
+    const char *sort[] = {"sort", NULL};
+    weft_proc_t *p;
+    check(weft_proc_spawn(&p, sort, &opts), "spawn sort");
+    const char *input = "pear\napple\nfig\n";
+    char *out;
+    size_t n;
+    int code;
+    check(weft_proc_communicate(p, input, 15, &out, &n, NULL, NULL, &code), "communicate");
+    printf("  sort said (exit %d):\n%s", code, out);
+    free(out);
+    weft_proc_destroy(p);
+    const char *missing[] = {"no-such-program", NULL};
+    printf("  a missing program fails at once: %s\n",
+           weft_strerror(weft_proc_spawn(&p, missing, NULL)));
+}
+
+/* ---- 16. echo ------------------------------------------------------------
+ * weft_server_start runs one handler task per connection; a client is a
+ * plain task that connects, writes and reads. Port 0 lets the kernel pick.
+ */
+
+static int echo_handler(weft_stream_t *s, void *arg)
+{
+    (void)arg;
+    const char *line;
+    ssize_t n;
+    while ((n = weft_stream_readline(s, &line)) > 0) {
+        weft_stream_write(s, line, (size_t)n);
+        int rc = weft_stream_drain(s);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static int echo_client(void *arg, void **result)
+{
+    (void)result;
+    intptr_t id = INT(arg) >> 16, port = INT(arg) & 0xffff;
+    char portstr[8], msg[32];
+    snprintf(portstr, sizeof portstr, "%d", (int)port);
+    weft_stream_t *s;
+    int rc = weft_tcp_connect(&s, "127.0.0.1", portstr, NULL);
+    if (rc)
+        return rc;
+    int len = snprintf(msg, sizeof msg, "hello from client %d\n", (int)id);
+    weft_stream_write(s, msg, (size_t)len);
+    const char *line;
+    ssize_t n = weft_stream_readline(s, &line);
+    if (n > 0)
+        printf("  client %d got back: %.*s", (int)id, (int)n, line);
+    weft_stream_close(s);
+    return n > 0 ? 0 : (int)n;
+}
+
+static int listen_local(weft_listener_t **l)
+{
+    check(weft_tcp_listen(l, "127.0.0.1", "0", NULL), "listen");
+    weft_addr_t a;
+    check(weft_listener_addr(*l, &a), "listener addr");
+    return weft_addr_port(&a);
+}
+
+static void tour_echo(void)
+{
+    section("16. echo");
+    weft_listener_t *l;
+    int port = listen_local(&l);
+    weft_server_t *srv;
+    check(weft_server_start(&srv, l, echo_handler, NULL, NULL), "server");
+    weft_task_t *c[3];
+    for (int i = 0; i < 3; i++)
+        check(weft_spawn(&c[i], echo_client, VAL(((i + 1) << 16) | port), NULL), "spawn");
+    for (int i = 0; i < 3; i++) {
+        check(weft_await(c[i], NULL), "client");
+        weft_task_release(c[i]);
+    }
+    check(weft_server_close(srv, WEFT_SEC(1)), "server close");
+    printf("  server closed: every connection was handled by its own task\n");
+}
+
+/* ---- 17. fetch -----------------------------------------------------------
+ * A tiny HTTP server and several clients fetching from it at once; each
+ * client parses the reply with readline and readexactly.
+ */
+
+static int http_handler(weft_stream_t *s, void *arg)
+{
+    (void)arg;
+    const char *line;
+    ssize_t n;
+    /* the request line and headers end with an empty line */
+    while ((n = weft_stream_readline(s, &line)) > 0)
+        if (n <= 2)
+            break;
+    if (n <= 0)
+        return (int)n;
+    static const char reply[] = "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nhello\n";
+    weft_stream_write(s, reply, sizeof reply - 1);
+    return weft_stream_flush(s);
+}
+
+static int fetch(void *arg, void **result)
+{
+    (void)result;
+    char port[8];
+    snprintf(port, sizeof port, "%d", (int)INT(arg));
+    weft_stream_t *s;
+    int rc = weft_tcp_connect(&s, "localhost", port, NULL); /* resolved in the pool */
+    if (rc)
+        return rc;
+    static const char req[] = "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    weft_stream_write(s, req, sizeof req - 1);
+    const char *line;
+    ssize_t n;
+    long length = 0;
+    char status[64] = "";
+    while ((n = weft_stream_readline(s, &line)) > 2) {
+        if (!status[0])
+            snprintf(status, sizeof status, "%.*s", (int)n - 2, line);
+        if (n > 16 && strncasecmp(line, "Content-Length:", 15) == 0)
+            length = strtol(line + 15, NULL, 10);
+    }
+    char body[64] = "";
+    if (n > 0 && length > 0 && length < (long)sizeof body)
+        rc = weft_stream_readexactly(s, body, (size_t)length, NULL);
+    weft_stream_close(s);
+    if (rc == 0)
+        printf("  %s, body: %s", status, body);
+    return rc;
+}
+
+static void tour_fetch(void)
+{
+    section("17. fetch");
+    weft_listener_t *l;
+    int port = listen_local(&l);
+    weft_server_t *srv;
+    check(weft_server_start(&srv, l, http_handler, NULL, NULL), "server");
+    weft_task_t *f[4];
+    for (int i = 0; i < 4; i++)
+        check(weft_spawn(&f[i], fetch, VAL(port), NULL), "spawn");
+    int rc = weft_gather(f, 4, NULL, NULL, WEFT_GATHER_FAIL_FAST);
+    if (rc == -EAFNOSUPPORT || rc == -WEFT_ENOTFOUND)
+        printf("  (this machine cannot resolve localhost: %s)\n", weft_strerror(rc));
+    else
+        check(rc, "gather");
+    for (int i = 0; i < 4; i++)
+        weft_task_release(f[i]);
+    check(weft_server_close(srv, WEFT_SEC(1)), "server close");
+}
+
 static int tour_main(void *arg, void **result)
 {
     (void)arg;
@@ -624,6 +792,9 @@ static int tour_main(void *arg, void **result)
     tour_queues();
     tour_locks();
     tour_select();
+    tour_processes();
+    tour_echo();
+    tour_fetch();
     return 0;
 }
 
