@@ -156,6 +156,41 @@ static int plan_stdio(stdio_plan_t *pl, const weft_proc_opts_t *o)
     return 0;
 }
 
+/* Says whether path can be executed, as posix_spawn(p) would find it.
+ * glibc's posix_spawn reports an exec failure itself, through its vfork;
+ * where the child is a real fork (Valgrind runs it so, other C libraries
+ * may too) the failure would only show as exit code 127. One access()
+ * per spawn (a few for a PATH search) keeps the error in the caller's
+ * hands everywhere. */
+static int check_exec(const char *path, bool search)
+{
+    if (!search)
+        return access(path, X_OK) == 0 ? 0 : -errno;
+    const char *dirs = getenv("PATH");
+    if (!dirs || !*dirs)
+        dirs = "/bin:/usr/bin";
+    int err = -ENOENT;
+    size_t plen = strlen(path);
+    for (const char *d = dirs;;) {
+        const char *end = strchr(d, ':');
+        size_t dlen = end ? (size_t)(end - d) : strlen(d);
+        char buf[4096];
+        if (dlen + plen + 2 <= sizeof buf) {
+            memcpy(buf, dlen ? d : ".", dlen ? dlen : 1);
+            size_t n = dlen ? dlen : 1;
+            buf[n++] = '/';
+            memcpy(buf + n, path, plen + 1);
+            if (access(buf, X_OK) == 0)
+                return 0;
+            if (errno == EACCES)
+                err = -EACCES;
+        }
+        if (!end)
+            return err;
+        d = end + 1;
+    }
+}
+
 static int do_spawn(weft_proc_t **out, const char *path, char *const argv[], bool search,
                     const weft_proc_opts_t *opts)
 {
@@ -164,12 +199,16 @@ static int do_spawn(weft_proc_t **out, const char *path, char *const argv[], boo
         return -EPERM;
     static const weft_proc_opts_t defaults;
     const weft_proc_opts_t *o = opts ? opts : &defaults;
+    /* a relative path with its own cwd is the child's to find */
+    int rc = o->cwd && !search && path[0] != '/' ? 0 : check_exec(path, search);
+    if (rc)
+        return rc;
     weft_proc_t *p = calloc(1, sizeof *p);
     if (!p)
         return -ENOMEM;
     p->pidfd = -1;
     stdio_plan_t pl;
-    int rc = plan_stdio(&pl, o);
+    rc = plan_stdio(&pl, o);
     if (rc) {
         free(p);
         return rc;

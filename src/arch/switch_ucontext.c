@@ -1,12 +1,14 @@
 /* switch_ucontext.c - the portable context switch, over glibc's ucontext.
  *
  * Slower than the hand-written switches (swapcontext also saves and
- * restores the signal mask, a system call each way) but runs anywhere
+ * restores the signal mask, a system call each way, and we read the mask
+ * once more to keep it the thread's) but runs anywhere
  * ucontext does; the whole suite runs on it in CI (make ucontext). The
  * value handed across a switch travels in the target's `transfer` field.
  */
 #include "ctx.h"
 
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -40,6 +42,12 @@ void weft__ctx_make(weft__ctx_t *ctx, void *base, size_t size, weft__ctx_entry_f
 void *weft__ctx_switch(weft__ctx_t *from, weft__ctx_t *to, void *arg)
 {
     to->transfer = arg;
+    /* The signal mask belongs to the thread, not to a coroutine (the
+     * assembly switches leave it alone): carry the current one across, or
+     * swapcontext would bring back the mask the target had when it last
+     * ran and undo a pthread_sigmask made since (signal.c blocks signals
+     * it reads through its signalfd). */
+    pthread_sigmask(SIG_SETMASK, NULL, &to->uc.uc_sigmask);
     swapcontext(&from->uc, &to->uc);
     return from->transfer;
 }
