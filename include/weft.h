@@ -1102,6 +1102,7 @@ WEFT_API int weft_stream_set_keepalive(weft_stream_t *s, bool on, int idle_s, in
 /* The local and peer addresses of a stream's socket. Never suspend.
  * Return 0, -EINVAL, -ENOTSOCK, -ENOTCONN. */
 WEFT_API int weft_stream_local_addr(const weft_stream_t *s, weft_addr_t *a);
+/* The peer's address, as weft_stream_local_addr. */
 WEFT_API int weft_stream_peer_addr(const weft_stream_t *s, weft_addr_t *a);
 
 /* ------------------------------------------------------------------------
@@ -1290,7 +1291,9 @@ WEFT_API int weft_proc_pid(const weft_proc_t *p);
  * WEFT_STDIO_PIPE). They belong to p: use them, do not close them (except
  * with weft_proc_close_stdin); they are closed by weft_proc_destroy. */
 WEFT_API weft_stream_t *weft_proc_stdin(weft_proc_t *p);
+/* The child's stdout stream, as weft_proc_stdin (NULL if not a pipe). */
 WEFT_API weft_stream_t *weft_proc_stdout(weft_proc_t *p);
+/* The child's stderr stream, as weft_proc_stdin (NULL if not a pipe). */
 WEFT_API weft_stream_t *weft_proc_stderr(weft_proc_t *p);
 
 /* Flushes and closes the child's stdin pipe, so it reads end of file.
@@ -1311,8 +1314,9 @@ WEFT_API int weft_proc_returncode(const weft_proc_t *p, int *code);
 /* Sends signal sig to the child (nothing once it has been reaped).
  * Never suspends. Returns 0, -ESRCH (it has ended), -EINVAL. */
 WEFT_API int weft_proc_signal(weft_proc_t *p, int sig);
-/* weft_proc_signal with SIGTERM and SIGKILL. */
+/* weft_proc_signal with SIGTERM. */
 WEFT_API int weft_proc_terminate(weft_proc_t *p);
+/* weft_proc_signal with SIGKILL. */
 WEFT_API int weft_proc_kill(weft_proc_t *p);
 
 /* Writes in (inlen bytes; in may be NULL) to the child's stdin and closes
