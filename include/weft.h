@@ -1347,7 +1347,7 @@ WEFT_API int weft_proc_destroy(weft_proc_t *p);
  * a signal handler, so any weft or libc call is allowed.
  *
  * weft_run cancels its main task on SIGINT (when SIGINT is at its default
- * disposition), as asyncio.run does: a Ctrl-C unwinds the program through
+ * disposition and no handler or waiting task takes it), as asyncio.run does: a Ctrl-C unwinds the program through
  * the normal -ECANCELED path; a second SIGINT before main returns kills the
  * process as usual.
  * --------------------------------------------------------------------- */

@@ -106,6 +106,14 @@ static void deliver(weft__sig_t *s, int signo)
         weft_call_soon(NULL, s->handler[signo].fn, s->handler[signo].arg);
         return;
     }
+    /* a task that asked for the signal takes it before weft_run's default */
+    for (weft__waiter_t *w = s->waiters.head; w; w = w->next) {
+        if (w->aux & bit(signo)) {
+            weft__wlist_remove(w);
+            weft__wake(w->task, signo);
+            return;
+        }
+    }
     if (signo == SIGINT && s->main) {
         if (++s->sigint_count == 1) {
             weft_cancel(s->main);
@@ -119,13 +127,6 @@ static void deliver(weft__sig_t *s, int signo)
             raise(SIGINT);
         }
         return;
-    }
-    for (weft__waiter_t *w = s->waiters.head; w; w = w->next) {
-        if (w->aux & bit(signo)) {
-            weft__wlist_remove(w);
-            weft__wake(w->task, signo);
-            return;
-        }
     }
     s->pending |= bit(signo);
 }

@@ -189,6 +189,28 @@ static void test_sigint_cancels_main_and_mask_is_restored(void **state)
     assert_int_equal(sigismember(&cur, SIGUSR1), 0);
 }
 
+/* A task waiting for SIGINT takes it: main is not cancelled. */
+static int sigint_waited_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    waiter_t w = {.set = one(SIGINT)};
+    weft_task_t *t;
+    assert_int_equal(weft_spawn(&t, wait_sig, &w, NULL), 0);
+    assert_int_equal(weft_yield(), 0);
+    assert_int_equal(kill(getpid(), SIGINT), 0);
+    assert_int_equal(weft_await(t, NULL), 0);
+    assert_int_equal(w.signo, SIGINT);
+    weft_task_release(t);
+    assert_int_equal(weft_sleep(WEFT_MSEC(1)), 0); /* not cancelled */
+    return 0;
+}
+
+static void test_a_task_waiting_for_sigint_takes_it(void **state)
+{
+    (void)state;
+    run_main(sigint_waited_main);
+}
+
 /* Ignores the first cancellation, then sends itself a second SIGINT. */
 static int stubborn_main(void *arg, void **result)
 {
@@ -251,6 +273,7 @@ int main(void)
         cmocka_unit_test(test_cancel_and_deadline_end_a_wait),
         cmocka_unit_test(test_handlers_run_as_callbacks),
         cmocka_unit_test(test_sigint_cancels_main_and_mask_is_restored),
+        cmocka_unit_test(test_a_task_waiting_for_sigint_takes_it),
         cmocka_unit_test(test_second_sigint_kills),
         cmocka_unit_test(test_bad_arguments),
     };
