@@ -187,9 +187,7 @@ long bench_minor_faults(void)
 
 /* ----------------------------------------------------------------- peers */
 
-/* Our environment minus the keys `extra` sets, plus `extra`. The array is
- * malloc'd (the strings are borrowed); NULL on no memory. */
-static char **peer_env(const char *const extra[])
+char **bench_env(const char *const extra[])
 {
     size_t n_env = 0, n_extra = 0;
     while (environ && environ[n_env])
@@ -249,7 +247,7 @@ int run_peer(const char *workload, const char *impl, char *const argv[], const c
         return 0;
     }
 
-    char **env = peer_env(extra);
+    char **env = bench_env(extra);
     if (!env) {
         skip_fields(workload, impl, fields, "out of memory");
         return 0;

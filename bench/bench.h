@@ -90,6 +90,11 @@ long bench_minor_faults(void);
 
 /* ---- peers ---- */
 
+/* Our environment minus the keys `extra` sets ("KEY=VALUE", NULL-
+ * terminated, may be NULL), plus `extra`: a malloc'd array (free it; the
+ * strings are borrowed), or NULL on no memory. */
+char **bench_env(const char *const extra[]);
+
 /* Runs argv (argv[0] an absolute path) with our environment plus `extra`
  * ("KEY=VALUE" strings, NULL-terminated; may be NULL; they replace the
  * inherited value of the same key), its stdout read through a pipe: each

@@ -46,34 +46,6 @@ int nb_pick_port(void)
     return port;
 }
 
-/* Our environment minus the keys `extra` sets, plus `extra` (malloc'd
- * array, borrowed strings), or NULL. */
-static char **make_env(const char *const extra[])
-{
-    size_t n_env = 0, n_extra = 0;
-    while (environ && environ[n_env])
-        n_env++;
-    while (extra && extra[n_extra])
-        n_extra++;
-    char **env = malloc((n_env + n_extra + 1) * sizeof *env);
-    if (!env)
-        return NULL;
-    size_t k = 0;
-    for (size_t i = 0; i < n_env; i++) {
-        const char *eq = strchr(environ[i], '=');
-        size_t key = eq ? (size_t)(eq - environ[i]) + 1 : strlen(environ[i]);
-        bool replaced = false;
-        for (size_t j = 0; j < n_extra && !replaced; j++)
-            replaced = strncmp(environ[i], extra[j], key) == 0;
-        if (!replaced)
-            env[k++] = environ[i];
-    }
-    for (size_t j = 0; j < n_extra; j++)
-        env[k++] = (char *)extra[j];
-    env[k] = NULL;
-    return env;
-}
-
 /* In the child after fork: pin, raise the fd limit, die with the parent,
  * route stdout to `out_fd` (-1: /dev/null), exec. Never returns. */
 static void child_exec(char *const argv[], char **env, int cpu, int out_fd)
@@ -141,7 +113,7 @@ int nb_server_start(nb_server_t *s, char *const argv[], const char *const extra[
         snprintf(reason, reason_len, "%.400s not found", argv[0]);
         return -1;
     }
-    char **env = make_env(extra);
+    char **env = bench_env(extra);
     if (!env) {
         snprintf(reason, reason_len, "out of memory");
         return -1;
@@ -228,7 +200,7 @@ int nb_run_capture(char *const argv[], int cpu, int timeout_s, char **out, char 
         snprintf(reason, reason_len, "%.400s not found", argv[0]);
         return -1;
     }
-    char **env = make_env(NULL);
+    char **env = bench_env(NULL);
     int fds[2];
     if (!env || pipe2(fds, O_CLOEXEC) != 0) {
         snprintf(reason, reason_len, "pipe: %s", strerror(errno));

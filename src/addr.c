@@ -10,7 +10,7 @@
  * Unix-domain addresses the path's bytes (with its NUL; an abstract name
  * has no NUL and its length is what tells where it ends).
  */
-#include "internal.h"
+#include "addr.h"
 
 #include <arpa/inet.h>
 #include <net/if.h>
@@ -71,8 +71,6 @@ static int parse_ip6(weft_addr_t *a, const char *host, int port)
 }
 
 /* Also net.c's, for relative paths (weft_unix_listen, weft_unix_connect). */
-int weft__addr_unix(weft_addr_t *a, const char *path);
-
 int weft__addr_unix(weft_addr_t *a, const char *path)
 {
     struct sockaddr_un *su = (struct sockaddr_un *)&a->ss;
@@ -172,4 +170,12 @@ int weft_addr_port(const weft_addr_t *a)
     if (a->ss.ss_family == AF_INET6)
         return ntohs(((const struct sockaddr_in6 *)&a->ss)->sin6_port);
     return -EINVAL;
+}
+
+int weft__addr_of_fd(int fd, weft_addr_t *a, bool peer)
+{
+    a->len = sizeof a->ss;
+    int rc = peer ? getpeername(fd, (struct sockaddr *)&a->ss, &a->len)
+                  : getsockname(fd, (struct sockaddr *)&a->ss, &a->len);
+    return rc < 0 ? -errno : 0;
 }

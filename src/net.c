@@ -19,6 +19,7 @@
  * else by that call as it leaves (it sees `closed` and touches the fd no
  * more).
  */
+#include "addr.h"
 #include "io.h"
 #include "stream.h"
 
@@ -32,7 +33,6 @@
 #include <unistd.h>
 
 /* A Unix-domain address from any path, relative ones too (addr.c). */
-int weft__addr_unix(weft_addr_t *a, const char *path);
 
 struct weft_listener {
     weft__io_t io;
@@ -119,10 +119,7 @@ static int sock_name(const weft_stream_t *s, weft_addr_t *a, bool peer)
     int fd = weft_stream_fd(s);
     if (fd < 0)
         return -EINVAL;
-    a->len = sizeof a->ss;
-    int rc = peer ? getpeername(fd, (struct sockaddr *)&a->ss, &a->len)
-                  : getsockname(fd, (struct sockaddr *)&a->ss, &a->len);
-    return rc < 0 ? -errno : 0;
+    return weft__addr_of_fd(fd, a, peer);
 }
 
 int weft_stream_local_addr(const weft_stream_t *s, weft_addr_t *a)
@@ -471,10 +468,7 @@ int weft_listener_addr(const weft_listener_t *l, weft_addr_t *a)
 {
     if (!l || !a || l->closed)
         return -EINVAL;
-    a->len = sizeof a->ss;
-    if (getsockname(l->fd, (struct sockaddr *)&a->ss, &a->len) < 0)
-        return -errno;
-    return 0;
+    return weft__addr_of_fd(l->fd, a, false);
 }
 
 int weft_listener_fd(const weft_listener_t *l)

@@ -11,6 +11,7 @@
  * no call is inside it, else by the last call to leave, which sees
  * `closed` and touches the fd no more.
  */
+#include "addr.h"
 #include "io.h"
 
 #include <netinet/in.h>
@@ -159,10 +160,7 @@ int weft_udp_local_addr(const weft_udp_t *u, weft_addr_t *a)
 {
     if (!u || !a || u->closed)
         return -EINVAL;
-    a->len = sizeof a->ss;
-    if (getsockname(u->fd, (struct sockaddr *)&a->ss, &a->len) < 0)
-        return -errno;
-    return 0;
+    return weft__addr_of_fd(u->fd, a, false);
 }
 
 int weft_udp_fd(const weft_udp_t *u)
