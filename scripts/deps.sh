@@ -1,6 +1,7 @@
 #!/bin/sh
 # Usage: scripts/deps.sh MODE
-#   build   what building and testing needs (compiler, cmake, cmocka, valgrind)
+#   build   what building and testing needs (compiler, cmake, cmocka, valgrind,
+#           OpenSSL and libcurl with their command-line tools)
 #   bench   build + the benchmark peers and load generators
 #   fuzz    build + clang (libFuzzer)
 #   format  clang-format
@@ -10,7 +11,7 @@ set -eu
 
 mode=${1:-build}
 
-build_pkgs="cmake make gcc pkg-config libcmocka-dev valgrind"
+build_pkgs="cmake make gcc pkg-config libcmocka-dev valgrind libssl-dev openssl libcurl4-openssl-dev curl"
 bench_pkgs="libboost-context-dev golang-go python3 python3-uvloop libuv1-dev wrk nginx-light redis-server redis-tools curl"
 format_pkgs="clang-format"
 fuzz_pkgs="clang"
