@@ -38,12 +38,16 @@ int bench_create(void);
 int bench_spawn(void);
 int bench_sleepers(void);
 int bench_yield(void);
+int bench_cpu_fanout(void);
 int bench_queue(void);
 int bench_chan(void);
 /* the network workloads: a server and a client each (netbench.h) */
 int bench_echo(void);
 int bench_http(void);
 int bench_redis(void);
+/* TLS: https_hello against nginx, one client (tls.c, tlsload/) */
+int bench_tls_handshake(void);
+int bench_tls_bulk(void);
 int bench_spawn_proc(void);
 int bench_tick(void);
 

@@ -29,8 +29,11 @@ static const bench_workload_t workloads[] = {
     {"echo", bench_echo},
     {"http", bench_http},
     {"redis", bench_redis},
+    {"tls_handshake", bench_tls_handshake},
+    {"tls_bulk", bench_tls_bulk},
     {"spawn_proc", bench_spawn_proc},
     {"tick", bench_tick},
+    {"cpu_fanout", bench_cpu_fanout},
 };
 /* clang-format on */
 

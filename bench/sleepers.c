@@ -13,8 +13,13 @@
  *   late             true when not all were asleep by T0 + W (the line
  *                    then does not count)
  *
- * impls: weft (weft_sleep_until), go (time.Sleep until the deadline,
- * GOMAXPROCS 1 and 2), asyncio (asyncio.sleep(deadline - loop.time())).
+ * impls: weft (weft_sleep_until, each task on its own stack),
+ * weft-copystack (the same with stack_mode WEFT_STACK_COPY: the tasks run
+ * on the shared stack and each keeps only its saved frames), go
+ * (time.Sleep until the deadline, GOMAXPROCS 1 and 2), asyncio
+ * (asyncio.sleep(deadline - loop.time())). Each weft impl runs in a child
+ * process of its own (forked before weft is used), so neither inherits
+ * the pages the other left warm.
  * WEFT_BENCH_SCALE scales n and W alike, W staying at least 2 s. weft's
  * array of task handles (8 bytes a task, the bench's bookkeeping) is
  * touched before the first reading so it does not count.
@@ -28,6 +33,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define SLEEPERS_N 1000000L
 #define SLEEPERS_WAIT_NS 30000000000LL
@@ -37,6 +44,7 @@ static const char *const W = "sleepers";
 
 typedef struct sleepers_run {
     long n;
+    int stack_mode; /* weft_stack_mode_t of the sleepers */
     int64_t wait_ns;
     weft_task_t **tasks;
     int64_t t0;         /* T0, on weft_now() */
@@ -68,9 +76,10 @@ static int sleepers_main(void *arg, void **result)
 
     long long mem0 = bench_rss_pte_bytes();
     long faults0 = bench_minor_faults();
+    weft_task_opts_t opts = {.stack_mode = r->stack_mode};
     r->t0 = weft_now();
     for (; spawned < r->n; spawned++) {
-        rc = weft_spawn(&r->tasks[spawned], sleeper, (void *)(intptr_t)spawned, NULL);
+        rc = weft_spawn(&r->tasks[spawned], sleeper, (void *)(intptr_t)spawned, &opts);
         if (rc != 0)
             break;
     }
@@ -82,7 +91,8 @@ static int sleepers_main(void *arg, void **result)
     if (rc != 0)
         for (long i = 0; i < spawned; i++)
             weft_cancel(r->tasks[i]);
-    bench_note("sleepers: weft: all asleep after %.3f s, waiting for the deadlines",
+    bench_note("sleepers: %s: all asleep after %.3f s, waiting for the deadlines",
+               r->stack_mode == WEFT_STACK_COPY ? "weft-copystack" : "weft",
                (double)(t_asleep - r->t0) / 1e9);
 
     for (long i = 0; i < spawned; i++) {
@@ -102,13 +112,13 @@ static int sleepers_main(void *arg, void **result)
     return rc;
 }
 
-static int run_weft(long n, int64_t wait_ns)
+static int run_weft_here(const char *impl, int mode, long n, int64_t wait_ns)
 {
-    sleepers_run_t r = {.n = n, .wait_ns = wait_ns};
+    sleepers_run_t r = {.n = n, .wait_ns = wait_ns, .stack_mode = mode};
     atomic_init(&r.asleep, 0);
     r.tasks = malloc((size_t)n * sizeof(weft_task_t *));
     if (!r.tasks) {
-        bench_skip(W, "weft", "out of memory");
+        bench_skip(W, impl, "out of memory");
         return -1;
     }
     memset(r.tasks, 0, (size_t)n * sizeof(weft_task_t *)); /* touch it now */
@@ -117,14 +127,36 @@ static int run_weft(long n, int64_t wait_ns)
     run = NULL;
     free(r.tasks);
     if (rc != 0) {
-        bench_skip(W, "weft", weft_strerror(rc));
+        bench_skip(W, impl, weft_strerror(rc));
         return -1;
     }
-    bench_json(W, "weft",
+    bench_json(W, impl,
                "\"n\":%ld,\"start_s\":%.4f,\"bytes_per_task\":%.1f,\"faults_per_task\":%.3f,"
                "\"wake_s\":%.4f%s",
                n, r.start_s, r.bytes_per_task, r.faults_per_task, r.wake_s,
                r.late ? ",\"late\":true" : "");
+    return 0;
+}
+
+/* Runs one weft impl in a child process: a fresh address space each. */
+static int run_weft(const char *impl, int mode, long n, int64_t wait_ns)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        bench_skip(W, impl, "fork failed");
+        return -1;
+    }
+    if (pid == 0) {
+        int rc = run_weft_here(impl, mode, n, wait_ns);
+        fflush(NULL);
+        _exit(rc == 0 ? 0 : 1);
+    }
+    int st;
+    if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        bench_note("sleepers: %s: the child failed", impl);
+        return -1;
+    }
     return 0;
 }
 
@@ -144,7 +176,9 @@ int bench_sleepers(void)
     int timeout_s = (int)(wait_ns / 1000000000) + (int)(n / 1000000) + 300;
 
     bench_note("sleepers: weft (n %ld, wait %.1f s)", n, (double)wait_ns / 1e9);
-    int rc = run_weft(n, wait_ns);
+    int rc = run_weft("weft", WEFT_STACK_OWN, n, wait_ns);
+    bench_note("sleepers: weft-copystack");
+    rc |= run_weft("weft-copystack", WEFT_STACK_COPY, n, wait_ns);
     run_go_peer(W, "sleepers", args, timeout_s);
     run_py_peer(W, "sleepers", args, timeout_s);
     return rc;

@@ -6,6 +6,13 @@
  * signal mask with a system call each switch, as ucontext users pay),
  * boost-fcontext (jump_fcontext, same shape). All three run on a stack of
  * weft_stack_default_size() bytes.
+ *
+ * weft-copystack: only tasks have the copy-stack mode, and a task switches
+ * only through the loop, so this line is two copy-stack tasks handing
+ * control to each other with weft_yield while each sits four calls deep
+ * with 1 KiB of live locals: every hand-over saves one task's frames off
+ * the shared stack and copies the other's back. Read it beside the `yield`
+ * workload's weft line (the same path without the copies).
  */
 #include "bench.h"
 
@@ -13,6 +20,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <ucontext.h>
 
 #define SWITCH_N 10000000L
@@ -127,6 +135,67 @@ static int run_fcontext(long n, size_t stack)
 }
 #endif
 
+/* ---- weft-copystack ---- */
+
+typedef struct cs_run {
+    long n;
+    int64_t ns;
+} cs_run_t;
+
+/* Four frames of 256 live bytes each, then the yields at the bottom. */
+static int __attribute__((noinline)) cs_nest(int depth, long n)
+{
+    volatile unsigned char buf[256];
+    memset((void *)buf, depth, sizeof buf);
+    int rc = 0;
+    if (depth < 4)
+        rc = cs_nest(depth + 1, n);
+    else
+        for (long i = 0; i < n && rc == 0; i++)
+            rc = weft_yield();
+    return rc == 0 && buf[0] == (unsigned char)depth ? 0 : rc ? rc : -1;
+}
+
+static int cs_body(void *arg, void **result)
+{
+    (void)result;
+    return cs_nest(1, *(const long *)arg);
+}
+
+static int cs_main(void *arg, void **result)
+{
+    (void)result;
+    cs_run_t *r = arg;
+    weft_task_opts_t opts = {.stack_mode = WEFT_STACK_COPY, .name = "switch"};
+    weft_task_t *t[2] = {NULL, NULL};
+    int64_t t0 = bench_now_ns();
+    int rc = weft_spawn(&t[0], cs_body, &r->n, &opts);
+    if (rc == 0)
+        rc = weft_spawn(&t[1], cs_body, &r->n, &opts);
+    for (int i = 0; i < 2; i++) {
+        if (!t[i])
+            continue;
+        int arc = weft_await(t[i], NULL);
+        if (arc != 0 && rc == 0)
+            rc = arc;
+        weft_task_release(t[i]);
+    }
+    r->ns = bench_now_ns() - t0;
+    return rc;
+}
+
+static int run_copystack(long n)
+{
+    cs_run_t r = {.n = n};
+    int rc = weft_run(cs_main, &r, NULL);
+    if (rc != 0) {
+        bench_skip(W, "weft-copystack", weft_strerror(rc));
+        return -1;
+    }
+    report("weft-copystack", r.ns, n);
+    return 0;
+}
+
 int bench_switch(void)
 {
     long n = bench_n(SWITCH_N);
@@ -134,6 +203,8 @@ int bench_switch(void)
     int rc = 0;
     bench_note("switch: weft");
     rc |= run_weft(n, stack);
+    bench_note("switch: weft-copystack");
+    rc |= run_copystack(n / 10 > 0 ? n / 10 : 1);
     bench_note("switch: ucontext");
     rc |= run_ucontext(n, stack);
 #if defined(WEFT_BENCH_HAVE_FCONTEXT)

@@ -1,8 +1,10 @@
 /* yield.c - the `yield` workload: two tasks alternate through the
  * scheduler, N (10^6) yields each; ns_per_op per switch = wall / (2N).
  *
- * impls: weft (weft_yield), go (runtime.Gosched, GOMAXPROCS 1 and 2),
- * asyncio (await asyncio.sleep(0)).
+ * impls: weft (weft_yield), weft-copystack (the same two tasks in
+ * copy-stack mode: each switch saves one task's live frames off the shared
+ * stack and copies the other's back), go (runtime.Gosched, GOMAXPROCS 1
+ * and 2), asyncio (await asyncio.sleep(0)).
  */
 #include "bench.h"
 
@@ -29,6 +31,7 @@ static int yielder(void *arg, void **result)
 
 typedef struct yield_run {
     long n;
+    int stack_mode; /* weft_stack_mode_t of the two tasks */
     int64_t ns;
 } yield_run_t;
 
@@ -37,10 +40,11 @@ static int yield_main(void *arg, void **result)
     (void)result;
     yield_run_t *r = arg;
     weft_task_t *t[2] = {NULL, NULL};
+    weft_task_opts_t opts = {.stack_mode = r->stack_mode};
     int64_t t0 = bench_now_ns();
-    int rc = weft_spawn(&t[0], yielder, &r->n, NULL);
+    int rc = weft_spawn(&t[0], yielder, &r->n, &opts);
     if (rc == 0)
-        rc = weft_spawn(&t[1], yielder, &r->n, NULL);
+        rc = weft_spawn(&t[1], yielder, &r->n, &opts);
     for (int i = 0; i < 2; i++) {
         if (!t[i])
             continue;
@@ -53,20 +57,25 @@ static int yield_main(void *arg, void **result)
     return rc;
 }
 
+static int run_weft(const char *impl, int mode, long n)
+{
+    yield_run_t r = {.n = n, .stack_mode = mode};
+    bench_note("yield: %s", impl);
+    int rc = weft_run(yield_main, &r, NULL);
+    if (rc != 0) {
+        bench_skip(W, impl, weft_strerror(rc));
+        return -1;
+    }
+    bench_json(W, impl, "\"ns_per_op\":%.2f,\"n\":%ld", (double)r.ns / (2.0 * (double)n), n);
+    return 0;
+}
+
 int bench_yield(void)
 {
     long n = bench_n(YIELD_N);
-    yield_run_t r = {.n = n};
     int ret = 0;
-
-    bench_note("yield: weft");
-    int rc = weft_run(yield_main, &r, NULL);
-    if (rc != 0) {
-        bench_skip(W, "weft", weft_strerror(rc));
-        ret = -1;
-    } else {
-        bench_json(W, "weft", "\"ns_per_op\":%.2f,\"n\":%ld", (double)r.ns / (2.0 * (double)n), n);
-    }
+    ret |= run_weft("weft", WEFT_STACK_OWN, n);
+    ret |= run_weft("weft-copystack", WEFT_STACK_COPY, n);
 
     char n_arg[32];
     snprintf(n_arg, sizeof n_arg, "%ld", n);

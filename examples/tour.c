@@ -21,6 +21,10 @@
  *  15. processes    running a program, talking to it through pipes
  *  16. echo         a TCP server and its clients in one program
  *  17. fetch        several clients fetching from a local HTTP server at once
+ *  18. tls          the same streams over TLS, with a certificate checked
+ *  19. a C library's fd  driving a library that owns its socket (libcurl's pattern)
+ *  20. task-locals  values each task has its own of, inherited by what it spawns
+ *  21. files        reading and writing files without stopping the other tasks
  *
  * Sections 1-5 need no event loop: coroutines and generators are plain
  * objects you drive by hand. From section 6 on, weft_run starts a loop and
@@ -31,11 +35,14 @@
  * A tour keeps error handling short: check() stops at the first surprise.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <weft.h>
 
@@ -779,6 +786,242 @@ static void tour_fetch(void)
     check(weft_server_close(srv, WEFT_SEC(1)), "server close");
 }
 
+/* ---- 18. tls -------------------------------------------------------------
+ * A TLS stream is a weft_stream_t: after weft_tls_connect (a TCP connect
+ * plus a handshake that checks the server's certificate and name),
+ * readline and write work as before. A server gets TLS from one field of
+ * its options. The tour makes a throw-away certificate with the openssl
+ * command, and trusts it as its own CA.
+ */
+
+static int make_cert(const char *dir, char *cert, char *key, size_t len)
+{
+    snprintf(cert, len, "%s/cert.pem", dir);
+    snprintf(key, len, "%s/key.pem", dir);
+    const char *argv[] = {"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                          "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", cert,
+                          "-subj", "/CN=localhost", "-days", "1", "-addext",
+                          "subjectAltName=DNS:localhost,IP:127.0.0.1", NULL};
+    weft_proc_opts_t o = {.in = WEFT_STDIO_DEVNULL, .out = WEFT_STDIO_DEVNULL,
+                          .err = WEFT_STDIO_DEVNULL};
+    weft_proc_t *p;
+    int code = -1, rc = weft_proc_spawn(&p, argv, &o);
+    if (rc == 0) {
+        rc = weft_proc_wait(p, &code);
+        weft_proc_destroy(p);
+    }
+    return rc ? rc : code == 0 ? 0 : -EIO;
+}
+
+static void tour_tls(void)
+{
+    section("18. tls");
+    char dir[] = "/tmp/weft-tour-XXXXXX", cert[64], key[64];
+    if (!mkdtemp(dir) || make_cert(dir, cert, key, sizeof cert) < 0) {
+        printf("  (no openssl command here to make a certificate: skipped)\n");
+        rmdir(dir);
+        return;
+    }
+    weft_tls_ctx_t *server_tls, *client_tls, *strict;
+    weft_tls_opts_t so = {.server = true, .cert_file = cert, .key_file = key, .alpn = "echo"};
+    weft_tls_opts_t co = {.ca_file = cert, .alpn = "echo"};
+    int rc = weft_tls_ctx_new(&server_tls, &so);
+    if (rc == -ENOTSUP) {
+        printf("  (weft was built without OpenSSL: skipped)\n");
+        goto out;
+    }
+    check(rc, "server TLS context");
+    check(weft_tls_ctx_new(&client_tls, &co), "client TLS context");
+
+    weft_listener_t *l;
+    char port[8];
+    snprintf(port, sizeof port, "%d", listen_local(&l));
+    weft_server_t *srv;
+    weft_server_opts_t opts = {.tls = server_tls}; /* the one change from section 16 */
+    check(weft_server_start(&srv, l, echo_handler, NULL, &opts), "server");
+
+    weft_stream_t *s;
+    check(weft_tls_connect(&s, "127.0.0.1", port, client_tls, NULL), "tls connect");
+    printf("  connected: %s, ALPN \"%s\"\n", weft_tls_version(s), weft_tls_alpn(s));
+    weft_stream_write(s, "hello over TLS\n", 15);
+    const char *line;
+    ssize_t n = weft_stream_readline(s, &line);
+    if (n > 0)
+        printf("  the server echoed: %.*s", (int)n, line);
+    weft_stream_close(s); /* sends close_notify */
+
+    /* the system's CAs never signed this certificate: refused, with a reason */
+    check(weft_tls_ctx_new(&strict, NULL), "strict TLS context");
+    rc = weft_tls_connect(&s, "127.0.0.1", port, strict, NULL);
+    printf("  trusting only the system's CAs: %s\n    (%s)\n", weft_strerror(rc),
+           weft_tls_last_error());
+    check(weft_server_close(srv, WEFT_SEC(1)), "server close");
+    weft_tls_ctx_free(strict);
+    weft_tls_ctx_free(client_tls);
+    weft_tls_ctx_free(server_tls);
+out:
+    unlink(cert);
+    unlink(key);
+    rmdir(dir);
+}
+
+/* ---- 19. a C library's own fd ---------------------------------------------
+ * Libraries such as libcurl (its multi-socket interface), libpq or c-ares
+ * own their sockets and never block: they answer "call me again when this
+ * fd is readable (or writable)". weft_fd_wait is that wait, so a task
+ * drives such a library as if it were blocking code, and other tasks run
+ * meanwhile. examples/curl_fetch.c does it for real with libcurl. The
+ * fd's owner calls weft_fd_forget(fd) before it closes it.
+ */
+
+/* A stand-in for such a library: reads one line from its own
+ * non-blocking fd; -EAGAIN means "wait until fd is *want, then call again". */
+typedef struct minilib {
+    int fd;
+    char buf[64];
+    size_t len;
+} minilib_t;
+
+static int minilib_readline(minilib_t *m, int *want)
+{
+    ssize_t n = read(m->fd, m->buf + m->len, sizeof m->buf - 1 - m->len);
+    if (n > 0) {
+        m->len += (size_t)n;
+        m->buf[m->len] = 0;
+        if (strchr(m->buf, '\n') || m->len == sizeof m->buf - 1)
+            return 0;
+    } else if (n == 0) {
+        return -EPIPE;
+    } else if (errno != EAGAIN) {
+        return -errno;
+    }
+    *want = WEFT_READABLE;
+    return -EAGAIN;
+}
+
+static int trickle(void *arg, void **result)
+{
+    (void)result;
+    int fd = (int)INT(arg);
+    const char *parts[] = {"hel", "lo, li", "brary\n"};
+    for (int i = 0; i < 3; i++) {
+        int rc = weft_sleep(WEFT_MSEC(3));
+        if (rc < 0)
+            return rc;
+        if (write(fd, parts[i], strlen(parts[i])) < 0)
+            return -errno;
+    }
+    return 0;
+}
+
+static void tour_foreign_fd(void)
+{
+    section("19. a C library's fd");
+    int sv[2];
+    check(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) < 0 ? -errno : 0, "socketpair");
+    minilib_t lib = {.fd = sv[0]};
+    weft_task_t *t;
+    check(weft_spawn(&t, trickle, VAL(sv[1]), NULL), "spawn");
+    int want, rc, waits = 0;
+    while ((rc = minilib_readline(&lib, &want)) == -EAGAIN) {
+        /* only this task waits; the trickle task runs meanwhile */
+        check(weft_fd_wait(lib.fd, want, WEFT_SEC(5)), "fd wait");
+        waits++;
+    }
+    check(rc, "minilib");
+    printf("  the library read \"%.*s\" after %d waits on its fd\n", (int)strcspn(lib.buf, "\n"),
+           lib.buf, waits);
+    check(weft_await(t, NULL), "await");
+    weft_task_release(t);
+    weft_fd_forget(sv[0]); /* before closing an fd weft waited on */
+    close(sv[0]);
+    close(sv[1]);
+}
+
+/* ---- 20. task-local values ------------------------------------------------
+ * A key names a value each task has its own of (contextvars). A task
+ * spawned by another starts with its parent's values; what either sets
+ * afterwards stays its own. Good for a request id that every log line
+ * of a request's tasks should carry.
+ */
+
+static weft_local_key_t request_id;
+
+static void log_line(const char *msg)
+{
+    void *id = NULL;
+    if (weft_local_get(&request_id, &id) == 0)
+        printf("  [request %d] %s\n", (int)INT(id), msg);
+    else
+        printf("  [no request] %s\n", msg);
+}
+
+static int lookup_part(void *arg, void **result)
+{
+    (void)result;
+    check(weft_sleep(WEFT_MSEC(1)), "sleep");
+    log_line(arg); /* the id its parent had when it spawned it */
+    return 0;
+}
+
+static int handle_request(void *arg, void **result)
+{
+    (void)result;
+    check(weft_local_set(&request_id, arg), "local set");
+    weft_group_t *g;
+    check(weft_group_create(&g), "group");
+    check(weft_group_spawn(g, NULL, lookup_part, "looking up the user", NULL), "spawn");
+    check(weft_group_spawn(g, NULL, lookup_part, "reading the cart", NULL), "spawn");
+    check(weft_group_wait(g), "group wait");
+    weft_group_destroy(g);
+    log_line("done");
+    return 0;
+}
+
+static void tour_locals(void)
+{
+    section("20. task-local values");
+    check(weft_local_key_create(&request_id, NULL), "key"); /* once, for the program */
+    weft_task_t *a, *b;
+    check(weft_spawn(&a, handle_request, VAL(1), NULL), "spawn");
+    check(weft_spawn(&b, handle_request, VAL(2), NULL), "spawn");
+    check(weft_await(a, NULL), "await");
+    check(weft_await(b, NULL), "await");
+    weft_task_release(a);
+    weft_task_release(b);
+    log_line("main set no id of its own");
+}
+
+/* ---- 21. files ------------------------------------------------------------
+ * A read or write of a regular file cannot wait in epoll: the kernel
+ * always calls a file ready. weft_file_* hand each operation to the
+ * thread pool and suspend only the calling task. A cancelled task is
+ * never left guessing: a negative return means the operation did not
+ * happen; bytes returned mean it did, and the cancellation shows at the
+ * next suspending call.
+ */
+
+static void tour_files(void)
+{
+    section("21. files");
+    char path[] = "/tmp/weft_tour_XXXXXX";
+    int fd = mkstemp(path);
+    check(fd < 0 ? -errno : 0, "mkstemp");
+    close(fd);
+    weft_file_t *f;
+    check(weft_file_open(&f, path, O_RDWR | O_TRUNC, 0), "open");
+    const char text[] = "one line\nanother line\n";
+    ssize_t n = weft_file_write(f, text, sizeof text - 1);
+    check((int)n, "write");
+    check(weft_file_sync(f, false), "fsync");
+    char buf[64] = {0};
+    ssize_t got = weft_file_pread(f, buf, sizeof buf - 1, 9); /* from the second line */
+    check((int)got, "pread");
+    printf("  wrote %zd bytes, read back %zd from offset 9: %s", n, got, buf);
+    check(weft_file_close(f), "close");
+    unlink(path);
+}
+
 static int tour_main(void *arg, void **result)
 {
     (void)arg;
@@ -795,6 +1038,10 @@ static int tour_main(void *arg, void **result)
     tour_processes();
     tour_echo();
     tour_fetch();
+    tour_tls();
+    tour_foreign_fd();
+    tour_locals();
+    tour_files();
     return 0;
 }
 

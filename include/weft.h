@@ -244,8 +244,17 @@ typedef int (*weft_task_fn)(void *arg, void **result);
 /* How weft_run sets up the runtime. A NULL pointer or a zeroed struct
  * means every default; later versions add fields at the end. */
 typedef struct weft_config {
-    /* Worker threads, each running a loop. 0: the environment variable
-     * WEFT_WORKERS if set, else 1. WEFT_WORKERS_PER_CORE: one per core. */
+    /* Worker threads, each running a loop; the calling thread is worker
+     * 0. 0: the environment variable WEFT_WORKERS if set (WEFT_WORKERS=0:
+     * one per core), else 1, as GOMAXPROCS does for Go.
+     * WEFT_WORKERS_PER_CORE: one per core. At most WEFT_WORKERS_MAX. One
+     * worker is the plain single-threaded loop and pays nothing for the
+     * others. With several, the coordinating objects (locks, events,
+     * conditions, semaphores, barriers, queues, channels, futures, groups,
+     * task handles, cancellation) work across workers; streams, sockets,
+     * processes, signals and fd waits belong to the worker that made them
+     * (another worker's task gets -EXDEV). Worker threads block every
+     * signal except SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT and SIGTRAP. */
     int workers;
     /* Default usable stack bytes of tasks (0: weft_stack_default_size()). */
     size_t stack_size;
@@ -264,9 +273,14 @@ typedef struct weft_config {
      * Linux); 1 asks for the most precise timers (docs/design.md "Timer
      * precision" has the measured effect). */
     int64_t timer_slack_ns;
+    /* The loop's default for tasks that do not choose (weft_stack_mode_t):
+     * WEFT_STACK_DEFAULT takes the environment variable WEFT_COPY_STACK
+     * (1: copy-stack) or else own stacks. */
+    int stack_mode;
 } weft_config_t;
 
 #define WEFT_WORKERS_PER_CORE (-1)
+#define WEFT_WORKERS_MAX 256
 
 /* Runs main(arg) as the first task of a new loop on the calling thread,
  * and returns when it has returned: then every task still alive is
@@ -279,24 +293,77 @@ typedef struct weft_config {
 WEFT_API int weft_run(weft_task_fn main, void *arg, void **result);
 
 /* weft_run with a configuration (cfg may be NULL); -EINVAL also for a
- * bad field (workers below WEFT_WORKERS_PER_CORE, pool_threads < 0). */
+ * bad field (workers below WEFT_WORKERS_PER_CORE, pool_threads < 0,
+ * stack_mode not a weft_stack_mode_t). */
 WEFT_API int weft_run_config(const weft_config_t *cfg, weft_task_fn main, void *arg,
                              void **result);
+
+/* Where a task's stack lives (weft_task_opts_t.stack_mode,
+ * weft_config_t.stack_mode).
+ *
+ * WEFT_STACK_OWN: a stack of its own from the pool, committed lazily by
+ * the kernel; an idle task costs about a 4 KiB page. Switching costs a
+ * few nanoseconds.
+ *
+ * WEFT_STACK_COPY (copy-stack, shared-stack): the task runs on a stack
+ * shared by every copy-stack task of its thread (weft__shared_stack_size:
+ * the default stack size, at least 1 MiB). When it suspends and another
+ * copy-stack task needs the stack, the live part of its stack (usually a
+ * few hundred bytes) is copied to a buffer sized to fit, and copied back
+ * before it resumes: an idle task costs its object plus that buffer.
+ * THE ONE RULE: while a copy-stack task is suspended, no pointer into its
+ * stack may be used from elsewhere (another task, a callback, another
+ * thread): its locals are not there. Pass such data in heap memory.
+ * Pointers a copy-stack task hands to the calls it makes are fine; a
+ * generator or coroutine it creates and resumes may hold pointers into
+ * its stack only while that task is the one resuming it. Debug builds
+ * catch a violation where they can: under AddressSanitizer the vacated
+ * region is poisoned, and with debug mode (weft_config_t.debug,
+ * WEFT_DEBUG=1) it is filled with a pattern whose damage is reported. A
+ * copy-stack task asking for a stack_size above the shared stack's size
+ * gets a stack of its own. */
+typedef enum weft_stack_mode {
+    WEFT_STACK_DEFAULT = 0, /* the loop's default (weft_config_t.stack_mode) */
+    WEFT_STACK_OWN = 1,
+    WEFT_STACK_COPY = 2
+} weft_stack_mode_t;
 
 /* Options for weft_spawn. NULL or zeroed: every default. */
 typedef struct weft_task_opts {
     const char *name;  /* copied; shown in the task tree and reports */
     size_t stack_size; /* usable stack bytes; 0 for the loop's default */
+    int stack_mode;    /* weft_stack_mode_t; 0: the loop's default */
+    /* Which worker runs it (weft_place_t; only matters with several
+     * workers). A task that has started never moves to another worker:
+     * the compiler may keep the address of a thread-local (errno's among
+     * them) across a call, so moving a running stack between threads is
+     * unsafe in C. */
+    int place;
+    int worker; /* with WEFT_PLACE_WORKER: the worker's index, 0.. */
 } weft_task_opts_t;
 
-/* Creates a task that runs fn(arg) on the current loop, after the tasks
- * already ready. The task gets its stack when it first runs. Never
+/* weft_task_opts_t.place. */
+typedef enum weft_place {
+    /* The spawning task's worker (the default). Such a task stays there,
+     * so it may use everything its spawner made: streams, sockets,
+     * processes, fd waits are bound to the worker that made them. */
+    WEFT_PLACE_HERE = 0,
+    /* Any worker: it waits in the spawning worker's share of unstarted
+     * tasks, where an idle worker may steal it until it starts. For
+     * independent work (computation, a connection it opens itself). */
+    WEFT_PLACE_ANY = 1,
+    /* The worker weft_task_opts_t.worker names. */
+    WEFT_PLACE_WORKER = 2
+} weft_place_t;
+
+/* Creates a task that runs fn(arg) on the current loop (or the worker
+ * opts->place names), after the tasks already ready. The task gets its stack when it first runs. Never
  * suspends. With task non-NULL, stores a handle in *task: the caller owns
  * one reference and must drop it with weft_task_release (at any time:
  * releasing neither cancels nor waits). With task NULL the task is
  * detached: the loop reclaims it when it ends. Returns 0, -EINVAL (fn
- * NULL or a bad stack size), -EPERM when no loop runs on this thread,
- * -ENOMEM. */
+ * NULL, a bad stack size or stack_mode, an unknown place or worker), -EPERM when
+ * no loop runs on this thread, -ENOMEM. */
 WEFT_API int weft_spawn(weft_task_t **task, weft_task_fn fn, void *arg,
                         const weft_task_opts_t *opts);
 
@@ -589,12 +656,51 @@ WEFT_API int weft_handle_cancel(weft_handle_t *h);
 /* Drops the handle without cancelling. Returns 0 or -EINVAL. */
 WEFT_API int weft_handle_release(weft_handle_t *h);
 
+/* ---- several workers ---- */
+
+typedef struct weft_runtime weft_runtime_t;
+
+/* The runtime (every worker of one weft_run) the calling thread works
+ * for, or NULL outside one. A plain thread may keep it to post work with
+ * weft_call_soon_threadsafe while the runtime runs. Never suspends. */
+WEFT_API weft_runtime_t *weft_runtime(void);
+/* Number of workers of the calling thread's runtime, or -EPERM outside
+ * one. Never suspends. */
+WEFT_API int weft_worker_count(void);
+/* Index (0..count-1) of the calling thread's worker, or -EPERM. */
+WEFT_API int weft_worker_index(void);
+
+/* Hands fn(arg) to worker `worker` of rt (0..count-1) from any thread, as asyncio's call_soon_threadsafe: it
+ * runs there soon, on the loop, not in a task (like weft_call_soon's
+ * callbacks: it may spawn tasks, set futures and events, but not
+ * suspend). Lock-free for the caller but for one allocation; one eventfd
+ * write wakes a worker blocked in the kernel, none if it is busy. Never
+ * suspends. Returns 0, -EINVAL (rt or fn NULL, no such worker),
+ * -ESHUTDOWN (the runtime is closing: fn will not run), -ENOMEM. */
+WEFT_API int weft_call_soon_threadsafe(weft_runtime_t *rt, int worker, weft_callback_fn fn,
+                                       void *arg);
+
+/* Starts weft_run_config(cfg, main, arg) on a new thread and returns at
+ * once with the runtime in *rt, ready for weft_call_soon_threadsafe, for
+ * programs whose own thread does something else (a GUI, another event
+ * loop). Never suspends. Returns 0, -EINVAL (rt or main NULL, a bad
+ * cfg), -ENOMEM, -EAGAIN (no thread could be made). */
+WEFT_API int weft_runtime_start(weft_runtime_t **rt, const weft_config_t *cfg, weft_task_fn main,
+                                void *arg);
+/* Waits until a runtime from weft_runtime_start has finished (main has
+ * returned and every task has unwound), frees it and returns main's
+ * status (its result in *result, which may be NULL). Call it once, from
+ * a thread outside the runtime. Returns -EINVAL (rt NULL), -EDEADLK
+ * (called from one of rt's own workers). */
+WEFT_API int weft_runtime_join(weft_runtime_t *rt, void **result);
+
 /* ---- introspection ---- */
 
 /* Writes every live task of the current loop to out as a tree (each
  * under the task that awaits it, else under the task that spawned it):
  * its name, state, and what it waits on ("sleep until +1.5 ms", "fd 7",
- * "lock", "task X"), like `python -m asyncio pstree`. Never suspends.
+ * "lock", "task X"), like `python -m asyncio pstree`, and its stack:
+ * "[copy-stack, N B saved]" or "[own stack, N B resident]". Never suspends.
  * Returns the number of tasks written, -EINVAL (out NULL), -EPERM (no
  * loop). */
 WEFT_API int weft_task_tree(FILE *out);
@@ -930,6 +1036,7 @@ WEFT_API int weft_to_thread(weft_task_fn fn, void *arg, void **result, weft_drop
  * values are; weft_strerror knows them). */
 #define WEFT_EINCOMPLETE 1000 /* the stream ended before the bytes asked for */
 #define WEFT_ENOTFOUND 1001   /* no such host or service (resolution) */
+#define WEFT_ECERT 1002       /* a TLS peer's certificate did not verify (weft_tls_error says why) */
 
 /* A socket address of any family: IPv4, IPv6, or a Unix-domain path. */
 typedef struct weft_addr {
@@ -1184,6 +1291,11 @@ typedef struct weft_server_opts {
     weft_stream_opts_t stream; /* for every accepted stream */
     size_t stack_size;         /* handler tasks' stacks (0: the loop's default) */
     int max_conns;             /* more wait in the backlog (0: no limit) */
+    /* TLS (NULL: plain): each connection's task first runs the server
+     * side of a handshake (weft_tls_wrap) with this context, which must
+     * outlive the server; a failed handshake ends the connection without
+     * calling the handler, and the server goes on. */
+    struct weft_tls_ctx *tls;
 } weft_server_opts_t;
 
 /* Serves l: an accepting task spawns handler(stream, arg) as a task per
@@ -1211,6 +1323,142 @@ WEFT_API size_t weft_server_conns(const weft_server_t *srv);
  * close already under way), -EPERM (not in a task), -EDEADLK (called
  * from one of srv's own handlers: nothing is done). */
 WEFT_API int weft_server_close(weft_server_t *srv, int64_t grace_ns);
+
+/* Serving on every worker: one listener per worker on the same address
+ * (SO_REUSEPORT, so the kernel spreads new connections), each with its
+ * own weft_server_t on that worker; a connection's task and stream live
+ * on the worker that accepted it. With one worker this is one server. */
+typedef struct weft_serve weft_serve_t;
+
+/* weft_serve_start options. NULL or zeroed: every default. */
+typedef struct weft_serve_opts {
+    weft_server_opts_t server; /* for each worker's server */
+    bool this_worker_only;     /* serve on the calling worker alone */
+} weft_serve_opts_t;
+
+/* Listens on host:port (as weft_tcp_listen; port "0" picks one free port
+ * for every worker) and serves it with handler(stream, arg) on every
+ * worker of the runtime. Suspends while the other workers bind. Returns
+ * 0 and the server in *sv, or -EINVAL, -EPERM (not in a task), -ENOMEM,
+ * a listen error (nothing is left running then). */
+WEFT_API int weft_serve_start(weft_serve_t **sv, const char *host, const char *port,
+                              weft_conn_fn handler, void *arg, const weft_serve_opts_t *opts);
+/* The bound address (the port every worker listens on). 0 or -EINVAL. */
+WEFT_API int weft_serve_addr(const weft_serve_t *sv, weft_addr_t *addr);
+/* Number of workers serving. Never suspends. -EINVAL for NULL. */
+WEFT_API int weft_serve_workers(const weft_serve_t *sv);
+/* Closes every worker's server as weft_server_close does (grace_ns for
+ * connections to end, then their handlers are cancelled) and frees sv.
+ * Suspends until all have closed, even if the caller is cancelled.
+ * Returns 0, -ETIMEDOUT (handlers had to be cancelled), -EINVAL, -EPERM
+ * (not in a task), -ENOMEM. */
+WEFT_API int weft_serve_close(weft_serve_t *sv, int64_t grace_ns);
+
+/* ------------------------------------------------------------------------
+ * TLS (through OpenSSL): client and server streams.
+ *
+ * A TLS stream is a weft_stream_t: weft_stream_read, readline,
+ * readexactly, readuntil, peek/fill, write, drain, flush, shutdown and
+ * close all work on it unchanged, and move plaintext. close (and
+ * shutdown) sends a close_notify once every queued byte has left,
+ * waiting at most 1 s for room to send it (close then returns
+ * -ETIMEDOUT, and closes all the same); abort sends none. A peer that ends without close_notify reads as
+ * end of stream. Clients verify the server's certificate chain and name
+ * by default (a CA file or the system's store); every handshake is a
+ * full one (no session tickets, no session cache, no resumption);
+ * TLS 1.2 and 1.3.
+ *
+ * Errors: -WEFT_ECERT (the peer's certificate did not verify: expired,
+ * self-signed, an unknown CA, a name that does not match), -EPROTO (a
+ * protocol failure: a peer speaking plain text, an alert from the peer,
+ * a corrupt record), -ECONNRESET (the peer left mid-handshake), the
+ * socket's -errno, -ETIMEDOUT, -ECANCELED. Each comes with text:
+ * weft_tls_error(stream), or weft_tls_last_error() for a call that left
+ * no stream behind.
+ * --------------------------------------------------------------------- */
+
+typedef struct weft_tls_ctx weft_tls_ctx_t;
+
+/* TLS configuration. NULL or zeroed: a client that verifies the server
+ * against the system's store. Paths are read during weft_tls_ctx_new. */
+typedef struct weft_tls_opts {
+    bool server;           /* the server side of handshakes (needs cert_file) */
+    const char *cert_file; /* PEM: own certificate, then its chain */
+    const char *key_file;  /* PEM: its private key (NULL: in cert_file) */
+    const char *ca_file;   /* PEM: CAs to verify the peer with (NULL: the system's store) */
+    const char *ca_path;   /* a hashed directory of CAs, in addition */
+    bool no_verify;        /* client: accept any server certificate (testing only) */
+    bool verify_client;    /* server: require a client certificate (needs ca_file/ca_path) */
+    const char *alpn;      /* ALPN, comma-separated in order of preference ("h2,http/1.1");
+                            * a server refuses a client that offers none of them */
+    int64_t handshake_timeout; /* ns, on top of the caller's deadlines (0: 30 s;
+                                * WEFT_FOREVER: none) */
+} weft_tls_opts_t;
+
+/* Creates a TLS context (an OpenSSL SSL_CTX) from opts, to share among
+ * any number of streams and threads. Never suspends. Returns 0 with *ctx
+ * (the caller's: weft_tls_ctx_free), -EINVAL (bad options, a file that
+ * is not valid PEM, a key that does not match its certificate),
+ * -ENOENT / -EACCES (a file that cannot be read), -ENOMEM, -ENOTSUP
+ * (weft was built without OpenSSL); weft_tls_last_error() says why. */
+WEFT_API int weft_tls_ctx_new(weft_tls_ctx_t **ctx, const weft_tls_opts_t *opts);
+
+/* Drops the caller's reference to ctx: it is freed once no stream uses
+ * it any more. Never suspends. Returns 0 or -EINVAL. */
+WEFT_API int weft_tls_ctx_free(weft_tls_ctx_t *ctx);
+
+/* Turns s, a connected plain stream with nothing buffered unread, into a
+ * TLS stream: flushes what s has queued, then runs the handshake (client
+ * or server, as ctx is), within ctx's handshake_timeout and the caller's
+ * deadline scopes. A client sends server_name as SNI (unless it is a
+ * numeric address) and, verifying, checks the certificate against it
+ * (required then; NULL otherwise allowed). Suspends. s stays the
+ * caller's either way; after a failure every call on it returns the
+ * error and weft_tls_error(s) tells why: close or abort it. Returns 0,
+ * -WEFT_ECERT, -EPROTO, -ECONNRESET, -ETIMEDOUT, -ECANCELED, -errno of
+ * the socket, -ENOMEM, -EINVAL (NULL arguments, s closed or already
+ * TLS, unread bytes buffered in s, a verifying client without
+ * server_name), -EPERM (not in a task), -EBADF (another task closed s
+ * meanwhile: s is gone). */
+WEFT_API int weft_tls_wrap(weft_stream_t *s, weft_tls_ctx_t *ctx, const char *server_name);
+
+/* weft_tcp_connect to host:port, then weft_tls_wrap with host as the
+ * server's name, all under the caller's deadline scopes. Suspends.
+ * Returns 0 with the TLS stream in *s (the caller's), or as
+ * weft_tcp_connect / weft_tls_wrap with *s NULL (the connection is
+ * dropped; weft_tls_last_error() says why; -EINVAL also for a server
+ * ctx). */
+WEFT_API int weft_tls_connect(weft_stream_t **s, const char *host, const char *port,
+                              weft_tls_ctx_t *ctx, const weft_stream_opts_t *opts);
+
+/* Why the last TLS failure on s happened ("TLS handshake failed:
+ * certificate has expired", "...: hostname mismatch", "...: the peer
+ * spoke plain HTTP, not TLS"): "" if none, NULL if s is not a TLS
+ * stream. Valid while s is. Never suspends. */
+WEFT_API const char *weft_tls_error(const weft_stream_t *s);
+
+/* The text of the calling thread's last failed weft_tls_ctx_new,
+ * weft_tls_wrap or weft_tls_connect, or of a TLS stream's last error;
+ * "" if the last such call succeeded. Read it right after the call
+ * (another task's TLS call may replace it once this one suspends).
+ * Never NULL. */
+WEFT_API const char *weft_tls_last_error(void);
+
+/* The application protocol ALPN chose for s ("h2", "http/1.1"), or NULL
+ * (none, or s is not TLS). Valid while s is. Never suspends. */
+WEFT_API const char *weft_tls_alpn(const weft_stream_t *s);
+
+/* The server name sent as SNI: on a server, what the client asked for;
+ * on a client, what it sent; NULL if none or s is not TLS. Valid while s
+ * is. Never suspends. */
+WEFT_API const char *weft_tls_server_name(const weft_stream_t *s);
+
+/* The protocol version of s ("TLSv1.3"), or NULL (not TLS, or failed).
+ * Never suspends. */
+WEFT_API const char *weft_tls_version(const weft_stream_t *s);
+
+/* Whether s reads and writes through TLS. Never suspends. */
+WEFT_API bool weft_stream_is_tls(const weft_stream_t *s);
 
 /* ------------------------------------------------------------------------
  * UDP.
@@ -1365,6 +1613,175 @@ WEFT_API int weft_signal_wait(const sigset_t *set, int *signo);
  * precedence over waiting tasks. Never suspends. Returns 0, -EINVAL (a
  * signal that cannot be caught), -EPERM (no loop), -ENOMEM. */
 WEFT_API int weft_signal_handle(int signo, weft_callback_fn fn, void *arg);
+
+/* ------------------------------------------------------------------------
+ * Waiting on an fd weft does not own (asyncio's add_reader / add_writer),
+ * for driving a non-blocking C library (libcurl's multi-socket interface,
+ * libpq, c-ares...) from tasks: the library keeps its fd and does its own
+ * reads and writes; a task waits until the fd is ready, then calls the
+ * library.
+ *
+ * The wait is level-triggered: weft caches nothing about a foreign fd, so
+ * each wait asks the kernel afresh (one epoll_ctl per wait, none when the
+ * fd is already armed for that direction). A wake-up may be stale by the
+ * time the task runs (the library may find EAGAIN): wait again then. One
+ * task may wait to read and one to write on an fd at a time (one task may
+ * wait for both). The owner must call weft_fd_forget(fd) before it
+ * closes fd: the kernel's epoll follows the open file, not the number.
+ * The fd must not be one weft itself owns (a stream's, a listener's).
+ * Waits are per loop (per worker thread).
+ * --------------------------------------------------------------------- */
+
+#define WEFT_READABLE 1 /* weft_fd_wait: wait for / report readability */
+#define WEFT_WRITABLE 2 /* weft_fd_wait: wait for / report writability */
+
+/* Waits until fd is ready for `events` (WEFT_READABLE, WEFT_WRITABLE or
+ * both). timeout_ns < 0 waits without a limit of its own, 0 only looks
+ * (poll(2), never suspends), > 0 waits at most that long; the task's
+ * deadline scopes apply either way. Suspends (unless timeout_ns is 0).
+ * Returns the ready events among those asked (> 0; an error or hang-up
+ * on the fd reports as ready in both directions, so the library meets
+ * it), -ETIMEDOUT (timeout_ns or a deadline scope), -ECANCELED, -EBUSY
+ * (another task already waits on fd in that direction, or fd is one of
+ * weft's own), -EBADF (fd is not open, or weft_fd_forget(fd) was called
+ * while waiting), -EINVAL (fd < 0, events 0 or unknown bits), -EPERM
+ * (not in a task, or fd does not support readiness waits, as a regular
+ * file: see weft_file_open), -ENOMEM. The caller keeps owning fd. */
+WEFT_API int weft_fd_wait(int fd, int events, int64_t timeout_ns);
+
+/* Tells weft that fd is about to be closed (or handed elsewhere): tasks
+ * waiting on it wake with -EBADF and weft removes it from its epoll set.
+ * Call it before close(fd) whenever fd has been waited on; calling it for
+ * an fd never waited on costs nothing. It acts on the calling thread's
+ * loop (with several workers, call it where the waits were). Never
+ * suspends; may be called from a callback. Returns 0, -EINVAL (fd < 0),
+ * -EPERM (no loop on this thread). */
+WEFT_API int weft_fd_forget(int fd);
+
+/* ------------------------------------------------------------------------
+ * Task-local values (Python's contextvars).
+ *
+ * A key names a slot; each task has its own value for it. A spawned task
+ * (weft_spawn, weft_group_spawn, ...) starts with the values its spawner
+ * had at the spawn: shared, not copied (spawning allocates nothing), until
+ * either side sets a value, which then changes that side only. A task
+ * spawned from a callback, and weft_run's main task, start with none.
+ * Coroutines and generators a task resumes see and set that task's
+ * values.
+ *
+ * A value's destructor (the key's, may be NULL) runs exactly once, when
+ * the last task holding that value lets go of it: the value is replaced
+ * or removed there, or the task finishes. It then runs on the loop's
+ * thread, either inside weft_local_set or, when a task finishes, outside
+ * any task: it must not suspend. Every value has been destroyed by the
+ * time weft_run returns.
+ * --------------------------------------------------------------------- */
+
+/* A key. Create it once (weft_local_key_create), usually into a static
+ * variable, and use it from any task of any loop; it needs no freeing. */
+typedef struct weft_local_key {
+    uint64_t id; /* 0: not created */
+    void (*dtor)(void *value);
+} weft_local_key_t;
+
+/* Makes *key a new key whose values are destroyed with dtor (may be
+ * NULL). Never suspends; needs no loop; thread-safe. Returns 0 or
+ * -EINVAL (key NULL). */
+WEFT_API int weft_local_key_create(weft_local_key_t *key, void (*dtor)(void *value));
+
+/* Sets the calling task's value for key; NULL removes it. The task now
+ * holds value; the one it replaces is let go (destroyed here if no other
+ * task holds it). Setting the value already there does nothing. Never
+ * suspends. Returns 0, -EINVAL (key NULL or not created), -EPERM (not in
+ * a task), -ENOMEM (nothing changed). */
+WEFT_API int weft_local_set(const weft_local_key_t *key, void *value);
+
+/* Stores the calling task's value for key in *value (may be NULL to only
+ * ask whether there is one; NULL is stored when there is none). The
+ * value is borrowed: valid while the task holds it. Never suspends.
+ * Returns 0, -ENOENT (no value set for key), -EINVAL (key NULL or not
+ * created), -EPERM (not in a task). */
+WEFT_API int weft_local_get(const weft_local_key_t *key, void **value);
+
+/* ------------------------------------------------------------------------
+ * Files: open, read, write, sync and close that suspend only the calling
+ * task (each operation runs on the loop's thread pool; see weft_to_thread
+ * for its size).
+ *
+ * Cancellation and deadlines never leave an operation half-known. If the
+ * task is cancelled (or its deadline has passed) before the call, the
+ * call returns -ECANCELED (-ETIMEDOUT) and does nothing. Once the call
+ * has handed its operation to the pool, the task waits until the
+ * operation has finished, whatever happens meanwhile, and returns its
+ * outcome: a read or write returns the bytes it did (>= 0), which
+ * happened; a cancellation or deadline that arrived meanwhile is kept and
+ * shows at the task's next suspending call (weft_task_cancelled(
+ * weft_current()) tells at once). So a negative return always means the
+ * operation did not happen (or failed as the system call did), and a
+ * non-negative one that it did, this much.
+ *
+ * Buffers: the pool thread reads or writes the caller's buffer in place,
+ * unless it lies on the calling task's own stack: then the data goes
+ * through a heap copy of the same size (a copy-stack task's stack is
+ * saved elsewhere while it is suspended, so its addresses must not be
+ * handed to another thread). Either way buf is the caller's again when
+ * the call returns.
+ *
+ * A weft_file_t may be used by several tasks at once (pread / pwrite at
+ * their own offsets; read / write share the file position as read(2) and
+ * write(2) do); it is not tied to a loop. All calls need a task (-EPERM
+ * elsewhere).
+ * --------------------------------------------------------------------- */
+
+typedef struct weft_file weft_file_t;
+
+/* Opens path as open(2) does with flags (O_CLOEXEC is added) and mode
+ * (for O_CREAT). Suspends. Returns 0 with *f (owned by the caller:
+ * weft_file_close), -ENOENT, -EACCES, ... (open's errors), -ECANCELED or
+ * -ETIMEDOUT (before the call: nothing opened; a cancellation during the
+ * open still returns the file), -EINVAL (f or path NULL), -EPERM (not in
+ * a task), -ENOMEM, -EAGAIN (no pool thread). path is copied. */
+WEFT_API int weft_file_open(weft_file_t **f, const char *path, int flags, mode_t mode);
+
+/* Reads up to n bytes at the file's position into buf, advancing it (one
+ * read(2): fewer than n at end of file, or from a pipe or terminal).
+ * Suspends. Returns the count (0 at end of file), read's -errno,
+ * -ECANCELED / -ETIMEDOUT (nothing read: see above), -EINVAL (f NULL, buf
+ * NULL with n > 0, n > SSIZE_MAX), -EPERM, -ENOMEM. */
+WEFT_API ssize_t weft_file_read(weft_file_t *f, void *buf, size_t n);
+
+/* Reads up to n bytes at offset off (>= 0) without moving the file's
+ * position (pread(2)). Suspends. Returns as weft_file_read. */
+WEFT_API ssize_t weft_file_pread(weft_file_t *f, void *buf, size_t n, off_t off);
+
+/* Writes the n bytes of buf at the file's position (at its end with
+ * O_APPEND), all of them unless an error comes first. Suspends. Returns n,
+ * or the count written before an error (the error shows at the next
+ * call), or write's -errno when nothing was written (-ENOSPC, -EBADF for
+ * a file opened read-only, ...), -ECANCELED / -ETIMEDOUT (nothing
+ * written), -EINVAL, -EPERM, -ENOMEM. */
+WEFT_API ssize_t weft_file_write(weft_file_t *f, const void *buf, size_t n);
+
+/* Writes the n bytes of buf at offset off (>= 0) without moving the
+ * file's position (pwrite(2)). Suspends. Returns as weft_file_write. */
+WEFT_API ssize_t weft_file_pwrite(weft_file_t *f, const void *buf, size_t n, off_t off);
+
+/* Flushes the file's data and metadata to its device (fsync(2)), or only
+ * what reading the data back needs (fdatasync(2)) when data_only.
+ * Suspends. Returns 0, the call's -errno (-EIO, ...), -ECANCELED /
+ * -ETIMEDOUT (not done), -EINVAL, -EPERM, -ENOMEM. */
+WEFT_API int weft_file_sync(weft_file_t *f, bool data_only);
+
+/* Closes the file and frees f, also on failure and also when the task is
+ * cancelled (then the close happens right here, without the pool).
+ * Suspends (unless cancelled). Returns 0, close's -errno (-EIO: data
+ * written earlier may be lost), -EBUSY (another task's operation on f is
+ * in flight: nothing is done), -EINVAL, -EPERM (not in a task: nothing is
+ * done). */
+WEFT_API int weft_file_close(weft_file_t *f);
+
+/* The file's fd (still owned by f), or -EINVAL. Never suspends. */
+WEFT_API int weft_file_fd(const weft_file_t *f);
 
 #ifdef __cplusplus
 }

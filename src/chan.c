@@ -45,6 +45,7 @@ typedef struct sel {
 
 int weft_chan_create(weft_chan_t **out, size_t cap)
 {
+    WEFT__GUARD();
     if (!out || cap > SIZE_MAX / sizeof(void *))
         return -EINVAL;
     weft__loop_t *L = weft__loop();
@@ -155,6 +156,7 @@ static void *recv_now(weft_chan_t *ch)
 
 int weft_chan_send(weft_chan_t *ch, void *v)
 {
+    WEFT__GUARD();
     weft_task_t *self = weft__task();
     if (!self)
         return -EPERM;
@@ -177,6 +179,7 @@ int weft_chan_send(weft_chan_t *ch, void *v)
 
 int weft_chan_recv(weft_chan_t *ch, void **v)
 {
+    WEFT__GUARD();
     weft_task_t *self = weft__task();
     if (!self)
         return -EPERM;
@@ -202,6 +205,7 @@ int weft_chan_recv(weft_chan_t *ch, void **v)
 
 int weft_chan_try_send(weft_chan_t *ch, void *v)
 {
+    WEFT__GUARD();
     if (!ch)
         return -EINVAL;
     if (ch->closed)
@@ -214,6 +218,7 @@ int weft_chan_try_send(weft_chan_t *ch, void *v)
 
 int weft_chan_try_recv(weft_chan_t *ch, void **v)
 {
+    WEFT__GUARD();
     if (!ch || !v)
         return -EINVAL;
     if (can_recv(ch)) {
@@ -225,6 +230,7 @@ int weft_chan_try_recv(weft_chan_t *ch, void **v)
 
 int weft_chan_close(weft_chan_t *ch)
 {
+    WEFT__GUARD();
     if (!ch)
         return -EINVAL;
     if (ch->closed)
@@ -240,16 +246,19 @@ int weft_chan_close(weft_chan_t *ch)
 
 size_t weft_chan_len(const weft_chan_t *ch)
 {
+    WEFT__GUARD();
     return ch ? ch->n : 0;
 }
 
 size_t weft_chan_cap(const weft_chan_t *ch)
 {
+    WEFT__GUARD();
     return ch ? ch->cap : 0;
 }
 
 int weft_chan_destroy(weft_chan_t *ch)
 {
+    WEFT__GUARD();
     if (!ch)
         return -EINVAL;
     if (ch->senders.head || ch->receivers.head)
@@ -307,6 +316,7 @@ static void case_do(weft_select_case_t *c)
 
 int weft_select(weft_select_case_t *cases, size_t n, int64_t timeout_ns)
 {
+    WEFT__GUARD();
     if (!cases || n == 0 || n > INT32_MAX)
         return -EINVAL;
     size_t nready = 0;

@@ -2,7 +2,9 @@
  *
  * Owns: the per-thread state (weft__self) and every switch between
  * coroutines, with the bookkeeping sanitizers and Valgrind need to follow
- * a program across stacks.
+ * a program across stacks; copy-stack mode (each thread's shared stack,
+ * and saving and restoring the live frames of the tasks that run on it:
+ * see the section at the end).
  *
  * Invariants: weft__self.current is the innermost running coroutine of
  * the thread (its root when none runs). A running coroutine's resumer is
@@ -16,10 +18,12 @@
 #include "internal.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #if defined(WEFT_ASAN)
+#include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #endif
 #if defined(WEFT_TSAN)
@@ -137,6 +141,23 @@ int weft__coro_init(weft_coro_t *co, int kind, void *(*fn)(void *), void *arg,
 int weft__coro_prepare(weft_coro_t *co)
 {
     weft__stack_guard_thread();
+    if (co->copy) {
+        /* the frame is made when it first enters the shared stack */
+        weft__thread_t *t = &weft__self;
+        if (!t->shared.base) {
+            if (weft__stack_get(&t->shared, weft__shared_stack_size()) != 0)
+                return -ENOMEM;
+#if defined(WEFT_HAVE_VALGRIND)
+            t->shared_vg = VALGRIND_STACK_REGISTER(t->shared.base,
+                                                   (char *)t->shared.base + t->shared.size);
+#endif
+        }
+        co->stack = t->shared;
+#if defined(WEFT_TSAN)
+        co->tsan_fiber = __tsan_create_fiber(0);
+#endif
+        return 0;
+    }
     if (weft__stack_get(&co->stack, co->stack_req) != 0)
         return -ENOMEM;
     weft__ctx_make(&co->ctx, co->stack.base, co->stack.size, coro_entry, co);
@@ -149,10 +170,28 @@ int weft__coro_prepare(weft_coro_t *co)
     return 0;
 }
 
+static void cs_buf_free(weft_coro_t *co);
+
 void weft__coro_release(weft_coro_t *co)
 {
     if (!co->stack.base)
         return;
+    if (co->copy) {
+        weft__thread_t *t = &weft__self;
+        if (t->shared_owner == co)
+            t->shared_owner = NULL;
+        if (t->cs_vacated_by == co)
+            t->cs_vacated_by = NULL;
+        cs_buf_free(co);
+#if defined(WEFT_TSAN)
+        if (co->tsan_fiber) {
+            __tsan_destroy_fiber(co->tsan_fiber);
+            co->tsan_fiber = NULL;
+        }
+#endif
+        co->stack.base = NULL; /* the shared stack stays the thread's */
+        return;
+    }
 #if defined(WEFT_HAVE_VALGRIND)
     VALGRIND_STACK_DEREGISTER(co->vg_stack);
 #endif
@@ -283,4 +322,152 @@ int weft_coro_destroy(weft_coro_t *co)
     weft__coro_fini(co);
     free(co);
     return 0;
+}
+
+/* ---- copy-stack mode ----
+ *
+ * Every copy-stack task of a thread runs on the thread's shared stack
+ * (t->shared). Its live frames, [saved sp, top), stay there while it is
+ * suspended until another copy-stack task needs the stack (lazy saving:
+ * a task that runs again before anyone else pays no copy); then they are
+ * copied into the task's buffer (co->saved, from the slabs, sized to fit)
+ * and copied back before it next runs. A fresh task gets its first frame
+ * when it first enters. Under ASan and in debug mode the save is eager
+ * (after every step) so that the vacated region can be guarded: ASan
+ * poisons it, debug mode fills it with a pattern checked at the next
+ * entry. Nothing is needed below the saved sp: the switch is a call, so
+ * no red zone is live across it (the ucontext build keeps a margin). */
+
+#if defined(WEFT_ARCH_UCONTEXT)
+#define CS_MARGIN 256u
+#else
+#define CS_MARGIN 0u
+#endif
+#define CS_PATTERN 0xEB
+#define CS_SHARED_MIN ((size_t)1 << 20)
+
+size_t weft__shared_stack_size(void)
+{
+    size_t d = weft__stack_round(0);
+    return d > CS_SHARED_MIN ? d : CS_SHARED_MIN;
+}
+
+int weft__stack_mode_default(const weft_config_t *cfg)
+{
+    int m = cfg ? cfg->stack_mode : WEFT_STACK_DEFAULT;
+    if (m == WEFT_STACK_OWN)
+        return 0;
+    if (m == WEFT_STACK_COPY)
+        return 1;
+    if (m != WEFT_STACK_DEFAULT)
+        return -EINVAL;
+    const char *env = getenv("WEFT_COPY_STACK");
+    return env && *env && *env != '0';
+}
+
+int weft__stack_mode_pick(int loop_copy, const weft_task_opts_t *opts)
+{
+    int m = opts ? opts->stack_mode : WEFT_STACK_DEFAULT;
+    if (m != WEFT_STACK_DEFAULT && m != WEFT_STACK_OWN && m != WEFT_STACK_COPY)
+        return -EINVAL;
+    int copy = m == WEFT_STACK_DEFAULT ? loop_copy > 0 : m == WEFT_STACK_COPY;
+    /* a request for more stack than the shared one gets a stack of its own */
+    if (copy && opts && opts->stack_size > weft__shared_stack_size())
+        copy = 0;
+    return copy;
+}
+
+static void cs_buf_free(weft_coro_t *co)
+{
+    if (!co->saved)
+        return;
+    if (co->saved_cap <= WEFT__SLAB_MAX)
+        weft__slab_free(co->saved, co->saved_cap);
+    else
+        free(co->saved);
+    co->saved = NULL;
+    co->saved_len = co->saved_cap = 0;
+}
+
+static void cs_fatal(const char *what, const weft_coro_t *co, const void *addr)
+{
+    fprintf(stderr, "weft: %s (copy-stack task '%s', address %p)\n", what,
+            co && co->name ? co->name : "(unnamed)", addr);
+    abort();
+}
+
+/* Copies o's live frames off the shared stack into its buffer. */
+static void cs_save(weft__thread_t *t, weft_coro_t *o)
+{
+    char *base = t->shared.base, *top = base + t->shared.size;
+    char *sp = weft__ctx_saved_sp(&o->ctx);
+    if (!sp || sp < base || sp > top)
+        sp = base; /* cannot tell: all of it */
+    sp = (size_t)(sp - base) > CS_MARGIN ? sp - CS_MARGIN : base;
+    size_t len = (size_t)(top - sp);
+    size_t want = len <= WEFT__SLAB_MAX ? weft__slab_round(len) : (len + 4095) & ~(size_t)4095;
+    /* grow when too small; shrink only when far too big */
+    if (len > o->saved_cap || (o->saved_cap > 1024 && want * 4 <= o->saved_cap)) {
+        void *b = want <= WEFT__SLAB_MAX ? weft__slab_alloc(want) : malloc(want);
+        if (!b)
+            cs_fatal("out of memory saving a suspended stack", o, sp);
+        cs_buf_free(o);
+        o->saved = b;
+        o->saved_cap = (uint32_t)want;
+    }
+#if defined(WEFT_ASAN)
+    /* its frames' redzones are poisoned: the copy reads them too */
+    ASAN_UNPOISON_MEMORY_REGION(sp, len);
+#endif
+    memcpy(o->saved, sp, len);
+    o->saved_len = (uint32_t)len;
+    t->shared_owner = NULL;
+    t->cs_vacated = sp;
+}
+
+void weft__cs_enter(weft__thread_t *t, weft_coro_t *co)
+{
+    weft_coro_t *o = t->shared_owner;
+    if (o == co)
+        return;
+    if (o)
+        cs_save(t, o);
+    char *base = t->shared.base, *top = base + t->shared.size;
+    if (t->cs_vacated) {
+#if defined(WEFT_ASAN)
+        ASAN_UNPOISON_MEMORY_REGION(t->cs_vacated, (size_t)(top - t->cs_vacated));
+#endif
+        if (t->cs_vacated_by) {
+            /* debug mode: nothing may have written there since */
+            for (const unsigned char *p = (const unsigned char *)t->cs_vacated;
+                 p < (const unsigned char *)top; p++)
+                if (*p != CS_PATTERN)
+                    cs_fatal("the copy-stack rule was broken: something wrote into the stack "
+                             "of a suspended task",
+                             t->cs_vacated_by, p);
+            t->cs_vacated_by = NULL;
+        }
+        t->cs_vacated = NULL;
+    }
+    if (!co->ctx.sp)
+        weft__ctx_make(&co->ctx, base, t->shared.size, coro_entry, co);
+    else
+        memcpy(top - co->saved_len, co->saved, co->saved_len);
+    t->shared_owner = co;
+}
+
+void weft__cs_leave(weft__thread_t *t, weft_coro_t *co, bool debug)
+{
+    if (t->shared_owner != co)
+        return;
+    cs_save(t, co);
+    char *top = (char *)t->shared.base + t->shared.size;
+    if (debug) {
+        memset(t->cs_vacated, CS_PATTERN, (size_t)(top - t->cs_vacated));
+        t->cs_vacated_by = co;
+    }
+#if defined(WEFT_ASAN)
+    /* a use from elsewhere while it is suspended is reported by ASan */
+    ASAN_POISON_MEMORY_REGION(t->cs_vacated, (size_t)(top - t->cs_vacated));
+#endif
 }

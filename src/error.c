@@ -37,6 +37,8 @@ const char *weft_strerror(int status)
         return "incomplete (the stream ended before the bytes asked for)";
     case WEFT_ENOTFOUND:
         return "no such host or service";
+    case WEFT_ECERT:
+        return "certificate verification failed (the TLS peer's certificate)";
     default:
         break;
     }

@@ -23,6 +23,7 @@ struct weft_future {
 
 int weft_future_create(weft_future_t **out)
 {
+    WEFT__GUARD();
     if (!out)
         return -EINVAL;
     weft__loop_t *L = weft__loop();
@@ -57,11 +58,13 @@ static int complete(weft_future_t *f, int status, void *result)
 
 int weft_future_set_result(weft_future_t *f, void *result)
 {
+    WEFT__GUARD();
     return complete(f, 0, result);
 }
 
 int weft_future_set_error(weft_future_t *f, int err)
 {
+    WEFT__GUARD();
     if (err >= 0)
         return -EINVAL;
     return complete(f, err, NULL);
@@ -69,11 +72,13 @@ int weft_future_set_error(weft_future_t *f, int err)
 
 int weft_future_cancel(weft_future_t *f)
 {
+    WEFT__GUARD();
     return complete(f, -ECANCELED, NULL);
 }
 
 bool weft_future_done(const weft_future_t *f)
 {
+    WEFT__GUARD();
     return f && f->state == F_DONE;
 }
 
@@ -84,6 +89,7 @@ static void unpark(weft_task_t *t)
 
 int weft_future_await(weft_future_t *f, void **result)
 {
+    WEFT__GUARD();
     weft_task_t *self = weft__task();
     if (!self)
         return -EPERM;
@@ -118,6 +124,7 @@ static void cb_notify(weft__waiter_t *w, void *src)
 
 int weft_future_on_done(weft_future_t *f, void (*fn)(weft_future_t *, void *), void *arg)
 {
+    WEFT__GUARD();
     if (!f || !fn)
         return -EINVAL;
     if (f->state == F_DONE) {
@@ -136,6 +143,7 @@ int weft_future_on_done(weft_future_t *f, void (*fn)(weft_future_t *, void *), v
 
 int weft_future_destroy(weft_future_t *f)
 {
+    WEFT__GUARD();
     if (!f)
         return -EINVAL;
     for (weft__waiter_t *w = f->waiters.head; w; w = w->next)

@@ -36,7 +36,8 @@ static void multi_notify(weft__waiter_t *w, void *src)
     if (m->order)
         m->order[m->order_tail++] = w->aux;
     weft_task_t *self = m->self;
-    if (self && self->tstate == WEFT_TASK_WAITING && self->wait_obj == m)
+    /* parked on m (not woken yet), or this is a no-op */
+    if (self && !self->woken && self->wait_obj == m)
         weft__wake(self, 0);
 }
 
@@ -97,7 +98,7 @@ static int multi_park(multi_t *m, int64_t until)
 static void cancel_and_join(weft_task_t *const *tasks, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (tasks[i]->tstate != WEFT_TASK_DONE)
+        if (weft__tstate(tasks[i]) != WEFT_TASK_DONE)
             weft_cancel(tasks[i]);
     for (size_t i = 0; i < n; i++)
         weft__task_join_quietly(tasks[i]);
@@ -105,6 +106,7 @@ static void cancel_and_join(weft_task_t *const *tasks, size_t n)
 
 int weft_gather(weft_task_t *const *tasks, size_t n, void **results, int *statuses, int mode)
 {
+    WEFT__GUARD();
     weft_task_t *self = weft__task();
     if (!self)
         return -EPERM;
@@ -153,6 +155,7 @@ static bool wait_met(const multi_t *m, int when)
 
 int weft_wait(weft_task_t *const *tasks, size_t n, int return_when, int64_t timeout_ns)
 {
+    WEFT__GUARD();
     weft_task_t *self = weft__task();
     if (!self)
         return -EPERM;
@@ -189,6 +192,7 @@ struct weft_as_completed {
 
 int weft_as_completed_create(weft_as_completed_t **out, weft_task_t *const *tasks, size_t n)
 {
+    WEFT__GUARD();
     if (!out || !valid(tasks, n, weft__task()))
         return -EINVAL;
     weft_as_completed_t *ac = calloc(1, sizeof *ac);
@@ -213,6 +217,7 @@ int weft_as_completed_create(weft_as_completed_t **out, weft_task_t *const *task
 
 int weft_as_completed_next(weft_as_completed_t *ac, weft_task_t **task)
 {
+    WEFT__GUARD();
     if (!ac || !task)
         return -EINVAL;
     weft_task_t *self = weft__task();
@@ -237,6 +242,7 @@ int weft_as_completed_next(weft_as_completed_t *ac, weft_task_t **task)
 
 int weft_as_completed_destroy(weft_as_completed_t *ac)
 {
+    WEFT__GUARD();
     if (!ac)
         return -EINVAL;
     if (ac->m->self)

@@ -30,6 +30,7 @@ struct weft_group {
 
 int weft_group_create(weft_group_t **out)
 {
+    WEFT__GUARD();
     if (!out)
         return -EINVAL;
     weft__loop_t *L = weft__loop();
@@ -47,19 +48,20 @@ int weft_group_create(weft_group_t **out)
 static void cancel_children(weft_group_t *g)
 {
     for (weft_task_t *c = g->children; c; c = c->group_next)
-        if (c->tstate != WEFT_TASK_DONE)
+        if (weft__tstate(c) != WEFT_TASK_DONE)
             weft_cancel(c);
 }
 
 int weft_group_spawn(weft_group_t *g, weft_task_t **task, weft_task_fn fn, void *arg,
                      const weft_task_opts_t *opts)
 {
+    WEFT__GUARD();
     if (!g || !fn)
         return -EINVAL;
     if (g->failing || g->cancelled)
         return -ECANCELED;
     weft_task_t *t;
-    int rc = weft__task_new(g->loop, &t, fn, arg, opts);
+    int rc = weft__task_new(weft__loop(), &t, fn, arg, opts);
     if (rc < 0)
         return rc;
     t->group = g;
@@ -80,13 +82,14 @@ void weft__group_child_done(weft_task_t *t)
         g->failing = true;
         g->first_fail = t->status;
         cancel_children(g);
-        if (g->owner && !g->waiter && g->owner->tstate != WEFT_TASK_DONE) {
+        if (g->owner && !g->waiter && weft__tstate(g->owner) != WEFT_TASK_DONE) {
             g->owner_cancelled = true;
             weft_cancel(g->owner);
         }
     }
-    if (g->live == 0 && g->waiter && g->waiter->tstate == WEFT_TASK_WAITING &&
-        g->waiter->wait_obj == g)
+    /* a waiter is parked here or already woken (then this is a no-op):
+     * it never runs while the runtime lock is held elsewhere */
+    if (g->live == 0 && g->waiter)
         weft__wake(g->waiter, 0);
 }
 
@@ -97,6 +100,7 @@ static void unpark(weft_task_t *t)
 
 int weft_group_wait(weft_group_t *g)
 {
+    WEFT__GUARD();
     weft_task_t *self = weft__task();
     if (!self)
         return -EPERM;
@@ -141,6 +145,7 @@ int weft_group_wait(weft_group_t *g)
 
 int weft_group_cancel(weft_group_t *g)
 {
+    WEFT__GUARD();
     if (!g)
         return -EINVAL;
     g->cancelled = true;
@@ -150,6 +155,7 @@ int weft_group_cancel(weft_group_t *g)
 
 int weft_group_destroy(weft_group_t *g)
 {
+    WEFT__GUARD();
     if (!g)
         return -EINVAL;
     if (g->live > 0)

@@ -79,6 +79,7 @@ struct weft_coro {
     uint8_t kind;                 /* enum weft__coro_kind */
     uint8_t parked;               /* suspended in the loop as part of its task */
     uint8_t closing;              /* generators: a close is being delivered */
+    uint8_t copy;                 /* copy-stack task: runs on its thread's shared stack */
     uint32_t stack_req;           /* requested usable stack bytes (rounded) */
     weft_coro_t *resumer;         /* who to yield to; NULL when not running */
     struct weft_task *task;       /* the task it runs as part of, if any */
@@ -88,6 +89,10 @@ struct weft_coro {
     void **xfer_in;  /* where the next resume's value goes (the yielder's `in`) */
     void **xfer_out; /* where the next yielded value goes (the resumer's `out`) */
     char *name; /* NULL, or a malloc'd copy */
+    /* copy-stack only: the live part of its stack while another task
+     * uses the shared stack (saved_len bytes, ending at the stack's top) */
+    void *saved;
+    uint32_t saved_len, saved_cap;
 #if defined(WEFT_ASAN)
     void *asan_fake;
 #endif
@@ -109,6 +114,16 @@ typedef struct weft__thread {
     bool altstack_done;
     int nstacks;                        /* free default-size stacks cached here */
     void *stacks[WEFT__STACK_CACHE];
+    /* copy-stack mode (coro.c): the thread's shared stack, the task whose
+     * live frames are on it now, and the thread's slabs (slab.c) */
+    weft__stack_t shared;
+    weft_coro_t *shared_owner;
+    char *cs_vacated;          /* low end of the region last vacated by a save */
+    weft_coro_t *cs_vacated_by; /* its task, while a debug pattern guards it */
+    struct weft__slabs *slabs;
+#if defined(WEFT_HAVE_VALGRIND)
+    unsigned shared_vg;
+#endif
 #if defined(WEFT_ASAN)
     const void *root_bottom;
     size_t root_size;
@@ -147,6 +162,39 @@ int weft__coro_prepare(weft_coro_t *co);
 /* The running `co` suspends and hands `value` to its resumer; returns
  * what the next resume passes in. */
 void *weft__coro_yield_to_resumer(weft_coro_t *co, void *value);
+
+/* ---- copy-stack mode (coro.c) ---- */
+
+/* The usable size of each thread's shared stack: the default stack size,
+ * at least 1 MiB (committed only as deep as tasks reach). */
+size_t weft__shared_stack_size(void);
+/* The loop-wide default mode from a config and WEFT_COPY_STACK: 0 own
+ * stacks, 1 copy-stack, or -EINVAL for a bad cfg->stack_mode. */
+int weft__stack_mode_default(const weft_config_t *cfg);
+/* Whether a task spawned with opts on a loop whose default is
+ * `loop_copy` runs copy-stack (1), on its own stack (0), or -EINVAL. */
+int weft__stack_mode_pick(int loop_copy, const weft_task_opts_t *opts);
+/* Before a copy-stack task's step: puts its live frames on the shared
+ * stack (saving whoever's are there), or its first frame. Out of memory
+ * for a save is fatal (reported, abort), like a stack overflow. */
+void weft__cs_enter(weft__thread_t *t, weft_coro_t *co);
+/* After its step, where saving is eager (sanitizers, debug): saves the
+ * live frames and poisons what they vacate. */
+void weft__cs_leave(weft__thread_t *t, weft_coro_t *co, bool debug);
+
+/* ---- slabs (slab.c): small objects in per-thread, huge-page backed slabs ---- */
+
+/* Memory for an object of `size` bytes (<= WEFT__SLAB_MAX), 16-aligned,
+ * from the calling thread's slabs; NULL when out of memory. Under ASan and
+ * Valgrind it is plain malloc, so their checks see every object. */
+#define WEFT__SLAB_MAX 16384u
+void *weft__slab_alloc(size_t size);
+/* Gives back what weft__slab_alloc(size) returned; any thread. */
+void weft__slab_free(void *p, size_t size);
+/* What an allocation of `size` really gets (its size class). */
+size_t weft__slab_round(size_t size);
+/* At thread exit: unmaps the thread's slabs if every object came back. */
+void weft__slab_thread_exit(weft__thread_t *t);
 
 /* ---- the loop (loop.c), as far as coroutines need to know it ---- */
 

@@ -4,12 +4,15 @@
  *
  * The tree places each live task under the task that awaits it (who
  * awaits whom, as `python -m asyncio pstree` shows), else under the
- * live task that spawned it, else at the top.
+ * live task that spawned it, else at the top. Each line also shows the
+ * task's stack mode and its saved (copy-stack) or resident stack bytes.
  */
 #include "loop.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 static const char *state_name(int s)
 {
@@ -82,6 +85,41 @@ static void describe_wait(FILE *out, const weft_task_t *t)
         double ms = (double)(t->timer.when - weft_now()) / 1e6;
         fprintf(out, " until %+.3f ms", ms);
     }
+}
+
+/* The task's stack mode and what its stack holds: the bytes saved (or
+ * live on the shared stack) for a copy-stack task, the resident bytes of
+ * its own stack otherwise (mincore: a debugging aid, not a hot path). */
+static void describe_stack(FILE *out, const weft_task_t *t)
+{
+    const weft_coro_t *co = &t->co;
+    if (co->copy) {
+        size_t bytes = co->saved_len;
+        const weft__thread_t *thr = &weft__self;
+        if (thr->shared_owner == co) {
+            const char *top = (const char *)thr->shared.base + thr->shared.size;
+            const char *sp = weft__ctx_saved_sp(&co->ctx);
+            bytes = sp && sp >= (const char *)thr->shared.base && sp <= top
+                        ? (size_t)(top - sp)
+                        : 0;
+        }
+        fprintf(out, " [copy-stack, %zu B saved]", bytes);
+        return;
+    }
+    size_t resident = 0;
+    if (co->stack.base) {
+        size_t page = (size_t)sysconf(_SC_PAGESIZE);
+        size_t npages = co->stack.size / page;
+        unsigned char vec[256];
+        for (size_t i = 0; i < npages; i += sizeof vec) {
+            size_t k = npages - i < sizeof vec ? npages - i : sizeof vec;
+            if (mincore((char *)co->stack.base + i * page, k * page, vec) != 0)
+                break;
+            for (size_t j = 0; j < k; j++)
+                resident += (vec[j] & 1) ? page : 0;
+        }
+    }
+    fprintf(out, " [own stack, %zu B resident]", resident);
 }
 
 static int by_ptr(const void *a, const void *b)
@@ -185,6 +223,7 @@ int weft_task_tree(FILE *out)
             fprintf(out, "%*s%s#%llu \"%s\" %s", (int)(depth * 4), "", depth ? "└── " : "",
                     (unsigned long long)t->id, label(t), state_name(t->tstate));
             describe_wait(out, t);
+            describe_stack(out, t);
             if (t->cancel_req)
                 fputs(" [cancelling]", out);
             fputc('\n', out);

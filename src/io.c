@@ -84,6 +84,8 @@ int weft__io_wait(weft__io_t *io, uint32_t events)
         return -EPERM;
     if (!io->registered)
         return -EBADF;
+    if (io->loop != self->loop)
+        return -EXDEV; /* the fd is watched by another worker's backend */
     int rc = weft__wait_check(self);
     if (rc)
         return rc;

@@ -55,4 +55,17 @@ void weft__io_want_out(weft__io_t *io, bool on);
 /* The backend reports events for io. */
 void weft__io_event(weft__io_t *io, uint32_t events);
 
+/* ---- foreign fds (fdwait.c): fds weft does not own ----
+ *
+ * Registered level-triggered and one-shot, under an epoll data word that
+ * is not a pointer: WEFT__FDWAIT_TAG (bit 63, never set in a user-space
+ * address on Linux) | generation << 32 | fd. An event whose generation no
+ * longer matches the fd's record (forgotten, or closed and reused) is
+ * dropped, so a stale registration can never reach freed memory. */
+#define WEFT__FDWAIT_TAG (UINT64_C(1) << 63)
+/* The backend reports events for a foreign fd (data: the epoll word). */
+void weft__fdwait_event(weft__loop_t *L, uint64_t data, uint32_t events);
+/* Frees the loop's table of foreign fds (the loop closes; nobody waits). */
+void weft__fdwait_fini(weft__backend_t *be);
+
 #endif

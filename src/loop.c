@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 int64_t weft_now(void)
 {
@@ -62,7 +63,7 @@ void weft__timer_disarm(weft__loop_t *L, weft__timer_t *tm)
 
 int weft__wait_check(weft_task_t *t)
 {
-    if (t->cancel_req)
+    if (weft__cancel_req(t))
         return -ECANCELED;
     if (t->deadline != WEFT_FOREVER && weft_now() >= t->deadline)
         return -ETIMEDOUT;
@@ -99,37 +100,73 @@ int weft__park(weft_task_t *t, int what, const void *obj, void (*unpark)(weft_ta
     t->wait_kind = (uint8_t)what;
     t->wait_obj = obj;
     t->unpark = unpark;
-    t->tstate = WEFT_TASK_WAITING;
-    return switch_out(t);
+    weft__set_tstate(t, WEFT_TASK_WAITING);
+    /* From here a waker may claim the task: `woken` is 1 whenever the
+     * task is not parked, so a stale reference to it wakes nothing. The
+     * runtime lock is not held across the park: a waker on another
+     * worker takes it to unlink the task, and posts the wake here. */
+    t->woken = 0;
+    unsigned held = weft__big_release_all();
+    int rc = switch_out(t);
+    if (WEFT_UNLIKELY(held))
+        weft__big_reacquire(held);
+    return rc;
 }
 
-void weft__wake(weft_task_t *t, int status)
+void weft__ready(weft_task_t *t)
 {
     weft__loop_t *L = t->loop;
-    t->wake_status = status;
     t->unpark = NULL;
     weft__timer_disarm(L, &t->timer);
-    t->tstate = WEFT_TASK_READY;
+    weft__set_tstate(t, WEFT_TASK_READY);
     weft__runq_push(&L->ready, &t->q);
 }
 
-/* Cancellation or a timer reaches a waiting task: unlink it, wake it. */
+/* The caller has unlinked t (holding the runtime lock when t may be
+ * another worker's). The first wake of a park wins; a task of another
+ * worker is made ready there, through its loop's inbox. */
+void weft__wake(weft_task_t *t, int status)
+{
+    if (t->woken)
+        return;
+    t->woken = 1;
+    t->wake_status = status;
+    if (WEFT_LIKELY(t->loop == weft__self.loop))
+        weft__ready(t);
+    else
+        weft__post_wake(t);
+}
+
+/* Cancellation or a timer reaches a waiting task, on its own loop:
+ * unlink it and wake it, unless a waker elsewhere already claimed it. */
 static void interrupt(weft_task_t *t, int status)
 {
+    WEFT__GUARD();
+    if (t->woken || t->tstate != WEFT_TASK_WAITING)
+        return;
     if (t->unpark)
         t->unpark(t);
     weft__wake(t, status);
+}
+
+void weft__interrupt_cancel(weft_task_t *t)
+{
+    if (t->tstate == WEFT_TASK_WAITING && !t->nocancel)
+        interrupt(t, -ECANCELED);
 }
 
 int weft_cancel(weft_task_t *t)
 {
     if (!t)
         return -EINVAL;
-    if (t->tstate == WEFT_TASK_DONE)
+    WEFT__GUARD();
+    if (weft__tstate(t) == WEFT_TASK_DONE)
         return -EALREADY;
-    t->cancel_req++;
-    if (t->tstate == WEFT_TASK_WAITING && !t->nocancel)
-        interrupt(t, -ECANCELED);
+    __atomic_fetch_add(&t->cancel_req, 1, __ATOMIC_RELAXED);
+    if (t->loop == weft__self.loop)
+        weft__interrupt_cancel(t);
+    else
+        weft__cancel_remote(t);
     return 0;
 }
 
@@ -143,7 +180,7 @@ int weft_yield(void)
     int rc = weft__wait_check(t);
     if (rc)
         return rc;
-    t->tstate = WEFT_TASK_READY;
+    weft__set_tstate(t, WEFT_TASK_READY);
     t->wait_kind = WEFT__WAIT_YIELD;
     t->wake_status = 0;
     weft__runq_push(&t->loop->ready, &t->q);
@@ -272,12 +309,35 @@ void weft__loop_post(weft__loop_t *L, weft__post_t *p)
     weft__post_t *old = atomic_load_explicit(&L->inbox, memory_order_relaxed);
     do
         p->next = old;
-    while (!atomic_compare_exchange_weak_explicit(&L->inbox, &old, p, memory_order_release,
+    while (!atomic_compare_exchange_weak_explicit(&L->inbox, &old, p, memory_order_seq_cst,
                                                   memory_order_relaxed));
-    /* a non-empty inbox was already signalled, and is drained after that
-     * signal is consumed: only the first record needs a write */
-    if (!old)
+    if (L->rt->n > 1)
+        atomic_fetch_add_explicit(&L->rt->activity, 1, memory_order_relaxed);
+    /* Only a loop that may be blocked needs the eventfd, and only once:
+     * the poster that clears `parked` writes it. The loop sets `parked`
+     * and then looks at its inbox again before it blocks (both seq_cst),
+     * so a record is either seen there or signalled. */
+    if (atomic_load_explicit(&L->parked, memory_order_seq_cst) &&
+        atomic_exchange_explicit(&L->parked, 0, memory_order_seq_cst))
         weft__backend_notify(&L->be);
+}
+
+/* Blocks in the backend for up to timeout_ns, unless a post or (with
+ * several workers) a task to steal is there already. */
+static void park_poll(weft__loop_t *L, int64_t timeout_ns)
+{
+    weft__rt_t *rt = L->rt;
+    bool multi = rt->n > 1;
+    atomic_store_explicit(&L->parked, 1, memory_order_seq_cst);
+    if (multi)
+        atomic_fetch_add_explicit(&rt->nparked, 1, memory_order_seq_cst);
+    if (atomic_load_explicit(&L->inbox, memory_order_seq_cst) ||
+        (multi && weft__stealable(L)))
+        timeout_ns = 0;
+    weft__backend_poll(L, timeout_ns);
+    if (multi)
+        atomic_fetch_sub_explicit(&rt->nparked, 1, memory_order_relaxed);
+    atomic_store_explicit(&L->parked, 0, memory_order_relaxed);
 }
 
 static void drain_inbox(weft__loop_t *L)
@@ -331,8 +391,14 @@ static void fire_timers(weft__loop_t *L)
 
 /* Returns false when nothing can ever become ready again: no task or
  * callback ready, no timer, no fd watched, no post to come. */
-static bool turn(weft__loop_t *L)
+bool weft__loop_turn(weft__loop_t *L)
 {
+    /* several workers: unstarted tasks any worker may run; one a turn
+     * from our own share, so a loop busy with ready tasks still gets
+     * through them, and a steal when there is nothing else */
+    if (L->rt->n > 1 &&
+        (atomic_load_explicit(&L->anyq_n, memory_order_relaxed) || L->ready.n == 0))
+        weft__take_any(L);
     if (L->ready.n == 0) {
         int64_t timeout = -1;
         weft__timer_t *tm = weft__heap_top(&L->timers);
@@ -341,11 +407,27 @@ static bool turn(weft__loop_t *L)
             timeout = tm->when > now ? tm->when - now : 0;
         } else if (L->be.nwatch == 0 && L->inflight == 0 &&
                    !atomic_load_explicit(&L->inbox, memory_order_relaxed)) {
+            if (L->rt->n == 1)
+                return false;
+            /* another worker may still hand us work: wait for it (and,
+             * closing, look every 20 ms for tasks stuck for good; worker
+             * 0 looks every 50 ms whether every worker is stuck) */
+            atomic_store_explicit(&L->idle, 1, memory_order_seq_cst);
+            park_poll(L, atomic_load_explicit(&L->rt->closing, memory_order_relaxed) ? WEFT_MSEC(20)
+                         : L->index == 0                                              ? WEFT_MSEC(50)
+                                                                                      : -1);
+            atomic_store_explicit(&L->idle, 0, memory_order_relaxed);
+            L->since_poll = 0;
+            if (atomic_load_explicit(&L->inbox, memory_order_relaxed))
+                drain_inbox(L);
             return false;
         }
         /* a timer already due runs before the loop polls again */
         if (timeout != 0 || ++L->since_poll >= 16) {
-            weft__backend_poll(L, timeout);
+            if (timeout != 0)
+                park_poll(L, timeout);
+            else
+                weft__backend_poll(L, 0);
             L->since_poll = 0;
         }
     } else if ((L->be.nwatch > 0 || L->sig_active) &&
@@ -380,6 +462,24 @@ static int config_workers(const weft_config_t *cfg)
         w = env && *env ? atoi(env) : 1;
     }
     return w;
+}
+
+weft_runtime_t *weft_runtime(void)
+{
+    weft__loop_t *L = weft__loop();
+    return L ? (weft_runtime_t *)L->rt : NULL;
+}
+
+int weft_worker_count(void)
+{
+    weft__loop_t *L = weft__loop();
+    return L ? L->rt->n : -EPERM;
+}
+
+int weft_worker_index(void)
+{
+    weft__loop_t *L = weft__loop();
+    return L ? L->index : -EPERM;
 }
 
 /* SIGPIPE: a write to a closed socket or pipe must come back as -EPIPE,
@@ -453,54 +553,164 @@ static void close_loop(weft__loop_t *L)
  * with cancellation cleared) are reported and reclaimed by force. */
 void weft__task_discard(weft__loop_t *L, weft_task_t *t);
 
-int weft_run_config(const weft_config_t *cfg, weft_task_fn main, void *arg, void **result)
+/* Discards one of L's tasks that cannot finish: preferably one that
+ * waits on no other task (its awaiters then wake and finish normally,
+ * dropping the references they hold). Only WAITING tasks are discarded:
+ * the caller found the ready queue empty. */
+static void discard_one(weft__loop_t *L)
 {
-    if (!main)
-        return -EINVAL;
+    weft_task_t *victim = L->all;
+    for (weft_task_t *t = L->all; t; t = t->all_next)
+        if (t->wait_kind != WEFT__WAIT_TASK && t->wait_kind != WEFT__WAIT_TASKS &&
+            t->wait_kind != WEFT__WAIT_GROUP) {
+            victim = t;
+            break;
+        }
+    weft__task_discard(L, victim);
+}
+
+weft__loop_t *weft__loop_open(weft__rt_t *rt, int index, const weft_config_t *cfg, int *err)
+{
     weft__thread_t *thr = weft__thr();
-    if (thr->loop || thr->current != &thr->root)
-        return -EBUSY;
-    if (config_workers(cfg) < WEFT_WORKERS_PER_CORE ||
-        (cfg && (cfg->pool_threads < 0 || cfg->timer_slack_ns < 0)))
-        return -EINVAL;
     weft__loop_t *L = calloc(1, sizeof *L);
-    if (!L)
-        return -ENOMEM;
+    if (!L) {
+        *err = -ENOMEM;
+        return NULL;
+    }
     weft__runq_init(&L->ready);
+    weft__runq_init(&L->anyq);
     int rc = weft__backend_init(&L->be);
     if (rc < 0) {
         free(L);
-        return rc;
+        *err = rc;
+        return NULL;
     }
+    L->rt = rt;
+    L->index = index;
     L->thr = thr;
     L->pool_max = cfg && cfg->pool_threads > 0 ? cfg->pool_threads : 16;
     L->stack_size = cfg ? cfg->stack_size : 0;
+    L->copy_stack = weft__stack_mode_default(cfg) > 0;
     const char *dbg = getenv("WEFT_DEBUG");
     L->debug = (cfg && cfg->debug) || (dbg && *dbg && *dbg != '0');
     L->slow_step_ns = cfg && cfg->slow_step_ns > 0 ? cfg->slow_step_ns : WEFT_MSEC(100);
     thr->loop = L;
     weft__stack_guard_thread();
+    return L;
+}
+
+void weft__loop_close(weft__loop_t *L)
+{
+    close_loop(L);
+    weft__task_cache_trim(L);
+    L->thr->loop = NULL;
+}
+
+/* Several workers, closing: L runs until no task is left on any worker.
+ * A worker whose own tasks cannot move while nothing finishes anywhere
+ * for a while (five idle 20 ms waits) discards one of them. */
+void weft__loop_unwind(weft__loop_t *L);
+void weft__loop_unwind(weft__loop_t *L)
+{
+    weft__rt_t *rt = L->rt;
+    while (atomic_load_explicit(&rt->live, memory_order_acquire) > 0) {
+        if (weft__loop_turn(L))
+            continue;
+        unsigned long p = atomic_load_explicit(&rt->progress, memory_order_relaxed);
+        if (p != L->seen_progress) {
+            L->seen_progress = p;
+            L->idle_rounds = 0;
+        } else if (L->ntasks > 0 && L->ready.n == 0 && L->inflight == 0 &&
+                   ++L->idle_rounds >= 5) {
+            discard_one(L);
+            L->idle_rounds = 0;
+        }
+    }
+}
+
+int weft__config_check(const weft_config_t *cfg)
+{
+    int nw = config_workers(cfg);
+    if (nw < WEFT_WORKERS_PER_CORE || nw > WEFT_WORKERS_MAX ||
+        (cfg && (cfg->pool_threads < 0 || cfg->timer_slack_ns < 0)) ||
+        weft__stack_mode_default(cfg) < 0)
+        return -EINVAL;
+    if (nw == WEFT_WORKERS_PER_CORE || nw == 0) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        nw = cores < 1 ? 1 : cores > WEFT_WORKERS_MAX ? WEFT_WORKERS_MAX : (int)cores;
+    }
+    return nw;
+}
+
+int weft_run_config(const weft_config_t *cfg, weft_task_fn main, void *arg, void **result)
+{
+    if (!main)
+        return -EINVAL;
+    weft__rt_t rt;
+    weft__rt_init(&rt);
+    int rc = weft__run(&rt, cfg, main, arg, result);
+    weft__rt_fini(&rt);
+    return rc;
+}
+
+int weft__run(weft__rt_t *rt, const weft_config_t *cfg, weft_task_fn main, void *arg,
+              void **result)
+{
+    weft__thread_t *thr = weft__thr();
+    if (thr->loop || thr->current != &thr->root)
+        return -EBUSY;
+    int nw = weft__config_check(cfg);
+    if (nw < 0)
+        return nw;
+    rt->n = nw;
+    weft__loop_t *loop0 = NULL;
+    rt->loops = &loop0;
+    if (nw > 1) {
+        rt->loops = calloc((size_t)nw, sizeof *rt->loops);
+        rt->cancel_all = calloc((size_t)nw, sizeof *rt->cancel_all);
+        if (!rt->loops || !rt->cancel_all) {
+            free(rt->loops);
+            free(rt->cancel_all);
+            return -ENOMEM;
+        }
+    }
+    int rc = 0;
+    weft__loop_t *L = weft__loop_open(rt, 0, cfg, &rc);
+    if (!L) {
+        rt->n = 1;
+        if (nw > 1) {
+            free(rt->loops);
+            free(rt->cancel_all);
+        }
+        return rc;
+    }
+    rt->loops[0] = L;
     sigpipe_enter();
+    if (nw == 1)
+        weft__rt_set_state(rt, WEFT__RT_RUNNING);
     int old_slack = prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0);
     if (cfg && cfg->timer_slack_ns > 0)
         prctl(PR_SET_TIMERSLACK, (unsigned long)cfg->timer_slack_ns, 0, 0, 0);
+    if (nw > 1 && (rc = weft__rt_start_workers(rt, cfg)) < 0)
+        goto out;
 
     weft_task_t *mt;
-    weft_task_opts_t mo = {.name = "main", .stack_size = L->stack_size};
+    /* main keeps its own stack in every mode: it is the program's frame,
+     * the one other tasks are most often handed pointers into */
+    weft_task_opts_t mo = {
+        .name = "main", .stack_size = L->stack_size, .stack_mode = WEFT_STACK_OWN};
     rc = weft__task_new(L, &mt, main, arg, &mo);
     if (rc < 0) {
-        close_loop(L);
-        thr->loop = NULL;
-        free(L);
-        sigpipe_leave();
-        if (cfg && cfg->timer_slack_ns > 0 && old_slack > 0)
-            prctl(PR_SET_TIMERSLACK, (unsigned long)old_slack, 0, 0, 0);
-        return rc;
+        if (nw > 1) {
+            atomic_store(&rt->closing, true);
+            weft__rt_stop_workers(rt);
+        }
+        goto out;
     }
     weft__signal_arm_sigint(mt); /* without it Ctrl-C kills as usual */
     bool stuck = false;
-    while (mt->tstate != WEFT_TASK_DONE) {
-        if (!turn(L)) {
+    while (weft__tstate(mt) != WEFT_TASK_DONE) {
+        if (!weft__loop_turn(L) && (nw == 1 || weft__rt_stuck(rt))) {
             /* nothing can wake main any more: a deadlock. Like Ctrl-C,
              * cancel it so the program unwinds instead of hanging. */
             if (stuck)
@@ -513,36 +723,37 @@ int weft_run_config(const weft_config_t *cfg, weft_task_fn main, void *arg, void
     }
     /* main returned: cancel what is left and let it unwind */
     weft__signal_disarm_sigint();
-    L->closing = true;
-    for (weft_task_t *t = L->all; t; t = t->all_next)
-        weft_cancel(t);
-    while (L->ntasks > 0 && turn(L))
-        ;
-    /* Still stuck: discard one task at a time, one that waits on no other
-     * task if there is one (its awaiters then wake and finish normally,
-     * dropping the references they hold), and let the rest run again.
-     * Only WAITING tasks are discarded: the ready queue is empty here. */
-    while (L->all) {
-        weft_task_t *victim = L->all;
+    if (nw > 1) {
+        atomic_store(&rt->closing, true);
+        weft__rt_cancel_all(rt);
+        weft__loop_unwind(L);
+        weft__rt_stop_workers(rt);
+    } else {
+        L->closing = true;
         for (weft_task_t *t = L->all; t; t = t->all_next)
-            if (t->wait_kind != WEFT__WAIT_TASK && t->wait_kind != WEFT__WAIT_TASKS &&
-                t->wait_kind != WEFT__WAIT_GROUP) {
-                victim = t;
-                break;
-            }
-        weft__task_discard(L, victim);
-        while (L->ntasks > 0 && turn(L))
+            weft_cancel(t);
+        while (L->ntasks > 0 && weft__loop_turn(L))
             ;
+        /* still stuck: discard one at a time and let the rest run again */
+        while (L->all) {
+            discard_one(L);
+            while (L->ntasks > 0 && weft__loop_turn(L))
+                ;
+        }
     }
     rc = mt->status;
     if (result)
         *result = mt->result;
     mt->retrieved = 1;
     weft_task_release(mt);
-    close_loop(L);
-    weft__task_cache_trim(L);
-    thr->loop = NULL;
+out:
+    weft__rt_set_state(rt, WEFT__RT_CLOSED);
+    weft__loop_close(L);
     free(L);
+    if (nw > 1) {
+        free(rt->loops);
+        free(rt->cancel_all);
+    }
     sigpipe_leave();
     if (cfg && cfg->timer_slack_ns > 0 && old_slack > 0)
         prctl(PR_SET_TIMERSLACK, (unsigned long)old_slack, 0, 0, 0);

@@ -19,6 +19,7 @@
 
 #include "internal.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 
 /* ---- timers (timer.c): a 4-ary min-heap of timer records ---- */
@@ -137,6 +138,20 @@ static inline weft__waiter_t *weft__wlist_pop(weft__wlist_t *l)
     return w;
 }
 
+/* ---- the inbox: records any thread hands to a loop ---- */
+
+/* A record posted to a loop from any thread (a finished pool job, later a
+ * call_soon_threadsafe callback or a wake-up from another worker). The
+ * loop's thread runs fn(L, p) in a later turn, outside any task, in
+ * posting order per thread; also while the loop closes (L->closing), so
+ * fn must then release what p holds. The record belongs to the poster
+ * until fn runs. */
+typedef struct weft__post weft__post_t;
+struct weft__post {
+    weft__post_t *next;
+    void (*fn)(struct weft__loop *L, weft__post_t *p);
+};
+
 /* ---- tasks ---- */
 
 /* What a waiting task waits on, for the task tree. */
@@ -189,6 +204,16 @@ struct weft_task {
     struct weft_group *group;
     weft_task_t *group_next;
     uint64_t id;
+    struct weft__locals *locals; /* task-local values, shared copy-on-write (local.c) */
+    /* Several workers (worker.c). `woken`: a waker has claimed the current
+     * park (set under the runtime lock, cleared when the task runs), so a
+     * remote wake and a local timeout or cancellation never both wake it.
+     * wake_post carries a wake from another worker to the task's own, or
+     * a task spawned for another worker; cancel_post a weft_cancel. */
+    uint8_t woken;
+    uint8_t cancel_posted;
+    weft__post_t wake_post;
+    weft__post_t cancel_post;
 };
 
 /* ---- callbacks ---- */
@@ -205,20 +230,6 @@ struct weft_handle {
     uint8_t refs;
 };
 
-/* ---- the inbox: records any thread hands to a loop ---- */
-
-/* A record posted to a loop from any thread (a finished pool job, later a
- * call_soon_threadsafe callback or a wake-up from another worker). The
- * loop's thread runs fn(L, p) in a later turn, outside any task, in
- * posting order per thread; also while the loop closes (L->closing), so
- * fn must then release what p holds. The record belongs to the poster
- * until fn runs. */
-typedef struct weft__post weft__post_t;
-struct weft__post {
-    weft__post_t *next;
-    void (*fn)(struct weft__loop *L, weft__post_t *p);
-};
-
 /* Hands p to L and wakes it if it may be blocked. Any thread; lock-free;
  * one eventfd write per empty -> non-empty transition, not per record. */
 void weft__loop_post(struct weft__loop *L, weft__post_t *p);
@@ -230,6 +241,7 @@ typedef struct weft__backend {
     int wakefd; /* an eventfd other threads write to wake a blocked poll */
     int nwatch; /* fds registered: when 0 a busy loop need not poll */
     bool have_pwait2;
+    struct weft__fdtab *fdtab; /* foreign fds waited on (fdwait.c), or NULL */
 } weft__backend_t;
 
 #define WEFT__TASK_CACHE 1024
@@ -249,6 +261,7 @@ typedef struct weft__loop {
     bool debug;
     int64_t slow_step_ns;
     size_t stack_size;
+    int copy_stack; /* tasks default to copy-stack mode (weft_config_t.stack_mode) */
     int64_t last_poll;
     int ntcache;
     weft_task_t *tcache[WEFT__TASK_CACHE]; /* finished task objects, for reuse */
@@ -258,7 +271,150 @@ typedef struct weft__loop {
     int inflight;
     struct weft__pool *pool; /* created at the first pool job (pool.c) */
     int pool_max;            /* weft_config_t.pool_threads, resolved */
+    /* Several workers (worker.c). */
+    struct weft__rt *rt;  /* the runtime this loop is worker `index` of */
+    int index;
+    /* Set while the loop may block in the backend; a poster that clears
+     * it writes the loop's eventfd (a busy loop costs posters nothing). */
+    _Atomic int parked;
+    /* Tasks spawned "anywhere" that have not started: any idle worker may
+     * take them (guarded by the runtime lock; anyq_n readable unlocked). */
+    weft__runq_t anyq;
+    _Atomic size_t anyq_n;
+    unsigned idle_rounds; /* closing: idle waits without progress anywhere */
+    _Atomic int idle;     /* blocked with nothing of its own to wait for */
+    unsigned long seen_progress;
 } weft__loop_t;
+
+/* ---- several workers (worker.c) ---- */
+
+/* The runtime: the workers of one weft_run. With one worker it is just
+ * the loop of the calling thread plus this record. */
+typedef struct weft__rt {
+    int n;                  /* workers */
+    weft__loop_t **loops;   /* loops[i]: worker i's loop, set before any task runs */
+    _Atomic long live;      /* tasks created and not yet finished, every worker */
+    _Atomic unsigned long progress; /* tasks finished, ever: a closing runtime
+                                     * that stops moving has stuck tasks */
+    _Atomic int nparked;    /* workers blocked (or about to block) in the backend */
+    _Atomic unsigned long activity; /* records posted between threads, ever */
+    unsigned long seen_activity, seen_done; /* worker 0's last look (weft__rt_stuck) */
+    int quiet_looks;
+    _Atomic bool closing;   /* main has returned: unwind everything */
+    weft__post_t *cancel_all; /* one record per worker, for closing */
+    pthread_t *threads;     /* workers 1..n-1 */
+    /* weft_call_soon_threadsafe checks the state under post_mu: posts are
+     * taken only while every loop exists (RUNNING). */
+    pthread_mutex_t post_mu;
+    pthread_cond_t state_cv;
+    int state;
+    int opened, go;      /* workers whose loop is open; 1: they may run */
+    bool detached_start; /* made by weft_runtime_start (weft_runtime_join frees it) */
+} weft__rt_t;
+
+enum { WEFT__RT_STARTING = 0, WEFT__RT_RUNNING, WEFT__RT_CLOSED };
+
+void weft__rt_init(weft__rt_t *rt);
+void weft__rt_fini(weft__rt_t *rt);
+void weft__rt_set_state(weft__rt_t *rt, int state);
+/* weft_run_config's body on a runtime record the caller owns. */
+int weft__run(weft__rt_t *rt, const weft_config_t *cfg, weft_task_fn main, void *arg,
+              void **result);
+/* The number of workers cfg asks for (resolved), or -EINVAL. */
+int weft__config_check(const weft_config_t *cfg);
+
+/* Non-zero while any runtime with more than one worker runs: only then do
+ * the coordinating primitives take the runtime lock, so one worker costs
+ * one predictable branch per call. */
+extern _Atomic int weft__multi;
+
+/* The runtime lock: one lock for the state of every coordinating
+ * primitive (locks, events, queues, channels, futures, groups, task
+ * completion), recursive per thread. weft__park drops it while the task
+ * is parked and takes it back before returning, so a primitive's code
+ * reads as if single-threaded. docs/design.md "Every core" says why one
+ * lock and what 64 cores would need instead. */
+void weft__big_lock(void);
+void weft__big_unlock(void);
+/* Drops every level the calling thread holds; returns how many (0: none). */
+unsigned weft__big_release_all(void);
+void weft__big_reacquire(unsigned depth);
+
+static inline int weft__guard_take(void)
+{
+    if (WEFT_LIKELY(!atomic_load_explicit(&weft__multi, memory_order_relaxed)))
+        return 0;
+    weft__big_lock();
+    return 1;
+}
+static inline void weft__guard_drop(int *taken)
+{
+    if (*taken)
+        weft__big_unlock();
+}
+/* Holds the runtime lock (when several workers run) until the enclosing
+ * block ends, whichever way it ends. */
+#define WEFT__GUARD()                                                                              \
+    int weft__guard_ __attribute__((cleanup(weft__guard_drop), unused)) = weft__guard_take()
+
+/* A task's state, read from another worker or written where another
+ * worker may read it: relaxed atomics (plain moves on x86 and arm64). */
+static inline uint8_t weft__tstate(const weft_task_t *t)
+{
+    return __atomic_load_n(&t->tstate, __ATOMIC_RELAXED);
+}
+static inline void weft__set_tstate(weft_task_t *t, uint8_t s)
+{
+    __atomic_store_n(&t->tstate, s, __ATOMIC_RELAXED);
+}
+static inline uint32_t weft__cancel_req(const weft_task_t *t)
+{
+    return __atomic_load_n(&t->cancel_req, __ATOMIC_RELAXED);
+}
+
+/* Worker-side pieces (worker.c), called by loop.c and task.c. */
+/* Places a new task (not yet on any queue) as opts ask: here, on worker
+ * k (posted), or anywhere (the anyq). 0 or -EINVAL (no such worker). */
+int weft__place(weft__loop_t *L, weft_task_t *t, int place, int worker);
+/* A turn found nothing ready: takes one unstarted task from this loop's
+ * anyq or steals from a busier worker's; true if it took one. Also
+ * called every turn while the anyq holds tasks, so they never starve. */
+bool weft__take_any(weft__loop_t *L);
+/* Whether another worker holds unstarted tasks this loop could steal. */
+bool weft__stealable(const weft__loop_t *L);
+/* Posts t's wake to its own loop (t is another worker's). */
+void weft__post_wake(weft_task_t *t);
+/* Cancels t, which lives on another worker (guarded). */
+void weft__cancel_remote(weft_task_t *t);
+/* Wakes one parked worker so it can steal; none if none is parked. */
+void weft__kick_idle(weft__rt_t *rt);
+/* Runs a runtime of rt->n > 1 workers around the calling thread's loop
+ * (worker 0): starts workers 1.., runs until main is done, unwinds every
+ * task on every worker, joins the threads. Implemented in worker.c. */
+int weft__rt_start_workers(weft__rt_t *rt, const weft_config_t *cfg);
+void weft__rt_stop_workers(weft__rt_t *rt);
+/* Worker 0, idle: true once every worker has had nothing to run, no
+ * timer, fd or pool job, and no post for two looks 50 ms apart: a
+ * deadlock. */
+bool weft__rt_stuck(weft__rt_t *rt);
+/* Wakes every parked worker (the last task of a closing runtime ended). */
+void weft__rt_wake_all(weft__rt_t *rt);
+/* Closing: cancel every task of every worker. */
+void weft__rt_cancel_all(weft__rt_t *rt);
+
+/* loop.c: one turn of L (false: nothing can ever become ready there);
+ * opening and closing (not freeing) a worker's loop on the calling
+ * thread. */
+bool weft__loop_turn(weft__loop_t *L);
+weft__loop_t *weft__loop_open(weft__rt_t *rt, int index, const weft_config_t *cfg, int *err);
+void weft__loop_close(weft__loop_t *L);
+/* Makes a woken task ready on its own loop (its loop's thread). */
+void weft__ready(weft_task_t *t);
+/* A cancellation reaches t on its own loop's thread (guarded). */
+void weft__interrupt_cancel(weft_task_t *t);
+/* task.c: links a task placed on L into L's list of tasks and its ready
+ * queue (L's thread). */
+void weft__task_adopt(weft__loop_t *L, weft_task_t *t);
 
 static inline weft__loop_t *weft__loop(void)
 {

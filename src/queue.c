@@ -54,6 +54,7 @@ struct weft_queue {
 int weft_queue_create(weft_queue_t **out, int kind, size_t maxsize,
                       int (*cmp)(const void *, const void *))
 {
+    WEFT__GUARD();
     if (!out || kind < WEFT_QUEUE_FIFO || kind > WEFT_QUEUE_PRIORITY)
         return -EINVAL;
     if (kind == WEFT_QUEUE_PRIORITY && !cmp)
@@ -223,6 +224,7 @@ static int put_now(weft_queue_t *q, void *item)
 
 int weft_queue_put(weft_queue_t *q, void *item)
 {
+    WEFT__GUARD();
     weft_task_t *self = weft__task();
     if (!self)
         return -EPERM;
@@ -258,6 +260,7 @@ int weft_queue_put(weft_queue_t *q, void *item)
 
 int weft_queue_try_put(weft_queue_t *q, void *item)
 {
+    WEFT__GUARD();
     if (!q)
         return -EINVAL;
     if (q->shutdown)
@@ -278,6 +281,7 @@ static void *get_now(weft_queue_t *q)
 
 int weft_queue_get(weft_queue_t *q, void **item)
 {
+    WEFT__GUARD();
     weft_task_t *self = weft__task();
     if (!self)
         return -EPERM;
@@ -315,6 +319,7 @@ int weft_queue_get(weft_queue_t *q, void **item)
 
 int weft_queue_try_get(weft_queue_t *q, void **item)
 {
+    WEFT__GUARD();
     if (!q || !item)
         return -EINVAL;
     if (available(q) == 0 || q->getters.head)
@@ -327,16 +332,19 @@ int weft_queue_try_get(weft_queue_t *q, void **item)
 
 size_t weft_queue_size(const weft_queue_t *q)
 {
+    WEFT__GUARD();
     return q ? q->n : 0;
 }
 
 bool weft_queue_empty(const weft_queue_t *q)
 {
+    WEFT__GUARD();
     return !q || available(q) == 0;
 }
 
 bool weft_queue_full(const weft_queue_t *q)
 {
+    WEFT__GUARD();
     return q && (is_full(q) || q->putters.head);
 }
 
@@ -344,6 +352,7 @@ bool weft_queue_full(const weft_queue_t *q)
 
 int weft_queue_task_done(weft_queue_t *q)
 {
+    WEFT__GUARD();
     if (!q)
         return -EINVAL;
     if (q->unfinished == 0)
@@ -355,6 +364,7 @@ int weft_queue_task_done(weft_queue_t *q)
 
 int weft_queue_join(weft_queue_t *q)
 {
+    WEFT__GUARD();
     weft_task_t *self = weft__task();
     if (!self)
         return -EPERM;
@@ -373,6 +383,7 @@ int weft_queue_join(weft_queue_t *q)
 
 int weft_queue_shutdown(weft_queue_t *q, bool immediate, void (*drop)(void *item))
 {
+    WEFT__GUARD();
     if (!q)
         return -EINVAL;
     q->shutdown = true;
@@ -398,6 +409,7 @@ int weft_queue_shutdown(weft_queue_t *q, bool immediate, void (*drop)(void *item
 
 int weft_queue_destroy(weft_queue_t *q)
 {
+    WEFT__GUARD();
     if (!q)
         return -EINVAL;
     if (q->busy || q->getters.head || q->putters.head || q->joiners.head)

@@ -122,7 +122,14 @@ static int conn_main(void *arg, void **result)
 {
     conn_t *c = arg;
     (void)result;
-    int rc = c->srv->handler(c->s, c->srv->arg);
+    /* TLS: the handshake first; a failed one ends the connection quietly */
+    int rc = c->srv->opts.tls ? weft_tls_wrap(c->s, c->srv->opts.tls, NULL) : 0;
+    if (rc == -EBADF) {
+        c->s = NULL; /* closed meanwhile: the stream is gone */
+        return rc;
+    }
+    if (rc == 0)
+        rc = c->srv->handler(c->s, c->srv->arg);
     weft_stream_t *s = c->s;
     c->s = NULL;
     weft_stream_close(s); /* flushes within the task: cancelling it cuts that short */
@@ -281,4 +288,160 @@ int weft_server_close(weft_server_t *srv, int64_t grace_ns)
     }
     free(srv);
     return result;
+}
+
+/* ---- serving on every worker ---- */
+
+/* One server per worker, each with its own SO_REUSEPORT listener on the
+ * same address: the kernel spreads new connections across them, and
+ * each connection lives on the worker that accepted it. The per-worker
+ * servers are plain weft_server_t, started and closed by a task placed
+ * on their worker (a server's state is its worker's alone). */
+struct weft_serve {
+    int n;
+    weft_addr_t addr;
+    weft_conn_fn handler;
+    void *arg;
+    weft_server_opts_t opts;
+    weft_server_t **srv; /* [worker] */
+};
+
+typedef struct {
+    weft_serve_t *sv;
+    int64_t grace;
+} serve_job_t;
+
+static int serve_start_here(weft_serve_t *sv, weft_listener_t *l)
+{
+    int w = weft_worker_index();
+    int rc = weft_server_start(&sv->srv[w], l, sv->handler, sv->arg, &sv->opts);
+    if (rc < 0)
+        weft_listener_close(l);
+    return rc;
+}
+
+static int serve_bind_task(void *arg, void **result)
+{
+    (void)result;
+    weft_serve_t *sv = arg;
+    weft_listener_t *l;
+    weft_listen_opts_t lo = {.reuseport = true};
+    int rc = weft_listen_addr(&l, &sv->addr, &lo);
+    return rc < 0 ? rc : serve_start_here(sv, l);
+}
+
+static int serve_close_task(void *arg, void **result)
+{
+    (void)result;
+    serve_job_t *j = arg;
+    int w = weft_worker_index();
+    int rc = weft_server_close(j->sv->srv[w], j->grace);
+    j->sv->srv[w] = NULL;
+    return rc;
+}
+
+/* Runs fn(sv) on every worker that has a server (or, with `all`, on
+ * every worker but this one), waits for each, returns the first error. */
+static int serve_each(weft_serve_t *sv, weft_task_fn fn, void *arg, bool all)
+{
+    int here = weft_worker_index(), first = 0;
+    weft_task_t **t = calloc((size_t)sv->n, sizeof *t);
+    if (!t)
+        return -ENOMEM;
+    for (int w = 0; w < sv->n; w++) {
+        if ((all && w == here) || (!all && !sv->srv[w]))
+            continue;
+        weft_task_opts_t o = {.place = WEFT_PLACE_WORKER, .worker = w, .name = "serve"};
+        int rc = weft_spawn(&t[w], fn, arg, &o);
+        if (rc < 0 && !first)
+            first = rc;
+    }
+    for (int w = 0; w < sv->n; w++) {
+        if (!t[w])
+            continue;
+        weft__task_join_quietly(t[w]); /* the servers' own state must settle */
+        int rc = weft_task_result(t[w], NULL);
+        if (rc < 0 && !first)
+            first = rc;
+        weft_task_release(t[w]);
+    }
+    free(t);
+    return first;
+}
+
+int weft_serve_start(weft_serve_t **out, const char *host, const char *port, weft_conn_fn handler,
+                     void *arg, const weft_serve_opts_t *opts)
+{
+    if (!out || !port || !handler)
+        return -EINVAL;
+    weft_task_t *self = weft__task();
+    if (!self)
+        return -EPERM;
+    weft_serve_t *sv = calloc(1, sizeof *sv);
+    int n = opts && opts->this_worker_only ? 1 : weft_worker_count();
+    if (!sv || !(sv->srv = calloc((size_t)weft_worker_count(), sizeof *sv->srv))) {
+        free(sv);
+        return -ENOMEM;
+    }
+    sv->n = weft_worker_count();
+    sv->handler = handler;
+    sv->arg = arg;
+    if (opts)
+        sv->opts = opts->server;
+    weft_listener_t *l;
+    weft_listen_opts_t lo = {.reuseport = n > 1};
+    int rc = weft_tcp_listen(&l, host, port, &lo);
+    if (rc == 0)
+        rc = weft_listener_addr(l, &sv->addr);
+    if (rc == 0) {
+        rc = serve_start_here(sv, l);
+        l = NULL;
+    }
+    if (rc == 0 && n > 1)
+        rc = serve_each(sv, serve_bind_task, sv, true);
+    if (l)
+        weft_listener_close(l);
+    if (rc < 0) {
+        weft_serve_close(sv, 0);
+        return rc;
+    }
+    *out = sv;
+    return 0;
+}
+
+int weft_serve_addr(const weft_serve_t *sv, weft_addr_t *addr)
+{
+    if (!sv || !addr)
+        return -EINVAL;
+    *addr = sv->addr;
+    return 0;
+}
+
+int weft_serve_workers(const weft_serve_t *sv)
+{
+    if (!sv)
+        return -EINVAL;
+    int n = 0;
+    for (int w = 0; w < sv->n; w++)
+        n += sv->srv[w] != NULL;
+    return n;
+}
+
+int weft_serve_close(weft_serve_t *sv, int64_t grace_ns)
+{
+    if (!sv || grace_ns < 0)
+        return -EINVAL;
+    if (!weft__task())
+        return -EPERM;
+    serve_job_t j = {.sv = sv, .grace = grace_ns};
+    serve_job_t *jp = malloc(sizeof *jp); /* the close tasks read it while we wait */
+    int rc = -ENOMEM;
+    if (jp) {
+        *jp = j;
+        rc = serve_each(sv, serve_close_task, jp, false);
+        free(jp);
+    }
+    free(sv->srv);
+    free(sv);
+    return rc;
 }

@@ -30,6 +30,9 @@
 #if defined(WEFT_ASAN)
 #include <sanitizer/asan_interface.h>
 #endif
+#if defined(WEFT_HAVE_VALGRIND)
+#include <valgrind/valgrind.h>
+#endif
 
 #ifndef MADV_GUARD_INSTALL
 #define MADV_GUARD_INSTALL 102 /* Linux 6.13; Debian 12's headers lack it */
@@ -281,12 +284,23 @@ static void on_fault(int sig, siginfo_t *si, void *uc)
     signal(sig, SIG_DFL); /* returning re-runs the fault, now fatal */
 }
 
-/* A thread that exits gives its cached stacks back to the shared store. */
+/* A thread that exits gives its cached stacks and its shared stack (of
+ * copy-stack tasks) back to the shared store, and its slabs back to the
+ * system if every object in them came back. */
 static pthread_key_t cache_key;
 
 static void cache_flush(void *self)
 {
     weft__thread_t *t = self; /* the thread's weft__self, saved when it started */
+    weft__slab_thread_exit(t);
+    if (t->shared.base && !t->shared_owner) {
+        /* the shared stack of copy-stack tasks goes back to the pool; a
+         * task still on it (the thread exits inside a loop) keeps it */
+#if defined(WEFT_HAVE_VALGRIND)
+        VALGRIND_STACK_DEREGISTER(t->shared_vg);
+#endif
+        weft__stack_put(&t->shared);
+    }
     if (t->nstacks == 0)
         return;
     pthread_mutex_lock(&store_lock);

@@ -22,6 +22,13 @@
  * and send themselves when woken. A send error is sticky: the queue is
  * dropped, and every later write, drain, flush and close returns it.
  *
+ * Transport: a stream may read and write through a transport (stream.h;
+ * TLS in tls.c) instead of the fd's own calls. The plain path pays one
+ * branch on `tr` per read and per send; the transport keeps the fd's
+ * readiness cache up to date itself and answers "wait until readable"
+ * or "... writable"; close sends its close_notify (a bounded wait) after
+ * the queue has left, abort does not.
+ *
  * Lifetime: a task inside a call that may suspend counts in `users`.
  * close and abort mark the stream closed, wake its waiters with -EBADF
  * and close the fd; the free waits until users is 0, so a waiter woken
@@ -56,10 +63,14 @@ struct weft_stream {
     int rerr, werr; /* sticky errors, 0 if none */
     uint32_t users; /* tasks inside a call that may suspend */
     bool sock, eof, wshut, closed;
+    const weft__transport_t *tr; /* NULL: the fd's own read and send */
+    void *tctx;
 };
 
 static void destroy(weft_stream_t *s)
 {
+    if (s->tr)
+        s->tr->free(s->tctx);
     free(s->rbuf);
     free(s->obuf);
     free(s);
@@ -211,7 +222,26 @@ static ssize_t rd(weft_stream_t *s, char *p, size_t n)
             if (rc)
                 return rc;
         }
-        if (s->io.ready & EPOLLIN) {
+        uint32_t ev = EPOLLIN;
+        if (s->tr) {
+            char *dst = p ? p : s->rbuf + s->rend;
+            ssize_t r = s->tr->recv(s->tctx, dst, p ? n : s->rcap - s->rend);
+            if (r > 0) {
+                if (!p)
+                    s->rend += (size_t)r;
+                return r;
+            }
+            if (r == 0) {
+                s->eof = true;
+                return 0;
+            }
+            if (r == WEFT__TR_WANT_WRITE) {
+                ev = EPOLLOUT;
+            } else if (r != WEFT__TR_WANT_READ) {
+                s->rerr = (int)r;
+                return r;
+            }
+        } else if (s->io.ready & EPOLLIN) {
             char *dst = p ? p : s->rbuf + s->rend;
             size_t want = p ? n : s->rcap - s->rend;
             ssize_t r = read(s->io.fd, dst, want);
@@ -236,7 +266,7 @@ static ssize_t rd(weft_stream_t *s, char *p, size_t n)
             }
             weft__io_clear(&s->io, EPOLLIN);
         }
-        int rc = weft__io_wait(&s->io, EPOLLIN);
+        int rc = weft__io_wait(&s->io, ev);
         if (rc)
             return rc;
         if (s->closed)
@@ -469,6 +499,12 @@ static int wfail(weft_stream_t *s, int err)
 
 static ssize_t sys_writev(weft_stream_t *s, struct iovec *v, int k)
 {
+    if (s->tr) {
+        ssize_t r = s->tr->send(s->tctx, v, k);
+        /* the transport cleared the readiness it used up; a write that
+         * needs a read first (rare) waits for the next writable edge */
+        return r == WEFT__TR_WANT_WRITE || r == WEFT__TR_WANT_READ ? -EAGAIN : r;
+    }
     for (;;) {
         ssize_t r;
         if (s->sock) {
@@ -530,8 +566,10 @@ static int out_send(weft_stream_t *s, const struct iovec *iov, int cnt)
                 off = 0;
             }
         }
-        if ((size_t)r < want) {
-            /* the kernel is full; its next writable edge calls on_writable */
+        if ((size_t)r < want && !s->tr) {
+            /* the kernel is full; its next writable edge calls on_writable
+             * (a transport takes a record at a time and clears the
+             * readiness itself when the kernel is full) */
             weft__io_clear(&s->io, EPOLLOUT);
             break;
         }
@@ -634,6 +672,8 @@ int weft_stream_flush(weft_stream_t *s)
     return (int)leave(s, out_wait(s, 0));
 }
 
+static int notify_close(weft_stream_t *s);
+
 int weft_stream_shutdown(weft_stream_t *s)
 {
     if (!s)
@@ -646,6 +686,8 @@ int weft_stream_shutdown(weft_stream_t *s)
         return 0;
     s->users++;
     int rc = out_wait(s, 0);
+    if (!rc && s->tr)
+        rc = notify_close(s);
     if (!rc) {
         if (shutdown(s->io.fd, SHUT_WR) < 0)
             rc = -errno;
@@ -656,6 +698,40 @@ int weft_stream_shutdown(weft_stream_t *s)
 }
 
 /* ---- closing ---- */
+
+#define WEFT__NOTIFY_WAIT WEFT_SEC(1) /* at most this long for close_notify */
+
+/* The transport's close_notify, waiting for writability at most
+ * WEFT__NOTIFY_WAIT (and the caller's deadline scopes); not at all
+ * outside a task. The caller counts itself in users. 0 or -errno. */
+static int notify_close(weft_stream_t *s)
+{
+    if (s->werr)
+        return s->werr;
+    weft_deadline_t d;
+    bool scoped = false;
+    int rc;
+    for (;;) {
+        rc = s->tr->close_notify(s->tctx);
+        if (rc != WEFT__TR_WANT_WRITE && rc != WEFT__TR_WANT_READ)
+            break;
+        if (!scoped) {
+            if (!weft__task() || weft_deadline_push(&d, WEFT__NOTIFY_WAIT) < 0) {
+                rc = -EAGAIN;
+                break;
+            }
+            scoped = true;
+        }
+        rc = weft__io_wait(&s->io, rc == WEFT__TR_WANT_WRITE ? EPOLLOUT : EPOLLIN);
+        if (!rc && s->closed)
+            rc = -EBADF;
+        if (rc)
+            break;
+    }
+    if (scoped)
+        weft_deadline_pop(&d);
+    return rc;
+}
 
 /* Wakes the waiters (-EBADF) and closes the fd; the memory stays until
  * the last call inside leaves. */
@@ -676,6 +752,13 @@ int weft_stream_close(weft_stream_t *s)
         return -EBADF;
     s->users++;
     int rc = s->werr ? s->werr : out_wait(s, 0);
+    if (s->tr && !rc && !s->closed && !s->wshut) {
+        /* only after the whole queue left: a stream cut short has no
+         * close_notify, so the peer can tell */
+        rc = notify_close(s);
+        if (rc == -EBADF)
+            rc = 0;
+    }
     if (!s->closed)
         teardown(s);
     leave(s, 0);
@@ -700,4 +783,46 @@ int weft_stream_fd(const weft_stream_t *s)
 size_t weft_stream_pending(const weft_stream_t *s)
 {
     return s ? s->olen : 0;
+}
+
+/* ---- the transport hook (stream.h) ---- */
+
+void weft__stream_set_transport(weft_stream_t *s, const weft__transport_t *tr, void *ctx)
+{
+    s->tr = tr;
+    s->tctx = ctx;
+}
+
+void *weft__stream_transport(const weft_stream_t *s, const weft__transport_t *tr)
+{
+    return s && s->tr == tr ? s->tctx : NULL;
+}
+
+weft__io_t *weft__stream_io(weft_stream_t *s)
+{
+    return &s->io;
+}
+
+int weft__stream_wait(weft_stream_t *s, uint32_t events)
+{
+    if (s->closed)
+        return -EBADF;
+    s->users++;
+    int rc = weft__io_wait(&s->io, events);
+    if (s->closed)
+        rc = -EBADF;
+    return (int)leave(s, rc);
+}
+
+void weft__stream_fail(weft_stream_t *s, int err)
+{
+    if (!s->rerr)
+        s->rerr = err;
+    if (!s->werr)
+        wfail(s, err);
+}
+
+size_t weft__stream_buffered(const weft_stream_t *s)
+{
+    return buffered(s) + s->olen;
 }

@@ -1,11 +1,16 @@
-/* stream.h - what other parts of weft (net.c) need from stream.c beyond
- * the public API: opening a stream over an fd whose kind and flags are
- * already known, without the system calls that find them out.
+/* stream.h - what other parts of weft (net.c, tls.c) need from stream.c
+ * beyond the public API: opening a stream over an fd whose kind and flags
+ * are already known, without the system calls that find them out; and
+ * the transport hook through which a stream reads and writes other than
+ * with the fd's own read/send (TLS: tls.c).
  */
 #ifndef WEFT_STREAM_H
 #define WEFT_STREAM_H
 
 #include "weft.h"
+
+#include <errno.h>
+#include <stdint.h>
 
 enum {
     WEFT__STREAM_SOCK = 1u,     /* the fd is a socket (send with MSG_NOSIGNAL) */
@@ -18,5 +23,46 @@ enum {
  * SOCK_CLOEXEC) and connected sockets: pass WEFT__STREAM_SOCK |
  * WEFT__STREAM_PREPARED. */
 int weft__stream_open(weft_stream_t **s, int fd, const weft_stream_opts_t *opts, unsigned flags);
+
+/* ---- the transport hook ----
+ *
+ * A transport sits between the stream's buffers and its fd: the stream
+ * calls it instead of read/send, on the task's or the loop's stack,
+ * never concurrently. It uses the fd's readiness record (weft__stream_io)
+ * itself: it clears `ready` where it meets EAGAIN, and tells the stream
+ * which way to wait with two statuses that never leave stream.c: */
+#define WEFT__TR_WANT_READ (-EAGAIN)       /* wait until the fd is readable */
+#define WEFT__TR_WANT_WRITE (-EINPROGRESS) /* wait until the fd is writable */
+
+typedef struct weft__transport {
+    /* Reads up to n bytes into p: the count (> 0), 0 at end of stream, a
+     * WANT status, or -errno (sticky from then on). */
+    ssize_t (*recv)(void *ctx, char *p, size_t n);
+    /* Sends from v[0, k) (k >= 1, total > 0) in order: the count taken
+     * (> 0, may be fewer than offered), a WANT status, or -errno. Bytes
+     * offered and not taken are offered again, first, by the next call. */
+    ssize_t (*send)(void *ctx, const struct iovec *v, int k);
+    /* Ends the write side politely (TLS close_notify): 0 when done, a
+     * WANT status, or -errno. Called after the output queue is empty. */
+    int (*close_notify)(void *ctx);
+    /* Frees ctx, when the stream is freed. */
+    void (*free)(void *ctx);
+} weft__transport_t;
+
+/* From now on s reads and writes through tr (ctx is tr's, freed by
+ * tr->free with s). s must have nothing buffered either way. */
+void weft__stream_set_transport(weft_stream_t *s, const weft__transport_t *tr, void *ctx);
+/* ctx if s reads and writes through tr, else NULL. */
+void *weft__stream_transport(const weft_stream_t *s, const weft__transport_t *tr);
+/* The fd's readiness record. */
+struct weft__io *weft__stream_io(weft_stream_t *s);
+/* Waits until the fd is ready for `events` (EPOLLIN or EPOLLOUT).
+ * Suspends. 0, -ECANCELED, -ETIMEDOUT, -EBUSY, or -EBADF when s was
+ * closed meanwhile (then s may be freed already: touch it no more). */
+int weft__stream_wait(weft_stream_t *s, uint32_t events);
+/* Makes err the stream's sticky read and write error. */
+void weft__stream_fail(weft_stream_t *s, int err);
+/* Unread bytes buffered, and bytes queued for sending. */
+size_t weft__stream_buffered(const weft_stream_t *s);
 
 #endif

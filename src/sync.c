@@ -39,6 +39,7 @@ struct weft_lock {
 
 int weft_lock_create(weft_lock_t **out)
 {
+    WEFT__GUARD();
     if (!out)
         return -EINVAL;
     weft__loop_t *L = weft__loop();
@@ -93,6 +94,7 @@ static int lock_acquire(weft_lock_t *l, weft_task_t *self)
 
 int weft_lock_acquire(weft_lock_t *l)
 {
+    WEFT__GUARD();
     weft_task_t *self = weft__task();
     if (!self)
         return -EPERM;
@@ -103,6 +105,7 @@ int weft_lock_acquire(weft_lock_t *l)
 
 int weft_lock_try_acquire(weft_lock_t *l)
 {
+    WEFT__GUARD();
     weft_task_t *self = weft__task();
     if (!self)
         return -EPERM;
@@ -116,6 +119,7 @@ int weft_lock_try_acquire(weft_lock_t *l)
 
 int weft_lock_release(weft_lock_t *l)
 {
+    WEFT__GUARD();
     if (!l)
         return -EINVAL;
     weft_task_t *self = weft__task();
@@ -127,11 +131,13 @@ int weft_lock_release(weft_lock_t *l)
 
 bool weft_lock_locked(const weft_lock_t *l)
 {
+    WEFT__GUARD();
     return l && l->owner != NULL;
 }
 
 int weft_lock_destroy(weft_lock_t *l)
 {
+    WEFT__GUARD();
     if (!l)
         return -EINVAL;
     if (l->waiters.head || l->busy)
@@ -152,6 +158,7 @@ struct weft_event {
 
 int weft_event_create(weft_event_t **out)
 {
+    WEFT__GUARD();
     if (!out)
         return -EINVAL;
     weft__loop_t *L = weft__loop();
@@ -167,6 +174,7 @@ int weft_event_create(weft_event_t **out)
 
 int weft_event_set(weft_event_t *e)
 {
+    WEFT__GUARD();
     if (!e)
         return -EINVAL;
     if (e->set)
@@ -180,6 +188,7 @@ int weft_event_set(weft_event_t *e)
 
 int weft_event_clear(weft_event_t *e)
 {
+    WEFT__GUARD();
     if (!e)
         return -EINVAL;
     e->set = false;
@@ -188,11 +197,13 @@ int weft_event_clear(weft_event_t *e)
 
 bool weft_event_is_set(const weft_event_t *e)
 {
+    WEFT__GUARD();
     return e && e->set;
 }
 
 int weft_event_wait(weft_event_t *e)
 {
+    WEFT__GUARD();
     weft_task_t *self = weft__task();
     if (!self)
         return -EPERM;
@@ -209,6 +220,7 @@ int weft_event_wait(weft_event_t *e)
 
 int weft_event_destroy(weft_event_t *e)
 {
+    WEFT__GUARD();
     if (!e)
         return -EINVAL;
     if (e->waiters.head)
@@ -230,6 +242,7 @@ struct weft_cond {
 
 int weft_cond_create(weft_cond_t **out, weft_lock_t *lock)
 {
+    WEFT__GUARD();
     if (!out)
         return -EINVAL;
     weft__loop_t *L = weft__loop();
@@ -253,6 +266,7 @@ int weft_cond_create(weft_cond_t **out, weft_lock_t *lock)
 
 weft_lock_t *weft_cond_lock(const weft_cond_t *c)
 {
+    WEFT__GUARD();
     return c ? c->lock : NULL;
 }
 
@@ -271,6 +285,7 @@ static int cond_wake(weft_cond_t *c, size_t n)
 
 int weft_cond_wait(weft_cond_t *c)
 {
+    WEFT__GUARD();
     weft_task_t *self = weft__task();
     if (!self)
         return -EPERM;
@@ -301,6 +316,7 @@ int weft_cond_wait(weft_cond_t *c)
 
 int weft_cond_wait_for(weft_cond_t *c, bool (*pred)(void *arg), void *arg)
 {
+    WEFT__GUARD();
     weft_task_t *self = weft__task();
     if (!self)
         return -EPERM;
@@ -318,6 +334,7 @@ int weft_cond_wait_for(weft_cond_t *c, bool (*pred)(void *arg), void *arg)
 
 int weft_cond_notify(weft_cond_t *c, size_t n)
 {
+    WEFT__GUARD();
     if (!c)
         return -EINVAL;
     weft_task_t *self = weft__task();
@@ -328,11 +345,13 @@ int weft_cond_notify(weft_cond_t *c, size_t n)
 
 int weft_cond_notify_all(weft_cond_t *c)
 {
+    WEFT__GUARD();
     return weft_cond_notify(c, SIZE_MAX);
 }
 
 int weft_cond_destroy(weft_cond_t *c)
 {
+    WEFT__GUARD();
     if (!c)
         return -EINVAL;
     if (c->waiters.head || c->busy)
@@ -361,6 +380,7 @@ struct weft_sem {
 
 int weft_sem_create(weft_sem_t **out, unsigned value, unsigned flags)
 {
+    WEFT__GUARD();
     if (!out || value > INT_MAX || (flags & ~(unsigned)WEFT_SEM_BOUNDED))
         return -EINVAL;
     weft__loop_t *L = weft__loop();
@@ -388,6 +408,7 @@ static void sem_pass(weft_sem_t *s)
 
 int weft_sem_acquire(weft_sem_t *s)
 {
+    WEFT__GUARD();
     weft_task_t *self = weft__task();
     if (!self)
         return -EPERM;
@@ -414,6 +435,7 @@ int weft_sem_acquire(weft_sem_t *s)
 
 int weft_sem_try_acquire(weft_sem_t *s)
 {
+    WEFT__GUARD();
     if (!s)
         return -EINVAL;
     if (s->value == 0)
@@ -424,6 +446,7 @@ int weft_sem_try_acquire(weft_sem_t *s)
 
 int weft_sem_release(weft_sem_t *s)
 {
+    WEFT__GUARD();
     if (!s)
         return -EINVAL;
     if ((s->bounded && s->value >= s->initial) || s->value >= INT_MAX)
@@ -434,11 +457,13 @@ int weft_sem_release(weft_sem_t *s)
 
 int weft_sem_value(const weft_sem_t *s)
 {
+    WEFT__GUARD();
     return s ? (int)s->value : -EINVAL;
 }
 
 int weft_sem_destroy(weft_sem_t *s)
 {
+    WEFT__GUARD();
     if (!s)
         return -EINVAL;
     if (s->waiters.head || s->busy)
@@ -472,6 +497,7 @@ struct weft_barrier {
 
 int weft_barrier_create(weft_barrier_t **out, unsigned parties)
 {
+    WEFT__GUARD();
     if (!out || parties == 0 || parties > INT_MAX)
         return -EINVAL;
     weft__loop_t *L = weft__loop();
@@ -504,6 +530,7 @@ static void unpark_barrier(weft_task_t *t)
 
 int weft_barrier_wait(weft_barrier_t *b)
 {
+    WEFT__GUARD();
     weft_task_t *self = weft__task();
     if (!self)
         return -EPERM;
@@ -539,6 +566,7 @@ int weft_barrier_wait(weft_barrier_t *b)
 
 int weft_barrier_reset(weft_barrier_t *b)
 {
+    WEFT__GUARD();
     if (!b)
         return -EINVAL;
     barrier_wake_all(b, -EPIPE);
@@ -548,6 +576,7 @@ int weft_barrier_reset(weft_barrier_t *b)
 
 int weft_barrier_abort(weft_barrier_t *b)
 {
+    WEFT__GUARD();
     if (!b)
         return -EINVAL;
     b->broken = true;
@@ -557,21 +586,25 @@ int weft_barrier_abort(weft_barrier_t *b)
 
 int weft_barrier_parties(const weft_barrier_t *b)
 {
+    WEFT__GUARD();
     return b ? (int)b->parties : -EINVAL;
 }
 
 int weft_barrier_n_waiting(const weft_barrier_t *b)
 {
+    WEFT__GUARD();
     return b ? (int)b->count : -EINVAL;
 }
 
 bool weft_barrier_broken(const weft_barrier_t *b)
 {
+    WEFT__GUARD();
     return b && b->broken;
 }
 
 int weft_barrier_destroy(weft_barrier_t *b)
 {
+    WEFT__GUARD();
     if (!b)
         return -EINVAL;
     if (b->waiters.head || b->busy)

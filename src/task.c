@@ -13,38 +13,35 @@
  * exception was never retrieved".
  */
 #include "loop.h"
+#include "local.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 void weft__group_child_done(weft_task_t *t);
 
-/* Finished task objects are kept for reuse by the loop: spawning is a
- * hot path. Under ASan and Valgrind they are not, so that a use after
- * free or a double release of a task is caught. */
-#if defined(WEFT_HAVE_VALGRIND)
-#include <valgrind/valgrind.h>
-#define CACHE_TASKS (!RUNNING_ON_VALGRIND)
-#elif defined(WEFT_ASAN)
-#define CACHE_TASKS 0
+/* Task objects come from the thread's slabs (slab.c): reused warm,
+ * huge-page backed in bulk, plain malloc under ASan and Valgrind so that
+ * a use after free or a double release of a task is caught. */
+
+/* Copy-stack tasks are saved after every step where the vacated region
+ * can be guarded (ASan poisons it); elsewhere only when another
+ * copy-stack task needs the shared stack. */
+#if defined(WEFT_ASAN)
+#define TASK_CS_EAGER 1
 #else
-#define CACHE_TASKS 1
+#define TASK_CS_EAGER 0
 #endif
 
 static weft_task_t *task_alloc(weft__loop_t *L)
 {
-    if (L->ntcache > 0)
-        return L->tcache[--L->ntcache];
-    return malloc(sizeof(weft_task_t));
+    (void)L;
+    return weft__slab_alloc(sizeof(weft_task_t));
 }
 
 static void task_free(weft_task_t *t)
 {
-    weft__loop_t *L = weft__self.loop;
-    if (CACHE_TASKS && L && L->ntcache < WEFT__TASK_CACHE)
-        L->tcache[L->ntcache++] = t;
-    else
-        free(t);
+    weft__slab_free(t, sizeof *t);
 }
 
 void weft__task_cache_trim(weft__loop_t *L)
@@ -63,15 +60,23 @@ static void *task_body(void *p)
     return NULL;
 }
 
+/* References may be dropped on any worker: atomic while several run. */
 void weft__task_ref(weft_task_t *t)
 {
-    t->refs++;
+    if (WEFT_UNLIKELY(atomic_load_explicit(&weft__multi, memory_order_relaxed)))
+        __atomic_fetch_add(&t->refs, 1, __ATOMIC_RELAXED);
+    else
+        t->refs++;
 }
 
 void weft__task_unref(weft_task_t *t)
 {
-    if (--t->refs > 0)
+    if (WEFT_UNLIKELY(atomic_load_explicit(&weft__multi, memory_order_relaxed))) {
+        if (__atomic_sub_fetch(&t->refs, 1, __ATOMIC_ACQ_REL) > 0)
+            return;
+    } else if (--t->refs > 0) {
         return;
+    }
     if (t->status < 0 && t->status != -ECANCELED && !t->retrieved)
         weft__report_unretrieved(t);
     weft__coro_fini(&t->co);
@@ -81,6 +86,10 @@ void weft__task_unref(weft_task_t *t)
 int weft__task_new(weft__loop_t *L, weft_task_t **out, weft_task_fn fn, void *arg,
                    const weft_task_opts_t *opts)
 {
+    if (opts && (opts->place < WEFT_PLACE_HERE || opts->place > WEFT_PLACE_WORKER ||
+                 (opts->place == WEFT_PLACE_WORKER &&
+                  (opts->worker < 0 || opts->worker >= L->rt->n))))
+        return -EINVAL;
     weft_task_t *t = task_alloc(L);
     if (!t)
         return -ENOMEM;
@@ -88,11 +97,13 @@ int weft__task_new(weft__loop_t *L, weft_task_t **out, weft_task_fn fn, void *ar
         .stack_size = opts && opts->stack_size ? opts->stack_size : L->stack_size,
         .name = opts ? opts->name : NULL,
     };
-    int rc = weft__coro_init(&t->co, WEFT__KIND_TASK, task_body, t, &co);
+    int copy = weft__stack_mode_pick(L->copy_stack, opts);
+    int rc = copy < 0 ? copy : weft__coro_init(&t->co, WEFT__KIND_TASK, task_body, t, &co);
     if (rc < 0) {
         task_free(t);
         return rc;
     }
+    t->co.copy = (uint8_t)copy;
     memset((char *)t + sizeof t->co, 0, sizeof *t - sizeof t->co);
     t->co.task = t;
     t->q.kind = WEFT__Q_TASK;
@@ -104,18 +115,44 @@ int weft__task_new(weft__loop_t *L, weft_task_t **out, weft_task_fn fn, void *ar
     t->deadline = WEFT_FOREVER;
     t->refs = 1 + (out != NULL);
     t->parent = weft__task();
+    t->locals = weft__local_inherit(t->parent); /* shared, nothing allocated */
     t->id = ++L->next_id;
     t->waiter.task = t;
+    t->woken = 1; /* not parked: nothing may wake it */
     t->tstate = WEFT_TASK_PENDING;
+    if (WEFT_LIKELY(L->rt->n == 1)) {
+        atomic_store_explicit(&L->rt->live,
+                              atomic_load_explicit(&L->rt->live, memory_order_relaxed) + 1,
+                              memory_order_relaxed);
+        weft__task_adopt(L, t);
+    } else {
+        atomic_fetch_add_explicit(&L->rt->live, 1, memory_order_relaxed);
+        int place = opts ? opts->place : WEFT_PLACE_HERE;
+        if (place == WEFT_PLACE_HERE) {
+            weft__task_adopt(L, t);
+        } else if ((rc = weft__place(L, t, place, opts->worker)) < 0) {
+            atomic_fetch_sub_explicit(&L->rt->live, 1, memory_order_relaxed);
+            weft__coro_fini(&t->co);
+            task_free(t);
+            return rc;
+        }
+    }
+    if (out)
+        *out = t;
+    return 0;
+}
+
+void weft__task_adopt(weft__loop_t *L, weft_task_t *t)
+{
+    if (t->loop != L) /* placed elsewhere, it was set before it was posted */
+        t->loop = L;
+    t->all_prev = NULL;
     t->all_next = L->all;
     if (L->all)
         L->all->all_prev = t;
     L->all = t;
     L->ntasks++;
     weft__runq_push(&L->ready, &t->q);
-    if (out)
-        *out = t;
-    return 0;
 }
 
 int weft_spawn(weft_task_t **task, weft_task_fn fn, void *arg, const weft_task_opts_t *opts)
@@ -132,7 +169,9 @@ int weft_spawn(weft_task_t **task, weft_task_fn fn, void *arg, const weft_task_o
 static void finish(weft__loop_t *L, weft_task_t *t)
 {
     weft__coro_release(&t->co);
-    t->tstate = WEFT_TASK_DONE;
+    weft__local_release(t); /* its task-local values; destructors may run */
+    WEFT__GUARD(); /* awaiters and groups may be other workers' */
+    weft__set_tstate(t, WEFT_TASK_DONE);
     if (t->all_prev)
         t->all_prev->all_next = t->all_next;
     else
@@ -150,6 +189,16 @@ static void finish(weft__loop_t *L, weft_task_t *t)
         else
             w->notify(w, t);
     }
+    weft__rt_t *rt = L->rt;
+    if (WEFT_LIKELY(rt->n == 1)) {
+        atomic_store_explicit(&rt->live, atomic_load_explicit(&rt->live, memory_order_relaxed) - 1,
+                              memory_order_relaxed);
+    } else {
+        atomic_fetch_add_explicit(&rt->progress, 1, memory_order_relaxed);
+        if (atomic_fetch_sub_explicit(&rt->live, 1, memory_order_acq_rel) == 1 &&
+            atomic_load_explicit(&rt->closing, memory_order_relaxed))
+            weft__rt_wake_all(rt);
+    }
     weft__task_unref(t);
 }
 
@@ -157,7 +206,7 @@ void weft__task_run(weft__loop_t *L, weft_task_t *t)
 {
     weft__thread_t *thr = L->thr;
     if (t->tstate == WEFT_TASK_PENDING) {
-        if (t->cancel_req) {
+        if (weft__cancel_req(t)) {
             /* cancelled before it started: it never runs */
             t->status = -ECANCELED;
             finish(L, t);
@@ -173,12 +222,15 @@ void weft__task_run(weft__loop_t *L, weft_task_t *t)
         t->co.resumer = &thr->root;
         t->top = &t->co;
     }
-    t->tstate = WEFT_TASK_RUNNING;
+    weft__set_tstate(t, WEFT_TASK_RUNNING);
     t->wait_kind = WEFT__WAIT_NONE;
     t->wait_obj = NULL;
     L->current = t;
     thr->current = t->top;
     int64_t t0 = L->debug ? weft_now() : 0;
+    /* copy-stack: its frames onto the shared stack (see coro.c) */
+    if (t->co.copy)
+        weft__cs_enter(thr, &t->co);
     /* the switch hands the waker's status to the parked call */
     weft__coro_switch(&thr->root, t->top, (void *)(intptr_t)t->wake_status, false);
     L->current = NULL;
@@ -189,6 +241,8 @@ void weft__task_run(weft__loop_t *L, weft_task_t *t)
     }
     if (t->co.state == WEFT_CORO_DEAD)
         finish(L, t);
+    else if (t->co.copy && (TASK_CS_EAGER || L->debug))
+        weft__cs_leave(thr, &t->co, L->debug); /* guard the vacated region */
 }
 
 /* Reclaims a task that cannot finish by itself (the loop is closing and
@@ -207,7 +261,8 @@ void weft__task_discard(weft__loop_t *L, weft_task_t *t)
 
 void weft__task_watch(weft_task_t *t, weft__waiter_t *w)
 {
-    if (t->tstate == WEFT_TASK_DONE)
+    WEFT__GUARD();
+    if (weft__tstate(t) == WEFT_TASK_DONE)
         w->notify(w, t);
     else
         weft__wlist_push(&t->done_waiters, w);
@@ -235,7 +290,8 @@ int weft_await(weft_task_t *t, void **result)
         return -EINVAL;
     if (t == self)
         return -EDEADLK;
-    if (t->tstate == WEFT_TASK_DONE)
+    WEFT__GUARD();
+    if (weft__tstate(t) == WEFT_TASK_DONE)
         return collect(t, result);
     int rc = weft__wait_check(self);
     if (rc)
@@ -252,11 +308,12 @@ int weft_await(weft_task_t *t, void **result)
 void weft__task_join_quietly(weft_task_t *t)
 {
     weft_task_t *self = weft__task();
-    if (!self || t == self || t->tstate == WEFT_TASK_DONE)
+    WEFT__GUARD();
+    if (!self || t == self || weft__tstate(t) == WEFT_TASK_DONE)
         return;
     weft__task_ref(t);
     self->nocancel++;
-    while (t->tstate != WEFT_TASK_DONE) {
+    while (weft__tstate(t) != WEFT_TASK_DONE) {
         weft__wlist_push(&t->done_waiters, &self->waiter);
         weft__park(self, WEFT__WAIT_TASK, t, unpark_waiter, WEFT_FOREVER);
     }
@@ -277,31 +334,33 @@ int weft_uncancel(void)
     weft_task_t *self = weft__task();
     if (!self)
         return -EPERM;
-    int n = (int)self->cancel_req;
-    self->cancel_req = 0;
-    return n;
+    return (int)__atomic_exchange_n(&self->cancel_req, 0, __ATOMIC_RELAXED);
 }
 
 int weft_task_state(const weft_task_t *t)
 {
-    return t ? t->tstate : -EINVAL;
+    return t ? weft__tstate(t) : -EINVAL;
 }
 
 bool weft_task_done(const weft_task_t *t)
 {
-    return t && t->tstate == WEFT_TASK_DONE;
+    if (!t)
+        return false;
+    WEFT__GUARD(); /* what the task left is then visible too */
+    return weft__tstate(t) == WEFT_TASK_DONE;
 }
 
 bool weft_task_cancelled(const weft_task_t *t)
 {
-    return t && t->cancel_req > 0;
+    return t && weft__cancel_req(t) > 0;
 }
 
 int weft_task_result(weft_task_t *t, void **result)
 {
     if (!t)
         return -EINVAL;
-    if (t->tstate != WEFT_TASK_DONE)
+    WEFT__GUARD();
+    if (weft__tstate(t) != WEFT_TASK_DONE)
         return -EAGAIN;
     return collect(t, result);
 }
@@ -347,7 +406,8 @@ int weft_task_on_done(weft_task_t *t, void (*fn)(weft_task_t *, void *), void *a
 {
     if (!t || !fn)
         return -EINVAL;
-    if (t->tstate == WEFT_TASK_DONE) {
+    WEFT__GUARD();
+    if (weft__tstate(t) == WEFT_TASK_DONE) {
         fn(t, arg);
         return 0;
     }
@@ -409,11 +469,12 @@ int weft_wait_for(weft_task_t *t, int64_t timeout_ns, void **result)
     if (t == self)
         return -EDEADLK;
     weft_deadline_t d;
+    WEFT__GUARD();
     weft__task_ref(t); /* the caller may drop its handle while we wait */
     weft_deadline_push(&d, timeout_ns);
     int rc = weft_await(t, result);
     weft_deadline_pop(&d);
-    if (t->tstate == WEFT_TASK_DONE) {
+    if (weft__tstate(t) == WEFT_TASK_DONE) {
         rc = collect(t, result);
     } else {
         /* we were cancelled or timed out: t is cancelled and let unwind */

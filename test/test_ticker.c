@@ -78,11 +78,20 @@ static void test_ticker_does_not_drift(void **state)
 /* Takes tick 0, stalls the loop for 10.5 periods, then takes tick 1 (late:
  * ticks 2..10 or so are overdue behind it). Returns the time just before
  * the late wait, and the time it returned in *after. */
+/* Set when tick 0 itself came more than half a period late (the machine
+ * stopped this process): the scenario is not the one under test, so the
+ * test runs it again (up to 5 times). */
+static bool unlucky;
+
 static int64_t take_late_tick(weft_ticker_t *tk, int64_t first, int64_t *after)
 {
     int64_t d;
     assert_int_equal(weft_ticker_wait(tk, &d), 0);
     assert_true(d == first);
+    if (weft_now() > first + P / 2) {
+        unlucky = true;
+        return -1;
+    }
     stall_until(first + 10 * P + P / 2);
     int64_t before = weft_now();
     assert_int_equal(weft_ticker_wait(tk, &d), 0);
@@ -98,6 +107,8 @@ static int burst_main(void *arg, void **result)
     weft_ticker_t *tk;
     assert_int_equal(weft_ticker_create(&tk, P, first, WEFT_TICK_BURST), 0);
     int64_t after, before = take_late_tick(tk, first, &after);
+    if (unlucky)
+        return weft_ticker_destroy(tk);
     /* the overdue ticks (due by `before`) come at once, in order, on the grid */
     int64_t due_last = (before - first) / P; /* index of the last tick due then */
     assert_true(due_last >= 10);
@@ -123,7 +134,12 @@ static int burst_main(void *arg, void **result)
 static void test_burst_delivers_missed_ticks_on_the_grid(void **state)
 {
     (void)state;
-    run_main(burst_main, NULL);
+    for (int i = 0; i < 5; i++) {
+        unlucky = false;
+        run_main(burst_main, NULL);
+        if (!unlucky)
+            break;
+    }
 }
 
 static int skip_main(void *arg, void **result)
@@ -133,6 +149,8 @@ static int skip_main(void *arg, void **result)
     weft_ticker_t *tk;
     assert_int_equal(weft_ticker_create(&tk, P, first, WEFT_TICK_SKIP), 0);
     int64_t after, before = take_late_tick(tk, first, &after);
+    if (unlucky)
+        return weft_ticker_destroy(tk);
     int64_t missed = weft_ticker_missed(tk);
     /* ticks 2.. up to the last due one were dropped */
     assert_true(missed >= (before - first) / P - 1);
@@ -151,7 +169,12 @@ static int skip_main(void *arg, void **result)
 static void test_skip_drops_missed_ticks_and_keeps_the_grid(void **state)
 {
     (void)state;
-    run_main(skip_main, NULL);
+    for (int i = 0; i < 5; i++) {
+        unlucky = false;
+        run_main(skip_main, NULL);
+        if (!unlucky)
+            break;
+    }
 }
 
 static int delay_main(void *arg, void **result)
@@ -161,6 +184,8 @@ static int delay_main(void *arg, void **result)
     weft_ticker_t *tk;
     assert_int_equal(weft_ticker_create(&tk, P, first, WEFT_TICK_DELAY), 0);
     int64_t after, before = take_late_tick(tk, first, &after);
+    if (unlucky)
+        return weft_ticker_destroy(tk);
     assert_true(weft_ticker_missed(tk) >= (before - first) / P - 1);
     int64_t d;
     assert_int_equal(weft_ticker_wait(tk, &d), 0);
@@ -177,7 +202,12 @@ static int delay_main(void *arg, void **result)
 static void test_delay_shifts_the_schedule(void **state)
 {
     (void)state;
-    run_main(delay_main, NULL);
+    for (int i = 0; i < 5; i++) {
+        unlucky = false;
+        run_main(delay_main, NULL);
+        if (!unlucky)
+            break;
+    }
 }
 
 /* ---- sleep-until in the past, reset ---- */

@@ -69,6 +69,23 @@ static inline void weft__ctx_make(weft__ctx_t *ctx, void *base, size_t size,
 }
 #endif
 
+/* The stack pointer of a saved context: everything a suspended context
+ * still needs on its stack lies at or above it (copy-stack mode saves
+ * from there to the top). NULL where it cannot be told. */
+static inline void *weft__ctx_saved_sp(const weft__ctx_t *ctx)
+{
+#if !defined(WEFT_ARCH_UCONTEXT)
+    return ctx->sp;
+#elif defined(__x86_64__)
+    return (void *)(uintptr_t)ctx->uc.uc_mcontext.gregs[REG_RSP];
+#elif defined(__aarch64__)
+    return (void *)(uintptr_t)ctx->uc.uc_mcontext.sp;
+#else
+    (void)ctx;
+    return NULL;
+#endif
+}
+
 /* Saves the running context into `from`, resumes `to`, and hands it `arg`
  * (the return value of the switch that suspended `to`, or the first value
  * of a fresh one). Returns, once something switches back to `from`, the

@@ -10,7 +10,8 @@
  * early) takes over.
  *
  * An event's data.ptr is the weft__io record it concerns (see io.c), or
- * NULL for the wake-up eventfd.
+ * NULL for the wake-up eventfd; a data word with WEFT__FDWAIT_TAG set is
+ * a foreign fd's (fdwait.c), looked up by fd and generation.
  */
 #include "../loop.h"
 #include "../io.h"
@@ -49,11 +50,13 @@ int weft__backend_init(weft__backend_t *be)
     be->have_pwait2 = true;
 #endif
     be->nwatch = 0;
+    be->fdtab = NULL;
     return 0;
 }
 
 void weft__backend_fini(weft__backend_t *be)
 {
+    weft__fdwait_fini(be);
     close(be->wakefd);
     close(be->epfd);
     be->epfd = be->wakefd = -1;
@@ -98,6 +101,10 @@ int weft__backend_poll(weft__loop_t *L, int64_t timeout_ns)
             uint64_t v;
             ssize_t r = read(be->wakefd, &v, sizeof v);
             (void)r;
+            continue;
+        }
+        if (evs[i].data.u64 & WEFT__FDWAIT_TAG) {
+            weft__fdwait_event(L, evs[i].data.u64, evs[i].events);
             continue;
         }
         weft__io_event(evs[i].data.ptr, evs[i].events);

@@ -1,0 +1,121 @@
+/* cpu_fanout.c - the `cpu_fanout` workload: 20,000 tasks, each running
+ * the same fixed integer kernel (about 50 us here), spawned "anywhere"
+ * and awaited through a group; `seconds` from the first spawn to the
+ * last completion, with `workers` 1 and 2 (and one per core when the
+ * machine has more than 2). The speed-up from 1 to 2 workers is read
+ * within each impl, so the compilers do not decide it.
+ *
+ * impls: weft (WEFT_PLACE_ANY, idle workers steal), go (one goroutine per
+ * task and a WaitGroup, GOMAXPROCS 1 and 2: bench/peers/cpu_fanout.go,
+ * the same arithmetic).
+ */
+#include "bench.h"
+
+#include <weft.h>
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#define FANOUT_TASKS 20000L
+#define KERNEL_ITERS 25000
+#define PEER_TIMEOUT_S 600
+
+static const char *const W = "cpu_fanout";
+
+/* The kernel: a 64-bit LCG with an xor-shift, KERNEL_ITERS rounds; its
+ * twin in cpu_fanout.go computes the same value. */
+static uint64_t kernel(uint64_t x)
+{
+    for (int i = 0; i < KERNEL_ITERS; i++) {
+        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+        x ^= x >> 29;
+    }
+    return x;
+}
+
+typedef struct {
+    long n;
+    uint64_t sum; /* guarded by the runtime: each task adds under a lock */
+    weft_lock_t *lock;
+    int64_t ns;
+} fanout_t;
+
+typedef struct {
+    fanout_t *f;
+    uint64_t seed;
+} job_t;
+
+static int work(void *arg, void **result)
+{
+    (void)result;
+    job_t *j = arg;
+    uint64_t v = kernel(j->seed);
+    int rc = weft_lock_acquire(j->f->lock);
+    if (rc < 0)
+        return rc;
+    j->f->sum += v;
+    return weft_lock_release(j->f->lock);
+}
+
+static int fanout_main(void *arg, void **result)
+{
+    (void)result;
+    fanout_t *f = arg;
+    job_t *jobs = calloc((size_t)f->n, sizeof *jobs);
+    if (!jobs)
+        return -ENOMEM;
+    weft_group_t *g;
+    int rc = weft_lock_create(&f->lock);
+    if (rc == 0 && (rc = weft_group_create(&g)) == 0) {
+        weft_task_opts_t o = {.place = WEFT_PLACE_ANY};
+        int64_t t0 = bench_now_ns();
+        for (long i = 0; i < f->n && rc == 0; i++) {
+            jobs[i] = (job_t){.f = f, .seed = (uint64_t)i};
+            rc = weft_group_spawn(g, NULL, work, &jobs[i], &o);
+        }
+        int wrc = weft_group_wait(g);
+        f->ns = bench_now_ns() - t0;
+        if (rc == 0)
+            rc = wrc;
+        weft_group_destroy(g);
+    }
+    if (f->lock)
+        weft_lock_destroy(f->lock);
+    free(jobs);
+    return rc;
+}
+
+static int run_weft(int workers, long n)
+{
+    fanout_t f = {.n = n};
+    weft_config_t cfg = {.workers = workers};
+    bench_note("cpu_fanout: weft, %d workers", workers);
+    int rc = weft_run_config(&cfg, fanout_main, &f, NULL);
+    if (rc != 0) {
+        bench_skip(W, "weft", weft_strerror(rc));
+        return -1;
+    }
+    bench_json(W, "weft", "\"workers\":%d,\"seconds\":%.4f,\"n\":%ld,\"check\":\"%016llx\"",
+               workers, (double)f.ns / 1e9, n, (unsigned long long)f.sum);
+    return 0;
+}
+
+int bench_cpu_fanout(void)
+{
+    long n = bench_n(FANOUT_TASKS);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int ret = 0;
+    ret |= run_weft(1, n);
+    ret |= run_weft(2, n);
+    if (cores > 2)
+        ret |= run_weft((int)cores, n);
+
+    char n_arg[32];
+    snprintf(n_arg, sizeof n_arg, "%ld", n);
+    const char *const args[] = {"-n", n_arg, NULL};
+    run_go_peer(W, "cpu_fanout", args, PEER_TIMEOUT_S);
+    return ret;
+}

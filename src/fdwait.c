@@ -1,0 +1,288 @@
+/* fdwait.c - waiting on fds weft does not own: weft_fd_wait, weft_fd_forget.
+ *
+ * Owns: each loop's table of foreign fds (fd -> record), kept in the
+ * backend (weft__backend_t.fdtab), and the link between such an fd and
+ * the tasks waiting to read or write it.
+ *
+ * Unlike weft's own sockets (io.c: edge-triggered, registered once,
+ * readiness cached), a foreign fd is read and written by a library weft
+ * cannot see, so nothing about its readiness is cached: each wait asks
+ * the kernel. The fd is registered level-triggered and EPOLLONESHOT: an
+ * event disarms it in the kernel, and the next wait re-arms it with one
+ * EPOLL_CTL_MOD (the first wait on an fd pays an EPOLL_CTL_ADD instead).
+ * So a wait costs one epoll_ctl, and the loop never spins on a ready fd
+ * nobody waits for. A wait that ends without an event (timeout,
+ * cancellation) leaves its interest armed rather than pay a system call
+ * to disarm it: at worst the fd fires once later with nobody waiting,
+ * which disarms it, and the handler re-arms whatever is still wanted.
+ * `armed` mirrors what the kernel has armed, so a wait for a direction
+ * already armed costs no system call at all.
+ *
+ * The epoll data word is not a pointer but the fd and a generation (see
+ * io.h): an event for a record that was forgotten, or for an fd number
+ * closed and reused without weft_fd_forget, finds no record of that
+ * generation and is dropped.
+ *
+ * Invariants: a record's reader and writer are set only while those
+ * tasks are parked here, and cleared by whoever wakes them (an event,
+ * weft_fd_forget, or the loop through unpark_fd); each set slot counts
+ * once in be.nwatch. Records are freed by weft_fd_forget and when the
+ * loop closes, never while a task waits on them.
+ */
+#include "io.h"
+
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct weft__fdrec {
+    int fd;
+    uint32_t gen;   /* 31 bits, part of the epoll data word */
+    uint32_t armed; /* EPOLLIN / EPOLLOUT armed in the kernel now */
+    bool registered;
+    weft_task_t *reader, *writer; /* parked tasks; may be one task */
+} weft__fdrec_t;
+
+struct weft__fdtab {
+    weft__fdrec_t **v; /* indexed by fd */
+    int cap;
+    uint32_t gen;
+};
+
+static uint64_t data_word(const weft__fdrec_t *r)
+{
+    return WEFT__FDWAIT_TAG | ((uint64_t)r->gen << 32) | (uint32_t)r->fd;
+}
+
+static weft__fdrec_t *lookup(weft__loop_t *L, int fd)
+{
+    struct weft__fdtab *tab = L->be.fdtab;
+    return tab && fd < tab->cap ? tab->v[fd] : NULL;
+}
+
+static int get_record(weft__loop_t *L, int fd, weft__fdrec_t **out)
+{
+    struct weft__fdtab *tab = L->be.fdtab;
+    if (!tab) {
+        tab = calloc(1, sizeof *tab);
+        if (!tab)
+            return -ENOMEM;
+        L->be.fdtab = tab;
+    }
+    if (fd >= tab->cap) {
+        int cap = tab->cap ? tab->cap : 64;
+        while (cap <= fd)
+            cap = cap > INT32_MAX / 2 ? fd + 1 : cap * 2;
+        weft__fdrec_t **v = realloc(tab->v, (size_t)cap * sizeof *v);
+        if (!v)
+            return -ENOMEM;
+        memset(v + tab->cap, 0, (size_t)(cap - tab->cap) * sizeof *v);
+        tab->v = v;
+        tab->cap = cap;
+    }
+    weft__fdrec_t *r = tab->v[fd];
+    if (!r) {
+        r = calloc(1, sizeof *r);
+        if (!r)
+            return -ENOMEM;
+        r->fd = fd;
+        r->gen = tab->gen++ & 0x7fffffffu;
+        tab->v[fd] = r;
+    }
+    *out = r;
+    return 0;
+}
+
+static void drop_record(weft__loop_t *L, weft__fdrec_t *r)
+{
+    L->be.fdtab->v[r->fd] = NULL;
+    free(r);
+}
+
+/* Arms the kernel for what the waiters want, if it is not armed already. */
+static int rearm(weft__loop_t *L, weft__fdrec_t *r)
+{
+    uint32_t want = (r->reader ? EPOLLIN : 0) | (r->writer ? EPOLLOUT : 0);
+    if (!(want & ~r->armed))
+        return 0;
+    struct epoll_event ev = {.events = want | EPOLLONESHOT, .data.u64 = data_word(r)};
+    int op = r->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    if (epoll_ctl(L->be.epfd, op, r->fd, &ev) < 0) {
+        int e = errno;
+        if (op == EPOLL_CTL_MOD && e == ENOENT) {
+            /* closed and reopened without weft_fd_forget: start afresh */
+            r->registered = false;
+            op = EPOLL_CTL_ADD;
+            if (epoll_ctl(L->be.epfd, op, r->fd, &ev) == 0)
+                goto ok;
+            e = errno;
+        }
+        /* EEXIST: the fd is registered by weft itself (a stream's) */
+        return e == EEXIST ? -EBUSY : -e;
+    }
+ok:
+    r->registered = true;
+    r->armed = want;
+    return 0;
+}
+
+/* Wakes whoever waits on r in the directions of `mask` with `status`
+ * (> 0: ask each waiter's own events & status). */
+static void wake_waiters(weft__loop_t *L, weft__fdrec_t *r, int mask, int status)
+{
+    weft_task_t *rd = r->reader, *wr = r->writer;
+    if (rd && rd == wr) {
+        int got = status > 0 ? status & (int)rd->waiter.aux : status;
+        if (got) {
+            r->reader = r->writer = NULL;
+            L->be.nwatch -= 2;
+            weft__wake(rd, got);
+        }
+        return;
+    }
+    if (rd && (mask & WEFT_READABLE)) {
+        r->reader = NULL;
+        L->be.nwatch--;
+        weft__wake(rd, status > 0 ? WEFT_READABLE : status);
+    }
+    if (wr && (mask & WEFT_WRITABLE)) {
+        r->writer = NULL;
+        L->be.nwatch--;
+        weft__wake(wr, status > 0 ? WEFT_WRITABLE : status);
+    }
+}
+
+void weft__fdwait_event(weft__loop_t *L, uint64_t data, uint32_t events)
+{
+    int fd = (int)(uint32_t)data;
+    uint32_t gen = (uint32_t)(data >> 32) & 0x7fffffffu;
+    weft__fdrec_t *r = lookup(L, fd);
+    if (!r || r->gen != gen)
+        return; /* forgotten meanwhile: a stale one-shot, now disarmed */
+    r->armed = 0; /* one-shot: the kernel disarmed the fd */
+    int ready = 0;
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        ready |= WEFT_READABLE;
+    if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+        ready |= WEFT_WRITABLE;
+    wake_waiters(L, r, ready, ready);
+    if (r->reader || r->writer) {
+        /* the other direction still waits; if re-arming fails, that
+         * waiter gets the error rather than hang */
+        int rc = rearm(L, r);
+        if (rc < 0)
+            wake_waiters(L, r, WEFT_READABLE | WEFT_WRITABLE, rc);
+    }
+}
+
+/* Cancellation, a deadline or the timeout end a wait: unlink the task.
+ * Its interest stays armed (see the header comment). */
+static void unpark_fd(weft_task_t *t)
+{
+    weft__fdrec_t *r = t->waiter.slot;
+    weft__loop_t *L = t->loop;
+    if (r->reader == t) {
+        r->reader = NULL;
+        L->be.nwatch--;
+    }
+    if (r->writer == t) {
+        r->writer = NULL;
+        L->be.nwatch--;
+    }
+}
+
+/* timeout 0: a look without waiting. */
+static int poll_now(int fd, int events)
+{
+    struct pollfd p = {.fd = fd,
+                       .events = (short)(((events & WEFT_READABLE) ? POLLIN : 0) |
+                                         ((events & WEFT_WRITABLE) ? POLLOUT : 0))};
+    int n = poll(&p, 1, 0);
+    if (n < 0)
+        return -errno;
+    if (n == 0)
+        return -ETIMEDOUT;
+    if (p.revents & POLLNVAL)
+        return -EBADF;
+    int ready = 0;
+    if (p.revents & (POLLIN | POLLHUP | POLLERR | POLLRDHUP))
+        ready |= WEFT_READABLE;
+    if (p.revents & (POLLOUT | POLLHUP | POLLERR))
+        ready |= WEFT_WRITABLE;
+    ready &= events;
+    return ready ? ready : -ETIMEDOUT;
+}
+
+int weft_fd_wait(int fd, int events, int64_t timeout_ns)
+{
+    if (fd < 0 || events <= 0 || (events & ~(WEFT_READABLE | WEFT_WRITABLE)))
+        return -EINVAL;
+    weft_task_t *self = weft__task();
+    if (!self)
+        return -EPERM;
+    int rc = weft__wait_check(self);
+    if (rc)
+        return rc;
+    if (timeout_ns == 0)
+        return poll_now(fd, events);
+    weft__loop_t *L = self->loop;
+    weft__fdrec_t *r;
+    rc = get_record(L, fd, &r);
+    if (rc < 0)
+        return rc;
+    if (((events & WEFT_READABLE) && r->reader) || ((events & WEFT_WRITABLE) && r->writer))
+        return -EBUSY;
+    if (events & WEFT_READABLE)
+        r->reader = self;
+    if (events & WEFT_WRITABLE)
+        r->writer = self;
+    rc = rearm(L, r);
+    if (rc < 0) {
+        if (r->reader == self)
+            r->reader = NULL;
+        if (r->writer == self)
+            r->writer = NULL;
+        if (!r->registered && !r->reader && !r->writer)
+            drop_record(L, r); /* never known to the kernel: keep no garbage */
+        return rc;
+    }
+    L->be.nwatch += ((events & WEFT_READABLE) != 0) + ((events & WEFT_WRITABLE) != 0);
+    self->waiter.slot = r;
+    self->waiter.aux = (uintptr_t)events;
+    int64_t until = WEFT_FOREVER;
+    if (timeout_ns > 0) {
+        int64_t now = weft_now();
+        until = timeout_ns > WEFT_FOREVER - 1 - now ? WEFT_FOREVER - 1 : now + timeout_ns;
+    }
+    rc = weft__park(self, WEFT__WAIT_FD, (const void *)(intptr_t)fd, unpark_fd, until);
+    return rc == 0 ? -ETIMEDOUT : rc; /* 0: our own timeout fired */
+}
+
+int weft_fd_forget(int fd)
+{
+    if (fd < 0)
+        return -EINVAL;
+    weft__loop_t *L = weft__loop();
+    if (!L)
+        return -EPERM;
+    weft__fdrec_t *r = lookup(L, fd);
+    if (!r)
+        return 0;
+    if (r->registered)
+        epoll_ctl(L->be.epfd, EPOLL_CTL_DEL, fd, NULL); /* EBADF if closed already */
+    wake_waiters(L, r, WEFT_READABLE | WEFT_WRITABLE, -EBADF);
+    drop_record(L, r);
+    return 0;
+}
+
+void weft__fdwait_fini(weft__backend_t *be)
+{
+    struct weft__fdtab *tab = be->fdtab;
+    if (!tab)
+        return;
+    for (int i = 0; i < tab->cap; i++)
+        free(tab->v[i]);
+    free(tab->v);
+    free(tab);
+    be->fdtab = NULL;
+}

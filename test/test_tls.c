@@ -1,0 +1,984 @@
+/* test_tls.c - TLS streams over OpenSSL, against real peers.
+ *
+ * Certificates are made at test time in a temporary directory with the
+ * openssl command: an ECDSA P-256 CA, a server certificate for
+ * "localhost" and 127.0.0.1 signed by it, an expired one (openssl ca with
+ * -startdate/-enddate in 2020), a self-signed one, and a second CA that
+ * signed none of them.
+ *
+ * Peers: a weft client against `openssl s_server -rev` (SNI, host-name
+ * and IP verification, ALPN, readline/write/drain over TLS);
+ * `openssl s_client` and `curl --cacert` against a weft TLS server
+ * (weft_server_opts_t.tls); weft against weft in one loop for a large
+ * echo both ways (writes that wait mid-record), close_notify read as end
+ * of stream, shutdown. Failures, each with a negative errno and a
+ * readable reason: an expired and a self-signed certificate, a wrong
+ * host name, an unknown CA (-WEFT_ECERT); a peer that accepts and says
+ * nothing, under a deadline (-ETIMEDOUT) and cancelled (-ECANCELED); a
+ * plain-text peer (-EPROTO); and a weft server that goes on serving
+ * after a plain-text client, a client that stalls mid-handshake (the
+ * context's handshake_timeout) and a client that rejects its
+ * certificate. examples/https_hello (when WEFT_EXAMPLES_DIR is set):
+ * "hello" and /bytes/N on one kept-alive connection, and through curl.
+ * Both ends of a socketpair in one loop, with client certificates
+ * (verify_client): accepted when signed by the CA, refused when absent.
+ * Bad arguments, calls outside a task, weft_strerror.
+ *
+ * Covers: src/tls.c, src/stream.c, src/server.c, src/net.c, src/io.c,
+ * src/error.c.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <ftw.h>
+
+#include "weft.h"
+
+static char dir[64];
+static char ca[128], ca2[128], crt[128], key[128], expired[128], self[128];
+
+static double test_scale(void)
+{
+    const char *s = getenv("WEFT_TEST_SCALE");
+    double v = s && *s ? atof(s) : 1.0;
+    return v > 0 ? v : 1.0;
+}
+
+static size_t scaled(size_t n, size_t lo)
+{
+    size_t v = (size_t)((double)n * test_scale());
+    return v < lo ? lo : v;
+}
+
+static bool have(const char *prog)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "command -v %s >/dev/null 2>&1", prog);
+    return system(cmd) == 0;
+}
+
+/* ---- certificates ---- */
+
+static const char *const gen_script =
+    "set -e\n"
+    "cd \"$1\"\n"
+    "P='-algorithm EC -pkeyopt ec_paramgen_curve:P-256'\n"
+    "openssl genpkey $P -out ca.key 2>/dev/null\n"
+    "openssl req -x509 -new -key ca.key -subj /CN=weft-test-ca -days 30 -out ca.pem \\\n"
+    "  -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign\n"
+    "openssl genpkey $P -out ca2.key 2>/dev/null\n"
+    "openssl req -x509 -new -key ca2.key -subj /CN=weft-other-ca -days 30 -out ca2.pem\n"
+    "openssl genpkey $P -out server.key 2>/dev/null\n"
+    "openssl req -new -key server.key -subj /CN=localhost -out server.csr\n"
+    "printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > san.ext\n"
+    "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -set_serial 2 -days 30 \\\n"
+    "  -extfile san.ext -out server.pem 2>/dev/null\n"
+    "mkdir -p newcerts && : > index.txt && echo 10 > serial\n"
+    "cat > ca.cnf <<EOF\n"
+    "[ca]\n"
+    "default_ca = weft\n"
+    "[weft]\n"
+    "dir = .\n"
+    "database = ./index.txt\n"
+    "new_certs_dir = ./newcerts\n"
+    "serial = ./serial\n"
+    "certificate = ./ca.pem\n"
+    "private_key = ./ca.key\n"
+    "default_md = sha256\n"
+    "policy = anything\n"
+    "copy_extensions = copy\n"
+    "x509_extensions = leaf\n"
+    "[anything]\n"
+    "commonName = supplied\n"
+    "[leaf]\n"
+    "subjectAltName = DNS:localhost,IP:127.0.0.1\n"
+    "EOF\n"
+    "openssl ca -config ca.cnf -batch -notext -startdate 20200101000000Z \\\n"
+    "  -enddate 20200201000000Z -in server.csr -out expired.pem 2>/dev/null\n"
+    "openssl req -x509 -new -key server.key -subj /CN=localhost -days 30 \\\n"
+    "  -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -out self.pem\n";
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+static int group_setup(void **state)
+{
+    if (!have("openssl")) {
+        fprintf(stderr, "test_tls: the openssl command is missing\n");
+        return -1;
+    }
+    snprintf(dir, sizeof dir, "/tmp/weft-tls-XXXXXX");
+    if (!mkdtemp(dir))
+        return -1;
+    char script[160];
+    snprintf(script, sizeof script, "%s/gen.sh", dir);
+    FILE *f = fopen(script, "w");
+    if (!f)
+        return -1;
+    fputs(gen_script, f);
+    fclose(f);
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "sh %s %s >/dev/null", script, dir);
+    if (system(cmd) != 0) {
+        fprintf(stderr, "test_tls: making certificates failed\n");
+        return -1;
+    }
+    snprintf(ca, sizeof ca, "%s/ca.pem", dir);
+    snprintf(ca2, sizeof ca2, "%s/ca2.pem", dir);
+    snprintf(crt, sizeof crt, "%s/server.pem", dir);
+    snprintf(key, sizeof key, "%s/server.key", dir);
+    snprintf(expired, sizeof expired, "%s/expired.pem", dir);
+    snprintf(self, sizeof self, "%s/self.pem", dir);
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    if (dir[0])
+        nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    return 0;
+}
+
+/* ---- helpers ---- */
+
+static void run(weft_task_fn fn, void *arg)
+{
+    void *res = NULL;
+    assert_int_equal(weft_run(fn, arg, &res), 0);
+}
+
+static weft_tls_ctx_t *client_ctx(const char *cafile, const char *alpn)
+{
+    weft_tls_ctx_t *c = NULL;
+    weft_tls_opts_t o = {.ca_file = cafile, .alpn = alpn};
+    int rc = weft_tls_ctx_new(&c, &o);
+    if (rc)
+        fprintf(stderr, "client ctx: %s: %s\n", weft_strerror(rc), weft_tls_last_error());
+    assert_int_equal(rc, 0);
+    return c;
+}
+
+static weft_tls_ctx_t *server_ctx(const char *cert, int64_t hs_timeout)
+{
+    weft_tls_ctx_t *c = NULL;
+    weft_tls_opts_t o = {.server = true,
+                         .cert_file = cert,
+                         .key_file = key,
+                         .alpn = "http/1.1,weft",
+                         .handshake_timeout = hs_timeout};
+    int rc = weft_tls_ctx_new(&c, &o);
+    if (rc)
+        fprintf(stderr, "server ctx: %s: %s\n", weft_strerror(rc), weft_tls_last_error());
+    assert_int_equal(rc, 0);
+    return c;
+}
+
+/* A weft TLS server on 127.0.0.1 with the test handler. */
+typedef struct srv {
+    weft_server_t *srv;
+    weft_tls_ctx_t *ctx;
+    int port;
+    char port_s[16];
+    int handled;
+    char alpn[32], sni[64];
+} srv_t;
+
+/* The test protocol, one command a line: "GET ..." (an HTTP/1.1 request:
+ * answered "hello", then the connection closes), "ECHO n" (n bytes
+ * follow and come back), "QUIT", anything else comes back upper-cased. */
+static int handler(weft_stream_t *s, void *arg)
+{
+    srv_t *st = arg;
+    st->handled++;
+    const char *a = weft_tls_alpn(s), *n = weft_tls_server_name(s);
+    snprintf(st->alpn, sizeof st->alpn, "%s", a ? a : "");
+    snprintf(st->sni, sizeof st->sni, "%s", n ? n : "");
+    char *buf = NULL;
+    int rc = 0;
+    for (;;) {
+        const char *line;
+        ssize_t len = weft_stream_readline(s, &line);
+        if (len <= 0)
+            break;
+        if (len >= 4 && memcmp(line, "GET ", 4) == 0) {
+            while ((len = weft_stream_readline(s, &line)) > 0 && !(len <= 2 && line[0] == '\r'))
+                ;
+            static const char reply[] = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n"
+                                        "Connection: close\r\n\r\nhello";
+            rc = weft_stream_write(s, reply, sizeof reply - 1);
+            break;
+        }
+        if (len >= 5 && memcmp(line, "ECHO ", 5) == 0) {
+            size_t want = strtoul(line + 5, NULL, 10);
+            const size_t chunk = 65536;
+            if (!buf && !(buf = malloc(chunk)))
+                return -ENOMEM;
+            while (want && rc == 0) {
+                size_t m = want < chunk ? want : chunk;
+                rc = weft_stream_readexactly(s, buf, m, NULL);
+                if (rc == 0)
+                    rc = weft_stream_write(s, buf, m);
+                if (rc == 0)
+                    rc = weft_stream_drain(s);
+                want -= m;
+            }
+            if (rc)
+                break;
+            continue;
+        }
+        if (len >= 4 && memcmp(line, "QUIT", 4) == 0)
+            break;
+        char up[256];
+        size_t m = (size_t)len < sizeof up ? (size_t)len : sizeof up;
+        for (size_t i = 0; i < m; i++)
+            up[i] = (char)(line[i] >= 'a' && line[i] <= 'z' ? line[i] - 32 : line[i]);
+        if ((rc = weft_stream_write(s, up, m)) || (rc = weft_stream_drain(s)))
+            break;
+    }
+    free(buf);
+    return rc;
+}
+
+static void srv_start(srv_t *st, const char *cert, int64_t hs_timeout)
+{
+    memset(st, 0, sizeof *st);
+    st->ctx = server_ctx(cert, hs_timeout);
+    weft_listener_t *l;
+    assert_int_equal(weft_tcp_listen(&l, "127.0.0.1", "0", NULL), 0);
+    weft_addr_t a;
+    assert_int_equal(weft_listener_addr(l, &a), 0);
+    st->port = weft_addr_port(&a);
+    snprintf(st->port_s, sizeof st->port_s, "%d", st->port);
+    weft_server_opts_t so = {.tls = st->ctx};
+    assert_int_equal(weft_server_start(&st->srv, l, handler, st, &so), 0);
+}
+
+static void srv_stop(srv_t *st)
+{
+    assert_int_equal(weft_server_close(st->srv, WEFT_SEC(5)), 0);
+    assert_int_equal(weft_tls_ctx_free(st->ctx), 0);
+}
+
+/* Reads a child's stdout until a line starting "ACCEPT", the port after
+ * the last ':' of it (openssl s_server -accept 127.0.0.1:0). */
+static int wait_accept(weft_proc_t *p)
+{
+    weft_stream_t *out = weft_proc_stdout(p);
+    weft_deadline_t d;
+    weft_deadline_push(&d, WEFT_SEC(20));
+    int port = -1;
+    for (;;) {
+        const char *line;
+        ssize_t n = weft_stream_readline(out, &line);
+        if (n <= 0)
+            break;
+        if (n > 6 && memcmp(line, "ACCEPT", 6) == 0) {
+            const char *c = memrchr(line, ':', (size_t)n);
+            port = c ? atoi(c + 1) : -1;
+            break;
+        }
+    }
+    weft_deadline_pop(&d);
+    return port;
+}
+
+/* ---- a weft client against openssl s_server ---- */
+
+static int t_client_s_server(void *arg, void **res)
+{
+    const char *argv[] = {"openssl", "s_server", "-accept", "127.0.0.1:0", "-cert", crt,
+                          "-key", key, "-rev", "-naccept", "2", "-alpn", "weft,other",
+                          NULL};
+    weft_proc_opts_t po = {.out = WEFT_STDIO_PIPE, .err = WEFT_STDIO_DEVNULL,
+                           .in = WEFT_STDIO_DEVNULL};
+    weft_proc_t *p;
+    assert_int_equal(weft_proc_spawn(&p, argv, &po), 0);
+    int port = wait_accept(p);
+    assert_true(port > 0);
+    char port_s[16];
+    snprintf(port_s, sizeof port_s, "%d", port);
+
+    /* by name: connect to 127.0.0.1, verify and send SNI "localhost" */
+    weft_tls_ctx_t *c = client_ctx(ca, "other,weft");
+    weft_stream_t *s;
+    assert_int_equal(weft_tcp_connect(&s, "127.0.0.1", port_s, NULL), 0);
+    assert_false(weft_stream_is_tls(s));
+    assert_null(weft_tls_error(s));
+    int rc = weft_tls_wrap(s, c, "localhost");
+    if (rc)
+        fprintf(stderr, "wrap: %s\n", weft_tls_error(s));
+    assert_int_equal(rc, 0);
+    assert_true(weft_stream_is_tls(s));
+    assert_string_equal(weft_tls_error(s), "");
+    assert_string_equal(weft_tls_version(s), "TLSv1.3");
+    assert_non_null(weft_tls_alpn(s));
+    assert_string_equal(weft_tls_alpn(s), "weft"); /* the server's preference */
+    assert_string_equal(weft_tls_server_name(s), "localhost");
+    assert_int_equal(weft_stream_write(s, "hello weft\n", 11), 0);
+    assert_int_equal(weft_stream_drain(s), 0);
+    const char *line;
+    ssize_t n = weft_stream_readline(s, &line);
+    assert_int_equal(n, 11);
+    assert_memory_equal(line, "tfew olleh\n", 11);
+    /* a line in pieces, readexactly over TLS */
+    assert_int_equal(weft_stream_write(s, "ab", 2), 0);
+    assert_int_equal(weft_stream_write(s, "cdef\n", 5), 0);
+    char buf[7];
+    assert_int_equal(weft_stream_readexactly(s, buf, 7, NULL), 0);
+    assert_memory_equal(buf, "fedcba\n", 7);
+    assert_int_equal(weft_stream_close(s), 0);
+
+    /* by address: weft_tls_connect verifies the IP in the certificate */
+    rc = weft_tls_connect(&s, "127.0.0.1", port_s, c, NULL);
+    if (rc)
+        fprintf(stderr, "connect: %s\n", weft_tls_last_error());
+    assert_int_equal(rc, 0);
+    assert_null(weft_tls_server_name(s)); /* no SNI for an address */
+    assert_int_equal(weft_stream_write(s, "xyz\n", 4), 0);
+    n = weft_stream_readline(s, &line);
+    assert_int_equal(n, 4);
+    assert_memory_equal(line, "zyx\n", 4);
+    assert_int_equal(weft_stream_close(s), 0);
+
+    int code;
+    assert_int_equal(weft_proc_wait(p, &code), 0);
+    weft_proc_destroy(p);
+    weft_tls_ctx_free(c);
+    return 0;
+}
+
+static void test_client_s_server(void **state)
+{
+    run(t_client_s_server, NULL);
+}
+
+/* ---- openssl s_client and curl against a weft server ---- */
+
+static int t_s_client(void *arg, void **res)
+{
+    srv_t st;
+    srv_start(&st, crt, 0);
+    char conn[64];
+    snprintf(conn, sizeof conn, "127.0.0.1:%d", st.port);
+    const char *argv[] = {"openssl", "s_client", "-connect", conn, "-CAfile", ca,
+                          "-servername", "localhost", "-verify_return_error",
+                          "-verify_hostname", "localhost", "-alpn", "weft", "-quiet", NULL};
+    weft_proc_opts_t po = {.in = WEFT_STDIO_PIPE, .out = WEFT_STDIO_PIPE,
+                           .err = WEFT_STDIO_PIPE};
+    weft_proc_t *p;
+    assert_int_equal(weft_proc_spawn(&p, argv, &po), 0);
+    static const char in[] = "hello from s_client\nQUIT\n";
+    char *out = NULL, *err = NULL;
+    int code = -1;
+    assert_int_equal(weft_proc_communicate(p, in, sizeof in - 1, &out, NULL, &err, NULL, &code),
+                     0);
+    if (!strstr(out, "HELLO FROM S_CLIENT"))
+        fprintf(stderr, "s_client said: %s\n%s\n", out, err);
+    assert_non_null(strstr(out, "HELLO FROM S_CLIENT\n"));
+    assert_int_equal(code, 0);
+    free(out);
+    free(err);
+    weft_proc_destroy(p);
+    assert_int_equal(st.handled, 1);
+    assert_string_equal(st.alpn, "weft");
+    assert_string_equal(st.sni, "localhost");
+
+    if (have("curl")) {
+        char url[64], res_s[80];
+        snprintf(url, sizeof url, "https://localhost:%d/", st.port);
+        snprintf(res_s, sizeof res_s, "localhost:%d:127.0.0.1", st.port);
+        const char *cargv[] = {"curl", "-sS", "--http1.1", "--cacert", ca, "--resolve", res_s,
+                               url, NULL};
+        weft_proc_opts_t co = {.in = WEFT_STDIO_DEVNULL, .out = WEFT_STDIO_PIPE,
+                               .err = WEFT_STDIO_PIPE};
+        assert_int_equal(weft_proc_spawn(&p, cargv, &co), 0);
+        assert_int_equal(weft_proc_communicate(p, NULL, 0, &out, NULL, &err, NULL, &code), 0);
+        if (code != 0)
+            fprintf(stderr, "curl: %s\n", err);
+        assert_int_equal(code, 0);
+        assert_string_equal(out, "hello");
+        free(out);
+        free(err);
+        weft_proc_destroy(p);
+        assert_int_equal(st.handled, 2);
+        assert_string_equal(st.alpn, "http/1.1");
+    } else {
+        fprintf(stderr, "test_tls: curl not found, its part skipped\n");
+    }
+    srv_stop(&st);
+    return 0;
+}
+
+static void test_s_client_curl(void **state)
+{
+    run(t_s_client, NULL);
+}
+
+/* ---- weft against weft: a large echo, close_notify, shutdown ---- */
+
+static int t_echo(void *arg, void **res)
+{
+    srv_t st;
+    srv_start(&st, crt, 0);
+    weft_tls_ctx_t *c = client_ctx(ca, NULL);
+    weft_stream_t *s;
+    weft_stream_opts_t so = {.high_water = 16384};
+    assert_int_equal(weft_tcp_connect(&s, "127.0.0.1", st.port_s, &so), 0);
+    assert_int_equal(weft_tls_wrap(s, c, "localhost"), 0);
+    assert_null(weft_tls_alpn(s)); /* none offered */
+
+    size_t n = scaled((size_t)4 << 20, 256 * 1024);
+    unsigned char *out = malloc(n), *in = malloc(n);
+    assert_non_null(out);
+    assert_non_null(in);
+    for (size_t i = 0; i < n; i++)
+        out[i] = (unsigned char)(i * 131 + (i >> 11));
+    char cmd[32];
+    int len = snprintf(cmd, sizeof cmd, "ECHO %zu\n", n);
+    assert_int_equal(weft_stream_write(s, cmd, (size_t)len), 0);
+    /* queued whole: it leaves in the background while we read */
+    assert_int_equal(weft_stream_write(s, out, n), 0);
+    size_t got = 0;
+    assert_int_equal(weft_stream_readexactly(s, in, n, &got), 0);
+    assert_int_equal(got, n);
+    assert_memory_equal(in, out, n);
+    free(out);
+    free(in);
+
+    /* the server ends with close_notify: end of stream, no error */
+    assert_int_equal(weft_stream_write(s, "QUIT\n", 5), 0);
+    char b[8];
+    assert_int_equal(weft_stream_read(s, b, sizeof b), 0);
+    assert_true(weft_stream_at_eof(s));
+    assert_int_equal(weft_stream_close(s), 0);
+
+    /* shutdown: close_notify then FIN; the server reads its end */
+    assert_int_equal(weft_tls_connect(&s, "127.0.0.1", st.port_s, c, NULL), 0);
+    assert_int_equal(weft_stream_write(s, "last\n", 5), 0);
+    assert_int_equal(weft_stream_shutdown(s), 0);
+    assert_int_equal(weft_stream_write(s, "x", 1), -ESHUTDOWN);
+    const char *line;
+    assert_int_equal(weft_stream_readline(s, &line), 5);
+    assert_memory_equal(line, "LAST\n", 5);
+    assert_int_equal(weft_stream_read(s, b, sizeof b), 0);
+    weft_stream_close(s);
+
+    weft_tls_ctx_free(c);
+    srv_stop(&st);
+    assert_int_equal(st.handled, 2);
+    return 0;
+}
+
+static void test_echo_close_notify(void **state)
+{
+    run(t_echo, NULL);
+}
+
+/* ---- certificates that must not verify ---- */
+
+static int t_bad_certs(void *arg, void **res)
+{
+    weft_tls_ctx_t *c = client_ctx(ca, NULL);
+    weft_stream_t *s;
+    struct {
+        const char *cert;
+        const char *name;
+        const char *why;
+    } cases[] = {
+        {expired, "localhost", "expired"},
+        {self, "localhost", "self"}, /* "self-signed certificate" */
+        {crt, "example.com", "hostname mismatch"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        srv_t st;
+        srv_start(&st, cases[i].cert, 0);
+        assert_int_equal(weft_tcp_connect(&s, "127.0.0.1", st.port_s, NULL), 0);
+        int rc = weft_tls_wrap(s, c, cases[i].name);
+        assert_int_equal(rc, -WEFT_ECERT);
+        const char *why = weft_tls_error(s);
+        if (!strstr(why, cases[i].why))
+            fprintf(stderr, "case %zu: %s\n", i, why);
+        assert_non_null(strstr(why, cases[i].why));
+        assert_string_equal(weft_tls_last_error(), why);
+        /* every later call says the same */
+        char b[4];
+        assert_int_equal(weft_stream_read(s, b, 4), -WEFT_ECERT);
+        assert_int_equal(weft_stream_write(s, b, 4), -WEFT_ECERT);
+        weft_stream_close(s);
+        srv_stop(&st);
+        assert_int_equal(st.handled, 0);
+    }
+    /* an IP that is not in the certificate, by weft_tls_connect */
+    srv_t st;
+    srv_start(&st, crt, 0);
+    weft_tls_ctx_t *c2 = client_ctx(ca2, NULL);
+    assert_int_equal(weft_tls_connect(&s, "127.0.0.1", st.port_s, c2, NULL), -WEFT_ECERT);
+    assert_null(s);
+    assert_non_null(strstr(weft_tls_last_error(), "certificate"));
+    /* verification off: the same server is accepted */
+    weft_tls_ctx_t *c3;
+    weft_tls_opts_t o = {.no_verify = true};
+    assert_int_equal(weft_tls_ctx_new(&c3, &o), 0);
+    assert_int_equal(weft_tls_connect(&s, "127.0.0.1", st.port_s, c3, NULL), 0);
+    assert_int_equal(weft_stream_write(s, "QUIT\n", 5), 0);
+    weft_stream_close(s);
+    weft_tls_ctx_free(c2);
+    weft_tls_ctx_free(c3);
+    srv_stop(&st);
+    assert_int_equal(st.handled, 1);
+    weft_tls_ctx_free(c);
+    return 0;
+}
+
+static void test_bad_certificates(void **state)
+{
+    run(t_bad_certs, NULL);
+}
+
+/* ---- peers that stall or speak plain text ---- */
+
+static int silent(weft_stream_t *s, void *arg)
+{
+    /* accept, say nothing, wait for the client to leave */
+    char b[64];
+    while (weft_stream_read(s, b, sizeof b) > 0)
+        ;
+    return 0;
+}
+
+static int plain(weft_stream_t *s, void *arg)
+{
+    static const char msg[] = "220 hello, I speak plain text\r\n";
+    weft_stream_write(s, msg, sizeof msg - 1);
+    char b[64];
+    while (weft_stream_read(s, b, sizeof b) > 0)
+        ;
+    return 0;
+}
+
+typedef struct stall_arg {
+    const char *port;
+    weft_tls_ctx_t *c;
+    int rc;
+} stall_arg_t;
+
+static int stalled_connect(void *arg, void **res)
+{
+    stall_arg_t *a = arg;
+    weft_stream_t *s;
+    a->rc = weft_tls_connect(&s, "127.0.0.1", a->port, a->c, NULL);
+    return 0;
+}
+
+static int t_bad_peers(void *arg, void **res)
+{
+    weft_tls_ctx_t *c = client_ctx(ca, NULL);
+    weft_listener_t *l;
+    weft_server_t *srv;
+    weft_addr_t a;
+    char port[16];
+    weft_stream_t *s;
+
+    /* silent: a deadline ends the handshake */
+    assert_int_equal(weft_tcp_listen(&l, "127.0.0.1", "0", NULL), 0);
+    weft_listener_addr(l, &a);
+    snprintf(port, sizeof port, "%d", weft_addr_port(&a));
+    assert_int_equal(weft_server_start(&srv, l, silent, NULL, NULL), 0);
+    weft_deadline_t d;
+    weft_deadline_push(&d, WEFT_MSEC(200));
+    assert_int_equal(weft_tls_connect(&s, "127.0.0.1", port, c, NULL), -ETIMEDOUT);
+    assert_int_equal(weft_deadline_pop(&d), -ETIMEDOUT);
+    assert_null(s);
+    assert_non_null(strstr(weft_tls_last_error(), "timed out"));
+    /* ... and so does cancellation */
+    stall_arg_t sa = {.port = port, .c = c, .rc = 1};
+    weft_task_t *t;
+    assert_int_equal(weft_spawn(&t, stalled_connect, &sa, NULL), 0);
+    while (weft_server_conns(srv) == 0)
+        weft_sleep(WEFT_MSEC(1));
+    weft_yield();
+    weft_cancel(t);
+    weft_await(t, NULL);
+    weft_task_release(t);
+    assert_int_equal(sa.rc, -ECANCELED);
+    /* ... and the context's own handshake_timeout */
+    weft_tls_ctx_t *cq;
+    weft_tls_opts_t qo = {.ca_file = ca, .handshake_timeout = WEFT_MSEC(100)};
+    assert_int_equal(weft_tls_ctx_new(&cq, &qo), 0);
+    assert_int_equal(weft_tls_connect(&s, "127.0.0.1", port, cq, NULL), -ETIMEDOUT);
+    weft_tls_ctx_free(cq);
+    assert_int_equal(weft_server_close(srv, WEFT_SEC(5)), 0);
+
+    /* plain text: a protocol error */
+    assert_int_equal(weft_tcp_listen(&l, "127.0.0.1", "0", NULL), 0);
+    weft_listener_addr(l, &a);
+    snprintf(port, sizeof port, "%d", weft_addr_port(&a));
+    assert_int_equal(weft_server_start(&srv, l, plain, NULL, NULL), 0);
+    int rc = weft_tls_connect(&s, "127.0.0.1", port, c, NULL);
+    assert_int_equal(rc, -EPROTO);
+    assert_true(strlen(weft_tls_last_error()) > 0);
+    fprintf(stderr, "plain-text server: %s (%s)\n", weft_strerror(rc), weft_tls_last_error());
+    assert_int_equal(weft_server_close(srv, WEFT_SEC(5)), 0);
+    weft_tls_ctx_free(c);
+    return 0;
+}
+
+static void test_stalled_and_plain_peers(void **state)
+{
+    run(t_bad_peers, NULL);
+}
+
+/* ---- a weft server goes on after bad clients ---- */
+
+static int t_server_goes_on(void *arg, void **res)
+{
+    srv_t st;
+    srv_start(&st, crt, WEFT_MSEC(200));
+    weft_stream_t *s, *stall;
+    char b[256];
+
+    /* a client that connects and says nothing: the server's handshake
+     * times out while others are served */
+    assert_int_equal(weft_tcp_connect(&stall, "127.0.0.1", st.port_s, NULL), 0);
+
+    /* plain HTTP to a TLS port: the server gives up on it */
+    assert_int_equal(weft_tcp_connect(&s, "127.0.0.1", st.port_s, NULL), 0);
+    static const char req[] = "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    assert_int_equal(weft_stream_write(s, req, sizeof req - 1), 0);
+    ssize_t n;
+    weft_deadline_t d;
+    weft_deadline_push(&d, WEFT_SEC(10));
+    while ((n = weft_stream_read(s, b, sizeof b)) > 0)
+        ;
+    assert_true(n == 0 || n == -ECONNRESET);
+    weft_stream_close(s);
+
+    /* a client that rejects the server's certificate */
+    weft_tls_ctx_t *other = client_ctx(ca2, NULL);
+    assert_int_equal(weft_tls_connect(&s, "127.0.0.1", st.port_s, other, NULL), -WEFT_ECERT);
+    weft_tls_ctx_free(other);
+
+    /* a good client is served */
+    weft_tls_ctx_t *c = client_ctx(ca, NULL);
+    assert_int_equal(weft_tls_connect(&s, "127.0.0.1", st.port_s, c, NULL), 0);
+    assert_int_equal(weft_stream_write(s, "still here\n", 11), 0);
+    const char *line;
+    assert_int_equal(weft_stream_readline(s, &line), 11);
+    assert_memory_equal(line, "STILL HERE\n", 11);
+    assert_int_equal(weft_stream_close(s), 0);
+
+    /* the stalled one is dropped by the server (its handshake timeout) */
+    while ((n = weft_stream_read(stall, b, sizeof b)) > 0)
+        ;
+    assert_true(n == 0 || n == -ECONNRESET);
+    weft_stream_close(stall);
+    assert_int_equal(weft_deadline_pop(&d), 0);
+    assert_int_equal(st.handled, 1);
+    weft_tls_ctx_free(c);
+    srv_stop(&st);
+    return 0;
+}
+
+static void test_server_goes_on(void **state)
+{
+    run(t_server_goes_on, NULL);
+}
+
+/* ---- arguments ---- */
+
+static int t_args(void *arg, void **res)
+{
+    weft_tls_ctx_t *c;
+    assert_int_equal(weft_tls_ctx_new(NULL, NULL), -EINVAL);
+    weft_tls_opts_t o = {.server = true};
+    assert_int_equal(weft_tls_ctx_new(&c, &o), -EINVAL); /* no certificate */
+    assert_null(c);
+    o.cert_file = "/nonexistent/weft.pem";
+    assert_int_equal(weft_tls_ctx_new(&c, &o), -ENOENT);
+    assert_non_null(strstr(weft_tls_last_error(), "/nonexistent/weft.pem"));
+    o.cert_file = ca; /* not the key's certificate */
+    o.key_file = key;
+    assert_int_equal(weft_tls_ctx_new(&c, &o), -EINVAL);
+    assert_true(strlen(weft_tls_last_error()) > 0);
+    weft_tls_opts_t bad_alpn = {.alpn = "h2,,x"};
+    assert_int_equal(weft_tls_ctx_new(&c, &bad_alpn), -EINVAL);
+    weft_tls_opts_t mutual = {.verify_client = true};
+    assert_int_equal(weft_tls_ctx_new(&c, &mutual), -EINVAL);
+    assert_int_equal(weft_tls_ctx_free(NULL), -EINVAL);
+
+    /* the system's store loads */
+    assert_int_equal(weft_tls_ctx_new(&c, NULL), 0);
+    assert_int_equal(weft_tls_wrap(NULL, c, "x"), -EINVAL);
+    weft_stream_t *s = NULL;
+    assert_int_equal(weft_tls_connect(&s, NULL, "1", c, NULL), -EINVAL);
+    assert_int_equal(weft_tls_connect(NULL, "h", "1", c, NULL), -EINVAL);
+    assert_int_equal(weft_tls_connect(&s, "h", "1", NULL, NULL), -EINVAL);
+
+    /* a verifying client needs a name; a stream with unread bytes is refused */
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    weft_stream_t *x, *y;
+    assert_int_equal(weft_stream_open(&x, sv[0], NULL), 0);
+    assert_int_equal(weft_stream_open(&y, sv[1], NULL), 0);
+    assert_int_equal(weft_tls_wrap(x, c, NULL), -EINVAL);
+    assert_int_equal(weft_tls_wrap(x, c, ""), -EINVAL);
+    assert_int_equal(weft_stream_write(y, "abc\n", 4), 0);
+    assert_int_equal(weft_stream_flush(y), 0);
+    assert_int_equal(weft_stream_fill(x), 4);
+    assert_int_equal(weft_tls_wrap(x, c, "localhost"), -EINVAL);
+    assert_false(weft_stream_is_tls(x));
+    assert_null(weft_tls_alpn(x));
+    assert_null(weft_tls_version(x));
+    assert_null(weft_tls_server_name(NULL));
+    weft_stream_close(x);
+    weft_stream_close(y);
+    /* a server context cannot connect */
+    weft_tls_ctx_t *sc = server_ctx(crt, 0);
+    assert_int_equal(weft_tls_connect(&s, "127.0.0.1", "1", sc, NULL), -EINVAL);
+    weft_tls_ctx_free(sc);
+    weft_tls_ctx_free(c);
+    return 0;
+}
+
+static void test_arguments(void **state)
+{
+    run(t_args, NULL);
+    /* outside a task */
+    weft_tls_ctx_t *c;
+    assert_int_equal(weft_tls_ctx_new(&c, NULL), 0);
+    assert_string_equal(weft_tls_last_error(), "");
+    weft_stream_t *s;
+    assert_int_equal(weft_tls_connect(&s, "127.0.0.1", "1", c, NULL), -EPERM);
+    assert_null(s);
+    weft_tls_ctx_free(c);
+    assert_non_null(strstr(weft_strerror(-WEFT_ECERT), "certificate"));
+}
+
+/* ---- both ends in one loop over a socketpair; client certificates ---- */
+
+typedef struct side {
+    weft_stream_t *s;
+    weft_tls_ctx_t *c;
+    const char *name;
+    int rc;
+    char why[200];
+} side_t;
+
+static int wrap_side(void *arg, void **res)
+{
+    side_t *x = arg;
+    x->rc = weft_tls_wrap(x->s, x->c, x->name);
+    if (x->rc == 0) {
+        /* one line each way, the server answers */
+        const char *line;
+        if (x->name) {
+            x->rc = weft_stream_write(x->s, "ping\n", 5);
+            if (x->rc == 0 && weft_stream_readline(x->s, &line) != 5)
+                x->rc = -EPROTO;
+        } else {
+            ssize_t n = weft_stream_readline(x->s, &line);
+            x->rc = n == 5 ? weft_stream_write(x->s, "pong\n", 5) : n < 0 ? (int)n : -EPROTO;
+            if (x->rc == 0)
+                x->rc = weft_stream_flush(x->s);
+        }
+    }
+    snprintf(x->why, sizeof x->why, "%s", weft_tls_error(x->s) ? weft_tls_error(x->s) : "");
+    return 0;
+}
+
+/* Runs a handshake between a server ctx and a client ctx over a
+ * socketpair, each in its own task; their statuses in *src and *crc. */
+static void pair(weft_tls_ctx_t *sc, weft_tls_ctx_t *cc, side_t *srv, side_t *cli)
+{
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    *srv = (side_t){.c = sc};
+    *cli = (side_t){.c = cc, .name = "localhost"};
+    assert_int_equal(weft_stream_open(&srv->s, sv[0], NULL), 0);
+    assert_int_equal(weft_stream_open(&cli->s, sv[1], NULL), 0);
+    weft_task_t *t[2];
+    assert_int_equal(weft_spawn(&t[0], wrap_side, srv, NULL), 0);
+    assert_int_equal(weft_spawn(&t[1], wrap_side, cli, NULL), 0);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(weft_await(t[i], NULL), 0);
+        weft_task_release(t[i]);
+    }
+    weft_stream_close(srv->s);
+    weft_stream_close(cli->s);
+}
+
+static int t_mutual(void *arg, void **res)
+{
+    weft_tls_ctx_t *sc, *with, *without;
+    weft_tls_opts_t so = {
+        .server = true, .cert_file = crt, .key_file = key, .ca_file = ca, .verify_client = true};
+    assert_int_equal(weft_tls_ctx_new(&sc, &so), 0);
+    weft_tls_opts_t wo = {.ca_file = ca, .cert_file = crt, .key_file = key};
+    assert_int_equal(weft_tls_ctx_new(&with, &wo), 0);
+    without = client_ctx(ca, NULL);
+    side_t s, c;
+    /* a client with a certificate the server's CA signed */
+    pair(sc, with, &s, &c);
+    assert_int_equal(s.rc, 0);
+    assert_int_equal(c.rc, 0);
+    /* without one: the server refuses; the client learns it at once or
+     * at its first read (TLS 1.3 ends the client's handshake first) */
+    pair(sc, without, &s, &c);
+    assert_true(s.rc == -EPROTO || s.rc == -WEFT_ECERT);
+    assert_true(strlen(s.why) > 0);
+    assert_true(c.rc < 0);
+    fprintf(stderr, "no client certificate: server %s (%s), client %s (%s)\n",
+            weft_strerror(s.rc), s.why, weft_strerror(c.rc), c.why);
+    weft_tls_ctx_free(sc);
+    weft_tls_ctx_free(with);
+    weft_tls_ctx_free(without);
+    return 0;
+}
+
+static void test_socketpair_client_certificates(void **state)
+{
+    run(t_mutual, NULL);
+}
+
+/* ---- examples/https_hello ---- */
+
+/* Reads an HTTP/1.1 reply on s: its status and body (into *body, malloc'd;
+ * Content-Length framing). 0 or -errno. */
+static int get_reply(weft_stream_t *s, int *status, char **body, size_t *len)
+{
+    const char *line;
+    ssize_t n = weft_stream_readline(s, &line);
+    if (n < 12)
+        return n < 0 ? (int)n : -EPROTO;
+    *status = atoi(line + 9);
+    size_t clen = 0;
+    while ((n = weft_stream_readline(s, &line)) > 2)
+        if (n > 16 && strncasecmp(line, "Content-Length:", 15) == 0)
+            clen = strtoul(line + 15, NULL, 10);
+    if (n < 0)
+        return (int)n;
+    *body = malloc(clen + 1);
+    if (!*body)
+        return -ENOMEM;
+    (*body)[clen] = '\0';
+    *len = clen;
+    return weft_stream_readexactly(s, *body, clen, NULL);
+}
+
+static int t_https_hello(void *arg, void **res)
+{
+    const char *exdir = arg;
+    char path[512];
+    snprintf(path, sizeof path, "%s/https_hello", exdir);
+    const char *argv[] = {path, "0", crt, key, NULL};
+    weft_proc_opts_t po = {.in = WEFT_STDIO_DEVNULL, .out = WEFT_STDIO_PIPE};
+    weft_proc_t *p;
+    assert_int_equal(weft_proc_spawn(&p, argv, &po), 0);
+    const char *line;
+    ssize_t n = weft_stream_readline(weft_proc_stdout(p), &line);
+    assert_true(n > 0);
+    const char *colon = memrchr(line, ':', (size_t)n);
+    assert_non_null(colon);
+    char port[16];
+    snprintf(port, sizeof port, "%d", atoi(colon + 1));
+
+    weft_tls_ctx_t *c = client_ctx(ca, "http/1.1");
+    weft_stream_t *s;
+    assert_int_equal(weft_tcp_connect(&s, "127.0.0.1", port, NULL), 0);
+    assert_int_equal(weft_tls_wrap(s, c, "localhost"), 0);
+    assert_string_equal(weft_tls_alpn(s), "http/1.1");
+    size_t big = scaled((size_t)3 << 20, 65536) + 7;
+    char req[256];
+    int rl = snprintf(req, sizeof req,
+                      "GET /bytes/%zu HTTP/1.1\r\nHost: localhost\r\n\r\n"
+                      "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n",
+                      big);
+    assert_int_equal(weft_stream_write(s, req, (size_t)rl), 0);
+    int status;
+    char *body;
+    size_t len;
+    assert_int_equal(get_reply(s, &status, &body, &len), 0);
+    assert_int_equal(status, 200);
+    assert_int_equal(len, big);
+    size_t xs = 0;
+    for (size_t i = 0; i < len; i++)
+        xs += body[i] == 'x';
+    assert_int_equal(xs, big);
+    free(body);
+    assert_int_equal(get_reply(s, &status, &body, &len), 0);
+    assert_int_equal(status, 200);
+    assert_string_equal(body, "hello");
+    free(body);
+    assert_int_equal(weft_stream_close(s), 0);
+
+    if (have("curl")) {
+        char url[64], res_s[80];
+        int pn = atoi(port);
+        snprintf(url, sizeof url, "https://localhost:%d/bytes/100000", pn);
+        snprintf(res_s, sizeof res_s, "localhost:%d:127.0.0.1", pn);
+        const char *cargv[] = {"curl", "-sS", "--cacert", ca, "--resolve", res_s, url, NULL};
+        weft_proc_opts_t co = {.in = WEFT_STDIO_DEVNULL, .out = WEFT_STDIO_PIPE};
+        weft_proc_t *cp;
+        char *out = NULL;
+        size_t outlen = 0;
+        int code = -1;
+        assert_int_equal(weft_proc_spawn(&cp, cargv, &co), 0);
+        assert_int_equal(weft_proc_communicate(cp, NULL, 0, &out, &outlen, NULL, NULL, &code), 0);
+        assert_int_equal(code, 0);
+        assert_int_equal(outlen, 100000);
+        free(out);
+        weft_proc_destroy(cp);
+    }
+    weft_tls_ctx_free(c);
+    assert_int_equal(weft_proc_terminate(p), 0);
+    int code = -1;
+    assert_int_equal(weft_proc_wait(p, &code), 0);
+    assert_int_equal(code, 0);
+    weft_proc_destroy(p);
+    return 0;
+}
+
+static void test_https_hello(void **state)
+{
+    const char *exdir = getenv("WEFT_EXAMPLES_DIR");
+    char path[512];
+    snprintf(path, sizeof path, "%s/https_hello", exdir ? exdir : "");
+    if (!exdir || access(path, X_OK) != 0) {
+        fprintf(stderr, "test_tls: WEFT_EXAMPLES_DIR/https_hello not there: skipped\n");
+        skip();
+    }
+    run(t_https_hello, (void *)exdir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_arguments),
+        cmocka_unit_test(test_client_s_server),
+        cmocka_unit_test(test_s_client_curl),
+        cmocka_unit_test(test_echo_close_notify),
+        cmocka_unit_test(test_bad_certificates),
+        cmocka_unit_test(test_stalled_and_plain_peers),
+        cmocka_unit_test(test_server_goes_on),
+        cmocka_unit_test(test_socketpair_client_certificates),
+        cmocka_unit_test(test_https_hello),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

@@ -1,0 +1,800 @@
+/* test_worker.c - several workers: placement (here, a named worker,
+ * anywhere) and stealing of unstarted tasks by an idle worker; await,
+ * futures, events, locks, semaphores, queues, channels and groups across
+ * workers; cancellation and deadlines of a task on another worker; a
+ * stress run of producers and consumers on different workers under random
+ * cancellation that loses and duplicates nothing; weft_call_soon_threadsafe
+ * from a plain thread; weft_runtime_start / weft_runtime_join; deadlock
+ * detection and shutdown with tasks left on other workers; -EXDEV for a
+ * stream used from another worker; weft_serve_start on every worker
+ * (SO_REUSEPORT); bad arguments.
+ *
+ * Covers: src/worker.c, src/loop.c, src/server.c.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "weft.h"
+
+#define P(x) ((void *)(intptr_t)(x))
+#define I(p) ((intptr_t)(p))
+
+static double test_scale(void)
+{
+    const char *s = getenv("WEFT_TEST_SCALE");
+    double v = s && *s ? atof(s) : 1.0;
+    return v > 0 ? v : 1.0;
+}
+
+static int run_on(int workers, weft_task_fn fn, void *arg)
+{
+    weft_config_t cfg = {.workers = workers};
+    void *res = NULL;
+    return weft_run_config(&cfg, fn, arg, &res);
+}
+
+static weft_task_opts_t on_worker(int w)
+{
+    return (weft_task_opts_t){.place = WEFT_PLACE_WORKER, .worker = w};
+}
+
+/* ---- placement ---- */
+
+static int report_worker(void *arg, void **res)
+{
+    (void)arg;
+    *res = P(weft_worker_index());
+    return 0;
+}
+
+static int placement_main(void *arg, void **res)
+{
+    (void)arg;
+    (void)res;
+    assert_int_equal(weft_worker_count(), 3);
+    assert_int_equal(weft_worker_index(), 0);
+    assert_non_null(weft_runtime());
+    for (int w = 0; w < 3; w++) {
+        weft_task_t *t;
+        weft_task_opts_t o = on_worker(w);
+        assert_int_equal(weft_spawn(&t, report_worker, NULL, &o), 0);
+        void *r = NULL;
+        assert_int_equal(weft_await(t, &r), 0);
+        assert_int_equal(I(r), w);
+        weft_task_release(t);
+    }
+    /* the default stays here */
+    weft_task_t *t;
+    assert_int_equal(weft_spawn(&t, report_worker, NULL, NULL), 0);
+    void *r = P(-1);
+    assert_int_equal(weft_await(t, &r), 0);
+    assert_int_equal(I(r), 0);
+    weft_task_release(t);
+    /* bad placements */
+    weft_task_opts_t bad = on_worker(3);
+    assert_int_equal(weft_spawn(&t, report_worker, NULL, &bad), -EINVAL);
+    bad = on_worker(-1);
+    assert_int_equal(weft_spawn(&t, report_worker, NULL, &bad), -EINVAL);
+    bad = (weft_task_opts_t){.place = 7};
+    assert_int_equal(weft_spawn(&t, report_worker, NULL, &bad), -EINVAL);
+    return 0;
+}
+
+static void test_placement(void **state)
+{
+    (void)state;
+    assert_int_equal(run_on(3, placement_main, NULL), 0);
+    assert_int_equal(weft_worker_count(), -EPERM);
+    assert_int_equal(weft_worker_index(), -EPERM);
+    assert_null(weft_runtime());
+}
+
+/* One worker: every placement is the one loop. */
+static int one_worker_main(void *arg, void **res)
+{
+    (void)arg;
+    (void)res;
+    assert_int_equal(weft_worker_count(), 1);
+    weft_task_t *t;
+    weft_task_opts_t any = {.place = WEFT_PLACE_ANY};
+    assert_int_equal(weft_spawn(&t, report_worker, NULL, &any), 0);
+    void *r = P(-1);
+    assert_int_equal(weft_await(t, &r), 0);
+    assert_int_equal(I(r), 0);
+    weft_task_release(t);
+    weft_task_opts_t w0 = on_worker(0);
+    assert_int_equal(weft_spawn(&t, report_worker, NULL, &w0), 0);
+    assert_int_equal(weft_await(t, NULL), 0);
+    weft_task_release(t);
+    weft_task_opts_t w1 = on_worker(1);
+    assert_int_equal(weft_spawn(&t, report_worker, NULL, &w1), -EINVAL);
+    return 0;
+}
+
+static void test_one_worker_placements(void **state)
+{
+    (void)state;
+    assert_int_equal(run_on(1, one_worker_main, NULL), 0);
+}
+
+/* ---- stealing ---- */
+
+typedef struct {
+    atomic_int ran_elsewhere; /* tasks that ran on a worker other than 0 */
+    atomic_int ran;
+} steal_t;
+
+/* Holds its worker (no yield) until some task has run on another worker,
+ * or 10 s pass: an idle worker must steal from this busy one. */
+static int hog(void *arg, void **res)
+{
+    (void)res;
+    steal_t *s = arg;
+    atomic_fetch_add(&s->ran, 1);
+    if (weft_worker_index() != 0) {
+        atomic_fetch_add(&s->ran_elsewhere, 1);
+        return 0;
+    }
+    int64_t end = weft_now() + WEFT_SEC(10);
+    while (atomic_load(&s->ran_elsewhere) == 0 && weft_now() < end)
+        ;
+    return 0;
+}
+
+static int steal_main(void *arg, void **res)
+{
+    (void)res;
+    steal_t *s = arg;
+    weft_group_t *g;
+    assert_int_equal(weft_group_create(&g), 0);
+    weft_task_opts_t any = {.place = WEFT_PLACE_ANY};
+    for (int i = 0; i < 50; i++)
+        assert_int_equal(weft_group_spawn(g, NULL, hog, s, &any), 0);
+    assert_int_equal(weft_group_wait(g), 0);
+    assert_int_equal(weft_group_destroy(g), 0);
+    return 0;
+}
+
+static void test_idle_worker_steals_unstarted_tasks(void **state)
+{
+    (void)state;
+    steal_t s = {0};
+    assert_int_equal(run_on(2, steal_main, &s), 0);
+    assert_int_equal(atomic_load(&s.ran), 50);
+    assert_true(atomic_load(&s.ran_elsewhere) > 0);
+}
+
+/* ---- coordination across workers ---- */
+
+typedef struct {
+    weft_lock_t *lock;
+    weft_sem_t *sem;
+    weft_event_t *go;
+    long counter; /* guarded by lock */
+    atomic_int inside; /* holders of sem now */
+    atomic_int max_inside;
+} shared_t;
+
+static int locker(void *arg, void **res)
+{
+    (void)res;
+    shared_t *sh = arg;
+    assert_int_equal(weft_event_wait(sh->go), 0);
+    for (int i = 0; i < 200; i++) {
+        assert_int_equal(weft_lock_acquire(sh->lock), 0);
+        long v = sh->counter;
+        if (i % 7 == 0)
+            assert_int_equal(weft_yield(), 0); /* others on this worker run meanwhile */
+        sh->counter = v + 1;
+        assert_int_equal(weft_lock_release(sh->lock), 0);
+        assert_int_equal(weft_sem_acquire(sh->sem), 0);
+        int n = atomic_fetch_add(&sh->inside, 1) + 1;
+        int m = atomic_load(&sh->max_inside);
+        while (n > m && !atomic_compare_exchange_weak(&sh->max_inside, &m, n))
+            ;
+        if (i % 5 == 0)
+            assert_int_equal(weft_yield(), 0);
+        atomic_fetch_sub(&sh->inside, 1);
+        assert_int_equal(weft_sem_release(sh->sem), 0);
+    }
+    return 0;
+}
+
+static int coordination_main(void *arg, void **res)
+{
+    (void)arg;
+    (void)res;
+    shared_t sh = {0};
+    assert_int_equal(weft_lock_create(&sh.lock), 0);
+    assert_int_equal(weft_sem_create(&sh.sem, 2, 0), 0);
+    assert_int_equal(weft_event_create(&sh.go), 0);
+    weft_task_t *t[8];
+    for (int i = 0; i < 8; i++) {
+        weft_task_opts_t o = on_worker(i % 2);
+        assert_int_equal(weft_spawn(&t[i], locker, &sh, &o), 0);
+    }
+    assert_int_equal(weft_sleep(WEFT_MSEC(1)), 0);
+    assert_int_equal(weft_event_set(sh.go), 0);
+    for (int i = 0; i < 8; i++) {
+        assert_int_equal(weft_await(t[i], NULL), 0);
+        weft_task_release(t[i]);
+    }
+    assert_int_equal(sh.counter, 8 * 200);
+    assert_true(atomic_load(&sh.max_inside) <= 2);
+    assert_int_equal(weft_lock_destroy(sh.lock), 0);
+    assert_int_equal(weft_sem_destroy(sh.sem), 0);
+    assert_int_equal(weft_event_destroy(sh.go), 0);
+    return 0;
+}
+
+static void test_lock_sem_event_across_workers(void **state)
+{
+    (void)state;
+    assert_int_equal(run_on(2, coordination_main, NULL), 0);
+}
+
+/* A future set on worker 1 wakes its awaiter on worker 0, and back. */
+static int set_future(void *arg, void **res)
+{
+    (void)res;
+    return weft_future_set_result(arg, P(weft_worker_index() + 100));
+}
+
+static int future_main(void *arg, void **res)
+{
+    (void)arg;
+    (void)res;
+    for (int round = 0; round < 100; round++) {
+        weft_future_t *f;
+        assert_int_equal(weft_future_create(&f), 0);
+        weft_task_opts_t o = on_worker(1);
+        assert_int_equal(weft_spawn(NULL, set_future, f, &o), 0);
+        void *r = NULL;
+        assert_int_equal(weft_future_await(f, &r), 0);
+        assert_int_equal(I(r), 101);
+        assert_int_equal(weft_future_destroy(f), 0);
+    }
+    return 0;
+}
+
+static void test_future_across_workers(void **state)
+{
+    (void)state;
+    assert_int_equal(run_on(2, future_main, NULL), 0);
+}
+
+/* ---- cancellation and deadlines across workers ---- */
+
+static int sleep_long(void *arg, void **res)
+{
+    (void)res;
+    atomic_int *started = arg;
+    atomic_store(started, 1);
+    return weft_sleep(WEFT_SEC(3600));
+}
+
+static int wait_future_with_deadline(void *arg, void **res)
+{
+    (void)res;
+    weft_deadline_t d;
+    assert_int_equal(weft_deadline_push(&d, WEFT_MSEC(20)), 0);
+    int rc = weft_future_await(arg, NULL);
+    weft_deadline_pop(&d);
+    return rc;
+}
+
+static int cancel_main(void *arg, void **res)
+{
+    (void)arg;
+    (void)res;
+    atomic_int started = 0;
+    weft_task_t *t;
+    weft_task_opts_t o = on_worker(1);
+    assert_int_equal(weft_spawn(&t, sleep_long, &started, &o), 0);
+    while (!atomic_load(&started))
+        assert_int_equal(weft_sleep(WEFT_MSEC(1)), 0);
+    assert_int_equal(weft_cancel(t), 0);
+    assert_int_equal(weft_cancel(t), 0); /* twice: one unwinding */
+    assert_int_equal(weft_await(t, NULL), -ECANCELED);
+    assert_true(weft_task_done(t));
+    assert_int_equal(weft_cancel(t), -EALREADY);
+    weft_task_release(t);
+
+    /* a deadline on worker 1 around a wait for worker 0's future */
+    weft_future_t *f;
+    assert_int_equal(weft_future_create(&f), 0);
+    assert_int_equal(weft_spawn(&t, wait_future_with_deadline, f, &o), 0);
+    assert_int_equal(weft_await(t, NULL), -ETIMEDOUT);
+    weft_task_release(t);
+    assert_int_equal(weft_future_destroy(f), 0);
+
+    /* wait_for on another worker's task */
+    started = 0;
+    assert_int_equal(weft_spawn(&t, sleep_long, &started, &o), 0);
+    assert_int_equal(weft_wait_for(t, WEFT_MSEC(10), NULL), -ETIMEDOUT);
+    assert_true(weft_task_done(t));
+    weft_task_release(t);
+    return 0;
+}
+
+static void test_cancel_and_deadline_across_workers(void **state)
+{
+    (void)state;
+    assert_int_equal(run_on(2, cancel_main, NULL), 0);
+}
+
+/* ---- groups ---- */
+
+static int fail_later(void *arg, void **res)
+{
+    (void)arg;
+    (void)res;
+    weft_sleep(WEFT_MSEC(5));
+    return -EIO;
+}
+
+static int group_main(void *arg, void **res)
+{
+    (void)arg;
+    (void)res;
+    atomic_int started = 0;
+    weft_group_t *g;
+    assert_int_equal(weft_group_create(&g), 0);
+    for (int i = 0; i < 6; i++) {
+        weft_task_opts_t o = on_worker(i % 3);
+        assert_int_equal(weft_group_spawn(g, NULL, sleep_long, &started, &o), 0);
+    }
+    weft_task_opts_t o = on_worker(2);
+    assert_int_equal(weft_group_spawn(g, NULL, fail_later, NULL, &o), 0);
+    assert_int_equal(weft_group_wait(g), -EIO);
+    assert_int_equal(weft_group_destroy(g), 0);
+    return 0;
+}
+
+static void test_group_failure_cancels_siblings_on_every_worker(void **state)
+{
+    (void)state;
+    assert_int_equal(run_on(3, group_main, NULL), 0);
+}
+
+/* ---- stress: queues and channels, random cancellation ---- */
+
+#define NPROD 4
+#define NCONS 6
+
+typedef struct {
+    weft_queue_t *q;
+    weft_chan_t *ch;
+    int per_producer;
+    atomic_uchar *seen; /* NPROD * per_producer counters */
+    atomic_int got;
+    atomic_int dup;
+    weft_task_t *cons[NCONS];
+} stress_t;
+
+static int producer(void *arg, void **res)
+{
+    stress_t *s = *(stress_t **)arg;
+    int id = (int)(intptr_t)((void **)arg)[1];
+    (void)res;
+    for (int i = 0; i < s->per_producer; i++) {
+        intptr_t item = (intptr_t)id * s->per_producer + i + 1;
+        /* half through the queue, half through the channel */
+        int rc = (i & 1) ? weft_chan_send(s->ch, P(item)) : weft_queue_put(s->q, P(item));
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static void record(stress_t *s, void *v)
+{
+    intptr_t k = I(v) - 1;
+    if (atomic_fetch_add(&s->seen[k], 1) != 0)
+        atomic_fetch_add(&s->dup, 1);
+    atomic_fetch_add(&s->got, 1);
+}
+
+/* Takes from both until cancelled; a cancelled get or recv took nothing. */
+static int consumer(void *arg, void **res)
+{
+    (void)res;
+    stress_t *s = arg;
+    for (unsigned n = 0;; n++) {
+        void *v = NULL;
+        int rc = (n & 1) ? weft_chan_recv(s->ch, &v) : weft_queue_get(s->q, &v);
+        if (rc == -ECANCELED || rc == -EPIPE || rc == -ESHUTDOWN)
+            return 0;
+        if (rc == -EAGAIN)
+            continue;
+        assert_int_equal(rc, 0);
+        record(s, v);
+    }
+}
+
+/* Drains what is left once the producers are done. */
+static int drainer(void *arg, void **res)
+{
+    (void)res;
+    stress_t *s = arg;
+    void *v;
+    while (weft_queue_try_get(s->q, &v) == 0)
+        record(s, v);
+    while (weft_chan_try_recv(s->ch, &v) == 0)
+        record(s, v);
+    return 0;
+}
+
+static int stress_main(void *arg, void **res)
+{
+    (void)res;
+    stress_t *s = arg;
+    int nw = weft_worker_count();
+    assert_int_equal(weft_queue_create(&s->q, WEFT_QUEUE_FIFO, 8, NULL), 0);
+    assert_int_equal(weft_chan_create(&s->ch, 4), 0);
+    void *pargs[NPROD][2];
+    weft_task_t *prod[NPROD];
+    for (int i = 0; i < NCONS; i++) {
+        weft_task_opts_t o = on_worker((i + 1) % nw);
+        assert_int_equal(weft_spawn(&s->cons[i], consumer, s, &o), 0);
+    }
+    for (int i = 0; i < NPROD; i++) {
+        pargs[i][0] = s;
+        pargs[i][1] = P(i);
+        weft_task_opts_t o = on_worker(i % nw);
+        assert_int_equal(weft_spawn(&prod[i], producer, pargs[i], &o), 0);
+    }
+    /* cancel consumers at random moments and start fresh ones */
+    unsigned seed = 12345;
+    for (int round = 0; round < 40; round++) {
+        assert_int_equal(weft_sleep(WEFT_USEC(200 + rand_r(&seed) % 500)), 0);
+        int k = (int)(rand_r(&seed) % NCONS);
+        assert_int_equal(weft_cancel(s->cons[k]), 0);
+        int rc = weft_await(s->cons[k], NULL); /* -ECANCELED: it never started */
+        assert_true(rc == 0 || rc == -ECANCELED);
+        weft_task_release(s->cons[k]);
+        weft_task_opts_t o = on_worker(rand_r(&seed) % (unsigned)nw);
+        assert_int_equal(weft_spawn(&s->cons[k], consumer, s, &o), 0);
+    }
+    for (int i = 0; i < NPROD; i++) {
+        assert_int_equal(weft_await(prod[i], NULL), 0);
+        weft_task_release(prod[i]);
+    }
+    for (int i = 0; i < NCONS; i++) {
+        assert_int_equal(weft_cancel(s->cons[i]), 0);
+        int rc = weft_await(s->cons[i], NULL);
+        assert_true(rc == 0 || rc == -ECANCELED);
+        weft_task_release(s->cons[i]);
+    }
+    weft_task_t *d;
+    weft_task_opts_t o = on_worker(nw - 1);
+    assert_int_equal(weft_spawn(&d, drainer, s, &o), 0);
+    assert_int_equal(weft_await(d, NULL), 0);
+    weft_task_release(d);
+    assert_int_equal(weft_queue_destroy(s->q), 0);
+    assert_int_equal(weft_chan_destroy(s->ch), 0);
+    return 0;
+}
+
+static void stress_with(int workers)
+{
+    stress_t s = {0};
+    s.per_producer = (int)(2000 * test_scale());
+    if (s.per_producer < 20)
+        s.per_producer = 20;
+    int total = NPROD * s.per_producer;
+    s.seen = calloc((size_t)total, sizeof *s.seen);
+    assert_non_null(s.seen);
+    assert_int_equal(run_on(workers, stress_main, &s), 0);
+    assert_int_equal(atomic_load(&s.dup), 0);
+    assert_int_equal(atomic_load(&s.got), total);
+    for (int i = 0; i < total; i++)
+        assert_int_equal(atomic_load(&s.seen[i]), 1);
+    free(s.seen);
+}
+
+static void test_stress_queues_channels_random_cancel(void **state)
+{
+    (void)state;
+    stress_with(2);
+    stress_with(4);
+}
+
+/* ---- plain threads ---- */
+
+typedef struct {
+    weft_runtime_t *rt;
+    weft_future_t *f;
+    atomic_int cb_worker;
+} ts_t;
+
+static void ts_callback(void *arg)
+{
+    ts_t *ts = arg;
+    atomic_store(&ts->cb_worker, weft_worker_index());
+    assert_null(weft_current()); /* a callback, not a task */
+    weft_future_set_result(ts->f, P(42));
+}
+
+static void *poster_thread(void *arg)
+{
+    ts_t *ts = arg;
+    usleep(2000);
+    assert_int_equal(weft_call_soon_threadsafe(ts->rt, 1, ts_callback, ts), 0);
+    return NULL;
+}
+
+static int threadsafe_main(void *arg, void **res)
+{
+    (void)res;
+    ts_t *ts = arg;
+    ts->rt = weft_runtime();
+    assert_int_equal(weft_future_create(&ts->f), 0);
+    assert_int_equal(weft_call_soon_threadsafe(ts->rt, 5, ts_callback, ts), -EINVAL);
+    assert_int_equal(weft_call_soon_threadsafe(ts->rt, 0, NULL, ts), -EINVAL);
+    assert_int_equal(weft_call_soon_threadsafe(NULL, 0, ts_callback, ts), -EINVAL);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, poster_thread, ts), 0);
+    void *r = NULL;
+    /* a plain thread is about to post: keep the deadlock check quiet */
+    weft_deadline_t d;
+    weft_deadline_push(&d, WEFT_SEC(30));
+    int rc = weft_future_await(ts->f, &r);
+    weft_deadline_pop(&d);
+    pthread_join(th, NULL);
+    assert_int_equal(rc, 0);
+    assert_int_equal(I(r), 42);
+    assert_int_equal(weft_future_destroy(ts->f), 0);
+    return 0;
+}
+
+static void test_call_soon_threadsafe(void **state)
+{
+    (void)state;
+    ts_t ts = {0};
+    atomic_store(&ts.cb_worker, -1);
+    assert_int_equal(run_on(2, threadsafe_main, &ts), 0);
+    assert_int_equal(atomic_load(&ts.cb_worker), 1);
+}
+
+typedef struct {
+    weft_event_t *ev;
+    atomic_int ready;
+} started_t;
+
+static void set_event_cb(void *arg)
+{
+    started_t *st = arg;
+    while (!atomic_load(&st->ready))
+        ; /* main publishes the event before anything can post */
+    weft_event_set(st->ev);
+}
+
+static int started_main(void *arg, void **res)
+{
+    started_t *st = arg;
+    assert_int_equal(weft_event_create(&st->ev), 0);
+    atomic_store(&st->ready, 1);
+    weft_deadline_t d;
+    weft_deadline_push(&d, WEFT_SEC(30));
+    int rc = weft_event_wait(st->ev);
+    weft_deadline_pop(&d);
+    weft_event_destroy(st->ev);
+    *res = P(7);
+    return rc;
+}
+
+static void test_runtime_start_and_join(void **state)
+{
+    (void)state;
+    started_t st = {0};
+    weft_runtime_t *rt = NULL;
+    weft_config_t cfg = {.workers = 2};
+    assert_int_equal(weft_runtime_start(&rt, &cfg, started_main, &st), 0);
+    assert_non_null(rt);
+    while (!atomic_load(&st.ready))
+        usleep(100);
+    assert_int_equal(weft_call_soon_threadsafe(rt, 0, set_event_cb, &st), 0);
+    void *r = NULL;
+    assert_int_equal(weft_runtime_join(rt, &r), 0);
+    assert_int_equal(I(r), 7);
+
+    assert_int_equal(weft_runtime_start(NULL, &cfg, started_main, &st), -EINVAL);
+    assert_int_equal(weft_runtime_start(&rt, &cfg, NULL, &st), -EINVAL);
+    weft_config_t bad = {.workers = -5};
+    assert_int_equal(weft_runtime_start(&rt, &bad, started_main, &st), -EINVAL);
+    assert_int_equal(weft_runtime_join(NULL, NULL), -EINVAL);
+}
+
+/* ---- deadlock and shutdown ---- */
+
+static int deadlock_main(void *arg, void **res)
+{
+    (void)arg;
+    (void)res;
+    weft_future_t *f;
+    assert_int_equal(weft_future_create(&f), 0);
+    int rc = weft_future_await(f, NULL); /* nobody will set it */
+    weft_future_destroy(f);
+    return rc;
+}
+
+static void test_deadlock_with_workers_cancels_main(void **state)
+{
+    (void)state;
+    assert_int_equal(run_on(2, deadlock_main, NULL), -ECANCELED);
+}
+
+typedef struct {
+    atomic_int cleaned;
+} left_t;
+
+static int sleeper_cleans_up(void *arg, void **res)
+{
+    (void)res;
+    left_t *l = arg;
+    int rc = weft_sleep(WEFT_SEC(3600));
+    atomic_fetch_add(&l->cleaned, 1);
+    return rc;
+}
+
+static int leave_tasks_main(void *arg, void **res)
+{
+    (void)res;
+    for (int i = 0; i < 12; i++) {
+        weft_task_opts_t o = {.place = i % 3 == 0 ? WEFT_PLACE_ANY : WEFT_PLACE_WORKER,
+                              .worker = i % 4};
+        assert_int_equal(weft_spawn(NULL, sleeper_cleans_up, arg, &o), 0);
+    }
+    return weft_sleep(WEFT_MSEC(5));
+}
+
+static void test_shutdown_unwinds_every_worker(void **state)
+{
+    (void)state;
+    left_t l = {0};
+    assert_int_equal(run_on(4, leave_tasks_main, &l), 0);
+    assert_int_equal(atomic_load(&l.cleaned), 12);
+}
+
+/* ---- worker-bound objects ---- */
+
+typedef struct {
+    weft_stream_t *s;
+    int rc;
+} xdev_t;
+
+static int read_elsewhere(void *arg, void **res)
+{
+    (void)res;
+    xdev_t *x = arg;
+    char buf[4];
+    x->rc = (int)weft_stream_read(x->s, buf, sizeof buf);
+    return 0;
+}
+
+static int xdev_main(void *arg, void **res)
+{
+    (void)arg;
+    (void)res;
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    xdev_t x = {0};
+    assert_int_equal(weft_stream_open(&x.s, sv[0], NULL), 0);
+    weft_task_t *t;
+    weft_task_opts_t o = on_worker(1);
+    assert_int_equal(weft_spawn(&t, read_elsewhere, &x, &o), 0);
+    assert_int_equal(weft_await(t, NULL), 0);
+    weft_task_release(t);
+    assert_int_equal(x.rc, -EXDEV);
+    weft_stream_close(x.s);
+    close(sv[1]);
+    return 0;
+}
+
+static void test_stream_from_another_worker_is_exdev(void **state)
+{
+    (void)state;
+    assert_int_equal(run_on(2, xdev_main, NULL), 0);
+}
+
+/* ---- serving on every worker ---- */
+
+static atomic_int served_on[4];
+
+static int serve_echo_worker(weft_stream_t *s, void *arg)
+{
+    (void)arg;
+    int w = weft_worker_index();
+    atomic_fetch_add(&served_on[w], 1);
+    char c = (char)('0' + w);
+    int rc = weft_stream_write(s, &c, 1);
+    if (rc == 0)
+        rc = weft_stream_drain(s);
+    weft_stream_close(s);
+    return rc;
+}
+
+static int serve_main(void *arg, void **res)
+{
+    (void)arg;
+    (void)res;
+    weft_serve_t *sv;
+    assert_int_equal(weft_serve_start(NULL, "127.0.0.1", "0", serve_echo_worker, NULL, NULL),
+                     -EINVAL);
+    assert_int_equal(weft_serve_start(&sv, "127.0.0.1", NULL, serve_echo_worker, NULL, NULL),
+                     -EINVAL);
+    assert_int_equal(weft_serve_start(&sv, "127.0.0.1", "0", serve_echo_worker, NULL, NULL), 0);
+    assert_int_equal(weft_serve_workers(sv), 2);
+    weft_addr_t a;
+    assert_int_equal(weft_serve_addr(sv, &a), 0);
+    assert_true(weft_addr_port(&a) > 0);
+    for (int i = 0; i < 40; i++) {
+        weft_stream_t *c;
+        assert_int_equal(weft_connect_addr(&c, &a, NULL), 0);
+        char b = 0;
+        size_t got = 0;
+        assert_int_equal(weft_stream_readexactly(c, &b, 1, &got), 0);
+        assert_true(b == '0' || b == '1');
+        weft_stream_close(c);
+    }
+    assert_int_equal(weft_serve_close(sv, WEFT_SEC(1)), 0);
+
+    weft_serve_opts_t one = {.this_worker_only = true};
+    assert_int_equal(weft_serve_start(&sv, "127.0.0.1", "0", serve_echo_worker, NULL, &one), 0);
+    assert_int_equal(weft_serve_workers(sv), 1);
+    assert_int_equal(weft_serve_close(sv, 0), 0);
+    assert_int_equal(weft_serve_workers(NULL), -EINVAL);
+    assert_int_equal(weft_serve_addr(NULL, &a), -EINVAL);
+    return 0;
+}
+
+static void test_serve_on_every_worker(void **state)
+{
+    (void)state;
+    assert_int_equal(run_on(2, serve_main, NULL), 0);
+    assert_int_equal(atomic_load(&served_on[0]) + atomic_load(&served_on[1]), 40);
+}
+
+static void test_bad_config(void **state)
+{
+    (void)state;
+    weft_config_t cfg = {.workers = WEFT_WORKERS_MAX + 1};
+    assert_int_equal(weft_run_config(&cfg, one_worker_main, NULL, NULL), -EINVAL);
+    cfg.workers = -2;
+    assert_int_equal(weft_run_config(&cfg, one_worker_main, NULL, NULL), -EINVAL);
+    assert_int_equal(weft_call_soon_threadsafe(NULL, 0, NULL, NULL), -EINVAL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_placement),
+        cmocka_unit_test(test_one_worker_placements),
+        cmocka_unit_test(test_idle_worker_steals_unstarted_tasks),
+        cmocka_unit_test(test_lock_sem_event_across_workers),
+        cmocka_unit_test(test_future_across_workers),
+        cmocka_unit_test(test_cancel_and_deadline_across_workers),
+        cmocka_unit_test(test_group_failure_cancels_siblings_on_every_worker),
+        cmocka_unit_test(test_stress_queues_channels_random_cancel),
+        cmocka_unit_test(test_call_soon_threadsafe),
+        cmocka_unit_test(test_runtime_start_and_join),
+        cmocka_unit_test(test_deadlock_with_workers_cancels_main),
+        cmocka_unit_test(test_shutdown_unwinds_every_worker),
+        cmocka_unit_test(test_stream_from_another_worker_is_exdev),
+        cmocka_unit_test(test_serve_on_every_worker),
+        cmocka_unit_test(test_bad_config),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
