@@ -5,7 +5,7 @@
  *
  * The client is build/bench/weft-loadgen (plain epoll, the same for every
  * server), on CPU 1; the server on CPU 0. Servers: weft
- * (build/examples/echo_server, WEFT_WORKERS=1), libuv
+ * (build/examples/echo_server, WEFT_WORKERS=1 and 2), libuv
  * (build/bench/peers/echo-libuv), asyncio and uvloop (bench/peers/echo.py
  * on /usr/bin/python3), go (build/bench/peers/echo-go, GOMAXPROCS 1 and 2;
  * the procs-2 run pins neither side). Each measurement starts a fresh
@@ -29,11 +29,13 @@ static const char *const W = "echo";
 
 typedef struct echo_impl {
     const char *impl;
-    int procs; /* Go's GOMAXPROCS; 0: not Go */
+    int procs;   /* Go's GOMAXPROCS; 0: not Go */
+    int workers; /* weft's WEFT_WORKERS; 0: not weft */
 } echo_impl_t;
 
 static const echo_impl_t impls[] = {
-    {"weft", 0}, {"libuv", 0}, {"asyncio", 0}, {"uvloop", 0}, {"go", 1}, {"go", 2},
+    {"weft", 0, 1}, {"weft", 0, 2}, {"libuv", 0, 0}, {"asyncio", 0, 0},
+    {"uvloop", 0, 0}, {"go", 1, 0}, {"go", 2, 0},
 };
 
 static const int conn_counts[] = {1, 50, 1000};
@@ -52,7 +54,7 @@ static void server_cmd(const echo_impl_t *e, const char *port, char *path, size_
     } else if (e->impl[0] == 'w') {
         snprintf(path, len, "%s/examples/echo_server", WEFT_BINARY_DIR);
         argv[a++] = path;
-        extra[0] = "WEFT_WORKERS=1";
+        extra[0] = e->workers == 2 ? "WEFT_WORKERS=2" : "WEFT_WORKERS=1";
     } else if (e->impl[0] == 'l') {
         snprintf(path, len, "%s/bench/peers/echo-libuv", WEFT_BINARY_DIR);
         argv[a++] = path;
@@ -73,6 +75,8 @@ static void run_one(const echo_impl_t *e, int conns, double secs, double warm)
     char fields[64];
     if (e->procs)
         snprintf(fields, sizeof fields, "\"conns\":%d,\"procs\":%d", conns, e->procs);
+    else if (e->workers)
+        snprintf(fields, sizeof fields, "\"conns\":%d,\"workers\":%d", conns, e->workers);
     else
         snprintf(fields, sizeof fields, "\"conns\":%d", conns);
     bench_note("echo: %s%s conns %d", e->impl, e->procs == 2 ? " (GOMAXPROCS=2)" : "", conns);
@@ -102,7 +106,7 @@ static void run_one(const echo_impl_t *e, int conns, double secs, double warm)
         nb_skip(W, e->impl, fields, "echo-go not built (needs go)");
         return;
     }
-    bool pin = e->procs != 2;
+    bool pin = e->procs != 2 && e->workers != 2; /* two-thread servers get both CPUs */
     nb_server_t srv;
     if (nb_server_start(&srv, argv, extra, pin ? NB_SERVER_CPU : NB_NO_CPU, port, reason,
                         sizeof reason) != 0) {

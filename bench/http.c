@@ -3,7 +3,7 @@
  * server_cpu_us per request (the server's utime + stime over the wrk run /
  * requests).
  *
- * Servers: weft (build/examples/http_hello, WEFT_WORKERS=1), nginx (one
+ * Servers: weft (build/examples/http_hello, WEFT_WORKERS=1 and 2), nginx (one
  * process, no master, `return 200 "hello"`, no access log; the config is
  * bench/peers/nginx.conf.in written into a fresh temporary directory that
  * also holds its pid, error log and temp paths, so it runs as any user),
@@ -174,16 +174,21 @@ static bool write_nginx_conf(const char *dir, int port, char *reason, size_t len
 
 typedef struct http_impl {
     const char *impl;
-    int procs;
+    int procs;   /* Go's GOMAXPROCS; 0: not Go */
+    int workers; /* weft's WEFT_WORKERS; 0: not weft */
 } http_impl_t;
 
-static const http_impl_t impls[] = {{"weft", 0}, {"nginx", 0}, {"go", 1}, {"go", 2}};
+static const http_impl_t impls[] = {
+    {"weft", 0, 1}, {"weft", 0, 2}, {"nginx", 0, 0}, {"go", 1, 0}, {"go", 2, 0},
+};
 
 static void run_one(const http_impl_t *h, const char *wrk, int secs)
 {
     char fields[32] = "";
     if (h->procs)
         snprintf(fields, sizeof fields, "\"procs\":%d", h->procs);
+    else if (h->workers)
+        snprintf(fields, sizeof fields, "\"workers\":%d", h->workers);
     bench_note("http: %s%s", h->impl, h->procs == 2 ? " (GOMAXPROCS=2)" : "");
     char reason[512];
     if (!wrk) {
@@ -208,7 +213,7 @@ static void run_one(const http_impl_t *h, const char *wrk, int secs)
         }
     } else if (h->impl[0] == 'w') {
         snprintf(path, sizeof path, "%s/examples/http_hello", WEFT_BINARY_DIR);
-        extra[0] = "WEFT_WORKERS=1";
+        extra[0] = h->workers == 2 ? "WEFT_WORKERS=2" : "WEFT_WORKERS=1";
         if (access(path, X_OK) != 0) {
             nb_skip(W, h->impl, fields, "build/examples/http_hello not built");
             return;
@@ -234,7 +239,7 @@ static void run_one(const http_impl_t *h, const char *wrk, int secs)
         memcpy(argv, nargv, sizeof nargv);
     }
 
-    bool pin = h->procs != 2;
+    bool pin = h->procs != 2 && h->workers != 2; /* two-thread servers get both CPUs */
     nb_server_t srv;
     char *out = NULL;
     if (nb_server_start(&srv, argv, extra, pin ? NB_SERVER_CPU : NB_NO_CPU, port, reason,

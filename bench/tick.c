@@ -8,7 +8,10 @@
  * runtime.Gosched every 50 us), asyncio (asyncio.sleep until the deadline;
  * the neighbour awaits sleep(0) every 50 us). weft runs once with the
  * thread's default timer slack (50 us on Linux) and once with it set to
- * 1 ns through weft_config_t.timer_slack_ns (field timer_slack_ns).
+ * 1 ns through weft_config_t.timer_slack_ns (field timer_slack_ns), each
+ * with one worker and with two ("workers" 2: the ticker is placed on
+ * worker 1, the neighbour stays on worker 0, so no 50 us step stands
+ * between a deadline and its tick).
  */
 #include "bench.h"
 
@@ -27,7 +30,8 @@ static const char *const W = "tick";
 typedef struct tick_run {
     int64_t duration_ns;
     bool busy;
-    bool stop;
+    int workers;       /* 2: the ticker runs on worker 1, the neighbour on 0 */
+    volatile bool stop; /* read by the neighbour, maybe on another worker */
     long n;          /* ticks delivered */
     long cap;
     int64_t *late;   /* lateness of each tick, ns */
@@ -73,7 +77,9 @@ static int tick_main(void *arg, void **result)
     (void)result;
     tick_run_t *r = arg;
     weft_task_t *t, *nb = NULL;
-    int rc = weft_spawn(&t, ticker, r, NULL);
+    weft_task_opts_t to = {.place = r->workers > 1 ? WEFT_PLACE_WORKER : WEFT_PLACE_HERE,
+                           .worker = 1};
+    int rc = weft_spawn(&t, ticker, r, &to);
     if (rc == 0 && r->busy)
         rc = weft_spawn(&nb, neighbour, r, NULL);
     if (rc != 0)
@@ -93,9 +99,11 @@ static int cmp_i64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static void run_weft(bool busy, int64_t slack_ns)
+static void run_weft(bool busy, int64_t slack_ns, int workers)
 {
-    tick_run_t r = {.duration_ns = (int64_t)(TICK_SECONDS * 1e9 * bench_scale()), .busy = busy};
+    tick_run_t r = {.duration_ns = (int64_t)(TICK_SECONDS * 1e9 * bench_scale()),
+                    .busy = busy,
+                    .workers = workers};
     r.cap = (long)(r.duration_ns / TICK_PERIOD_NS) + 16;
     r.late = malloc((size_t)r.cap * sizeof *r.late);
     const char *load = busy ? "busy" : "idle";
@@ -103,8 +111,9 @@ static void run_weft(bool busy, int64_t slack_ns)
         bench_skip(W, "weft", "out of memory");
         return;
     }
-    bench_note("tick: weft, %s, timer slack %lld ns", load, (long long)slack_ns);
-    weft_config_t cfg = {.timer_slack_ns = slack_ns};
+    bench_note("tick: weft, %s, timer slack %lld ns, %d worker(s)", load, (long long)slack_ns,
+               workers);
+    weft_config_t cfg = {.timer_slack_ns = slack_ns, .workers = workers};
     int rc = weft_run_config(&cfg, tick_main, &r, NULL);
     if (rc != 0 || r.n == 0) {
         bench_skip(W, "weft", rc ? weft_strerror(rc) : "no tick delivered");
@@ -114,9 +123,9 @@ static void run_weft(bool busy, int64_t slack_ns)
         double p99 = (double)r.late[(r.n * 99) / 100] / 1e3;
         double mx = (double)r.late[r.n - 1] / 1e3;
         bench_json(W, "weft",
-                   "\"load\":\"%s\",\"timer_slack_ns\":%lld,\"ticks\":%ld,\"p50_us\":%.1f,"
-                   "\"p99_us\":%.1f,\"max_us\":%.1f",
-                   load, (long long)slack_ns, r.n, p50, p99, mx);
+                   "\"load\":\"%s\",\"timer_slack_ns\":%lld,\"workers\":%d,\"ticks\":%ld,"
+                   "\"p50_us\":%.1f,\"p99_us\":%.1f,\"max_us\":%.1f",
+                   load, (long long)slack_ns, workers, r.n, p50, p99, mx);
     }
     free(r.late);
 }
@@ -126,8 +135,11 @@ int bench_tick(void)
     char secs[32];
     snprintf(secs, sizeof secs, "%.3f", TICK_SECONDS * bench_scale());
     for (int busy = 0; busy < 2; busy++) {
-        run_weft(busy, 0);
-        run_weft(busy, 1);
+        run_weft(busy, 0, 1);
+        run_weft(busy, 1, 1);
+        /* the ticker on a worker of its own, beside the busy one */
+        run_weft(busy, 0, 2);
+        run_weft(busy, 1, 2);
         const char *const args[] = {"-seconds", secs, "-load", busy ? "busy" : "idle", NULL};
         run_go_peer(W, "tick", args, PEER_TIMEOUT_S);
         const char *const pargs[] = {"--seconds", secs, "--load", busy ? "busy" : "idle", NULL};

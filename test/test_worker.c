@@ -722,8 +722,7 @@ static int serve_echo_worker(weft_stream_t *s, void *arg)
     int rc = weft_stream_write(s, &c, 1);
     if (rc == 0)
         rc = weft_stream_drain(s);
-    weft_stream_close(s);
-    return rc;
+    return rc; /* the server closes s */
 }
 
 static int serve_main(void *arg, void **res)
