@@ -2,7 +2,8 @@
  * for GET /bytes/N.
  *
  * Shows a TLS server: one weft_tls_ctx_t made from a certificate and its
- * key, handed to weft_server_start in weft_server_opts_t.tls. Each
+ * key, handed to weft_serve_start in its server options (.server.tls;
+ * weft_server_start takes the same field). Each
  * connection's task runs the handshake before the handler is called, so
  * the handler reads and writes plaintext with the ordinary stream calls,
  * exactly as http_hello does. A client that fails its handshake (plain
@@ -16,8 +17,9 @@
  * ALPN offers http/1.1. Connections stay open as in HTTP/1.1 unless the
  * client sends "Connection: close". /bytes/N sends N bytes of 'x' (up to
  * 2^40) in 64 KiB writes, each followed by weft_stream_drain, so memory
- * stays bounded whatever the client's speed. It prints "https_hello:
- * listening on 127.0.0.1:PORT" once it accepts connections and stops
+ * stays bounded whatever the client's speed. WEFT_WORKERS=N serves on N
+ * cores, as http_hello does. It prints "https_hello: listening on
+ * 127.0.0.1:PORT (N workers)" once it accepts connections and stops
  * cleanly on SIGINT or SIGTERM.
  */
 #include <errno.h>
@@ -59,7 +61,7 @@ static int reply(weft_stream_t *s, const http_req_t *req)
     char head[256];
     bool get = req->method_len == 3 && memcmp(req->method, "GET", 3) == 0;
     bool head_only = req->method_len == 4 && memcmp(req->method, "HEAD", 4) == 0;
-    const char *conn = !req->keep_alive ? "Connection: close\r\n"
+    const char *conn = !req->keep_alive  ? "Connection: close\r\n"
                        : req->minor == 0 ? "Connection: keep-alive\r\n"
                                          : "";
     if (!get && !head_only) {
@@ -128,37 +130,32 @@ static int serve(void *arg, void **result)
     weft_tls_ctx_t *ctx;
     weft_tls_opts_t topts = {
         .server = true, .cert_file = a->cert, .key_file = a->key, .alpn = "http/1.1"};
-    int rc = weft_tls_ctx_new(&ctx, &topts);
+    int rc = weft_tls_ctx_create(&ctx, &topts);
     if (rc < 0) {
         fprintf(stderr, "https_hello: %s (%s)\n", weft_strerror(rc), weft_tls_last_error());
         return rc;
     }
-    weft_listener_t *l;
-    rc = weft_tcp_listen(&l, "127.0.0.1", a->port, NULL);
+    /* one listener per worker (WEFT_WORKERS), each connection's
+     * handshake on the worker that accepted it; the context is shared */
+    weft_serve_t *sv;
+    weft_serve_opts_t sopts = {.server.tls = ctx};
+    rc = weft_serve_start(&sv, "127.0.0.1", a->port, handle, NULL, &sopts);
     if (rc < 0) {
         fprintf(stderr, "https_hello: listen on port %s: %s\n", a->port, weft_strerror(rc));
-        weft_tls_ctx_free(ctx);
+        weft_tls_ctx_release(ctx);
         return rc;
     }
     weft_addr_t addr;
     char name[64];
-    weft_listener_addr(l, &addr);
+    weft_serve_addr(sv, &addr);
     weft_addr_format(&addr, name, sizeof name);
-    weft_server_t *srv;
-    weft_server_opts_t sopts = {.tls = ctx};
-    rc = weft_server_start(&srv, l, handle, NULL, &sopts);
-    if (rc < 0) {
-        weft_listener_close(l);
-        weft_tls_ctx_free(ctx);
-        fprintf(stderr, "https_hello: %s\n", weft_strerror(rc));
-        return rc;
-    }
-    printf("https_hello: listening on %s\n", name);
+    printf("https_hello: listening on %s (%d worker%s)\n", name, weft_serve_workers(sv),
+           weft_serve_workers(sv) == 1 ? "" : "s");
     fflush(stdout);
 
     stop_signals_wait();
-    weft_server_close(srv, WEFT_SEC(1));
-    weft_tls_ctx_free(ctx);
+    weft_serve_close(sv, WEFT_SEC(1));
+    weft_tls_ctx_release(ctx);
     return 0;
 }
 

@@ -825,13 +825,13 @@ static void tour_tls(void)
     weft_tls_ctx_t *server_tls, *client_tls, *strict;
     weft_tls_opts_t so = {.server = true, .cert_file = cert, .key_file = key, .alpn = "echo"};
     weft_tls_opts_t co = {.ca_file = cert, .alpn = "echo"};
-    int rc = weft_tls_ctx_new(&server_tls, &so);
+    int rc = weft_tls_ctx_create(&server_tls, &so);
     if (rc == -ENOTSUP) {
         printf("  (weft was built without OpenSSL: skipped)\n");
         goto out;
     }
     check(rc, "server TLS context");
-    check(weft_tls_ctx_new(&client_tls, &co), "client TLS context");
+    check(weft_tls_ctx_create(&client_tls, &co), "client TLS context");
 
     weft_listener_t *l;
     char port[8];
@@ -851,14 +851,14 @@ static void tour_tls(void)
     weft_stream_close(s); /* sends close_notify */
 
     /* the system's CAs never signed this certificate: refused, with a reason */
-    check(weft_tls_ctx_new(&strict, NULL), "strict TLS context");
+    check(weft_tls_ctx_create(&strict, NULL), "strict TLS context");
     rc = weft_tls_connect(&s, "127.0.0.1", port, strict, NULL);
     printf("  trusting only the system's CAs: %s\n    (%s)\n", weft_strerror(rc),
            weft_tls_last_error());
     check(weft_server_close(srv, WEFT_SEC(1)), "server close");
-    weft_tls_ctx_free(strict);
-    weft_tls_ctx_free(client_tls);
-    weft_tls_ctx_free(server_tls);
+    weft_tls_ctx_release(strict);
+    weft_tls_ctx_release(client_tls);
+    weft_tls_ctx_release(server_tls);
 out:
     unlink(cert);
     unlink(key);

@@ -1098,6 +1098,8 @@ WEFT_API int weft_getaddrinfo(const char *host, const char *service,
  * the task that uses the stream, and to every later call on it; other
  * streams and tasks go on. A stream is used by one task at a time in each
  * direction: one reader and one writer may wait at once (-EBUSY else).
+ * A stream belongs to the worker that opened it (several workers): every
+ * call on it from a task of another worker returns -EXDEV.
  * --------------------------------------------------------------------- */
 
 typedef struct weft_stream weft_stream_t;
@@ -1362,11 +1364,13 @@ WEFT_API int weft_serve_close(weft_serve_t *sv, int64_t grace_ns);
  * close all work on it unchanged, and move plaintext. close (and
  * shutdown) sends a close_notify once every queued byte has left,
  * waiting at most 1 s for room to send it (close then returns
- * -ETIMEDOUT, and closes all the same); abort sends none. A peer that ends without close_notify reads as
- * end of stream. Clients verify the server's certificate chain and name
- * by default (a CA file or the system's store); every handshake is a
- * full one (no session tickets, no session cache, no resumption);
- * TLS 1.2 and 1.3.
+ * -ETIMEDOUT, and closes all the same); abort sends none. A peer that
+ * ends without close_notify reads as end of stream. Clients verify the
+ * server's certificate chain and name by default (a CA file or the
+ * system's store); every handshake is a full one (no session tickets,
+ * no session cache, no resumption); TLS 1.2 and 1.3; servers prefer
+ * TLS_AES_128_GCM_SHA256. A server stream comes from weft_tls_wrap, or
+ * from a server with weft_server_opts_t.tls set.
  *
  * Errors: -WEFT_ECERT (the peer's certificate did not verify: expired,
  * self-signed, an unknown CA, a name that does not match), -EPROTO (a
@@ -1380,7 +1384,7 @@ WEFT_API int weft_serve_close(weft_serve_t *sv, int64_t grace_ns);
 typedef struct weft_tls_ctx weft_tls_ctx_t;
 
 /* TLS configuration. NULL or zeroed: a client that verifies the server
- * against the system's store. Paths are read during weft_tls_ctx_new. */
+ * against the system's store. Paths are read during weft_tls_ctx_create. */
 typedef struct weft_tls_opts {
     bool server;           /* the server side of handshakes (needs cert_file) */
     const char *cert_file; /* PEM: own certificate, then its chain */
@@ -1393,19 +1397,25 @@ typedef struct weft_tls_opts {
                             * a server refuses a client that offers none of them */
     int64_t handshake_timeout; /* ns, on top of the caller's deadlines (0: 30 s;
                                 * WEFT_FOREVER: none) */
+    /* Server, optional: picks the context whose certificate answers a
+     * client that asked for `name` (SNI), or NULL to keep this one.
+     * Runs inside the handshake on the connection's thread; must not
+     * suspend. The contexts it returns must outlive the connections. */
+    struct weft_tls_ctx *(*sni)(const char *name, void *arg);
+    void *sni_arg;
 } weft_tls_opts_t;
 
 /* Creates a TLS context (an OpenSSL SSL_CTX) from opts, to share among
  * any number of streams and threads. Never suspends. Returns 0 with *ctx
- * (the caller's: weft_tls_ctx_free), -EINVAL (bad options, a file that
+ * (the caller's: weft_tls_ctx_release), -EINVAL (bad options, a file that
  * is not valid PEM, a key that does not match its certificate),
  * -ENOENT / -EACCES (a file that cannot be read), -ENOMEM, -ENOTSUP
  * (weft was built without OpenSSL); weft_tls_last_error() says why. */
-WEFT_API int weft_tls_ctx_new(weft_tls_ctx_t **ctx, const weft_tls_opts_t *opts);
+WEFT_API int weft_tls_ctx_create(weft_tls_ctx_t **ctx, const weft_tls_opts_t *opts);
 
 /* Drops the caller's reference to ctx: it is freed once no stream uses
  * it any more. Never suspends. Returns 0 or -EINVAL. */
-WEFT_API int weft_tls_ctx_free(weft_tls_ctx_t *ctx);
+WEFT_API int weft_tls_ctx_release(weft_tls_ctx_t *ctx);
 
 /* Turns s, a connected plain stream with nothing buffered unread, into a
  * TLS stream: flushes what s has queued, then runs the handshake (client
@@ -1437,7 +1447,7 @@ WEFT_API int weft_tls_connect(weft_stream_t **s, const char *host, const char *p
  * stream. Valid while s is. Never suspends. */
 WEFT_API const char *weft_tls_error(const weft_stream_t *s);
 
-/* The text of the calling thread's last failed weft_tls_ctx_new,
+/* The text of the calling thread's last failed weft_tls_ctx_create,
  * weft_tls_wrap or weft_tls_connect, or of a TLS stream's last error;
  * "" if the last such call succeeded. Read it right after the call
  * (another task's TLS call may replace it once this one suspends).

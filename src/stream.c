@@ -280,10 +280,21 @@ static bool direct(const weft_stream_t *s, size_t n)
     return n >= WEFT__DIRECT || n >= s->limit;
 }
 
+/* A stream's fd is in one worker's epoll set and its buffers are that
+ * worker's: a task on another worker gets -EXDEV (with one worker, or
+ * outside any loop, this is always true). */
+static inline bool on_own_worker(const weft_stream_t *s)
+{
+    weft__loop_t *L = weft__loop();
+    return !L || s->io.loop == L || !s->io.loop;
+}
+
 ssize_t weft_stream_read(weft_stream_t *s, void *buf, size_t n)
 {
     if (!s || (!buf && n))
         return -EINVAL;
+    if (WEFT_UNLIKELY(!on_own_worker(s)))
+        return -EXDEV;
     if (s->closed)
         return -EBADF;
     if (buffered(s) || !n)
@@ -306,6 +317,8 @@ int weft_stream_readexactly(weft_stream_t *s, void *buf, size_t n, size_t *got)
         *got = 0;
     if (!s || (!buf && n))
         return -EINVAL;
+    if (WEFT_UNLIKELY(!on_own_worker(s)))
+        return -EXDEV;
     if (s->closed)
         return -EBADF;
     char *p = buf;
@@ -340,6 +353,8 @@ ssize_t weft_stream_readuntil(weft_stream_t *s, const void *sep, size_t seplen, 
 {
     if (!s || !sep || !seplen || !data || seplen > s->limit)
         return -EINVAL;
+    if (WEFT_UNLIKELY(!on_own_worker(s)))
+        return -EXDEV;
     if (s->closed)
         return -EBADF;
     /* bytes from rpos already searched: the next search starts seplen - 1
@@ -385,6 +400,8 @@ ssize_t weft_stream_peek(weft_stream_t *s, const char **data)
 {
     if (!s || !data)
         return -EINVAL;
+    if (WEFT_UNLIKELY(!on_own_worker(s)))
+        return -EXDEV;
     if (s->closed)
         return -EBADF;
     *data = s->rbuf ? s->rbuf + s->rpos : "";
@@ -395,6 +412,8 @@ ssize_t weft_stream_fill(weft_stream_t *s)
 {
     if (!s)
         return -EINVAL;
+    if (WEFT_UNLIKELY(!on_own_worker(s)))
+        return -EXDEV;
     if (s->closed)
         return -EBADF;
     if (buffered(s) >= s->limit)
@@ -407,6 +426,8 @@ int weft_stream_consume(weft_stream_t *s, size_t n)
 {
     if (!s || n > buffered(s))
         return -EINVAL;
+    if (WEFT_UNLIKELY(!on_own_worker(s)))
+        return -EXDEV;
     s->rpos += n;
     return 0;
 }
@@ -604,6 +625,8 @@ int weft_stream_write(weft_stream_t *s, const void *buf, size_t n)
 {
     if (!s || (!buf && n))
         return -EINVAL;
+    if (WEFT_UNLIKELY(!on_own_worker(s)))
+        return -EXDEV;
     int rc = write_check(s);
     if (rc || !n)
         return rc;
@@ -615,6 +638,8 @@ int weft_stream_writev(weft_stream_t *s, const struct iovec *iov, int iovcnt)
 {
     if (!s || iovcnt < 0 || (!iov && iovcnt))
         return -EINVAL;
+    if (WEFT_UNLIKELY(!on_own_worker(s)))
+        return -EXDEV;
     size_t total = 0;
     for (int i = 0; i < iovcnt; i++) {
         if (!iov[i].iov_base && iov[i].iov_len)
@@ -652,6 +677,8 @@ int weft_stream_drain(weft_stream_t *s)
 {
     if (!s)
         return -EINVAL;
+    if (WEFT_UNLIKELY(!on_own_worker(s)))
+        return -EXDEV;
     if (s->closed)
         return -EBADF;
     if (s->werr || s->olen <= s->high)
@@ -664,6 +691,8 @@ int weft_stream_flush(weft_stream_t *s)
 {
     if (!s)
         return -EINVAL;
+    if (WEFT_UNLIKELY(!on_own_worker(s)))
+        return -EXDEV;
     if (s->closed)
         return -EBADF;
     if (s->werr || !s->olen)
@@ -678,6 +707,8 @@ int weft_stream_shutdown(weft_stream_t *s)
 {
     if (!s)
         return -EINVAL;
+    if (WEFT_UNLIKELY(!on_own_worker(s)))
+        return -EXDEV;
     if (s->closed)
         return -EBADF;
     if (!s->sock)
@@ -748,6 +779,8 @@ int weft_stream_close(weft_stream_t *s)
 {
     if (!s)
         return -EINVAL;
+    if (WEFT_UNLIKELY(!on_own_worker(s)))
+        return -EXDEV;
     if (s->closed)
         return -EBADF;
     s->users++;
@@ -769,6 +802,8 @@ int weft_stream_abort(weft_stream_t *s)
 {
     if (!s || s->closed)
         return -EINVAL;
+    if (WEFT_UNLIKELY(!on_own_worker(s)))
+        return -EXDEV;
     teardown(s);
     if (!s->users)
         destroy(s);

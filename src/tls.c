@@ -1,9 +1,10 @@
 /* tls.c - TLS over weft's buffered streams, through OpenSSL.
  *
  * Owns: weft_tls_ctx_t (an SSL_CTX plus what weft adds: the ALPN list in
- * wire format, the handshake timeout, a reference count shared by the
- * streams that use it), and per TLS stream one `tls` record: its SSL, its
- * BIO, the reason text of its last failure, and a scratch buffer for
+ * wire format, the handshake timeout, the user's SNI callback, a
+ * reference count shared by the streams that use it, atomic because
+ * workers share contexts), and per TLS stream one `tls` record: its SSL,
+ * its BIO, the reason text of its last failure, and a scratch buffer for
  * gathering small writes into one record.
  *
  * How it sits on streams: a TLS stream is an ordinary weft stream whose
@@ -49,8 +50,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define WEFT__TLS_WHY 200                       /* reason text, bytes */
-#define WEFT__TLS_RECORD 16384                  /* plaintext per SSL_write */
+#define WEFT__TLS_WHY 200      /* reason text, bytes */
+#define WEFT__TLS_RECORD 16384 /* plaintext per SSL_write */
 #define WEFT__TLS_HS_TIMEOUT_DEFAULT WEFT_SEC(30)
 
 static _Thread_local char last_why[WEFT__TLS_WHY];
@@ -80,6 +81,8 @@ struct weft_tls_ctx {
     int64_t hs_timeout;
     unsigned char *alpn; /* wire format: length-prefixed names */
     unsigned alpn_len;
+    weft_tls_ctx_t *(*sni)(const char *name, void *arg);
+    void *sni_arg;
 };
 
 typedef struct tls {
@@ -236,8 +239,8 @@ static int ssl_fail(tls_t *t, int e, bool hs)
     int rc = -EPROTO;
     char buf[WEFT__TLS_WHY];
     const char *why;
-    if (ERR_GET_LIB(err) == ERR_LIB_SSL &&
-        ERR_GET_REASON(err) == SSL_R_CERTIFICATE_VERIFY_FAILED && vr != X509_V_OK) {
+    if (ERR_GET_LIB(err) == ERR_LIB_SSL && ERR_GET_REASON(err) == SSL_R_CERTIFICATE_VERIFY_FAILED &&
+        vr != X509_V_OK) {
         rc = -WEFT_ECERT;
         why = X509_verify_cert_error_string(vr);
     } else if (ERR_GET_LIB(err) == ERR_LIB_SSL && ERR_GET_REASON(err) == SSL_R_HTTP_REQUEST) {
@@ -400,6 +403,20 @@ static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outle
     return SSL_TLSEXT_ERR_OK;
 }
 
+/* SNI on a server: the user's choice of context for the name asked for. */
+static int sni_select(SSL *ssl, int *alert, void *arg)
+{
+    (void)alert;
+    weft_tls_ctx_t *c = arg;
+    const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    if (!name)
+        return SSL_TLSEXT_ERR_NOACK;
+    weft_tls_ctx_t *other = c->sni(name, c->sni_arg);
+    if (other && other != c && other->server && !SSL_set_SSL_CTX(ssl, other->ssl))
+        return SSL_TLSEXT_ERR_ALERT_FATAL;
+    return SSL_TLSEXT_ERR_OK;
+}
+
 /* A PEM file OpenSSL is about to read: -errno if it cannot be read. */
 static int readable(const char *path)
 {
@@ -420,7 +437,7 @@ static int ctx_error(const char *what)
     return -EINVAL;
 }
 
-int weft_tls_ctx_new(weft_tls_ctx_t **out, const weft_tls_opts_t *o)
+int weft_tls_ctx_create(weft_tls_ctx_t **out, const weft_tls_opts_t *o)
 {
     last_why[0] = '\0';
     if (!out)
@@ -431,7 +448,7 @@ int weft_tls_ctx_new(weft_tls_ctx_t **out, const weft_tls_opts_t *o)
         o = &def;
     if (o->handshake_timeout < 0 || (o->server && (!o->cert_file || !*o->cert_file)) ||
         (o->key_file && !o->cert_file) || (o->verify_client && !o->server) ||
-        (o->verify_client && !o->ca_file && !o->ca_path)) {
+        (o->verify_client && !o->ca_file && !o->ca_path) || (o->sni && !o->server)) {
         why_set(last_why, "bad TLS options", NULL);
         return -EINVAL;
     }
@@ -507,6 +524,12 @@ int weft_tls_ctx_new(weft_tls_ctx_t **out, const weft_tls_opts_t *o)
         else if (!rc && o->server)
             SSL_CTX_set_alpn_select_cb(s, alpn_select, c);
     }
+    if (!rc && o->sni) {
+        c->sni = o->sni;
+        c->sni_arg = o->sni_arg;
+        SSL_CTX_set_tlsext_servername_callback(s, sni_select);
+        SSL_CTX_set_tlsext_servername_arg(s, c);
+    }
     if (rc) {
         ctx_unref(c);
         return rc;
@@ -515,7 +538,7 @@ int weft_tls_ctx_new(weft_tls_ctx_t **out, const weft_tls_opts_t *o)
     return 0;
 }
 
-int weft_tls_ctx_free(weft_tls_ctx_t *c)
+int weft_tls_ctx_release(weft_tls_ctx_t *c)
 {
     if (!c)
         return -EINVAL;
@@ -564,8 +587,8 @@ static int tls_setup(tls_t *t, weft_tls_ctx_t *c, weft_stream_t *s, const char *
 int weft_tls_wrap(weft_stream_t *s, weft_tls_ctx_t *c, const char *server_name)
 {
     last_why[0] = '\0';
-    if (!s || !c || (server_name && !*server_name) ||
-        weft__stream_transport(s, &tls_transport) || weft_stream_fd(s) < 0)
+    if (!s || !c || (server_name && !*server_name) || weft__stream_transport(s, &tls_transport) ||
+        weft_stream_fd(s) < 0)
         return -EINVAL;
     if (!c->server && c->verify && !server_name) {
         why_set(last_why, "verification needs the server's name", NULL);
@@ -707,7 +730,7 @@ static int no_tls(void)
     return -ENOTSUP;
 }
 
-int weft_tls_ctx_new(weft_tls_ctx_t **out, const weft_tls_opts_t *o)
+int weft_tls_ctx_create(weft_tls_ctx_t **out, const weft_tls_opts_t *o)
 {
     (void)o;
     if (out)
@@ -715,7 +738,7 @@ int weft_tls_ctx_new(weft_tls_ctx_t **out, const weft_tls_opts_t *o)
     return out ? no_tls() : -EINVAL;
 }
 
-int weft_tls_ctx_free(weft_tls_ctx_t *c)
+int weft_tls_ctx_release(weft_tls_ctx_t *c)
 {
     (void)c;
     return -EINVAL;

@@ -21,7 +21,8 @@
  * certificate. examples/https_hello (when WEFT_EXAMPLES_DIR is set):
  * "hello" and /bytes/N on one kept-alive connection, and through curl.
  * Both ends of a socketpair in one loop, with client certificates
- * (verify_client): accepted when signed by the CA, refused when absent.
+ * (verify_client): accepted when signed by the CA, refused when absent;
+ * an SNI callback that answers "other.test" with another certificate.
  * Bad arguments, calls outside a task, weft_strerror.
  *
  * Covers: src/tls.c, src/stream.c, src/server.c, src/net.c, src/io.c,
@@ -46,7 +47,7 @@
 #include "weft.h"
 
 static char dir[64];
-static char ca[128], ca2[128], crt[128], key[128], expired[128], self[128];
+static char ca[128], ca2[128], crt[128], key[128], expired[128], self[128], other_crt[128];
 
 static double test_scale(void)
 {
@@ -106,6 +107,10 @@ static const char *const gen_script =
     "EOF\n"
     "openssl ca -config ca.cnf -batch -notext -startdate 20200101000000Z \\\n"
     "  -enddate 20200201000000Z -in server.csr -out expired.pem 2>/dev/null\n"
+    "openssl req -new -key server.key -subj /CN=other.test -out other.csr\n"
+    "printf 'subjectAltName=DNS:other.test\\n' > other.ext\n"
+    "openssl x509 -req -in other.csr -CA ca.pem -CAkey ca.key -set_serial 3 -days 30 \\\n"
+    "  -extfile other.ext -out other.pem 2>/dev/null\n"
     "openssl req -x509 -new -key server.key -subj /CN=localhost -days 30 \\\n"
     "  -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -out self.pem\n";
 
@@ -146,6 +151,7 @@ static int group_setup(void **state)
     snprintf(key, sizeof key, "%s/server.key", dir);
     snprintf(expired, sizeof expired, "%s/expired.pem", dir);
     snprintf(self, sizeof self, "%s/self.pem", dir);
+    snprintf(other_crt, sizeof other_crt, "%s/other.pem", dir);
     return 0;
 }
 
@@ -168,7 +174,7 @@ static weft_tls_ctx_t *client_ctx(const char *cafile, const char *alpn)
 {
     weft_tls_ctx_t *c = NULL;
     weft_tls_opts_t o = {.ca_file = cafile, .alpn = alpn};
-    int rc = weft_tls_ctx_new(&c, &o);
+    int rc = weft_tls_ctx_create(&c, &o);
     if (rc)
         fprintf(stderr, "client ctx: %s: %s\n", weft_strerror(rc), weft_tls_last_error());
     assert_int_equal(rc, 0);
@@ -183,7 +189,7 @@ static weft_tls_ctx_t *server_ctx(const char *cert, int64_t hs_timeout)
                          .key_file = key,
                          .alpn = "http/1.1,weft",
                          .handshake_timeout = hs_timeout};
-    int rc = weft_tls_ctx_new(&c, &o);
+    int rc = weft_tls_ctx_create(&c, &o);
     if (rc)
         fprintf(stderr, "server ctx: %s: %s\n", weft_strerror(rc), weft_tls_last_error());
     assert_int_equal(rc, 0);
@@ -273,7 +279,7 @@ static void srv_start(srv_t *st, const char *cert, int64_t hs_timeout)
 static void srv_stop(srv_t *st)
 {
     assert_int_equal(weft_server_close(st->srv, WEFT_SEC(5)), 0);
-    assert_int_equal(weft_tls_ctx_free(st->ctx), 0);
+    assert_int_equal(weft_tls_ctx_release(st->ctx), 0);
 }
 
 /* Reads a child's stdout until a line starting "ACCEPT", the port after
@@ -303,11 +309,11 @@ static int wait_accept(weft_proc_t *p)
 
 static int t_client_s_server(void *arg, void **res)
 {
-    const char *argv[] = {"openssl", "s_server", "-accept", "127.0.0.1:0", "-cert", crt,
-                          "-key", key, "-rev", "-naccept", "2", "-alpn", "weft,other",
-                          NULL};
-    weft_proc_opts_t po = {.out = WEFT_STDIO_PIPE, .err = WEFT_STDIO_DEVNULL,
-                           .in = WEFT_STDIO_DEVNULL};
+    const char *argv[] = {"openssl", "s_server", "-accept",    "127.0.0.1:0", "-cert",
+                          crt,       "-key",     key,          "-rev",        "-naccept",
+                          "2",       "-alpn",    "weft,other", NULL};
+    weft_proc_opts_t po = {
+        .out = WEFT_STDIO_PIPE, .err = WEFT_STDIO_DEVNULL, .in = WEFT_STDIO_DEVNULL};
     weft_proc_t *p;
     assert_int_equal(weft_proc_spawn(&p, argv, &po), 0);
     int port = wait_accept(p);
@@ -360,7 +366,7 @@ static int t_client_s_server(void *arg, void **res)
     int code;
     assert_int_equal(weft_proc_wait(p, &code), 0);
     weft_proc_destroy(p);
-    weft_tls_ctx_free(c);
+    weft_tls_ctx_release(c);
     return 0;
 }
 
@@ -377,18 +383,28 @@ static int t_s_client(void *arg, void **res)
     srv_start(&st, crt, 0);
     char conn[64];
     snprintf(conn, sizeof conn, "127.0.0.1:%d", st.port);
-    const char *argv[] = {"openssl", "s_client", "-connect", conn, "-CAfile", ca,
-                          "-servername", "localhost", "-verify_return_error",
-                          "-verify_hostname", "localhost", "-alpn", "weft", "-quiet", NULL};
-    weft_proc_opts_t po = {.in = WEFT_STDIO_PIPE, .out = WEFT_STDIO_PIPE,
-                           .err = WEFT_STDIO_PIPE};
+    const char *argv[] = {"openssl",
+                          "s_client",
+                          "-connect",
+                          conn,
+                          "-CAfile",
+                          ca,
+                          "-servername",
+                          "localhost",
+                          "-verify_return_error",
+                          "-verify_hostname",
+                          "localhost",
+                          "-alpn",
+                          "weft",
+                          "-quiet",
+                          NULL};
+    weft_proc_opts_t po = {.in = WEFT_STDIO_PIPE, .out = WEFT_STDIO_PIPE, .err = WEFT_STDIO_PIPE};
     weft_proc_t *p;
     assert_int_equal(weft_proc_spawn(&p, argv, &po), 0);
     static const char in[] = "hello from s_client\nQUIT\n";
     char *out = NULL, *err = NULL;
     int code = -1;
-    assert_int_equal(weft_proc_communicate(p, in, sizeof in - 1, &out, NULL, &err, NULL, &code),
-                     0);
+    assert_int_equal(weft_proc_communicate(p, in, sizeof in - 1, &out, NULL, &err, NULL, &code), 0);
     if (!strstr(out, "HELLO FROM S_CLIENT"))
         fprintf(stderr, "s_client said: %s\n%s\n", out, err);
     assert_non_null(strstr(out, "HELLO FROM S_CLIENT\n"));
@@ -404,10 +420,10 @@ static int t_s_client(void *arg, void **res)
         char url[64], res_s[80];
         snprintf(url, sizeof url, "https://localhost:%d/", st.port);
         snprintf(res_s, sizeof res_s, "localhost:%d:127.0.0.1", st.port);
-        const char *cargv[] = {"curl", "-sS", "--http1.1", "--cacert", ca, "--resolve", res_s,
-                               url, NULL};
-        weft_proc_opts_t co = {.in = WEFT_STDIO_DEVNULL, .out = WEFT_STDIO_PIPE,
-                               .err = WEFT_STDIO_PIPE};
+        const char *cargv[] = {"curl",      "-sS", "--http1.1", "--cacert", ca,
+                               "--resolve", res_s, url,         NULL};
+        weft_proc_opts_t co = {
+            .in = WEFT_STDIO_DEVNULL, .out = WEFT_STDIO_PIPE, .err = WEFT_STDIO_PIPE};
         assert_int_equal(weft_proc_spawn(&p, cargv, &co), 0);
         assert_int_equal(weft_proc_communicate(p, NULL, 0, &out, NULL, &err, NULL, &code), 0);
         if (code != 0)
@@ -480,7 +496,7 @@ static int t_echo(void *arg, void **res)
     assert_int_equal(weft_stream_read(s, b, sizeof b), 0);
     weft_stream_close(s);
 
-    weft_tls_ctx_free(c);
+    weft_tls_ctx_release(c);
     srv_stop(&st);
     assert_int_equal(st.handled, 2);
     return 0;
@@ -535,15 +551,15 @@ static int t_bad_certs(void *arg, void **res)
     /* verification off: the same server is accepted */
     weft_tls_ctx_t *c3;
     weft_tls_opts_t o = {.no_verify = true};
-    assert_int_equal(weft_tls_ctx_new(&c3, &o), 0);
+    assert_int_equal(weft_tls_ctx_create(&c3, &o), 0);
     assert_int_equal(weft_tls_connect(&s, "127.0.0.1", st.port_s, c3, NULL), 0);
     assert_int_equal(weft_stream_write(s, "QUIT\n", 5), 0);
     weft_stream_close(s);
-    weft_tls_ctx_free(c2);
-    weft_tls_ctx_free(c3);
+    weft_tls_ctx_release(c2);
+    weft_tls_ctx_release(c3);
     srv_stop(&st);
     assert_int_equal(st.handled, 1);
-    weft_tls_ctx_free(c);
+    weft_tls_ctx_release(c);
     return 0;
 }
 
@@ -621,9 +637,9 @@ static int t_bad_peers(void *arg, void **res)
     /* ... and the context's own handshake_timeout */
     weft_tls_ctx_t *cq;
     weft_tls_opts_t qo = {.ca_file = ca, .handshake_timeout = WEFT_MSEC(100)};
-    assert_int_equal(weft_tls_ctx_new(&cq, &qo), 0);
+    assert_int_equal(weft_tls_ctx_create(&cq, &qo), 0);
     assert_int_equal(weft_tls_connect(&s, "127.0.0.1", port, cq, NULL), -ETIMEDOUT);
-    weft_tls_ctx_free(cq);
+    weft_tls_ctx_release(cq);
     assert_int_equal(weft_server_close(srv, WEFT_SEC(5)), 0);
 
     /* plain text: a protocol error */
@@ -636,7 +652,7 @@ static int t_bad_peers(void *arg, void **res)
     assert_true(strlen(weft_tls_last_error()) > 0);
     fprintf(stderr, "plain-text server: %s (%s)\n", weft_strerror(rc), weft_tls_last_error());
     assert_int_equal(weft_server_close(srv, WEFT_SEC(5)), 0);
-    weft_tls_ctx_free(c);
+    weft_tls_ctx_release(c);
     return 0;
 }
 
@@ -673,7 +689,7 @@ static int t_server_goes_on(void *arg, void **res)
     /* a client that rejects the server's certificate */
     weft_tls_ctx_t *other = client_ctx(ca2, NULL);
     assert_int_equal(weft_tls_connect(&s, "127.0.0.1", st.port_s, other, NULL), -WEFT_ECERT);
-    weft_tls_ctx_free(other);
+    weft_tls_ctx_release(other);
 
     /* a good client is served */
     weft_tls_ctx_t *c = client_ctx(ca, NULL);
@@ -691,7 +707,7 @@ static int t_server_goes_on(void *arg, void **res)
     weft_stream_close(stall);
     assert_int_equal(weft_deadline_pop(&d), 0);
     assert_int_equal(st.handled, 1);
-    weft_tls_ctx_free(c);
+    weft_tls_ctx_release(c);
     srv_stop(&st);
     return 0;
 }
@@ -706,25 +722,25 @@ static void test_server_goes_on(void **state)
 static int t_args(void *arg, void **res)
 {
     weft_tls_ctx_t *c;
-    assert_int_equal(weft_tls_ctx_new(NULL, NULL), -EINVAL);
+    assert_int_equal(weft_tls_ctx_create(NULL, NULL), -EINVAL);
     weft_tls_opts_t o = {.server = true};
-    assert_int_equal(weft_tls_ctx_new(&c, &o), -EINVAL); /* no certificate */
+    assert_int_equal(weft_tls_ctx_create(&c, &o), -EINVAL); /* no certificate */
     assert_null(c);
     o.cert_file = "/nonexistent/weft.pem";
-    assert_int_equal(weft_tls_ctx_new(&c, &o), -ENOENT);
+    assert_int_equal(weft_tls_ctx_create(&c, &o), -ENOENT);
     assert_non_null(strstr(weft_tls_last_error(), "/nonexistent/weft.pem"));
     o.cert_file = ca; /* not the key's certificate */
     o.key_file = key;
-    assert_int_equal(weft_tls_ctx_new(&c, &o), -EINVAL);
+    assert_int_equal(weft_tls_ctx_create(&c, &o), -EINVAL);
     assert_true(strlen(weft_tls_last_error()) > 0);
     weft_tls_opts_t bad_alpn = {.alpn = "h2,,x"};
-    assert_int_equal(weft_tls_ctx_new(&c, &bad_alpn), -EINVAL);
+    assert_int_equal(weft_tls_ctx_create(&c, &bad_alpn), -EINVAL);
     weft_tls_opts_t mutual = {.verify_client = true};
-    assert_int_equal(weft_tls_ctx_new(&c, &mutual), -EINVAL);
-    assert_int_equal(weft_tls_ctx_free(NULL), -EINVAL);
+    assert_int_equal(weft_tls_ctx_create(&c, &mutual), -EINVAL);
+    assert_int_equal(weft_tls_ctx_release(NULL), -EINVAL);
 
     /* the system's store loads */
-    assert_int_equal(weft_tls_ctx_new(&c, NULL), 0);
+    assert_int_equal(weft_tls_ctx_create(&c, NULL), 0);
     assert_int_equal(weft_tls_wrap(NULL, c, "x"), -EINVAL);
     weft_stream_t *s = NULL;
     assert_int_equal(weft_tls_connect(&s, NULL, "1", c, NULL), -EINVAL);
@@ -752,8 +768,8 @@ static int t_args(void *arg, void **res)
     /* a server context cannot connect */
     weft_tls_ctx_t *sc = server_ctx(crt, 0);
     assert_int_equal(weft_tls_connect(&s, "127.0.0.1", "1", sc, NULL), -EINVAL);
-    weft_tls_ctx_free(sc);
-    weft_tls_ctx_free(c);
+    weft_tls_ctx_release(sc);
+    weft_tls_ctx_release(c);
     return 0;
 }
 
@@ -762,12 +778,12 @@ static void test_arguments(void **state)
     run(t_args, NULL);
     /* outside a task */
     weft_tls_ctx_t *c;
-    assert_int_equal(weft_tls_ctx_new(&c, NULL), 0);
+    assert_int_equal(weft_tls_ctx_create(&c, NULL), 0);
     assert_string_equal(weft_tls_last_error(), "");
     weft_stream_t *s;
     assert_int_equal(weft_tls_connect(&s, "127.0.0.1", "1", c, NULL), -EPERM);
     assert_null(s);
-    weft_tls_ctx_free(c);
+    weft_tls_ctx_release(c);
     assert_non_null(strstr(weft_strerror(-WEFT_ECERT), "certificate"));
 }
 
@@ -805,12 +821,13 @@ static int wrap_side(void *arg, void **res)
 
 /* Runs a handshake between a server ctx and a client ctx over a
  * socketpair, each in its own task; their statuses in *src and *crc. */
-static void pair(weft_tls_ctx_t *sc, weft_tls_ctx_t *cc, side_t *srv, side_t *cli)
+static void pair_named(weft_tls_ctx_t *sc, weft_tls_ctx_t *cc, side_t *srv, side_t *cli,
+                       const char *name)
 {
     int sv[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
     *srv = (side_t){.c = sc};
-    *cli = (side_t){.c = cc, .name = "localhost"};
+    *cli = (side_t){.c = cc, .name = name};
     assert_int_equal(weft_stream_open(&srv->s, sv[0], NULL), 0);
     assert_int_equal(weft_stream_open(&cli->s, sv[1], NULL), 0);
     weft_task_t *t[2];
@@ -824,14 +841,19 @@ static void pair(weft_tls_ctx_t *sc, weft_tls_ctx_t *cc, side_t *srv, side_t *cl
     weft_stream_close(cli->s);
 }
 
+static void pair(weft_tls_ctx_t *sc, weft_tls_ctx_t *cc, side_t *srv, side_t *cli)
+{
+    pair_named(sc, cc, srv, cli, "localhost");
+}
+
 static int t_mutual(void *arg, void **res)
 {
     weft_tls_ctx_t *sc, *with, *without;
     weft_tls_opts_t so = {
         .server = true, .cert_file = crt, .key_file = key, .ca_file = ca, .verify_client = true};
-    assert_int_equal(weft_tls_ctx_new(&sc, &so), 0);
+    assert_int_equal(weft_tls_ctx_create(&sc, &so), 0);
     weft_tls_opts_t wo = {.ca_file = ca, .cert_file = crt, .key_file = key};
-    assert_int_equal(weft_tls_ctx_new(&with, &wo), 0);
+    assert_int_equal(weft_tls_ctx_create(&with, &wo), 0);
     without = client_ctx(ca, NULL);
     side_t s, c;
     /* a client with a certificate the server's CA signed */
@@ -844,17 +866,63 @@ static int t_mutual(void *arg, void **res)
     assert_true(s.rc == -EPROTO || s.rc == -WEFT_ECERT);
     assert_true(strlen(s.why) > 0);
     assert_true(c.rc < 0);
-    fprintf(stderr, "no client certificate: server %s (%s), client %s (%s)\n",
-            weft_strerror(s.rc), s.why, weft_strerror(c.rc), c.why);
-    weft_tls_ctx_free(sc);
-    weft_tls_ctx_free(with);
-    weft_tls_ctx_free(without);
+    fprintf(stderr, "no client certificate: server %s (%s), client %s (%s)\n", weft_strerror(s.rc),
+            s.why, weft_strerror(c.rc), c.why);
+    weft_tls_ctx_release(sc);
+    weft_tls_ctx_release(with);
+    weft_tls_ctx_release(without);
     return 0;
 }
 
 static void test_socketpair_client_certificates(void **state)
 {
     run(t_mutual, NULL);
+}
+
+/* ---- SNI: a certificate per name ---- */
+
+static int sni_calls;
+
+static weft_tls_ctx_t *pick(const char *name, void *arg)
+{
+    sni_calls++;
+    return strcmp(name, "other.test") == 0 ? arg : NULL;
+}
+
+static int t_sni(void *arg, void **res)
+{
+    weft_tls_ctx_t *main_ctx, *other_ctx;
+    weft_tls_opts_t oo = {.server = true, .cert_file = other_crt, .key_file = key};
+    assert_int_equal(weft_tls_ctx_create(&other_ctx, &oo), 0);
+    weft_tls_opts_t mo = {
+        .server = true, .cert_file = crt, .key_file = key, .sni = pick, .sni_arg = other_ctx};
+    assert_int_equal(weft_tls_ctx_create(&main_ctx, &mo), 0);
+    weft_tls_ctx_t *c = client_ctx(ca, NULL);
+    side_t s, cl;
+    pair_named(main_ctx, c, &s, &cl, "other.test"); /* other.pem answers */
+    assert_int_equal(s.rc, 0);
+    assert_int_equal(cl.rc, 0);
+    pair_named(main_ctx, c, &s, &cl, "localhost"); /* the main certificate */
+    assert_int_equal(s.rc, 0);
+    assert_int_equal(cl.rc, 0);
+    assert_int_equal(sni_calls, 2);
+    /* a name neither certificate carries */
+    pair_named(main_ctx, c, &s, &cl, "third.test");
+    assert_int_equal(cl.rc, -WEFT_ECERT);
+    assert_non_null(strstr(cl.why, "hostname mismatch"));
+    /* a client context cannot take an SNI callback */
+    weft_tls_ctx_t *bad;
+    weft_tls_opts_t bo = {.sni = pick};
+    assert_int_equal(weft_tls_ctx_create(&bad, &bo), -EINVAL);
+    weft_tls_ctx_release(c);
+    weft_tls_ctx_release(main_ctx); /* other_ctx must outlive main_ctx's connections */
+    weft_tls_ctx_release(other_ctx);
+    return 0;
+}
+
+static void test_sni_picks_certificate(void **state)
+{
+    run(t_sni, NULL);
 }
 
 /* ---- examples/https_hello ---- */
@@ -946,7 +1014,7 @@ static int t_https_hello(void *arg, void **res)
         free(out);
         weft_proc_destroy(cp);
     }
-    weft_tls_ctx_free(c);
+    weft_tls_ctx_release(c);
     assert_int_equal(weft_proc_terminate(p), 0);
     int code = -1;
     assert_int_equal(weft_proc_wait(p, &code), 0);
@@ -969,6 +1037,12 @@ static void test_https_hello(void **state)
 
 int main(void)
 {
+    weft_tls_ctx_t *probe;
+    if (weft_tls_ctx_create(&probe, NULL) == -ENOTSUP) {
+        fprintf(stderr, "test_tls: weft was built without OpenSSL: nothing to test\n");
+        return 0;
+    }
+    weft_tls_ctx_release(probe);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_arguments),
         cmocka_unit_test(test_client_s_server),
@@ -978,6 +1052,7 @@ int main(void)
         cmocka_unit_test(test_stalled_and_plain_peers),
         cmocka_unit_test(test_server_goes_on),
         cmocka_unit_test(test_socketpair_client_certificates),
+        cmocka_unit_test(test_sni_picks_certificate),
         cmocka_unit_test(test_https_hello),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
