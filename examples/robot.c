@@ -18,6 +18,8 @@
  * (lateness after each tick's deadline; missed: ticks that came a whole
  * period late or more.) Run it on an idle machine:
  *   ./build/examples/robot 3
+ * With WEFT_WORKERS=2 the control task runs on worker 1, alone, and the
+ * sensor and planner on worker 0.
  */
 #include <weft.h>
 
@@ -130,7 +132,14 @@ static int robot_main(void *arg, void **result)
     int rc = weft_group_create(&g);
     if (rc)
         return rc;
-    weft_group_spawn(g, NULL, control, r, &(weft_task_opts_t){.name = "control"});
+    /* with several workers (WEFT_WORKERS=2) the control loop gets a worker
+     * of its own: no step of another task stands between a deadline and
+     * its tick */
+    int nw = weft_worker_count();
+    weft_task_opts_t co = {.name = "control",
+                           .place = nw > 1 ? WEFT_PLACE_WORKER : WEFT_PLACE_HERE,
+                           .worker = nw - 1};
+    weft_group_spawn(g, NULL, control, r, &co);
     weft_group_spawn(g, NULL, sensor, r, &(weft_task_opts_t){.name = "sensor"});
     weft_group_spawn(g, NULL, planner, r, &(weft_task_opts_t){.name = "planner"});
     /* run for the time asked, then stop everyone */
