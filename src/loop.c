@@ -106,20 +106,28 @@ int weft__park(weft_task_t *t, int what, const void *obj, void (*unpark)(weft_ta
      * runtime lock is not held across the park: a waker on another
      * worker takes it to unlink the task, and posts the wake here. */
     t->woken = 0;
-    unsigned held = weft__big_release_all();
+    unsigned held = WEFT_UNLIKELY(atomic_load_explicit(&weft__multi, memory_order_relaxed))
+                        ? weft__big_release_all()
+                        : 0;
+    if (WEFT_LIKELY(!held))
+        return switch_out(t); /* a tail call: see "No ret after a switch" */
     int rc = switch_out(t);
-    if (WEFT_UNLIKELY(held))
-        weft__big_reacquire(held);
+    weft__big_reacquire(held);
     return rc;
 }
 
-void weft__ready(weft_task_t *t)
+static inline void make_ready(weft_task_t *t)
 {
     weft__loop_t *L = t->loop;
     t->unpark = NULL;
     weft__timer_disarm(L, &t->timer);
     weft__set_tstate(t, WEFT_TASK_READY);
     weft__runq_push(&L->ready, &t->q);
+}
+
+void weft__ready(weft_task_t *t)
+{
+    make_ready(t);
 }
 
 /* The caller has unlinked t (holding the runtime lock when t may be
@@ -132,7 +140,7 @@ void weft__wake(weft_task_t *t, int status)
     t->woken = 1;
     t->wake_status = status;
     if (WEFT_LIKELY(t->loop == weft__self.loop))
-        weft__ready(t);
+        make_ready(t);
     else
         weft__post_wake(t);
 }
@@ -393,6 +401,9 @@ static void fire_timers(weft__loop_t *L)
  * callback ready, no timer, no fd watched, no post to come. */
 bool weft__loop_turn(weft__loop_t *L)
 {
+    /* writes held during the last turn leave together, before any poll */
+    if (L->deferred)
+        weft__stream_flush_deferred(L);
     /* several workers: unstarted tasks any worker may run; one a turn
      * from our own share, so a loop busy with ready tasks still gets
      * through them, and a steal when there is nothing else */
@@ -601,6 +612,8 @@ weft__loop_t *weft__loop_open(weft__rt_t *rt, int index, const weft_config_t *cf
 
 void weft__loop_close(weft__loop_t *L)
 {
+    if (L->deferred)
+        weft__stream_flush_deferred(L);
     close_loop(L);
     weft__task_cache_trim(L);
     L->thr->loop = NULL;
