@@ -306,11 +306,13 @@ WEFT_API int weft_run_config(const weft_config_t *cfg, weft_task_fn main, void *
  * few nanoseconds.
  *
  * WEFT_STACK_COPY (copy-stack, shared-stack): the task runs on a stack
- * shared by every copy-stack task of its thread (weft__shared_stack_size:
- * the default stack size, at least 1 MiB). When it suspends and another
- * copy-stack task needs the stack, the live part of its stack (usually a
- * few hundred bytes) is copied to a buffer sized to fit, and copied back
- * before it resumes: an idle task costs its object plus that buffer.
+ * shared by every copy-stack task of its thread (of the default stack
+ * size, at least 1 MiB). When it suspends and another copy-stack task
+ * needs the stack, the live part of its stack (usually a few hundred
+ * bytes) is copied to a buffer sized to fit, and copied back before it
+ * resumes: an idle task costs its object plus that buffer (about 560
+ * bytes in all), and a switch between two copy-stack tasks costs the two
+ * copies (docs/design.md, "Memory per task", has the measured table).
  * THE ONE RULE: while a copy-stack task is suspended, no pointer into its
  * stack may be used from elsewhere (another task, a callback, another
  * thread): its locals are not there. Pass such data in heap memory.
@@ -321,7 +323,10 @@ WEFT_API int weft_run_config(const weft_config_t *cfg, weft_task_fn main, void *
  * region is poisoned, and with debug mode (weft_config_t.debug,
  * WEFT_DEBUG=1) it is filled with a pattern whose damage is reported. A
  * copy-stack task asking for a stack_size above the shared stack's size
- * gets a stack of its own. */
+ * gets a stack of its own, and weft_run's main task always has its own
+ * (other tasks are most often handed pointers into main's locals). The
+ * environment variable WEFT_COPY_STACK=1 makes copy-stack the default of
+ * loops whose config leaves stack_mode at WEFT_STACK_DEFAULT. */
 typedef enum weft_stack_mode {
     WEFT_STACK_DEFAULT = 0, /* the loop's default (weft_config_t.stack_mode) */
     WEFT_STACK_OWN = 1,
@@ -676,7 +681,8 @@ WEFT_API int weft_worker_index(void);
  * suspend). Lock-free for the caller but for one allocation; one eventfd
  * write wakes a worker blocked in the kernel, none if it is busy. Never
  * suspends. Returns 0, -EINVAL (rt or fn NULL, no such worker),
- * -ESHUTDOWN (the runtime is closing: fn will not run), -ENOMEM. */
+ * -ESHUTDOWN (main has returned: fn will not run), -ENOMEM. A callback
+ * posted just as main returns may be dropped instead of run. */
 WEFT_API int weft_call_soon_threadsafe(weft_runtime_t *rt, int worker, weft_callback_fn fn,
                                        void *arg);
 
@@ -1109,6 +1115,15 @@ typedef struct weft_stream_opts {
     size_t limit;      /* read buffer limit (0: 65536) */
     size_t high_water; /* drain waits above this many buffered bytes (0: 65536) */
     size_t low_water;  /* ... until at most this many are (0: high_water / 4) */
+    /* Writes wait for the end of the loop turn: every write (and writev)
+     * the tasks make during one turn is copied to the stream's buffer and
+     * all of it leaves with one send just before the loop next polls,
+     * also when the writer parks or ends meanwhile; flush, drain above
+     * high_water, shutdown and close send at once as always. A write that
+     * would hold more than 32 KiB goes out at once. Fewer system calls
+     * and wake-ups for a server that answers many requests a turn; the
+     * cost is latency bounded by the rest of the turn's ready work. */
+    bool defer_writes;
 } weft_stream_opts_t;
 
 /* Wraps fd (a connected socket, a pipe end, a tty: anything read and

@@ -734,8 +734,10 @@ int weft__run(weft__rt_t *rt, const weft_config_t *cfg, weft_task_fn main, void 
             weft_cancel(mt);
         }
     }
-    /* main returned: cancel what is left and let it unwind */
+    /* main returned: cancel what is left and let it unwind; plain threads
+     * can post nothing more */
     weft__signal_disarm_sigint();
+    weft__rt_set_state(rt, WEFT__RT_CLOSED);
     if (nw > 1) {
         atomic_store(&rt->closing, true);
         weft__rt_cancel_all(rt);
