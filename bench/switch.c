@@ -204,7 +204,7 @@ int bench_switch(void)
     bench_note("switch: weft");
     rc |= run_weft(n, stack);
     bench_note("switch: weft-copystack");
-    rc |= run_copystack(n / 10 > 0 ? n / 10 : 1);
+    rc |= run_copystack(n);
     bench_note("switch: ucontext");
     rc |= run_ucontext(n, stack);
 #if defined(WEFT_BENCH_HAVE_FCONTEXT)

@@ -30,6 +30,7 @@
 #include <sanitizer/tsan_interface.h>
 #endif
 #if defined(WEFT_HAVE_VALGRIND)
+#include <valgrind/memcheck.h>
 #include <valgrind/valgrind.h>
 #endif
 
@@ -148,8 +149,8 @@ int weft__coro_prepare(weft_coro_t *co)
             if (weft__stack_get(&t->shared, weft__shared_stack_size()) != 0)
                 return -ENOMEM;
 #if defined(WEFT_HAVE_VALGRIND)
-            t->shared_vg = VALGRIND_STACK_REGISTER(t->shared.base,
-                                                   (char *)t->shared.base + t->shared.size);
+            t->shared_vg =
+                VALGRIND_STACK_REGISTER(t->shared.base, (char *)t->shared.base + t->shared.size);
 #endif
         }
         co->stack = t->shared;
@@ -449,6 +450,13 @@ void weft__cs_enter(weft__thread_t *t, weft_coro_t *co)
         }
         t->cs_vacated = NULL;
     }
+#if defined(WEFT_HAVE_VALGRIND)
+    /* memcheck holds what lies below the last task's stack pointer as
+     * unaddressable: make the part we write addressable again (the copy
+     * then brings the saved definedness) */
+    VALGRIND_MAKE_MEM_UNDEFINED(top - (co->ctx.sp ? co->saved_len : 256u),
+                                co->ctx.sp ? co->saved_len : 256u);
+#endif
     if (!co->ctx.sp)
         weft__ctx_make(&co->ctx, base, t->shared.size, coro_entry, co);
     else

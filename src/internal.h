@@ -178,15 +178,17 @@ int weft__stack_mode_pick(int loop_copy, const weft_task_opts_t *opts);
  * stack (saving whoever's are there), or its first frame. Out of memory
  * for a save is fatal (reported, abort), like a stack overflow. */
 void weft__cs_enter(weft__thread_t *t, weft_coro_t *co);
-/* After its step, where saving is eager (sanitizers, debug): saves the
- * live frames and poisons what they vacate. */
+/* After its step, where saving is eager (ASan, debug mode): saves the
+ * live frames and guards what they vacate (ASan poison; with `debug`, a
+ * pattern the next entry checks). */
 void weft__cs_leave(weft__thread_t *t, weft_coro_t *co, bool debug);
 
-/* ---- slabs (slab.c): small objects in per-thread, huge-page backed slabs ---- */
+/* ---- slabs (slab.c): small objects in per-thread slabs ---- */
 
-/* Memory for an object of `size` bytes (<= WEFT__SLAB_MAX), 16-aligned,
- * from the calling thread's slabs; NULL when out of memory. Under ASan and
- * Valgrind it is plain malloc, so their checks see every object. */
+/* Memory for an object of `size` bytes, 16-aligned, from the calling
+ * thread's slabs (larger than WEFT__SLAB_MAX: malloc); NULL when out of
+ * memory. Under ASan and Valgrind it is plain malloc, so their checks see
+ * every object. */
 #define WEFT__SLAB_MAX 16384u
 void *weft__slab_alloc(size_t size);
 /* Gives back what weft__slab_alloc(size) returned; any thread. */

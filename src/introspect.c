@@ -99,9 +99,8 @@ static void describe_stack(FILE *out, const weft_task_t *t)
         if (thr->shared_owner == co) {
             const char *top = (const char *)thr->shared.base + thr->shared.size;
             const char *sp = weft__ctx_saved_sp(&co->ctx);
-            bytes = sp && sp >= (const char *)thr->shared.base && sp <= top
-                        ? (size_t)(top - sp)
-                        : 0;
+            bytes =
+                sp && sp >= (const char *)thr->shared.base && sp <= top ? (size_t)(top - sp) : 0;
         }
         fprintf(out, " [copy-stack, %zu B saved]", bytes);
         return;

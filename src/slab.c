@@ -55,13 +55,13 @@ typedef struct weft__slabs weft__slabs_t;
 struct seg {
     seg_t *next, *prev; /* on the class's partial list, or the empty lists */
     weft__slabs_t *owner;
-    void *free;                 /* freed objects, linked through their first word */
-    _Atomic(void *) remote;     /* objects freed by other threads */
-    _Atomic(seg_t *) rnext;     /* on the owner's remote_segs stack */
-    atomic_int queued;          /* on that stack (or about to be) */
-    uint32_t size;              /* object size */
-    uint32_t live;              /* objects handed out */
-    uint32_t bump;              /* offset of the first never-carved object */
+    void *free;             /* freed objects, linked through their first word */
+    _Atomic(void *) remote; /* objects freed by other threads */
+    _Atomic(seg_t *) rnext; /* on the owner's remote_segs stack */
+    atomic_int queued;      /* on that stack (or about to be) */
+    uint32_t size;          /* object size */
+    uint32_t live;          /* objects handed out */
+    uint32_t bump;          /* offset of the first never-carved object */
     uint8_t cls;
     uint8_t on_partial;
 };
@@ -75,51 +75,58 @@ typedef struct chunk {
 
 struct weft__slabs {
     seg_t *partial[NCLASS];
-    seg_t *warm;   /* empty segments, pages still resident */
-    seg_t *cold;   /* empty segments given back with MADV_DONTNEED */
+    seg_t *warm; /* empty segments, pages still resident */
+    seg_t *cold; /* empty segments given back with MADV_DONTNEED */
     size_t nwarm;
     char *carve, *carve_end; /* the rest of the newest chunk */
     chunk_t *chunks;         /* every chunk, for the unmap at thread exit */
     size_t next_chunk;
-    long live;               /* objects handed out by this thread, not yet back here */
+    long live; /* objects handed out by this thread, not yet back here */
     _Atomic(seg_t *) remote_segs;
 };
 
-static int use_slabs = -1;
+/* Decided once (threads may race to decide it, with the same answer). */
+static atomic_int use_slabs = -1;
 
 static bool slabs_on(void)
 {
-    if (WEFT_LIKELY(use_slabs >= 0))
-        return use_slabs;
+    int on = atomic_load_explicit(&use_slabs, memory_order_relaxed);
+    if (WEFT_LIKELY(on >= 0))
+        return on;
 #if defined(WEFT_ASAN)
-    use_slabs = 0;
+    on = 0;
 #elif defined(WEFT_HAVE_VALGRIND)
-    use_slabs = !RUNNING_ON_VALGRIND;
+    on = !RUNNING_ON_VALGRIND;
 #else
-    use_slabs = 1;
+    on = 1;
 #endif
-    return use_slabs;
+    atomic_store_explicit(&use_slabs, on, memory_order_relaxed);
+    return on;
 }
 
 /* WEFT_SLAB_HUGEPAGE=1 asks for transparent huge pages under the slabs.
- * Off by default: measured on these machines, 1,000,000 copy-stack
- * sleepers (636 MB of slabs) started in 0.35 s on 4 KiB pages and in
- * 1.61 s with MADV_HUGEPAGE, whose faults took ~4 ms per 2 MiB page (a
- * fresh 4 KiB page the kernel had recycled cost ~2 us). docs/design.md
- * has the table. */
-static int hugepages = -1;
+ * Off by default, because what they cost depends on the machine's past:
+ * measured here, 1,000,000 copy-stack sleepers (636 MB of slabs) started
+ * in 0.33-0.49 s on 4 KiB pages (~2 us a fault: pages the kernel
+ * recycles), in 0.14 s on huge pages the guest had used before, but in
+ * 1.6-2.3 s on huge pages never touched before (~6 ms each, the cost of
+ * first-touch memory under the hypervisor). 4 KiB pages are never that
+ * slow. docs/design.md, "Memory per task". */
+static atomic_int hugepages = -1;
 
 static bool want_hugepages(void)
 {
-    if (hugepages < 0) {
+    int on = atomic_load_explicit(&hugepages, memory_order_relaxed);
+    if (on < 0) {
         const char *e = getenv("WEFT_SLAB_HUGEPAGE");
-        hugepages = e && *e && *e != '0';
+        on = e && *e && *e != '0';
+        atomic_store_explicit(&hugepages, on, memory_order_relaxed);
     }
-    return hugepages;
+    return on;
 }
 
-static const uint32_t big_sizes[16] = {1280, 1536,  1792,  2048,  2560,  3072,  3584,  4096,
-                                       5120, 6144,  7168,  8192,  10240, 12288, 14336, 16384};
+static const uint32_t big_sizes[16] = {1280, 1536, 1792, 2048, 2560,  3072,  3584,  4096,
+                                       5120, 6144, 7168, 8192, 10240, 12288, 14336, 16384};
 
 static inline int class_of(size_t size)
 {
@@ -233,8 +240,8 @@ static bool new_chunk(weft__slabs_t *S)
     if (!c)
         return false;
     size_t map = size + CHUNK_ALIGN;
-    char *m = mmap(NULL, map, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                   -1, 0);
+    char *m =
+        mmap(NULL, map, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (m == MAP_FAILED) {
         free(c);
         return false;
@@ -359,8 +366,8 @@ void weft__slab_free(void *p, size_t size)
         seg_t *h = atomic_load_explicit(&O->remote_segs, memory_order_relaxed);
         do
             atomic_store_explicit(&g->rnext, h, memory_order_relaxed);
-        while (!atomic_compare_exchange_weak_explicit(&O->remote_segs, &h, g,
-                                                      memory_order_release, memory_order_relaxed));
+        while (!atomic_compare_exchange_weak_explicit(&O->remote_segs, &h, g, memory_order_release,
+                                                      memory_order_relaxed));
     }
 }
 

@@ -6,11 +6,12 @@
  * every waiting primitive works unchanged on such tasks (sleep, await,
  * cancellation, deadlines, groups, locks, events, futures, queues,
  * channels, streams, generators resumed inside the task), that the modes
- * are chosen per task and loop-wide, and that a debug build catches a
- * break of the one rule (a pointer into a suspended task's stack used
- * from elsewhere) in a child process.
+ * are chosen per task and loop-wide, that a debug build catches a break
+ * of the one rule (a pointer into a suspended task's stack used from
+ * elsewhere) in a child process, and that the slabs under task objects
+ * and saved stacks reuse what is freed, also from another thread.
  *
- * Covers: src/coro.c, src/slab.c.
+ * Covers: src/coro.c, src/slab.c, src/introspect.c.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +19,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -27,6 +29,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "internal.h" /* the slabs: weft__slab_alloc, weft__slab_free */
 #include "weft.h"
 
 #if defined(__has_include)
@@ -382,6 +385,100 @@ static void test_every_primitive_works_on_copy_stack_tasks(void **state)
     run_copy(prims_main, NULL);
 }
 
+/* ---- calls handed pointers into the caller's own stack ----
+ *
+ * These pointers are the caller's to hand out: weft may only use them
+ * while the caller runs, never while it is suspended (under ASan every
+ * vacated region is poisoned, so a write from a pool thread or a waker
+ * would be reported). */
+
+static int add_one(void *arg, void **result)
+{
+    *result = (void *)((intptr_t)arg + 1);
+    return 0;
+}
+
+static int give_later(void *arg, void **result)
+{
+    (void)result;
+    weft_sleep(WEFT_MSEC(1));
+    return weft_chan_send(arg, (void *)99);
+}
+
+static int stack_pointers(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    /* gather: its result and status arrays on our stack */
+    weft_task_t *kids[3];
+    void *results[3];
+    int statuses[3];
+    for (intptr_t i = 0; i < 3; i++)
+        if (weft_spawn(&kids[i], add_one, (void *)i, &COPY) < 0)
+            return -ENOMEM;
+    int rc = weft_gather(kids, 3, results, statuses, WEFT_GATHER_COLLECT);
+    for (int i = 0; i < 3; i++)
+        weft_task_release(kids[i]);
+    if (rc < 0)
+        return rc;
+    for (intptr_t i = 0; i < 3; i++)
+        if (statuses[i] != 0 || results[i] != (void *)(i + 1))
+            return -EIO;
+    /* to_thread: the result slot on our stack */
+    void *r = NULL;
+    rc = weft_to_thread(add_one, (void *)41, &r, NULL);
+    if (rc < 0 || r != (void *)42)
+        return rc < 0 ? rc : -EIO;
+    /* select: the cases on our stack, filled by another task's send */
+    weft_chan_t *ch;
+    if (weft_chan_create(&ch, 0) < 0)
+        return -ENOMEM;
+    weft_task_t *giver = NULL;
+    rc = weft_spawn(&giver, give_later, ch, &COPY);
+    weft_select_case_t cases[1] = {{.ch = ch, .op = WEFT_SELECT_RECV}};
+    if (rc == 0)
+        rc = weft_select(cases, 1, WEFT_SEC(10));
+    if (rc == 0 && cases[0].value != (void *)99)
+        rc = -EIO;
+    if (giver) {
+        weft_await(giver, NULL);
+        weft_task_release(giver);
+    }
+    weft_chan_destroy(ch);
+    if (rc < 0)
+        return rc;
+    /* a child process: input, outputs and code through our stack */
+    weft_proc_t *p;
+    weft_proc_opts_t po = {.in = WEFT_STDIO_PIPE, .out = WEFT_STDIO_PIPE};
+    rc = weft_proc_shell(&p, "tr a-z A-Z", &po);
+    if (rc < 0)
+        return rc;
+    char in[] = "copy-stack\n";
+    char *out = NULL;
+    size_t outlen = 0;
+    int code = -1;
+    rc = weft_proc_communicate(p, in, sizeof in - 1, &out, &outlen, NULL, NULL, &code);
+    weft_proc_destroy(p);
+    if (rc == 0 && (code != 0 || outlen != 11 || memcmp(out, "COPY-STACK\n", 11) != 0))
+        rc = -EIO;
+    free(out);
+    return rc;
+}
+
+static int stack_pointers_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    weft_task_t *t;
+    assert_int_equal(weft_spawn(&t, stack_pointers, NULL, &COPY), 0);
+    assert_int_equal(weft_await(t, NULL), 0);
+    weft_task_release(t);
+    return 0;
+}
+
+static void test_calls_handed_pointers_into_the_callers_stack(void **state)
+{
+    run_copy(stack_pointers_main, NULL);
+}
+
 /* ---- modes ---- */
 
 static int nothing(void *arg, void **result)
@@ -521,14 +618,66 @@ static void test_rule_violation_is_caught_in_debug_mode(void **state)
         assert_non_null(strstr(out, "copy-stack rule was broken"));
 }
 
+/* ---- the slabs under task objects and saved stacks ---- */
+
+#define SLAB_N 20000
+
+static void *slab_objs[SLAB_N];
+
+static void *free_all(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < SLAB_N; i++)
+        weft__slab_free(slab_objs[i], 200);
+    return NULL;
+}
+
+static void test_slabs_reuse_memory_and_take_frees_from_other_threads(void **state)
+{
+    assert_int_equal(weft__slab_round(1), 16);
+    assert_int_equal(weft__slab_round(424), 432);
+    assert_int_equal(weft__slab_round(600), 640);
+    assert_int_equal(weft__slab_round(5000), 5120);
+    /* sizes past the slabs are plain malloc, and come back as such */
+    void *big = weft__slab_alloc(WEFT__SLAB_MAX + 1);
+    assert_non_null(big);
+    memset(big, 1, WEFT__SLAB_MAX + 1);
+    weft__slab_free(big, WEFT__SLAB_MAX + 1);
+
+    /* objects freed on this thread are handed out again */
+    void *a = weft__slab_alloc(200);
+    assert_non_null(a);
+    memset(a, 0xAB, 200);
+    weft__slab_free(a, 200);
+    void *b = weft__slab_alloc(200);
+    assert_non_null(b);
+    weft__slab_free(b, 200);
+
+    /* many objects, freed by another thread, then allocated again here */
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < SLAB_N; i++) {
+            slab_objs[i] = weft__slab_alloc(200);
+            assert_non_null(slab_objs[i]);
+            memset(slab_objs[i], i & 0xFF, 200);
+        }
+        for (int i = 0; i < SLAB_N; i++)
+            assert_int_equal(((unsigned char *)slab_objs[i])[199], i & 0xFF);
+        pthread_t th;
+        assert_int_equal(pthread_create(&th, NULL, free_all, NULL), 0);
+        assert_int_equal(pthread_join(th, NULL), 0);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_deep_recursion_suspends_and_resumes_intact),
         cmocka_unit_test(test_many_interleaved_tasks_keep_their_locals),
         cmocka_unit_test(test_every_primitive_works_on_copy_stack_tasks),
+        cmocka_unit_test(test_calls_handed_pointers_into_the_callers_stack),
         cmocka_unit_test(test_modes_are_chosen_per_task_and_checked),
         cmocka_unit_test(test_rule_violation_is_caught_in_debug_mode),
+        cmocka_unit_test(test_slabs_reuse_memory_and_take_frees_from_other_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
