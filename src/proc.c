@@ -7,26 +7,34 @@
  * Children start through posix_spawn, which glibc runs as clone(CLONE_VM |
  * CLONE_VFORK): the parent's memory is not copied, so starting a program
  * from a 4 GiB parent costs what it costs from a small one, and an exec
- * failure comes back as posix_spawn's own return value. The child gets an
- * empty signal mask and default dispositions (the loop blocks signals it
- * reads through a signalfd and ignores SIGPIPE; neither must leak into
- * programs it starts).
+ * failure comes back as posix_spawn's own return value (checked once per
+ * process: where the C library cannot report it, under Valgrind or an
+ * emulator that runs the child as a real fork, an access() check before
+ * each spawn does). The child gets an empty signal mask and default
+ * dispositions (the loop blocks signals it reads through a signalfd and
+ * ignores SIGPIPE; neither must leak into programs it starts).
  *
- * Reaping: with a pidfd, waiting is a readiness wait on it and waitpid
- * with WNOHANG once it fires; without one (kernels before 5.3), a wait
- * polls waitpid on a backing-off sleep. Invariant: `reaped` is set once,
- * by whoever collected the status, and the pid is never signalled after
- * that (it may belong to another process by then).
+ * Reaping: with a pidfd, waiting is a readiness wait on it and one
+ * waitpid with WNOHANG once it fires (the kernel marks the child a zombie
+ * before it wakes pidfd pollers); without one (kernels before 5.3, or
+ * Valgrind), a wait polls waitpid on a backing-off sleep. Invariant:
+ * `reaped` is set once, by whoever collected the status, and the pid is
+ * never signalled after that (it may belong to another process by then).
  */
 #include "io.h"
 
 #include <fcntl.h>
 #include <spawn.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#ifdef WEFT_HAVE_VALGRIND
+#include <valgrind/valgrind.h>
+#endif
 
 extern char **environ;
 
@@ -34,8 +42,8 @@ struct weft_proc {
     pid_t pid;
     int pidfd; /* -1 without pidfd support */
     bool reaped;
-    bool waiting; /* a task is in weft_proc_wait */
-    int code;     /* exit status, or -signal */
+    unsigned waiting; /* tasks in weft_proc_wait (several may poll) */
+    int code;         /* exit status, or -signal */
     weft__io_t io;
     weft_stream_t *in, *out, *err;
 };
@@ -156,12 +164,50 @@ static int plan_stdio(stdio_plan_t *pl, const weft_proc_opts_t *o)
     return 0;
 }
 
-/* Says whether path can be executed, as posix_spawn(p) would find it.
- * glibc's posix_spawn reports an exec failure itself, through its vfork;
- * where the child is a real fork (Valgrind runs it so, other C libraries
- * may too) the failure would only show as exit code 127. One access()
- * per spawn (a few for a PATH search) keeps the error in the caller's
- * hands everywhere. */
+/* Whether posix_spawn returns an exec failure itself: 0 not known yet,
+ * 1 yes, 2 no. glibc and musl run the child as clone(CLONE_VM |
+ * CLONE_VFORK) and hand the exec's errno back to the parent; Valgrind
+ * and user-mode emulators run it as a real fork, where the failure only
+ * shows as exit code 127. */
+static _Atomic int spawn_reports_exec_errors;
+
+/* Asks once per process, by starting a path that cannot exist (a file
+ * below /dev/null): a C library that reports exec failures returns
+ * ENOTDIR; one that does not returns 0 and a child that exits 127 at
+ * once, reaped here. Any other failure (no process to spare) leaves the
+ * question open, and this spawn checks with access(). Two threads asking
+ * at once both probe: harmless. Under Valgrind no probe is made (its
+ * forked child would flush the parent's stdio buffers at exit). */
+static bool spawn_reports_errors(void)
+{
+    int v = atomic_load_explicit(&spawn_reports_exec_errors, memory_order_relaxed);
+    if (WEFT_LIKELY(v))
+        return v == 1;
+#ifdef WEFT_HAVE_VALGRIND
+    if (RUNNING_ON_VALGRIND) {
+        atomic_store_explicit(&spawn_reports_exec_errors, 2, memory_order_relaxed);
+        return false;
+    }
+#endif
+    static char probe_path[] = "/dev/null/weft-exec-probe";
+    char *const argv[] = {probe_path, NULL};
+    pid_t pid;
+    int e = posix_spawn(&pid, probe_path, NULL, NULL, argv, environ);
+    if (e == 0) {
+        int st;
+        while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+        }
+    }
+    v = e == ENOTDIR || e == ENOENT ? 1 : e == 0 ? 2 : 0;
+    if (v)
+        atomic_store_explicit(&spawn_reports_exec_errors, v, memory_order_relaxed);
+    return v == 1;
+}
+
+/* Says whether path can be executed, as posix_spawn(p) would find it,
+ * for a C library that does not report exec failures itself: one
+ * access() per spawn (a few for a PATH search) keeps the error in the
+ * caller's hands there too. */
 static int check_exec(const char *path, bool search)
 {
     if (!search)
@@ -200,15 +246,17 @@ static int do_spawn(weft_proc_t **out, const char *path, char *const argv[], boo
     static const weft_proc_opts_t defaults;
     const weft_proc_opts_t *o = opts ? opts : &defaults;
     /* a relative path with its own cwd is the child's to find */
-    int rc = o->cwd && !search && path[0] != '/' ? 0 : check_exec(path, search);
-    if (rc)
-        return rc;
+    if (!(o->cwd && !search && path[0] != '/') && !spawn_reports_errors()) {
+        int rc = check_exec(path, search);
+        if (rc)
+            return rc;
+    }
     weft_proc_t *p = calloc(1, sizeof *p);
     if (!p)
         return -ENOMEM;
     p->pidfd = -1;
     stdio_plan_t pl;
-    rc = plan_stdio(&pl, o);
+    int rc = plan_stdio(&pl, o);
     if (rc) {
         free(p);
         return rc;
@@ -328,40 +376,70 @@ int weft_proc_close_stdin(weft_proc_t *p)
     return rc == -EPIPE ? 0 : rc;
 }
 
+/* Waits for the pidfd to say "exited", then reaps: one waitpid per wait
+ * in the usual case, where the child is still running when the wait
+ * begins (no waitpid before parking: a child that has already ended has
+ * made its pidfd readable, so the wait returns at the next poll, or at
+ * once if that poll has happened). A readiness that finds no status
+ * (not expected) is cleared and waited for again. */
+static int wait_pidfd(weft_proc_t *p)
+{
+    int rc = 0;
+    p->waiting++;
+    for (;;) {
+        if (p->io.ready & EPOLLIN) {
+            if (try_reap(p))
+                break;
+            weft__io_clear(&p->io, EPOLLIN);
+            if (try_reap(p)) /* it ended between the two calls */
+                break;
+        }
+        rc = weft__io_wait(&p->io, EPOLLIN);
+        if (rc)
+            break;
+    }
+    p->waiting--;
+    return rc;
+}
+
+/* Without pidfds: waitpid on a backing-off sleep (0.5 ms doubling to
+ * 50 ms). Several tasks may poll the same child. */
+static int wait_polling(weft_proc_t *p)
+{
+    int rc = 0;
+    int64_t backoff = WEFT_USEC(500);
+    p->waiting++;
+    while (!try_reap(p)) {
+        rc = weft_sleep(backoff);
+        if (rc)
+            break;
+        if (backoff < WEFT_MSEC(50))
+            backoff *= 2;
+    }
+    p->waiting--;
+    return rc;
+}
+
 int weft_proc_wait(weft_proc_t *p, int *code)
 {
     if (!p)
         return -EINVAL;
-    if (p->reaped || try_reap(p)) {
-        if (code)
-            *code = p->code;
-        return 0;
-    }
-    if (!weft__task())
-        return -EPERM;
-    if (p->waiting && p->pidfd >= 0)
-        return -EBUSY;
-    int rc = 0;
-    p->waiting = true;
-    int64_t backoff = WEFT_USEC(500);
-    while (!try_reap(p)) {
-        if (p->pidfd >= 0) {
-            /* the exit edge may already have been seen: clear, then wait */
-            weft__io_clear(&p->io, EPOLLIN);
-            if (try_reap(p))
-                break;
-            rc = weft__io_wait(&p->io, EPOLLIN);
-        } else {
-            rc = weft_sleep(backoff);
-            if (backoff < WEFT_MSEC(50))
-                backoff *= 2;
-        }
+    if (!p->reaped) {
+        weft_task_t *self = weft__task();
+        int rc;
+        if (!self)
+            rc = try_reap(p) ? 0 : -EPERM;
+        else if (p->pidfd < 0)
+            rc = wait_polling(p);
+        else if (p->waiting) /* one pidfd waiter at a time */
+            rc = try_reap(p) ? 0 : -EBUSY;
+        else if (p->io.loop != self->loop) /* another worker's child: no wait */
+            rc = try_reap(p) ? 0 : -EXDEV;
+        else
+            rc = wait_pidfd(p);
         if (rc)
-            break;
+            return rc;
     }
-    p->waiting = false;
-    if (rc)
-        return rc;
     if (code)
         *code = p->code;
     return 0;

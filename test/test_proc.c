@@ -1,8 +1,11 @@
 /* test_proc.c - subprocesses: spawn and shell, pipes as streams, exit
  * codes and signals, communicate with large outputs and a child that
  * never reads its stdin, a missing program, cancellation during wait and
- * during communicate, environment, directory, merged stderr, and that no
- * fd and no zombie is left behind.
+ * during communicate, environment, directory, merged stderr, a wait that
+ * begins after the child has ended (its exit seen by the loop or not yet),
+ * a second waiter (refused with a pidfd, polling too without), exec
+ * errors through a PATH search, and that no fd and no zombie is left
+ * behind.
  *
  * Children are ordinary programs every Debian has (sh, cat, head, sleep).
  *
@@ -15,12 +18,17 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "weft.h"
@@ -121,6 +129,146 @@ static void test_exit_codes_and_signals(void **state)
     run_main(codes_main);
 }
 
+/* ---- a wait that begins after the child has ended ---- */
+
+/* Spins, without letting the loop turn, until pid has ended (not reaping
+ * it: WNOWAIT). */
+static void spin_until_exited(int pid)
+{
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        siginfo_t si = {0};
+        assert_int_equal(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT), 0);
+        if (si.si_pid == pid)
+            return;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        assert_true(t.tv_sec - t0.tv_sec < 30);
+        usleep(1000); /* a thread sleep: the loop does not turn */
+    }
+}
+
+static int late_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    weft_proc_t *p;
+    int code = -100;
+    /* returncode reaps a child that has ended; a wait then has nothing
+     * to wait for */
+    assert_int_equal(weft_proc_shell(&p, "exit 7", NULL), 0);
+    spin_until_exited(weft_proc_pid(p));
+    assert_int_equal(weft_proc_returncode(p, &code), 0); /* reaps it: no wait needed */
+    assert_int_equal(code, 7);
+    assert_int_equal(weft_proc_wait(p, &code), 0);
+    assert_int_equal(code, 7);
+    assert_int_equal(weft_proc_destroy(p), 0);
+
+    /* the child ended and the loop has not polled since: the wait parks
+     * and the pending exit event wakes it */
+    assert_int_equal(weft_proc_shell(&p, "exit 5", NULL), 0);
+    spin_until_exited(weft_proc_pid(p));
+    code = -100;
+    assert_int_equal(weft_proc_wait(p, &code), 0);
+    assert_int_equal(code, 5);
+    assert_int_equal(weft_proc_destroy(p), 0);
+
+    /* the child ended and the loop has seen its exit (a sleep polls the
+     * backend): the wait returns without parking */
+    assert_int_equal(weft_proc_shell(&p, "exit 6", NULL), 0);
+    spin_until_exited(weft_proc_pid(p));
+    assert_int_equal(weft_sleep(WEFT_MSEC(1)), 0);
+    code = -100;
+    assert_int_equal(weft_proc_wait(p, &code), 0);
+    assert_int_equal(code, 6);
+    assert_int_equal(weft_proc_destroy(p), 0);
+
+    /* past its deadline, a wait on a child whose exit the loop has seen
+     * still returns the code: it does not need to suspend */
+    const char *t[] = {"true", NULL};
+    assert_int_equal(weft_proc_spawn(&p, t, NULL), 0);
+    spin_until_exited(weft_proc_pid(p));
+    assert_int_equal(weft_sleep(WEFT_MSEC(1)), 0);
+    weft_deadline_t d;
+    assert_int_equal(weft_deadline_push(&d, 0), 0);
+    code = -100;
+    assert_int_equal(weft_proc_wait(p, &code), 0);
+    assert_int_equal(code, 0);
+    weft_deadline_pop(&d);
+    assert_int_equal(weft_proc_destroy(p), 0);
+    return 0;
+}
+
+static void test_wait_after_the_child_has_ended(void **state)
+{
+    (void)state;
+    run_main(late_main);
+}
+
+typedef struct waiter {
+    weft_proc_t *p;
+    int code;
+} waiter_t;
+
+static int wait_code(void *arg, void **result)
+{
+    (void)result;
+    waiter_t *w = arg;
+    return weft_proc_wait(w->p, &w->code);
+}
+
+/* Whether this kernel (or Valgrind, which may not know the call) gives
+ * pidfds: without them weft polls waitpid, and several tasks may wait. */
+static bool have_pidfd(void)
+{
+    int fd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+    if (fd < 0)
+        return false;
+    close(fd);
+    return true;
+}
+
+static int second_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    const char *argv[] = {"sleep", "100", NULL};
+    weft_proc_t *p;
+    assert_int_equal(weft_proc_spawn(&p, argv, NULL), 0);
+    waiter_t w1 = {.p = p, .code = -100}, w2 = {.p = p, .code = -100};
+    weft_task_t *t1, *t2 = NULL;
+    assert_int_equal(weft_spawn(&t1, wait_code, &w1, NULL), 0);
+    assert_int_equal(weft_yield(), 0);
+    int code = -100;
+    if (have_pidfd()) {
+        assert_int_equal(weft_proc_wait(p, &code), -EBUSY); /* one waiter at a time */
+        assert_int_equal(code, -100);
+    } else {
+        /* polling: a second waiter polls too, and both get the code */
+        assert_int_equal(weft_spawn(&t2, wait_code, &w2, NULL), 0);
+        assert_int_equal(weft_yield(), 0);
+    }
+    assert_int_equal(weft_proc_destroy(p), -EBUSY);
+    assert_int_equal(weft_proc_terminate(p), 0);
+    assert_int_equal(weft_await(t1, NULL), 0);
+    weft_task_release(t1);
+    assert_int_equal(w1.code, -SIGTERM);
+    if (t2) {
+        assert_int_equal(weft_await(t2, NULL), 0);
+        weft_task_release(t2);
+        assert_int_equal(w2.code, -SIGTERM);
+    }
+    /* once reaped, anyone may ask */
+    assert_int_equal(weft_proc_wait(p, &code), 0);
+    assert_int_equal(code, -SIGTERM);
+    assert_int_equal(weft_proc_destroy(p), 0);
+    return 0;
+}
+
+static void test_a_second_waiter(void **state)
+{
+    (void)state;
+    run_main(second_main);
+}
+
 /* ---- errors ---- */
 
 static int missing_main(void *arg, void **result)
@@ -147,6 +295,75 @@ static void test_missing_program_is_an_error_from_spawn(void **state)
 {
     (void)state;
     run_main(missing_main);
+}
+
+/* A PATH search: a name found only without its execute bit is -EACCES, a
+ * name found nowhere -ENOENT, and an executable later in PATH wins over a
+ * non-executable one earlier. */
+static int search_main(void *arg, void **result)
+{
+    (void)result;
+    const char *dir = arg;
+    weft_proc_t *p = NULL;
+    const char *a1[] = {"weft-test-noexec", NULL};
+    assert_int_equal(weft_proc_spawn(&p, a1, NULL), -EACCES);
+    const char *a2[] = {"weft-test-nowhere", NULL};
+    assert_int_equal(weft_proc_spawn(&p, a2, NULL), -ENOENT);
+    const char *a3[] = {"true", NULL}; /* dir/true is not executable, /bin/true is */
+    int code = -100;
+    assert_int_equal(weft_proc_spawn(&p, a3, NULL), 0);
+    assert_int_equal(weft_proc_wait(p, &code), 0);
+    assert_int_equal(code, 0);
+    assert_int_equal(weft_proc_destroy(p), 0);
+    /* a relative path from the child's own directory */
+    weft_proc_opts_t in_dir = {.cwd = dir};
+    const char *a4[] = {"./weft-test-noexec", NULL};
+    assert_int_equal(weft_proc_spawn(&p, a4, NULL), -ENOENT); /* not in ours */
+    p = NULL;
+    int rc = weft_proc_spawn(&p, a4, &in_dir);
+    if (rc == 0) {
+        /* a C library that cannot report exec errors (Valgrind's forked
+         * child): the child's own directory is the child's to search */
+        assert_int_equal(weft_proc_wait(p, &code), 0);
+        assert_int_equal(code, 127);
+        assert_int_equal(weft_proc_destroy(p), 0);
+    } else {
+        assert_int_equal(rc, -EACCES);
+    }
+    return 0;
+}
+
+static void test_exec_errors_through_a_path_search(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/weft-test-proc-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char f1[64], f2[64];
+    snprintf(f1, sizeof f1, "%s/weft-test-noexec", dir);
+    snprintf(f2, sizeof f2, "%s/true", dir);
+    for (int i = 0; i < 2; i++) {
+        int fd = open(i ? f2 : f1, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, "#!/bin/sh\n", 10), 10);
+        close(fd);
+    }
+    const char *old = getenv("PATH");
+    char *saved = old ? strdup(old) : NULL;
+    char path[128];
+    snprintf(path, sizeof path, "%s:/bin:/usr/bin", dir);
+    assert_int_equal(setenv("PATH", path, 1), 0);
+    int before = count_fds();
+    assert_int_equal(weft_run(search_main, dir, NULL), 0);
+    assert_int_equal(count_fds(), before);
+    if (saved)
+        setenv("PATH", saved, 1);
+    else
+        unsetenv("PATH");
+    free(saved);
+    unlink(f1);
+    unlink(f2);
+    rmdir(dir);
+    assert_int_equal(waitpid(-1, NULL, WNOHANG), -1);
 }
 
 static int args_main(void *arg, void **result)
@@ -396,6 +613,9 @@ int main(void)
         cmocka_unit_test(test_spawn_reads_stdout_and_waits),
         cmocka_unit_test(test_exit_codes_and_signals),
         cmocka_unit_test(test_missing_program_is_an_error_from_spawn),
+        cmocka_unit_test(test_exec_errors_through_a_path_search),
+        cmocka_unit_test(test_wait_after_the_child_has_ended),
+        cmocka_unit_test(test_a_second_waiter),
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_many_processes_with_large_outputs),
         cmocka_unit_test(test_communicate_feeds_stdin_and_survives_a_child_that_ignores_it),
