@@ -5,6 +5,8 @@
 #   bench   build + the benchmark peers and load generators
 #   fuzz    build + clang (libFuzzer)
 #   format  clang-format
+#   aarch64 cross compiler, qemu-user and arm64 cmocka (adds the arm64
+#           architecture to dpkg for it) for `make aarch64`
 # Installs what is missing (Debian/Ubuntu, as root), or prints the command to
 # run and exits 1. Quiet when nothing is missing.
 set -eu
@@ -15,13 +17,15 @@ build_pkgs="cmake make gcc pkg-config libcmocka-dev valgrind libssl-dev openssl 
 bench_pkgs="libboost-context-dev golang-go python3 python3-uvloop libuv1-dev wrk nginx-light redis-server redis-tools curl"
 format_pkgs="clang-format"
 fuzz_pkgs="clang"
+aarch64_pkgs="cmake make pkg-config gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user libcmocka-dev:arm64"
 
 case $mode in
     build) want=$build_pkgs ;;
     bench) want="$build_pkgs $bench_pkgs" ;;
     format) want=$format_pkgs ;;
     fuzz) want="$build_pkgs $fuzz_pkgs" ;;
-    *) echo "usage: $0 build|bench|fuzz|format" >&2; exit 2 ;;
+    aarch64) want=$aarch64_pkgs ;;
+    *) echo "usage: $0 build|bench|fuzz|format|aarch64" >&2; exit 2 ;;
 esac
 
 if [ ! -f /etc/debian_version ] || ! command -v dpkg-query >/dev/null 2>&1; then
@@ -53,6 +57,12 @@ if [ "$(id -u)" -ne 0 ]; then
     echo "deps.sh: missing packages for '$mode':$missing" >&2
     echo "run:  sudo apt-get update && sudo apt-get install -y --no-install-recommends$missing" >&2
     exit 1
+fi
+
+# arm64 packages (cmocka) need the architecture known to dpkg first
+if [ "$mode" = aarch64 ] && ! dpkg --print-foreign-architectures | grep -qx arm64; then
+    echo "deps.sh: adding the arm64 architecture to dpkg" >&2
+    dpkg --add-architecture arm64
 fi
 
 echo "deps.sh: installing:$missing" >&2

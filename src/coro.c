@@ -228,7 +228,32 @@ int weft_coro_create(weft_coro_t **out, weft_coro_fn fn, void *arg, const weft_c
     return 0;
 }
 
-int weft_coro_resume(weft_coro_t *co, void *value, void **out)
+/* The second half of every resume: hands the value in, links `co` under
+ * the running coroutine and switches to it, as a tail call. */
+static inline __attribute__((always_inline)) int resume_enter(weft__thread_t *t, weft_coro_t *co,
+                                                              void *value, void **out)
+{
+    /* the values cross through pointers the other side writes, so that
+     * nothing is left to do here after the switch */
+    void **in = co->xfer_in;
+    if (in)
+        *in = value;
+    co->xfer_in = NULL;
+    co->xfer_out = out;
+    weft_coro_t *cur = t->current;
+    co->resumer = cur;
+    co->task = cur->task;
+    co->state = WEFT_CORO_RUNNING;
+    t->current = co;
+    return switch_int(cur, co);
+}
+
+/* Everything but the plain resume of a suspended coroutine: errors, a
+ * thread's first use, a first resume (which takes the stack). Kept out of
+ * line so the common path saves no registers of its own (not `cold`:
+ * every coroutine's first resume comes here, and `create` would pay for
+ * the far jump). */
+static __attribute__((noinline)) int resume_slow(weft_coro_t *co, void *value, void **out)
 {
     if (!co || co->kind == WEFT__KIND_ROOT || co->kind == WEFT__KIND_TASK)
         return -EINVAL;
@@ -248,18 +273,18 @@ int weft_coro_resume(weft_coro_t *co, void *value, void **out)
             return -EXDEV;
         break;
     }
-    /* the values cross through pointers the other side writes, so that
-     * nothing is left to do here after the switch */
-    if (co->xfer_in)
-        *co->xfer_in = value;
-    co->xfer_in = NULL;
-    co->xfer_out = out;
-    weft_coro_t *cur = t->current;
-    co->resumer = cur;
-    co->task = cur->task;
-    co->state = WEFT_CORO_RUNNING;
-    t->current = co;
-    return switch_int(cur, co);
+    return resume_enter(t, co, value, out);
+}
+
+int weft_coro_resume(weft_coro_t *co, void *value, void **out)
+{
+    weft__thread_t *t = &weft__self;
+    /* co->thread == t implies t was set up, unless t is a new thread that
+     * reuses a dead one's TLS block: hence the ready test too */
+    if (WEFT_LIKELY(co && co->state == WEFT_CORO_SUSPENDED && co->kind <= WEFT__KIND_GEN &&
+                    co->thread == t && t->ready))
+        return resume_enter(t, co, value, out);
+    return resume_slow(co, value, out);
 }
 
 /* The yield of generators: as weft_coro_yield, returning what is sent. */
