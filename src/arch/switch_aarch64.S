@@ -45,6 +45,14 @@ weft__ctx_switch_int:
     stp     d10, d11, [sp, #112]
     stp     d12, d13, [sp, #128]
     stp     d14, d15, [sp, #144]
+    .cfi_offset d8, -64
+    .cfi_offset d9, -56
+    .cfi_offset d10, -48
+    .cfi_offset d11, -40
+    .cfi_offset d12, -32
+    .cfi_offset d13, -24
+    .cfi_offset d14, -16
+    .cfi_offset d15, -8
     mov     x9, sp
     str     x9, [x0]            /* from->sp */
     ldr     x9, [x1]            /* to->sp: the other stack has the same frame shape */
@@ -72,6 +80,15 @@ weft__ctx_switch_int:
     .cfi_restore x27
     .cfi_restore x28
     .cfi_restore x29
+    .cfi_restore x30
+    .cfi_restore d8
+    .cfi_restore d9
+    .cfi_restore d10
+    .cfi_restore d11
+    .cfi_restore d12
+    .cfi_restore d13
+    .cfi_restore d14
+    .cfi_restore d15
     mov     x0, x2              /* arg becomes the resumed switch's return value */
     ret     x30
     .cfi_endproc
