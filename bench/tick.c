@@ -11,7 +11,9 @@
  * 1 ns through weft_config_t.timer_slack_ns (field timer_slack_ns), each
  * with one worker and with two ("workers" 2: the ticker is placed on
  * worker 1, the neighbour stays on worker 0, so no 50 us step stands
- * between a deadline and its tick).
+ * between a deadline and its tick), and with two workers and
+ * timer_spin_ns 50 us (field timer_spin_ns: the ticker's worker polls
+ * instead of sleeping through the last 50 us before each deadline).
  */
 #include "bench.h"
 
@@ -99,7 +101,7 @@ static int cmp_i64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static void run_weft(bool busy, int64_t slack_ns, int workers)
+static void run_weft(bool busy, int64_t slack_ns, int workers, int64_t spin_ns)
 {
     tick_run_t r = {.duration_ns = (int64_t)(TICK_SECONDS * 1e9 * bench_scale()),
                     .busy = busy,
@@ -113,7 +115,7 @@ static void run_weft(bool busy, int64_t slack_ns, int workers)
     }
     bench_note("tick: weft, %s, timer slack %lld ns, %d worker(s)", load, (long long)slack_ns,
                workers);
-    weft_config_t cfg = {.timer_slack_ns = slack_ns, .workers = workers};
+    weft_config_t cfg = {.timer_slack_ns = slack_ns, .workers = workers, .timer_spin_ns = spin_ns};
     int rc = weft_run_config(&cfg, tick_main, &r, NULL);
     if (rc != 0 || r.n == 0) {
         bench_skip(W, "weft", rc ? weft_strerror(rc) : "no tick delivered");
@@ -123,9 +125,10 @@ static void run_weft(bool busy, int64_t slack_ns, int workers)
         double p99 = (double)r.late[(r.n * 99) / 100] / 1e3;
         double mx = (double)r.late[r.n - 1] / 1e3;
         bench_json(W, "weft",
-                   "\"load\":\"%s\",\"timer_slack_ns\":%lld,\"workers\":%d,\"ticks\":%ld,"
-                   "\"p50_us\":%.1f,\"p99_us\":%.1f,\"max_us\":%.1f",
-                   load, (long long)slack_ns, workers, r.n, p50, p99, mx);
+                   "\"load\":\"%s\",\"timer_slack_ns\":%lld,\"workers\":%d,"
+                   "\"timer_spin_ns\":%lld,\"ticks\":%ld,\"p50_us\":%.1f,\"p99_us\":%.1f,"
+                   "\"max_us\":%.1f",
+                   load, (long long)slack_ns, workers, (long long)spin_ns, r.n, p50, p99, mx);
     }
     free(r.late);
 }
@@ -135,11 +138,12 @@ int bench_tick(void)
     char secs[32];
     snprintf(secs, sizeof secs, "%.3f", TICK_SECONDS * bench_scale());
     for (int busy = 0; busy < 2; busy++) {
-        run_weft(busy, 0, 1);
-        run_weft(busy, 1, 1);
-        /* the ticker on a worker of its own, beside the busy one */
-        run_weft(busy, 0, 2);
-        run_weft(busy, 1, 2);
+        run_weft(busy, 0, 1, 0);
+        run_weft(busy, 1, 1, 0);
+        /* the ticker on a worker of its own, beside the busy one; then
+         * that worker polls the last 50 us before each deadline */
+        run_weft(busy, 1, 2, 0);
+        run_weft(busy, 1, 2, WEFT_USEC(50));
         const char *const args[] = {"-seconds", secs, "-load", busy ? "busy" : "idle", NULL};
         run_go_peer(W, "tick", args, PEER_TIMEOUT_S);
         const char *const pargs[] = {"--seconds", secs, "--load", busy ? "busy" : "idle", NULL};

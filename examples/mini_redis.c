@@ -4,7 +4,10 @@
  * parses every complete command the stream has buffered, in place
  * (weft_stream_peek and examples/proto/resp.h), runs them, and sends all
  * the replies with one write. Pipelining clients (redis-benchmark -P 16)
- * thus cost one read and one write per batch, not per command.
+ * thus cost one read and one write per batch, not per command. The
+ * streams defer their writes (defer_writes): the loop reads every ready
+ * connection first and sends all the replies just before it polls, as
+ * redis-server does, so the client finds them together.
  *
  *   ./mini_redis 6380           (port 0 picks a free one)
  *   redis-cli -p 6380 set greeting hello
@@ -551,7 +554,7 @@ static int serve(void *arg, void **result)
     }
     weft_listener_addr(l, &a);
     weft_addr_format(&a, name, sizeof name);
-    weft_server_opts_t opts = {.stream = {.limit = MAX_COMMAND}};
+    weft_server_opts_t opts = {.stream = {.limit = MAX_COMMAND, .defer_writes = true}};
     rc = weft_server_start(&srv, l, handle, &table, &opts);
     if (rc < 0) {
         weft_listener_close(l);

@@ -277,6 +277,13 @@ typedef struct weft_config {
      * WEFT_STACK_DEFAULT takes the environment variable WEFT_COPY_STACK
      * (1: copy-stack) or else own stacks. */
     int stack_mode;
+    /* How long before its next timer the loop stops sleeping and polls
+     * instead (0: never; at most 10 ms): a loop woken from a blocked wait
+     * starts tens of microseconds late on these machines, one that polls
+     * is on time, for the price of that CPU time per timer. For a ticker
+     * that must be on time, best on a worker of its own (docs/design.md
+     * "Timer precision" has the measured effect). */
+    int64_t timer_spin_ns;
 } weft_config_t;
 
 #define WEFT_WORKERS_PER_CORE (-1)
@@ -294,6 +301,7 @@ WEFT_API int weft_run(weft_task_fn main, void *arg, void **result);
 
 /* weft_run with a configuration (cfg may be NULL); -EINVAL also for a
  * bad field (workers below WEFT_WORKERS_PER_CORE, pool_threads < 0,
+ * timer_spin_ns outside 0..10 ms,
  * stack_mode not a weft_stack_mode_t). */
 WEFT_API int weft_run_config(const weft_config_t *cfg, weft_task_fn main, void *arg,
                              void **result);
@@ -1121,8 +1129,10 @@ typedef struct weft_stream_opts {
      * also when the writer parks or ends meanwhile; flush, drain above
      * high_water, shutdown and close send at once as always. A write that
      * would hold more than 32 KiB goes out at once. Fewer system calls
-     * and wake-ups for a server that answers many requests a turn; the
-     * cost is latency bounded by the rest of the turn's ready work. */
+     * and wake-ups for a server that answers many requests a turn (after
+     * sending, the loop polls briefly before it blocks, docs/design.md
+     * "Streams"); the cost is latency bounded by the rest of the turn's
+     * ready work. */
     bool defer_writes;
 } weft_stream_opts_t;
 

@@ -283,8 +283,22 @@ typedef struct weft__loop {
     _Atomic size_t anyq_n;
     unsigned idle_rounds; /* closing: idle waits without progress anywhere */
     _Atomic int idle;     /* blocked with nothing of its own to wait for */
+    int64_t timer_spin_ns; /* weft_config_t.timer_spin_ns */
     unsigned long seen_progress;
+    /* Streams holding writes for the end of the turn (stream.c, the
+     * defer_writes option), sent by weft__stream_flush_deferred before
+     * the loop polls; NULL when none. The loop's thread only. */
+    struct weft_stream *deferred;
+    struct weft_stream **deferred_tail; /* the last one's link, while any */
+    /* The poll-before-blocking after such a flush (loop.c, spin_poll):
+     * spins that found nothing in a row, and flushes left to skip. */
+    uint8_t spin_fail, spin_skip;
+    int64_t spin_end; /* when the last spin ended */
 } weft__loop_t;
+
+/* Sends the writes every stream on L->deferred held during the turn and
+ * empties the list (stream.c). Never suspends. */
+void weft__stream_flush_deferred(weft__loop_t *L);
 
 /* ---- several workers (worker.c) ---- */
 

@@ -21,6 +21,8 @@
  * the owning task need not help. drain and flush wait as io.c's writer
  * and send themselves when woken. A send error is sticky: the queue is
  * dropped, and every later write, drain, flush and close returns it.
+ * With defer_writes, a write only queues, and the loop sends each such
+ * stream's queue once, before it next polls (see "deferred writes").
  *
  * Transport: a stream may read and write through a transport (stream.h;
  * TLS in tls.c) instead of the fd's own calls. The plain path pays one
@@ -52,6 +54,7 @@
 #define WEFT__OBUF_MIN 4096    /* smallest output ring */
 #define WEFT__OBUF_KEEP 262144 /* a ring larger than this is freed once empty */
 #define WEFT__IOV_BATCH 64     /* iovecs per send */
+#define WEFT__DEFER_MAX 32768  /* a deferred write holding more goes out at once */
 
 struct weft_stream {
     weft__io_t io;
@@ -63,8 +66,11 @@ struct weft_stream {
     int rerr, werr; /* sticky errors, 0 if none */
     uint32_t users; /* tasks inside a call that may suspend */
     bool sock, eof, wshut, closed;
+    bool defer;                  /* defer_writes: writes wait for the turn's end */
     const weft__transport_t *tr; /* NULL: the fd's own read and send */
     void *tctx;
+    /* on io.loop->deferred while dpprev is set (writes held this turn) */
+    weft_stream_t *dnext, **dpprev;
 };
 
 static void destroy(weft_stream_t *s)
@@ -138,6 +144,7 @@ int weft__stream_open(weft_stream_t **out, int fd, const weft_stream_opts_t *opt
     s->high = high;
     s->low = low;
     s->sock = sock;
+    s->defer = opts && opts->defer_writes;
     *out = s;
     return 0;
 fail:
@@ -612,6 +619,59 @@ static void on_writable(weft__io_t *io)
     out_send(s, NULL, 0);
 }
 
+/* ---- deferred writes (defer_writes) ----
+ *
+ * A write on a deferring stream only appends to the ring and links the
+ * stream on its loop's `deferred` list; weft__loop_turn calls
+ * weft__stream_flush_deferred before it polls, and each stream on the
+ * list sends its queue with one call. A write that would queue more than
+ * WEFT__DEFER_MAX, or one made outside the stream's loop thread (nothing
+ * would flush it there), is sent at once. flush, drain, shutdown and
+ * close go through out_wait, which sends the queue whatever its origin;
+ * teardown unlinks the stream, so the list holds only open streams. */
+
+static void defer_unlink(weft_stream_t *s)
+{
+    if (s->dpprev) {
+        *s->dpprev = s->dnext;
+        if (s->dnext)
+            s->dnext->dpprev = s->dpprev;
+        else
+            s->io.loop->deferred_tail = s->dpprev;
+        s->dnext = NULL;
+        s->dpprev = NULL;
+    }
+}
+
+static int out_defer(weft_stream_t *s, const struct iovec *iov, int cnt, size_t total)
+{
+    weft__loop_t *L = s->io.loop;
+    if (s->olen + total > WEFT__DEFER_MAX || WEFT_UNLIKELY(!L || L != weft__loop()))
+        return out_send(s, iov, cnt);
+    for (int i = 0; i < cnt; i++) {
+        int rc = ring_put(s, (const char *)iov[i].iov_base, iov[i].iov_len);
+        if (rc)
+            return wfail(s, rc);
+    }
+    if (!s->dpprev) { /* at the tail: streams send in the order they wrote */
+        s->dnext = NULL;
+        s->dpprev = L->deferred ? L->deferred_tail : &L->deferred;
+        *s->dpprev = s;
+        L->deferred_tail = &s->dnext;
+    }
+    return 0;
+}
+
+void weft__stream_flush_deferred(weft__loop_t *L)
+{
+    weft_stream_t *s;
+    while ((s = L->deferred) != NULL) {
+        defer_unlink(s);
+        if (s->olen && !s->werr)
+            out_send(s, NULL, 0); /* an error sticks for the owner to see */
+    }
+}
+
 static int write_check(weft_stream_t *s)
 {
     if (s->closed)
@@ -631,6 +691,8 @@ int weft_stream_write(weft_stream_t *s, const void *buf, size_t n)
     if (rc || !n)
         return rc;
     struct iovec v = {(void *)buf, n};
+    if (s->defer)
+        return out_defer(s, &v, 1, n);
     return out_send(s, &v, 1);
 }
 
@@ -651,6 +713,8 @@ int weft_stream_writev(weft_stream_t *s, const struct iovec *iov, int iovcnt)
     int rc = write_check(s);
     if (rc || !total)
         return rc;
+    if (s->defer)
+        return out_defer(s, iov, iovcnt, total);
     return out_send(s, iov, iovcnt);
 }
 
@@ -769,6 +833,7 @@ static int notify_close(weft_stream_t *s)
 static void teardown(weft_stream_t *s)
 {
     s->closed = true;
+    defer_unlink(s);
     weft__io_close(&s->io);
     close(s->io.fd);
     s->io.fd = -1;

@@ -11,9 +11,12 @@
  * close and abort while another task waits in read or drain (also one
  * already woken, not yet run), under ASan; cancellation and deadlines of
  * a waiting read, readexactly, readuntil and drain, with no byte lost;
- * pipes at both ends; bad arguments and calls outside a task.
+ * pipes at both ends; bad arguments and calls outside a task; deferred
+ * writes (defer_writes): one send per turn over SOCK_SEQPACKET, also when
+ * the writer parks or ends, flush and close send at once, abort drops,
+ * a send error sticks, a large write leaves at once.
  *
- * Covers: src/stream.c, src/io.c.
+ * Covers: src/stream.c, src/io.c, the deferred-write flush in src/loop.c.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -1071,6 +1074,164 @@ static void test_bad_args(void **state)
     close(sv[1]);
 }
 
+/* ---- deferred writes (defer_writes) ----
+ *
+ * Over SOCK_SEQPACKET, where each send is one record the peer receives
+ * whole, so the raw peer fd counts the system calls the stream made. */
+
+static const weft_stream_opts_t defer_opts = {.defer_writes = true};
+
+/* One record from the raw fd into buf (NUL-terminated): its length, or
+ * -1 with nothing there (the fd is non-blocking). */
+static ssize_t rec(int fd, char *buf, size_t cap)
+{
+    ssize_t n = recv(fd, buf, cap - 1, MSG_DONTWAIT);
+    buf[n > 0 ? n : 0] = 0;
+    return n;
+}
+
+static void seqpair(int sv[2])
+{
+    assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+}
+
+static int defer_writer(void *arg, void **res)
+{
+    weft_stream_t *s = ((void **)arg)[0];
+    weft_event_t *ev = ((void **)arg)[1];
+    assert_int_equal(weft_stream_write(s, "park", 4), 0);
+    assert_int_equal(weft_stream_write(s, "ed", 2), 0);
+    assert_int_equal(weft_event_wait(ev), 0); /* parks: the loop sends */
+    assert_int_equal(weft_stream_write(s, "end", 3), 0);
+    return 0; /* ends: the loop sends */
+}
+
+static int defer_main(void *arg, void **res)
+{
+    int sv[2];
+    char buf[256];
+    weft_stream_t *s;
+
+    /* writes of one turn leave as one send, at the next turn */
+    seqpair(sv);
+    assert_int_equal(weft_stream_open(&s, sv[0], &defer_opts), 0);
+    assert_int_equal(weft_stream_write(s, "a", 1), 0);
+    assert_int_equal(weft_stream_write(s, "bc", 2), 0);
+    struct iovec v[2] = {{"d", 1}, {"ef", 2}};
+    assert_int_equal(weft_stream_writev(s, v, 2), 0);
+    assert_int_equal(weft_stream_pending(s), 6);
+    assert_int_equal(rec(sv[1], buf, sizeof buf), -1); /* nothing sent yet */
+    assert_int_equal(weft_yield(), 0);
+    assert_int_equal(weft_stream_pending(s), 0);
+    assert_int_equal(rec(sv[1], buf, sizeof buf), 6);
+    assert_string_equal(buf, "abcdef");
+    assert_int_equal(rec(sv[1], buf, sizeof buf), -1); /* in one send */
+
+    /* the writer parks, then ends: its writes leave all the same */
+    weft_event_t *ev;
+    assert_int_equal(weft_event_create(&ev), 0);
+    void *wa[2] = {s, ev};
+    weft_task_t *t;
+    assert_int_equal(weft_spawn(&t, defer_writer, wa, NULL), 0);
+    wait_state(t, WEFT_TASK_WAITING);
+    assert_int_equal(weft_yield(), 0);
+    assert_int_equal(rec(sv[1], buf, sizeof buf), 6);
+    assert_string_equal(buf, "parked");
+    weft_event_set(ev);
+    assert_int_equal(weft_await(t, NULL), 0);
+    weft_task_release(t);
+    weft_event_destroy(ev);
+    assert_int_equal(weft_yield(), 0);
+    assert_int_equal(rec(sv[1], buf, sizeof buf), 3);
+    assert_string_equal(buf, "end");
+
+    /* flush sends at once, without a turn */
+    assert_int_equal(weft_stream_write(s, "now", 3), 0);
+    assert_int_equal(weft_stream_flush(s), 0);
+    assert_int_equal(rec(sv[1], buf, sizeof buf), 3);
+    assert_string_equal(buf, "now");
+
+    /* close right after a write delivers it, then the end */
+    assert_int_equal(weft_stream_write(s, "last", 4), 0);
+    assert_int_equal(weft_stream_close(s), 0);
+    assert_int_equal(rec(sv[1], buf, sizeof buf), 4);
+    assert_string_equal(buf, "last");
+    assert_int_equal(rec(sv[1], buf, sizeof buf), 0);
+    close(sv[1]);
+
+    /* abort drops what is held; nothing is sent later (the loop's list
+     * forgets the stream: under ASan a stale link would be a
+     * use-after-free at the next turn) */
+    seqpair(sv);
+    assert_int_equal(weft_stream_open(&s, sv[0], &defer_opts), 0);
+    assert_int_equal(weft_stream_write(s, "gone", 4), 0);
+    assert_int_equal(weft_stream_abort(s), 0);
+    assert_int_equal(weft_yield(), 0);
+    assert_int_equal(rec(sv[1], buf, sizeof buf), 0); /* the end only */
+    close(sv[1]);
+
+    /* several streams held at once; ones leaving the list from its tail
+     * and its middle do not break it for the others */
+    {
+        int p[4][2];
+        weft_stream_t *m[4];
+        for (int i = 0; i < 4; i++) {
+            seqpair(p[i]);
+            assert_int_equal(weft_stream_open(&m[i], p[i][0], &defer_opts), 0);
+        }
+        for (int i = 0; i < 3; i++)
+            assert_int_equal(weft_stream_write(m[i], &"abc"[i], 1), 0);
+        assert_int_equal(weft_stream_abort(m[2]), 0); /* the tail */
+        assert_int_equal(weft_stream_write(m[3], "d", 1), 0);
+        assert_int_equal(weft_stream_abort(m[1]), 0);         /* the middle */
+        assert_int_equal(weft_stream_write(m[0], "A", 1), 0); /* linked already */
+        assert_int_equal(weft_yield(), 0);
+        assert_int_equal(rec(p[0][1], buf, sizeof buf), 2);
+        assert_string_equal(buf, "aA");
+        assert_int_equal(rec(p[3][1], buf, sizeof buf), 1);
+        assert_string_equal(buf, "d");
+        assert_int_equal(rec(p[1][1], buf, sizeof buf), 0);
+        assert_int_equal(rec(p[2][1], buf, sizeof buf), 0);
+        assert_int_equal(weft_stream_close(m[0]), 0);
+        assert_int_equal(weft_stream_close(m[3]), 0);
+        for (int i = 0; i < 4; i++)
+            close(p[i][1]);
+    }
+
+    /* a send error at the flush sticks for the next call */
+    seqpair(sv);
+    assert_int_equal(weft_stream_open(&s, sv[0], &defer_opts), 0);
+    close(sv[1]);
+    assert_int_equal(weft_stream_write(s, "lost", 4), 0);
+    assert_int_equal(weft_yield(), 0);
+    assert_int_equal(weft_stream_write(s, "x", 1), -EPIPE);
+    assert_int_equal(weft_stream_close(s), -EPIPE);
+
+    /* a write that would hold more than 32 KiB goes out at once */
+    weft_stream_t *a, *b;
+    spair(&a, &b, &defer_opts, NULL, 0);
+    size_t n = 40000;
+    unsigned char *src = malloc(n), *dst = malloc(n);
+    fill_pat(src, 0, n);
+    assert_int_equal(weft_stream_write(a, src, 100), 0);
+    assert_int_equal(weft_stream_pending(a), 100);
+    assert_int_equal(weft_stream_write(a, src + 100, n - 100), 0);
+    assert_true(weft_stream_pending(a) < n);
+    assert_int_equal(weft_stream_readexactly(b, dst, n, NULL), 0);
+    check_pat(dst, 0, n);
+    free(src);
+    free(dst);
+    assert_int_equal(weft_stream_close(a), 0);
+    assert_int_equal(weft_stream_close(b), 0);
+
+    return 0;
+}
+
+static void test_deferred_writes(void **state)
+{
+    run(defer_main, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1089,6 +1250,7 @@ int main(void)
         cmocka_unit_test(test_pipes),
         cmocka_unit_test(test_fill_peek),
         cmocka_unit_test(test_bad_args),
+        cmocka_unit_test(test_deferred_writes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

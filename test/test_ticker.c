@@ -1,12 +1,14 @@
 /* test_ticker.c - tickers and sleep-until: an absolute schedule that does
  * not drift, the three missed-tick policies after a deliberate stall,
- * sleep-until in the past, cancellation and deadline scopes.
+ * sleep-until in the past, cancellation and deadline scopes, and a loop
+ * that polls through the last stretch before its timers (timer_spin_ns),
+ * alone and on a worker of its own.
  *
  * Assertions compare deadlines (exact arithmetic on the schedule) and
  * counts derived from the times the test itself observed, never how fast
  * the machine is, so they hold under Valgrind and on a loaded machine.
  *
- * Covers: src/ticker.c.
+ * Covers: src/ticker.c, src/loop.c.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -321,6 +323,52 @@ static void test_bad_arguments(void **state)
     assert_int_equal(weft_ticker_destroy(tk), 0);
 }
 
+/* timer_spin_ns: ticks still come in order and never early; the option's
+ * range is checked. */
+static int spin_ticks(void *arg, void **result)
+{
+    (void)result;
+    int64_t *worst_early = arg;
+    weft_ticker_t *tk;
+    int64_t p = WEFT_MSEC(2), first = weft_now() + p;
+    assert_int_equal(weft_ticker_create(&tk, p, first, WEFT_TICK_SKIP), 0);
+    for (int i = 0; i < 50; i++) {
+        int64_t d;
+        assert_int_equal(weft_ticker_wait(tk, &d), 0);
+        int64_t early = d - weft_now();
+        if (early > *worst_early)
+            *worst_early = early;
+    }
+    return weft_ticker_destroy(tk);
+}
+
+static int spin_main(void *arg, void **result)
+{
+    (void)result;
+    weft_task_t *t;
+    weft_task_opts_t o = {.place = weft_worker_count() > 1 ? WEFT_PLACE_WORKER : WEFT_PLACE_HERE,
+                          .worker = 1};
+    assert_int_equal(weft_spawn(&t, spin_ticks, arg, &o), 0);
+    int rc = weft_await(t, NULL);
+    weft_task_release(t);
+    return rc;
+}
+
+static void test_timer_spin(void **state)
+{
+    (void)state;
+    for (int workers = 1; workers <= 2; workers++) {
+        int64_t worst_early = INT64_MIN;
+        weft_config_t cfg = {.workers = workers, .timer_spin_ns = WEFT_USEC(200)};
+        assert_int_equal(weft_run_config(&cfg, spin_main, &worst_early, NULL), 0);
+        assert_true(worst_early <= 0); /* no tick before its deadline */
+    }
+    weft_config_t bad = {.timer_spin_ns = -1};
+    assert_int_equal(weft_run_config(&bad, spin_main, NULL, NULL), -EINVAL);
+    bad.timer_spin_ns = WEFT_MSEC(11);
+    assert_int_equal(weft_run_config(&bad, spin_main, NULL, NULL), -EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -331,6 +379,7 @@ int main(void)
         cmocka_unit_test(test_sleep_until_past_yields_and_reset),
         cmocka_unit_test(test_cancel_and_deadline_end_a_wait),
         cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_timer_spin),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
