@@ -154,9 +154,8 @@ static void *recv_now(weft_chan_t *ch)
 
 /* ---- send / recv ---- */
 
-int weft_chan_send(weft_chan_t *ch, void *v)
+static int chan_send(weft_chan_t *ch, void *v)
 {
-    WEFT__GUARD();
     weft_task_t *self = weft__task();
     if (!self)
         return -EPERM;
@@ -175,6 +174,17 @@ int weft_chan_send(weft_chan_t *ch, void *v)
     self->waiter.aux = 0;
     weft__wlist_push(&ch->senders, &self->waiter);
     return weft__park(self, WEFT__WAIT_CHAN, ch, unpark_plain, WEFT_FOREVER);
+}
+
+/* Without the guard's cleanup on the one-worker path, the park above stays
+ * a tail call into the switch ("No ret after a switch" in docs/design.md). */
+int weft_chan_send(weft_chan_t *ch, void *v)
+{
+    if (WEFT_UNLIKELY(atomic_load_explicit(&weft__multi, memory_order_relaxed))) {
+        WEFT__GUARD();
+        return chan_send(ch, v);
+    }
+    return chan_send(ch, v);
 }
 
 int weft_chan_recv(weft_chan_t *ch, void **v)
