@@ -160,7 +160,9 @@ static int gather_cancel_main(void *arg, void **result)
     spawn_all(t, w, 3);
     gatherer_t gs = {.tasks = t, .n = 3, .rc = 1};
     assert_int_equal(weft_spawn(&g, gatherer, &gs, NULL), 0);
-    assert_int_equal(weft_sleep(WEFT_MSEC(1)), 0);
+    /* until the gatherer waits (on a slow run 1 ms may not be enough) */
+    for (int i = 0; i < 10000 && weft_task_state(g) != WEFT_TASK_WAITING; i++)
+        assert_int_equal(weft_sleep(WEFT_MSEC(1)), 0);
     assert_int_equal(weft_cancel(g), 0);
     assert_int_equal(weft_await(g, NULL), -ECANCELED);
     assert_int_equal(gs.rc, -ECANCELED);
