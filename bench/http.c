@@ -131,45 +131,6 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
     return 0;
 }
 
-/* Writes bench/peers/nginx.conf.in into dir/nginx.conf with @DIR@ and
- * @PORT@ filled in. */
-static bool write_nginx_conf(const char *dir, int port, char *reason, size_t len)
-{
-    char tpl_path[4096], conf_path[4200];
-    snprintf(tpl_path, sizeof tpl_path, "%s/bench/peers/nginx.conf.in", WEFT_SOURCE_DIR);
-    snprintf(conf_path, sizeof conf_path, "%s/nginx.conf", dir);
-    FILE *in = fopen(tpl_path, "re");
-    if (!in) {
-        snprintf(reason, len, "%.400s not found", tpl_path);
-        return false;
-    }
-    FILE *out = fopen(conf_path, "we");
-    if (!out) {
-        fclose(in);
-        snprintf(reason, len, "cannot write %.400s", conf_path);
-        return false;
-    }
-    char line[1024];
-    while (fgets(line, sizeof line, in)) {
-        for (char *p = line; *p;) {
-            if (strncmp(p, "@DIR@", 5) == 0) {
-                fputs(dir, out);
-                p += 5;
-            } else if (strncmp(p, "@PORT@", 6) == 0) {
-                fprintf(out, "%d", port);
-                p += 6;
-            } else {
-                fputc(*p++, out);
-            }
-        }
-    }
-    fclose(in);
-    bool ok = fclose(out) == 0;
-    if (!ok)
-        snprintf(reason, len, "cannot write %.400s", conf_path);
-    return ok;
-}
-
 /* ---- one server ---- */
 
 typedef struct http_impl {
@@ -228,7 +189,7 @@ static void run_one(const http_impl_t *h, const char *wrk, int secs)
             nb_skip(W, h->impl, fields, "mkdtemp failed");
             return;
         }
-        if (!write_nginx_conf(dir, port, reason, sizeof reason)) {
+        if (!nb_write_conf("nginx.conf.in", dir, port, reason, sizeof reason)) {
             nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
             nb_skip(W, h->impl, fields, reason);
             return;

@@ -273,6 +273,43 @@ int nb_run_capture(char *const argv[], int cpu, int timeout_s, char **out, char 
     return WEXITSTATUS(status);
 }
 
+bool nb_write_conf(const char *tpl_name, const char *dir, int port, char *reason, size_t len)
+{
+    char tpl_path[4096], conf_path[4200];
+    snprintf(tpl_path, sizeof tpl_path, "%s/bench/peers/%s", WEFT_SOURCE_DIR, tpl_name);
+    snprintf(conf_path, sizeof conf_path, "%s/nginx.conf", dir);
+    FILE *in = fopen(tpl_path, "re");
+    if (!in) {
+        snprintf(reason, len, "%.400s not found", tpl_path);
+        return false;
+    }
+    FILE *out = fopen(conf_path, "we");
+    if (!out) {
+        fclose(in);
+        snprintf(reason, len, "cannot write %.400s", conf_path);
+        return false;
+    }
+    char line[1024];
+    while (fgets(line, sizeof line, in)) {
+        for (char *p = line; *p;) {
+            if (strncmp(p, "@DIR@", 5) == 0) {
+                fputs(dir, out);
+                p += 5;
+            } else if (strncmp(p, "@PORT@", 6) == 0) {
+                fprintf(out, "%d", port);
+                p += 6;
+            } else {
+                fputc(*p++, out);
+            }
+        }
+    }
+    fclose(in);
+    bool ok = fclose(out) == 0;
+    if (!ok)
+        snprintf(reason, len, "cannot write %.400s", conf_path);
+    return ok;
+}
+
 bool nb_find_program(const char *name, char *buf, size_t len)
 {
     const char *path = getenv("PATH");

@@ -65,4 +65,8 @@ double nb_seconds(double base, double min);
 /* {"workload":W,"impl":I,<fields>,"skipped":REASON}; fields may be NULL. */
 void nb_skip(const char *workload, const char *impl, const char *fields, const char *reason);
 
+/* Writes bench/peers/<tpl_name> into dir/nginx.conf with @DIR@ and @PORT@
+ * filled in; false with the reason in `reason` if it cannot. */
+bool nb_write_conf(const char *tpl_name, const char *dir, int port, char *reason, size_t len);
+
 #endif /* WEFT_NETBENCH_H */

@@ -141,38 +141,12 @@ static void env_free(tls_env_t *e)
         nftw(e->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-/* bench/peers/nginx_tls.conf.in into dir/nginx.conf, @DIR@ and @PORT@
- * filled in. */
+/* bench/peers/nginx_tls.conf.in into dir/nginx.conf, and the static
+ * files' directory. */
 static bool nginx_conf(const tls_env_t *e, int port, char *reason, size_t len)
 {
-    char tpl[4096], conf[200];
-    snprintf(tpl, sizeof tpl, "%s/bench/peers/nginx_tls.conf.in", WEFT_SOURCE_DIR);
-    snprintf(conf, sizeof conf, "%s/nginx.conf", e->dir);
-    FILE *in = fopen(tpl, "re"), *out = in ? fopen(conf, "we") : NULL;
-    if (!out) {
-        if (in)
-            fclose(in);
-        snprintf(reason, len, "cannot read %.300s or write %.100s", tpl, conf);
+    if (!nb_write_conf("nginx_tls.conf.in", e->dir, port, reason, len))
         return false;
-    }
-    char line[1024];
-    while (fgets(line, sizeof line, in))
-        for (char *p = line; *p;) {
-            if (strncmp(p, "@DIR@", 5) == 0) {
-                fputs(e->dir, out);
-                p += 5;
-            } else if (strncmp(p, "@PORT@", 6) == 0) {
-                fprintf(out, "%d", port);
-                p += 6;
-            } else {
-                fputc(*p++, out);
-            }
-        }
-    fclose(in);
-    if (fclose(out) != 0) {
-        snprintf(reason, len, "cannot write %.100s", conf);
-        return false;
-    }
     char www[128];
     snprintf(www, sizeof www, "%s/www", e->dir);
     mkdir(www, 0755);

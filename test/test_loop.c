@@ -236,7 +236,11 @@ static int handle_cancel_main(void *arg, void **result)
     assert_int_equal(weft_handle_cancel(soon), 0);
     assert_int_equal(weft_handle_cancel(later), 0);
     assert_int_equal(weft_sleep(WEFT_MSEC(20)), 0);
-    assert_string_equal(cb_log, "RT");
+    /* both ran, once; their order depends on whether T was already due
+     * when the loop turned (a due timer goes first), so it is not checked */
+    assert_int_equal(strlen(cb_log), 2);
+    assert_non_null(strchr(cb_log, 'R'));
+    assert_non_null(strchr(cb_log, 'T'));
     /* cancelled after they ran: -EALREADY (the handle is dropped anyway) */
     assert_int_equal(weft_handle_cancel(ran), -EALREADY);
     assert_int_equal(weft_handle_cancel(timed_ran), -EALREADY);
