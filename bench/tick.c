@@ -12,8 +12,8 @@
  * with one worker and with two ("workers" 2: the ticker is placed on
  * worker 1, the neighbour stays on worker 0, so no 50 us step stands
  * between a deadline and its tick), and with two workers and
- * timer_spin_ns 50 us (field timer_spin_ns: the ticker's worker polls
- * instead of sleeping through the last 50 us before each deadline).
+ * timer_spin_ns 200 us (field timer_spin_ns: the ticker's worker polls
+ * instead of sleeping through the last 200 us before each deadline).
  */
 #include "bench.h"
 
@@ -141,9 +141,9 @@ int bench_tick(void)
         run_weft(busy, 0, 1, 0);
         run_weft(busy, 1, 1, 0);
         /* the ticker on a worker of its own, beside the busy one; then
-         * that worker polls the last 50 us before each deadline */
+         * that worker polls the last 200 us before each deadline */
         run_weft(busy, 1, 2, 0);
-        run_weft(busy, 1, 2, WEFT_USEC(50));
+        run_weft(busy, 1, 2, WEFT_USEC(200));
         const char *const args[] = {"-seconds", secs, "-load", busy ? "busy" : "idle", NULL};
         run_go_peer(W, "tick", args, PEER_TIMEOUT_S);
         const char *const pargs[] = {"--seconds", secs, "--load", busy ? "busy" : "idle", NULL};
