@@ -140,31 +140,12 @@ static int handle(weft_stream_t *s, void *arg)
     }
 }
 
+/* one listener per worker (WEFT_WORKERS; SO_REUSEPORT spreads the
+ * connections), or a plain server with one worker */
 static int serve(void *arg, void **result)
 {
-    const char *port = arg;
-    weft_serve_t *sv;
-    weft_addr_t a;
-    char name[64];
     (void)result;
-
-    /* one listener per worker (WEFT_WORKERS; SO_REUSEPORT spreads the
-     * connections), or a plain server with one worker */
-    int rc = weft_serve_start(&sv, "127.0.0.1", port, handle, NULL, NULL);
-    if (rc < 0) {
-        fprintf(stderr, "http_hello: listen on port %s: %s\n", port, weft_strerror(rc));
-        return rc;
-    }
-    weft_serve_addr(sv, &a);
-    weft_addr_format(&a, name, sizeof name);
-    printf("http_hello: listening on %s (%d worker%s)\n", name, weft_serve_workers(sv),
-           weft_serve_workers(sv) == 1 ? "" : "s");
-    fflush(stdout);
-
-    stop_signals_wait();
-    /* Clients get a second to finish; then their handlers are cancelled. */
-    weft_serve_close(sv, WEFT_SEC(1));
-    return 0;
+    return serve_until_stopped("http_hello", arg, handle, NULL, NULL);
 }
 
 int main(int argc, char **argv)

@@ -137,26 +137,10 @@ static int serve(void *arg, void **result)
     }
     /* one listener per worker (WEFT_WORKERS), each connection's
      * handshake on the worker that accepted it; the context is shared */
-    weft_serve_t *sv;
     weft_serve_opts_t sopts = {.server.tls = ctx};
-    rc = weft_serve_start(&sv, "127.0.0.1", a->port, handle, NULL, &sopts);
-    if (rc < 0) {
-        fprintf(stderr, "https_hello: listen on port %s: %s\n", a->port, weft_strerror(rc));
-        weft_tls_ctx_release(ctx);
-        return rc;
-    }
-    weft_addr_t addr;
-    char name[64];
-    weft_serve_addr(sv, &addr);
-    weft_addr_format(&addr, name, sizeof name);
-    printf("https_hello: listening on %s (%d worker%s)\n", name, weft_serve_workers(sv),
-           weft_serve_workers(sv) == 1 ? "" : "s");
-    fflush(stdout);
-
-    stop_signals_wait();
-    weft_serve_close(sv, WEFT_SEC(1));
+    rc = serve_until_stopped("https_hello", a->port, handle, NULL, &sopts);
     weft_tls_ctx_release(ctx);
-    return 0;
+    return rc;
 }
 
 int main(int argc, char **argv)
