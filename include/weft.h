@@ -747,9 +747,14 @@ WEFT_API int weft_lock_acquire(weft_lock_t *l);
 /* Acquires l if it is free. Never suspends. Returns 0, -EBUSY if it is
  * held (or promised to a waiter), -EPERM outside a task, -EINVAL. */
 WEFT_API int weft_lock_try_acquire(weft_lock_t *l);
-/* Releases l; the first waiter, if any, becomes its owner. Never
- * suspends. Returns 0, -EPERM if the caller is not the task that holds
- * it, -EINVAL. */
+/* Releases l; the first waiter, if any, becomes its owner. One
+ * exception with several workers: when the first waiter is another
+ * worker's task (which cannot run before its worker's current step ends),
+ * l is freed and that waiter woken to compete for it, so a running task
+ * may take it first; a waiter that loses such a race is next in line and
+ * is handed l at the following release (it loses at most one race per
+ * wait). Never suspends. Returns 0, -EPERM if the caller is not the task
+ * that holds it, -EINVAL. */
 WEFT_API int weft_lock_release(weft_lock_t *l);
 /* True while some task holds l (or it is handed to a waiter). */
 WEFT_API bool weft_lock_locked(const weft_lock_t *l);

@@ -130,6 +130,17 @@ static inline void weft__wlist_remove(weft__waiter_t *w)
     w->prev = w->next = NULL;
     w->list = NULL;
 }
+static inline void weft__wlist_push_front(weft__wlist_t *l, weft__waiter_t *w)
+{
+    w->prev = NULL;
+    w->next = l->head;
+    if (l->head)
+        l->head->prev = w;
+    else
+        l->tail = w;
+    l->head = w;
+    w->list = l;
+}
 static inline weft__waiter_t *weft__wlist_pop(weft__wlist_t *l)
 {
     weft__waiter_t *w = l->head;

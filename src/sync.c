@@ -12,6 +12,18 @@
  * nothing is kept by a task that reports failure. Conditions pass a
  * notification on the same way.
  *
+ * One exception, for locks across workers: when the first waiter is
+ * another worker's task, handing it the lock would keep the lock idle
+ * until that worker finishes its current step and reads its inbox, while
+ * every task that wants the lock queues behind it (a convoy: two workers
+ * were measured slower than one). So the lock is freed instead and that
+ * waiter woken to compete for it (`waking`: at most one such waiter at a
+ * time; any running task may take the free lock meanwhile, as Go's
+ * sync.Mutex lets it). A woken waiter that finds the lock taken goes
+ * back to the head of the line marked `starving` (aux), and a starving
+ * waiter is always handed the lock: no task loses more than one race per
+ * wait. Invariant: a free lock with waiters has a `waking` task on its way.
+ *
  * `busy` counts tasks inside a waiting call of an object (parked, or woken
  * and yet to run); destroy refuses (-EBUSY) while it is non-zero, so a
  * woken task never touches freed memory.
@@ -33,9 +45,12 @@ static void unpark_waiter(weft_task_t *t)
 struct weft_lock {
     weft__loop_t *loop;
     weft_task_t *owner;
+    weft_task_t *waking; /* woken to compete for a freed lock, yet to run */
     weft__wlist_t waiters;
     uint32_t busy;
 };
+
+enum { LOCK_WAITER = 0, LOCK_STARVING = 1 }; /* a lock waiter's aux */
 
 int weft_lock_create(weft_lock_t **out)
 {
@@ -53,15 +68,22 @@ int weft_lock_create(weft_lock_t **out)
     return 0;
 }
 
-/* Gives the lock to the first waiter, or frees it. */
+/* Gives the lock to the first waiter, or frees it (waking another
+ * worker's first waiter to compete for it: see the top of the file). */
 static void lock_pass(weft_lock_t *l)
 {
-    weft__waiter_t *w = weft__wlist_pop(&l->waiters);
-    if (w) {
+    weft__waiter_t *w = l->waiters.head;
+    if (w && (w->aux == LOCK_STARVING || w->task->loop == weft__self.loop)) {
+        weft__wlist_pop(&l->waiters);
         l->owner = w->task;
         weft__wake(w->task, 0);
-    } else {
-        l->owner = NULL;
+        return;
+    }
+    l->owner = NULL;
+    if (w && !l->waking) {
+        weft__wlist_pop(&l->waiters);
+        l->waking = w->task;
+        weft__wake(w->task, 0);
     }
 }
 
@@ -80,13 +102,34 @@ static int lock_acquire(weft_lock_t *l, weft_task_t *self)
         if (rc)
             return rc;
     }
+    self->waiter.aux = LOCK_WAITER;
     weft__wlist_push(&l->waiters, &self->waiter);
     l->busy++;
-    int rc = weft__park(self, WEFT__WAIT_LOCK, l, unpark_waiter, WEFT_FOREVER);
+    int rc;
+    for (;;) {
+        rc = weft__park(self, WEFT__WAIT_LOCK, l, unpark_waiter, WEFT_FOREVER);
+        if (rc != 0 || l->owner == self)
+            break;
+        /* woken to compete for a freed lock */
+        l->waking = NULL;
+        if (self->cancel_req && !self->nocancel) {
+            rc = -ECANCELED;
+            break;
+        }
+        if (!l->owner) {
+            l->owner = self;
+            break;
+        }
+        self->waiter.aux = LOCK_STARVING; /* lost the race: handed it next time */
+        weft__wlist_push_front(&l->waiters, &self->waiter);
+    }
     if (rc == 0 && self->cancel_req && !self->nocancel) {
         /* handed the lock, then cancelled before it ran: pass it on */
         lock_pass(l);
         rc = -ECANCELED;
+    } else if (rc != 0 && !l->owner && l->waiters.head && !l->waking) {
+        /* woken for a free lock but leaving: wake the next one instead */
+        lock_pass(l);
     }
     l->busy--;
     return rc;

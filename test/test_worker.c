@@ -1,7 +1,8 @@
 /* test_worker.c - several workers: placement (here, a named worker,
  * anywhere) and stealing of unstarted tasks by an idle worker; await,
  * futures, events, locks, semaphores, queues, channels and groups across
- * workers; cancellation and deadlines of a task on another worker; a
+ * workers; a lock's waiter on another worker competing for a freed lock
+ * (never starved, cancellation anywhere loses nothing); cancellation and deadlines of a task on another worker; a
  * stress run of producers and consumers on different workers under random
  * cancellation that loses and duplicates nothing; weft_call_soon_threadsafe
  * from a plain thread; weft_runtime_start / weft_runtime_join; deadlock
@@ -242,6 +243,217 @@ static void test_lock_sem_event_across_workers(void **state)
 {
     (void)state;
     assert_int_equal(run_on(2, coordination_main, NULL), 0);
+}
+
+/* A lock released while another worker's task waits is freed for that
+ * waiter to compete for: a task hammering the lock on worker 0 without
+ * ever yielding may win one race, but the waiter on worker 1 is then
+ * handed the lock at the next release, so the loop below ends. */
+typedef struct {
+    weft_lock_t *lock;
+    weft_event_t *b_ready;
+    atomic_int b_has;
+    long a_iters;
+} barge_t;
+
+static int barge_waiter(void *arg, void **res)
+{
+    (void)res;
+    barge_t *s = arg;
+    assert_int_equal(weft_event_set(s->b_ready), 0);
+    assert_int_equal(weft_lock_acquire(s->lock), 0);
+    atomic_store(&s->b_has, 1);
+    assert_int_equal(weft_lock_release(s->lock), 0);
+    return 0;
+}
+
+static int barge_hammer(void *arg, void **res)
+{
+    (void)res;
+    barge_t *s = arg;
+    assert_int_equal(weft_lock_acquire(s->lock), 0);
+    assert_int_equal(weft_event_wait(s->b_ready), 0); /* B is about to wait */
+    assert_int_equal(weft_lock_release(s->lock), 0);
+    long i = 0;
+    while (!atomic_load(&s->b_has)) {
+        assert_int_equal(weft_lock_acquire(s->lock), 0);
+        i++;
+        assert_int_equal(weft_lock_release(s->lock), 0);
+    }
+    s->a_iters = i;
+    return 0;
+}
+
+static int barge_main(void *arg, void **res)
+{
+    (void)arg;
+    (void)res;
+    for (int round = 0; round < 20; round++) {
+        barge_t s = {0};
+        assert_int_equal(weft_lock_create(&s.lock), 0);
+        assert_int_equal(weft_event_create(&s.b_ready), 0);
+        weft_task_t *a, *b;
+        weft_task_opts_t o0 = on_worker(0), o1 = on_worker(1);
+        assert_int_equal(weft_spawn(&a, barge_hammer, &s, &o0), 0);
+        assert_int_equal(weft_spawn(&b, barge_waiter, &s, &o1), 0);
+        assert_int_equal(weft_await(a, NULL), 0);
+        assert_int_equal(weft_await(b, NULL), 0);
+        weft_task_release(a);
+        weft_task_release(b);
+        assert_int_equal(atomic_load(&s.b_has), 1);
+        assert_false(weft_lock_locked(s.lock));
+        assert_int_equal(weft_lock_destroy(s.lock), 0);
+        assert_int_equal(weft_event_destroy(s.b_ready), 0);
+    }
+    return 0;
+}
+
+static void test_lock_waiter_on_other_worker_is_not_starved(void **state)
+{
+    (void)state;
+    assert_int_equal(run_on(2, barge_main, NULL), 0);
+}
+
+/* The waiter woken to compete for a freed lock is cancelled before it
+ * runs (its worker is busy meanwhile): it returns -ECANCELED without the
+ * lock and wakes the next waiter, who gets it. */
+typedef struct {
+    weft_lock_t *lock;
+    atomic_int blocker_in, go;
+} wc_t;
+
+static int wc_acquirer(void *arg, void **res)
+{
+    (void)res;
+    wc_t *s = arg;
+    int rc = weft_lock_acquire(s->lock);
+    if (rc == 0)
+        assert_int_equal(weft_lock_release(s->lock), 0);
+    return rc;
+}
+
+static int wc_blocker(void *arg, void **res)
+{
+    (void)res;
+    wc_t *s = arg;
+    atomic_store(&s->blocker_in, 1);
+    while (!atomic_load(&s->go))
+        ; /* keeps its worker from running anything else */
+    return 0;
+}
+
+static void wait_state(weft_task_t *t, int state)
+{
+    while (weft_task_state(t) != state)
+        assert_int_equal(weft_yield(), 0);
+}
+
+static int woken_cancel_main(void *arg, void **res)
+{
+    (void)arg;
+    (void)res;
+    wc_t s = {0};
+    assert_int_equal(weft_lock_create(&s.lock), 0);
+    assert_int_equal(weft_lock_acquire(s.lock), 0);
+    weft_task_t *b, *c, *blk;
+    weft_task_opts_t o0 = on_worker(0), o1 = on_worker(1);
+    assert_int_equal(weft_spawn(&b, wc_acquirer, &s, &o1), 0);
+    wait_state(b, WEFT_TASK_WAITING); /* first in line, on worker 1 */
+    assert_int_equal(weft_spawn(&c, wc_acquirer, &s, &o0), 0);
+    wait_state(c, WEFT_TASK_WAITING); /* second, on this worker */
+    assert_int_equal(weft_spawn(&blk, wc_blocker, &s, &o1), 0);
+    while (!atomic_load(&s.blocker_in))
+        assert_int_equal(weft_yield(), 0);
+    assert_int_equal(weft_lock_release(s.lock), 0); /* b is woken to compete */
+    assert_int_equal(weft_cancel(b), 0);
+    atomic_store(&s.go, 1);
+    assert_int_equal(weft_await(b, NULL), -ECANCELED);
+    assert_int_equal(weft_await(c, NULL), 0);
+    assert_int_equal(weft_await(blk, NULL), 0);
+    weft_task_release(b);
+    weft_task_release(c);
+    weft_task_release(blk);
+    assert_false(weft_lock_locked(s.lock));
+    assert_int_equal(weft_lock_destroy(s.lock), 0);
+    return 0;
+}
+
+static void test_lock_woken_waiter_cancelled_wakes_next(void **state)
+{
+    (void)state;
+    assert_int_equal(run_on(2, woken_cancel_main, NULL), 0);
+}
+
+/* Cross-worker contention with cancellations landing anywhere (while
+ * waiting, after being handed the lock, after being woken to compete
+ * for it): the count under the lock equals the successful sections, and
+ * the lock ends free with nobody waiting. */
+typedef struct {
+    weft_lock_t *lock;
+    long counter; /* guarded by lock */
+    atomic_long sections;
+} lockc_t;
+
+static int lock_canceled_worker(void *arg, void **res)
+{
+    (void)res;
+    lockc_t *s = arg;
+    long mine = 0;
+    int rc = 0;
+    for (int i = 0; i < 300; i++) {
+        if ((rc = weft_lock_acquire(s->lock)) != 0)
+            break;
+        long v = s->counter;
+        if (i % 3 == 0)
+            (void)weft_yield(); /* -ECANCELED here still leaves the lock ours */
+        s->counter = v + 1;
+        mine++;
+        assert_int_equal(weft_lock_release(s->lock), 0);
+    }
+    atomic_fetch_add(&s->sections, mine);
+    assert_true(rc == 0 || rc == -ECANCELED);
+    return 0;
+}
+
+static int lock_cancel_main(void *arg, void **res)
+{
+    (void)arg;
+    (void)res;
+    int rounds = (int)(20 * test_scale()) + 1;
+    for (int round = 0; round < rounds; round++) {
+        lockc_t s = {0};
+        assert_int_equal(weft_lock_create(&s.lock), 0);
+        weft_task_t *t[8];
+        for (int i = 0; i < 8; i++) {
+            weft_task_opts_t o = on_worker(i % 2);
+            assert_int_equal(weft_spawn(&t[i], lock_canceled_worker, &s, &o), 0);
+        }
+        for (int i = 0; i < 8; i++) {
+            if (i % 3 == round % 3) {
+                for (int k = 0; k < round % 5; k++)
+                    assert_int_equal(weft_yield(), 0);
+                weft_cancel(t[i]);
+            }
+        }
+        for (int i = 0; i < 8; i++) {
+            int rc = weft_await(t[i], NULL); /* -ECANCELED: cancelled before it ran */
+            assert_true(rc == 0 || rc == -ECANCELED);
+            weft_task_release(t[i]);
+        }
+        assert_int_equal(s.counter, atomic_load(&s.sections));
+        assert_false(weft_lock_locked(s.lock));
+        assert_int_equal(weft_lock_try_acquire(s.lock), 0);
+        assert_int_equal(weft_lock_release(s.lock), 0);
+        assert_int_equal(weft_lock_destroy(s.lock), 0);
+    }
+    return 0;
+}
+
+static void test_lock_across_workers_with_cancellation(void **state)
+{
+    (void)state;
+    assert_int_equal(run_on(2, lock_cancel_main, NULL), 0);
+    assert_int_equal(run_on(4, lock_cancel_main, NULL), 0);
 }
 
 /* A future set on worker 1 wakes its awaiter on worker 0, and back. */
@@ -783,6 +995,9 @@ int main(void)
         cmocka_unit_test(test_one_worker_placements),
         cmocka_unit_test(test_idle_worker_steals_unstarted_tasks),
         cmocka_unit_test(test_lock_sem_event_across_workers),
+        cmocka_unit_test(test_lock_waiter_on_other_worker_is_not_starved),
+        cmocka_unit_test(test_lock_woken_waiter_cancelled_wakes_next),
+        cmocka_unit_test(test_lock_across_workers_with_cancellation),
         cmocka_unit_test(test_future_across_workers),
         cmocka_unit_test(test_cancel_and_deadline_across_workers),
         cmocka_unit_test(test_group_failure_cancels_siblings_on_every_worker),
