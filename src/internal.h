@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #if defined(__SANITIZE_ADDRESS__)
 #define WEFT_ASAN 1
@@ -40,6 +41,17 @@
 
 #define WEFT_LIKELY(x) __builtin_expect(!!(x), 1)
 #define WEFT_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* Zeroes n bytes through libc's memset even when n is a constant: GCC
+ * inlines a constant memset of a hundred bytes or more as `rep stos`,
+ * whose start-up costs more than libc's vector stores at these sizes
+ * (measured on spawn and await of a task: 66 -> 57 ns). For the objects
+ * made on hot paths; elsewhere plain memset is fine. */
+static inline void weft__zero(void *p, size_t n)
+{
+    __asm__("" : "+r"(n));
+    memset(p, 0, n);
+}
 #define WEFT_CONTAINER_OF(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
 
 /* ---- stacks (stack.c) ---- */

@@ -104,7 +104,7 @@ int weft__task_new(weft__loop_t *L, weft_task_t **out, weft_task_fn fn, void *ar
         return rc;
     }
     t->co.copy = (uint8_t)copy;
-    memset((char *)t + sizeof t->co, 0, sizeof *t - sizeof t->co);
+    weft__zero((char *)t + sizeof t->co, sizeof *t - sizeof t->co);
     t->co.task = t;
     t->q.kind = WEFT__Q_TASK;
     t->timer.kind = WEFT__TIMER_TASK;
