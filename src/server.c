@@ -377,13 +377,16 @@ int weft_serve_start(weft_serve_t **out, const char *host, const char *port, wef
     weft_task_t *self = weft__task();
     if (!self)
         return -EPERM;
+    int workers = weft_worker_count(); /* >= 1 inside a task */
+    if (workers < 1)
+        return -EPERM;
+    int n = opts && opts->this_worker_only ? 1 : workers;
     weft_serve_t *sv = calloc(1, sizeof *sv);
-    int n = opts && opts->this_worker_only ? 1 : weft_worker_count();
-    if (!sv || !(sv->srv = calloc((size_t)weft_worker_count(), sizeof *sv->srv))) {
+    if (!sv || !(sv->srv = calloc((size_t)workers, sizeof *sv->srv))) {
         free(sv);
         return -ENOMEM;
     }
-    sv->n = weft_worker_count();
+    sv->n = workers;
     sv->handler = handler;
     sv->arg = arg;
     if (opts)
