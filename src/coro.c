@@ -8,7 +8,9 @@
  *
  * Invariants: weft__self.current is the innermost running coroutine of
  * the thread (its root when none runs). A running coroutine's resumer is
- * where its yield goes; a coroutine that is not running has no resumer. A
+ * where its yield goes (and its task the task it runs as part of); in a
+ * coroutine that is not running both are stale and nothing reads them, so
+ * a yield does not spend stores clearing them. A
  * coroutine gets its stack at its first resume and gives it back the
  * moment its function returns, so a finished coroutine holds no stack.
  * Coroutines resumed from a task run as part of it: when the task parks in
@@ -238,14 +240,21 @@ static inline __attribute__((always_inline)) int resume_enter(weft__thread_t *t,
     void **in = co->xfer_in;
     if (in)
         *in = value;
-    co->xfer_in = NULL;
-    co->xfer_out = out;
+    co->xfer_out = out; /* xfer_in is left as it is: every suspension sets it anew */
     weft_coro_t *cur = t->current;
     co->resumer = cur;
     co->task = cur->task;
     co->state = WEFT_CORO_RUNNING;
     t->current = co;
     return switch_int(cur, co);
+}
+
+/* A first resume's set-up, kept out of resume_slow: inlined there (as
+ * link-time optimization may choose), it gives resume_slow a frame, and the
+ * switch at its end stops being a tail call. */
+static __attribute__((noinline)) int prepare_first(weft_coro_t *co)
+{
+    return weft__coro_prepare(co);
 }
 
 /* Everything but the plain resume of a suspended coroutine: errors, a
@@ -264,7 +273,7 @@ static __attribute__((noinline)) int resume_slow(weft_coro_t *co, void *value, v
     case WEFT_CORO_RUNNING:
         return -EBUSY;
     case WEFT_CORO_CREATED:
-        if (weft__coro_prepare(co) != 0)
+        if (prepare_first(co) != 0)
             return -ENOMEM;
         co->thread = t;
         break;
@@ -279,10 +288,11 @@ static __attribute__((noinline)) int resume_slow(weft_coro_t *co, void *value, v
 int weft_coro_resume(weft_coro_t *co, void *value, void **out)
 {
     weft__thread_t *t = &weft__self;
-    /* co->thread == t implies t was set up, unless t is a new thread that
-     * reuses a dead one's TLS block: hence the ready test too */
+    /* t->root.thread is t once t is set up and NULL before (a new thread's
+     * TLS starts zeroed, even where it reuses a dead thread's block), so
+     * one compare is both the thread test and the set-up test */
     if (WEFT_LIKELY(co && co->state == WEFT_CORO_SUSPENDED && co->kind <= WEFT__KIND_GEN &&
-                    co->thread == t && t->ready))
+                    co->thread == t->root.thread))
         return resume_enter(t, co, value, out);
     return resume_slow(co, value, out);
 }
@@ -297,8 +307,6 @@ void *weft__coro_yield_to_resumer(weft_coro_t *co, void *value)
     weft__thread_t *t = &weft__self;
     weft_coro_t *to = co->resumer;
     co->state = WEFT_CORO_SUSPENDED;
-    co->resumer = NULL;
-    co->task = NULL;
     t->current = to;
     switch_int(co, to);
     return in;
@@ -315,8 +323,6 @@ int weft_coro_yield(void *value, void **in)
         *co->xfer_out = value;
     weft_coro_t *to = co->resumer;
     co->state = WEFT_CORO_SUSPENDED;
-    co->resumer = NULL;
-    co->task = NULL;
     t->current = to;
     return switch_int(co, to);
 }

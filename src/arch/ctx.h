@@ -2,7 +2,7 @@
  *
  * A context is a saved stack pointer: everything else a suspended context
  * needs (the callee-saved registers, the FP control words, the address to
- * resume at) is pushed on its own stack by weft__ctx_switch. The ucontext
+ * resume at) is stored on its own stack by weft__ctx_switch. The ucontext
  * fallback keeps a ucontext_t instead.
  *
  * Invariant: a context is either running (its registers are live) or
@@ -44,7 +44,7 @@ static inline void weft__ctx_make(weft__ctx_t *ctx, void *base, size_t size,
 {
     uintptr_t top = ((uintptr_t)base + size) & ~(uintptr_t)15;
 #if defined(__x86_64__)
-    /* the frame weft__ctx_switch pops: control words, r15..r12, rbx, rbp,
+    /* the frame weft__ctx_switch loads: control words, r15..r12, rbx, rbp,
      * resume address; r12 = entry and rbx = data for the trampoline */
     uint64_t *f = (uint64_t *)(top - 64);
     f[0] = 0x1F80u | ((uint64_t)0x037Fu << 32); /* MXCSR default, x87 CW default */

@@ -2,7 +2,7 @@
  *
  * The System V ABI makes rbx, rbp, r12-r15 callee-saved, and the x87
  * control word and the MXCSR control bits "callee-saved" too; rsp is the
- * context itself. Everything is pushed on the suspending stack, so a
+ * context itself. Everything is stored on the suspending stack, so a
  * context is one pointer. Frame on a suspended stack, from ctx->sp up:
  *
  *     +0   MXCSR (4 bytes), x87 control word (2 bytes), padding
@@ -14,10 +14,16 @@
  *     +48  rbp
  *     +56  resume address
  *
- * Resuming pops the address and jumps to it (pop + indirect jmp) rather
- * than `ret`: the return-stack predictor cannot know where a switch
- * returns, so a `ret` mispredicts every time, a jmp through the BTB does
- * not.
+ * The frame is made with one stack-pointer adjustment and plain moves
+ * (as Boost.Context's jump_fcontext does) rather than six pushes and pops,
+ * and the control words are stored after the registers, just before the
+ * stack swap, and loaded just after it: on this AMD (family 26) that
+ * order measured about 0.25 ns a switch faster than the push/pop version
+ * or than storing them first, with everything else equal.
+ *
+ * Resuming loads the address and jumps to it (indirect jmp) rather than
+ * `ret`: the return-stack predictor cannot know where a switch returns,
+ * so a `ret` mispredicts every time, a jmp through the BTB does not.
  */
     .text
     .globl  weft__ctx_switch
@@ -32,55 +38,42 @@
 weft__ctx_switch:
 weft__ctx_switch_int:
     .cfi_startproc
-    pushq   %rbp
-    .cfi_adjust_cfa_offset 8
-    .cfi_rel_offset rbp, 0
-    pushq   %rbx
-    .cfi_adjust_cfa_offset 8
-    .cfi_rel_offset rbx, 0
-    pushq   %r12
-    .cfi_adjust_cfa_offset 8
-    .cfi_rel_offset r12, 0
-    pushq   %r13
-    .cfi_adjust_cfa_offset 8
-    .cfi_rel_offset r13, 0
-    pushq   %r14
-    .cfi_adjust_cfa_offset 8
-    .cfi_rel_offset r14, 0
-    pushq   %r15
-    .cfi_adjust_cfa_offset 8
-    .cfi_rel_offset r15, 0
-    subq    $8, %rsp
-    .cfi_adjust_cfa_offset 8
+    leaq    -56(%rsp), %rsp     /* the frame, under the resume address */
+    .cfi_adjust_cfa_offset 56
+    movq    %r15, 8(%rsp)
+    .cfi_rel_offset r15, 8
+    movq    %r14, 16(%rsp)
+    .cfi_rel_offset r14, 16
+    movq    %r13, 24(%rsp)
+    .cfi_rel_offset r13, 24
+    movq    %r12, 32(%rsp)
+    .cfi_rel_offset r12, 32
+    movq    %rbx, 40(%rsp)
+    .cfi_rel_offset rbx, 40
+    movq    %rbp, 48(%rsp)
+    .cfi_rel_offset rbp, 48
     stmxcsr (%rsp)              /* MXCSR: SSE rounding and exception masks */
     fnstcw  4(%rsp)             /* x87 control word */
     movq    %rsp, (%rdi)        /* from->sp: the suspended context */
     movq    (%rsi), %rsp        /* to->sp: now on the other stack, same frame shape */
     ldmxcsr (%rsp)
     fldcw   4(%rsp)
-    addq    $8, %rsp
-    .cfi_adjust_cfa_offset -8
-    popq    %r15
-    .cfi_adjust_cfa_offset -8
+    movq    8(%rsp), %r15
     .cfi_restore r15
-    popq    %r14
-    .cfi_adjust_cfa_offset -8
+    movq    16(%rsp), %r14
     .cfi_restore r14
-    popq    %r13
-    .cfi_adjust_cfa_offset -8
+    movq    24(%rsp), %r13
     .cfi_restore r13
-    popq    %r12
-    .cfi_adjust_cfa_offset -8
+    movq    32(%rsp), %r12
     .cfi_restore r12
-    popq    %rbx
-    .cfi_adjust_cfa_offset -8
+    movq    40(%rsp), %rbx
     .cfi_restore rbx
-    popq    %rbp
-    .cfi_adjust_cfa_offset -8
+    movq    48(%rsp), %rbp
     .cfi_restore rbp
-    popq    %rcx                /* resume address */
-    .cfi_adjust_cfa_offset -8
+    movq    56(%rsp), %rcx      /* resume address */
     .cfi_register rip, rcx
+    leaq    64(%rsp), %rsp
+    .cfi_adjust_cfa_offset -64
     movq    %rdx, %rax          /* arg becomes the resumed switch's return value */
     jmpq    *%rcx
     .cfi_endproc
