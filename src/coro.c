@@ -124,7 +124,7 @@ int weft__coro_init(weft_coro_t *co, int kind, void *(*fn)(void *), void *arg,
     size_t req = weft__stack_round(opts ? opts->stack_size : 0);
     if (req == 0)
         return -EINVAL;
-    memset(co, 0, sizeof *co);
+    weft__zero(co, sizeof *co);
     co->kind = (uint8_t)kind;
     co->state = WEFT_CORO_CREATED;
     co->stack_req = (uint32_t)req;
