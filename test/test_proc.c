@@ -3,7 +3,9 @@
  * never reads its stdin, a missing program, cancellation during wait and
  * during communicate, environment, directory, merged stderr, a wait that
  * begins after the child has ended (its exit seen by the loop or not yet),
- * a second waiter (refused with a pidfd, polling too without), exec
+ * a second waiter (refused with a pidfd, polling too without), many
+ * children of one thread at once (waited together, late, cut short by a
+ * deadline or a cancel, killed while waited for), exec
  * errors through a PATH search, and that no fd and no zombie is left
  * behind.
  *
@@ -558,6 +560,127 @@ static void test_cancel_during_wait_and_communicate(void **state)
     run_main(cancel_main);
 }
 
+/* ---- many children of one thread at once ----
+ *
+ * A thread with several children alive waits for them through an io_uring
+ * of its own (where the kernel has IORING_OP_WAITID; pidfds otherwise):
+ * the same results either way. */
+
+typedef struct coded {
+    weft_proc_t *p;
+    int code;
+    int rc;
+} coded_t;
+
+static int wait_coded(void *arg, void **result)
+{
+    (void)result;
+    coded_t *c = arg;
+    c->rc = weft_proc_wait(c->p, &c->code);
+    return 0;
+}
+
+static void spawn_shell(weft_proc_t **p, const char *cmd)
+{
+    assert_int_equal(weft_proc_shell(p, cmd, NULL), 0);
+}
+
+static int reaper_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    enum { N = 12 };
+    weft_proc_t *p[N];
+    coded_t c[N];
+    weft_task_t *t[N];
+    char cmd[64];
+    int code;
+
+    /* several tasks wait at once; the children end together */
+    for (int i = 0; i < N; i++) {
+        snprintf(cmd, sizeof cmd, "exit %d", i + 1);
+        spawn_shell(&p[i], cmd);
+    }
+    for (int i = 0; i < N; i++) {
+        c[i] = (coded_t){.p = p[i], .code = -100, .rc = -100};
+        assert_int_equal(weft_spawn(&t[i], wait_coded, &c[i], NULL), 0);
+    }
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(weft_await(t[i], NULL), 0);
+        weft_task_release(t[i]);
+        assert_int_equal(c[i].rc, 0);
+        assert_int_equal(c[i].code, i + 1);
+        assert_int_equal(weft_proc_wait(p[i], &code), 0); /* again: at once */
+        assert_int_equal(code, i + 1);
+        assert_int_equal(weft_proc_destroy(p[i]), 0);
+    }
+
+    /* waits that begin after the children have ended (not yet reaped) */
+    for (int i = 0; i < N; i++) {
+        snprintf(cmd, sizeof cmd, "exit %d", 100 + i);
+        spawn_shell(&p[i], cmd);
+    }
+    for (int i = 0; i < N; i++) {
+        siginfo_t si;
+        memset(&si, 0, sizeof si);
+        /* wait until it is a zombie, without reaping it */
+        assert_int_equal(waitid(P_PID, (id_t)weft_proc_pid(p[i]), &si, WEXITED | WNOWAIT), 0);
+    }
+    assert_int_equal(weft_sleep(WEFT_MSEC(1)), 0);
+    for (int i = N - 1; i >= 0; i--) {
+        assert_int_equal(weft_proc_wait(p[i], &code), 0);
+        assert_int_equal(code, 100 + i);
+        assert_int_equal(weft_proc_destroy(p[i]), 0);
+    }
+
+    /* a wait cut short by a deadline leaves the child running and waitable;
+     * a signal sent while a task waits ends it; returncode says -EAGAIN
+     * while it runs; children destroyed while running are killed */
+    const char *sleeper[] = {"sleep", "100", NULL};
+    for (int i = 0; i < N; i++)
+        assert_int_equal(weft_proc_spawn(&p[i], sleeper, NULL), 0);
+    weft_deadline_t d;
+    assert_int_equal(weft_deadline_push(&d, WEFT_MSEC(20)), 0);
+    assert_int_equal(weft_proc_wait(p[0], &code), -ETIMEDOUT);
+    weft_deadline_pop(&d);
+    assert_int_equal(weft_proc_returncode(p[0], &code), -EAGAIN);
+    c[1] = (coded_t){.p = p[1], .code = -100, .rc = -100};
+    assert_int_equal(weft_spawn(&t[1], wait_coded, &c[1], NULL), 0);
+    assert_int_equal(weft_yield(), 0);
+    assert_int_equal(weft_proc_returncode(p[1], &code), -EAGAIN);
+    if (have_pidfd()) /* polling (no pidfds) lets several tasks wait */
+        assert_int_equal(weft_proc_wait(p[1], &code), -EBUSY); /* one waiter at a time */
+    assert_int_equal(weft_proc_destroy(p[1]), -EBUSY);
+    assert_int_equal(weft_proc_kill(p[1]), 0);
+    assert_int_equal(weft_await(t[1], NULL), 0);
+    weft_task_release(t[1]);
+    assert_int_equal(c[1].rc, 0);
+    assert_int_equal(c[1].code, -SIGKILL);
+    assert_int_equal(weft_proc_signal(p[1], SIGTERM), -ESRCH);
+    assert_int_equal(weft_proc_terminate(p[0]), 0);
+    assert_int_equal(weft_proc_wait(p[0], &code), 0);
+    assert_int_equal(code, -SIGTERM);
+    /* a task cancelled while it waits */
+    c[2] = (coded_t){.p = p[2], .code = -100, .rc = -100};
+    assert_int_equal(weft_spawn(&t[2], wait_coded, &c[2], NULL), 0);
+    assert_int_equal(weft_yield(), 0);
+    assert_int_equal(weft_cancel(t[2]), 0);
+    assert_int_equal(weft_await(t[2], NULL), 0);
+    weft_task_release(t[2]);
+    assert_int_equal(c[2].rc, -ECANCELED);
+    assert_int_equal(weft_proc_returncode(p[2], &code), -EAGAIN);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(weft_proc_destroy(p[i]), 0);
+    return 0;
+}
+
+static void test_many_children_of_one_thread(void **state)
+{
+    (void)state;
+    run_main(reaper_main);
+    /* and again, so a second loop on this thread finds its reaper anew */
+    run_main(reaper_main);
+}
+
 /* ---- options ---- */
 
 static int opts_main(void *arg, void **result)
@@ -621,6 +744,7 @@ int main(void)
         cmocka_unit_test(test_communicate_feeds_stdin_and_survives_a_child_that_ignores_it),
         cmocka_unit_test(test_cancel_during_wait_and_communicate),
         cmocka_unit_test(test_env_cwd_merged_stderr_devnull_and_fd),
+        cmocka_unit_test(test_many_children_of_one_thread),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
