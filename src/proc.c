@@ -118,18 +118,11 @@ static bool pidfd_usable(void)
     return v != 2;
 }
 
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* A wait that begins this soon after the spawn returned does not look
  * for an ended child first: no program gets through exec and its dynamic
  * loader that fast, and one that did would make its pidfd readable at
  * once anyway. */
-#define FRESH_NS 200000
+#define FRESH_NS WEFT_USEC(200)
 
 static int decode_status(int st)
 {
@@ -836,7 +829,7 @@ static int do_spawn(weft_proc_t **out, const char *path, char *const argv[], boo
      * pidfd opened by the first wait that must park (none for a child
      * that is never waited for, or has ended by then). */
     p->loop = L;
-    p->started = mono_ns();
+    p->started = weft_now();
     p->no_pidfd = !pidfd_usable();
     proc_thread_t *pt = p->no_pidfd ? NULL : thread_record();
     if (pt) {
@@ -922,7 +915,7 @@ static int wait_polling(weft_proc_t *p);
 static int wait_pidfd(weft_proc_t *p)
 {
     if (p->pidfd < 0) {
-        if (mono_ns() - p->started >= FRESH_NS && try_reap(p))
+        if (weft_now() - p->started >= FRESH_NS && try_reap(p))
             return 0;
         int fd = pidfd_open_(p->pid);
         if (fd >= 0 && weft__io_open(&p->io, fd) < 0) {
