@@ -641,6 +641,52 @@ static void test_rounding_mode_set_inside_does_not_leak_to_resumer(void **state)
 #endif
 }
 
+#if defined(HAVE_ROUNDING)
+/* MXCSR alone differs (flush-to-zero), the x87 word does not: the switch
+ * compares each separately and loads only the one that changed. */
+#define MXCSR_FTZ 0x8000u
+static unsigned get_mxcsr(void)
+{
+    unsigned csr;
+    __asm__ volatile("stmxcsr %0" : "=m"(csr));
+    return csr;
+}
+static void set_mxcsr(unsigned csr)
+{
+    __asm__ volatile("ldmxcsr %0" : : "m"(csr));
+}
+static void *ftz_body(void *arg)
+{
+    unsigned *seen = arg;
+    set_mxcsr(get_mxcsr() | MXCSR_FTZ);
+    weft_coro_yield(NULL, NULL);
+    *seen = get_mxcsr();
+    return NULL;
+}
+#endif
+
+static void test_mxcsr_alone_set_inside_does_not_leak_to_resumer(void **state)
+{
+#if !defined(HAVE_ROUNDING)
+    skip();
+#else
+    unsigned seen = 0, before = get_mxcsr();
+    int cw_before = get_round();
+    weft_coro_t *co;
+    assert_int_equal(before & MXCSR_FTZ, 0);
+    assert_int_equal(weft_coro_create(&co, ftz_body, &seen, NULL), 0);
+    assert_int_equal(weft_coro_resume(co, NULL, NULL), 0);
+    assert_int_equal(get_mxcsr(), before);
+    assert_int_equal(get_round(), cw_before);
+    assert_int_equal(weft_coro_resume(co, NULL, NULL), WEFT_DONE);
+    /* Valgrind keeps only MXCSR's rounding bits */
+    if (!RUNNING_ON_VALGRIND)
+        assert_int_equal(seen & MXCSR_FTZ, MXCSR_FTZ);
+    assert_int_equal(get_mxcsr(), before);
+    assert_int_equal(weft_coro_destroy(co), 0);
+#endif
+}
+
 /* ---- strerror, version ---- */
 
 static void test_strerror_has_text_for_every_status(void **state)
@@ -684,6 +730,7 @@ int main(void)
         cmocka_unit_test(test_deep_recursion_survives_a_yield),
         cmocka_unit_test(test_custom_stack_size_is_used_and_rounded_to_pages),
         cmocka_unit_test(test_rounding_mode_set_inside_does_not_leak_to_resumer),
+        cmocka_unit_test(test_mxcsr_alone_set_inside_does_not_leak_to_resumer),
         cmocka_unit_test(test_strerror_has_text_for_every_status),
         cmocka_unit_test(test_version_is_0_1_0),
     };

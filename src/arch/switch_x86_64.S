@@ -21,6 +21,12 @@
  * order measured about 0.25 ns a switch faster than the push/pop version
  * or than storing them first, with everything else equal.
  *
+ * The control words are loaded only when they differ from the suspending
+ * side's: a program almost never changes them, and ldmxcsr and fldcw are
+ * microcoded and slow (on this Intel Xeon the compares took a switch from
+ * 1.15x Boost.Context's time to 0.98x, medians of 5 runs). Restoring a value
+ * that is already in place does nothing, so skipping it changes no result.
+ *
  * Resuming loads the address and jumps to it (indirect jmp) rather than
  * `ret`: the return-stack predictor cannot know where a switch returns,
  * so a `ret` mispredicts every time, a jmp through the BTB does not.
@@ -54,10 +60,18 @@ weft__ctx_switch_int:
     .cfi_rel_offset rbp, 48
     stmxcsr (%rsp)              /* MXCSR: SSE rounding and exception masks */
     fnstcw  4(%rsp)             /* x87 control word */
+    movq    %rsp, %r8
     movq    %rsp, (%rdi)        /* from->sp: the suspended context */
     movq    (%rsi), %rsp        /* to->sp: now on the other stack, same frame shape */
-    ldmxcsr (%rsp)
-    fldcw   4(%rsp)
+    movl    (%rsp), %eax        /* load the control words only when they differ: */
+    cmpl    (%r8), %eax         /* they almost never do, and ldmxcsr and fldcw */
+    jne     .Lload_mxcsr        /* are microcoded and slow */
+.Lmxcsr_done:
+    movzwl  4(%rsp), %eax
+    cmpw    4(%r8), %ax
+    jne     .Lload_fpucw
+.Lfpucw_done:
+    .cfi_remember_state         /* the cold loads below run in this state */
     movq    8(%rsp), %r15
     .cfi_restore r15
     movq    16(%rsp), %r14
@@ -76,6 +90,14 @@ weft__ctx_switch_int:
     .cfi_adjust_cfa_offset -64
     movq    %rdx, %rax          /* arg becomes the resumed switch's return value */
     jmpq    *%rcx
+.Lload_mxcsr:
+    .cfi_restore_state
+    .cfi_remember_state
+    ldmxcsr (%rsp)
+    jmp     .Lmxcsr_done
+.Lload_fpucw:
+    fldcw   4(%rsp)
+    jmp     .Lfpucw_done
     .cfi_endproc
     .size   weft__ctx_switch, .-weft__ctx_switch
     .size   weft__ctx_switch_int, .-weft__ctx_switch_int
