@@ -89,12 +89,12 @@ static void complete(weft__waiter_t *w, void *value, bool is_recv, int status)
 
 static void unpark_plain(weft_task_t *t)
 {
-    weft__wlist_remove(&t->waiter);
+    weft__wlist_remove(&t->b->waiter);
 }
 
 static void unpark_select(weft_task_t *t)
 {
-    sel_t *s = t->waiter.slot;
+    sel_t *s = t->b->waiter.slot;
     for (size_t i = 0; i < s->n; i++)
         weft__wlist_remove(&s->recs[i]);
 }
@@ -170,9 +170,9 @@ static int chan_send(weft_chan_t *ch, void *v)
     int rc = weft__wait_check(self);
     if (rc)
         return rc;
-    self->waiter.slot = v;
-    self->waiter.aux = 0;
-    weft__wlist_push(&ch->senders, &self->waiter);
+    self->b->waiter.slot = v;
+    self->b->waiter.aux = 0;
+    weft__wlist_push(&ch->senders, &self->b->waiter);
     return weft__park(self, WEFT__WAIT_CHAN, ch, unpark_plain, WEFT_FOREVER);
 }
 
@@ -204,12 +204,12 @@ int weft_chan_recv(weft_chan_t *ch, void **v)
     int rc = weft__wait_check(self);
     if (rc)
         return rc;
-    self->waiter.slot = NULL;
-    self->waiter.aux = 0;
-    weft__wlist_push(&ch->receivers, &self->waiter);
+    self->b->waiter.slot = NULL;
+    self->b->waiter.aux = 0;
+    weft__wlist_push(&ch->receivers, &self->b->waiter);
     rc = weft__park(self, WEFT__WAIT_CHAN, ch, unpark_plain, WEFT_FOREVER);
     if (rc == 0)
-        *v = self->waiter.slot;
+        *v = self->b->waiter.slot;
     return rc;
 }
 
@@ -378,7 +378,7 @@ int weft_select(weft_select_case_t *cases, size_t n, int64_t timeout_ns)
         weft__wlist_push(
             cases[i].op == WEFT_SELECT_SEND ? &cases[i].ch->senders : &cases[i].ch->receivers, w);
     }
-    self->waiter.slot = s;
+    self->b->waiter.slot = s;
     rc = weft__park(self, WEFT__WAIT_CHAN, s, unpark_select, until);
     if (rc == 0) {
         if (s->fired >= 0) {

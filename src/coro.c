@@ -163,14 +163,19 @@ int weft__coro_prepare(weft_coro_t *co)
     }
     if (weft__stack_get(&co->stack, co->stack_req) != 0)
         return -ENOMEM;
-    weft__ctx_make(&co->ctx, co->stack.base, co->stack.size, coro_entry, co);
+    weft__coro_prepare_held(co, 0);
+    return 0;
+}
+
+void weft__coro_prepare_held(weft_coro_t *co, size_t reserve)
+{
+    weft__ctx_make(&co->ctx, co->stack.base, co->stack.size - reserve, coro_entry, co);
 #if defined(WEFT_HAVE_VALGRIND)
     co->vg_stack = VALGRIND_STACK_REGISTER(co->stack.base, (char *)co->stack.base + co->stack.size);
 #endif
 #if defined(WEFT_TSAN)
     co->tsan_fiber = __tsan_create_fiber(0);
 #endif
-    return 0;
 }
 
 static void cs_buf_free(weft_coro_t *co);
@@ -204,7 +209,11 @@ void weft__coro_release(weft_coro_t *co)
         co->tsan_fiber = NULL;
     }
 #endif
-    weft__stack_put(&co->stack);
+    /* co may live in this very stack (a task's body): nothing touches it
+     * once the stack is back in the pool */
+    weft__stack_t st = co->stack;
+    co->stack.base = NULL;
+    weft__stack_put(&st);
 }
 
 void weft__coro_fini(weft_coro_t *co)

@@ -132,7 +132,7 @@ static void wake_waiters(weft__loop_t *L, weft__fdrec_t *r, int mask, int status
 {
     weft_task_t *rd = r->reader, *wr = r->writer;
     if (rd && rd == wr) {
-        int got = status > 0 ? status & (int)rd->waiter.aux : status;
+        int got = status > 0 ? status & (int)rd->b->waiter.aux : status;
         if (got) {
             r->reader = r->writer = NULL;
             L->be.nwatch -= 2;
@@ -179,7 +179,7 @@ void weft__fdwait_event(weft__loop_t *L, uint64_t data, uint32_t events)
  * Its interest stays armed (see the header comment). */
 static void unpark_fd(weft_task_t *t)
 {
-    weft__fdrec_t *r = t->waiter.slot;
+    weft__fdrec_t *r = t->b->waiter.slot;
     weft__loop_t *L = t->loop;
     if (r->reader == t) {
         r->reader = NULL;
@@ -247,8 +247,8 @@ int weft_fd_wait(int fd, int events, int64_t timeout_ns)
         return rc;
     }
     L->be.nwatch += ((events & WEFT_READABLE) != 0) + ((events & WEFT_WRITABLE) != 0);
-    self->waiter.slot = r;
-    self->waiter.aux = (uintptr_t)events;
+    self->b->waiter.slot = r;
+    self->b->waiter.aux = (uintptr_t)events;
     int64_t until = WEFT_FOREVER;
     if (timeout_ns > 0) {
         int64_t now = weft_now();

@@ -84,7 +84,7 @@ bool weft_future_done(const weft_future_t *f)
 
 static void unpark(weft_task_t *t)
 {
-    weft__wlist_remove(&t->waiter);
+    weft__wlist_remove(&t->b->waiter);
 }
 
 int weft_future_await(weft_future_t *f, void **result)
@@ -99,7 +99,7 @@ int weft_future_await(weft_future_t *f, void **result)
         int rc = weft__wait_check(self);
         if (rc)
             return rc;
-        weft__wlist_push(&f->waiters, &self->waiter);
+        weft__wlist_push(&f->waiters, &self->b->waiter);
         rc = weft__park(self, WEFT__WAIT_FUTURE, f, unpark, WEFT_FOREVER);
         if (rc)
             return rc;

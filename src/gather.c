@@ -37,7 +37,7 @@ static void multi_notify(weft__waiter_t *w, void *src)
         m->order[m->order_tail++] = w->aux;
     weft_task_t *self = m->self;
     /* parked on m (not woken yet), or this is a no-op */
-    if (self && !self->woken && self->wait_obj == m)
+    if (self && !self->woken && self->b->wait_obj == m)
         weft__wake(self, 0);
 }
 

@@ -127,10 +127,10 @@ int weft_group_wait(weft_group_t *g)
         /* the waiter was cancelled or timed out: the children go too */
         g->cancelled = true;
         cancel_children(g);
-        self->nocancel++;
+        self->b->nocancel++;
         while (g->live > 0)
             weft__park(self, WEFT__WAIT_GROUP, g, unpark, WEFT_FOREVER);
-        self->nocancel--;
+        self->b->nocancel--;
     }
     g->waiter = NULL;
     if (g->owner_cancelled && self == g->owner) {

@@ -61,9 +61,11 @@ typedef struct weft__stack {
     size_t size; /* usable bytes above base */
 } weft__stack_t;
 
-/* The guard below every stack: wide, because a frame larger than a page
- * must not jump over it into the next stack. */
-#define WEFT__STACK_GUARD (64u * 1024u)
+/* The guard below every stack: two pages (at least 8 KiB), so a frame of
+ * up to 8 KiB cannot jump over it into the next stack. Wider costs page
+ * tables: a million idle stacks pay 16 bytes each per 8 KiB of stride
+ * (docs/design.md, "Memory per task"). */
+#define WEFT__STACK_GUARD_MIN (8u * 1024u)
 #define WEFT__STACK_MIN (16u * 1024u)
 #define WEFT__STACK_MAX ((size_t)1 << 30)
 
@@ -171,6 +173,10 @@ void weft__coro_fini(weft_coro_t *co);
 void *weft__coro_switch(weft_coro_t *from, weft_coro_t *to, void *arg, bool from_done);
 /* Gives `co` its stack and its first frame; 0 or -ENOMEM. */
 int weft__coro_prepare(weft_coro_t *co);
+/* The own-stack half of weft__coro_prepare for a coroutine whose stack is
+ * already in co->stack; its frames start `reserve` bytes below the top
+ * (a task keeps its body there). Never fails. */
+void weft__coro_prepare_held(weft_coro_t *co, size_t reserve);
 /* The running `co` suspends and hands `value` to its resumer; returns
  * what the next resume passes in. */
 void *weft__coro_yield_to_resumer(weft_coro_t *co, void *value);

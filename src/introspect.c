@@ -22,22 +22,24 @@ static const char *state_name(int s)
 
 static const char *label(const weft_task_t *t)
 {
-    return t->co.name ? t->co.name : "(unnamed)";
+    return t->name ? t->name : "(unnamed)";
 }
 
 static void describe_wait(FILE *out, const weft_task_t *t)
 {
+    if (!t->b) /* not started, or finished */
+        return;
     if (t->tstate != WEFT_TASK_WAITING) {
-        if (t->tstate == WEFT_TASK_READY && t->wait_kind == WEFT__WAIT_YIELD)
+        if (t->tstate == WEFT_TASK_READY && t->b->wait_kind == WEFT__WAIT_YIELD)
             fputs(" (yielded)", out);
         return;
     }
-    switch (t->wait_kind) {
+    switch (t->b->wait_kind) {
     case WEFT__WAIT_SLEEP:
         fputs(" on sleep", out);
         break;
     case WEFT__WAIT_TASK: {
-        const weft_task_t *o = t->wait_obj;
+        const weft_task_t *o = t->b->wait_obj;
         fprintf(out, " on task #%llu \"%s\"", (unsigned long long)o->id, label(o));
         break;
     }
@@ -51,7 +53,7 @@ static void describe_wait(FILE *out, const weft_task_t *t)
         fputs(" on a task group", out);
         break;
     case WEFT__WAIT_FD:
-        fprintf(out, " on fd %d", (int)(intptr_t)t->wait_obj);
+        fprintf(out, " on fd %d", (int)(intptr_t)t->b->wait_obj);
         break;
     case WEFT__WAIT_LOCK:
         fputs(" on a lock", out);
@@ -81,8 +83,8 @@ static void describe_wait(FILE *out, const weft_task_t *t)
         fputs(" on something", out);
         break;
     }
-    if (t->timer.idx != WEFT__NO_INDEX) {
-        double ms = (double)(t->timer.when - weft_now()) / 1e6;
+    if (t->b->timer.idx != WEFT__NO_INDEX) {
+        double ms = (double)(t->b->timer.when - weft_now()) / 1e6;
         fprintf(out, " until %+.3f ms", ms);
     }
 }
@@ -92,7 +94,11 @@ static void describe_wait(FILE *out, const weft_task_t *t)
  * its own stack otherwise (mincore: a debugging aid, not a hot path). */
 static void describe_stack(FILE *out, const weft_task_t *t)
 {
-    const weft_coro_t *co = &t->co;
+    if (!t->b) { /* not started: it has no stack yet */
+        fprintf(out, " [%s, not started]", t->copy ? "copy-stack" : "own stack");
+        return;
+    }
+    const weft_coro_t *co = &t->b->co;
     if (co->copy) {
         size_t bytes = co->saved_len;
         const weft__thread_t *thr = &weft__self;

@@ -65,14 +65,14 @@ void weft__io_close(weft__io_t *io)
 
 static void unpark_reader(weft_task_t *t)
 {
-    weft__io_t *io = (weft__io_t *)t->waiter.slot;
+    weft__io_t *io = (weft__io_t *)t->b->waiter.slot;
     io->reader = NULL;
     t->loop->be.nwatch--;
 }
 
 static void unpark_writer(weft_task_t *t)
 {
-    weft__io_t *io = (weft__io_t *)t->waiter.slot;
+    weft__io_t *io = (weft__io_t *)t->b->waiter.slot;
     io->writer = NULL;
     t->loop->be.nwatch--;
 }
@@ -96,7 +96,7 @@ int weft__io_wait(weft__io_t *io, uint32_t events)
     if (*slot)
         return -EBUSY;
     *slot = self;
-    self->waiter.slot = io;
+    self->b->waiter.slot = io;
     self->loop->be.nwatch++;
     return weft__park(self, WEFT__WAIT_FD, (const void *)(intptr_t)io->fd,
                       rd ? unpark_reader : unpark_writer, WEFT_FOREVER);

@@ -65,7 +65,7 @@ int weft__wait_check(weft_task_t *t)
 {
     if (weft__cancel_req(t))
         return -ECANCELED;
-    if (t->deadline != WEFT_FOREVER && weft_now() >= t->deadline)
+    if (t->b->deadline != WEFT_FOREVER && weft_now() >= t->b->deadline)
         return -ETIMEDOUT;
     return 0;
 }
@@ -78,7 +78,7 @@ static inline int switch_out(weft_task_t *t)
 {
     weft__thread_t *thr = &weft__self;
     weft_coro_t *top = thr->current;
-    t->top = top;
+    t->b->top = top;
     thr->current = &thr->root;
 #if defined(WEFT_ASAN) || defined(WEFT_TSAN)
     return (int)(intptr_t)weft__coro_switch(top, &thr->root, NULL, false);
@@ -91,15 +91,15 @@ int weft__park(weft_task_t *t, int what, const void *obj, void (*unpark)(weft_ta
                int64_t until)
 {
     weft__loop_t *L = t->loop;
-    int64_t dl = t->nocancel ? WEFT_FOREVER : t->deadline;
+    int64_t dl = t->b->nocancel ? WEFT_FOREVER : t->b->deadline;
     int64_t when = until < dl ? until : dl;
     if (when != WEFT_FOREVER) {
-        t->timer_status = until < dl ? 0 : -ETIMEDOUT;
-        weft__timer_arm(L, &t->timer, when);
+        t->b->timer_status = until < dl ? 0 : -ETIMEDOUT;
+        weft__timer_arm(L, &t->b->timer, when);
     }
-    t->wait_kind = (uint8_t)what;
-    t->wait_obj = obj;
-    t->unpark = unpark;
+    t->b->wait_kind = (uint8_t)what;
+    t->b->wait_obj = obj;
+    t->b->unpark = unpark;
     weft__set_tstate(t, WEFT_TASK_WAITING);
     /* From here a waker may claim the task: `woken` is 1 whenever the
      * task is not parked, so a stale reference to it wakes nothing. The
@@ -119,8 +119,8 @@ int weft__park(weft_task_t *t, int what, const void *obj, void (*unpark)(weft_ta
 static inline void make_ready(weft_task_t *t)
 {
     weft__loop_t *L = t->loop;
-    t->unpark = NULL;
-    weft__timer_disarm(L, &t->timer);
+    t->b->unpark = NULL;
+    weft__timer_disarm(L, &t->b->timer);
     weft__set_tstate(t, WEFT_TASK_READY);
     weft__runq_push(&L->ready, &t->q);
 }
@@ -138,7 +138,7 @@ void weft__wake(weft_task_t *t, int status)
     if (t->woken)
         return;
     t->woken = 1;
-    t->wake_status = status;
+    t->b->wake_status = status;
     if (WEFT_LIKELY(t->loop == weft__self.loop))
         make_ready(t);
     else
@@ -152,14 +152,14 @@ static void interrupt(weft_task_t *t, int status)
     WEFT__GUARD();
     if (t->woken || t->tstate != WEFT_TASK_WAITING)
         return;
-    if (t->unpark)
-        t->unpark(t);
+    if (t->b->unpark)
+        t->b->unpark(t);
     weft__wake(t, status);
 }
 
 void weft__interrupt_cancel(weft_task_t *t)
 {
-    if (t->tstate == WEFT_TASK_WAITING && !t->nocancel)
+    if (t->tstate == WEFT_TASK_WAITING && !t->b->nocancel)
         interrupt(t, -ECANCELED);
 }
 
@@ -189,8 +189,8 @@ int weft_yield(void)
     if (rc)
         return rc;
     weft__set_tstate(t, WEFT_TASK_READY);
-    t->wait_kind = WEFT__WAIT_YIELD;
-    t->wake_status = 0;
+    t->b->wait_kind = WEFT__WAIT_YIELD;
+    t->b->wake_status = 0;
     weft__runq_push(&t->loop->ready, &t->q);
     return switch_out(t);
 }
@@ -391,8 +391,8 @@ static void fire_timers(weft__loop_t *L)
     while ((tm = weft__heap_top(&L->timers)) && tm->when <= now) {
         weft__heap_remove(&L->timers, tm);
         if (tm->kind == WEFT__TIMER_TASK) {
-            weft_task_t *t = WEFT_CONTAINER_OF(tm, weft_task_t, timer);
-            interrupt(t, t->timer_status);
+            weft_task_t *t = WEFT_CONTAINER_OF(tm, weft__tbody_t, timer)->co.task;
+            interrupt(t, t->b->timer_status);
         } else {
             weft_handle_t *h = WEFT_CONTAINER_OF(tm, weft_handle_t, timer);
             weft__runq_push(&L->ready, &h->q);
@@ -628,8 +628,8 @@ static void discard_one(weft__loop_t *L)
 {
     weft_task_t *victim = L->all;
     for (weft_task_t *t = L->all; t; t = t->all_next)
-        if (t->wait_kind != WEFT__WAIT_TASK && t->wait_kind != WEFT__WAIT_TASKS &&
-            t->wait_kind != WEFT__WAIT_GROUP) {
+        if (t->b && t->b->wait_kind != WEFT__WAIT_TASK && t->b->wait_kind != WEFT__WAIT_TASKS &&
+            t->b->wait_kind != WEFT__WAIT_GROUP) {
             victim = t;
             break;
         }

@@ -186,36 +186,45 @@ enum {
     WEFT__WAIT_OTHER
 };
 
-struct weft_task {
+/* A task is two records. The handle (struct weft_task, what weft_task_t
+ * points to) lives from spawn until its last reference goes: what a task
+ * not yet started or already finished needs (its function, result,
+ * status, references, awaiters, family). The body (weft__tbody_t) lives
+ * only while the task runs, from its first step to its end: its
+ * coroutine, its wait record, timer and deadlines. An own-stack task's
+ * body sits at the top of its stack, in the page its first frames touch
+ * anyway, so a parked task costs its stack page plus a handle; a
+ * copy-stack task's comes from the slabs. t->b is NULL before the first
+ * step and after the end: code that may meet such a task checks it. */
+typedef struct weft__tbody {
     weft_coro_t co; /* the task's root coroutine (kind TASK) */
-    weft__qnode_t q;
     weft__timer_t timer;
-    struct weft__loop *loop;
-    weft_task_fn fn;
-    void *arg;
-    void *result;
-    int status;      /* the final status, once DONE */
-    int wake_status; /* what the waker handed over */
+    int wake_status;  /* what the waker handed over */
     int timer_status; /* what the armed timer hands over */
-    uint8_t tstate;  /* weft_task_state_t */
-    uint8_t retrieved;
     uint8_t wait_kind;
     uint8_t nocancel; /* the current wait ignores cancellation and deadlines */
-    uint32_t cancel_req;
-    uint32_t refs;
     uint32_t deadline_depth;
     int64_t deadline; /* the effective deadline, WEFT_FOREVER if none */
     weft_coro_t *top; /* the innermost coroutine, while parked */
     void (*unpark)(weft_task_t *t);
     const void *wait_obj;
-    weft__waiter_t waiter;    /* its own wait record */
-    weft__wlist_t done_waiters; /* awaiters and done callbacks */
-    weft_task_t *all_prev, *all_next;
-    weft_task_t *parent; /* who spawned it; may have ended (check liveness) */
-    struct weft_group *group;
-    weft_task_t *group_next;
-    uint64_t id;
-    struct weft__locals *locals; /* task-local values, shared copy-on-write (local.c) */
+    weft__waiter_t waiter; /* its own wait record */
+} weft__tbody_t;
+
+struct weft_task {
+    weft__qnode_t q;
+    weft__tbody_t *b; /* while it runs, else NULL */
+    struct weft__loop *loop;
+    weft_task_fn fn;
+    void *arg;
+    void *result;
+    int status;      /* the final status, once DONE */
+    uint32_t refs;
+    uint32_t cancel_req;
+    uint32_t stack_req; /* the stack size it asked for, rounded */
+    uint8_t tstate;  /* weft_task_state_t */
+    uint8_t retrieved;
+    uint8_t copy;    /* copy-stack mode */
     /* Several workers (worker.c). `woken`: a waker has claimed the current
      * park (set under the runtime lock, cleared when the task runs), so a
      * remote wake and a local timeout or cancellation never both wake it.
@@ -223,6 +232,14 @@ struct weft_task {
      * a task spawned for another worker; cancel_post a weft_cancel. */
     uint8_t woken;
     uint8_t cancel_posted;
+    weft__wlist_t done_waiters; /* awaiters and done callbacks */
+    weft_task_t *all_prev, *all_next;
+    weft_task_t *parent; /* who spawned it; may have ended (check liveness) */
+    struct weft_group *group;
+    weft_task_t *group_next;
+    uint64_t id;
+    struct weft__locals *locals; /* task-local values, shared copy-on-write (local.c) */
+    char *name;                  /* owned; NULL if none */
     weft__post_t wake_post;
     weft__post_t cancel_post;
 };

@@ -207,23 +207,23 @@ static void job_done(weft__loop_t *L, weft__post_t *post)
 /* Cancellation or the deadline ends the wait (see the header comment). */
 static void unpark_job(weft_task_t *t)
 {
-    weft__job_t *j = t->waiter.slot;
+    weft__job_t *j = t->b->waiter.slot;
     weft__pool_t *p = j->pool;
     pthread_mutex_lock(&p->mu);
     j->detached = true;
     switch (j->state) {
     case JOB_QUEUED:
         queue_remove(p, j);
-        t->waiter.aux = OUT_NOT_STARTED;
+        t->b->waiter.aux = OUT_NOT_STARTED;
         t->loop->inflight--;
         break;
     case JOB_RUNNING:
-        t->waiter.aux = OUT_RUNNING;
+        t->b->waiter.aux = OUT_RUNNING;
         t->loop->inflight--;
         break;
     default:
-        t->waiter.aux = OUT_FINISHED;
-        t->waiter.slot = j->result;
+        t->b->waiter.aux = OUT_FINISHED;
+        t->b->waiter.slot = j->result;
         break;
     }
     pthread_mutex_unlock(&p->mu);
@@ -262,14 +262,14 @@ int weft__pool_run(weft_task_fn fn, void *arg, void **result, bool detachable, w
         return rc;
     }
     L->inflight++;
-    t->waiter.slot = j;
-    t->waiter.aux = OUT_WAITING;
+    t->b->waiter.slot = j;
+    t->b->waiter.aux = OUT_WAITING;
     if (!detachable)
-        t->nocancel++;
+        t->b->nocancel++;
     rc = weft__park(t, WEFT__WAIT_POOL, j, unpark_job, WEFT_FOREVER);
     if (!detachable)
-        t->nocancel--;
-    switch (t->waiter.aux) {
+        t->b->nocancel--;
+    switch (t->b->waiter.aux) {
     case OUT_WAITING:
         /* job_done woke us: the record is ours */
         rc = j->status;
@@ -284,7 +284,7 @@ int weft__pool_run(weft_task_fn fn, void *arg, void **result, bool detachable, w
         return rc;
     case OUT_FINISHED:
         if (drop)
-            drop(arg, t->waiter.slot);
+            drop(arg, t->b->waiter.slot);
         return rc;
     default: /* OUT_RUNNING: the pool thread drops when fn returns */
         return rc;

@@ -510,7 +510,7 @@ static void reaper_poll(weft_proc_t *p)
 
 static void unpark_ring(weft_task_t *t)
 {
-    weft_proc_t *p = (weft_proc_t *)t->waiter.slot;
+    weft_proc_t *p = (weft_proc_t *)t->b->waiter.slot;
     p->ring_waiter = NULL;
     t->loop->be.nwatch--;
     reaper_cancel(p->rp, p);
@@ -569,7 +569,7 @@ static int wait_ring(weft_proc_t *p, weft_task_t *self)
                 continue;
         }
         p->ring_waiter = self;
-        self->waiter.slot = p;
+        self->b->waiter.slot = p;
         self->loop->be.nwatch++;
         rc = weft__park(self, WEFT__WAIT_OTHER, p, unpark_ring, WEFT_FOREVER);
         if (rc)

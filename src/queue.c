@@ -209,7 +209,7 @@ static void wake_all(weft__wlist_t *l, int status)
 
 static void unpark_waiter(weft_task_t *t)
 {
-    weft__wlist_remove(&t->waiter);
+    weft__wlist_remove(&t->b->waiter);
 }
 
 /* ---- put ---- */
@@ -237,7 +237,7 @@ int weft_queue_put(weft_queue_t *q, void *item)
     int rc = weft__wait_check(self);
     if (rc)
         return rc;
-    weft__wlist_push(&q->putters, &self->waiter);
+    weft__wlist_push(&q->putters, &self->b->waiter);
     q->busy++;
     rc = weft__park(self, WEFT__WAIT_QUEUE, q, unpark_waiter, WEFT_FOREVER);
     if (rc == 0) {
@@ -246,7 +246,7 @@ int weft_queue_put(weft_queue_t *q, void *item)
             rc = -EPIPE; /* shutdown cleared the promise */
         } else {
             q->res_rooms--;
-            if (self->cancel_req && !self->nocancel)
+            if (self->cancel_req && !self->b->nocancel)
                 rc = -ECANCELED;
             else
                 rc = put_now(q, item);
@@ -296,7 +296,7 @@ int weft_queue_get(weft_queue_t *q, void **item)
     int rc = weft__wait_check(self);
     if (rc)
         return rc;
-    weft__wlist_push(&q->getters, &self->waiter);
+    weft__wlist_push(&q->getters, &self->b->waiter);
     q->busy++;
     rc = weft__park(self, WEFT__WAIT_QUEUE, q, unpark_waiter, WEFT_FOREVER);
     if (rc == 0) {
@@ -305,7 +305,7 @@ int weft_queue_get(weft_queue_t *q, void **item)
             rc = -EPIPE; /* an immediate shutdown dropped it */
         } else {
             q->res_items--;
-            if (self->cancel_req && !self->nocancel) {
+            if (self->cancel_req && !self->b->nocancel) {
                 feed_getters(q); /* the item stays: for the next getter */
                 rc = -ECANCELED;
             } else {
@@ -375,7 +375,7 @@ int weft_queue_join(weft_queue_t *q)
     int rc = weft__wait_check(self);
     if (rc)
         return rc;
-    weft__wlist_push(&q->joiners, &self->waiter);
+    weft__wlist_push(&q->joiners, &self->b->waiter);
     return weft__park(self, WEFT__WAIT_QUEUE, q, unpark_waiter, WEFT_FOREVER);
 }
 

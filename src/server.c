@@ -95,19 +95,19 @@ static void conn_put(weft_server_t *srv, conn_t *c)
 
 static void unpark_waiter(weft_task_t *t)
 {
-    weft__wlist_remove(&t->waiter);
+    weft__wlist_remove(&t->b->waiter);
 }
 
 /* Parks the calling task on one of the server's lists until woken. */
 static int wait_on(weft_server_t *srv, weft__wlist_t *list)
 {
     weft_task_t *self = weft__task();
-    if (!self->nocancel) {
+    if (!self->b->nocancel) {
         int rc = weft__wait_check(self);
         if (rc)
             return rc;
     }
-    weft__wlist_push(list, &self->waiter);
+    weft__wlist_push(list, &self->b->waiter);
     return weft__park(self, WEFT__WAIT_OTHER, srv, unpark_waiter, WEFT_FOREVER);
 }
 
@@ -274,10 +274,10 @@ int weft_server_close(weft_server_t *srv, int64_t grace_ns)
         if (srv->nconns) {
             result = rc == -ECANCELED ? -ECANCELED : -ETIMEDOUT;
             cancel_all(srv);
-            self->nocancel++;
+            self->b->nocancel++;
             while (srv->nconns)
                 wait_on(srv, &srv->idle);
-            self->nocancel--;
+            self->b->nocancel--;
         }
     }
     wake_all(&srv->stopped);

@@ -148,7 +148,7 @@ static void on_readable(weft__io_t *io)
 
 static void unpark_waiter(weft_task_t *t)
 {
-    weft__wlist_remove(&t->waiter);
+    weft__wlist_remove(&t->b->waiter);
 }
 
 int weft_signal_wait(const sigset_t *set, int *signo)
@@ -187,9 +187,9 @@ int weft_signal_wait(const sigset_t *set, int *signo)
             *signo = got;
         return 0;
     }
-    t->waiter.task = t;
-    t->waiter.aux = (uintptr_t)want;
-    weft__wlist_push(&s->waiters, &t->waiter);
+    t->b->waiter.task = t;
+    t->b->waiter.aux = (uintptr_t)want;
+    weft__wlist_push(&s->waiters, &t->b->waiter);
     t->loop->be.nwatch++;
     rc = weft__park(t, WEFT__WAIT_OTHER, "signal", unpark_waiter, WEFT_FOREVER);
     t->loop->be.nwatch--;

@@ -57,12 +57,14 @@ static long mprotect_used;
 
 static size_t default_size;
 static size_t page_size;
+static size_t guard_size; /* WEFT__STACK_GUARD_MIN, in whole pages */
 static pthread_once_t size_once = PTHREAD_ONCE_INIT;
 
 
 static void sizes_init(void)
 {
     page_size = (size_t)sysconf(_SC_PAGESIZE);
+    guard_size = (WEFT__STACK_GUARD_MIN + page_size - 1) & ~(page_size - 1);
     default_size = WEFT__STACK_DEFAULT;
     const char *env = getenv("WEFT_STACK_SIZE");
     if (env && *env) {
@@ -99,20 +101,20 @@ size_t weft__stack_round(size_t req)
 static void guard(char *lo)
 {
     if (guard_mode != 2) {
-        if (madvise(lo, WEFT__STACK_GUARD, MADV_GUARD_INSTALL) == 0) {
+        if (madvise(lo, guard_size, MADV_GUARD_INSTALL) == 0) {
             guard_mode = 1;
             return;
         }
         guard_mode = 2;
     }
-    if (mprotect_used < WEFT__MPROTECT_BUDGET && mprotect(lo, WEFT__STACK_GUARD, PROT_NONE) == 0)
+    if (mprotect_used < WEFT__MPROTECT_BUDGET && mprotect(lo, guard_size, PROT_NONE) == 0)
         mprotect_used++;
 }
 
 /* Called with store_lock held: carves a new slab into class c. */
 static int carve(stack_class_t *c)
 {
-    size_t stride = c->size + WEFT__STACK_GUARD;
+    size_t stride = c->size + guard_size;
     size_t n = c->carved < 16 ? 16 : c->carved; /* slabs grow geometrically */
     if (n > 4096)
         n = 4096;
@@ -134,7 +136,7 @@ static int carve(stack_class_t *c)
     for (size_t i = n; i-- > 0;) {
         char *lo = slab + i * stride;
         guard(lo);
-        c->free[c->nfree++] = lo + WEFT__STACK_GUARD;
+        c->free[c->nfree++] = lo + guard_size;
     }
     c->carved += n;
     return 0;
@@ -247,7 +249,7 @@ static void on_fault(int sig, siginfo_t *si, void *uc)
     weft_coro_t *co = weft__self.ready ? weft__self.current : NULL;
     char *addr = si->si_addr;
     if (co && co->stack.base && addr < (char *)co->stack.base &&
-        addr >= (char *)co->stack.base - WEFT__STACK_GUARD) {
+        addr >= (char *)co->stack.base - guard_size) {
         char msg[200];
         size_t n = 0;
         const char *a = "weft: stack overflow in coroutine '";

@@ -35,7 +35,7 @@
 
 static void unpark_waiter(weft_task_t *t)
 {
-    weft__wlist_remove(&t->waiter);
+    weft__wlist_remove(&t->b->waiter);
 }
 
 /* ------------------------------------------------------------------------
@@ -97,13 +97,13 @@ static int lock_acquire(weft_lock_t *l, weft_task_t *self)
     }
     if (l->owner == self)
         return -EDEADLK;
-    if (!self->nocancel) {
+    if (!self->b->nocancel) {
         int rc = weft__wait_check(self);
         if (rc)
             return rc;
     }
-    self->waiter.aux = LOCK_WAITER;
-    weft__wlist_push(&l->waiters, &self->waiter);
+    self->b->waiter.aux = LOCK_WAITER;
+    weft__wlist_push(&l->waiters, &self->b->waiter);
     l->busy++;
     int rc;
     for (;;) {
@@ -112,7 +112,7 @@ static int lock_acquire(weft_lock_t *l, weft_task_t *self)
             break;
         /* woken to compete for a freed lock */
         l->waking = NULL;
-        if (self->cancel_req && !self->nocancel) {
+        if (self->cancel_req && !self->b->nocancel) {
             rc = -ECANCELED;
             break;
         }
@@ -120,10 +120,10 @@ static int lock_acquire(weft_lock_t *l, weft_task_t *self)
             l->owner = self;
             break;
         }
-        self->waiter.aux = LOCK_STARVING; /* lost the race: handed it next time */
-        weft__wlist_push_front(&l->waiters, &self->waiter);
+        self->b->waiter.aux = LOCK_STARVING; /* lost the race: handed it next time */
+        weft__wlist_push_front(&l->waiters, &self->b->waiter);
     }
-    if (rc == 0 && self->cancel_req && !self->nocancel) {
+    if (rc == 0 && self->cancel_req && !self->b->nocancel) {
         /* handed the lock, then cancelled before it ran: pass it on */
         lock_pass(l);
         rc = -ECANCELED;
@@ -257,7 +257,7 @@ int weft_event_wait(weft_event_t *e)
     int rc = weft__wait_check(self);
     if (rc)
         return rc;
-    weft__wlist_push(&e->waiters, &self->waiter);
+    weft__wlist_push(&e->waiters, &self->b->waiter);
     return weft__park(self, WEFT__WAIT_EVENT, e, unpark_waiter, WEFT_FOREVER);
 }
 
@@ -341,18 +341,18 @@ int weft_cond_wait(weft_cond_t *c)
     if (rc)
         return rc;
     c->busy++;
-    weft__wlist_push(&c->waiters, &self->waiter);
+    weft__wlist_push(&c->waiters, &self->b->waiter);
     lock_pass(l);
     rc = weft__park(self, WEFT__WAIT_COND, c, unpark_waiter, WEFT_FOREVER);
-    if (rc == 0 && self->cancel_req && !self->nocancel) {
+    if (rc == 0 && self->cancel_req && !self->b->nocancel) {
         /* notified, then cancelled before it ran: pass it on */
         cond_wake(c, 1);
         rc = -ECANCELED;
     }
     /* re-acquire whatever happened: the lock is held when wait returns */
-    self->nocancel++;
+    self->b->nocancel++;
     lock_acquire(l, self);
-    self->nocancel--;
+    self->b->nocancel--;
     c->busy--;
     return rc;
 }
@@ -464,10 +464,10 @@ int weft_sem_acquire(weft_sem_t *s)
     int rc = weft__wait_check(self);
     if (rc)
         return rc;
-    weft__wlist_push(&s->waiters, &self->waiter);
+    weft__wlist_push(&s->waiters, &self->b->waiter);
     s->busy++;
     rc = weft__park(self, WEFT__WAIT_SEM, s, unpark_waiter, WEFT_FOREVER);
-    if (rc == 0 && self->cancel_req && !self->nocancel) {
+    if (rc == 0 && self->cancel_req && !self->b->nocancel) {
         /* handed a permit, then cancelled before it ran: pass it on */
         sem_pass(s);
         rc = -ECANCELED;
@@ -566,8 +566,8 @@ static void barrier_wake_all(weft_barrier_t *b, int status)
 
 static void unpark_barrier(weft_task_t *t)
 {
-    weft__wlist_remove(&t->waiter);
-    weft_barrier_t *b = (weft_barrier_t *)t->wait_obj;
+    weft__wlist_remove(&t->b->waiter);
+    weft_barrier_t *b = (weft_barrier_t *)t->b->wait_obj;
     b->broken = true;
 }
 
@@ -593,13 +593,13 @@ int weft_barrier_wait(weft_barrier_t *b)
         return (int)idx;
     }
     uint64_t gen = b->gen;
-    self->waiter.aux = idx;
-    weft__wlist_push(&b->waiters, &self->waiter);
+    self->b->waiter.aux = idx;
+    weft__wlist_push(&b->waiters, &self->b->waiter);
     b->busy++;
     rc = weft__park(self, WEFT__WAIT_BARRIER, b, unpark_barrier, WEFT_FOREVER);
     b->busy--;
     if (rc == 0)
-        return (int)self->waiter.aux;
+        return (int)self->b->waiter.aux;
     /* cancelled or timed out: we broke it (unpark_barrier); the others
      * learn it now, unless a reset or abort already woke them */
     if (rc != -EPIPE && b->gen == gen)

@@ -18,6 +18,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(WEFT_HAVE_VALGRIND)
+#include <valgrind/memcheck.h>
+#endif
+
 void weft__group_child_done(weft_task_t *t);
 
 /* Task objects come from the thread's slabs (slab.c): reused warm,
@@ -79,7 +83,8 @@ void weft__task_unref(weft_task_t *t)
     }
     if (t->status < 0 && t->status != -ECANCELED && !t->retrieved)
         weft__report_unretrieved(t);
-    weft__coro_fini(&t->co);
+    if (t->name)
+        free(t->name);
     task_free(t);
 }
 
@@ -90,36 +95,38 @@ int weft__task_new(weft__loop_t *L, weft_task_t **out, weft_task_fn fn, void *ar
                  (opts->place == WEFT_PLACE_WORKER &&
                   (opts->worker < 0 || opts->worker >= L->rt->n))))
         return -EINVAL;
+    size_t req = weft__stack_round(opts && opts->stack_size ? opts->stack_size : L->stack_size);
+    if (req == 0)
+        return -EINVAL;
+    int copy = weft__stack_mode_pick(L->copy_stack, opts);
+    if (copy < 0)
+        return copy;
     weft_task_t *t = task_alloc(L);
     if (!t)
         return -ENOMEM;
-    weft_coro_opts_t co = {
-        .stack_size = opts && opts->stack_size ? opts->stack_size : L->stack_size,
-        .name = opts ? opts->name : NULL,
-    };
-    int copy = weft__stack_mode_pick(L->copy_stack, opts);
-    int rc = copy < 0 ? copy : weft__coro_init(&t->co, WEFT__KIND_TASK, task_body, t, &co);
-    if (rc < 0) {
-        task_free(t);
-        return rc;
+    weft__zero(t, sizeof *t);
+    if (opts && opts->name && opts->name[0]) {
+        size_t n = strnlen(opts->name, 31);
+        if (!(t->name = malloc(n + 1))) {
+            task_free(t);
+            return -ENOMEM;
+        }
+        memcpy(t->name, opts->name, n);
+        t->name[n] = '\0';
     }
-    t->co.copy = (uint8_t)copy;
-    weft__zero((char *)t + sizeof t->co, sizeof *t - sizeof t->co);
-    t->co.task = t;
+    t->stack_req = (uint32_t)req;
+    t->copy = (uint8_t)copy;
     t->q.kind = WEFT__Q_TASK;
-    t->timer.kind = WEFT__TIMER_TASK;
-    t->timer.idx = WEFT__NO_INDEX;
     t->loop = L;
     t->fn = fn;
     t->arg = arg;
-    t->deadline = WEFT_FOREVER;
     t->refs = 1 + (out != NULL);
     t->parent = weft__task();
     t->locals = weft__local_inherit(t->parent); /* shared, nothing allocated */
     t->id = ++L->next_id;
-    t->waiter.task = t;
     t->woken = 1; /* not parked: nothing may wake it */
     t->tstate = WEFT_TASK_PENDING;
+    int rc;
     if (WEFT_LIKELY(L->rt->n == 1)) {
         atomic_store_explicit(&L->rt->live,
                               atomic_load_explicit(&L->rt->live, memory_order_relaxed) + 1,
@@ -132,7 +139,7 @@ int weft__task_new(weft__loop_t *L, weft_task_t **out, weft_task_fn fn, void *ar
             weft__task_adopt(L, t);
         } else if ((rc = weft__place(L, t, place, opts->worker)) < 0) {
             atomic_fetch_sub_explicit(&L->rt->live, 1, memory_order_relaxed);
-            weft__coro_fini(&t->co);
+            free(t->name);
             task_free(t);
             return rc;
         }
@@ -140,6 +147,70 @@ int weft__task_new(weft__loop_t *L, weft_task_t **out, weft_task_fn fn, void *ar
     if (out)
         *out = t;
     return 0;
+}
+
+/* The body's room at the top of an own-stack task's stack, whole cache
+ * lines so the first frame below starts on a line of its own. */
+#define TBODY_RESERVE ((sizeof(weft__tbody_t) + 63) & ~(size_t)63)
+
+/* Gives t its body and stack at its first step (see loop.h). */
+static int body_make(weft_task_t *t)
+{
+    weft__tbody_t *b;
+    weft__stack_t st = {0};
+    if (t->copy) {
+        if (!(b = weft__slab_alloc(sizeof *b)))
+            return -ENOMEM;
+    } else {
+        weft__stack_guard_thread();
+        if (weft__stack_get(&st, t->stack_req) != 0)
+            return -ENOMEM;
+        b = (weft__tbody_t *)((char *)st.base + st.size - TBODY_RESERVE);
+#if defined(WEFT_HAVE_VALGRIND)
+        /* memcheck holds the frames the stack's last user popped as
+         * unaddressable; neither the body nor the first frame made below
+         * it is pushed by a call */
+        VALGRIND_MAKE_MEM_UNDEFINED((char *)b - 256, TBODY_RESERVE + 256);
+#endif
+    }
+    weft__zero(b, sizeof *b);
+    weft_coro_t *co = &b->co;
+    co->kind = WEFT__KIND_TASK;
+    co->state = WEFT_CORO_CREATED;
+    co->stack_req = t->stack_req;
+    co->fn = task_body;
+    co->arg = t;
+    co->name = t->name; /* the handle's: the coroutine does not own it */
+    co->copy = t->copy;
+    co->task = t;
+    b->timer.kind = WEFT__TIMER_TASK;
+    b->timer.idx = WEFT__NO_INDEX;
+    b->deadline = WEFT_FOREVER;
+    b->waiter.task = t;
+    if (t->copy) {
+        if (weft__coro_prepare(co) < 0) {
+            weft__slab_free(b, sizeof *b);
+            return -ENOMEM;
+        }
+    } else {
+        co->stack = st;
+        weft__coro_prepare_held(co, TBODY_RESERVE);
+    }
+    t->b = b;
+    return 0;
+}
+
+/* Ends t's body: its coroutine's stack (and with it an own-stack task's
+ * body) goes back to the pool. */
+static void body_drop(weft_task_t *t)
+{
+    weft__tbody_t *b = t->b;
+    if (!b)
+        return;
+    t->b = NULL;
+    weft__coro_release(&b->co); /* touches nothing of b once the stack is back */
+    if (t->copy)
+        weft__slab_free(b, sizeof *b);
 }
 
 void weft__task_adopt(weft__loop_t *L, weft_task_t *t)
@@ -168,7 +239,7 @@ int weft_spawn(weft_task_t **task, weft_task_fn fn, void *arg, const weft_task_o
 /* The end of a task, on the loop's stack. */
 static void finish(weft__loop_t *L, weft_task_t *t)
 {
-    weft__coro_release(&t->co);
+    body_drop(t);
     weft__local_release(t); /* its task-local values; destructors may run */
     WEFT__GUARD(); /* awaiters and groups may be other workers' */
     weft__set_tstate(t, WEFT_TASK_DONE);
@@ -212,37 +283,37 @@ void weft__task_run(weft__loop_t *L, weft_task_t *t)
             finish(L, t);
             return;
         }
-        if (weft__coro_prepare(&t->co) < 0) {
+        if (body_make(t) < 0) {
             t->status = -ENOMEM;
             finish(L, t);
             return;
         }
-        t->co.thread = thr;
-        t->co.state = WEFT_CORO_RUNNING;
-        t->co.resumer = &thr->root;
-        t->top = &t->co;
+        t->b->co.thread = thr;
+        t->b->co.state = WEFT_CORO_RUNNING;
+        t->b->co.resumer = &thr->root;
+        t->b->top = &t->b->co;
     }
     weft__set_tstate(t, WEFT_TASK_RUNNING);
-    t->wait_kind = WEFT__WAIT_NONE;
-    t->wait_obj = NULL;
+    t->b->wait_kind = WEFT__WAIT_NONE;
+    t->b->wait_obj = NULL;
     L->current = t;
-    thr->current = t->top;
+    thr->current = t->b->top;
     int64_t t0 = L->debug ? weft_now() : 0;
     /* copy-stack: its frames onto the shared stack (see coro.c) */
-    if (t->co.copy)
-        weft__cs_enter(thr, &t->co);
+    if (t->b->co.copy)
+        weft__cs_enter(thr, &t->b->co);
     /* the switch hands the waker's status to the parked call */
-    weft__coro_switch(&thr->root, t->top, (void *)(intptr_t)t->wake_status, false);
+    weft__coro_switch(&thr->root, t->b->top, (void *)(intptr_t)t->b->wake_status, false);
     L->current = NULL;
     if (L->debug) {
         int64_t d = weft_now() - t0;
         if (d > L->slow_step_ns)
             weft__report_slow(t, d);
     }
-    if (t->co.state == WEFT_CORO_DEAD)
+    if (t->b->co.state == WEFT_CORO_DEAD)
         finish(L, t);
-    else if (t->co.copy && (TASK_CS_EAGER || L->debug))
-        weft__cs_leave(thr, &t->co, L->debug); /* guard the vacated region */
+    else if (t->b->co.copy && (TASK_CS_EAGER || L->debug))
+        weft__cs_leave(thr, &t->b->co, L->debug); /* guard the vacated region */
 }
 
 /* Reclaims a task that cannot finish by itself (the loop is closing and
@@ -250,11 +321,13 @@ void weft__task_run(weft__loop_t *L, weft_task_t *t)
 void weft__task_discard(weft__loop_t *L, weft_task_t *t)
 {
     weft__report_pending(t);
-    if (t->tstate == WEFT_TASK_WAITING && t->unpark)
-        t->unpark(t);
-    t->unpark = NULL;
-    weft__timer_disarm(L, &t->timer);
-    t->co.state = WEFT_CORO_DEAD;
+    if (t->b) {
+        if (t->tstate == WEFT_TASK_WAITING && t->b->unpark)
+            t->b->unpark(t);
+        t->b->unpark = NULL;
+        weft__timer_disarm(L, &t->b->timer);
+        t->b->co.state = WEFT_CORO_DEAD;
+    }
     t->status = -ECANCELED;
     finish(L, t);
 }
@@ -270,7 +343,7 @@ void weft__task_watch(weft_task_t *t, weft__waiter_t *w)
 
 static void unpark_waiter(weft_task_t *t)
 {
-    weft__wlist_remove(&t->waiter);
+    weft__wlist_remove(&t->b->waiter);
 }
 
 static int collect(weft_task_t *t, void **result)
@@ -297,7 +370,7 @@ int weft_await(weft_task_t *t, void **result)
     if (rc)
         return rc;
     weft__task_ref(t);
-    weft__wlist_push(&t->done_waiters, &self->waiter);
+    weft__wlist_push(&t->done_waiters, &self->b->waiter);
     rc = weft__park(self, WEFT__WAIT_TASK, t, unpark_waiter, WEFT_FOREVER);
     if (rc == 0)
         rc = collect(t, result);
@@ -312,12 +385,12 @@ void weft__task_join_quietly(weft_task_t *t)
     if (!self || t == self || weft__tstate(t) == WEFT_TASK_DONE)
         return;
     weft__task_ref(t);
-    self->nocancel++;
+    self->b->nocancel++;
     while (weft__tstate(t) != WEFT_TASK_DONE) {
-        weft__wlist_push(&t->done_waiters, &self->waiter);
+        weft__wlist_push(&t->done_waiters, &self->b->waiter);
         weft__park(self, WEFT__WAIT_TASK, t, unpark_waiter, WEFT_FOREVER);
     }
-    self->nocancel--;
+    self->b->nocancel--;
     weft__task_unref(t);
 }
 
@@ -367,7 +440,7 @@ int weft_task_result(weft_task_t *t, void **result)
 
 const char *weft_task_name(const weft_task_t *t)
 {
-    return t ? weft_coro_name(&t->co) : NULL;
+    return t ? (t->name ? t->name : "") : NULL;
 }
 
 weft_task_t *weft_current(void)
@@ -431,11 +504,11 @@ int weft_deadline_push_at(weft_deadline_t *d, int64_t when)
     if (!t)
         return -EPERM;
     d->when = when;
-    d->outer = t->deadline;
+    d->outer = t->b->deadline;
     d->task = t;
-    d->depth = ++t->deadline_depth;
-    if (when < t->deadline)
-        t->deadline = when;
+    d->depth = ++t->b->deadline_depth;
+    if (when < t->b->deadline)
+        t->b->deadline = when;
     return 0;
 }
 
@@ -451,10 +524,10 @@ int weft_deadline_push(weft_deadline_t *d, int64_t timeout_ns)
 int weft_deadline_pop(weft_deadline_t *d)
 {
     weft_task_t *t = weft__task();
-    if (!d || !t || d->task != t || d->depth != t->deadline_depth)
+    if (!d || !t || d->task != t || d->depth != t->b->deadline_depth)
         return -EINVAL;
-    t->deadline = d->outer;
-    t->deadline_depth--;
+    t->b->deadline = d->outer;
+    t->b->deadline_depth--;
     d->task = NULL;
     return d->when != WEFT_FOREVER && weft_now() >= d->when ? -ETIMEDOUT : 0;
 }

@@ -517,15 +517,29 @@ static int modes_main(void *arg, void **result)
     assert_non_null(seenp);
     assert_int_equal(weft_spawn(&s, sleeps_forever, seenp, &COPY), 0);
     assert_int_equal(weft_spawn(&o, sleeps_forever, seenp, &own), 0);
-    weft_sleep(WEFT_MSEC(1));
     char *buf = NULL;
     size_t len = 0;
+    /* not started: no body, no stack yet */
     FILE *f = open_memstream(&buf, &len);
     assert_non_null(f);
     assert_true(weft_task_tree(f) >= 3);
     fclose(f);
-    assert_non_null(strstr(buf, "copy-stack"));
-    assert_non_null(strstr(buf, "own stack"));
+    assert_non_null(strstr(buf, "[copy-stack, not started]"));
+    assert_non_null(strstr(buf, "[own stack, not started]"));
+    free(buf);
+    buf = NULL;
+    /* parked: the body lives on (own) or beside (copy) the stack */
+    assert_int_equal(weft_yield(), 0);
+    while (weft_task_state(o) != WEFT_TASK_WAITING || weft_task_state(s) != WEFT_TASK_WAITING)
+        assert_int_equal(weft_yield(), 0);
+    f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    assert_true(weft_task_tree(f) >= 3);
+    fclose(f);
+    assert_non_null(strstr(buf, "B saved]"));
+    assert_non_null(strstr(buf, "B resident]"));
+    assert_null(strstr(buf, "not started"));
+    assert_non_null(strstr(buf, "\"own\""));
     free(buf);
     weft_cancel(s);
     weft_cancel(o);
