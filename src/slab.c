@@ -38,6 +38,10 @@
 #include <valgrind/valgrind.h>
 #endif
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
+
 #define SEG_SIZE ((size_t)64 * 1024)
 #define SEG_HDR 128u
 #define CHUNK_ALIGN ((size_t)2 << 20)
@@ -280,6 +284,10 @@ static seg_t *seg_new(weft__slabs_t *S, int cls)
             return NULL;
         g = (seg_t *)S->carve;
         S->carve += SEG_SIZE;
+        /* fresh memory: fault the segment's pages in one call rather than
+         * one fault each as objects are carved (a hypervisor makes each
+         * fault's entry and exit dear); an old kernel just says EINVAL */
+        madvise(g, SEG_SIZE, MADV_POPULATE_WRITE);
         g->owner = S;
         atomic_init(&g->remote, NULL);
         atomic_init(&g->rnext, NULL);
