@@ -346,7 +346,8 @@ typedef enum weft_stack_mode {
 /* Options for weft_spawn. NULL or zeroed: every default. */
 typedef struct weft_task_opts {
     const char *name;  /* copied; shown in the task tree and reports */
-    size_t stack_size; /* usable stack bytes; 0 for the loop's default */
+    size_t stack_size; /* stack bytes (the task keeps 256 of them, at the top, for its
+                        * running state); 0 for the loop's default */
     int stack_mode;    /* weft_stack_mode_t; 0: the loop's default */
     /* Which worker runs it (weft_place_t; only matters with several
      * workers). A task that has started never moves to another worker:
