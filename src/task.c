@@ -1,8 +1,10 @@
 /* task.c - tasks: spawn, run, await, cancel, deadlines, wait_for, shield.
  *
- * Owns: task objects and their lifetime, the list of live tasks, deadline
- * scopes, and what happens when a task finishes (waking whoever awaits
- * it, running its done callbacks, telling its group).
+ * Owns: task handles and bodies and their lifetimes (loop.h says which
+ * is which: the body exists from the first step to the end, at the top of
+ * an own-stack task's stack), the list of live tasks, deadline scopes,
+ * and what happens when a task finishes (waking whoever awaits it,
+ * running its done callbacks, telling its group).
  *
  * Ownership: a task holds one reference for itself while it has not
  * finished, plus one per handle given out (weft_spawn with a non-NULL
@@ -24,9 +26,9 @@
 
 void weft__group_child_done(weft_task_t *t);
 
-/* Task objects come from the thread's slabs (slab.c): reused warm,
- * huge-page backed in bulk, plain malloc under ASan and Valgrind so that
- * a use after free or a double release of a task is caught. */
+/* Handles (and copy-stack bodies) come from the thread's slabs (slab.c):
+ * reused warm, plain malloc under ASan and Valgrind so that a use after
+ * free or a double release of a task is caught. */
 
 /* Copy-stack tasks are saved after every step where the vacated region
  * can be guarded (ASan poisons it); elsewhere only when another
