@@ -130,14 +130,19 @@ int weft__coro_init(weft_coro_t *co, int kind, void *(*fn)(void *), void *arg,
     co->stack_req = (uint32_t)req;
     co->fn = fn;
     co->arg = arg;
-    if (opts && opts->name && opts->name[0]) {
-        size_t n = strnlen(opts->name, 31);
-        co->name = malloc(n + 1);
-        if (!co->name)
-            return -ENOMEM;
-        memcpy(co->name, opts->name, n);
-        co->name[n] = '\0';
-    }
+    return weft__name_dup(opts ? opts->name : NULL, &co->name);
+}
+
+int weft__name_dup(const char *name, char **out)
+{
+    *out = NULL;
+    if (!name || !name[0])
+        return 0;
+    size_t n = strnlen(name, 31);
+    if (!(*out = malloc(n + 1)))
+        return -ENOMEM;
+    memcpy(*out, name, n);
+    (*out)[n] = '\0';
     return 0;
 }
 

@@ -31,6 +31,7 @@
 #include <sanitizer/asan_interface.h>
 #endif
 #if defined(WEFT_HAVE_VALGRIND)
+#include <valgrind/memcheck.h>
 #include <valgrind/valgrind.h>
 #endif
 
@@ -158,6 +159,11 @@ static void registered(weft__stack_t *st)
 #if defined(WEFT_ASAN)
     /* a coroutine discarded mid-call leaves its frames' redzones poisoned */
     ASAN_UNPOISON_MEMORY_REGION(st->base, st->size);
+#elif defined(WEFT_HAVE_VALGRIND)
+    /* memcheck holds the frames the last user popped as unaddressable; the
+     * next one writes its first frame (and a task its body) into the top
+     * page without a call pushing it */
+    VALGRIND_MAKE_MEM_UNDEFINED((char *)st->base + st->size - page_size, page_size);
 #else
     (void)st;
 #endif

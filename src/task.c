@@ -20,10 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(WEFT_HAVE_VALGRIND)
-#include <valgrind/memcheck.h>
-#endif
-
 void weft__group_child_done(weft_task_t *t);
 
 /* Handles (and copy-stack bodies) come from the thread's slabs (slab.c):
@@ -107,14 +103,9 @@ int weft__task_new(weft__loop_t *L, weft_task_t **out, weft_task_fn fn, void *ar
     if (!t)
         return -ENOMEM;
     weft__zero(t, sizeof *t);
-    if (opts && opts->name && opts->name[0]) {
-        size_t n = strnlen(opts->name, 31);
-        if (!(t->name = malloc(n + 1))) {
-            task_free(t);
-            return -ENOMEM;
-        }
-        memcpy(t->name, opts->name, n);
-        t->name[n] = '\0';
+    if (weft__name_dup(opts ? opts->name : NULL, &t->name) < 0) {
+        task_free(t);
+        return -ENOMEM;
     }
     t->stack_req = (uint32_t)req;
     t->copy = (uint8_t)copy;
@@ -168,12 +159,6 @@ static int body_make(weft_task_t *t)
         if (weft__stack_get(&st, t->stack_req) != 0)
             return -ENOMEM;
         b = (weft__tbody_t *)((char *)st.base + st.size - TBODY_RESERVE);
-#if defined(WEFT_HAVE_VALGRIND)
-        /* memcheck holds the frames the stack's last user popped as
-         * unaddressable; neither the body nor the first frame made below
-         * it is pushed by a call */
-        VALGRIND_MAKE_MEM_UNDEFINED((char *)b - 256, TBODY_RESERVE + 256);
-#endif
     }
     weft__zero(b, sizeof *b);
     weft_coro_t *co = &b->co;
