@@ -7,7 +7,10 @@
  * thus cost one read and one write per batch, not per command. The
  * streams defer their writes (defer_writes): the loop reads every ready
  * connection first and sends all the replies just before it polls, as
- * redis-server does, so the client finds them together.
+ * redis-server does, so the client finds them together. Under load the
+ * loop then naps 50 us rather than block, so that the next requests
+ * come together without the clients paying to wake it (docs/design.md,
+ * "Streams").
  *
  *   ./mini_redis 6380           (port 0 picks a free one)
  *   redis-cli -p 6380 set greeting hello

@@ -1137,10 +1137,11 @@ typedef struct weft_stream_opts {
      * also when the writer parks or ends meanwhile; flush, drain above
      * high_water, shutdown and close send at once as always. A write that
      * would hold more than 32 KiB goes out at once. Fewer system calls
-     * and wake-ups for a server that answers many requests a turn (after
-     * sending, the loop polls briefly before it blocks, docs/design.md
-     * "Streams"); the cost is latency bounded by the rest of the turn's
-     * ready work. */
+     * and wake-ups for a server that answers many requests a turn. After
+     * sending, the loop polls briefly before it blocks and, while that
+     * gathers requests, naps 50 us so that more come together
+     * (docs/design.md "Streams"). The cost is latency: the rest of the
+     * turn's ready work, and under load up to one nap. */
     bool defer_writes;
 } weft_stream_opts_t;
 

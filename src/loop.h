@@ -269,6 +269,7 @@ typedef struct weft__backend {
     int wakefd; /* an eventfd other threads write to wake a blocked poll */
     int nwatch; /* fds registered: when 0 a busy loop need not poll */
     bool have_pwait2;
+    int napfd;                 /* a blocking timerfd for weft__backend_nap, or -1 until one */
     struct weft__fdtab *fdtab; /* foreign fds waited on (fdwait.c), or NULL */
 } weft__backend_t;
 
@@ -319,9 +320,12 @@ typedef struct weft__loop {
     struct weft_stream *deferred;
     struct weft_stream **deferred_tail; /* the last one's link, while any */
     /* The poll-before-blocking after such a flush (loop.c, spin_poll):
-     * spins that found nothing in a row, and flushes left to skip. */
+     * spins that found nothing in a row, and flushes left to skip; naps
+     * that gathered less than two wake-ups in a row, and naps to skip. */
     uint8_t spin_fail, spin_skip;
+    uint16_t nap_fail, nap_skip;
     int64_t spin_end; /* when the last spin ended */
+    uint64_t naps;    /* naps taken (for tests) */
 } weft__loop_t;
 
 /* Sends the writes every stream on L->deferred held during the turn and
@@ -501,6 +505,9 @@ void weft__backend_fini(weft__backend_t *be);
 int weft__backend_poll(weft__loop_t *L, int64_t timeout_ns);
 /* Wakes a blocked poll of that loop from any thread. */
 void weft__backend_notify(weft__backend_t *be);
+/* Sleeps ns without watching anything: events that come meanwhile wait
+ * for the next poll, and whoever causes them wakes nobody. 0 or -errno. */
+int weft__backend_nap(weft__backend_t *be, int64_t ns);
 
 /* Signals (signal.c): weft_run's SIGINT cancels main (if SIGINT is at its
  * default); disarmed once main has returned; the state closes with the

@@ -14,9 +14,12 @@
  * pipes at both ends; bad arguments and calls outside a task; deferred
  * writes (defer_writes): one send per turn over SOCK_SEQPACKET, also when
  * the writer parks or ends, flush and close send at once, abort drops,
- * a send error sticks, a large write leaves at once.
+ * a send error sticks, a large write leaves at once; the nap after a
+ * flush: a lone client's round trips meet few (they back off), requests
+ * from many connections all answered, none while a timer is due within it.
  *
- * Covers: src/stream.c, src/io.c, the deferred-write flush in src/loop.c.
+ * Covers: src/stream.c, src/io.c, the deferred-write flush, spin and nap
+ * in src/loop.c, the nap in src/backend/epoll.c.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -33,7 +36,10 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <pthread.h>
+
 #include "weft.h"
+#include "loop.h" /* weft__loop()->naps */
 
 static double test_scale(void)
 {
@@ -1232,6 +1238,126 @@ static void test_deferred_writes(void **state)
     run(defer_main, NULL);
 }
 
+/* ---- the nap after a flush (loop.c, spin_poll) ----
+ *
+ * A defer_writes echo in the loop; a thread plays the clients over plain
+ * blocking fds. */
+
+#define NAP_CONNS 16
+
+typedef struct napclient {
+    int fds[NAP_CONNS];
+    int nconn, rounds, gap_us;
+    int bad; /* answers that differed from their request */
+} napclient_t;
+
+static void *nap_client(void *arg)
+{
+    napclient_t *c = arg;
+    char want[32], got[32];
+    for (int r = 0; r < c->rounds; r++) {
+        for (int i = 0; i < c->nconn; i++) {
+            int n = snprintf(want, sizeof want, "%d.%d\n", i, r);
+            if (write(c->fds[i], want, (size_t)n) != n)
+                c->bad++;
+        }
+        for (int i = 0; i < c->nconn; i++) {
+            int n = snprintf(want, sizeof want, "%d.%d\n", i, r), have = 0;
+            while (have < n) {
+                ssize_t k = read(c->fds[i], got + have, (size_t)(n - have));
+                if (k <= 0)
+                    break;
+                have += (int)k;
+            }
+            if (have != n || memcmp(got, want, (size_t)n) != 0)
+                c->bad++;
+        }
+        if (c->gap_us)
+            usleep((useconds_t)c->gap_us);
+    }
+    for (int i = 0; i < c->nconn; i++)
+        shutdown(c->fds[i], SHUT_WR);
+    return NULL;
+}
+
+static int nap_echo(void *arg, void **res)
+{
+    weft_stream_t *s = arg;
+    const char *line;
+    ssize_t n;
+    while ((n = weft_stream_readline(s, &line)) > 0)
+        assert_int_equal(weft_stream_write(s, line, (size_t)n), 0);
+    assert_int_equal(n, -WEFT_EINCOMPLETE);
+    assert_true(weft_stream_at_eof(s));
+    assert_int_equal(weft_stream_close(s), 0);
+    return 0;
+}
+
+/* Serves nconn connections to a client thread until it is done; returns
+ * the naps the loop took meanwhile. */
+static uint64_t nap_serve(int nconn, int rounds, int gap_us)
+{
+    napclient_t c = {.nconn = nconn, .rounds = rounds, .gap_us = gap_us};
+    weft_task_t *t[NAP_CONNS];
+    uint64_t naps = weft__loop()->naps;
+    for (int i = 0; i < nconn; i++) {
+        int sv[2];
+        sockpair(sv, 0);
+        weft_stream_t *s;
+        assert_int_equal(weft_stream_open(&s, sv[0], &defer_opts), 0);
+        assert_int_equal(weft_spawn(&t[i], nap_echo, s, NULL), 0);
+        c.fds[i] = sv[1];
+    }
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, nap_client, &c), 0);
+    for (int i = 0; i < nconn; i++) {
+        assert_int_equal(weft_await(t[i], NULL), 0);
+        weft_task_release(t[i]);
+    }
+    pthread_join(th, NULL);
+    for (int i = 0; i < nconn; i++)
+        close(c.fds[i]);
+    assert_int_equal(c.bad, 0);
+    return weft__loop()->naps - naps;
+}
+
+static int nap_ticker(void *arg, void **res)
+{
+    while (!*(volatile bool *)arg)
+        assert_int_equal(weft_sleep(WEFT_USEC(20)), 0);
+    return 0;
+}
+
+static int nap_main(void *arg, void **res)
+{
+    /* A lone client's round trips, 5 ms apart: each first spin finds
+     * nothing, the naps gather nothing and back off with the spins (naps
+     * at round trips 1, 6 and 37 of 40: at most 6, whatever the timing). */
+    uint64_t naps = nap_serve(1, 40, 5000);
+    assert_true(naps >= 1);
+    assert_true(naps <= 6);
+
+    /* Many connections whose requests come together: every answer right,
+     * whether or not a nap gathered them. */
+    nap_serve(NAP_CONNS, (int)scaled(300, 30), 0);
+
+    /* A timer due within the nap forbids it: none while a task sleeps
+     * 20 us at a time (a precise timer is never late by a nap). */
+    bool stop = false;
+    weft_task_t *tick;
+    assert_int_equal(weft_spawn(&tick, nap_ticker, &stop, NULL), 0);
+    assert_int_equal(nap_serve(1, 20, 5000), 0);
+    stop = true;
+    assert_int_equal(weft_await(tick, NULL), 0);
+    weft_task_release(tick);
+    return 0;
+}
+
+static void test_deferred_nap(void **state)
+{
+    run(nap_main, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1251,6 +1377,7 @@ int main(void)
         cmocka_unit_test(test_fill_peek),
         cmocka_unit_test(test_bad_args),
         cmocka_unit_test(test_deferred_writes),
+        cmocka_unit_test(test_deferred_nap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 #if defined(WEFT_HAVE_VALGRIND)
@@ -50,6 +51,7 @@ int weft__backend_init(weft__backend_t *be)
     be->have_pwait2 = true;
 #endif
     be->nwatch = 0;
+    be->napfd = -1;
     be->fdtab = NULL;
     return 0;
 }
@@ -57,6 +59,8 @@ int weft__backend_init(weft__backend_t *be)
 void weft__backend_fini(weft__backend_t *be)
 {
     weft__fdwait_fini(be);
+    if (be->napfd >= 0)
+        close(be->napfd);
     close(be->wakefd);
     close(be->epfd);
     be->epfd = be->wakefd = -1;
@@ -67,6 +71,23 @@ void weft__backend_notify(weft__backend_t *be)
     uint64_t one = 1;
     ssize_t w = write(be->wakefd, &one, sizeof one);
     (void)w; /* EAGAIN: the counter is full, the loop wakes anyway */
+}
+
+/* A timerfd read, not nanosleep: its expiry takes no timer slack (50 µs
+ * by default, which would more than double a short nap). */
+int weft__backend_nap(weft__backend_t *be, int64_t ns)
+{
+    if (be->napfd < 0) {
+        be->napfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+        if (be->napfd < 0)
+            return -errno;
+    }
+    struct itimerspec it = {.it_value = {ns / 1000000000, ns % 1000000000}};
+    if (timerfd_settime(be->napfd, 0, &it, NULL) < 0)
+        return -errno;
+    uint64_t n;
+    ssize_t r = read(be->napfd, &n, sizeof n); /* blocks until it expires */
+    return r < 0 && errno != EINTR ? -errno : 0;
 }
 
 int weft__backend_poll(weft__loop_t *L, int64_t timeout_ns)
