@@ -425,7 +425,13 @@ static void fire_timers(weft__loop_t *L)
  * several: a nap that gathers fewer than two wake-ups makes the next 1,
  * 2, 4 ... 1024 naps skip, so a lone client's request-answer round trip
  * (nothing to gather) meets one nap in a thousand. Posts from other
- * threads also wait for its end; a timer due within it prevents it. */
+ * threads also wait for its end; a timer due within it prevents it.
+ *
+ * Both only while the runtime leaves a CPU of the machine free
+ * (spin_ok: fewer workers than online CPUs). Where its workers take every
+ * CPU, the peers share cores with them, and the CPU a spin or a nap
+ * burns (a nap's timer costs 20 us of CPU on these guests) is taken from
+ * the very peers whose requests it waits for. */
 #define WEFT__SPIN_NS WEFT_USEC(30)
 #define WEFT__SPIN_SKIP_MAX 64
 #define WEFT__NAP_NS WEFT_USEC(50)
@@ -508,7 +514,8 @@ bool weft__loop_turn(weft__loop_t *L)
     /* writes held during the last turn leave together, before any poll */
     if (L->deferred) {
         weft__stream_flush_deferred(L);
-        spin_poll(L);
+        if (L->spin_ok)
+            spin_poll(L);
     }
     /* several workers: unstarted tasks any worker may run; one a turn
      * from our own share, so a loop busy with ready tasks still gets
@@ -712,6 +719,8 @@ weft__loop_t *weft__loop_open(weft__rt_t *rt, int index, const weft_config_t *cf
     L->debug = (cfg && cfg->debug) || (dbg && *dbg && *dbg != '0');
     L->slow_step_ns = cfg && cfg->slow_step_ns > 0 ? cfg->slow_step_ns : WEFT_MSEC(100);
     L->timer_spin_ns = cfg && cfg->timer_spin_ns > 0 ? cfg->timer_spin_ns : 0;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    L->spin_ok = rt->n < ncpu;
     thr->loop = L;
     weft__stack_guard_thread();
     return L;

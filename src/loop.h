@@ -322,6 +322,7 @@ typedef struct weft__loop {
     /* The poll-before-blocking after such a flush (loop.c, spin_poll):
      * spins that found nothing in a row, and flushes left to skip; naps
      * that gathered less than two wake-ups in a row, and naps to skip. */
+    bool spin_ok; /* spin and nap at all: the workers leave a CPU free */
     uint8_t spin_fail, spin_skip;
     uint16_t nap_fail, nap_skip;
     int64_t spin_end; /* when the last spin ended */
