@@ -51,7 +51,7 @@
 
 #define WEFT__RBUF_INIT 16384  /* first read buffer (at most limit) */
 #define WEFT__DIRECT 16384     /* reads this large bypass the buffer */
-#define WEFT__OBUF_MIN 4096    /* smallest output ring */
+#define WEFT__OBUF_MIN 512     /* smallest output ring */
 #define WEFT__OBUF_KEEP 262144 /* a ring larger than this is freed once empty */
 #define WEFT__IOV_BATCH 64     /* iovecs per send */
 #define WEFT__DEFER_MAX 32768  /* a deferred write holding more goes out at once */
