@@ -437,6 +437,12 @@ static void fire_timers(weft__loop_t *L)
 #define WEFT__NAP_NS WEFT_USEC(50)
 #define WEFT__NAP_SKIP_MAX 1024
 
+/* The next count of a 1, 2, 4 ... max back-off after one more failure. */
+static unsigned backoff(unsigned fail, unsigned max)
+{
+    return fail >= max / 2 ? max : fail ? fail * 2 : 1;
+}
+
 static bool spin_found(weft__loop_t *L)
 {
     return L->ready.n || atomic_load_explicit(&L->inbox, memory_order_relaxed) ||
@@ -463,10 +469,7 @@ static bool nap(weft__loop_t *L, int64_t now)
     if (L->ready.n >= 2) {
         L->nap_fail = 0;
     } else {
-        L->nap_fail = L->nap_fail >= WEFT__NAP_SKIP_MAX / 2 ? WEFT__NAP_SKIP_MAX
-                      : L->nap_fail                         ? L->nap_fail * 2
-                                                            : 1;
-        L->nap_skip = L->nap_fail;
+        L->nap_skip = L->nap_fail = (uint16_t)backoff(L->nap_fail, WEFT__NAP_SKIP_MAX);
     }
     return spin_found(L);
 }
@@ -496,10 +499,7 @@ static void spin_poll(weft__loop_t *L)
         now = weft_now();
         goto found;
     }
-    L->spin_fail = L->spin_fail >= WEFT__SPIN_SKIP_MAX / 2 ? WEFT__SPIN_SKIP_MAX
-                   : L->spin_fail                          ? L->spin_fail * 2
-                                                           : 1;
-    L->spin_skip = L->spin_fail;
+    L->spin_skip = L->spin_fail = (uint8_t)backoff(L->spin_fail, WEFT__SPIN_SKIP_MAX);
     L->spin_end = now;
     return;
 found:
