@@ -881,6 +881,7 @@ int weft__run(weft__rt_t *rt, const weft_config_t *cfg, weft_task_fn main, void 
 out:
     weft__rt_set_state(rt, WEFT__RT_CLOSED);
     weft__loop_close(L);
+    weft__backend_fini_notify(&L->be);
     free(L);
     if (nw > 1) {
         free(rt->loops);

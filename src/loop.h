@@ -500,7 +500,12 @@ void weft__task_join_quietly(weft_task_t *t);
 
 /* The backend (backend/epoll.c). */
 int weft__backend_init(weft__backend_t *be);
+/* Closes all but the eventfd notify writes to: another thread that read
+ * `parked` may still be about to write it when this loop's thread leaves
+ * (a worker sees the last task finish before the finisher's wake-up
+ * lands), so that fd closes only once every thread is joined. */
 void weft__backend_fini(weft__backend_t *be);
+void weft__backend_fini_notify(weft__backend_t *be);
 /* Waits for events up to timeout_ns (0: don't block; <0: forever),
  * wakes what they concern; returns the number handled or -errno. */
 int weft__backend_poll(weft__loop_t *L, int64_t timeout_ns);

@@ -365,6 +365,8 @@ static void join_workers(weft__rt_t *rt, int started)
     for (int i = 1; i <= started; i++)
         pthread_join(rt->threads[i], NULL);
     for (int i = 1; i < rt->n; i++) {
+        if (rt->loops[i])
+            weft__backend_fini_notify(&rt->loops[i]->be);
         free(rt->loops[i]);
         rt->loops[i] = NULL;
     }

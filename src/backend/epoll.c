@@ -61,9 +61,15 @@ void weft__backend_fini(weft__backend_t *be)
     weft__fdwait_fini(be);
     if (be->napfd >= 0)
         close(be->napfd);
-    close(be->wakefd);
     close(be->epfd);
-    be->epfd = be->wakefd = -1;
+    be->epfd = be->napfd = -1;
+}
+
+void weft__backend_fini_notify(weft__backend_t *be)
+{
+    if (be->wakefd >= 0)
+        close(be->wakefd);
+    be->wakefd = -1;
 }
 
 void weft__backend_notify(weft__backend_t *be)
