@@ -8,7 +8,8 @@
  * (deadlock, tasks destroyed while pending, errors nobody retrieved, slow
  * steps in debug mode). Stderr is captured by pointing fd 2 at a temporary
  * file for the duration of one weft_run; what was captured is echoed back
- * afterwards so that a sanitizer report is never lost.
+ * afterwards, and a sanitizer's report goes to the real stderr meanwhile
+ * (a sanitizer that halts the process leaves no "afterwards").
  *
  * Covers: src/loop.c, src/timer.c, src/backend/epoll.c (its waits and the epoll_wait fallback) and the reports of src/introspect.c.
  */
@@ -25,6 +26,13 @@
 #include <unistd.h>
 
 #include "weft.h"
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#include <sanitizer/common_interface_defs.h>
+#define report_to_fd(fd) __sanitizer_set_report_fd((void *)(intptr_t)(fd))
+#else
+#define report_to_fd(fd) ((void)(fd))
+#endif
 
 static double test_scale(void)
 {
@@ -53,6 +61,7 @@ static void capture_begin(capture_t *c)
     assert_non_null(c->tmp);
     c->saved = dup(2);
     assert_true(c->saved >= 0);
+    report_to_fd(c->saved);
     assert_true(dup2(fileno(c->tmp), 2) >= 0);
 }
 
@@ -61,6 +70,7 @@ static char *capture_end(capture_t *c)
 {
     fflush(stderr);
     assert_true(dup2(c->saved, 2) >= 0);
+    report_to_fd(2);
     close(c->saved);
     long n = ftell(c->tmp);
     if (n < 0)
