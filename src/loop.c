@@ -735,6 +735,12 @@ void weft__loop_close(weft__loop_t *L)
     L->thr->loop = NULL;
 }
 
+void weft__loop_free(weft__loop_t *L)
+{
+    weft__backend_fini_notify(&L->be);
+    free(L);
+}
+
 /* Several workers, closing: L runs until no task is left on any worker.
  * A worker whose own tasks cannot move while nothing finishes anywhere
  * for a while (five idle 20 ms waits) discards one of them. */
@@ -881,8 +887,7 @@ int weft__run(weft__rt_t *rt, const weft_config_t *cfg, weft_task_fn main, void 
 out:
     weft__rt_set_state(rt, WEFT__RT_CLOSED);
     weft__loop_close(L);
-    weft__backend_fini_notify(&L->be);
-    free(L);
+    weft__loop_free(L);
     if (nw > 1) {
         free(rt->loops);
         free(rt->cancel_all);

@@ -455,6 +455,10 @@ void weft__rt_cancel_all(weft__rt_t *rt);
 bool weft__loop_turn(weft__loop_t *L);
 weft__loop_t *weft__loop_open(weft__rt_t *rt, int index, const weft_config_t *cfg, int *err);
 void weft__loop_close(weft__loop_t *L);
+/* Frees a closed loop's record and closes its eventfd, which outlives
+ * weft__loop_close: once several workers run, free only after every
+ * worker thread is joined (see weft__backend_fini). */
+void weft__loop_free(weft__loop_t *L);
 /* Makes a woken task ready on its own loop (its loop's thread). */
 void weft__ready(weft_task_t *t);
 /* A cancellation reaches t on its own loop's thread (guarded). */
@@ -500,10 +504,11 @@ void weft__task_join_quietly(weft_task_t *t);
 
 /* The backend (backend/epoll.c). */
 int weft__backend_init(weft__backend_t *be);
-/* Closes all but the eventfd notify writes to: another thread that read
- * `parked` may still be about to write it when this loop's thread leaves
- * (a worker sees the last task finish before the finisher's wake-up
- * lands), so that fd closes only once every thread is joined. */
+/* weft__backend_fini closes every fd but the eventfd that
+ * weft__backend_notify writes: another thread that read `parked` may
+ * still be about to write it when this loop's thread leaves (a worker can
+ * see the last task finish before the finisher's wake-up lands).
+ * weft__backend_fini_notify closes that one, once no thread is left. */
 void weft__backend_fini(weft__backend_t *be);
 void weft__backend_fini_notify(weft__backend_t *be);
 /* Waits for events up to timeout_ns (0: don't block; <0: forever),

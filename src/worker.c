@@ -366,8 +366,7 @@ static void join_workers(weft__rt_t *rt, int started)
         pthread_join(rt->threads[i], NULL);
     for (int i = 1; i < rt->n; i++) {
         if (rt->loops[i])
-            weft__backend_fini_notify(&rt->loops[i]->be);
-        free(rt->loops[i]);
+            weft__loop_free(rt->loops[i]);
         rt->loops[i] = NULL;
     }
     free(rt->threads);
