@@ -478,14 +478,20 @@ static int heap_main(void *arg, void **result)
     /* every deadline is the common base plus whole milliseconds, with a
      * margin so that all sleepers are normally armed before the first
      * one is due */
-    heap_base = weft_now() + WEFT_MSEC(30);
     weft_task_opts_t o = {.name = "sleeper", .stack_size = 32 * 1024};
+    int64_t t0 = weft_now();
     for (int i = 0; i < n; i++) {
         seed = seed * 1103515245u + 12345u;
-        heap_recs[i].deadline = heap_base + WEFT_MSEC((seed >> 16) % 51);
+        heap_recs[i].deadline = WEFT_MSEC((seed >> 16) % 51); /* an offset for now */
         heap_recs[i].seq = -1;
         assert_int_equal(weft_spawn(NULL, heap_sleeper, &heap_recs[i], &o), 0);
     }
+    /* the sleepers start in one turn after this task sleeps; starting
+     * them costs about what spawning them did, so a margin of a few
+     * times that holds on a slow or loaded machine too */
+    heap_base = weft_now() + WEFT_MSEC(30) + 4 * (weft_now() - t0);
+    for (int i = 0; i < n; i++)
+        heap_recs[i].deadline += heap_base;
     /* wait for them all (they are detached) */
     while (heap_seq < n)
         assert_int_equal(weft_sleep(WEFT_MSEC(5)), 0);
