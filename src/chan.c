@@ -23,9 +23,11 @@
  * only while it is full (always, for an unbuffered channel); a closed
  * channel has no waiter.
  */
-#include "loop.h"
+#include "worker.h"
 
 #include <stdlib.h>
+
+static const weft__wait_kind_t wait_kind = {.name = "a channel"};
 
 struct weft_chan {
     weft__loop_t *loop;
@@ -173,7 +175,7 @@ static int chan_send(weft_chan_t *ch, void *v)
     self->b->waiter.slot = v;
     self->b->waiter.aux = 0;
     weft__wlist_push(&ch->senders, &self->b->waiter);
-    return weft__park(self, WEFT__WAIT_CHAN, ch, unpark_plain, WEFT_FOREVER);
+    return weft__park(self, &wait_kind, ch, unpark_plain, WEFT_FOREVER);
 }
 
 /* Without the guard's cleanup on the one-worker path, the park above stays
@@ -207,7 +209,7 @@ int weft_chan_recv(weft_chan_t *ch, void **v)
     self->b->waiter.slot = NULL;
     self->b->waiter.aux = 0;
     weft__wlist_push(&ch->receivers, &self->b->waiter);
-    rc = weft__park(self, WEFT__WAIT_CHAN, ch, unpark_plain, WEFT_FOREVER);
+    rc = weft__park(self, &wait_kind, ch, unpark_plain, WEFT_FOREVER);
     if (rc == 0)
         *v = self->b->waiter.slot;
     return rc;
@@ -379,7 +381,7 @@ int weft_select(weft_select_case_t *cases, size_t n, int64_t timeout_ns)
             cases[i].op == WEFT_SELECT_SEND ? &cases[i].ch->senders : &cases[i].ch->receivers, w);
     }
     self->b->waiter.slot = s;
-    rc = weft__park(self, WEFT__WAIT_CHAN, s, unpark_select, until);
+    rc = weft__park(self, &wait_kind, s, unpark_select, until);
     if (rc == 0) {
         if (s->fired >= 0) {
             weft_select_case_t *c = &cases[s->fired];

@@ -7,10 +7,10 @@
  * Unlike weft's own sockets (io.c: edge-triggered, registered once,
  * readiness cached), a foreign fd is read and written by a library weft
  * cannot see, so nothing about its readiness is cached: each wait asks
- * the kernel. The fd is registered level-triggered and EPOLLONESHOT: an
- * event disarms it in the kernel, and the next wait re-arms it with one
- * EPOLL_CTL_MOD (the first wait on an fd pays an EPOLL_CTL_ADD instead).
- * So a wait costs one epoll_ctl, and the loop never spins on a ready fd
+ * the kernel. The fd is watched level-triggered and one-shot: an event
+ * disarms it in the kernel, and the next wait re-arms it with one modify
+ * (the first wait on an fd pays a watch instead). So a wait costs one
+ * system call, and the loop never spins on a ready fd
  * nobody waits for. A wait that ends without an event (timeout,
  * cancellation) leaves its interest armed rather than pay a system call
  * to disarm it: at worst the fd fires once later with nobody waiting,
@@ -18,16 +18,17 @@
  * `armed` mirrors what the kernel has armed, so a wait for a direction
  * already armed costs no system call at all.
  *
- * The epoll data word is not a pointer but the fd and a generation (see
- * io.h): an event for a record that was forgotten, or for an fd number
- * closed and reused without weft_fd_forget, finds no record of that
- * generation and is dropped.
+ * A record's memory outlives its wait: the kernel may still hold a
+ * registration of an fd closed before weft_fd_forget (a copy of it made
+ * by dup or fork keeps it alive) and report it later. Such a record
+ * stays in the table, for the next wait on that fd number, until the
+ * loop closes; one the kernel confirmed it forgot is freed at once.
  *
  * Invariants: a record's reader and writer are set only while those
  * tasks are parked here, and cleared by whoever wakes them (an event,
  * weft_fd_forget, or the loop through unpark_fd); each set slot counts
- * once in be.nwatch. Records are freed by weft_fd_forget and when the
- * loop closes, never while a task waits on them.
+ * once in the loop's nwatch. Records are freed by weft_fd_forget and
+ * when the loop closes, never while a task waits on them.
  */
 #include "io.h"
 
@@ -36,38 +37,39 @@
 #include <string.h>
 
 typedef struct weft__fdrec {
-    int fd;
-    uint32_t gen;   /* 31 bits, part of the epoll data word */
-    uint32_t armed; /* EPOLLIN / EPOLLOUT armed in the kernel now */
+    weft__bio_t bio; /* the fd and fd_event */
+    uint32_t armed;  /* WEFT__EV_IN / OUT armed in the kernel now */
     bool registered;
     weft_task_t *reader, *writer; /* parked tasks; may be one task */
 } weft__fdrec_t;
 
 struct weft__fdtab {
+    weft__hook_t hook; /* frees the table when the loop closes */
+    weft__loop_t *loop;
     weft__fdrec_t **v; /* indexed by fd */
     int cap;
-    uint32_t gen;
 };
-
-static uint64_t data_word(const weft__fdrec_t *r)
-{
-    return WEFT__FDWAIT_TAG | ((uint64_t)r->gen << 32) | (uint32_t)r->fd;
-}
 
 static weft__fdrec_t *lookup(weft__loop_t *L, int fd)
 {
-    struct weft__fdtab *tab = L->be.fdtab;
+    struct weft__fdtab *tab = L->fdtab;
     return tab && fd < tab->cap ? tab->v[fd] : NULL;
 }
 
+static void fd_event(weft__bio_t *b, uint32_t events);
+static void table_close(weft__loop_t *L, weft__hook_t *h);
+
 static int get_record(weft__loop_t *L, int fd, weft__fdrec_t **out)
 {
-    struct weft__fdtab *tab = L->be.fdtab;
+    struct weft__fdtab *tab = L->fdtab;
     if (!tab) {
         tab = calloc(1, sizeof *tab);
         if (!tab)
             return -ENOMEM;
-        L->be.fdtab = tab;
+        tab->loop = L;
+        tab->hook.close = table_close;
+        weft__loop_add_hook(L, &tab->hook);
+        L->fdtab = tab;
     }
     if (fd >= tab->cap) {
         int cap = tab->cap ? tab->cap : 64;
@@ -85,8 +87,8 @@ static int get_record(weft__loop_t *L, int fd, weft__fdrec_t **out)
         r = calloc(1, sizeof *r);
         if (!r)
             return -ENOMEM;
-        r->fd = fd;
-        r->gen = tab->gen++ & 0x7fffffffu;
+        r->bio.fd = fd;
+        r->bio.cb = fd_event;
         tab->v[fd] = r;
     }
     *out = r;
@@ -95,32 +97,29 @@ static int get_record(weft__loop_t *L, int fd, weft__fdrec_t **out)
 
 static void drop_record(weft__loop_t *L, weft__fdrec_t *r)
 {
-    L->be.fdtab->v[r->fd] = NULL;
+    L->fdtab->v[r->bio.fd] = NULL;
     free(r);
 }
 
 /* Arms the kernel for what the waiters want, if it is not armed already. */
 static int rearm(weft__loop_t *L, weft__fdrec_t *r)
 {
-    uint32_t want = (r->reader ? EPOLLIN : 0) | (r->writer ? EPOLLOUT : 0);
+    uint32_t want = (r->reader ? WEFT__EV_IN : 0) | (r->writer ? WEFT__EV_OUT : 0);
     if (!(want & ~r->armed))
         return 0;
-    struct epoll_event ev = {.events = want | EPOLLONESHOT, .data.u64 = data_word(r)};
-    int op = r->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-    if (epoll_ctl(L->be.epfd, op, r->fd, &ev) < 0) {
-        int e = errno;
-        if (op == EPOLL_CTL_MOD && e == ENOENT) {
+    int rc;
+    if (r->registered) {
+        rc = weft__backend_modify(L->be, &r->bio, want, WEFT__BIO_ONESHOT);
+        if (rc == -ENOENT) {
             /* closed and reopened without weft_fd_forget: start afresh */
             r->registered = false;
-            op = EPOLL_CTL_ADD;
-            if (epoll_ctl(L->be.epfd, op, r->fd, &ev) == 0)
-                goto ok;
-            e = errno;
+            rc = weft__backend_watch(L->be, &r->bio, want, WEFT__BIO_ONESHOT);
         }
-        /* EEXIST: the fd is registered by weft itself (a stream's) */
-        return e == EEXIST ? -EBUSY : -e;
+    } else {
+        rc = weft__backend_watch(L->be, &r->bio, want, WEFT__BIO_ONESHOT);
     }
-ok:
+    if (rc < 0) /* -EEXIST: the fd is watched by weft itself (a stream's) */
+        return rc == -EEXIST ? -EBUSY : rc;
     r->registered = true;
     r->armed = want;
     return 0;
@@ -135,35 +134,34 @@ static void wake_waiters(weft__loop_t *L, weft__fdrec_t *r, int mask, int status
         int got = status > 0 ? status & (int)rd->b->waiter.aux : status;
         if (got) {
             r->reader = r->writer = NULL;
-            L->be.nwatch -= 2;
+            L->nwatch -= 2;
             weft__wake(rd, got);
         }
         return;
     }
     if (rd && (mask & WEFT_READABLE)) {
         r->reader = NULL;
-        L->be.nwatch--;
+        L->nwatch--;
         weft__wake(rd, status > 0 ? WEFT_READABLE : status);
     }
     if (wr && (mask & WEFT_WRITABLE)) {
         r->writer = NULL;
-        L->be.nwatch--;
+        L->nwatch--;
         weft__wake(wr, status > 0 ? WEFT_WRITABLE : status);
     }
 }
 
-void weft__fdwait_event(weft__loop_t *L, uint64_t data, uint32_t events)
+/* The backend reports events for a foreign fd (a stale registration's
+ * too: its waiters, if any, find the fd not ready and wait again). */
+static void fd_event(weft__bio_t *b, uint32_t events)
 {
-    int fd = (int)(uint32_t)data;
-    uint32_t gen = (uint32_t)(data >> 32) & 0x7fffffffu;
-    weft__fdrec_t *r = lookup(L, fd);
-    if (!r || r->gen != gen)
-        return; /* forgotten meanwhile: a stale one-shot, now disarmed */
+    weft__fdrec_t *r = WEFT_CONTAINER_OF(b, weft__fdrec_t, bio);
+    weft__loop_t *L = weft__loop();
     r->armed = 0; /* one-shot: the kernel disarmed the fd */
     int ready = 0;
-    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+    if (events & (WEFT__EV_IN | WEFT__EV_RDHUP | WEFT__EV_HUP | WEFT__EV_ERR))
         ready |= WEFT_READABLE;
-    if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+    if (events & (WEFT__EV_OUT | WEFT__EV_HUP | WEFT__EV_ERR))
         ready |= WEFT_WRITABLE;
     wake_waiters(L, r, ready, ready);
     if (r->reader || r->writer) {
@@ -183,11 +181,11 @@ static void unpark_fd(weft_task_t *t)
     weft__loop_t *L = t->loop;
     if (r->reader == t) {
         r->reader = NULL;
-        L->be.nwatch--;
+        L->nwatch--;
     }
     if (r->writer == t) {
         r->writer = NULL;
-        L->be.nwatch--;
+        L->nwatch--;
     }
 }
 
@@ -246,7 +244,7 @@ int weft_fd_wait(int fd, int events, int64_t timeout_ns)
             drop_record(L, r); /* never known to the kernel: keep no garbage */
         return rc;
     }
-    L->be.nwatch += ((events & WEFT_READABLE) != 0) + ((events & WEFT_WRITABLE) != 0);
+    L->nwatch += ((events & WEFT_READABLE) != 0) + ((events & WEFT_WRITABLE) != 0);
     self->b->waiter.slot = r;
     self->b->waiter.aux = (uintptr_t)events;
     int64_t until = WEFT_FOREVER;
@@ -254,7 +252,7 @@ int weft_fd_wait(int fd, int events, int64_t timeout_ns)
         int64_t now = weft_now();
         until = timeout_ns > WEFT_FOREVER - 1 - now ? WEFT_FOREVER - 1 : now + timeout_ns;
     }
-    rc = weft__park(self, WEFT__WAIT_FD, (const void *)(intptr_t)fd, unpark_fd, until);
+    rc = weft__park(self, &weft__wait_fd, (const void *)(intptr_t)fd, unpark_fd, until);
     return rc == 0 ? -ETIMEDOUT : rc; /* 0: our own timeout fired */
 }
 
@@ -268,21 +266,23 @@ int weft_fd_forget(int fd)
     weft__fdrec_t *r = lookup(L, fd);
     if (!r)
         return 0;
-    if (r->registered)
-        epoll_ctl(L->be.epfd, EPOLL_CTL_DEL, fd, NULL); /* EBADF if closed already */
     wake_waiters(L, r, WEFT_READABLE | WEFT_WRITABLE, -EBADF);
+    if (r->registered && weft__backend_forget(L->be, &r->bio) < 0) {
+        /* closed before it was forgotten: the kernel may still report it */
+        r->registered = false;
+        r->armed = 0;
+        return 0;
+    }
     drop_record(L, r);
     return 0;
 }
 
-void weft__fdwait_fini(weft__backend_t *be)
+static void table_close(weft__loop_t *L, weft__hook_t *h)
 {
-    struct weft__fdtab *tab = be->fdtab;
-    if (!tab)
-        return;
+    struct weft__fdtab *tab = WEFT_CONTAINER_OF(h, struct weft__fdtab, hook);
     for (int i = 0; i < tab->cap; i++)
         free(tab->v[i]);
     free(tab->v);
     free(tab);
-    be->fdtab = NULL;
+    L->fdtab = NULL;
 }

@@ -7,9 +7,11 @@
  * Invariant: once state is DONE the outcome never changes and the list
  * is empty; setting the outcome pops every waiter before waking it.
  */
-#include "loop.h"
+#include "worker.h"
 
 #include <stdlib.h>
+
+static const weft__wait_kind_t wait_kind = {.name = "a future"};
 
 enum { F_PENDING = 0, F_DONE };
 
@@ -100,7 +102,7 @@ int weft_future_await(weft_future_t *f, void **result)
         if (rc)
             return rc;
         weft__wlist_push(&f->waiters, &self->b->waiter);
-        rc = weft__park(self, WEFT__WAIT_FUTURE, f, unpark, WEFT_FOREVER);
+        rc = weft__park(self, &wait_kind, f, unpark, WEFT_FOREVER);
         if (rc)
             return rc;
     }

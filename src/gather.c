@@ -10,9 +10,11 @@
  * call ends and unlinks what is left. notify wakes the waiting task only
  * while it is parked on this very block.
  */
-#include "loop.h"
+#include "worker.h"
 
 #include <stdlib.h>
+
+static const weft__wait_kind_t wait_kind = {.name = "several tasks", .on_tasks = true};
 
 typedef struct multi {
     weft_task_t *self;
@@ -92,7 +94,7 @@ static int multi_park(multi_t *m, int64_t until)
     int rc = weft__wait_check(m->self);
     if (rc)
         return rc;
-    return weft__park(m->self, WEFT__WAIT_TASKS, m, unpark_nothing, until);
+    return weft__park(m->self, &wait_kind, m, unpark_nothing, until);
 }
 
 static void cancel_and_join(weft_task_t *const *tasks, size_t n)

@@ -12,14 +12,15 @@
  * does) so it stops what it was doing; wait takes that cancellation back
  * and returns the failure.
  */
-#include "loop.h"
+#include "worker.h"
 
 #include <stdlib.h>
 
 struct weft_group {
+    weft__super_t super; /* what each child tells when it ends */
     weft__loop_t *loop;
     weft_task_t *owner;
-    weft_task_t *children; /* newest first, through group_next */
+    weft_task_t *children; /* newest first, through super_next */
     size_t live;
     int first_fail;
     bool failing;
@@ -27,6 +28,8 @@ struct weft_group {
     bool owner_cancelled;
     weft_task_t *waiter; /* the owner, while in weft_group_wait */
 };
+
+static void child_done(weft__super_t *su, weft_task_t *t);
 
 int weft_group_create(weft_group_t **out)
 {
@@ -39,6 +42,7 @@ int weft_group_create(weft_group_t **out)
     weft_group_t *g = calloc(1, sizeof *g);
     if (!g)
         return -ENOMEM;
+    g->super.child_done = child_done;
     g->loop = L;
     g->owner = weft__task();
     *out = g;
@@ -47,7 +51,7 @@ int weft_group_create(weft_group_t **out)
 
 static void cancel_children(weft_group_t *g)
 {
-    for (weft_task_t *c = g->children; c; c = c->group_next)
+    for (weft_task_t *c = g->children; c; c = c->super_next)
         if (weft__tstate(c) != WEFT_TASK_DONE)
             weft_cancel(c);
 }
@@ -64,8 +68,8 @@ int weft_group_spawn(weft_group_t *g, weft_task_t **task, weft_task_fn fn, void 
     int rc = weft__task_new(weft__loop(), &t, fn, arg, opts);
     if (rc < 0)
         return rc;
-    t->group = g;
-    t->group_next = g->children;
+    t->super = &g->super;
+    t->super_next = g->children;
     g->children = t;
     g->live++;
     if (task)
@@ -73,9 +77,9 @@ int weft_group_spawn(weft_group_t *g, weft_task_t **task, weft_task_fn fn, void 
     return 0;
 }
 
-void weft__group_child_done(weft_task_t *t)
+static void child_done(weft__super_t *su, weft_task_t *t)
 {
-    weft_group_t *g = t->group;
+    weft_group_t *g = WEFT_CONTAINER_OF(su, weft_group_t, super);
     g->live--;
     t->retrieved = 1; /* the group reports its children's failures */
     if (t->status < 0 && t->status != -ECANCELED && !g->failing) {
@@ -98,6 +102,8 @@ static void unpark(weft_task_t *t)
     (void)t; /* the group keeps no list: it wakes its one waiter directly */
 }
 
+static const weft__wait_kind_t wait_kind = {.name = "a task group", .on_tasks = true};
+
 int weft_group_wait(weft_group_t *g)
 {
     WEFT__GUARD();
@@ -119,7 +125,7 @@ int weft_group_wait(weft_group_t *g)
     while (g->live > 0) {
         rc = weft__wait_check(self);
         if (rc == 0)
-            rc = weft__park(self, WEFT__WAIT_GROUP, g, unpark, WEFT_FOREVER);
+            rc = weft__park(self, &wait_kind, g, unpark, WEFT_FOREVER);
         if (rc < 0)
             break;
     }
@@ -129,7 +135,7 @@ int weft_group_wait(weft_group_t *g)
         cancel_children(g);
         self->b->nocancel++;
         while (g->live > 0)
-            weft__park(self, WEFT__WAIT_GROUP, g, unpark, WEFT_FOREVER);
+            weft__park(self, &wait_kind, g, unpark, WEFT_FOREVER);
         self->b->nocancel--;
     }
     g->waiter = NULL;
@@ -162,8 +168,8 @@ int weft_group_destroy(weft_group_t *g)
         return -EBUSY;
     weft_task_t *c = g->children, *next;
     for (; c; c = next) {
-        next = c->group_next;
-        c->group = NULL;
+        next = c->super_next;
+        c->super = NULL;
         weft__task_unref(c);
     }
     free(g);

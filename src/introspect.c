@@ -7,7 +7,7 @@
  * live task that spawned it, else at the top. Each line also shows the
  * task's stack mode and its saved (copy-stack) or resident stack bytes.
  */
-#include "loop.h"
+#include "task.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,60 +29,18 @@ static void describe_wait(FILE *out, const weft_task_t *t)
 {
     if (!t->b) /* not started, or finished */
         return;
+    const weft__wait_kind_t *k = t->b->wait_kind;
     if (t->tstate != WEFT_TASK_WAITING) {
-        if (t->tstate == WEFT_TASK_READY && t->b->wait_kind == WEFT__WAIT_YIELD)
+        if (t->tstate == WEFT_TASK_READY && k == &weft__wait_yield)
             fputs(" (yielded)", out);
         return;
     }
-    switch (t->b->wait_kind) {
-    case WEFT__WAIT_SLEEP:
-        fputs(" on sleep", out);
-        break;
-    case WEFT__WAIT_TASK: {
-        const weft_task_t *o = t->b->wait_obj;
-        fprintf(out, " on task #%llu \"%s\"", (unsigned long long)o->id, label(o));
-        break;
-    }
-    case WEFT__WAIT_TASKS:
-        fputs(" on several tasks", out);
-        break;
-    case WEFT__WAIT_FUTURE:
-        fputs(" on a future", out);
-        break;
-    case WEFT__WAIT_GROUP:
-        fputs(" on a task group", out);
-        break;
-    case WEFT__WAIT_FD:
-        fprintf(out, " on fd %d", (int)(intptr_t)t->b->wait_obj);
-        break;
-    case WEFT__WAIT_LOCK:
-        fputs(" on a lock", out);
-        break;
-    case WEFT__WAIT_EVENT:
-        fputs(" on an event", out);
-        break;
-    case WEFT__WAIT_COND:
-        fputs(" on a condition", out);
-        break;
-    case WEFT__WAIT_SEM:
-        fputs(" on a semaphore", out);
-        break;
-    case WEFT__WAIT_BARRIER:
-        fputs(" on a barrier", out);
-        break;
-    case WEFT__WAIT_QUEUE:
-        fputs(" on a queue", out);
-        break;
-    case WEFT__WAIT_CHAN:
-        fputs(" on a channel", out);
-        break;
-    case WEFT__WAIT_POOL:
-        fputs(" on the thread pool", out);
-        break;
-    default:
+    if (!k)
         fputs(" on something", out);
-        break;
-    }
+    else if (k->describe)
+        k->describe(out, t->b->wait_obj);
+    else
+        fprintf(out, " on %s", k->name);
     if (t->b->timer.idx != WEFT__NO_INDEX) {
         double ms = (double)(t->b->timer.when - weft_now()) / 1e6;
         fprintf(out, " until %+.3f ms", ms);

@@ -1,23 +1,24 @@
-/* io.h - waiting for file descriptors to become readable or writable.
+/* io.h - waiting for weft's own fds (sockets, pipes, signalfd, pidfds) to
+ * become readable or writable (io.c), and for foreign fds (fdwait.c).
  *
- * A weft__io record belongs to whatever owns the fd (a socket, a pipe);
- * see io.c for the rules.
+ * A weft__io record belongs to whatever owns the fd (a stream, a
+ * listener); see io.c for the rules. Event bits are the backend's
+ * (WEFT__EV_*, backend.h).
  */
 #ifndef WEFT_IO_H
 #define WEFT_IO_H
 
-#include "loop.h"
-
-#include <sys/epoll.h>
+#include "backend.h"
+#include "task.h"
 
 typedef struct weft__io weft__io_t;
 struct weft__io {
+    weft__bio_t bio; /* the backend's record: fd and the event callback */
     weft__loop_t *loop;
-    int fd;
-    /* Readiness seen and not yet used up (EPOLLIN, EPOLLOUT), plus
-     * EPOLLRDHUP once the peer ended its side or the fd failed: no later
-     * edge announces the end, so an owner that skips the EAGAIN after a
-     * short read must not do so then. */
+    /* Readiness seen and not yet used up (WEFT__EV_IN, WEFT__EV_OUT),
+     * plus WEFT__EV_RDHUP once the peer ended its side or the fd failed:
+     * no later edge announces the end, so an owner that skips the EAGAIN
+     * after a short read must not do so then. */
     uint32_t ready;
     weft_task_t *reader, *writer;
     /* Optional (NULL after weft__io_open): called from the backend, on
@@ -33,6 +34,12 @@ struct weft__io {
     bool want_out; /* owner has output queued for on_writable */
 };
 
+/* The fd a record watches. */
+static inline int weft__io_fd(const weft__io_t *io)
+{
+    return io->bio.fd;
+}
+
 /* Registers fd with the current loop, edge-triggered for reading and
  * writing, once for its whole life; `ready` starts empty, on_readable
  * and on_writable NULL. 0, -EPERM (no loop), or -errno. */
@@ -44,28 +51,22 @@ static inline void weft__io_clear(weft__io_t *io, uint32_t events)
 {
     io->ready &= ~events;
 }
-/* Waits until the fd is ready for `events` (EPOLLIN or EPOLLOUT).
- * Suspends. 0, -ECANCELED, -ETIMEDOUT, -EBUSY (another task already
- * waits in that direction), -EBADF (closed meanwhile), -EPERM. */
+/* Waits until the fd is ready for `events` (WEFT__EV_IN or
+ * WEFT__EV_OUT). Suspends. 0, -ECANCELED, -ETIMEDOUT, -EBUSY (another
+ * task already waits in that direction), -EBADF (closed meanwhile),
+ * -EPERM. */
 int weft__io_wait(weft__io_t *io, uint32_t events);
 /* The owner has output queued (on) or not (off): while on, on_writable
  * runs on each writable edge and the loop keeps polling the backend, as
  * if a task waited on the fd. */
 void weft__io_want_out(weft__io_t *io, bool on);
-/* The backend reports events for io. */
-void weft__io_event(weft__io_t *io, uint32_t events);
+/* Asks the kernel whether the backend still watches io's fd in this
+ * loop (the fd number may have been closed and reused meanwhile); 0, or
+ * -ENOENT when it does not. */
+int weft__io_rewatch(weft__io_t *io);
 
-/* ---- foreign fds (fdwait.c): fds weft does not own ----
- *
- * Registered level-triggered and one-shot, under an epoll data word that
- * is not a pointer: WEFT__FDWAIT_TAG (bit 63, never set in a user-space
- * address on Linux) | generation << 32 | fd. An event whose generation no
- * longer matches the fd's record (forgotten, or closed and reused) is
- * dropped, so a stale registration can never reach freed memory. */
-#define WEFT__FDWAIT_TAG (UINT64_C(1) << 63)
-/* The backend reports events for a foreign fd (data: the epoll word). */
-void weft__fdwait_event(weft__loop_t *L, uint64_t data, uint32_t events);
-/* Frees the loop's table of foreign fds (the loop closes; nobody waits). */
-void weft__fdwait_fini(weft__backend_t *be);
+/* What a task waiting on an fd shows in the task tree (" on fd N"):
+ * the wait's object is the fd number. */
+extern const weft__wait_kind_t weft__wait_fd;
 
 #endif

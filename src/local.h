@@ -2,7 +2,7 @@
 #ifndef WEFT_LOCAL_H
 #define WEFT_LOCAL_H
 
-#include "loop.h"
+#include "task.h"
 
 /* A new task's map: its spawner's, shared (a reference more, nothing
  * allocated); NULL when spawned outside a task or when it has none. */

@@ -144,7 +144,7 @@ static int wait_connected(int fd)
         return -ENOMEM;
     int rc = weft__io_open(io, fd);
     if (rc == 0)
-        rc = weft__io_wait(io, EPOLLOUT);
+        rc = weft__io_wait(io, WEFT__EV_OUT);
     weft__io_close(io);
     free(io);
     if (rc < 0)
@@ -453,8 +453,8 @@ int weft_listener_accept(weft_listener_t *l, weft_stream_t **s, weft_addr_t *pee
             rc = -errno;
             break;
         }
-        weft__io_clear(&l->io, EPOLLIN);
-        rc = weft__io_wait(&l->io, EPOLLIN);
+        weft__io_clear(&l->io, WEFT__EV_IN);
+        rc = weft__io_wait(&l->io, WEFT__EV_IN);
         if (rc < 0)
             break;
     }

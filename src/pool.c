@@ -28,6 +28,8 @@
 #include <signal.h>
 #include <stdlib.h>
 
+const weft__wait_kind_t weft__wait_pool = {.name = "the thread pool"};
+
 enum { JOB_QUEUED = 0, JOB_RUNNING, JOB_DONE };
 
 /* What unpark_job found, for the task that wakes after it. */
@@ -266,7 +268,7 @@ int weft__pool_run(weft_task_fn fn, void *arg, void **result, bool detachable, w
     t->b->waiter.aux = OUT_WAITING;
     if (!detachable)
         t->b->nocancel++;
-    rc = weft__park(t, WEFT__WAIT_POOL, j, unpark_job, WEFT_FOREVER);
+    rc = weft__park(t, &weft__wait_pool, j, unpark_job, WEFT_FOREVER);
     if (!detachable)
         t->b->nocancel--;
     switch (t->b->waiter.aux) {

@@ -4,7 +4,7 @@
 #ifndef WEFT_POOL_H
 #define WEFT_POOL_H
 
-#include "loop.h"
+#include "task.h"
 
 /* Runs fn(arg, &res) on a thread of the current loop's pool and parks the
  * calling task until it returns; returns fn's status as is, and res in
@@ -33,5 +33,8 @@ int weft__pool_run(weft_task_fn fn, void *arg, void **result, bool detachable, w
 /* Joins the loop's pool threads after letting running jobs end (the loop
  * closes). Called on the loop's thread; the inbox is drained after. */
 void weft__pool_close(weft__loop_t *L);
+
+/* What a task held by the pool waits on (the task tree; tests). */
+extern const weft__wait_kind_t weft__wait_pool;
 
 #endif

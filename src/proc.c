@@ -58,6 +58,8 @@
 
 #ifdef WEFT_HAVE_VALGRIND
 #include <valgrind/valgrind.h>
+
+static const weft__wait_kind_t wait_kind = {.name = "a child process"};
 #endif
 
 extern char **environ;
@@ -339,18 +341,14 @@ static int reaper_open(reaper_t *r)
  * in flight it does (they were submitted on this loop, which is alive
  * while its tasks wait); with none, the loop may have ended and another
  * been made, perhaps at the same address with the same epoll fd number,
- * so the kernel is asked (EPOLL_CTL_MOD fails with ENOENT where the ring
- * is not registered). */
+ * so the kernel is asked (a modify fails with -ENOENT where the ring is
+ * not watched). */
 static int reaper_watch(reaper_t *r, weft__loop_t *L)
 {
     if (r->inflight && r->loop == L)
         return 0;
-    if (r->loop == L && r->io.registered) {
-        struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
-                                 .data.ptr = &r->io};
-        if (epoll_ctl(L->be.epfd, EPOLL_CTL_MOD, r->fd, &ev) == 0)
-            return 0;
-    }
+    if (r->loop == L && r->io.registered && weft__io_rewatch(&r->io) == 0)
+        return 0;
     r->loop = NULL;
     if (weft__io_open(&r->io, r->fd) < 0)
         return -1;
@@ -406,7 +404,7 @@ static void reaper_drain(reaper_t *r)
         weft_task_t *t = p->ring_waiter;
         if (t) {
             p->ring_waiter = NULL;
-            t->loop->be.nwatch--;
+            t->loop->nwatch--;
             weft__wake(t, 0);
         }
     }
@@ -415,7 +413,7 @@ static void reaper_drain(reaper_t *r)
 static void reaper_readable(weft__io_t *io)
 {
     reaper_t *r = WEFT_CONTAINER_OF(io, reaper_t, io);
-    weft__io_clear(io, EPOLLIN);
+    weft__io_clear(io, WEFT__EV_IN);
     reaper_drain(r);
 }
 
@@ -512,7 +510,7 @@ static void unpark_ring(weft_task_t *t)
 {
     weft_proc_t *p = (weft_proc_t *)t->b->waiter.slot;
     p->ring_waiter = NULL;
-    t->loop->be.nwatch--;
+    t->loop->nwatch--;
     reaper_cancel(p->rp, p);
 }
 
@@ -570,8 +568,8 @@ static int wait_ring(weft_proc_t *p, weft_task_t *self)
         }
         p->ring_waiter = self;
         self->b->waiter.slot = p;
-        self->loop->be.nwatch++;
-        rc = weft__park(self, WEFT__WAIT_OTHER, p, unpark_ring, WEFT_FOREVER);
+        self->loop->nwatch++;
+        rc = weft__park(self, &wait_kind, p, unpark_ring, WEFT_FOREVER);
         if (rc)
             break;
     }
@@ -933,14 +931,14 @@ static int wait_pidfd(weft_proc_t *p)
     int rc = 0;
     p->waiting++;
     for (;;) {
-        if (p->io.ready & EPOLLIN) {
+        if (p->io.ready & WEFT__EV_IN) {
             if (try_reap(p))
                 break;
-            weft__io_clear(&p->io, EPOLLIN);
+            weft__io_clear(&p->io, WEFT__EV_IN);
             if (try_reap(p)) /* it ended between the two calls */
                 break;
         }
-        rc = weft__io_wait(&p->io, EPOLLIN);
+        rc = weft__io_wait(&p->io, WEFT__EV_IN);
         if (rc)
             break;
     }

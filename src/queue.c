@@ -24,10 +24,12 @@
  * priority queue), allocates nothing once the storage has grown, reads
  * no clock and makes no system call.
  */
-#include "loop.h"
+#include "worker.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+static const weft__wait_kind_t wait_kind = {.name = "a queue"};
 
 typedef struct {
     void *item;
@@ -239,7 +241,7 @@ int weft_queue_put(weft_queue_t *q, void *item)
         return rc;
     weft__wlist_push(&q->putters, &self->b->waiter);
     q->busy++;
-    rc = weft__park(self, WEFT__WAIT_QUEUE, q, unpark_waiter, WEFT_FOREVER);
+    rc = weft__park(self, &wait_kind, q, unpark_waiter, WEFT_FOREVER);
     if (rc == 0) {
         /* woken with a room promised to us */
         if (q->shutdown) {
@@ -298,7 +300,7 @@ int weft_queue_get(weft_queue_t *q, void **item)
         return rc;
     weft__wlist_push(&q->getters, &self->b->waiter);
     q->busy++;
-    rc = weft__park(self, WEFT__WAIT_QUEUE, q, unpark_waiter, WEFT_FOREVER);
+    rc = weft__park(self, &wait_kind, q, unpark_waiter, WEFT_FOREVER);
     if (rc == 0) {
         /* woken with an item promised to us */
         if (q->dropped) {
@@ -376,7 +378,7 @@ int weft_queue_join(weft_queue_t *q)
     if (rc)
         return rc;
     weft__wlist_push(&q->joiners, &self->b->waiter);
-    return weft__park(self, WEFT__WAIT_QUEUE, q, unpark_waiter, WEFT_FOREVER);
+    return weft__park(self, &wait_kind, q, unpark_waiter, WEFT_FOREVER);
 }
 
 /* ---- shutdown ---- */

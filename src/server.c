@@ -17,9 +17,11 @@
  * or memory never makes the acceptor spin or stop: it sleeps 10 ms,
  * doubling to 1 s, and tries again.
  */
-#include "loop.h"
+#include "worker.h"
 
 #include <stdlib.h>
+
+static const weft__wait_kind_t wait_kind = {.name = "a server"};
 
 typedef struct conn {
     weft__waiter_t done; /* on the handler task's done list */
@@ -108,7 +110,7 @@ static int wait_on(weft_server_t *srv, weft__wlist_t *list)
             return rc;
     }
     weft__wlist_push(list, &self->b->waiter);
-    return weft__park(self, WEFT__WAIT_OTHER, srv, unpark_waiter, WEFT_FOREVER);
+    return weft__park(self, &wait_kind, srv, unpark_waiter, WEFT_FOREVER);
 }
 
 static void wake_all(weft__wlist_t *list)

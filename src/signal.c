@@ -20,12 +20,15 @@
  * for one of them takes it at once.
  */
 #include "io.h"
+#include "signals.h"
 
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
+
+static const weft__wait_kind_t wait_kind = {.name = "a signal"};
 
 typedef struct weft__sig {
     int fd;
@@ -143,7 +146,7 @@ static void on_readable(weft__io_t *io)
             if (catchable((int)si[i].ssi_signo))
                 deliver(s, (int)si[i].ssi_signo);
     }
-    weft__io_clear(io, EPOLLIN);
+    weft__io_clear(io, WEFT__EV_IN);
 }
 
 static void unpark_waiter(weft_task_t *t)
@@ -190,9 +193,9 @@ int weft_signal_wait(const sigset_t *set, int *signo)
     t->b->waiter.task = t;
     t->b->waiter.aux = (uintptr_t)want;
     weft__wlist_push(&s->waiters, &t->b->waiter);
-    t->loop->be.nwatch++;
-    rc = weft__park(t, WEFT__WAIT_OTHER, "signal", unpark_waiter, WEFT_FOREVER);
-    t->loop->be.nwatch--;
+    t->loop->nwatch++;
+    rc = weft__park(t, &wait_kind, "signal", unpark_waiter, WEFT_FOREVER);
+    t->loop->nwatch--;
     if (rc < 0)
         return rc;
     if (signo)

@@ -12,7 +12,7 @@
  * lands straight in the caller's memory. io.c caches readiness; a read
  * that came back short clears it too (the kernel had nothing more), which
  * saves the EAGAIN round trip per request, except once the peer has
- * ended (EPOLLRDHUP seen): no edge would announce the end left behind
+ * ended (WEFT__EV_RDHUP seen): no edge would announce the end left behind
  * the data. End of stream and read errors are sticky.
  *
  * Writing: a write sends at once when nothing is queued; what the kernel
@@ -21,8 +21,8 @@
  * the owning task need not help. drain and flush wait as io.c's writer
  * and send themselves when woken. A send error is sticky: the queue is
  * dropped, and every later write, drain, flush and close returns it.
- * With defer_writes, a write only queues, and the loop sends each such
- * stream's queue once, before it next polls (see "deferred writes").
+ * With defer_writes, a write only queues, and the stream's queue is sent
+ * once, before the loop next polls (flush.c; see "deferred writes").
  *
  * Transport: a stream may read and write through a transport (stream.h;
  * TLS in tls.c) instead of the fd's own calls. The plain path pays one
@@ -37,8 +37,9 @@
  * by (or after) a close only sees `closed` and leaves: no task ever
  * touches a freed stream through a call it was already in.
  */
-#include "stream.h"
+#include "flush.h"
 #include "io.h"
+#include "stream.h"
 
 #include <fcntl.h>
 #include <limits.h>
@@ -69,8 +70,7 @@ struct weft_stream {
     bool defer;                  /* defer_writes: writes wait for the turn's end */
     const weft__transport_t *tr; /* NULL: the fd's own read and send */
     void *tctx;
-    /* on io.loop->deferred while dpprev is set (writes held this turn) */
-    weft_stream_t *dnext, **dpprev;
+    weft__held_t held; /* on its loop's list while writes are held (flush.c) */
 };
 
 static void destroy(weft_stream_t *s)
@@ -94,6 +94,7 @@ static ssize_t leave(weft_stream_t *s, ssize_t rc)
 /* ---- opening ---- */
 
 static void on_writable(weft__io_t *io);
+static void held_send(weft__held_t *h);
 
 int weft__stream_open(weft_stream_t **out, int fd, const weft_stream_opts_t *opts, unsigned flags)
 {
@@ -138,13 +139,14 @@ int weft__stream_open(weft_stream_t **out, int fd, const weft_stream_opts_t *opt
     }
     /* assume ready both ways: a wrong guess costs one EAGAIN, a right one
      * a loop turn (a new connection's request is often there already) */
-    s->io.ready = EPOLLIN | EPOLLOUT;
+    s->io.ready = WEFT__EV_IN | WEFT__EV_OUT;
     s->io.on_writable = on_writable;
     s->limit = limit;
     s->high = high;
     s->low = low;
     s->sock = sock;
     s->defer = opts && opts->defer_writes;
+    s->held.send = held_send;
     *out = s;
     return 0;
 fail:
@@ -229,7 +231,7 @@ static ssize_t rd(weft_stream_t *s, char *p, size_t n)
             if (rc)
                 return rc;
         }
-        uint32_t ev = EPOLLIN;
+        uint32_t ev = WEFT__EV_IN;
         if (s->tr) {
             char *dst = p ? p : s->rbuf + s->rend;
             ssize_t r = s->tr->recv(s->tctx, dst, p ? n : s->rcap - s->rend);
@@ -243,20 +245,20 @@ static ssize_t rd(weft_stream_t *s, char *p, size_t n)
                 return 0;
             }
             if (r == WEFT__TR_WANT_WRITE) {
-                ev = EPOLLOUT;
+                ev = WEFT__EV_OUT;
             } else if (r != WEFT__TR_WANT_READ) {
                 s->rerr = (int)r;
                 return r;
             }
-        } else if (s->io.ready & EPOLLIN) {
+        } else if (s->io.ready & WEFT__EV_IN) {
             char *dst = p ? p : s->rbuf + s->rend;
             size_t want = p ? n : s->rcap - s->rend;
-            ssize_t r = read(s->io.fd, dst, want);
+            ssize_t r = read(s->io.bio.fd, dst, want);
             if (r > 0) {
                 /* short: the kernel had no more; once the peer has
                  * ended, only a read that returns 0 tells the end */
-                if ((size_t)r < want && !(s->io.ready & EPOLLRDHUP))
-                    weft__io_clear(&s->io, EPOLLIN);
+                if ((size_t)r < want && !(s->io.ready & WEFT__EV_RDHUP))
+                    weft__io_clear(&s->io, WEFT__EV_IN);
                 if (!p)
                     s->rend += (size_t)r;
                 return r;
@@ -271,7 +273,7 @@ static ssize_t rd(weft_stream_t *s, char *p, size_t n)
                 s->rerr = -errno;
                 return s->rerr;
             }
-            weft__io_clear(&s->io, EPOLLIN);
+            weft__io_clear(&s->io, WEFT__EV_IN);
         }
         int rc = weft__io_wait(&s->io, ev);
         if (rc)
@@ -537,13 +539,13 @@ static ssize_t sys_writev(weft_stream_t *s, struct iovec *v, int k)
         ssize_t r;
         if (s->sock) {
             if (k == 1) {
-                r = send(s->io.fd, v[0].iov_base, v[0].iov_len, MSG_NOSIGNAL);
+                r = send(s->io.bio.fd, v[0].iov_base, v[0].iov_len, MSG_NOSIGNAL);
             } else {
                 struct msghdr m = {.msg_iov = v, .msg_iovlen = (size_t)k};
-                r = sendmsg(s->io.fd, &m, MSG_NOSIGNAL);
+                r = sendmsg(s->io.bio.fd, &m, MSG_NOSIGNAL);
             }
         } else {
-            r = k == 1 ? write(s->io.fd, v[0].iov_base, v[0].iov_len) : writev(s->io.fd, v, k);
+            r = k == 1 ? write(s->io.bio.fd, v[0].iov_base, v[0].iov_len) : writev(s->io.bio.fd, v, k);
         }
         if (r >= 0)
             return r;
@@ -558,7 +560,7 @@ static ssize_t sys_writev(weft_stream_t *s, struct iovec *v, int k)
 static int out_send(weft_stream_t *s, const struct iovec *iov, int cnt)
 {
     size_t off = 0; /* bytes of iov[0] already sent */
-    while (s->io.ready & EPOLLOUT) {
+    while (s->io.ready & WEFT__EV_OUT) {
         struct iovec v[WEFT__IOV_BATCH];
         int k = ring_segs(s, v);
         size_t want = s->olen;
@@ -575,7 +577,7 @@ static int out_send(weft_stream_t *s, const struct iovec *iov, int cnt)
         if (r < 0) {
             if (r != -EAGAIN && r != -EWOULDBLOCK)
                 return wfail(s, (int)r);
-            weft__io_clear(&s->io, EPOLLOUT);
+            weft__io_clear(&s->io, WEFT__EV_OUT);
             break;
         }
         size_t got = (size_t)r, q = got < s->olen ? got : s->olen;
@@ -598,7 +600,7 @@ static int out_send(weft_stream_t *s, const struct iovec *iov, int cnt)
             /* the kernel is full; its next writable edge calls on_writable
              * (a transport takes a record at a time and clears the
              * readiness itself when the kernel is full) */
-            weft__io_clear(&s->io, EPOLLOUT);
+            weft__io_clear(&s->io, WEFT__EV_OUT);
             break;
         }
     }
@@ -621,26 +623,20 @@ static void on_writable(weft__io_t *io)
 
 /* ---- deferred writes (defer_writes) ----
  *
- * A write on a deferring stream only appends to the ring and links the
- * stream on its loop's `deferred` list; weft__loop_turn calls
- * weft__stream_flush_deferred before it polls, and each stream on the
- * list sends its queue with one call. A write that would queue more than
- * WEFT__DEFER_MAX, or one made outside the stream's loop thread (nothing
- * would flush it there), is sent at once. flush, drain, shutdown and
- * close go through out_wait, which sends the queue whatever its origin;
- * teardown unlinks the stream, so the list holds only open streams. */
+ * A write on a deferring stream only appends to the ring and holds the
+ * stream on its loop's list (flush.c), which sends each held stream's
+ * queue with one call before the loop polls. A write that would queue
+ * more than WEFT__DEFER_MAX, or one made outside the stream's loop thread
+ * (nothing would flush it there), is sent at once. flush, drain, shutdown
+ * and close go through out_wait, which sends the queue whatever its
+ * origin; teardown takes the stream off the list, so the list holds only
+ * open streams. */
 
-static void defer_unlink(weft_stream_t *s)
+static void held_send(weft__held_t *h)
 {
-    if (s->dpprev) {
-        *s->dpprev = s->dnext;
-        if (s->dnext)
-            s->dnext->dpprev = s->dpprev;
-        else
-            s->io.loop->deferred_tail = s->dpprev;
-        s->dnext = NULL;
-        s->dpprev = NULL;
-    }
+    weft_stream_t *s = WEFT_CONTAINER_OF(h, weft_stream_t, held);
+    if (s->olen && !s->werr)
+        out_send(s, NULL, 0); /* an error sticks for the owner to see */
 }
 
 static int out_defer(weft_stream_t *s, const struct iovec *iov, int cnt, size_t total)
@@ -653,23 +649,9 @@ static int out_defer(weft_stream_t *s, const struct iovec *iov, int cnt, size_t 
         if (rc)
             return wfail(s, rc);
     }
-    if (!s->dpprev) { /* at the tail: streams send in the order they wrote */
-        s->dnext = NULL;
-        s->dpprev = L->deferred ? L->deferred_tail : &L->deferred;
-        *s->dpprev = s;
-        L->deferred_tail = &s->dnext;
-    }
+    if (weft__flush_hold(L, &s->held) < 0)
+        return out_send(s, NULL, 0);
     return 0;
-}
-
-void weft__stream_flush_deferred(weft__loop_t *L)
-{
-    weft_stream_t *s;
-    while ((s = L->deferred) != NULL) {
-        defer_unlink(s);
-        if (s->olen && !s->werr)
-            out_send(s, NULL, 0); /* an error sticks for the owner to see */
-    }
 }
 
 static int write_check(weft_stream_t *s)
@@ -724,10 +706,10 @@ static int out_wait(weft_stream_t *s, size_t target)
 {
     while (s->olen > target) {
         int rc;
-        if (s->io.ready & EPOLLOUT) {
+        if (s->io.ready & WEFT__EV_OUT) {
             rc = out_send(s, NULL, 0);
         } else {
-            rc = weft__io_wait(&s->io, EPOLLOUT);
+            rc = weft__io_wait(&s->io, WEFT__EV_OUT);
             if (!rc && s->closed)
                 rc = -EBADF;
         }
@@ -784,7 +766,7 @@ int weft_stream_shutdown(weft_stream_t *s)
     if (!rc && s->tr)
         rc = notify_close(s);
     if (!rc) {
-        if (shutdown(s->io.fd, SHUT_WR) < 0)
+        if (shutdown(s->io.bio.fd, SHUT_WR) < 0)
             rc = -errno;
         else
             s->wshut = true;
@@ -817,7 +799,7 @@ static int notify_close(weft_stream_t *s)
             }
             scoped = true;
         }
-        rc = weft__io_wait(&s->io, rc == WEFT__TR_WANT_WRITE ? EPOLLOUT : EPOLLIN);
+        rc = weft__io_wait(&s->io, rc == WEFT__TR_WANT_WRITE ? WEFT__EV_OUT : WEFT__EV_IN);
         if (!rc && s->closed)
             rc = -EBADF;
         if (rc)
@@ -833,10 +815,10 @@ static int notify_close(weft_stream_t *s)
 static void teardown(weft_stream_t *s)
 {
     s->closed = true;
-    defer_unlink(s);
+    weft__flush_unhold(&s->held);
     weft__io_close(&s->io);
-    close(s->io.fd);
-    s->io.fd = -1;
+    close(s->io.bio.fd);
+    s->io.bio.fd = -1;
     ring_free(s);
 }
 
@@ -877,7 +859,7 @@ int weft_stream_abort(weft_stream_t *s)
 
 int weft_stream_fd(const weft_stream_t *s)
 {
-    return s && !s->closed ? s->io.fd : -EINVAL;
+    return s && !s->closed ? s->io.bio.fd : -EINVAL;
 }
 
 size_t weft_stream_pending(const weft_stream_t *s)

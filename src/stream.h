@@ -56,7 +56,7 @@ void weft__stream_set_transport(weft_stream_t *s, const weft__transport_t *tr, v
 void *weft__stream_transport(const weft_stream_t *s, const weft__transport_t *tr);
 /* The fd's readiness record. */
 struct weft__io *weft__stream_io(weft_stream_t *s);
-/* Waits until the fd is ready for `events` (EPOLLIN or EPOLLOUT).
+/* Waits until the fd is ready for `events` (WEFT__EV_IN or WEFT__EV_OUT).
  * Suspends. 0, -ECANCELED, -ETIMEDOUT, -EBUSY, or -EBADF when s was
  * closed meanwhile (then s may be freed already: touch it no more). */
 int weft__stream_wait(weft_stream_t *s, uint32_t events);

@@ -28,10 +28,16 @@
  * and yet to run); destroy refuses (-EBUSY) while it is non-zero, so a
  * woken task never touches freed memory.
  */
-#include "loop.h"
+#include "worker.h"
 
 #include <limits.h>
 #include <stdlib.h>
+
+static const weft__wait_kind_t lock_kind = {.name = "a lock"};
+static const weft__wait_kind_t event_kind = {.name = "an event"};
+static const weft__wait_kind_t cond_kind = {.name = "a condition"};
+static const weft__wait_kind_t sem_kind = {.name = "a semaphore"};
+static const weft__wait_kind_t barrier_kind = {.name = "a barrier"};
 
 static void unpark_waiter(weft_task_t *t)
 {
@@ -107,7 +113,7 @@ static int lock_acquire(weft_lock_t *l, weft_task_t *self)
     l->busy++;
     int rc;
     for (;;) {
-        rc = weft__park(self, WEFT__WAIT_LOCK, l, unpark_waiter, WEFT_FOREVER);
+        rc = weft__park(self, &lock_kind, l, unpark_waiter, WEFT_FOREVER);
         if (rc != 0 || l->owner == self)
             break;
         /* woken to compete for a freed lock */
@@ -258,7 +264,7 @@ int weft_event_wait(weft_event_t *e)
     if (rc)
         return rc;
     weft__wlist_push(&e->waiters, &self->b->waiter);
-    return weft__park(self, WEFT__WAIT_EVENT, e, unpark_waiter, WEFT_FOREVER);
+    return weft__park(self, &event_kind, e, unpark_waiter, WEFT_FOREVER);
 }
 
 int weft_event_destroy(weft_event_t *e)
@@ -343,7 +349,7 @@ int weft_cond_wait(weft_cond_t *c)
     c->busy++;
     weft__wlist_push(&c->waiters, &self->b->waiter);
     lock_pass(l);
-    rc = weft__park(self, WEFT__WAIT_COND, c, unpark_waiter, WEFT_FOREVER);
+    rc = weft__park(self, &cond_kind, c, unpark_waiter, WEFT_FOREVER);
     if (rc == 0 && self->cancel_req && !self->b->nocancel) {
         /* notified, then cancelled before it ran: pass it on */
         cond_wake(c, 1);
@@ -466,7 +472,7 @@ int weft_sem_acquire(weft_sem_t *s)
         return rc;
     weft__wlist_push(&s->waiters, &self->b->waiter);
     s->busy++;
-    rc = weft__park(self, WEFT__WAIT_SEM, s, unpark_waiter, WEFT_FOREVER);
+    rc = weft__park(self, &sem_kind, s, unpark_waiter, WEFT_FOREVER);
     if (rc == 0 && self->cancel_req && !self->b->nocancel) {
         /* handed a permit, then cancelled before it ran: pass it on */
         sem_pass(s);
@@ -596,7 +602,7 @@ int weft_barrier_wait(weft_barrier_t *b)
     self->b->waiter.aux = idx;
     weft__wlist_push(&b->waiters, &self->b->waiter);
     b->busy++;
-    rc = weft__park(self, WEFT__WAIT_BARRIER, b, unpark_barrier, WEFT_FOREVER);
+    rc = weft__park(self, &barrier_kind, b, unpark_barrier, WEFT_FOREVER);
     b->busy--;
     if (rc == 0)
         return (int)self->b->waiter.aux;

@@ -14,13 +14,11 @@
  * task_result, gather, a group) is reported then, like asyncio's "Task
  * exception was never retrieved".
  */
-#include "loop.h"
 #include "local.h"
+#include "worker.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-void weft__group_child_done(weft_task_t *t);
 
 /* Handles (and copy-stack bodies) come from the thread's slabs (slab.c):
  * reused warm, plain malloc under ASan and Valgrind so that a use after
@@ -35,21 +33,14 @@ void weft__group_child_done(weft_task_t *t);
 #define TASK_CS_EAGER 0
 #endif
 
-static weft_task_t *task_alloc(weft__loop_t *L)
+static weft_task_t *task_alloc(void)
 {
-    (void)L;
     return weft__slab_alloc(sizeof(weft_task_t));
 }
 
 static void task_free(weft_task_t *t)
 {
     weft__slab_free(t, sizeof *t);
-}
-
-void weft__task_cache_trim(weft__loop_t *L)
-{
-    while (L->ntcache > 0)
-        free(L->tcache[--L->ntcache]);
 }
 
 static void *task_body(void *p)
@@ -99,7 +90,7 @@ int weft__task_new(weft__loop_t *L, weft_task_t **out, weft_task_fn fn, void *ar
     int copy = weft__stack_mode_pick(L->copy_stack, opts);
     if (copy < 0)
         return copy;
-    weft_task_t *t = task_alloc(L);
+    weft_task_t *t = task_alloc();
     if (!t)
         return -ENOMEM;
     weft__zero(t, sizeof *t);
@@ -238,8 +229,8 @@ static void finish(weft__loop_t *L, weft_task_t *t)
         t->all_next->all_prev = t->all_prev;
     t->all_prev = t->all_next = NULL;
     L->ntasks--;
-    if (t->group)
-        weft__group_child_done(t);
+    if (t->super)
+        t->super->child_done(t->super, t);
     weft__waiter_t *w;
     while ((w = weft__wlist_pop(&t->done_waiters))) {
         if (w->task)
@@ -281,7 +272,7 @@ void weft__task_run(weft__loop_t *L, weft_task_t *t)
         t->b->top = &t->b->co;
     }
     weft__set_tstate(t, WEFT_TASK_RUNNING);
-    t->b->wait_kind = WEFT__WAIT_NONE;
+    t->b->wait_kind = NULL;
     t->b->wait_obj = NULL;
     L->current = t;
     thr->current = t->b->top;
@@ -333,6 +324,15 @@ static void unpark_waiter(weft_task_t *t)
     weft__wlist_remove(&t->b->waiter);
 }
 
+static void describe_await(FILE *out, const void *obj)
+{
+    const weft_task_t *o = obj;
+    fprintf(out, " on task #%llu \"%s\"", (unsigned long long)o->id, o->name ? o->name : "(unnamed)");
+}
+
+static const weft__wait_kind_t await_kind = {
+    .name = "a task", .describe = describe_await, .on_tasks = true};
+
 static int collect(weft_task_t *t, void **result)
 {
     t->retrieved = 1;
@@ -358,7 +358,7 @@ int weft_await(weft_task_t *t, void **result)
         return rc;
     weft__task_ref(t);
     weft__wlist_push(&t->done_waiters, &self->b->waiter);
-    rc = weft__park(self, WEFT__WAIT_TASK, t, unpark_waiter, WEFT_FOREVER);
+    rc = weft__park(self, &await_kind, t, unpark_waiter, WEFT_FOREVER);
     if (rc == 0)
         rc = collect(t, result);
     weft__task_unref(t);
@@ -375,7 +375,7 @@ void weft__task_join_quietly(weft_task_t *t)
     self->b->nocancel++;
     while (weft__tstate(t) != WEFT_TASK_DONE) {
         weft__wlist_push(&t->done_waiters, &self->b->waiter);
-        weft__park(self, WEFT__WAIT_TASK, t, unpark_waiter, WEFT_FOREVER);
+        weft__park(self, &await_kind, t, unpark_waiter, WEFT_FOREVER);
     }
     self->b->nocancel--;
     weft__task_unref(t);
@@ -386,6 +386,21 @@ int weft_task_release(weft_task_t *t)
     if (!t)
         return -EINVAL;
     weft__task_unref(t);
+    return 0;
+}
+
+int weft_cancel(weft_task_t *t)
+{
+    if (!t)
+        return -EINVAL;
+    WEFT__GUARD();
+    if (weft__tstate(t) == WEFT_TASK_DONE)
+        return -EALREADY;
+    __atomic_fetch_add(&t->cancel_req, 1, __ATOMIC_RELAXED);
+    if (t->loop == weft__self.loop)
+        weft__interrupt_cancel(t);
+    else
+        weft__cancel_remote(t);
     return 0;
 }
 

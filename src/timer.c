@@ -11,7 +11,7 @@
  * idx == WEFT__NO_INDEX. Ties keep no order: records due at the same
  * instant may fire in any order, as in asyncio.
  */
-#include "loop.h"
+#include "timer.h"
 
 #include <stdlib.h>
 

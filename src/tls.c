@@ -118,16 +118,16 @@ static int bio_read(BIO *b, char *buf, int len)
     BIO_clear_retry_flags(b);
     if (len <= 0)
         return 0;
-    if (!(io->ready & EPOLLIN)) {
+    if (!(io->ready & WEFT__EV_IN)) {
         BIO_set_retry_read(b);
         return -1;
     }
     for (;;) {
-        ssize_t r = recv(io->fd, buf, (size_t)len, 0);
+        ssize_t r = recv(io->bio.fd, buf, (size_t)len, 0);
         if (r > 0) {
             /* short: the kernel had no more (as stream.c's plain read) */
-            if (r < len && !(io->ready & EPOLLRDHUP))
-                weft__io_clear(io, EPOLLIN);
+            if (r < len && !(io->ready & WEFT__EV_RDHUP))
+                weft__io_clear(io, WEFT__EV_IN);
             return (int)r;
         }
         if (r == 0)
@@ -135,7 +135,7 @@ static int bio_read(BIO *b, char *buf, int len)
         if (errno == EINTR)
             continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            weft__io_clear(io, EPOLLIN);
+            weft__io_clear(io, WEFT__EV_IN);
             BIO_set_retry_read(b);
         } else {
             t->sys_err = errno;
@@ -151,21 +151,21 @@ static int bio_write(BIO *b, const char *buf, int len)
     BIO_clear_retry_flags(b);
     if (len <= 0)
         return 0;
-    if (!(io->ready & EPOLLOUT)) {
+    if (!(io->ready & WEFT__EV_OUT)) {
         BIO_set_retry_write(b);
         return -1;
     }
     for (;;) {
-        ssize_t r = send(io->fd, buf, (size_t)len, MSG_NOSIGNAL);
+        ssize_t r = send(io->bio.fd, buf, (size_t)len, MSG_NOSIGNAL);
         if (r >= 0) {
             if (r < len)
-                weft__io_clear(io, EPOLLOUT); /* the kernel is full */
+                weft__io_clear(io, WEFT__EV_OUT); /* the kernel is full */
             return (int)r;
         }
         if (errno == EINTR)
             continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            weft__io_clear(io, EPOLLOUT);
+            weft__io_clear(io, WEFT__EV_OUT);
             BIO_set_retry_write(b);
         } else {
             t->sys_err = errno;
@@ -630,7 +630,7 @@ int weft_tls_wrap(weft_stream_t *s, weft_tls_ctx_t *c, const char *server_name)
             rc = ssl_fail(t, e, true);
             break;
         }
-        rc = weft__stream_wait(s, e == SSL_ERROR_WANT_READ ? EPOLLIN : EPOLLOUT);
+        rc = weft__stream_wait(s, e == SSL_ERROR_WANT_READ ? WEFT__EV_IN : WEFT__EV_OUT);
         if (rc == -EBADF) {
             /* closed by another task meanwhile: s and t may be gone */
             if (scoped)

@@ -109,8 +109,8 @@ ssize_t weft_udp_sendto(weft_udp_t *u, const void *buf, size_t n, const weft_add
             r = -errno;
             break;
         }
-        weft__io_clear(&u->io, EPOLLOUT);
-        r = weft__io_wait(&u->io, EPOLLOUT);
+        weft__io_clear(&u->io, WEFT__EV_OUT);
+        r = weft__io_wait(&u->io, WEFT__EV_OUT);
         if (r < 0)
             break;
     }
@@ -147,8 +147,8 @@ ssize_t weft_udp_recvfrom(weft_udp_t *u, void *buf, size_t n, weft_addr_t *from)
             r = -errno;
             break;
         }
-        weft__io_clear(&u->io, EPOLLIN);
-        r = weft__io_wait(&u->io, EPOLLIN);
+        weft__io_clear(&u->io, WEFT__EV_IN);
+        r = weft__io_wait(&u->io, WEFT__EV_IN);
         if (r < 0)
             break;
     }

@@ -28,7 +28,7 @@
 #include <unistd.h>
 
 #include "weft.h"
-#include "loop.h"
+#include "task.h"
 
 #define P(x) ((void *)(intptr_t)(x))
 #define I(p) ((int)(intptr_t)(p))
@@ -53,7 +53,7 @@ static void nonblock(int fd)
 /* Every waiter left: the loop watches nothing of ours any more. */
 static void assert_no_watch(void)
 {
-    assert_int_equal(weft__loop()->be.nwatch, 0);
+    assert_int_equal(weft__loop()->nwatch, 0);
 }
 
 /* Lets the loop run until t is parked (never a timed guess: a due timer
@@ -412,7 +412,7 @@ static int many_main(void *arg, void **res)
     }
     for (int i = 0; i < MANY; i++)
         wait_parked(t[i]);
-    assert_int_equal(weft__loop()->be.nwatch, MANY);
+    assert_int_equal(weft__loop()->nwatch, MANY);
     /* wake them in a scrambled order, a few at a time */
     for (int k = 0; k < MANY; k++) {
         int i = (k * 37) % MANY;

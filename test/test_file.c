@@ -32,7 +32,7 @@
 #include <unistd.h>
 
 #include "weft.h"
-#include "loop.h"
+#include "pool.h"
 
 static double test_scale(void)
 {
@@ -294,7 +294,7 @@ static int cancel_during_main(void *arg, void **res)
         assert_int_equal(weft_file_open(&b.f, fifo, O_RDWR, 0), 0);
         weft_task_t *t;
         assert_int_equal(weft_spawn(&t, fifo_reader, &b, NULL), 0);
-        for (int i = 0; !t->b || t->b->wait_kind != WEFT__WAIT_POOL; i++) {
+        for (int i = 0; !t->b || t->b->wait_kind != &weft__wait_pool; i++) {
             assert_true(i < 1000);
             assert_int_equal(weft_yield(), 0);
         }
@@ -305,7 +305,7 @@ static int cancel_during_main(void *arg, void **res)
         assert_int_equal(weft_sleep(WEFT_MSEC(10)), 0);
         /* the read is still under way: the task is held in the pool */
         assert_int_equal(weft_task_state(t), WEFT_TASK_WAITING);
-        assert_int_equal(t->b->wait_kind, WEFT__WAIT_POOL);
+        assert_int_equal(t->b->wait_kind, &weft__wait_pool);
         int w = open(fifo, O_WRONLY | O_NONBLOCK);
         assert_true(w >= 0);
         assert_int_equal(write(w, "data", 4), 4);
@@ -356,7 +356,7 @@ static int ticker(void *arg, void **res)
         if (late > k->max_late)
             k->max_late = late;
         k->ticks++;
-        if (k->reading && k->reader->b && k->reader->b->wait_kind == WEFT__WAIT_POOL &&
+        if (k->reading && k->reader->b && k->reader->b->wait_kind == &weft__wait_pool &&
             k->reader->tstate == WEFT_TASK_WAITING)
             k->ticks_during++;
     }

@@ -26,7 +26,7 @@
 #include <string.h>
 
 #include "weft.h"
-#include "loop.h"
+#include "task.h"
 
 #define P(x) ((void *)(intptr_t)(x))
 #define I(p) ((int)(intptr_t)(p))

@@ -1,0 +1,116 @@
+/* task.h - what a task is (task.c): its handle and its body, their
+ * lifetimes, and the calls the loop and the primitives make on tasks.
+ */
+#ifndef WEFT_TASK_H
+#define WEFT_TASK_H
+
+#include "loop.h"
+
+/* A task is two records. The handle (struct weft_task, what weft_task_t
+ * points to) lives from spawn until its last reference goes: what a task
+ * not yet started or already finished needs (its function, result,
+ * status, references, awaiters, family). The body (weft__tbody_t) lives
+ * only while the task runs, from its first step to its end: its
+ * coroutine, its wait record, timer and deadlines. An own-stack task's
+ * body sits at the top of its stack, in the page its first frames touch
+ * anyway, so a parked task costs its stack page plus a handle; a
+ * copy-stack task's comes from the slabs. t->b is NULL before the first
+ * step and after the end: code that may meet such a task checks it. */
+typedef struct weft__tbody {
+    weft_coro_t co; /* the task's root coroutine (kind TASK) */
+    weft__timer_t timer;
+    int wake_status;  /* what the waker handed over */
+    int timer_status; /* what the armed timer hands over */
+    uint8_t nocancel; /* the current wait ignores cancellation and deadlines */
+    uint32_t deadline_depth;
+    int64_t deadline; /* the effective deadline, WEFT_FOREVER if none */
+    weft_coro_t *top; /* the innermost coroutine, while parked */
+    const weft__wait_kind_t *wait_kind; /* what it waits on (NULL: nothing) */
+    void (*unpark)(weft_task_t *t);
+    const void *wait_obj;
+    weft__waiter_t waiter; /* its own wait record */
+} weft__tbody_t;
+
+struct weft__locals;
+
+/* Whoever supervises a task (a task group, group.c) is told when it ends,
+ * on the task's loop, before its awaiters wake. */
+typedef struct weft__super weft__super_t;
+struct weft__super {
+    void (*child_done)(weft__super_t *s, weft_task_t *child);
+};
+
+struct weft_task {
+    weft__qnode_t q;
+    weft__tbody_t *b; /* while it runs, else NULL */
+    weft__loop_t *loop;
+    weft_task_fn fn;
+    void *arg;
+    void *result;
+    int status;      /* the final status, once DONE */
+    uint32_t refs;
+    uint32_t cancel_req;
+    uint32_t stack_req; /* the stack size it asked for, rounded */
+    uint8_t tstate;  /* weft_task_state_t */
+    uint8_t retrieved;
+    uint8_t copy;    /* copy-stack mode */
+    /* Several workers (worker.c). `woken`: a waker has claimed the current
+     * park (set under the runtime lock, cleared when the task runs), so a
+     * remote wake and a local timeout or cancellation never both wake it.
+     * wake_post carries a wake from another worker to the task's own, or
+     * a task spawned for another worker; cancel_post a weft_cancel. */
+    uint8_t woken;
+    uint8_t cancel_posted;
+    weft__wlist_t done_waiters; /* awaiters and done callbacks */
+    weft_task_t *all_prev, *all_next;
+    weft_task_t *parent; /* who spawned it; may have ended (check liveness) */
+    weft__super_t *super;    /* its supervisor, or NULL */
+    weft_task_t *super_next; /* the supervisor's list of children */
+    uint64_t id;
+    struct weft__locals *locals; /* task-local values, shared copy-on-write (local.c) */
+    char *name;                  /* owned; NULL if none */
+    weft__post_t wake_post;
+    weft__post_t cancel_post;
+};
+
+/* A task's state, read from another worker or written where another
+ * worker may read it: relaxed atomics (plain moves on x86 and arm64). */
+static inline uint8_t weft__tstate(const weft_task_t *t)
+{
+    return __atomic_load_n(&t->tstate, __ATOMIC_RELAXED);
+}
+static inline void weft__set_tstate(weft_task_t *t, uint8_t s)
+{
+    __atomic_store_n(&t->tstate, s, __ATOMIC_RELAXED);
+}
+static inline uint32_t weft__cancel_req(const weft_task_t *t)
+{
+    return __atomic_load_n(&t->cancel_req, __ATOMIC_RELAXED);
+}
+
+/* References (any worker). */
+void weft__task_ref(weft_task_t *t);
+void weft__task_unref(weft_task_t *t);
+/* weft_spawn's body on loop L (the caller's). */
+int weft__task_new(weft__loop_t *L, weft_task_t **out, weft_task_fn fn, void *arg,
+                   const weft_task_opts_t *opts);
+/* Links a task placed on L into L's list of tasks and its ready queue
+ * (L's thread). */
+void weft__task_adopt(weft__loop_t *L, weft_task_t *t);
+/* Runs a task's first or next step on the loop's stack. */
+void weft__task_run(weft__loop_t *L, weft_task_t *t);
+/* Reclaims a task that cannot finish by itself (the loop is closing and
+ * nothing can wake it): reported, its stack discarded where it stands. */
+void weft__task_discard(weft__loop_t *L, weft_task_t *t);
+/* Registers a done waiter on t (fires at once if t is done). */
+void weft__task_watch(weft_task_t *t, weft__waiter_t *w);
+/* Waits without interruption until t is done (used to let a cancelled
+ * task unwind). Suspends. */
+void weft__task_join_quietly(weft_task_t *t);
+
+/* Reports (introspect.c), on stderr. */
+void weft__report_unretrieved(weft_task_t *t);
+void weft__report_pending(weft_task_t *t);
+void weft__report_slow(weft_task_t *t, int64_t ns);
+
+#endif

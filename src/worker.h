@@ -1,0 +1,100 @@
+/* worker.h - several loops as one runtime (worker.c): the runtime record
+ * the workers share, the runtime lock, where a new task goes, stealing,
+ * and wake-ups and cancellations that cross workers.
+ *
+ * Each worker is an ordinary loop (loop.h) on its own thread; what
+ * crosses workers goes through the target's inbox. How a runtime starts,
+ * runs and stops is runtime.c's (runtime.h).
+ */
+#ifndef WEFT_WORKER_H
+#define WEFT_WORKER_H
+
+#include "task.h"
+
+#include <pthread.h>
+
+/* The runtime: the workers of one weft_run. With one worker it is just
+ * the loop of the calling thread plus this record. */
+typedef struct weft__rt {
+    int n;                  /* workers */
+    weft__loop_t **loops;   /* loops[i]: worker i's loop, set before any task runs */
+    _Atomic long live;      /* tasks created and not yet finished, every worker */
+    _Atomic unsigned long progress; /* tasks finished, ever: a closing runtime
+                                     * that stops moving has stuck tasks */
+    _Atomic int nparked;    /* workers blocked (or about to block) in the backend */
+    _Atomic unsigned long activity; /* records posted between threads, ever */
+    unsigned long seen_activity, seen_done; /* worker 0's last look (weft__rt_stuck) */
+    int quiet_looks;
+    _Atomic bool closing;   /* main has returned: unwind everything */
+    weft__post_t *cancel_all; /* one record per worker, for closing */
+    pthread_t *threads;     /* workers 1..n-1 */
+    /* weft_call_soon_threadsafe checks the state under post_mu: posts are
+     * taken only while every loop exists (RUNNING). */
+    pthread_mutex_t post_mu;
+    pthread_cond_t state_cv;
+    int state;
+    int opened, go;      /* workers whose loop is open; 1: they may run */
+    bool detached_start; /* made by weft_runtime_start (weft_runtime_join frees it) */
+} weft__rt_t;
+
+enum { WEFT__RT_STARTING = 0, WEFT__RT_RUNNING, WEFT__RT_CLOSED };
+
+/* Non-zero while any runtime with more than one worker runs: only then do
+ * the coordinating primitives take the runtime lock, so one worker costs
+ * one predictable branch per call. */
+extern _Atomic int weft__multi;
+
+/* The runtime lock: one lock for the state of every coordinating
+ * primitive (locks, events, queues, channels, futures, groups, task
+ * completion), recursive per thread. weft__park drops it while the task
+ * is parked and takes it back before returning, so a primitive's code
+ * reads as if single-threaded. docs/design.md "Every core" says why one
+ * lock and what 64 cores would need instead. */
+void weft__big_lock(void);
+void weft__big_unlock(void);
+/* Drops every level the calling thread holds; returns how many (0: none). */
+unsigned weft__big_release_all(void);
+void weft__big_reacquire(unsigned depth);
+
+static inline int weft__guard_take(void)
+{
+    if (WEFT_LIKELY(!atomic_load_explicit(&weft__multi, memory_order_relaxed)))
+        return 0;
+    weft__big_lock();
+    return 1;
+}
+static inline void weft__guard_drop(int *taken)
+{
+    if (*taken)
+        weft__big_unlock();
+}
+/* Holds the runtime lock (when several workers run) until the enclosing
+ * block ends, whichever way it ends. */
+#define WEFT__GUARD()                                                                              \
+    int weft__guard_ __attribute__((cleanup(weft__guard_drop), unused)) = weft__guard_take()
+
+/* Places a new task (not yet on any queue) as opts ask: here, on worker
+ * k (posted), or anywhere (the anyq). 0 or -EINVAL (no such worker). */
+int weft__place(weft__loop_t *L, weft_task_t *t, int place, int worker);
+/* A turn found nothing ready: takes one unstarted task from this loop's
+ * anyq or steals from a busier worker's; true if it took one. Also
+ * called every turn while the anyq holds tasks, so they never starve. */
+bool weft__take_any(weft__loop_t *L);
+/* Whether another worker holds unstarted tasks this loop could steal. */
+bool weft__stealable(const weft__loop_t *L);
+/* Posts t's wake to its own loop (t is another worker's). */
+void weft__post_wake(weft_task_t *t);
+/* Cancels t, which lives on another worker (guarded). */
+void weft__cancel_remote(weft_task_t *t);
+/* Wakes one parked worker so it can steal; none if none is parked. */
+void weft__kick_idle(weft__rt_t *rt);
+/* Worker 0, idle: true once every worker has had nothing to run, no
+ * timer, fd or pool job, and no post for two looks 50 ms apart: a
+ * deadlock. */
+bool weft__rt_stuck(weft__rt_t *rt);
+/* Wakes every parked worker (the last task of a closing runtime ended). */
+void weft__rt_wake_all(weft__rt_t *rt);
+/* Closing: cancel every task of every worker. */
+void weft__rt_cancel_all(weft__rt_t *rt);
+
+#endif
