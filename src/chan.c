@@ -14,10 +14,15 @@
  * (t->waiter; slot = the value to send, or the value received; aux = 0).
  * A select parks with N records in one heap block (sel_t), one per case,
  * each linked on its channel's send or receive list; their aux points to
- * the block. Whoever completes one record first marks the block fired,
- * unlinks all its records and wakes the task, which copies the result
- * into its cases itself. So a list holds both kinds, and a fired block
- * has no record left on any list.
+ * the block. Whoever claims the task through one record (wait.h) marks
+ * the block fired with that case and wakes the task; the other records
+ * cannot be claimed any more and stay where they are until the task,
+ * awake, takes each off under its channel's lock (and so does an
+ * interrupted select, before it runs). So a list holds both kinds.
+ *
+ * Locks: each channel has its own. A select takes the locks of all its
+ * channels, in address order, only to look at them and link its records;
+ * everything else holds one channel's lock at a time.
  *
  * Invariants: receivers wait only while the buffer is empty; senders wait
  * only while it is full (always, for an unbuffered channel); a closed
@@ -26,10 +31,12 @@
 #include "worker.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 static const weft__wait_kind_t wait_kind = {.name = "a channel"};
 
 struct weft_chan {
+    weft__spin_t mu;
     weft__loop_t *loop;
     size_t cap, head, n;
     void **buf;
@@ -42,12 +49,12 @@ typedef struct sel {
     long fired; /* the index of the case that completed, -1 while none */
     int status;
     size_t n;
+    weft_chan_t **chs; /* chs[i]: case i's channel (in this block, after recs) */
     weft__waiter_t recs[];
 } sel_t;
 
 int weft_chan_create(weft_chan_t **out, size_t cap)
 {
-    WEFT__GUARD();
     if (!out || cap > SIZE_MAX / sizeof(void *))
         return -EINVAL;
     weft__loop_t *L = weft__loop();
@@ -71,136 +78,147 @@ int weft_chan_create(weft_chan_t **out, size_t cap)
 
 /* ---- waiters ---- */
 
-/* Completes a waiter already popped off its list: a receiver gets `value`
- * (a sender's value stays where it is), with `status`. */
+/* Completes a waiter the caller took off its list (claimed: wait.h): a
+ * receiver gets `value` (a sender's value stays where it is), with
+ * `status`. The channel's lock is held. */
 static void complete(weft__waiter_t *w, void *value, bool is_recv, int status)
 {
     sel_t *s = (sel_t *)w->aux;
     if (is_recv)
         w->slot = value;
     if (!s) {
-        weft__wake(w->task, status);
+        weft__deliver(w->task, status);
         return;
     }
     s->fired = (long)(w - s->recs);
     s->status = status;
-    for (size_t i = 0; i < s->n; i++)
-        weft__wlist_remove(&s->recs[i]);
-    weft__wake(s->task, 0);
+    weft__deliver(s->task, 0);
 }
 
 static void unpark_plain(weft_task_t *t)
 {
+    weft_chan_t *ch = (weft_chan_t *)t->b->wait_obj;
+    WEFT__LOCK(&ch->mu);
     weft__wlist_remove(&t->b->waiter);
 }
+
+static void sel_unlink(sel_t *s);
 
 static void unpark_select(weft_task_t *t)
 {
     sel_t *s = t->b->waiter.slot;
-    for (size_t i = 0; i < s->n; i++)
-        weft__wlist_remove(&s->recs[i]);
+    sel_unlink(s);
 }
 
 /* ---- the operations that do not wait ---- */
 
+/* Whether a list holds a waiter a caller could claim now: the first one,
+ * almost always (an interrupted waiter stays linked only until its task
+ * runs again). */
+static inline bool claimable(const weft__wlist_t *l)
+{
+    for (const weft__waiter_t *w = l->head; w; w = w->next)
+        if (!__atomic_load_n(&w->task->woken, __ATOMIC_RELAXED))
+            return true;
+    return false;
+}
+
 static inline bool can_send(const weft_chan_t *ch)
 {
-    return ch->receivers.head || ch->n < ch->cap;
+    return ch->n < ch->cap || claimable(&ch->receivers);
 }
 
 static inline bool can_recv(const weft_chan_t *ch)
 {
-    return ch->n > 0 || ch->senders.head;
+    return ch->n > 0 || claimable(&ch->senders);
 }
 
-/* The caller checked can_send and !closed. */
-static void send_now(weft_chan_t *ch, void *v)
+/* Sends v if it can go now (!closed checked): to a waiting receiver, else
+ * into the buffer. False when neither (a receiver it saw was claimed by
+ * an interrupter meanwhile). */
+static bool send_now(weft_chan_t *ch, void *v)
 {
-    weft__waiter_t *r = weft__wlist_pop(&ch->receivers);
+    weft__waiter_t *r = weft__wlist_take(&ch->receivers);
     if (r) {
         complete(r, v, true, 0);
-        return;
+        return true;
     }
+    if (ch->n == ch->cap)
+        return false;
     size_t i = ch->head + ch->n;
     if (i >= ch->cap)
         i -= ch->cap;
     ch->buf[i] = v;
-    ch->n++;
+    __atomic_store_n(&ch->n, ch->n + 1, __ATOMIC_RELAXED);
+    return true;
 }
 
-/* The caller checked can_recv. */
-static void *recv_now(weft_chan_t *ch)
+/* Receives into *v if a value is there now, from the buffer (a waiting
+ * sender's value then takes the room) or from a waiting sender. */
+static bool recv_now(weft_chan_t *ch, void **v)
 {
-    void *v;
     if (ch->n > 0) {
-        v = ch->buf[ch->head];
+        *v = ch->buf[ch->head];
         if (++ch->head == ch->cap)
             ch->head = 0;
-        ch->n--;
-        weft__waiter_t *s = weft__wlist_pop(&ch->senders);
+        __atomic_store_n(&ch->n, ch->n - 1, __ATOMIC_RELAXED);
+        weft__waiter_t *s = weft__wlist_take(&ch->senders);
         if (s) { /* its value takes the room */
             size_t i = ch->head + ch->n;
             if (i >= ch->cap)
                 i -= ch->cap;
             ch->buf[i] = s->slot;
-            ch->n++;
+            __atomic_store_n(&ch->n, ch->n + 1, __ATOMIC_RELAXED);
             complete(s, NULL, false, 0);
         }
-    } else {
-        weft__waiter_t *s = weft__wlist_pop(&ch->senders);
-        v = s->slot;
-        complete(s, NULL, false, 0);
+        return true;
     }
-    return v;
+    weft__waiter_t *s = weft__wlist_take(&ch->senders);
+    if (!s)
+        return false;
+    *v = s->slot;
+    complete(s, NULL, false, 0);
+    return true;
 }
 
 /* ---- send / recv ---- */
 
-static int chan_send(weft_chan_t *ch, void *v)
+/* lk: the channel's lock, held (NULL with one worker, so that the park
+ * stays a tail call into the switch: "No ret after a switch" in
+ * docs/design.md). */
+static int chan_send(weft_task_t *self, weft_chan_t *ch, void *v, weft__lk_t *lk)
 {
-    weft_task_t *self = weft__task();
-    if (!self)
-        return -EPERM;
-    if (!ch)
-        return -EINVAL;
     if (ch->closed)
         return -EPIPE;
-    if (can_send(ch)) {
-        send_now(ch, v);
+    if (send_now(ch, v))
         return 0;
-    }
     int rc = weft__wait_check(self);
     if (rc)
         return rc;
     self->b->waiter.slot = v;
     self->b->waiter.aux = 0;
     weft__wlist_push(&ch->senders, &self->b->waiter);
-    return weft__park(self, &wait_kind, ch, unpark_plain, WEFT_FOREVER);
+    return weft__park(self, &wait_kind, ch, unpark_plain, WEFT_FOREVER, lk);
 }
 
-/* Without the guard's cleanup on the one-worker path, the park above stays
- * a tail call into the switch ("No ret after a switch" in docs/design.md). */
 int weft_chan_send(weft_chan_t *ch, void *v)
 {
-    if (WEFT_UNLIKELY(atomic_load_explicit(&weft__multi, memory_order_relaxed))) {
-        WEFT__GUARD();
-        return chan_send(ch, v);
-    }
-    return chan_send(ch, v);
-}
-
-int weft_chan_recv(weft_chan_t *ch, void **v)
-{
-    WEFT__GUARD();
     weft_task_t *self = weft__task();
     if (!self)
         return -EPERM;
-    if (!ch || !v)
+    if (!ch)
         return -EINVAL;
-    if (can_recv(ch)) {
-        *v = recv_now(ch);
-        return 0;
+    if (WEFT_UNLIKELY(weft__multi_now())) {
+        WEFT__LOCK(&ch->mu);
+        return chan_send(self, ch, v, &weft__lk);
     }
+    return chan_send(self, ch, v, NULL);
+}
+
+static int chan_recv(weft_task_t *self, weft_chan_t *ch, void **v, weft__lk_t *lk)
+{
+    if (recv_now(ch, v))
+        return 0;
     if (ch->closed)
         return -EPIPE;
     int rc = weft__wait_check(self);
@@ -209,72 +227,81 @@ int weft_chan_recv(weft_chan_t *ch, void **v)
     self->b->waiter.slot = NULL;
     self->b->waiter.aux = 0;
     weft__wlist_push(&ch->receivers, &self->b->waiter);
-    rc = weft__park(self, &wait_kind, ch, unpark_plain, WEFT_FOREVER);
+    rc = weft__park(self, &wait_kind, ch, unpark_plain, WEFT_FOREVER, lk);
     if (rc == 0)
         *v = self->b->waiter.slot;
     return rc;
 }
 
+int weft_chan_recv(weft_chan_t *ch, void **v)
+{
+    weft_task_t *self = weft__task();
+    if (!self)
+        return -EPERM;
+    if (!ch || !v)
+        return -EINVAL;
+    if (WEFT_UNLIKELY(weft__multi_now())) {
+        WEFT__LOCK(&ch->mu);
+        return chan_recv(self, ch, v, &weft__lk);
+    }
+    return chan_recv(self, ch, v, NULL);
+}
+
 int weft_chan_try_send(weft_chan_t *ch, void *v)
 {
-    WEFT__GUARD();
     if (!ch)
         return -EINVAL;
+    WEFT__LOCK(&ch->mu);
     if (ch->closed)
         return -EPIPE;
-    if (!can_send(ch))
-        return -EAGAIN;
-    send_now(ch, v);
-    return 0;
+    return send_now(ch, v) ? 0 : -EAGAIN;
 }
 
 int weft_chan_try_recv(weft_chan_t *ch, void **v)
 {
-    WEFT__GUARD();
     if (!ch || !v)
         return -EINVAL;
-    if (can_recv(ch)) {
-        *v = recv_now(ch);
+    WEFT__LOCK(&ch->mu);
+    if (recv_now(ch, v))
         return 0;
-    }
     return ch->closed ? -EPIPE : -EAGAIN;
 }
 
 int weft_chan_close(weft_chan_t *ch)
 {
-    WEFT__GUARD();
     if (!ch)
         return -EINVAL;
+    WEFT__LOCK(&ch->mu);
     if (ch->closed)
         return -EALREADY;
     ch->closed = true;
     weft__waiter_t *w;
-    while ((w = weft__wlist_pop(&ch->senders)))
+    while ((w = weft__wlist_take(&ch->senders)))
         complete(w, NULL, false, -EPIPE);
-    while ((w = weft__wlist_pop(&ch->receivers)))
+    while ((w = weft__wlist_take(&ch->receivers)))
         complete(w, NULL, true, -EPIPE);
     return 0;
 }
 
 size_t weft_chan_len(const weft_chan_t *ch)
 {
-    WEFT__GUARD();
-    return ch ? ch->n : 0;
+    return ch ? __atomic_load_n(&ch->n, __ATOMIC_RELAXED) : 0;
 }
 
 size_t weft_chan_cap(const weft_chan_t *ch)
 {
-    WEFT__GUARD();
     return ch ? ch->cap : 0;
 }
 
 int weft_chan_destroy(weft_chan_t *ch)
 {
-    WEFT__GUARD();
     if (!ch)
         return -EINVAL;
-    if (ch->senders.head || ch->receivers.head)
-        return -EBUSY;
+    {
+        WEFT__LOCK(&ch->mu);
+        if (ch->senders.head || ch->receivers.head)
+            return -EBUSY;
+    }
     free(ch->buf);
     free(ch);
     return 0;
@@ -296,7 +323,8 @@ static uint64_t rng_next(void)
     return x;
 }
 
-/* Is case c ready now (closed counts: it completes with -EPIPE)? */
+/* Is case c ready now (closed counts: it completes with -EPIPE)? Its
+ * channel's lock is held. */
 static bool case_ready(const weft_select_case_t *c)
 {
     if (!c->ch)
@@ -306,63 +334,128 @@ static bool case_ready(const weft_select_case_t *c)
     return c->op == WEFT_SELECT_SEND ? can_send(c->ch) : can_recv(c->ch);
 }
 
-/* Performs ready case c. */
-static void case_do(weft_select_case_t *c)
+/* Performs case c if it can proceed; false if it cannot after all. */
+static bool case_do(weft_select_case_t *c)
 {
     weft_chan_t *ch = c->ch;
     if (c->op == WEFT_SELECT_SEND) {
         if (ch->closed) {
             c->status = -EPIPE;
-        } else {
-            send_now(ch, c->value);
-            c->status = 0;
+            return true;
         }
-    } else if (can_recv(ch)) {
-        c->value = recv_now(ch);
+        if (!send_now(ch, c->value))
+            return false;
         c->status = 0;
-    } else {
-        c->value = NULL;
-        c->status = -EPIPE;
+        return true;
+    }
+    if (recv_now(ch, &c->value)) {
+        c->status = 0;
+        return true;
+    }
+    if (!ch->closed)
+        return false;
+    c->value = NULL;
+    c->status = -EPIPE;
+    return true;
+}
+
+/* The distinct channels of the cases, in address order (the order their
+ * locks are taken in); returns how many. */
+static size_t sel_channels(const weft_select_case_t *cases, size_t n, weft_chan_t **out)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        weft_chan_t *ch = cases[i].ch;
+        if (!ch)
+            continue;
+        size_t j = k;
+        while (j > 0 && out[j - 1] > ch)
+            j--;
+        if (j > 0 && out[j - 1] == ch)
+            continue;
+        memmove(out + j + 1, out + j, (k - j) * sizeof *out);
+        out[j] = ch;
+        k++;
+    }
+    return k;
+}
+
+static void lock_all(weft_chan_t **chs, size_t k, weft__lk_t *lks)
+{
+    for (size_t i = 0; i < k; i++)
+        lks[i] = weft__lk_take(&chs[i]->mu);
+}
+
+static void unlock_all(weft__lk_t *lks, size_t k)
+{
+    for (size_t i = k; i-- > 0;)
+        weft__lk_drop(&lks[i]);
+}
+
+/* Takes the block's records off their channels, each under its lock. */
+static void sel_unlink(sel_t *s)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        weft__waiter_t *w = &s->recs[i];
+        if (!s->chs[i])
+            continue;
+        WEFT__LOCK(&s->chs[i]->mu);
+        weft__wlist_remove(w);
+    }
+}
+
+/* One look at every case with all their channels locked: performs a
+ * ready one (picked at random) and returns its index, or -EAGAIN. */
+static int sel_try(weft_select_case_t *cases, size_t n)
+{
+    for (;;) {
+        size_t nready = 0;
+        for (size_t i = 0; i < n; i++)
+            if (case_ready(&cases[i]))
+                nready++;
+        if (nready == 0)
+            return -EAGAIN;
+        size_t k = (size_t)(rng_next() % nready);
+        for (size_t i = 0; i < n; i++) {
+            if (case_ready(&cases[i]) && k-- == 0) {
+                if (case_do(&cases[i]))
+                    return (int)i;
+                break; /* a waiter it counted on was interrupted: look again */
+            }
+        }
     }
 }
 
 int weft_select(weft_select_case_t *cases, size_t n, int64_t timeout_ns)
 {
-    WEFT__GUARD();
     if (!cases || n == 0 || n > INT32_MAX)
         return -EINVAL;
-    size_t nready = 0;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++)
         if (cases[i].op != WEFT_SELECT_SEND && cases[i].op != WEFT_SELECT_RECV)
             return -EINVAL;
-        if (case_ready(&cases[i]))
-            nready++;
-    }
-    if (nready > 0) {
-        size_t k = (size_t)(rng_next() % nready);
-        for (size_t i = 0; i < n; i++) {
-            if (case_ready(&cases[i]) && k-- == 0) {
-                case_do(&cases[i]);
-                return (int)i;
-            }
-        }
-    }
-    if (timeout_ns == 0)
-        return -EAGAIN;
     weft_task_t *self = weft__task();
-    if (!self)
-        return -EPERM;
-    int rc = weft__wait_check(self);
-    if (rc)
-        return rc;
+    /* the block holds the records, the sorted channels and their locks */
+    sel_t *s = malloc(sizeof *s + n * (sizeof s->recs[0] + sizeof(weft_chan_t *) * 2 +
+                                       sizeof(weft__lk_t)));
+    if (!s)
+        return -ENOMEM;
+    s->chs = (weft_chan_t **)(s->recs + n);
+    weft_chan_t **sorted = s->chs + n;
+    weft__lk_t *lks = (weft__lk_t *)(sorted + n);
+    size_t k = sel_channels(cases, n, sorted);
+    lock_all(sorted, k, lks);
+    int rc = sel_try(cases, n);
+    if (rc != -EAGAIN || timeout_ns == 0 || !self ||
+        (rc = weft__wait_check(self)) != 0) {
+        unlock_all(lks, k);
+        free(s);
+        return rc == -EAGAIN && timeout_ns != 0 && !self ? -EPERM : rc;
+    }
     int64_t until = WEFT_FOREVER;
     if (timeout_ns > 0) {
         int64_t now = weft_now();
         until = timeout_ns >= WEFT_FOREVER - now ? WEFT_FOREVER - 1 : now + timeout_ns;
     }
-    sel_t *s = malloc(sizeof *s + n * sizeof s->recs[0]);
-    if (!s)
-        return -ENOMEM;
     s->task = self;
     s->fired = -1;
     s->status = 0;
@@ -375,13 +468,19 @@ int weft_select(weft_select_case_t *cases, size_t n, int64_t timeout_ns)
         w->notify = NULL;
         w->aux = (uintptr_t)s;
         w->slot = cases[i].value;
+        s->chs[i] = cases[i].ch;
         if (!cases[i].ch)
             continue;
         weft__wlist_push(
             cases[i].op == WEFT_SELECT_SEND ? &cases[i].ch->senders : &cases[i].ch->receivers, w);
     }
     self->b->waiter.slot = s;
-    rc = weft__park(self, &wait_kind, s, unpark_select, until);
+    /* claimable from here; nobody can wake the task before it switches
+     * out (a waker on this worker cannot run, one elsewhere posts) */
+    weft__park_open(self, &wait_kind, s, unpark_select, until);
+    unlock_all(lks, k);
+    rc = weft__park_opened(self);
+    sel_unlink(s); /* the records a waker did not take */
     if (rc == 0) {
         if (s->fired >= 0) {
             weft_select_case_t *c = &cases[s->fired];
@@ -390,7 +489,7 @@ int weft_select(weft_select_case_t *cases, size_t n, int64_t timeout_ns)
                 c->value = s->recs[s->fired].slot;
             rc = (int)s->fired;
         } else {
-            rc = -ETIMEDOUT; /* our own timeout (unpark unlinked everything) */
+            rc = -ETIMEDOUT; /* our own timeout */
         }
     }
     free(s);

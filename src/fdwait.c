@@ -126,29 +126,44 @@ static int rearm(weft__loop_t *L, weft__fdrec_t *r)
 }
 
 /* Wakes whoever waits on r in the directions of `mask` with `status`
- * (> 0: ask each waiter's own events & status). */
+ * (> 0: ask each waiter's own events & status). A waiter being
+ * interrupted stays in its slot: its unpark clears it. */
 static void wake_waiters(weft__loop_t *L, weft__fdrec_t *r, int mask, int status)
 {
     weft_task_t *rd = r->reader, *wr = r->writer;
     if (rd && rd == wr) {
         int got = status > 0 ? status & (int)rd->b->waiter.aux : status;
-        if (got) {
+        if (got && weft__claim(rd)) {
             r->reader = r->writer = NULL;
             L->nwatch -= 2;
-            weft__wake(rd, got);
+            weft__deliver(rd, got);
         }
         return;
     }
-    if (rd && (mask & WEFT_READABLE)) {
+    if (rd && (mask & WEFT_READABLE) && weft__claim(rd)) {
         r->reader = NULL;
         L->nwatch--;
-        weft__wake(rd, status > 0 ? WEFT_READABLE : status);
+        weft__deliver(rd, status > 0 ? WEFT_READABLE : status);
     }
-    if (wr && (mask & WEFT_WRITABLE)) {
+    if (wr && (mask & WEFT_WRITABLE) && weft__claim(wr)) {
         r->writer = NULL;
         L->nwatch--;
-        weft__wake(wr, status > 0 ? WEFT_WRITABLE : status);
+        weft__deliver(wr, status > 0 ? WEFT_WRITABLE : status);
     }
+}
+
+/* r goes away: a waiter still in a slot is being interrupted; its unpark
+ * must find nothing to clear. */
+static void detach_waiters(weft__loop_t *L, weft__fdrec_t *r)
+{
+    weft_task_t *ts[2] = {r->reader, r->writer};
+    for (int i = 0; i < 2; i++) {
+        if (ts[i]) {
+            ts[i]->b->waiter.slot = NULL;
+            L->nwatch--;
+        }
+    }
+    r->reader = r->writer = NULL;
 }
 
 /* The backend reports events for a foreign fd (a stale registration's
@@ -179,6 +194,8 @@ static void unpark_fd(weft_task_t *t)
 {
     weft__fdrec_t *r = t->b->waiter.slot;
     weft__loop_t *L = t->loop;
+    if (!r)
+        return; /* forgotten meanwhile */
     if (r->reader == t) {
         r->reader = NULL;
         L->nwatch--;
@@ -252,7 +269,7 @@ int weft_fd_wait(int fd, int events, int64_t timeout_ns)
         int64_t now = weft_now();
         until = timeout_ns > WEFT_FOREVER - 1 - now ? WEFT_FOREVER - 1 : now + timeout_ns;
     }
-    rc = weft__park(self, &weft__wait_fd, (const void *)(intptr_t)fd, unpark_fd, until);
+    rc = weft__park(self, &weft__wait_fd, (const void *)(intptr_t)fd, unpark_fd, until, NULL);
     return rc == 0 ? -ETIMEDOUT : rc; /* 0: our own timeout fired */
 }
 
@@ -267,6 +284,7 @@ int weft_fd_forget(int fd)
     if (!r)
         return 0;
     wake_waiters(L, r, WEFT_READABLE | WEFT_WRITABLE, -EBADF);
+    detach_waiters(L, r);
     if (r->registered && weft__backend_forget(L->be, &r->bio) < 0) {
         /* closed before it was forgotten: the kernel may still report it */
         r->registered = false;

@@ -5,7 +5,11 @@
  * and done callbacks (records of their own).
  *
  * Invariant: once state is DONE the outcome never changes and the list
- * is empty; setting the outcome pops every waiter before waking it.
+ * holds no callback and no task that was not interrupted; setting the
+ * outcome takes every waiter off under the future's lock and wakes them
+ * after it. `busy` counts tasks inside weft_future_await (parked, or
+ * woken and yet to read the outcome): destroy refuses while it is
+ * non-zero.
  */
 #include "worker.h"
 
@@ -16,16 +20,17 @@ static const weft__wait_kind_t wait_kind = {.name = "a future"};
 enum { F_PENDING = 0, F_DONE };
 
 struct weft_future {
+    weft__spin_t mu;
     weft__loop_t *loop;
     int state;
     int status;
     void *result;
+    uint32_t busy;
     weft__wlist_t waiters;
 };
 
 int weft_future_create(weft_future_t **out)
 {
-    WEFT__GUARD();
     if (!out)
         return -EINVAL;
     weft__loop_t *L = weft__loop();
@@ -43,30 +48,38 @@ static int complete(weft_future_t *f, int status, void *result)
 {
     if (!f)
         return -EINVAL;
-    if (f->state == F_DONE)
-        return -EALREADY;
-    f->state = F_DONE;
-    f->status = status;
-    f->result = result;
-    weft__waiter_t *w;
-    while ((w = weft__wlist_pop(&f->waiters))) {
+    weft__waiter_t *first = NULL, **tail = &first, *w;
+    {
+        WEFT__LOCK(&f->mu);
+        if (f->state == F_DONE)
+            return -EALREADY;
+        f->status = status;
+        f->result = result;
+        __atomic_store_n(&f->state, F_DONE, __ATOMIC_RELEASE);
+        while ((w = weft__wlist_take(&f->waiters))) {
+            *tail = w;
+            tail = &w->next;
+        }
+    }
+    for (w = first; w;) { /* a woken task may reuse its record: next first */
+        weft__waiter_t *next = w->next;
+        w->next = NULL;
         if (w->task)
-            weft__wake(w->task, 0);
+            weft__deliver(w->task, 0);
         else
             w->notify(w, f);
+        w = next;
     }
     return 0;
 }
 
 int weft_future_set_result(weft_future_t *f, void *result)
 {
-    WEFT__GUARD();
     return complete(f, 0, result);
 }
 
 int weft_future_set_error(weft_future_t *f, int err)
 {
-    WEFT__GUARD();
     if (err >= 0)
         return -EINVAL;
     return complete(f, err, NULL);
@@ -74,35 +87,39 @@ int weft_future_set_error(weft_future_t *f, int err)
 
 int weft_future_cancel(weft_future_t *f)
 {
-    WEFT__GUARD();
     return complete(f, -ECANCELED, NULL);
 }
 
 bool weft_future_done(const weft_future_t *f)
 {
-    WEFT__GUARD();
-    return f && f->state == F_DONE;
+    return f && __atomic_load_n(&f->state, __ATOMIC_ACQUIRE) == F_DONE;
 }
 
 static void unpark(weft_task_t *t)
 {
+    weft_future_t *f = (weft_future_t *)t->b->wait_obj;
+    WEFT__LOCK(&f->mu);
     weft__wlist_remove(&t->b->waiter);
+    if (weft__discarding(t))
+        f->busy--;
 }
 
 int weft_future_await(weft_future_t *f, void **result)
 {
-    WEFT__GUARD();
     weft_task_t *self = weft__task();
     if (!self)
         return -EPERM;
     if (!f)
         return -EINVAL;
+    WEFT__LOCK(&f->mu);
     if (f->state != F_DONE) {
         int rc = weft__wait_check(self);
         if (rc)
             return rc;
         weft__wlist_push(&f->waiters, &self->b->waiter);
-        rc = weft__park(self, &wait_kind, f, unpark, WEFT_FOREVER);
+        f->busy++;
+        rc = weft__park(self, &wait_kind, f, unpark, WEFT_FOREVER, &weft__lk);
+        f->busy--;
         if (rc)
             return rc;
     }
@@ -126,31 +143,38 @@ static void cb_notify(weft__waiter_t *w, void *src)
 
 int weft_future_on_done(weft_future_t *f, void (*fn)(weft_future_t *, void *), void *arg)
 {
-    WEFT__GUARD();
     if (!f || !fn)
         return -EINVAL;
-    if (f->state == F_DONE) {
-        fn(f, arg);
-        return 0;
-    }
     future_cb_t *c = calloc(1, sizeof *c);
     if (!c)
         return -ENOMEM;
     c->w.notify = cb_notify;
     c->fn = fn;
     c->arg = arg;
-    weft__wlist_push(&f->waiters, &c->w);
+    {
+        WEFT__LOCK(&f->mu);
+        if (f->state != F_DONE) {
+            weft__wlist_push(&f->waiters, &c->w);
+            return 0;
+        }
+    }
+    free(c);
+    fn(f, arg);
     return 0;
 }
 
 int weft_future_destroy(weft_future_t *f)
 {
-    WEFT__GUARD();
     if (!f)
         return -EINVAL;
-    for (weft__waiter_t *w = f->waiters.head; w; w = w->next)
-        if (w->task)
+    {
+        WEFT__LOCK(&f->mu);
+        if (f->busy)
             return -EBUSY;
+        for (weft__waiter_t *w = f->waiters.head; w; w = w->next)
+            if (w->task)
+                return -EBUSY;
+    }
     weft__waiter_t *w;
     while ((w = weft__wlist_pop(&f->waiters)))
         free(w); /* callbacks that will never run */

@@ -6,9 +6,13 @@
  * of docs/design.md), with the shared state beside them.
  *
  * Invariant: a record is on its task's done list until that task finishes
- * (then the finishing task pops it and calls notify) or until the waiting
- * call ends and unlinks what is left. notify wakes the waiting task only
- * while it is parked on this very block.
+ * (then the finishing task takes it and calls notify, on its own worker)
+ * or until the waiting call ends and unlinks what is left. The block's
+ * lock guards the counts; notify wakes the waiting task only while it is
+ * parked on this very block. The block is freed by whoever drops its
+ * last reference: one per record still to be notified or unlinked, one
+ * for the waiting call, so a notify in flight on another worker never
+ * meets freed memory.
  */
 #include "worker.h"
 
@@ -17,6 +21,9 @@
 static const weft__wait_kind_t wait_kind = {.name = "several tasks", .on_tasks = true};
 
 typedef struct multi {
+    weft__spin_t mu;
+    bool parked;        /* self is parked on this block */
+    _Atomic size_t refs; /* see the top of the file */
     weft_task_t *self;
     size_t n, done, failed;
     int first_fail;
@@ -26,21 +33,31 @@ typedef struct multi {
     weft__waiter_t rec[];
 } multi_t;
 
+static void multi_unref(multi_t *m)
+{
+    if (atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) == 1) {
+        free(m->order);
+        free(m);
+    }
+}
+
 static void multi_notify(weft__waiter_t *w, void *src)
 {
     multi_t *m = (multi_t *)w->slot;
     weft_task_t *t = src;
-    m->done++;
-    if (t->status < 0) {
-        if (m->failed++ == 0)
-            m->first_fail = t->status;
+    {
+        WEFT__LOCK(&m->mu);
+        m->done++;
+        if (t->status < 0) {
+            if (m->failed++ == 0)
+                m->first_fail = t->status;
+        }
+        if (m->order)
+            m->order[m->order_tail++] = w->aux;
+        if (m->parked)
+            weft__wake(m->self, 0);
     }
-    if (m->order)
-        m->order[m->order_tail++] = w->aux;
-    weft_task_t *self = m->self;
-    /* parked on m (not woken yet), or this is a no-op */
-    if (self && !self->woken && self->b->wait_obj == m)
-        weft__wake(self, 0);
+    multi_unref(m);
 }
 
 static void unpark_nothing(weft_task_t *t)
@@ -58,6 +75,7 @@ static multi_t *multi_new(weft_task_t *const *tasks, size_t n, bool ordered)
         return NULL;
     }
     m->n = n;
+    atomic_init(&m->refs, n + 1);
     for (size_t i = 0; i < n; i++) {
         m->rec[i].notify = multi_notify;
         m->rec[i].slot = m;
@@ -68,14 +86,24 @@ static multi_t *multi_new(weft_task_t *const *tasks, size_t n, bool ordered)
     return m;
 }
 
+/* Unlinks the records no task took yet; the block goes with the last
+ * reference (a notify may still be on its way on another worker). */
 static void multi_free(multi_t *m, weft_task_t *const *tasks)
 {
     for (size_t i = 0; i < m->n; i++) {
-        weft__wlist_remove(&m->rec[i]);
+        bool unlinked = false;
+        {
+            WEFT__LOCK(&tasks[i]->mu);
+            if (m->rec[i].list) {
+                weft__wlist_remove(&m->rec[i]);
+                unlinked = true;
+            }
+        }
+        if (unlinked)
+            multi_unref(m);
         weft__task_unref(tasks[i]);
     }
-    free(m->order);
-    free(m);
+    multi_unref(m);
 }
 
 static bool valid(weft_task_t *const *tasks, size_t n, weft_task_t *self)
@@ -88,13 +116,17 @@ static bool valid(weft_task_t *const *tasks, size_t n, weft_task_t *self)
     return true;
 }
 
-/* Parks until notify or `until`; 0, or the caller's cancel / time-out. */
-static int multi_park(multi_t *m, int64_t until)
+/* Parks until notify or `until`; 0, or the caller's cancel / time-out.
+ * Called with m's lock held (lk). */
+static int multi_park(multi_t *m, int64_t until, weft__lk_t *lk)
 {
     int rc = weft__wait_check(m->self);
     if (rc)
         return rc;
-    return weft__park(m->self, &wait_kind, m, unpark_nothing, until);
+    m->parked = true;
+    rc = weft__park(m->self, &wait_kind, m, unpark_nothing, until, lk);
+    m->parked = false;
+    return rc;
 }
 
 static void cancel_and_join(weft_task_t *const *tasks, size_t n)
@@ -108,7 +140,6 @@ static void cancel_and_join(weft_task_t *const *tasks, size_t n)
 
 int weft_gather(weft_task_t *const *tasks, size_t n, void **results, int *statuses, int mode)
 {
-    WEFT__GUARD();
     weft_task_t *self = weft__task();
     if (!self)
         return -EPERM;
@@ -119,19 +150,28 @@ int weft_gather(weft_task_t *const *tasks, size_t n, void **results, int *status
         return -ENOMEM;
     m->self = self;
     int rc = 0;
-    while (m->done < n) {
-        if (mode == WEFT_GATHER_FAIL_FAST && m->failed)
-            break;
-        if ((rc = multi_park(m, WEFT_FOREVER)) < 0)
-            break;
+    bool failed;
+    {
+        WEFT__LOCK(&m->mu);
+        while (m->done < n) {
+            if (mode == WEFT_GATHER_FAIL_FAST && m->failed)
+                break;
+            if ((rc = multi_park(m, WEFT_FOREVER, &weft__lk)) < 0)
+                break;
+        }
+        failed = m->failed > 0;
     }
-    if (rc < 0 || (mode == WEFT_GATHER_FAIL_FAST && m->failed))
+    if (rc < 0 || (mode == WEFT_GATHER_FAIL_FAST && failed))
         cancel_and_join(tasks, n);
-    m->self = NULL;
-    int fail = m->first_fail;
+    int fail;
+    {
+        WEFT__LOCK(&m->mu);
+        m->self = NULL;
+        fail = m->first_fail;
+    }
     /* read the outcomes while our references keep the tasks alive */
     for (size_t i = 0; i < n; i++) {
-        tasks[i]->retrieved = 1;
+        __atomic_store_n(&tasks[i]->retrieved, 1, __ATOMIC_RELAXED);
         if (results)
             results[i] = tasks[i]->result;
         if (statuses)
@@ -157,7 +197,6 @@ static bool wait_met(const multi_t *m, int when)
 
 int weft_wait(weft_task_t *const *tasks, size_t n, int return_when, int64_t timeout_ns)
 {
-    WEFT__GUARD();
     weft_task_t *self = weft__task();
     if (!self)
         return -EPERM;
@@ -173,15 +212,18 @@ int weft_wait(weft_task_t *const *tasks, size_t n, int return_when, int64_t time
         int64_t now = weft_now();
         until = timeout_ns > WEFT_FOREVER - now ? WEFT_FOREVER : now + timeout_ns;
     }
-    int rc = 0;
-    while (!wait_met(m, return_when)) {
-        if (until != WEFT_FOREVER && weft_now() >= until)
-            break;
-        if ((rc = multi_park(m, until)) < 0)
-            break;
+    int rc = 0, done;
+    {
+        WEFT__LOCK(&m->mu);
+        while (!wait_met(m, return_when)) {
+            if (until != WEFT_FOREVER && weft_now() >= until)
+                break;
+            if ((rc = multi_park(m, until, &weft__lk)) < 0)
+                break;
+        }
+        m->self = NULL;
+        done = (int)m->done;
     }
-    m->self = NULL;
-    int done = (int)m->done;
     multi_free(m, tasks);
     return rc < 0 ? rc : done;
 }
@@ -194,7 +236,6 @@ struct weft_as_completed {
 
 int weft_as_completed_create(weft_as_completed_t **out, weft_task_t *const *tasks, size_t n)
 {
-    WEFT__GUARD();
     if (!out || !valid(tasks, n, weft__task()))
         return -EINVAL;
     weft_as_completed_t *ac = calloc(1, sizeof *ac);
@@ -219,20 +260,20 @@ int weft_as_completed_create(weft_as_completed_t **out, weft_task_t *const *task
 
 int weft_as_completed_next(weft_as_completed_t *ac, weft_task_t **task)
 {
-    WEFT__GUARD();
     if (!ac || !task)
         return -EINVAL;
     weft_task_t *self = weft__task();
     if (!self)
         return -EPERM;
     multi_t *m = ac->m;
+    WEFT__LOCK(&m->mu);
     if (ac->handed == m->n)
         return WEFT_DONE;
     if (m->self)
         return -EBUSY;
     while (m->order_head == m->order_tail) {
         m->self = self;
-        int rc = multi_park(m, WEFT_FOREVER);
+        int rc = multi_park(m, WEFT_FOREVER, &weft__lk);
         m->self = NULL;
         if (rc < 0)
             return rc;
@@ -244,11 +285,13 @@ int weft_as_completed_next(weft_as_completed_t *ac, weft_task_t **task)
 
 int weft_as_completed_destroy(weft_as_completed_t *ac)
 {
-    WEFT__GUARD();
     if (!ac)
         return -EINVAL;
-    if (ac->m->self)
-        return -EBUSY;
+    {
+        WEFT__LOCK(&ac->m->mu);
+        if (ac->m->self)
+            return -EBUSY;
+    }
     multi_free(ac->m, ac->tasks);
     free(ac->tasks);
     free(ac);

@@ -18,6 +18,7 @@
 
 struct weft_group {
     weft__super_t super; /* what each child tells when it ends */
+    weft__spin_t mu;
     weft__loop_t *loop;
     weft_task_t *owner;
     weft_task_t *children; /* newest first, through super_next */
@@ -33,7 +34,6 @@ static void child_done(weft__super_t *su, weft_task_t *t);
 
 int weft_group_create(weft_group_t **out)
 {
-    WEFT__GUARD();
     if (!out)
         return -EINVAL;
     weft__loop_t *L = weft__loop();
@@ -59,16 +59,15 @@ static void cancel_children(weft_group_t *g)
 int weft_group_spawn(weft_group_t *g, weft_task_t **task, weft_task_fn fn, void *arg,
                      const weft_task_opts_t *opts)
 {
-    WEFT__GUARD();
     if (!g || !fn)
         return -EINVAL;
+    WEFT__LOCK(&g->mu);
     if (g->failing || g->cancelled)
         return -ECANCELED;
     weft_task_t *t;
-    int rc = weft__task_new(weft__loop(), &t, fn, arg, opts);
+    int rc = weft__task_new(weft__loop(), &t, fn, arg, opts, &g->super);
     if (rc < 0)
         return rc;
-    t->super = &g->super;
     t->super_next = g->children;
     g->children = t;
     g->live++;
@@ -80,6 +79,7 @@ int weft_group_spawn(weft_group_t *g, weft_task_t **task, weft_task_fn fn, void 
 static void child_done(weft__super_t *su, weft_task_t *t)
 {
     weft_group_t *g = WEFT_CONTAINER_OF(su, weft_group_t, super);
+    WEFT__LOCK(&g->mu);
     g->live--;
     t->retrieved = 1; /* the group reports its children's failures */
     if (t->status < 0 && t->status != -ECANCELED && !g->failing) {
@@ -91,8 +91,7 @@ static void child_done(weft__super_t *su, weft_task_t *t)
             weft_cancel(g->owner);
         }
     }
-    /* a waiter is parked here or already woken (then this is a no-op):
-     * it never runs while the runtime lock is held elsewhere */
+    /* a waiter is parked here or already woken (then this is a no-op) */
     if (g->live == 0 && g->waiter)
         weft__wake(g->waiter, 0);
 }
@@ -106,26 +105,25 @@ static const weft__wait_kind_t wait_kind = {.name = "a task group", .on_tasks = 
 
 int weft_group_wait(weft_group_t *g)
 {
-    WEFT__GUARD();
     weft_task_t *self = weft__task();
     if (!self)
         return -EPERM;
     if (!g)
         return -EINVAL;
+    WEFT__LOCK(&g->mu);
     if (g->waiter)
         return -EBUSY;
     if (g->owner_cancelled && self == g->owner) {
         /* our own cancellation came from the group: take it back */
         g->owner_cancelled = false;
-        if (self->cancel_req)
-            self->cancel_req--;
+        weft__uncancel_one(self);
     }
     int rc = 0;
     g->waiter = self;
     while (g->live > 0) {
         rc = weft__wait_check(self);
         if (rc == 0)
-            rc = weft__park(self, &wait_kind, g, unpark, WEFT_FOREVER);
+            rc = weft__park(self, &wait_kind, g, unpark, WEFT_FOREVER, &weft__lk);
         if (rc < 0)
             break;
     }
@@ -135,14 +133,13 @@ int weft_group_wait(weft_group_t *g)
         cancel_children(g);
         self->b->nocancel++;
         while (g->live > 0)
-            weft__park(self, &wait_kind, g, unpark, WEFT_FOREVER);
+            weft__park(self, &wait_kind, g, unpark, WEFT_FOREVER, &weft__lk);
         self->b->nocancel--;
     }
     g->waiter = NULL;
     if (g->owner_cancelled && self == g->owner) {
         g->owner_cancelled = false;
-        if (self->cancel_req)
-            self->cancel_req--;
+        weft__uncancel_one(self);
     }
     if (g->failing)
         return g->first_fail;
@@ -151,9 +148,9 @@ int weft_group_wait(weft_group_t *g)
 
 int weft_group_cancel(weft_group_t *g)
 {
-    WEFT__GUARD();
     if (!g)
         return -EINVAL;
+    WEFT__LOCK(&g->mu);
     g->cancelled = true;
     cancel_children(g);
     return 0;
@@ -161,11 +158,13 @@ int weft_group_cancel(weft_group_t *g)
 
 int weft_group_destroy(weft_group_t *g)
 {
-    WEFT__GUARD();
     if (!g)
         return -EINVAL;
-    if (g->live > 0)
-        return -EBUSY;
+    {
+        WEFT__LOCK(&g->mu);
+        if (g->live > 0 || g->waiter)
+            return -EBUSY;
+    }
     weft_task_t *c = g->children, *next;
     for (; c; c = next) {
         next = c->super_next;

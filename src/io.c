@@ -57,13 +57,14 @@ int weft__io_rewatch(weft__io_t *io)
     return weft__backend_modify(io->loop->be, &io->bio, WATCH, WEFT__BIO_EDGE);
 }
 
+/* A waiter being interrupted stays in its slot: its unpark clears it. */
 static void wake_one(weft_task_t **slot, int status)
 {
     weft_task_t *t = *slot;
-    if (t) {
+    if (t && weft__claim(t)) {
         *slot = NULL;
         t->loop->nwatch--;
-        weft__wake(t, status);
+        weft__deliver(t, status);
     }
 }
 
@@ -114,7 +115,7 @@ int weft__io_wait(weft__io_t *io, uint32_t events)
     self->b->waiter.slot = io;
     self->loop->nwatch++;
     return weft__park(self, &weft__wait_fd, (const void *)(intptr_t)io->bio.fd,
-                      rd ? unpark_reader : unpark_writer, WEFT_FOREVER);
+                      rd ? unpark_reader : unpark_writer, WEFT_FOREVER, NULL);
 }
 
 void weft__io_want_out(weft__io_t *io, bool on)

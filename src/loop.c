@@ -94,39 +94,53 @@ static inline int switch_out(weft_task_t *t)
 #endif
 }
 
-int weft__park(weft_task_t *t, const weft__wait_kind_t *kind, const void *obj,
-               void (*unpark)(weft_task_t *), int64_t until)
+/* What every park records before the task switches out. */
+static inline void park_prepare(weft_task_t *t, const weft__wait_kind_t *kind, const void *obj,
+                                void (*unpark)(weft_task_t *), int64_t until)
 {
-    weft__loop_t *L = t->loop;
     int64_t dl = t->b->nocancel ? WEFT_FOREVER : t->b->deadline;
     int64_t when = until < dl ? until : dl;
     if (when != WEFT_FOREVER) {
         t->b->timer_status = until < dl ? 0 : -ETIMEDOUT;
-        weft__timer_arm(L, &t->b->timer, when);
+        weft__timer_arm(t->loop, &t->b->timer, when);
     }
     t->b->wait_kind = kind;
     t->b->wait_obj = obj;
     t->b->unpark = unpark;
     weft__set_tstate(t, WEFT_TASK_WAITING);
-    /* From here a waker may claim the task: `woken` is 1 whenever the
-     * task is not parked, so a stale reference to it wakes nothing. The
-     * runtime lock is not held across the park: a waker on another
-     * worker takes it to unlink the task, and posts the wake here. */
-    t->woken = 0;
-    unsigned held = WEFT_UNLIKELY(atomic_load_explicit(&weft__multi, memory_order_relaxed))
-                        ? weft__big_release_all()
-                        : 0;
-    if (WEFT_LIKELY(!held))
+}
+
+int weft__park(weft_task_t *t, const weft__wait_kind_t *kind, const void *obj,
+               void (*unpark)(weft_task_t *), int64_t until, weft__lk_t *lk)
+{
+    park_prepare(t, kind, obj, unpark, until);
+    /* From here the park may be claimed (`woken` is 1 whenever the task
+     * is not parked, so a stale reference to it wakes nothing). A waker
+     * on another worker sees this store through the object's lock. */
+    __atomic_store_n(&t->woken, 0, __ATOMIC_RELAXED);
+    if (WEFT_LIKELY(!lk || !lk->taken))
         return switch_out(t); /* a tail call: see "No ret after a switch" */
+    weft__lk_drop(lk);
     int rc = switch_out(t);
-    weft__big_reacquire(held);
+    weft__lk_retake(lk);
     return rc;
+}
+
+void weft__park_open(weft_task_t *t, const weft__wait_kind_t *kind, const void *obj,
+                     void (*unpark)(weft_task_t *), int64_t until)
+{
+    park_prepare(t, kind, obj, unpark, until);
+    __atomic_store_n(&t->woken, 0, __ATOMIC_RELAXED);
+}
+
+int weft__park_opened(weft_task_t *t)
+{
+    return switch_out(t);
 }
 
 static inline void make_ready(weft_task_t *t)
 {
     weft__loop_t *L = t->loop;
-    t->b->unpark = NULL;
     weft__timer_disarm(L, &t->b->timer);
     weft__set_tstate(t, WEFT_TASK_READY);
     weft__runq_push(&L->ready, &t->q);
@@ -137,14 +151,11 @@ void weft__ready(weft_task_t *t)
     make_ready(t);
 }
 
-/* The caller has unlinked t (holding the runtime lock when t may be
- * another worker's). The first wake of a park wins; a task of another
- * worker is made ready there, through its loop's inbox. */
-void weft__wake(weft_task_t *t, int status)
+/* The caller claimed t's park and unlinked it: no unpark is due. A task
+ * of another worker is made ready there, through its loop's inbox. */
+void weft__deliver(weft_task_t *t, int status)
 {
-    if (t->woken)
-        return;
-    t->woken = 1;
+    t->b->unpark = NULL;
     t->b->wake_status = status;
     if (WEFT_LIKELY(t->loop == weft__self.loop))
         make_ready(t);
@@ -152,16 +163,33 @@ void weft__wake(weft_task_t *t, int status)
         weft__post_wake(t);
 }
 
-/* Cancellation or a timer reaches a waiting task, on its own loop:
- * unlink it and wake it, unless a waker elsewhere already claimed it. */
+void weft__wake(weft_task_t *t, int status)
+{
+    if (weft__claim(t))
+        weft__deliver(t, status);
+}
+
+weft__waiter_t *weft__wlist_take(weft__wlist_t *l)
+{
+    for (weft__waiter_t *w = l->head; w; w = w->next) {
+        if (!w->task || weft__claim(w->task)) {
+            weft__wlist_remove(w);
+            return w;
+        }
+    }
+    return NULL;
+}
+
+/* Cancellation or a timer reaches a waiting task, on its own loop. The
+ * task stays on what it waits on until it is about to run again
+ * (weft__task_run calls its unpark then): the caller may hold any
+ * object's lock, that one's included. */
 static void interrupt(weft_task_t *t, int status)
 {
-    WEFT__GUARD();
-    if (t->woken || t->tstate != WEFT_TASK_WAITING)
+    if (t->tstate != WEFT_TASK_WAITING || !weft__claim(t))
         return;
-    if (t->b->unpark)
-        t->b->unpark(t);
-    weft__wake(t, status);
+    t->b->wake_status = status;
+    make_ready(t);
 }
 
 void weft__interrupt_cancel(weft_task_t *t)
@@ -197,7 +225,7 @@ int weft_sleep_until(int64_t when)
         return rc;
     if (when <= weft_now())
         return weft_yield();
-    return weft__park(t, &weft__wait_sleep, NULL, NULL, when);
+    return weft__park(t, &weft__wait_sleep, NULL, NULL, when, NULL);
 }
 
 int weft_sleep(int64_t ns)

@@ -11,6 +11,7 @@
 #define WEFT_LOOP_H
 
 #include "internal.h"
+#include "spin.h"
 #include "timer.h"
 #include "wait.h"
 
@@ -150,9 +151,10 @@ typedef struct weft__loop {
      * it writes the loop's eventfd (a busy loop costs posters nothing). */
     _Atomic int parked;
     /* Tasks spawned "anywhere" that have not started: any idle worker may
-     * take them (guarded by the runtime lock; anyq_n readable unlocked). */
+     * take them (guarded by anyq_mu; anyq_n readable unlocked). */
     weft__runq_t anyq;
     _Atomic size_t anyq_n;
+    weft__spin_t anyq_mu;
     unsigned idle_rounds; /* closing: idle waits without progress anywhere */
     _Atomic int idle;     /* blocked with nothing of its own to wait for */
     int64_t timer_spin_ns; /* weft_config_t.timer_spin_ns */

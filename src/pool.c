@@ -268,7 +268,7 @@ int weft__pool_run(weft_task_fn fn, void *arg, void **result, bool detachable, w
     t->b->waiter.aux = OUT_WAITING;
     if (!detachable)
         t->b->nocancel++;
-    rc = weft__park(t, &weft__wait_pool, j, unpark_job, WEFT_FOREVER);
+    rc = weft__park(t, &weft__wait_pool, j, unpark_job, WEFT_FOREVER, NULL);
     if (!detachable)
         t->b->nocancel--;
     switch (t->b->waiter.aux) {

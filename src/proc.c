@@ -402,10 +402,10 @@ static void reaper_drain(reaper_t *r)
         }
         /* -ECANCELED: a wait that was cancelled; nothing to record */
         weft_task_t *t = p->ring_waiter;
-        if (t) {
+        if (t && weft__claim(t)) { /* else being interrupted: its unpark clears it */
             p->ring_waiter = NULL;
             t->loop->nwatch--;
-            weft__wake(t, 0);
+            weft__deliver(t, 0);
         }
     }
 }
@@ -569,7 +569,7 @@ static int wait_ring(weft_proc_t *p, weft_task_t *self)
         p->ring_waiter = self;
         self->b->waiter.slot = p;
         self->loop->nwatch++;
-        rc = weft__park(self, &wait_kind, p, unpark_ring, WEFT_FOREVER);
+        rc = weft__park(self, &wait_kind, p, unpark_ring, WEFT_FOREVER, NULL);
         if (rc)
             break;
     }

@@ -37,6 +37,7 @@ typedef struct {
 } pent_t;
 
 struct weft_queue {
+    weft__spin_t mu;
     weft__loop_t *loop;
     int kind;
     size_t maxsize;
@@ -56,7 +57,6 @@ struct weft_queue {
 int weft_queue_create(weft_queue_t **out, int kind, size_t maxsize,
                       int (*cmp)(const void *, const void *))
 {
-    WEFT__GUARD();
     if (!out || kind < WEFT_QUEUE_FIFO || kind > WEFT_QUEUE_PRIORITY)
         return -EINVAL;
     if (kind == WEFT_QUEUE_PRIORITY && !cmp)
@@ -185,33 +185,37 @@ static inline size_t available(const weft_queue_t *q)
 /* Promises available items to waiting getters, first come first served. */
 static void feed_getters(weft_queue_t *q)
 {
-    while (q->getters.head && available(q) > 0) {
-        weft__waiter_t *w = weft__wlist_pop(&q->getters);
+    weft__waiter_t *w;
+    while (available(q) > 0 && (w = weft__wlist_take(&q->getters))) {
         q->res_items++;
-        weft__wake(w->task, 0);
+        weft__deliver(w->task, 0);
     }
 }
 
 /* Promises free rooms to waiting putters. */
 static void feed_putters(weft_queue_t *q)
 {
-    while (q->putters.head && !is_full(q)) {
-        weft__waiter_t *w = weft__wlist_pop(&q->putters);
+    weft__waiter_t *w;
+    while (!is_full(q) && (w = weft__wlist_take(&q->putters))) {
         q->res_rooms++;
-        weft__wake(w->task, 0);
+        weft__deliver(w->task, 0);
     }
 }
 
 static void wake_all(weft__wlist_t *l, int status)
 {
     weft__waiter_t *w;
-    while ((w = weft__wlist_pop(l)))
-        weft__wake(w->task, status);
+    while ((w = weft__wlist_take(l)))
+        weft__deliver(w->task, status);
 }
 
 static void unpark_waiter(weft_task_t *t)
 {
+    weft_queue_t *q = (weft_queue_t *)t->b->wait_obj;
+    WEFT__LOCK(&q->mu);
     weft__wlist_remove(&t->b->waiter);
+    if (weft__discarding(t))
+        q->busy--;
 }
 
 /* ---- put ---- */
@@ -226,12 +230,12 @@ static int put_now(weft_queue_t *q, void *item)
 
 int weft_queue_put(weft_queue_t *q, void *item)
 {
-    WEFT__GUARD();
     weft_task_t *self = weft__task();
     if (!self)
         return -EPERM;
     if (!q)
         return -EINVAL;
+    WEFT__LOCK(&q->mu);
     if (q->shutdown)
         return -EPIPE;
     if (!is_full(q) && !q->putters.head)
@@ -241,14 +245,14 @@ int weft_queue_put(weft_queue_t *q, void *item)
         return rc;
     weft__wlist_push(&q->putters, &self->b->waiter);
     q->busy++;
-    rc = weft__park(self, &wait_kind, q, unpark_waiter, WEFT_FOREVER);
+    rc = weft__park(self, &wait_kind, q, unpark_waiter, WEFT_FOREVER, &weft__lk);
     if (rc == 0) {
         /* woken with a room promised to us */
         if (q->shutdown) {
             rc = -EPIPE; /* shutdown cleared the promise */
         } else {
             q->res_rooms--;
-            if (self->cancel_req && !self->b->nocancel)
+            if (weft__cancel_req(self) && !self->b->nocancel)
                 rc = -ECANCELED;
             else
                 rc = put_now(q, item);
@@ -262,9 +266,9 @@ int weft_queue_put(weft_queue_t *q, void *item)
 
 int weft_queue_try_put(weft_queue_t *q, void *item)
 {
-    WEFT__GUARD();
     if (!q)
         return -EINVAL;
+    WEFT__LOCK(&q->mu);
     if (q->shutdown)
         return -EPIPE;
     if (is_full(q) || q->putters.head)
@@ -283,12 +287,12 @@ static void *get_now(weft_queue_t *q)
 
 int weft_queue_get(weft_queue_t *q, void **item)
 {
-    WEFT__GUARD();
     weft_task_t *self = weft__task();
     if (!self)
         return -EPERM;
     if (!q || !item)
         return -EINVAL;
+    WEFT__LOCK(&q->mu);
     if (available(q) > 0 && !q->getters.head) {
         *item = get_now(q);
         return 0;
@@ -300,14 +304,14 @@ int weft_queue_get(weft_queue_t *q, void **item)
         return rc;
     weft__wlist_push(&q->getters, &self->b->waiter);
     q->busy++;
-    rc = weft__park(self, &wait_kind, q, unpark_waiter, WEFT_FOREVER);
+    rc = weft__park(self, &wait_kind, q, unpark_waiter, WEFT_FOREVER, &weft__lk);
     if (rc == 0) {
         /* woken with an item promised to us */
         if (q->dropped) {
             rc = -EPIPE; /* an immediate shutdown dropped it */
         } else {
             q->res_items--;
-            if (self->cancel_req && !self->b->nocancel) {
+            if (weft__cancel_req(self) && !self->b->nocancel) {
                 feed_getters(q); /* the item stays: for the next getter */
                 rc = -ECANCELED;
             } else {
@@ -321,9 +325,9 @@ int weft_queue_get(weft_queue_t *q, void **item)
 
 int weft_queue_try_get(weft_queue_t *q, void **item)
 {
-    WEFT__GUARD();
     if (!q || !item)
         return -EINVAL;
+    WEFT__LOCK(&q->mu);
     if (available(q) == 0 || q->getters.head)
         return q->shutdown && available(q) == 0 ? -EPIPE : -EAGAIN;
     *item = get_now(q);
@@ -334,29 +338,35 @@ int weft_queue_try_get(weft_queue_t *q, void **item)
 
 size_t weft_queue_size(const weft_queue_t *q)
 {
-    WEFT__GUARD();
-    return q ? q->n : 0;
+    if (!q)
+        return 0;
+    WEFT__LOCK((weft__spin_t *)&q->mu);
+    return q->n;
 }
 
 bool weft_queue_empty(const weft_queue_t *q)
 {
-    WEFT__GUARD();
-    return !q || available(q) == 0;
+    if (!q)
+        return true;
+    WEFT__LOCK((weft__spin_t *)&q->mu);
+    return available(q) == 0;
 }
 
 bool weft_queue_full(const weft_queue_t *q)
 {
-    WEFT__GUARD();
-    return q && (is_full(q) || q->putters.head);
+    if (!q)
+        return false;
+    WEFT__LOCK((weft__spin_t *)&q->mu);
+    return is_full(q) || q->putters.head;
 }
 
 /* ---- task_done / join ---- */
 
 int weft_queue_task_done(weft_queue_t *q)
 {
-    WEFT__GUARD();
     if (!q)
         return -EINVAL;
+    WEFT__LOCK(&q->mu);
     if (q->unfinished == 0)
         return -EOVERFLOW;
     if (--q->unfinished == 0)
@@ -366,28 +376,31 @@ int weft_queue_task_done(weft_queue_t *q)
 
 int weft_queue_join(weft_queue_t *q)
 {
-    WEFT__GUARD();
     weft_task_t *self = weft__task();
     if (!self)
         return -EPERM;
     if (!q)
         return -EINVAL;
+    WEFT__LOCK(&q->mu);
     if (q->unfinished == 0)
         return 0;
     int rc = weft__wait_check(self);
     if (rc)
         return rc;
     weft__wlist_push(&q->joiners, &self->b->waiter);
-    return weft__park(self, &wait_kind, q, unpark_waiter, WEFT_FOREVER);
+    q->busy++;
+    rc = weft__park(self, &wait_kind, q, unpark_waiter, WEFT_FOREVER, &weft__lk);
+    q->busy--;
+    return rc;
 }
 
 /* ---- shutdown ---- */
 
 int weft_queue_shutdown(weft_queue_t *q, bool immediate, void (*drop)(void *item))
 {
-    WEFT__GUARD();
     if (!q)
         return -EINVAL;
+    WEFT__LOCK(&q->mu);
     q->shutdown = true;
     q->res_rooms = 0; /* woken putters see `shutdown` and fail */
     if (immediate) {
@@ -411,11 +424,13 @@ int weft_queue_shutdown(weft_queue_t *q, bool immediate, void (*drop)(void *item
 
 int weft_queue_destroy(weft_queue_t *q)
 {
-    WEFT__GUARD();
     if (!q)
         return -EINVAL;
-    if (q->busy || q->getters.head || q->putters.head || q->joiners.head)
-        return -EBUSY;
+    {
+        WEFT__LOCK(&q->mu);
+        if (q->busy || q->getters.head || q->putters.head || q->joiners.head)
+            return -EBUSY;
+    }
     free(q->ring);
     free(q->heap);
     free(q);

@@ -351,7 +351,7 @@ int weft__run(weft__rt_t *rt, const weft_config_t *cfg, weft_task_fn main, void 
      * the one other tasks are most often handed pointers into */
     weft_task_opts_t mo = {
         .name = "main", .stack_size = L->stack_size, .stack_mode = WEFT_STACK_OWN};
-    rc = weft__task_new(L, &mt, main, arg, &mo);
+    rc = weft__task_new(L, &mt, main, arg, &mo, NULL);
     if (rc < 0) {
         if (nw > 1) {
             atomic_store(&rt->closing, true);

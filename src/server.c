@@ -110,14 +110,14 @@ static int wait_on(weft_server_t *srv, weft__wlist_t *list)
             return rc;
     }
     weft__wlist_push(list, &self->b->waiter);
-    return weft__park(self, &wait_kind, srv, unpark_waiter, WEFT_FOREVER);
+    return weft__park(self, &wait_kind, srv, unpark_waiter, WEFT_FOREVER, NULL);
 }
 
 static void wake_all(weft__wlist_t *list)
 {
     weft__waiter_t *w;
-    while ((w = weft__wlist_pop(list)))
-        weft__wake(w->task, 0);
+    while ((w = weft__wlist_take(list)))
+        weft__deliver(w->task, 0);
 }
 
 static int conn_main(void *arg, void **result)

@@ -111,9 +111,9 @@ static void deliver(weft__sig_t *s, int signo)
     }
     /* a task that asked for the signal takes it before weft_run's default */
     for (weft__waiter_t *w = s->waiters.head; w; w = w->next) {
-        if (w->aux & bit(signo)) {
+        if ((w->aux & bit(signo)) && weft__claim(w->task)) {
             weft__wlist_remove(w);
-            weft__wake(w->task, signo);
+            weft__deliver(w->task, signo);
             return;
         }
     }
@@ -194,7 +194,7 @@ int weft_signal_wait(const sigset_t *set, int *signo)
     t->b->waiter.aux = (uintptr_t)want;
     weft__wlist_push(&s->waiters, &t->b->waiter);
     t->loop->nwatch++;
-    rc = weft__park(t, &wait_kind, "signal", unpark_waiter, WEFT_FOREVER);
+    rc = weft__park(t, &wait_kind, "signal", unpark_waiter, WEFT_FOREVER, NULL);
     t->loop->nwatch--;
     if (rc < 0)
         return rc;

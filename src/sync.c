@@ -27,6 +27,10 @@
  * `busy` counts tasks inside a waiting call of an object (parked, or woken
  * and yet to run); destroy refuses (-EBUSY) while it is non-zero, so a
  * woken task never touches freed memory.
+ *
+ * Locks: each object has its own (spin.h), held for the whole of a call
+ * and let go while its task is parked. A condition takes its own lock,
+ * then its weft lock's: never the other way round.
  */
 #include "worker.h"
 
@@ -39,28 +43,42 @@ static const weft__wait_kind_t cond_kind = {.name = "a condition"};
 static const weft__wait_kind_t sem_kind = {.name = "a semaphore"};
 static const weft__wait_kind_t barrier_kind = {.name = "a barrier"};
 
-static void unpark_waiter(weft_task_t *t)
-{
-    weft__wlist_remove(&t->b->waiter);
-}
-
 /* ------------------------------------------------------------------------
  * Lock
  * --------------------------------------------------------------------- */
 
 struct weft_lock {
-    weft__loop_t *loop;
-    weft_task_t *owner;
+    weft__spin_t mu;
+    weft_task_t *owner;  /* read without mu only by the owner itself */
     weft_task_t *waking; /* woken to compete for a freed lock, yet to run */
     weft__wlist_t waiters;
     uint32_t busy;
+    weft__loop_t *loop;
 };
 
 enum { LOCK_WAITER = 0, LOCK_STARVING = 1 }; /* a lock waiter's aux */
 
+static inline weft_task_t *owner_of(const weft_lock_t *l)
+{
+    return __atomic_load_n(&l->owner, __ATOMIC_RELAXED);
+}
+
+static inline void set_owner(weft_lock_t *l, weft_task_t *t)
+{
+    __atomic_store_n(&l->owner, t, __ATOMIC_RELAXED);
+}
+
+static void unpark_lock(weft_task_t *t)
+{
+    weft_lock_t *l = (weft_lock_t *)t->b->wait_obj;
+    WEFT__LOCK(&l->mu);
+    weft__wlist_remove(&t->b->waiter);
+    if (weft__discarding(t))
+        l->busy--;
+}
+
 int weft_lock_create(weft_lock_t **out)
 {
-    WEFT__GUARD();
     if (!out)
         return -EINVAL;
     weft__loop_t *L = weft__loop();
@@ -75,33 +93,43 @@ int weft_lock_create(weft_lock_t **out)
 }
 
 /* Gives the lock to the first waiter, or frees it (waking another
- * worker's first waiter to compete for it: see the top of the file). */
+ * worker's first waiter to compete for it: see the top of the file).
+ * A waiter being interrupted does not count. l's lock is held. */
 static void lock_pass(weft_lock_t *l)
 {
-    weft__waiter_t *w = l->waiters.head;
-    if (w && (w->aux == LOCK_STARVING || w->task->loop == weft__self.loop)) {
-        weft__wlist_pop(&l->waiters);
-        l->owner = w->task;
-        weft__wake(w->task, 0);
+    for (;;) {
+        weft__waiter_t *w = l->waiters.head;
+        while (w && __atomic_load_n(&w->task->woken, __ATOMIC_RELAXED))
+            w = w->next;
+        if (!w)
+            break;
+        bool hand = w->aux == LOCK_STARVING || w->task->loop == weft__self.loop;
+        if (!hand && l->waking)
+            break; /* one competitor on its way is enough */
+        if (!weft__claim(w->task))
+            continue; /* interrupted meanwhile: look again */
+        weft__wlist_remove(w);
+        if (hand) {
+            set_owner(l, w->task);
+        } else {
+            set_owner(l, NULL);
+            l->waking = w->task;
+        }
+        weft__deliver(w->task, 0);
         return;
     }
-    l->owner = NULL;
-    if (w && !l->waking) {
-        weft__wlist_pop(&l->waiters);
-        l->waking = w->task;
-        weft__wake(w->task, 0);
-    }
+    set_owner(l, NULL);
 }
 
 /* With self->nocancel set the wait ignores cancellation and deadlines
- * (a condition's re-acquire). */
-static int lock_acquire(weft_lock_t *l, weft_task_t *self)
+ * (a condition's re-acquire). l's lock is held (lk). */
+static int lock_acquire(weft_lock_t *l, weft_task_t *self, weft__lk_t *lk)
 {
-    if (!l->owner) {
-        l->owner = self;
+    if (!owner_of(l)) {
+        set_owner(l, self);
         return 0;
     }
-    if (l->owner == self)
+    if (owner_of(l) == self)
         return -EDEADLK;
     if (!self->b->nocancel) {
         int rc = weft__wait_check(self);
@@ -113,27 +141,27 @@ static int lock_acquire(weft_lock_t *l, weft_task_t *self)
     l->busy++;
     int rc;
     for (;;) {
-        rc = weft__park(self, &lock_kind, l, unpark_waiter, WEFT_FOREVER);
-        if (rc != 0 || l->owner == self)
+        rc = weft__park(self, &lock_kind, l, unpark_lock, WEFT_FOREVER, lk);
+        if (rc != 0 || owner_of(l) == self)
             break;
         /* woken to compete for a freed lock */
         l->waking = NULL;
-        if (self->cancel_req && !self->b->nocancel) {
+        if (weft__cancel_req(self) && !self->b->nocancel) {
             rc = -ECANCELED;
             break;
         }
-        if (!l->owner) {
-            l->owner = self;
+        if (!owner_of(l)) {
+            set_owner(l, self);
             break;
         }
         self->b->waiter.aux = LOCK_STARVING; /* lost the race: handed it next time */
         weft__wlist_push_front(&l->waiters, &self->b->waiter);
     }
-    if (rc == 0 && self->cancel_req && !self->b->nocancel) {
+    if (rc == 0 && weft__cancel_req(self) && !self->b->nocancel) {
         /* handed the lock, then cancelled before it ran: pass it on */
         lock_pass(l);
         rc = -ECANCELED;
-    } else if (rc != 0 && !l->owner && l->waiters.head && !l->waking) {
+    } else if (rc != 0 && !owner_of(l) && l->waiters.head && !l->waking) {
         /* woken for a free lock but leaving: wake the next one instead */
         lock_pass(l);
     }
@@ -143,54 +171,55 @@ static int lock_acquire(weft_lock_t *l, weft_task_t *self)
 
 int weft_lock_acquire(weft_lock_t *l)
 {
-    WEFT__GUARD();
     weft_task_t *self = weft__task();
     if (!self)
         return -EPERM;
     if (!l)
         return -EINVAL;
-    return lock_acquire(l, self);
+    WEFT__LOCK(&l->mu);
+    return lock_acquire(l, self, &weft__lk);
 }
 
 int weft_lock_try_acquire(weft_lock_t *l)
 {
-    WEFT__GUARD();
     weft_task_t *self = weft__task();
     if (!self)
         return -EPERM;
     if (!l)
         return -EINVAL;
-    if (l->owner)
+    WEFT__LOCK(&l->mu);
+    if (owner_of(l))
         return -EBUSY;
-    l->owner = self;
+    set_owner(l, self);
     return 0;
 }
 
 int weft_lock_release(weft_lock_t *l)
 {
-    WEFT__GUARD();
     if (!l)
         return -EINVAL;
     weft_task_t *self = weft__task();
-    if (!self || l->owner != self)
+    if (!self || owner_of(l) != self)
         return -EPERM;
+    WEFT__LOCK(&l->mu);
     lock_pass(l);
     return 0;
 }
 
 bool weft_lock_locked(const weft_lock_t *l)
 {
-    WEFT__GUARD();
-    return l && l->owner != NULL;
+    return l && owner_of(l) != NULL;
 }
 
 int weft_lock_destroy(weft_lock_t *l)
 {
-    WEFT__GUARD();
     if (!l)
         return -EINVAL;
-    if (l->waiters.head || l->busy)
-        return -EBUSY;
+    {
+        WEFT__LOCK(&l->mu);
+        if (l->waiters.head || l->busy)
+            return -EBUSY;
+    }
     free(l);
     return 0;
 }
@@ -200,14 +229,24 @@ int weft_lock_destroy(weft_lock_t *l)
  * --------------------------------------------------------------------- */
 
 struct weft_event {
-    weft__loop_t *loop;
+    weft__spin_t mu;
     bool set;
+    uint32_t busy;
     weft__wlist_t waiters;
+    weft__loop_t *loop;
 };
+
+static void unpark_event(weft_task_t *t)
+{
+    weft_event_t *e = (weft_event_t *)t->b->wait_obj;
+    WEFT__LOCK(&e->mu);
+    weft__wlist_remove(&t->b->waiter);
+    if (weft__discarding(t))
+        e->busy--;
+}
 
 int weft_event_create(weft_event_t **out)
 {
-    WEFT__GUARD();
     if (!out)
         return -EINVAL;
     weft__loop_t *L = weft__loop();
@@ -223,57 +262,61 @@ int weft_event_create(weft_event_t **out)
 
 int weft_event_set(weft_event_t *e)
 {
-    WEFT__GUARD();
     if (!e)
         return -EINVAL;
+    WEFT__LOCK(&e->mu);
     if (e->set)
         return 0;
-    e->set = true;
+    __atomic_store_n(&e->set, true, __ATOMIC_RELAXED);
     weft__waiter_t *w;
-    while ((w = weft__wlist_pop(&e->waiters)))
-        weft__wake(w->task, 0);
+    while ((w = weft__wlist_take(&e->waiters)))
+        weft__deliver(w->task, 0);
     return 0;
 }
 
 int weft_event_clear(weft_event_t *e)
 {
-    WEFT__GUARD();
     if (!e)
         return -EINVAL;
-    e->set = false;
+    WEFT__LOCK(&e->mu);
+    __atomic_store_n(&e->set, false, __ATOMIC_RELAXED);
     return 0;
 }
 
 bool weft_event_is_set(const weft_event_t *e)
 {
-    WEFT__GUARD();
-    return e && e->set;
+    return e && __atomic_load_n(&e->set, __ATOMIC_RELAXED);
 }
 
 int weft_event_wait(weft_event_t *e)
 {
-    WEFT__GUARD();
     weft_task_t *self = weft__task();
     if (!self)
         return -EPERM;
     if (!e)
         return -EINVAL;
+    WEFT__LOCK(&e->mu);
     if (e->set)
         return 0;
     int rc = weft__wait_check(self);
     if (rc)
         return rc;
     weft__wlist_push(&e->waiters, &self->b->waiter);
-    return weft__park(self, &event_kind, e, unpark_waiter, WEFT_FOREVER);
+    e->busy++;
+    rc = weft__park(self, &event_kind, e, unpark_event, WEFT_FOREVER, &weft__lk);
+    e->busy--;
+    return rc;
 }
 
 int weft_event_destroy(weft_event_t *e)
 {
-    WEFT__GUARD();
     if (!e)
         return -EINVAL;
-    if (e->waiters.head)
-        return -EBUSY;
+    {
+        WEFT__LOCK(&e->mu);
+        if (e->waiters.head || e->busy)
+            return -EBUSY;
+    }
     free(e);
     return 0;
 }
@@ -283,15 +326,24 @@ int weft_event_destroy(weft_event_t *e)
  * --------------------------------------------------------------------- */
 
 struct weft_cond {
+    weft__spin_t mu;
     weft_lock_t *lock;
     bool own_lock;
     weft__wlist_t waiters;
     uint32_t busy;
 };
 
+static void unpark_cond(weft_task_t *t)
+{
+    weft_cond_t *c = (weft_cond_t *)t->b->wait_obj;
+    WEFT__LOCK(&c->mu);
+    weft__wlist_remove(&t->b->waiter);
+    if (weft__discarding(t))
+        c->busy--;
+}
+
 int weft_cond_create(weft_cond_t **out, weft_lock_t *lock)
 {
-    WEFT__GUARD();
     if (!out)
         return -EINVAL;
     weft__loop_t *L = weft__loop();
@@ -315,16 +367,16 @@ int weft_cond_create(weft_cond_t **out, weft_lock_t *lock)
 
 weft_lock_t *weft_cond_lock(const weft_cond_t *c)
 {
-    WEFT__GUARD();
     return c ? c->lock : NULL;
 }
 
+/* c's lock is held. */
 static int cond_wake(weft_cond_t *c, size_t n)
 {
     int woken = 0;
     weft__waiter_t *w;
-    while (n > 0 && (w = weft__wlist_pop(&c->waiters))) {
-        weft__wake(w->task, 0);
+    while (n > 0 && (w = weft__wlist_take(&c->waiters))) {
+        weft__deliver(w->task, 0);
         n--;
         if (woken < INT_MAX)
             woken++;
@@ -334,44 +386,53 @@ static int cond_wake(weft_cond_t *c, size_t n)
 
 int weft_cond_wait(weft_cond_t *c)
 {
-    WEFT__GUARD();
     weft_task_t *self = weft__task();
     if (!self)
         return -EPERM;
     if (!c)
         return -EINVAL;
     weft_lock_t *l = c->lock;
-    if (l->owner != self)
+    if (owner_of(l) != self)
         return -EPERM;
     int rc = weft__wait_check(self);
     if (rc)
         return rc;
-    c->busy++;
-    weft__wlist_push(&c->waiters, &self->b->waiter);
-    lock_pass(l);
-    rc = weft__park(self, &cond_kind, c, unpark_waiter, WEFT_FOREVER);
-    if (rc == 0 && self->cancel_req && !self->b->nocancel) {
-        /* notified, then cancelled before it ran: pass it on */
-        cond_wake(c, 1);
-        rc = -ECANCELED;
+    {
+        WEFT__LOCK(&c->mu);
+        c->busy++;
+        weft__wlist_push(&c->waiters, &self->b->waiter);
+        {
+            weft__lk_t lk = weft__lk_take(&l->mu);
+            lock_pass(l);
+            weft__lk_drop(&lk);
+        }
+        rc = weft__park(self, &cond_kind, c, unpark_cond, WEFT_FOREVER, &weft__lk);
+        if (rc == 0 && weft__cancel_req(self) && !self->b->nocancel) {
+            /* notified, then cancelled before it ran: pass it on */
+            cond_wake(c, 1);
+            rc = -ECANCELED;
+        }
     }
     /* re-acquire whatever happened: the lock is held when wait returns */
     self->b->nocancel++;
-    lock_acquire(l, self);
+    {
+        WEFT__LOCK(&l->mu);
+        lock_acquire(l, self, &weft__lk);
+    }
     self->b->nocancel--;
+    WEFT__LOCK(&c->mu);
     c->busy--;
     return rc;
 }
 
 int weft_cond_wait_for(weft_cond_t *c, bool (*pred)(void *arg), void *arg)
 {
-    WEFT__GUARD();
     weft_task_t *self = weft__task();
     if (!self)
         return -EPERM;
     if (!c || !pred)
         return -EINVAL;
-    if (c->lock->owner != self)
+    if (owner_of(c->lock) != self)
         return -EPERM;
     while (!pred(arg)) {
         int rc = weft_cond_wait(c);
@@ -383,28 +444,29 @@ int weft_cond_wait_for(weft_cond_t *c, bool (*pred)(void *arg), void *arg)
 
 int weft_cond_notify(weft_cond_t *c, size_t n)
 {
-    WEFT__GUARD();
     if (!c)
         return -EINVAL;
     weft_task_t *self = weft__task();
-    if (!self || c->lock->owner != self)
+    if (!self || owner_of(c->lock) != self)
         return -EPERM;
+    WEFT__LOCK(&c->mu);
     return cond_wake(c, n);
 }
 
 int weft_cond_notify_all(weft_cond_t *c)
 {
-    WEFT__GUARD();
     return weft_cond_notify(c, SIZE_MAX);
 }
 
 int weft_cond_destroy(weft_cond_t *c)
 {
-    WEFT__GUARD();
     if (!c)
         return -EINVAL;
-    if (c->waiters.head || c->busy)
-        return -EBUSY;
+    {
+        WEFT__LOCK(&c->mu);
+        if (c->waiters.head || c->busy)
+            return -EBUSY;
+    }
     if (c->own_lock) {
         int rc = weft_lock_destroy(c->lock);
         if (rc < 0)
@@ -419,17 +481,26 @@ int weft_cond_destroy(weft_cond_t *c)
  * --------------------------------------------------------------------- */
 
 struct weft_sem {
-    weft__loop_t *loop;
+    weft__spin_t mu;
     unsigned value;
     unsigned initial;
     bool bounded;
     weft__wlist_t waiters;
     uint32_t busy;
+    weft__loop_t *loop;
 };
+
+static void unpark_sem(weft_task_t *t)
+{
+    weft_sem_t *s = (weft_sem_t *)t->b->wait_obj;
+    WEFT__LOCK(&s->mu);
+    weft__wlist_remove(&t->b->waiter);
+    if (weft__discarding(t))
+        s->busy--;
+}
 
 int weft_sem_create(weft_sem_t **out, unsigned value, unsigned flags)
 {
-    WEFT__GUARD();
     if (!out || value > INT_MAX || (flags & ~(unsigned)WEFT_SEM_BOUNDED))
         return -EINVAL;
     weft__loop_t *L = weft__loop();
@@ -445,26 +516,27 @@ int weft_sem_create(weft_sem_t **out, unsigned value, unsigned flags)
     return 0;
 }
 
-/* A permit comes back: to the first waiter, else to the count. */
+/* A permit comes back: to the first waiter, else to the count. s's lock
+ * is held. */
 static void sem_pass(weft_sem_t *s)
 {
-    weft__waiter_t *w = weft__wlist_pop(&s->waiters);
+    weft__waiter_t *w = weft__wlist_take(&s->waiters);
     if (w)
-        weft__wake(w->task, 0);
+        weft__deliver(w->task, 0);
     else
-        s->value++;
+        __atomic_store_n(&s->value, s->value + 1, __ATOMIC_RELAXED);
 }
 
 int weft_sem_acquire(weft_sem_t *s)
 {
-    WEFT__GUARD();
     weft_task_t *self = weft__task();
     if (!self)
         return -EPERM;
     if (!s)
         return -EINVAL;
+    WEFT__LOCK(&s->mu);
     if (s->value > 0) { /* a positive value means nobody waits */
-        s->value--;
+        __atomic_store_n(&s->value, s->value - 1, __ATOMIC_RELAXED);
         return 0;
     }
     int rc = weft__wait_check(self);
@@ -472,8 +544,8 @@ int weft_sem_acquire(weft_sem_t *s)
         return rc;
     weft__wlist_push(&s->waiters, &self->b->waiter);
     s->busy++;
-    rc = weft__park(self, &sem_kind, s, unpark_waiter, WEFT_FOREVER);
-    if (rc == 0 && self->cancel_req && !self->b->nocancel) {
+    rc = weft__park(self, &sem_kind, s, unpark_sem, WEFT_FOREVER, &weft__lk);
+    if (rc == 0 && weft__cancel_req(self) && !self->b->nocancel) {
         /* handed a permit, then cancelled before it ran: pass it on */
         sem_pass(s);
         rc = -ECANCELED;
@@ -484,20 +556,20 @@ int weft_sem_acquire(weft_sem_t *s)
 
 int weft_sem_try_acquire(weft_sem_t *s)
 {
-    WEFT__GUARD();
     if (!s)
         return -EINVAL;
+    WEFT__LOCK(&s->mu);
     if (s->value == 0)
         return -EAGAIN;
-    s->value--;
+    __atomic_store_n(&s->value, s->value - 1, __ATOMIC_RELAXED);
     return 0;
 }
 
 int weft_sem_release(weft_sem_t *s)
 {
-    WEFT__GUARD();
     if (!s)
         return -EINVAL;
+    WEFT__LOCK(&s->mu);
     if ((s->bounded && s->value >= s->initial) || s->value >= INT_MAX)
         return -EOVERFLOW;
     sem_pass(s);
@@ -506,17 +578,18 @@ int weft_sem_release(weft_sem_t *s)
 
 int weft_sem_value(const weft_sem_t *s)
 {
-    WEFT__GUARD();
-    return s ? (int)s->value : -EINVAL;
+    return s ? (int)__atomic_load_n(&s->value, __ATOMIC_RELAXED) : -EINVAL;
 }
 
 int weft_sem_destroy(weft_sem_t *s)
 {
-    WEFT__GUARD();
     if (!s)
         return -EINVAL;
-    if (s->waiters.head || s->busy)
-        return -EBUSY;
+    {
+        WEFT__LOCK(&s->mu);
+        if (s->waiters.head || s->busy)
+            return -EBUSY;
+    }
     free(s);
     return 0;
 }
@@ -527,26 +600,29 @@ int weft_sem_destroy(weft_sem_t *s)
  * A waiter's arrival index rides in its waiter record's aux. The last
  * arrival wakes everyone with 0 and starts the next cycle at once (a woken
  * waiter needs nothing more from the barrier). A waiter interrupted by
- * cancellation or its deadline breaks the barrier in its unpark (so no
- * later arrival can trip a cycle it was counted in), and wakes the other
- * waiters with -EPIPE when it runs, unless `gen` says a reset or an abort
- * woke them meanwhile. (unpark itself wakes nobody: the loop also calls it
- * when it discards a stuck task at close.)
+ * cancellation or its deadline breaks the barrier: while it is still
+ * linked (claimed, not yet run) every look at the barrier finds it broken,
+ * and its unpark marks it so for good (so no later arrival can trip a
+ * cycle it was counted in); it wakes the other waiters with -EPIPE when it
+ * runs, unless `gen` says a reset or an abort woke them meanwhile. A
+ * reset or an abort ends its cycle: it is unlinked with the others and
+ * breaks nothing later. (unpark itself wakes nobody: the loop also calls
+ * it when it discards a stuck task at close.)
  * --------------------------------------------------------------------- */
 
 struct weft_barrier {
-    weft__loop_t *loop;
+    weft__spin_t mu;
     unsigned parties;
     unsigned count; /* arrived in this cycle */
     bool broken;
     uint64_t gen; /* bumped whenever the waiters are woken */
     weft__wlist_t waiters;
     uint32_t busy;
+    weft__loop_t *loop;
 };
 
 int weft_barrier_create(weft_barrier_t **out, unsigned parties)
 {
-    WEFT__GUARD();
     if (!out || parties == 0 || parties > INT_MAX)
         return -EINVAL;
     weft__loop_t *L = weft__loop();
@@ -561,40 +637,74 @@ int weft_barrier_create(weft_barrier_t **out, unsigned parties)
     return 0;
 }
 
+/* b's lock is held. */
 static void barrier_wake_all(weft_barrier_t *b, int status)
 {
     weft__waiter_t *w;
-    while ((w = weft__wlist_pop(&b->waiters)))
-        weft__wake(w->task, status);
-    b->count = 0;
+    while ((w = weft__wlist_pop(&b->waiters))) {
+        /* one being interrupted leaves with its cycle: its unpark then
+         * finds itself unlinked and breaks nothing */
+        if (weft__claim(w->task))
+            weft__deliver(w->task, status);
+    }
+    __atomic_store_n(&b->count, 0, __ATOMIC_RELAXED);
     b->gen++;
+}
+
+/* Whether a waiter of this cycle is being interrupted (b's lock held). */
+static bool barrier_interrupted(const weft_barrier_t *b)
+{
+    for (const weft__waiter_t *w = b->waiters.head; w; w = w->next)
+        if (__atomic_load_n(&w->task->woken, __ATOMIC_RELAXED))
+            return true;
+    return false;
+}
+
+/* Broken, or about to be: a waiter is being interrupted (b's lock held;
+ * marks it broken then). */
+static bool barrier_check_broken(weft_barrier_t *b)
+{
+    if (!b->broken && barrier_interrupted(b))
+        __atomic_store_n(&b->broken, true, __ATOMIC_RELAXED);
+    return b->broken;
 }
 
 static void unpark_barrier(weft_task_t *t)
 {
-    weft__wlist_remove(&t->b->waiter);
     weft_barrier_t *b = (weft_barrier_t *)t->b->wait_obj;
-    b->broken = true;
+    WEFT__LOCK(&b->mu);
+    if (t->b->waiter.list) { /* its cycle is still on: it breaks it */
+        weft__wlist_remove(&t->b->waiter);
+        __atomic_store_n(&b->broken, true, __ATOMIC_RELAXED);
+    }
+    if (weft__discarding(t))
+        b->busy--;
 }
 
 int weft_barrier_wait(weft_barrier_t *b)
 {
-    WEFT__GUARD();
     weft_task_t *self = weft__task();
     if (!self)
         return -EPERM;
     if (!b)
         return -EINVAL;
-    if (b->broken)
+    WEFT__LOCK(&b->mu);
+    if (barrier_check_broken(b))
         return -EPIPE;
     int rc = weft__wait_check(self);
     if (rc) {
-        b->broken = true;
+        __atomic_store_n(&b->broken, true, __ATOMIC_RELAXED);
         barrier_wake_all(b, -EPIPE);
         return rc;
     }
-    unsigned idx = b->count++;
+    unsigned idx = b->count;
+    __atomic_store_n(&b->count, idx + 1, __ATOMIC_RELAXED);
     if (b->count == b->parties) {
+        if (barrier_interrupted(b)) { /* a party of this cycle is leaving */
+            __atomic_store_n(&b->broken, true, __ATOMIC_RELAXED);
+            barrier_wake_all(b, -EPIPE);
+            return -EPIPE;
+        }
         barrier_wake_all(b, 0);
         return (int)idx;
     }
@@ -602,7 +712,7 @@ int weft_barrier_wait(weft_barrier_t *b)
     self->b->waiter.aux = idx;
     weft__wlist_push(&b->waiters, &self->b->waiter);
     b->busy++;
-    rc = weft__park(self, &barrier_kind, b, unpark_barrier, WEFT_FOREVER);
+    rc = weft__park(self, &barrier_kind, b, unpark_barrier, WEFT_FOREVER, &weft__lk);
     b->busy--;
     if (rc == 0)
         return (int)self->b->waiter.aux;
@@ -615,49 +725,52 @@ int weft_barrier_wait(weft_barrier_t *b)
 
 int weft_barrier_reset(weft_barrier_t *b)
 {
-    WEFT__GUARD();
     if (!b)
         return -EINVAL;
+    WEFT__LOCK(&b->mu);
     barrier_wake_all(b, -EPIPE);
-    b->broken = false;
+    __atomic_store_n(&b->broken, false, __ATOMIC_RELAXED);
     return 0;
 }
 
 int weft_barrier_abort(weft_barrier_t *b)
 {
-    WEFT__GUARD();
     if (!b)
         return -EINVAL;
-    b->broken = true;
+    WEFT__LOCK(&b->mu);
+    __atomic_store_n(&b->broken, true, __ATOMIC_RELAXED);
     barrier_wake_all(b, -EPIPE);
     return 0;
 }
 
 int weft_barrier_parties(const weft_barrier_t *b)
 {
-    WEFT__GUARD();
     return b ? (int)b->parties : -EINVAL;
 }
 
 int weft_barrier_n_waiting(const weft_barrier_t *b)
 {
-    WEFT__GUARD();
-    return b ? (int)b->count : -EINVAL;
+    return b ? (int)__atomic_load_n(&b->count, __ATOMIC_RELAXED) : -EINVAL;
 }
 
 bool weft_barrier_broken(const weft_barrier_t *b)
 {
-    WEFT__GUARD();
-    return b && b->broken;
+    if (!b)
+        return false;
+    weft_barrier_t *m = (weft_barrier_t *)b; /* the lock, and a break it finds */
+    WEFT__LOCK(&m->mu);
+    return barrier_check_broken(m);
 }
 
 int weft_barrier_destroy(weft_barrier_t *b)
 {
-    WEFT__GUARD();
     if (!b)
         return -EINVAL;
-    if (b->waiters.head || b->busy)
-        return -EBUSY;
+    {
+        WEFT__LOCK(&b->mu);
+        if (b->waiters.head || b->busy)
+            return -EBUSY;
+    }
     free(b);
     return 0;
 }

@@ -78,7 +78,7 @@ void weft__task_unref(weft_task_t *t)
 }
 
 int weft__task_new(weft__loop_t *L, weft_task_t **out, weft_task_fn fn, void *arg,
-                   const weft_task_opts_t *opts)
+                   const weft_task_opts_t *opts, weft__super_t *super)
 {
     if (opts && (opts->place < WEFT_PLACE_HERE || opts->place > WEFT_PLACE_WORKER ||
                  (opts->place == WEFT_PLACE_WORKER &&
@@ -109,6 +109,7 @@ int weft__task_new(weft__loop_t *L, weft_task_t **out, weft_task_fn fn, void *ar
     t->locals = weft__local_inherit(t->parent); /* shared, nothing allocated */
     t->id = ++L->next_id;
     t->woken = 1; /* not parked: nothing may wake it */
+    t->super = super; /* before it is placed: a thief may run it at once */
     t->tstate = WEFT_TASK_PENDING;
     int rc;
     if (WEFT_LIKELY(L->rt->n == 1)) {
@@ -211,16 +212,15 @@ int weft_spawn(weft_task_t **task, weft_task_fn fn, void *arg, const weft_task_o
     weft__loop_t *L = weft__loop();
     if (!L)
         return -EPERM;
-    return weft__task_new(L, task, fn, arg, opts);
+    return weft__task_new(L, task, fn, arg, opts, NULL);
 }
 
-/* The end of a task, on the loop's stack. */
+/* The end of a task, on the loop's stack. Its awaiters and done
+ * callbacks are taken off under its lock and woken after it. */
 static void finish(weft__loop_t *L, weft_task_t *t)
 {
     body_drop(t);
     weft__local_release(t); /* its task-local values; destructors may run */
-    WEFT__GUARD(); /* awaiters and groups may be other workers' */
-    weft__set_tstate(t, WEFT_TASK_DONE);
     if (t->all_prev)
         t->all_prev->all_next = t->all_next;
     else
@@ -231,12 +231,24 @@ static void finish(weft__loop_t *L, weft_task_t *t)
     L->ntasks--;
     if (t->super)
         t->super->child_done(t->super, t);
-    weft__waiter_t *w;
-    while ((w = weft__wlist_pop(&t->done_waiters))) {
+    weft__waiter_t *first = NULL, **tail = &first, *w;
+    {
+        WEFT__LOCK(&t->mu);
+        __atomic_store_n(&t->tstate, WEFT_TASK_DONE, __ATOMIC_RELEASE);
+        while ((w = weft__wlist_take(&t->done_waiters))) {
+            *tail = w;
+            tail = &w->next;
+        }
+    }
+    /* an awaiter may run (and wait again) once woken: read on first */
+    for (w = first; w;) {
+        weft__waiter_t *next = w->next;
+        w->next = NULL;
         if (w->task)
-            weft__wake(w->task, 0);
+            weft__deliver(w->task, 0);
         else
             w->notify(w, t);
+        w = next;
     }
     weft__rt_t *rt = L->rt;
     if (WEFT_LIKELY(rt->n == 1)) {
@@ -271,6 +283,13 @@ void weft__task_run(weft__loop_t *L, weft_task_t *t)
         t->b->co.resumer = &thr->root;
         t->b->top = &t->b->co;
     }
+    if (t->b->unpark) {
+        /* an interrupter ended its park: off the list it waited on now,
+         * under that object's lock (the unpark takes it) */
+        void (*unpark)(weft_task_t *) = t->b->unpark;
+        t->b->unpark = NULL;
+        unpark(t);
+    }
     weft__set_tstate(t, WEFT_TASK_RUNNING);
     t->b->wait_kind = NULL;
     t->b->wait_obj = NULL;
@@ -300,11 +319,11 @@ void weft__task_discard(weft__loop_t *L, weft_task_t *t)
 {
     weft__report_pending(t);
     if (t->b) {
-        if (t->tstate == WEFT_TASK_WAITING && t->b->unpark)
+        t->b->co.state = WEFT_CORO_DEAD; /* weft__discarding(t) from here */
+        if (t->tstate == WEFT_TASK_WAITING && weft__claim(t) && t->b->unpark)
             t->b->unpark(t);
         t->b->unpark = NULL;
         weft__timer_disarm(L, &t->b->timer);
-        t->b->co.state = WEFT_CORO_DEAD;
     }
     t->status = -ECANCELED;
     finish(L, t);
@@ -312,30 +331,39 @@ void weft__task_discard(weft__loop_t *L, weft_task_t *t)
 
 void weft__task_watch(weft_task_t *t, weft__waiter_t *w)
 {
-    WEFT__GUARD();
-    if (weft__tstate(t) == WEFT_TASK_DONE)
-        w->notify(w, t);
-    else
-        weft__wlist_push(&t->done_waiters, w);
+    {
+        WEFT__LOCK(&t->mu);
+        if (weft__tstate(t) != WEFT_TASK_DONE) {
+            weft__wlist_push(&t->done_waiters, w);
+            return;
+        }
+    }
+    w->notify(w, t);
 }
 
-static void unpark_waiter(weft_task_t *t)
+/* An awaiter interrupted (cancelled, timed out) leaves the task it
+ * awaited, which it still holds a reference to. */
+static void unpark_awaiter(weft_task_t *t)
 {
+    weft_task_t *awaited = (weft_task_t *)t->b->wait_obj;
+    WEFT__LOCK(&awaited->mu);
     weft__wlist_remove(&t->b->waiter);
 }
 
 static void describe_await(FILE *out, const void *obj)
 {
     const weft_task_t *o = obj;
-    fprintf(out, " on task #%llu \"%s\"", (unsigned long long)o->id, o->name ? o->name : "(unnamed)");
+    fprintf(out, " on task #%llu \"%s\"", (unsigned long long)o->id,
+            o->name ? o->name : "(unnamed)");
 }
 
 static const weft__wait_kind_t await_kind = {
     .name = "a task", .describe = describe_await, .on_tasks = true};
 
+/* t is done: its status and result (and it counts as retrieved). */
 static int collect(weft_task_t *t, void **result)
 {
-    t->retrieved = 1;
+    __atomic_store_n(&t->retrieved, 1, __ATOMIC_RELAXED);
     if (result)
         *result = t->result;
     return t->status;
@@ -350,15 +378,19 @@ int weft_await(weft_task_t *t, void **result)
         return -EINVAL;
     if (t == self)
         return -EDEADLK;
-    WEFT__GUARD();
     if (weft__tstate(t) == WEFT_TASK_DONE)
         return collect(t, result);
     int rc = weft__wait_check(self);
     if (rc)
         return rc;
-    weft__task_ref(t);
-    weft__wlist_push(&t->done_waiters, &self->b->waiter);
-    rc = weft__park(self, &await_kind, t, unpark_waiter, WEFT_FOREVER);
+    weft__task_ref(t); /* the caller may drop its handle while we wait */
+    {
+        WEFT__LOCK(&t->mu);
+        if (weft__tstate(t) != WEFT_TASK_DONE) {
+            weft__wlist_push(&t->done_waiters, &self->b->waiter);
+            rc = weft__park(self, &await_kind, t, unpark_awaiter, WEFT_FOREVER, &weft__lk);
+        }
+    }
     if (rc == 0)
         rc = collect(t, result);
     weft__task_unref(t);
@@ -368,14 +400,16 @@ int weft_await(weft_task_t *t, void **result)
 void weft__task_join_quietly(weft_task_t *t)
 {
     weft_task_t *self = weft__task();
-    WEFT__GUARD();
     if (!self || t == self || weft__tstate(t) == WEFT_TASK_DONE)
         return;
     weft__task_ref(t);
     self->b->nocancel++;
-    while (weft__tstate(t) != WEFT_TASK_DONE) {
-        weft__wlist_push(&t->done_waiters, &self->b->waiter);
-        weft__park(self, &await_kind, t, unpark_waiter, WEFT_FOREVER);
+    {
+        WEFT__LOCK(&t->mu);
+        while (weft__tstate(t) != WEFT_TASK_DONE) {
+            weft__wlist_push(&t->done_waiters, &self->b->waiter);
+            weft__park(self, &await_kind, t, unpark_awaiter, WEFT_FOREVER, &weft__lk);
+        }
     }
     self->b->nocancel--;
     weft__task_unref(t);
@@ -393,11 +427,11 @@ int weft_cancel(weft_task_t *t)
 {
     if (!t)
         return -EINVAL;
-    WEFT__GUARD();
     if (weft__tstate(t) == WEFT_TASK_DONE)
         return -EALREADY;
     __atomic_fetch_add(&t->cancel_req, 1, __ATOMIC_RELAXED);
-    if (t->loop == weft__self.loop)
+    /* a task not started yet reads cancel_req when it starts */
+    if (__atomic_load_n(&t->loop, __ATOMIC_RELAXED) == weft__self.loop)
         weft__interrupt_cancel(t);
     else
         weft__cancel_remote(t);
@@ -419,10 +453,7 @@ int weft_task_state(const weft_task_t *t)
 
 bool weft_task_done(const weft_task_t *t)
 {
-    if (!t)
-        return false;
-    WEFT__GUARD(); /* what the task left is then visible too */
-    return weft__tstate(t) == WEFT_TASK_DONE;
+    return t && weft__tstate(t) == WEFT_TASK_DONE; /* acquire: what it left is visible */
 }
 
 bool weft_task_cancelled(const weft_task_t *t)
@@ -434,7 +465,6 @@ int weft_task_result(weft_task_t *t, void **result)
 {
     if (!t)
         return -EINVAL;
-    WEFT__GUARD();
     if (weft__tstate(t) != WEFT_TASK_DONE)
         return -EAGAIN;
     return collect(t, result);
@@ -481,18 +511,13 @@ int weft_task_on_done(weft_task_t *t, void (*fn)(weft_task_t *, void *), void *a
 {
     if (!t || !fn)
         return -EINVAL;
-    WEFT__GUARD();
-    if (weft__tstate(t) == WEFT_TASK_DONE) {
-        fn(t, arg);
-        return 0;
-    }
     done_cb_t *d = calloc(1, sizeof *d);
     if (!d)
         return -ENOMEM;
     d->w.notify = done_cb_notify;
     d->fn = fn;
     d->arg = arg;
-    weft__wlist_push(&t->done_waiters, &d->w);
+    weft__task_watch(t, &d->w); /* runs it at once if t is done */
     return 0;
 }
 
@@ -544,7 +569,6 @@ int weft_wait_for(weft_task_t *t, int64_t timeout_ns, void **result)
     if (t == self)
         return -EDEADLK;
     weft_deadline_t d;
-    WEFT__GUARD();
     weft__task_ref(t); /* the caller may drop its handle while we wait */
     weft_deadline_push(&d, timeout_ns);
     int rc = weft_await(t, result);
@@ -555,7 +579,7 @@ int weft_wait_for(weft_task_t *t, int64_t timeout_ns, void **result)
         /* we were cancelled or timed out: t is cancelled and let unwind */
         weft_cancel(t);
         weft__task_join_quietly(t);
-        t->retrieved = 1;
+        __atomic_store_n(&t->retrieved, 1, __ATOMIC_RELAXED);
     }
     weft__task_unref(t);
     return rc;
@@ -583,7 +607,7 @@ int weft_shield(weft_task_t **out, weft_task_t *inner)
         return -EPERM;
     weft_task_opts_t o = {.name = "shield"};
     weft__task_ref(inner);
-    int rc = weft__task_new(L, out, shield_body, inner, &o);
+    int rc = weft__task_new(L, out, shield_body, inner, &o, NULL);
     if (rc == 0 && (rc = weft_task_on_done(*out, shield_done, inner)) < 0) {
         weft_cancel(*out);
         weft_task_release(*out);

@@ -5,6 +5,7 @@
 #define WEFT_TASK_H
 
 #include "loop.h"
+#include "spin.h"
 
 /* A task is two records. The handle (struct weft_task, what weft_task_t
  * points to) lives from spawn until its last reference goes: what a task
@@ -54,13 +55,14 @@ struct weft_task {
     uint8_t tstate;  /* weft_task_state_t */
     uint8_t retrieved;
     uint8_t copy;    /* copy-stack mode */
-    /* Several workers (worker.c). `woken`: a waker has claimed the current
-     * park (set under the runtime lock, cleared when the task runs), so a
-     * remote wake and a local timeout or cancellation never both wake it.
-     * wake_post carries a wake from another worker to the task's own, or
-     * a task spawned for another worker; cancel_post a weft_cancel. */
+    /* `woken`: the current park has been claimed (wait.h), so a wake, a
+     * timeout and a cancellation never both end it; 1 whenever the task
+     * is not parked. wake_post carries a wake from another worker to the
+     * task's own loop, or a task placed on another worker; cancel_post a
+     * weft_cancel from another worker, while cancel_posted. */
     uint8_t woken;
     uint8_t cancel_posted;
+    weft__spin_t mu; /* guards done_waiters and the end (tstate DONE) */
     weft__wlist_t done_waiters; /* awaiters and done callbacks */
     weft_task_t *all_prev, *all_next;
     weft_task_t *parent; /* who spawned it; may have ended (check liveness) */
@@ -77,7 +79,7 @@ struct weft_task {
  * worker may read it: relaxed atomics (plain moves on x86 and arm64). */
 static inline uint8_t weft__tstate(const weft_task_t *t)
 {
-    return __atomic_load_n(&t->tstate, __ATOMIC_RELAXED);
+    return __atomic_load_n(&t->tstate, __ATOMIC_ACQUIRE); /* DONE is stored with release */
 }
 static inline void weft__set_tstate(weft_task_t *t, uint8_t s)
 {
@@ -88,12 +90,46 @@ static inline uint32_t weft__cancel_req(const weft_task_t *t)
     return __atomic_load_n(&t->cancel_req, __ATOMIC_RELAXED);
 }
 
+/* In an unpark: t is being discarded (the loop closes and t can never
+ * finish), so the call it waits in never returns: an object that counts
+ * tasks inside its calls (`busy`) must count this one out here. */
+static inline bool weft__discarding(const weft_task_t *t)
+{
+    return t->b->co.state == WEFT_CORO_DEAD;
+}
+
+/* Takes back one cancellation request of t, if it has one (t's own
+ * code: a group's wait undoing the cancellation the group made). */
+static inline void weft__uncancel_one(weft_task_t *t)
+{
+    uint32_t v = __atomic_load_n(&t->cancel_req, __ATOMIC_RELAXED);
+    while (v && !__atomic_compare_exchange_n(&t->cancel_req, &v, v - 1, true, __ATOMIC_RELAXED,
+                                             __ATOMIC_RELAXED))
+        ;
+}
+
+/* Claims t's current park for the caller (wait.h): true for exactly one
+ * claimant per park. With one worker, plain loads and stores. */
+static inline bool weft__claim(weft_task_t *t)
+{
+    if (WEFT_LIKELY(!weft__multi_now())) {
+        if (t->woken)
+            return false;
+        t->woken = 1;
+        return true;
+    }
+    uint8_t zero = 0;
+    return __atomic_compare_exchange_n(&t->woken, &zero, 1, false, __ATOMIC_ACQ_REL,
+                                       __ATOMIC_RELAXED);
+}
+
 /* References (any worker). */
 void weft__task_ref(weft_task_t *t);
 void weft__task_unref(weft_task_t *t);
-/* weft_spawn's body on loop L (the caller's). */
+/* weft_spawn's body on loop L (the caller's); super (may be NULL)
+ * supervises the new task from its start. */
 int weft__task_new(weft__loop_t *L, weft_task_t **out, weft_task_fn fn, void *arg,
-                   const weft_task_opts_t *opts);
+                   const weft_task_opts_t *opts, weft__super_t *super);
 /* Links a task placed on L into L's list of tasks and its ready queue
  * (L's thread). */
 void weft__task_adopt(weft__loop_t *L, weft_task_t *t);

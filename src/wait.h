@@ -3,23 +3,32 @@
  * waiting primitive follows (timers, tasks, futures, groups, locks,
  * queues, channels, fds, the pool). The loop implements it (loop.c).
  *
- * The one rule:
+ * The one rule, with the object's lock held (WEFT__LOCK, spin.h):
  *   1. rc = weft__wait_check(t): -ECANCELED / -ETIMEDOUT means "do not
  *      wait", return it;
  *   2. link the task's waiter record (in the task object, never on its
- *      stack) into the primitive's list;
- *   3. rc = weft__park(t, kind, obj, unpark, until): the task sleeps until
- *      a waker calls weft__wake(t, status) after unlinking it, or until
- *      cancellation / the deadline / `until` fires: then the loop calls
- *      unpark(t) (which unlinks it) and wakes it with -ECANCELED,
- *      -ETIMEDOUT or 0 (for `until`).
- * Whoever wakes a task unlinks it first, so a woken waiter is never on a
- * list and a cancelled one takes nothing with it.
+ *      stack) into the object's list;
+ *   3. rc = weft__park(t, kind, obj, unpark, until, &weft__lk): the lock is
+ *      let go while the task sleeps and taken back before park returns.
+ *
+ * A park ends exactly once, by whoever claims it (weft__claim, task.h):
+ * a waker, the park's timer, or a cancellation. A waker claims a waiter
+ * under the object's lock before it unlinks it and hands it anything
+ * (weft__wlist_take does both), then wakes it (weft__deliver). A waiter
+ * it cannot claim is being interrupted: it stays linked and is handed
+ * nothing. An interrupter (the timer or a cancellation, on the task's
+ * own loop) that claims a park leaves the waiter linked: the loop calls
+ * unpark(t) under the object's lock just before the task runs again, and
+ * the wait returns -ECANCELED, -ETIMEDOUT, or 0 for `until`. So a
+ * cancelled waiter takes nothing with it, and an object with a waiter
+ * still linked is never freed under an interrupter (its destroy refuses
+ * while waiters are linked).
  */
 #ifndef WEFT_WAIT_H
 #define WEFT_WAIT_H
 
 #include "internal.h"
+#include "spin.h"
 
 #include <stdio.h>
 
@@ -83,6 +92,13 @@ static inline weft__waiter_t *weft__wlist_pop(weft__wlist_t *l)
     return w;
 }
 
+/* Under the list's object lock: unlinks and returns the first waiter
+ * whose park the caller could claim (a callback record is always taken),
+ * or NULL when there is none; the caller then hands it what it is owed
+ * and weft__deliver()s it. Waiters being interrupted are left where
+ * they are. */
+weft__waiter_t *weft__wlist_take(weft__wlist_t *l);
+
 /* What a parked task waits on, as the task tree and the reports show it:
  * " on <name>", or what describe(out, obj) prints instead. Each
  * primitive defines its own (a static const record), so the loop and the
@@ -101,15 +117,30 @@ extern const weft__wait_kind_t weft__wait_yield, weft__wait_sleep;
 
 /* -ECANCELED or -ETIMEDOUT if t must not wait now, else 0. t runs. */
 int weft__wait_check(weft_task_t *t);
-/* Parks the running task t until a weft__wake, its cancellation, its
- * deadline or `until` (an instant of weft_now(), WEFT_FOREVER: none);
- * returns the status it was woken with. unpark(t) (may be NULL) unlinks
- * t from what it waits on when the loop, not a waker, ends the wait.
- * Suspends. */
+/* Parks the running task t until a waker, its cancellation, its deadline
+ * or `until` (an instant of weft_now(), WEFT_FOREVER: none) ends the
+ * park; returns the status it was woken with. unpark(t) (may be NULL)
+ * unlinks t from what it waits on when an interrupter, not a waker,
+ * ended the wait; it runs with lk's lock held. lk (may be NULL) is the
+ * object's lock the caller holds: let go while t is parked, held again
+ * when park returns. Suspends. */
 int weft__park(weft_task_t *t, const weft__wait_kind_t *kind, const void *obj,
-               void (*unpark)(weft_task_t *t), int64_t until);
-/* Wakes a parked task with status; the caller has unlinked it. The
- * first wake of a park wins; later ones do nothing. Any worker. */
+               void (*unpark)(weft_task_t *t), int64_t until, weft__lk_t *lk);
+/* A park whose waiter records go on several objects' lists (a select
+ * over channels): weft__park_open records the park (as weft__park does)
+ * and makes t claimable while the caller still holds every object's
+ * lock; the caller drops the locks and switches out with
+ * weft__park_opened, which returns the wake's status. A claim in between
+ * wakes the task once it has switched out. Suspends. */
+void weft__park_open(weft_task_t *t, const weft__wait_kind_t *kind, const void *obj,
+                     void (*unpark)(weft_task_t *t), int64_t until);
+int weft__park_opened(weft_task_t *t);
+/* Claims t's park and wakes it with status, if nobody claimed it first;
+ * for a task that waits on the caller without a list (a group's owner,
+ * a pool job's task). Any worker. */
 void weft__wake(weft_task_t *t, int status);
+/* Wakes t, whose park the caller has claimed (and unlinked). Any
+ * worker. */
+void weft__deliver(weft_task_t *t, int status);
 
 #endif

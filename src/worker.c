@@ -33,16 +33,7 @@
 
 _Atomic int weft__multi;
 
-/* ---- the runtime lock ---- */
-
-/* A test-and-test-and-set lock that yields the CPU after a short spin:
- * sections are a few dozen instructions, but a holder preempted on these
- * 2-core machines must not be spun against for a whole time slice. */
-static struct {
-    _Atomic int locked;
-    _Atomic(weft__thread_t *) owner;
-    unsigned depth;
-} big;
+/* ---- the lock of every coordinating object ---- */
 
 static inline void cpu_relax(void)
 {
@@ -53,48 +44,19 @@ static inline void cpu_relax(void)
 #endif
 }
 
-void weft__big_lock(void)
+/* Spins while the holder finishes its few dozen instructions; yields the
+ * CPU after a hundred looks, in case the holder's thread was preempted. */
+void weft__spin_wait(weft__spin_t *l)
 {
-    weft__thread_t *me = &weft__self;
-    if (atomic_load_explicit(&big.owner, memory_order_relaxed) == me) {
-        big.depth++;
-        return;
-    }
     for (unsigned spins = 0;; spins++) {
-        if (!atomic_load_explicit(&big.locked, memory_order_relaxed) &&
-            !atomic_exchange_explicit(&big.locked, 1, memory_order_acquire))
-            break;
+        if (!atomic_load_explicit(&l->v, memory_order_relaxed) &&
+            !atomic_exchange_explicit(&l->v, 1, memory_order_acquire))
+            return;
         if (spins < 100)
             cpu_relax();
         else
             sched_yield();
     }
-    atomic_store_explicit(&big.owner, me, memory_order_relaxed);
-    big.depth = 1;
-}
-
-void weft__big_unlock(void)
-{
-    if (--big.depth)
-        return;
-    atomic_store_explicit(&big.owner, NULL, memory_order_relaxed);
-    atomic_store_explicit(&big.locked, 0, memory_order_release);
-}
-
-unsigned weft__big_release_all(void)
-{
-    if (atomic_load_explicit(&big.owner, memory_order_relaxed) != &weft__self)
-        return 0;
-    unsigned depth = big.depth;
-    big.depth = 1;
-    weft__big_unlock();
-    return depth;
-}
-
-void weft__big_reacquire(unsigned depth)
-{
-    weft__big_lock();
-    big.depth = depth;
 }
 
 /* ---- waking and cancelling across workers ---- */
@@ -114,22 +76,18 @@ void weft__post_wake(weft_task_t *t)
 static void cancel_post_fn(weft__loop_t *L, weft__post_t *p)
 {
     weft_task_t *t = WEFT_CONTAINER_OF(p, weft_task_t, cancel_post);
-    {
-        WEFT__GUARD();
-        t->cancel_posted = 0;
-        /* an unstarted task sees cancel_req when it starts; one stolen
-         * meanwhile is another loop's and has nothing to interrupt */
-        if (t->loop == L)
-            weft__interrupt_cancel(t);
-    }
+    __atomic_store_n(&t->cancel_posted, 0, __ATOMIC_RELEASE);
+    /* an unstarted task sees cancel_req when it starts; one stolen
+     * meanwhile is another loop's and has nothing to interrupt */
+    if (__atomic_load_n(&t->loop, __ATOMIC_RELAXED) == L)
+        weft__interrupt_cancel(t);
     weft__task_unref(t);
 }
 
 void weft__cancel_remote(weft_task_t *t)
 {
-    if (t->cancel_posted)
+    if (__atomic_exchange_n(&t->cancel_posted, 1, __ATOMIC_ACQ_REL))
         return; /* the record on its way reads cancel_req when it lands */
-    t->cancel_posted = 1;
     weft__task_ref(t);
     t->cancel_post.fn = cancel_post_fn;
     weft__loop_post(t->loop, &t->cancel_post);
@@ -181,7 +139,7 @@ int weft__place(weft__loop_t *L, weft_task_t *t, int place, int worker)
         return 0;
     }
     {
-        WEFT__GUARD();
+        WEFT__LOCK(&L->anyq_mu);
         t->loop = L;
         weft__runq_push(&L->anyq, &t->q);
         atomic_store_explicit(&L->anyq_n, L->anyq.n, memory_order_seq_cst);
@@ -206,34 +164,50 @@ bool weft__take_any(weft__loop_t *L)
     if (!atomic_load_explicit(&L->anyq_n, memory_order_relaxed) && !weft__stealable(L))
         return false;
     bool more = false;
-    weft__big_lock();
-    weft__qnode_t *q = weft__runq_pop(&L->anyq);
+    weft__qnode_t *q;
+    {
+        WEFT__LOCK(&L->anyq_mu);
+        q = weft__runq_pop(&L->anyq);
+        atomic_store_explicit(&L->anyq_n, L->anyq.n, memory_order_relaxed);
+    }
     if (!q) {
         /* steal half of the largest share (at least one), oldest first */
         weft__loop_t *V = NULL;
         size_t best = 0;
         for (int i = 0; i < rt->n; i++) {
             weft__loop_t *W = rt->loops[i];
-            if (W != L && W->anyq.n > best) {
-                best = W->anyq.n;
+            size_t n = atomic_load_explicit(&W->anyq_n, memory_order_relaxed);
+            if (W != L && n > best) {
+                best = n;
                 V = W;
             }
         }
-        if (V) {
-            for (size_t k = (best + 1) / 2; k > 0; k--) {
+        if (!V)
+            return false;
+        weft__runq_t got;
+        weft__runq_init(&got);
+        {
+            WEFT__LOCK(&V->anyq_mu);
+            for (size_t k = (V->anyq.n + 1) / 2; k > 0; k--) {
                 weft__qnode_t *s = weft__runq_pop(&V->anyq);
-                WEFT_CONTAINER_OF(s, weft_task_t, q)->loop = L;
-                weft__runq_push(&L->anyq, s);
+                __atomic_store_n(&WEFT_CONTAINER_OF(s, weft_task_t, q)->loop, L,
+                                 __ATOMIC_RELAXED);
+                weft__runq_push(&got, s);
             }
             atomic_store_explicit(&V->anyq_n, V->anyq.n, memory_order_relaxed);
             more = V->anyq.n > 0;
-            q = weft__runq_pop(&L->anyq);
+        }
+        q = weft__runq_pop(&got);
+        if (!q)
+            return false;
+        if (got.n) {
+            WEFT__LOCK(&L->anyq_mu);
+            *L->anyq.tail = got.head;
+            L->anyq.tail = got.tail;
+            L->anyq.n += got.n;
+            atomic_store_explicit(&L->anyq_n, L->anyq.n, memory_order_relaxed);
         }
     }
-    atomic_store_explicit(&L->anyq_n, L->anyq.n, memory_order_relaxed);
-    weft__big_unlock();
-    if (!q)
-        return false;
     weft__task_adopt(L, WEFT_CONTAINER_OF(q, weft_task_t, q));
     if (more)
         weft__kick_idle(rt); /* a third worker may take from what is left */
@@ -266,9 +240,9 @@ bool weft__rt_stuck(weft__rt_t *rt)
 static void cancel_all_fn(weft__loop_t *L, weft__post_t *p)
 {
     (void)p;
-    WEFT__GUARD();
     for (weft_task_t *t = L->all; t; t = t->all_next)
         weft_cancel(t);
+    WEFT__LOCK(&L->anyq_mu);
     for (weft__qnode_t *q = L->anyq.head; q; q = q->next)
         __atomic_fetch_add(&WEFT_CONTAINER_OF(q, weft_task_t, q)->cancel_req, 1,
                            __ATOMIC_RELAXED);

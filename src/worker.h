@@ -39,40 +39,6 @@ typedef struct weft__rt {
 
 enum { WEFT__RT_STARTING = 0, WEFT__RT_RUNNING, WEFT__RT_CLOSED };
 
-/* Non-zero while any runtime with more than one worker runs: only then do
- * the coordinating primitives take the runtime lock, so one worker costs
- * one predictable branch per call. */
-extern _Atomic int weft__multi;
-
-/* The runtime lock: one lock for the state of every coordinating
- * primitive (locks, events, queues, channels, futures, groups, task
- * completion), recursive per thread. weft__park drops it while the task
- * is parked and takes it back before returning, so a primitive's code
- * reads as if single-threaded. docs/design.md "Every core" says why one
- * lock and what 64 cores would need instead. */
-void weft__big_lock(void);
-void weft__big_unlock(void);
-/* Drops every level the calling thread holds; returns how many (0: none). */
-unsigned weft__big_release_all(void);
-void weft__big_reacquire(unsigned depth);
-
-static inline int weft__guard_take(void)
-{
-    if (WEFT_LIKELY(!atomic_load_explicit(&weft__multi, memory_order_relaxed)))
-        return 0;
-    weft__big_lock();
-    return 1;
-}
-static inline void weft__guard_drop(int *taken)
-{
-    if (*taken)
-        weft__big_unlock();
-}
-/* Holds the runtime lock (when several workers run) until the enclosing
- * block ends, whichever way it ends. */
-#define WEFT__GUARD()                                                                              \
-    int weft__guard_ __attribute__((cleanup(weft__guard_drop), unused)) = weft__guard_take()
-
 /* Places a new task (not yet on any queue) as opts ask: here, on worker
  * k (posted), or anywhere (the anyq). 0 or -EINVAL (no such worker). */
 int weft__place(weft__loop_t *L, weft_task_t *t, int place, int worker);

@@ -28,10 +28,12 @@ static void run_main(weft_task_fn fn, void *arg)
 
 /* What a worker does: sleep `ms` (0: 1000 s), then return `status` with
  * `result`; records how its sleep ended and that its clean-up ran. */
-typedef struct {
+typedef struct work {
     int64_t ms;
     int status;
     void *result;
+    const struct work *after; /* if set, first wait until it has finished */
+    int64_t base;             /* set by spawn_all: ms count from here */
     int started, sleep_rc, cleaned;
 } work_t;
 
@@ -39,7 +41,11 @@ static int worker(void *arg, void **result)
 {
     work_t *w = arg;
     w->started++;
-    w->sleep_rc = weft_sleep(w->ms ? WEFT_MSEC(w->ms) : WEFT_SEC(1000));
+    while (w->after && !w->after->cleaned)
+        if (weft_sleep(WEFT_MSEC(1)) < 0)
+            break;
+    /* from when spawn_all spawned it, however late it starts */
+    w->sleep_rc = w->ms ? weft_sleep_until(w->base + WEFT_MSEC(w->ms)) : weft_sleep(WEFT_SEC(1000));
     w->cleaned++;
     *result = w->result;
     if (w->sleep_rc < 0)
@@ -49,8 +55,11 @@ static int worker(void *arg, void **result)
 
 static void spawn_all(weft_task_t **t, work_t *w, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
+    int64_t now = weft_now();
+    for (size_t i = 0; i < n; i++) {
+        w[i].base = now;
         assert_int_equal(weft_spawn(&t[i], worker, &w[i], NULL), 0);
+    }
 }
 
 static void release_all(weft_task_t **t, size_t n)
@@ -103,7 +112,7 @@ static int gather_fail_fast_main(void *arg, void **result)
     static work_t w[4];
     memset(w, 0, sizeof w);
     w[0] = (work_t){.ms = 0};
-    w[1] = (work_t){.ms = 5, .status = -EIO};
+    w[1] = (work_t){.ms = 5, .status = -EIO, .after = &w[3]};
     w[2] = (work_t){.ms = 0};
     w[3] = (work_t){.ms = 1, .result = &w[3]};
     weft_task_t *t[4];
@@ -286,6 +295,8 @@ static int wait_timeout_main(void *arg, void **result)
     w[0].ms = 1, w[1].ms = 0, w[2].ms = 0;
     weft_task_t *t[3];
     spawn_all(t, w, 3);
+    while (!weft_task_done(t[0])) /* one has finished, however slow the machine */
+        assert_int_equal(weft_sleep(WEFT_MSEC(1)), 0);
     int64_t t0 = weft_now();
     assert_int_equal(weft_wait(t, 3, WEFT_ALL_COMPLETED, WEFT_MSEC(20)), 1);
     assert_true(weft_now() - t0 >= WEFT_MSEC(20));
@@ -318,6 +329,9 @@ static int as_completed_main(void *arg, void **result)
     static work_t w[4];
     memset(w, 0, sizeof w);
     w[0].ms = 30, w[1].ms = 10, w[2].ms = 20, w[3].ms = 1, w[3].status = -EIO;
+    /* and each waits for the one before it, so the order holds however
+     * late each starts */
+    w[1].after = &w[3], w[2].after = &w[1], w[0].after = &w[2];
     weft_task_t *t[4];
     spawn_all(t, w, 4);
     weft_as_completed_t *ac;

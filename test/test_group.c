@@ -236,7 +236,9 @@ static int cancel_owner_main(void *arg, void **result)
     o.wait_rc = 1;
     weft_task_t *ot;
     assert_int_equal(weft_spawn(&ot, owner_task, &o, NULL), 0);
-    assert_int_equal(weft_sleep(WEFT_MSEC(10)), 0);
+    /* until that child is done, however slow the machine */
+    while (o.c[2].cleaned == 0)
+        assert_int_equal(weft_sleep(WEFT_MSEC(1)), 0);
     assert_int_equal(weft_task_state(ot), WEFT_TASK_WAITING);
     assert_int_equal(weft_cancel(ot), 0);
     assert_int_equal(weft_await(ot, NULL), -ECANCELED);
