@@ -112,25 +112,14 @@ static void unpark_select(weft_task_t *t)
 
 /* ---- the operations that do not wait ---- */
 
-/* Whether a list holds a waiter a caller could claim now: the first one,
- * almost always (an interrupted waiter stays linked only until its task
- * runs again). */
-static inline bool claimable(const weft__wlist_t *l)
-{
-    for (const weft__waiter_t *w = l->head; w; w = w->next)
-        if (!__atomic_load_n(&w->task->woken, __ATOMIC_RELAXED))
-            return true;
-    return false;
-}
-
 static inline bool can_send(const weft_chan_t *ch)
 {
-    return ch->n < ch->cap || claimable(&ch->receivers);
+    return ch->n < ch->cap || weft__wlist_waiting(&ch->receivers);
 }
 
 static inline bool can_recv(const weft_chan_t *ch)
 {
-    return ch->n > 0 || claimable(&ch->senders);
+    return ch->n > 0 || weft__wlist_waiting(&ch->senders);
 }
 
 /* Sends v if it can go now (!closed checked): to a waiting receiver, else

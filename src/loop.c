@@ -339,8 +339,6 @@ void weft__loop_post(weft__loop_t *L, weft__post_t *p)
         p->next = old;
     while (!atomic_compare_exchange_weak_explicit(&L->inbox, &old, p, memory_order_seq_cst,
                                                   memory_order_relaxed));
-    if (L->rt->n > 1)
-        atomic_fetch_add_explicit(&L->rt->activity, 1, memory_order_relaxed);
     /* Only a loop that may be blocked needs the eventfd, and only once:
      * the poster that clears `parked` writes it. The loop sets `parked`
      * and then looks at its inbox again before it blocks (both seq_cst),
@@ -362,6 +360,7 @@ void weft__loop_drain(weft__loop_t *L)
     }
     while (fifo) {
         weft__post_t *next = fifo->next;
+        weft__countu(&L->posts);
         fifo->fn(L, fifo);
         fifo = next;
     }

@@ -155,6 +155,11 @@ typedef struct weft__loop {
     weft__runq_t anyq;
     _Atomic size_t anyq_n;
     weft__spin_t anyq_mu;
+    /* Counts only this loop's thread writes (the runtime sums them, so
+     * no line is shared on the paths tasks take): tasks made here minus
+     * tasks ended here; tasks ended here, ever; posts run here, ever. */
+    _Atomic long live;
+    _Atomic unsigned long ended, posts;
     unsigned idle_rounds; /* closing: idle waits without progress anywhere */
     _Atomic int idle;     /* blocked with nothing of its own to wait for */
     int64_t timer_spin_ns; /* weft_config_t.timer_spin_ns */

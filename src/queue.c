@@ -238,7 +238,7 @@ int weft_queue_put(weft_queue_t *q, void *item)
     WEFT__LOCK(&q->mu);
     if (q->shutdown)
         return -EPIPE;
-    if (!is_full(q) && !q->putters.head)
+    if (!is_full(q) && !weft__wlist_waiting(&q->putters))
         return put_now(q, item);
     int rc = weft__wait_check(self);
     if (rc)
@@ -271,7 +271,7 @@ int weft_queue_try_put(weft_queue_t *q, void *item)
     WEFT__LOCK(&q->mu);
     if (q->shutdown)
         return -EPIPE;
-    if (is_full(q) || q->putters.head)
+    if (is_full(q) || weft__wlist_waiting(&q->putters))
         return -EAGAIN;
     return put_now(q, item);
 }
@@ -293,7 +293,7 @@ int weft_queue_get(weft_queue_t *q, void **item)
     if (!q || !item)
         return -EINVAL;
     WEFT__LOCK(&q->mu);
-    if (available(q) > 0 && !q->getters.head) {
+    if (available(q) > 0 && !weft__wlist_waiting(&q->getters)) {
         *item = get_now(q);
         return 0;
     }
@@ -328,7 +328,7 @@ int weft_queue_try_get(weft_queue_t *q, void **item)
     if (!q || !item)
         return -EINVAL;
     WEFT__LOCK(&q->mu);
-    if (available(q) == 0 || q->getters.head)
+    if (available(q) == 0 || weft__wlist_waiting(&q->getters))
         return q->shutdown && available(q) == 0 ? -EPIPE : -EAGAIN;
     *item = get_now(q);
     return 0;
@@ -357,7 +357,7 @@ bool weft_queue_full(const weft_queue_t *q)
     if (!q)
         return false;
     WEFT__LOCK((weft__spin_t *)&q->mu);
-    return is_full(q) || q->putters.head;
+    return is_full(q) || weft__wlist_waiting(&q->putters);
 }
 
 /* ---- task_done / join ---- */

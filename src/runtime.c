@@ -150,10 +150,10 @@ static void discard_one(weft__loop_t *L)
 static void unwind(weft__loop_t *L)
 {
     weft__rt_t *rt = L->rt;
-    while (atomic_load_explicit(&rt->live, memory_order_acquire) > 0) {
+    while (weft__rt_live(rt) > 0) {
         if (weft__loop_turn(L))
             continue;
-        unsigned long p = atomic_load_explicit(&rt->progress, memory_order_relaxed);
+        unsigned long p = weft__rt_ended(rt);
         if (p != L->seen_progress) {
             L->seen_progress = p;
             L->idle_rounds = 0;
@@ -210,7 +210,7 @@ static void *worker_main(void *p)
     if (!L)
         return NULL;
     while (!atomic_load_explicit(&rt->closing, memory_order_acquire) ||
-           atomic_load_explicit(&rt->live, memory_order_acquire) > 0)
+           weft__rt_live(rt) > 0)
         weft__loop_turn(L);
     close_worker(L); /* the record itself is freed after the join */
     return NULL;

@@ -107,23 +107,19 @@ int weft__task_new(weft__loop_t *L, weft_task_t **out, weft_task_fn fn, void *ar
     t->refs = 1 + (out != NULL);
     t->parent = weft__task();
     t->locals = weft__local_inherit(t->parent); /* shared, nothing allocated */
-    t->id = ++L->next_id;
+    /* unique in the runtime: worker i numbers i+1, i+1+n, ... */
+    t->id = L->next_id++ * (uint64_t)L->rt->n + (uint64_t)L->index + 1;
     t->woken = 1; /* not parked: nothing may wake it */
     t->super = super; /* before it is placed: a thief may run it at once */
     t->tstate = WEFT_TASK_PENDING;
-    int rc;
-    if (WEFT_LIKELY(L->rt->n == 1)) {
-        atomic_store_explicit(&L->rt->live,
-                              atomic_load_explicit(&L->rt->live, memory_order_relaxed) + 1,
-                              memory_order_relaxed);
+    weft__count(&L->live, 1);
+    int place = opts ? opts->place : WEFT_PLACE_HERE;
+    if (WEFT_LIKELY(L->rt->n == 1 || place == WEFT_PLACE_HERE)) {
         weft__task_adopt(L, t);
     } else {
-        atomic_fetch_add_explicit(&L->rt->live, 1, memory_order_relaxed);
-        int place = opts ? opts->place : WEFT_PLACE_HERE;
-        if (place == WEFT_PLACE_HERE) {
-            weft__task_adopt(L, t);
-        } else if ((rc = weft__place(L, t, place, opts->worker)) < 0) {
-            atomic_fetch_sub_explicit(&L->rt->live, 1, memory_order_relaxed);
+        int rc = weft__place(L, t, place, opts->worker);
+        if (rc < 0) {
+            weft__count(&L->live, -1);
             free(t->name);
             task_free(t);
             return rc;
@@ -250,16 +246,12 @@ static void finish(weft__loop_t *L, weft_task_t *t)
             w->notify(w, t);
         w = next;
     }
+    weft__count(&L->live, -1);
+    weft__countu(&L->ended);
     weft__rt_t *rt = L->rt;
-    if (WEFT_LIKELY(rt->n == 1)) {
-        atomic_store_explicit(&rt->live, atomic_load_explicit(&rt->live, memory_order_relaxed) - 1,
-                              memory_order_relaxed);
-    } else {
-        atomic_fetch_add_explicit(&rt->progress, 1, memory_order_relaxed);
-        if (atomic_fetch_sub_explicit(&rt->live, 1, memory_order_acq_rel) == 1 &&
-            atomic_load_explicit(&rt->closing, memory_order_relaxed))
-            weft__rt_wake_all(rt);
-    }
+    if (WEFT_UNLIKELY(atomic_load_explicit(&rt->closing, memory_order_relaxed)) && rt->n > 1 &&
+        weft__rt_live(rt) == 0)
+        weft__rt_wake_all(rt); /* the last task of a closing runtime */
     weft__task_unref(t);
 }
 

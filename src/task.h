@@ -98,6 +98,17 @@ static inline bool weft__discarding(const weft_task_t *t)
     return t->b->co.state == WEFT_CORO_DEAD;
 }
 
+/* Whether l holds a waiter whose park could still be claimed (not one
+ * being interrupted, which stays linked only until its task runs); its
+ * object's lock is held. Usually the first one answers. */
+static inline bool weft__wlist_waiting(const weft__wlist_t *l)
+{
+    for (const weft__waiter_t *w = l->head; w; w = w->next)
+        if (!w->task || !__atomic_load_n(&w->task->woken, __ATOMIC_RELAXED))
+            return true;
+    return false;
+}
+
 /* Takes back one cancellation request of t, if it has one (t's own
  * code: a group's wait undoing the cancellation the group made). */
 static inline void weft__uncancel_one(weft_task_t *t)

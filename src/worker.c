@@ -214,10 +214,36 @@ bool weft__take_any(weft__loop_t *L)
     return true;
 }
 
+long weft__rt_live(const weft__rt_t *rt)
+{
+    long n = 0;
+    for (int i = 0; i < rt->n; i++)
+        if (rt->loops[i])
+            n += atomic_load_explicit(&rt->loops[i]->live, memory_order_acquire);
+    return n;
+}
+
+unsigned long weft__rt_ended(const weft__rt_t *rt)
+{
+    unsigned long n = 0;
+    for (int i = 0; i < rt->n; i++)
+        if (rt->loops[i])
+            n += atomic_load_explicit(&rt->loops[i]->ended, memory_order_relaxed);
+    return n;
+}
+
+static unsigned long rt_posts(const weft__rt_t *rt)
+{
+    unsigned long n = 0;
+    for (int i = 0; i < rt->n; i++)
+        n += atomic_load_explicit(&rt->loops[i]->posts, memory_order_relaxed);
+    return n;
+}
+
 bool weft__rt_stuck(weft__rt_t *rt)
 {
-    unsigned long act = atomic_load_explicit(&rt->activity, memory_order_seq_cst);
-    unsigned long done = atomic_load_explicit(&rt->progress, memory_order_seq_cst);
+    unsigned long act = rt_posts(rt);
+    unsigned long done = weft__rt_ended(rt);
     bool quiet = act == rt->seen_activity && done == rt->seen_done;
     for (int i = 1; quiet && i < rt->n; i++) {
         weft__loop_t *W = rt->loops[i];

@@ -18,11 +18,7 @@
 typedef struct weft__rt {
     int n;                  /* workers */
     weft__loop_t **loops;   /* loops[i]: worker i's loop, set before any task runs */
-    _Atomic long live;      /* tasks created and not yet finished, every worker */
-    _Atomic unsigned long progress; /* tasks finished, ever: a closing runtime
-                                     * that stops moving has stuck tasks */
     _Atomic int nparked;    /* workers blocked (or about to block) in the backend */
-    _Atomic unsigned long activity; /* records posted between threads, ever */
     unsigned long seen_activity, seen_done; /* worker 0's last look (weft__rt_stuck) */
     int quiet_looks;
     _Atomic bool closing;   /* main has returned: unwind everything */
@@ -38,6 +34,23 @@ typedef struct weft__rt {
 } weft__rt_t;
 
 enum { WEFT__RT_STARTING = 0, WEFT__RT_RUNNING, WEFT__RT_CLOSED };
+
+/* Counts kept per worker (each loop's own), summed: tasks made and not
+ * yet ended, tasks ended ever (a closing runtime that stops moving has
+ * stuck tasks), posts run ever. Any thread; a sum may lag a little. */
+long weft__rt_live(const weft__rt_t *rt);
+unsigned long weft__rt_ended(const weft__rt_t *rt);
+/* The calling loop's thread counts one more of its own. */
+static inline void weft__count(_Atomic long *c, long d)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + d,
+                          memory_order_relaxed);
+}
+static inline void weft__countu(_Atomic unsigned long *c)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+}
 
 /* Places a new task (not yet on any queue) as opts ask: here, on worker
  * k (posted), or anywhere (the anyq). 0 or -EINVAL (no such worker). */
