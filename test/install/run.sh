@@ -1,9 +1,11 @@
 #!/bin/sh
 # Usage: test/install/run.sh BUILD_DIR SOURCE_DIR
-# Installs BUILD_DIR into a temporary prefix, then builds consumer.c against
-# it the ways the README shows, each as strict C11 (-std=c11
-# -pedantic-errors -Werror), and runs every program it built, with
-# LD_LIBRARY_PATH unset: a documented way that needs it does not work.
+# Installs BUILD_DIR into a temporary prefix and checks what is there (the
+# header, the libraries, the CMake and pkg-config files, the man pages),
+# then builds consumer.c against it the ways the README shows, each as
+# strict C11 (-std=c11 -pedantic-errors -Werror), and runs every program
+# it built with LD_LIBRARY_PATH unset: a documented way that needs it does
+# not work.
 #   pkg-config weft                 libweft.so, found through the run path weft.pc adds
 #   pkg-config weft-static          libweft.a, system libraries shared
 #   cc -static, pkg-config --static everything static (where libc.a and, with
@@ -46,6 +48,18 @@ done
 soname=$(readelf -d "$libdir/libweft.so" | sed -n 's/.*(SONAME).*\[\(.*\)\].*/\1/p')
 [ "$soname" = "libweft.so.0" ] || fail "SONAME is '$soname', expected libweft.so.0"
 [ -f "$libdir/cmake/weft/weftConfig.cmake" ] || fail "weftConfig.cmake not installed"
+if [ -d "$build/man/man3" ]; then
+    # the man pages: as many as were built, and found by man(1) through MANPATH
+    n_built=$(find "$build/man/man3" -name '*.3' | wc -l)
+    n_inst=$(find "$prefix/share/man/man3" -name '*.3' 2>/dev/null | wc -l)
+    [ "$n_inst" -eq "$n_built" ] && [ "$n_built" -gt 0 ] \
+        || fail "$n_inst man pages installed in share/man/man3, $n_built built"
+    if command -v man >/dev/null 2>&1; then
+        found=$(MANPATH="$prefix/share/man" man -w weft_spawn 2>/dev/null) || found=""
+        [ "$found" = "$prefix/share/man/man3/weft_spawn.3" ] \
+            || fail "man -w weft_spawn found '$found' with MANPATH=$prefix/share/man"
+    fi
+fi
 
 PKG_CONFIG_PATH="$(dirname "$pc")${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
 export PKG_CONFIG_PATH
