@@ -1,6 +1,6 @@
 #!/bin/sh
-# Usage: test/man/run.sh comments SOURCE_DIR AWK
-#        test/man/run.sh pages SOURCE_DIR MAN_DIR
+# Usage: test/docs/man.sh comments SOURCE_DIR AWK
+#        test/docs/man.sh pages SOURCE_DIR MAN_DIR
 # comments: every WEFT_API function in include/weft.h has a comment
 #   directly above it (scripts/weft-man.awk -v check=1), and the check
 #   itself catches a function without one.
