@@ -1644,13 +1644,16 @@ WEFT_API int weft_proc_destroy(weft_proc_t *p);
  * process as usual.
  * --------------------------------------------------------------------- */
 
-/* Waits until one of the signals in set arrives and stores its number in
- * *signo (may be NULL). While a task waits, those signals are blocked in
- * the loop's thread and read from a signalfd; several tasks may wait on
- * overlapping sets (each arrival wakes one waiter of that signal, the
- * longest waiting). Suspends. Returns 0, -ECANCELED, -ETIMEDOUT, -EINVAL
- * (set NULL or empty, or SIGKILL/SIGSTOP in it), -EPERM. */
-WEFT_API int weft_signal_wait(const sigset_t *set, int *signo);
+/* Waits until one of the n signals in signals[] (numbers such as SIGINT,
+ * SIGTERM; repeats are harmless) arrives and stores its number in *signo
+ * (may be NULL). The set is an array rather than a sigset_t so that
+ * weft.h builds with plain -std=c11, which has no sigset_t. While a task
+ * waits, those signals are blocked in the loop's thread and read from a
+ * signalfd; several tasks may wait on overlapping sets (each arrival
+ * wakes one waiter of that signal, the longest waiting). Suspends.
+ * Returns 0, -ECANCELED, -ETIMEDOUT, -EINVAL (signals NULL, n 0, or a
+ * number that cannot be caught: SIGKILL, SIGSTOP, < 1 or > 64), -EPERM. */
+WEFT_API int weft_signal_wait(const int *signals, size_t n, int *signo);
 
 /* Runs fn(arg) on the loop each time signal signo arrives (asyncio's
  * loop.add_signal_handler); fn NULL removes the handler. A handler takes

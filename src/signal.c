@@ -154,20 +154,16 @@ static void unpark_waiter(weft_task_t *t)
     weft__wlist_remove(&t->b->waiter);
 }
 
-int weft_signal_wait(const sigset_t *set, int *signo)
+int weft_signal_wait(const int *signals, size_t n, int *signo)
 {
-    if (!set)
+    if (!signals || n == 0)
         return -EINVAL;
     uint64_t want = 0;
-    for (int i = 1; i <= 64; i++) {
-        if (sigismember(set, i) == 1) {
-            if (!catchable(i))
-                return -EINVAL;
-            want |= bit(i);
-        }
+    for (size_t i = 0; i < n; i++) {
+        if (!catchable(signals[i]))
+            return -EINVAL;
+        want |= bit(signals[i]);
     }
-    if (!want)
-        return -EINVAL;
     weft_task_t *t = weft__task();
     if (!t)
         return -EPERM;

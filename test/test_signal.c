@@ -28,16 +28,9 @@ static void run_main(weft_task_fn fn)
     assert_int_equal(weft_run(fn, NULL, NULL), 0);
 }
 
-static sigset_t one(int signo)
-{
-    sigset_t s;
-    sigemptyset(&s);
-    sigaddset(&s, signo);
-    return s;
-}
-
 typedef struct waiter {
-    sigset_t set;
+    int sigs[2];
+    size_t n;
     int signo;
     int rc;
 } waiter_t;
@@ -46,7 +39,7 @@ static int wait_sig(void *arg, void **result)
 {
     (void)result;
     waiter_t *w = arg;
-    w->rc = weft_signal_wait(&w->set, &w->signo);
+    w->rc = weft_signal_wait(w->sigs, w->n, &w->signo);
     return w->rc;
 }
 
@@ -55,8 +48,7 @@ static int wait_sig(void *arg, void **result)
 static int wait_main(void *arg, void **result)
 {
     (void)arg, (void)result;
-    waiter_t w = {.set = one(SIGUSR1)};
-    sigaddset(&w.set, SIGUSR2);
+    waiter_t w = {.sigs = {SIGUSR1, SIGUSR2}, .n = 2};
     weft_task_t *t;
     assert_int_equal(weft_spawn(&t, wait_sig, &w, NULL), 0);
     assert_int_equal(weft_yield(), 0); /* it waits now */
@@ -68,9 +60,9 @@ static int wait_main(void *arg, void **result)
     /* a signal with nobody waiting is kept for the next wait */
     assert_int_equal(kill(getpid(), SIGUSR1), 0);
     assert_int_equal(weft_sleep(WEFT_MSEC(5)), 0);
-    sigset_t s = one(SIGUSR1);
+    const int s[] = {SIGUSR1, SIGUSR1}; /* a repeat is harmless */
     int got = 0;
-    assert_int_equal(weft_signal_wait(&s, &got), 0);
+    assert_int_equal(weft_signal_wait(s, 2, &got), 0);
     assert_int_equal(got, SIGUSR1);
     return 0;
 }
@@ -84,7 +76,7 @@ static void test_task_waits_for_a_set_and_pending_signals_are_kept(void **state)
 static int overlap_main(void *arg, void **result)
 {
     (void)arg, (void)result;
-    waiter_t a = {.set = one(SIGUSR1)}, b = {.set = one(SIGUSR1)};
+    waiter_t a = {.sigs = {SIGUSR1}, .n = 1}, b = {.sigs = {SIGUSR1}, .n = 1};
     weft_task_t *ta, *tb;
     assert_int_equal(weft_spawn(&ta, wait_sig, &a, NULL), 0);
     assert_int_equal(weft_spawn(&tb, wait_sig, &b, NULL), 0);
@@ -111,7 +103,7 @@ static void test_overlapping_waiters_are_served_in_turn(void **state)
 static int cancel_main(void *arg, void **result)
 {
     (void)arg, (void)result;
-    waiter_t w = {.set = one(SIGUSR1)};
+    waiter_t w = {.sigs = {SIGUSR1}, .n = 1};
     weft_task_t *t;
     assert_int_equal(weft_spawn(&t, wait_sig, &w, NULL), 0);
     assert_int_equal(weft_yield(), 0);
@@ -120,11 +112,11 @@ static int cancel_main(void *arg, void **result)
     weft_task_release(t);
     weft_deadline_t d;
     assert_int_equal(weft_deadline_push(&d, WEFT_MSEC(2)), 0);
-    assert_int_equal(weft_signal_wait(&w.set, NULL), -ETIMEDOUT);
+    assert_int_equal(weft_signal_wait(w.sigs, w.n, NULL), -ETIMEDOUT);
     weft_deadline_pop(&d);
     /* the cancelled waiter took nothing: the next one gets the signal */
     assert_int_equal(kill(getpid(), SIGUSR1), 0);
-    assert_int_equal(weft_signal_wait(&w.set, NULL), 0);
+    assert_int_equal(weft_signal_wait(w.sigs, w.n, NULL), 0);
     return 0;
 }
 
@@ -156,8 +148,8 @@ static int handler_main(void *arg, void **result)
      * the signal back to waiters */
     assert_int_equal(weft_signal_handle(SIGUSR2, NULL, NULL), 0);
     assert_int_equal(kill(getpid(), SIGUSR2), 0);
-    sigset_t s = one(SIGUSR2);
-    assert_int_equal(weft_signal_wait(&s, NULL), 0);
+    const int s = SIGUSR2;
+    assert_int_equal(weft_signal_wait(&s, 1, NULL), 0);
     assert_int_equal(handled, 1);
     return 0;
 }
@@ -193,7 +185,7 @@ static void test_sigint_cancels_main_and_mask_is_restored(void **state)
 static int sigint_waited_main(void *arg, void **result)
 {
     (void)arg, (void)result;
-    waiter_t w = {.set = one(SIGINT)};
+    waiter_t w = {.sigs = {SIGINT}, .n = 1};
     weft_task_t *t;
     assert_int_equal(weft_spawn(&t, wait_sig, &w, NULL), 0);
     assert_int_equal(weft_yield(), 0);
@@ -244,11 +236,14 @@ static void test_second_sigint_kills(void **state)
 static int args_main(void *arg, void **result)
 {
     (void)arg, (void)result;
-    sigset_t empty, kill9 = one(SIGKILL);
-    sigemptyset(&empty);
-    assert_int_equal(weft_signal_wait(NULL, NULL), -EINVAL);
-    assert_int_equal(weft_signal_wait(&empty, NULL), -EINVAL);
-    assert_int_equal(weft_signal_wait(&kill9, NULL), -EINVAL);
+    const int usr1 = SIGUSR1, kill9 = SIGKILL, with_stop[] = {SIGUSR1, SIGSTOP};
+    const int out_of_range[] = {0, 65, -1};
+    assert_int_equal(weft_signal_wait(NULL, 1, NULL), -EINVAL);
+    assert_int_equal(weft_signal_wait(&usr1, 0, NULL), -EINVAL);
+    assert_int_equal(weft_signal_wait(&kill9, 1, NULL), -EINVAL);
+    assert_int_equal(weft_signal_wait(with_stop, 2, NULL), -EINVAL);
+    for (size_t i = 0; i < sizeof out_of_range / sizeof out_of_range[0]; i++)
+        assert_int_equal(weft_signal_wait(&out_of_range[i], 1, NULL), -EINVAL);
     assert_int_equal(weft_signal_handle(SIGKILL, on_usr2, NULL), -EINVAL);
     assert_int_equal(weft_signal_handle(SIGSTOP, on_usr2, NULL), -EINVAL);
     assert_int_equal(weft_signal_handle(0, on_usr2, NULL), -EINVAL);
@@ -259,8 +254,8 @@ static int args_main(void *arg, void **result)
 static void test_bad_arguments(void **state)
 {
     (void)state;
-    sigset_t s = one(SIGUSR1);
-    assert_int_equal(weft_signal_wait(&s, NULL), -EPERM);
+    const int s = SIGUSR1;
+    assert_int_equal(weft_signal_wait(&s, 1, NULL), -EPERM);
     assert_int_equal(weft_signal_handle(SIGUSR1, on_usr2, NULL), -EPERM);
     run_main(args_main);
 }

@@ -37,12 +37,9 @@ static inline int stop_signals_block(void)
  * (-ECANCELED if the task was cancelled). */
 static inline int stop_signals_wait(void)
 {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
+    static const int stop[] = {SIGINT, SIGTERM};
     int signo = 0;
-    int rc = weft_signal_wait(&set, &signo);
+    int rc = weft_signal_wait(stop, 2, &signo);
     return rc < 0 ? rc : signo;
 }
 
