@@ -23,10 +23,7 @@
  * Covers: examples/echo_server.c, examples/http_hello.c,
  * examples/mini_redis.c, examples/fanout.c, examples/proto/.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "harness.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -40,22 +37,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-static double test_scale(void)
-{
-    const char *s = getenv("WEFT_TEST_SCALE");
-    double v = s && *s ? atof(s) : 1.0;
-    return v > 0 ? v : 1.0;
-}
-
-static char examples_dir[4096];
-
-static const char *example_path(const char *name)
-{
-    static char path[4200];
-    snprintf(path, sizeof path, "%s/%s", examples_dir, name);
-    return path;
-}
 
 /* ------------------------------------------------------------------------
  * Child processes.
@@ -636,11 +617,6 @@ static void test_redis_cli(void **state)
 
 int main(void)
 {
-    const char *dir = getenv("WEFT_EXAMPLES_DIR"), *bindir = getenv("WEFT_TEST_BINDIR");
-    if (dir && *dir)
-        snprintf(examples_dir, sizeof examples_dir, "%s", dir);
-    else
-        snprintf(examples_dir, sizeof examples_dir, "%s/../examples", bindir ? bindir : ".");
     static const char *const needed[] = {"echo_server", "http_hello", "mini_redis", "fanout"};
     for (size_t i = 0; i < sizeof needed / sizeof needed[0]; i++) {
         if (access(example_path(needed[i]), X_OK) != 0) {
@@ -661,5 +637,5 @@ int main(void)
         cmocka_unit_test_teardown(test_redis_pipelined_inline, kill_leftover),
         cmocka_unit_test_teardown(test_redis_cli, kill_leftover),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return run_suite(tests, NULL, NULL);
 }

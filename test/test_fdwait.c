@@ -13,10 +13,7 @@
  *
  * Covers: src/fdwait.c, src/backend/epoll.c (foreign-fd dispatch).
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "harness.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -27,23 +24,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "weft.h"
 #include "loop.h"
-
-#define P(x) ((void *)(intptr_t)(x))
-#define I(p) ((int)(intptr_t)(p))
-
-static double test_scale(void)
-{
-    const char *s = getenv("WEFT_TEST_SCALE");
-    double v = s && *s ? atof(s) : 1.0;
-    return v > 0 ? v : 1.0;
-}
-
-static void run(weft_task_fn fn, void *arg)
-{
-    assert_int_equal(weft_run(fn, arg, NULL), 0);
-}
 
 static void nonblock(int fd)
 {
@@ -54,16 +35,6 @@ static void nonblock(int fd)
 static void assert_no_watch(void)
 {
     assert_int_equal(weft__loop()->be.nwatch, 0);
-}
-
-/* Lets the loop run until t is parked (never a timed guess: a due timer
- * may run before a task spawned just now). */
-static void wait_parked(weft_task_t *t)
-{
-    for (int i = 0; weft_task_state(t) != WEFT_TASK_WAITING; i++) {
-        assert_true(i < 1000);
-        assert_int_equal(weft_yield(), 0);
-    }
 }
 
 typedef struct {
@@ -90,7 +61,7 @@ static int readable_main(void *arg, void **res)
     waitarg_t w = {.fd = p[0], .events = WEFT_READABLE, .timeout = -1, .rc = 99};
     weft_task_t *t;
     assert_int_equal(weft_spawn(&t, waiter, &w, NULL), 0);
-    wait_parked(t);
+    wait_state(t, WEFT_TASK_WAITING);
     assert_int_equal(weft_sleep(WEFT_MSEC(5)), 0);
     assert_int_equal(w.rc, 99); /* still waiting: nothing to read */
     assert_int_equal(weft_task_state(t), WEFT_TASK_WAITING);
@@ -122,7 +93,7 @@ static void test_readable_writable(void **state)
 static int both_main(void *arg, void **res)
 {
     int sv[2];
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    socket_pair(sv, 0);
     /* one task for both: writable now, nothing to read */
     assert_int_equal(weft_fd_wait(sv[0], WEFT_READABLE | WEFT_WRITABLE, -1), WEFT_WRITABLE);
     assert_int_equal(write(sv[1], "ab", 2), 2);
@@ -221,7 +192,7 @@ static int cancel_main(void *arg, void **res)
     waitarg_t w = {.fd = p[0], .events = WEFT_READABLE, .timeout = -1, .rc = 99};
     weft_task_t *t;
     assert_int_equal(weft_spawn(&t, waiter, &w, NULL), 0);
-    wait_parked(t);
+    wait_state(t, WEFT_TASK_WAITING);
     /* a second reader is refused while the first waits; a writer is not */
     assert_int_equal(weft_fd_wait(p[0], WEFT_READABLE, -1), -EBUSY);
     assert_int_equal(weft_fd_wait(p[0], WEFT_READABLE | WEFT_WRITABLE, -1), -EBUSY);
@@ -263,7 +234,7 @@ static int forget_main(void *arg, void **res)
     waitarg_t w = {.fd = p[1], .events = WEFT_WRITABLE, .timeout = -1, .rc = 99};
     weft_task_t *tr;
     assert_int_equal(weft_spawn(&tr, waiter, &r, NULL), 0);
-    wait_parked(tr);
+    wait_state(tr, WEFT_TASK_WAITING);
     assert_int_equal(weft_fd_forget(p[0]), 0);
     close(p[0]);
     assert_int_equal(weft_await(tr, NULL), 0);
@@ -280,7 +251,7 @@ static int forget_main(void *arg, void **res)
     assert_int_equal(q[0], p[0]);
     r = (waitarg_t){.fd = q[0], .events = WEFT_READABLE, .timeout = -1, .rc = 99};
     assert_int_equal(weft_spawn(&tr, waiter, &r, NULL), 0);
-    wait_parked(tr);
+    wait_state(tr, WEFT_TASK_WAITING);
     assert_int_equal(r.rc, 99);
     assert_int_equal(write(q[1], "y", 1), 1);
     assert_int_equal(weft_await(tr, NULL), 0);
@@ -319,7 +290,7 @@ static void test_forget_and_reuse(void **state)
 static int forget_both_main(void *arg, void **res)
 {
     int sv[2];
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    socket_pair(sv, 0);
     nonblock(sv[0]);
     /* fill sv[0]'s send buffer so it is not writable */
     char blk[4096];
@@ -331,8 +302,8 @@ static int forget_both_main(void *arg, void **res)
     weft_task_t *tr, *tw;
     assert_int_equal(weft_spawn(&tr, waiter, &r, NULL), 0);
     assert_int_equal(weft_spawn(&tw, waiter, &w, NULL), 0);
-    wait_parked(tr);
-    wait_parked(tw);
+    wait_state(tr, WEFT_TASK_WAITING);
+    wait_state(tw, WEFT_TASK_WAITING);
     assert_int_equal(weft_sleep(WEFT_MSEC(2)), 0);
     assert_int_equal(r.rc, 99);
     assert_int_equal(w.rc, 99);
@@ -359,7 +330,7 @@ static void test_forget_wakes_both(void **state)
 static int stale_main(void *arg, void **res)
 {
     int sv[2];
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    socket_pair(sv, 0);
     nonblock(sv[0]);
     nonblock(sv[1]);
     /* the reader gives up: its interest stays armed in the kernel */
@@ -372,7 +343,7 @@ static int stale_main(void *arg, void **res)
     waitarg_t w = {.fd = sv[0], .events = WEFT_WRITABLE, .timeout = -1, .rc = 99};
     weft_task_t *tw;
     assert_int_equal(weft_spawn(&tw, waiter, &w, NULL), 0);
-    wait_parked(tw);
+    wait_state(tw, WEFT_TASK_WAITING);
     /* data arrives: the stale readable interest fires with no reader */
     assert_int_equal(write(sv[1], "r", 1), 1);
     assert_int_equal(weft_sleep(WEFT_MSEC(2)), 0);
@@ -411,7 +382,7 @@ static int many_main(void *arg, void **res)
         assert_int_equal(weft_spawn(&t[i], waiter, &w[i], NULL), 0);
     }
     for (int i = 0; i < MANY; i++)
-        wait_parked(t[i]);
+        wait_state(t[i], WEFT_TASK_WAITING);
     assert_int_equal(weft__loop()->be.nwatch, MANY);
     /* wake them in a scrambled order, a few at a time */
     for (int k = 0; k < MANY; k++) {
@@ -461,7 +432,7 @@ static int bad_main(void *arg, void **res)
     close(fd);
     /* a stream's fd belongs to weft */
     int sv[2];
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    socket_pair(sv, 0);
     weft_stream_t *s;
     assert_int_equal(weft_stream_open(&s, sv[0], NULL), 0);
     assert_int_equal(weft_fd_wait(sv[0], WEFT_READABLE, -1), -EBUSY);
@@ -493,7 +464,7 @@ static int callback_main(void *arg, void **res)
     waitarg_t r = {.fd = p[0], .events = WEFT_READABLE, .timeout = -1, .rc = 99};
     weft_task_t *t;
     assert_int_equal(weft_spawn(&t, waiter, &r, NULL), 0);
-    wait_parked(t);
+    wait_state(t, WEFT_TASK_WAITING);
     int fd = p[0];
     assert_int_equal(weft_call_later(NULL, WEFT_MSEC(1), cb_forget, &fd), 0);
     assert_int_equal(weft_await(t, NULL), 0);
@@ -581,5 +552,5 @@ int main(void)
         cmocka_unit_test(test_forget_from_callback),
         cmocka_unit_test(test_pingpong_cost),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return run_suite(tests, NULL, NULL);
 }

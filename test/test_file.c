@@ -16,10 +16,7 @@
  *
  * Covers: src/file.c.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "harness.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -31,15 +28,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "weft.h"
 #include "loop.h"
-
-static double test_scale(void)
-{
-    const char *s = getenv("WEFT_TEST_SCALE");
-    double v = s && *s ? atof(s) : 1.0;
-    return v > 0 ? v : 1.0;
-}
 
 static char dir[] = "/tmp/weft_file_XXXXXX";
 static char path[256], fifo[256];
@@ -59,11 +48,6 @@ static int teardown(void **state)
     unlink(fifo);
     rmdir(dir);
     return 0;
-}
-
-static void run(weft_task_fn fn, void *arg)
-{
-    assert_int_equal(weft_run(fn, arg, NULL), 0);
 }
 
 /* ---- read, write, pread, pwrite, sync, close ---- */
@@ -175,7 +159,7 @@ static int many_main(void *arg, void **res)
 static void test_many_readers(void **state)
 {
     weft_config_t cfg = {.pool_threads = 4};
-    assert_int_equal(weft_run_config(&cfg, many_main, NULL, NULL), 0);
+    run_config(&cfg, many_main, NULL);
 }
 
 /* ---- errors ---- */
@@ -549,7 +533,7 @@ static int copy_main(void *arg, void **res)
 static void test_copy_stack_buffers(void **state)
 {
     weft_config_t cfg = {.stack_mode = WEFT_STACK_COPY};
-    assert_int_equal(weft_run_config(&cfg, copy_main, NULL, NULL), 0);
+    run_config(&cfg, copy_main, NULL);
 }
 
 int main(void)
@@ -564,5 +548,5 @@ int main(void)
         cmocka_unit_test(test_ticker_during_large_read),
         cmocka_unit_test(test_copy_stack_buffers),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return run_suite(tests, setup, teardown);
 }

@@ -8,20 +8,12 @@
  *
  * Covers: src/gen.c.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "harness.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
-
-#include "weft.h"
-
-#define P(x) ((void *)(intptr_t)(x))
-#define I(p) ((intptr_t)(p))
 
 /* ---- next ---- */
 
@@ -566,5 +558,5 @@ int main(void)
         cmocka_unit_test(test_send_from_another_thread_returns_exdev),
         cmocka_unit_test(test_named_generator_with_custom_stack_runs),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return run_suite(tests, NULL, NULL);
 }

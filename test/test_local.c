@@ -13,10 +13,7 @@
  *
  * Covers: src/local.c.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "harness.h"
 
 #include <errno.h>
 #include <stdatomic.h>
@@ -25,11 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "weft.h"
 #include "loop.h"
-
-#define P(x) ((void *)(intptr_t)(x))
-#define I(p) ((int)(intptr_t)(p))
 
 static weft_local_key_t k1, k2, kd;
 
@@ -55,11 +48,6 @@ static int setup(void **state)
     assert_int_equal(weft_local_key_create(&kd, obj_dtor), 0);
     assert_true(k1.id != 0 && k2.id != 0 && k1.id != k2.id);
     return 0;
-}
-
-static void run(weft_task_fn fn, void *arg)
-{
-    assert_int_equal(weft_run(fn, arg, NULL), 0);
 }
 
 static void *get(const weft_local_key_t *k)
@@ -499,7 +487,7 @@ static void test_across_workers(void **state)
     assert_int_equal(weft_local_key_create(&kx, xw_dtor), 0);
     atomic_store(&xw_destroyed, 0);
     weft_config_t cfg = {.workers = 4};
-    assert_int_equal(weft_run_config(&cfg, xw_main, NULL, NULL), 0);
+    run_config(&cfg, xw_main, NULL);
     /* the shared value once, and each child's own */
     assert_int_equal(atomic_load(&xw_destroyed), 1 + 64);
 }
@@ -518,5 +506,5 @@ int main(void)
         cmocka_unit_test(test_bad_args),
         cmocka_unit_test(test_across_workers),
     };
-    return cmocka_run_group_tests(tests, setup, NULL);
+    return run_suite(tests, setup, NULL);
 }

@@ -13,10 +13,7 @@
  *
  * Covers: src/addr.c, src/net.c.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "harness.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -31,35 +28,6 @@
 #include <unistd.h>
 
 #include <netdb.h>
-
-#include "weft.h"
-
-/* Some minimal systems (containers without an /etc/hosts entry) cannot
- * resolve "localhost" at all; the tests that need it then skip. */
-static bool localhost_resolves(void)
-{
-    struct addrinfo h = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *ai = NULL;
-    if (getaddrinfo("localhost", NULL, &h, &ai) != 0)
-        return false;
-    freeaddrinfo(ai);
-    return true;
-}
-
-static void run(weft_task_fn fn, void *arg)
-{
-    assert_int_equal(weft_run(fn, arg, NULL), 0);
-}
-
-static bool have_ipv6(void)
-{
-    int fd = socket(AF_INET6, SOCK_STREAM, 0);
-    if (fd < 0)
-        return false;
-    struct sockaddr_in6 s6 = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
-    bool ok = bind(fd, (struct sockaddr *)&s6, sizeof s6) == 0;
-    close(fd);
-    return ok;
-}
 
 static char tmpdir[64];
 
@@ -404,7 +372,7 @@ static int t_tcp6(void *arg, void **res)
 
 static void test_tcp6(void **state)
 {
-    if (!have_ipv6()) {
+    if (!have_ipv6(SOCK_STREAM)) {
         printf("no IPv6 loopback here: skipped\n");
         skip();
     }
@@ -843,5 +811,5 @@ int main(void)
         cmocka_unit_test(test_accept),   cmocka_unit_test(test_inuse),
         cmocka_unit_test(test_bad_args),
     };
-    return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
+    return run_suite(tests, setup_dir, teardown_dir);
 }

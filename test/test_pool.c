@@ -14,10 +14,7 @@
  *
  * Covers: src/pool.c, src/loop.c (inbox, SIGPIPE), src/error.c.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "harness.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -29,31 +26,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "weft.h"
 #include "pool.h"
-
-#define P(x) ((void *)(intptr_t)(x))
-#define I(p) ((intptr_t)(p))
-
-static double test_scale(void)
-{
-    const char *s = getenv("WEFT_TEST_SCALE");
-    double v = s && *s ? atof(s) : 1.0;
-    return v > 0 ? v : 1.0;
-}
-
-static int scaled(int n, int min)
-{
-    int v = (int)(n * test_scale());
-    return v < min ? min : v;
-}
-
-static void run_cfg(int threads, weft_task_fn fn, void *arg)
-{
-    weft_config_t cfg = {.pool_threads = threads};
-    void *res = NULL;
-    assert_int_equal(weft_run_config(&cfg, fn, arg, &res), 0);
-}
 
 /* Waits (polling the loop, never a timed guess) until *flag reaches v. */
 static void wait_for(atomic_int *flag, int v)
@@ -141,7 +114,7 @@ static int results_main(void *arg, void **res)
 
 static void test_results(void **state)
 {
-    run_cfg(0, results_main, NULL);
+    run(results_main, NULL);
 }
 
 /* ---- FIFO with fewer threads than jobs ---- */
@@ -218,7 +191,7 @@ static void test_fifo_one_thread(void **state)
     fifo_t f = {.n = 0};
     gate_init(&f.gate);
     pthread_mutex_init(&f.mu, NULL);
-    run_cfg(1, fifo_main, &f);
+    run_config(&(weft_config_t){.pool_threads = 1}, fifo_main, &f);
     pthread_mutex_destroy(&f.mu);
     gate_fini(&f.gate);
 }
@@ -263,7 +236,7 @@ static void test_bounded(void **state)
 {
     atomic_store(&busy_now, 0);
     atomic_store(&busy_max, 0);
-    run_cfg(3, bounded_main, NULL);
+    run_config(&(weft_config_t){.pool_threads = 3}, bounded_main, NULL);
     assert_true(atomic_load(&busy_max) >= 1);
     assert_true(atomic_load(&busy_max) <= 3); /* never more threads than allowed */
 }
@@ -332,7 +305,7 @@ static void test_cancel_before_start(void **state)
 {
     gate_t g;
     gate_init(&g);
-    run_cfg(1, cancel_queued_main, &g);
+    run_config(&(weft_config_t){.pool_threads = 1}, cancel_queued_main, &g);
     gate_fini(&g);
 }
 
@@ -396,7 +369,7 @@ static void test_cancel_while_running(void **state)
 {
     gate_t g;
     gate_init(&g);
-    run_cfg(0, cancel_running_main, &g);
+    run(cancel_running_main, &g);
     assert_int_equal(atomic_load(&g.dropped), 1);
     assert_int_equal(atomic_load(&g.finished), 1);
     gate_fini(&g);
@@ -416,7 +389,7 @@ static int cancel_first_main(void *arg, void **res)
 
 static void test_cancel_before_call(void **state)
 {
-    run_cfg(0, cancel_first_main, NULL);
+    run(cancel_first_main, NULL);
 }
 
 /* ---- a deadline around a job blocked on a pipe ---- */
@@ -456,7 +429,7 @@ static void test_deadline(void **state)
 {
     gate_t g;
     gate_init(&g);
-    run_cfg(0, deadline_main, &g);
+    run(deadline_main, &g);
     gate_fini(&g);
 }
 
@@ -504,9 +477,9 @@ static int many_main(void *arg, void **res)
 static void test_many(void **state)
 {
     atomic_store(&many_done, 0);
-    run_cfg(0, many_main, NULL);
+    run(many_main, NULL);
     atomic_store(&many_done, 0);
-    run_cfg(2, many_main, NULL);
+    run_config(&(weft_config_t){.pool_threads = 2}, many_main, NULL);
 }
 
 /* ---- the loop is not idle while a job is outstanding ---- */
@@ -529,7 +502,7 @@ static int only_pool_main(void *arg, void **res)
 
 static void test_not_idle(void **state)
 {
-    run_cfg(0, only_pool_main, NULL);
+    run(only_pool_main, NULL);
 }
 
 /* ---- weft_run waits for running jobs ---- */
@@ -569,7 +542,7 @@ static void test_run_waits(void **state)
 {
     atomic_store(&late_done, 0);
     atomic_store(&late_started, 0);
-    run_cfg(0, leave_main, NULL);
+    run(leave_main, NULL);
     /* main returned while the detached job slept: it ran to its end and
      * was dropped before weft_run returned */
     assert_int_equal(atomic_load(&late_done), 11);
@@ -630,7 +603,7 @@ static void test_held(void **state)
 {
     gate_t g;
     gate_init(&g);
-    run_cfg(0, held_root, &g);
+    run(held_root, &g);
     gate_fini(&g);
 }
 
@@ -655,7 +628,7 @@ static void test_sigpipe(void **state)
     struct sigaction sa, dfl = {.sa_handler = SIG_DFL};
     sigemptyset(&dfl.sa_mask);
     assert_int_equal(sigaction(SIGPIPE, &dfl, NULL), 0);
-    run_cfg(0, sigpipe_main, NULL);
+    run(sigpipe_main, NULL);
     assert_int_equal(sigaction(SIGPIPE, NULL, &sa), 0);
     assert_ptr_equal(sa.sa_handler, SIG_DFL);
 }
@@ -683,7 +656,7 @@ static void test_bad_args(void **state)
     assert_int_equal(weft_to_thread(inc_job, NULL, NULL, NULL), -EPERM);
     weft_config_t cfg = {.pool_threads = -1};
     assert_int_equal(weft_run_config(&cfg, args_main, NULL, NULL), -EINVAL);
-    run_cfg(0, args_main, NULL);
+    run(args_main, NULL);
 }
 
 static void test_strerror(void **state)
@@ -711,5 +684,5 @@ int main(void)
         cmocka_unit_test(test_bad_args),
         cmocka_unit_test(test_strerror),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return run_suite(tests, NULL, NULL);
 }

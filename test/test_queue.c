@@ -7,40 +7,13 @@
  *
  * Covers: src/queue.c.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "harness.h"
 
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "weft.h"
-
-#define P(x) ((void *)(intptr_t)(x))
-#define I(p) ((intptr_t)(p))
-
-static double test_scale(void)
-{
-    const char *s = getenv("WEFT_TEST_SCALE");
-    double v = s && *s ? atof(s) : 1.0;
-    return v > 0 ? v : 1.0;
-}
-
-static void run(weft_task_fn fn, void *arg)
-{
-    void *res = NULL;
-    assert_int_equal(weft_run(fn, arg, &res), 0);
-}
-
-static void settle(void)
-{
-    for (int i = 0; i < 8; i++)
-        assert_int_equal(weft_yield(), 0);
-}
 
 static int cmp_int(const void *a, const void *b)
 {
@@ -100,12 +73,6 @@ static int joiner(void *arg, void **res)
         weft_deadline_pop(&d);
     o->done = true;
     return 0;
-}
-
-static void await_release(weft_task_t *t)
-{
-    assert_int_equal(weft_await(t, NULL), 0);
-    weft_task_release(t);
 }
 
 /* ---- basics ---- */
@@ -754,8 +721,5 @@ int main(void)
         cmocka_unit_test(test_stress_lifo),
         cmocka_unit_test(test_stress_priority),
     };
-    const char *filter = getenv("WEFT_TEST_FILTER"); /* e.g. "*stress*" */
-    if (filter && *filter)
-        cmocka_set_test_filter(filter);
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return run_suite(tests, NULL, NULL);
 }

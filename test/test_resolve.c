@@ -9,10 +9,7 @@
  *
  * Covers: src/resolve.c.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "harness.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -24,32 +21,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include "weft.h"
-
-/* Some minimal systems (containers without an /etc/hosts entry) cannot
- * resolve "localhost" at all; the tests that need it then skip. */
-static bool localhost_resolves(void)
-{
-    struct addrinfo h = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *ai = NULL;
-    if (getaddrinfo("localhost", NULL, &h, &ai) != 0)
-        return false;
-    freeaddrinfo(ai);
-    return true;
-}
-
-static double test_scale(void)
-{
-    const char *s = getenv("WEFT_TEST_SCALE");
-    double v = s && *s ? atof(s) : 1.0;
-    return v > 0 ? v : 1.0;
-}
-
-static void run(weft_task_fn fn, void *arg)
-{
-    void *res = NULL;
-    assert_int_equal(weft_run(fn, arg, &res), 0);
-}
 
 static int port_of(const struct addrinfo *ai)
 {
@@ -352,5 +323,5 @@ int main(void)
         cmocka_unit_test(test_many),
         cmocka_unit_test(test_bad_args),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return run_suite(tests, NULL, NULL);
 }

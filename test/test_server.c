@@ -15,10 +15,7 @@
  *
  * Covers: src/server.c.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "harness.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -29,27 +26,6 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include "weft.h"
-
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#define WEFT_HAVE_VALGRIND 1
-#endif
-#endif
-
-static double test_scale(void)
-{
-    const char *s = getenv("WEFT_TEST_SCALE");
-    double v = s && *s ? atof(s) : 1.0;
-    return v > 0 ? v : 1.0;
-}
-
-static void run(weft_task_fn fn, void *arg)
-{
-    assert_int_equal(weft_run(fn, arg, NULL), 0);
-}
 
 /* ---- the server side: one handler for every test, led by the client's
  * first line "<case> <index>\n" ---- */
@@ -436,7 +412,7 @@ static void test_emfile(void **state)
 #if defined(WEFT_HAVE_VALGRIND)
     /* Valgrind enforces the fd limit after the system call: it closes
      * what accept4 returned past it, which resets that client */
-    if (RUNNING_ON_VALGRIND) {
+    if (under_valgrind()) {
         printf("under Valgrind, whose fd limit resets accepted connections: skipped\n");
         skip();
     }
@@ -529,5 +505,5 @@ int main(void)
         cmocka_unit_test(test_close), cmocka_unit_test(test_emfile),
         cmocka_unit_test(test_peers),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return run_suite(tests, NULL, NULL);
 }

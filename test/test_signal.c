@@ -9,10 +9,7 @@
  *
  * Covers: src/signal.c.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "harness.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -20,13 +17,6 @@
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include "weft.h"
-
-static void run_main(weft_task_fn fn)
-{
-    assert_int_equal(weft_run(fn, NULL, NULL), 0);
-}
 
 static sigset_t one(int signo)
 {
@@ -78,7 +68,7 @@ static int wait_main(void *arg, void **result)
 static void test_task_waits_for_a_set_and_pending_signals_are_kept(void **state)
 {
     (void)state;
-    run_main(wait_main);
+    run(wait_main, NULL);
 }
 
 static int overlap_main(void *arg, void **result)
@@ -105,7 +95,7 @@ static int overlap_main(void *arg, void **result)
 static void test_overlapping_waiters_are_served_in_turn(void **state)
 {
     (void)state;
-    run_main(overlap_main);
+    run(overlap_main, NULL);
 }
 
 static int cancel_main(void *arg, void **result)
@@ -131,7 +121,7 @@ static int cancel_main(void *arg, void **result)
 static void test_cancel_and_deadline_end_a_wait(void **state)
 {
     (void)state;
-    run_main(cancel_main);
+    run(cancel_main, NULL);
 }
 
 /* ---- handlers ---- */
@@ -165,7 +155,7 @@ static int handler_main(void *arg, void **result)
 static void test_handlers_run_as_callbacks(void **state)
 {
     (void)state;
-    run_main(handler_main);
+    run(handler_main, NULL);
 }
 
 /* ---- SIGINT and weft_run ---- */
@@ -208,7 +198,7 @@ static int sigint_waited_main(void *arg, void **result)
 static void test_a_task_waiting_for_sigint_takes_it(void **state)
 {
     (void)state;
-    run_main(sigint_waited_main);
+    run(sigint_waited_main, NULL);
 }
 
 /* Ignores the first cancellation, then sends itself a second SIGINT. */
@@ -262,7 +252,7 @@ static void test_bad_arguments(void **state)
     sigset_t s = one(SIGUSR1);
     assert_int_equal(weft_signal_wait(&s, NULL), -EPERM);
     assert_int_equal(weft_signal_handle(SIGUSR1, on_usr2, NULL), -EPERM);
-    run_main(args_main);
+    run(args_main, NULL);
 }
 
 int main(void)
@@ -277,5 +267,5 @@ int main(void)
         cmocka_unit_test(test_second_sigint_kills),
         cmocka_unit_test(test_bad_arguments),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return run_suite(tests, NULL, NULL);
 }

@@ -22,10 +22,7 @@
  * Covers: src/stream.c, src/io.c, the deferred-write flush, spin and nap
  * in src/loop.c, the nap in src/backend/epoll.c.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "harness.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -39,28 +36,7 @@
 
 #include <pthread.h>
 
-#include "weft.h"
 #include "loop.h" /* weft__loop()->naps */
-
-static double test_scale(void)
-{
-    const char *s = getenv("WEFT_TEST_SCALE");
-    double v = s && *s ? atof(s) : 1.0;
-    return v > 0 ? v : 1.0;
-}
-
-/* n scaled, at least lo */
-static size_t scaled(size_t n, size_t lo)
-{
-    size_t v = (size_t)((double)n * test_scale());
-    return v < lo ? lo : v;
-}
-
-static void run(weft_task_fn fn, void *arg)
-{
-    void *res = NULL;
-    assert_int_equal(weft_run(fn, arg, &res), 0);
-}
 
 static unsigned char pat(size_t i)
 {
@@ -80,23 +56,12 @@ static void check_pat(const unsigned char *p, size_t from, size_t n)
             fail_msg("byte %zu: got %u, want %u", from + i, p[i], pat(from + i));
 }
 
-/* A socketpair with small kernel buffers when sndbuf > 0. */
-static void sockpair(int sv[2], int sndbuf)
-{
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-    if (sndbuf > 0)
-        for (int i = 0; i < 2; i++) {
-            setsockopt(sv[i], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
-            setsockopt(sv[i], SOL_SOCKET, SO_RCVBUF, &sndbuf, sizeof sndbuf);
-        }
-}
-
 /* Two connected streams. */
 static void spair(weft_stream_t **a, weft_stream_t **b, const weft_stream_opts_t *oa,
                   const weft_stream_opts_t *ob, int sndbuf)
 {
     int sv[2];
-    sockpair(sv, sndbuf);
+    socket_pair(sv, sndbuf);
     assert_int_equal(weft_stream_open(a, sv[0], oa), 0);
     assert_int_equal(weft_stream_open(b, sv[1], ob), 0);
 }
@@ -105,19 +70,6 @@ static void put(int fd, const char *s)
 {
     size_t n = strlen(s);
     assert_int_equal(write(fd, s, n), (ssize_t)n);
-}
-
-/* Yields until t is in state st (or done); fails if that never happens. */
-static void wait_state(weft_task_t *t, int st)
-{
-    for (int i = 0; i < 10000; i++) {
-        int cur = weft_task_state(t);
-        if (cur == st)
-            return;
-        assert_int_not_equal(cur, WEFT_TASK_DONE);
-        assert_int_equal(weft_yield(), 0);
-    }
-    fail_msg("task never reached state %d", st);
 }
 
 /* got is read after n was computed (argument order is unspecified) */
@@ -140,7 +92,7 @@ static void check_line(ssize_t n, const char *const *got, const char *want)
 static int basic_main(void *arg, void **res)
 {
     int sv[2];
-    sockpair(sv, 0);
+    socket_pair(sv, 0);
     weft_stream_t *s;
     assert_int_equal(weft_stream_open(&s, sv[0], NULL), 0);
     assert_true(weft_stream_fd(s) == sv[0]);
@@ -239,7 +191,7 @@ static int until_reader(void *arg, void **res)
 static int split_main(void *arg, void **res)
 {
     int sv[2];
-    sockpair(sv, 0);
+    socket_pair(sv, 0);
     weft_stream_opts_t o = {.limit = 64};
     until_t u = {0};
     assert_int_equal(weft_stream_open(&u.s, sv[0], &o), 0);
@@ -263,7 +215,7 @@ static int split_main(void *arg, void **res)
     static char line[40001];
     memset(line, 'z', sizeof line - 2);
     line[sizeof line - 2] = '\n';
-    sockpair(sv, 0);
+    socket_pair(sv, 0);
     weft_stream_opts_t o2 = {.limit = 65536};
     weft_stream_t *s;
     assert_int_equal(weft_stream_open(&s, sv[0], &o2), 0);
@@ -283,7 +235,7 @@ static void test_readuntil_split(void **state)
 static int overlong_main(void *arg, void **res)
 {
     int sv[2];
-    sockpair(sv, 0);
+    socket_pair(sv, 0);
     weft_stream_opts_t o = {.limit = 16};
     weft_stream_t *s;
     assert_int_equal(weft_stream_open(&s, sv[0], &o), 0);
@@ -315,7 +267,7 @@ static void test_overlong_line(void **state)
 static int incomplete_main(void *arg, void **res)
 {
     int sv[2];
-    sockpair(sv, 0);
+    socket_pair(sv, 0);
     weft_stream_t *s;
     assert_int_equal(weft_stream_open(&s, sv[0], NULL), 0);
     put(sv[1], "partial");
@@ -568,7 +520,7 @@ static void test_background_flush(void **state)
 static int shutdown_main(void *arg, void **res)
 {
     int sv[2];
-    sockpair(sv, 0);
+    socket_pair(sv, 0);
     weft_stream_t *s;
     assert_int_equal(weft_stream_open(&s, sv[0], NULL), 0);
     assert_int_equal(weft_stream_write(s, "bye", 3), 0);
@@ -607,7 +559,7 @@ static bool is_broken(int rc)
 static int peer_closed_main(void *arg, void **res)
 {
     int sv[2];
-    sockpair(sv, 0);
+    socket_pair(sv, 0);
     weft_stream_t *s;
     assert_int_equal(weft_stream_open(&s, sv[0], NULL), 0);
     close(sv[1]);
@@ -634,7 +586,7 @@ static int peer_closed_main(void *arg, void **res)
     assert_int_equal(weft_stream_close(a), rc);
 
     /* a reset seen by a read sticks too */
-    sockpair(sv, 0);
+    socket_pair(sv, 0);
     assert_int_equal(weft_stream_open(&s, sv[0], NULL), 0);
     assert_int_equal(weft_stream_write(s, "unread", 6), 0);
     close(sv[1]); /* with our bytes unread: a reset */
@@ -725,7 +677,7 @@ static void stuff(weft_stream_t *w, size_t n)
 static int close_waiter_main(void *arg, void **res)
 {
     int sv[2];
-    sockpair(sv, 0);
+    socket_pair(sv, 0);
     /* close while another task waits in read */
     op_t o = {0};
     assert_int_equal(weft_stream_open(&o.s, sv[0], NULL), 0);
@@ -736,7 +688,7 @@ static int close_waiter_main(void *arg, void **res)
     close(sv[1]);
 
     /* abort while another task waits in readuntil */
-    sockpair(sv, 0);
+    socket_pair(sv, 0);
     o = (op_t){.op = 3};
     assert_int_equal(weft_stream_open(&o.s, sv[0], NULL), 0);
     put(sv[1], "no end yet");
@@ -747,7 +699,7 @@ static int close_waiter_main(void *arg, void **res)
     close(sv[1]);
 
     /* close while the reader was woken with data but has not run yet */
-    sockpair(sv, 0);
+    socket_pair(sv, 0);
     o = (op_t){0};
     assert_int_equal(weft_stream_open(&o.s, sv[0], NULL), 0);
     t = start_op(&o);
@@ -799,7 +751,7 @@ static void test_close_while_waiting(void **state)
 static int cancel_main(void *arg, void **res)
 {
     int sv[2];
-    sockpair(sv, 0);
+    socket_pair(sv, 0);
     weft_stream_t *s;
     assert_int_equal(weft_stream_open(&s, sv[0], NULL), 0);
     char buf[64];
@@ -957,7 +909,7 @@ static void test_pipes(void **state)
 static int fill_main(void *arg, void **res)
 {
     int sv[2];
-    sockpair(sv, 0);
+    socket_pair(sv, 0);
     weft_stream_t *s;
     assert_int_equal(weft_stream_open(&s, sv[0], NULL), 0);
     const char *p;
@@ -1008,7 +960,7 @@ static int args_main(void *arg, void **res)
     weft_stream_t *s = (weft_stream_t *)&s;
     weft_stream_opts_t bad = {.high_water = 100, .low_water = 200};
     int sv[2];
-    sockpair(sv, 0);
+    socket_pair(sv, 0);
     assert_int_equal(weft_stream_open(&s, -1, NULL), -EINVAL);
     assert_null(s);
     assert_int_equal(weft_stream_open(NULL, sv[1], NULL), -EINVAL);
@@ -1038,7 +990,7 @@ static int args_main(void *arg, void **res)
     assert_int_equal(weft_stream_fd(NULL), -EINVAL);
     assert_int_equal(weft_stream_pending(NULL), 0);
 
-    sockpair(sv, 0);
+    socket_pair(sv, 0);
     assert_int_equal(weft_stream_open(&s, sv[0], NULL), 0);
     assert_int_equal(weft_stream_read(s, NULL, 1), -EINVAL);
     assert_int_equal(weft_stream_readexactly(s, NULL, 1, NULL), -EINVAL);
@@ -1074,7 +1026,7 @@ static void test_bad_args(void **state)
     run(args_main, NULL);
     /* no loop: -EPERM, and the fd is closed */
     int sv[2];
-    sockpair(sv, 0);
+    socket_pair(sv, 0);
     weft_stream_t *s;
     assert_int_equal(weft_stream_open(&s, sv[0], NULL), -EPERM);
     assert_int_equal(fcntl(sv[0], F_GETFD), -1);
@@ -1303,7 +1255,7 @@ static uint64_t nap_serve(int nconn, int rounds, int gap_us)
     uint64_t naps = weft__loop()->naps;
     for (int i = 0; i < nconn; i++) {
         int sv[2];
-        sockpair(sv, 0);
+        socket_pair(sv, 0);
         weft_stream_t *s;
         assert_int_equal(weft_stream_open(&s, sv[0], &defer_opts), 0);
         assert_int_equal(weft_spawn(&t[i], nap_echo, s, NULL), 0);
@@ -1386,5 +1338,5 @@ int main(void)
         cmocka_unit_test(test_deferred_writes),
         cmocka_unit_test(test_deferred_nap),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return run_suite(tests, NULL, NULL);
 }

@@ -9,33 +9,14 @@
  *
  * Covers: src/sync.c.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "harness.h"
 
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "weft.h"
-
-#define P(x) ((void *)(intptr_t)(x))
-#define I(p) ((intptr_t)(p))
-
-static void run(weft_task_fn fn, void *arg)
-{
-    void *res = NULL;
-    assert_int_equal(weft_run(fn, arg, &res), 0);
-}
-
 /* Lets every ready task run until it waits. */
-static void settle(void)
-{
-    for (int i = 0; i < 8; i++)
-        assert_int_equal(weft_yield(), 0);
-}
 
 /* A log of events, in the order they happened. */
 typedef struct {
@@ -840,8 +821,5 @@ int main(void)
         cmocka_unit_test(test_bounded_sem),
         cmocka_unit_test(test_barrier),
     };
-    const char *filter = getenv("WEFT_TEST_FILTER"); /* e.g. "*stress*" */
-    if (filter && *filter)
-        cmocka_set_test_filter(filter);
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return run_suite(tests, NULL, NULL);
 }

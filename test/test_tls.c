@@ -28,10 +28,7 @@
  * Covers: src/tls.c, src/stream.c, src/server.c, src/net.c, src/io.c,
  * src/error.c.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "harness.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -44,23 +41,8 @@
 #include <unistd.h>
 #include <ftw.h>
 
-#include "weft.h"
-
 static char dir[64];
 static char ca[128], ca2[128], crt[128], key[128], expired[128], self[128], other_crt[128];
-
-static double test_scale(void)
-{
-    const char *s = getenv("WEFT_TEST_SCALE");
-    double v = s && *s ? atof(s) : 1.0;
-    return v > 0 ? v : 1.0;
-}
-
-static size_t scaled(size_t n, size_t lo)
-{
-    size_t v = (size_t)((double)n * test_scale());
-    return v < lo ? lo : v;
-}
 
 static bool have(const char *prog)
 {
@@ -163,12 +145,6 @@ static int group_teardown(void **state)
 }
 
 /* ---- helpers ---- */
-
-static void run(weft_task_fn fn, void *arg)
-{
-    void *res = NULL;
-    assert_int_equal(weft_run(fn, arg, &res), 0);
-}
 
 static weft_tls_ctx_t *client_ctx(const char *cafile, const char *alpn)
 {
@@ -749,7 +725,7 @@ static int t_args(void *arg, void **res)
 
     /* a verifying client needs a name; a stream with unread bytes is refused */
     int sv[2];
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    socket_pair(sv, 0);
     weft_stream_t *x, *y;
     assert_int_equal(weft_stream_open(&x, sv[0], NULL), 0);
     assert_int_equal(weft_stream_open(&y, sv[1], NULL), 0);
@@ -825,7 +801,7 @@ static void pair_named(weft_tls_ctx_t *sc, weft_tls_ctx_t *cc, side_t *srv, side
                        const char *name)
 {
     int sv[2];
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    socket_pair(sv, 0);
     *srv = (side_t){.c = sc};
     *cli = (side_t){.c = cc, .name = name};
     assert_int_equal(weft_stream_open(&srv->s, sv[0], NULL), 0);
@@ -952,10 +928,7 @@ static int get_reply(weft_stream_t *s, int *status, char **body, size_t *len)
 
 static int t_https_hello(void *arg, void **res)
 {
-    const char *exdir = arg;
-    char path[512];
-    snprintf(path, sizeof path, "%s/https_hello", exdir);
-    const char *argv[] = {path, "0", crt, key, NULL};
+    const char *argv[] = {arg, "0", crt, key, NULL};
     weft_proc_opts_t po = {.in = WEFT_STDIO_DEVNULL, .out = WEFT_STDIO_PIPE};
     weft_proc_t *p;
     assert_int_equal(weft_proc_spawn(&p, argv, &po), 0);
@@ -1025,14 +998,13 @@ static int t_https_hello(void *arg, void **res)
 
 static void test_https_hello(void **state)
 {
-    const char *exdir = getenv("WEFT_EXAMPLES_DIR");
-    char path[512];
-    snprintf(path, sizeof path, "%s/https_hello", exdir ? exdir : "");
-    if (!exdir || access(path, X_OK) != 0) {
-        fprintf(stderr, "test_tls: WEFT_EXAMPLES_DIR/https_hello not there: skipped\n");
+    static char path[4200];
+    snprintf(path, sizeof path, "%s", example_path("https_hello"));
+    if (access(path, X_OK) != 0) {
+        fprintf(stderr, "test_tls: %s not there: skipped\n", path);
         skip();
     }
-    run(t_https_hello, (void *)exdir);
+    run(t_https_hello, path);
 }
 
 int main(void)
@@ -1055,5 +1027,5 @@ int main(void)
         cmocka_unit_test(test_sni_picks_certificate),
         cmocka_unit_test(test_https_hello),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return run_suite(tests, group_setup, group_teardown);
 }

@@ -8,10 +8,7 @@
  *
  * Covers: src/udp.c.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "harness.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -21,20 +18,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "weft.h"
-
-static double test_scale(void)
-{
-    const char *s = getenv("WEFT_TEST_SCALE");
-    double v = s && *s ? atof(s) : 1.0;
-    return v > 0 ? v : 1.0;
-}
-
-static void run(weft_task_fn fn)
-{
-    assert_int_equal(weft_run(fn, NULL, NULL), 0);
-}
-
 static weft_udp_t *open_loopback(const char *host)
 {
     weft_addr_t a;
@@ -42,17 +25,6 @@ static weft_udp_t *open_loopback(const char *host)
     assert_int_equal(weft_addr_parse(&a, host, 0), 0);
     assert_int_equal(weft_udp_open(&u, &a, 0), 0);
     return u;
-}
-
-static bool have_ipv6(void)
-{
-    int fd = socket(AF_INET6, SOCK_DGRAM, 0);
-    if (fd < 0)
-        return false;
-    struct sockaddr_in6 s6 = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
-    bool ok = bind(fd, (struct sockaddr *)&s6, sizeof s6) == 0;
-    close(fd);
-    return ok;
 }
 
 /* ---- unconnected: the sender's address is reported ---- */
@@ -92,7 +64,7 @@ static int t_unconnected(void *arg, void **res)
 
 static void test_unconnected(void **state)
 {
-    run(t_unconnected);
+    run(t_unconnected, NULL);
 }
 
 static int t_ipv6(void *arg, void **res)
@@ -103,11 +75,11 @@ static int t_ipv6(void *arg, void **res)
 
 static void test_ipv6(void **state)
 {
-    if (!have_ipv6()) {
+    if (!have_ipv6(SOCK_DGRAM)) {
         printf("no IPv6 loopback here: skipped\n");
         skip();
     }
-    run(t_ipv6);
+    run(t_ipv6, NULL);
 }
 
 /* ---- connected: only the peer's datagrams, refusals reported ---- */
@@ -148,7 +120,7 @@ static int t_connected(void *arg, void **res)
 
 static void test_connected(void **state)
 {
-    run(t_connected);
+    run(t_connected, NULL);
 }
 
 /* ---- truncation: the rest of a long datagram is dropped ---- */
@@ -175,7 +147,7 @@ static int t_truncation(void *arg, void **res)
 
 static void test_truncation(void **state)
 {
-    run(t_truncation);
+    run(t_truncation, NULL);
 }
 
 /* ---- waiting receivers: cancel, deadline, close ---- */
@@ -252,7 +224,7 @@ static int t_waiting(void *arg, void **res)
 
 static void test_waiting(void **state)
 {
-    run(t_waiting);
+    run(t_waiting, NULL);
 }
 
 /* ---- many datagrams through a small buffer: both sides wait ---- */
@@ -322,7 +294,7 @@ static int t_flood(void *arg, void **res)
 
 static void test_flood(void **state)
 {
-    run(t_flood);
+    run(t_flood, NULL);
 }
 
 /* ---- bad arguments ---- */
@@ -382,7 +354,7 @@ static int t_bad_args(void *arg, void **res)
 
 static void test_bad_args(void **state)
 {
-    run(t_bad_args);
+    run(t_bad_args, NULL);
     /* no loop: nothing can be opened */
     weft_udp_t *u;
     weft_addr_t a;
@@ -410,7 +382,7 @@ static int t_callback(void *arg, void **res)
 
 static void test_callback(void **state)
 {
-    run(t_callback);
+    run(t_callback, NULL);
 }
 
 int main(void)
@@ -421,5 +393,5 @@ int main(void)
         cmocka_unit_test(test_waiting),     cmocka_unit_test(test_flood),
         cmocka_unit_test(test_bad_args),    cmocka_unit_test(test_callback),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return run_suite(tests, NULL, NULL);
 }
