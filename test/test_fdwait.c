@@ -83,7 +83,7 @@ static int readable_main(void *arg, void **res)
     return 0;
 }
 
-static void test_readable_writable(void **state)
+static void test_fd_wait_blocks_until_readable_and_writable_returns_at_once(void **state)
 {
     run(readable_main, NULL);
 }
@@ -104,7 +104,23 @@ static int both_main(void *arg, void **res)
         assert_int_equal(weft_fd_wait(sv[0], WEFT_READABLE, -1), WEFT_READABLE);
     char buf[8];
     assert_int_equal(read(sv[0], buf, sizeof buf), 2);
+    assert_no_watch();
+    weft_fd_forget(sv[0]);
+    close(sv[0]);
+    close(sv[1]);
+    return 0;
+}
 
+static void test_fd_wait_for_both_directions_reports_what_is_ready_level_triggered(void **state)
+{
+    run(both_main, NULL);
+}
+
+static int reader_writer_main(void *arg, void **res)
+{
+    int sv[2];
+    socket_pair(sv, 0);
+    char buf[8];
     /* a reader and a writer, two tasks, on one fd */
     waitarg_t r = {.fd = sv[0], .events = WEFT_READABLE, .timeout = -1, .rc = 99};
     waitarg_t w = {.fd = sv[0], .events = WEFT_WRITABLE, .timeout = -1, .rc = 99};
@@ -121,9 +137,25 @@ static int both_main(void *arg, void **res)
     assert_int_equal(r.rc, WEFT_READABLE);
     weft_task_release(tr);
     weft_task_release(tw);
-
-    /* the peer hangs up: reported as ready both ways */
     assert_int_equal(read(sv[0], buf, sizeof buf), 1);
+    assert_no_watch();
+    weft_fd_forget(sv[0]);
+    close(sv[0]);
+    close(sv[1]);
+    return 0;
+}
+
+static void test_fd_reader_and_writer_tasks_wait_on_one_fd_apart(void **state)
+{
+    run(reader_writer_main, NULL);
+}
+
+static int hang_up_main(void *arg, void **res)
+{
+    int sv[2];
+    socket_pair(sv, 0);
+    char buf[8];
+    /* the peer hangs up: reported as ready both ways */
     close(sv[1]);
     int rc = weft_fd_wait(sv[0], WEFT_READABLE, -1);
     assert_int_equal(rc, WEFT_READABLE);
@@ -134,9 +166,9 @@ static int both_main(void *arg, void **res)
     return 0;
 }
 
-static void test_both_directions(void **state)
+static void test_fd_peer_hang_up_is_reported_readable(void **state)
 {
-    run(both_main, NULL);
+    run(hang_up_main, NULL);
 }
 
 /* ---- timeouts and deadlines ---- */
@@ -178,7 +210,7 @@ static int timeout_main(void *arg, void **res)
     return 0;
 }
 
-static void test_timeout_and_deadline(void **state)
+static void test_fd_wait_timeout_0_looks_and_deadline_scopes_bound_the_wait(void **state)
 {
     run(timeout_main, NULL);
 }
@@ -219,7 +251,7 @@ static int cancel_main(void *arg, void **res)
     return 0;
 }
 
-static void test_cancel_and_busy(void **state)
+static void test_fd_second_reader_is_ebusy_and_a_cancelled_wait_frees_the_place(void **state)
 {
     run(cancel_main, NULL);
 }
@@ -280,7 +312,7 @@ static int forget_main(void *arg, void **res)
     return 0;
 }
 
-static void test_forget_and_reuse(void **state)
+static void test_fd_forgotten_under_a_waiter_is_ebadf_and_a_reused_number_works(void **state)
 {
     run(forget_main, NULL);
 }
@@ -320,7 +352,7 @@ static int forget_both_main(void *arg, void **res)
     return 0;
 }
 
-static void test_forget_wakes_both(void **state)
+static void test_fd_forget_wakes_both_reader_and_writer_with_ebadf(void **state)
 {
     run(forget_both_main, NULL);
 }
@@ -362,7 +394,7 @@ static int stale_main(void *arg, void **res)
     return 0;
 }
 
-static void test_stale_interest(void **state)
+static void test_fd_stale_read_interest_firing_leaves_the_writer_waiting(void **state)
 {
     run(stale_main, NULL);
 }
@@ -406,7 +438,7 @@ static int many_main(void *arg, void **res)
     return 0;
 }
 
-static void test_many_fds(void **state)
+static void test_fd_many_waiters_on_many_fds_wake_in_any_order(void **state)
 {
     run(many_main, NULL);
 }
@@ -442,9 +474,13 @@ static int bad_main(void *arg, void **res)
     return 0;
 }
 
-static void test_bad_args(void **state)
+static void test_fd_wait_refuses_bad_arguments_files_and_stream_fds(void **state)
 {
     run(bad_main, NULL);
+}
+
+static void test_fd_wait_and_forget_outside_a_loop_are_eperm(void **state)
+{
     /* outside any loop */
     assert_int_equal(weft_fd_wait(0, WEFT_READABLE, -1), -EPERM);
     assert_int_equal(weft_fd_forget(0), -EPERM);
@@ -476,7 +512,7 @@ static int callback_main(void *arg, void **res)
     return 0;
 }
 
-static void test_forget_from_callback(void **state)
+static void test_fd_forget_from_a_callback_wakes_the_waiter_with_ebadf(void **state)
 {
     run(callback_main, NULL);
 }
@@ -532,7 +568,7 @@ static int pingpong_main(void *arg, void **res)
     return 0;
 }
 
-static void test_pingpong_cost(void **state)
+static void test_fd_wait_ping_pong_between_two_tasks_delivers_every_byte(void **state)
 {
     run(pingpong_main, NULL);
 }
@@ -540,17 +576,20 @@ static void test_pingpong_cost(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_readable_writable),
-        cmocka_unit_test(test_both_directions),
-        cmocka_unit_test(test_timeout_and_deadline),
-        cmocka_unit_test(test_cancel_and_busy),
-        cmocka_unit_test(test_forget_and_reuse),
-        cmocka_unit_test(test_forget_wakes_both),
-        cmocka_unit_test(test_stale_interest),
-        cmocka_unit_test(test_many_fds),
-        cmocka_unit_test(test_bad_args),
-        cmocka_unit_test(test_forget_from_callback),
-        cmocka_unit_test(test_pingpong_cost),
+        cmocka_unit_test(test_fd_wait_blocks_until_readable_and_writable_returns_at_once),
+        cmocka_unit_test(test_fd_wait_for_both_directions_reports_what_is_ready_level_triggered),
+        cmocka_unit_test(test_fd_reader_and_writer_tasks_wait_on_one_fd_apart),
+        cmocka_unit_test(test_fd_peer_hang_up_is_reported_readable),
+        cmocka_unit_test(test_fd_wait_timeout_0_looks_and_deadline_scopes_bound_the_wait),
+        cmocka_unit_test(test_fd_second_reader_is_ebusy_and_a_cancelled_wait_frees_the_place),
+        cmocka_unit_test(test_fd_forgotten_under_a_waiter_is_ebadf_and_a_reused_number_works),
+        cmocka_unit_test(test_fd_forget_wakes_both_reader_and_writer_with_ebadf),
+        cmocka_unit_test(test_fd_stale_read_interest_firing_leaves_the_writer_waiting),
+        cmocka_unit_test(test_fd_many_waiters_on_many_fds_wake_in_any_order),
+        cmocka_unit_test(test_fd_wait_refuses_bad_arguments_files_and_stream_fds),
+        cmocka_unit_test(test_fd_wait_and_forget_outside_a_loop_are_eperm),
+        cmocka_unit_test(test_fd_forget_from_a_callback_wakes_the_waiter_with_ebadf),
+        cmocka_unit_test(test_fd_wait_ping_pong_between_two_tasks_delivers_every_byte),
     };
     return run_suite(tests, NULL, NULL);
 }
