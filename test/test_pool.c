@@ -112,7 +112,7 @@ static int results_main(void *arg, void **res)
     return 0;
 }
 
-static void test_results(void **state)
+static void test_to_thread_returns_the_jobs_status_and_result(void **state)
 {
     run(results_main, NULL);
 }
@@ -186,7 +186,7 @@ static int fifo_main(void *arg, void **res)
     return 0;
 }
 
-static void test_fifo_one_thread(void **state)
+static void test_pool_runs_queued_jobs_in_fifo_order_on_one_thread(void **state)
 {
     fifo_t f = {.n = 0};
     gate_init(&f.gate);
@@ -232,7 +232,7 @@ static int bounded_main(void *arg, void **res)
     return 0;
 }
 
-static void test_bounded(void **state)
+static void test_pool_never_runs_more_jobs_at_once_than_its_threads(void **state)
 {
     atomic_store(&busy_now, 0);
     atomic_store(&busy_max, 0);
@@ -301,7 +301,7 @@ static int cancel_queued_main(void *arg, void **res)
     return 0;
 }
 
-static void test_cancel_before_start(void **state)
+static void test_to_thread_cancelled_while_queued_drops_the_job_unrun(void **state)
 {
     gate_t g;
     gate_init(&g);
@@ -365,7 +365,7 @@ static int cancel_running_main(void *arg, void **res)
     return 0;
 }
 
-static void test_cancel_while_running(void **state)
+static void test_to_thread_cancelled_while_running_drops_the_result_after(void **state)
 {
     gate_t g;
     gate_init(&g);
@@ -387,7 +387,7 @@ static int cancel_first_main(void *arg, void **res)
     return 0;
 }
 
-static void test_cancel_before_call(void **state)
+static void test_to_thread_when_already_cancelled_never_runs_the_job(void **state)
 {
     run(cancel_first_main, NULL);
 }
@@ -425,7 +425,7 @@ static int deadline_main(void *arg, void **res)
     return 0;
 }
 
-static void test_deadline(void **state)
+static void test_to_thread_past_its_deadline_returns_and_drops_the_late_result(void **state)
 {
     gate_t g;
     gate_init(&g);
@@ -474,10 +474,14 @@ static int many_main(void *arg, void **res)
     return 0;
 }
 
-static void test_many(void **state)
+static void test_pool_serves_many_tasks_each_chaining_jobs(void **state)
 {
     atomic_store(&many_done, 0);
     run(many_main, NULL);
+}
+
+static void test_pool_of_two_threads_serves_many_tasks_each_chaining_jobs(void **state)
+{
     atomic_store(&many_done, 0);
     run_config(&(weft_config_t){.pool_threads = 2}, many_main, NULL);
 }
@@ -500,7 +504,7 @@ static int only_pool_main(void *arg, void **res)
     return 0;
 }
 
-static void test_not_idle(void **state)
+static void test_loop_waits_for_a_pool_job_when_nothing_else_can_wake_it(void **state)
 {
     run(only_pool_main, NULL);
 }
@@ -538,7 +542,7 @@ static int leave_main(void *arg, void **res)
     return 0; /* the job is detached but running */
 }
 
-static void test_run_waits(void **state)
+static void test_run_waits_for_a_detached_running_job_and_drops_it(void **state)
 {
     atomic_store(&late_done, 0);
     atomic_store(&late_started, 0);
@@ -599,7 +603,7 @@ static int held_root(void *arg, void **res)
     return rc;
 }
 
-static void test_held(void **state)
+static void test_held_pool_call_sees_deadline_and_cancel_only_after_the_job(void **state)
 {
     gate_t g;
     gate_init(&g);
@@ -623,7 +627,7 @@ static int sigpipe_main(void *arg, void **res)
     return 0;
 }
 
-static void test_sigpipe(void **state)
+static void test_run_ignores_sigpipe_and_restores_the_disposition(void **state)
 {
     struct sigaction sa, dfl = {.sa_handler = SIG_DFL};
     sigemptyset(&dfl.sa_mask);
@@ -651,7 +655,7 @@ static int args_main(void *arg, void **res)
     return 0;
 }
 
-static void test_bad_args(void **state)
+static void test_to_thread_bad_arguments_and_calls_outside_a_task_are_refused(void **state)
 {
     assert_int_equal(weft_to_thread(inc_job, NULL, NULL, NULL), -EPERM);
     weft_config_t cfg = {.pool_threads = -1};
@@ -659,7 +663,7 @@ static void test_bad_args(void **state)
     run(args_main, NULL);
 }
 
-static void test_strerror(void **state)
+static void test_strerror_describes_weft_codes_of_either_sign(void **state)
 {
     assert_string_equal(weft_strerror(-WEFT_ENOTFOUND), "no such host or service");
     assert_non_null(strstr(weft_strerror(-WEFT_EINCOMPLETE), "incomplete"));
@@ -669,20 +673,21 @@ static void test_strerror(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_results),
-        cmocka_unit_test(test_fifo_one_thread),
-        cmocka_unit_test(test_bounded),
-        cmocka_unit_test(test_cancel_before_start),
-        cmocka_unit_test(test_cancel_while_running),
-        cmocka_unit_test(test_cancel_before_call),
-        cmocka_unit_test(test_deadline),
-        cmocka_unit_test(test_many),
-        cmocka_unit_test(test_not_idle),
-        cmocka_unit_test(test_run_waits),
-        cmocka_unit_test(test_held),
-        cmocka_unit_test(test_sigpipe),
-        cmocka_unit_test(test_bad_args),
-        cmocka_unit_test(test_strerror),
+        cmocka_unit_test(test_to_thread_returns_the_jobs_status_and_result),
+        cmocka_unit_test(test_pool_runs_queued_jobs_in_fifo_order_on_one_thread),
+        cmocka_unit_test(test_pool_never_runs_more_jobs_at_once_than_its_threads),
+        cmocka_unit_test(test_to_thread_cancelled_while_queued_drops_the_job_unrun),
+        cmocka_unit_test(test_to_thread_cancelled_while_running_drops_the_result_after),
+        cmocka_unit_test(test_to_thread_when_already_cancelled_never_runs_the_job),
+        cmocka_unit_test(test_to_thread_past_its_deadline_returns_and_drops_the_late_result),
+        cmocka_unit_test(test_pool_serves_many_tasks_each_chaining_jobs),
+        cmocka_unit_test(test_pool_of_two_threads_serves_many_tasks_each_chaining_jobs),
+        cmocka_unit_test(test_loop_waits_for_a_pool_job_when_nothing_else_can_wake_it),
+        cmocka_unit_test(test_run_waits_for_a_detached_running_job_and_drops_it),
+        cmocka_unit_test(test_held_pool_call_sees_deadline_and_cancel_only_after_the_job),
+        cmocka_unit_test(test_run_ignores_sigpipe_and_restores_the_disposition),
+        cmocka_unit_test(test_to_thread_bad_arguments_and_calls_outside_a_task_are_refused),
+        cmocka_unit_test(test_strerror_describes_weft_codes_of_either_sign),
     };
     return run_suite(tests, NULL, NULL);
 }
