@@ -501,8 +501,10 @@ static void test_peers(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_echo),  cmocka_unit_test(test_max_conns),
-        cmocka_unit_test(test_close), cmocka_unit_test(test_emfile),
+        cmocka_unit_test(test_echo),
+        cmocka_unit_test(test_max_conns),
+        cmocka_unit_test(test_close),
+        cmocka_unit_test(test_emfile),
         cmocka_unit_test(test_peers),
     };
     return run_suite(tests, NULL, NULL);

@@ -62,7 +62,7 @@ static int t_unconnected(void *arg, void **res)
     return 0;
 }
 
-static void test_unconnected(void **state)
+static void test_udp_unconnected_datagrams_report_the_senders_address(void **state)
 {
     run(t_unconnected, NULL);
 }
@@ -73,7 +73,7 @@ static int t_ipv6(void *arg, void **res)
     return 0;
 }
 
-static void test_ipv6(void **state)
+static void test_udp_ipv6_datagrams_report_the_senders_address(void **state)
 {
     if (!have_ipv6(SOCK_DGRAM)) {
         printf("no IPv6 loopback here: skipped\n");
@@ -102,7 +102,26 @@ static int t_connected(void *arg, void **res)
     assert_int_equal(weft_udp_recvfrom(a, buf, sizeof buf, &from), 5);
     assert_memory_equal(buf, "hello", 5);
     assert_memory_equal(&from.ss, &ba.ss, ba.len);
+    weft_udp_close(a);
+    weft_udp_close(b);
+    weft_udp_close(other);
+    return 0;
+}
 
+static void test_udp_connected_socket_gets_only_its_peers_datagrams(void **state)
+{
+    run(t_connected, NULL);
+}
+
+static int t_refused(void *arg, void **res)
+{
+    weft_udp_t *a = open_loopback("127.0.0.1"), *b = open_loopback("127.0.0.1");
+    weft_addr_t aa, ba;
+    char buf[16];
+    weft_udp_local_addr(a, &aa);
+    weft_udp_local_addr(b, &ba);
+    assert_int_equal(weft_udp_connect(a, &ba), 0);
+    assert_int_equal(weft_udp_connect(b, &aa), 0);
     /* a connected socket whose peer is gone learns it from the ICMP */
     weft_udp_close(b);
     assert_int_equal(weft_udp_sendto(a, "x", 1, NULL), 1);
@@ -112,15 +131,13 @@ static int t_connected(void *arg, void **res)
     r = weft_udp_recvfrom(a, buf, sizeof buf, NULL);
     weft_deadline_pop(&d);
     assert_int_equal(r, -ECONNREFUSED);
-
     weft_udp_close(a);
-    weft_udp_close(other);
     return 0;
 }
 
-static void test_connected(void **state)
+static void test_udp_connected_socket_learns_its_peer_is_gone_from_icmp(void **state)
 {
-    run(t_connected, NULL);
+    run(t_refused, NULL);
 }
 
 /* ---- truncation: the rest of a long datagram is dropped ---- */
@@ -145,7 +162,7 @@ static int t_truncation(void *arg, void **res)
     return 0;
 }
 
-static void test_truncation(void **state)
+static void test_udp_short_buffer_truncates_one_datagram_only(void **state)
 {
     run(t_truncation, NULL);
 }
@@ -184,10 +201,22 @@ static int t_waiting(void *arg, void **res)
     assert_int_equal(weft_await(t, NULL), 0);
     weft_task_release(t);
     assert_int_equal(r.rc, 4);
+    weft_udp_close(a);
+    weft_udp_close(b);
+    return 0;
+}
 
+static void test_udp_waiting_receive_gets_a_later_datagram(void **state)
+{
+    run(t_waiting, NULL);
+}
+
+static int t_recv_cancel(void *arg, void **res)
+{
+    weft_udp_t *b = open_loopback("127.0.0.1");
+    weft_task_t *t;
     /* cancelled while waiting */
-    memset(&r, 0, sizeof r);
-    r.u = b;
+    recv_t r = {.u = b};
     assert_int_equal(weft_spawn(&t, receiver, &r, NULL), 0);
     for (int i = 0; i < 4; i++)
         weft_yield();
@@ -196,10 +225,21 @@ static int t_waiting(void *arg, void **res)
     weft_await(t, NULL);
     weft_task_release(t);
     assert_int_equal(r.rc, -ECANCELED);
+    weft_udp_close(b);
+    return 0;
+}
 
+static void test_udp_receive_cancelled_while_waiting_returns_ecanceled(void **state)
+{
+    run(t_recv_cancel, NULL);
+}
+
+static int t_recv_busy_close(void *arg, void **res)
+{
+    weft_udp_t *b = open_loopback("127.0.0.1");
+    weft_task_t *t;
     /* a second receiver while one waits: -EBUSY */
-    memset(&r, 0, sizeof r);
-    r.u = b;
+    recv_t r = {.u = b};
     assert_int_equal(weft_spawn(&t, receiver, &r, NULL), 0);
     weft_yield();
     char buf[4];
@@ -210,7 +250,18 @@ static int t_waiting(void *arg, void **res)
     weft_await(t, NULL);
     weft_task_release(t);
     assert_int_equal(r.rc, -EBADF);
+    return 0;
+}
 
+static void test_udp_second_receiver_is_ebusy_and_close_wakes_the_first(void **state)
+{
+    run(t_recv_busy_close, NULL);
+}
+
+static int t_recv_deadline(void *arg, void **res)
+{
+    weft_udp_t *a = open_loopback("127.0.0.1");
+    char buf[4];
     /* a deadline */
     weft_deadline_t d;
     weft_deadline_push(&d, WEFT_MSEC(20));
@@ -222,9 +273,9 @@ static int t_waiting(void *arg, void **res)
     return 0;
 }
 
-static void test_waiting(void **state)
+static void test_udp_receive_times_out_under_a_deadline(void **state)
 {
-    run(t_waiting, NULL);
+    run(t_recv_deadline, NULL);
 }
 
 /* ---- many datagrams through a small buffer: both sides wait ---- */
@@ -292,7 +343,7 @@ static int t_flood(void *arg, void **res)
     return 0;
 }
 
-static void test_flood(void **state)
+static void test_udp_flood_through_small_buffers_arrives_in_order(void **state)
 {
     run(t_flood, NULL);
 }
@@ -303,7 +354,6 @@ static int t_bad_args(void *arg, void **res)
 {
     weft_udp_t *u;
     weft_addr_t a, un;
-    char buf[4];
     assert_int_equal(weft_addr_parse(&a, "127.0.0.1", 0), 0);
     assert_int_equal(weft_addr_parse(&un, "/tmp/x", 0), 0);
     assert_int_equal(weft_udp_open(NULL, &a, 0), -EINVAL);
@@ -317,7 +367,24 @@ static int t_bad_args(void *arg, void **res)
     weft_addr_t xa;
     weft_udp_local_addr(x, &xa);
     assert_int_equal(weft_udp_open(&u, &xa, 0), -EADDRINUSE);
+    weft_udp_close(x);
+    return 0;
+}
 
+static void test_udp_open_refuses_bad_arguments_and_a_port_in_use(void **state)
+{
+    run(t_bad_args, NULL);
+}
+
+static int t_unbound(void *arg, void **res)
+{
+    weft_udp_t *u;
+    weft_addr_t un;
+    char buf[4];
+    assert_int_equal(weft_addr_parse(&un, "/tmp/x", 0), 0);
+    weft_udp_t *x = open_loopback("127.0.0.1");
+    weft_addr_t xa;
+    weft_udp_local_addr(x, &xa);
     /* unbound socket of a family: sending binds it */
     assert_int_equal(weft_udp_open(&u, NULL, AF_INET), 0);
     assert_int_equal(weft_udp_sendto(u, "a", 1, &xa), 1);
@@ -340,7 +407,22 @@ static int t_bad_args(void *arg, void **res)
     assert_int_equal(weft_udp_fd(NULL), -EINVAL);
     assert_true(weft_udp_fd(u) >= 0);
     assert_int_equal(weft_udp_close(NULL), -EINVAL);
+    weft_udp_close(u);
+    weft_udp_close(x);
+    return 0;
+}
 
+static void test_udp_first_send_binds_an_unbound_socket_and_null_is_einval(void **state)
+{
+    run(t_unbound, NULL);
+}
+
+static int t_cancelled(void *arg, void **res)
+{
+    weft_udp_t *u = open_loopback("127.0.0.1"), *x = open_loopback("127.0.0.1");
+    weft_addr_t xa;
+    char buf[4];
+    weft_udp_local_addr(x, &xa);
     /* a cancelled task does not send */
     weft_cancel(weft_current());
     assert_int_equal(weft_udp_sendto(u, "a", 1, &xa), -ECANCELED);
@@ -352,9 +434,13 @@ static int t_bad_args(void *arg, void **res)
     return 0;
 }
 
-static void test_bad_args(void **state)
+static void test_udp_cancelled_task_neither_sends_nor_receives(void **state)
 {
-    run(t_bad_args, NULL);
+    run(t_cancelled, NULL);
+}
+
+static void test_udp_open_outside_a_loop_is_eperm(void **state)
+{
     /* no loop: nothing can be opened */
     weft_udp_t *u;
     weft_addr_t a;
@@ -380,7 +466,7 @@ static int t_callback(void *arg, void **res)
     return 0;
 }
 
-static void test_callback(void **state)
+static void test_udp_send_from_a_callback_is_eperm(void **state)
 {
     run(t_callback, NULL);
 }
@@ -388,10 +474,21 @@ static void test_callback(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_unconnected), cmocka_unit_test(test_ipv6),
-        cmocka_unit_test(test_connected),   cmocka_unit_test(test_truncation),
-        cmocka_unit_test(test_waiting),     cmocka_unit_test(test_flood),
-        cmocka_unit_test(test_bad_args),    cmocka_unit_test(test_callback),
+        cmocka_unit_test(test_udp_unconnected_datagrams_report_the_senders_address),
+        cmocka_unit_test(test_udp_ipv6_datagrams_report_the_senders_address),
+        cmocka_unit_test(test_udp_connected_socket_gets_only_its_peers_datagrams),
+        cmocka_unit_test(test_udp_connected_socket_learns_its_peer_is_gone_from_icmp),
+        cmocka_unit_test(test_udp_short_buffer_truncates_one_datagram_only),
+        cmocka_unit_test(test_udp_waiting_receive_gets_a_later_datagram),
+        cmocka_unit_test(test_udp_receive_cancelled_while_waiting_returns_ecanceled),
+        cmocka_unit_test(test_udp_second_receiver_is_ebusy_and_close_wakes_the_first),
+        cmocka_unit_test(test_udp_receive_times_out_under_a_deadline),
+        cmocka_unit_test(test_udp_flood_through_small_buffers_arrives_in_order),
+        cmocka_unit_test(test_udp_open_refuses_bad_arguments_and_a_port_in_use),
+        cmocka_unit_test(test_udp_first_send_binds_an_unbound_socket_and_null_is_einval),
+        cmocka_unit_test(test_udp_cancelled_task_neither_sends_nor_receives),
+        cmocka_unit_test(test_udp_open_outside_a_loop_is_eperm),
+        cmocka_unit_test(test_udp_send_from_a_callback_is_eperm),
     };
     return run_suite(tests, NULL, NULL);
 }
