@@ -75,7 +75,7 @@ static int localhost_main(void *arg, void **res)
     return 0;
 }
 
-static void test_localhost(void **state)
+static void test_getaddrinfo_resolves_localhost_to_stream_sockets_by_default(void **state)
 {
     if (!localhost_resolves())
         skip();
@@ -97,7 +97,7 @@ static int ipv6_main(void *arg, void **res)
     return 0;
 }
 
-static void test_ipv6(void **state)
+static void test_getaddrinfo_takes_a_numeric_ipv6_address(void **state)
 {
     int s = socket(AF_INET6, SOCK_STREAM, 0);
     if (s < 0)
@@ -119,11 +119,36 @@ static int service_main(void *arg, void **res)
     } else if (rc == 0) {
         freeaddrinfo(ai);
     }
+    return 0;
+}
+
+static void test_getaddrinfo_resolves_a_service_name_to_its_port(void **state)
+{
+    bool have_http = getservbyname("http", "tcp") != NULL;
+    run(service_main, &have_http);
+}
+
+static int no_service_main(void *arg, void **res)
+{
+    struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM};
+    struct addrinfo *ai;
     /* a service with no port in the database */
     ai = (struct addrinfo *)&hints; /* must come back NULL */
     assert_int_equal(weft_getaddrinfo("127.0.0.1", "no-such-service-weft", &hints, &ai),
                      -WEFT_ENOTFOUND);
     assert_null(ai);
+    return 0;
+}
+
+static void test_getaddrinfo_unknown_service_is_enotfound(void **state)
+{
+    run(no_service_main, NULL);
+}
+
+static int service_alone_main(void *arg, void **res)
+{
+    struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM};
+    struct addrinfo *ai;
     /* a service alone: the loopback address (no AI_PASSIVE) */
     ai = NULL;
     assert_int_equal(weft_getaddrinfo(NULL, "9", &hints, &ai), 0);
@@ -133,10 +158,9 @@ static int service_main(void *arg, void **res)
     return 0;
 }
 
-static void test_service(void **state)
+static void test_getaddrinfo_service_alone_gives_the_loopback_address(void **state)
 {
-    bool have_http = getservbyname("http", "tcp") != NULL;
-    run(service_main, &have_http);
+    run(service_alone_main, NULL);
 }
 
 static int unknown_main(void *arg, void **res)
@@ -150,7 +174,7 @@ static int unknown_main(void *arg, void **res)
     return 0;
 }
 
-static void test_unknown_host(void **state)
+static void test_getaddrinfo_unknown_host_is_enotfound(void **state)
 {
     run(unknown_main, NULL);
 }
@@ -169,7 +193,7 @@ static int codes_main(void *arg, void **res)
     return 0;
 }
 
-static void test_codes(void **state)
+static void test_getaddrinfo_maps_eai_codes_to_weft_statuses(void **state)
 {
     run(codes_main, NULL);
 }
@@ -212,7 +236,7 @@ static int copies_main(void *arg, void **res)
     return 0;
 }
 
-static void test_copies(void **state)
+static void test_getaddrinfo_copies_the_callers_strings_before_suspending(void **state)
 {
     run(copies_main, NULL);
 }
@@ -256,11 +280,17 @@ static int cancel_during_main(void *arg, void **res)
     return 0;
 }
 
-static void test_cancel(void **state)
+static void test_getaddrinfo_when_cancelled_starts_nothing(void **state)
 {
     if (!localhost_resolves())
         skip();
     run(cancel_main, NULL);
+}
+
+static void test_getaddrinfo_cancelled_at_any_point_leaks_nothing(void **state)
+{
+    if (!localhost_resolves())
+        skip();
     run(cancel_during_main, NULL);
 }
 
@@ -286,7 +316,7 @@ static int many_main(void *arg, void **res)
     return 0;
 }
 
-static void test_many(void **state)
+static void test_getaddrinfo_serves_many_lookups_at_once(void **state)
 {
     if (!localhost_resolves())
         skip();
@@ -303,25 +333,33 @@ static int args_main(void *arg, void **res)
     return 0;
 }
 
-static void test_bad_args(void **state)
+static void test_getaddrinfo_outside_a_task_is_eperm(void **state)
 {
     struct addrinfo *ai;
     assert_int_equal(weft_getaddrinfo("localhost", "80", NULL, &ai), -EPERM);
+}
+
+static void test_getaddrinfo_without_a_name_or_a_result_is_einval(void **state)
+{
     run(args_main, NULL);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_localhost),
-        cmocka_unit_test(test_ipv6),
-        cmocka_unit_test(test_service),
-        cmocka_unit_test(test_unknown_host),
-        cmocka_unit_test(test_codes),
-        cmocka_unit_test(test_copies),
-        cmocka_unit_test(test_cancel),
-        cmocka_unit_test(test_many),
-        cmocka_unit_test(test_bad_args),
+        cmocka_unit_test(test_getaddrinfo_resolves_localhost_to_stream_sockets_by_default),
+        cmocka_unit_test(test_getaddrinfo_takes_a_numeric_ipv6_address),
+        cmocka_unit_test(test_getaddrinfo_resolves_a_service_name_to_its_port),
+        cmocka_unit_test(test_getaddrinfo_unknown_service_is_enotfound),
+        cmocka_unit_test(test_getaddrinfo_service_alone_gives_the_loopback_address),
+        cmocka_unit_test(test_getaddrinfo_unknown_host_is_enotfound),
+        cmocka_unit_test(test_getaddrinfo_maps_eai_codes_to_weft_statuses),
+        cmocka_unit_test(test_getaddrinfo_copies_the_callers_strings_before_suspending),
+        cmocka_unit_test(test_getaddrinfo_when_cancelled_starts_nothing),
+        cmocka_unit_test(test_getaddrinfo_cancelled_at_any_point_leaks_nothing),
+        cmocka_unit_test(test_getaddrinfo_serves_many_lookups_at_once),
+        cmocka_unit_test(test_getaddrinfo_outside_a_task_is_eperm),
+        cmocka_unit_test(test_getaddrinfo_without_a_name_or_a_result_is_einval),
     };
     return run_suite(tests, NULL, NULL);
 }
