@@ -190,7 +190,7 @@ static void check_lines(const char *out, char **expect, int n)
 
 enum { N = 200 };
 
-static void test_200_urls(void **state)
+static void test_curl_fetch_gets_200_urls_at_once_in_order(void **state)
 {
     need_examples();
     static char urlbuf[N][64], linebuf[N][80];
@@ -208,7 +208,7 @@ static void test_200_urls(void **state)
     free(out);
 }
 
-static void test_failing_url(void **state)
+static void test_curl_fetch_reports_a_failing_url_and_fetches_the_rest(void **state)
 {
     need_examples();
     char good1[64], bad[64], good2[64], e1[80], e2[80], e3[80];
@@ -227,7 +227,7 @@ static void test_failing_url(void **state)
     free(out);
 }
 
-static void test_usage(void **state)
+static void test_curl_fetch_without_urls_exits_2_printing_nothing(void **state)
 {
     need_examples();
     char *out;
@@ -241,9 +241,9 @@ int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_200_urls),
-        cmocka_unit_test(test_failing_url),
-        cmocka_unit_test(test_usage),
+        cmocka_unit_test(test_curl_fetch_gets_200_urls_at_once_in_order),
+        cmocka_unit_test(test_curl_fetch_reports_a_failing_url_and_fetches_the_rest),
+        cmocka_unit_test(test_curl_fetch_without_urls_exits_2_printing_nothing),
     };
     return run_suite(tests, start_server, stop_server);
 }

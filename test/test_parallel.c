@@ -76,12 +76,18 @@ static void test_at_most_n_run_at_once(void **state)
     rmdir(dir);
 }
 
-static void test_all_succeed_and_usage(void **state)
+static void test_exit_status_is_0_when_every_command_succeeds(void **state)
 {
     (void)state;
     char out[4096];
     assert_int_equal(run_parallel("true 'echo x'", out, sizeof out), 0);
     assert_non_null(strstr(out, "[2 echo] x\n"));
+}
+
+static void test_bad_usage_exits_2(void **state)
+{
+    (void)state;
+    char out[4096];
     assert_int_equal(run_parallel("2>/dev/null", out, sizeof out), 2);
     assert_int_equal(run_parallel("-j 0 true 2>/dev/null", out, sizeof out), 2);
 }
@@ -91,7 +97,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_outputs_are_prefixed_and_summarised),
         cmocka_unit_test(test_at_most_n_run_at_once),
-        cmocka_unit_test(test_all_succeed_and_usage),
+        cmocka_unit_test(test_exit_status_is_0_when_every_command_succeeds),
+        cmocka_unit_test(test_bad_usage_exits_2),
     };
     return run_suite(tests, NULL, NULL);
 }
