@@ -70,7 +70,7 @@ static int placement_main(void *arg, void **res)
     return 0;
 }
 
-static void test_placement(void **state)
+static void test_spawn_places_tasks_on_the_named_worker_and_refuses_bad_ones(void **state)
 {
     (void)state;
     run_workers(3, placement_main, NULL);
@@ -101,7 +101,7 @@ static int one_worker_main(void *arg, void **res)
     return 0;
 }
 
-static void test_one_worker_placements(void **state)
+static void test_one_worker_runs_every_placement_on_its_loop(void **state)
 {
     (void)state;
     run_workers(1, one_worker_main, NULL);
@@ -217,7 +217,7 @@ static int coordination_main(void *arg, void **res)
     return 0;
 }
 
-static void test_lock_sem_event_across_workers(void **state)
+static void test_lock_sem_and_event_coordinate_tasks_across_workers(void **state)
 {
     (void)state;
     run_workers(2, coordination_main, NULL);
@@ -452,7 +452,7 @@ static int future_main(void *arg, void **res)
     return 0;
 }
 
-static void test_future_across_workers(void **state)
+static void test_future_set_on_one_worker_wakes_its_awaiter_on_another(void **state)
 {
     (void)state;
     run_workers(2, future_main, NULL);
@@ -512,7 +512,7 @@ static int cancel_main(void *arg, void **res)
     return 0;
 }
 
-static void test_cancel_and_deadline_across_workers(void **state)
+static void test_cancel_and_deadline_reach_tasks_on_another_worker(void **state)
 {
     (void)state;
     run_workers(2, cancel_main, NULL);
@@ -688,10 +688,15 @@ static void stress_with(int workers)
     free(s.seen);
 }
 
-static void test_stress_queues_channels_random_cancel(void **state)
+static void test_queues_and_channels_on_2_workers_lose_nothing_under_cancel(void **state)
 {
     (void)state;
     stress_with(2);
+}
+
+static void test_queues_and_channels_on_4_workers_lose_nothing_under_cancel(void **state)
+{
+    (void)state;
     stress_with(4);
 }
 
@@ -743,7 +748,7 @@ static int threadsafe_main(void *arg, void **res)
     return 0;
 }
 
-static void test_call_soon_threadsafe(void **state)
+static void test_call_soon_threadsafe_runs_the_callback_on_the_named_worker(void **state)
 {
     (void)state;
     ts_t ts = {0};
@@ -779,7 +784,7 @@ static int started_main(void *arg, void **res)
     return rc;
 }
 
-static void test_runtime_start_and_join(void **state)
+static void test_runtime_started_on_threads_joins_with_the_mains_result(void **state)
 {
     (void)state;
     started_t st = {0};
@@ -944,14 +949,14 @@ static int serve_main(void *arg, void **res)
     return 0;
 }
 
-static void test_serve_on_every_worker(void **state)
+static void test_serve_accepts_on_every_worker_or_on_this_one_only(void **state)
 {
     (void)state;
     run_workers(2, serve_main, NULL);
     assert_int_equal(atomic_load(&served_on[0]) + atomic_load(&served_on[1]), 40);
 }
 
-static void test_bad_config(void **state)
+static void test_run_refuses_a_worker_count_out_of_range(void **state)
 {
     (void)state;
     weft_config_t cfg = {.workers = WEFT_WORKERS_MAX + 1};
@@ -964,24 +969,25 @@ static void test_bad_config(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_placement),
-        cmocka_unit_test(test_one_worker_placements),
+        cmocka_unit_test(test_spawn_places_tasks_on_the_named_worker_and_refuses_bad_ones),
+        cmocka_unit_test(test_one_worker_runs_every_placement_on_its_loop),
         cmocka_unit_test(test_idle_worker_steals_unstarted_tasks),
-        cmocka_unit_test(test_lock_sem_event_across_workers),
+        cmocka_unit_test(test_lock_sem_and_event_coordinate_tasks_across_workers),
         cmocka_unit_test(test_lock_waiter_on_other_worker_is_not_starved),
         cmocka_unit_test(test_lock_woken_waiter_cancelled_wakes_next),
         cmocka_unit_test(test_lock_across_workers_with_cancellation),
-        cmocka_unit_test(test_future_across_workers),
-        cmocka_unit_test(test_cancel_and_deadline_across_workers),
+        cmocka_unit_test(test_future_set_on_one_worker_wakes_its_awaiter_on_another),
+        cmocka_unit_test(test_cancel_and_deadline_reach_tasks_on_another_worker),
         cmocka_unit_test(test_group_failure_cancels_siblings_on_every_worker),
-        cmocka_unit_test(test_stress_queues_channels_random_cancel),
-        cmocka_unit_test(test_call_soon_threadsafe),
-        cmocka_unit_test(test_runtime_start_and_join),
+        cmocka_unit_test(test_queues_and_channels_on_2_workers_lose_nothing_under_cancel),
+        cmocka_unit_test(test_queues_and_channels_on_4_workers_lose_nothing_under_cancel),
+        cmocka_unit_test(test_call_soon_threadsafe_runs_the_callback_on_the_named_worker),
+        cmocka_unit_test(test_runtime_started_on_threads_joins_with_the_mains_result),
         cmocka_unit_test(test_deadlock_with_workers_cancels_main),
         cmocka_unit_test(test_shutdown_unwinds_every_worker),
         cmocka_unit_test(test_stream_from_another_worker_is_exdev),
-        cmocka_unit_test(test_serve_on_every_worker),
-        cmocka_unit_test(test_bad_config),
+        cmocka_unit_test(test_serve_accepts_on_every_worker_or_on_this_one_only),
+        cmocka_unit_test(test_run_refuses_a_worker_count_out_of_range),
     };
     return run_suite(tests, NULL, NULL);
 }
