@@ -65,7 +65,7 @@ static int wait_main(void *arg, void **result)
     return 0;
 }
 
-static void test_task_waits_for_a_set_and_pending_signals_are_kept(void **state)
+static void test_signal_wait_takes_one_of_a_set_and_pending_signals_are_kept(void **state)
 {
     (void)state;
     run(wait_main, NULL);
@@ -118,7 +118,7 @@ static int cancel_main(void *arg, void **result)
     return 0;
 }
 
-static void test_cancel_and_deadline_end_a_wait(void **state)
+static void test_signal_wait_ends_on_cancel_or_deadline(void **state)
 {
     (void)state;
     run(cancel_main, NULL);
@@ -152,7 +152,7 @@ static int handler_main(void *arg, void **result)
     return 0;
 }
 
-static void test_handlers_run_as_callbacks(void **state)
+static void test_signal_handlers_run_as_loop_callbacks(void **state)
 {
     (void)state;
     run(handler_main, NULL);
@@ -214,7 +214,7 @@ static int stubborn_main(void *arg, void **result)
     return 0; /* not reached: the second SIGINT kills the process */
 }
 
-static void test_second_sigint_kills(void **state)
+static void test_second_sigint_while_main_ignores_the_first_kills_the_process(void **state)
 {
     (void)state;
     pid_t pid = fork();
@@ -246,26 +246,32 @@ static int args_main(void *arg, void **result)
     return 0;
 }
 
-static void test_bad_arguments(void **state)
+static void test_signal_wait_and_handle_outside_a_loop_are_eperm(void **state)
 {
     (void)state;
     sigset_t s = one(SIGUSR1);
     assert_int_equal(weft_signal_wait(&s, NULL), -EPERM);
     assert_int_equal(weft_signal_handle(SIGUSR1, on_usr2, NULL), -EPERM);
+}
+
+static void test_signal_wait_and_handle_refuse_empty_sets_and_uncatchable_signals(void **state)
+{
+    (void)state;
     run(args_main, NULL);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_task_waits_for_a_set_and_pending_signals_are_kept),
+        cmocka_unit_test(test_signal_wait_takes_one_of_a_set_and_pending_signals_are_kept),
         cmocka_unit_test(test_overlapping_waiters_are_served_in_turn),
-        cmocka_unit_test(test_cancel_and_deadline_end_a_wait),
-        cmocka_unit_test(test_handlers_run_as_callbacks),
+        cmocka_unit_test(test_signal_wait_ends_on_cancel_or_deadline),
+        cmocka_unit_test(test_signal_handlers_run_as_loop_callbacks),
         cmocka_unit_test(test_sigint_cancels_main_and_mask_is_restored),
         cmocka_unit_test(test_a_task_waiting_for_sigint_takes_it),
-        cmocka_unit_test(test_second_sigint_kills),
-        cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_second_sigint_while_main_ignores_the_first_kills_the_process),
+        cmocka_unit_test(test_signal_wait_and_handle_outside_a_loop_are_eperm),
+        cmocka_unit_test(test_signal_wait_and_handle_refuse_empty_sets_and_uncatchable_signals),
     };
     return run_suite(tests, NULL, NULL);
 }

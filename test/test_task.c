@@ -180,7 +180,7 @@ static int names_main(void *arg, void **result)
     return 0;
 }
 
-static void test_current_and_task_name(void **state)
+static void test_task_name_is_copied_truncated_and_main_for_main(void **state)
 {
     run(names_main, NULL);
 }
@@ -903,7 +903,7 @@ int main(void)
         cmocka_unit_test(test_spawn_await_returns_status_and_result),
         cmocka_unit_test(test_await_of_finished_task_returns_at_once),
         cmocka_unit_test(test_task_states_pending_running_ready_waiting_done),
-        cmocka_unit_test(test_current_and_task_name),
+        cmocka_unit_test(test_task_name_is_copied_truncated_and_main_for_main),
         cmocka_unit_test(test_tasks_lists_live_tasks),
         cmocka_unit_test(test_release_before_finish_task_runs_to_end_once),
         cmocka_unit_test(test_two_tasks_await_one_both_get_result),
