@@ -241,7 +241,7 @@ static int second_main(void *arg, void **result)
     return 0;
 }
 
-static void test_a_second_waiter(void **state)
+static void test_proc_second_waiter_is_ebusy_or_polls_and_both_get_the_code(void **state)
 {
     (void)state;
     run_no_leaks(second_main);
@@ -374,12 +374,17 @@ static int args_main(void *arg, void **result)
     return 0;
 }
 
-static void test_bad_arguments(void **state)
+static void test_proc_spawn_outside_a_loop_is_eperm(void **state)
 {
     (void)state;
     const char *argv[] = {"true", NULL};
     weft_proc_t *p;
     assert_int_equal(weft_proc_spawn(&p, argv, NULL), -EPERM); /* no loop */
+}
+
+static void test_proc_calls_refuse_bad_arguments(void **state)
+{
+    (void)state;
     run_no_leaks(args_main);
 }
 
@@ -714,8 +719,9 @@ int main(void)
         cmocka_unit_test(test_missing_program_is_an_error_from_spawn),
         cmocka_unit_test(test_exec_errors_through_a_path_search),
         cmocka_unit_test(test_wait_after_the_child_has_ended),
-        cmocka_unit_test(test_a_second_waiter),
-        cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_proc_second_waiter_is_ebusy_or_polls_and_both_get_the_code),
+        cmocka_unit_test(test_proc_spawn_outside_a_loop_is_eperm),
+        cmocka_unit_test(test_proc_calls_refuse_bad_arguments),
         cmocka_unit_test(test_many_processes_with_large_outputs),
         cmocka_unit_test(test_communicate_feeds_stdin_and_survives_a_child_that_ignores_it),
         cmocka_unit_test(test_cancel_during_wait_and_communicate),
