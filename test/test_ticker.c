@@ -233,7 +233,7 @@ static int past_main(void *arg, void **result)
     return 0;
 }
 
-static void test_sleep_until_past_yields_and_reset(void **state)
+static void test_sleep_until_the_past_yields_and_reset_moves_the_next_tick(void **state)
 {
     (void)state;
     run(past_main, NULL);
@@ -279,7 +279,7 @@ static int cancel_main(void *arg, void **result)
     return 0;
 }
 
-static void test_cancel_and_deadline_end_a_wait(void **state)
+static void test_ticker_wait_ends_on_cancel_or_deadline(void **state)
 {
     (void)state;
     run(cancel_main, NULL);
@@ -287,7 +287,7 @@ static void test_cancel_and_deadline_end_a_wait(void **state)
 
 /* ---- arguments ---- */
 
-static void test_bad_arguments(void **state)
+static void test_ticker_refuses_bad_arguments_and_waits_outside_a_task(void **state)
 {
     (void)state;
     weft_ticker_t *tk;
@@ -337,7 +337,7 @@ static int spin_main(void *arg, void **result)
     return rc;
 }
 
-static void test_timer_spin(void **state)
+static void test_timer_spin_ticks_in_order_and_never_early(void **state)
 {
     (void)state;
     for (int workers = 1; workers <= 2; workers++) {
@@ -346,6 +346,11 @@ static void test_timer_spin(void **state)
         run_config(&cfg, spin_main, &worst_early);
         assert_true(worst_early <= 0); /* no tick before its deadline */
     }
+}
+
+static void test_timer_spin_out_of_range_is_einval(void **state)
+{
+    (void)state;
     weft_config_t bad = {.timer_spin_ns = -1};
     assert_int_equal(weft_run_config(&bad, spin_main, NULL, NULL), -EINVAL);
     bad.timer_spin_ns = WEFT_MSEC(11);
@@ -359,10 +364,11 @@ int main(void)
         cmocka_unit_test(test_burst_delivers_missed_ticks_on_the_grid),
         cmocka_unit_test(test_skip_drops_missed_ticks_and_keeps_the_grid),
         cmocka_unit_test(test_delay_shifts_the_schedule),
-        cmocka_unit_test(test_sleep_until_past_yields_and_reset),
-        cmocka_unit_test(test_cancel_and_deadline_end_a_wait),
-        cmocka_unit_test(test_bad_arguments),
-        cmocka_unit_test(test_timer_spin),
+        cmocka_unit_test(test_sleep_until_the_past_yields_and_reset_moves_the_next_tick),
+        cmocka_unit_test(test_ticker_wait_ends_on_cancel_or_deadline),
+        cmocka_unit_test(test_ticker_refuses_bad_arguments_and_waits_outside_a_task),
+        cmocka_unit_test(test_timer_spin_ticks_in_order_and_never_early),
+        cmocka_unit_test(test_timer_spin_out_of_range_is_einval),
     };
     return run_suite(tests, NULL, NULL);
 }
