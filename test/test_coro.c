@@ -307,7 +307,7 @@ static void test_destroy_of_running_coroutine_returns_ebusy(void **state)
     assert_int_equal(weft_coro_destroy(outer), 0);
 }
 
-static void test_null_arguments_return_einval(void **state)
+static void test_coro_null_arguments_return_einval(void **state)
 {
     weft_coro_t *co = NULL;
     assert_int_equal(weft_coro_create(NULL, return_at_once, NULL, NULL), -EINVAL);
@@ -701,7 +701,7 @@ int main(void)
         cmocka_unit_test(test_resume_of_resumer_from_inside_returns_ebusy),
         cmocka_unit_test(test_yield_outside_any_coroutine_returns_eperm),
         cmocka_unit_test(test_destroy_of_running_coroutine_returns_ebusy),
-        cmocka_unit_test(test_null_arguments_return_einval),
+        cmocka_unit_test(test_coro_null_arguments_return_einval),
         cmocka_unit_test(test_create_with_stack_over_1gib_returns_einval),
         cmocka_unit_test(test_destroy_of_suspended_coroutine_discards_it),
         cmocka_unit_test(test_destroyed_coroutines_stacks_are_reused),

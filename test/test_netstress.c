@@ -247,7 +247,7 @@ static int raise_nofile(void)
     return rl.rlim_cur > 1000000 ? 1000000 : (int)rl.rlim_cur;
 }
 
-static void test_stress(void **state)
+static void test_ten_thousand_connections_echo_every_byte_and_leak_nothing(void **state)
 {
     int n = (int)(10000 * test_scale());
     if (n < 20)
@@ -288,7 +288,7 @@ static void test_stress(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_stress),
+        cmocka_unit_test(test_ten_thousand_connections_echo_every_byte_and_leak_nothing),
     };
     return run_suite(tests, NULL, NULL);
 }
