@@ -101,7 +101,7 @@ static int codes_main(void *arg, void **result)
     return 0;
 }
 
-static void test_exit_codes_and_signals(void **state)
+static void test_proc_wait_reports_exit_codes_and_deaths_by_signal(void **state)
 {
     (void)state;
     run_no_leaks(codes_main);
@@ -446,7 +446,7 @@ static int many_main(void *arg, void **result)
     return 0;
 }
 
-static void test_many_processes_with_large_outputs(void **state)
+static void test_proc_communicate_collects_large_outputs_of_many_children(void **state)
 {
     (void)state;
     run_no_leaks(many_main);
@@ -535,7 +535,7 @@ static int cancel_main(void *arg, void **result)
     return 0;
 }
 
-static void test_cancel_during_wait_and_communicate(void **state)
+static void test_proc_wait_or_communicate_cut_short_leaves_the_child_to_destroy(void **state)
 {
     (void)state;
     run_no_leaks(cancel_main);
@@ -654,7 +654,7 @@ static int reaper_main(void *arg, void **result)
     return 0;
 }
 
-static void test_many_children_of_one_thread(void **state)
+static void test_proc_many_children_of_one_thread_are_each_reaped_once(void **state)
 {
     (void)state;
     run_no_leaks(reaper_main);
@@ -705,7 +705,7 @@ static int opts_main(void *arg, void **result)
     return 0;
 }
 
-static void test_env_cwd_merged_stderr_devnull_and_fd(void **state)
+static void test_proc_options_set_env_cwd_and_where_stdio_goes(void **state)
 {
     (void)state;
     run_no_leaks(opts_main);
@@ -715,18 +715,18 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_spawn_reads_stdout_and_waits),
-        cmocka_unit_test(test_exit_codes_and_signals),
+        cmocka_unit_test(test_proc_wait_reports_exit_codes_and_deaths_by_signal),
         cmocka_unit_test(test_missing_program_is_an_error_from_spawn),
         cmocka_unit_test(test_exec_errors_through_a_path_search),
         cmocka_unit_test(test_wait_after_the_child_has_ended),
         cmocka_unit_test(test_proc_second_waiter_is_ebusy_or_polls_and_both_get_the_code),
         cmocka_unit_test(test_proc_spawn_outside_a_loop_is_eperm),
         cmocka_unit_test(test_proc_calls_refuse_bad_arguments),
-        cmocka_unit_test(test_many_processes_with_large_outputs),
+        cmocka_unit_test(test_proc_communicate_collects_large_outputs_of_many_children),
         cmocka_unit_test(test_communicate_feeds_stdin_and_survives_a_child_that_ignores_it),
-        cmocka_unit_test(test_cancel_during_wait_and_communicate),
-        cmocka_unit_test(test_env_cwd_merged_stderr_devnull_and_fd),
-        cmocka_unit_test(test_many_children_of_one_thread),
+        cmocka_unit_test(test_proc_wait_or_communicate_cut_short_leaves_the_child_to_destroy),
+        cmocka_unit_test(test_proc_options_set_env_cwd_and_where_stdio_goes),
+        cmocka_unit_test(test_proc_many_children_of_one_thread_are_each_reaped_once),
     };
     return run_suite(tests, NULL, NULL);
 }
