@@ -89,7 +89,10 @@ static int first_failure_main(void *arg, void **result)
     c[0].ms = 0;
     c[1].ms = 5, c[1].status = -EIO;
     c[2].ms = 0;
-    c[3].ms = 10, c[3].status = -EPIPE; /* fails later: not the first */
+    /* would fail later: never the first, even when a stalled loop finds
+     * both sleeps due in one turn (it did at 10 ms on a loaded machine,
+     * and c[3] ended with -EPIPE before the group's cancel came) */
+    c[3].ms = 1000, c[3].status = -EPIPE;
     weft_group_t *g;
     weft_task_t *t[4];
     assert_int_equal(weft_group_create(&g), 0);
