@@ -7,46 +7,13 @@
  *
  * Covers: src/chan.c.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "harness.h"
 
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "weft.h"
-
-#define P(x) ((void *)(intptr_t)(x))
-#define I(p) ((intptr_t)(p))
-
-static double test_scale(void)
-{
-    const char *s = getenv("WEFT_TEST_SCALE");
-    double v = s && *s ? atof(s) : 1.0;
-    return v > 0 ? v : 1.0;
-}
-
-static void run(weft_task_fn fn, void *arg)
-{
-    void *res = NULL;
-    assert_int_equal(weft_run(fn, arg, &res), 0);
-}
-
-static void settle(void)
-{
-    for (int i = 0; i < 8; i++)
-        assert_int_equal(weft_yield(), 0);
-}
-
-static void await_release(weft_task_t *t)
-{
-    assert_int_equal(weft_await(t, NULL), 0);
-    weft_task_release(t);
-}
 
 typedef struct {
     weft_chan_t *ch;
@@ -82,7 +49,7 @@ static int receiver(void *arg, void **res)
     return 0;
 }
 
-static void test_create_outside_loop_is_eperm(void **state)
+static void test_chan_create_outside_loop_is_eperm(void **state)
 {
     weft_chan_t *ch;
     assert_int_equal(weft_chan_create(&ch, 0), -EPERM);
@@ -93,7 +60,7 @@ static void test_create_outside_loop_is_eperm(void **state)
 
 /* ---- unbuffered ---- */
 
-static int unbuffered_main(void *arg, void **res)
+static int unbuffered_try_main(void *arg, void **res)
 {
     weft_chan_t *ch;
     void *v;
@@ -102,7 +69,20 @@ static int unbuffered_main(void *arg, void **res)
     assert_int_equal(weft_chan_cap(ch), 0);
     assert_int_equal(weft_chan_try_send(ch, P(1)), -EAGAIN);
     assert_int_equal(weft_chan_try_recv(ch, &v), -EAGAIN);
+    assert_int_equal(weft_chan_destroy(ch), 0);
+    return 0;
+}
 
+static void test_unbuffered_try_calls_return_eagain_without_a_waiting_peer(void **state)
+{
+    run(unbuffered_try_main, NULL);
+}
+
+static int unbuffered_senders_main(void *arg, void **res)
+{
+    weft_chan_t *ch;
+    void *v;
+    assert_int_equal(weft_chan_create(&ch, 0), 0);
     /* senders wait, and are served in order */
     op_t s[3];
     weft_task_t *t[3];
@@ -127,7 +107,20 @@ static int unbuffered_main(void *arg, void **res)
         await_release(t[i]);
         assert_int_equal(s[i].rc, 0);
     }
+    assert_int_equal(weft_chan_destroy(ch), 0);
+    return 0;
+}
 
+static void test_unbuffered_senders_wait_in_order_and_a_taken_value_stays_sent(void **state)
+{
+    run(unbuffered_senders_main, NULL);
+}
+
+static int unbuffered_receivers_main(void *arg, void **res)
+{
+    weft_chan_t *ch;
+    weft_task_t *t[3];
+    assert_int_equal(weft_chan_create(&ch, 0), 0);
     /* receivers wait, and are served in order */
     op_t r[3];
     for (int i = 0; i < 3; i++) {
@@ -146,7 +139,22 @@ static int unbuffered_main(void *arg, void **res)
         assert_int_equal(r[i].rc, 0);
         assert_int_equal(I(r[i].v), 20 + i);
     }
+    assert_int_equal(weft_chan_destroy(ch), 0);
+    return 0;
+}
 
+static void test_unbuffered_receivers_wait_in_order_and_keep_a_handed_value(void **state)
+{
+    run(unbuffered_receivers_main, NULL);
+}
+
+static int unbuffered_give_up_main(void *arg, void **res)
+{
+    weft_chan_t *ch;
+    void *v;
+    op_t s[1], r[1];
+    weft_task_t *t[1];
+    assert_int_equal(weft_chan_create(&ch, 0), 0);
     /* a waiting sender cancelled: its value is never delivered */
     s[0] = (op_t){.ch = ch, .v = P(30)};
     assert_int_equal(weft_spawn(&t[0], sender, &s[0], NULL), 0);
@@ -172,9 +180,9 @@ static int unbuffered_main(void *arg, void **res)
     return 0;
 }
 
-static void test_unbuffered(void **state)
+static void test_unbuffered_cancelled_or_timed_out_send_and_recv_deliver_nothing(void **state)
 {
-    run(unbuffered_main, NULL);
+    run(unbuffered_give_up_main, NULL);
 }
 
 /* ---- buffered ---- */
@@ -216,7 +224,7 @@ static int buffered_main(void *arg, void **res)
     return 0;
 }
 
-static void test_buffered(void **state)
+static void test_buffered_chan_holds_cap_values_then_senders_wait_in_order(void **state)
 {
     run(buffered_main, NULL);
 }
@@ -241,7 +249,17 @@ static int close_main(void *arg, void **res)
     assert_int_equal(weft_chan_recv(ch, &v), -EPIPE);
     assert_int_equal(weft_chan_try_recv(ch, &v), -EPIPE);
     assert_int_equal(weft_chan_destroy(ch), 0);
+    return 0;
+}
 
+static void test_closed_chan_refuses_sends_and_drains_before_epipe(void **state)
+{
+    run(close_main, NULL);
+}
+
+static int close_wakes_main(void *arg, void **res)
+{
+    void *v;
     /* waiting receivers and senders are woken with -EPIPE */
     weft_chan_t *a, *b;
     assert_int_equal(weft_chan_create(&a, 0), 0);
@@ -263,9 +281,9 @@ static int close_main(void *arg, void **res)
     return 0;
 }
 
-static void test_close(void **state)
+static void test_close_wakes_waiting_senders_and_receivers_with_epipe(void **state)
 {
-    run(close_main, NULL);
+    run(close_wakes_main, NULL);
 }
 
 /* ---- select ---- */
@@ -292,13 +310,27 @@ static int selector(void *arg, void **res)
     return 0;
 }
 
-static int select_main(void *arg, void **res)
+/* Two buffered channels (a, b) and an unbuffered one (u), made and
+ * destroyed around each select test. */
+static void select_chans(weft_chan_t **a, weft_chan_t **b, weft_chan_t **u)
+{
+    assert_int_equal(weft_chan_create(a, 4), 0);
+    assert_int_equal(weft_chan_create(b, 4), 0);
+    assert_int_equal(weft_chan_create(u, 0), 0);
+}
+
+static void select_chans_destroy(weft_chan_t *a, weft_chan_t *b, weft_chan_t *u)
+{
+    assert_int_equal(weft_chan_destroy(a), 0);
+    assert_int_equal(weft_chan_destroy(b), 0);
+    assert_int_equal(weft_chan_destroy(u), 0);
+}
+
+static int select_ready_main(void *arg, void **res)
 {
     weft_chan_t *a, *b, *u;
     void *v;
-    assert_int_equal(weft_chan_create(&a, 4), 0);
-    assert_int_equal(weft_chan_create(&b, 4), 0);
-    assert_int_equal(weft_chan_create(&u, 0), 0);
+    select_chans(&a, &b, &u);
 
     weft_select_case_t c[3];
     c[0] = (weft_select_case_t){.ch = a, .op = WEFT_SELECT_RECV};
@@ -336,7 +368,20 @@ static int select_main(void *arg, void **res)
     assert_int_equal(weft_select(c, 2, 0), 1);
     assert_int_equal(weft_chan_recv(a, &v), 0);
     assert_int_equal(I(v), 8);
+    select_chans_destroy(a, b, u);
+    return 0;
+}
 
+static void test_select_picks_a_ready_case_at_random_or_times_out(void **state)
+{
+    run(select_ready_main, NULL);
+}
+
+static int select_waiting_main(void *arg, void **res)
+{
+    weft_chan_t *a, *b, *u;
+    void *v;
+    select_chans(&a, &b, &u);
     /* waiting on several: a send on one completes it; its other records
      * are gone from the other channels */
     selop_t s = {.n = 3, .timeout = -1};
@@ -369,9 +414,23 @@ static int select_main(void *arg, void **res)
     await_release(t);
     assert_int_equal(s.rc, 0);
     assert_int_equal(s.c[0].status, 0);
+    select_chans_destroy(a, b, u);
+    return 0;
+}
 
+static void test_select_waiting_on_several_completes_on_one_and_leaves_no_record(void **state)
+{
+    run(select_waiting_main, NULL);
+}
+
+static int select_give_up_main(void *arg, void **res)
+{
+    weft_chan_t *a, *b, *u;
+    void *v;
+    weft_task_t *t;
+    select_chans(&a, &b, &u);
     /* cancelled: -ECANCELED, and no record is left behind */
-    s = (selop_t){.n = 2, .timeout = -1};
+    selop_t s = {.n = 2, .timeout = -1};
     s.c[0] = (weft_select_case_t){.ch = u, .op = WEFT_SELECT_SEND, .value = P(60)};
     s.c[1] = (weft_select_case_t){.ch = b, .op = WEFT_SELECT_RECV};
     assert_int_equal(weft_spawn(&t, selector, &s, NULL), 0);
@@ -406,9 +465,23 @@ static int select_main(void *arg, void **res)
     await_release(t);
     assert_int_equal(s.rc, -ETIMEDOUT);
     assert_int_equal(weft_chan_try_recv(u, &v), -EAGAIN);
+    select_chans_destroy(a, b, u);
+    return 0;
+}
 
+static void test_select_cancelled_or_timed_out_takes_nothing_unless_completed(void **state)
+{
+    run(select_give_up_main, NULL);
+}
+
+static int select_closed_main(void *arg, void **res)
+{
+    weft_chan_t *a, *b, *u;
+    weft_select_case_t c[1];
+    weft_task_t *t;
+    select_chans(&a, &b, &u);
     /* closed channels: a waiting recv case completes with -EPIPE */
-    s = (selop_t){.n = 2, .timeout = -1};
+    selop_t s = {.n = 2, .timeout = -1};
     s.c[0] = (weft_select_case_t){.ch = u, .op = WEFT_SELECT_RECV, .value = P(1)};
     s.c[1] = (weft_select_case_t){.ch = b, .op = WEFT_SELECT_RECV};
     assert_int_equal(weft_spawn(&t, selector, &s, NULL), 0);
@@ -434,16 +507,13 @@ static int select_main(void *arg, void **res)
     assert_int_equal(I(c[0].value), 70);
     assert_int_equal(weft_select(c, 1, 0), 0);
     assert_int_equal(c[0].status, -EPIPE);
-
-    assert_int_equal(weft_chan_destroy(a), 0);
-    assert_int_equal(weft_chan_destroy(b), 0);
-    assert_int_equal(weft_chan_destroy(u), 0);
+    select_chans_destroy(a, b, u);
     return 0;
 }
 
-static void test_select(void **state)
+static void test_select_sees_closed_chans_ready_with_epipe_after_draining(void **state)
 {
-    run(select_main, NULL);
+    run(select_closed_main, NULL);
 }
 
 /* ---- stress ---- */
@@ -679,7 +749,7 @@ static int stress_main(void *arg, void **res)
     return 0;
 }
 
-static void test_stress(void **state)
+static void test_chan_stress_random_cancel_and_deadlines_lose_no_value(void **state)
 {
     stress_t *s = calloc(1, sizeof *s);
     assert_non_null(s);
@@ -708,15 +778,19 @@ static void test_stress(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_create_outside_loop_is_eperm),
-        cmocka_unit_test(test_unbuffered),
-        cmocka_unit_test(test_buffered),
-        cmocka_unit_test(test_close),
-        cmocka_unit_test(test_select),
-        cmocka_unit_test(test_stress),
+        cmocka_unit_test(test_chan_create_outside_loop_is_eperm),
+        cmocka_unit_test(test_unbuffered_try_calls_return_eagain_without_a_waiting_peer),
+        cmocka_unit_test(test_unbuffered_senders_wait_in_order_and_a_taken_value_stays_sent),
+        cmocka_unit_test(test_unbuffered_receivers_wait_in_order_and_keep_a_handed_value),
+        cmocka_unit_test(test_unbuffered_cancelled_or_timed_out_send_and_recv_deliver_nothing),
+        cmocka_unit_test(test_buffered_chan_holds_cap_values_then_senders_wait_in_order),
+        cmocka_unit_test(test_closed_chan_refuses_sends_and_drains_before_epipe),
+        cmocka_unit_test(test_close_wakes_waiting_senders_and_receivers_with_epipe),
+        cmocka_unit_test(test_select_picks_a_ready_case_at_random_or_times_out),
+        cmocka_unit_test(test_select_waiting_on_several_completes_on_one_and_leaves_no_record),
+        cmocka_unit_test(test_select_cancelled_or_timed_out_takes_nothing_unless_completed),
+        cmocka_unit_test(test_select_sees_closed_chans_ready_with_epipe_after_draining),
+        cmocka_unit_test(test_chan_stress_random_cancel_and_deadlines_lose_no_value),
     };
-    const char *filter = getenv("WEFT_TEST_FILTER"); /* e.g. "*stress*" */
-    if (filter && *filter)
-        cmocka_set_test_filter(filter);
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return run_suite(tests, NULL, NULL);
 }

@@ -13,10 +13,7 @@
  *
  * Covers: src/coro.c, src/slab.c, src/introspect.c.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "harness.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -30,35 +27,10 @@
 #include <unistd.h>
 
 #include "internal.h" /* the slabs: weft__slab_alloc, weft__slab_free */
-#include "weft.h"
-
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#endif
-#endif
-#ifndef RUNNING_ON_VALGRIND
-#define RUNNING_ON_VALGRIND 0
-#endif
-
-#if defined(__SANITIZE_ADDRESS__) || defined(WEFT_SANITIZE_ADDRESS)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
-#ifndef UNDER_ASAN
-#define UNDER_ASAN 0
-#endif
 
 static const weft_task_opts_t COPY = {.stack_mode = WEFT_STACK_COPY};
-
-static void run_copy(weft_task_fn fn, void *arg)
-{
-    weft_config_t cfg = {.stack_mode = WEFT_STACK_COPY};
-    assert_int_equal(weft_run_config(&cfg, fn, arg, NULL), 0);
-}
+/* a loop whose tasks are copy-stack unless they choose */
+static const weft_config_t copy_loop = {.stack_mode = WEFT_STACK_COPY};
 
 /* ---- deep recursion ---- */
 
@@ -131,8 +103,8 @@ static int deep_main(void *arg, void **result)
 
 static void test_deep_recursion_suspends_and_resumes_intact(void **state)
 {
-    assert_int_equal(weft_run(deep_main, NULL, NULL), 0);
-    run_copy(deep_main, NULL); /* the scribbler's own frames reach 4 KiB more */
+    run(deep_main, NULL);
+    run_config(&copy_loop, deep_main, NULL); /* the scribbler's own frames reach 4 KiB more */
 }
 
 /* ---- many tasks interleaved ---- */
@@ -178,7 +150,7 @@ static int many_main(void *arg, void **result)
 
 static void test_many_interleaved_tasks_keep_their_locals(void **state)
 {
-    run_copy(many_main, NULL);
+    run_config(&copy_loop, many_main, NULL);
 }
 
 /* ---- every primitive ---- */
@@ -382,7 +354,7 @@ static int prims_main(void *arg, void **result)
 
 static void test_every_primitive_works_on_copy_stack_tasks(void **state)
 {
-    run_copy(prims_main, NULL);
+    run_config(&copy_loop, prims_main, NULL);
 }
 
 /* ---- calls handed pointers into the caller's own stack ----
@@ -476,7 +448,7 @@ static int stack_pointers_main(void *arg, void **result)
 
 static void test_calls_handed_pointers_into_the_callers_stack(void **state)
 {
-    run_copy(stack_pointers_main, NULL);
+    run_config(&copy_loop, stack_pointers_main, NULL);
 }
 
 /* ---- modes ---- */
@@ -556,7 +528,7 @@ static void test_modes_are_chosen_per_task_and_checked(void **state)
 {
     weft_config_t cfg = {.stack_mode = 9};
     assert_int_equal(weft_run_config(&cfg, nothing, NULL, NULL), -EINVAL);
-    assert_int_equal(weft_run(modes_main, NULL, NULL), 0);
+    run(modes_main, NULL);
 }
 
 /* ---- the rule, broken ---- */
@@ -596,7 +568,7 @@ static int violation_main(void *arg, void **result)
 
 static void test_rule_violation_is_caught_in_debug_mode(void **state)
 {
-    if (RUNNING_ON_VALGRIND)
+    if (under_valgrind())
         skip(); /* the child would run under Valgrind's own reports */
     int fds[2];
     assert_int_equal(pipe(fds), 0);
@@ -626,7 +598,7 @@ static void test_rule_violation_is_caught_in_debug_mode(void **state)
     int st;
     assert_int_equal(waitpid(pid, &st, 0), pid);
     assert_false(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    if (UNDER_ASAN)
+    if (under_asan())
         assert_non_null(strstr(out, "use-after-poison"));
     else
         assert_non_null(strstr(out, "copy-stack rule was broken"));
@@ -693,5 +665,5 @@ int main(void)
         cmocka_unit_test(test_rule_violation_is_caught_in_debug_mode),
         cmocka_unit_test(test_slabs_reuse_memory_and_take_frees_from_other_threads),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return run_suite(tests, NULL, NULL);
 }

@@ -8,10 +8,7 @@
  *
  * Covers: src/coro.c and src/arch/.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "harness.h"
 
 #include <errno.h>
 #include <fenv.h>
@@ -22,24 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#endif
-#endif
-#ifndef RUNNING_ON_VALGRIND
-#define RUNNING_ON_VALGRIND 0
-#endif
-
-#include "weft.h"
 #include "internal.h" /* only for co->stack.size in the stack size test */
-
-static double test_scale(void)
-{
-    const char *s = getenv("WEFT_TEST_SCALE");
-    double v = s && *s ? atof(s) : 1.0;
-    return v > 0 ? v : 1.0;
-}
 
 static int maps_count(void)
 {
@@ -327,7 +307,7 @@ static void test_destroy_of_running_coroutine_returns_ebusy(void **state)
     assert_int_equal(weft_coro_destroy(outer), 0);
 }
 
-static void test_null_arguments_return_einval(void **state)
+static void test_coro_null_arguments_return_einval(void **state)
 {
     weft_coro_t *co = NULL;
     assert_int_equal(weft_coro_create(NULL, return_at_once, NULL, NULL), -EINVAL);
@@ -617,7 +597,7 @@ static void test_rounding_mode_set_inside_does_not_leak_to_resumer(void **state)
     fp_t f = {0};
     weft_coro_t *co;
     /* Valgrind keeps the modes in its registers but computes to nearest */
-    int arith = !RUNNING_ON_VALGRIND;
+    int arith = !under_valgrind();
     set_round(FE_DOWNWARD);
     volatile double third_down = third();
     set_round(FE_UPWARD);
@@ -680,7 +660,7 @@ static void test_mxcsr_alone_set_inside_does_not_leak_to_resumer(void **state)
     assert_int_equal(get_round(), cw_before);
     assert_int_equal(weft_coro_resume(co, NULL, NULL), WEFT_DONE);
     /* Valgrind keeps only MXCSR's rounding bits */
-    if (!RUNNING_ON_VALGRIND)
+    if (!under_valgrind())
         assert_int_equal(seen & MXCSR_FTZ, MXCSR_FTZ);
     assert_int_equal(get_mxcsr(), before);
     assert_int_equal(weft_coro_destroy(co), 0);
@@ -721,7 +701,7 @@ int main(void)
         cmocka_unit_test(test_resume_of_resumer_from_inside_returns_ebusy),
         cmocka_unit_test(test_yield_outside_any_coroutine_returns_eperm),
         cmocka_unit_test(test_destroy_of_running_coroutine_returns_ebusy),
-        cmocka_unit_test(test_null_arguments_return_einval),
+        cmocka_unit_test(test_coro_null_arguments_return_einval),
         cmocka_unit_test(test_create_with_stack_over_1gib_returns_einval),
         cmocka_unit_test(test_destroy_of_suspended_coroutine_discards_it),
         cmocka_unit_test(test_destroyed_coroutines_stacks_are_reused),
@@ -734,5 +714,5 @@ int main(void)
         cmocka_unit_test(test_strerror_has_text_for_every_status),
         cmocka_unit_test(test_version_is_0_1_0),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return run_suite(tests, NULL, NULL);
 }

@@ -13,10 +13,7 @@
  *
  * Covers: examples/curl_fetch.c, src/fdwait.c.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "harness.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -31,16 +28,8 @@
 #include <time.h>
 #include <unistd.h>
 
-static char examples_dir[4096];
 static pid_t server = -1;
 static int server_port;
-
-static const char *example_path(const char *name)
-{
-    static char path[4200];
-    snprintf(path, sizeof path, "%s/%s", examples_dir, name);
-    return path;
-}
 
 /* Starts examples/<name> with argv; returns its pid, its stdout in *out. */
 static pid_t spawn(const char *name, char *const argv[], int *out)
@@ -106,12 +95,6 @@ static int exit_status(pid_t pid)
 
 static int start_server(void **state)
 {
-    const char *d = getenv("WEFT_EXAMPLES_DIR");
-    const char *b = getenv("WEFT_TEST_BINDIR");
-    if (d && *d)
-        snprintf(examples_dir, sizeof examples_dir, "%s", d);
-    else
-        snprintf(examples_dir, sizeof examples_dir, "%s/../examples", b && *b ? b : ".");
     if (access(example_path("curl_fetch"), X_OK) != 0 ||
         access(example_path("http_hello"), X_OK) != 0)
         return 0; /* the tests skip */
@@ -207,7 +190,7 @@ static void check_lines(const char *out, char **expect, int n)
 
 enum { N = 200 };
 
-static void test_200_urls(void **state)
+static void test_curl_fetch_gets_200_urls_at_once_in_order(void **state)
 {
     need_examples();
     static char urlbuf[N][64], linebuf[N][80];
@@ -225,7 +208,7 @@ static void test_200_urls(void **state)
     free(out);
 }
 
-static void test_failing_url(void **state)
+static void test_curl_fetch_reports_a_failing_url_and_fetches_the_rest(void **state)
 {
     need_examples();
     char good1[64], bad[64], good2[64], e1[80], e2[80], e3[80];
@@ -244,7 +227,7 @@ static void test_failing_url(void **state)
     free(out);
 }
 
-static void test_usage(void **state)
+static void test_curl_fetch_without_urls_exits_2_printing_nothing(void **state)
 {
     need_examples();
     char *out;
@@ -258,9 +241,9 @@ int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_200_urls),
-        cmocka_unit_test(test_failing_url),
-        cmocka_unit_test(test_usage),
+        cmocka_unit_test(test_curl_fetch_gets_200_urls_at_once_in_order),
+        cmocka_unit_test(test_curl_fetch_reports_a_failing_url_and_fetches_the_rest),
+        cmocka_unit_test(test_curl_fetch_without_urls_exits_2_printing_nothing),
     };
-    return cmocka_run_group_tests(tests, start_server, stop_server);
+    return run_suite(tests, start_server, stop_server);
 }

@@ -23,10 +23,7 @@
  * Covers: examples/echo_server.c, examples/http_hello.c,
  * examples/mini_redis.c, examples/fanout.c, examples/proto/.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "harness.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -40,22 +37,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-static double test_scale(void)
-{
-    const char *s = getenv("WEFT_TEST_SCALE");
-    double v = s && *s ? atof(s) : 1.0;
-    return v > 0 ? v : 1.0;
-}
-
-static char examples_dir[4096];
-
-static const char *example_path(const char *name)
-{
-    static char path[4200];
-    snprintf(path, sizeof path, "%s/%s", examples_dir, name);
-    return path;
-}
 
 /* ------------------------------------------------------------------------
  * Child processes.
@@ -262,7 +243,7 @@ static void round_trip(int fd, const char *send, const char *want)
  * echo_server and fanout.
  * --------------------------------------------------------------------- */
 
-static void test_echo(void **state)
+static void test_echo_server_echoes_each_client_and_large_writes_whole(void **state)
 {
     child_t srv = start_server("echo_server");
     int a = connect_to(srv.port), b = connect_to(srv.port);
@@ -287,7 +268,7 @@ static void test_echo(void **state)
     stop_server(&srv);
 }
 
-static void test_fanout(void **state)
+static void test_fanout_drives_many_connections_without_errors(void **state)
 {
     child_t srv = start_server("echo_server");
     char port[16], conns[32], out[512];
@@ -319,7 +300,7 @@ static void test_fanout(void **state)
 #define OK OK_HEAD "\r\nhello"
 #define GET "GET / HTTP/1.1\r\nHost: test\r\n\r\n"
 
-static void test_http_keepalive(void **state)
+static void test_http_hello_answers_requests_on_a_kept_alive_connection(void **state)
 {
     child_t srv = start_server("http_hello");
     int fd = connect_to(srv.port);
@@ -339,7 +320,7 @@ static void test_http_keepalive(void **state)
     stop_server(&srv);
 }
 
-static void test_http_pipelined(void **state)
+static void test_http_hello_answers_a_hundred_pipelined_requests_in_order(void **state)
 {
     child_t srv = start_server("http_hello");
     int fd = connect_to(srv.port);
@@ -360,7 +341,7 @@ static void test_http_pipelined(void **state)
     stop_server(&srv);
 }
 
-static void test_http_close(void **state)
+static void test_http_hello_closes_after_a_connection_close_request(void **state)
 {
     child_t srv = start_server("http_hello");
     int fd = connect_to(srv.port);
@@ -371,9 +352,14 @@ static void test_http_close(void **state)
                OK_HEAD "Connection: close\r\n\r\nhello");
     expect_closed(fd);
     close(fd);
+    stop_server(&srv);
+}
 
+static void test_http_hello_closes_http_1_0_unless_asked_to_keep_alive(void **state)
+{
+    child_t srv = start_server("http_hello");
     /* HTTP/1.0 closes by default, stays with keep-alive. */
-    fd = connect_to(srv.port);
+    int fd = connect_to(srv.port);
     round_trip(fd, "GET / HTTP/1.0\r\n\r\n", OK_HEAD "Connection: close\r\n\r\nhello");
     expect_closed(fd);
     close(fd);
@@ -385,7 +371,7 @@ static void test_http_close(void **state)
     stop_server(&srv);
 }
 
-static void test_http_errors(void **state)
+static void test_http_hello_answers_405_and_keeps_the_connection(void **state)
 {
     child_t srv = start_server("http_hello");
     int fd = connect_to(srv.port);
@@ -395,7 +381,13 @@ static void test_http_errors(void **state)
                "HTTP/1.1 405 Method Not Allowed\r\nAllow: GET, HEAD\r\nContent-Length: 0\r\n\r\n");
     round_trip(fd, GET, OK);
     close(fd);
+    stop_server(&srv);
+}
 
+static void test_http_hello_answers_400_to_a_malformed_request_and_closes(void **state)
+{
+    child_t srv = start_server("http_hello");
+    int fd;
     static const char *const bad[] = {
         "GET /\r\n\r\n",                             /* no version */
         "GET  / HTTP/1.1\r\n\r\n",                   /* two spaces */
@@ -414,14 +406,25 @@ static void test_http_errors(void **state)
         expect_closed(fd);
         close(fd);
     }
+    stop_server(&srv);
+}
 
-    fd = connect_to(srv.port);
+static void test_http_hello_answers_505_to_another_version_and_closes(void **state)
+{
+    child_t srv = start_server("http_hello");
+    int fd = connect_to(srv.port);
     round_trip(fd, "GET / HTTP/2.0\r\n\r\n",
                "HTTP/1.1 505 HTTP Version Not Supported\r\nContent-Length: 0\r\n"
                "Connection: close\r\n\r\n");
     expect_closed(fd);
     close(fd);
+    stop_server(&srv);
+}
 
+static void test_http_hello_answers_431_to_a_head_that_fills_its_buffer(void **state)
+{
+    child_t srv = start_server("http_hello");
+    int fd;
     /* A head that fills the whole 64 KiB buffer: 431. Exactly the buffer's
      * size, so that no unread byte turns the close into a reset. */
     size_t n = 65536;
@@ -442,7 +445,7 @@ static void test_http_errors(void **state)
  * mini_redis.
  * --------------------------------------------------------------------- */
 
-static void test_redis_commands(void **state)
+static void test_mini_redis_answers_each_command_as_redis_does(void **state)
 {
     child_t srv = start_server("mini_redis");
     int fd = connect_to(srv.port);
@@ -550,7 +553,7 @@ static void test_redis_commands(void **state)
     stop_server(&srv);
 }
 
-static void test_redis_pipelined_inline(void **state)
+static void test_mini_redis_answers_pipelined_and_inline_commands_in_order(void **state)
 {
     child_t srv = start_server("mini_redis");
     int fd = connect_to(srv.port);
@@ -575,9 +578,16 @@ static void test_redis_pipelined_inline(void **state)
     /* Empty multibulks are ignored. */
     round_trip(fd, "*0\r\n*-1\r\nPING\r\n", "+PONG\r\n");
     close(fd);
+    free(reqs);
+    free(resps);
+    stop_server(&srv);
+}
 
+static void test_mini_redis_protocol_error_answers_then_closes(void **state)
+{
+    child_t srv = start_server("mini_redis");
     /* A protocol error answers, then closes; replies before it still come. */
-    fd = connect_to(srv.port);
+    int fd = connect_to(srv.port);
     round_trip(fd, "PING\r\n*1\r\n$x\r\n", "+PONG\r\n-ERR Protocol error: invalid bulk length\r\n");
     expect_closed(fd);
     close(fd);
@@ -589,9 +599,6 @@ static void test_redis_pipelined_inline(void **state)
     round_trip(fd, "*abc\r\n", "-ERR Protocol error: invalid multibulk length\r\n");
     expect_closed(fd);
     close(fd);
-
-    free(reqs);
-    free(resps);
     stop_server(&srv);
 }
 
@@ -607,7 +614,7 @@ static void redis_cli(int port, const char *args, char *out, size_t size)
     assert_int_equal(pclose(p), 0);
 }
 
-static void test_redis_cli(void **state)
+static void test_mini_redis_serves_redis_cli(void **state)
 {
     if (system("command -v redis-cli >/dev/null 2>&1") != 0) {
         print_message("redis-cli not installed: skipped\n");
@@ -636,11 +643,6 @@ static void test_redis_cli(void **state)
 
 int main(void)
 {
-    const char *dir = getenv("WEFT_EXAMPLES_DIR"), *bindir = getenv("WEFT_TEST_BINDIR");
-    if (dir && *dir)
-        snprintf(examples_dir, sizeof examples_dir, "%s", dir);
-    else
-        snprintf(examples_dir, sizeof examples_dir, "%s/../examples", bindir ? bindir : ".");
     static const char *const needed[] = {"echo_server", "http_hello", "mini_redis", "fanout"};
     for (size_t i = 0; i < sizeof needed / sizeof needed[0]; i++) {
         if (access(example_path(needed[i]), X_OK) != 0) {
@@ -651,15 +653,33 @@ int main(void)
     }
 
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_echo, kill_leftover),
-        cmocka_unit_test_teardown(test_fanout, kill_leftover),
-        cmocka_unit_test_teardown(test_http_keepalive, kill_leftover),
-        cmocka_unit_test_teardown(test_http_pipelined, kill_leftover),
-        cmocka_unit_test_teardown(test_http_close, kill_leftover),
-        cmocka_unit_test_teardown(test_http_errors, kill_leftover),
-        cmocka_unit_test_teardown(test_redis_commands, kill_leftover),
-        cmocka_unit_test_teardown(test_redis_pipelined_inline, kill_leftover),
-        cmocka_unit_test_teardown(test_redis_cli, kill_leftover),
+        cmocka_unit_test_teardown(test_echo_server_echoes_each_client_and_large_writes_whole,
+                                  kill_leftover),
+        cmocka_unit_test_teardown(test_fanout_drives_many_connections_without_errors,
+                                  kill_leftover),
+        cmocka_unit_test_teardown(test_http_hello_answers_requests_on_a_kept_alive_connection,
+                                  kill_leftover),
+        cmocka_unit_test_teardown(test_http_hello_answers_a_hundred_pipelined_requests_in_order,
+                                  kill_leftover),
+        cmocka_unit_test_teardown(test_http_hello_closes_after_a_connection_close_request,
+                                  kill_leftover),
+        cmocka_unit_test_teardown(test_http_hello_closes_http_1_0_unless_asked_to_keep_alive,
+                                  kill_leftover),
+        cmocka_unit_test_teardown(test_http_hello_answers_405_and_keeps_the_connection,
+                                  kill_leftover),
+        cmocka_unit_test_teardown(test_http_hello_answers_400_to_a_malformed_request_and_closes,
+                                  kill_leftover),
+        cmocka_unit_test_teardown(test_http_hello_answers_505_to_another_version_and_closes,
+                                  kill_leftover),
+        cmocka_unit_test_teardown(test_http_hello_answers_431_to_a_head_that_fills_its_buffer,
+                                  kill_leftover),
+        cmocka_unit_test_teardown(test_mini_redis_answers_each_command_as_redis_does,
+                                  kill_leftover),
+        cmocka_unit_test_teardown(test_mini_redis_answers_pipelined_and_inline_commands_in_order,
+                                  kill_leftover),
+        cmocka_unit_test_teardown(test_mini_redis_protocol_error_answers_then_closes,
+                                  kill_leftover),
+        cmocka_unit_test_teardown(test_mini_redis_serves_redis_cli, kill_leftover),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return run_suite(tests, NULL, NULL);
 }

@@ -13,10 +13,7 @@
  *
  * Covers: src/fdwait.c, src/backend/epoll.c (foreign-fd dispatch).
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "harness.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -27,23 +24,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "weft.h"
 #include "task.h"
-
-#define P(x) ((void *)(intptr_t)(x))
-#define I(p) ((int)(intptr_t)(p))
-
-static double test_scale(void)
-{
-    const char *s = getenv("WEFT_TEST_SCALE");
-    double v = s && *s ? atof(s) : 1.0;
-    return v > 0 ? v : 1.0;
-}
-
-static void run(weft_task_fn fn, void *arg)
-{
-    assert_int_equal(weft_run(fn, arg, NULL), 0);
-}
 
 static void nonblock(int fd)
 {
@@ -54,16 +35,6 @@ static void nonblock(int fd)
 static void assert_no_watch(void)
 {
     assert_int_equal(weft__loop()->nwatch, 0);
-}
-
-/* Lets the loop run until t is parked (never a timed guess: a due timer
- * may run before a task spawned just now). */
-static void wait_parked(weft_task_t *t)
-{
-    for (int i = 0; weft_task_state(t) != WEFT_TASK_WAITING; i++) {
-        assert_true(i < 1000);
-        assert_int_equal(weft_yield(), 0);
-    }
 }
 
 typedef struct {
@@ -90,7 +61,7 @@ static int readable_main(void *arg, void **res)
     waitarg_t w = {.fd = p[0], .events = WEFT_READABLE, .timeout = -1, .rc = 99};
     weft_task_t *t;
     assert_int_equal(weft_spawn(&t, waiter, &w, NULL), 0);
-    wait_parked(t);
+    wait_state(t, WEFT_TASK_WAITING);
     assert_int_equal(weft_sleep(WEFT_MSEC(5)), 0);
     assert_int_equal(w.rc, 99); /* still waiting: nothing to read */
     assert_int_equal(weft_task_state(t), WEFT_TASK_WAITING);
@@ -112,7 +83,7 @@ static int readable_main(void *arg, void **res)
     return 0;
 }
 
-static void test_readable_writable(void **state)
+static void test_fd_wait_blocks_until_readable_and_writable_returns_at_once(void **state)
 {
     run(readable_main, NULL);
 }
@@ -122,7 +93,7 @@ static void test_readable_writable(void **state)
 static int both_main(void *arg, void **res)
 {
     int sv[2];
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    socket_pair(sv, 0);
     /* one task for both: writable now, nothing to read */
     assert_int_equal(weft_fd_wait(sv[0], WEFT_READABLE | WEFT_WRITABLE, -1), WEFT_WRITABLE);
     assert_int_equal(write(sv[1], "ab", 2), 2);
@@ -133,7 +104,23 @@ static int both_main(void *arg, void **res)
         assert_int_equal(weft_fd_wait(sv[0], WEFT_READABLE, -1), WEFT_READABLE);
     char buf[8];
     assert_int_equal(read(sv[0], buf, sizeof buf), 2);
+    assert_no_watch();
+    weft_fd_forget(sv[0]);
+    close(sv[0]);
+    close(sv[1]);
+    return 0;
+}
 
+static void test_fd_wait_for_both_directions_reports_what_is_ready_level_triggered(void **state)
+{
+    run(both_main, NULL);
+}
+
+static int reader_writer_main(void *arg, void **res)
+{
+    int sv[2];
+    socket_pair(sv, 0);
+    char buf[8];
     /* a reader and a writer, two tasks, on one fd */
     waitarg_t r = {.fd = sv[0], .events = WEFT_READABLE, .timeout = -1, .rc = 99};
     waitarg_t w = {.fd = sv[0], .events = WEFT_WRITABLE, .timeout = -1, .rc = 99};
@@ -150,9 +137,25 @@ static int both_main(void *arg, void **res)
     assert_int_equal(r.rc, WEFT_READABLE);
     weft_task_release(tr);
     weft_task_release(tw);
-
-    /* the peer hangs up: reported as ready both ways */
     assert_int_equal(read(sv[0], buf, sizeof buf), 1);
+    assert_no_watch();
+    weft_fd_forget(sv[0]);
+    close(sv[0]);
+    close(sv[1]);
+    return 0;
+}
+
+static void test_fd_reader_and_writer_tasks_wait_on_one_fd_apart(void **state)
+{
+    run(reader_writer_main, NULL);
+}
+
+static int hang_up_main(void *arg, void **res)
+{
+    int sv[2];
+    socket_pair(sv, 0);
+    char buf[8];
+    /* the peer hangs up: reported as ready both ways */
     close(sv[1]);
     int rc = weft_fd_wait(sv[0], WEFT_READABLE, -1);
     assert_int_equal(rc, WEFT_READABLE);
@@ -163,9 +166,9 @@ static int both_main(void *arg, void **res)
     return 0;
 }
 
-static void test_both_directions(void **state)
+static void test_fd_peer_hang_up_is_reported_readable(void **state)
 {
-    run(both_main, NULL);
+    run(hang_up_main, NULL);
 }
 
 /* ---- timeouts and deadlines ---- */
@@ -207,7 +210,7 @@ static int timeout_main(void *arg, void **res)
     return 0;
 }
 
-static void test_timeout_and_deadline(void **state)
+static void test_fd_wait_timeout_0_looks_and_deadline_scopes_bound_the_wait(void **state)
 {
     run(timeout_main, NULL);
 }
@@ -221,7 +224,7 @@ static int cancel_main(void *arg, void **res)
     waitarg_t w = {.fd = p[0], .events = WEFT_READABLE, .timeout = -1, .rc = 99};
     weft_task_t *t;
     assert_int_equal(weft_spawn(&t, waiter, &w, NULL), 0);
-    wait_parked(t);
+    wait_state(t, WEFT_TASK_WAITING);
     /* a second reader is refused while the first waits; a writer is not */
     assert_int_equal(weft_fd_wait(p[0], WEFT_READABLE, -1), -EBUSY);
     assert_int_equal(weft_fd_wait(p[0], WEFT_READABLE | WEFT_WRITABLE, -1), -EBUSY);
@@ -248,7 +251,7 @@ static int cancel_main(void *arg, void **res)
     return 0;
 }
 
-static void test_cancel_and_busy(void **state)
+static void test_fd_second_reader_is_ebusy_and_a_cancelled_wait_frees_the_place(void **state)
 {
     run(cancel_main, NULL);
 }
@@ -263,7 +266,7 @@ static int forget_main(void *arg, void **res)
     waitarg_t w = {.fd = p[1], .events = WEFT_WRITABLE, .timeout = -1, .rc = 99};
     weft_task_t *tr;
     assert_int_equal(weft_spawn(&tr, waiter, &r, NULL), 0);
-    wait_parked(tr);
+    wait_state(tr, WEFT_TASK_WAITING);
     assert_int_equal(weft_fd_forget(p[0]), 0);
     close(p[0]);
     assert_int_equal(weft_await(tr, NULL), 0);
@@ -280,7 +283,7 @@ static int forget_main(void *arg, void **res)
     assert_int_equal(q[0], p[0]);
     r = (waitarg_t){.fd = q[0], .events = WEFT_READABLE, .timeout = -1, .rc = 99};
     assert_int_equal(weft_spawn(&tr, waiter, &r, NULL), 0);
-    wait_parked(tr);
+    wait_state(tr, WEFT_TASK_WAITING);
     assert_int_equal(r.rc, 99);
     assert_int_equal(write(q[1], "y", 1), 1);
     assert_int_equal(weft_await(tr, NULL), 0);
@@ -309,7 +312,7 @@ static int forget_main(void *arg, void **res)
     return 0;
 }
 
-static void test_forget_and_reuse(void **state)
+static void test_fd_forgotten_under_a_waiter_is_ebadf_and_a_reused_number_works(void **state)
 {
     run(forget_main, NULL);
 }
@@ -319,7 +322,7 @@ static void test_forget_and_reuse(void **state)
 static int forget_both_main(void *arg, void **res)
 {
     int sv[2];
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    socket_pair(sv, 0);
     nonblock(sv[0]);
     /* fill sv[0]'s send buffer so it is not writable */
     char blk[4096];
@@ -331,8 +334,8 @@ static int forget_both_main(void *arg, void **res)
     weft_task_t *tr, *tw;
     assert_int_equal(weft_spawn(&tr, waiter, &r, NULL), 0);
     assert_int_equal(weft_spawn(&tw, waiter, &w, NULL), 0);
-    wait_parked(tr);
-    wait_parked(tw);
+    wait_state(tr, WEFT_TASK_WAITING);
+    wait_state(tw, WEFT_TASK_WAITING);
     assert_int_equal(weft_sleep(WEFT_MSEC(2)), 0);
     assert_int_equal(r.rc, 99);
     assert_int_equal(w.rc, 99);
@@ -349,7 +352,7 @@ static int forget_both_main(void *arg, void **res)
     return 0;
 }
 
-static void test_forget_wakes_both(void **state)
+static void test_fd_forget_wakes_both_reader_and_writer_with_ebadf(void **state)
 {
     run(forget_both_main, NULL);
 }
@@ -359,7 +362,7 @@ static void test_forget_wakes_both(void **state)
 static int stale_main(void *arg, void **res)
 {
     int sv[2];
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    socket_pair(sv, 0);
     nonblock(sv[0]);
     nonblock(sv[1]);
     /* the reader gives up: its interest stays armed in the kernel */
@@ -372,7 +375,7 @@ static int stale_main(void *arg, void **res)
     waitarg_t w = {.fd = sv[0], .events = WEFT_WRITABLE, .timeout = -1, .rc = 99};
     weft_task_t *tw;
     assert_int_equal(weft_spawn(&tw, waiter, &w, NULL), 0);
-    wait_parked(tw);
+    wait_state(tw, WEFT_TASK_WAITING);
     /* data arrives: the stale readable interest fires with no reader */
     assert_int_equal(write(sv[1], "r", 1), 1);
     assert_int_equal(weft_sleep(WEFT_MSEC(2)), 0);
@@ -391,7 +394,7 @@ static int stale_main(void *arg, void **res)
     return 0;
 }
 
-static void test_stale_interest(void **state)
+static void test_fd_stale_read_interest_firing_leaves_the_writer_waiting(void **state)
 {
     run(stale_main, NULL);
 }
@@ -411,7 +414,7 @@ static int many_main(void *arg, void **res)
         assert_int_equal(weft_spawn(&t[i], waiter, &w[i], NULL), 0);
     }
     for (int i = 0; i < MANY; i++)
-        wait_parked(t[i]);
+        wait_state(t[i], WEFT_TASK_WAITING);
     assert_int_equal(weft__loop()->nwatch, MANY);
     /* wake them in a scrambled order, a few at a time */
     for (int k = 0; k < MANY; k++) {
@@ -435,7 +438,7 @@ static int many_main(void *arg, void **res)
     return 0;
 }
 
-static void test_many_fds(void **state)
+static void test_fd_many_waiters_on_many_fds_wake_in_any_order(void **state)
 {
     run(many_main, NULL);
 }
@@ -461,7 +464,7 @@ static int bad_main(void *arg, void **res)
     close(fd);
     /* a stream's fd belongs to weft */
     int sv[2];
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    socket_pair(sv, 0);
     weft_stream_t *s;
     assert_int_equal(weft_stream_open(&s, sv[0], NULL), 0);
     assert_int_equal(weft_fd_wait(sv[0], WEFT_READABLE, -1), -EBUSY);
@@ -471,9 +474,13 @@ static int bad_main(void *arg, void **res)
     return 0;
 }
 
-static void test_bad_args(void **state)
+static void test_fd_wait_refuses_bad_arguments_files_and_stream_fds(void **state)
 {
     run(bad_main, NULL);
+}
+
+static void test_fd_wait_and_forget_outside_a_loop_are_eperm(void **state)
+{
     /* outside any loop */
     assert_int_equal(weft_fd_wait(0, WEFT_READABLE, -1), -EPERM);
     assert_int_equal(weft_fd_forget(0), -EPERM);
@@ -493,7 +500,7 @@ static int callback_main(void *arg, void **res)
     waitarg_t r = {.fd = p[0], .events = WEFT_READABLE, .timeout = -1, .rc = 99};
     weft_task_t *t;
     assert_int_equal(weft_spawn(&t, waiter, &r, NULL), 0);
-    wait_parked(t);
+    wait_state(t, WEFT_TASK_WAITING);
     int fd = p[0];
     assert_int_equal(weft_call_later(NULL, WEFT_MSEC(1), cb_forget, &fd), 0);
     assert_int_equal(weft_await(t, NULL), 0);
@@ -505,7 +512,7 @@ static int callback_main(void *arg, void **res)
     return 0;
 }
 
-static void test_forget_from_callback(void **state)
+static void test_fd_forget_from_a_callback_wakes_the_waiter_with_ebadf(void **state)
 {
     run(callback_main, NULL);
 }
@@ -561,7 +568,7 @@ static int pingpong_main(void *arg, void **res)
     return 0;
 }
 
-static void test_pingpong_cost(void **state)
+static void test_fd_wait_ping_pong_between_two_tasks_delivers_every_byte(void **state)
 {
     run(pingpong_main, NULL);
 }
@@ -569,17 +576,20 @@ static void test_pingpong_cost(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_readable_writable),
-        cmocka_unit_test(test_both_directions),
-        cmocka_unit_test(test_timeout_and_deadline),
-        cmocka_unit_test(test_cancel_and_busy),
-        cmocka_unit_test(test_forget_and_reuse),
-        cmocka_unit_test(test_forget_wakes_both),
-        cmocka_unit_test(test_stale_interest),
-        cmocka_unit_test(test_many_fds),
-        cmocka_unit_test(test_bad_args),
-        cmocka_unit_test(test_forget_from_callback),
-        cmocka_unit_test(test_pingpong_cost),
+        cmocka_unit_test(test_fd_wait_blocks_until_readable_and_writable_returns_at_once),
+        cmocka_unit_test(test_fd_wait_for_both_directions_reports_what_is_ready_level_triggered),
+        cmocka_unit_test(test_fd_reader_and_writer_tasks_wait_on_one_fd_apart),
+        cmocka_unit_test(test_fd_peer_hang_up_is_reported_readable),
+        cmocka_unit_test(test_fd_wait_timeout_0_looks_and_deadline_scopes_bound_the_wait),
+        cmocka_unit_test(test_fd_second_reader_is_ebusy_and_a_cancelled_wait_frees_the_place),
+        cmocka_unit_test(test_fd_forgotten_under_a_waiter_is_ebadf_and_a_reused_number_works),
+        cmocka_unit_test(test_fd_forget_wakes_both_reader_and_writer_with_ebadf),
+        cmocka_unit_test(test_fd_stale_read_interest_firing_leaves_the_writer_waiting),
+        cmocka_unit_test(test_fd_many_waiters_on_many_fds_wake_in_any_order),
+        cmocka_unit_test(test_fd_wait_refuses_bad_arguments_files_and_stream_fds),
+        cmocka_unit_test(test_fd_wait_and_forget_outside_a_loop_are_eperm),
+        cmocka_unit_test(test_fd_forget_from_a_callback_wakes_the_waiter_with_ebadf),
+        cmocka_unit_test(test_fd_wait_ping_pong_between_two_tasks_delivers_every_byte),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return run_suite(tests, NULL, NULL);
 }

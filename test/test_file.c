@@ -16,10 +16,7 @@
  *
  * Covers: src/file.c.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "harness.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -31,15 +28,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "weft.h"
 #include "pool.h"
-
-static double test_scale(void)
-{
-    const char *s = getenv("WEFT_TEST_SCALE");
-    double v = s && *s ? atof(s) : 1.0;
-    return v > 0 ? v : 1.0;
-}
 
 static char dir[] = "/tmp/weft_file_XXXXXX";
 static char path[256], fifo[256];
@@ -59,11 +48,6 @@ static int teardown(void **state)
     unlink(fifo);
     rmdir(dir);
     return 0;
-}
-
-static void run(weft_task_fn fn, void *arg)
-{
-    assert_int_equal(weft_run(fn, arg, NULL), 0);
 }
 
 /* ---- read, write, pread, pwrite, sync, close ---- */
@@ -102,13 +86,23 @@ static int rw_main(void *arg, void **res)
     assert_memory_equal(buf, ", W", 3);
     assert_int_equal(weft_file_pread(f, buf, 4, 100), 0); /* past the end */
     assert_int_equal(weft_file_close(f), 0);
+    return 0;
+}
 
+static void test_file_reads_and_writes_at_the_position_or_an_offset(void **state)
+{
+    run(rw_main, NULL);
+}
+
+static int rw_large_main(void *arg, void **res)
+{
+    weft_file_t *f;
     /* a large write and read back through heap buffers, in one call each */
     size_t big = (size_t)(4 << 20);
     char *w = malloc(big), *r = malloc(big);
     for (size_t i = 0; i < big; i++)
         w[i] = (char)(i * 7 + (i >> 12));
-    assert_int_equal(weft_file_open(&f, path, O_RDWR | O_TRUNC, 0), 0);
+    assert_int_equal(weft_file_open(&f, path, O_RDWR | O_CREAT | O_TRUNC, 0600), 0);
     assert_int_equal(weft_file_write(f, w, big), (ssize_t)big);
     assert_int_equal(weft_file_pread(f, r, big, 0), (ssize_t)big);
     assert_memory_equal(w, r, big);
@@ -118,9 +112,9 @@ static int rw_main(void *arg, void **res)
     return 0;
 }
 
-static void test_read_write(void **state)
+static void test_file_large_write_and_read_back_take_one_call_each(void **state)
 {
-    run(rw_main, NULL);
+    run(rw_large_main, NULL);
 }
 
 /* ---- many tasks on one file ---- */
@@ -172,10 +166,10 @@ static int many_main(void *arg, void **res)
     return 0;
 }
 
-static void test_many_readers(void **state)
+static void test_file_read_by_many_tasks_at_once_and_close_meanwhile_is_ebusy(void **state)
 {
     weft_config_t cfg = {.pool_threads = 4};
-    assert_int_equal(weft_run_config(&cfg, many_main, NULL, NULL), 0);
+    run_config(&cfg, many_main, NULL);
 }
 
 /* ---- errors ---- */
@@ -211,9 +205,13 @@ static int errors_main(void *arg, void **res)
     return 0;
 }
 
-static void test_errors(void **state)
+static void test_file_open_errors_and_bad_arguments_are_reported(void **state)
 {
     run(errors_main, NULL);
+}
+
+static void test_file_calls_outside_a_loop_are_eperm(void **state)
+{
     weft_file_t *f;
     char buf[4];
     assert_int_equal(weft_file_open(&f, path, O_RDONLY, 0), -EPERM);
@@ -246,6 +244,19 @@ static int cancel_before_main(void *arg, void **res)
     weft_deadline_push(&d, 0);
     assert_int_equal(weft_file_pread(f, buf, 6, 0), -ETIMEDOUT);
     weft_deadline_pop(&d);
+    assert_int_equal(weft_file_close(f), 0);
+    return 0;
+}
+
+static void test_file_call_when_cancelled_or_past_deadline_does_nothing(void **state)
+{
+    run(cancel_before_main, NULL);
+}
+
+static int cancelled_close_main(void *arg, void **res)
+{
+    weft_file_t *f;
+    assert_int_equal(weft_file_open(&f, path, O_RDWR | O_CREAT | O_TRUNC, 0600), 0);
     /* close closes even when cancelled */
     int fd = weft_file_fd(f);
     weft_cancel(weft_current());
@@ -255,9 +266,9 @@ static int cancel_before_main(void *arg, void **res)
     return 0;
 }
 
-static void test_cancel_before(void **state)
+static void test_file_close_when_cancelled_still_closes(void **state)
 {
-    run(cancel_before_main, NULL);
+    run(cancelled_close_main, NULL);
 }
 
 typedef struct {
@@ -287,50 +298,55 @@ static int fifo_reader(void *arg, void **res)
     return 0;
 }
 
+/* arg 0: the task is cancelled during its read; 1: its deadline passes. */
 static int cancel_during_main(void *arg, void **res)
 {
-    for (int round = 0; round < 2; round++) {
-        blocked_t b = {.use_deadline = round == 1};
-        assert_int_equal(weft_file_open(&b.f, fifo, O_RDWR, 0), 0);
-        weft_task_t *t;
-        assert_int_equal(weft_spawn(&t, fifo_reader, &b, NULL), 0);
-        for (int i = 0; !t->b || t->b->wait_kind != &weft__wait_pool; i++) {
-            assert_true(i < 1000);
-            assert_int_equal(weft_yield(), 0);
-        }
-        if (round == 0)
-            assert_int_equal(weft_cancel(t), 0);
-        else
-            assert_int_equal(weft_sleep_until(b.deadline + WEFT_MSEC(1)), 0);
-        assert_int_equal(weft_sleep(WEFT_MSEC(10)), 0);
-        /* the read is still under way: the task is held in the pool */
-        assert_int_equal(weft_task_state(t), WEFT_TASK_WAITING);
-        assert_int_equal(t->b->wait_kind, &weft__wait_pool);
-        int w = open(fifo, O_WRONLY | O_NONBLOCK);
-        assert_true(w >= 0);
-        assert_int_equal(write(w, "data", 4), 4);
-        close(w);
-        assert_int_equal(weft_await(t, NULL), 0);
-        weft_task_release(t);
-        /* it happened, and the call says so */
-        assert_int_equal(b.got, 4);
-        assert_memory_equal(b.buf, "data", 4);
-        if (round == 0) {
-            assert_true(b.cancelled_after);
-            assert_int_equal(b.next_call, -ECANCELED);
-        } else {
-            assert_false(b.cancelled_after);
-            assert_int_equal(b.next_call, -ETIMEDOUT);
-            assert_int_equal(b.deadline_pop, -ETIMEDOUT);
-        }
-        assert_int_equal(weft_file_close(b.f), 0);
+    int round = (int)I(arg);
+    blocked_t b = {.use_deadline = round == 1};
+    assert_int_equal(weft_file_open(&b.f, fifo, O_RDWR, 0), 0);
+    weft_task_t *t;
+    assert_int_equal(weft_spawn(&t, fifo_reader, &b, NULL), 0);
+    for (int i = 0; !t->b || t->b->wait_kind != &weft__wait_pool; i++) {
+        assert_true(i < 1000);
+        assert_int_equal(weft_yield(), 0);
     }
+    if (round == 0)
+        assert_int_equal(weft_cancel(t), 0);
+    else
+        assert_int_equal(weft_sleep_until(b.deadline + WEFT_MSEC(1)), 0);
+    assert_int_equal(weft_sleep(WEFT_MSEC(10)), 0);
+    /* the read is still under way: the task is held in the pool */
+    assert_int_equal(weft_task_state(t), WEFT_TASK_WAITING);
+    assert_int_equal(t->b->wait_kind, &weft__wait_pool);
+    int w = open(fifo, O_WRONLY | O_NONBLOCK);
+    assert_true(w >= 0);
+    assert_int_equal(write(w, "data", 4), 4);
+    close(w);
+    assert_int_equal(weft_await(t, NULL), 0);
+    weft_task_release(t);
+    /* it happened, and the call says so */
+    assert_int_equal(b.got, 4);
+    assert_memory_equal(b.buf, "data", 4);
+    if (round == 0) {
+        assert_true(b.cancelled_after);
+        assert_int_equal(b.next_call, -ECANCELED);
+    } else {
+        assert_false(b.cancelled_after);
+        assert_int_equal(b.next_call, -ETIMEDOUT);
+        assert_int_equal(b.deadline_pop, -ETIMEDOUT);
+    }
+    assert_int_equal(weft_file_close(b.f), 0);
     return 0;
 }
 
-static void test_cancel_during(void **state)
+static void test_file_cancelled_during_a_call_completes_it_and_sees_it_next(void **state)
 {
-    run(cancel_during_main, NULL);
+    run(cancel_during_main, P(0));
+}
+
+static void test_file_deadline_passing_during_a_call_completes_it_and_sees_it_next(void **state)
+{
+    run(cancel_during_main, P(1));
 }
 
 /* ---- a ticker keeps ticking while another task reads ---- */
@@ -406,7 +422,7 @@ static int fifo_tick_main(void *arg, void **res)
     return 0;
 }
 
-static void test_ticker_during_blocked_read(void **state)
+static void test_file_ticker_keeps_ticking_while_a_read_blocks_a_pool_thread(void **state)
 {
     run(fifo_tick_main, NULL);
 }
@@ -479,7 +495,7 @@ static int big_main(void *arg, void **res)
     return 0;
 }
 
-static void test_ticker_during_large_read(void **state)
+static void test_file_ticker_keeps_ticking_while_a_large_read_runs(void **state)
 {
     run(big_main, NULL);
 }
@@ -546,23 +562,27 @@ static int copy_main(void *arg, void **res)
     return 0;
 }
 
-static void test_copy_stack_buffers(void **state)
+static void test_file_copy_stack_tasks_read_and_write_their_stack_buffers_intact(void **state)
 {
     weft_config_t cfg = {.stack_mode = WEFT_STACK_COPY};
-    assert_int_equal(weft_run_config(&cfg, copy_main, NULL, NULL), 0);
+    run_config(&cfg, copy_main, NULL);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_read_write),
-        cmocka_unit_test(test_many_readers),
-        cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_cancel_before),
-        cmocka_unit_test(test_cancel_during),
-        cmocka_unit_test(test_ticker_during_blocked_read),
-        cmocka_unit_test(test_ticker_during_large_read),
-        cmocka_unit_test(test_copy_stack_buffers),
+        cmocka_unit_test(test_file_reads_and_writes_at_the_position_or_an_offset),
+        cmocka_unit_test(test_file_large_write_and_read_back_take_one_call_each),
+        cmocka_unit_test(test_file_read_by_many_tasks_at_once_and_close_meanwhile_is_ebusy),
+        cmocka_unit_test(test_file_open_errors_and_bad_arguments_are_reported),
+        cmocka_unit_test(test_file_calls_outside_a_loop_are_eperm),
+        cmocka_unit_test(test_file_call_when_cancelled_or_past_deadline_does_nothing),
+        cmocka_unit_test(test_file_close_when_cancelled_still_closes),
+        cmocka_unit_test(test_file_cancelled_during_a_call_completes_it_and_sees_it_next),
+        cmocka_unit_test(test_file_deadline_passing_during_a_call_completes_it_and_sees_it_next),
+        cmocka_unit_test(test_file_ticker_keeps_ticking_while_a_read_blocks_a_pool_thread),
+        cmocka_unit_test(test_file_ticker_keeps_ticking_while_a_large_read_runs),
+        cmocka_unit_test(test_file_copy_stack_tasks_read_and_write_their_stack_buffers_intact),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return run_suite(tests, setup, teardown);
 }

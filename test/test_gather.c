@@ -8,23 +8,13 @@
  *
  * Covers: src/gather.c and src/future.c.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "harness.h"
 
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "weft.h"
-
-static void run_main(weft_task_fn fn, void *arg)
-{
-    assert_int_equal(weft_run(fn, arg, NULL), 0);
-}
 
 /* What a worker does: sleep `ms` (0: 1000 s), then return `status` with
  * `result`; records how its sleep ended and that its clean-up ran. */
@@ -103,7 +93,7 @@ static int gather_collect_main(void *arg, void **result)
 
 static void test_gather_collect_results_and_statuses_in_order(void **state)
 {
-    run_main(gather_collect_main, NULL);
+    run(gather_collect_main, NULL);
 }
 
 static int gather_fail_fast_main(void *arg, void **result)
@@ -143,7 +133,7 @@ static int gather_fail_fast_main(void *arg, void **result)
 
 static void test_gather_fail_fast_returns_first_failure_and_cancels_others(void **state)
 {
-    run_main(gather_fail_fast_main, NULL);
+    run(gather_fail_fast_main, NULL);
 }
 
 typedef struct {
@@ -188,7 +178,7 @@ static int gather_cancel_main(void *arg, void **result)
 
 static void test_gather_cancelling_gatherer_cancels_children(void **state)
 {
-    run_main(gather_cancel_main, NULL);
+    run(gather_cancel_main, NULL);
 }
 
 static int gather_deadline_main(void *arg, void **result)
@@ -212,7 +202,7 @@ static int gather_deadline_main(void *arg, void **result)
 
 static void test_gather_deadline_cancels_and_returns_etimedout(void **state)
 {
-    run_main(gather_deadline_main, NULL);
+    run(gather_deadline_main, NULL);
 }
 
 static int gather_zero_main(void *arg, void **result)
@@ -231,7 +221,7 @@ static int gather_zero_main(void *arg, void **result)
 
 static void test_gather_of_zero_tasks_and_bad_arguments(void **state)
 {
-    run_main(gather_zero_main, NULL);
+    run(gather_zero_main, NULL);
 }
 
 /* ---- weft_wait ---- */
@@ -284,7 +274,7 @@ static int wait_modes_main(void *arg, void **result)
 
 static void test_wait_first_completed_first_exception_all_completed(void **state)
 {
-    run_main(wait_modes_main, NULL);
+    run(wait_modes_main, NULL);
 }
 
 static int wait_timeout_main(void *arg, void **result)
@@ -318,7 +308,7 @@ static int wait_timeout_main(void *arg, void **result)
 
 static void test_wait_timeout_returns_count_and_cancels_nothing(void **state)
 {
-    run_main(wait_timeout_main, NULL);
+    run(wait_timeout_main, NULL);
 }
 
 /* ---- as_completed ---- */
@@ -368,7 +358,7 @@ static int as_completed_main(void *arg, void **result)
 
 static void test_as_completed_yields_in_finishing_order_then_done(void **state)
 {
-    run_main(as_completed_main, NULL);
+    run(as_completed_main, NULL);
 }
 
 /* ---- futures ---- */
@@ -424,7 +414,7 @@ static int future_wake_main(void *arg, void **result)
 
 static void test_future_set_result_wakes_every_awaiter(void **state)
 {
-    run_main(future_wake_main, NULL);
+    run(future_wake_main, NULL);
 }
 
 static int future_error_main(void *arg, void **result)
@@ -465,7 +455,7 @@ static int future_error_main(void *arg, void **result)
 
 static void test_future_set_error_and_cancel_reach_awaiters(void **state)
 {
-    run_main(future_error_main, NULL);
+    run(future_error_main, NULL);
 }
 
 static int fcb_calls;
@@ -511,7 +501,7 @@ static int future_cb_main(void *arg, void **result)
 static void test_future_on_done_runs_once_also_when_added_after(void **state)
 {
     fcb_calls = 0;
-    run_main(future_cb_main, NULL);
+    run(future_cb_main, NULL);
     assert_int_equal(fcb_calls, 3);
 }
 
@@ -537,7 +527,7 @@ static int future_destroy_busy_main(void *arg, void **result)
 
 static void test_future_destroy_with_waiter_returns_ebusy(void **state)
 {
-    run_main(future_destroy_busy_main, NULL);
+    run(future_destroy_busy_main, NULL);
 }
 
 static int future_deadline_main(void *arg, void **result)
@@ -566,7 +556,7 @@ static int future_deadline_main(void *arg, void **result)
 
 static void test_future_await_with_deadline_times_out_future_untouched(void **state)
 {
-    run_main(future_deadline_main, NULL);
+    run(future_deadline_main, NULL);
 }
 
 static void test_future_outside_loop_returns_eperm(void **state)
@@ -594,5 +584,5 @@ int main(void)
         cmocka_unit_test(test_future_await_with_deadline_times_out_future_untouched),
         cmocka_unit_test(test_future_outside_loop_returns_eperm),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return run_suite(tests, NULL, NULL);
 }

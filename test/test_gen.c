@@ -8,20 +8,12 @@
  *
  * Covers: src/gen.c.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "harness.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
-
-#include "weft.h"
-
-#define P(x) ((void *)(intptr_t)(x))
-#define I(p) ((intptr_t)(p))
 
 /* ---- next ---- */
 
@@ -411,7 +403,7 @@ static void test_failing_generator_reports_error_once_then_done(void **state)
 
 /* ---- for-each ---- */
 
-static void test_foreach_sums_values(void **state)
+static void test_gen_foreach_visits_each_yielded_value_not_the_final_one(void **state)
 {
     weft_gen_t *g;
     int n = 10;
@@ -484,7 +476,7 @@ static void test_yield_from_self_returns_einval_and_self_advance_ebusy(void **st
     assert_int_equal(weft_gen_destroy(self_ref), 0);
 }
 
-static void test_null_arguments_return_einval(void **state)
+static void test_gen_null_arguments_return_einval(void **state)
 {
     weft_gen_t *g = NULL;
     int n = 1;
@@ -559,12 +551,12 @@ int main(void)
         cmocka_unit_test(test_close_of_delegating_generator_closes_subgenerator),
         cmocka_unit_test(test_yield_from_returns_subgenerators_failure),
         cmocka_unit_test(test_failing_generator_reports_error_once_then_done),
-        cmocka_unit_test(test_foreach_sums_values),
+        cmocka_unit_test(test_gen_foreach_visits_each_yielded_value_not_the_final_one),
         cmocka_unit_test(test_gen_yield_outside_generator_returns_eperm),
         cmocka_unit_test(test_yield_from_self_returns_einval_and_self_advance_ebusy),
-        cmocka_unit_test(test_null_arguments_return_einval),
+        cmocka_unit_test(test_gen_null_arguments_return_einval),
         cmocka_unit_test(test_send_from_another_thread_returns_exdev),
         cmocka_unit_test(test_named_generator_with_custom_stack_runs),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return run_suite(tests, NULL, NULL);
 }

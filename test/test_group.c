@@ -9,23 +9,13 @@
  *
  * Covers: src/group.c and the task tree of src/introspect.c.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "harness.h"
 
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "weft.h"
-
-static void run_main(weft_task_fn fn, void *arg)
-{
-    assert_int_equal(weft_run(fn, arg, NULL), 0);
-}
 
 /* A child: sleeps `ms` (0: 1000 s), then returns `status`. */
 typedef struct {
@@ -88,7 +78,7 @@ static int wait_all_main(void *arg, void **result)
 
 static void test_group_wait_waits_for_all_children(void **state)
 {
-    run_main(wait_all_main, NULL);
+    run(wait_all_main, NULL);
 }
 
 static int first_failure_main(void *arg, void **result)
@@ -99,9 +89,10 @@ static int first_failure_main(void *arg, void **result)
     c[0].ms = 0;
     c[1].ms = 5, c[1].status = -EIO;
     c[2].ms = 0;
-    /* fails later, not the first: late enough that the first failure
-     * cancels it however loaded the machine is */
-    c[3].ms = 5000, c[3].status = -EPIPE;
+    /* would fail later: never the first, even when a stalled loop finds
+     * both sleeps due in one turn (it did at 10 ms on a loaded machine,
+     * and c[3] ended with -EPIPE before the group's cancel came) */
+    c[3].ms = 1000, c[3].status = -EPIPE;
     weft_group_t *g;
     weft_task_t *t[4];
     assert_int_equal(weft_group_create(&g), 0);
@@ -125,7 +116,7 @@ static int first_failure_main(void *arg, void **result)
 
 static void test_group_first_failure_cancels_siblings(void **state)
 {
-    run_main(first_failure_main, NULL);
+    run(first_failure_main, NULL);
 }
 
 static int owner_sleeping_main(void *arg, void **result)
@@ -162,7 +153,7 @@ static int owner_sleeping_main(void *arg, void **result)
 
 static void test_group_owner_sleeping_is_cancelled_and_wait_returns_failure(void **state)
 {
-    run_main(owner_sleeping_main, NULL);
+    run(owner_sleeping_main, NULL);
 }
 
 /* A child that, once cancelled (its group failing), tries to spawn a
@@ -200,7 +191,7 @@ static int failing_while_spawning_main(void *arg, void **result)
 
 static void test_group_spawn_while_failing_returns_ecanceled(void **state)
 {
-    run_main(failing_while_spawning_main, NULL);
+    run(failing_while_spawning_main, NULL);
 }
 
 /* ---- cancelling ---- */
@@ -253,7 +244,7 @@ static int cancel_owner_main(void *arg, void **result)
 
 static void test_group_cancelling_owner_in_wait_cancels_children(void **state)
 {
-    run_main(cancel_owner_main, NULL);
+    run(cancel_owner_main, NULL);
 }
 
 static int group_deadline_main(void *arg, void **result)
@@ -282,7 +273,7 @@ static int group_deadline_main(void *arg, void **result)
 
 static void test_group_wait_deadline_cancels_children(void **state)
 {
-    run_main(group_deadline_main, NULL);
+    run(group_deadline_main, NULL);
 }
 
 static int group_cancel_main(void *arg, void **result)
@@ -311,7 +302,7 @@ static int group_cancel_main(void *arg, void **result)
 
 static void test_group_cancel_cancels_every_child(void **state)
 {
-    run_main(group_cancel_main, NULL);
+    run(group_cancel_main, NULL);
 }
 
 static int destroy_busy_main(void *arg, void **result)
@@ -334,7 +325,7 @@ static int destroy_busy_main(void *arg, void **result)
 
 static void test_group_destroy_with_live_children_returns_ebusy(void **state)
 {
-    run_main(destroy_busy_main, NULL);
+    run(destroy_busy_main, NULL);
 }
 
 /* ---- nesting ---- */
@@ -392,7 +383,7 @@ static int nested_main(void *arg, void **result)
 
 static void test_group_nested_failure_propagates_outward(void **state)
 {
-    run_main(nested_main, NULL);
+    run(nested_main, NULL);
 }
 
 /* ---- the task tree ---- */
@@ -471,7 +462,7 @@ static int tree_main(void *arg, void **result)
 
 static void test_task_tree_names_tasks_and_what_they_wait_on(void **state)
 {
-    run_main(tree_main, NULL);
+    run(tree_main, NULL);
     FILE *f = tmpfile();
     assert_non_null(f);
     assert_int_equal(weft_task_tree(f), -EPERM);
@@ -492,5 +483,5 @@ int main(void)
         cmocka_unit_test(test_group_nested_failure_propagates_outward),
         cmocka_unit_test(test_task_tree_names_tasks_and_what_they_wait_on),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return run_suite(tests, NULL, NULL);
 }

@@ -13,10 +13,7 @@
  *
  * Covers: src/local.c.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "harness.h"
 
 #include <errno.h>
 #include <stdatomic.h>
@@ -25,11 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "weft.h"
 #include "task.h"
-
-#define P(x) ((void *)(intptr_t)(x))
-#define I(p) ((int)(intptr_t)(p))
 
 static weft_local_key_t k1, k2, kd;
 
@@ -55,11 +48,6 @@ static int setup(void **state)
     assert_int_equal(weft_local_key_create(&kd, obj_dtor), 0);
     assert_true(k1.id != 0 && k2.id != 0 && k1.id != k2.id);
     return 0;
-}
-
-static void run(weft_task_fn fn, void *arg)
-{
-    assert_int_equal(weft_run(fn, arg, NULL), 0);
 }
 
 static void *get(const weft_local_key_t *k)
@@ -95,7 +83,7 @@ static int basic_main(void *arg, void **res)
     return 0;
 }
 
-static void test_basic(void **state)
+static void test_local_get_returns_what_set_stored_and_null_removes(void **state)
 {
     run(basic_main, NULL);
 }
@@ -143,7 +131,7 @@ static int nest_main(void *arg, void **res)
     return 0;
 }
 
-static void test_nested_spawns(void **state)
+static void test_local_child_sees_values_as_at_its_spawn_through_nesting(void **state)
 {
     nest_t n = {0};
     run(nest_main, &n);
@@ -190,7 +178,7 @@ static int group_main(void *arg, void **res)
     return 0;
 }
 
-static void test_groups(void **state)
+static void test_local_group_children_see_values_as_at_their_spawn(void **state)
 {
     run(group_main, NULL);
 }
@@ -266,7 +254,7 @@ static int dtor_main(void *arg, void **res)
     return 0;
 }
 
-static void test_destructors(void **state)
+static void test_local_destructor_runs_once_when_the_last_holder_lets_go(void **state)
 {
     dtor_calls = 0;
     run(dtor_main, NULL);
@@ -303,7 +291,7 @@ static int share_main(void *arg, void **res)
     return 0;
 }
 
-static void test_shared_destroyed_once(void **state)
+static void test_local_value_shared_by_many_tasks_is_destroyed_once(void **state)
 {
     int destroyed = 0;
     run(share_main, &destroyed);
@@ -330,7 +318,7 @@ static int share_map_main(void *arg, void **res)
     return 0;
 }
 
-static void test_spawn_shares_map(void **state)
+static void test_local_spawn_shares_the_parents_map_without_copying(void **state)
 {
     run(share_map_main, NULL);
 }
@@ -365,6 +353,17 @@ static int coro_main(void *arg, void **res)
     weft_coro_destroy(co);
     assert_int_equal(seen, 31);
     assert_int_equal(I(get(&k2)), 77); /* the coroutine set the task's */
+    return 0;
+}
+
+static void test_local_coroutine_sees_and_sets_the_values_of_its_task(void **state)
+{
+    run(coro_main, NULL);
+}
+
+static int callback_main(void *arg, void **res)
+{
+    assert_int_equal(weft_local_set(&k1, P(31)), 0);
     /* from a callback: no task, no values */
     int rc = 99;
     assert_int_equal(weft_call_soon(NULL, cb_spawn, &rc), 0);
@@ -374,9 +373,9 @@ static int coro_main(void *arg, void **res)
     return 0;
 }
 
-static void test_coroutines_and_callbacks(void **state)
+static void test_local_task_spawned_from_a_callback_starts_empty(void **state)
 {
-    run(coro_main, NULL);
+    run(callback_main, NULL);
 }
 
 /* ---- many keys ---- */
@@ -416,7 +415,7 @@ static int many_main(void *arg, void **res)
     return 0;
 }
 
-static void test_many_keys(void **state)
+static void test_local_thousand_keys_inherit_and_change_independently(void **state)
 {
     for (int i = 0; i < NKEYS; i++)
         assert_int_equal(weft_local_key_create(&many[i], NULL), 0);
@@ -437,10 +436,14 @@ static int bad_main(void *arg, void **res)
     return 0;
 }
 
-static void test_bad_args(void **state)
+static void test_local_null_or_uncreated_keys_are_einval(void **state)
 {
     assert_int_equal(weft_local_key_create(NULL, NULL), -EINVAL);
     run(bad_main, NULL);
+}
+
+static void test_local_get_and_set_outside_a_task_are_eperm(void **state)
+{
     /* outside a task */
     void *v = P(1);
     assert_int_equal(weft_local_set(&k1, P(1)), -EPERM);
@@ -494,12 +497,12 @@ static int xw_main(void *arg, void **res)
     return 0;
 }
 
-static void test_across_workers(void **state)
+static void test_local_children_on_four_workers_share_copy_and_destroy_once(void **state)
 {
     assert_int_equal(weft_local_key_create(&kx, xw_dtor), 0);
     atomic_store(&xw_destroyed, 0);
     weft_config_t cfg = {.workers = 4};
-    assert_int_equal(weft_run_config(&cfg, xw_main, NULL, NULL), 0);
+    run_config(&cfg, xw_main, NULL);
     /* the shared value once, and each child's own */
     assert_int_equal(atomic_load(&xw_destroyed), 1 + 64);
 }
@@ -507,16 +510,18 @@ static void test_across_workers(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_basic),
-        cmocka_unit_test(test_nested_spawns),
-        cmocka_unit_test(test_groups),
-        cmocka_unit_test(test_destructors),
-        cmocka_unit_test(test_shared_destroyed_once),
-        cmocka_unit_test(test_spawn_shares_map),
-        cmocka_unit_test(test_coroutines_and_callbacks),
-        cmocka_unit_test(test_many_keys),
-        cmocka_unit_test(test_bad_args),
-        cmocka_unit_test(test_across_workers),
+        cmocka_unit_test(test_local_get_returns_what_set_stored_and_null_removes),
+        cmocka_unit_test(test_local_child_sees_values_as_at_its_spawn_through_nesting),
+        cmocka_unit_test(test_local_group_children_see_values_as_at_their_spawn),
+        cmocka_unit_test(test_local_destructor_runs_once_when_the_last_holder_lets_go),
+        cmocka_unit_test(test_local_value_shared_by_many_tasks_is_destroyed_once),
+        cmocka_unit_test(test_local_spawn_shares_the_parents_map_without_copying),
+        cmocka_unit_test(test_local_coroutine_sees_and_sets_the_values_of_its_task),
+        cmocka_unit_test(test_local_task_spawned_from_a_callback_starts_empty),
+        cmocka_unit_test(test_local_thousand_keys_inherit_and_change_independently),
+        cmocka_unit_test(test_local_null_or_uncreated_keys_are_einval),
+        cmocka_unit_test(test_local_get_and_set_outside_a_task_are_eperm),
+        cmocka_unit_test(test_local_children_on_four_workers_share_copy_and_destroy_once),
     };
-    return cmocka_run_group_tests(tests, setup, NULL);
+    return run_suite(tests, setup, NULL);
 }

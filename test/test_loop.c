@@ -13,10 +13,7 @@
  *
  * Covers: src/loop.c, src/timer.c, src/backend/epoll.c (its waits and the epoll_wait fallback) and the reports of src/introspect.c.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "harness.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -25,27 +22,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "weft.h"
-
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #include <sanitizer/common_interface_defs.h>
 #define report_to_fd(fd) __sanitizer_set_report_fd((void *)(intptr_t)(fd))
 #else
 #define report_to_fd(fd) ((void)(fd))
 #endif
-
-static double test_scale(void)
-{
-    const char *s = getenv("WEFT_TEST_SCALE");
-    double v = s && *s ? atof(s) : 1.0;
-    return v > 0 ? v : 1.0;
-}
-
-static int scaled(int n)
-{
-    int v = (int)(n * test_scale());
-    return v > 0 ? v : 1;
-}
 
 /* ---- capturing stderr ---- */
 
@@ -148,7 +130,7 @@ static void test_now_is_monotonic(void **state)
 {
     int64_t prev = weft_now();
     assert_true(prev > 0);
-    int n_reads = scaled(100000);
+    int n_reads = scaled(100000, 1);
     for (int i = 0; i < n_reads; i++) {
         int64_t n = weft_now();
         assert_true(n >= prev);
@@ -502,7 +484,7 @@ static int heap_main(void *arg, void **result)
 
 static void test_timer_heap_many_sleepers_wake_in_deadline_order(void **state)
 {
-    int n = scaled(10000);
+    int n = scaled(10000, 1);
     heap_recs = calloc((size_t)n, sizeof *heap_recs);
     assert_non_null(heap_recs);
     heap_seq = 0;
@@ -839,5 +821,5 @@ int main(void)
         cmocka_unit_test(test_debug_mode_reports_task_holding_loop),
         cmocka_unit_test(test_no_debug_mode_no_slow_report),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return run_suite(tests, NULL, NULL);
 }

@@ -13,10 +13,7 @@
  *
  * Covers: src/addr.c, src/net.c.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "harness.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -31,35 +28,6 @@
 #include <unistd.h>
 
 #include <netdb.h>
-
-#include "weft.h"
-
-/* Some minimal systems (containers without an /etc/hosts entry) cannot
- * resolve "localhost" at all; the tests that need it then skip. */
-static bool localhost_resolves(void)
-{
-    struct addrinfo h = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *ai = NULL;
-    if (getaddrinfo("localhost", NULL, &h, &ai) != 0)
-        return false;
-    freeaddrinfo(ai);
-    return true;
-}
-
-static void run(weft_task_fn fn, void *arg)
-{
-    assert_int_equal(weft_run(fn, arg, NULL), 0);
-}
-
-static bool have_ipv6(void)
-{
-    int fd = socket(AF_INET6, SOCK_STREAM, 0);
-    if (fd < 0)
-        return false;
-    struct sockaddr_in6 s6 = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
-    bool ok = bind(fd, (struct sockaddr *)&s6, sizeof s6) == 0;
-    close(fd);
-    return ok;
-}
 
 static char tmpdir[64];
 
@@ -88,7 +56,7 @@ static void round_trip(const char *host, int port, const char *want)
     assert_string_equal(buf, want);
 }
 
-static void test_addr(void **state)
+static void test_addr_parse_and_format_round_trip_every_family(void **state)
 {
     round_trip("127.0.0.1", 80, "127.0.0.1:80");
     round_trip("10.1.2.3", 65535, "10.1.2.3:65535");
@@ -121,7 +89,11 @@ static void test_addr(void **state)
     assert_int_equal(weft_addr_parse(&a, "@ab", 0), 0);
     assert_int_equal(a.len, offsetof(struct sockaddr_un, sun_path) + 3);
     assert_int_equal(((struct sockaddr_un *)&a.ss)->sun_path[0], '\0');
+}
 
+static void test_addr_unix_path_fits_sun_path_with_its_nul(void **state)
+{
+    weft_addr_t a;
     /* a path fills sun_path with its NUL at most */
     char path[200];
     size_t max = sizeof(((struct sockaddr_un *)0)->sun_path);
@@ -137,7 +109,11 @@ static void test_addr(void **state)
     path[max] = 'p';
     path[max + 1] = '\0';
     assert_int_equal(weft_addr_parse(&a, path, 0), -EINVAL);
+}
 
+static void test_addr_parse_refuses_bad_hosts_and_ports(void **state)
+{
+    weft_addr_t a;
     /* bad inputs */
     const char *bad[] = {"1.2.3",    "256.1.1.1", "1.2.3.4.5",   "localhost",
                          "::g",      "[::1",      "::1]",        "[]",
@@ -148,7 +124,11 @@ static void test_addr(void **state)
     assert_int_equal(weft_addr_parse(&a, "127.0.0.1", 65536), -EINVAL);
     assert_int_equal(weft_addr_parse(&a, "::1", 70000), -EINVAL);
     assert_int_equal(weft_addr_parse(NULL, "127.0.0.1", 1), -EINVAL);
+}
 
+static void test_addr_format_truncates_and_refuses_bad_arguments(void **state)
+{
+    weft_addr_t a;
     /* formatting: truncation, bad arguments */
     char small[6];
     assert_int_equal(weft_addr_parse(&a, "127.0.0.1", 80), 0);
@@ -358,7 +338,7 @@ static int t_tcp4(void *arg, void **res)
     return 0;
 }
 
-static void test_tcp4(void **state)
+static void test_tcp4_connect_accept_carries_data_both_ways_with_options(void **state)
 {
     run(t_tcp4, NULL);
 }
@@ -366,7 +346,25 @@ static void test_tcp4(void **state)
 static int t_tcp6(void *arg, void **res)
 {
     tcp_case("::1");
+    return 0;
+}
 
+static void skip_without_ipv6(void)
+{
+    if (!have_ipv6(SOCK_STREAM)) {
+        printf("no IPv6 loopback here: skipped\n");
+        skip();
+    }
+}
+
+static void test_tcp6_connect_accept_carries_data_both_ways_with_options(void **state)
+{
+    skip_without_ipv6();
+    run(t_tcp6, NULL);
+}
+
+static int t_v6only(void *arg, void **res)
+{
     /* "::" takes IPv4 too, unless v6only */
     weft_listener_t *l;
     weft_addr_t la, v4;
@@ -402,13 +400,10 @@ static int t_tcp6(void *arg, void **res)
     return 0;
 }
 
-static void test_tcp6(void **state)
+static void test_tcp6_any_address_takes_ipv4_unless_v6only(void **state)
 {
-    if (!have_ipv6()) {
-        printf("no IPv6 loopback here: skipped\n");
-        skip();
-    }
-    run(t_tcp6, NULL);
+    skip_without_ipv6();
+    run(t_v6only, NULL);
 }
 
 /* ---- Unix-domain sockets ---- */
@@ -437,10 +432,17 @@ static int unix_connector(void *arg, void **res)
     return 0;
 }
 
+/* The socket path every Unix-domain test uses, in the suite's folder. */
+static char *sock_path(void)
+{
+    static char path[128];
+    snprintf(path, sizeof path, "%s/s.sock", tmpdir);
+    return path;
+}
+
 static int t_unix(void *arg, void **res)
 {
-    char path[128];
-    snprintf(path, sizeof path, "%s/s.sock", tmpdir);
+    char *path = sock_path();
     weft_listener_t *l, *l2;
     assert_int_equal(weft_unix_listen(&l, path, NULL), 0);
     struct stat st;
@@ -465,7 +467,20 @@ static int t_unix(void *arg, void **res)
     assert_int_equal(weft_unix_listen(&l2, path, NULL), -EADDRINUSE);
     assert_int_equal(weft_listener_close(l), 0);
     assert_int_equal(stat(path, &st), -1); /* removed on close */
+    return 0;
+}
 
+static void test_unix_listener_keeps_its_name_while_open_and_removes_it_on_close(void **state)
+{
+    run(t_unix, NULL);
+}
+
+static int t_unix_stale(void *arg, void **res)
+{
+    char *path = sock_path();
+    weft_listener_t *l;
+    weft_stream_t *cs, *ss;
+    struct stat st;
     /* a stale socket file (its owner died without removing it) is replaced */
     int fd = socket(AF_UNIX, SOCK_STREAM, 0);
     struct sockaddr_un su = {.sun_family = AF_UNIX};
@@ -478,14 +493,38 @@ static int t_unix(void *arg, void **res)
     weft_stream_close(cs);
     weft_stream_close(ss);
     weft_listener_close(l);
+    return 0;
+}
 
+static void test_unix_listen_replaces_a_stale_socket_file(void **state)
+{
+    run(t_unix_stale, NULL);
+}
+
+static int t_unix_not_socket(void *arg, void **res)
+{
+    char *path = sock_path();
+    weft_listener_t *l;
     /* a file that is not a socket is left alone */
-    fd = open(path, O_CREAT | O_WRONLY, 0600);
+    int fd = open(path, O_CREAT | O_WRONLY, 0600);
     assert_true(fd >= 0);
     close(fd);
     assert_int_equal(weft_unix_listen(&l, path, NULL), -EADDRINUSE);
     assert_int_equal(unlink(path), 0);
+    return 0;
+}
 
+static void test_unix_listen_leaves_a_file_that_is_not_a_socket(void **state)
+{
+    run(t_unix_not_socket, NULL);
+}
+
+static int t_unix_own_file(void *arg, void **res)
+{
+    char *path = sock_path();
+    weft_listener_t *l;
+    struct stat st;
+    int fd;
     /* close removes only its own file, not one that took the name since */
     assert_int_equal(weft_unix_listen(&l, path, NULL), 0);
     assert_int_equal(unlink(path), 0);
@@ -494,7 +533,20 @@ static int t_unix(void *arg, void **res)
     weft_listener_close(l);
     assert_int_equal(stat(path, &st), 0);
     unlink(path);
+    return 0;
+}
 
+static void test_unix_close_removes_only_its_own_file(void **state)
+{
+    run(t_unix_own_file, NULL);
+}
+
+static int t_unix_abstract(void *arg, void **res)
+{
+    weft_listener_t *l;
+    weft_stream_t *cs, *ss;
+    weft_addr_t la;
+    char buf[160];
     /* the abstract namespace: no file at all */
     char name[64];
     snprintf(name, sizeof name, "@weft-test-%d", (int)getpid());
@@ -506,7 +558,19 @@ static int t_unix(void *arg, void **res)
     weft_stream_close(cs);
     weft_stream_close(ss);
     weft_listener_close(l);
+    return 0;
+}
 
+static void test_unix_abstract_name_needs_no_file(void **state)
+{
+    run(t_unix_abstract, NULL);
+}
+
+static int t_unix_backlog(void *arg, void **res)
+{
+    char *path = sock_path();
+    weft_listener_t *l;
+    weft_stream_t *ss;
     /* a full backlog refuses with EAGAIN and says nothing when there is
      * room again: the connect tries again until it gets in */
     weft_listen_opts_t o = {.backlog = 1};
@@ -536,16 +600,29 @@ static int t_unix(void *arg, void **res)
     for (int i = 0; i < nraw; i++)
         close(raw[i]);
     weft_listener_close(l);
+    return 0;
+}
 
+static void test_unix_connect_waits_for_room_in_a_full_backlog(void **state)
+{
+    run(t_unix_backlog, NULL);
+}
+
+static int t_unix_nobody(void *arg, void **res)
+{
+    char *path = sock_path();
+    weft_stream_t *cs;
+    char name[64];
+    snprintf(name, sizeof name, "@weft-test-%d", (int)getpid());
     /* nobody there */
     assert_int_equal(weft_unix_connect(&cs, path, NULL), -ENOENT);
     assert_int_equal(weft_unix_connect(&cs, name, NULL), -ECONNREFUSED);
     return 0;
 }
 
-static void test_unix(void **state)
+static void test_unix_connect_with_nobody_there_fails(void **state)
 {
-    run(t_unix, NULL);
+    run(t_unix_nobody, NULL);
 }
 
 /* ---- names go through the resolver ---- */
@@ -573,7 +650,7 @@ static int t_names(void *arg, void **res)
     return 0;
 }
 
-static void test_names(void **state)
+static void test_tcp_connect_and_listen_by_name_go_through_the_resolver(void **state)
 {
     if (!localhost_resolves())
         skip();
@@ -609,7 +686,19 @@ static int t_refused(void *arg, void **res)
     char port[16];
     snprintf(port, sizeof port, "%d", weft_addr_port(&la));
     assert_int_equal(weft_tcp_connect(&s, "127.0.0.1", port, NULL), -ECONNREFUSED);
+    return 0;
+}
 
+static void test_tcp_connect_to_a_closed_port_is_refused(void **state)
+{
+    run(t_refused, NULL);
+}
+
+static int t_backlog_full(void *arg, void **res)
+{
+    weft_listener_t *l;
+    weft_addr_t la;
+    weft_stream_t *s;
     /* a listener that never accepts, with its backlog full: a connect
      * waits for the handshake until its deadline, or until cancelled */
     weft_listen_opts_t o = {.backlog = 1};
@@ -638,22 +727,32 @@ static int t_refused(void *arg, void **res)
     weft_await(t, NULL);
     weft_task_release(t);
     assert_int_equal(c.rc, -ECANCELED);
-
-    /* a deadline already passed: no connect at all */
-    weft_deadline_push(&d, 0);
-    assert_int_equal(weft_tcp_connect(&s, "127.0.0.1", "1", NULL), -ETIMEDOUT);
-    assert_int_equal(weft_tcp_connect(&s, "localhost", "1", NULL), -ETIMEDOUT);
-    weft_deadline_pop(&d);
-
     for (int i = 0; i < nraw; i++)
         close(raw[i]);
     weft_listener_close(l);
     return 0;
 }
 
-static void test_refused(void **state)
+static void test_tcp_connect_to_a_full_backlog_waits_until_deadline_or_cancel(void **state)
 {
-    run(t_refused, NULL);
+    run(t_backlog_full, NULL);
+}
+
+static int t_connect_late(void *arg, void **res)
+{
+    weft_deadline_t d;
+    weft_stream_t *s;
+    /* a deadline already passed: no connect at all */
+    weft_deadline_push(&d, 0);
+    assert_int_equal(weft_tcp_connect(&s, "127.0.0.1", "1", NULL), -ETIMEDOUT);
+    assert_int_equal(weft_tcp_connect(&s, "localhost", "1", NULL), -ETIMEDOUT);
+    weft_deadline_pop(&d);
+    return 0;
+}
+
+static void test_tcp_connect_past_its_deadline_does_not_try(void **state)
+{
+    run(t_connect_late, NULL);
 }
 
 /* ---- accept: cancelled, timed out, listener closed ---- */
@@ -680,10 +779,23 @@ static int t_accept(void *arg, void **res)
     weft_deadline_push(&d, WEFT_MSEC(10));
     assert_int_equal(weft_listener_accept(l, &s, NULL, NULL), -ETIMEDOUT);
     weft_deadline_pop(&d);
+    weft_listener_close(l);
+    return 0;
+}
 
+static void test_accept_cancelled_or_timed_out_returns_no_stream(void **state)
+{
+    run(t_accept, NULL);
+}
+
+static int t_accept_close(void *arg, void **res)
+{
+    weft_listener_t *l;
+    weft_stream_t *s;
+    assert_int_equal(weft_tcp_listen(&l, "127.0.0.1", "0", NULL), 0);
     /* one acceptor at a time */
-    memset(&a, 0, sizeof a);
-    a.l = l;
+    acc_t a = {.l = l};
+    weft_task_t *t;
     weft_spawn(&t, acceptor, &a, NULL);
     weft_sleep(WEFT_MSEC(1));
     assert_int_equal(weft_listener_accept(l, &s, NULL, NULL), -EBUSY);
@@ -693,13 +805,23 @@ static int t_accept(void *arg, void **res)
     weft_await(t, NULL);
     weft_task_release(t);
     assert_int_equal(a.rc, -EBADF);
+    return 0;
+}
 
+static void test_accept_takes_one_acceptor_and_close_wakes_it_with_ebadf(void **state)
+{
+    run(t_accept_close, NULL);
+}
+
+static int t_accept_woken_close(void *arg, void **res)
+{
+    weft_listener_t *l;
     /* ... and under one woken by a connection that has not run yet */
     assert_int_equal(weft_tcp_listen(&l, "127.0.0.1", "0", NULL), 0);
     weft_addr_t la;
     weft_listener_addr(l, &la);
-    memset(&a, 0, sizeof a);
-    a.l = l;
+    acc_t a = {.l = l};
+    weft_task_t *t;
     weft_spawn(&t, acceptor, &a, NULL);
     weft_sleep(WEFT_MSEC(1));
     int raw = socket(AF_INET, SOCK_STREAM, 0);
@@ -718,9 +840,9 @@ static int t_accept(void *arg, void **res)
     return 0;
 }
 
-static void test_accept(void **state)
+static void test_listener_close_gives_ebadf_to_an_acceptor_woken_but_not_run(void **state)
 {
-    run(t_accept, NULL);
+    run(t_accept_woken_close, NULL);
 }
 
 /* ---- addresses in use ---- */
@@ -736,7 +858,18 @@ static int t_inuse(void *arg, void **res)
     assert_int_equal(weft_tcp_listen(&l2, "127.0.0.1", port, NULL), -EADDRINUSE);
     assert_int_equal(weft_listen_addr(&l2, &la, NULL), -EADDRINUSE);
     weft_listener_close(l);
+    return 0;
+}
 
+static void test_tcp_listen_on_a_port_in_use_is_eaddrinuse(void **state)
+{
+    run(t_inuse, NULL);
+}
+
+static int t_reuseport(void *arg, void **res)
+{
+    weft_listener_t *l, *l2;
+    weft_addr_t la;
     /* SO_REUSEPORT: several listeners share the port */
     weft_listen_opts_t o = {.reuseport = true};
     assert_int_equal(weft_tcp_listen(&l, "127.0.0.1", "0", &o), 0);
@@ -749,9 +882,9 @@ static int t_inuse(void *arg, void **res)
     return 0;
 }
 
-static void test_inuse(void **state)
+static void test_tcp_listeners_with_reuseport_share_a_port(void **state)
 {
-    run(t_inuse, NULL);
+    run(t_reuseport, NULL);
 }
 
 /* ---- bad arguments ---- */
@@ -795,13 +928,40 @@ static int t_bad_args(void *arg, void **res)
     assert_int_equal(weft_tcp_listen(&l, "127.0.0.1", "0", NULL), 0);
     assert_int_equal(weft_listener_accept(l, NULL, NULL, NULL), -EINVAL);
     assert_int_equal(weft_listener_addr(l, NULL), -EINVAL);
+    weft_listener_close(l);
+    return 0;
+}
+
+static void test_net_bad_arguments_are_einval(void **state)
+{
+    run(t_bad_args, NULL);
+}
+
+static int t_cancelled(void *arg, void **res)
+{
+    weft_listener_t *l;
+    weft_stream_t *s;
+    weft_addr_t a;
+    weft_addr_parse(&a, "127.0.0.1", 1);
+    assert_int_equal(weft_tcp_listen(&l, "127.0.0.1", "0", NULL), 0);
     /* a cancelled task accepts nothing, even with a connection waiting */
     weft_cancel(weft_current());
     assert_int_equal(weft_listener_accept(l, &s, NULL, NULL), -ECANCELED);
     assert_int_equal(weft_connect_addr(&s, &a, NULL), -ECANCELED);
     weft_uncancel();
     weft_listener_close(l);
+    return 0;
+}
 
+static void test_cancelled_task_neither_accepts_nor_connects(void **state)
+{
+    run(t_cancelled, NULL);
+}
+
+static int t_not_socket(void *arg, void **res)
+{
+    weft_stream_t *s;
+    weft_addr_t a;
     /* stream socket calls on something that is not a socket */
     int p[2];
     assert_int_equal(pipe(p), 0);
@@ -820,9 +980,13 @@ static int t_bad_args(void *arg, void **res)
     return 0;
 }
 
-static void test_bad_args(void **state)
+static void test_socket_calls_on_a_non_socket_stream_are_enotsock(void **state)
 {
-    run(t_bad_args, NULL);
+    run(t_not_socket, NULL);
+}
+
+static void test_net_calls_outside_a_loop_are_eperm(void **state)
+{
     /* outside any loop */
     weft_listener_t *l;
     weft_stream_t *s;
@@ -837,11 +1001,33 @@ static void test_bad_args(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_addr),     cmocka_unit_test(test_tcp4),
-        cmocka_unit_test(test_tcp6),     cmocka_unit_test(test_unix),
-        cmocka_unit_test(test_names),    cmocka_unit_test(test_refused),
-        cmocka_unit_test(test_accept),   cmocka_unit_test(test_inuse),
-        cmocka_unit_test(test_bad_args),
+        cmocka_unit_test(test_addr_parse_and_format_round_trip_every_family),
+        cmocka_unit_test(test_addr_unix_path_fits_sun_path_with_its_nul),
+        cmocka_unit_test(test_addr_parse_refuses_bad_hosts_and_ports),
+        cmocka_unit_test(test_addr_format_truncates_and_refuses_bad_arguments),
+        cmocka_unit_test(test_tcp4_connect_accept_carries_data_both_ways_with_options),
+        cmocka_unit_test(test_tcp6_connect_accept_carries_data_both_ways_with_options),
+        cmocka_unit_test(test_tcp6_any_address_takes_ipv4_unless_v6only),
+        cmocka_unit_test(test_unix_listener_keeps_its_name_while_open_and_removes_it_on_close),
+        cmocka_unit_test(test_unix_listen_replaces_a_stale_socket_file),
+        cmocka_unit_test(test_unix_listen_leaves_a_file_that_is_not_a_socket),
+        cmocka_unit_test(test_unix_close_removes_only_its_own_file),
+        cmocka_unit_test(test_unix_abstract_name_needs_no_file),
+        cmocka_unit_test(test_unix_connect_waits_for_room_in_a_full_backlog),
+        cmocka_unit_test(test_unix_connect_with_nobody_there_fails),
+        cmocka_unit_test(test_tcp_connect_and_listen_by_name_go_through_the_resolver),
+        cmocka_unit_test(test_tcp_connect_to_a_closed_port_is_refused),
+        cmocka_unit_test(test_tcp_connect_to_a_full_backlog_waits_until_deadline_or_cancel),
+        cmocka_unit_test(test_tcp_connect_past_its_deadline_does_not_try),
+        cmocka_unit_test(test_accept_cancelled_or_timed_out_returns_no_stream),
+        cmocka_unit_test(test_accept_takes_one_acceptor_and_close_wakes_it_with_ebadf),
+        cmocka_unit_test(test_listener_close_gives_ebadf_to_an_acceptor_woken_but_not_run),
+        cmocka_unit_test(test_tcp_listen_on_a_port_in_use_is_eaddrinuse),
+        cmocka_unit_test(test_tcp_listeners_with_reuseport_share_a_port),
+        cmocka_unit_test(test_net_bad_arguments_are_einval),
+        cmocka_unit_test(test_cancelled_task_neither_accepts_nor_connects),
+        cmocka_unit_test(test_socket_calls_on_a_non_socket_stream_are_enotsock),
+        cmocka_unit_test(test_net_calls_outside_a_loop_are_eperm),
     };
-    return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
+    return run_suite(tests, setup_dir, teardown_dir);
 }

@@ -16,10 +16,7 @@
  *
  * Covers: src/net.c, src/server.c (with src/stream.c under them).
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "harness.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -31,15 +28,6 @@
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include "weft.h"
-
-static double test_scale(void)
-{
-    const char *s = getenv("WEFT_TEST_SCALE");
-    double v = s && *s ? atof(s) : 1.0;
-    return v > 0 ? v : 1.0;
-}
 
 /* Connections in the kernel's accept queue at most: keeps the server's
  * backlog from overflowing (a dropped SYN costs a second). */
@@ -259,7 +247,7 @@ static int raise_nofile(void)
     return rl.rlim_cur > 1000000 ? 1000000 : (int)rl.rlim_cur;
 }
 
-static void test_stress(void **state)
+static void test_ten_thousand_connections_echo_every_byte_and_leak_nothing(void **state)
 {
     int n = (int)(10000 * test_scale());
     if (n < 20)
@@ -270,9 +258,8 @@ static void test_stress(void **state)
                n);
         n = lim - 200;
     }
-    const char *bindir = getenv("WEFT_TEST_BINDIR");
-    char path[4096];
-    snprintf(path, sizeof path, "%s/helper_netstress", bindir ? bindir : ".");
+    char path[4200];
+    snprintf(path, sizeof path, "%s", helper_path("helper_netstress"));
 
     int down[2], up[2];
     assert_int_equal(pipe2(down, O_CLOEXEC), 0);
@@ -301,7 +288,7 @@ static void test_stress(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_stress),
+        cmocka_unit_test(test_ten_thousand_connections_echo_every_byte_and_leak_nothing),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return run_suite(tests, NULL, NULL);
 }

@@ -14,10 +14,7 @@
  *
  * Covers: src/pool.c, src/loop.c (inbox, SIGPIPE), src/error.c.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "harness.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -29,31 +26,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "weft.h"
 #include "pool.h"
-
-#define P(x) ((void *)(intptr_t)(x))
-#define I(p) ((intptr_t)(p))
-
-static double test_scale(void)
-{
-    const char *s = getenv("WEFT_TEST_SCALE");
-    double v = s && *s ? atof(s) : 1.0;
-    return v > 0 ? v : 1.0;
-}
-
-static int scaled(int n, int min)
-{
-    int v = (int)(n * test_scale());
-    return v < min ? min : v;
-}
-
-static void run_cfg(int threads, weft_task_fn fn, void *arg)
-{
-    weft_config_t cfg = {.pool_threads = threads};
-    void *res = NULL;
-    assert_int_equal(weft_run_config(&cfg, fn, arg, &res), 0);
-}
 
 /* Waits (polling the loop, never a timed guess) until *flag reaches v. */
 static void wait_for(atomic_int *flag, int v)
@@ -139,9 +112,9 @@ static int results_main(void *arg, void **res)
     return 0;
 }
 
-static void test_results(void **state)
+static void test_to_thread_returns_the_jobs_status_and_result(void **state)
 {
-    run_cfg(0, results_main, NULL);
+    run(results_main, NULL);
 }
 
 /* ---- FIFO with fewer threads than jobs ---- */
@@ -213,12 +186,12 @@ static int fifo_main(void *arg, void **res)
     return 0;
 }
 
-static void test_fifo_one_thread(void **state)
+static void test_pool_runs_queued_jobs_in_fifo_order_on_one_thread(void **state)
 {
     fifo_t f = {.n = 0};
     gate_init(&f.gate);
     pthread_mutex_init(&f.mu, NULL);
-    run_cfg(1, fifo_main, &f);
+    run_config(&(weft_config_t){.pool_threads = 1}, fifo_main, &f);
     pthread_mutex_destroy(&f.mu);
     gate_fini(&f.gate);
 }
@@ -259,11 +232,11 @@ static int bounded_main(void *arg, void **res)
     return 0;
 }
 
-static void test_bounded(void **state)
+static void test_pool_never_runs_more_jobs_at_once_than_its_threads(void **state)
 {
     atomic_store(&busy_now, 0);
     atomic_store(&busy_max, 0);
-    run_cfg(3, bounded_main, NULL);
+    run_config(&(weft_config_t){.pool_threads = 3}, bounded_main, NULL);
     assert_true(atomic_load(&busy_max) >= 1);
     assert_true(atomic_load(&busy_max) <= 3); /* never more threads than allowed */
 }
@@ -328,11 +301,11 @@ static int cancel_queued_main(void *arg, void **res)
     return 0;
 }
 
-static void test_cancel_before_start(void **state)
+static void test_to_thread_cancelled_while_queued_drops_the_job_unrun(void **state)
 {
     gate_t g;
     gate_init(&g);
-    run_cfg(1, cancel_queued_main, &g);
+    run_config(&(weft_config_t){.pool_threads = 1}, cancel_queued_main, &g);
     gate_fini(&g);
 }
 
@@ -392,11 +365,11 @@ static int cancel_running_main(void *arg, void **res)
     return 0;
 }
 
-static void test_cancel_while_running(void **state)
+static void test_to_thread_cancelled_while_running_drops_the_result_after(void **state)
 {
     gate_t g;
     gate_init(&g);
-    run_cfg(0, cancel_running_main, &g);
+    run(cancel_running_main, &g);
     assert_int_equal(atomic_load(&g.dropped), 1);
     assert_int_equal(atomic_load(&g.finished), 1);
     gate_fini(&g);
@@ -414,9 +387,9 @@ static int cancel_first_main(void *arg, void **res)
     return 0;
 }
 
-static void test_cancel_before_call(void **state)
+static void test_to_thread_when_already_cancelled_never_runs_the_job(void **state)
 {
-    run_cfg(0, cancel_first_main, NULL);
+    run(cancel_first_main, NULL);
 }
 
 /* ---- a deadline around a job blocked on a pipe ---- */
@@ -452,11 +425,11 @@ static int deadline_main(void *arg, void **res)
     return 0;
 }
 
-static void test_deadline(void **state)
+static void test_to_thread_past_its_deadline_returns_and_drops_the_late_result(void **state)
 {
     gate_t g;
     gate_init(&g);
-    run_cfg(0, deadline_main, &g);
+    run(deadline_main, &g);
     gate_fini(&g);
 }
 
@@ -501,12 +474,16 @@ static int many_main(void *arg, void **res)
     return 0;
 }
 
-static void test_many(void **state)
+static void test_pool_serves_many_tasks_each_chaining_jobs(void **state)
 {
     atomic_store(&many_done, 0);
-    run_cfg(0, many_main, NULL);
+    run(many_main, NULL);
+}
+
+static void test_pool_of_two_threads_serves_many_tasks_each_chaining_jobs(void **state)
+{
     atomic_store(&many_done, 0);
-    run_cfg(2, many_main, NULL);
+    run_config(&(weft_config_t){.pool_threads = 2}, many_main, NULL);
 }
 
 /* ---- the loop is not idle while a job is outstanding ---- */
@@ -527,9 +504,9 @@ static int only_pool_main(void *arg, void **res)
     return 0;
 }
 
-static void test_not_idle(void **state)
+static void test_loop_waits_for_a_pool_job_when_nothing_else_can_wake_it(void **state)
 {
-    run_cfg(0, only_pool_main, NULL);
+    run(only_pool_main, NULL);
 }
 
 /* ---- weft_run waits for running jobs ---- */
@@ -565,11 +542,11 @@ static int leave_main(void *arg, void **res)
     return 0; /* the job is detached but running */
 }
 
-static void test_run_waits(void **state)
+static void test_run_waits_for_a_detached_running_job_and_drops_it(void **state)
 {
     atomic_store(&late_done, 0);
     atomic_store(&late_started, 0);
-    run_cfg(0, leave_main, NULL);
+    run(leave_main, NULL);
     /* main returned while the detached job slept: it ran to its end and
      * was dropped before weft_run returned */
     assert_int_equal(atomic_load(&late_done), 11);
@@ -626,11 +603,11 @@ static int held_root(void *arg, void **res)
     return rc;
 }
 
-static void test_held(void **state)
+static void test_held_pool_call_sees_deadline_and_cancel_only_after_the_job(void **state)
 {
     gate_t g;
     gate_init(&g);
-    run_cfg(0, held_root, &g);
+    run(held_root, &g);
     gate_fini(&g);
 }
 
@@ -650,12 +627,12 @@ static int sigpipe_main(void *arg, void **res)
     return 0;
 }
 
-static void test_sigpipe(void **state)
+static void test_run_ignores_sigpipe_and_restores_the_disposition(void **state)
 {
     struct sigaction sa, dfl = {.sa_handler = SIG_DFL};
     sigemptyset(&dfl.sa_mask);
     assert_int_equal(sigaction(SIGPIPE, &dfl, NULL), 0);
-    run_cfg(0, sigpipe_main, NULL);
+    run(sigpipe_main, NULL);
     assert_int_equal(sigaction(SIGPIPE, NULL, &sa), 0);
     assert_ptr_equal(sa.sa_handler, SIG_DFL);
 }
@@ -678,15 +655,15 @@ static int args_main(void *arg, void **res)
     return 0;
 }
 
-static void test_bad_args(void **state)
+static void test_to_thread_bad_arguments_and_calls_outside_a_task_are_refused(void **state)
 {
     assert_int_equal(weft_to_thread(inc_job, NULL, NULL, NULL), -EPERM);
     weft_config_t cfg = {.pool_threads = -1};
     assert_int_equal(weft_run_config(&cfg, args_main, NULL, NULL), -EINVAL);
-    run_cfg(0, args_main, NULL);
+    run(args_main, NULL);
 }
 
-static void test_strerror(void **state)
+static void test_strerror_describes_weft_codes_of_either_sign(void **state)
 {
     assert_string_equal(weft_strerror(-WEFT_ENOTFOUND), "no such host or service");
     assert_non_null(strstr(weft_strerror(-WEFT_EINCOMPLETE), "incomplete"));
@@ -696,20 +673,21 @@ static void test_strerror(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_results),
-        cmocka_unit_test(test_fifo_one_thread),
-        cmocka_unit_test(test_bounded),
-        cmocka_unit_test(test_cancel_before_start),
-        cmocka_unit_test(test_cancel_while_running),
-        cmocka_unit_test(test_cancel_before_call),
-        cmocka_unit_test(test_deadline),
-        cmocka_unit_test(test_many),
-        cmocka_unit_test(test_not_idle),
-        cmocka_unit_test(test_run_waits),
-        cmocka_unit_test(test_held),
-        cmocka_unit_test(test_sigpipe),
-        cmocka_unit_test(test_bad_args),
-        cmocka_unit_test(test_strerror),
+        cmocka_unit_test(test_to_thread_returns_the_jobs_status_and_result),
+        cmocka_unit_test(test_pool_runs_queued_jobs_in_fifo_order_on_one_thread),
+        cmocka_unit_test(test_pool_never_runs_more_jobs_at_once_than_its_threads),
+        cmocka_unit_test(test_to_thread_cancelled_while_queued_drops_the_job_unrun),
+        cmocka_unit_test(test_to_thread_cancelled_while_running_drops_the_result_after),
+        cmocka_unit_test(test_to_thread_when_already_cancelled_never_runs_the_job),
+        cmocka_unit_test(test_to_thread_past_its_deadline_returns_and_drops_the_late_result),
+        cmocka_unit_test(test_pool_serves_many_tasks_each_chaining_jobs),
+        cmocka_unit_test(test_pool_of_two_threads_serves_many_tasks_each_chaining_jobs),
+        cmocka_unit_test(test_loop_waits_for_a_pool_job_when_nothing_else_can_wake_it),
+        cmocka_unit_test(test_run_waits_for_a_detached_running_job_and_drops_it),
+        cmocka_unit_test(test_held_pool_call_sees_deadline_and_cancel_only_after_the_job),
+        cmocka_unit_test(test_run_ignores_sigpipe_and_restores_the_disposition),
+        cmocka_unit_test(test_to_thread_bad_arguments_and_calls_outside_a_task_are_refused),
+        cmocka_unit_test(test_strerror_describes_weft_codes_of_either_sign),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return run_suite(tests, NULL, NULL);
 }

@@ -13,10 +13,7 @@
  *
  * Covers: src/proc.c.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "harness.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -33,33 +30,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "weft.h"
-
-static double test_scale(void)
+/* run(), then checks that the run leaked no fd and reaped every child. */
+static void run_no_leaks(weft_task_fn fn)
 {
-    const char *s = getenv("WEFT_TEST_SCALE");
-    double v = s && *s ? atof(s) : 1.0;
-    return v > 0 ? v : 1.0;
-}
-
-static int count_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    assert_non_null(d);
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (e->d_name[0] != '.')
-            n++;
-    closedir(d);
-    return n;
-}
-
-static void run_main(weft_task_fn fn)
-{
-    int before = count_fds();
-    assert_int_equal(weft_run(fn, NULL, NULL), 0);
-    assert_int_equal(count_fds(), before); /* no fd leaked */
+    int before = count_open_fds();
+    run(fn, NULL);
+    assert_int_equal(count_open_fds(), before); /* no fd leaked */
     /* and no child left unreaped */
     assert_int_equal(waitpid(-1, NULL, WNOHANG), -1);
     assert_int_equal(errno, ECHILD);
@@ -97,7 +73,7 @@ static int echo_main(void *arg, void **result)
 static void test_spawn_reads_stdout_and_waits(void **state)
 {
     (void)state;
-    run_main(echo_main);
+    run_no_leaks(echo_main);
 }
 
 static int codes_main(void *arg, void **result)
@@ -125,10 +101,10 @@ static int codes_main(void *arg, void **result)
     return 0;
 }
 
-static void test_exit_codes_and_signals(void **state)
+static void test_proc_wait_reports_exit_codes_and_deaths_by_signal(void **state)
 {
     (void)state;
-    run_main(codes_main);
+    run_no_leaks(codes_main);
 }
 
 /* ---- a wait that begins after the child has ended ---- */
@@ -203,7 +179,7 @@ static int late_main(void *arg, void **result)
 static void test_wait_after_the_child_has_ended(void **state)
 {
     (void)state;
-    run_main(late_main);
+    run_no_leaks(late_main);
 }
 
 typedef struct waiter {
@@ -265,10 +241,10 @@ static int second_main(void *arg, void **result)
     return 0;
 }
 
-static void test_a_second_waiter(void **state)
+static void test_proc_second_waiter_is_ebusy_or_polls_and_both_get_the_code(void **state)
 {
     (void)state;
-    run_main(second_main);
+    run_no_leaks(second_main);
 }
 
 /* ---- errors ---- */
@@ -296,7 +272,7 @@ static int missing_main(void *arg, void **result)
 static void test_missing_program_is_an_error_from_spawn(void **state)
 {
     (void)state;
-    run_main(missing_main);
+    run_no_leaks(missing_main);
 }
 
 /* A PATH search: a name found only without its execute bit is -EACCES, a
@@ -354,9 +330,9 @@ static void test_exec_errors_through_a_path_search(void **state)
     char path[128];
     snprintf(path, sizeof path, "%s:/bin:/usr/bin", dir);
     assert_int_equal(setenv("PATH", path, 1), 0);
-    int before = count_fds();
-    assert_int_equal(weft_run(search_main, dir, NULL), 0);
-    assert_int_equal(count_fds(), before);
+    int before = count_open_fds();
+    run(search_main, dir);
+    assert_int_equal(count_open_fds(), before);
     if (saved)
         setenv("PATH", saved, 1);
     else
@@ -398,13 +374,18 @@ static int args_main(void *arg, void **result)
     return 0;
 }
 
-static void test_bad_arguments(void **state)
+static void test_proc_spawn_outside_a_loop_is_eperm(void **state)
 {
     (void)state;
     const char *argv[] = {"true", NULL};
     weft_proc_t *p;
     assert_int_equal(weft_proc_spawn(&p, argv, NULL), -EPERM); /* no loop */
-    run_main(args_main);
+}
+
+static void test_proc_calls_refuse_bad_arguments(void **state)
+{
+    (void)state;
+    run_no_leaks(args_main);
 }
 
 /* ---- communicate ---- */
@@ -465,10 +446,10 @@ static int many_main(void *arg, void **result)
     return 0;
 }
 
-static void test_many_processes_with_large_outputs(void **state)
+static void test_proc_communicate_collects_large_outputs_of_many_children(void **state)
 {
     (void)state;
-    run_main(many_main);
+    run_no_leaks(many_main);
 }
 
 static int stdin_main(void *arg, void **result)
@@ -508,7 +489,7 @@ static int stdin_main(void *arg, void **result)
 static void test_communicate_feeds_stdin_and_survives_a_child_that_ignores_it(void **state)
 {
     (void)state;
-    run_main(stdin_main);
+    run_no_leaks(stdin_main);
 }
 
 /* ---- cancellation ---- */
@@ -554,10 +535,10 @@ static int cancel_main(void *arg, void **result)
     return 0;
 }
 
-static void test_cancel_during_wait_and_communicate(void **state)
+static void test_proc_wait_or_communicate_cut_short_leaves_the_child_to_destroy(void **state)
 {
     (void)state;
-    run_main(cancel_main);
+    run_no_leaks(cancel_main);
 }
 
 /* ---- many children of one thread at once ----
@@ -673,12 +654,12 @@ static int reaper_main(void *arg, void **result)
     return 0;
 }
 
-static void test_many_children_of_one_thread(void **state)
+static void test_proc_many_children_of_one_thread_are_each_reaped_once(void **state)
 {
     (void)state;
-    run_main(reaper_main);
+    run_no_leaks(reaper_main);
     /* and again, so a second loop on this thread finds its reaper anew */
-    run_main(reaper_main);
+    run_no_leaks(reaper_main);
 }
 
 /* ---- options ---- */
@@ -724,27 +705,28 @@ static int opts_main(void *arg, void **result)
     return 0;
 }
 
-static void test_env_cwd_merged_stderr_devnull_and_fd(void **state)
+static void test_proc_options_set_env_cwd_and_where_stdio_goes(void **state)
 {
     (void)state;
-    run_main(opts_main);
+    run_no_leaks(opts_main);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_spawn_reads_stdout_and_waits),
-        cmocka_unit_test(test_exit_codes_and_signals),
+        cmocka_unit_test(test_proc_wait_reports_exit_codes_and_deaths_by_signal),
         cmocka_unit_test(test_missing_program_is_an_error_from_spawn),
         cmocka_unit_test(test_exec_errors_through_a_path_search),
         cmocka_unit_test(test_wait_after_the_child_has_ended),
-        cmocka_unit_test(test_a_second_waiter),
-        cmocka_unit_test(test_bad_arguments),
-        cmocka_unit_test(test_many_processes_with_large_outputs),
+        cmocka_unit_test(test_proc_second_waiter_is_ebusy_or_polls_and_both_get_the_code),
+        cmocka_unit_test(test_proc_spawn_outside_a_loop_is_eperm),
+        cmocka_unit_test(test_proc_calls_refuse_bad_arguments),
+        cmocka_unit_test(test_proc_communicate_collects_large_outputs_of_many_children),
         cmocka_unit_test(test_communicate_feeds_stdin_and_survives_a_child_that_ignores_it),
-        cmocka_unit_test(test_cancel_during_wait_and_communicate),
-        cmocka_unit_test(test_env_cwd_merged_stderr_devnull_and_fd),
-        cmocka_unit_test(test_many_children_of_one_thread),
+        cmocka_unit_test(test_proc_wait_or_communicate_cut_short_leaves_the_child_to_destroy),
+        cmocka_unit_test(test_proc_options_set_env_cwd_and_where_stdio_goes),
+        cmocka_unit_test(test_proc_many_children_of_one_thread_are_each_reaped_once),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return run_suite(tests, NULL, NULL);
 }

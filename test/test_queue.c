@@ -7,40 +7,13 @@
  *
  * Covers: src/queue.c.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "harness.h"
 
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "weft.h"
-
-#define P(x) ((void *)(intptr_t)(x))
-#define I(p) ((intptr_t)(p))
-
-static double test_scale(void)
-{
-    const char *s = getenv("WEFT_TEST_SCALE");
-    double v = s && *s ? atof(s) : 1.0;
-    return v > 0 ? v : 1.0;
-}
-
-static void run(weft_task_fn fn, void *arg)
-{
-    void *res = NULL;
-    assert_int_equal(weft_run(fn, arg, &res), 0);
-}
-
-static void settle(void)
-{
-    for (int i = 0; i < 8; i++)
-        assert_int_equal(weft_yield(), 0);
-}
 
 static int cmp_int(const void *a, const void *b)
 {
@@ -102,15 +75,9 @@ static int joiner(void *arg, void **res)
     return 0;
 }
 
-static void await_release(weft_task_t *t)
-{
-    assert_int_equal(weft_await(t, NULL), 0);
-    weft_task_release(t);
-}
-
 /* ---- basics ---- */
 
-static void test_create_outside_loop_is_eperm(void **state)
+static void test_queue_create_outside_loop_is_eperm(void **state)
 {
     weft_queue_t *q;
     assert_int_equal(weft_queue_create(&q, WEFT_QUEUE_FIFO, 0, NULL), -EPERM);
@@ -143,7 +110,18 @@ static int basics_main(void *arg, void **res)
     assert_int_equal(weft_queue_get(q, NULL), -EINVAL);
     assert_int_equal(weft_queue_put(NULL, P(1)), -EINVAL);
     assert_int_equal(weft_queue_destroy(q), 0);
+    return 0;
+}
 
+static void test_bounded_fifo_keeps_order_and_try_calls_return_eagain(void **state)
+{
+    run(basics_main, NULL);
+}
+
+static int growth_main(void *arg, void **res)
+{
+    weft_queue_t *q;
+    void *v;
     /* growth far past the first allocation, wrapping around */
     assert_int_equal(weft_queue_create(&q, WEFT_QUEUE_FIFO, 0, NULL), 0);
     int next_in = 0, next_out = 0;
@@ -163,12 +141,12 @@ static int basics_main(void *arg, void **res)
     return 0;
 }
 
-static void test_basics_fifo(void **state)
+static void test_unbounded_fifo_grows_and_wraps_around_in_order(void **state)
 {
-    run(basics_main, NULL);
+    run(growth_main, NULL);
 }
 
-static int lifo_priority_main(void *arg, void **res)
+static int lifo_main(void *arg, void **res)
 {
     weft_queue_t *q;
     void *v;
@@ -187,7 +165,18 @@ static int lifo_priority_main(void *arg, void **res)
         assert_int_equal(I(v), i);
     }
     assert_int_equal(weft_queue_destroy(q), 0);
+    return 0;
+}
 
+static void test_lifo_gets_the_newest_item_first(void **state)
+{
+    run(lifo_main, NULL);
+}
+
+static int priority_main(void *arg, void **res)
+{
+    weft_queue_t *q;
+    void *v;
     /* priority: smallest first; equal keys in put order */
     assert_int_equal(weft_queue_create(&q, WEFT_QUEUE_PRIORITY, 0, cmp_tens), 0);
     unsigned x = 12345;
@@ -207,7 +196,18 @@ static int lifo_priority_main(void *arg, void **res)
     }
     assert_true(weft_queue_empty(q));
     assert_int_equal(weft_queue_destroy(q), 0);
+    return 0;
+}
 
+static void test_priority_gets_smallest_first_and_equal_keys_in_put_order(void **state)
+{
+    run(priority_main, NULL);
+}
+
+static int bounded_priority_main(void *arg, void **res)
+{
+    weft_queue_t *q;
+    void *v;
     assert_int_equal(weft_queue_create(&q, WEFT_QUEUE_PRIORITY, 4, cmp_int), 0);
     int in[] = {5, 1, 4, 2};
     for (int i = 0; i < 4; i++)
@@ -222,9 +222,9 @@ static int lifo_priority_main(void *arg, void **res)
     return 0;
 }
 
-static void test_lifo_and_priority_order(void **state)
+static void test_bounded_priority_orders_and_refuses_try_put_when_full(void **state)
 {
-    run(lifo_priority_main, NULL);
+    run(bounded_priority_main, NULL);
 }
 
 /* ---- waiting: FIFO, reservations ---- */
@@ -258,7 +258,7 @@ static int getters_fifo_main(void *arg, void **res)
     return 0;
 }
 
-static void test_getters_served_fifo(void **state)
+static void test_waiting_getters_are_served_in_order_and_try_get_skips_promised_items(void **state)
 {
     run(getters_fifo_main, NULL);
 }
@@ -295,7 +295,22 @@ static int getter_cancel_main(void *arg, void **res)
     assert_int_equal(I(v), 8);
     for (int i = 0; i < 3; i++)
         await_release(t[i]);
+    assert_int_equal(weft_queue_destroy(q), 0);
+    return 0;
+}
 
+static void test_getter_woken_then_cancelled_leaves_item(void **state)
+{
+    run(getter_cancel_main, NULL);
+}
+
+static int getter_give_up_main(void *arg, void **res)
+{
+    weft_queue_t *q;
+    void *v;
+    op_t g[1];
+    weft_task_t *t[1];
+    assert_int_equal(weft_queue_create(&q, WEFT_QUEUE_FIFO, 0, NULL), 0);
     /* cancelled while waiting: takes nothing */
     g[0] = (op_t){.q = q};
     assert_int_equal(weft_spawn(&t[0], getter, &g[0], NULL), 0);
@@ -315,9 +330,9 @@ static int getter_cancel_main(void *arg, void **res)
     return 0;
 }
 
-static void test_getter_woken_then_cancelled_leaves_item(void **state)
+static void test_get_cancelled_or_timed_out_while_waiting_takes_nothing(void **state)
 {
-    run(getter_cancel_main, NULL);
+    run(getter_give_up_main, NULL);
 }
 
 static int putter_main(void *arg, void **res)
@@ -351,7 +366,22 @@ static int putter_main(void *arg, void **res)
     for (int i = 0; i < 4; i++)
         await_release(t[i]);
     assert_true(weft_queue_empty(q));
+    assert_int_equal(weft_queue_destroy(q), 0);
+    return 0;
+}
 
+static void test_putters_wait_in_order_and_a_woken_cancelled_one_passes_the_room_on(void **state)
+{
+    run(putter_main, NULL);
+}
+
+static int putter_give_up_main(void *arg, void **res)
+{
+    weft_queue_t *q;
+    void *v;
+    op_t p[1];
+    weft_task_t *t[1];
+    assert_int_equal(weft_queue_create(&q, WEFT_QUEUE_FIFO, 1, NULL), 0);
     /* a woken putter cancelled with nobody behind: the room is free */
     assert_int_equal(weft_queue_put(q, P(1)), 0);
     p[0] = (op_t){.q = q, .item = P(2)};
@@ -375,9 +405,9 @@ static int putter_main(void *arg, void **res)
     return 0;
 }
 
-static void test_putters_fifo_and_woken_then_cancelled(void **state)
+static void test_put_cancelled_or_timed_out_puts_nothing_and_frees_the_room(void **state)
 {
-    run(putter_main, NULL);
+    run(putter_give_up_main, NULL);
 }
 
 /* ---- task_done / join ---- */
@@ -413,7 +443,7 @@ static int join_main(void *arg, void **res)
     return 0;
 }
 
-static void test_task_done_and_join(void **state)
+static void test_join_waits_until_every_item_is_marked_done(void **state)
 {
     run(join_main, NULL);
 }
@@ -450,7 +480,17 @@ static int shutdown_main(void *arg, void **res)
     assert_int_equal(weft_queue_get(q, &v), -EPIPE);
     assert_int_equal(weft_queue_try_get(q, &v), -EPIPE);
     assert_int_equal(weft_queue_destroy(q), 0);
+    return 0;
+}
 
+static void test_shutdown_lets_getters_drain_then_returns_epipe_to_puts(void **state)
+{
+    run(shutdown_main, NULL);
+}
+
+static int shutdown_getters_main(void *arg, void **res)
+{
+    weft_queue_t *q;
     /* waiting getters are woken with -EPIPE */
     assert_int_equal(weft_queue_create(&q, WEFT_QUEUE_FIFO, 0, NULL), 0);
     op_t g[2] = {{.q = q}, {.q = q}};
@@ -464,7 +504,20 @@ static int shutdown_main(void *arg, void **res)
         assert_int_equal(g[i].rc, -EPIPE);
     }
     assert_int_equal(weft_queue_destroy(q), 0);
+    return 0;
+}
 
+static void test_shutdown_wakes_waiting_getters_with_epipe(void **state)
+{
+    run(shutdown_getters_main, NULL);
+}
+
+static int shutdown_immediate_main(void *arg, void **res)
+{
+    weft_queue_t *q;
+    void *v;
+    op_t g[2];
+    weft_task_t *tg[2];
     /* immediate: items dropped (through drop), counted done for join,
      * getters woken for items that are then dropped get -EPIPE */
     assert_int_equal(weft_queue_create(&q, WEFT_QUEUE_LIFO, 0, NULL), 0);
@@ -496,7 +549,17 @@ static int shutdown_main(void *arg, void **res)
     assert_int_equal(weft_queue_put(q, P(1)), -EPIPE);
     assert_int_equal(weft_queue_shutdown(q, true, NULL), 0); /* again: fine */
     assert_int_equal(weft_queue_destroy(q), 0);
+    return 0;
+}
 
+static void test_immediate_shutdown_drops_items_counts_them_done_and_fails_getters(void **state)
+{
+    run(shutdown_immediate_main, NULL);
+}
+
+static int shutdown_twice_main(void *arg, void **res)
+{
+    weft_queue_t *q;
     /* shutdown, then immediate shutdown drops what is left */
     assert_int_equal(weft_queue_create(&q, WEFT_QUEUE_FIFO, 0, NULL), 0);
     assert_int_equal(weft_queue_put(q, P(5)), 0);
@@ -510,9 +573,9 @@ static int shutdown_main(void *arg, void **res)
     return 0;
 }
 
-static void test_shutdown(void **state)
+static void test_immediate_shutdown_after_shutdown_drops_what_is_left(void **state)
 {
-    run(shutdown_main, NULL);
+    run(shutdown_twice_main, NULL);
 }
 
 /* ---- stress: many producers and consumers under chaos ---- */
@@ -724,17 +787,17 @@ static void stress_kind(int kind)
     free(s);
 }
 
-static void test_stress_fifo(void **state)
+static void test_fifo_stress_loses_no_item_under_random_cancel_and_deadlines(void **state)
 {
     stress_kind(WEFT_QUEUE_FIFO);
 }
 
-static void test_stress_lifo(void **state)
+static void test_lifo_stress_loses_no_item_under_random_cancel_and_deadlines(void **state)
 {
     stress_kind(WEFT_QUEUE_LIFO);
 }
 
-static void test_stress_priority(void **state)
+static void test_priority_stress_loses_no_item_under_random_cancel_and_deadlines(void **state)
 {
     stress_kind(WEFT_QUEUE_PRIORITY);
 }
@@ -742,20 +805,25 @@ static void test_stress_priority(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_create_outside_loop_is_eperm),
-        cmocka_unit_test(test_basics_fifo),
-        cmocka_unit_test(test_lifo_and_priority_order),
-        cmocka_unit_test(test_getters_served_fifo),
+        cmocka_unit_test(test_queue_create_outside_loop_is_eperm),
+        cmocka_unit_test(test_bounded_fifo_keeps_order_and_try_calls_return_eagain),
+        cmocka_unit_test(test_unbounded_fifo_grows_and_wraps_around_in_order),
+        cmocka_unit_test(test_lifo_gets_the_newest_item_first),
+        cmocka_unit_test(test_priority_gets_smallest_first_and_equal_keys_in_put_order),
+        cmocka_unit_test(test_bounded_priority_orders_and_refuses_try_put_when_full),
+        cmocka_unit_test(test_waiting_getters_are_served_in_order_and_try_get_skips_promised_items),
         cmocka_unit_test(test_getter_woken_then_cancelled_leaves_item),
-        cmocka_unit_test(test_putters_fifo_and_woken_then_cancelled),
-        cmocka_unit_test(test_task_done_and_join),
-        cmocka_unit_test(test_shutdown),
-        cmocka_unit_test(test_stress_fifo),
-        cmocka_unit_test(test_stress_lifo),
-        cmocka_unit_test(test_stress_priority),
+        cmocka_unit_test(test_get_cancelled_or_timed_out_while_waiting_takes_nothing),
+        cmocka_unit_test(test_putters_wait_in_order_and_a_woken_cancelled_one_passes_the_room_on),
+        cmocka_unit_test(test_put_cancelled_or_timed_out_puts_nothing_and_frees_the_room),
+        cmocka_unit_test(test_join_waits_until_every_item_is_marked_done),
+        cmocka_unit_test(test_shutdown_lets_getters_drain_then_returns_epipe_to_puts),
+        cmocka_unit_test(test_shutdown_wakes_waiting_getters_with_epipe),
+        cmocka_unit_test(test_immediate_shutdown_drops_items_counts_them_done_and_fails_getters),
+        cmocka_unit_test(test_immediate_shutdown_after_shutdown_drops_what_is_left),
+        cmocka_unit_test(test_fifo_stress_loses_no_item_under_random_cancel_and_deadlines),
+        cmocka_unit_test(test_lifo_stress_loses_no_item_under_random_cancel_and_deadlines),
+        cmocka_unit_test(test_priority_stress_loses_no_item_under_random_cancel_and_deadlines),
     };
-    const char *filter = getenv("WEFT_TEST_FILTER"); /* e.g. "*stress*" */
-    if (filter && *filter)
-        cmocka_set_test_filter(filter);
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return run_suite(tests, NULL, NULL);
 }

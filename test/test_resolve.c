@@ -9,10 +9,7 @@
  *
  * Covers: src/resolve.c.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "harness.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -24,32 +21,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include "weft.h"
-
-/* Some minimal systems (containers without an /etc/hosts entry) cannot
- * resolve "localhost" at all; the tests that need it then skip. */
-static bool localhost_resolves(void)
-{
-    struct addrinfo h = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *ai = NULL;
-    if (getaddrinfo("localhost", NULL, &h, &ai) != 0)
-        return false;
-    freeaddrinfo(ai);
-    return true;
-}
-
-static double test_scale(void)
-{
-    const char *s = getenv("WEFT_TEST_SCALE");
-    double v = s && *s ? atof(s) : 1.0;
-    return v > 0 ? v : 1.0;
-}
-
-static void run(weft_task_fn fn, void *arg)
-{
-    void *res = NULL;
-    assert_int_equal(weft_run(fn, arg, &res), 0);
-}
 
 static int port_of(const struct addrinfo *ai)
 {
@@ -104,7 +75,7 @@ static int localhost_main(void *arg, void **res)
     return 0;
 }
 
-static void test_localhost(void **state)
+static void test_getaddrinfo_resolves_localhost_to_stream_sockets_by_default(void **state)
 {
     if (!localhost_resolves())
         skip();
@@ -126,7 +97,7 @@ static int ipv6_main(void *arg, void **res)
     return 0;
 }
 
-static void test_ipv6(void **state)
+static void test_getaddrinfo_takes_a_numeric_ipv6_address(void **state)
 {
     int s = socket(AF_INET6, SOCK_STREAM, 0);
     if (s < 0)
@@ -148,11 +119,36 @@ static int service_main(void *arg, void **res)
     } else if (rc == 0) {
         freeaddrinfo(ai);
     }
+    return 0;
+}
+
+static void test_getaddrinfo_resolves_a_service_name_to_its_port(void **state)
+{
+    bool have_http = getservbyname("http", "tcp") != NULL;
+    run(service_main, &have_http);
+}
+
+static int no_service_main(void *arg, void **res)
+{
+    struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM};
+    struct addrinfo *ai;
     /* a service with no port in the database */
     ai = (struct addrinfo *)&hints; /* must come back NULL */
     assert_int_equal(weft_getaddrinfo("127.0.0.1", "no-such-service-weft", &hints, &ai),
                      -WEFT_ENOTFOUND);
     assert_null(ai);
+    return 0;
+}
+
+static void test_getaddrinfo_unknown_service_is_enotfound(void **state)
+{
+    run(no_service_main, NULL);
+}
+
+static int service_alone_main(void *arg, void **res)
+{
+    struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM};
+    struct addrinfo *ai;
     /* a service alone: the loopback address (no AI_PASSIVE) */
     ai = NULL;
     assert_int_equal(weft_getaddrinfo(NULL, "9", &hints, &ai), 0);
@@ -162,10 +158,9 @@ static int service_main(void *arg, void **res)
     return 0;
 }
 
-static void test_service(void **state)
+static void test_getaddrinfo_service_alone_gives_the_loopback_address(void **state)
 {
-    bool have_http = getservbyname("http", "tcp") != NULL;
-    run(service_main, &have_http);
+    run(service_alone_main, NULL);
 }
 
 static int unknown_main(void *arg, void **res)
@@ -179,7 +174,7 @@ static int unknown_main(void *arg, void **res)
     return 0;
 }
 
-static void test_unknown_host(void **state)
+static void test_getaddrinfo_unknown_host_is_enotfound(void **state)
 {
     run(unknown_main, NULL);
 }
@@ -198,7 +193,7 @@ static int codes_main(void *arg, void **res)
     return 0;
 }
 
-static void test_codes(void **state)
+static void test_getaddrinfo_maps_eai_codes_to_weft_statuses(void **state)
 {
     run(codes_main, NULL);
 }
@@ -241,7 +236,7 @@ static int copies_main(void *arg, void **res)
     return 0;
 }
 
-static void test_copies(void **state)
+static void test_getaddrinfo_copies_the_callers_strings_before_suspending(void **state)
 {
     run(copies_main, NULL);
 }
@@ -285,11 +280,17 @@ static int cancel_during_main(void *arg, void **res)
     return 0;
 }
 
-static void test_cancel(void **state)
+static void test_getaddrinfo_when_cancelled_starts_nothing(void **state)
 {
     if (!localhost_resolves())
         skip();
     run(cancel_main, NULL);
+}
+
+static void test_getaddrinfo_cancelled_at_any_point_leaks_nothing(void **state)
+{
+    if (!localhost_resolves())
+        skip();
     run(cancel_during_main, NULL);
 }
 
@@ -315,7 +316,7 @@ static int many_main(void *arg, void **res)
     return 0;
 }
 
-static void test_many(void **state)
+static void test_getaddrinfo_serves_many_lookups_at_once(void **state)
 {
     if (!localhost_resolves())
         skip();
@@ -332,25 +333,33 @@ static int args_main(void *arg, void **res)
     return 0;
 }
 
-static void test_bad_args(void **state)
+static void test_getaddrinfo_outside_a_task_is_eperm(void **state)
 {
     struct addrinfo *ai;
     assert_int_equal(weft_getaddrinfo("localhost", "80", NULL, &ai), -EPERM);
+}
+
+static void test_getaddrinfo_without_a_name_or_a_result_is_einval(void **state)
+{
     run(args_main, NULL);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_localhost),
-        cmocka_unit_test(test_ipv6),
-        cmocka_unit_test(test_service),
-        cmocka_unit_test(test_unknown_host),
-        cmocka_unit_test(test_codes),
-        cmocka_unit_test(test_copies),
-        cmocka_unit_test(test_cancel),
-        cmocka_unit_test(test_many),
-        cmocka_unit_test(test_bad_args),
+        cmocka_unit_test(test_getaddrinfo_resolves_localhost_to_stream_sockets_by_default),
+        cmocka_unit_test(test_getaddrinfo_takes_a_numeric_ipv6_address),
+        cmocka_unit_test(test_getaddrinfo_resolves_a_service_name_to_its_port),
+        cmocka_unit_test(test_getaddrinfo_unknown_service_is_enotfound),
+        cmocka_unit_test(test_getaddrinfo_service_alone_gives_the_loopback_address),
+        cmocka_unit_test(test_getaddrinfo_unknown_host_is_enotfound),
+        cmocka_unit_test(test_getaddrinfo_maps_eai_codes_to_weft_statuses),
+        cmocka_unit_test(test_getaddrinfo_copies_the_callers_strings_before_suspending),
+        cmocka_unit_test(test_getaddrinfo_when_cancelled_starts_nothing),
+        cmocka_unit_test(test_getaddrinfo_cancelled_at_any_point_leaks_nothing),
+        cmocka_unit_test(test_getaddrinfo_serves_many_lookups_at_once),
+        cmocka_unit_test(test_getaddrinfo_outside_a_task_is_eperm),
+        cmocka_unit_test(test_getaddrinfo_without_a_name_or_a_result_is_einval),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return run_suite(tests, NULL, NULL);
 }

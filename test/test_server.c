@@ -15,10 +15,7 @@
  *
  * Covers: src/server.c.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "harness.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -29,27 +26,6 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include "weft.h"
-
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#define WEFT_HAVE_VALGRIND 1
-#endif
-#endif
-
-static double test_scale(void)
-{
-    const char *s = getenv("WEFT_TEST_SCALE");
-    double v = s && *s ? atof(s) : 1.0;
-    return v > 0 ? v : 1.0;
-}
-
-static void run(weft_task_fn fn, void *arg)
-{
-    assert_int_equal(weft_run(fn, arg, NULL), 0);
-}
 
 /* ---- the server side: one handler for every test, led by the client's
  * first line "<case> <index>\n" ---- */
@@ -237,7 +213,7 @@ static int t_echo(void *arg, void **res)
     return 0;
 }
 
-static void test_echo(void **state)
+static void test_server_serves_many_clients_at_once_and_every_handler_ends(void **state)
 {
     run(t_echo, NULL);
 }
@@ -273,7 +249,7 @@ static int t_max_conns(void *arg, void **res)
     return 0;
 }
 
-static void test_max_conns(void **state)
+static void test_server_max_conns_holds_further_clients_until_one_ends(void **state)
 {
     run(t_max_conns, NULL);
 }
@@ -303,20 +279,40 @@ static int t_close(void *arg, void **res)
     weft_stream_close(k);
     weft_stream_t *s;
     assert_int_equal(weft_connect_addr(&s, &la, NULL), -ECONNREFUSED);
+    return 0;
+}
 
+static void test_server_close_after_the_grace_cancels_the_rest_and_stops_listening(void **state)
+{
+    run(t_close, NULL);
+}
+
+static int t_close_in_grace(void *arg, void **res)
+{
+    srv_state_t st = {0};
+    weft_addr_t la;
     /* every handler ends within the grace: 0 */
-    memset(&st, 0, sizeof st);
-    srv = start(&st, &la, NULL);
-    q = dial(&la, C_QUICK, 1);
+    weft_server_t *srv = start(&st, &la, NULL);
+    weft_stream_t *q = dial(&la, C_QUICK, 1);
     expect_hi(q);
     assert_int_equal(weft_server_close(srv, WEFT_SEC(5)), 0);
     assert_int_equal(st.status[C_QUICK][1], 0);
     weft_stream_close(q);
+    return 0;
+}
 
+static void test_server_close_returns_0_when_every_handler_ends_in_the_grace(void **state)
+{
+    run(t_close_in_grace, NULL);
+}
+
+static int t_close_no_grace(void *arg, void **res)
+{
+    srv_state_t st = {0};
+    weft_addr_t la;
     /* no grace at all, and connections whose handlers never ran */
-    memset(&st, 0, sizeof st);
-    srv = start(&st, &la, NULL);
-    k = dial(&la, C_STUCK, 2);
+    weft_server_t *srv = start(&st, &la, NULL);
+    weft_stream_t *k = dial(&la, C_STUCK, 2);
     expect_hi(k);
     weft_stream_t *raw[4];
     for (int i = 0; i < 4; i++)
@@ -327,18 +323,38 @@ static int t_close(void *arg, void **res)
     for (int i = 0; i < 4; i++)
         weft_stream_close(raw[i]);
     assert_int_equal(st.started, st.ended);
+    return 0;
+}
 
+static void test_server_close_without_grace_cancels_every_handler_even_unstarted(void **state)
+{
+    run(t_close_no_grace, NULL);
+}
+
+static int t_self_close(void *arg, void **res)
+{
+    srv_state_t st = {0};
+    weft_addr_t la;
     /* a handler cannot close its own server */
-    memset(&st, 0, sizeof st);
-    srv = start(&st, &la, NULL);
-    k = dial(&la, C_SELFCLOSE, 0);
+    weft_server_t *srv = start(&st, &la, NULL);
+    weft_stream_t *k = dial(&la, C_SELFCLOSE, 0);
     expect_hi(k);
     weft_stream_close(k);
     for (int i = 0; i < 1000 && !st.done[C_SELFCLOSE][0]; i++)
         weft_sleep(WEFT_MSEC(1));
     assert_int_equal(st.status[C_SELFCLOSE][0], -EDEADLK);
     assert_int_equal(weft_server_close(srv, WEFT_SEC(1)), 0);
+    return 0;
+}
 
+static void test_server_close_from_its_own_handler_is_edeadlk(void **state)
+{
+    run(t_self_close, NULL);
+}
+
+static int t_server_args(void *arg, void **res)
+{
+    weft_server_t *srv;
     /* bad arguments */
     weft_listener_t *l;
     assert_int_equal(weft_tcp_listen(&l, "127.0.0.1", "0", NULL), 0);
@@ -354,9 +370,9 @@ static int t_close(void *arg, void **res)
     return 0;
 }
 
-static void test_close(void **state)
+static void test_server_start_close_and_wait_refuse_bad_arguments(void **state)
 {
-    run(t_close, NULL);
+    run(t_server_args, NULL);
 }
 
 /* ---- out of fds ---- */
@@ -431,16 +447,14 @@ static int t_emfile(void *arg, void **res)
     return 0;
 }
 
-static void test_emfile(void **state)
+static void test_server_out_of_fds_backs_off_and_serves_when_fds_return(void **state)
 {
-#if defined(WEFT_HAVE_VALGRIND)
     /* Valgrind enforces the fd limit after the system call: it closes
      * what accept4 returned past it, which resets that client */
-    if (RUNNING_ON_VALGRIND) {
+    if (under_valgrind()) {
         printf("under Valgrind, whose fd limit resets accepted connections: skipped\n");
         skip();
     }
-#endif
     run(t_emfile, NULL);
 }
 
@@ -517,7 +531,7 @@ static int t_peers(void *arg, void **res)
     return 0;
 }
 
-static void test_peers(void **state)
+static void test_server_survives_resets_stalls_long_lines_and_half_closed_peers(void **state)
 {
     run(t_peers, NULL);
 }
@@ -525,9 +539,15 @@ static void test_peers(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_echo),  cmocka_unit_test(test_max_conns),
-        cmocka_unit_test(test_close), cmocka_unit_test(test_emfile),
-        cmocka_unit_test(test_peers),
+        cmocka_unit_test(test_server_serves_many_clients_at_once_and_every_handler_ends),
+        cmocka_unit_test(test_server_max_conns_holds_further_clients_until_one_ends),
+        cmocka_unit_test(test_server_close_after_the_grace_cancels_the_rest_and_stops_listening),
+        cmocka_unit_test(test_server_close_returns_0_when_every_handler_ends_in_the_grace),
+        cmocka_unit_test(test_server_close_without_grace_cancels_every_handler_even_unstarted),
+        cmocka_unit_test(test_server_close_from_its_own_handler_is_edeadlk),
+        cmocka_unit_test(test_server_start_close_and_wait_refuse_bad_arguments),
+        cmocka_unit_test(test_server_out_of_fds_backs_off_and_serves_when_fds_return),
+        cmocka_unit_test(test_server_survives_resets_stalls_long_lines_and_half_closed_peers),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return run_suite(tests, NULL, NULL);
 }

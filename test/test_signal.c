@@ -9,10 +9,7 @@
  *
  * Covers: src/signal.c.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "harness.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -20,13 +17,6 @@
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include "weft.h"
-
-static void run_main(weft_task_fn fn)
-{
-    assert_int_equal(weft_run(fn, NULL, NULL), 0);
-}
 
 typedef struct waiter {
     int sigs[2];
@@ -67,10 +57,10 @@ static int wait_main(void *arg, void **result)
     return 0;
 }
 
-static void test_task_waits_for_a_set_and_pending_signals_are_kept(void **state)
+static void test_signal_wait_takes_one_of_a_set_and_pending_signals_are_kept(void **state)
 {
     (void)state;
-    run_main(wait_main);
+    run(wait_main, NULL);
 }
 
 static int overlap_main(void *arg, void **result)
@@ -97,7 +87,7 @@ static int overlap_main(void *arg, void **result)
 static void test_overlapping_waiters_are_served_in_turn(void **state)
 {
     (void)state;
-    run_main(overlap_main);
+    run(overlap_main, NULL);
 }
 
 static int cancel_main(void *arg, void **result)
@@ -120,10 +110,10 @@ static int cancel_main(void *arg, void **result)
     return 0;
 }
 
-static void test_cancel_and_deadline_end_a_wait(void **state)
+static void test_signal_wait_ends_on_cancel_or_deadline(void **state)
 {
     (void)state;
-    run_main(cancel_main);
+    run(cancel_main, NULL);
 }
 
 /* ---- handlers ---- */
@@ -154,10 +144,10 @@ static int handler_main(void *arg, void **result)
     return 0;
 }
 
-static void test_handlers_run_as_callbacks(void **state)
+static void test_signal_handlers_run_as_loop_callbacks(void **state)
 {
     (void)state;
-    run_main(handler_main);
+    run(handler_main, NULL);
 }
 
 /* ---- SIGINT and weft_run ---- */
@@ -200,7 +190,7 @@ static int sigint_waited_main(void *arg, void **result)
 static void test_a_task_waiting_for_sigint_takes_it(void **state)
 {
     (void)state;
-    run_main(sigint_waited_main);
+    run(sigint_waited_main, NULL);
 }
 
 /* Ignores the first cancellation, then sends itself a second SIGINT. */
@@ -216,7 +206,7 @@ static int stubborn_main(void *arg, void **result)
     return 0; /* not reached: the second SIGINT kills the process */
 }
 
-static void test_second_sigint_kills(void **state)
+static void test_second_sigint_while_main_ignores_the_first_kills_the_process(void **state)
 {
     (void)state;
     pid_t pid = fork();
@@ -251,26 +241,32 @@ static int args_main(void *arg, void **result)
     return 0;
 }
 
-static void test_bad_arguments(void **state)
+static void test_signal_wait_and_handle_outside_a_loop_are_eperm(void **state)
 {
     (void)state;
     const int s = SIGUSR1;
     assert_int_equal(weft_signal_wait(&s, 1, NULL), -EPERM);
     assert_int_equal(weft_signal_handle(SIGUSR1, on_usr2, NULL), -EPERM);
-    run_main(args_main);
+}
+
+static void test_signal_wait_and_handle_refuse_empty_sets_and_uncatchable_signals(void **state)
+{
+    (void)state;
+    run(args_main, NULL);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_task_waits_for_a_set_and_pending_signals_are_kept),
+        cmocka_unit_test(test_signal_wait_takes_one_of_a_set_and_pending_signals_are_kept),
         cmocka_unit_test(test_overlapping_waiters_are_served_in_turn),
-        cmocka_unit_test(test_cancel_and_deadline_end_a_wait),
-        cmocka_unit_test(test_handlers_run_as_callbacks),
+        cmocka_unit_test(test_signal_wait_ends_on_cancel_or_deadline),
+        cmocka_unit_test(test_signal_handlers_run_as_loop_callbacks),
         cmocka_unit_test(test_sigint_cancels_main_and_mask_is_restored),
         cmocka_unit_test(test_a_task_waiting_for_sigint_takes_it),
-        cmocka_unit_test(test_second_sigint_kills),
-        cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_second_sigint_while_main_ignores_the_first_kills_the_process),
+        cmocka_unit_test(test_signal_wait_and_handle_outside_a_loop_are_eperm),
+        cmocka_unit_test(test_signal_wait_and_handle_refuse_empty_sets_and_uncatchable_signals),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return run_suite(tests, NULL, NULL);
 }

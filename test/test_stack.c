@@ -7,10 +7,7 @@
  *
  * Covers: src/stack.c.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "harness.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -20,28 +17,6 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include "weft.h"
-
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#endif
-#endif
-#ifndef RUNNING_ON_VALGRIND
-#define RUNNING_ON_VALGRIND 0
-#endif
-
-#if defined(__SANITIZE_ADDRESS__) || defined(WEFT_SANITIZE_ADDRESS)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
-#ifndef UNDER_ASAN
-#define UNDER_ASAN 0
-#endif
 
 extern char **environ;
 
@@ -83,9 +58,9 @@ static void *overflow(void *arg)
 
 static void test_overflow_names_coroutine_and_aborts(void **state)
 {
-    if (UNDER_ASAN)
+    if (under_asan())
         skip(); /* ASan's own SIGSEGV handling may come first */
-    if (RUNNING_ON_VALGRIND)
+    if (under_valgrind())
         skip(); /* Valgrind handles the fault itself */
     int fds[2];
     assert_int_equal(pipe(fds), 0);
@@ -131,11 +106,8 @@ static void test_default_size_is_at_least_64k_and_page_aligned(void **state)
  * returns what it printed. */
 static unsigned long long helper_size(const char *value)
 {
-    const char *bindir = getenv("WEFT_TEST_BINDIR");
-    if (!bindir)
-        bindir = ".";
-    char path[4096];
-    snprintf(path, sizeof path, "%s/helper_stacksize", bindir);
+    char path[4200];
+    snprintf(path, sizeof path, "%s", helper_path("helper_stacksize"));
 
     /* this environment minus any WEFT_STACK_SIZE, plus ours */
     size_t n = 0;
@@ -197,5 +169,5 @@ int main(void)
         cmocka_unit_test(test_default_size_is_at_least_64k_and_page_aligned),
         cmocka_unit_test(test_env_weft_stack_size_changes_default),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return run_suite(tests, NULL, NULL);
 }

@@ -22,10 +22,7 @@
  * Covers: src/stream.c, src/io.c, the deferred-write flush, spin and nap
  * in src/loop.c, the nap in src/backend/epoll.c.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "harness.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -39,28 +36,7 @@
 
 #include <pthread.h>
 
-#include "weft.h"
 #include "flush.h" /* weft__flush_naps */
-
-static double test_scale(void)
-{
-    const char *s = getenv("WEFT_TEST_SCALE");
-    double v = s && *s ? atof(s) : 1.0;
-    return v > 0 ? v : 1.0;
-}
-
-/* n scaled, at least lo */
-static size_t scaled(size_t n, size_t lo)
-{
-    size_t v = (size_t)((double)n * test_scale());
-    return v < lo ? lo : v;
-}
-
-static void run(weft_task_fn fn, void *arg)
-{
-    void *res = NULL;
-    assert_int_equal(weft_run(fn, arg, &res), 0);
-}
 
 static unsigned char pat(size_t i)
 {
@@ -80,23 +56,12 @@ static void check_pat(const unsigned char *p, size_t from, size_t n)
             fail_msg("byte %zu: got %u, want %u", from + i, p[i], pat(from + i));
 }
 
-/* A socketpair with small kernel buffers when sndbuf > 0. */
-static void sockpair(int sv[2], int sndbuf)
-{
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-    if (sndbuf > 0)
-        for (int i = 0; i < 2; i++) {
-            setsockopt(sv[i], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
-            setsockopt(sv[i], SOL_SOCKET, SO_RCVBUF, &sndbuf, sizeof sndbuf);
-        }
-}
-
 /* Two connected streams. */
 static void spair(weft_stream_t **a, weft_stream_t **b, const weft_stream_opts_t *oa,
                   const weft_stream_opts_t *ob, int sndbuf)
 {
     int sv[2];
-    sockpair(sv, sndbuf);
+    socket_pair(sv, sndbuf);
     assert_int_equal(weft_stream_open(a, sv[0], oa), 0);
     assert_int_equal(weft_stream_open(b, sv[1], ob), 0);
 }
@@ -105,19 +70,6 @@ static void put(int fd, const char *s)
 {
     size_t n = strlen(s);
     assert_int_equal(write(fd, s, n), (ssize_t)n);
-}
-
-/* Yields until t is in state st (or done); fails if that never happens. */
-static void wait_state(weft_task_t *t, int st)
-{
-    for (int i = 0; i < 10000; i++) {
-        int cur = weft_task_state(t);
-        if (cur == st)
-            return;
-        assert_int_not_equal(cur, WEFT_TASK_DONE);
-        assert_int_equal(weft_yield(), 0);
-    }
-    fail_msg("task never reached state %d", st);
 }
 
 /* got is read after n was computed (argument order is unspecified) */
@@ -140,7 +92,7 @@ static void check_line(ssize_t n, const char *const *got, const char *want)
 static int basic_main(void *arg, void **res)
 {
     int sv[2];
-    sockpair(sv, 0);
+    socket_pair(sv, 0);
     weft_stream_t *s;
     assert_int_equal(weft_stream_open(&s, sv[0], NULL), 0);
     assert_true(weft_stream_fd(s) == sv[0]);
@@ -161,7 +113,22 @@ static int basic_main(void *arg, void **res)
     assert_memory_equal(buf, "il", 2);
     assert_false(weft_stream_at_eof(s));
     assert_int_equal(weft_stream_read(s, buf, 0), 0);
+    assert_int_equal(weft_stream_close(s), 0);
+    close(sv[1]);
+    return 0;
+}
 
+static void test_stream_reads_lines_records_exact_counts_and_peeks(void **state)
+{
+    run(basic_main, NULL);
+}
+
+static int large_read_main(void *arg, void **res)
+{
+    int sv[2];
+    socket_pair(sv, 0);
+    weft_stream_t *s;
+    assert_int_equal(weft_stream_open(&s, sv[0], NULL), 0);
     /* a large read with nothing buffered goes straight to the caller */
     static char big[40000];
     memset(big, 'q', sizeof big);
@@ -175,7 +142,24 @@ static int basic_main(void *arg, void **res)
     }
     assert_int_equal(total, sizeof big);
     assert_memory_equal(in, big, sizeof big);
+    assert_int_equal(weft_stream_close(s), 0);
+    close(sv[1]);
+    return 0;
+}
 
+static void test_large_read_with_nothing_buffered_goes_straight_to_the_caller(void **state)
+{
+    run(large_read_main, NULL);
+}
+
+static int eof_main(void *arg, void **res)
+{
+    int sv[2];
+    socket_pair(sv, 0);
+    weft_stream_t *s;
+    assert_int_equal(weft_stream_open(&s, sv[0], NULL), 0);
+    char buf[100];
+    const char *p;
     close(sv[1]);
     assert_int_equal(weft_stream_read(s, buf, sizeof buf), 0);
     assert_true(weft_stream_at_eof(s));
@@ -187,9 +171,9 @@ static int basic_main(void *arg, void **res)
     return 0;
 }
 
-static void test_read_basic(void **state)
+static void test_end_of_stream_is_sticky_and_an_unended_line_incomplete(void **state)
 {
-    run(basic_main, NULL);
+    run(eof_main, NULL);
 }
 
 /* The separator "<END>" arrives split over chunks (also a false start
@@ -239,7 +223,7 @@ static int until_reader(void *arg, void **res)
 static int split_main(void *arg, void **res)
 {
     int sv[2];
-    sockpair(sv, 0);
+    socket_pair(sv, 0);
     weft_stream_opts_t o = {.limit = 64};
     until_t u = {0};
     assert_int_equal(weft_stream_open(&u.s, sv[0], &o), 0);
@@ -258,12 +242,23 @@ static int split_main(void *arg, void **res)
     check_line(weft_stream_peek(u.s, &p), &p, "<");
     assert_int_equal(weft_stream_close(u.s), 0);
     close(sv[1]);
+    return 0;
+}
 
+static void test_readuntil_finds_a_separator_split_over_chunks(void **state)
+{
+    run(split_main, NULL);
+}
+
+static int long_line_main(void *arg, void **res)
+{
+    int sv[2];
+    const char *p;
     /* a line longer than the first buffer: it grows, the line comes whole */
     static char line[40001];
     memset(line, 'z', sizeof line - 2);
     line[sizeof line - 2] = '\n';
-    sockpair(sv, 0);
+    socket_pair(sv, 0);
     weft_stream_opts_t o2 = {.limit = 65536};
     weft_stream_t *s;
     assert_int_equal(weft_stream_open(&s, sv[0], &o2), 0);
@@ -274,16 +269,16 @@ static int split_main(void *arg, void **res)
     return 0;
 }
 
-static void test_readuntil_split(void **state)
+static void test_readline_grows_the_buffer_for_a_line_longer_than_it(void **state)
 {
-    run(split_main, NULL);
+    run(long_line_main, NULL);
 }
 
 /* A line over the limit: -EMSGSIZE, the bytes stay for peek/consume. */
 static int overlong_main(void *arg, void **res)
 {
     int sv[2];
-    sockpair(sv, 0);
+    socket_pair(sv, 0);
     weft_stream_opts_t o = {.limit = 16};
     weft_stream_t *s;
     assert_int_equal(weft_stream_open(&s, sv[0], &o), 0);
@@ -306,7 +301,7 @@ static int overlong_main(void *arg, void **res)
     return 0;
 }
 
-static void test_overlong_line(void **state)
+static void test_line_over_the_limit_is_emsgsize_and_its_bytes_stay(void **state)
 {
     run(overlong_main, NULL);
 }
@@ -315,7 +310,7 @@ static void test_overlong_line(void **state)
 static int incomplete_main(void *arg, void **res)
 {
     int sv[2];
-    sockpair(sv, 0);
+    socket_pair(sv, 0);
     weft_stream_t *s;
     assert_int_equal(weft_stream_open(&s, sv[0], NULL), 0);
     put(sv[1], "partial");
@@ -344,7 +339,7 @@ static int incomplete_main(void *arg, void **res)
     return 0;
 }
 
-static void test_incomplete(void **state)
+static void test_end_of_stream_mid_record_is_eincomplete_and_keeps_the_bytes(void **state)
 {
     run(incomplete_main, NULL);
 }
@@ -413,7 +408,7 @@ static int exact_main(void *arg, void **res)
     return 0;
 }
 
-static void test_readexactly_large(void **state)
+static void test_readexactly_past_the_limit_takes_buffered_bytes_then_the_rest(void **state)
 {
     run(exact_main, NULL);
 }
@@ -463,7 +458,7 @@ static int drain_main(void *arg, void **res)
     return 0;
 }
 
-static void test_drain_bounded(void **state)
+static void test_drain_after_each_write_bounds_the_queue_by_high_water(void **state)
 {
     run(drain_main, NULL);
 }
@@ -511,7 +506,7 @@ static int writev_main(void *arg, void **res)
     return 0;
 }
 
-static void test_writev(void **state)
+static void test_writev_sends_empty_many_and_large_pieces_in_order(void **state)
 {
     run(writev_main, NULL);
 }
@@ -542,8 +537,25 @@ static int background_main(void *arg, void **res)
     assert_int_equal(weft_await(rt, NULL), 0);
     weft_task_release(rt);
     weft_event_destroy(ev);
+    assert_int_equal(weft_stream_close(w), 0);
+    assert_int_equal(weft_stream_close(rs), 0);
+    return 0;
+}
+
+static void test_queued_output_leaves_while_the_writer_waits_elsewhere(void **state)
+{
+    run(background_main, NULL);
+}
+
+static int close_flush_main(void *arg, void **res)
+{
+    weft_stream_t *w, *rs;
+    spair(&w, &rs, NULL, NULL, 4096);
+    size_t n = scaled(1 << 20, 200000);
+    unsigned char *src;
+    weft_task_t *rt;
     /* close flushes too: queue, close at once, the reader gets it all */
-    r = (rdr_t){.s = rs, .total = n, .chunk = 5000, .until_eof = true};
+    rdr_t r = {.s = rs, .total = n, .chunk = 5000, .until_eof = true};
     assert_int_equal(weft_spawn(&rt, pat_reader, &r, NULL), 0);
     src = malloc(n);
     fill_pat(src, 0, n);
@@ -559,16 +571,16 @@ static int background_main(void *arg, void **res)
     return 0;
 }
 
-static void test_background_flush(void **state)
+static void test_close_flushes_queued_output_to_the_reader(void **state)
 {
-    run(background_main, NULL);
+    run(close_flush_main, NULL);
 }
 
 /* shutdown ends the write side only. */
 static int shutdown_main(void *arg, void **res)
 {
     int sv[2];
-    sockpair(sv, 0);
+    socket_pair(sv, 0);
     weft_stream_t *s;
     assert_int_equal(weft_stream_open(&s, sv[0], NULL), 0);
     assert_int_equal(weft_stream_write(s, "bye", 3), 0);
@@ -583,7 +595,17 @@ static int shutdown_main(void *arg, void **res)
     check_line(weft_stream_readline(s, &p), &p, "still\n");
     assert_int_equal(weft_stream_close(s), 0);
     close(sv[1]);
+    return 0;
+}
 
+static void test_stream_shutdown_ends_the_write_side_only(void **state)
+{
+    run(shutdown_main, NULL);
+}
+
+static int shutdown_pipe_main(void *arg, void **res)
+{
+    weft_stream_t *s;
     int pp[2];
     assert_int_equal(pipe(pp), 0);
     assert_int_equal(weft_stream_open(&s, pp[1], NULL), 0);
@@ -593,9 +615,9 @@ static int shutdown_main(void *arg, void **res)
     return 0;
 }
 
-static void test_shutdown(void **state)
+static void test_stream_shutdown_of_a_pipe_is_enotsock(void **state)
 {
-    run(shutdown_main, NULL);
+    run(shutdown_pipe_main, NULL);
 }
 
 static bool is_broken(int rc)
@@ -607,7 +629,7 @@ static bool is_broken(int rc)
 static int peer_closed_main(void *arg, void **res)
 {
     int sv[2];
-    sockpair(sv, 0);
+    socket_pair(sv, 0);
     weft_stream_t *s;
     assert_int_equal(weft_stream_open(&s, sv[0], NULL), 0);
     close(sv[1]);
@@ -617,7 +639,17 @@ static int peer_closed_main(void *arg, void **res)
     assert_int_equal(weft_stream_drain(s), rc);
     assert_int_equal(weft_stream_flush(s), rc);
     assert_int_equal(weft_stream_close(s), rc);
+    return 0;
+}
 
+static void test_write_to_a_closed_peer_fails_sticky_without_sigpipe(void **state)
+{
+    run(peer_closed_main, NULL);
+}
+
+static int peer_left_main(void *arg, void **res)
+{
+    int rc;
     /* the peer leaves while output is queued: the flush reports it */
     weft_stream_t *a, *b;
     spair(&a, &b, NULL, NULL, 4096);
@@ -632,9 +664,20 @@ static int peer_closed_main(void *arg, void **res)
     assert_int_equal(weft_stream_pending(a), 0);
     assert_int_equal(weft_stream_write(a, "z", 1), rc);
     assert_int_equal(weft_stream_close(a), rc);
+    return 0;
+}
 
+static void test_flush_reports_a_peer_that_left_with_output_queued(void **state)
+{
+    run(peer_left_main, NULL);
+}
+
+static int peer_reset_main(void *arg, void **res)
+{
+    int sv[2], rc;
+    weft_stream_t *s;
     /* a reset seen by a read sticks too */
-    sockpair(sv, 0);
+    socket_pair(sv, 0);
     assert_int_equal(weft_stream_open(&s, sv[0], NULL), 0);
     assert_int_equal(weft_stream_write(s, "unread", 6), 0);
     close(sv[1]); /* with our bytes unread: a reset */
@@ -645,7 +688,17 @@ static int peer_closed_main(void *arg, void **res)
     const char *p;
     assert_int_equal(weft_stream_readline(s, &p), -ECONNRESET);
     weft_stream_abort(s);
+    return 0;
+}
 
+static void test_reset_seen_by_a_read_sticks(void **state)
+{
+    run(peer_reset_main, NULL);
+}
+
+static int pipe_reader_gone_main(void *arg, void **res)
+{
+    weft_stream_t *s;
     /* a pipe whose reader is gone */
     int pp[2];
     assert_int_equal(pipe(pp), 0);
@@ -656,9 +709,9 @@ static int peer_closed_main(void *arg, void **res)
     return 0;
 }
 
-static void test_peer_closed(void **state)
+static void test_write_to_a_pipe_whose_reader_is_gone_is_epipe(void **state)
 {
-    run(peer_closed_main, NULL);
+    run(pipe_reader_gone_main, NULL);
 }
 
 /* ---- close and abort under a waiting task ---- */
@@ -725,7 +778,7 @@ static void stuff(weft_stream_t *w, size_t n)
 static int close_waiter_main(void *arg, void **res)
 {
     int sv[2];
-    sockpair(sv, 0);
+    socket_pair(sv, 0);
     /* close while another task waits in read */
     op_t o = {0};
     assert_int_equal(weft_stream_open(&o.s, sv[0], NULL), 0);
@@ -734,36 +787,65 @@ static int close_waiter_main(void *arg, void **res)
     finish_op(t);
     assert_int_equal(o.rc, -EBADF);
     close(sv[1]);
+    return 0;
+}
 
+static void test_close_wakes_a_task_waiting_in_read_with_ebadf(void **state)
+{
+    run(close_waiter_main, NULL);
+}
+
+static int abort_waiter_main(void *arg, void **res)
+{
+    int sv[2];
     /* abort while another task waits in readuntil */
-    sockpair(sv, 0);
-    o = (op_t){.op = 3};
+    socket_pair(sv, 0);
+    op_t o = {.op = 3};
     assert_int_equal(weft_stream_open(&o.s, sv[0], NULL), 0);
     put(sv[1], "no end yet");
-    t = start_op(&o);
+    weft_task_t *t = start_op(&o);
     assert_int_equal(weft_stream_abort(o.s), 0);
     finish_op(t);
     assert_int_equal(o.rc, -EBADF);
     close(sv[1]);
+    return 0;
+}
 
+static void test_abort_wakes_a_task_waiting_in_readuntil_with_ebadf(void **state)
+{
+    run(abort_waiter_main, NULL);
+}
+
+static int close_woken_main(void *arg, void **res)
+{
+    int sv[2];
     /* close while the reader was woken with data but has not run yet */
-    sockpair(sv, 0);
-    o = (op_t){0};
+    socket_pair(sv, 0);
+    op_t o = {0};
     assert_int_equal(weft_stream_open(&o.s, sv[0], NULL), 0);
-    t = start_op(&o);
+    weft_task_t *t = start_op(&o);
     put(sv[1], "x");
     wait_state(t, WEFT_TASK_READY);
     assert_int_equal(weft_stream_close(o.s), 0);
     finish_op(t);
     assert_int_equal(o.rc, -EBADF);
     close(sv[1]);
+    return 0;
+}
 
+static void test_close_gives_ebadf_to_a_reader_woken_but_not_yet_run(void **state)
+{
+    run(close_woken_main, NULL);
+}
+
+static int abort_drainer_main(void *arg, void **res)
+{
     /* abort while another task waits in drain */
     weft_stream_t *peer;
-    o = (op_t){.op = 1};
+    op_t o = {.op = 1};
     spair(&o.s, &peer, NULL, NULL, 4096);
     stuff(o.s, 200000);
-    t = start_op(&o);
+    weft_task_t *t = start_op(&o);
     assert_int_equal(weft_stream_abort(o.s), 0);
     finish_op(t);
     assert_int_equal(o.rc, -EBADF);
@@ -775,12 +857,22 @@ static int close_waiter_main(void *arg, void **res)
     assert_int_equal(r, 0);
     assert_true(total < 200000); /* the queue was dropped */
     assert_int_equal(weft_stream_close(peer), 0);
+    return 0;
+}
 
+static void test_abort_wakes_a_drainer_with_ebadf_and_drops_the_queue(void **state)
+{
+    run(abort_drainer_main, NULL);
+}
+
+static int close_drainer_main(void *arg, void **res)
+{
+    weft_stream_t *peer;
     /* close while another task waits in drain: the drainer gets -EBADF */
-    o = (op_t){.op = 1};
+    op_t o = {.op = 1};
     spair(&o.s, &peer, NULL, NULL, 4096);
     stuff(o.s, 200000);
-    t = start_op(&o);
+    weft_task_t *t = start_op(&o);
     int rc = weft_stream_close(o.s);
     assert_true(rc == 0 || rc == -EBUSY);
     finish_op(t);
@@ -789,9 +881,9 @@ static int close_waiter_main(void *arg, void **res)
     return 0;
 }
 
-static void test_close_while_waiting(void **state)
+static void test_close_wakes_a_task_waiting_in_drain_with_ebadf(void **state)
 {
-    run(close_waiter_main, NULL);
+    run(close_drainer_main, NULL);
 }
 
 /* ---- cancellation and deadlines: nothing consumed is lost ---- */
@@ -799,7 +891,7 @@ static void test_close_while_waiting(void **state)
 static int cancel_main(void *arg, void **res)
 {
     int sv[2];
-    sockpair(sv, 0);
+    socket_pair(sv, 0);
     weft_stream_t *s;
     assert_int_equal(weft_stream_open(&s, sv[0], NULL), 0);
     char buf[64];
@@ -822,10 +914,26 @@ static int cancel_main(void *arg, void **res)
     put(sv[1], "again");
     assert_int_equal(weft_stream_read(s, buf, sizeof buf), 5);
     assert_memory_equal(buf, "again", 5);
+    assert_int_equal(weft_stream_close(s), 0);
+    close(sv[1]);
+    return 0;
+}
 
+static void test_cancelled_or_timed_out_read_loses_no_bytes(void **state)
+{
+    run(cancel_main, NULL);
+}
+
+static int cancel_exactly_main(void *arg, void **res)
+{
+    int sv[2];
+    socket_pair(sv, 0);
+    weft_stream_t *s;
+    assert_int_equal(weft_stream_open(&s, sv[0], NULL), 0);
+    char buf[64];
     /* readexactly: the bytes that came are in buf and counted */
-    o = (op_t){.s = s, .op = 2, .n = 10};
-    t = start_op(&o);
+    op_t o = {.s = s, .op = 2, .n = 10};
+    weft_task_t *t = start_op(&o);
     put(sv[1], "abc");
     wait_woken(t);
     assert_int_equal(weft_cancel(t), 0);
@@ -837,11 +945,26 @@ static int cancel_main(void *arg, void **res)
     size_t got;
     assert_int_equal(weft_stream_readexactly(s, buf, 7, &got), 0);
     assert_memory_equal(buf, "defghij", 7);
+    assert_int_equal(weft_stream_close(s), 0);
+    close(sv[1]);
+    return 0;
+}
 
+static void test_cancelled_readexactly_keeps_the_bytes_that_came(void **state)
+{
+    run(cancel_exactly_main, NULL);
+}
+
+static int timeout_until_main(void *arg, void **res)
+{
+    int sv[2];
+    socket_pair(sv, 0);
+    weft_stream_t *s;
+    assert_int_equal(weft_stream_open(&s, sv[0], NULL), 0);
     /* readuntil: the partial record stays buffered */
-    o = (op_t){.s = s, .op = 3, .timeout = WEFT_MSEC(1)};
+    op_t o = {.s = s, .op = 3, .timeout = WEFT_MSEC(1)};
     put(sv[1], "GET /");
-    t = start_op(&o);
+    weft_task_t *t = start_op(&o);
     finish_op(t);
     assert_int_equal(o.rc, -ETIMEDOUT);
     const char *p;
@@ -851,14 +974,23 @@ static int cancel_main(void *arg, void **res)
     check_line(weft_stream_peek(s, &p), &p, "rest");
     assert_int_equal(weft_stream_close(s), 0);
     close(sv[1]);
+    return 0;
+}
 
+static void test_timed_out_readuntil_keeps_the_partial_record(void **state)
+{
+    run(timeout_until_main, NULL);
+}
+
+static int cancel_drain_main(void *arg, void **res)
+{
     /* a cancelled drain and a drain past its deadline lose nothing */
     weft_stream_t *w, *rs;
     spair(&w, &rs, NULL, NULL, 4096);
     size_t n = scaled(400000, 200000);
     stuff(w, n);
-    o = (op_t){.s = w, .op = 1};
-    t = start_op(&o);
+    op_t o = {.s = w, .op = 1};
+    weft_task_t *t = start_op(&o);
     assert_int_equal(weft_cancel(t), 0);
     finish_op(t);
     assert_int_equal(o.rc, -ECANCELED);
@@ -874,7 +1006,18 @@ static int cancel_main(void *arg, void **res)
     assert_int_equal(r.rc, 0);
     assert_int_equal(r.got, n);
     assert_int_equal(weft_stream_close(rs), 0);
+    return 0;
+}
 
+static void test_cancelled_or_timed_out_drain_loses_no_queued_bytes(void **state)
+{
+    run(cancel_drain_main, NULL);
+}
+
+static int cancelled_close_main(void *arg, void **res)
+{
+    weft_stream_t *w, *rs;
+    size_t n = scaled(400000, 200000);
     /* a cancelled task's close does not wait for the flush */
     spair(&w, &rs, NULL, NULL, 4096);
     stuff(w, n);
@@ -885,9 +1028,9 @@ static int cancel_main(void *arg, void **res)
     return 0;
 }
 
-static void test_cancel_deadline(void **state)
+static void test_close_by_a_cancelled_task_does_not_wait_for_the_flush(void **state)
 {
-    run(cancel_main, NULL);
+    run(cancelled_close_main, NULL);
 }
 
 /* ---- pipes ---- */
@@ -931,7 +1074,18 @@ static int pipes_main(void *arg, void **res)
     assert_int_equal(r.got, n);
     assert_true(weft_stream_at_eof(rs));
     assert_int_equal(weft_stream_close(rs), 0);
+    return 0;
+}
 
+static void test_pipe_streams_carry_bytes_in_order_under_backpressure(void **state)
+{
+    run(pipes_main, NULL);
+}
+
+static int pipe_lines_main(void *arg, void **res)
+{
+    int pp[2];
+    weft_stream_t *rs, *ws;
     /* lines over a pipe */
     assert_int_equal(pipe(pp), 0);
     assert_int_equal(weft_stream_open(&rs, pp[0], NULL), 0);
@@ -947,9 +1101,9 @@ static int pipes_main(void *arg, void **res)
     return 0;
 }
 
-static void test_pipes(void **state)
+static void test_pipe_streams_carry_lines_and_a_partial_last_one(void **state)
 {
-    run(pipes_main, NULL);
+    run(pipe_lines_main, NULL);
 }
 
 /* ---- fill / peek / consume, for parsers that work in place ---- */
@@ -957,7 +1111,7 @@ static void test_pipes(void **state)
 static int fill_main(void *arg, void **res)
 {
     int sv[2];
-    sockpair(sv, 0);
+    socket_pair(sv, 0);
     weft_stream_t *s;
     assert_int_equal(weft_stream_open(&s, sv[0], NULL), 0);
     const char *p;
@@ -983,7 +1137,7 @@ static int fill_main(void *arg, void **res)
     return 0;
 }
 
-static void test_fill_peek(void **state)
+static void test_fill_peek_and_consume_parse_in_place_and_fill_times_out(void **state)
 {
     run(fill_main, NULL);
 }
@@ -1008,7 +1162,7 @@ static int args_main(void *arg, void **res)
     weft_stream_t *s = (weft_stream_t *)&s;
     weft_stream_opts_t bad = {.high_water = 100, .low_water = 200};
     int sv[2];
-    sockpair(sv, 0);
+    socket_pair(sv, 0);
     assert_int_equal(weft_stream_open(&s, -1, NULL), -EINVAL);
     assert_null(s);
     assert_int_equal(weft_stream_open(NULL, sv[1], NULL), -EINVAL);
@@ -1038,7 +1192,7 @@ static int args_main(void *arg, void **res)
     assert_int_equal(weft_stream_fd(NULL), -EINVAL);
     assert_int_equal(weft_stream_pending(NULL), 0);
 
-    sockpair(sv, 0);
+    socket_pair(sv, 0);
     assert_int_equal(weft_stream_open(&s, sv[0], NULL), 0);
     assert_int_equal(weft_stream_read(s, NULL, 1), -EINVAL);
     assert_int_equal(weft_stream_readexactly(s, NULL, 1, NULL), -EINVAL);
@@ -1055,7 +1209,22 @@ static int args_main(void *arg, void **res)
     assert_int_equal(weft_stream_writev(s, (struct iovec[]){{b, 1}}, -1), -EINVAL);
     assert_int_equal(weft_stream_writev(s, (struct iovec[]){{b, SIZE_MAX}, {b, 2}}, 2), -EINVAL);
     assert_int_equal(weft_stream_pending(s), 0);
+    assert_int_equal(weft_stream_abort(s), 0);
+    close(sv[1]);
+    return 0;
+}
 
+static void test_stream_bad_arguments_are_einval_and_close_the_fd_on_open(void **state)
+{
+    run(args_main, NULL);
+}
+
+static int callback_main(void *arg, void **res)
+{
+    weft_stream_t *s;
+    int sv[2];
+    socket_pair(sv, 0);
+    assert_int_equal(weft_stream_open(&s, sv[0], NULL), 0);
     /* from a callback: what would wait returns -EPERM */
     cb_t c = {.s = s};
     stuff(s, 300000);
@@ -1069,12 +1238,16 @@ static int args_main(void *arg, void **res)
     return 0;
 }
 
-static void test_bad_args(void **state)
+static void test_stream_read_and_flush_in_a_callback_are_eperm(void **state)
 {
-    run(args_main, NULL);
+    run(callback_main, NULL);
+}
+
+static void test_stream_open_outside_a_loop_is_eperm_and_closes_the_fd(void **state)
+{
     /* no loop: -EPERM, and the fd is closed */
     int sv[2];
-    sockpair(sv, 0);
+    socket_pair(sv, 0);
     weft_stream_t *s;
     assert_int_equal(weft_stream_open(&s, sv[0], NULL), -EPERM);
     assert_int_equal(fcntl(sv[0], F_GETFD), -1);
@@ -1118,7 +1291,6 @@ static int defer_main(void *arg, void **res)
     int sv[2];
     char buf[256];
     weft_stream_t *s;
-
     /* writes of one turn leave as one send, at the next turn */
     seqpair(sv);
     assert_int_equal(weft_stream_open(&s, sv[0], &defer_opts), 0);
@@ -1133,7 +1305,23 @@ static int defer_main(void *arg, void **res)
     assert_int_equal(rec(sv[1], buf, sizeof buf), 6);
     assert_string_equal(buf, "abcdef");
     assert_int_equal(rec(sv[1], buf, sizeof buf), -1); /* in one send */
+    assert_int_equal(weft_stream_close(s), 0);
+    close(sv[1]);
+    return 0;
+}
 
+static void test_deferred_writes_of_one_turn_leave_as_one_send_at_the_next(void **state)
+{
+    run(defer_main, NULL);
+}
+
+static int defer_park_main(void *arg, void **res)
+{
+    int sv[2];
+    char buf[256];
+    weft_stream_t *s;
+    seqpair(sv);
+    assert_int_equal(weft_stream_open(&s, sv[0], &defer_opts), 0);
     /* the writer parks, then ends: its writes leave all the same */
     weft_event_t *ev;
     assert_int_equal(weft_event_create(&ev), 0);
@@ -1151,13 +1339,45 @@ static int defer_main(void *arg, void **res)
     assert_int_equal(weft_yield(), 0);
     assert_int_equal(rec(sv[1], buf, sizeof buf), 3);
     assert_string_equal(buf, "end");
+    assert_int_equal(weft_stream_close(s), 0);
+    close(sv[1]);
+    return 0;
+}
 
+static void test_deferred_writes_leave_when_their_task_parks_or_ends(void **state)
+{
+    run(defer_park_main, NULL);
+}
+
+static int defer_flush_main(void *arg, void **res)
+{
+    int sv[2];
+    char buf[256];
+    weft_stream_t *s;
+    seqpair(sv);
+    assert_int_equal(weft_stream_open(&s, sv[0], &defer_opts), 0);
     /* flush sends at once, without a turn */
     assert_int_equal(weft_stream_write(s, "now", 3), 0);
     assert_int_equal(weft_stream_flush(s), 0);
     assert_int_equal(rec(sv[1], buf, sizeof buf), 3);
     assert_string_equal(buf, "now");
+    assert_int_equal(weft_stream_close(s), 0);
+    close(sv[1]);
+    return 0;
+}
 
+static void test_flush_sends_deferred_writes_without_a_turn(void **state)
+{
+    run(defer_flush_main, NULL);
+}
+
+static int defer_close_main(void *arg, void **res)
+{
+    int sv[2];
+    char buf[256];
+    weft_stream_t *s;
+    seqpair(sv);
+    assert_int_equal(weft_stream_open(&s, sv[0], &defer_opts), 0);
     /* close right after a write delivers it, then the end */
     assert_int_equal(weft_stream_write(s, "last", 4), 0);
     assert_int_equal(weft_stream_close(s), 0);
@@ -1165,7 +1385,19 @@ static int defer_main(void *arg, void **res)
     assert_string_equal(buf, "last");
     assert_int_equal(rec(sv[1], buf, sizeof buf), 0);
     close(sv[1]);
+    return 0;
+}
 
+static void test_close_right_after_a_deferred_write_delivers_it_then_the_end(void **state)
+{
+    run(defer_close_main, NULL);
+}
+
+static int defer_abort_main(void *arg, void **res)
+{
+    int sv[2];
+    char buf[256];
+    weft_stream_t *s;
     /* abort drops what is held; nothing is sent later (the loop's list
      * forgets the stream: under ASan a stale link would be a
      * use-after-free at the next turn) */
@@ -1176,7 +1408,17 @@ static int defer_main(void *arg, void **res)
     assert_int_equal(weft_yield(), 0);
     assert_int_equal(rec(sv[1], buf, sizeof buf), 0); /* the end only */
     close(sv[1]);
+    return 0;
+}
 
+static void test_abort_drops_deferred_writes_and_nothing_is_sent_later(void **state)
+{
+    run(defer_abort_main, NULL);
+}
+
+static int defer_list_main(void *arg, void **res)
+{
+    char buf[256];
     /* several streams held at once; ones leaving the list from its tail
      * and its middle do not break it for the others */
     {
@@ -1204,7 +1446,18 @@ static int defer_main(void *arg, void **res)
         for (int i = 0; i < 4; i++)
             close(p[i][1]);
     }
+    return 0;
+}
 
+static void test_deferred_streams_leaving_the_list_keep_the_others_on_it(void **state)
+{
+    run(defer_list_main, NULL);
+}
+
+static int defer_error_main(void *arg, void **res)
+{
+    int sv[2];
+    weft_stream_t *s;
     /* a send error at the flush sticks for the next call */
     seqpair(sv);
     assert_int_equal(weft_stream_open(&s, sv[0], &defer_opts), 0);
@@ -1213,7 +1466,16 @@ static int defer_main(void *arg, void **res)
     assert_int_equal(weft_yield(), 0);
     assert_int_equal(weft_stream_write(s, "x", 1), -EPIPE);
     assert_int_equal(weft_stream_close(s), -EPIPE);
+    return 0;
+}
 
+static void test_deferred_send_error_sticks_for_the_next_call(void **state)
+{
+    run(defer_error_main, NULL);
+}
+
+static int defer_big_main(void *arg, void **res)
+{
     /* a write that would hold more than 32 KiB goes out at once */
     weft_stream_t *a, *b;
     spair(&a, &b, &defer_opts, NULL, 0);
@@ -1230,13 +1492,12 @@ static int defer_main(void *arg, void **res)
     free(dst);
     assert_int_equal(weft_stream_close(a), 0);
     assert_int_equal(weft_stream_close(b), 0);
-
     return 0;
 }
 
-static void test_deferred_writes(void **state)
+static void test_deferred_write_holding_over_32_kib_goes_out_at_once(void **state)
 {
-    run(defer_main, NULL);
+    run(defer_big_main, NULL);
 }
 
 /* ---- the nap after a flush (loop.c, spin_poll) ----
@@ -1303,7 +1564,7 @@ static uint64_t nap_serve(int nconn, int rounds, int gap_us)
     uint64_t naps = weft__flush_naps(weft__loop());
     for (int i = 0; i < nconn; i++) {
         int sv[2];
-        sockpair(sv, 0);
+        socket_pair(sv, 0);
         weft_stream_t *s;
         assert_int_equal(weft_stream_open(&s, sv[0], &defer_opts), 0);
         assert_int_equal(weft_spawn(&t[i], nap_echo, s, NULL), 0);
@@ -1360,7 +1621,7 @@ static int nap_main(void *arg, void **res)
     return 0;
 }
 
-static void test_deferred_nap(void **state)
+static void test_flush_nap_backs_off_answers_every_request_and_yields_to_timers(void **state)
 {
     run(nap_main, NULL);
 }
@@ -1368,23 +1629,49 @@ static void test_deferred_nap(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_read_basic),
-        cmocka_unit_test(test_readuntil_split),
-        cmocka_unit_test(test_overlong_line),
-        cmocka_unit_test(test_incomplete),
-        cmocka_unit_test(test_readexactly_large),
-        cmocka_unit_test(test_drain_bounded),
-        cmocka_unit_test(test_writev),
-        cmocka_unit_test(test_background_flush),
-        cmocka_unit_test(test_shutdown),
-        cmocka_unit_test(test_peer_closed),
-        cmocka_unit_test(test_close_while_waiting),
-        cmocka_unit_test(test_cancel_deadline),
-        cmocka_unit_test(test_pipes),
-        cmocka_unit_test(test_fill_peek),
-        cmocka_unit_test(test_bad_args),
-        cmocka_unit_test(test_deferred_writes),
-        cmocka_unit_test(test_deferred_nap),
+        cmocka_unit_test(test_stream_reads_lines_records_exact_counts_and_peeks),
+        cmocka_unit_test(test_large_read_with_nothing_buffered_goes_straight_to_the_caller),
+        cmocka_unit_test(test_end_of_stream_is_sticky_and_an_unended_line_incomplete),
+        cmocka_unit_test(test_readuntil_finds_a_separator_split_over_chunks),
+        cmocka_unit_test(test_readline_grows_the_buffer_for_a_line_longer_than_it),
+        cmocka_unit_test(test_line_over_the_limit_is_emsgsize_and_its_bytes_stay),
+        cmocka_unit_test(test_end_of_stream_mid_record_is_eincomplete_and_keeps_the_bytes),
+        cmocka_unit_test(test_readexactly_past_the_limit_takes_buffered_bytes_then_the_rest),
+        cmocka_unit_test(test_drain_after_each_write_bounds_the_queue_by_high_water),
+        cmocka_unit_test(test_writev_sends_empty_many_and_large_pieces_in_order),
+        cmocka_unit_test(test_queued_output_leaves_while_the_writer_waits_elsewhere),
+        cmocka_unit_test(test_close_flushes_queued_output_to_the_reader),
+        cmocka_unit_test(test_stream_shutdown_ends_the_write_side_only),
+        cmocka_unit_test(test_stream_shutdown_of_a_pipe_is_enotsock),
+        cmocka_unit_test(test_write_to_a_closed_peer_fails_sticky_without_sigpipe),
+        cmocka_unit_test(test_flush_reports_a_peer_that_left_with_output_queued),
+        cmocka_unit_test(test_reset_seen_by_a_read_sticks),
+        cmocka_unit_test(test_write_to_a_pipe_whose_reader_is_gone_is_epipe),
+        cmocka_unit_test(test_close_wakes_a_task_waiting_in_read_with_ebadf),
+        cmocka_unit_test(test_abort_wakes_a_task_waiting_in_readuntil_with_ebadf),
+        cmocka_unit_test(test_close_gives_ebadf_to_a_reader_woken_but_not_yet_run),
+        cmocka_unit_test(test_abort_wakes_a_drainer_with_ebadf_and_drops_the_queue),
+        cmocka_unit_test(test_close_wakes_a_task_waiting_in_drain_with_ebadf),
+        cmocka_unit_test(test_cancelled_or_timed_out_read_loses_no_bytes),
+        cmocka_unit_test(test_cancelled_readexactly_keeps_the_bytes_that_came),
+        cmocka_unit_test(test_timed_out_readuntil_keeps_the_partial_record),
+        cmocka_unit_test(test_cancelled_or_timed_out_drain_loses_no_queued_bytes),
+        cmocka_unit_test(test_close_by_a_cancelled_task_does_not_wait_for_the_flush),
+        cmocka_unit_test(test_pipe_streams_carry_bytes_in_order_under_backpressure),
+        cmocka_unit_test(test_pipe_streams_carry_lines_and_a_partial_last_one),
+        cmocka_unit_test(test_fill_peek_and_consume_parse_in_place_and_fill_times_out),
+        cmocka_unit_test(test_stream_bad_arguments_are_einval_and_close_the_fd_on_open),
+        cmocka_unit_test(test_stream_read_and_flush_in_a_callback_are_eperm),
+        cmocka_unit_test(test_stream_open_outside_a_loop_is_eperm_and_closes_the_fd),
+        cmocka_unit_test(test_deferred_writes_of_one_turn_leave_as_one_send_at_the_next),
+        cmocka_unit_test(test_deferred_writes_leave_when_their_task_parks_or_ends),
+        cmocka_unit_test(test_flush_sends_deferred_writes_without_a_turn),
+        cmocka_unit_test(test_close_right_after_a_deferred_write_delivers_it_then_the_end),
+        cmocka_unit_test(test_abort_drops_deferred_writes_and_nothing_is_sent_later),
+        cmocka_unit_test(test_deferred_streams_leaving_the_list_keep_the_others_on_it),
+        cmocka_unit_test(test_deferred_send_error_sticks_for_the_next_call),
+        cmocka_unit_test(test_deferred_write_holding_over_32_kib_goes_out_at_once),
+        cmocka_unit_test(test_flush_nap_backs_off_answers_every_request_and_yields_to_timers),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return run_suite(tests, NULL, NULL);
 }

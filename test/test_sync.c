@@ -9,33 +9,14 @@
  *
  * Covers: src/sync.c.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "harness.h"
 
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "weft.h"
-
-#define P(x) ((void *)(intptr_t)(x))
-#define I(p) ((intptr_t)(p))
-
-static void run(weft_task_fn fn, void *arg)
-{
-    void *res = NULL;
-    assert_int_equal(weft_run(fn, arg, &res), 0);
-}
-
 /* Lets every ready task run until it waits. */
-static void settle(void)
-{
-    for (int i = 0; i < 8; i++)
-        assert_int_equal(weft_yield(), 0);
-}
 
 /* A log of events, in the order they happened. */
 typedef struct {
@@ -51,7 +32,7 @@ static void log_add(log_t *l, int x)
 
 /* ---- outside a loop ---- */
 
-static void test_create_outside_loop_is_eperm(void **state)
+static void test_sync_create_outside_loop_is_eperm(void **state)
 {
     weft_lock_t *l;
     weft_event_t *e;
@@ -105,7 +86,19 @@ static int lock_basic_main(void *arg, void **res)
     assert_int_equal(weft_lock_release(l), 0);
     assert_int_equal(weft_lock_release(l), -EPERM);
     assert_int_equal(weft_lock_acquire(NULL), -EINVAL);
+    assert_int_equal(weft_lock_destroy(l), 0);
+    return 0;
+}
 
+static void test_lock_owner_acquires_once_and_only_the_owner_releases(void **state)
+{
+    run(lock_basic_main, NULL);
+}
+
+static int lock_non_owner_main(void *arg, void **res)
+{
+    weft_lock_t *l;
+    assert_int_equal(weft_lock_create(&l), 0);
     /* a non-owner cannot release */
     log_t log = {0};
     locker_t a = {.l = l, .log = &log, .id = 1, .hold_yields = 3};
@@ -124,9 +117,9 @@ static int lock_basic_main(void *arg, void **res)
     return 0;
 }
 
-static void test_lock_basic(void **state)
+static void test_lock_held_by_another_task_refuses_release_and_try_acquire(void **state)
 {
-    run(lock_basic_main, NULL);
+    run(lock_non_owner_main, NULL);
 }
 
 static int lock_fifo_main(void *arg, void **res)
@@ -267,7 +260,7 @@ static int lock_timeout_main(void *arg, void **res)
     return 0;
 }
 
-static void test_lock_acquire_deadline(void **state)
+static void test_lock_acquire_times_out_under_a_deadline_and_takes_nothing(void **state)
 {
     run(lock_timeout_main, NULL);
 }
@@ -327,6 +320,22 @@ static int event_main(void *arg, void **res)
     assert_int_equal(log.n, 2);
     assert_int_equal(log.v[0], 0);
     assert_int_equal(log.v[1], 1);
+    for (int i = 0; i < 4; i++)
+        weft_task_release(t[i]);
+    assert_int_equal(weft_event_destroy(e), 0);
+    return 0;
+}
+
+static void test_event_set_wakes_every_waiter_in_order_but_the_gone_ones(void **state)
+{
+    run(event_main, NULL);
+}
+
+static int event_set_main(void *arg, void **res)
+{
+    weft_event_t *e;
+    assert_int_equal(weft_event_create(&e), 0);
+    assert_int_equal(weft_event_set(e), 0);
     /* set: a wait returns at once */
     assert_int_equal(weft_event_wait(e), 0);
     assert_int_equal(weft_event_clear(e), 0);
@@ -335,16 +344,14 @@ static int event_main(void *arg, void **res)
     weft_deadline_push(&d, WEFT_MSEC(1));
     assert_int_equal(weft_event_wait(e), -ETIMEDOUT);
     weft_deadline_pop(&d);
-    for (int i = 0; i < 4; i++)
-        weft_task_release(t[i]);
     assert_int_equal(weft_event_destroy(e), 0);
     assert_int_equal(weft_event_wait(NULL), -EINVAL);
     return 0;
 }
 
-static void test_event(void **state)
+static void test_event_wait_returns_at_once_while_set_and_blocks_after_clear(void **state)
 {
-    run(event_main, NULL);
+    run(event_set_main, NULL);
 }
 
 /* ---- condition ---- */
@@ -419,7 +426,18 @@ static int cond_basic_main(void *arg, void **res)
     assert_int_equal(log.v[2], 2);
     assert_int_equal(log.v[3], 3);
     assert_int_equal(weft_cond_destroy(c), 0);
+    return 0;
+}
 
+static void test_cond_notify_wakes_waiters_in_order_holding_the_lock(void **state)
+{
+    run(cond_basic_main, NULL);
+}
+
+static int cond_own_lock_main(void *arg, void **res)
+{
+    weft_cond_t *c;
+    weft_lock_t *l;
     /* over a lock of the caller's */
     assert_int_equal(weft_lock_create(&l), 0);
     assert_int_equal(weft_cond_create(&c, l), 0);
@@ -429,9 +447,9 @@ static int cond_basic_main(void *arg, void **res)
     return 0;
 }
 
-static void test_cond_basic_fifo(void **state)
+static void test_cond_over_the_callers_lock_uses_that_lock(void **state)
 {
-    run(cond_basic_main, NULL);
+    run(cond_own_lock_main, NULL);
 }
 
 static int cond_notify_cancel_main(void *arg, void **res)
@@ -552,7 +570,7 @@ static int cond_wait_for_main(void *arg, void **res)
     return 0;
 }
 
-static void test_cond_wait_for(void **state)
+static void test_cond_wait_for_waits_until_the_predicate_holds(void **state)
 {
     run(cond_wait_for_main, NULL);
 }
@@ -631,7 +649,18 @@ static int sem_main(void *arg, void **res)
         weft_task_release(t[i]);
     }
     assert_int_equal(weft_sem_destroy(s), 0);
+    return 0;
+}
 
+static void test_sem_serves_waiters_in_order_and_a_handed_cancelled_one_passes_on(void **state)
+{
+    run(sem_main, NULL);
+}
+
+static int sem_handed_back_main(void *arg, void **res)
+{
+    weft_sem_t *s;
+    log_t log = {0};
     /* handed then cancelled with nobody behind: back to the value */
     assert_int_equal(weft_sem_create(&s, 0, 0), 0);
     sacq_t b = {.s = s, .log = &log, .id = 7};
@@ -648,9 +677,9 @@ static int sem_main(void *arg, void **res)
     return 0;
 }
 
-static void test_sem_fifo_handoff_cancel_deadline(void **state)
+static void test_sem_permit_handed_to_a_cancelled_last_waiter_goes_back(void **state)
 {
-    run(sem_main, NULL);
+    run(sem_handed_back_main, NULL);
 }
 
 static int bsem_main(void *arg, void **res)
@@ -665,6 +694,17 @@ static int bsem_main(void *arg, void **res)
     assert_int_equal(weft_sem_release(s), -EOVERFLOW);
     assert_int_equal(weft_sem_value(s), 2);
     assert_int_equal(weft_sem_destroy(s), 0);
+    return 0;
+}
+
+static void test_bounded_sem_refuses_release_past_its_initial_value(void **state)
+{
+    run(bsem_main, NULL);
+}
+
+static int usem_main(void *arg, void **res)
+{
+    weft_sem_t *s;
     /* unbounded may grow */
     assert_int_equal(weft_sem_create(&s, 1, 0), 0);
     assert_int_equal(weft_sem_release(s), 0);
@@ -673,9 +713,9 @@ static int bsem_main(void *arg, void **res)
     return 0;
 }
 
-static void test_bounded_sem(void **state)
+static void test_unbounded_sem_release_grows_the_value(void **state)
 {
-    run(bsem_main, NULL);
+    run(usem_main, NULL);
 }
 
 /* ---- barrier ---- */
@@ -730,7 +770,26 @@ static int barrier_main(void *arg, void **res)
     assert_int_equal(a[0].rc[0], 0);
     assert_int_equal(a[2].rc[0], 2);
     assert_false(weft_barrier_broken(b));
+    assert_int_equal(weft_barrier_destroy(b), 0);
+    return 0;
+}
 
+static void test_barrier_releases_all_parties_each_round_with_arrival_indexes(void **state)
+{
+    run(barrier_main, NULL);
+}
+
+/* A barrier of three parties, for the tests that break or reset one. */
+static weft_barrier_t *barrier3(void)
+{
+    weft_barrier_t *b;
+    assert_int_equal(weft_barrier_create(&b, 3), 0);
+    return b;
+}
+
+static int barrier_cancel_main(void *arg, void **res)
+{
+    weft_barrier_t *b = barrier3();
     /* a cancelled waiter breaks it */
     barg_t c[2] = {{.b = b, .rounds = 1}, {.b = b, .rounds = 1}};
     weft_task_t *tc[2];
@@ -752,7 +811,20 @@ static int barrier_main(void *arg, void **res)
     assert_int_equal(weft_barrier_reset(b), 0);
     assert_false(weft_barrier_broken(b));
     assert_int_equal(weft_barrier_n_waiting(b), 0);
+    assert_int_equal(weft_barrier_destroy(b), 0);
+    return 0;
+}
 
+static void test_barrier_broken_by_a_cancelled_waiter_fails_the_others_until_reset(void **state)
+{
+    run(barrier_cancel_main, NULL);
+}
+
+static int barrier_timeout_main(void *arg, void **res)
+{
+    weft_barrier_t *b = barrier3();
+    barg_t c[2];
+    weft_task_t *tc[2];
     /* a timed-out waiter breaks it */
     c[0] = (barg_t){.b = b, .rounds = 1, .timeout = WEFT_MSEC(2)};
     c[1] = (barg_t){.b = b, .rounds = 1};
@@ -765,7 +837,20 @@ static int barrier_main(void *arg, void **res)
     assert_true(c[0].rc[0] == -ETIMEDOUT);
     assert_int_equal(c[1].rc[0], -EPIPE);
     assert_true(weft_barrier_broken(b));
+    assert_int_equal(weft_barrier_destroy(b), 0);
+    return 0;
+}
 
+static void test_barrier_broken_by_a_timed_out_waiter_fails_the_others(void **state)
+{
+    run(barrier_timeout_main, NULL);
+}
+
+static int barrier_reset_main(void *arg, void **res)
+{
+    weft_barrier_t *b = barrier3();
+    barg_t c[1];
+    weft_task_t *tc[1];
     /* reset wakes waiters with -EPIPE and leaves it usable */
     assert_int_equal(weft_barrier_reset(b), 0);
     c[0] = (barg_t){.b = b, .rounds = 1};
@@ -776,7 +861,20 @@ static int barrier_main(void *arg, void **res)
     weft_task_release(tc[0]);
     assert_int_equal(c[0].rc[0], -EPIPE);
     assert_false(weft_barrier_broken(b));
+    assert_int_equal(weft_barrier_destroy(b), 0);
+    return 0;
+}
 
+static void test_barrier_reset_wakes_waiters_with_epipe_and_leaves_it_usable(void **state)
+{
+    run(barrier_reset_main, NULL);
+}
+
+static int barrier_abort_main(void *arg, void **res)
+{
+    weft_barrier_t *b = barrier3();
+    barg_t c[1] = {{.b = b, .rounds = 1}};
+    weft_task_t *tc[1];
     /* abort breaks it */
     assert_int_equal(weft_spawn(&tc[0], barrier_waiter, &c[0], NULL), 0);
     settle();
@@ -787,7 +885,20 @@ static int barrier_main(void *arg, void **res)
     assert_true(weft_barrier_broken(b));
     assert_int_equal(weft_barrier_wait(b), -EPIPE);
     assert_int_equal(weft_barrier_reset(b), 0);
+    assert_int_equal(weft_barrier_destroy(b), 0);
+    return 0;
+}
 
+static void test_barrier_abort_wakes_waiters_with_epipe_and_breaks_it(void **state)
+{
+    run(barrier_abort_main, NULL);
+}
+
+static int barrier_overtaken_main(void *arg, void **res)
+{
+    weft_barrier_t *b = barrier3();
+    barg_t c[2];
+    weft_task_t *tc[2];
     /* a cancelled waiter whose break is overtaken by a reset does not
      * disturb the next cycle */
     c[0] = (barg_t){.b = b, .rounds = 1};
@@ -807,41 +918,58 @@ static int barrier_main(void *arg, void **res)
         weft_task_release(tc[i]);
     }
     assert_int_equal(c[1].rc[0], -EPIPE);
+    assert_int_equal(weft_barrier_destroy(b), 0);
+    return 0;
+}
 
+static void test_barrier_reset_overtaking_a_cancelled_waiter_spares_the_next_cycle(void **state)
+{
+    run(barrier_overtaken_main, NULL);
+}
+
+static int barrier_one_main(void *arg, void **res)
+{
     /* one party: never waits */
     weft_barrier_t *one;
     assert_int_equal(weft_barrier_create(&one, 1), 0);
     assert_int_equal(weft_barrier_wait(one), 0);
     assert_int_equal(weft_barrier_wait(one), 0);
     assert_int_equal(weft_barrier_destroy(one), 0);
-    assert_int_equal(weft_barrier_destroy(b), 0);
     return 0;
 }
 
-static void test_barrier(void **state)
+static void test_barrier_of_one_party_never_waits(void **state)
 {
-    run(barrier_main, NULL);
+    run(barrier_one_main, NULL);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_create_outside_loop_is_eperm),
-        cmocka_unit_test(test_lock_basic),
+        cmocka_unit_test(test_sync_create_outside_loop_is_eperm),
+        cmocka_unit_test(test_lock_owner_acquires_once_and_only_the_owner_releases),
+        cmocka_unit_test(test_lock_held_by_another_task_refuses_release_and_try_acquire),
         cmocka_unit_test(test_lock_fifo_and_no_barging),
         cmocka_unit_test(test_lock_handed_then_cancelled_passes_on),
         cmocka_unit_test(test_lock_waiter_cancelled_takes_nothing),
-        cmocka_unit_test(test_lock_acquire_deadline),
-        cmocka_unit_test(test_event),
-        cmocka_unit_test(test_cond_basic_fifo),
+        cmocka_unit_test(test_lock_acquire_times_out_under_a_deadline_and_takes_nothing),
+        cmocka_unit_test(test_event_set_wakes_every_waiter_in_order_but_the_gone_ones),
+        cmocka_unit_test(test_event_wait_returns_at_once_while_set_and_blocks_after_clear),
+        cmocka_unit_test(test_cond_notify_wakes_waiters_in_order_holding_the_lock),
+        cmocka_unit_test(test_cond_over_the_callers_lock_uses_that_lock),
         cmocka_unit_test(test_cond_notified_then_cancelled_passes_on),
-        cmocka_unit_test(test_cond_wait_for),
-        cmocka_unit_test(test_sem_fifo_handoff_cancel_deadline),
-        cmocka_unit_test(test_bounded_sem),
-        cmocka_unit_test(test_barrier),
+        cmocka_unit_test(test_cond_wait_for_waits_until_the_predicate_holds),
+        cmocka_unit_test(test_sem_serves_waiters_in_order_and_a_handed_cancelled_one_passes_on),
+        cmocka_unit_test(test_sem_permit_handed_to_a_cancelled_last_waiter_goes_back),
+        cmocka_unit_test(test_bounded_sem_refuses_release_past_its_initial_value),
+        cmocka_unit_test(test_unbounded_sem_release_grows_the_value),
+        cmocka_unit_test(test_barrier_releases_all_parties_each_round_with_arrival_indexes),
+        cmocka_unit_test(test_barrier_broken_by_a_cancelled_waiter_fails_the_others_until_reset),
+        cmocka_unit_test(test_barrier_broken_by_a_timed_out_waiter_fails_the_others),
+        cmocka_unit_test(test_barrier_reset_wakes_waiters_with_epipe_and_leaves_it_usable),
+        cmocka_unit_test(test_barrier_abort_wakes_waiters_with_epipe_and_breaks_it),
+        cmocka_unit_test(test_barrier_reset_overtaking_a_cancelled_waiter_spares_the_next_cycle),
+        cmocka_unit_test(test_barrier_of_one_party_never_waits),
     };
-    const char *filter = getenv("WEFT_TEST_FILTER"); /* e.g. "*stress*" */
-    if (filter && *filter)
-        cmocka_set_test_filter(filter);
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return run_suite(tests, NULL, NULL);
 }

@@ -8,24 +8,13 @@
  *
  * Covers: src/task.c.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "harness.h"
 
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "weft.h"
-
-/* Runs fn as main and checks that it returned 0. */
-static void run_main(weft_task_fn fn, void *arg)
-{
-    assert_int_equal(weft_run(fn, arg, NULL), 0);
-}
 
 /* ---- task bodies used by many tests ---- */
 
@@ -93,7 +82,7 @@ static int spawn_await_main(void *arg, void **result)
 
 static void test_spawn_await_returns_status_and_result(void **state)
 {
-    run_main(spawn_await_main, NULL);
+    run(spawn_await_main, NULL);
 }
 
 static int await_done_main(void *arg, void **result)
@@ -122,7 +111,7 @@ static int await_done_main(void *arg, void **result)
 
 static void test_await_of_finished_task_returns_at_once(void **state)
 {
-    run_main(await_done_main, NULL);
+    run(await_done_main, NULL);
 }
 
 /* ---- states, names, introspection ---- */
@@ -164,7 +153,7 @@ static int states_main(void *arg, void **result)
 
 static void test_task_states_pending_running_ready_waiting_done(void **state)
 {
-    run_main(states_main, NULL);
+    run(states_main, NULL);
 }
 
 static int names_main(void *arg, void **result)
@@ -191,9 +180,9 @@ static int names_main(void *arg, void **result)
     return 0;
 }
 
-static void test_current_and_task_name(void **state)
+static void test_task_name_is_copied_truncated_and_main_for_main(void **state)
 {
-    run_main(names_main, NULL);
+    run(names_main, NULL);
 }
 
 static int wait_event(void *arg, void **result)
@@ -242,7 +231,7 @@ static int tasks_main(void *arg, void **result)
 
 static void test_tasks_lists_live_tasks(void **state)
 {
-    run_main(tasks_main, NULL);
+    run(tasks_main, NULL);
 }
 
 /* ---- lifetime ---- */
@@ -288,7 +277,7 @@ static int release_main(void *arg, void **result)
 static void test_release_before_finish_task_runs_to_end_once(void **state)
 {
     done_calls = 0;
-    run_main(release_main, NULL);
+    run(release_main, NULL);
     assert_int_equal(done_calls, 1);
 }
 
@@ -331,7 +320,7 @@ static int two_awaiters_main(void *arg, void **result)
 
 static void test_two_tasks_await_one_both_get_result(void **state)
 {
-    run_main(two_awaiters_main, NULL);
+    run(two_awaiters_main, NULL);
 }
 
 static int await_self(void *arg, void **result)
@@ -344,7 +333,7 @@ static int await_self(void *arg, void **result)
 
 static void test_await_self_returns_edeadlk(void **state)
 {
-    run_main(await_self, NULL);
+    run(await_self, NULL);
 }
 
 /* ---- cancellation ---- */
@@ -374,7 +363,7 @@ static int cancel_sleeping_main(void *arg, void **result)
 
 static void test_cancel_while_sleeping_returns_ecanceled(void **state)
 {
-    run_main(cancel_sleeping_main, NULL);
+    run(cancel_sleeping_main, NULL);
 }
 
 static int uncancel_count;
@@ -408,7 +397,7 @@ static int cancel_twice_main(void *arg, void **result)
 
 static void test_cancel_twice_unwinds_once_and_after_done_ealready(void **state)
 {
-    run_main(cancel_twice_main, NULL);
+    run(cancel_twice_main, NULL);
 }
 
 static int cancel_done_main(void *arg, void **result)
@@ -426,7 +415,7 @@ static int cancel_done_main(void *arg, void **result)
 
 static void test_cancel_after_done_returns_ealready(void **state)
 {
-    run_main(cancel_done_main, NULL);
+    run(cancel_done_main, NULL);
 }
 
 static int cancel_pending_main(void *arg, void **result)
@@ -452,7 +441,7 @@ static int cancel_pending_main(void *arg, void **result)
 
 static void test_cancel_before_start_task_never_runs(void **state)
 {
-    run_main(cancel_pending_main, NULL);
+    run(cancel_pending_main, NULL);
 }
 
 typedef struct {
@@ -507,7 +496,7 @@ static int sticky_main(void *arg, void **result)
 
 static void test_cancellation_is_sticky_until_uncancel(void **state)
 {
-    run_main(sticky_main, NULL);
+    run(sticky_main, NULL);
 }
 
 static int cancel_awaiter_main(void *arg, void **result)
@@ -534,7 +523,7 @@ static int cancel_awaiter_main(void *arg, void **result)
 
 static void test_cancel_while_awaiting_leaves_awaited_running(void **state)
 {
-    run_main(cancel_awaiter_main, NULL);
+    run(cancel_awaiter_main, NULL);
 }
 
 /* ---- shield ---- */
@@ -604,7 +593,7 @@ static int shield_main(void *arg, void **result)
 
 static void test_shield_cancel_or_timeout_leaves_inner_running(void **state)
 {
-    run_main(shield_main, NULL);
+    run(shield_main, NULL);
 }
 
 /* ---- deadlines ---- */
@@ -632,7 +621,7 @@ static int deadline_sleep_main(void *arg, void **result)
 
 static void test_sleep_inside_deadline_scope_times_out(void **state)
 {
-    run_main(deadline_sleep_main, NULL);
+    run(deadline_sleep_main, NULL);
 }
 
 static int deadline_nested_main(void *arg, void **result)
@@ -675,7 +664,7 @@ static int deadline_nested_main(void *arg, void **result)
 
 static void test_nested_deadline_scopes_outer_and_inner_win(void **state)
 {
-    run_main(deadline_nested_main, NULL);
+    run(deadline_nested_main, NULL);
 }
 
 static int expired_scope_main(void *arg, void **result)
@@ -709,7 +698,7 @@ static int expired_scope_main(void *arg, void **result)
 
 static void test_expired_scope_every_call_times_out_immediately(void **state)
 {
-    run_main(expired_scope_main, NULL);
+    run(expired_scope_main, NULL);
 }
 
 static int deadline_leak_main(void *arg, void **result)
@@ -734,7 +723,7 @@ static int deadline_leak_main(void *arg, void **result)
 
 static void test_deadline_does_not_leak_to_spawned_tasks(void **state)
 {
-    run_main(deadline_leak_main, NULL);
+    run(deadline_leak_main, NULL);
 }
 
 /* ---- wait_for ---- */
@@ -757,7 +746,7 @@ static int wait_for_ok_main(void *arg, void **result)
 
 static void test_wait_for_completes_in_time(void **state)
 {
-    run_main(wait_for_ok_main, NULL);
+    run(wait_for_ok_main, NULL);
 }
 
 static int wait_for_timeout_main(void *arg, void **result)
@@ -785,7 +774,7 @@ static int wait_for_timeout_main(void *arg, void **result)
 
 static void test_wait_for_timeout_cancels_and_unwinds_task(void **state)
 {
-    run_main(wait_for_timeout_main, NULL);
+    run(wait_for_timeout_main, NULL);
 }
 
 typedef struct {
@@ -825,7 +814,7 @@ static int wait_for_cancelled_main(void *arg, void **result)
 
 static void test_wait_for_caller_cancelled_cancels_task(void **state)
 {
-    run_main(wait_for_cancelled_main, NULL);
+    run(wait_for_cancelled_main, NULL);
 }
 
 static int race_ok, race_timeout;
@@ -867,7 +856,7 @@ static int wait_for_race_main(void *arg, void **result)
 static void test_wait_for_timeout_racing_completion_is_consistent(void **state)
 {
     race_ok = race_timeout = 0;
-    run_main(wait_for_race_main, NULL);
+    run(wait_for_race_main, NULL);
     assert_int_equal(race_ok + race_timeout, 20);
 }
 
@@ -904,7 +893,7 @@ static void test_task_on_done_callbacks_run_once(void **state)
 {
     done_calls = 0;
     done_last = NULL;
-    run_main(on_done_main, NULL);
+    run(on_done_main, NULL);
     assert_int_equal(done_calls, 3);
 }
 
@@ -914,7 +903,7 @@ int main(void)
         cmocka_unit_test(test_spawn_await_returns_status_and_result),
         cmocka_unit_test(test_await_of_finished_task_returns_at_once),
         cmocka_unit_test(test_task_states_pending_running_ready_waiting_done),
-        cmocka_unit_test(test_current_and_task_name),
+        cmocka_unit_test(test_task_name_is_copied_truncated_and_main_for_main),
         cmocka_unit_test(test_tasks_lists_live_tasks),
         cmocka_unit_test(test_release_before_finish_task_runs_to_end_once),
         cmocka_unit_test(test_two_tasks_await_one_both_get_result),
@@ -936,5 +925,5 @@ int main(void)
         cmocka_unit_test(test_wait_for_timeout_racing_completion_is_consistent),
         cmocka_unit_test(test_task_on_done_callbacks_run_once),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return run_suite(tests, NULL, NULL);
 }

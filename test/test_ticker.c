@@ -10,28 +10,11 @@
  *
  * Covers: src/ticker.c, src/loop.c.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "harness.h"
 
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
-
-#include "weft.h"
-
-static double test_scale(void)
-{
-    const char *s = getenv("WEFT_TEST_SCALE");
-    double v = s && *s ? atof(s) : 1.0;
-    return v > 0 ? v : 1.0;
-}
-
-static void run_main(weft_task_fn fn, void *arg)
-{
-    assert_int_equal(weft_run(fn, arg, NULL), 0);
-}
 
 /* Blocks the loop until weft_now() reaches `until`: a task that hogs it. */
 static void stall_until(int64_t until)
@@ -70,12 +53,12 @@ static int drift_main(void *arg, void **result)
 static void test_ticker_does_not_drift(void **state)
 {
     (void)state;
-    run_main(drift_main, NULL);
+    run(drift_main, NULL);
 }
 
 /* ---- missed-tick policies after a 10-period stall ---- */
 
-#define P WEFT_MSEC(20)
+#define PERIOD WEFT_MSEC(20)
 
 /* Takes tick 0, stalls the loop for 10.5 periods, then takes tick 1 (late:
  * ticks 2..10 or so are overdue behind it). Returns the time just before
@@ -90,43 +73,43 @@ static int64_t take_late_tick(weft_ticker_t *tk, int64_t first, int64_t *after)
     int64_t d;
     assert_int_equal(weft_ticker_wait(tk, &d), 0);
     assert_true(d == first);
-    if (weft_now() > first + P / 2) {
+    if (weft_now() > first + PERIOD / 2) {
         unlucky = true;
         return -1;
     }
-    stall_until(first + 10 * P + P / 2);
+    stall_until(first + 10 * PERIOD + PERIOD / 2);
     int64_t before = weft_now();
     assert_int_equal(weft_ticker_wait(tk, &d), 0);
     *after = weft_now();
-    assert_true(d == first + P);
+    assert_true(d == first + PERIOD);
     return before;
 }
 
 static int burst_main(void *arg, void **result)
 {
     (void)arg, (void)result;
-    int64_t first = weft_now() + P;
+    int64_t first = weft_now() + PERIOD;
     weft_ticker_t *tk;
-    assert_int_equal(weft_ticker_create(&tk, P, first, WEFT_TICK_BURST), 0);
+    assert_int_equal(weft_ticker_create(&tk, PERIOD, first, WEFT_TICK_BURST), 0);
     int64_t after, before = take_late_tick(tk, first, &after);
     if (unlucky)
         return weft_ticker_destroy(tk);
     /* the overdue ticks (due by `before`) come at once, in order, on the grid */
-    int64_t due_last = (before - first) / P; /* index of the last tick due then */
+    int64_t due_last = (before - first) / PERIOD; /* index of the last tick due then */
     assert_true(due_last >= 10);
     int64_t missed = weft_ticker_missed(tk);
     assert_true(missed >= due_last - 1);
     for (int64_t k = 2; k <= due_last; k++) {
         int64_t d;
         assert_int_equal(weft_ticker_wait(tk, &d), 0);
-        assert_true(d == first + k * P);
+        assert_true(d == first + k * PERIOD);
     }
     /* then the schedule goes on unchanged: burst never skips a grid point */
     int64_t d;
     assert_int_equal(weft_ticker_wait(tk, &d), 0);
-    assert_true(d == first + (due_last + 1) * P);
+    assert_true(d == first + (due_last + 1) * PERIOD);
     /* a tick delivered late in the burst is counted once */
-    int64_t now_due = (weft_now() - first) / P;
+    int64_t now_due = (weft_now() - first) / PERIOD;
     assert_true(weft_ticker_missed(tk) <= now_due);
     assert_true(weft_ticker_missed(tk) >= missed);
     assert_int_equal(weft_ticker_destroy(tk), 0);
@@ -138,7 +121,7 @@ static void test_burst_delivers_missed_ticks_on_the_grid(void **state)
     (void)state;
     for (int i = 0; i < 5; i++) {
         unlucky = false;
-        run_main(burst_main, NULL);
+        run(burst_main, NULL);
         if (!unlucky)
             break;
     }
@@ -147,21 +130,21 @@ static void test_burst_delivers_missed_ticks_on_the_grid(void **state)
 static int skip_main(void *arg, void **result)
 {
     (void)arg, (void)result;
-    int64_t first = weft_now() + P;
+    int64_t first = weft_now() + PERIOD;
     weft_ticker_t *tk;
-    assert_int_equal(weft_ticker_create(&tk, P, first, WEFT_TICK_SKIP), 0);
+    assert_int_equal(weft_ticker_create(&tk, PERIOD, first, WEFT_TICK_SKIP), 0);
     int64_t after, before = take_late_tick(tk, first, &after);
     if (unlucky)
         return weft_ticker_destroy(tk);
     int64_t missed = weft_ticker_missed(tk);
     /* ticks 2.. up to the last due one were dropped */
-    assert_true(missed >= (before - first) / P - 1);
-    assert_true(missed <= (after - first) / P - 1);
+    assert_true(missed >= (before - first) / PERIOD - 1);
+    assert_true(missed <= (after - first) / PERIOD - 1);
     int64_t d;
     assert_int_equal(weft_ticker_wait(tk, &d), 0);
     /* the next tick is the first grid point after the late delivery */
-    assert_true((d - first) % P == 0);
-    assert_true(d == first + (missed + 2) * P);
+    assert_true((d - first) % PERIOD == 0);
+    assert_true(d == first + (missed + 2) * PERIOD);
     assert_true(d > before);
     assert_int_equal(weft_ticker_ticks(tk), 3);
     assert_int_equal(weft_ticker_destroy(tk), 0);
@@ -173,7 +156,7 @@ static void test_skip_drops_missed_ticks_and_keeps_the_grid(void **state)
     (void)state;
     for (int i = 0; i < 5; i++) {
         unlucky = false;
-        run_main(skip_main, NULL);
+        run(skip_main, NULL);
         if (!unlucky)
             break;
     }
@@ -182,21 +165,21 @@ static void test_skip_drops_missed_ticks_and_keeps_the_grid(void **state)
 static int delay_main(void *arg, void **result)
 {
     (void)arg, (void)result;
-    int64_t first = weft_now() + P;
+    int64_t first = weft_now() + PERIOD;
     weft_ticker_t *tk;
-    assert_int_equal(weft_ticker_create(&tk, P, first, WEFT_TICK_DELAY), 0);
+    assert_int_equal(weft_ticker_create(&tk, PERIOD, first, WEFT_TICK_DELAY), 0);
     int64_t after, before = take_late_tick(tk, first, &after);
     if (unlucky)
         return weft_ticker_destroy(tk);
-    assert_true(weft_ticker_missed(tk) >= (before - first) / P - 1);
+    assert_true(weft_ticker_missed(tk) >= (before - first) / PERIOD - 1);
     int64_t d;
     assert_int_equal(weft_ticker_wait(tk, &d), 0);
     /* the schedule moved: one period after the late delivery */
-    assert_true(d - P >= before && d - P <= after);
+    assert_true(d - PERIOD >= before && d - PERIOD <= after);
     assert_int_equal(weft_ticker_wait(tk, &d), 0);
     int64_t d2 = d;
     assert_int_equal(weft_ticker_wait(tk, &d), 0);
-    assert_true(d == d2 + P);
+    assert_true(d == d2 + PERIOD);
     assert_int_equal(weft_ticker_destroy(tk), 0);
     return 0;
 }
@@ -206,7 +189,7 @@ static void test_delay_shifts_the_schedule(void **state)
     (void)state;
     for (int i = 0; i < 5; i++) {
         unlucky = false;
-        run_main(delay_main, NULL);
+        run(delay_main, NULL);
         if (!unlucky)
             break;
     }
@@ -250,10 +233,10 @@ static int past_main(void *arg, void **result)
     return 0;
 }
 
-static void test_sleep_until_past_yields_and_reset(void **state)
+static void test_sleep_until_the_past_yields_and_reset_moves_the_next_tick(void **state)
 {
     (void)state;
-    run_main(past_main, NULL);
+    run(past_main, NULL);
 }
 
 /* ---- cancellation and deadline scopes ---- */
@@ -296,15 +279,15 @@ static int cancel_main(void *arg, void **result)
     return 0;
 }
 
-static void test_cancel_and_deadline_end_a_wait(void **state)
+static void test_ticker_wait_ends_on_cancel_or_deadline(void **state)
 {
     (void)state;
-    run_main(cancel_main, NULL);
+    run(cancel_main, NULL);
 }
 
 /* ---- arguments ---- */
 
-static void test_bad_arguments(void **state)
+static void test_ticker_refuses_bad_arguments_and_waits_outside_a_task(void **state)
 {
     (void)state;
     weft_ticker_t *tk;
@@ -354,15 +337,20 @@ static int spin_main(void *arg, void **result)
     return rc;
 }
 
-static void test_timer_spin(void **state)
+static void test_timer_spin_ticks_in_order_and_never_early(void **state)
 {
     (void)state;
     for (int workers = 1; workers <= 2; workers++) {
         int64_t worst_early = INT64_MIN;
         weft_config_t cfg = {.workers = workers, .timer_spin_ns = WEFT_USEC(200)};
-        assert_int_equal(weft_run_config(&cfg, spin_main, &worst_early, NULL), 0);
+        run_config(&cfg, spin_main, &worst_early);
         assert_true(worst_early <= 0); /* no tick before its deadline */
     }
+}
+
+static void test_timer_spin_out_of_range_is_einval(void **state)
+{
+    (void)state;
     weft_config_t bad = {.timer_spin_ns = -1};
     assert_int_equal(weft_run_config(&bad, spin_main, NULL, NULL), -EINVAL);
     bad.timer_spin_ns = WEFT_MSEC(11);
@@ -376,10 +364,11 @@ int main(void)
         cmocka_unit_test(test_burst_delivers_missed_ticks_on_the_grid),
         cmocka_unit_test(test_skip_drops_missed_ticks_and_keeps_the_grid),
         cmocka_unit_test(test_delay_shifts_the_schedule),
-        cmocka_unit_test(test_sleep_until_past_yields_and_reset),
-        cmocka_unit_test(test_cancel_and_deadline_end_a_wait),
-        cmocka_unit_test(test_bad_arguments),
-        cmocka_unit_test(test_timer_spin),
+        cmocka_unit_test(test_sleep_until_the_past_yields_and_reset_moves_the_next_tick),
+        cmocka_unit_test(test_ticker_wait_ends_on_cancel_or_deadline),
+        cmocka_unit_test(test_ticker_refuses_bad_arguments_and_waits_outside_a_task),
+        cmocka_unit_test(test_timer_spin_ticks_in_order_and_never_early),
+        cmocka_unit_test(test_timer_spin_out_of_range_is_einval),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return run_suite(tests, NULL, NULL);
 }

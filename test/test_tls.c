@@ -28,10 +28,7 @@
  * Covers: src/tls.c, src/stream.c, src/server.c, src/net.c, src/io.c,
  * src/error.c.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "harness.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -44,23 +41,8 @@
 #include <unistd.h>
 #include <ftw.h>
 
-#include "weft.h"
-
 static char dir[64];
 static char ca[128], ca2[128], crt[128], key[128], expired[128], self[128], other_crt[128];
-
-static double test_scale(void)
-{
-    const char *s = getenv("WEFT_TEST_SCALE");
-    double v = s && *s ? atof(s) : 1.0;
-    return v > 0 ? v : 1.0;
-}
-
-static size_t scaled(size_t n, size_t lo)
-{
-    size_t v = (size_t)((double)n * test_scale());
-    return v < lo ? lo : v;
-}
 
 static bool have(const char *prog)
 {
@@ -163,12 +145,6 @@ static int group_teardown(void **state)
 }
 
 /* ---- helpers ---- */
-
-static void run(weft_task_fn fn, void *arg)
-{
-    void *res = NULL;
-    assert_int_equal(weft_run(fn, arg, &res), 0);
-}
 
 static weft_tls_ctx_t *client_ctx(const char *cafile, const char *alpn)
 {
@@ -370,7 +346,7 @@ static int t_client_s_server(void *arg, void **res)
     return 0;
 }
 
-static void test_client_s_server(void **state)
+static void test_tls_client_talks_to_openssl_s_server_by_name_and_by_address(void **state)
 {
     run(t_client_s_server, NULL);
 }
@@ -442,7 +418,7 @@ static int t_s_client(void *arg, void **res)
     return 0;
 }
 
-static void test_s_client_curl(void **state)
+static void test_tls_server_serves_openssl_s_client_and_curl(void **state)
 {
     run(t_s_client, NULL);
 }
@@ -502,7 +478,7 @@ static int t_echo(void *arg, void **res)
     return 0;
 }
 
-static void test_echo_close_notify(void **state)
+static void test_tls_large_echo_then_close_notify_and_shutdown_end_cleanly(void **state)
 {
     run(t_echo, NULL);
 }
@@ -563,7 +539,7 @@ static int t_bad_certs(void *arg, void **res)
     return 0;
 }
 
-static void test_bad_certificates(void **state)
+static void test_tls_client_refuses_expired_self_signed_and_mismatched_certs(void **state)
 {
     run(t_bad_certs, NULL);
 }
@@ -641,7 +617,23 @@ static int t_bad_peers(void *arg, void **res)
     assert_int_equal(weft_tls_connect(&s, "127.0.0.1", port, cq, NULL), -ETIMEDOUT);
     weft_tls_ctx_release(cq);
     assert_int_equal(weft_server_close(srv, WEFT_SEC(5)), 0);
+    weft_tls_ctx_release(c);
+    return 0;
+}
 
+static void test_tls_handshake_with_a_silent_peer_ends_by_deadline_cancel_or_timeout(void **state)
+{
+    run(t_bad_peers, NULL);
+}
+
+static int t_plain_peer(void *arg, void **res)
+{
+    weft_tls_ctx_t *c = client_ctx(ca, NULL);
+    weft_listener_t *l;
+    weft_server_t *srv;
+    weft_addr_t a;
+    char port[16];
+    weft_stream_t *s;
     /* plain text: a protocol error */
     assert_int_equal(weft_tcp_listen(&l, "127.0.0.1", "0", NULL), 0);
     weft_listener_addr(l, &a);
@@ -656,9 +648,9 @@ static int t_bad_peers(void *arg, void **res)
     return 0;
 }
 
-static void test_stalled_and_plain_peers(void **state)
+static void test_tls_handshake_with_a_plain_text_peer_is_eproto(void **state)
 {
-    run(t_bad_peers, NULL);
+    run(t_plain_peer, NULL);
 }
 
 /* ---- a weft server goes on after bad clients ---- */
@@ -712,7 +704,7 @@ static int t_server_goes_on(void *arg, void **res)
     return 0;
 }
 
-static void test_server_goes_on(void **state)
+static void test_tls_server_goes_on_after_stalled_plain_and_rejecting_clients(void **state)
 {
     run(t_server_goes_on, NULL);
 }
@@ -749,7 +741,7 @@ static int t_args(void *arg, void **res)
 
     /* a verifying client needs a name; a stream with unread bytes is refused */
     int sv[2];
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    socket_pair(sv, 0);
     weft_stream_t *x, *y;
     assert_int_equal(weft_stream_open(&x, sv[0], NULL), 0);
     assert_int_equal(weft_stream_open(&y, sv[1], NULL), 0);
@@ -773,9 +765,13 @@ static int t_args(void *arg, void **res)
     return 0;
 }
 
-static void test_arguments(void **state)
+static void test_tls_bad_arguments_files_and_contexts_are_refused(void **state)
 {
     run(t_args, NULL);
+}
+
+static void test_tls_connect_outside_a_task_is_eperm(void **state)
+{
     /* outside a task */
     weft_tls_ctx_t *c;
     assert_int_equal(weft_tls_ctx_create(&c, NULL), 0);
@@ -825,7 +821,7 @@ static void pair_named(weft_tls_ctx_t *sc, weft_tls_ctx_t *cc, side_t *srv, side
                        const char *name)
 {
     int sv[2];
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    socket_pair(sv, 0);
     *srv = (side_t){.c = sc};
     *cli = (side_t){.c = cc, .name = name};
     assert_int_equal(weft_stream_open(&srv->s, sv[0], NULL), 0);
@@ -874,7 +870,7 @@ static int t_mutual(void *arg, void **res)
     return 0;
 }
 
-static void test_socketpair_client_certificates(void **state)
+static void test_tls_server_verifies_client_certificates_over_a_socketpair(void **state)
 {
     run(t_mutual, NULL);
 }
@@ -920,7 +916,7 @@ static int t_sni(void *arg, void **res)
     return 0;
 }
 
-static void test_sni_picks_certificate(void **state)
+static void test_tls_server_picks_its_certificate_by_sni(void **state)
 {
     run(t_sni, NULL);
 }
@@ -952,10 +948,7 @@ static int get_reply(weft_stream_t *s, int *status, char **body, size_t *len)
 
 static int t_https_hello(void *arg, void **res)
 {
-    const char *exdir = arg;
-    char path[512];
-    snprintf(path, sizeof path, "%s/https_hello", exdir);
-    const char *argv[] = {path, "0", crt, key, NULL};
+    const char *argv[] = {arg, "0", crt, key, NULL};
     weft_proc_opts_t po = {.in = WEFT_STDIO_DEVNULL, .out = WEFT_STDIO_PIPE};
     weft_proc_t *p;
     assert_int_equal(weft_proc_spawn(&p, argv, &po), 0);
@@ -1023,16 +1016,15 @@ static int t_https_hello(void *arg, void **res)
     return 0;
 }
 
-static void test_https_hello(void **state)
+static void test_https_hello_serves_a_large_body_then_the_next_request(void **state)
 {
-    const char *exdir = getenv("WEFT_EXAMPLES_DIR");
-    char path[512];
-    snprintf(path, sizeof path, "%s/https_hello", exdir ? exdir : "");
-    if (!exdir || access(path, X_OK) != 0) {
-        fprintf(stderr, "test_tls: WEFT_EXAMPLES_DIR/https_hello not there: skipped\n");
+    static char path[4200];
+    snprintf(path, sizeof path, "%s", example_path("https_hello"));
+    if (access(path, X_OK) != 0) {
+        fprintf(stderr, "test_tls: %s not there: skipped\n", path);
         skip();
     }
-    run(t_https_hello, (void *)exdir);
+    run(t_https_hello, path);
 }
 
 int main(void)
@@ -1044,16 +1036,18 @@ int main(void)
     }
     weft_tls_ctx_release(probe);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_arguments),
-        cmocka_unit_test(test_client_s_server),
-        cmocka_unit_test(test_s_client_curl),
-        cmocka_unit_test(test_echo_close_notify),
-        cmocka_unit_test(test_bad_certificates),
-        cmocka_unit_test(test_stalled_and_plain_peers),
-        cmocka_unit_test(test_server_goes_on),
-        cmocka_unit_test(test_socketpair_client_certificates),
-        cmocka_unit_test(test_sni_picks_certificate),
-        cmocka_unit_test(test_https_hello),
+        cmocka_unit_test(test_tls_bad_arguments_files_and_contexts_are_refused),
+        cmocka_unit_test(test_tls_connect_outside_a_task_is_eperm),
+        cmocka_unit_test(test_tls_client_talks_to_openssl_s_server_by_name_and_by_address),
+        cmocka_unit_test(test_tls_server_serves_openssl_s_client_and_curl),
+        cmocka_unit_test(test_tls_large_echo_then_close_notify_and_shutdown_end_cleanly),
+        cmocka_unit_test(test_tls_client_refuses_expired_self_signed_and_mismatched_certs),
+        cmocka_unit_test(test_tls_handshake_with_a_silent_peer_ends_by_deadline_cancel_or_timeout),
+        cmocka_unit_test(test_tls_handshake_with_a_plain_text_peer_is_eproto),
+        cmocka_unit_test(test_tls_server_goes_on_after_stalled_plain_and_rejecting_clients),
+        cmocka_unit_test(test_tls_server_verifies_client_certificates_over_a_socketpair),
+        cmocka_unit_test(test_tls_server_picks_its_certificate_by_sni),
+        cmocka_unit_test(test_https_hello_serves_a_large_body_then_the_next_request),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return run_suite(tests, group_setup, group_teardown);
 }

@@ -8,10 +8,7 @@
  *
  * Covers: src/udp.c.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "harness.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -21,20 +18,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "weft.h"
-
-static double test_scale(void)
-{
-    const char *s = getenv("WEFT_TEST_SCALE");
-    double v = s && *s ? atof(s) : 1.0;
-    return v > 0 ? v : 1.0;
-}
-
-static void run(weft_task_fn fn)
-{
-    assert_int_equal(weft_run(fn, NULL, NULL), 0);
-}
-
 static weft_udp_t *open_loopback(const char *host)
 {
     weft_addr_t a;
@@ -42,17 +25,6 @@ static weft_udp_t *open_loopback(const char *host)
     assert_int_equal(weft_addr_parse(&a, host, 0), 0);
     assert_int_equal(weft_udp_open(&u, &a, 0), 0);
     return u;
-}
-
-static bool have_ipv6(void)
-{
-    int fd = socket(AF_INET6, SOCK_DGRAM, 0);
-    if (fd < 0)
-        return false;
-    struct sockaddr_in6 s6 = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
-    bool ok = bind(fd, (struct sockaddr *)&s6, sizeof s6) == 0;
-    close(fd);
-    return ok;
 }
 
 /* ---- unconnected: the sender's address is reported ---- */
@@ -90,9 +62,9 @@ static int t_unconnected(void *arg, void **res)
     return 0;
 }
 
-static void test_unconnected(void **state)
+static void test_udp_unconnected_datagrams_report_the_senders_address(void **state)
 {
-    run(t_unconnected);
+    run(t_unconnected, NULL);
 }
 
 static int t_ipv6(void *arg, void **res)
@@ -101,13 +73,13 @@ static int t_ipv6(void *arg, void **res)
     return 0;
 }
 
-static void test_ipv6(void **state)
+static void test_udp_ipv6_datagrams_report_the_senders_address(void **state)
 {
-    if (!have_ipv6()) {
+    if (!have_ipv6(SOCK_DGRAM)) {
         printf("no IPv6 loopback here: skipped\n");
         skip();
     }
-    run(t_ipv6);
+    run(t_ipv6, NULL);
 }
 
 /* ---- connected: only the peer's datagrams, refusals reported ---- */
@@ -130,7 +102,26 @@ static int t_connected(void *arg, void **res)
     assert_int_equal(weft_udp_recvfrom(a, buf, sizeof buf, &from), 5);
     assert_memory_equal(buf, "hello", 5);
     assert_memory_equal(&from.ss, &ba.ss, ba.len);
+    weft_udp_close(a);
+    weft_udp_close(b);
+    weft_udp_close(other);
+    return 0;
+}
 
+static void test_udp_connected_socket_gets_only_its_peers_datagrams(void **state)
+{
+    run(t_connected, NULL);
+}
+
+static int t_refused(void *arg, void **res)
+{
+    weft_udp_t *a = open_loopback("127.0.0.1"), *b = open_loopback("127.0.0.1");
+    weft_addr_t aa, ba;
+    char buf[16];
+    weft_udp_local_addr(a, &aa);
+    weft_udp_local_addr(b, &ba);
+    assert_int_equal(weft_udp_connect(a, &ba), 0);
+    assert_int_equal(weft_udp_connect(b, &aa), 0);
     /* a connected socket whose peer is gone learns it from the ICMP */
     weft_udp_close(b);
     assert_int_equal(weft_udp_sendto(a, "x", 1, NULL), 1);
@@ -140,15 +131,13 @@ static int t_connected(void *arg, void **res)
     r = weft_udp_recvfrom(a, buf, sizeof buf, NULL);
     weft_deadline_pop(&d);
     assert_int_equal(r, -ECONNREFUSED);
-
     weft_udp_close(a);
-    weft_udp_close(other);
     return 0;
 }
 
-static void test_connected(void **state)
+static void test_udp_connected_socket_learns_its_peer_is_gone_from_icmp(void **state)
 {
-    run(t_connected);
+    run(t_refused, NULL);
 }
 
 /* ---- truncation: the rest of a long datagram is dropped ---- */
@@ -173,9 +162,9 @@ static int t_truncation(void *arg, void **res)
     return 0;
 }
 
-static void test_truncation(void **state)
+static void test_udp_short_buffer_truncates_one_datagram_only(void **state)
 {
-    run(t_truncation);
+    run(t_truncation, NULL);
 }
 
 /* ---- waiting receivers: cancel, deadline, close ---- */
@@ -212,10 +201,22 @@ static int t_waiting(void *arg, void **res)
     assert_int_equal(weft_await(t, NULL), 0);
     weft_task_release(t);
     assert_int_equal(r.rc, 4);
+    weft_udp_close(a);
+    weft_udp_close(b);
+    return 0;
+}
 
+static void test_udp_waiting_receive_gets_a_later_datagram(void **state)
+{
+    run(t_waiting, NULL);
+}
+
+static int t_recv_cancel(void *arg, void **res)
+{
+    weft_udp_t *b = open_loopback("127.0.0.1");
+    weft_task_t *t;
     /* cancelled while waiting */
-    memset(&r, 0, sizeof r);
-    r.u = b;
+    recv_t r = {.u = b};
     assert_int_equal(weft_spawn(&t, receiver, &r, NULL), 0);
     for (int i = 0; i < 4; i++)
         weft_yield();
@@ -224,10 +225,21 @@ static int t_waiting(void *arg, void **res)
     weft_await(t, NULL);
     weft_task_release(t);
     assert_int_equal(r.rc, -ECANCELED);
+    weft_udp_close(b);
+    return 0;
+}
 
+static void test_udp_receive_cancelled_while_waiting_returns_ecanceled(void **state)
+{
+    run(t_recv_cancel, NULL);
+}
+
+static int t_recv_busy_close(void *arg, void **res)
+{
+    weft_udp_t *b = open_loopback("127.0.0.1");
+    weft_task_t *t;
     /* a second receiver while one waits: -EBUSY */
-    memset(&r, 0, sizeof r);
-    r.u = b;
+    recv_t r = {.u = b};
     assert_int_equal(weft_spawn(&t, receiver, &r, NULL), 0);
     weft_yield();
     char buf[4];
@@ -238,7 +250,18 @@ static int t_waiting(void *arg, void **res)
     weft_await(t, NULL);
     weft_task_release(t);
     assert_int_equal(r.rc, -EBADF);
+    return 0;
+}
 
+static void test_udp_second_receiver_is_ebusy_and_close_wakes_the_first(void **state)
+{
+    run(t_recv_busy_close, NULL);
+}
+
+static int t_recv_deadline(void *arg, void **res)
+{
+    weft_udp_t *a = open_loopback("127.0.0.1");
+    char buf[4];
     /* a deadline */
     weft_deadline_t d;
     weft_deadline_push(&d, WEFT_MSEC(20));
@@ -250,9 +273,9 @@ static int t_waiting(void *arg, void **res)
     return 0;
 }
 
-static void test_waiting(void **state)
+static void test_udp_receive_times_out_under_a_deadline(void **state)
 {
-    run(t_waiting);
+    run(t_recv_deadline, NULL);
 }
 
 /* ---- many datagrams through a small buffer: both sides wait ---- */
@@ -320,9 +343,9 @@ static int t_flood(void *arg, void **res)
     return 0;
 }
 
-static void test_flood(void **state)
+static void test_udp_flood_through_small_buffers_arrives_in_order(void **state)
 {
-    run(t_flood);
+    run(t_flood, NULL);
 }
 
 /* ---- bad arguments ---- */
@@ -331,7 +354,6 @@ static int t_bad_args(void *arg, void **res)
 {
     weft_udp_t *u;
     weft_addr_t a, un;
-    char buf[4];
     assert_int_equal(weft_addr_parse(&a, "127.0.0.1", 0), 0);
     assert_int_equal(weft_addr_parse(&un, "/tmp/x", 0), 0);
     assert_int_equal(weft_udp_open(NULL, &a, 0), -EINVAL);
@@ -345,7 +367,24 @@ static int t_bad_args(void *arg, void **res)
     weft_addr_t xa;
     weft_udp_local_addr(x, &xa);
     assert_int_equal(weft_udp_open(&u, &xa, 0), -EADDRINUSE);
+    weft_udp_close(x);
+    return 0;
+}
 
+static void test_udp_open_refuses_bad_arguments_and_a_port_in_use(void **state)
+{
+    run(t_bad_args, NULL);
+}
+
+static int t_unbound(void *arg, void **res)
+{
+    weft_udp_t *u;
+    weft_addr_t un;
+    char buf[4];
+    assert_int_equal(weft_addr_parse(&un, "/tmp/x", 0), 0);
+    weft_udp_t *x = open_loopback("127.0.0.1");
+    weft_addr_t xa;
+    weft_udp_local_addr(x, &xa);
     /* unbound socket of a family: sending binds it */
     assert_int_equal(weft_udp_open(&u, NULL, AF_INET), 0);
     assert_int_equal(weft_udp_sendto(u, "a", 1, &xa), 1);
@@ -368,7 +407,22 @@ static int t_bad_args(void *arg, void **res)
     assert_int_equal(weft_udp_fd(NULL), -EINVAL);
     assert_true(weft_udp_fd(u) >= 0);
     assert_int_equal(weft_udp_close(NULL), -EINVAL);
+    weft_udp_close(u);
+    weft_udp_close(x);
+    return 0;
+}
 
+static void test_udp_first_send_binds_an_unbound_socket_and_null_is_einval(void **state)
+{
+    run(t_unbound, NULL);
+}
+
+static int t_cancelled(void *arg, void **res)
+{
+    weft_udp_t *u = open_loopback("127.0.0.1"), *x = open_loopback("127.0.0.1");
+    weft_addr_t xa;
+    char buf[4];
+    weft_udp_local_addr(x, &xa);
     /* a cancelled task does not send */
     weft_cancel(weft_current());
     assert_int_equal(weft_udp_sendto(u, "a", 1, &xa), -ECANCELED);
@@ -380,9 +434,13 @@ static int t_bad_args(void *arg, void **res)
     return 0;
 }
 
-static void test_bad_args(void **state)
+static void test_udp_cancelled_task_neither_sends_nor_receives(void **state)
 {
-    run(t_bad_args);
+    run(t_cancelled, NULL);
+}
+
+static void test_udp_open_outside_a_loop_is_eperm(void **state)
+{
     /* no loop: nothing can be opened */
     weft_udp_t *u;
     weft_addr_t a;
@@ -408,18 +466,29 @@ static int t_callback(void *arg, void **res)
     return 0;
 }
 
-static void test_callback(void **state)
+static void test_udp_send_from_a_callback_is_eperm(void **state)
 {
-    run(t_callback);
+    run(t_callback, NULL);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_unconnected), cmocka_unit_test(test_ipv6),
-        cmocka_unit_test(test_connected),   cmocka_unit_test(test_truncation),
-        cmocka_unit_test(test_waiting),     cmocka_unit_test(test_flood),
-        cmocka_unit_test(test_bad_args),    cmocka_unit_test(test_callback),
+        cmocka_unit_test(test_udp_unconnected_datagrams_report_the_senders_address),
+        cmocka_unit_test(test_udp_ipv6_datagrams_report_the_senders_address),
+        cmocka_unit_test(test_udp_connected_socket_gets_only_its_peers_datagrams),
+        cmocka_unit_test(test_udp_connected_socket_learns_its_peer_is_gone_from_icmp),
+        cmocka_unit_test(test_udp_short_buffer_truncates_one_datagram_only),
+        cmocka_unit_test(test_udp_waiting_receive_gets_a_later_datagram),
+        cmocka_unit_test(test_udp_receive_cancelled_while_waiting_returns_ecanceled),
+        cmocka_unit_test(test_udp_second_receiver_is_ebusy_and_close_wakes_the_first),
+        cmocka_unit_test(test_udp_receive_times_out_under_a_deadline),
+        cmocka_unit_test(test_udp_flood_through_small_buffers_arrives_in_order),
+        cmocka_unit_test(test_udp_open_refuses_bad_arguments_and_a_port_in_use),
+        cmocka_unit_test(test_udp_first_send_binds_an_unbound_socket_and_null_is_einval),
+        cmocka_unit_test(test_udp_cancelled_task_neither_sends_nor_receives),
+        cmocka_unit_test(test_udp_open_outside_a_loop_is_eperm),
+        cmocka_unit_test(test_udp_send_from_a_callback_is_eperm),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return run_suite(tests, NULL, NULL);
 }

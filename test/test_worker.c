@@ -12,10 +12,7 @@
  *
  * Covers: src/worker.c, src/loop.c, src/server.c.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "harness.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -25,25 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#include "weft.h"
-
-#define P(x) ((void *)(intptr_t)(x))
-#define I(p) ((intptr_t)(p))
-
-static double test_scale(void)
-{
-    const char *s = getenv("WEFT_TEST_SCALE");
-    double v = s && *s ? atof(s) : 1.0;
-    return v > 0 ? v : 1.0;
-}
-
-static int run_on(int workers, weft_task_fn fn, void *arg)
-{
-    weft_config_t cfg = {.workers = workers};
-    void *res = NULL;
-    return weft_run_config(&cfg, fn, arg, &res);
-}
 
 static weft_task_opts_t on_worker(int w)
 {
@@ -92,10 +70,10 @@ static int placement_main(void *arg, void **res)
     return 0;
 }
 
-static void test_placement(void **state)
+static void test_spawn_places_tasks_on_the_named_worker_and_refuses_bad_ones(void **state)
 {
     (void)state;
-    assert_int_equal(run_on(3, placement_main, NULL), 0);
+    run_workers(3, placement_main, NULL);
     assert_int_equal(weft_worker_count(), -EPERM);
     assert_int_equal(weft_worker_index(), -EPERM);
     assert_null(weft_runtime());
@@ -123,10 +101,10 @@ static int one_worker_main(void *arg, void **res)
     return 0;
 }
 
-static void test_one_worker_placements(void **state)
+static void test_one_worker_runs_every_placement_on_its_loop(void **state)
 {
     (void)state;
-    assert_int_equal(run_on(1, one_worker_main, NULL), 0);
+    run_workers(1, one_worker_main, NULL);
 }
 
 /* ---- stealing ---- */
@@ -171,7 +149,7 @@ static void test_idle_worker_steals_unstarted_tasks(void **state)
 {
     (void)state;
     steal_t s = {0};
-    assert_int_equal(run_on(2, steal_main, &s), 0);
+    run_workers(2, steal_main, &s);
     assert_int_equal(atomic_load(&s.ran), 50);
     assert_true(atomic_load(&s.ran_elsewhere) > 0);
 }
@@ -239,10 +217,10 @@ static int coordination_main(void *arg, void **res)
     return 0;
 }
 
-static void test_lock_sem_event_across_workers(void **state)
+static void test_lock_sem_and_event_coordinate_tasks_across_workers(void **state)
 {
     (void)state;
-    assert_int_equal(run_on(2, coordination_main, NULL), 0);
+    run_workers(2, coordination_main, NULL);
 }
 
 /* A lock released while another worker's task waits is freed for that
@@ -311,7 +289,7 @@ static int barge_main(void *arg, void **res)
 static void test_lock_waiter_on_other_worker_is_not_starved(void **state)
 {
     (void)state;
-    assert_int_equal(run_on(2, barge_main, NULL), 0);
+    run_workers(2, barge_main, NULL);
 }
 
 /* The waiter woken to compete for a freed lock is cancelled before it
@@ -340,12 +318,6 @@ static int wc_blocker(void *arg, void **res)
     while (!atomic_load(&s->go))
         ; /* keeps its worker from running anything else */
     return 0;
-}
-
-static void wait_state(weft_task_t *t, int state)
-{
-    while (weft_task_state(t) != state)
-        assert_int_equal(weft_yield(), 0);
 }
 
 static int woken_cancel_main(void *arg, void **res)
@@ -381,7 +353,7 @@ static int woken_cancel_main(void *arg, void **res)
 static void test_lock_woken_waiter_cancelled_wakes_next(void **state)
 {
     (void)state;
-    assert_int_equal(run_on(2, woken_cancel_main, NULL), 0);
+    run_workers(2, woken_cancel_main, NULL);
 }
 
 /* Cross-worker contention with cancellations landing anywhere (while
@@ -452,8 +424,8 @@ static int lock_cancel_main(void *arg, void **res)
 static void test_lock_across_workers_with_cancellation(void **state)
 {
     (void)state;
-    assert_int_equal(run_on(2, lock_cancel_main, NULL), 0);
-    assert_int_equal(run_on(4, lock_cancel_main, NULL), 0);
+    run_workers(2, lock_cancel_main, NULL);
+    run_workers(4, lock_cancel_main, NULL);
 }
 
 /* A future set on worker 1 wakes its awaiter on worker 0, and back. */
@@ -480,10 +452,10 @@ static int future_main(void *arg, void **res)
     return 0;
 }
 
-static void test_future_across_workers(void **state)
+static void test_future_set_on_one_worker_wakes_its_awaiter_on_another(void **state)
 {
     (void)state;
-    assert_int_equal(run_on(2, future_main, NULL), 0);
+    run_workers(2, future_main, NULL);
 }
 
 /* ---- cancellation and deadlines across workers ---- */
@@ -540,10 +512,10 @@ static int cancel_main(void *arg, void **res)
     return 0;
 }
 
-static void test_cancel_and_deadline_across_workers(void **state)
+static void test_cancel_and_deadline_reach_tasks_on_another_worker(void **state)
 {
     (void)state;
-    assert_int_equal(run_on(2, cancel_main, NULL), 0);
+    run_workers(2, cancel_main, NULL);
 }
 
 /* ---- groups ---- */
@@ -577,7 +549,7 @@ static int group_main(void *arg, void **res)
 static void test_group_failure_cancels_siblings_on_every_worker(void **state)
 {
     (void)state;
-    assert_int_equal(run_on(3, group_main, NULL), 0);
+    run_workers(3, group_main, NULL);
 }
 
 /* ---- stress: queues and channels, random cancellation ---- */
@@ -708,7 +680,7 @@ static void stress_with(int workers)
     int total = NPROD * s.per_producer;
     s.seen = calloc((size_t)total, sizeof *s.seen);
     assert_non_null(s.seen);
-    assert_int_equal(run_on(workers, stress_main, &s), 0);
+    run_workers(workers, stress_main, &s);
     assert_int_equal(atomic_load(&s.dup), 0);
     assert_int_equal(atomic_load(&s.got), total);
     for (int i = 0; i < total; i++)
@@ -716,10 +688,15 @@ static void stress_with(int workers)
     free(s.seen);
 }
 
-static void test_stress_queues_channels_random_cancel(void **state)
+static void test_queues_and_channels_on_2_workers_lose_nothing_under_cancel(void **state)
 {
     (void)state;
     stress_with(2);
+}
+
+static void test_queues_and_channels_on_4_workers_lose_nothing_under_cancel(void **state)
+{
+    (void)state;
     stress_with(4);
 }
 
@@ -771,12 +748,12 @@ static int threadsafe_main(void *arg, void **res)
     return 0;
 }
 
-static void test_call_soon_threadsafe(void **state)
+static void test_call_soon_threadsafe_runs_the_callback_on_the_named_worker(void **state)
 {
     (void)state;
     ts_t ts = {0};
     atomic_store(&ts.cb_worker, -1);
-    assert_int_equal(run_on(2, threadsafe_main, &ts), 0);
+    run_workers(2, threadsafe_main, &ts);
     assert_int_equal(atomic_load(&ts.cb_worker), 1);
 }
 
@@ -807,7 +784,7 @@ static int started_main(void *arg, void **res)
     return rc;
 }
 
-static void test_runtime_start_and_join(void **state)
+static void test_runtime_started_on_threads_joins_with_the_mains_result(void **state)
 {
     (void)state;
     started_t st = {0};
@@ -845,7 +822,8 @@ static int deadlock_main(void *arg, void **res)
 static void test_deadlock_with_workers_cancels_main(void **state)
 {
     (void)state;
-    assert_int_equal(run_on(2, deadlock_main, NULL), -ECANCELED);
+    weft_config_t cfg = {.workers = 2};
+    assert_int_equal(run_status(&cfg, deadlock_main, NULL), -ECANCELED);
 }
 
 typedef struct {
@@ -876,7 +854,7 @@ static void test_shutdown_unwinds_every_worker(void **state)
 {
     (void)state;
     left_t l = {0};
-    assert_int_equal(run_on(4, leave_tasks_main, &l), 0);
+    run_workers(4, leave_tasks_main, &l);
     assert_int_equal(atomic_load(&l.cleaned), 12);
 }
 
@@ -901,7 +879,7 @@ static int xdev_main(void *arg, void **res)
     (void)arg;
     (void)res;
     int sv[2];
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    socket_pair(sv, 0);
     xdev_t x = {0};
     assert_int_equal(weft_stream_open(&x.s, sv[0], NULL), 0);
     weft_task_t *t;
@@ -918,7 +896,7 @@ static int xdev_main(void *arg, void **res)
 static void test_stream_from_another_worker_is_exdev(void **state)
 {
     (void)state;
-    assert_int_equal(run_on(2, xdev_main, NULL), 0);
+    run_workers(2, xdev_main, NULL);
 }
 
 /* ---- serving on every worker ---- */
@@ -971,14 +949,14 @@ static int serve_main(void *arg, void **res)
     return 0;
 }
 
-static void test_serve_on_every_worker(void **state)
+static void test_serve_accepts_on_every_worker_or_on_this_one_only(void **state)
 {
     (void)state;
-    assert_int_equal(run_on(2, serve_main, NULL), 0);
+    run_workers(2, serve_main, NULL);
     assert_int_equal(atomic_load(&served_on[0]) + atomic_load(&served_on[1]), 40);
 }
 
-static void test_bad_config(void **state)
+static void test_run_refuses_a_worker_count_out_of_range(void **state)
 {
     (void)state;
     weft_config_t cfg = {.workers = WEFT_WORKERS_MAX + 1};
@@ -991,24 +969,25 @@ static void test_bad_config(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_placement),
-        cmocka_unit_test(test_one_worker_placements),
+        cmocka_unit_test(test_spawn_places_tasks_on_the_named_worker_and_refuses_bad_ones),
+        cmocka_unit_test(test_one_worker_runs_every_placement_on_its_loop),
         cmocka_unit_test(test_idle_worker_steals_unstarted_tasks),
-        cmocka_unit_test(test_lock_sem_event_across_workers),
+        cmocka_unit_test(test_lock_sem_and_event_coordinate_tasks_across_workers),
         cmocka_unit_test(test_lock_waiter_on_other_worker_is_not_starved),
         cmocka_unit_test(test_lock_woken_waiter_cancelled_wakes_next),
         cmocka_unit_test(test_lock_across_workers_with_cancellation),
-        cmocka_unit_test(test_future_across_workers),
-        cmocka_unit_test(test_cancel_and_deadline_across_workers),
+        cmocka_unit_test(test_future_set_on_one_worker_wakes_its_awaiter_on_another),
+        cmocka_unit_test(test_cancel_and_deadline_reach_tasks_on_another_worker),
         cmocka_unit_test(test_group_failure_cancels_siblings_on_every_worker),
-        cmocka_unit_test(test_stress_queues_channels_random_cancel),
-        cmocka_unit_test(test_call_soon_threadsafe),
-        cmocka_unit_test(test_runtime_start_and_join),
+        cmocka_unit_test(test_queues_and_channels_on_2_workers_lose_nothing_under_cancel),
+        cmocka_unit_test(test_queues_and_channels_on_4_workers_lose_nothing_under_cancel),
+        cmocka_unit_test(test_call_soon_threadsafe_runs_the_callback_on_the_named_worker),
+        cmocka_unit_test(test_runtime_started_on_threads_joins_with_the_mains_result),
         cmocka_unit_test(test_deadlock_with_workers_cancels_main),
         cmocka_unit_test(test_shutdown_unwinds_every_worker),
         cmocka_unit_test(test_stream_from_another_worker_is_exdev),
-        cmocka_unit_test(test_serve_on_every_worker),
-        cmocka_unit_test(test_bad_config),
+        cmocka_unit_test(test_serve_accepts_on_every_worker_or_on_this_one_only),
+        cmocka_unit_test(test_run_refuses_a_worker_count_out_of_range),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return run_suite(tests, NULL, NULL);
 }
