@@ -66,9 +66,41 @@ long bench_n(long n)
 
 /* ---------------------------------------------------------------- output */
 
+/* The CPU vendor every line carries ("cpu"): these machines change vendor
+ * from day to day, and a figure is only compared with one of its own
+ * vendor (BENCH.md). From /proc/cpuinfo's vendor_id (x86) or "CPU
+ * implementer" (arm). */
+const char *bench_cpu(void)
+{
+    static char vendor[32];
+    if (vendor[0])
+        return vendor;
+    snprintf(vendor, sizeof vendor, "unknown");
+    FILE *f = fopen("/proc/cpuinfo", "re");
+    if (!f)
+        return vendor;
+    char line[256];
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "vendor_id", 9) == 0) {
+            if (strstr(line, "AuthenticAMD") || strstr(line, "HygonGenuine"))
+                snprintf(vendor, sizeof vendor, "amd");
+            else if (strstr(line, "GenuineIntel"))
+                snprintf(vendor, sizeof vendor, "intel");
+            break;
+        }
+        if (strncmp(line, "CPU implementer", 15) == 0) {
+            snprintf(vendor, sizeof vendor, "arm");
+            break;
+        }
+    }
+    fclose(f);
+    return vendor;
+}
+
 void bench_json(const char *workload, const char *impl, const char *fmt, ...)
 {
-    printf("{\"workload\":\"%s\",\"impl\":\"%s\"", workload, impl);
+    printf("{\"workload\":\"%s\",\"impl\":\"%s\",\"cpu\":\"%s\"", workload, impl,
+           bench_cpu());
     if (fmt && *fmt) {
         va_list ap;
         va_start(ap, fmt);
@@ -98,7 +130,8 @@ static void json_escape(FILE *f, const char *s)
 static void skip_fields(const char *workload, const char *impl, const char *fields,
                         const char *reason)
 {
-    printf("{\"workload\":\"%s\",\"impl\":\"%s\",", workload, impl);
+    printf("{\"workload\":\"%s\",\"impl\":\"%s\",\"cpu\":\"%s\",", workload, impl,
+           bench_cpu());
     if (fields && *fields)
         printf("%s,", fields);
     fputs("\"skipped\":\"", stdout);
@@ -221,7 +254,14 @@ static int peer_line(char *line, size_t len)
         len--;
     line[len] = '\0';
     if (len >= 2 && line[0] == '{' && line[len - 1] == '}') {
-        printf("%s\n", line);
+        /* the peer's line gains the CPU it ran on, after "impl" when it
+         * has one (peers print workload, impl first) */
+        char *impl = strstr(line, "\"impl\":\"");
+        char *end = impl ? strchr(impl + 8, '"') : NULL;
+        if (end && !strstr(line, "\"cpu\":"))
+            printf("%.*s,\"cpu\":\"%s\"%s\n", (int)(end + 1 - line), line, bench_cpu(), end + 1);
+        else
+            printf("%s\n", line);
         fflush(stdout);
         return 1;
     }

@@ -39,6 +39,9 @@ int bench_spawn(void);
 int bench_sleepers(void);
 int bench_yield(void);
 int bench_cpu_fanout(void);
+int bench_chan_pairs(void);
+int bench_queue_fanin(void);
+int bench_pipeline(void);
 int bench_queue(void);
 int bench_chan(void);
 /* the network workloads: a server and a client each (netbench.h) */
@@ -65,7 +68,11 @@ long bench_n(long n);
 
 /* ---- output ---- */
 
-/* Prints {"workload":W,"impl":I,<fields>} and a newline on stdout and
+/* The CPU vendor: "amd", "intel", "arm" or "unknown" (every line's
+ * "cpu" field). */
+const char *bench_cpu(void);
+
+/* Prints {"workload":W,"impl":I,"cpu":V,<fields>} and a newline on stdout and
  * flushes. `fmt` (printf-style, may be NULL or "") gives the remaining
  * fields without braces or a leading comma, e.g. "\"ns_per_op\":%.2f". */
 void bench_json(const char *workload, const char *impl, const char *fmt, ...)

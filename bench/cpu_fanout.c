@@ -5,7 +5,9 @@
  * machine has more than 2). The speed-up from 1 to 2 workers is read
  * within each impl, so the compilers do not decide it.
  *
- * impls: weft (WEFT_PLACE_ANY, idle workers steal), go (one goroutine per
+ * impls: weft, with `place` "spread" (a plain weft_spawn in a runtime set
+ * to spread) and "any" (WEFT_PLACE_ANY task by task in a runtime that
+ * does not spread); idle workers steal either way; go (one goroutine per
  * task and a WaitGroup, GOMAXPROCS 1 and 2: bench/peers/cpu_fanout.go,
  * the same arithmetic).
  */
@@ -38,6 +40,7 @@ static uint64_t kernel(uint64_t x)
 
 typedef struct {
     long n;
+    bool spread;  /* plain spawns in a spreading runtime, else WEFT_PLACE_ANY */
     uint64_t sum; /* each task adds its result atomically (Go: sync/atomic) */
     int64_t ns;
 } fanout_t;
@@ -65,11 +68,12 @@ static int fanout_main(void *arg, void **result)
     weft_group_t *g;
     int rc = weft_group_create(&g);
     if (rc == 0) {
-        weft_task_opts_t o = {.place = WEFT_PLACE_ANY};
+        weft_task_opts_t any = {.place = WEFT_PLACE_ANY};
+        const weft_task_opts_t *o = f->spread ? NULL : &any;
         int64_t t0 = bench_now_ns();
         for (long i = 0; i < f->n && rc == 0; i++) {
             jobs[i] = (job_t){.f = f, .seed = (uint64_t)i};
-            rc = weft_group_spawn(g, NULL, work, &jobs[i], &o);
+            rc = weft_group_spawn(g, NULL, work, &jobs[i], o);
         }
         int wrc = weft_group_wait(g);
         f->ns = bench_now_ns() - t0;
@@ -81,18 +85,20 @@ static int fanout_main(void *arg, void **result)
     return rc;
 }
 
-static int run_weft(int workers, long n)
+static int run_weft(int workers, long n, bool spread)
 {
-    fanout_t f = {.n = n};
-    weft_config_t cfg = {.workers = workers};
-    bench_note("cpu_fanout: weft, %d workers", workers);
+    fanout_t f = {.n = n, .spread = spread};
+    weft_config_t cfg = {.workers = workers, .spread = spread};
+    bench_note("cpu_fanout: weft, %d workers, %s", workers, spread ? "spread" : "any");
     int rc = weft_run_config(&cfg, fanout_main, &f, NULL);
     if (rc != 0) {
         bench_skip(W, "weft", weft_strerror(rc));
         return -1;
     }
-    bench_json(W, "weft", "\"workers\":%d,\"seconds\":%.4f,\"n\":%ld,\"check\":\"%016llx\"",
-               workers, (double)f.ns / 1e9, n, (unsigned long long)f.sum);
+    bench_json(W, "weft",
+               "\"workers\":%d,\"place\":\"%s\",\"seconds\":%.4f,\"n\":%ld,\"check\":\"%016llx\"",
+               workers, spread ? "spread" : "any", (double)f.ns / 1e9, n,
+               (unsigned long long)f.sum);
     return 0;
 }
 
@@ -101,10 +107,12 @@ int bench_cpu_fanout(void)
     long n = bench_n(FANOUT_TASKS);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     int ret = 0;
-    ret |= run_weft(1, n);
-    ret |= run_weft(2, n);
-    if (cores > 2)
-        ret |= run_weft((int)cores, n);
+    for (int spread = 1; spread >= 0; spread--) {
+        ret |= run_weft(1, n, spread);
+        ret |= run_weft(2, n, spread);
+        if (cores > 2)
+            ret |= run_weft((int)cores, n, spread);
+    }
 
     char n_arg[32];
     snprintf(n_arg, sizeof n_arg, "%ld", n);

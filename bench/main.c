@@ -34,6 +34,9 @@ static const bench_workload_t workloads[] = {
     {"spawn_proc", bench_spawn_proc},
     {"tick", bench_tick},
     {"cpu_fanout", bench_cpu_fanout},
+    {"chan_pairs", bench_chan_pairs},
+    {"queue_fanin", bench_queue_fanin},
+    {"pipeline", bench_pipeline},
 };
 /* clang-format on */
 

@@ -248,16 +248,32 @@ typedef int (*weft_task_fn)(void *arg, void **result);
 typedef struct weft_config {
     /* Worker threads, each running a loop; the calling thread is worker
      * 0. 0: the environment variable WEFT_WORKERS if set (WEFT_WORKERS=0:
-     * one per core), else 1, as GOMAXPROCS does for Go.
-     * WEFT_WORKERS_PER_CORE: one per core. At most WEFT_WORKERS_MAX. One
-     * worker is the plain single-threaded loop and pays nothing for the
-     * others. With several, the coordinating objects (locks, events,
-     * conditions, semaphores, barriers, queues, channels, futures, groups,
-     * task handles, cancellation) work across workers; streams, sockets,
-     * processes, signals and fd waits belong to the worker that made them
-     * (another worker's task gets -EXDEV). Worker threads block every
-     * signal except SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT and SIGTRAP. */
+     * one per core), else 1: the default is one worker, asyncio's
+     * one-thread world (Go's GOMAXPROCS defaults to every core; weft's
+     * does not, so a program is never run on several threads unless it
+     * or its user asks). WEFT_WORKERS_PER_CORE: one per core. At most
+     * WEFT_WORKERS_MAX. One worker is the plain single-threaded loop and
+     * pays nothing for the others. Extra workers run only tasks placed on
+     * them (weft_task_opts_t.place) unless `spread` is set. The
+     * coordinating objects (locks, events, conditions, semaphores,
+     * barriers, queues, channels, futures, groups, task handles,
+     * cancellation) work across workers; streams, sockets, processes,
+     * signals and fd waits belong to the worker that made them (another
+     * worker's task gets -EXDEV). Worker threads block every signal except
+     * SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT and SIGTRAP. */
     int workers;
+    /* Every core, the one switch: a plain weft_spawn (place
+     * WEFT_PLACE_DEFAULT) may then run on any worker, as `go` and
+     * tokio::spawn do in a multi-threaded runtime: new tasks wait in the
+     * spawning worker's queue of unstarted tasks, and an idle worker
+     * steals the older half of it. Without it a plain spawn stays on the
+     * spawning worker, so a program written for one worker never runs
+     * two of its tasks at once because someone set WEFT_WORKERS. A program
+     * that sets it must guard data its tasks share with weft's locks (or
+     * C11 atomics): spread tasks run at the same time on several threads.
+     * A task that has started never moves. weft_runtime_set_spread
+     * changes it while the runtime runs. */
+    bool spread;
     /* Default usable stack bytes of tasks (0: weft_stack_default_size()). */
     size_t stack_size;
     /* Debug mode: warn on stderr when one step of a task (from a resume to
@@ -360,16 +376,18 @@ typedef struct weft_task_opts {
 
 /* weft_task_opts_t.place. */
 typedef enum weft_place {
-    /* The spawning task's worker (the default). Such a task stays there,
-     * so it may use everything its spawner made: streams, sockets,
-     * processes, fd waits are bound to the worker that made them. */
-    WEFT_PLACE_HERE = 0,
-    /* Any worker: it waits in the spawning worker's share of unstarted
-     * tasks, where an idle worker may steal it until it starts. For
-     * independent work (computation, a connection it opens itself). */
-    WEFT_PLACE_ANY = 1,
+    /* The runtime's rule (the default): anywhere when the runtime
+     * spreads (weft_config_t.spread), else here. */
+    WEFT_PLACE_DEFAULT = 0,
+    /* The spawning worker, whatever the runtime's rule: the task is
+     * pinned there (code that must stay put). */
+    WEFT_PLACE_HERE = 1,
+    /* Any worker: it waits in the spawning worker's queue of unstarted
+     * tasks (consecutive spawns side by side), where an idle worker may
+     * steal it, with the older half of that queue, until it starts. */
+    WEFT_PLACE_ANY = 2,
     /* The worker weft_task_opts_t.worker names. */
-    WEFT_PLACE_WORKER = 2
+    WEFT_PLACE_WORKER = 3
 } weft_place_t;
 
 /* Creates a task that runs fn(arg) on the current loop (or the worker
@@ -683,6 +701,12 @@ WEFT_API weft_runtime_t *weft_runtime(void);
 /* Number of workers of the calling thread's runtime, or -EPERM outside
  * one. Never suspends. */
 WEFT_API int weft_worker_count(void);
+/* Turns rt's every-core switch (weft_config_t.spread) on or off for the
+ * spawns that follow; tasks already placed stay where they are. Any
+ * thread. Never suspends. Returns 0 or -EINVAL (rt NULL). */
+WEFT_API int weft_runtime_set_spread(weft_runtime_t *rt, bool on);
+/* Whether rt spreads plain spawns over its workers; false for NULL. */
+WEFT_API bool weft_runtime_spreads(const weft_runtime_t *rt);
 /* Index (0..count-1) of the calling thread's worker, or -EPERM. */
 WEFT_API int weft_worker_index(void);
 

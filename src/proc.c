@@ -1104,6 +1104,7 @@ static int finish(weft_task_t *t, bool stop, int *status)
 int weft_proc_communicate(weft_proc_t *p, const void *in, size_t inlen, char **out,
                           size_t *outlen, char **err, size_t *errlen, int *code)
 {
+    static const weft_task_opts_t here = {.place = WEFT_PLACE_HERE};
     if (!p || (inlen && !in))
         return -EINVAL;
     if (!weft__task())
@@ -1122,10 +1123,10 @@ int weft_proc_communicate(weft_proc_t *p, const void *in, size_t inlen, char **o
         if (rc == -EPIPE || rc == -ECONNRESET)
             rc = 0;
         if (rc == 0)
-            rc = weft_spawn(&tin, feed_task, p, NULL);
+            rc = weft_spawn(&tin, feed_task, p, &here); /* the pipes are this worker's */
     }
     if (rc == 0 && p->err)
-        rc = weft_spawn(&terr, collect_task, cerr, NULL);
+        rc = weft_spawn(&terr, collect_task, cerr, &here);
     if (rc == 0 && p->out)
         rc = collect_all(&cout);
     int s1, s2;

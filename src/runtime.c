@@ -63,6 +63,21 @@ static int config_workers(const weft_config_t *cfg)
     return w;
 }
 
+int weft_runtime_set_spread(weft_runtime_t *rtp, bool on)
+{
+    weft__rt_t *rt = (weft__rt_t *)rtp;
+    if (!rt)
+        return -EINVAL;
+    atomic_store_explicit(&rt->spread, on, memory_order_relaxed);
+    return 0;
+}
+
+bool weft_runtime_spreads(const weft_runtime_t *rtp)
+{
+    const weft__rt_t *rt = (const weft__rt_t *)rtp;
+    return rt && atomic_load_explicit(&rt->spread, memory_order_relaxed);
+}
+
 weft_runtime_t *weft_runtime(void)
 {
     weft__loop_t *L = weft__loop();
@@ -315,6 +330,7 @@ int weft__run(weft__rt_t *rt, const weft_config_t *cfg, weft_task_fn main, void 
     if (nw < 0)
         return nw;
     rt->n = nw;
+    atomic_store_explicit(&rt->spread, cfg && cfg->spread, memory_order_relaxed);
     weft__loop_t *loop0 = NULL;
     rt->loops = &loop0;
     if (nw > 1) {
@@ -350,7 +366,8 @@ int weft__run(weft__rt_t *rt, const weft_config_t *cfg, weft_task_fn main, void 
     /* main keeps its own stack in every mode: it is the program's frame,
      * the one other tasks are most often handed pointers into */
     weft_task_opts_t mo = {
-        .name = "main", .stack_size = L->stack_size, .stack_mode = WEFT_STACK_OWN};
+        .name = "main", .stack_size = L->stack_size, .stack_mode = WEFT_STACK_OWN,
+        .place = WEFT_PLACE_HERE};
     rc = weft__task_new(L, &mt, main, arg, &mo, NULL);
     if (rc < 0) {
         if (nw > 1) {

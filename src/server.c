@@ -161,7 +161,8 @@ static int accept_main(void *arg, void **result)
 {
     weft_server_t *srv = arg;
     (void)result;
-    weft_task_opts_t topts = {.stack_size = srv->opts.stack_size};
+    /* here: the stream and the server's counts are this worker's */
+    weft_task_opts_t topts = {.stack_size = srv->opts.stack_size, .place = WEFT_PLACE_HERE};
     int64_t backoff = 0;
     unsigned burst = 0;
     for (;;) {
@@ -216,7 +217,7 @@ int weft_server_start(weft_server_t **srv, weft_listener_t *l, weft_conn_fn hand
     x->arg = arg;
     if (opts)
         x->opts = *opts;
-    weft_task_opts_t topts = {.name = "weft-server"};
+    weft_task_opts_t topts = {.name = "weft-server", .place = WEFT_PLACE_HERE};
     int rc = weft_spawn(&x->acceptor, accept_main, x, &topts);
     if (rc < 0) {
         free(x);

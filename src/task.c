@@ -80,7 +80,7 @@ void weft__task_unref(weft_task_t *t)
 int weft__task_new(weft__loop_t *L, weft_task_t **out, weft_task_fn fn, void *arg,
                    const weft_task_opts_t *opts, weft__super_t *super)
 {
-    if (opts && (opts->place < WEFT_PLACE_HERE || opts->place > WEFT_PLACE_WORKER ||
+    if (opts && (opts->place < WEFT_PLACE_DEFAULT || opts->place > WEFT_PLACE_WORKER ||
                  (opts->place == WEFT_PLACE_WORKER &&
                   (opts->worker < 0 || opts->worker >= L->rt->n))))
         return -EINVAL;
@@ -113,7 +113,10 @@ int weft__task_new(weft__loop_t *L, weft_task_t **out, weft_task_fn fn, void *ar
     t->super = super; /* before it is placed: a thief may run it at once */
     t->tstate = WEFT_TASK_PENDING;
     weft__count(&L->live, 1);
-    int place = opts ? opts->place : WEFT_PLACE_HERE;
+    int place = opts ? opts->place : WEFT_PLACE_DEFAULT;
+    if (place == WEFT_PLACE_DEFAULT)
+        place = atomic_load_explicit(&L->rt->spread, memory_order_relaxed) ? WEFT_PLACE_ANY
+                                                                           : WEFT_PLACE_HERE;
     if (WEFT_LIKELY(L->rt->n == 1 || place == WEFT_PLACE_HERE)) {
         weft__task_adopt(L, t);
     } else {
@@ -597,7 +600,7 @@ int weft_shield(weft_task_t **out, weft_task_t *inner)
     weft__loop_t *L = weft__loop();
     if (!L)
         return -EPERM;
-    weft_task_opts_t o = {.name = "shield"};
+    weft_task_opts_t o = {.name = "shield", .place = WEFT_PLACE_HERE};
     weft__task_ref(inner);
     int rc = weft__task_new(L, out, shield_body, inner, &o, NULL);
     if (rc == 0 && (rc = weft_task_on_done(*out, shield_done, inner)) < 0) {

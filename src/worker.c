@@ -158,6 +158,21 @@ bool weft__stealable(const weft__loop_t *L)
     return false;
 }
 
+/* How many of a victim's n unstarted tasks a thief takes: the older
+ * half, at least one, at most STEAL_MAX (a long hold of the victim's
+ * queue lock would stall its spawns); an even count from four up, so
+ * tasks spawned in twos (a producer and its consumer) stay together. */
+#define STEAL_MAX 256
+static size_t steal_count(size_t n)
+{
+    size_t k = n / 2;
+    if (k > STEAL_MAX)
+        k = STEAL_MAX;
+    if (k >= 2)
+        k &= ~(size_t)1;
+    return k ? k : 1;
+}
+
 bool weft__take_any(weft__loop_t *L)
 {
     weft__rt_t *rt = L->rt;
@@ -171,7 +186,7 @@ bool weft__take_any(weft__loop_t *L)
         atomic_store_explicit(&L->anyq_n, L->anyq.n, memory_order_relaxed);
     }
     if (!q) {
-        /* steal half of the largest share (at least one), oldest first */
+        /* steal from the largest share, oldest first (steal_count) */
         weft__loop_t *V = NULL;
         size_t best = 0;
         for (int i = 0; i < rt->n; i++) {
@@ -188,7 +203,7 @@ bool weft__take_any(weft__loop_t *L)
         weft__runq_init(&got);
         {
             WEFT__LOCK(&V->anyq_mu);
-            for (size_t k = (V->anyq.n + 1) / 2; k > 0; k--) {
+            for (size_t k = steal_count(V->anyq.n); k > 0; k--) {
                 weft__qnode_t *s = weft__runq_pop(&V->anyq);
                 __atomic_store_n(&WEFT_CONTAINER_OF(s, weft_task_t, q)->loop, L,
                                  __ATOMIC_RELAXED);

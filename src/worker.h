@@ -19,6 +19,7 @@ typedef struct weft__rt {
     int n;                  /* workers */
     weft__loop_t **loops;   /* loops[i]: worker i's loop, set before any task runs */
     _Atomic int nparked;    /* workers blocked (or about to block) in the backend */
+    _Atomic bool spread;    /* plain spawns go anywhere (weft_config_t.spread) */
     unsigned long seen_activity, seen_done; /* worker 0's last look (weft__rt_stuck) */
     int quiet_looks;
     _Atomic bool closing;   /* main has returned: unwind everything */
