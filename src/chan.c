@@ -187,7 +187,7 @@ static int chan_send(weft_task_t *self, weft_chan_t *ch, void *v, weft__lk_t *lk
     self->b->waiter.slot = v;
     self->b->waiter.aux = 0;
     weft__wlist_push(&ch->senders, &self->b->waiter);
-    return weft__park(self, &wait_kind, ch, unpark_plain, WEFT_FOREVER, lk);
+    return weft__park_out(self, &wait_kind, ch, unpark_plain, WEFT_FOREVER, lk);
 }
 
 int weft_chan_send(weft_chan_t *ch, void *v)
@@ -216,9 +216,9 @@ static int chan_recv(weft_task_t *self, weft_chan_t *ch, void **v, weft__lk_t *l
     self->b->waiter.slot = NULL;
     self->b->waiter.aux = 0;
     weft__wlist_push(&ch->receivers, &self->b->waiter);
-    rc = weft__park(self, &wait_kind, ch, unpark_plain, WEFT_FOREVER, lk);
+    rc = weft__park_out(self, &wait_kind, ch, unpark_plain, WEFT_FOREVER, lk);
     if (rc == 0)
-        *v = self->b->waiter.slot;
+        *v = self->b->waiter.slot; /* our own record: no lock needed */
     return rc;
 }
 
@@ -466,9 +466,11 @@ int weft_select(weft_select_case_t *cases, size_t n, int64_t timeout_ns)
     self->b->waiter.slot = s;
     /* claimable from here; nobody can wake the task before it switches
      * out (a waker on this worker cannot run, one elsewhere posts) */
+    self->several = 1;
     weft__park_open(self, &wait_kind, s, unpark_select, until);
     unlock_all(lks, k);
     rc = weft__park_opened(self);
+    self->several = 0;
     sel_unlink(s); /* the records a waker did not take */
     if (rc == 0) {
         if (s->fired >= 0) {

@@ -126,6 +126,16 @@ int weft__park(weft_task_t *t, const weft__wait_kind_t *kind, const void *obj,
     return rc;
 }
 
+int weft__park_out(weft_task_t *t, const weft__wait_kind_t *kind, const void *obj,
+                   void (*unpark)(weft_task_t *), int64_t until, weft__lk_t *lk)
+{
+    park_prepare(t, kind, obj, unpark, until);
+    __atomic_store_n(&t->woken, 0, __ATOMIC_RELAXED);
+    if (lk)
+        weft__lk_drop(lk);
+    return switch_out(t); /* a tail call: see "No ret after a switch" */
+}
+
 void weft__park_open(weft_task_t *t, const weft__wait_kind_t *kind, const void *obj,
                      void (*unpark)(weft_task_t *), int64_t until)
 {
@@ -186,7 +196,7 @@ weft__waiter_t *weft__wlist_take(weft__wlist_t *l)
  * object's lock, that one's included. */
 static void interrupt(weft_task_t *t, int status)
 {
-    if (t->tstate != WEFT_TASK_WAITING || !weft__claim(t))
+    if (t->tstate != WEFT_TASK_WAITING || !weft__claim_any(t))
         return;
     t->b->wake_status = status;
     make_ready(t);

@@ -315,7 +315,7 @@ void weft__task_discard(weft__loop_t *L, weft_task_t *t)
     weft__report_pending(t);
     if (t->b) {
         t->b->co.state = WEFT_CORO_DEAD; /* weft__discarding(t) from here */
-        if (t->tstate == WEFT_TASK_WAITING && weft__claim(t) && t->b->unpark)
+        if (t->tstate == WEFT_TASK_WAITING && weft__claim_any(t) && t->b->unpark)
             t->b->unpark(t);
         t->b->unpark = NULL;
         weft__timer_disarm(L, &t->b->timer);

@@ -62,6 +62,7 @@ struct weft_task {
      * weft_cancel from another worker, while cancel_posted. */
     uint8_t woken;
     uint8_t cancel_posted;
+    uint8_t several; /* parked on several objects' lists at once (a select) */
     weft__spin_t mu; /* guards done_waiters and the end (tstate DONE) */
     weft__wlist_t done_waiters; /* awaiters and done callbacks */
     weft_task_t *all_prev, *all_next;
@@ -119,9 +120,10 @@ static inline void weft__uncancel_one(weft_task_t *t)
         ;
 }
 
-/* Claims t's current park for the caller (wait.h): true for exactly one
- * claimant per park. With one worker, plain loads and stores. */
-static inline bool weft__claim(weft_task_t *t)
+/* Claims t's current park for an interrupter (wait.h), which holds no
+ * lock: true for exactly one claimant per park. With one worker, plain
+ * loads and stores; else an atomic compare-and-swap. */
+static inline bool weft__claim_any(weft_task_t *t)
 {
     if (WEFT_LIKELY(!weft__multi_now())) {
         if (t->woken)
@@ -132,6 +134,22 @@ static inline bool weft__claim(weft_task_t *t)
     uint8_t zero = 0;
     return __atomic_compare_exchange_n(&t->woken, &zero, 1, false, __ATOMIC_ACQ_REL,
                                        __ATOMIC_RELAXED);
+}
+
+/* Claims t's current park for a waker that holds the lock of what t
+ * waits on. When t is on the waker's own worker and waits on that one
+ * object, every other claimant is either on this thread (an interrupter)
+ * or holds the same lock (a waker elsewhere), so a plain load and store
+ * do; a select's task, or one on another worker, takes the atomic way. */
+static inline bool weft__claim(weft_task_t *t)
+{
+    if (WEFT_LIKELY(t->loop == weft__self.loop && !t->several)) {
+        if (__atomic_load_n(&t->woken, __ATOMIC_RELAXED))
+            return false;
+        __atomic_store_n(&t->woken, 1, __ATOMIC_RELAXED);
+        return true;
+    }
+    return weft__claim_any(t);
 }
 
 /* References (any worker). */

@@ -126,6 +126,11 @@ int weft__wait_check(weft_task_t *t);
  * when park returns. Suspends. */
 int weft__park(weft_task_t *t, const weft__wait_kind_t *kind, const void *obj,
                void (*unpark)(weft_task_t *t), int64_t until, weft__lk_t *lk);
+/* weft__park, but the lock stays let go when it returns: for a call
+ * that needs nothing more from the object once woken (a channel's send
+ * and receive: what was handed over is in the task's own record). */
+int weft__park_out(weft_task_t *t, const weft__wait_kind_t *kind, const void *obj,
+                   void (*unpark)(weft_task_t *t), int64_t until, weft__lk_t *lk);
 /* A park whose waiter records go on several objects' lists (a select
  * over channels): weft__park_open records the park (as weft__park does)
  * and makes t claimable while the caller still holds every object's
