@@ -1,23 +1,23 @@
 #!/bin/sh
 # Usage: scripts/deps.sh MODE
 #   build   what building and testing needs (compiler, cmake, cmocka, valgrind,
-#           OpenSSL and libcurl with their command-line tools)
+#           liburing, OpenSSL and libcurl with their command-line tools)
 #   bench   build + the benchmark peers and load generators
 #   fuzz    build + clang (libFuzzer)
 #   format  clang-format
-#   aarch64 cross compiler, qemu-user and arm64 cmocka (adds the arm64
-#           architecture to dpkg for it) for `make aarch64`
+#   aarch64 cross compiler, qemu-user and arm64 cmocka and liburing (adds the
+#           arm64 architecture to dpkg for them) for `make aarch64`
 # Installs what is missing (Debian/Ubuntu, as root), or prints the command to
 # run and exits 1. Quiet when nothing is missing.
 set -eu
 
 mode=${1:-build}
 
-build_pkgs="cmake make gcc pkg-config libcmocka-dev valgrind libssl-dev openssl libcurl4-openssl-dev curl"
+build_pkgs="cmake make gcc pkg-config libcmocka-dev valgrind liburing-dev libssl-dev openssl libcurl4-openssl-dev curl"
 bench_pkgs="libboost-context-dev golang-go python3 python3-uvloop libuv1-dev wrk nginx-light redis-server redis-tools curl"
 format_pkgs="clang-format"
 fuzz_pkgs="clang"
-aarch64_pkgs="cmake make pkg-config gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user libcmocka-dev:arm64"
+aarch64_pkgs="cmake make pkg-config gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user libcmocka-dev:arm64 liburing-dev:arm64"
 
 case $mode in
     build) want=$build_pkgs ;;
@@ -35,6 +35,7 @@ if [ ! -f /etc/debian_version ] || ! command -v dpkg-query >/dev/null 2>&1; then
         command -v $c >/dev/null 2>&1 || missing="$missing $c"
     done
     if [ "$mode" != format ] && ! pkg-config --exists cmocka 2>/dev/null; then missing="$missing cmocka"; fi
+    if [ "$mode" != format ] && ! pkg-config --exists liburing 2>/dev/null; then missing="$missing liburing"; fi
     if [ "$mode" = format ] && ! command -v clang-format >/dev/null 2>&1; then missing="$missing clang-format"; fi
     if [ -n "$missing" ]; then
         echo "deps.sh: not a Debian system; please install:$missing (needed for '$mode': $want)" >&2
