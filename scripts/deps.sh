@@ -3,17 +3,17 @@
 #        scripts/deps.sh list MODE lists the packages MODE adds (the README's
 #                                  table names the same; ctest deps_readme checks)
 # Modes, each with the packages of the one it builds on:
-#   demo    what `make demo` needs: C compiler, make, cmake, and OpenSSL (the
-#           library's TLS, and the openssl command the tour's TLS section
-#           makes its certificate with)
+#   demo    what `make demo` needs: C compiler, make, cmake, liburing (the
+#           child reaper's io_uring) and OpenSSL (the library's TLS, and the
+#           openssl command the tour's TLS section makes its certificate with)
 #   build   demo + what building and testing needs: g++ (weft.h is test-built
 #           as C++), pkg-config, cmocka, valgrind, libcurl and the curl
 #           command, groff-base (a test renders the man pages)
 #   bench   build + the benchmark peers and load generators
 #   fuzz    build + clang (libFuzzer)
 #   format  clang-format
-#   aarch64 cross compiler, qemu-user and arm64 cmocka (adds the arm64
-#           architecture to dpkg for it) for `make aarch64`
+#   aarch64 cross compiler, qemu-user and arm64 cmocka and liburing (adds the
+#           arm64 architecture to dpkg for them) for `make aarch64`
 # Installs what is missing (Debian/Ubuntu, as root), or prints the command to
 # run and exits 1. Quiet when nothing is missing; apt's own output goes to a
 # log that is shown only if it fails.
@@ -21,12 +21,12 @@ set -eu
 
 mode=${1:-build}
 
-demo_pkgs="cmake make gcc libc6-dev libssl-dev openssl"
+demo_pkgs="cmake make gcc libc6-dev liburing-dev libssl-dev openssl"
 build_pkgs="g++ pkg-config libcmocka-dev valgrind libcurl4-openssl-dev curl groff-base"
 bench_pkgs="libboost-context-dev golang-go python3 python3-uvloop libuv1-dev wrk nginx-light redis-server redis-tools"
 format_pkgs="clang-format"
 fuzz_pkgs="clang"
-aarch64_pkgs="cmake make pkg-config gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user libcmocka-dev:arm64"
+aarch64_pkgs="cmake make pkg-config gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user libcmocka-dev:arm64 liburing-dev:arm64"
 
 if [ "$mode" = list ]; then
     case ${2:-} in
@@ -60,6 +60,7 @@ if [ ! -f /etc/debian_version ] || ! command -v dpkg-query >/dev/null 2>&1; then
     case $mode in
         build | bench | fuzz) pkg-config --exists cmocka 2>/dev/null || missing="$missing cmocka" ;;
     esac
+    if [ "$mode" != format ] && ! pkg-config --exists liburing 2>/dev/null; then missing="$missing liburing"; fi
     if [ "$mode" = format ] && ! command -v clang-format >/dev/null 2>&1; then missing="$missing clang-format"; fi
     if [ -n "$missing" ]; then
         echo "deps.sh: not a Debian system; please install:$missing (needed for '$mode': $want)" >&2
