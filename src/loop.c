@@ -342,12 +342,14 @@ static void run_handle(weft_handle_t *h)
 
 /* ---- the inbox ---- */
 
-void weft__loop_post(weft__loop_t *L, weft__post_t *p)
+/* Pushes the chain first..last (last->next is set here) onto L's inbox
+ * and wakes L if it may be blocked. */
+static void post_chain(weft__loop_t *L, weft__post_t *first, weft__post_t *last)
 {
     weft__post_t *old = atomic_load_explicit(&L->inbox, memory_order_relaxed);
     do
-        p->next = old;
-    while (!atomic_compare_exchange_weak_explicit(&L->inbox, &old, p, memory_order_seq_cst,
+        last->next = old;
+    while (!atomic_compare_exchange_weak_explicit(&L->inbox, &old, first, memory_order_seq_cst,
                                                   memory_order_relaxed));
     /* Only a loop that may be blocked needs the eventfd, and only once:
      * the poster that clears `parked` writes it. The loop sets `parked`
@@ -356,6 +358,38 @@ void weft__loop_post(weft__loop_t *L, weft__post_t *p)
     if (atomic_load_explicit(&L->parked, memory_order_seq_cst) &&
         atomic_exchange_explicit(&L->parked, 0, memory_order_seq_cst))
         weft__backend_notify(L->be);
+}
+
+void weft__loop_post(weft__loop_t *L, weft__post_t *p)
+{
+    post_chain(L, p, p);
+}
+
+void weft__loop_post_batched(weft__loop_t *T, weft__post_t *p)
+{
+    weft__loop_t *L = weft__self.loop;
+    if (!L || !L->outbox || T->rt != L->rt) {
+        post_chain(T, p, p);
+        return;
+    }
+    struct weft__outbox *o = &L->outbox[T->index];
+    p->next = o->head; /* newest first, as the inbox keeps them */
+    o->head = p;
+    if (!o->tail) {
+        o->tail = p;
+        L->outgoing[L->nout++] = T->index;
+    }
+}
+
+/* Sends what the turn batched for other loops. */
+static void flush_outbox(weft__loop_t *L)
+{
+    for (int i = 0; i < L->nout; i++) {
+        struct weft__outbox *o = &L->outbox[L->outgoing[i]];
+        post_chain(L->rt->loops[L->outgoing[i]], o->head, o->tail);
+        o->head = o->tail = NULL;
+    }
+    L->nout = 0;
 }
 
 void weft__loop_drain(weft__loop_t *L)
@@ -405,12 +439,55 @@ void weft__loop_poll_now(weft__loop_t *L)
 
 /* ---- the turn ---- */
 
+/* With several workers, a loop that ran out of work and has lately been
+ * handed work by others looks at its inbox (and at others' unstarted
+ * tasks) for up to IDLE_SPIN_NS before it blocks: a post that comes
+ * meanwhile costs its sender no wake-up system call and this loop no
+ * sleep and wake-up (docs/design.md "Every core" has the measured
+ * trade-off). A loop nobody posted to since it last blocked does not
+ * spin, so idle workers and I/O-bound ones cost no CPU. */
+#define IDLE_SPIN_NS WEFT_USEC(20)
+
+static inline void cpu_pause(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield" ::: "memory");
+#endif
+}
+
+/* True when work came during the spin. */
+static bool idle_spin(weft__loop_t *L, int64_t timeout_ns)
+{
+    unsigned long posts = atomic_load_explicit(&L->posts, memory_order_relaxed);
+    if (posts == L->posts_seen || timeout_ns == 0)
+        return false;
+    L->posts_seen = posts;
+    int64_t end = weft_now() + (timeout_ns > 0 && timeout_ns < IDLE_SPIN_NS ? timeout_ns
+                                                                              : IDLE_SPIN_NS);
+    for (unsigned i = 0;; i++) {
+        if (atomic_load_explicit(&L->inbox, memory_order_acquire) || weft__stealable(L))
+            return true;
+        if ((i & 63) == 63 && weft_now() >= end)
+            return false;
+        cpu_pause();
+    }
+}
+
 /* Blocks in the backend for up to timeout_ns, unless a post or (with
  * several workers) a task to steal is there already. */
 static void park_poll(weft__loop_t *L, int64_t timeout_ns)
 {
     weft__rt_t *rt = L->rt;
     bool multi = rt->n > 1;
+    if (multi) {
+        flush_outbox(L);
+        if (idle_spin(L, timeout_ns)) {
+            weft__backend_poll(L->be, 0);
+            return;
+        }
+    }
     atomic_store_explicit(&L->parked, 1, memory_order_seq_cst);
     if (multi)
         atomic_fetch_add_explicit(&rt->nparked, 1, memory_order_seq_cst);
@@ -546,6 +623,8 @@ bool weft__loop_turn(weft__loop_t *L)
     if (L->timers.n)
         fire_timers(L);
     run_ready(L);
+    if (L->nout)
+        flush_outbox(L);
     return true;
 }
 
@@ -579,6 +658,19 @@ weft__loop_t *weft__loop_open(weft__rt_t *rt, int index, const weft_config_t *cf
     L->timer_spin_ns = cfg && cfg->timer_spin_ns > 0 ? cfg->timer_spin_ns : 0;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     L->spare_cpu = rt->n < ncpu;
+    if (rt->n > 1) {
+        L->outbox = calloc((size_t)rt->n, sizeof *L->outbox);
+        L->outgoing = calloc((size_t)rt->n, sizeof *L->outgoing);
+        if (!L->outbox || !L->outgoing) {
+            free(L->outbox);
+            free(L->outgoing);
+            weft__backend_close(L->be);
+            weft__backend_free(L->be);
+            free(L);
+            *err = -ENOMEM;
+            return NULL;
+        }
+    }
     thr->loop = L;
     weft__stack_guard_thread();
     return L;
@@ -587,6 +679,8 @@ weft__loop_t *weft__loop_open(weft__rt_t *rt, int index, const weft_config_t *cf
 void weft__loop_close(weft__loop_t *L)
 {
     L->closing = true;
+    if (L->nout)
+        flush_outbox(L);
     /* hooks first: what they hold (a stream's held writes) may still go */
     while (L->hooks) {
         weft__hook_t *h = L->hooks;
@@ -625,5 +719,7 @@ void weft__loop_close(weft__loop_t *L)
 void weft__loop_free(weft__loop_t *L)
 {
     weft__backend_free(L->be);
+    free(L->outbox);
+    free(L->outgoing);
     free(L);
 }

@@ -76,6 +76,10 @@ struct weft__post {
 /* Hands p to L and wakes it if it may be blocked. Any thread; lock-free;
  * one eventfd write per empty -> non-empty transition, not per record. */
 void weft__loop_post(struct weft__loop *L, weft__post_t *p);
+/* The same from a loop's own thread, batched: the records a turn posts
+ * to one loop leave together at the turn's end (or before this loop
+ * blocks), with one atomic exchange and at most one wake-up. */
+void weft__loop_post_batched(struct weft__loop *L, weft__post_t *p);
 
 /* ---- before-poll hooks (redis's beforeSleep) ----
  *
@@ -160,6 +164,14 @@ typedef struct weft__loop {
      * tasks ended here; tasks ended here, ever; posts run here, ever. */
     _Atomic long live;
     _Atomic unsigned long ended, posts;
+    /* Records this loop's thread posts to other loops during a turn
+     * (weft__loop_post_batched), one chain per target worker, newest
+     * first; `outgoing` lists the targets with a chain. */
+    struct weft__outbox {
+        weft__post_t *head, *tail;
+    } *outbox;
+    int *outgoing, nout;
+    unsigned long posts_seen; /* `posts` at the last park (the idle spin) */
     unsigned idle_rounds; /* closing: idle waits without progress anywhere */
     _Atomic int idle;     /* blocked with nothing of its own to wait for */
     int64_t timer_spin_ns; /* weft_config_t.timer_spin_ns */

@@ -70,7 +70,7 @@ static void wake_post_fn(weft__loop_t *L, weft__post_t *p)
 void weft__post_wake(weft_task_t *t)
 {
     t->wake_post.fn = wake_post_fn;
-    weft__loop_post(t->loop, &t->wake_post);
+    weft__loop_post_batched(t->loop, &t->wake_post);
 }
 
 static void cancel_post_fn(weft__loop_t *L, weft__post_t *p)
