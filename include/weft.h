@@ -427,6 +427,46 @@ WEFT_API int weft_cancel(weft_task_t *t);
  * number of requests cleared (0 if none), -EPERM outside a task. */
 WEFT_API int weft_uncancel(void);
 
+/* Why a task is cancelled (weft_cancel_with, weft_task_cancel_reason).
+ * weft itself gives these; a program may use its own codes from
+ * WEFT_CANCEL_USER up. */
+#define WEFT_CANCEL_REQUESTED 0 /* weft_cancel, with no reason given */
+#define WEFT_CANCEL_DEADLINE 1  /* a deadline of the task waiting for it passed
+                                 * (weft_wait_for, weft_gather, a group's wait) */
+#define WEFT_CANCEL_GROUP 2     /* a sibling in its task group failed */
+#define WEFT_CANCEL_SHUTDOWN 3  /* weft_run is closing: its main task returned */
+#define WEFT_CANCEL_SIGNAL 4    /* a signal (SIGINT, SIGTERM) cancelled weft_run's main */
+#define WEFT_CANCEL_DEADLOCK 5  /* nothing could run any more: weft_run cancelled main */
+#define WEFT_CANCEL_USER 100
+
+/* weft_cancel, with a reason: `reason` (a WEFT_CANCEL_* code, or the
+ * program's own from WEFT_CANCEL_USER) and an optional message (copied;
+ * NULL for none) that the task, the task tree and weft's reports can
+ * read, as asyncio's Task.cancel(msg). The first reason a task is
+ * cancelled with is the one kept (later requests still count, see
+ * weft_task_cancelling). A task that waits for others on their behalf
+ * (wait_for, gather, a group's wait) passes its own reason on when it is
+ * cancelled, and WEFT_CANCEL_DEADLINE when its deadline passed, so a child
+ * can tell an outer deadline from a plain cancellation. Never suspends.
+ * Returns as weft_cancel, or -EINVAL (reason < 0), -ENOMEM (the message
+ * could not be kept: the task is cancelled all the same). */
+WEFT_API int weft_cancel_with(weft_task_t *t, int reason, const char *msg);
+
+/* The reason t was first cancelled with, or -ENOENT if it never was
+ * (-EINVAL for NULL); *msg (may be NULL) gets its message or NULL, valid
+ * while t is. Never suspends. */
+WEFT_API int weft_task_cancel_reason(const weft_task_t *t, const char **msg);
+
+/* The number of cancellation requests t has pending: every weft_cancel
+ * adds one, weft_uncancel clears them (asyncio's Task.cancelling()). Never
+ * suspends. Returns the count, or -EINVAL for NULL. */
+WEFT_API int weft_task_cancelling(const weft_task_t *t);
+
+/* The text of a WEFT_CANCEL_* reason ("requested", "deadline", "group",
+ * "shutdown", "signal", "deadlock"; "user" for the program's own codes,
+ * "unknown" else). Static; never NULL. */
+WEFT_API const char *weft_cancel_reason_name(int reason);
+
 typedef enum weft_task_state {
     WEFT_TASK_PENDING = 0, /* spawned, not started */
     WEFT_TASK_READY,       /* started, waiting for its turn */
@@ -531,32 +571,52 @@ WEFT_API int weft_ticker_destroy(weft_ticker_t *tk);
 /* ---- deadlines (asyncio.timeout) ---- */
 
 /* A deadline scope. Lives wherever the task likes (usually its stack):
- * only the task that pushed it touches it. */
+ * only the task that pushed it touches it. Its fields are weft's; read
+ * them with weft_deadline_when. */
 typedef struct weft_deadline {
-    int64_t when;  /* this scope's own deadline */
-    int64_t outer; /* the deadline in force before it */
-    weft_task_t *task;
-    uint32_t depth;
+    int64_t when;             /* this scope's own deadline */
+    weft_task_t *task;        /* the task it is open in, while open */
+    struct weft_deadline *up; /* the scope it is nested in */
+    uint32_t open;            /* a mark while open: pushing it again is refused */
 } weft_deadline_t;
 
-/* Opens a deadline scope ending timeout_ns from now: until it is popped,
+/* Opens a deadline scope ending timeout_ns from now (a negative timeout
+ * has already expired: the deadline is that instant in the past;
+ * WEFT_FOREVER: none, a scope to reschedule later): until it is popped,
  * every suspending call of the task returns -ETIMEDOUT once the deadline
- * has passed. Scopes nest; an inner scope never extends an outer one.
- * Never suspends. Returns 0, -EINVAL (d NULL), -EPERM outside a task. */
+ * has passed (asyncio.timeout). Scopes nest; an inner scope never extends
+ * an outer one. Never suspends. Returns 0, -EINVAL (d NULL), -EALREADY (d
+ * is already open: pop it first), -EPERM outside a task. */
 WEFT_API int weft_deadline_push(weft_deadline_t *d, int64_t timeout_ns);
 
 /* The same, with an absolute instant of weft_now(). */
 WEFT_API int weft_deadline_push_at(weft_deadline_t *d, int64_t when);
+
+/* Moves open scope d's own deadline to the instant `when` (asyncio's
+ * Timeout.reschedule; WEFT_FOREVER: none). Scopes inside d still never
+ * outlast it. A later deadline takes effect at once; one already past
+ * times out the task's next suspending call. Never suspends. Returns 0,
+ * -EINVAL (d NULL, or not open in the calling task), -EPERM outside a
+ * task. */
+WEFT_API int weft_deadline_reschedule(weft_deadline_t *d, int64_t when);
+
+/* Scope d's own deadline, an instant of weft_now() (WEFT_FOREVER: none),
+ * or -EINVAL for NULL. Never suspends. */
+WEFT_API int64_t weft_deadline_when(const weft_deadline_t *d);
 
 /* Closes the innermost scope d. Returns -ETIMEDOUT if d's own deadline
  * has passed (so the caller knows it was this scope that expired), else
  * 0; -EINVAL if d is not the task's innermost open scope. */
 WEFT_API int weft_deadline_pop(weft_deadline_t *d);
 
-/* Waits for t at most timeout_ns. Suspends. On time-out, cancels t, waits
- * until it has unwound, and returns -ETIMEDOUT; otherwise as weft_await.
+/* Waits for t at most timeout_ns (negative: already expired, as 0).
+ * Suspends. On time-out, cancels t (reason WEFT_CANCEL_DEADLINE), waits
+ * until it has unwound and returns -ETIMEDOUT; otherwise as weft_await.
  * If the caller is cancelled, t is cancelled too and awaited, and the
- * call returns -ECANCELED (asyncio.wait_for). */
+ * call returns -ECANCELED (asyncio.wait_for). Either way, when t ended
+ * other than cancelled while it was being cancelled (it finished, or
+ * failed, before the cancellation reached it), its own status and result
+ * are returned: what happened is never reported as a time-out. */
 WEFT_API int weft_wait_for(weft_task_t *t, int64_t timeout_ns, void **result);
 
 /* Makes *out a new task that finishes as inner does, with its status and

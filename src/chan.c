@@ -260,15 +260,22 @@ int weft_chan_close(weft_chan_t *ch)
 {
     if (!ch)
         return -EINVAL;
-    WEFT__LOCK(&ch->mu);
-    if (ch->closed)
-        return -EALREADY;
-    ch->closed = true;
-    weft__waiter_t *w;
-    while ((w = weft__wlist_take(&ch->senders)))
-        complete(w, NULL, false, -EPIPE);
-    while ((w = weft__wlist_take(&ch->receivers)))
-        complete(w, NULL, true, -EPIPE);
+    weft__batch_begin(); /* every waiter wakes: one post per worker */
+    {
+        WEFT__LOCK(&ch->mu);
+        if (ch->closed) {
+            weft__lk_drop(&weft__lk);
+            weft__batch_end();
+            return -EALREADY;
+        }
+        ch->closed = true;
+        weft__waiter_t *w;
+        while ((w = weft__wlist_take(&ch->senders)))
+            complete(w, NULL, false, -EPIPE);
+        while ((w = weft__wlist_take(&ch->receivers)))
+            complete(w, NULL, true, -EPIPE);
+    }
+    weft__batch_end();
     return 0;
 }
 

@@ -47,6 +47,23 @@ static void describe_wait(FILE *out, const weft_task_t *t)
     }
 }
 
+/* " [cancelling: deadline]", with the reason's message if it has one. */
+static void describe_cancel(FILE *out, const weft_task_t *t)
+{
+    const char *msg;
+    int why = weft_task_cancel_reason(t, &msg);
+    if (why < 0) {
+        fputs(" [cancelling]", out);
+        return;
+    }
+    fprintf(out, " [cancelling: %s", weft_cancel_reason_name(why));
+    if (why >= WEFT_CANCEL_USER)
+        fprintf(out, " %d", why);
+    if (msg)
+        fprintf(out, ", \"%s\"", msg);
+    fputc(']', out);
+}
+
 /* The task's stack mode and what its stack holds: the bytes saved (or
  * live on the shared stack) for a copy-stack task, the resident bytes of
  * its own stack otherwise (mincore: a debugging aid, not a hot path). */
@@ -188,7 +205,7 @@ int weft_task_tree(FILE *out)
             describe_wait(out, t);
             describe_stack(out, t);
             if (t->cancel_req)
-                fputs(" [cancelling]", out);
+                describe_cancel(out, t);
             fputc('\n', out);
             written++;
             /* push children in reverse so they print in order */

@@ -368,7 +368,7 @@ void weft__loop_post(weft__loop_t *L, weft__post_t *p)
 void weft__loop_post_batched(weft__loop_t *T, weft__post_t *p)
 {
     weft__loop_t *L = weft__self.loop;
-    if (!L || !L->outbox || T->rt != L->rt) {
+    if (!L || !L->batching || !L->outbox || T->rt != L->rt) {
         post_chain(T, p, p);
         return;
     }
@@ -381,7 +381,7 @@ void weft__loop_post_batched(weft__loop_t *T, weft__post_t *p)
     }
 }
 
-/* Sends what the turn batched for other loops. */
+/* Sends what a batch gathered for other loops. */
 static void flush_outbox(weft__loop_t *L)
 {
     for (int i = 0; i < L->nout; i++) {
@@ -390,6 +390,20 @@ static void flush_outbox(weft__loop_t *L)
         o->head = o->tail = NULL;
     }
     L->nout = 0;
+}
+
+void weft__batch_begin(void)
+{
+    weft__loop_t *L = weft__self.loop;
+    if (L)
+        L->batching++;
+}
+
+void weft__batch_end(void)
+{
+    weft__loop_t *L = weft__self.loop;
+    if (L && --L->batching == 0 && L->nout)
+        flush_outbox(L);
 }
 
 void weft__loop_drain(weft__loop_t *L)
@@ -623,8 +637,6 @@ bool weft__loop_turn(weft__loop_t *L)
     if (L->timers.n)
         fire_timers(L);
     run_ready(L);
-    if (L->nout)
-        flush_outbox(L);
     return true;
 }
 

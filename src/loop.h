@@ -76,10 +76,17 @@ struct weft__post {
 /* Hands p to L and wakes it if it may be blocked. Any thread; lock-free;
  * one eventfd write per empty -> non-empty transition, not per record. */
 void weft__loop_post(struct weft__loop *L, weft__post_t *p);
-/* The same from a loop's own thread, batched: the records a turn posts
- * to one loop leave together at the turn's end (or before this loop
- * blocks), with one atomic exchange and at most one wake-up. */
+/* The same from a loop's own thread, for a wake-up: inside a batch
+ * (weft__batch_begin / _end, around a call that wakes many tasks at
+ * once) the records bound for one loop leave together when the batch
+ * ends, with one atomic exchange and at most one wake-up; outside one at
+ * once (a wake-up must not wait for the rest of a turn: the waker may
+ * compute for long, or spin for what the woken task will do). */
 void weft__loop_post_batched(struct weft__loop *L, weft__post_t *p);
+/* Opens and closes a batch of wake-ups on the calling thread's loop
+ * (nestable; no-ops outside a loop). */
+void weft__batch_begin(void);
+void weft__batch_end(void);
 
 /* ---- before-poll hooks (redis's beforeSleep) ----
  *
@@ -171,6 +178,7 @@ typedef struct weft__loop {
         weft__post_t *head, *tail;
     } *outbox;
     int *outgoing, nout;
+    int batching; /* open weft__batch_begin()s */
     unsigned long posts_seen; /* `posts` at the last park (the idle spin) */
     unsigned idle_rounds; /* closing: idle waits without progress anywhere */
     _Atomic int idle;     /* blocked with nothing of its own to wait for */

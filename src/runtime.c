@@ -387,7 +387,7 @@ int weft__run(weft__rt_t *rt, const weft_config_t *cfg, weft_task_fn main, void 
             fprintf(stderr, "weft: deadlock: no task can run and nothing is pending; "
                             "cancelling the main task\n");
             stuck = true;
-            weft_cancel(mt);
+            weft__cancel_why(mt, WEFT_CANCEL_DEADLOCK, NULL);
         }
     }
     /* main returned: cancel what is left and let it unwind; plain threads
@@ -402,7 +402,7 @@ int weft__run(weft__rt_t *rt, const weft_config_t *cfg, weft_task_fn main, void 
     } else {
         L->closing = true;
         for (weft_task_t *t = L->all; t; t = t->all_next)
-            weft_cancel(t);
+            weft__cancel_why(t, WEFT_CANCEL_SHUTDOWN, NULL);
         while (L->ntasks > 0 && weft__loop_turn(L))
             ;
         /* still stuck: discard one at a time and let the rest run again */

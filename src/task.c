@@ -74,6 +74,8 @@ void weft__task_unref(weft_task_t *t)
         weft__report_unretrieved(t);
     if (t->name)
         free(t->name);
+    if (t->why && t->why->heap)
+        free((void *)t->why);
     task_free(t);
 }
 
@@ -240,6 +242,7 @@ static void finish(weft__loop_t *L, weft_task_t *t)
         }
     }
     /* an awaiter may run (and wait again) once woken: read on first */
+    weft__batch_begin();
     for (w = first; w;) {
         weft__waiter_t *next = w->next;
         w->next = NULL;
@@ -249,6 +252,7 @@ static void finish(weft__loop_t *L, weft_task_t *t)
             w->notify(w, t);
         w = next;
     }
+    weft__batch_end();
     weft__count(&L->live, -1);
     weft__countu(&L->ended);
     weft__rt_t *rt = L->rt;
@@ -418,19 +422,96 @@ int weft_task_release(weft_task_t *t)
     return 0;
 }
 
-int weft_cancel(weft_task_t *t)
+static const weft__why_t why_codes[] = {
+    {WEFT_CANCEL_REQUESTED, false, NULL}, {WEFT_CANCEL_DEADLINE, false, NULL},
+    {WEFT_CANCEL_GROUP, false, NULL},     {WEFT_CANCEL_SHUTDOWN, false, NULL},
+    {WEFT_CANCEL_SIGNAL, false, NULL},    {WEFT_CANCEL_DEADLOCK, false, NULL}};
+
+/* Records why t is cancelled, unless a reason is there already. */
+static int set_why(weft_task_t *t, int code, const char *msg)
 {
-    if (!t)
-        return -EINVAL;
+    if (__atomic_load_n(&t->why, __ATOMIC_ACQUIRE))
+        return 0;
+    const weft__why_t *why;
+    weft__why_t *w = NULL;
+    if (!msg && code >= 0 && code < (int)(sizeof why_codes / sizeof why_codes[0])) {
+        why = &why_codes[code];
+    } else {
+        size_t len = msg ? strlen(msg) + 1 : 0;
+        if (!(w = malloc(sizeof *w + len)))
+            return -ENOMEM;
+        w->code = code;
+        w->heap = true;
+        w->msg = msg ? memcpy((char *)(w + 1), msg, len) : NULL;
+        why = w;
+    }
+    const weft__why_t *none = NULL;
+    if (!__atomic_compare_exchange_n(&t->why, &none, why, false, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_ACQUIRE))
+        free(w); /* another reason came first */
+    return 0;
+}
+
+int weft__cancel_why(weft_task_t *t, int code, const char *msg)
+{
     if (weft__tstate(t) == WEFT_TASK_DONE)
         return -EALREADY;
+    int rc = set_why(t, code, msg);
     __atomic_fetch_add(&t->cancel_req, 1, __ATOMIC_RELAXED);
     /* a task not started yet reads cancel_req when it starts */
     if (__atomic_load_n(&t->loop, __ATOMIC_RELAXED) == weft__self.loop)
         weft__interrupt_cancel(t);
     else
         weft__cancel_remote(t);
-    return 0;
+    return rc;
+}
+
+int weft__own_reason(const weft_task_t *t)
+{
+    const weft__why_t *why = __atomic_load_n(&t->why, __ATOMIC_ACQUIRE);
+    return why ? why->code : WEFT_CANCEL_REQUESTED;
+}
+
+int weft_cancel(weft_task_t *t)
+{
+    if (!t)
+        return -EINVAL;
+    return weft__cancel_why(t, WEFT_CANCEL_REQUESTED, NULL);
+}
+
+int weft_cancel_with(weft_task_t *t, int reason, const char *msg)
+{
+    if (!t || reason < 0)
+        return -EINVAL;
+    return weft__cancel_why(t, reason, msg);
+}
+
+int weft_task_cancel_reason(const weft_task_t *t, const char **msg)
+{
+    if (msg)
+        *msg = NULL;
+    if (!t)
+        return -EINVAL;
+    const weft__why_t *why = __atomic_load_n(&t->why, __ATOMIC_ACQUIRE);
+    if (!why)
+        return -ENOENT;
+    if (msg)
+        *msg = why->msg;
+    return why->code;
+}
+
+int weft_task_cancelling(const weft_task_t *t)
+{
+    return t ? (int)weft__cancel_req(t) : -EINVAL;
+}
+
+const char *weft_cancel_reason_name(int reason)
+{
+    static const char *const names[] = {"requested", "deadline", "group",
+                                        "shutdown",  "signal",   "deadlock"};
+    if (reason >= 0 && reason < (int)(sizeof names / sizeof names[0]))
+        return names[reason];
+    return reason >= WEFT_CANCEL_USER ? "user" : "unknown";
 }
 
 int weft_uncancel(void)
@@ -518,6 +599,29 @@ int weft_task_on_done(weft_task_t *t, void (*fn)(weft_task_t *, void *), void *a
 
 /* ---- deadlines ---- */
 
+#define SCOPE_OPEN 0x5c09e0u /* weft_deadline_t.open while pushed */
+
+/* The earliest deadline of the scopes from s outwards. */
+static int64_t scopes_earliest(const weft_deadline_t *s)
+{
+    int64_t when = WEFT_FOREVER;
+    for (; s; s = s->up)
+        if (s->when < when)
+            when = s->when;
+    return when;
+}
+
+/* Whether d is open in t (on t's chain of scopes). */
+static bool scope_open_in(const weft_deadline_t *d, const weft_task_t *t)
+{
+    if (d->open != SCOPE_OPEN || d->task != t)
+        return false;
+    for (const weft_deadline_t *s = t->b->scope; s; s = s->up)
+        if (s == d)
+            return true;
+    return false;
+}
+
 int weft_deadline_push_at(weft_deadline_t *d, int64_t when)
 {
     if (!d)
@@ -525,32 +629,64 @@ int weft_deadline_push_at(weft_deadline_t *d, int64_t when)
     weft_task_t *t = weft__task();
     if (!t)
         return -EPERM;
+    if (scope_open_in(d, t))
+        return -EALREADY;
     d->when = when;
-    d->outer = t->b->deadline;
     d->task = t;
-    d->depth = ++t->b->deadline_depth;
+    d->up = t->b->scope;
+    d->open = SCOPE_OPEN;
+    t->b->scope = d;
     if (when < t->b->deadline)
         t->b->deadline = when;
     return 0;
 }
 
+/* now + timeout_ns without overflow: WEFT_FOREVER stays none, a negative
+ * timeout lands in the past. */
+static int64_t after(int64_t timeout_ns)
+{
+    if (timeout_ns == WEFT_FOREVER)
+        return WEFT_FOREVER;
+    int64_t now = weft_now();
+    if (timeout_ns > 0 && timeout_ns > WEFT_FOREVER - 1 - now)
+        return WEFT_FOREVER - 1;
+    if (timeout_ns < 0 && timeout_ns < INT64_MIN + now)
+        return INT64_MIN;
+    return now + timeout_ns;
+}
+
 int weft_deadline_push(weft_deadline_t *d, int64_t timeout_ns)
 {
-    int64_t now = weft_now();
-    if (timeout_ns < 0)
-        timeout_ns = 0;
-    return weft_deadline_push_at(d, timeout_ns > WEFT_FOREVER - now ? WEFT_FOREVER
-                                                                     : now + timeout_ns);
+    return weft_deadline_push_at(d, after(timeout_ns));
+}
+
+int weft_deadline_reschedule(weft_deadline_t *d, int64_t when)
+{
+    weft_task_t *t = weft__task();
+    if (!t)
+        return -EPERM;
+    if (!d || !scope_open_in(d, t))
+        return -EINVAL;
+    d->when = when;
+    t->b->deadline = scopes_earliest(t->b->scope);
+    return 0;
+}
+
+int64_t weft_deadline_when(const weft_deadline_t *d)
+{
+    return d ? d->when : -EINVAL;
 }
 
 int weft_deadline_pop(weft_deadline_t *d)
 {
     weft_task_t *t = weft__task();
-    if (!d || !t || d->task != t || d->depth != t->b->deadline_depth)
+    if (!d || !t || d->task != t || d->open != SCOPE_OPEN || t->b->scope != d)
         return -EINVAL;
-    t->b->deadline = d->outer;
-    t->b->deadline_depth--;
+    t->b->scope = d->up;
+    t->b->deadline = scopes_earliest(d->up);
     d->task = NULL;
+    d->up = NULL;
+    d->open = 0;
     return d->when != WEFT_FOREVER && weft_now() >= d->when ? -ETIMEDOUT : 0;
 }
 
@@ -563,7 +699,7 @@ int weft_wait_for(weft_task_t *t, int64_t timeout_ns, void **result)
         return -EINVAL;
     if (t == self)
         return -EDEADLK;
-    weft_deadline_t d;
+    weft_deadline_t d = {0};
     weft__task_ref(t); /* the caller may drop its handle while we wait */
     weft_deadline_push(&d, timeout_ns);
     int rc = weft_await(t, result);
@@ -572,9 +708,15 @@ int weft_wait_for(weft_task_t *t, int64_t timeout_ns, void **result)
         rc = collect(t, result);
     } else {
         /* we were cancelled or timed out: t is cancelled and let unwind */
-        weft_cancel(t);
+        weft__cancel_why(t, rc == -ETIMEDOUT ? WEFT_CANCEL_DEADLINE : weft__own_reason(self),
+                         NULL);
         weft__task_join_quietly(t);
-        __atomic_store_n(&t->retrieved, 1, __ATOMIC_RELAXED);
+        /* what t did stands: an end of its own is its outcome, only a
+         * cancellation reads as our time-out or cancellation */
+        if (t->status != -ECANCELED)
+            rc = collect(t, result);
+        else
+            __atomic_store_n(&t->retrieved, 1, __ATOMIC_RELAXED);
     }
     weft__task_unref(t);
     return rc;

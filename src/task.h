@@ -20,11 +20,11 @@
 typedef struct weft__tbody {
     weft_coro_t co; /* the task's root coroutine (kind TASK) */
     weft__timer_t timer;
-    int wake_status;  /* what the waker handed over */
-    int timer_status; /* what the armed timer hands over */
-    uint8_t nocancel; /* the current wait ignores cancellation and deadlines */
-    uint32_t deadline_depth;
-    int64_t deadline; /* the effective deadline, WEFT_FOREVER if none */
+    int wake_status;    /* what the waker handed over */
+    int8_t timer_status; /* what the armed timer hands over: 0 or -ETIMEDOUT */
+    uint8_t nocancel;   /* the current wait ignores cancellation and deadlines */
+    weft_deadline_t *scope; /* the innermost open deadline scope, or NULL */
+    int64_t deadline; /* the effective deadline (the scopes' earliest), WEFT_FOREVER if none */
     weft_coro_t *top; /* the innermost coroutine, while parked */
     const weft__wait_kind_t *wait_kind; /* what it waits on (NULL: nothing) */
     void (*unpark)(weft_task_t *t);
@@ -58,8 +58,9 @@ struct weft_task {
     /* `woken`: the current park has been claimed (wait.h), so a wake, a
      * timeout and a cancellation never both end it; 1 whenever the task
      * is not parked. wake_post carries a wake from another worker to the
-     * task's own loop, or a task placed on another worker; cancel_post a
-     * weft_cancel from another worker, while cancel_posted. */
+     * task's own loop, or a task placed on another worker; a weft_cancel
+     * from another worker posts a record of its own, while
+     * cancel_posted. */
     uint8_t woken;
     uint8_t cancel_posted;
     uint8_t several; /* parked on several objects' lists at once (a select) */
@@ -73,8 +74,23 @@ struct weft_task {
     struct weft__locals *locals; /* task-local values, shared copy-on-write (local.c) */
     char *name;                  /* owned; NULL if none */
     weft__post_t wake_post;
-    weft__post_t cancel_post;
+    const struct weft__why *why; /* why it was first cancelled, or NULL */
 };
+
+/* Why a task was cancelled (weft_cancel_with): the first reason given
+ * sticks. Built-in codes without a message are static records; one with
+ * a message is the task's, freed with it. */
+typedef struct weft__why {
+    int code;
+    bool heap;
+    const char *msg; /* NULL: none */
+} weft__why_t;
+
+/* weft_cancel_with's body (msg copied; NULL: none). */
+int weft__cancel_why(weft_task_t *t, int code, const char *msg);
+/* The reason code t itself was cancelled with (WEFT_CANCEL_REQUESTED if
+ * none was given): what a waiter passes on to the tasks it cancels. */
+int weft__own_reason(const weft_task_t *t);
 
 /* A task's state, read from another worker or written where another
  * worker may read it: relaxed atomics (plain moves on x86 and arm64). */

@@ -30,6 +30,7 @@
 #include "worker.h"
 
 #include <sched.h>
+#include <stdlib.h>
 
 _Atomic int weft__multi;
 
@@ -73,9 +74,18 @@ void weft__post_wake(weft_task_t *t)
     weft__loop_post_batched(t->loop, &t->wake_post);
 }
 
+/* A cancellation on its way to another worker: rare, so a record of its
+ * own rather than one more in every task. */
+typedef struct {
+    weft__post_t post;
+    weft_task_t *t;
+} cancel_rec_t;
+
 static void cancel_post_fn(weft__loop_t *L, weft__post_t *p)
 {
-    weft_task_t *t = WEFT_CONTAINER_OF(p, weft_task_t, cancel_post);
+    cancel_rec_t *c = (cancel_rec_t *)p;
+    weft_task_t *t = c->t;
+    free(c);
     __atomic_store_n(&t->cancel_posted, 0, __ATOMIC_RELEASE);
     /* an unstarted task sees cancel_req when it starts; one stolen
      * meanwhile is another loop's and has nothing to interrupt */
@@ -88,9 +98,17 @@ void weft__cancel_remote(weft_task_t *t)
 {
     if (__atomic_exchange_n(&t->cancel_posted, 1, __ATOMIC_ACQ_REL))
         return; /* the record on its way reads cancel_req when it lands */
+    cancel_rec_t *c = malloc(sizeof *c);
+    if (!c) {
+        /* the request stands (cancel_req): the task sees it at its next
+         * wake-up or suspending call, only its current wait goes on */
+        __atomic_store_n(&t->cancel_posted, 0, __ATOMIC_RELEASE);
+        return;
+    }
     weft__task_ref(t);
-    t->cancel_post.fn = cancel_post_fn;
-    weft__loop_post(t->loop, &t->cancel_post);
+    c->t = t;
+    c->post.fn = cancel_post_fn;
+    weft__loop_post(__atomic_load_n(&t->loop, __ATOMIC_RELAXED), &c->post);
 }
 
 /* ---- placement and stealing ---- */
@@ -282,7 +300,7 @@ static void cancel_all_fn(weft__loop_t *L, weft__post_t *p)
 {
     (void)p;
     for (weft_task_t *t = L->all; t; t = t->all_next)
-        weft_cancel(t);
+        weft__cancel_why(t, WEFT_CANCEL_SHUTDOWN, NULL);
     WEFT__LOCK(&L->anyq_mu);
     for (weft__qnode_t *q = L->anyq.head; q; q = q->next)
         __atomic_fetch_add(&WEFT_CONTAINER_OF(q, weft_task_t, q)->cancel_req, 1,

@@ -897,6 +897,162 @@ static void test_task_on_done_callbacks_run_once(void **state)
     assert_int_equal(done_calls, 3);
 }
 
+
+/* ---- deadline scopes: one open at a time, rescheduling, negative ---- */
+
+static int deadline_scope_main(void *arg, void **result)
+{
+    weft_deadline_t d = {0}, e = {0};
+    assert_int_equal(weft_deadline_push(&d, WEFT_SEC(100)), 0);
+    /* a second push of an open scope is refused and changes nothing */
+    assert_int_equal(weft_deadline_push(&d, WEFT_MSEC(1)), -EALREADY);
+    assert_int_equal(weft_sleep(WEFT_MSEC(2)), 0);
+    /* an inner scope, then the outer one moved earlier: the inner obeys */
+    assert_int_equal(weft_deadline_push(&e, WEFT_SEC(100)), 0);
+    int64_t soon = weft_now() + WEFT_MSEC(5);
+    assert_int_equal(weft_deadline_reschedule(&d, soon), 0);
+    assert_true(weft_deadline_when(&d) == soon);
+    assert_int_equal(weft_sleep(WEFT_SEC(10)), -ETIMEDOUT);
+    assert_true(weft_now() >= soon);
+    assert_int_equal(weft_deadline_pop(&e), 0); /* e's own deadline has not passed */
+    /* moved later again, the deadline is gone */
+    assert_int_equal(weft_deadline_reschedule(&d, WEFT_FOREVER), 0);
+    assert_int_equal(weft_sleep(WEFT_MSEC(1)), 0);
+    assert_int_equal(weft_deadline_pop(&d), 0);
+    /* closed: neither rescheduled nor popped again, and pushed anew */
+    assert_int_equal(weft_deadline_reschedule(&d, 1), -EINVAL);
+    assert_int_equal(weft_deadline_pop(&d), -EINVAL);
+    /* a negative timeout has already expired, at its own instant */
+    int64_t before = weft_now();
+    assert_int_equal(weft_deadline_push(&d, -WEFT_MSEC(50)), 0);
+    assert_true(weft_deadline_when(&d) <= before - WEFT_MSEC(50) + WEFT_MSEC(1));
+    assert_int_equal(weft_yield(), -ETIMEDOUT);
+    assert_int_equal(weft_deadline_pop(&d), -ETIMEDOUT);
+    assert_int_equal(weft_deadline_when(NULL), -EINVAL);
+    return 0;
+}
+
+static void test_deadline_scope_refuses_second_push_and_reschedules(void **state)
+{
+    run(deadline_scope_main, NULL);
+}
+
+/* ---- wait_for keeps what happened ---- */
+
+static int sleep_long(void *arg, void **result)
+{
+    return weft_sleep(WEFT_SEC(100));
+}
+
+static int ends_on_cancel_with(void *arg, void **result)
+{
+    /* on cancellation it ends with its own outcome, not -ECANCELED */
+    int rc = weft_sleep(WEFT_SEC(100));
+    *result = arg;
+    return rc == -ECANCELED ? (int)(intptr_t)0 : -EIO;
+}
+
+static int failing_on_cancel(void *arg, void **result)
+{
+    int rc = weft_sleep(WEFT_SEC(100));
+    return rc == -ECANCELED ? -EPIPE : 0;
+}
+
+static int wait_for_outcome_main(void *arg, void **result)
+{
+    weft_task_t *t;
+    void *r = NULL;
+    /* finished with a result while being cancelled: that result comes back */
+    assert_int_equal(weft_spawn(&t, ends_on_cancel_with, P(7), NULL), 0);
+    assert_int_equal(weft_wait_for(t, WEFT_MSEC(5), &r), 0);
+    assert_int_equal(I(r), 7);
+    assert_int_equal(weft_task_cancel_reason(t, NULL), WEFT_CANCEL_DEADLINE);
+    weft_task_release(t);
+    /* failed with an error of its own: that error, not -ETIMEDOUT */
+    assert_int_equal(weft_spawn(&t, failing_on_cancel, NULL, NULL), 0);
+    assert_int_equal(weft_wait_for(t, WEFT_MSEC(5), NULL), -EPIPE);
+    weft_task_release(t);
+    /* ended cancelled: the time-out */
+    assert_int_equal(weft_spawn(&t, sleep_long, NULL, NULL), 0);
+    assert_int_equal(weft_wait_for(t, WEFT_MSEC(5), NULL), -ETIMEDOUT);
+    assert_int_equal(weft_task_result(t, NULL), -ECANCELED);
+    weft_task_release(t);
+    return 0;
+}
+
+static void test_wait_for_returns_the_tasks_own_outcome_when_it_ended_otherwise(void **state)
+{
+    run(wait_for_outcome_main, NULL);
+}
+
+/* ---- cancellation reasons ---- */
+
+
+static int reasons_main(void *arg, void **result)
+{
+    weft_task_t *t;
+    const char *msg = "x";
+    assert_int_equal(weft_spawn(&t, sleep_long, NULL, NULL), 0);
+    assert_int_equal(weft_task_cancel_reason(t, &msg), -ENOENT);
+    assert_null(msg);
+    assert_int_equal(weft_task_cancelling(t), 0);
+    assert_int_equal(weft_cancel_with(t, WEFT_CANCEL_USER + 3, "shutting down"), 0);
+    assert_int_equal(weft_cancel(t), 0); /* counted; the first reason stays */
+    assert_int_equal(weft_task_cancelling(t), 2);
+    assert_int_equal(weft_task_cancel_reason(t, &msg), WEFT_CANCEL_USER + 3);
+    assert_string_equal(msg, "shutting down");
+    char *tree = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&tree, &len);
+    assert_true(weft_task_tree(f) >= 2);
+    fclose(f);
+    assert_non_null(strstr(tree, "[cancelling: user 103, \"shutting down\"]"));
+    free(tree);
+    assert_int_equal(weft_await(t, NULL), -ECANCELED);
+    weft_task_release(t);
+    /* a plain cancel is a reason too */
+    assert_int_equal(weft_spawn(&t, sleep_long, NULL, NULL), 0);
+    assert_int_equal(weft_cancel(t), 0);
+    assert_int_equal(weft_task_cancel_reason(t, NULL), WEFT_CANCEL_REQUESTED);
+    assert_int_equal(weft_await(t, NULL), -ECANCELED);
+    weft_task_release(t);
+    assert_int_equal(weft_cancel_with(NULL, 0, NULL), -EINVAL);
+    assert_int_equal(weft_cancel_with(weft_current(), -1, NULL), -EINVAL);
+    assert_int_equal(weft_task_cancelling(NULL), -EINVAL);
+    assert_string_equal(weft_cancel_reason_name(WEFT_CANCEL_DEADLINE), "deadline");
+    assert_string_equal(weft_cancel_reason_name(WEFT_CANCEL_USER + 1), "user");
+    assert_string_equal(weft_cancel_reason_name(-3), "unknown");
+    return 0;
+}
+
+static void test_cancel_reason_travels_with_the_cancellation(void **state)
+{
+    run(reasons_main, NULL);
+}
+
+static int shutdown_seen;
+
+static int watch_shutdown(void *arg, void **result)
+{
+    int rc = weft_sleep(WEFT_SEC(100));
+    if (rc == -ECANCELED)
+        shutdown_seen = weft_task_cancel_reason(weft_current(), NULL);
+    return rc;
+}
+
+static int leave_one_behind(void *arg, void **result)
+{
+    assert_int_equal(weft_spawn(NULL, watch_shutdown, NULL, NULL), 0);
+    return weft_yield();
+}
+
+static void test_tasks_left_at_close_are_cancelled_for_shutdown(void **state)
+{
+    shutdown_seen = -1;
+    run(leave_one_behind, NULL);
+    assert_int_equal(shutdown_seen, WEFT_CANCEL_SHUTDOWN);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -924,6 +1080,10 @@ int main(void)
         cmocka_unit_test(test_wait_for_caller_cancelled_cancels_task),
         cmocka_unit_test(test_wait_for_timeout_racing_completion_is_consistent),
         cmocka_unit_test(test_task_on_done_callbacks_run_once),
+        cmocka_unit_test(test_deadline_scope_refuses_second_push_and_reschedules),
+        cmocka_unit_test(test_wait_for_returns_the_tasks_own_outcome_when_it_ended_otherwise),
+        cmocka_unit_test(test_cancel_reason_travels_with_the_cancellation),
+        cmocka_unit_test(test_tasks_left_at_close_are_cancelled_for_shutdown),
     };
     return run_suite(tests, NULL, NULL);
 }
