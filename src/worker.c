@@ -188,7 +188,7 @@ static size_t steal_count(size_t n)
         k = STEAL_MAX;
     if (k >= 2)
         k &= ~(size_t)1;
-    return k ? k : 1;
+    return k ? k : n; /* one left (or none: taken meanwhile) */
 }
 
 bool weft__take_any(weft__loop_t *L)
