@@ -1103,8 +1103,8 @@ WEFT_API int weft_getaddrinfo(const char *host, const char *service,
  * object) over TCP, Unix-domain sockets, pipes or any stream fd.
  *
  * Reading: the stream keeps a buffer of at most `limit` bytes (64 KiB by
- * default). Calls that return a pointer into that buffer (readuntil,
- * readline, peek) give data that stays valid until the next call that
+ * default). Calls that return a pointer into that buffer (read_until,
+ * read_line, peek) give data that stays valid until the next call that
  * reads from or closes the stream.
  *
  * Writing: weft_stream_write never suspends: what the kernel does not
@@ -1163,7 +1163,7 @@ WEFT_API ssize_t weft_stream_read(weft_stream_t *s, void *buf, size_t n);
  * -WEFT_EINCOMPLETE with the bytes that did arrive in buf; *got (may be
  * NULL) always tells how many bytes were stored in buf, also on
  * cancellation or a deadline (those bytes are consumed). */
-WEFT_API int weft_stream_readexactly(weft_stream_t *s, void *buf, size_t n, size_t *got);
+WEFT_API int weft_stream_read_exactly(weft_stream_t *s, void *buf, size_t n, size_t *got);
 
 /* Reads up to and including the first occurrence of sep (seplen bytes,
  * 1..limit) and consumes it: *data points at the bytes in the stream's
@@ -1172,11 +1172,11 @@ WEFT_API int weft_stream_readexactly(weft_stream_t *s, void *buf, size_t n, size
  * (they stay buffered: weft_stream_peek / weft_stream_consume reach
  * them); -WEFT_EINCOMPLETE at end of stream without sep (the partial
  * bytes stay buffered); 0 is never returned; -errno else. */
-WEFT_API ssize_t weft_stream_readuntil(weft_stream_t *s, const void *sep, size_t seplen,
-                                       const char **data);
+WEFT_API ssize_t weft_stream_read_until(weft_stream_t *s, const void *sep, size_t seplen,
+                                        const char **data);
 
-/* weft_stream_readuntil with sep "\n". */
-WEFT_API ssize_t weft_stream_readline(weft_stream_t *s, const char **line);
+/* weft_stream_read_until with sep "\n". */
+WEFT_API ssize_t weft_stream_read_line(weft_stream_t *s, const char **line);
 
 /* Points *data at the bytes buffered now, without consuming them.
  * Never suspends. Returns their count (0 if none), or -EINVAL. */
@@ -1262,7 +1262,7 @@ WEFT_API int weft_tcp_connect(weft_stream_t **s, const char *host, const char *p
 
 /* Connects to one address (IPv4, IPv6 or Unix-domain). Suspends. Returns
  * as weft_tcp_connect. */
-WEFT_API int weft_connect_addr(weft_stream_t **s, const weft_addr_t *addr,
+WEFT_API int weft_addr_connect(weft_stream_t **s, const weft_addr_t *addr,
                                const weft_stream_opts_t *opts);
 
 /* Connects to the Unix-domain socket at path. Suspends. As weft_tcp_connect. */
@@ -1293,7 +1293,7 @@ WEFT_API int weft_unix_listen(weft_listener_t **l, const char *path,
                               const weft_listen_opts_t *opts);
 
 /* Listens on an address of any family. Never suspends. */
-WEFT_API int weft_listen_addr(weft_listener_t **l, const weft_addr_t *addr,
+WEFT_API int weft_addr_listen(weft_listener_t **l, const weft_addr_t *addr,
                               const weft_listen_opts_t *opts);
 
 /* Waits for the next connection and returns it as a stream in *s (with
@@ -1393,8 +1393,8 @@ WEFT_API int weft_serve_close(weft_serve_t *sv, int64_t grace_ns);
 /* ------------------------------------------------------------------------
  * TLS (through OpenSSL): client and server streams.
  *
- * A TLS stream is a weft_stream_t: weft_stream_read, readline,
- * readexactly, readuntil, peek/fill, write, drain, flush, shutdown and
+ * A TLS stream is a weft_stream_t: weft_stream_read, read_line,
+ * read_exactly, read_until, peek/fill, write, drain, flush, shutdown and
  * close all work on it unchanged, and move plaintext. close (and
  * shutdown) sends a close_notify once every queued byte has left,
  * waiting at most 1 s for room to send it (close then returns

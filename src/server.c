@@ -328,7 +328,7 @@ static int serve_bind_task(void *arg, void **result)
     weft_serve_t *sv = arg;
     weft_listener_t *l;
     weft_listen_opts_t lo = {.reuseport = true};
-    int rc = weft_listen_addr(&l, &sv->addr, &lo);
+    int rc = weft_addr_listen(&l, &sv->addr, &lo);
     return rc < 0 ? rc : serve_start_here(sv, l);
 }
 

@@ -55,7 +55,7 @@ static int echo_main(void *arg, void **result)
     assert_null(weft_proc_stdin(p));
     assert_null(weft_proc_stderr(p));
     const char *line;
-    ssize_t n = weft_stream_readline(weft_proc_stdout(p), &line);
+    ssize_t n = weft_stream_read_line(weft_proc_stdout(p), &line);
     assert_int_equal(n, 12);
     assert_memory_equal(line, "hello world\n", 12);
     int code = -100;
