@@ -112,7 +112,7 @@ int weft_task_tree(FILE *out)
         return -EINVAL;
     weft__loop_t *L = weft__loop();
     if (!L)
-        return -EPERM;
+        return -WEFT_ENOLOOP;
     size_t n = L->ntasks;
     weft_task_t **v = malloc((n ? n : 1) * sizeof *v);
     long *parent = malloc((n ? n : 1) * sizeof *parent);

@@ -181,7 +181,7 @@ int weft_addr_connect(weft_stream_t **s, const weft_addr_t *addr, const weft_str
         return -EINVAL;
     weft_task_t *self = weft__task();
     if (!self)
-        return -EPERM;
+        return -WEFT_ENOTASK;
     int rc = weft__wait_check(self);
     if (rc)
         return rc;
@@ -230,7 +230,7 @@ int weft_tcp_connect(weft_stream_t **s, const char *host, const char *port,
     if (!s || !host || !*host || !port || !*port)
         return -EINVAL;
     if (!weft__task())
-        return -EPERM;
+        return -WEFT_ENOTASK;
     weft_addr_t a;
     int pn = port_number(port);
     if (pn >= 0 && weft_addr_parse(&a, host, pn) == 0) {
@@ -284,7 +284,7 @@ int weft_addr_listen(weft_listener_t **l, const weft_addr_t *addr, const weft_li
     if (!l || !addr || !addr_ok(addr) || (opts && opts->backlog < 0))
         return -EINVAL;
     if (!weft__loop())
-        return -EPERM;
+        return -WEFT_ENOLOOP;
     int family = addr->ss.ss_family;
     int backlog = opts && opts->backlog ? opts->backlog : SOMAXCONN;
     const struct sockaddr_un *su = (const struct sockaddr_un *)&addr->ss;
@@ -372,7 +372,7 @@ int weft_tcp_listen(weft_listener_t **l, const char *host, const char *port,
         return weft_addr_listen(l, &a, opts);
     }
     if (!weft__task())
-        return -EPERM;
+        return -WEFT_ENOTASK;
     /* "no host" means every IPv4 address, as for a numeric port */
     bool any = !host || !*host;
     struct addrinfo hints = {.ai_family = any ? AF_INET : AF_UNSPEC,
@@ -430,7 +430,7 @@ int weft_listener_accept(weft_listener_t *l, weft_stream_t **s, weft_addr_t *pee
         return -EINVAL;
     weft_task_t *self = weft__task();
     if (!self)
-        return -EPERM;
+        return -WEFT_ENOTASK;
     int rc = weft__wait_check(self);
     if (rc)
         return rc;

@@ -207,7 +207,7 @@ int weft_server_start(weft_server_t **srv, weft_listener_t *l, weft_conn_fn hand
     if (!srv || !l || !handler || (opts && opts->max_conns < 0))
         return -EINVAL;
     if (!weft__loop())
-        return -EPERM;
+        return -WEFT_ENOLOOP;
     weft_server_t *x = calloc(1, sizeof *x);
     if (!x)
         return -ENOMEM;
@@ -231,7 +231,7 @@ int weft_server_wait(weft_server_t *srv)
     if (!srv)
         return -EINVAL;
     if (!weft__task())
-        return -EPERM;
+        return -WEFT_ENOTASK;
     return wait_on(srv, &srv->stopped);
 }
 
@@ -254,7 +254,7 @@ int weft_server_close(weft_server_t *srv, int64_t grace_ns)
         return -EINVAL;
     weft_task_t *self = weft__task();
     if (!self)
-        return -EPERM;
+        return -WEFT_ENOTASK;
     /* a handler would wait for its own end */
     if (self->fn == conn_main && ((conn_t *)self->arg)->srv == srv)
         return -EDEADLK;
@@ -378,10 +378,10 @@ int weft_serve_start(weft_serve_t **out, const char *host, const char *port, wef
         return -EINVAL;
     weft_task_t *self = weft__task();
     if (!self)
-        return -EPERM;
+        return -WEFT_ENOTASK;
     int workers = weft_worker_count(); /* >= 1 inside a task */
     if (workers < 1)
-        return -EPERM;
+        return -WEFT_ENOLOOP;
     int n = opts && opts->this_worker_only ? 1 : workers;
     weft_serve_t *sv = calloc(1, sizeof *sv);
     if (!sv || !(sv->srv = calloc((size_t)workers, sizeof *sv->srv))) {
@@ -437,7 +437,7 @@ int weft_serve_close(weft_serve_t *sv, int64_t grace_ns)
     if (!sv || grace_ns < 0)
         return -EINVAL;
     if (!weft__task())
-        return -EPERM;
+        return -WEFT_ENOTASK;
     serve_job_t j = {.sv = sv, .grace = grace_ns};
     serve_job_t *jp = malloc(sizeof *jp); /* the close tasks read it while we wait */
     int rc = -ENOMEM;

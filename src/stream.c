@@ -111,7 +111,7 @@ int weft__stream_open(weft_stream_t **out, int fd, const weft_stream_opts_t *opt
         goto fail;
     }
     if (!weft__loop()) {
-        rc = -EPERM;
+        rc = -WEFT_ENOLOOP;
         goto fail;
     }
     bool sock = flags & WEFT__STREAM_SOCK;

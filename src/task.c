@@ -207,7 +207,7 @@ int weft_spawn(weft_task_t **task, weft_task_fn fn, void *arg, const weft_task_o
         return -EINVAL;
     weft__loop_t *L = weft__loop();
     if (!L)
-        return -EPERM;
+        return -WEFT_ENOLOOP;
     return weft__task_new(L, task, fn, arg, opts, NULL);
 }
 
@@ -365,7 +365,7 @@ int weft_await(weft_task_t *t, void **result)
 {
     weft_task_t *self = weft__task();
     if (!self)
-        return -EPERM;
+        return -WEFT_ENOTASK;
     if (!t)
         return -EINVAL;
     if (t == self)
@@ -434,7 +434,7 @@ int weft_uncancel(void)
 {
     weft_task_t *self = weft__task();
     if (!self)
-        return -EPERM;
+        return -WEFT_ENOTASK;
     return (int)__atomic_exchange_n(&self->cancel_req, 0, __ATOMIC_RELAXED);
 }
 
@@ -476,7 +476,7 @@ int weft_tasks(weft_task_t **out, size_t max)
 {
     weft__loop_t *L = weft__loop();
     if (!L)
-        return -EPERM;
+        return -WEFT_ENOLOOP;
     if (!out && max)
         return -EINVAL;
     size_t n = 0;
@@ -521,7 +521,7 @@ int weft_deadline_push_at(weft_deadline_t *d, int64_t when)
         return -EINVAL;
     weft_task_t *t = weft__task();
     if (!t)
-        return -EPERM;
+        return -WEFT_ENOTASK;
     d->when = when;
     d->outer = t->b->deadline;
     d->task = t;
@@ -555,7 +555,7 @@ int weft_wait_for(weft_task_t *t, int64_t timeout_ns, void **result)
 {
     weft_task_t *self = weft__task();
     if (!self)
-        return -EPERM;
+        return -WEFT_ENOTASK;
     if (!t)
         return -EINVAL;
     if (t == self)
@@ -596,7 +596,7 @@ int weft_shield(weft_task_t **out, weft_task_t *inner)
         return -EINVAL;
     weft__loop_t *L = weft__loop();
     if (!L)
-        return -EPERM;
+        return -WEFT_ENOLOOP;
     weft_task_opts_t o = {.name = "shield"};
     weft__task_ref(inner);
     int rc = weft__task_new(L, out, shield_body, inner, &o, NULL);

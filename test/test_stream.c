@@ -1225,31 +1225,31 @@ static int callback_main(void *arg, void **res)
     int sv[2];
     socket_pair(sv, 0);
     assert_int_equal(weft_stream_open(&s, sv[0], NULL), 0);
-    /* from a callback: what would wait returns -EPERM */
+    /* from a callback: what would wait returns -WEFT_ENOTASK */
     cb_t c = {.s = s};
     stuff(s, 300000);
     assert_int_equal(weft_call_soon(NULL, in_callback, &c), 0);
     assert_int_equal(weft_yield(), 0);
     assert_int_equal(weft_yield(), 0);
-    assert_int_equal(c.rd, -EPERM);
-    assert_int_equal(c.fl, -EPERM);
+    assert_int_equal(c.rd, -WEFT_ENOTASK);
+    assert_int_equal(c.fl, -WEFT_ENOTASK);
     assert_int_equal(weft_stream_abort(s), 0);
     close(sv[1]);
     return 0;
 }
 
-static void test_stream_read_and_flush_in_a_callback_are_eperm(void **state)
+static void test_stream_read_and_flush_in_a_callback_are_enotask(void **state)
 {
     run(callback_main, NULL);
 }
 
-static void test_stream_open_outside_a_loop_is_eperm_and_closes_the_fd(void **state)
+static void test_stream_open_outside_a_loop_is_enoloop_and_closes_the_fd(void **state)
 {
-    /* no loop: -EPERM, and the fd is closed */
+    /* no loop: -WEFT_ENOLOOP, and the fd is closed */
     int sv[2];
     socket_pair(sv, 0);
     weft_stream_t *s;
-    assert_int_equal(weft_stream_open(&s, sv[0], NULL), -EPERM);
+    assert_int_equal(weft_stream_open(&s, sv[0], NULL), -WEFT_ENOLOOP);
     assert_int_equal(fcntl(sv[0], F_GETFD), -1);
     close(sv[1]);
 }
@@ -1661,8 +1661,8 @@ int main(void)
         cmocka_unit_test(test_pipe_streams_carry_lines_and_a_partial_last_one),
         cmocka_unit_test(test_fill_peek_and_consume_parse_in_place_and_fill_times_out),
         cmocka_unit_test(test_stream_bad_arguments_are_einval_and_close_the_fd_on_open),
-        cmocka_unit_test(test_stream_read_and_flush_in_a_callback_are_eperm),
-        cmocka_unit_test(test_stream_open_outside_a_loop_is_eperm_and_closes_the_fd),
+        cmocka_unit_test(test_stream_read_and_flush_in_a_callback_are_enotask),
+        cmocka_unit_test(test_stream_open_outside_a_loop_is_enoloop_and_closes_the_fd),
         cmocka_unit_test(test_deferred_writes_of_one_turn_leave_as_one_send_at_the_next),
         cmocka_unit_test(test_deferred_writes_leave_when_their_task_parks_or_ends),
         cmocka_unit_test(test_flush_sends_deferred_writes_without_a_turn),

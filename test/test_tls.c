@@ -770,14 +770,14 @@ static void test_tls_bad_arguments_files_and_contexts_are_refused(void **state)
     run(t_args, NULL);
 }
 
-static void test_tls_connect_outside_a_task_is_eperm(void **state)
+static void test_tls_connect_outside_a_task_is_enotask(void **state)
 {
     /* outside a task */
     weft_tls_ctx_t *c;
     assert_int_equal(weft_tls_ctx_create(&c, NULL), 0);
     assert_string_equal(weft_tls_last_error(), "");
     weft_stream_t *s;
-    assert_int_equal(weft_tls_connect(&s, "127.0.0.1", "1", c, NULL), -EPERM);
+    assert_int_equal(weft_tls_connect(&s, "127.0.0.1", "1", c, NULL), -WEFT_ENOTASK);
     assert_null(s);
     weft_tls_ctx_release(c);
     assert_non_null(strstr(weft_strerror(-WEFT_ECERT), "certificate"));
@@ -1037,7 +1037,7 @@ int main(void)
     weft_tls_ctx_release(probe);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tls_bad_arguments_files_and_contexts_are_refused),
-        cmocka_unit_test(test_tls_connect_outside_a_task_is_eperm),
+        cmocka_unit_test(test_tls_connect_outside_a_task_is_enotask),
         cmocka_unit_test(test_tls_client_talks_to_openssl_s_server_by_name_and_by_address),
         cmocka_unit_test(test_tls_server_serves_openssl_s_client_and_curl),
         cmocka_unit_test(test_tls_large_echo_then_close_notify_and_shutdown_end_cleanly),

@@ -74,8 +74,8 @@ static void test_spawn_places_tasks_on_the_named_worker_and_refuses_bad_ones(voi
 {
     (void)state;
     run_workers(3, placement_main, NULL);
-    assert_int_equal(weft_worker_count(), -EPERM);
-    assert_int_equal(weft_worker_index(), -EPERM);
+    assert_int_equal(weft_worker_count(), -WEFT_ENOLOOP);
+    assert_int_equal(weft_worker_index(), -WEFT_ENOLOOP);
     assert_null(weft_runtime());
 }
 
