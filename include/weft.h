@@ -167,7 +167,9 @@ WEFT_API int weft_coro_destroy(weft_coro_t *co);
 /* The default usable stack size in bytes of coroutines and tasks
  * (128 KiB; the environment variable WEFT_STACK_SIZE, in bytes or with a K
  * or M suffix, changes it for the process). Each stack also has an 8 KiB
- * guard below it that turns an overflow into a clear report (a single
+ * guard below it that turns an overflow into a report on stderr, then
+ * abort(): "weft: stack overflow in task #3 'worker' (stack 128 KiB): give
+ * it more with weft_task_opts_t.stack_size or WEFT_STACK_SIZE" (a single
  * frame larger than the guard can jump it). A task keeps its running
  * state in the top 256 bytes of its own stack. */
 WEFT_API size_t weft_stack_default_size(void);
