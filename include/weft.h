@@ -150,6 +150,12 @@ WEFT_API int weft_coro_yield(void *value, void **in);
  * NULL. Never suspends. */
 WEFT_API int weft_coro_status(const weft_coro_t *co);
 
+/* Returns the name of a weft_coro_status_t as static text: "created",
+ * "running", "suspended" or "dead"; "unknown" for any other value (such
+ * as weft_coro_status's -EINVAL). Never NULL; never suspends; needs no
+ * loop. */
+WEFT_API const char *weft_coro_status_name(int status);
+
 /* Returns the coroutine running on this thread (weft_coro_create'd), or
  * NULL when the caller is not inside one. Never suspends. */
 WEFT_API weft_coro_t *weft_coro_current(void);
@@ -447,6 +453,12 @@ typedef enum weft_task_state {
 
 /* Returns t's weft_task_state_t, or -EINVAL. Never suspends. */
 WEFT_API int weft_task_state(const weft_task_t *t);
+
+/* Returns the name of a weft_task_state_t as static text, the words the
+ * task tree uses: "pending", "ready", "running", "waiting" or "done";
+ * "unknown" for any other value (such as weft_task_state's -EINVAL).
+ * Never NULL; never suspends; needs no loop. */
+WEFT_API const char *weft_task_state_name(int state);
 
 /* True once t has finished (returned, failed or been cancelled). */
 WEFT_API bool weft_task_done(const weft_task_t *t);

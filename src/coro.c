@@ -359,6 +359,12 @@ const char *weft_coro_name(const weft_coro_t *co)
     return co->name ? co->name : "";
 }
 
+const char *weft_coro_status_name(int status)
+{
+    static const char *const names[] = {"created", "running", "suspended", "dead"};
+    return status >= WEFT_CORO_CREATED && status <= WEFT_CORO_DEAD ? names[status] : "unknown";
+}
+
 int weft_coro_destroy(weft_coro_t *co)
 {
     if (!co || co->kind != WEFT__KIND_CORO)

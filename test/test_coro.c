@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fenv.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -120,6 +121,32 @@ static void test_status_goes_created_running_suspended_dead(void **state)
     assert_int_equal(weft_coro_resume(co, NULL, NULL), WEFT_DONE);
     assert_int_equal(weft_coro_status(co), WEFT_CORO_DEAD);
     assert_null(weft_coro_current());
+    assert_int_equal(weft_coro_destroy(co), 0);
+}
+
+static void *name_own_status(void *arg)
+{
+    (void)arg;
+    return (void *)weft_coro_status_name(weft_coro_status(weft_coro_current()));
+}
+
+static void test_status_names_are_static_words_and_unknown_otherwise(void **state)
+{
+    assert_string_equal(weft_coro_status_name(WEFT_CORO_CREATED), "created");
+    assert_string_equal(weft_coro_status_name(WEFT_CORO_RUNNING), "running");
+    assert_string_equal(weft_coro_status_name(WEFT_CORO_SUSPENDED), "suspended");
+    assert_string_equal(weft_coro_status_name(WEFT_CORO_DEAD), "dead");
+    const int bad[] = {WEFT_CORO_DEAD + 1, -1, -EINVAL, INT_MAX, INT_MIN};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_string_equal(weft_coro_status_name(bad[i]), "unknown");
+    assert_string_equal(weft_coro_status_name(weft_coro_status(NULL)), "unknown");
+    weft_coro_t *co;
+    void *out = NULL;
+    assert_int_equal(weft_coro_create(&co, name_own_status, NULL, NULL), 0);
+    assert_string_equal(weft_coro_status_name(weft_coro_status(co)), "created");
+    assert_int_equal(weft_coro_resume(co, NULL, &out), WEFT_DONE);
+    assert_string_equal((const char *)out, "running");
+    assert_string_equal(weft_coro_status_name(weft_coro_status(co)), "dead");
     assert_int_equal(weft_coro_destroy(co), 0);
 }
 
@@ -695,6 +722,7 @@ int main(void)
         cmocka_unit_test(test_resume_accepts_null_out),
         cmocka_unit_test(test_return_value_comes_with_weft_done),
         cmocka_unit_test(test_status_goes_created_running_suspended_dead),
+        cmocka_unit_test(test_status_names_are_static_words_and_unknown_otherwise),
         cmocka_unit_test(test_nested_three_deep_each_yields_to_its_resumer),
         cmocka_unit_test(test_resume_of_dead_coroutine_returns_esrch),
         cmocka_unit_test(test_resume_of_itself_returns_ebusy),
