@@ -3,6 +3,43 @@
  * The whole public API of libweft. Every function says whether it can
  * suspend the calling task, what it returns and who owns what.
  *
+ * Contents: the sections below, in order, with the prefixes of their calls.
+ *
+ *   Basics                      weft_version, weft_strerror; WEFT_DONE, WEFT_E* codes
+ *   Coroutines                  weft_coro_*, weft_stack_default_size
+ *   Generators                  weft_gen_*, WEFT_GEN_FOREACH
+ *   Time                        weft_now; WEFT_SEC, WEFT_MSEC, WEFT_USEC
+ *   The event loop and tasks    weft_run*, weft_spawn, weft_await, weft_cancel,
+ *                               weft_uncancel, weft_task_*, weft_current, weft_tasks,
+ *                               weft_yield, weft_sleep*
+ *     tickers                   weft_ticker_*
+ *     deadlines                 weft_deadline_*, weft_wait_for, weft_shield
+ *     composition               weft_gather, weft_wait, weft_as_completed_*
+ *     futures                   weft_future_*
+ *     task groups               weft_group_*
+ *     callbacks                 weft_call_soon, weft_call_later, weft_call_at,
+ *                               weft_handle_*
+ *     several workers           weft_runtime*, weft_worker_*, weft_call_soon_threadsafe
+ *     introspection             weft_task_tree
+ *   Synchronization             weft_lock_*, weft_event_*, weft_cond_*, weft_sem_*,
+ *                               weft_barrier_*
+ *   Queues                      weft_queue_*
+ *   Channels                    weft_chan_*, weft_select
+ *   Blocking work in a pool     weft_to_thread
+ *   Addresses and resolution    weft_addr_parse, weft_addr_format, weft_addr_port,
+ *                               weft_getaddrinfo
+ *   Buffered streams            weft_stream_*
+ *   TCP and Unix-domain sockets weft_tcp_*, weft_unix_*, weft_addr_connect,
+ *                               weft_addr_listen, weft_listener_*, weft_server_*,
+ *                               weft_serve_*
+ *   TLS                         weft_tls_*, weft_stream_is_tls
+ *   UDP                         weft_udp_*
+ *   Subprocesses                weft_proc_*
+ *   Signals                     weft_signal_*
+ *   Waiting on a foreign fd     weft_fd_wait, weft_fd_forget
+ *   Task-local values           weft_local_*
+ *   Files                       weft_file_*
+ *
  * Conventions:
  *  - Calls return 0 (or a count) on success and a negative errno value on
  *    failure; weft_strerror() turns one into text. A few calls also return
@@ -19,6 +56,7 @@
  *    ones it returns.
  *  - Public names are weft_<noun>_<verb>; the runtime's own verbs are short
  *    (weft_run, weft_spawn, weft_await, weft_sleep, weft_yield, weft_cancel).
+ *    docs/names.md gives the rule and why some names keep another shape.
  *  - "Suspends" means the call may give the loop a turn. Every suspending
  *    call returns -ECANCELED once the calling task has been cancelled and
  *    -ETIMEDOUT once a deadline scope around it has passed.
