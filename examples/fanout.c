@@ -67,17 +67,17 @@ static int client(void *arg, void **result)
     for (size_t i = 0; i < f->bytes; i++)
         buf[i] = pattern(c->id, i);
 
-    rc = weft_connect_addr(&s, &f->addr, NULL);
+    rc = weft_addr_connect(&s, &f->addr, NULL);
     if (rc < 0) {
         fail(f, c->id, "connect", rc);
         goto out;
     }
     /* write never suspends: the stream sends in the background while
-     * readexactly waits for the echo. */
+     * read_exactly waits for the echo. */
     rc = weft_stream_write(s, buf, f->bytes);
     if (rc == 0) {
         memset(buf, 0, f->bytes);
-        rc = weft_stream_readexactly(s, buf, f->bytes, &got);
+        rc = weft_stream_read_exactly(s, buf, f->bytes, &got);
     }
     if (rc < 0) {
         fail(f, c->id, "echo", rc);

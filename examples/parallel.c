@@ -51,7 +51,7 @@ static int run_job(void *arg, void **result)
     if (rc == 0) {
         const char *line;
         ssize_t n;
-        while ((n = weft_stream_readline(weft_proc_stdout(p), &line)) > 0)
+        while ((n = weft_stream_read_line(weft_proc_stdout(p), &line)) > 0)
             printf("[%d %s] %.*s", j->index, j->name, (int)n, line);
         if (n == -WEFT_EINCOMPLETE) {
             /* end of output; a last line may lack its newline */

@@ -76,7 +76,7 @@ static int sensor(void *arg, void **result)
         return rc;
     const char *line;
     ssize_t n;
-    while ((n = weft_stream_readline(weft_proc_stdout(p), &line)) > 0)
+    while ((n = weft_stream_read_line(weft_proc_stdout(p), &line)) > 0)
         r->events++;
     weft_proc_destroy(p); /* kills the sensor process if it still runs */
     return n < 0 ? (int)n : 0;

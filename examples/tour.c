@@ -660,7 +660,7 @@ static int echo_handler(weft_stream_t *s, void *arg)
     (void)arg;
     const char *line;
     ssize_t n;
-    while ((n = weft_stream_readline(s, &line)) > 0) {
+    while ((n = weft_stream_read_line(s, &line)) > 0) {
         weft_stream_write(s, line, (size_t)n);
         int rc = weft_stream_drain(s);
         if (rc)
@@ -682,7 +682,7 @@ static int echo_client(void *arg, void **result)
     int len = snprintf(msg, sizeof msg, "hello from client %d\n", (int)id);
     weft_stream_write(s, msg, (size_t)len);
     const char *line;
-    ssize_t n = weft_stream_readline(s, &line);
+    ssize_t n = weft_stream_read_line(s, &line);
     if (n > 0)
         printf("  client %d got back: %.*s", (int)id, (int)n, line);
     weft_stream_close(s);
@@ -717,7 +717,7 @@ static void tour_echo(void)
 
 /* ---- 17. fetch -----------------------------------------------------------
  * A tiny HTTP server and several clients fetching from it at once; each
- * client parses the reply with readline and readexactly.
+ * client parses the reply with read_line and read_exactly.
  */
 
 static int http_handler(weft_stream_t *s, void *arg)
@@ -726,7 +726,7 @@ static int http_handler(weft_stream_t *s, void *arg)
     const char *line;
     ssize_t n;
     /* the request line and headers end with an empty line */
-    while ((n = weft_stream_readline(s, &line)) > 0)
+    while ((n = weft_stream_read_line(s, &line)) > 0)
         if (n <= 2)
             break;
     if (n <= 0)
@@ -751,7 +751,7 @@ static int fetch(void *arg, void **result)
     ssize_t n;
     long length = 0;
     char status[64] = "";
-    while ((n = weft_stream_readline(s, &line)) > 2) {
+    while ((n = weft_stream_read_line(s, &line)) > 2) {
         if (!status[0])
             snprintf(status, sizeof status, "%.*s", (int)n - 2, line);
         if (n > 16 && strncasecmp(line, "Content-Length:", 15) == 0)
@@ -759,7 +759,7 @@ static int fetch(void *arg, void **result)
     }
     char body[64] = "";
     if (n > 0 && length > 0 && length < (long)sizeof body)
-        rc = weft_stream_readexactly(s, body, (size_t)length, NULL);
+        rc = weft_stream_read_exactly(s, body, (size_t)length, NULL);
     weft_stream_close(s);
     if (rc == 0)
         printf("  %s, body: %s", status, body);
@@ -789,7 +789,7 @@ static void tour_fetch(void)
 /* ---- 18. tls -------------------------------------------------------------
  * A TLS stream is a weft_stream_t: after weft_tls_connect (a TCP connect
  * plus a handshake that checks the server's certificate and name),
- * readline and write work as before. A server gets TLS from one field of
+ * read_line and write work as before. A server gets TLS from one field of
  * its options. The tour makes a throw-away certificate with the openssl
  * command, and trusts it as its own CA.
  */
@@ -845,7 +845,7 @@ static void tour_tls(void)
     printf("  connected: %s, ALPN \"%s\"\n", weft_tls_version(s), weft_tls_alpn(s));
     weft_stream_write(s, "hello over TLS\n", 15);
     const char *line;
-    ssize_t n = weft_stream_readline(s, &line);
+    ssize_t n = weft_stream_read_line(s, &line);
     if (n > 0)
         printf("  the server echoed: %.*s", (int)n, line);
     weft_stream_close(s); /* sends close_notify */

@@ -6,8 +6,8 @@
  * one event loop, a writer task sends the payload over a socketpair in
  * chunks whose sizes come from the control bytes, flushing and yielding
  * between chunks, then closes its end. The reader runs a sequence of
- * operations chosen by the control bytes (read, readline, readuntil,
- * readexactly, peek, consume, fill, at_eof) until the end of the stream,
+ * operations chosen by the control bytes (read, read_line, read_until,
+ * read_exactly, peek, consume, fill, at_eof) until the end of the stream,
  * and checks that every byte it gets is the next byte sent, that each
  * call's status agrees with its contract (a separator found is the first
  * one, -EMSGSIZE only when no separator fits in the limit, end of stream
@@ -109,16 +109,16 @@ static bool step(script_t *sc, weft_stream_t *r, uint8_t op, uint8_t arg)
         }
         expect(sc, buf, (size_t)n, true);
         return false;
-    case 1:   /* readline */
-    case 2: { /* readuntil */
+    case 1:   /* read_line */
+    case 2: { /* read_until */
         const char *sep = "\n";
         size_t seplen = 1;
         if (op % 8 == 2) {
             sep = seps[arg % (sizeof seps / sizeof seps[0])].s;
             seplen = seps[arg % (sizeof seps / sizeof seps[0])].n;
-            n = weft_stream_readuntil(r, sep, seplen, &data);
+            n = weft_stream_read_until(r, sep, seplen, &data);
         } else {
-            n = weft_stream_readline(r, &data);
+            n = weft_stream_read_line(r, &data);
         }
         if (n > 0) {
             CHECK((size_t)n >= seplen);
@@ -139,9 +139,9 @@ static bool step(script_t *sc, weft_stream_t *r, uint8_t op, uint8_t arg)
         }
         return false;
     }
-    case 3: { /* readexactly, also beyond the limit */
+    case 3: { /* read_exactly, also beyond the limit */
         size_t want = (size_t)arg * 16 % sizeof buf + 1, got = 0;
-        int rc = weft_stream_readexactly(r, buf, want, &got);
+        int rc = weft_stream_read_exactly(r, buf, want, &got);
         if (rc == 0) {
             CHECK(got == want);
         } else {

@@ -3,12 +3,60 @@
  * The whole public API of libweft. Every function says whether it can
  * suspend the calling task, what it returns and who owns what.
  *
+ * Contents: the sections below, in order, with the prefixes of their calls.
+ *
+ *   Basics                      weft_version, weft_strerror; WEFT_DONE, WEFT_E* codes
+ *   Coroutines                  weft_coro_*, weft_stack_default_size
+ *   Generators                  weft_gen_*, WEFT_GEN_FOREACH
+ *   Time                        weft_now; WEFT_SEC, WEFT_MSEC, WEFT_USEC
+ *   The event loop and tasks    weft_run*, weft_spawn, weft_await, weft_cancel,
+ *                               weft_uncancel, weft_task_*, weft_current, weft_tasks,
+ *                               weft_yield, weft_sleep*
+ *     tickers                   weft_ticker_*
+ *     deadlines                 weft_deadline_*, weft_wait_for, weft_shield
+ *     composition               weft_gather, weft_wait, weft_as_completed_*
+ *     futures                   weft_future_*
+ *     task groups               weft_group_*
+ *     callbacks                 weft_call_soon, weft_call_later, weft_call_at,
+ *                               weft_handle_*
+ *     several workers           weft_runtime*, weft_worker_*, weft_call_soon_threadsafe
+ *     introspection             weft_task_tree
+ *   Synchronization             weft_lock_*, weft_event_*, weft_cond_*, weft_sem_*,
+ *                               weft_barrier_*
+ *   Queues                      weft_queue_*
+ *   Channels                    weft_chan_*, weft_select
+ *   Blocking work in a pool     weft_to_thread
+ *   Addresses and resolution    weft_addr_parse, weft_addr_format, weft_addr_port,
+ *                               weft_getaddrinfo
+ *   Buffered streams            weft_stream_*
+ *   TCP and Unix-domain sockets weft_tcp_*, weft_unix_*, weft_addr_connect,
+ *                               weft_addr_listen, weft_listener_*, weft_server_*,
+ *                               weft_serve_*
+ *   TLS                         weft_tls_*, weft_stream_is_tls
+ *   UDP                         weft_udp_*
+ *   Subprocesses                weft_proc_*
+ *   Signals                     weft_signal_*
+ *   Waiting on a foreign fd     weft_fd_wait, weft_fd_forget
+ *   Task-local values           weft_local_*
+ *   Files                       weft_file_*
+ *
  * Conventions:
  *  - Calls return 0 (or a count) on success and a negative errno value on
  *    failure; weft_strerror() turns one into text. A few calls also return
  *    the positive WEFT_DONE to say "finished" as distinct from a value.
+ *  - Misusing weft returns one of weft's own codes (negated, beyond errno's
+ *    range), whose weft_strerror text says what to do instead:
+ *    -WEFT_ENOTASK (a call that must run in a task, called elsewhere),
+ *    -WEFT_ENOLOOP (no loop runs on the calling thread), -WEFT_ENOTCORO
+ *    (a coroutine's or generator's yield outside its body), -WEFT_ETHREAD
+ *    (a coroutine resumed on another thread than its first),
+ *    -WEFT_ENOTOWNER (a lock released, or a condition used, by a task
+ *    that does not hold the lock), -WEFT_EGROUPLIVE (a task group
+ *    destroyed before weft_group_wait). A call's documentation names the
+ *    ones it returns.
  *  - Public names are weft_<noun>_<verb>; the runtime's own verbs are short
  *    (weft_run, weft_spawn, weft_await, weft_sleep, weft_yield, weft_cancel).
+ *    docs/names.md gives the rule and why some names keep another shape.
  *  - "Suspends" means the call may give the loop a turn. Every suspending
  *    call returns -ECANCELED once the calling task has been cancelled and
  *    -ETIMEDOUT once a deadline scope around it has passed.
@@ -48,6 +96,20 @@ extern "C" {
  * collides with a negative errno. */
 #define WEFT_DONE 1
 
+/* weft's own statuses, beyond errno's range: returned negated, as errno
+ * values are, and known to weft_strerror. The first three are outcomes;
+ * the rest say the program used weft wrongly, and their text says what
+ * to do instead. */
+#define WEFT_EINCOMPLETE 1000 /* the stream ended before the bytes asked for */
+#define WEFT_ENOTFOUND 1001   /* no such host or service (resolution) */
+#define WEFT_ECERT 1002      /* a TLS peer's certificate did not verify (weft_tls_error says why) */
+#define WEFT_ENOTASK 1003    /* must be called from a task (weft_run's main or a spawned one) */
+#define WEFT_ENOLOOP 1004    /* needs a loop on the calling thread: call it inside weft_run */
+#define WEFT_EGROUPLIVE 1005 /* weft_group_destroy while children run: weft_group_wait first */
+#define WEFT_ETHREAD 1006    /* a coroutine resumed on another thread than the one it began on */
+#define WEFT_ENOTOWNER 1007  /* the calling task does not hold the lock it releases or needs */
+#define WEFT_ENOTCORO 1008   /* a coroutine's or generator's yield outside its body */
+
 /* ------------------------------------------------------------------------
  * Basics
  * --------------------------------------------------------------------- */
@@ -57,9 +119,11 @@ extern "C" {
 WEFT_API const char *weft_version(void);
 
 /* Returns a static, human-readable text for a status: 0, WEFT_DONE, or a
- * negative errno as returned by any weft call (a positive errno is accepted
- * too, except 1, which reads as WEFT_DONE rather than EPERM). Never returns
- * NULL and never suspends. */
+ * negative errno or weft code (WEFT_E...) as returned by any weft call (a
+ * positive one is accepted too, except 1, which reads as WEFT_DONE rather
+ * than EPERM). The text of a misuse code says what happened and, after a
+ * colon, what to do instead ("not called from a task: call it from a
+ * task's function ..."). Never returns NULL and never suspends. */
 WEFT_API const char *weft_strerror(int status);
 
 /* ------------------------------------------------------------------------
@@ -107,22 +171,28 @@ WEFT_API int weft_coro_create(weft_coro_t **co, weft_coro_fn fn, void *arg,
  * WEFT_DONE when co's function returned, storing its return value in *out.
  * Errors: -EINVAL (co NULL), -ESRCH (co is dead), -EBUSY (co is running,
  * is resuming another, or is suspended inside the event loop as part of a
- * task), -EXDEV (co was started on another thread: a started coroutine
- * never changes threads). If the caller is a task, co runs as part of that
+ * task), -WEFT_ETHREAD (co was started on another thread: a started
+ * coroutine never changes threads). If the caller is a task, co runs as part of that
  * task (a weft_sleep inside co suspends the task). */
 WEFT_API int weft_coro_resume(weft_coro_t *co, void *value, void **out);
 
 /* Suspends the calling coroutine, handing `value` to its resumer (whose
  * weft_coro_resume returns 0). Returns 0 once resumed again, storing the
- * resumer's value in *in (in may be NULL). Returns -EPERM when called
- * outside any coroutine created with weft_coro_create (for example from a
- * task's own function or from main). This is a coroutine's yield to its
- * resumer, not the loop's weft_yield. */
+ * resumer's value in *in (in may be NULL). Returns -WEFT_ENOTCORO when
+ * called outside any coroutine created with weft_coro_create (for example
+ * from a task's own function, from main, or from a generator's body).
+ * This is a coroutine's yield to its resumer, not the loop's weft_yield. */
 WEFT_API int weft_coro_yield(void *value, void **in);
 
 /* Returns the status of co (a weft_coro_status_t), or -EINVAL if co is
  * NULL. Never suspends. */
 WEFT_API int weft_coro_status(const weft_coro_t *co);
+
+/* Returns the name of a weft_coro_status_t as static text: "created",
+ * "running", "suspended" or "dead"; "unknown" for any other value (such
+ * as weft_coro_status's -EINVAL). Never NULL; never suspends; needs no
+ * loop. */
+WEFT_API const char *weft_coro_status_name(int status);
 
 /* Returns the coroutine running on this thread (weft_coro_create'd), or
  * NULL when the caller is not inside one. Never suspends. */
@@ -141,7 +211,9 @@ WEFT_API int weft_coro_destroy(weft_coro_t *co);
 /* The default usable stack size in bytes of coroutines and tasks
  * (128 KiB; the environment variable WEFT_STACK_SIZE, in bytes or with a K
  * or M suffix, changes it for the process). Each stack also has an 8 KiB
- * guard below it that turns an overflow into a clear report (a single
+ * guard below it that turns an overflow into a report on stderr, then
+ * abort(): "weft: stack overflow in task #3 'worker' (stack 128 KiB): give
+ * it more with weft_task_opts_t.stack_size or WEFT_STACK_SIZE" (a single
  * frame larger than the guard can jump it). A task keeps its running
  * state in the top 256 bytes of its own stack. */
 WEFT_API size_t weft_stack_default_size(void);
@@ -174,7 +246,7 @@ WEFT_API int weft_gen_next(weft_gen_t *gen, void **out);
  * is exhausted, with its final value in *out the first time (NULL after),
  * and WEFT_DONE on every later call; gen's own negative error
  * the one time its function fails. Misuse: -EINVAL (NULL), -EBUSY (gen is
- * running), -EXDEV (started on another thread). Runs as part of the calling
+ * running), -WEFT_ETHREAD (started on another thread). Runs as part of the calling
  * task if there is one, so it suspends exactly when the generator's body
  * does. */
 WEFT_API int weft_gen_send(weft_gen_t *gen, void *value, void **out);
@@ -183,24 +255,25 @@ WEFT_API int weft_gen_send(weft_gen_t *gen, void *value, void **out);
  * advanced. Returns 0 when advanced, with the sent value (NULL for next) in
  * *sent (sent may be NULL); -ECANCELED when the generator is being closed:
  * the body should then clean up and return (like GeneratorExit). Returns
- * -EPERM when the caller is not a generator's body. */
+ * -WEFT_ENOTCORO when the caller is not a generator's body. */
 WEFT_API int weft_gen_yield(void *value, void **sent);
 
 /* Inside a generator: delegates to sub until sub is exhausted (Python's
  * `yield from`): every value sub yields goes to our consumer, every value
  * sent to us goes to sub. Returns 0 when sub is exhausted, with its final
  * value in *result (result may be NULL); sub's negative error if it failed;
- * -ECANCELED if we were closed meanwhile (sub is closed first); -EPERM
- * outside a generator; -EINVAL if sub is NULL or is the caller itself. The
+ * -ECANCELED if we were closed meanwhile (sub is closed first);
+ * -WEFT_ENOTCORO outside a generator; -EINVAL if sub is NULL or is the caller itself. The
  * caller still owns sub. */
 WEFT_API int weft_gen_yield_from(weft_gen_t *sub, void **result);
 
 /* Closes gen: a suspended generator's pending weft_gen_yield returns
  * -ECANCELED so the body runs its clean-up and returns. Returns 0 when gen
  * is (now) finished, -EPROTO if the body yielded again instead of
- * returning (it is then discarded), -EINVAL (NULL), -EBUSY (running).
- * Closing a generator that never started or is exhausted just marks it
- * finished. Suspends only if the body's clean-up does. */
+ * returning (it is then discarded), -EINVAL (NULL), -EBUSY (running),
+ * -WEFT_ETHREAD (started on another thread: nothing is done). Closing a
+ * generator that never started or is exhausted just marks it finished.
+ * Suspends only if the body's clean-up does. */
 WEFT_API int weft_gen_close(weft_gen_t *gen);
 
 /* Returns true once gen is exhausted, closed or failed. */
@@ -391,13 +464,12 @@ typedef enum weft_place {
 } weft_place_t;
 
 /* Creates a task that runs fn(arg) on the current loop (or the worker
- * opts->place names), after the tasks already ready. The task gets its stack when it first runs. Never
- * suspends. With task non-NULL, stores a handle in *task: the caller owns
- * one reference and must drop it with weft_task_release (at any time:
- * releasing neither cancels nor waits). With task NULL the task is
- * detached: the loop reclaims it when it ends. Returns 0, -EINVAL (fn
- * NULL, a bad stack size or stack_mode, an unknown place or worker), -EPERM when
- * no loop runs on this thread, -ENOMEM. */
+ * opts->place names), after the tasks already ready. The task gets its stack when it first runs.
+ * Never suspends. With task non-NULL, stores a handle in *task: the caller owns one reference and
+ * must drop it with weft_task_release (at any time: releasing neither cancels nor waits). With task
+ * NULL the task is detached: the loop reclaims it when it ends. Returns 0, -EINVAL (fn NULL, a bad
+ * stack size or stack_mode, an unknown place or worker), -WEFT_ENOLOOP when no loop runs on this
+ * thread, -ENOMEM. */
 WEFT_API int weft_spawn(weft_task_t **task, weft_task_fn fn, void *arg,
                         const weft_task_opts_t *opts);
 
@@ -407,7 +479,7 @@ WEFT_API int weft_spawn(weft_task_t **task, weft_task_fn fn, void *arg,
  * deadline passes first, returns -ECANCELED or -ETIMEDOUT and t goes on
  * (awaiting does not cancel the awaited task): weft_task_done tells which
  * case it was. Many tasks may await one. -EINVAL if t is NULL,
- * -EDEADLK if t is the caller, -EPERM outside a task. */
+ * -EDEADLK if t is the caller, -WEFT_ENOTASK. */
 WEFT_API int weft_await(weft_task_t *t, void **result);
 
 /* Drops the caller's reference to t (from weft_spawn or weft_shield).
@@ -424,7 +496,7 @@ WEFT_API int weft_cancel(weft_task_t *t);
 
 /* Clears the calling task's cancellation request so that it can wait for
  * something during its clean-up (asyncio's Task.uncancel). Returns the
- * number of requests cleared (0 if none), -EPERM outside a task. */
+ * number of requests cleared (0 if none), -WEFT_ENOTASK. */
 WEFT_API int weft_uncancel(void);
 
 /* Why a task is cancelled (weft_cancel_with, weft_task_cancel_reason).
@@ -478,6 +550,12 @@ typedef enum weft_task_state {
 /* Returns t's weft_task_state_t, or -EINVAL. Never suspends. */
 WEFT_API int weft_task_state(const weft_task_t *t);
 
+/* Returns the name of a weft_task_state_t as static text, the words the
+ * task tree uses: "pending", "ready", "running", "waiting" or "done";
+ * "unknown" for any other value (such as weft_task_state's -EINVAL).
+ * Never NULL; never suspends; needs no loop. */
+WEFT_API const char *weft_task_state_name(int state);
+
 /* True once t has finished (returned, failed or been cancelled). */
 WEFT_API bool weft_task_done(const weft_task_t *t);
 
@@ -499,7 +577,7 @@ WEFT_API weft_task_t *weft_current(void);
 /* Stores up to max borrowed pointers to this loop's live tasks (not yet
  * finished) in out and returns how many there are in all (which may
  * exceed max). The pointers stay valid until the caller next suspends.
- * -EPERM when no loop runs on this thread. Never suspends. */
+ * -WEFT_ENOLOOP when no loop runs on this thread. Never suspends. */
 WEFT_API int weft_tasks(weft_task_t **out, size_t max);
 
 /* Registers fn(t, arg) to run on the loop when t finishes (at once, from
@@ -508,12 +586,13 @@ WEFT_API int weft_task_on_done(weft_task_t *t, void (*fn)(weft_task_t *t, void *
                                void *arg);
 
 /* Gives the loop a turn: the caller goes to the back of the ready queue
- * (asyncio.sleep(0)). Suspends. Returns 0, -ECANCELED, -ETIMEDOUT. */
+ * (asyncio.sleep(0)). Suspends. Returns 0, -ECANCELED, -ETIMEDOUT,
+ * -WEFT_ENOTASK. */
 WEFT_API int weft_yield(void);
 
 /* Sleeps for ns nanoseconds (<= 0: a weft_yield). Suspends. Returns 0,
  * -ECANCELED, or -ETIMEDOUT if a deadline scope ends first (it wakes at
- * that deadline), -EPERM outside a task. */
+ * that deadline), -WEFT_ENOTASK. */
 WEFT_API int weft_sleep(int64_t ns);
 
 /* Sleeps until the instant `when` of weft_now(); an instant in the past
@@ -552,7 +631,7 @@ WEFT_API int weft_ticker_create(weft_ticker_t **tk, int64_t period_ns, int64_t f
  * yield if it is past). Stores the tick's deadline in *deadline (may be
  * NULL; weft_now() - *deadline is the lateness). Returns 0, -ECANCELED,
  * -ETIMEDOUT (a deadline scope ended first: the tick is not consumed),
- * -EINVAL, -EPERM (not in a task). */
+ * -EINVAL, -WEFT_ENOTASK. */
 WEFT_API int weft_ticker_wait(weft_ticker_t *tk, int64_t *deadline);
 
 /* Ticks missed so far (see weft_tick_policy_t), or -EINVAL. */
@@ -586,7 +665,7 @@ typedef struct weft_deadline {
  * every suspending call of the task returns -ETIMEDOUT once the deadline
  * has passed (asyncio.timeout). Scopes nest; an inner scope never extends
  * an outer one. Never suspends. Returns 0, -EINVAL (d NULL), -EALREADY (d
- * is already open: pop it first), -EPERM outside a task. */
+ * is already open: pop it first), -WEFT_ENOTASK outside a task. */
 WEFT_API int weft_deadline_push(weft_deadline_t *d, int64_t timeout_ns);
 
 /* The same, with an absolute instant of weft_now(). */
@@ -596,8 +675,8 @@ WEFT_API int weft_deadline_push_at(weft_deadline_t *d, int64_t when);
  * Timeout.reschedule; WEFT_FOREVER: none). Scopes inside d still never
  * outlast it. A later deadline takes effect at once; one already past
  * times out the task's next suspending call. Never suspends. Returns 0,
- * -EINVAL (d NULL, or not open in the calling task), -EPERM outside a
- * task. */
+ * -EINVAL (d NULL, or not open in the calling task), -WEFT_ENOTASK
+ * outside a task. */
 WEFT_API int weft_deadline_reschedule(weft_deadline_t *d, int64_t when);
 
 /* Scope d's own deadline, an instant of weft_now() (WEFT_FOREVER: none),
@@ -623,7 +702,7 @@ WEFT_API int weft_wait_for(weft_task_t *t, int64_t timeout_ns, void **result);
  * result; cancelling *out (directly, or through wait_for, gather or a
  * group) does not cancel inner (asyncio.shield). The caller owns *out
  * (weft_task_release) and still owns its own reference to inner. Never
- * suspends. Returns 0, -EINVAL, -EPERM (no loop), -ENOMEM. */
+ * suspends. Returns 0, -EINVAL, -WEFT_ENOLOOP, -ENOMEM. */
 WEFT_API int weft_shield(weft_task_t **out, weft_task_t *inner);
 
 /* ---- composition ---- */
@@ -639,7 +718,7 @@ WEFT_API int weft_shield(weft_task_t **out, weft_task_t *inner);
  * waits for all and returns 0 (the statuses say how each ended). If the
  * caller is cancelled or times out, the tasks are cancelled, awaited,
  * and -ECANCELED or -ETIMEDOUT is returned. The caller keeps its
- * references. -EINVAL for bad arguments. */
+ * references. -EINVAL for bad arguments, -WEFT_ENOTASK outside a task. */
 WEFT_API int weft_gather(weft_task_t *const *tasks, size_t n, void **results, int *statuses,
                          int mode);
 
@@ -654,7 +733,7 @@ WEFT_API int weft_gather(weft_task_t *const *tasks, size_t n, void **results, in
  * Returns how many have finished (weft_task_done says which), so a
  * time-out is a count below what was asked, not an error; -ECANCELED or
  * -ETIMEDOUT if the caller was cancelled or its deadline scope passed;
- * -EINVAL for bad arguments. */
+ * -EINVAL for bad arguments; -WEFT_ENOTASK outside a task. */
 WEFT_API int weft_wait(weft_task_t *const *tasks, size_t n, int return_when, int64_t timeout_ns);
 
 /* Iterates over tasks in the order they finish (asyncio.as_completed). */
@@ -667,7 +746,8 @@ WEFT_API int weft_as_completed_create(weft_as_completed_t **ac, weft_task_t *con
                                       size_t n);
 /* Waits for the next task to finish and stores it in *task. Suspends.
  * Returns 0, WEFT_DONE once every task has been returned, -ECANCELED,
- * -ETIMEDOUT, -EINVAL. */
+ * -ETIMEDOUT, -EINVAL, -EBUSY (another task waits in next),
+ * -WEFT_ENOTASK. */
 WEFT_API int weft_as_completed_next(weft_as_completed_t *ac, weft_task_t **task);
 /* Ends the iteration; never suspends; 0 or -EINVAL (also -EBUSY while a
  * task waits in next). */
@@ -678,8 +758,8 @@ WEFT_API int weft_as_completed_destroy(weft_as_completed_t *ac);
 typedef struct weft_future weft_future_t;
 
 /* Creates a future on the current loop (a result or an error, set once;
- * many may await it). Never suspends. Returns 0, -EINVAL, -EPERM (no
- * loop), -ENOMEM; the caller owns *f (weft_future_destroy). */
+ * many may await it). Never suspends. Returns 0, -EINVAL, -WEFT_ENOLOOP
+ *, -ENOMEM; the caller owns *f (weft_future_destroy). */
 WEFT_API int weft_future_create(weft_future_t **f);
 /* Sets the result and wakes every awaiter. Never suspends. Returns 0,
  * -EALREADY if the future is already done, -EINVAL. */
@@ -691,7 +771,8 @@ WEFT_API int weft_future_set_error(weft_future_t *f, int err);
 WEFT_API int weft_future_cancel(weft_future_t *f);
 /* Waits until f is done. Suspends. Returns f's status (0, its error, or
  * -ECANCELED if f was cancelled) with its result in *result; or the
- * caller's own -ECANCELED / -ETIMEDOUT, with f left as it was. */
+ * caller's own -ECANCELED / -ETIMEDOUT, with f left as it was;
+ * -WEFT_ENOTASK outside a task. */
 WEFT_API int weft_future_await(weft_future_t *f, void **result);
 /* True once f has a result, an error, or was cancelled. */
 WEFT_API bool weft_future_done(const weft_future_t *f);
@@ -707,7 +788,7 @@ WEFT_API int weft_future_destroy(weft_future_t *f);
 typedef struct weft_group weft_group_t;
 
 /* Creates a task group on the current loop. Never suspends. Returns 0,
- * -EINVAL, -EPERM (no loop), -ENOMEM. The caller owns *g and must call
+ * -EINVAL, -WEFT_ENOLOOP, -ENOMEM. The caller owns *g and must call
  * weft_group_wait before weft_group_destroy. */
 WEFT_API int weft_group_create(weft_group_t **g);
 /* Spawns a child in g (as weft_spawn). The group holds the child; *task,
@@ -720,12 +801,15 @@ WEFT_API int weft_group_spawn(weft_group_t *g, weft_task_t **task, weft_task_fn 
  * fail (with anything but -ECANCELED) cancels its siblings, and wait
  * returns that failure once all have unwound; 0 if none failed. If the
  * caller is cancelled or times out while waiting, the children are
- * cancelled and awaited, and -ECANCELED or -ETIMEDOUT is returned. */
+ * cancelled and awaited, and -ECANCELED or -ETIMEDOUT is returned.
+ * -EINVAL, -EBUSY (another task waits on g), -WEFT_ENOTASK. */
 WEFT_API int weft_group_wait(weft_group_t *g);
 /* Cancels every child of g. Never suspends. Returns 0 or -EINVAL. */
 WEFT_API int weft_group_cancel(weft_group_t *g);
 /* Frees g and drops its children. Never suspends. Returns 0, -EINVAL,
- * -EBUSY if a child has not finished (call weft_group_wait first). */
+ * -WEFT_EGROUPLIVE if a child has not finished (call weft_group_wait
+ * first; nothing is freed), -EBUSY while a task is still inside
+ * weft_group_wait on g. */
 WEFT_API int weft_group_destroy(weft_group_t *g);
 
 /* ---- callbacks for code that is not a task ---- */
@@ -737,7 +821,7 @@ typedef void (*weft_callback_fn)(void *arg);
  * suspends. With h non-NULL stores a handle the caller owns (drop it
  * with weft_handle_cancel or weft_handle_release). A callback runs on the
  * loop, not in a task: it must not call suspending functions (they
- * return -EPERM there). Returns 0, -EINVAL, -EPERM (no loop), -ENOMEM. */
+ * return -WEFT_ENOTASK there). Returns 0, -EINVAL, -WEFT_ENOLOOP, -ENOMEM. */
 WEFT_API int weft_call_soon(weft_handle_t **h, weft_callback_fn fn, void *arg);
 /* Schedules fn(arg) delay_ns from now. As weft_call_soon. */
 WEFT_API int weft_call_later(weft_handle_t **h, int64_t delay_ns, weft_callback_fn fn, void *arg);
@@ -758,8 +842,8 @@ typedef struct weft_runtime weft_runtime_t;
  * for, or NULL outside one. A plain thread may keep it to post work with
  * weft_call_soon_threadsafe while the runtime runs. Never suspends. */
 WEFT_API weft_runtime_t *weft_runtime(void);
-/* Number of workers of the calling thread's runtime, or -EPERM outside
- * one. Never suspends. */
+/* Number of workers of the calling thread's runtime, or -WEFT_ENOLOOP
+ * outside one. Never suspends. */
 WEFT_API int weft_worker_count(void);
 /* Turns rt's every-core switch (weft_config_t.spread) on or off for the
  * spawns that follow; tasks already placed stay where they are. Any
@@ -767,7 +851,7 @@ WEFT_API int weft_worker_count(void);
 WEFT_API int weft_runtime_set_spread(weft_runtime_t *rt, bool on);
 /* Whether rt spreads plain spawns over its workers; false for NULL. */
 WEFT_API bool weft_runtime_spreads(const weft_runtime_t *rt);
-/* Index (0..count-1) of the calling thread's worker, or -EPERM. */
+/* Index (0..count-1) of the calling thread's worker, or -WEFT_ENOLOOP. */
 WEFT_API int weft_worker_index(void);
 
 /* Hands fn(arg) to worker `worker` of rt (0..count-1) from any thread, as asyncio's call_soon_threadsafe: it
@@ -802,8 +886,8 @@ WEFT_API int weft_runtime_join(weft_runtime_t *rt, void **result);
  * its name, state, and what it waits on ("sleep until +1.5 ms", "fd 7",
  * "lock", "task X"), like `python -m asyncio pstree`, and its stack:
  * "[copy-stack, N B saved]" or "[own stack, N B resident]". Never suspends.
- * Returns the number of tasks written, -EINVAL (out NULL), -EPERM (no
- * loop). */
+ * Returns the number of tasks written, -EINVAL (out NULL), -WEFT_ENOLOOP
+ *. */
 WEFT_API int weft_task_tree(FILE *out);
 
 /* ------------------------------------------------------------------------
@@ -814,8 +898,8 @@ WEFT_API int weft_task_tree(FILE *out);
  * -ETIMEDOUT took nothing (a lock or permit handed to a waiter cancelled
  * before it ran goes on to the next waiter); one that completed before a
  * cancellation arrived returns 0 and the cancellation shows at the next
- * suspending call. Waiting calls return -EPERM outside a task and -EINVAL
- * for a NULL object.
+ * suspending call. Waiting calls return -WEFT_ENOTASK outside a task and
+ * -EINVAL for a NULL object.
  * --------------------------------------------------------------------- */
 
 /* ---- synchronization ---- */
@@ -823,16 +907,16 @@ WEFT_API int weft_task_tree(FILE *out);
 typedef struct weft_lock weft_lock_t;
 
 /* Creates an unlocked lock on the current loop (asyncio.Lock; not
- * reentrant). Never suspends. Returns 0, -EINVAL (out NULL), -EPERM (no
- * loop), -ENOMEM; the caller owns *l (weft_lock_destroy). */
+ * reentrant). Never suspends. Returns 0, -EINVAL (out NULL), -WEFT_ENOLOOP
+ *, -ENOMEM; the caller owns *l (weft_lock_destroy). */
 WEFT_API int weft_lock_create(weft_lock_t **l);
 /* Acquires l for the calling task, waiting while another task holds it.
  * Suspends (not when l is free). Returns 0 (the caller owns the lock),
  * -ECANCELED, -ETIMEDOUT (the caller does not own it), -EDEADLK if the
- * caller already holds l, -EPERM outside a task, -EINVAL. */
+ * caller already holds l, -WEFT_ENOTASK, -EINVAL. */
 WEFT_API int weft_lock_acquire(weft_lock_t *l);
 /* Acquires l if it is free. Never suspends. Returns 0, -EBUSY if it is
- * held (or promised to a waiter), -EPERM outside a task, -EINVAL. */
+ * held (or promised to a waiter), -WEFT_ENOTASK, -EINVAL. */
 WEFT_API int weft_lock_try_acquire(weft_lock_t *l);
 /* Releases l; the first waiter, if any, becomes its owner. One
  * exception with several workers: when the first waiter is another
@@ -840,8 +924,8 @@ WEFT_API int weft_lock_try_acquire(weft_lock_t *l);
  * l is freed and that waiter woken to compete for it, so a running task
  * may take it first; a waiter that loses such a race is next in line and
  * is handed l at the following release (it loses at most one race per
- * wait). Never suspends. Returns 0, -EPERM if the caller is not the task
- * that holds it, -EINVAL. */
+ * wait). Never suspends. Returns 0, -WEFT_ENOTOWNER if the caller is not
+ * the task that holds it (-WEFT_ENOTASK if it is no task), -EINVAL. */
 WEFT_API int weft_lock_release(weft_lock_t *l);
 /* True while some task holds l (or it is handed to a waiter). */
 WEFT_API bool weft_lock_locked(const weft_lock_t *l);
@@ -852,7 +936,7 @@ WEFT_API int weft_lock_destroy(weft_lock_t *l);
 typedef struct weft_event weft_event_t;
 
 /* Creates an event, initially clear (asyncio.Event). Never suspends.
- * Returns 0, -EINVAL, -EPERM (no loop), -ENOMEM; the caller owns *e
+ * Returns 0, -EINVAL, -WEFT_ENOLOOP, -ENOMEM; the caller owns *e
  * (weft_event_destroy). */
 WEFT_API int weft_event_create(weft_event_t **e);
 /* Sets e and wakes every task waiting for it. Never suspends; may be
@@ -863,7 +947,7 @@ WEFT_API int weft_event_clear(weft_event_t *e);
 /* True while e is set. */
 WEFT_API bool weft_event_is_set(const weft_event_t *e);
 /* Waits until e is set. Suspends unless e is already set (then returns 0
- * at once). Returns 0, -ECANCELED, -ETIMEDOUT, -EPERM, -EINVAL. */
+ * at once). Returns 0, -ECANCELED, -ETIMEDOUT, -WEFT_ENOTASK, -EINVAL. */
 WEFT_API int weft_event_wait(weft_event_t *e);
 /* Frees e. Returns 0, -EINVAL, -EBUSY while a task waits on it. */
 WEFT_API int weft_event_destroy(weft_event_t *e);
@@ -873,13 +957,13 @@ typedef struct weft_cond weft_cond_t;
 /* Creates a condition variable over `lock` (asyncio.Condition); with lock
  * NULL the condition makes and owns a lock of its own (weft_cond_lock
  * returns it). A lock given here stays the caller's and must outlive the
- * condition. Never suspends. Returns 0, -EINVAL, -EPERM (no loop),
+ * condition. Never suspends. Returns 0, -EINVAL, -WEFT_ENOLOOP,
  * -ENOMEM; the caller owns *c (weft_cond_destroy). */
 WEFT_API int weft_cond_create(weft_cond_t **c, weft_lock_t *lock);
 /* Returns c's lock (borrowed), or NULL if c is NULL. */
 WEFT_API weft_lock_t *weft_cond_lock(const weft_cond_t *c);
 /* Releases c's lock, waits until notified, and acquires the lock again.
- * The caller must hold the lock (-EPERM otherwise). Suspends. Returns 0
+ * The caller must hold the lock (-WEFT_ENOTOWNER otherwise). Suspends. Returns 0
  * once notified, -ECANCELED or -ETIMEDOUT; in every one of these cases
  * the lock is held again when it returns (the re-acquire itself ignores
  * cancellation and deadlines). A waiter notified and then cancelled
@@ -888,12 +972,13 @@ WEFT_API weft_lock_t *weft_cond_lock(const weft_cond_t *c);
 WEFT_API int weft_cond_wait(weft_cond_t *c);
 /* Waits (as weft_cond_wait) until pred(arg) is true; pred is called with
  * the lock held, first before any wait. Suspends unless pred is true at
- * once. Returns 0 (pred is true), -ECANCELED, -ETIMEDOUT, -EPERM (lock
- * not held by the caller), -EINVAL; the lock is held when it returns. */
+ * once. Returns 0 (pred is true), -ECANCELED, -ETIMEDOUT,
+ * -WEFT_ENOTOWNER (lock not held by the caller), -WEFT_ENOTASK, -EINVAL;
+ * the lock is held when it returns. */
 WEFT_API int weft_cond_wait_for(weft_cond_t *c, bool (*pred)(void *arg), void *arg);
 /* Wakes up to n waiters (the longest waiting first). The caller must hold
- * the lock. Never suspends. Returns the number woken, -EPERM (lock not
- * held by the calling task), -EINVAL. */
+ * the lock. Never suspends. Returns the number woken, -WEFT_ENOTOWNER
+ * (lock not held by the calling task), -WEFT_ENOTASK, -EINVAL. */
 WEFT_API int weft_cond_notify(weft_cond_t *c, size_t n);
 /* Wakes every waiter; as weft_cond_notify. */
 WEFT_API int weft_cond_notify_all(weft_cond_t *c);
@@ -909,12 +994,12 @@ typedef struct weft_sem weft_sem_t;
 
 /* Creates a semaphore holding `value` permits (at most INT_MAX), plain or
  * bounded (flags 0 or WEFT_SEM_BOUNDED). Never suspends. Returns 0,
- * -EINVAL (out NULL, value too large, unknown flag), -EPERM (no loop),
+ * -EINVAL (out NULL, value too large, unknown flag), -WEFT_ENOLOOP,
  * -ENOMEM; the caller owns *s (weft_sem_destroy). */
 WEFT_API int weft_sem_create(weft_sem_t **s, unsigned value, unsigned flags);
 /* Takes a permit, waiting while there is none. Suspends (not when a
  * permit is free). Returns 0, -ECANCELED, -ETIMEDOUT (no permit taken),
- * -EPERM outside a task, -EINVAL. */
+ * -WEFT_ENOTASK, -EINVAL. */
 WEFT_API int weft_sem_acquire(weft_sem_t *s);
 /* Takes a permit if one is free. Never suspends; may be called from a
  * callback. Returns 0, -EAGAIN if none is, -EINVAL. */
@@ -932,7 +1017,7 @@ WEFT_API int weft_sem_destroy(weft_sem_t *s);
 typedef struct weft_barrier weft_barrier_t;
 
 /* Creates a barrier for `parties` tasks (asyncio.Barrier; 1..INT_MAX).
- * Never suspends. Returns 0, -EINVAL, -EPERM (no loop), -ENOMEM; the
+ * Never suspends. Returns 0, -EINVAL, -WEFT_ENOLOOP, -ENOMEM; the
  * caller owns *b (weft_barrier_destroy). */
 WEFT_API int weft_barrier_create(weft_barrier_t **b, unsigned parties);
 /* Arrives at b and waits until `parties` tasks have arrived; then all of
@@ -942,7 +1027,7 @@ WEFT_API int weft_barrier_create(weft_barrier_t **b, unsigned parties);
  * if the barrier is broken (now, or while the caller waited); -ECANCELED
  * or -ETIMEDOUT if the caller was cancelled or its deadline passed, which
  * breaks the barrier: every other waiter, and every wait until
- * weft_barrier_reset, gets -EPIPE. -EPERM outside a task, -EINVAL. */
+ * weft_barrier_reset, gets -EPIPE. -WEFT_ENOTASK, -EINVAL. */
 WEFT_API int weft_barrier_wait(weft_barrier_t *b);
 /* Returns b to its empty, unbroken state; tasks waiting get -EPIPE.
  * Never suspends. Returns 0 or -EINVAL. */
@@ -979,18 +1064,18 @@ typedef struct weft_queue weft_queue_t;
 /* Creates a queue of the given kind holding at most maxsize items (0: no
  * limit). cmp orders a priority queue (negative when a comes before b;
  * required for WEFT_QUEUE_PRIORITY, ignored otherwise). Never suspends.
- * Returns 0, -EINVAL, -EPERM (no loop), -ENOMEM; the caller owns *q
+ * Returns 0, -EINVAL, -WEFT_ENOLOOP, -ENOMEM; the caller owns *q
  * (weft_queue_destroy). */
 WEFT_API int weft_queue_create(weft_queue_t **q, int kind, size_t maxsize,
                                int (*cmp)(const void *a, const void *b));
 /* Puts item, waiting while the queue is full. Suspends (only while
  * full). Returns 0, -EPIPE once the queue is shut down, -ECANCELED,
- * -ETIMEDOUT (item not stored), -ENOMEM, -EPERM outside a task, -EINVAL. */
+ * -ETIMEDOUT (item not stored), -ENOMEM, -WEFT_ENOTASK, -EINVAL. */
 WEFT_API int weft_queue_put(weft_queue_t *q, void *item);
 /* Takes the next item into *item, waiting while the queue is empty.
  * Suspends (only while empty). Returns 0, -EPIPE once the queue is shut
- * down and drained, -ECANCELED, -ETIMEDOUT (nothing taken), -EPERM
- * outside a task, -EINVAL (q or item NULL). */
+ * down and drained, -ECANCELED, -ETIMEDOUT (nothing taken),
+ * -WEFT_ENOTASK, -EINVAL (q or item NULL). */
 WEFT_API int weft_queue_get(weft_queue_t *q, void **item);
 /* Puts item if there is room. Never suspends; may be called from a
  * callback. Returns 0, -EAGAIN when full, -EPIPE after shutdown, -ENOMEM,
@@ -1013,7 +1098,7 @@ WEFT_API bool weft_queue_full(const weft_queue_t *q);
 WEFT_API int weft_queue_task_done(weft_queue_t *q);
 /* Waits until every item ever put has been marked done (task_done) or
  * dropped by an immediate shutdown. Suspends (unless that is already so).
- * Returns 0, -ECANCELED, -ETIMEDOUT, -EPERM outside a task, -EINVAL. */
+ * Returns 0, -ECANCELED, -ETIMEDOUT, -WEFT_ENOTASK, -EINVAL. */
 WEFT_API int weft_queue_join(weft_queue_t *q);
 /* Shuts q down (Python 3.13): later puts fail with -EPIPE; gets take what
  * is left, then fail with -EPIPE; every waiting putter, and every waiting
@@ -1039,22 +1124,22 @@ WEFT_API int weft_queue_destroy(weft_queue_t *q);
 typedef struct weft_chan weft_chan_t;
 
 /* Creates a channel with a buffer of cap values (0: unbuffered, every
- * send meets a receive). Never suspends. Returns 0, -EINVAL, -EPERM (no
- * loop), -ENOMEM; the caller owns *ch (weft_chan_destroy). */
+ * send meets a receive). Never suspends. Returns 0, -EINVAL, -WEFT_ENOLOOP
+ *, -ENOMEM; the caller owns *ch (weft_chan_destroy). */
 WEFT_API int weft_chan_create(weft_chan_t **ch, size_t cap);
 /* Sends v: hands it to a waiting receiver, else buffers it, else waits
  * until a receiver takes it (the value stays in the sending task's own
  * record meanwhile). Suspends (only when it must wait). Returns 0 once a
  * receiver or the buffer has the value (also if the caller was cancelled
  * after that); -EPIPE if ch is or gets closed (v was not sent);
- * -ECANCELED, -ETIMEDOUT (v was not sent); -EPERM outside a task;
+ * -ECANCELED, -ETIMEDOUT (v was not sent); -WEFT_ENOTASK;
  * -EINVAL. */
 WEFT_API int weft_chan_send(weft_chan_t *ch, void *v);
 /* Receives a value into *v, waiting until one is sent. Suspends (only
  * when nothing is buffered and no sender waits). Returns 0 (also if the
  * caller was cancelled after a sender handed it the value), -EPIPE once
  * ch is closed and its buffer drained, -ECANCELED, -ETIMEDOUT (nothing
- * received), -EPERM outside a task, -EINVAL (ch or v NULL). */
+ * received), -WEFT_ENOTASK, -EINVAL (ch or v NULL). */
 WEFT_API int weft_chan_recv(weft_chan_t *ch, void **v);
 /* Sends v if a receiver waits or the buffer has room. Never suspends;
  * may be called from a callback. Returns 0, -EAGAIN, -EPIPE (closed),
@@ -1097,7 +1182,7 @@ typedef struct weft_select_case {
  * is ready). Only the returned case happened; a case that completed
  * before a cancellation arrived is returned as completed. Returns the
  * index, -ETIMEDOUT, -ECANCELED, -EAGAIN, -ENOMEM (waiting needs one
- * small allocation), -EPERM (must wait outside a task), -EINVAL (cases
+ * small allocation), -WEFT_ENOTASK (must wait outside a task), -EINVAL (cases
  * NULL, n 0, a bad op). */
 WEFT_API int weft_select(weft_select_case_t *cases, size_t n, int64_t timeout_ns);
 
@@ -1130,19 +1215,13 @@ typedef void (*weft_drop_fn)(void *arg, void *result);
  * other status drop does not run and arg stays the caller's. When the
  * loop closes (weft_run returning) it waits for running jobs, detached
  * ones included, so no pool thread outlives weft_run. Suspends.
- * Returns fn's status, -ECANCELED, -ETIMEDOUT, -EINVAL (fn NULL), -EPERM
- * (not in a task), -ENOMEM, -EAGAIN (no thread could be started). */
+ * Returns fn's status, -ECANCELED, -ETIMEDOUT, -EINVAL (fn NULL),
+ * -WEFT_ENOTASK, -ENOMEM, -EAGAIN (no thread could be started). */
 WEFT_API int weft_to_thread(weft_task_fn fn, void *arg, void **result, weft_drop_fn drop);
 
 /* ------------------------------------------------------------------------
  * Addresses and name resolution.
  * --------------------------------------------------------------------- */
-
-/* weft's own statuses beyond errno's range (returned negated, as errno
- * values are; weft_strerror knows them). */
-#define WEFT_EINCOMPLETE 1000 /* the stream ended before the bytes asked for */
-#define WEFT_ENOTFOUND 1001   /* no such host or service (resolution) */
-#define WEFT_ECERT 1002       /* a TLS peer's certificate did not verify (weft_tls_error says why) */
 
 /* A socket address of any family: IPv4, IPv6, or a Unix-domain path. */
 typedef struct weft_addr {
@@ -1178,7 +1257,7 @@ WEFT_API int weft_addr_port(const weft_addr_t *a);
  * (EAI_FAMILY, EAI_ADDRFAMILY), -ENOMEM (EAI_MEMORY), -EINVAL
  * (EAI_BADFLAGS, EAI_SOCKTYPE; also host and service both NULL, res
  * NULL), -EIO (EAI_FAIL and other resolver failures), -ECANCELED,
- * -ETIMEDOUT, -EPERM (not in a task), or the -errno of EAI_SYSTEM. */
+ * -ETIMEDOUT, -WEFT_ENOTASK, or the -errno of EAI_SYSTEM. */
 WEFT_API int weft_getaddrinfo(const char *host, const char *service,
                               const struct addrinfo *hints, struct addrinfo **res);
 
@@ -1187,8 +1266,8 @@ WEFT_API int weft_getaddrinfo(const char *host, const char *service,
  * object) over TCP, Unix-domain sockets, pipes or any stream fd.
  *
  * Reading: the stream keeps a buffer of at most `limit` bytes (64 KiB by
- * default). Calls that return a pointer into that buffer (readuntil,
- * readline, peek) give data that stays valid until the next call that
+ * default). Calls that return a pointer into that buffer (read_until,
+ * read_line, peek) give data that stays valid until the next call that
  * reads from or closes the stream.
  *
  * Writing: weft_stream_write never suspends: what the kernel does not
@@ -1205,7 +1284,9 @@ WEFT_API int weft_getaddrinfo(const char *host, const char *service,
  * streams and tasks go on. A stream is used by one task at a time in each
  * direction: one reader and one writer may wait at once (-EBUSY else).
  * A stream belongs to the worker that opened it (several workers): every
- * call on it from a task of another worker returns -EXDEV.
+ * call on it from a task of another worker returns -EXDEV. A call that
+ * has to wait (for bytes, or for room to send) returns -WEFT_ENOTASK when
+ * the caller is not a task (a callback).
  * --------------------------------------------------------------------- */
 
 typedef struct weft_stream weft_stream_t;
@@ -1233,7 +1314,7 @@ typedef struct weft_stream_opts {
  * written as a byte stream) in a new stream, which owns it from now on
  * (also on failure: fd is closed then). fd is made non-blocking and
  * close-on-exec. Never suspends. Returns 0, -EINVAL (fd < 0, s NULL, bad
- * options), -EPERM (no loop), -ENOMEM, or -errno from registering the fd. */
+ * options), -WEFT_ENOLOOP, -ENOMEM, or -errno from registering the fd. */
 WEFT_API int weft_stream_open(weft_stream_t **s, int fd, const weft_stream_opts_t *opts);
 
 /* Reads up to n bytes into buf: what is buffered, else what arrives
@@ -1247,7 +1328,7 @@ WEFT_API ssize_t weft_stream_read(weft_stream_t *s, void *buf, size_t n);
  * -WEFT_EINCOMPLETE with the bytes that did arrive in buf; *got (may be
  * NULL) always tells how many bytes were stored in buf, also on
  * cancellation or a deadline (those bytes are consumed). */
-WEFT_API int weft_stream_readexactly(weft_stream_t *s, void *buf, size_t n, size_t *got);
+WEFT_API int weft_stream_read_exactly(weft_stream_t *s, void *buf, size_t n, size_t *got);
 
 /* Reads up to and including the first occurrence of sep (seplen bytes,
  * 1..limit) and consumes it: *data points at the bytes in the stream's
@@ -1256,11 +1337,11 @@ WEFT_API int weft_stream_readexactly(weft_stream_t *s, void *buf, size_t n, size
  * (they stay buffered: weft_stream_peek / weft_stream_consume reach
  * them); -WEFT_EINCOMPLETE at end of stream without sep (the partial
  * bytes stay buffered); 0 is never returned; -errno else. */
-WEFT_API ssize_t weft_stream_readuntil(weft_stream_t *s, const void *sep, size_t seplen,
-                                       const char **data);
+WEFT_API ssize_t weft_stream_read_until(weft_stream_t *s, const void *sep, size_t seplen,
+                                        const char **data);
 
-/* weft_stream_readuntil with sep "\n". */
-WEFT_API ssize_t weft_stream_readline(weft_stream_t *s, const char **line);
+/* weft_stream_read_until with sep "\n". */
+WEFT_API ssize_t weft_stream_read_line(weft_stream_t *s, const char **line);
 
 /* Points *data at the bytes buffered now, without consuming them.
  * Never suspends. Returns their count (0 if none), or -EINVAL. */
@@ -1340,13 +1421,14 @@ WEFT_API int weft_stream_peer_addr(const weft_stream_t *s, weft_addr_t *a);
  * each address in turn until one accepts, all within the caller's
  * deadline scopes; TCP_NODELAY is set on the new stream. Suspends. Returns
  * 0 with the stream in *s, the last address's error (-ECONNREFUSED,
- * -ENETUNREACH, ...), a resolution error, -ECANCELED, -ETIMEDOUT, -EINVAL. */
+ * -ENETUNREACH, ...), a resolution error, -ECANCELED, -ETIMEDOUT, -EINVAL,
+ * -WEFT_ENOTASK. */
 WEFT_API int weft_tcp_connect(weft_stream_t **s, const char *host, const char *port,
                               const weft_stream_opts_t *opts);
 
 /* Connects to one address (IPv4, IPv6 or Unix-domain). Suspends. Returns
  * as weft_tcp_connect. */
-WEFT_API int weft_connect_addr(weft_stream_t **s, const weft_addr_t *addr,
+WEFT_API int weft_addr_connect(weft_stream_t **s, const weft_addr_t *addr,
                                const weft_stream_opts_t *opts);
 
 /* Connects to the Unix-domain socket at path. Suspends. As weft_tcp_connect. */
@@ -1366,7 +1448,8 @@ typedef struct weft_listen_opts {
  * every address; a name is resolved; port "0" picks a free port, which
  * weft_listener_addr tells). SO_REUSEADDR is always set. Suspends only
  * while resolving a name. Returns 0, -EADDRINUSE, -EACCES, a resolution
- * error, -EINVAL, -EPERM (no task), -errno. */
+ * error, -EINVAL, -WEFT_ENOLOOP (no loop on this thread), -WEFT_ENOTASK (a
+ * name to resolve outside a task), -errno. */
 WEFT_API int weft_tcp_listen(weft_listener_t **l, const char *host, const char *port,
                              const weft_listen_opts_t *opts);
 
@@ -1377,7 +1460,7 @@ WEFT_API int weft_unix_listen(weft_listener_t **l, const char *path,
                               const weft_listen_opts_t *opts);
 
 /* Listens on an address of any family. Never suspends. */
-WEFT_API int weft_listen_addr(weft_listener_t **l, const weft_addr_t *addr,
+WEFT_API int weft_addr_listen(weft_listener_t **l, const weft_addr_t *addr,
                               const weft_listen_opts_t *opts);
 
 /* Waits for the next connection and returns it as a stream in *s (with
@@ -1385,7 +1468,7 @@ WEFT_API int weft_listen_addr(weft_listener_t **l, const weft_addr_t *addr,
  * NULL). Suspends. Running out of fds (-EMFILE, -ENFILE) is returned to
  * the caller, who should back off (weft_server does). Returns 0,
  * -ECANCELED, -ETIMEDOUT, -EBADF (the listener was closed), -EBUSY
- * (another task waits in accept on l), -EINVAL, -EPERM (not in a task). */
+ * (another task waits in accept on l), -EINVAL, -WEFT_ENOTASK. */
 WEFT_API int weft_listener_accept(weft_listener_t *l, weft_stream_t **s, weft_addr_t *peer,
                                   const weft_stream_opts_t *opts);
 
@@ -1422,13 +1505,13 @@ typedef struct weft_server_opts {
  * connection. Takes ownership of l on success (on failure the caller
  * still owns it). When accept runs out of fds it backs off (10 ms,
  * doubling to 1 s) and goes on. Never suspends. Returns 0, -EINVAL,
- * -EPERM (no loop), -ENOMEM. */
+ * -WEFT_ENOLOOP, -ENOMEM. */
 WEFT_API int weft_server_start(weft_server_t **srv, weft_listener_t *l, weft_conn_fn handler,
                                void *arg, const weft_server_opts_t *opts);
 
 /* Waits until the server stops (weft_server_close from another task;
  * srv is freed when this returns 0). Suspends. Returns 0, -ECANCELED,
- * -ETIMEDOUT, -EINVAL, -EPERM (not in a task). */
+ * -ETIMEDOUT, -EINVAL, -WEFT_ENOTASK. */
 WEFT_API int weft_server_wait(weft_server_t *srv);
 
 /* Number of connections being handled now. */
@@ -1440,7 +1523,7 @@ WEFT_API size_t weft_server_conns(const weft_server_t *srv);
  * Suspends. Returns 0, or -ETIMEDOUT if handlers had to be cancelled
  * (-ECANCELED if the caller was cancelled meanwhile: the handlers are
  * cancelled and srv freed all the same); -EINVAL (NULL, grace_ns < 0, a
- * close already under way), -EPERM (not in a task), -EDEADLK (called
+ * close already under way), -WEFT_ENOTASK, -EDEADLK (called
  * from one of srv's own handlers: nothing is done). */
 WEFT_API int weft_server_close(weft_server_t *srv, int64_t grace_ns);
 
@@ -1459,7 +1542,7 @@ typedef struct weft_serve_opts {
 /* Listens on host:port (as weft_tcp_listen; port "0" picks one free port
  * for every worker) and serves it with handler(stream, arg) on every
  * worker of the runtime. Suspends while the other workers bind. Returns
- * 0 and the server in *sv, or -EINVAL, -EPERM (not in a task), -ENOMEM,
+ * 0 and the server in *sv, or -EINVAL, -WEFT_ENOTASK, -ENOMEM,
  * a listen error (nothing is left running then). */
 WEFT_API int weft_serve_start(weft_serve_t **sv, const char *host, const char *port,
                               weft_conn_fn handler, void *arg, const weft_serve_opts_t *opts);
@@ -1470,15 +1553,15 @@ WEFT_API int weft_serve_workers(const weft_serve_t *sv);
 /* Closes every worker's server as weft_server_close does (grace_ns for
  * connections to end, then their handlers are cancelled) and frees sv.
  * Suspends until all have closed, even if the caller is cancelled.
- * Returns 0, -ETIMEDOUT (handlers had to be cancelled), -EINVAL, -EPERM
- * (not in a task), -ENOMEM. */
+ * Returns 0, -ETIMEDOUT (handlers had to be cancelled), -EINVAL,
+ * -WEFT_ENOTASK, -ENOMEM. */
 WEFT_API int weft_serve_close(weft_serve_t *sv, int64_t grace_ns);
 
 /* ------------------------------------------------------------------------
  * TLS (through OpenSSL): client and server streams.
  *
- * A TLS stream is a weft_stream_t: weft_stream_read, readline,
- * readexactly, readuntil, peek/fill, write, drain, flush, shutdown and
+ * A TLS stream is a weft_stream_t: weft_stream_read, read_line,
+ * read_exactly, read_until, peek/fill, write, drain, flush, shutdown and
  * close all work on it unchanged, and move plaintext. close (and
  * shutdown) sends a close_notify once every queued byte has left,
  * waiting at most 1 s for room to send it (close then returns
@@ -1546,7 +1629,7 @@ WEFT_API int weft_tls_ctx_release(weft_tls_ctx_t *ctx);
  * -WEFT_ECERT, -EPROTO, -ECONNRESET, -ETIMEDOUT, -ECANCELED, -errno of
  * the socket, -ENOMEM, -EINVAL (NULL arguments, s closed or already
  * TLS, unread bytes buffered in s, a verifying client without
- * server_name), -EPERM (not in a task), -EBADF (another task closed s
+ * server_name), -WEFT_ENOTASK, -EBADF (another task closed s
  * meanwhile: s is gone). */
 WEFT_API int weft_tls_wrap(weft_stream_t *s, weft_tls_ctx_t *ctx, const char *server_name);
 
@@ -1596,7 +1679,7 @@ typedef struct weft_udp weft_udp_t;
 
 /* Opens a UDP socket bound to *bind (port 0: any free port), or unbound
  * of the given family (AF_INET, AF_INET6) when bind is NULL. Never
- * suspends. Returns 0, -EADDRINUSE, -EINVAL, -EPERM (no loop), -errno. */
+ * suspends. Returns 0, -EADDRINUSE, -EINVAL, -WEFT_ENOLOOP, -errno. */
 WEFT_API int weft_udp_open(weft_udp_t **u, const weft_addr_t *bind, int family);
 /* Fixes the peer: weft_udp_send goes there and only its datagrams are
  * received. Never suspends. Returns 0, -EINVAL, -errno. */
@@ -1604,7 +1687,8 @@ WEFT_API int weft_udp_connect(weft_udp_t *u, const weft_addr_t *peer);
 /* Sends one datagram to the connected peer, or to *to (NULL when
  * connected). Suspends only while the socket's buffer is full. Returns
  * the count sent, -EMSGSIZE, -ECONNREFUSED (an earlier datagram was
- * refused, connected sockets only), -ECANCELED, -ETIMEDOUT, -errno. */
+ * refused, connected sockets only), -ECANCELED, -ETIMEDOUT,
+ * -WEFT_ENOTASK, -errno. */
 WEFT_API ssize_t weft_udp_sendto(weft_udp_t *u, const void *buf, size_t n,
                                  const weft_addr_t *to);
 /* Receives one datagram and its sender (from may be NULL). Suspends
@@ -1652,7 +1736,7 @@ typedef struct weft_proc_opts {
  * one. A program that cannot be started is reported here (-ENOENT,
  * -EACCES, -ENOEXEC...), not as a child exiting 127. Never suspends.
  * Returns 0 with *p (owned by the caller: weft_proc_destroy), -EINVAL,
- * -EPERM (no loop), -ENOMEM, -EAGAIN (process limit), -errno. */
+ * -WEFT_ENOLOOP, -ENOMEM, -EAGAIN (process limit), -errno. */
 WEFT_API int weft_proc_spawn(weft_proc_t **p, const char *const argv[],
                              const weft_proc_opts_t *opts);
 
@@ -1681,7 +1765,9 @@ WEFT_API int weft_proc_close_stdin(weft_proc_t *p);
  * (may be NULL): the exit status 0..255, or -N if signal N ended it (as
  * asyncio's returncode). Suspends. The child is reaped (through a pidfd
  * where the kernel has one). Returns 0, -ECANCELED or -ETIMEDOUT (the
- * child goes on), -EINVAL. */
+ * child goes on), -EINVAL, -WEFT_ENOTASK (outside a task, while the child
+ * still runs), -EBUSY (another task waits on it and the child still
+ * runs), -EXDEV (another worker's child that still runs). */
 WEFT_API int weft_proc_wait(weft_proc_t *p, int *code);
 
 /* The return code if the child has ended (0, no wait), else -EAGAIN. */
@@ -1705,7 +1791,8 @@ WEFT_API int weft_proc_kill(weft_proc_t *p);
  * child that does not read its stdin gets EPIPE, which is ignored.
  * Suspends. On cancellation or a deadline returns -ECANCELED / -ETIMEDOUT
  * with nothing stored and the child left running (destroy kills it).
- * Returns 0, -ENOMEM, -EINVAL, -EBUSY (another task is reading a pipe). */
+ * Returns 0, -ENOMEM, -EINVAL, -EBUSY (another task is reading a pipe),
+ * -WEFT_ENOTASK. */
 WEFT_API int weft_proc_communicate(weft_proc_t *p, const void *in, size_t inlen, char **out,
                                    size_t *outlen, char **err, size_t *errlen, int *code);
 
@@ -1736,13 +1823,14 @@ WEFT_API int weft_proc_destroy(weft_proc_t *p);
  * signalfd; several tasks may wait on overlapping sets (each arrival
  * wakes one waiter of that signal, the longest waiting). Suspends.
  * Returns 0, -ECANCELED, -ETIMEDOUT, -EINVAL (signals NULL, n 0, or a
- * number that cannot be caught: SIGKILL, SIGSTOP, < 1 or > 64), -EPERM. */
+ * number that cannot be caught: SIGKILL, SIGSTOP, < 1 or > 64),
+ * -WEFT_ENOTASK. */
 WEFT_API int weft_signal_wait(const int *signals, size_t n, int *signo);
 
 /* Runs fn(arg) on the loop each time signal signo arrives (asyncio's
  * loop.add_signal_handler); fn NULL removes the handler. A handler takes
  * precedence over waiting tasks. Never suspends. Returns 0, -EINVAL (a
- * signal that cannot be caught), -EPERM (no loop), -ENOMEM. */
+ * signal that cannot be caught), -WEFT_ENOLOOP, -ENOMEM. */
 WEFT_API int weft_signal_handle(int signo, weft_callback_fn fn, void *arg);
 
 /* ------------------------------------------------------------------------
@@ -1775,9 +1863,10 @@ WEFT_API int weft_signal_handle(int signo, weft_callback_fn fn, void *arg);
  * it), -ETIMEDOUT (timeout_ns or a deadline scope), -ECANCELED, -EBUSY
  * (another task already waits on fd in that direction, or fd is one of
  * weft's own), -EBADF (fd is not open, or weft_fd_forget(fd) was called
- * while waiting), -EINVAL (fd < 0, events 0 or unknown bits), -EPERM
- * (not in a task, or fd does not support readiness waits, as a regular
- * file: see weft_file_open), -ENOMEM. The caller keeps owning fd. */
+ * while waiting), -EINVAL (fd < 0, events 0 or unknown bits),
+ * -WEFT_ENOTASK, -EPERM (the kernel's answer for an fd that does not
+ * support readiness waits, as a regular file: see weft_file_open),
+ * -ENOMEM. The caller keeps owning fd. */
 WEFT_API int weft_fd_wait(int fd, int events, int64_t timeout_ns);
 
 /* Tells weft that fd is about to be closed (or handed elsewhere): tasks
@@ -1786,7 +1875,7 @@ WEFT_API int weft_fd_wait(int fd, int events, int64_t timeout_ns);
  * an fd never waited on costs nothing. It acts on the calling thread's
  * loop (with several workers, call it where the waits were). Never
  * suspends; may be called from a callback. Returns 0, -EINVAL (fd < 0),
- * -EPERM (no loop on this thread). */
+ * -WEFT_ENOLOOP (no loop on this thread). */
 WEFT_API int weft_fd_forget(int fd);
 
 /* ------------------------------------------------------------------------
@@ -1823,15 +1912,15 @@ WEFT_API int weft_local_key_create(weft_local_key_t *key, void (*dtor)(void *val
 /* Sets the calling task's value for key; NULL removes it. The task now
  * holds value; the one it replaces is let go (destroyed here if no other
  * task holds it). Setting the value already there does nothing. Never
- * suspends. Returns 0, -EINVAL (key NULL or not created), -EPERM (not in
- * a task), -ENOMEM (nothing changed). */
+ * suspends. Returns 0, -EINVAL (key NULL or not created), -WEFT_ENOTASK,
+ * -ENOMEM (nothing changed). */
 WEFT_API int weft_local_set(const weft_local_key_t *key, void *value);
 
 /* Stores the calling task's value for key in *value (may be NULL to only
  * ask whether there is one; NULL is stored when there is none). The
  * value is borrowed: valid while the task holds it. Never suspends.
  * Returns 0, -ENOENT (no value set for key), -EINVAL (key NULL or not
- * created), -EPERM (not in a task). */
+ * created), -WEFT_ENOTASK. */
 WEFT_API int weft_local_get(const weft_local_key_t *key, void **value);
 
 /* ------------------------------------------------------------------------
@@ -1860,8 +1949,8 @@ WEFT_API int weft_local_get(const weft_local_key_t *key, void **value);
  *
  * A weft_file_t may be used by several tasks at once (pread / pwrite at
  * their own offsets; read / write share the file position as read(2) and
- * write(2) do); it is not tied to a loop. All calls need a task (-EPERM
- * elsewhere).
+ * write(2) do); it is not tied to a loop. All calls need a task
+ * (-WEFT_ENOTASK elsewhere).
  * --------------------------------------------------------------------- */
 
 typedef struct weft_file weft_file_t;
@@ -1870,15 +1959,15 @@ typedef struct weft_file weft_file_t;
  * (for O_CREAT). Suspends. Returns 0 with *f (owned by the caller:
  * weft_file_close), -ENOENT, -EACCES, ... (open's errors), -ECANCELED or
  * -ETIMEDOUT (before the call: nothing opened; a cancellation during the
- * open still returns the file), -EINVAL (f or path NULL), -EPERM (not in
- * a task), -ENOMEM, -EAGAIN (no pool thread). path is copied. */
+ * open still returns the file), -EINVAL (f or path NULL), -WEFT_ENOTASK,
+ * -ENOMEM, -EAGAIN (no pool thread). path is copied. */
 WEFT_API int weft_file_open(weft_file_t **f, const char *path, int flags, mode_t mode);
 
 /* Reads up to n bytes at the file's position into buf, advancing it (one
  * read(2): fewer than n at end of file, or from a pipe or terminal).
  * Suspends. Returns the count (0 at end of file), read's -errno,
  * -ECANCELED / -ETIMEDOUT (nothing read: see above), -EINVAL (f NULL, buf
- * NULL with n > 0, n > SSIZE_MAX), -EPERM, -ENOMEM. */
+ * NULL with n > 0, n > SSIZE_MAX), -WEFT_ENOTASK, -ENOMEM. */
 WEFT_API ssize_t weft_file_read(weft_file_t *f, void *buf, size_t n);
 
 /* Reads up to n bytes at offset off (>= 0) without moving the file's
@@ -1890,7 +1979,7 @@ WEFT_API ssize_t weft_file_pread(weft_file_t *f, void *buf, size_t n, off_t off)
  * or the count written before an error (the error shows at the next
  * call), or write's -errno when nothing was written (-ENOSPC, -EBADF for
  * a file opened read-only, ...), -ECANCELED / -ETIMEDOUT (nothing
- * written), -EINVAL, -EPERM, -ENOMEM. */
+ * written), -EINVAL, -WEFT_ENOTASK, -ENOMEM. */
 WEFT_API ssize_t weft_file_write(weft_file_t *f, const void *buf, size_t n);
 
 /* Writes the n bytes of buf at offset off (>= 0) without moving the
@@ -1900,15 +1989,15 @@ WEFT_API ssize_t weft_file_pwrite(weft_file_t *f, const void *buf, size_t n, off
 /* Flushes the file's data and metadata to its device (fsync(2)), or only
  * what reading the data back needs (fdatasync(2)) when data_only.
  * Suspends. Returns 0, the call's -errno (-EIO, ...), -ECANCELED /
- * -ETIMEDOUT (not done), -EINVAL, -EPERM, -ENOMEM. */
+ * -ETIMEDOUT (not done), -EINVAL, -WEFT_ENOTASK, -ENOMEM. */
 WEFT_API int weft_file_sync(weft_file_t *f, bool data_only);
 
 /* Closes the file and frees f, also on failure and also when the task is
  * cancelled (then the close happens right here, without the pool).
  * Suspends (unless cancelled). Returns 0, close's -errno (-EIO: data
  * written earlier may be lost), -EBUSY (another task's operation on f is
- * in flight: nothing is done), -EINVAL, -EPERM (not in a task: nothing is
- * done). */
+ * in flight: nothing is done), -EINVAL, -WEFT_ENOTASK (not in a task:
+ * nothing is done). */
 WEFT_API int weft_file_close(weft_file_t *f);
 
 /* The file's fd (still owned by f), or -EINVAL. Never suspends. */

@@ -59,7 +59,7 @@ int weft_chan_create(weft_chan_t **out, size_t cap)
         return -EINVAL;
     weft__loop_t *L = weft__loop();
     if (!L)
-        return -EPERM;
+        return -WEFT_ENOLOOP;
     weft_chan_t *ch = calloc(1, sizeof *ch);
     if (!ch)
         return -ENOMEM;
@@ -194,7 +194,7 @@ int weft_chan_send(weft_chan_t *ch, void *v)
 {
     weft_task_t *self = weft__task();
     if (!self)
-        return -EPERM;
+        return -WEFT_ENOTASK;
     if (!ch)
         return -EINVAL;
     if (WEFT_UNLIKELY(weft__multi_now())) {
@@ -226,7 +226,7 @@ int weft_chan_recv(weft_chan_t *ch, void **v)
 {
     weft_task_t *self = weft__task();
     if (!self)
-        return -EPERM;
+        return -WEFT_ENOTASK;
     if (!ch || !v)
         return -EINVAL;
     if (WEFT_UNLIKELY(weft__multi_now())) {
@@ -445,7 +445,7 @@ int weft_select(weft_select_case_t *cases, size_t n, int64_t timeout_ns)
         (rc = weft__wait_check(self)) != 0) {
         unlock_all(lks, k);
         free(s);
-        return rc == -EAGAIN && timeout_ns != 0 && !self ? -EPERM : rc;
+        return rc == -EAGAIN && timeout_ns != 0 && !self ? -WEFT_ENOTASK : rc;
     }
     int64_t until = WEFT_FOREVER;
     if (timeout_ns > 0) {

@@ -293,7 +293,7 @@ static __attribute__((noinline)) int resume_slow(weft_coro_t *co, void *value, v
         break;
     default:
         if (co->thread != t)
-            return -EXDEV;
+            return -WEFT_ETHREAD;
         break;
     }
     return resume_enter(t, co, value, out);
@@ -331,7 +331,7 @@ int weft_coro_yield(void *value, void **in)
     weft__thread_t *t = weft__thr();
     weft_coro_t *co = t->current;
     if (co->kind != WEFT__KIND_CORO)
-        return -EPERM;
+        return -WEFT_ENOTCORO;
     co->xfer_in = in;
     if (co->xfer_out)
         *co->xfer_out = value;
@@ -357,6 +357,12 @@ const char *weft_coro_name(const weft_coro_t *co)
     if (!co)
         return NULL;
     return co->name ? co->name : "";
+}
+
+const char *weft_coro_status_name(int status)
+{
+    static const char *const names[] = {"created", "running", "suspended", "dead"};
+    return status >= WEFT_CORO_CREATED && status <= WEFT_CORO_DEAD ? names[status] : "unknown";
 }
 
 int weft_coro_destroy(weft_coro_t *co)

@@ -3,7 +3,9 @@
  * weft reports failures as negative errno values; this file turns them
  * into text, naming the meanings weft gives some of them (WEFT_DONE,
  * -ECANCELED, -ETIMEDOUT) in its own words, and its own codes beyond
- * errno's range (WEFT_EINCOMPLETE, WEFT_ENOTFOUND).
+ * errno's range (WEFT_EINCOMPLETE ... WEFT_ENOTCORO). A misuse code's
+ * text says what happened and then, after a colon, what to do instead:
+ * it is often the only thing a newcomer reads about the mistake.
  */
 #include "internal.h"
 
@@ -39,6 +41,23 @@ const char *weft_strerror(int status)
         return "no such host or service";
     case WEFT_ECERT:
         return "certificate verification failed (the TLS peer's certificate)";
+    case WEFT_ENOTASK:
+        return "not called from a task: call it from a task's function (weft_run's main, or "
+               "one started with weft_spawn)";
+    case WEFT_ENOLOOP:
+        return "no weft loop runs on this thread: call it inside weft_run";
+    case WEFT_EGROUPLIVE:
+        return "the group still has running children: call weft_group_wait before "
+               "weft_group_destroy";
+    case WEFT_ETHREAD:
+        return "started on another thread: a coroutine is resumed only on the thread it "
+               "first ran on";
+    case WEFT_ENOTOWNER:
+        return "the calling task does not hold this lock: acquire it first (only its holder "
+               "may release it, or wait on or notify a condition over it)";
+    case WEFT_ENOTCORO:
+        return "not called from a coroutine: weft_coro_yield works only in the function of a "
+               "coroutine (weft_coro_create), weft_gen_yield in a generator's (weft_gen_create)";
     default:
         break;
     }

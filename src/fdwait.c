@@ -234,7 +234,7 @@ int weft_fd_wait(int fd, int events, int64_t timeout_ns)
         return -EINVAL;
     weft_task_t *self = weft__task();
     if (!self)
-        return -EPERM;
+        return -WEFT_ENOTASK;
     int rc = weft__wait_check(self);
     if (rc)
         return rc;
@@ -279,7 +279,7 @@ int weft_fd_forget(int fd)
         return -EINVAL;
     weft__loop_t *L = weft__loop();
     if (!L)
-        return -EPERM;
+        return -WEFT_ENOLOOP;
     weft__fdrec_t *r = lookup(L, fd);
     if (!r)
         return 0;

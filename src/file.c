@@ -150,7 +150,7 @@ int weft_file_open(weft_file_t **f, const char *path, int flags, mode_t mode)
         return -EINVAL;
     *f = NULL;
     if (!task_or_null())
-        return -EPERM;
+        return -WEFT_ENOTASK;
     weft_file_t *file = malloc(sizeof *file);
     size_t len = strlen(path);
     weft__fop_t *o = malloc(sizeof *o + len + 1);
@@ -184,7 +184,7 @@ static ssize_t io_op(weft_file_t *f, int op, void *buf, size_t n, off_t off, boo
         ((op == OP_PREAD || op == OP_PWRITE) && off < 0))
         return -EINVAL;
     if (!task_or_null())
-        return -EPERM;
+        return -WEFT_ENOTASK;
     weft__fop_t *o = fop_new(op, f->fd, buf, n, off, in);
     if (!o)
         return -ENOMEM;
@@ -225,7 +225,7 @@ int weft_file_sync(weft_file_t *f, bool data_only)
     if (!f)
         return -EINVAL;
     if (!task_or_null())
-        return -EPERM;
+        return -WEFT_ENOTASK;
     weft__fop_t *o = fop_new(data_only ? OP_DATASYNC : OP_SYNC, f->fd, NULL, 0, 0, false);
     if (!o)
         return -ENOMEM;
@@ -245,7 +245,7 @@ int weft_file_close(weft_file_t *f)
     if (atomic_load_explicit(&f->busy, memory_order_acquire))
         return -EBUSY;
     if (!task_or_null())
-        return -EPERM;
+        return -WEFT_ENOTASK;
     weft__fop_t *o = fop_new(OP_CLOSE, f->fd, NULL, 0, 0, false);
     int rc = o ? run_op(o) : -ENOMEM;
     if (rc == 0) {

@@ -35,7 +35,7 @@ int weft_future_create(weft_future_t **out)
         return -EINVAL;
     weft__loop_t *L = weft__loop();
     if (!L)
-        return -EPERM;
+        return -WEFT_ENOLOOP;
     weft_future_t *f = calloc(1, sizeof *f);
     if (!f)
         return -ENOMEM;
@@ -108,7 +108,7 @@ int weft_future_await(weft_future_t *f, void **result)
 {
     weft_task_t *self = weft__task();
     if (!self)
-        return -EPERM;
+        return -WEFT_ENOTASK;
     if (!f)
         return -EINVAL;
     WEFT__LOCK(&f->mu);

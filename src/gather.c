@@ -142,7 +142,7 @@ int weft_gather(weft_task_t *const *tasks, size_t n, void **results, int *status
 {
     weft_task_t *self = weft__task();
     if (!self)
-        return -EPERM;
+        return -WEFT_ENOTASK;
     if (!valid(tasks, n, self) || (mode != WEFT_GATHER_FAIL_FAST && mode != WEFT_GATHER_COLLECT))
         return -EINVAL;
     multi_t *m = multi_new(tasks, n, false);
@@ -199,7 +199,7 @@ int weft_wait(weft_task_t *const *tasks, size_t n, int return_when, int64_t time
 {
     weft_task_t *self = weft__task();
     if (!self)
-        return -EPERM;
+        return -WEFT_ENOTASK;
     if (!valid(tasks, n, self) || return_when < WEFT_FIRST_COMPLETED ||
         return_when > WEFT_ALL_COMPLETED)
         return -EINVAL;
@@ -264,7 +264,7 @@ int weft_as_completed_next(weft_as_completed_t *ac, weft_task_t **task)
         return -EINVAL;
     weft_task_t *self = weft__task();
     if (!self)
-        return -EPERM;
+        return -WEFT_ENOTASK;
     multi_t *m = ac->m;
     WEFT__LOCK(&m->mu);
     if (ac->handed == m->n)

@@ -94,7 +94,7 @@ int weft_gen_yield(void *value, void **sent)
 {
     weft_gen_t *g = current_gen();
     if (!g)
-        return -EPERM;
+        return -WEFT_ENOTCORO;
     /* a yield while closing really yields: weft_gen_close sees it and
      * discards the generator (Python's "generator ignored GeneratorExit") */
     void *r = weft__coro_yield_to_resumer(&g->co, value);
@@ -109,7 +109,7 @@ int weft_gen_yield_from(weft_gen_t *sub, void **result)
 {
     weft_gen_t *g = current_gen();
     if (!g)
-        return -EPERM;
+        return -WEFT_ENOTCORO;
     if (!sub || sub == g)
         return -EINVAL;
     void *val = NULL, *sent = NULL;
@@ -157,6 +157,7 @@ int weft_gen_close(weft_gen_t *g)
         weft__coro_fini(&g->co);
         return -EPROTO;
     }
+    g->co.closing = 0; /* not resumed (-WEFT_ETHREAD): the close never reached it */
     return rc;
 }
 

@@ -38,7 +38,7 @@ int weft_group_create(weft_group_t **out)
         return -EINVAL;
     weft__loop_t *L = weft__loop();
     if (!L)
-        return -EPERM;
+        return -WEFT_ENOLOOP;
     weft_group_t *g = calloc(1, sizeof *g);
     if (!g)
         return -ENOMEM;
@@ -107,7 +107,7 @@ int weft_group_wait(weft_group_t *g)
 {
     weft_task_t *self = weft__task();
     if (!self)
-        return -EPERM;
+        return -WEFT_ENOTASK;
     if (!g)
         return -EINVAL;
     WEFT__LOCK(&g->mu);
@@ -162,7 +162,9 @@ int weft_group_destroy(weft_group_t *g)
         return -EINVAL;
     {
         WEFT__LOCK(&g->mu);
-        if (g->live > 0 || g->waiter)
+        if (g->live > 0)
+            return -WEFT_EGROUPLIVE;
+        if (g->waiter) /* woken by the last child, not yet returned */
             return -EBUSY;
     }
     weft_task_t *c = g->children, *next;

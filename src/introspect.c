@@ -1,6 +1,6 @@
 /* introspect.c - what the loop can tell about itself: the task tree,
  * reports of tasks that failed unseen or were still pending, and the
- * debug mode's slow-step warnings.
+ * debug mode's slow-step warnings, and the names of task states.
  *
  * The tree places each live task under the task that awaits it (who
  * awaits whom, as `python -m asyncio pstree` shows), else under the
@@ -14,10 +14,10 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-static const char *state_name(int s)
+const char *weft_task_state_name(int state)
 {
     static const char *const names[] = {"pending", "ready", "running", "waiting", "done"};
-    return s >= 0 && s <= WEFT_TASK_DONE ? names[s] : "?";
+    return state >= WEFT_TASK_PENDING && state <= WEFT_TASK_DONE ? names[state] : "unknown";
 }
 
 static const char *label(const weft_task_t *t)
@@ -129,7 +129,7 @@ int weft_task_tree(FILE *out)
         return -EINVAL;
     weft__loop_t *L = weft__loop();
     if (!L)
-        return -EPERM;
+        return -WEFT_ENOLOOP;
     size_t n = L->ntasks;
     weft_task_t **v = malloc((n ? n : 1) * sizeof *v);
     long *parent = malloc((n ? n : 1) * sizeof *parent);
@@ -201,7 +201,7 @@ int weft_task_tree(FILE *out)
             long k = stack2[--sp];
             const weft_task_t *t = v[k];
             fprintf(out, "%*s%s#%llu \"%s\" %s", (int)(depth * 4), "", depth ? "└── " : "",
-                    (unsigned long long)t->id, label(t), state_name(t->tstate));
+                    (unsigned long long)t->id, label(t), weft_task_state_name(t->tstate));
             describe_wait(out, t);
             describe_stack(out, t);
             if (t->cancel_req)
@@ -239,7 +239,7 @@ void weft__report_unretrieved(weft_task_t *t)
 void weft__report_pending(weft_task_t *t)
 {
     fprintf(stderr, "weft: task #%llu \"%s\" was destroyed while still pending (%s",
-            (unsigned long long)t->id, label(t), state_name(t->tstate));
+            (unsigned long long)t->id, label(t), weft_task_state_name(t->tstate));
     describe_wait(stderr, t);
     fputs(")\n", stderr);
 }

@@ -36,7 +36,7 @@ int weft__io_open(weft__io_t *io, int fd)
 {
     weft__loop_t *L = weft__loop();
     if (!L)
-        return -EPERM;
+        return -WEFT_ENOLOOP;
     io->bio.fd = fd;
     io->bio.cb = io_event;
     io->loop = L;
@@ -97,7 +97,7 @@ int weft__io_wait(weft__io_t *io, uint32_t events)
 {
     weft_task_t *self = weft__task();
     if (!self)
-        return -EPERM;
+        return -WEFT_ENOTASK;
     if (!io->registered)
         return -EBADF;
     if (io->loop != self->loop)

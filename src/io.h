@@ -42,7 +42,7 @@ static inline int weft__io_fd(const weft__io_t *io)
 
 /* Registers fd with the current loop, edge-triggered for reading and
  * writing, once for its whole life; `ready` starts empty, on_readable
- * and on_writable NULL. 0, -EPERM (no loop), or -errno. */
+ * and on_writable NULL. 0, -WEFT_ENOLOOP, or -errno. */
 int weft__io_open(weft__io_t *io, int fd);
 /* Forgets the fd (before it is closed); waiters get -EBADF. */
 void weft__io_close(weft__io_t *io);
@@ -54,7 +54,7 @@ static inline void weft__io_clear(weft__io_t *io, uint32_t events)
 /* Waits until the fd is ready for `events` (WEFT__EV_IN or
  * WEFT__EV_OUT). Suspends. 0, -ECANCELED, -ETIMEDOUT, -EBUSY (another
  * task already waits in that direction), -EBADF (closed meanwhile),
- * -EPERM. */
+ * -EXDEV (the fd is another worker's), -WEFT_ENOTASK. */
 int weft__io_wait(weft__io_t *io, uint32_t events);
 /* The owner has output queued (on) or not (off): while on, on_writable
  * runs on each writable edge and the loop keeps polling the backend, as

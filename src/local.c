@@ -149,7 +149,7 @@ int weft_local_get(const weft_local_key_t *key, void **value)
         return -EINVAL;
     weft_task_t *t = weft__task();
     if (!t)
-        return -EPERM;
+        return -WEFT_ENOTASK;
     bool found;
     uint32_t i = search(t->locals, key->id, &found);
     if (!found)
@@ -165,7 +165,7 @@ int weft_local_set(const weft_local_key_t *key, void *value)
         return -EINVAL;
     weft_task_t *t = weft__task();
     if (!t)
-        return -EPERM;
+        return -WEFT_ENOTASK;
     bool found;
     uint32_t i = search(t->locals, key->id, &found);
     if (found ? t->locals->e[i].box->value == value : !value)

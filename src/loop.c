@@ -214,7 +214,7 @@ int weft_yield(void)
 {
     weft_task_t *t = weft__task();
     if (!t)
-        return -EPERM;
+        return -WEFT_ENOTASK;
     int rc = weft__wait_check(t);
     if (rc)
         return rc;
@@ -229,7 +229,7 @@ int weft_sleep_until(int64_t when)
 {
     weft_task_t *t = weft__task();
     if (!t)
-        return -EPERM;
+        return -WEFT_ENOTASK;
     int rc = weft__wait_check(t);
     if (rc)
         return rc;
@@ -260,7 +260,7 @@ static int schedule(weft_handle_t **out, int64_t when, bool timed, weft_callback
         return -EINVAL;
     weft__loop_t *L = weft__loop();
     if (!L)
-        return -EPERM;
+        return -WEFT_ENOLOOP;
     weft_handle_t *h = calloc(1, sizeof *h);
     if (!h)
         return -ENOMEM;

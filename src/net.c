@@ -175,13 +175,13 @@ static int connect_unix_retry(int fd, const weft_addr_t *a)
     }
 }
 
-int weft_connect_addr(weft_stream_t **s, const weft_addr_t *addr, const weft_stream_opts_t *opts)
+int weft_addr_connect(weft_stream_t **s, const weft_addr_t *addr, const weft_stream_opts_t *opts)
 {
     if (!s || !addr || !addr_ok(addr))
         return -EINVAL;
     weft_task_t *self = weft__task();
     if (!self)
-        return -EPERM;
+        return -WEFT_ENOTASK;
     int rc = weft__wait_check(self);
     if (rc)
         return rc;
@@ -214,7 +214,7 @@ int weft_unix_connect(weft_stream_t **s, const char *path, const weft_stream_opt
     int rc = weft__addr_unix(&a, path);
     if (rc < 0)
         return rc;
-    return weft_connect_addr(s, &a, opts);
+    return weft_addr_connect(s, &a, opts);
 }
 
 static void copy_ai(weft_addr_t *a, const struct addrinfo *ai)
@@ -230,13 +230,13 @@ int weft_tcp_connect(weft_stream_t **s, const char *host, const char *port,
     if (!s || !host || !*host || !port || !*port)
         return -EINVAL;
     if (!weft__task())
-        return -EPERM;
+        return -WEFT_ENOTASK;
     weft_addr_t a;
     int pn = port_number(port);
     if (pn >= 0 && weft_addr_parse(&a, host, pn) == 0) {
         if (!ip_family(a.ss.ss_family))
             return -EINVAL;
-        return weft_connect_addr(s, &a, opts);
+        return weft_addr_connect(s, &a, opts);
     }
     struct addrinfo hints = {
         .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG};
@@ -249,7 +249,7 @@ int weft_tcp_connect(weft_stream_t **s, const char *host, const char *port,
         if (!ip_family(ai->ai_family) || ai->ai_addrlen > sizeof a.ss)
             continue;
         copy_ai(&a, ai);
-        rc = weft_connect_addr(s, &a, opts);
+        rc = weft_addr_connect(s, &a, opts);
         if (rc == 0 || rc == -ECANCELED || rc == -ETIMEDOUT)
             break;
     }
@@ -279,12 +279,12 @@ static int remove_stale(const char *path, const weft_addr_t *a)
     return 0;
 }
 
-int weft_listen_addr(weft_listener_t **l, const weft_addr_t *addr, const weft_listen_opts_t *opts)
+int weft_addr_listen(weft_listener_t **l, const weft_addr_t *addr, const weft_listen_opts_t *opts)
 {
     if (!l || !addr || !addr_ok(addr) || (opts && opts->backlog < 0))
         return -EINVAL;
     if (!weft__loop())
-        return -EPERM;
+        return -WEFT_ENOLOOP;
     int family = addr->ss.ss_family;
     int backlog = opts && opts->backlog ? opts->backlog : SOMAXCONN;
     const struct sockaddr_un *su = (const struct sockaddr_un *)&addr->ss;
@@ -356,7 +356,7 @@ int weft_unix_listen(weft_listener_t **l, const char *path, const weft_listen_op
     int rc = weft__addr_unix(&a, path);
     if (rc < 0)
         return rc;
-    return weft_listen_addr(l, &a, opts);
+    return weft_addr_listen(l, &a, opts);
 }
 
 int weft_tcp_listen(weft_listener_t **l, const char *host, const char *port,
@@ -369,10 +369,10 @@ int weft_tcp_listen(weft_listener_t **l, const char *host, const char *port,
     if (pn >= 0 && weft_addr_parse(&a, host, pn) == 0) {
         if (!ip_family(a.ss.ss_family))
             return -EINVAL;
-        return weft_listen_addr(l, &a, opts);
+        return weft_addr_listen(l, &a, opts);
     }
     if (!weft__task())
-        return -EPERM;
+        return -WEFT_ENOTASK;
     /* "no host" means every IPv4 address, as for a numeric port */
     bool any = !host || !*host;
     struct addrinfo hints = {.ai_family = any ? AF_INET : AF_UNSPEC,
@@ -387,7 +387,7 @@ int weft_tcp_listen(weft_listener_t **l, const char *host, const char *port,
         if (!ip_family(ai->ai_family) || ai->ai_addrlen > sizeof a.ss)
             continue;
         copy_ai(&a, ai);
-        rc = weft_listen_addr(l, &a, opts);
+        rc = weft_addr_listen(l, &a, opts);
         if (rc == 0)
             break;
     }
@@ -430,7 +430,7 @@ int weft_listener_accept(weft_listener_t *l, weft_stream_t **s, weft_addr_t *pee
         return -EINVAL;
     weft_task_t *self = weft__task();
     if (!self)
-        return -EPERM;
+        return -WEFT_ENOTASK;
     int rc = weft__wait_check(self);
     if (rc)
         return rc;

@@ -235,7 +235,7 @@ int weft__pool_run(weft_task_fn fn, void *arg, void **result, bool detachable, w
 {
     weft_task_t *t = weft__task();
     if (!t)
-        return -EPERM;
+        return -WEFT_ENOTASK;
     if (!fn)
         return -EINVAL;
     int rc = weft__wait_check(t);

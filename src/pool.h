@@ -26,7 +26,7 @@
  * -ECANCELED and -ETIMEDOUT of a detachable call (and fn should not
  * return those two), drop did not run: the caller still owns arg.
  *
- * Returns fn's status, -ECANCELED, -ETIMEDOUT, -EINVAL (fn NULL), -EPERM
+ * Returns fn's status, -ECANCELED, -ETIMEDOUT, -EINVAL (fn NULL), -WEFT_ENOTASK
  * (not in a task), -ENOMEM, -EAGAIN (no pool thread could be started). */
 int weft__pool_run(weft_task_fn fn, void *arg, void **result, bool detachable, weft_drop_fn drop);
 

@@ -196,7 +196,7 @@ static int do_spawn(weft_proc_t **out, const char *path, char *const argv[], boo
 {
     weft__loop_t *L = weft__loop();
     if (!L)
-        return -EPERM;
+        return -WEFT_ENOLOOP;
     static const weft_proc_opts_t defaults;
     const weft_proc_opts_t *o = opts ? opts : &defaults;
     /* a relative path with its own cwd is the child's to find */
@@ -455,7 +455,7 @@ int weft_proc_communicate(weft_proc_t *p, const void *in, size_t inlen, char **o
     if (!p || (inlen && !in))
         return -EINVAL;
     if (!weft__task())
-        return -EPERM;
+        return -WEFT_ENOTASK;
     /* the record the stderr task fills lives on the heap, not on the
      * caller's stack (which a copy-stack task does not keep in place) */
     collect_t *cerr = calloc(1, sizeof *cerr);

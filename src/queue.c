@@ -63,7 +63,7 @@ int weft_queue_create(weft_queue_t **out, int kind, size_t maxsize,
         return -EINVAL;
     weft__loop_t *L = weft__loop();
     if (!L)
-        return -EPERM;
+        return -WEFT_ENOLOOP;
     weft_queue_t *q = calloc(1, sizeof *q);
     if (!q)
         return -ENOMEM;
@@ -232,7 +232,7 @@ int weft_queue_put(weft_queue_t *q, void *item)
 {
     weft_task_t *self = weft__task();
     if (!self)
-        return -EPERM;
+        return -WEFT_ENOTASK;
     if (!q)
         return -EINVAL;
     WEFT__LOCK(&q->mu);
@@ -289,7 +289,7 @@ int weft_queue_get(weft_queue_t *q, void **item)
 {
     weft_task_t *self = weft__task();
     if (!self)
-        return -EPERM;
+        return -WEFT_ENOTASK;
     if (!q || !item)
         return -EINVAL;
     WEFT__LOCK(&q->mu);
@@ -378,7 +378,7 @@ int weft_queue_join(weft_queue_t *q)
 {
     weft_task_t *self = weft__task();
     if (!self)
-        return -EPERM;
+        return -WEFT_ENOTASK;
     if (!q)
         return -EINVAL;
     WEFT__LOCK(&q->mu);

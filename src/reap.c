@@ -271,7 +271,7 @@ int weft__reap_wait(weft__child_t *c)
     weft_task_t *self = weft__task();
     int rc;
     if (!self)
-        rc = weft__reap_try(c) ? 0 : -EPERM;
+        rc = weft__reap_try(c) ? 0 : -WEFT_ENOTASK;
     else if (c->no_pidfd)
         rc = wait_polling(c);
     else if (c->waiting) /* one pidfd or ring waiter at a time */

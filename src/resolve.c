@@ -82,7 +82,7 @@ int weft_getaddrinfo(const char *host, const char *service, const struct addrinf
         return -EINVAL;
     *res = NULL;
     if (!weft__task())
-        return -EPERM;
+        return -WEFT_ENOTASK;
     size_t hl = host ? strlen(host) + 1 : 0, sl = service ? strlen(service) + 1 : 0;
     lookup_t *lk = malloc(sizeof *lk + hl + sl);
     if (!lk)

@@ -87,13 +87,13 @@ weft_runtime_t *weft_runtime(void)
 int weft_worker_count(void)
 {
     weft__loop_t *L = weft__loop();
-    return L ? L->rt->n : -EPERM;
+    return L ? L->rt->n : -WEFT_ENOLOOP;
 }
 
 int weft_worker_index(void)
 {
     weft__loop_t *L = weft__loop();
-    return L ? L->index : -EPERM;
+    return L ? L->index : -WEFT_ENOLOOP;
 }
 
 /* SIGPIPE: a write to a closed socket or pipe must come back as -EPIPE,

@@ -208,7 +208,7 @@ int weft_server_start(weft_server_t **srv, weft_listener_t *l, weft_conn_fn hand
     if (!srv || !l || !handler || (opts && opts->max_conns < 0))
         return -EINVAL;
     if (!weft__loop())
-        return -EPERM;
+        return -WEFT_ENOLOOP;
     weft_server_t *x = calloc(1, sizeof *x);
     if (!x)
         return -ENOMEM;
@@ -232,7 +232,7 @@ int weft_server_wait(weft_server_t *srv)
     if (!srv)
         return -EINVAL;
     if (!weft__task())
-        return -EPERM;
+        return -WEFT_ENOTASK;
     return wait_on(srv, &srv->stopped);
 }
 
@@ -255,7 +255,7 @@ int weft_server_close(weft_server_t *srv, int64_t grace_ns)
         return -EINVAL;
     weft_task_t *self = weft__task();
     if (!self)
-        return -EPERM;
+        return -WEFT_ENOTASK;
     /* a handler would wait for its own end */
     if (self->fn == conn_main && ((conn_t *)self->arg)->srv == srv)
         return -EDEADLK;
@@ -329,7 +329,7 @@ static int serve_bind_task(void *arg, void **result)
     weft_serve_t *sv = arg;
     weft_listener_t *l;
     weft_listen_opts_t lo = {.reuseport = true};
-    int rc = weft_listen_addr(&l, &sv->addr, &lo);
+    int rc = weft_addr_listen(&l, &sv->addr, &lo);
     return rc < 0 ? rc : serve_start_here(sv, l);
 }
 
@@ -379,10 +379,10 @@ int weft_serve_start(weft_serve_t **out, const char *host, const char *port, wef
         return -EINVAL;
     weft_task_t *self = weft__task();
     if (!self)
-        return -EPERM;
+        return -WEFT_ENOTASK;
     int workers = weft_worker_count(); /* >= 1 inside a task */
     if (workers < 1)
-        return -EPERM;
+        return -WEFT_ENOLOOP;
     int n = opts && opts->this_worker_only ? 1 : workers;
     weft_serve_t *sv = calloc(1, sizeof *sv);
     if (!sv || !(sv->srv = calloc((size_t)workers, sizeof *sv->srv))) {
@@ -438,7 +438,7 @@ int weft_serve_close(weft_serve_t *sv, int64_t grace_ns)
     if (!sv || grace_ns < 0)
         return -EINVAL;
     if (!weft__task())
-        return -EPERM;
+        return -WEFT_ENOTASK;
     serve_job_t j = {.sv = sv, .grace = grace_ns};
     serve_job_t *jp = malloc(sizeof *jp); /* the close tasks read it while we wait */
     int rc = -ENOMEM;

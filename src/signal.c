@@ -166,7 +166,7 @@ int weft_signal_wait(const int *signals, size_t n, int *signo)
     }
     weft_task_t *t = weft__task();
     if (!t)
-        return -EPERM;
+        return -WEFT_ENOTASK;
     int rc = weft__wait_check(t);
     if (rc)
         return rc;
@@ -204,7 +204,7 @@ int weft_signal_handle(int signo, weft_callback_fn fn, void *arg)
     if (!catchable(signo))
         return -EINVAL;
     if (!weft__loop())
-        return -EPERM;
+        return -WEFT_ENOLOOP;
     weft__sig_t *s = state();
     if (!s)
         return -ENOMEM;

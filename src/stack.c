@@ -3,7 +3,8 @@
  * Owns: the slabs (large anonymous mappings, each cut into stacks of one
  * size, a guard below each), the free stacks of every size (a small cache
  * per thread for the default size, a shared store behind a mutex for the
- * rest), and the SIGSEGV handler that reports an overflow.
+ * rest), and the SIGSEGV handler that reports an overflow (naming the
+ * task or coroutine, its stack size and the option that gives it more).
  *
  * Why slabs: vm.max_map_count (65,530 by default) caps mappings, and a
  * guard made with mprotect splits a mapping in two. A guard made with
@@ -18,6 +19,7 @@
  * does not pay the first-touch fault), which is the point of the pool.
  */
 #include "internal.h"
+#include "task.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -237,17 +239,85 @@ static struct sigaction old_segv, old_bus;
 static pthread_once_t handler_once = PTHREAD_ONCE_INIT;
 static pthread_key_t altstack_key;
 
-static size_t fmt_u(char *p, size_t v)
+/* The report is built by hand: the handler runs on a signal, where only
+ * async-signal-safe calls are allowed (no stdio, no malloc), so text and
+ * numbers are copied into a buffer on the alternate stack and written
+ * with one write(2). */
+typedef struct {
+    char buf[320];
+    size_t n;
+} report_t;
+
+static void put_s(report_t *r, const char *s, size_t max)
+{
+    for (size_t i = 0; s[i] && i < max && r->n < sizeof r->buf; i++)
+        r->buf[r->n++] = s[i];
+}
+
+static void put_u(report_t *r, unsigned long long v)
 {
     char tmp[24];
-    size_t n = 0, i;
+    size_t n = 0;
     do {
         tmp[n++] = (char)('0' + v % 10);
         v /= 10;
     } while (v);
-    for (i = 0; i < n; i++)
-        p[i] = tmp[n - 1 - i];
-    return n;
+    while (n > 0 && r->n < sizeof r->buf)
+        r->buf[r->n++] = tmp[--n];
+}
+
+/* "task #3 'worker'" (or "task #3" when it has no name). */
+static void put_task(report_t *r, const weft_task_t *t)
+{
+    put_s(r, "task #", 6);
+    put_u(r, t->id);
+    if (t->name) {
+        put_s(r, " '", 2);
+        put_s(r, t->name, 60);
+        put_s(r, "'", 1);
+    }
+}
+
+/* Names what overflowed, its stack's size, and where to ask for more:
+ * a task's size comes from weft_task_opts_t (or the loop's default), a
+ * coroutine's or generator's from weft_coro_opts_t; WEFT_STACK_SIZE
+ * changes the default of all of them. */
+static void report_overflow(const weft_coro_t *co)
+{
+    report_t r = {.n = 0};
+    bool task = co->kind == WEFT__KIND_TASK && co->task;
+    put_s(&r, "weft: stack overflow in ", 64);
+    if (task) {
+        put_task(&r, co->task);
+    } else {
+        put_s(&r, co->kind == WEFT__KIND_GEN ? "generator" : "coroutine", 16);
+        if (co->name) {
+            put_s(&r, " '", 2);
+            put_s(&r, co->name, 60);
+            put_s(&r, "'", 1);
+        } else {
+            put_s(&r, " (unnamed)", 16);
+        }
+        if (co->task) { /* resumed by a task: say which */
+            put_s(&r, " of ", 4);
+            put_task(&r, co->task);
+        }
+    }
+    put_s(&r, " (stack ", 8);
+    if (co->stack.size % 1024 == 0) {
+        put_u(&r, co->stack.size / 1024);
+        put_s(&r, " KiB", 4);
+    } else {
+        put_u(&r, co->stack.size);
+        put_s(&r, " bytes", 6);
+    }
+    put_s(&r, "): give it more with ", 32);
+    put_s(&r, task ? "weft_task_opts_t" : "weft_coro_opts_t", 16);
+    put_s(&r, ".stack_size or WEFT_STACK_SIZE\n", 40);
+    if (r.n == sizeof r.buf) /* cut short: still end the line */
+        r.buf[r.n - 1] = '\n';
+    ssize_t w = write(STDERR_FILENO, r.buf, r.n);
+    (void)w;
 }
 
 static void on_fault(int sig, siginfo_t *si, void *uc)
@@ -256,26 +326,7 @@ static void on_fault(int sig, siginfo_t *si, void *uc)
     char *addr = si->si_addr;
     if (co && co->stack.base && addr < (char *)co->stack.base &&
         addr >= (char *)co->stack.base - guard_size) {
-        char msg[200];
-        size_t n = 0;
-        const char *a = "weft: stack overflow in coroutine '";
-        const char *name = co->name ? co->name : "(unnamed)";
-        memcpy(msg + n, a, strlen(a));
-        n += strlen(a);
-        size_t ln = strlen(name);
-        if (ln > 60)
-            ln = 60;
-        memcpy(msg + n, name, ln);
-        n += ln;
-        const char *b = "' (stack of ";
-        memcpy(msg + n, b, strlen(b));
-        n += strlen(b);
-        n += fmt_u(msg + n, co->stack.size);
-        const char *c = " bytes)\n";
-        memcpy(msg + n, c, strlen(c));
-        n += strlen(c);
-        ssize_t w = write(STDERR_FILENO, msg, n);
-        (void)w;
+        report_overflow(co);
         abort();
     }
     /* not ours: hand it to whoever had it, or let the default kill us */

@@ -111,7 +111,7 @@ int weft__stream_open(weft_stream_t **out, int fd, const weft_stream_opts_t *opt
         goto fail;
     }
     if (!weft__loop()) {
-        rc = -EPERM;
+        rc = -WEFT_ENOLOOP;
         goto fail;
     }
     bool sock = flags & WEFT__STREAM_SOCK;
@@ -320,7 +320,7 @@ ssize_t weft_stream_read(weft_stream_t *s, void *buf, size_t n)
     return leave(s, r);
 }
 
-int weft_stream_readexactly(weft_stream_t *s, void *buf, size_t n, size_t *got)
+int weft_stream_read_exactly(weft_stream_t *s, void *buf, size_t n, size_t *got)
 {
     if (got)
         *got = 0;
@@ -358,7 +358,7 @@ int weft_stream_readexactly(weft_stream_t *s, void *buf, size_t n, size_t *got)
     return rc;
 }
 
-ssize_t weft_stream_readuntil(weft_stream_t *s, const void *sep, size_t seplen, const char **data)
+ssize_t weft_stream_read_until(weft_stream_t *s, const void *sep, size_t seplen, const char **data)
 {
     if (!s || !sep || !seplen || !data || seplen > s->limit)
         return -EINVAL;
@@ -400,9 +400,9 @@ ssize_t weft_stream_readuntil(weft_stream_t *s, const void *sep, size_t seplen, 
     return leave(s, rc);
 }
 
-ssize_t weft_stream_readline(weft_stream_t *s, const char **line)
+ssize_t weft_stream_read_line(weft_stream_t *s, const char **line)
 {
-    return weft_stream_readuntil(s, "\n", 1, line);
+    return weft_stream_read_until(s, "\n", 1, line);
 }
 
 ssize_t weft_stream_peek(weft_stream_t *s, const char **data)

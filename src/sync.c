@@ -83,7 +83,7 @@ int weft_lock_create(weft_lock_t **out)
         return -EINVAL;
     weft__loop_t *L = weft__loop();
     if (!L)
-        return -EPERM;
+        return -WEFT_ENOLOOP;
     weft_lock_t *l = calloc(1, sizeof *l);
     if (!l)
         return -ENOMEM;
@@ -173,7 +173,7 @@ int weft_lock_acquire(weft_lock_t *l)
 {
     weft_task_t *self = weft__task();
     if (!self)
-        return -EPERM;
+        return -WEFT_ENOTASK;
     if (!l)
         return -EINVAL;
     WEFT__LOCK(&l->mu);
@@ -184,7 +184,7 @@ int weft_lock_try_acquire(weft_lock_t *l)
 {
     weft_task_t *self = weft__task();
     if (!self)
-        return -EPERM;
+        return -WEFT_ENOTASK;
     if (!l)
         return -EINVAL;
     WEFT__LOCK(&l->mu);
@@ -199,8 +199,10 @@ int weft_lock_release(weft_lock_t *l)
     if (!l)
         return -EINVAL;
     weft_task_t *self = weft__task();
-    if (!self || owner_of(l) != self)
-        return -EPERM;
+    if (!self)
+        return -WEFT_ENOTASK;
+    if (owner_of(l) != self)
+        return -WEFT_ENOTOWNER;
     WEFT__LOCK(&l->mu);
     lock_pass(l);
     return 0;
@@ -251,7 +253,7 @@ int weft_event_create(weft_event_t **out)
         return -EINVAL;
     weft__loop_t *L = weft__loop();
     if (!L)
-        return -EPERM;
+        return -WEFT_ENOLOOP;
     weft_event_t *e = calloc(1, sizeof *e);
     if (!e)
         return -ENOMEM;
@@ -292,7 +294,7 @@ int weft_event_wait(weft_event_t *e)
 {
     weft_task_t *self = weft__task();
     if (!self)
-        return -EPERM;
+        return -WEFT_ENOTASK;
     if (!e)
         return -EINVAL;
     WEFT__LOCK(&e->mu);
@@ -348,7 +350,7 @@ int weft_cond_create(weft_cond_t **out, weft_lock_t *lock)
         return -EINVAL;
     weft__loop_t *L = weft__loop();
     if (!L)
-        return -EPERM;
+        return -WEFT_ENOLOOP;
     weft_cond_t *c = calloc(1, sizeof *c);
     if (!c)
         return -ENOMEM;
@@ -388,12 +390,12 @@ int weft_cond_wait(weft_cond_t *c)
 {
     weft_task_t *self = weft__task();
     if (!self)
-        return -EPERM;
+        return -WEFT_ENOTASK;
     if (!c)
         return -EINVAL;
     weft_lock_t *l = c->lock;
     if (owner_of(l) != self)
-        return -EPERM;
+        return -WEFT_ENOTOWNER;
     int rc = weft__wait_check(self);
     if (rc)
         return rc;
@@ -429,11 +431,11 @@ int weft_cond_wait_for(weft_cond_t *c, bool (*pred)(void *arg), void *arg)
 {
     weft_task_t *self = weft__task();
     if (!self)
-        return -EPERM;
+        return -WEFT_ENOTASK;
     if (!c || !pred)
         return -EINVAL;
     if (owner_of(c->lock) != self)
-        return -EPERM;
+        return -WEFT_ENOTOWNER;
     while (!pred(arg)) {
         int rc = weft_cond_wait(c);
         if (rc)
@@ -447,8 +449,10 @@ int weft_cond_notify(weft_cond_t *c, size_t n)
     if (!c)
         return -EINVAL;
     weft_task_t *self = weft__task();
-    if (!self || owner_of(c->lock) != self)
-        return -EPERM;
+    if (!self)
+        return -WEFT_ENOTASK;
+    if (owner_of(c->lock) != self)
+        return -WEFT_ENOTOWNER;
     WEFT__LOCK(&c->mu);
     return cond_wake(c, n);
 }
@@ -505,7 +509,7 @@ int weft_sem_create(weft_sem_t **out, unsigned value, unsigned flags)
         return -EINVAL;
     weft__loop_t *L = weft__loop();
     if (!L)
-        return -EPERM;
+        return -WEFT_ENOLOOP;
     weft_sem_t *s = calloc(1, sizeof *s);
     if (!s)
         return -ENOMEM;
@@ -531,7 +535,7 @@ int weft_sem_acquire(weft_sem_t *s)
 {
     weft_task_t *self = weft__task();
     if (!self)
-        return -EPERM;
+        return -WEFT_ENOTASK;
     if (!s)
         return -EINVAL;
     WEFT__LOCK(&s->mu);
@@ -627,7 +631,7 @@ int weft_barrier_create(weft_barrier_t **out, unsigned parties)
         return -EINVAL;
     weft__loop_t *L = weft__loop();
     if (!L)
-        return -EPERM;
+        return -WEFT_ENOLOOP;
     weft_barrier_t *b = calloc(1, sizeof *b);
     if (!b)
         return -ENOMEM;
@@ -685,7 +689,7 @@ int weft_barrier_wait(weft_barrier_t *b)
 {
     weft_task_t *self = weft__task();
     if (!self)
-        return -EPERM;
+        return -WEFT_ENOTASK;
     if (!b)
         return -EINVAL;
     WEFT__LOCK(&b->mu);

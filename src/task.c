@@ -212,7 +212,7 @@ int weft_spawn(weft_task_t **task, weft_task_fn fn, void *arg, const weft_task_o
         return -EINVAL;
     weft__loop_t *L = weft__loop();
     if (!L)
-        return -EPERM;
+        return -WEFT_ENOLOOP;
     return weft__task_new(L, task, fn, arg, opts, NULL);
 }
 
@@ -372,7 +372,7 @@ int weft_await(weft_task_t *t, void **result)
 {
     weft_task_t *self = weft__task();
     if (!self)
-        return -EPERM;
+        return -WEFT_ENOTASK;
     if (!t)
         return -EINVAL;
     if (t == self)
@@ -518,7 +518,7 @@ int weft_uncancel(void)
 {
     weft_task_t *self = weft__task();
     if (!self)
-        return -EPERM;
+        return -WEFT_ENOTASK;
     return (int)__atomic_exchange_n(&self->cancel_req, 0, __ATOMIC_RELAXED);
 }
 
@@ -560,7 +560,7 @@ int weft_tasks(weft_task_t **out, size_t max)
 {
     weft__loop_t *L = weft__loop();
     if (!L)
-        return -EPERM;
+        return -WEFT_ENOLOOP;
     if (!out && max)
         return -EINVAL;
     size_t n = 0;
@@ -628,7 +628,7 @@ int weft_deadline_push_at(weft_deadline_t *d, int64_t when)
         return -EINVAL;
     weft_task_t *t = weft__task();
     if (!t)
-        return -EPERM;
+        return -WEFT_ENOTASK;
     if (scope_open_in(d, t))
         return -EALREADY;
     d->when = when;
@@ -664,7 +664,7 @@ int weft_deadline_reschedule(weft_deadline_t *d, int64_t when)
 {
     weft_task_t *t = weft__task();
     if (!t)
-        return -EPERM;
+        return -WEFT_ENOTASK;
     if (!d || !scope_open_in(d, t))
         return -EINVAL;
     d->when = when;
@@ -694,7 +694,7 @@ int weft_wait_for(weft_task_t *t, int64_t timeout_ns, void **result)
 {
     weft_task_t *self = weft__task();
     if (!self)
-        return -EPERM;
+        return -WEFT_ENOTASK;
     if (!t)
         return -EINVAL;
     if (t == self)
@@ -741,7 +741,7 @@ int weft_shield(weft_task_t **out, weft_task_t *inner)
         return -EINVAL;
     weft__loop_t *L = weft__loop();
     if (!L)
-        return -EPERM;
+        return -WEFT_ENOLOOP;
     weft_task_opts_t o = {.name = "shield", .place = WEFT_PLACE_HERE};
     weft__task_ref(inner);
     int rc = weft__task_new(L, out, shield_body, inner, &o, NULL);

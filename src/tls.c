@@ -595,7 +595,7 @@ int weft_tls_wrap(weft_stream_t *s, weft_tls_ctx_t *c, const char *server_name)
         return -EINVAL;
     }
     if (!weft__task())
-        return -EPERM;
+        return -WEFT_ENOTASK;
     int rc = weft_stream_flush(s);
     if (rc)
         return rc;

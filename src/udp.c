@@ -43,7 +43,7 @@ int weft_udp_open(weft_udp_t **u, const weft_addr_t *bind_to, int family)
         return -EINVAL;
     }
     if (!weft__loop())
-        return -EPERM;
+        return -WEFT_ENOLOOP;
     weft_udp_t *x = calloc(1, sizeof *x);
     if (!x)
         return -ENOMEM;
@@ -87,7 +87,7 @@ ssize_t weft_udp_sendto(weft_udp_t *u, const void *buf, size_t n, const weft_add
         return -EINVAL;
     weft_task_t *self = weft__task();
     if (!self)
-        return -EPERM;
+        return -WEFT_ENOTASK;
     int rc = weft__wait_check(self);
     if (rc)
         return rc;
@@ -124,7 +124,7 @@ ssize_t weft_udp_recvfrom(weft_udp_t *u, void *buf, size_t n, weft_addr_t *from)
         return -EINVAL;
     weft_task_t *self = weft__task();
     if (!self)
-        return -EPERM;
+        return -WEFT_ENOTASK;
     int rc = weft__wait_check(self);
     if (rc)
         return rc;

@@ -105,7 +105,7 @@ static int serve(void *arg, void **result)
 
     for (;;) {
         const char *line;
-        ssize_t n = weft_stream_readline(in, &line);
+        ssize_t n = weft_stream_read_line(in, &line);
         if (n <= 0 || strncmp(line, "quit", 4) == 0)
             break;
         if (strncmp(line, "stat", 4) == 0) {

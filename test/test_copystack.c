@@ -222,7 +222,7 @@ static int consumer(void *arg, void **result)
     if (rc < 0)
         return rc;
     const char *line;
-    ssize_t n = weft_stream_readline(s, &line);
+    ssize_t n = weft_stream_read_line(s, &line);
     char copy[64] = {0};
     if (n > 0)
         memcpy(copy, line, (size_t)n < sizeof copy - 1 ? (size_t)n : sizeof copy - 1);

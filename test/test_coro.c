@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fenv.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -120,6 +121,32 @@ static void test_status_goes_created_running_suspended_dead(void **state)
     assert_int_equal(weft_coro_resume(co, NULL, NULL), WEFT_DONE);
     assert_int_equal(weft_coro_status(co), WEFT_CORO_DEAD);
     assert_null(weft_coro_current());
+    assert_int_equal(weft_coro_destroy(co), 0);
+}
+
+static void *name_own_status(void *arg)
+{
+    (void)arg;
+    return (void *)weft_coro_status_name(weft_coro_status(weft_coro_current()));
+}
+
+static void test_status_names_are_static_words_and_unknown_otherwise(void **state)
+{
+    assert_string_equal(weft_coro_status_name(WEFT_CORO_CREATED), "created");
+    assert_string_equal(weft_coro_status_name(WEFT_CORO_RUNNING), "running");
+    assert_string_equal(weft_coro_status_name(WEFT_CORO_SUSPENDED), "suspended");
+    assert_string_equal(weft_coro_status_name(WEFT_CORO_DEAD), "dead");
+    const int bad[] = {WEFT_CORO_DEAD + 1, -1, -EINVAL, INT_MAX, INT_MIN};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_string_equal(weft_coro_status_name(bad[i]), "unknown");
+    assert_string_equal(weft_coro_status_name(weft_coro_status(NULL)), "unknown");
+    weft_coro_t *co;
+    void *out = NULL;
+    assert_int_equal(weft_coro_create(&co, name_own_status, NULL, NULL), 0);
+    assert_string_equal(weft_coro_status_name(weft_coro_status(co)), "created");
+    assert_int_equal(weft_coro_resume(co, NULL, &out), WEFT_DONE);
+    assert_string_equal((const char *)out, "running");
+    assert_string_equal(weft_coro_status_name(weft_coro_status(co)), "dead");
     assert_int_equal(weft_coro_destroy(co), 0);
 }
 
@@ -275,11 +302,11 @@ static void test_resume_of_resumer_from_inside_returns_ebusy(void **state)
     assert_int_equal(weft_coro_destroy(outer), 0);
 }
 
-static void test_yield_outside_any_coroutine_returns_eperm(void **state)
+static void test_yield_outside_any_coroutine_returns_enotcoro(void **state)
 {
     void *in = (void *)1;
-    assert_int_equal(weft_coro_yield(NULL, &in), -EPERM);
-    assert_int_equal(weft_coro_yield(NULL, NULL), -EPERM);
+    assert_int_equal(weft_coro_yield(NULL, &in), -WEFT_ENOTCORO);
+    assert_int_equal(weft_coro_yield(NULL, NULL), -WEFT_ENOTCORO);
 }
 
 static void *destroy_self_and_resumer(void *arg)
@@ -424,7 +451,7 @@ static void *xdev_thread(void *arg)
     return NULL;
 }
 
-static void test_resume_from_another_thread_returns_exdev(void **state)
+static void test_resume_from_another_thread_returns_ethread(void **state)
 {
     xdev_t x = {0};
     volatile int cleaned = 0;
@@ -434,7 +461,7 @@ static void test_resume_from_another_thread_returns_exdev(void **state)
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, xdev_thread, &x), 0);
     assert_int_equal(pthread_join(th, NULL), 0);
-    assert_int_equal(x.started_rc, -EXDEV);
+    assert_int_equal(x.started_rc, -WEFT_ETHREAD);
     assert_int_equal(x.status_rc, WEFT_CORO_SUSPENDED);
     assert_int_equal(x.fresh_rc, WEFT_DONE);
     /* its own thread can still resume it */
@@ -695,18 +722,19 @@ int main(void)
         cmocka_unit_test(test_resume_accepts_null_out),
         cmocka_unit_test(test_return_value_comes_with_weft_done),
         cmocka_unit_test(test_status_goes_created_running_suspended_dead),
+        cmocka_unit_test(test_status_names_are_static_words_and_unknown_otherwise),
         cmocka_unit_test(test_nested_three_deep_each_yields_to_its_resumer),
         cmocka_unit_test(test_resume_of_dead_coroutine_returns_esrch),
         cmocka_unit_test(test_resume_of_itself_returns_ebusy),
         cmocka_unit_test(test_resume_of_resumer_from_inside_returns_ebusy),
-        cmocka_unit_test(test_yield_outside_any_coroutine_returns_eperm),
+        cmocka_unit_test(test_yield_outside_any_coroutine_returns_enotcoro),
         cmocka_unit_test(test_destroy_of_running_coroutine_returns_ebusy),
         cmocka_unit_test(test_coro_null_arguments_return_einval),
         cmocka_unit_test(test_create_with_stack_over_1gib_returns_einval),
         cmocka_unit_test(test_destroy_of_suspended_coroutine_discards_it),
         cmocka_unit_test(test_destroyed_coroutines_stacks_are_reused),
         cmocka_unit_test(test_coroutine_name_is_copied_and_truncated),
-        cmocka_unit_test(test_resume_from_another_thread_returns_exdev),
+        cmocka_unit_test(test_resume_from_another_thread_returns_ethread),
         cmocka_unit_test(test_deep_recursion_survives_a_yield),
         cmocka_unit_test(test_custom_stack_size_is_used_and_rounded_to_pages),
         cmocka_unit_test(test_rounding_mode_set_inside_does_not_leak_to_resumer),

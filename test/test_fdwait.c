@@ -479,11 +479,11 @@ static void test_fd_wait_refuses_bad_arguments_files_and_stream_fds(void **state
     run(bad_main, NULL);
 }
 
-static void test_fd_wait_and_forget_outside_a_loop_are_eperm(void **state)
+static void test_fd_wait_outside_a_task_is_enotask_and_forget_outside_a_loop_enoloop(void **state)
 {
     /* outside any loop */
-    assert_int_equal(weft_fd_wait(0, WEFT_READABLE, -1), -EPERM);
-    assert_int_equal(weft_fd_forget(0), -EPERM);
+    assert_int_equal(weft_fd_wait(0, WEFT_READABLE, -1), -WEFT_ENOTASK);
+    assert_int_equal(weft_fd_forget(0), -WEFT_ENOLOOP);
 }
 
 static void cb_forget(void *arg)
@@ -587,7 +587,7 @@ int main(void)
         cmocka_unit_test(test_fd_stale_read_interest_firing_leaves_the_writer_waiting),
         cmocka_unit_test(test_fd_many_waiters_on_many_fds_wake_in_any_order),
         cmocka_unit_test(test_fd_wait_refuses_bad_arguments_files_and_stream_fds),
-        cmocka_unit_test(test_fd_wait_and_forget_outside_a_loop_are_eperm),
+        cmocka_unit_test(test_fd_wait_outside_a_task_is_enotask_and_forget_outside_a_loop_enoloop),
         cmocka_unit_test(test_fd_forget_from_a_callback_wakes_the_waiter_with_ebadf),
         cmocka_unit_test(test_fd_wait_ping_pong_between_two_tasks_delivers_every_byte),
     };

@@ -1,8 +1,8 @@
 /* test_file.c - files through the thread pool: write, read, pwrite,
  * pread, fsync and fdatasync, close; buffers on the task's stack and on
  * the heap; many tasks reading one file at once; errors (ENOENT, EISDIR,
- * EBADF on a read-only file, bad arguments, -EPERM outside a task, -EBUSY
- * closing a file in use); cancellation: before the call nothing happens
+ * EBADF on a read-only file, bad arguments, -WEFT_ENOTASK outside a task,
+ * -EBUSY closing a file in use); cancellation: before the call nothing happens
  * (-ECANCELED, position unchanged), during the call the operation
  * completes and returns its bytes while the cancellation shows at the
  * next suspending call (the same for a deadline); a close when cancelled
@@ -210,12 +210,12 @@ static void test_file_open_errors_and_bad_arguments_are_reported(void **state)
     run(errors_main, NULL);
 }
 
-static void test_file_calls_outside_a_loop_are_eperm(void **state)
+static void test_file_calls_outside_a_task_are_enotask(void **state)
 {
     weft_file_t *f;
     char buf[4];
-    assert_int_equal(weft_file_open(&f, path, O_RDONLY, 0), -EPERM);
-    assert_int_equal(weft_file_read((weft_file_t *)buf, buf, 1), -EPERM);
+    assert_int_equal(weft_file_open(&f, path, O_RDONLY, 0), -WEFT_ENOTASK);
+    assert_int_equal(weft_file_read((weft_file_t *)buf, buf, 1), -WEFT_ENOTASK);
 }
 
 /* ---- cancellation: before the call, during the call ---- */
@@ -575,7 +575,7 @@ int main(void)
         cmocka_unit_test(test_file_large_write_and_read_back_take_one_call_each),
         cmocka_unit_test(test_file_read_by_many_tasks_at_once_and_close_meanwhile_is_ebusy),
         cmocka_unit_test(test_file_open_errors_and_bad_arguments_are_reported),
-        cmocka_unit_test(test_file_calls_outside_a_loop_are_eperm),
+        cmocka_unit_test(test_file_calls_outside_a_task_are_enotask),
         cmocka_unit_test(test_file_call_when_cancelled_or_past_deadline_does_nothing),
         cmocka_unit_test(test_file_close_when_cancelled_still_closes),
         cmocka_unit_test(test_file_cancelled_during_a_call_completes_it_and_sees_it_next),

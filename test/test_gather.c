@@ -559,10 +559,10 @@ static void test_future_await_with_deadline_times_out_future_untouched(void **st
     run(future_deadline_main, NULL);
 }
 
-static void test_future_outside_loop_returns_eperm(void **state)
+static void test_future_create_outside_loop_returns_enoloop(void **state)
 {
     weft_future_t *f = NULL;
-    assert_int_equal(weft_future_create(&f), -EPERM);
+    assert_int_equal(weft_future_create(&f), -WEFT_ENOLOOP);
     assert_int_equal(weft_future_create(NULL), -EINVAL);
 }
 
@@ -582,7 +582,7 @@ int main(void)
         cmocka_unit_test(test_future_on_done_runs_once_also_when_added_after),
         cmocka_unit_test(test_future_destroy_with_waiter_returns_ebusy),
         cmocka_unit_test(test_future_await_with_deadline_times_out_future_untouched),
-        cmocka_unit_test(test_future_outside_loop_returns_eperm),
+        cmocka_unit_test(test_future_create_outside_loop_returns_enoloop),
     };
     return run_suite(tests, NULL, NULL);
 }

@@ -428,21 +428,21 @@ static void *plain_coro_yields(void *arg)
     weft_gen_t *g = arg;
     intptr_t a = weft_gen_yield(P(1), NULL);
     intptr_t b = weft_gen_yield_from(g, NULL);
-    return P(a * 1000 + b); /* both -EPERM */
+    return P(a * 1000 + b); /* both -WEFT_ENOTCORO */
 }
 
-static void test_gen_yield_outside_generator_returns_eperm(void **state)
+static void test_gen_yield_outside_generator_returns_enotcoro(void **state)
 {
     weft_gen_t *g;
     int n = 1;
     assert_int_equal(weft_gen_create(&g, count_to, &n, NULL), 0);
-    assert_int_equal(weft_gen_yield(P(1), NULL), -EPERM);
-    assert_int_equal(weft_gen_yield_from(g, NULL), -EPERM);
+    assert_int_equal(weft_gen_yield(P(1), NULL), -WEFT_ENOTCORO);
+    assert_int_equal(weft_gen_yield_from(g, NULL), -WEFT_ENOTCORO);
     weft_coro_t *co;
     void *out = NULL;
     assert_int_equal(weft_coro_create(&co, plain_coro_yields, g, NULL), 0);
     assert_int_equal(weft_coro_resume(co, NULL, &out), WEFT_DONE);
-    assert_int_equal(I(out), -EPERM * 1000 + -EPERM);
+    assert_int_equal(I(out), -WEFT_ENOTCORO * 1000 + -WEFT_ENOTCORO);
     assert_int_equal(weft_coro_destroy(co), 0);
     assert_false(weft_gen_done(g)); /* untouched */
     assert_int_equal(weft_gen_destroy(g), 0);
@@ -472,7 +472,7 @@ static void test_yield_from_self_returns_einval_and_self_advance_ebusy(void **st
     assert_int_equal(rcs[2], -EBUSY);
     assert_int_equal(rcs[3], -EBUSY);
     assert_int_equal(rcs[4], -EBUSY);
-    assert_int_equal(rcs[5], -EPERM);
+    assert_int_equal(rcs[5], -WEFT_ENOTCORO);
     assert_int_equal(weft_gen_destroy(self_ref), 0);
 }
 
@@ -494,17 +494,18 @@ static void test_gen_null_arguments_return_einval(void **state)
 
 typedef struct xdev {
     weft_gen_t *g;
-    int rc;
+    int rc, close_rc;
 } xdev_t;
 
 static void *xdev_thread(void *arg)
 {
     xdev_t *x = arg;
     x->rc = weft_gen_next(x->g, NULL);
+    x->close_rc = weft_gen_close(x->g);
     return NULL;
 }
 
-static void test_send_from_another_thread_returns_exdev(void **state)
+static void test_send_or_close_from_another_thread_returns_ethread(void **state)
 {
     xdev_t x = {0};
     int n = 3;
@@ -514,9 +515,12 @@ static void test_send_from_another_thread_returns_exdev(void **state)
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, xdev_thread, &x), 0);
     assert_int_equal(pthread_join(th, NULL), 0);
-    assert_int_equal(x.rc, -EXDEV);
+    assert_int_equal(x.rc, -WEFT_ETHREAD);
+    assert_int_equal(x.close_rc, -WEFT_ETHREAD);
+    assert_false(weft_gen_done(x.g));
+    /* neither the send nor the close reached it: it goes on where it was */
     assert_int_equal(weft_gen_next(x.g, &out), 0);
-    assert_int_equal(I(out), 2); /* nothing was lost */
+    assert_int_equal(I(out), 2);
     assert_int_equal(weft_gen_destroy(x.g), 0);
 }
 
@@ -552,10 +556,10 @@ int main(void)
         cmocka_unit_test(test_yield_from_returns_subgenerators_failure),
         cmocka_unit_test(test_failing_generator_reports_error_once_then_done),
         cmocka_unit_test(test_gen_foreach_visits_each_yielded_value_not_the_final_one),
-        cmocka_unit_test(test_gen_yield_outside_generator_returns_eperm),
+        cmocka_unit_test(test_gen_yield_outside_generator_returns_enotcoro),
         cmocka_unit_test(test_yield_from_self_returns_einval_and_self_advance_ebusy),
         cmocka_unit_test(test_gen_null_arguments_return_einval),
-        cmocka_unit_test(test_send_from_another_thread_returns_exdev),
+        cmocka_unit_test(test_send_or_close_from_another_thread_returns_ethread),
         cmocka_unit_test(test_named_generator_with_custom_stack_runs),
     };
     return run_suite(tests, NULL, NULL);

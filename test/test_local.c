@@ -442,12 +442,12 @@ static void test_local_null_or_uncreated_keys_are_einval(void **state)
     run(bad_main, NULL);
 }
 
-static void test_local_get_and_set_outside_a_task_are_eperm(void **state)
+static void test_local_get_and_set_outside_a_task_are_enotask(void **state)
 {
     /* outside a task */
     void *v = P(1);
-    assert_int_equal(weft_local_set(&k1, P(1)), -EPERM);
-    assert_int_equal(weft_local_get(&k1, &v), -EPERM);
+    assert_int_equal(weft_local_set(&k1, P(1)), -WEFT_ENOTASK);
+    assert_int_equal(weft_local_get(&k1, &v), -WEFT_ENOTASK);
     assert_null(v);
 }
 
@@ -520,7 +520,7 @@ int main(void)
         cmocka_unit_test(test_local_task_spawned_from_a_callback_starts_empty),
         cmocka_unit_test(test_local_thousand_keys_inherit_and_change_independently),
         cmocka_unit_test(test_local_null_or_uncreated_keys_are_einval),
-        cmocka_unit_test(test_local_get_and_set_outside_a_task_are_eperm),
+        cmocka_unit_test(test_local_get_and_set_outside_a_task_are_enotask),
         cmocka_unit_test(test_local_children_on_four_workers_share_copy_and_destroy_once),
     };
     return run_suite(tests, setup, NULL);

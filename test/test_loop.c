@@ -3,15 +3,17 @@
  *
  * Each test checks one behaviour of weft.h's loop API as documented:
  * weft_run's returns and refusals, weft_now, call_soon/later/at and their
- * handles, the order in which sleeping and yielding tasks wake, -EPERM
- * outside a task, a large timer heap, and what the loop says on stderr
- * (deadlock, tasks destroyed while pending, errors nobody retrieved, slow
- * steps in debug mode). Stderr is captured by pointing fd 2 at a temporary
- * file for the duration of one weft_run; what was captured is echoed back
- * afterwards, and a sanitizer's report goes to the real stderr meanwhile
- * (a sanitizer that halts the process leaves no "afterwards").
+ * handles, the order in which sleeping and yielding tasks wake,
+ * -WEFT_ENOTASK outside a task and -WEFT_ENOLOOP outside a loop, a large
+ * timer heap, and what the loop says on stderr (deadlock, tasks destroyed
+ * while pending, errors nobody retrieved, slow steps in debug mode).
+ * Stderr is captured by pointing fd 2 at a temporary file for the
+ * duration of one weft_run; what was captured is echoed back afterwards,
+ * and a sanitizer's report goes to the real stderr meanwhile (a sanitizer
+ * that halts the process leaves no "afterwards").
  *
- * Covers: src/loop.c, src/timer.c, src/backend/epoll.c (its waits and the epoll_wait fallback) and the reports of src/introspect.c.
+ * Covers: src/loop.c, src/timer.c, src/backend/epoll.c (its waits and the epoll_wait fallback) and
+ * the reports of src/introspect.c.
  */
 #include "harness.h"
 
@@ -284,12 +286,12 @@ static void test_handles_released_or_null_still_run(void **state)
     assert_true(strchr(cb_log, 'c') < strchr(cb_log, 'b'));
 }
 
-static void test_callbacks_outside_loop_return_eperm(void **state)
+static void test_call_soon_later_and_at_outside_a_loop_return_enoloop(void **state)
 {
     weft_handle_t *h = NULL;
-    assert_int_equal(weft_call_soon(&h, log_char, NULL), -EPERM);
-    assert_int_equal(weft_call_later(NULL, 1, log_char, NULL), -EPERM);
-    assert_int_equal(weft_call_at(NULL, 1, log_char, NULL), -EPERM);
+    assert_int_equal(weft_call_soon(&h, log_char, NULL), -WEFT_ENOLOOP);
+    assert_int_equal(weft_call_later(NULL, 1, log_char, NULL), -WEFT_ENOLOOP);
+    assert_int_equal(weft_call_at(NULL, 1, log_char, NULL), -WEFT_ENOLOOP);
 }
 
 /* ---- sleeping and yielding ---- */
@@ -390,21 +392,21 @@ static void test_sleep_zero_negative_and_past_yield(void **state)
     assert_string_equal(cb_log, "znznzn");
 }
 
-static int eperm_cb_status = 1;
+static int callback_sleep_status = 1;
 
 static void sleeping_callback(void *arg)
 {
     (void)arg;
-    eperm_cb_status = weft_sleep(WEFT_MSEC(1));
-    assert_int_equal(weft_yield(), -EPERM);
-    assert_int_equal(weft_sleep_until(weft_now() + 1), -EPERM);
-    assert_int_equal(weft_uncancel(), -EPERM);
+    callback_sleep_status = weft_sleep(WEFT_MSEC(1));
+    assert_int_equal(weft_yield(), -WEFT_ENOTASK);
+    assert_int_equal(weft_sleep_until(weft_now() + 1), -WEFT_ENOTASK);
+    assert_int_equal(weft_uncancel(), -WEFT_ENOTASK);
     assert_null(weft_current());
     weft_deadline_t d;
-    assert_int_equal(weft_deadline_push(&d, WEFT_MSEC(1)), -EPERM);
+    assert_int_equal(weft_deadline_push(&d, WEFT_MSEC(1)), -WEFT_ENOTASK);
 }
 
-static int eperm_main(void *arg, void **result)
+static int callback_sleep_main(void *arg, void **result)
 {
     (void)arg, (void)result;
     assert_int_equal(weft_call_soon(NULL, sleeping_callback, NULL), 0);
@@ -412,21 +414,22 @@ static int eperm_main(void *arg, void **result)
     return 0;
 }
 
-static void test_suspending_outside_task_returns_eperm(void **state)
+static void
+test_suspending_outside_a_task_is_enotask_and_spawning_outside_a_loop_enoloop(void **state)
 {
     /* from plain main(), before and after a loop ran on this thread */
-    assert_int_equal(weft_sleep(WEFT_MSEC(1)), -EPERM);
-    assert_int_equal(weft_yield(), -EPERM);
-    assert_int_equal(weft_await(NULL, NULL), -EPERM);
+    assert_int_equal(weft_sleep(WEFT_MSEC(1)), -WEFT_ENOTASK);
+    assert_int_equal(weft_yield(), -WEFT_ENOTASK);
+    assert_int_equal(weft_await(NULL, NULL), -WEFT_ENOTASK);
     assert_null(weft_current());
-    assert_int_equal(weft_spawn(NULL, main_ok, NULL, NULL), -EPERM);
-    assert_int_equal(weft_tasks(NULL, 0), -EPERM);
+    assert_int_equal(weft_spawn(NULL, main_ok, NULL, NULL), -WEFT_ENOLOOP);
+    assert_int_equal(weft_tasks(NULL, 0), -WEFT_ENOLOOP);
     /* from a callback */
-    eperm_cb_status = 1;
-    assert_int_equal(weft_run(eperm_main, NULL, NULL), 0);
-    assert_int_equal(eperm_cb_status, -EPERM);
-    assert_int_equal(weft_sleep(0), -EPERM);
-    assert_int_equal(weft_sleep(WEFT_MSEC(1)), -EPERM);
+    callback_sleep_status = 1;
+    assert_int_equal(weft_run(callback_sleep_main, NULL, NULL), 0);
+    assert_int_equal(callback_sleep_status, -WEFT_ENOTASK);
+    assert_int_equal(weft_sleep(0), -WEFT_ENOTASK);
+    assert_int_equal(weft_sleep(WEFT_MSEC(1)), -WEFT_ENOTASK);
 }
 
 /* ---- many timers ---- */
@@ -807,11 +810,12 @@ int main(void)
         cmocka_unit_test(test_call_later_and_call_at_fire_in_time_order),
         cmocka_unit_test(test_handle_cancel_before_and_after_run),
         cmocka_unit_test(test_handles_released_or_null_still_run),
-        cmocka_unit_test(test_callbacks_outside_loop_return_eperm),
+        cmocka_unit_test(test_call_soon_later_and_at_outside_a_loop_return_enoloop),
         cmocka_unit_test(test_sleepers_wake_in_deadline_order),
         cmocka_unit_test(test_yield_interleaves_tasks_fifo),
         cmocka_unit_test(test_sleep_zero_negative_and_past_yield),
-        cmocka_unit_test(test_suspending_outside_task_returns_eperm),
+        cmocka_unit_test(
+            test_suspending_outside_a_task_is_enotask_and_spawning_outside_a_loop_enoloop),
         cmocka_unit_test(test_timer_heap_many_sleepers_wake_in_deadline_order),
         cmocka_unit_test(test_deadlock_cancels_main_and_reports),
         cmocka_unit_test(test_leftover_tasks_cancelled_and_unwound_at_close),

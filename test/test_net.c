@@ -280,7 +280,7 @@ static void connect_accept(weft_listener_t *l, connect_fn conn, void *carg, weft
 
 static int by_addr(weft_stream_t **s, const weft_addr_t *la, void *arg)
 {
-    return weft_connect_addr(s, la, NULL);
+    return weft_addr_connect(s, la, NULL);
 }
 
 static int by_name(weft_stream_t **s, const weft_addr_t *la, void *arg)
@@ -376,7 +376,7 @@ static int t_v6only(void *arg, void **res)
     acc_t a = {.l = l};
     weft_task_t *t;
     weft_spawn(&t, acceptor, &a, NULL);
-    assert_int_equal(weft_connect_addr(&cs, &v4, NULL), 0);
+    assert_int_equal(weft_addr_connect(&cs, &v4, NULL), 0);
     weft_await(t, NULL);
     weft_task_release(t);
     assert_int_equal(a.rc, 0);
@@ -391,7 +391,7 @@ static int t_v6only(void *arg, void **res)
     assert_int_equal(getopt_int(weft_listener_fd(l), IPPROTO_IPV6, IPV6_V6ONLY), 1);
     weft_listener_addr(l, &la);
     assert_int_equal(weft_addr_parse(&v4, "127.0.0.1", weft_addr_port(&la)), 0);
-    int rc = weft_connect_addr(&cs, &v4, NULL);
+    int rc = weft_addr_connect(&cs, &v4, NULL);
     if (rc == 0) /* the port was free on IPv4 only by chance: someone else has it */
         weft_stream_close(cs);
     else
@@ -668,7 +668,7 @@ static int connector(void *arg, void **res)
 {
     conn_t *c = arg;
     weft_stream_t *s;
-    c->rc = weft_connect_addr(&s, &c->to, NULL);
+    c->rc = weft_addr_connect(&s, &c->to, NULL);
     if (c->rc == 0)
         weft_stream_close(s);
     return 0;
@@ -682,7 +682,7 @@ static int t_refused(void *arg, void **res)
     weft_listener_addr(l, &la);
     weft_listener_close(l);
     weft_stream_t *s;
-    assert_int_equal(weft_connect_addr(&s, &la, NULL), -ECONNREFUSED);
+    assert_int_equal(weft_addr_connect(&s, &la, NULL), -ECONNREFUSED);
     char port[16];
     snprintf(port, sizeof port, "%d", weft_addr_port(&la));
     assert_int_equal(weft_tcp_connect(&s, "127.0.0.1", port, NULL), -ECONNREFUSED);
@@ -713,7 +713,7 @@ static int t_backlog_full(void *arg, void **res)
     weft_deadline_t d;
     weft_deadline_push(&d, WEFT_MSEC(50));
     int64_t t0 = weft_now();
-    int rc = weft_connect_addr(&s, &la, NULL);
+    int rc = weft_addr_connect(&s, &la, NULL);
     assert_int_equal(weft_deadline_pop(&d), -ETIMEDOUT);
     assert_int_equal(rc, -ETIMEDOUT);
     assert_true(weft_now() - t0 >= WEFT_MSEC(50));
@@ -856,7 +856,7 @@ static int t_inuse(void *arg, void **res)
     weft_listener_addr(l, &la);
     snprintf(port, sizeof port, "%d", weft_addr_port(&la));
     assert_int_equal(weft_tcp_listen(&l2, "127.0.0.1", port, NULL), -EADDRINUSE);
-    assert_int_equal(weft_listen_addr(&l2, &la, NULL), -EADDRINUSE);
+    assert_int_equal(weft_addr_listen(&l2, &la, NULL), -EADDRINUSE);
     weft_listener_close(l);
     return 0;
 }
@@ -874,7 +874,7 @@ static int t_reuseport(void *arg, void **res)
     weft_listen_opts_t o = {.reuseport = true};
     assert_int_equal(weft_tcp_listen(&l, "127.0.0.1", "0", &o), 0);
     weft_listener_addr(l, &la);
-    assert_int_equal(weft_listen_addr(&l2, &la, &o), 0);
+    assert_int_equal(weft_addr_listen(&l2, &la, &o), 0);
     assert_int_equal(getopt_int(weft_listener_fd(l2), SOL_SOCKET, SO_REUSEPORT), 1);
     assert_int_equal(getopt_int(weft_listener_fd(l2), SOL_SOCKET, SO_REUSEADDR), 1);
     weft_listener_close(l2);
@@ -903,9 +903,9 @@ static int t_bad_args(void *arg, void **res)
     assert_int_equal(weft_tcp_listen(&l, "/tmp/x", "0", NULL), -EINVAL);
     weft_listen_opts_t o = {.backlog = -1};
     assert_int_equal(weft_tcp_listen(&l, "127.0.0.1", "0", &o), -EINVAL);
-    assert_int_equal(weft_listen_addr(NULL, &a, NULL), -EINVAL);
-    assert_int_equal(weft_listen_addr(&l, NULL, NULL), -EINVAL);
-    assert_int_equal(weft_listen_addr(&l, &unk, NULL), -EINVAL);
+    assert_int_equal(weft_addr_listen(NULL, &a, NULL), -EINVAL);
+    assert_int_equal(weft_addr_listen(&l, NULL, NULL), -EINVAL);
+    assert_int_equal(weft_addr_listen(&l, &unk, NULL), -EINVAL);
     assert_int_equal(weft_unix_listen(&l, NULL, NULL), -EINVAL);
     assert_int_equal(weft_unix_listen(&l, "", NULL), -EINVAL);
     assert_int_equal(weft_unix_listen(NULL, "/tmp/x", NULL), -EINVAL);
@@ -915,9 +915,9 @@ static int t_bad_args(void *arg, void **res)
     assert_int_equal(weft_tcp_connect(&s, "127.0.0.1", NULL, NULL), -EINVAL);
     assert_int_equal(weft_tcp_connect(&s, "", "1", NULL), -EINVAL);
     assert_int_equal(weft_tcp_connect(&s, "/tmp/x", "1", NULL), -EINVAL);
-    assert_int_equal(weft_connect_addr(NULL, &a, NULL), -EINVAL);
-    assert_int_equal(weft_connect_addr(&s, NULL, NULL), -EINVAL);
-    assert_int_equal(weft_connect_addr(&s, &unk, NULL), -EINVAL);
+    assert_int_equal(weft_addr_connect(NULL, &a, NULL), -EINVAL);
+    assert_int_equal(weft_addr_connect(&s, NULL, NULL), -EINVAL);
+    assert_int_equal(weft_addr_connect(&s, &unk, NULL), -EINVAL);
     assert_int_equal(weft_unix_connect(&s, NULL, NULL), -EINVAL);
     assert_int_equal(weft_unix_connect(NULL, "/x", NULL), -EINVAL);
 
@@ -947,7 +947,7 @@ static int t_cancelled(void *arg, void **res)
     /* a cancelled task accepts nothing, even with a connection waiting */
     weft_cancel(weft_current());
     assert_int_equal(weft_listener_accept(l, &s, NULL, NULL), -ECANCELED);
-    assert_int_equal(weft_connect_addr(&s, &a, NULL), -ECANCELED);
+    assert_int_equal(weft_addr_connect(&s, &a, NULL), -ECANCELED);
     weft_uncancel();
     weft_listener_close(l);
     return 0;
@@ -985,17 +985,17 @@ static void test_socket_calls_on_a_non_socket_stream_are_enotsock(void **state)
     run(t_not_socket, NULL);
 }
 
-static void test_net_calls_outside_a_loop_are_eperm(void **state)
+static void test_net_calls_outside_a_loop_are_enoloop_or_enotask(void **state)
 {
     /* outside any loop */
     weft_listener_t *l;
     weft_stream_t *s;
     weft_addr_t a;
     weft_addr_parse(&a, "127.0.0.1", 1);
-    assert_int_equal(weft_tcp_listen(&l, "127.0.0.1", "0", NULL), -EPERM);
-    assert_int_equal(weft_tcp_listen(&l, "localhost", "0", NULL), -EPERM);
-    assert_int_equal(weft_connect_addr(&s, &a, NULL), -EPERM);
-    assert_int_equal(weft_tcp_connect(&s, "127.0.0.1", "1", NULL), -EPERM);
+    assert_int_equal(weft_tcp_listen(&l, "127.0.0.1", "0", NULL), -WEFT_ENOLOOP);
+    assert_int_equal(weft_tcp_listen(&l, "localhost", "0", NULL), -WEFT_ENOTASK);
+    assert_int_equal(weft_addr_connect(&s, &a, NULL), -WEFT_ENOTASK);
+    assert_int_equal(weft_tcp_connect(&s, "127.0.0.1", "1", NULL), -WEFT_ENOTASK);
 }
 
 int main(void)
@@ -1027,7 +1027,7 @@ int main(void)
         cmocka_unit_test(test_net_bad_arguments_are_einval),
         cmocka_unit_test(test_cancelled_task_neither_accepts_nor_connects),
         cmocka_unit_test(test_socket_calls_on_a_non_socket_stream_are_enotsock),
-        cmocka_unit_test(test_net_calls_outside_a_loop_are_eperm),
+        cmocka_unit_test(test_net_calls_outside_a_loop_are_enoloop_or_enotask),
     };
     return run_suite(tests, setup_dir, teardown_dir);
 }

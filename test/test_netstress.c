@@ -82,7 +82,7 @@ static int client(void *arg, void **res)
     if (rc < 0)
         goto out;
     gated = true;
-    if ((rc = weft_connect_addr(&s, &x->la, NULL)) < 0)
+    if ((rc = weft_addr_connect(&s, &x->la, NULL)) < 0)
         goto out;
     int chunks = 2 + (int)(splitmix(&seed) % 3);
     for (int k = 0; k < chunks; k++) {
@@ -95,7 +95,7 @@ static int client(void *arg, void **res)
             goto out;
         x->sent += len;
         size_t got = 0;
-        if ((rc = weft_stream_readexactly(s, in, len, &got)) < 0)
+        if ((rc = weft_stream_read_exactly(s, in, len, &got)) < 0)
             goto out;
         if (memcmp(in, out, len) != 0) {
             rc = -EPROTO;
@@ -172,7 +172,7 @@ static const char *reply(weft_stream_t *in)
     const char *p;
     weft_deadline_t d;
     weft_deadline_push(&d, WEFT_SEC(60));
-    ssize_t n = weft_stream_readline(in, &p);
+    ssize_t n = weft_stream_read_line(in, &p);
     weft_deadline_pop(&d);
     assert_true(n > 0 && (size_t)n < sizeof line);
     memcpy(line, p, (size_t)n);

@@ -55,7 +55,7 @@ static int echo_main(void *arg, void **result)
     assert_null(weft_proc_stdin(p));
     assert_null(weft_proc_stderr(p));
     const char *line;
-    ssize_t n = weft_stream_readline(weft_proc_stdout(p), &line);
+    ssize_t n = weft_stream_read_line(weft_proc_stdout(p), &line);
     assert_int_equal(n, 12);
     assert_memory_equal(line, "hello world\n", 12);
     int code = -100;
@@ -374,12 +374,12 @@ static int args_main(void *arg, void **result)
     return 0;
 }
 
-static void test_proc_spawn_outside_a_loop_is_eperm(void **state)
+static void test_proc_spawn_outside_a_loop_is_enoloop(void **state)
 {
     (void)state;
     const char *argv[] = {"true", NULL};
     weft_proc_t *p;
-    assert_int_equal(weft_proc_spawn(&p, argv, NULL), -EPERM); /* no loop */
+    assert_int_equal(weft_proc_spawn(&p, argv, NULL), -WEFT_ENOLOOP); /* no loop */
 }
 
 static void test_proc_calls_refuse_bad_arguments(void **state)
@@ -720,7 +720,7 @@ int main(void)
         cmocka_unit_test(test_exec_errors_through_a_path_search),
         cmocka_unit_test(test_wait_after_the_child_has_ended),
         cmocka_unit_test(test_proc_second_waiter_is_ebusy_or_polls_and_both_get_the_code),
-        cmocka_unit_test(test_proc_spawn_outside_a_loop_is_eperm),
+        cmocka_unit_test(test_proc_spawn_outside_a_loop_is_enoloop),
         cmocka_unit_test(test_proc_calls_refuse_bad_arguments),
         cmocka_unit_test(test_proc_communicate_collects_large_outputs_of_many_children),
         cmocka_unit_test(test_communicate_feeds_stdin_and_survives_a_child_that_ignores_it),

@@ -77,10 +77,10 @@ static int joiner(void *arg, void **res)
 
 /* ---- basics ---- */
 
-static void test_queue_create_outside_loop_is_eperm(void **state)
+static void test_queue_create_outside_loop_is_enoloop(void **state)
 {
     weft_queue_t *q;
-    assert_int_equal(weft_queue_create(&q, WEFT_QUEUE_FIFO, 0, NULL), -EPERM);
+    assert_int_equal(weft_queue_create(&q, WEFT_QUEUE_FIFO, 0, NULL), -WEFT_ENOLOOP);
 }
 
 static int basics_main(void *arg, void **res)
@@ -805,7 +805,7 @@ static void test_priority_stress_loses_no_item_under_random_cancel_and_deadlines
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_queue_create_outside_loop_is_eperm),
+        cmocka_unit_test(test_queue_create_outside_loop_is_enoloop),
         cmocka_unit_test(test_bounded_fifo_keeps_order_and_try_calls_return_eagain),
         cmocka_unit_test(test_unbounded_fifo_grows_and_wraps_around_in_order),
         cmocka_unit_test(test_lifo_gets_the_newest_item_first),

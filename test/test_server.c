@@ -50,7 +50,7 @@ static int handler(weft_stream_t *s, void *arg)
     const char *line;
     int kind = C_ECHO, idx = 0, rc = 0;
     char first[32] = "";
-    ssize_t n = weft_stream_readline(s, &line);
+    ssize_t n = weft_stream_read_line(s, &line);
     if (n > 0 && (size_t)n < sizeof first)
         memcpy(first, line, (size_t)n);
     if (n > 0 && sscanf(first, "%d %d", &kind, &idx) == 2 && kind >= 0 && kind < C_COUNT &&
@@ -58,7 +58,7 @@ static int handler(weft_stream_t *s, void *arg)
         switch (kind) {
         case C_ECHO:
             for (;;) {
-                n = weft_stream_readline(s, &line);
+                n = weft_stream_read_line(s, &line);
                 if (n < 0)
                     break;
                 if ((rc = weft_stream_write(s, line, (size_t)n)) < 0 ||
@@ -77,7 +77,7 @@ static int handler(weft_stream_t *s, void *arg)
             break;
         case C_STUCK:
             weft_stream_write(s, "hi\n", 3);
-            rc = (int)weft_stream_readline(s, &line); /* nothing ever comes */
+            rc = (int)weft_stream_read_line(s, &line); /* nothing ever comes */
             break;
         case C_BIGWRITE: {
             static char big[65536];
@@ -97,7 +97,7 @@ static int handler(weft_stream_t *s, void *arg)
             weft_stream_write(s, "hi\n", 3);
             weft_deadline_t d;
             weft_deadline_push(&d, WEFT_MSEC(100));
-            rc = (int)weft_stream_readline(s, &line);
+            rc = (int)weft_stream_read_line(s, &line);
             weft_deadline_pop(&d);
             break;
         }
@@ -125,7 +125,7 @@ static weft_stream_t *dial(const weft_addr_t *la, int kind, int idx)
 {
     weft_stream_t *s;
     char hello[32];
-    assert_int_equal(weft_connect_addr(&s, la, NULL), 0);
+    assert_int_equal(weft_addr_connect(&s, la, NULL), 0);
     int n = snprintf(hello, sizeof hello, "%d %d\n", kind, idx);
     assert_int_equal(weft_stream_write(s, hello, (size_t)n), 0);
     return s;
@@ -135,7 +135,7 @@ static weft_stream_t *dial(const weft_addr_t *la, int kind, int idx)
 static void expect_hi(weft_stream_t *s)
 {
     const char *line;
-    assert_int_equal(weft_stream_readline(s, &line), 3);
+    assert_int_equal(weft_stream_read_line(s, &line), 3);
     assert_memory_equal(line, "hi\n", 3);
 }
 
@@ -151,7 +151,7 @@ static int echo_client(void *arg, void **res)
 {
     client_t *c = arg;
     weft_stream_t *s;
-    c->rc = weft_connect_addr(&s, c->la, NULL);
+    c->rc = weft_addr_connect(&s, c->la, NULL);
     if (c->rc < 0)
         return 0;
     weft_stream_write(s, "0 0\n", 4);
@@ -160,7 +160,7 @@ static int echo_client(void *arg, void **res)
         const char *in;
         int n = snprintf(out, sizeof out, "line %d of %p\n", i, (void *)c);
         weft_stream_write(s, out, (size_t)n);
-        ssize_t r = weft_stream_readline(s, &in);
+        ssize_t r = weft_stream_read_line(s, &in);
         if (r != n || memcmp(in, out, (size_t)n) != 0)
             c->rc = r < 0 ? (int)r : -EPROTO;
     }
@@ -273,12 +273,12 @@ static int t_close(void *arg, void **res)
     assert_int_equal(st.status[C_STUCK][0], -ECANCELED);
     /* the server closed both connections, and stopped listening */
     const char *p;
-    assert_int_equal(weft_stream_readline(q, &p), -WEFT_EINCOMPLETE);
-    assert_int_equal(weft_stream_readline(k, &p), -WEFT_EINCOMPLETE);
+    assert_int_equal(weft_stream_read_line(q, &p), -WEFT_EINCOMPLETE);
+    assert_int_equal(weft_stream_read_line(k, &p), -WEFT_EINCOMPLETE);
     weft_stream_close(q);
     weft_stream_close(k);
     weft_stream_t *s;
-    assert_int_equal(weft_connect_addr(&s, &la, NULL), -ECONNREFUSED);
+    assert_int_equal(weft_addr_connect(&s, &la, NULL), -ECONNREFUSED);
     return 0;
 }
 

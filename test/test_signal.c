@@ -241,12 +241,12 @@ static int args_main(void *arg, void **result)
     return 0;
 }
 
-static void test_signal_wait_and_handle_outside_a_loop_are_eperm(void **state)
+static void test_signal_wait_outside_a_task_is_enotask_and_handle_enoloop(void **state)
 {
     (void)state;
     const int s = SIGUSR1;
-    assert_int_equal(weft_signal_wait(&s, 1, NULL), -EPERM);
-    assert_int_equal(weft_signal_handle(SIGUSR1, on_usr2, NULL), -EPERM);
+    assert_int_equal(weft_signal_wait(&s, 1, NULL), -WEFT_ENOTASK);
+    assert_int_equal(weft_signal_handle(SIGUSR1, on_usr2, NULL), -WEFT_ENOLOOP);
 }
 
 static void test_signal_wait_and_handle_refuse_empty_sets_and_uncatchable_signals(void **state)
@@ -265,7 +265,7 @@ int main(void)
         cmocka_unit_test(test_sigint_cancels_main_and_mask_is_restored),
         cmocka_unit_test(test_a_task_waiting_for_sigint_takes_it),
         cmocka_unit_test(test_second_sigint_while_main_ignores_the_first_kills_the_process),
-        cmocka_unit_test(test_signal_wait_and_handle_outside_a_loop_are_eperm),
+        cmocka_unit_test(test_signal_wait_outside_a_task_is_enotask_and_handle_enoloop),
         cmocka_unit_test(test_signal_wait_and_handle_refuse_empty_sets_and_uncatchable_signals),
     };
     return run_suite(tests, NULL, NULL);

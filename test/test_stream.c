@@ -1,5 +1,5 @@
 /* test_stream.c - buffered streams over socketpairs and pipes: read,
- * readexactly (also past the limit), readline and readuntil (a multi-byte
+ * read_exactly (also past the limit), read_line and read_until (a multi-byte
  * separator split across chunks that another task delivers one by one),
  * peek/fill/consume, an overlong line (-EMSGSIZE, the bytes stay), end of
  * stream mid-record (-WEFT_EINCOMPLETE with the partial bytes), at_eof;
@@ -10,7 +10,7 @@
  * closed or resetting peer (sticky -EPIPE / -ECONNRESET, no SIGPIPE);
  * close and abort while another task waits in read or drain (also one
  * already woken, not yet run), under ASan; cancellation and deadlines of
- * a waiting read, readexactly, readuntil and drain, with no byte lost;
+ * a waiting read, read_exactly, read_until and drain, with no byte lost;
  * pipes at both ends; bad arguments and calls outside a task; deferred
  * writes (defer_writes): one send per turn over SOCK_SEQPACKET, also when
  * the writer parks or ends, flush and close send at once, abort drops,
@@ -98,11 +98,11 @@ static int basic_main(void *arg, void **res)
     assert_true(weft_stream_fd(s) == sv[0]);
     put(sv[1], "hello\nworld\r\nabcXYZtail");
     const char *p;
-    check_line(weft_stream_readline(s, &p), &p, "hello\n");
-    check_line(weft_stream_readuntil(s, "\r\n", 2, &p), &p, "world\r\n");
+    check_line(weft_stream_read_line(s, &p), &p, "hello\n");
+    check_line(weft_stream_read_until(s, "\r\n", 2, &p), &p, "world\r\n");
     char buf[100];
     size_t got = 99;
-    assert_int_equal(weft_stream_readexactly(s, buf, 3, &got), 0);
+    assert_int_equal(weft_stream_read_exactly(s, buf, 3, &got), 0);
     assert_int_equal(got, 3);
     assert_memory_equal(buf, "abc", 3);
     check_line(weft_stream_peek(s, &p), &p, "XYZtail");
@@ -165,7 +165,7 @@ static int eof_main(void *arg, void **res)
     assert_true(weft_stream_at_eof(s));
     assert_int_equal(weft_stream_read(s, buf, sizeof buf), 0); /* sticky */
     assert_int_equal(weft_stream_fill(s), 0);
-    assert_int_equal(weft_stream_readline(s, &p), -WEFT_EINCOMPLETE);
+    assert_int_equal(weft_stream_read_line(s, &p), -WEFT_EINCOMPLETE);
     assert_int_equal(weft_stream_peek(s, &p), 0);
     assert_int_equal(weft_stream_close(s), 0);
     return 0;
@@ -209,7 +209,7 @@ static int until_reader(void *arg, void **res)
     until_t *u = arg;
     for (u->n = 0; u->n < 2; u->n++) {
         const char *p;
-        ssize_t r = weft_stream_readuntil(u->s, "<END>", 5, &p);
+        ssize_t r = weft_stream_read_until(u->s, "<END>", 5, &p);
         u->rc = r;
         if (r < 0)
             return (int)r;
@@ -245,7 +245,7 @@ static int split_main(void *arg, void **res)
     return 0;
 }
 
-static void test_readuntil_finds_a_separator_split_over_chunks(void **state)
+static void test_read_until_finds_a_separator_split_over_chunks(void **state)
 {
     run(split_main, NULL);
 }
@@ -263,13 +263,13 @@ static int long_line_main(void *arg, void **res)
     weft_stream_t *s;
     assert_int_equal(weft_stream_open(&s, sv[0], &o2), 0);
     assert_int_equal(write(sv[1], line, sizeof line - 1), (ssize_t)sizeof line - 1);
-    check_line(weft_stream_readline(s, &p), &p, line);
+    check_line(weft_stream_read_line(s, &p), &p, line);
     assert_int_equal(weft_stream_close(s), 0);
     close(sv[1]);
     return 0;
 }
 
-static void test_readline_grows_the_buffer_for_a_line_longer_than_it(void **state)
+static void test_read_line_grows_the_buffer_for_a_line_longer_than_it(void **state)
 {
     run(long_line_main, NULL);
 }
@@ -284,18 +284,18 @@ static int overlong_main(void *arg, void **res)
     assert_int_equal(weft_stream_open(&s, sv[0], &o), 0);
     put(sv[1], "0123456789abcdefghij");
     const char *p;
-    assert_int_equal(weft_stream_readline(s, &p), -EMSGSIZE);
+    assert_int_equal(weft_stream_read_line(s, &p), -EMSGSIZE);
     check_line(weft_stream_peek(s, &p), &p, "0123456789abcdef");
-    assert_int_equal(weft_stream_readline(s, &p), -EMSGSIZE); /* again, nothing lost */
+    assert_int_equal(weft_stream_read_line(s, &p), -EMSGSIZE); /* again, nothing lost */
     assert_int_equal(weft_stream_fill(s), -EMSGSIZE);
-    assert_int_equal(weft_stream_readuntil(s, "01234567890123456", 17, &p), -EINVAL);
+    assert_int_equal(weft_stream_read_until(s, "01234567890123456", 17, &p), -EINVAL);
     assert_int_equal(weft_stream_consume(s, 17), -EINVAL);
     assert_int_equal(weft_stream_consume(s, 16), 0);
     put(sv[1], "\n");
-    check_line(weft_stream_readline(s, &p), &p, "ghij\n");
+    check_line(weft_stream_read_line(s, &p), &p, "ghij\n");
     /* a line of exactly limit bytes, separator included, fits */
     put(sv[1], "0123456789abcde\n");
-    check_line(weft_stream_readline(s, &p), &p, "0123456789abcde\n");
+    check_line(weft_stream_read_line(s, &p), &p, "0123456789abcde\n");
     assert_int_equal(weft_stream_close(s), 0);
     close(sv[1]);
     return 0;
@@ -316,20 +316,20 @@ static int incomplete_main(void *arg, void **res)
     put(sv[1], "partial");
     shutdown(sv[1], SHUT_WR);
     const char *p;
-    assert_int_equal(weft_stream_readuntil(s, "--", 2, &p), -WEFT_EINCOMPLETE);
+    assert_int_equal(weft_stream_read_until(s, "--", 2, &p), -WEFT_EINCOMPLETE);
     check_line(weft_stream_peek(s, &p), &p, "partial");
     assert_false(weft_stream_at_eof(s));
-    assert_int_equal(weft_stream_readline(s, &p), -WEFT_EINCOMPLETE);
+    assert_int_equal(weft_stream_read_line(s, &p), -WEFT_EINCOMPLETE);
     char buf[16] = {0};
     size_t got = 99;
-    assert_int_equal(weft_stream_readexactly(s, buf, 10, &got), -WEFT_EINCOMPLETE);
+    assert_int_equal(weft_stream_read_exactly(s, buf, 10, &got), -WEFT_EINCOMPLETE);
     assert_int_equal(got, 7);
     assert_memory_equal(buf, "partial", 7);
     assert_true(weft_stream_at_eof(s));
-    assert_int_equal(weft_stream_readexactly(s, buf, 1, &got), -WEFT_EINCOMPLETE);
+    assert_int_equal(weft_stream_read_exactly(s, buf, 1, &got), -WEFT_EINCOMPLETE);
     assert_int_equal(got, 0);
-    assert_int_equal(weft_stream_readexactly(s, buf, 0, &got), 0);
-    assert_int_equal(weft_stream_readline(s, &p), -WEFT_EINCOMPLETE);
+    assert_int_equal(weft_stream_read_exactly(s, buf, 0, &got), 0);
+    assert_int_equal(weft_stream_read_line(s, &p), -WEFT_EINCOMPLETE);
     /* the write side is still open */
     assert_int_equal(weft_stream_write(s, "ok", 2), 0);
     assert_int_equal(weft_stream_flush(s), 0);
@@ -381,7 +381,7 @@ static int pat_reader(void *arg, void **res)
     return 0;
 }
 
-/* readexactly past the limit: buffered bytes first, then straight in. */
+/* read_exactly past the limit: buffered bytes first, then straight in. */
 static int exact_main(void *arg, void **res)
 {
     weft_stream_t *a, *b;
@@ -394,10 +394,10 @@ static int exact_main(void *arg, void **res)
     fill_pat(src, 0, n);
     assert_int_equal(weft_stream_write(b, src, n), 0);
     size_t got;
-    assert_int_equal(weft_stream_readexactly(a, dst, 10, &got), 0);
-    assert_int_equal(weft_stream_readexactly(a, dst + 10, 20, &got), 0);
+    assert_int_equal(weft_stream_read_exactly(a, dst, 10, &got), 0);
+    assert_int_equal(weft_stream_read_exactly(a, dst + 10, 20, &got), 0);
     assert_int_equal(got, 20);
-    assert_int_equal(weft_stream_readexactly(a, dst + 30, n - 30, &got), 0);
+    assert_int_equal(weft_stream_read_exactly(a, dst + 30, n - 30, &got), 0);
     assert_int_equal(got, n - 30);
     check_pat(dst, 0, n);
     assert_int_equal(weft_stream_pending(b), 0);
@@ -408,7 +408,7 @@ static int exact_main(void *arg, void **res)
     return 0;
 }
 
-static void test_readexactly_past_the_limit_takes_buffered_bytes_then_the_rest(void **state)
+static void test_read_exactly_past_the_limit_takes_buffered_bytes_then_the_rest(void **state)
 {
     run(exact_main, NULL);
 }
@@ -592,7 +592,7 @@ static int shutdown_main(void *arg, void **res)
     assert_int_equal(weft_stream_write(s, "x", 1), -ESHUTDOWN);
     put(sv[1], "still\n");
     const char *p;
-    check_line(weft_stream_readline(s, &p), &p, "still\n");
+    check_line(weft_stream_read_line(s, &p), &p, "still\n");
     assert_int_equal(weft_stream_close(s), 0);
     close(sv[1]);
     return 0;
@@ -686,7 +686,7 @@ static int peer_reset_main(void *arg, void **res)
     assert_int_equal(rc, -ECONNRESET);
     assert_int_equal(weft_stream_read(s, buf, sizeof buf), -ECONNRESET);
     const char *p;
-    assert_int_equal(weft_stream_readline(s, &p), -ECONNRESET);
+    assert_int_equal(weft_stream_read_line(s, &p), -ECONNRESET);
     weft_stream_abort(s);
     return 0;
 }
@@ -722,7 +722,7 @@ typedef struct {
     int64_t timeout;
     char buf[64];
     size_t n, got;
-    int op; /* 0 read, 1 drain, 2 readexactly, 3 readuntil */
+    int op; /* 0 read, 1 drain, 2 read_exactly, 3 read_until */
 } op_t;
 
 static int op_task(void *arg, void **res)
@@ -740,10 +740,10 @@ static int op_task(void *arg, void **res)
         o->rc = weft_stream_drain(o->s);
         break;
     case 2:
-        o->rc = weft_stream_readexactly(o->s, o->buf, o->n, &o->got);
+        o->rc = weft_stream_read_exactly(o->s, o->buf, o->n, &o->got);
         break;
     default:
-        o->rc = weft_stream_readuntil(o->s, "\r\n", 2, &p);
+        o->rc = weft_stream_read_until(o->s, "\r\n", 2, &p);
         break;
     }
     if (o->timeout)
@@ -798,7 +798,7 @@ static void test_close_wakes_a_task_waiting_in_read_with_ebadf(void **state)
 static int abort_waiter_main(void *arg, void **res)
 {
     int sv[2];
-    /* abort while another task waits in readuntil */
+    /* abort while another task waits in read_until */
     socket_pair(sv, 0);
     op_t o = {.op = 3};
     assert_int_equal(weft_stream_open(&o.s, sv[0], NULL), 0);
@@ -811,7 +811,7 @@ static int abort_waiter_main(void *arg, void **res)
     return 0;
 }
 
-static void test_abort_wakes_a_task_waiting_in_readuntil_with_ebadf(void **state)
+static void test_abort_wakes_a_task_waiting_in_read_until_with_ebadf(void **state)
 {
     run(abort_waiter_main, NULL);
 }
@@ -931,7 +931,7 @@ static int cancel_exactly_main(void *arg, void **res)
     weft_stream_t *s;
     assert_int_equal(weft_stream_open(&s, sv[0], NULL), 0);
     char buf[64];
-    /* readexactly: the bytes that came are in buf and counted */
+    /* read_exactly: the bytes that came are in buf and counted */
     op_t o = {.s = s, .op = 2, .n = 10};
     weft_task_t *t = start_op(&o);
     put(sv[1], "abc");
@@ -943,14 +943,14 @@ static int cancel_exactly_main(void *arg, void **res)
     assert_memory_equal(o.buf, "abc", 3);
     put(sv[1], "defghij");
     size_t got;
-    assert_int_equal(weft_stream_readexactly(s, buf, 7, &got), 0);
+    assert_int_equal(weft_stream_read_exactly(s, buf, 7, &got), 0);
     assert_memory_equal(buf, "defghij", 7);
     assert_int_equal(weft_stream_close(s), 0);
     close(sv[1]);
     return 0;
 }
 
-static void test_cancelled_readexactly_keeps_the_bytes_that_came(void **state)
+static void test_cancelled_read_exactly_keeps_the_bytes_that_came(void **state)
 {
     run(cancel_exactly_main, NULL);
 }
@@ -961,7 +961,7 @@ static int timeout_until_main(void *arg, void **res)
     socket_pair(sv, 0);
     weft_stream_t *s;
     assert_int_equal(weft_stream_open(&s, sv[0], NULL), 0);
-    /* readuntil: the partial record stays buffered */
+    /* read_until: the partial record stays buffered */
     op_t o = {.s = s, .op = 3, .timeout = WEFT_MSEC(1)};
     put(sv[1], "GET /");
     weft_task_t *t = start_op(&o);
@@ -970,14 +970,14 @@ static int timeout_until_main(void *arg, void **res)
     const char *p;
     check_line(weft_stream_peek(s, &p), &p, "GET /");
     put(sv[1], " HTTP/1.1\r\nrest");
-    check_line(weft_stream_readuntil(s, "\r\n", 2, &p), &p, "GET / HTTP/1.1\r\n");
+    check_line(weft_stream_read_until(s, "\r\n", 2, &p), &p, "GET / HTTP/1.1\r\n");
     check_line(weft_stream_peek(s, &p), &p, "rest");
     assert_int_equal(weft_stream_close(s), 0);
     close(sv[1]);
     return 0;
 }
 
-static void test_timed_out_readuntil_keeps_the_partial_record(void **state)
+static void test_timed_out_read_until_keeps_the_partial_record(void **state)
 {
     run(timeout_until_main, NULL);
 }
@@ -1093,9 +1093,9 @@ static int pipe_lines_main(void *arg, void **res)
     assert_int_equal(weft_stream_write(ws, "one\ntwo\nthr", 11), 0);
     assert_int_equal(weft_stream_close(ws), 0);
     const char *p;
-    check_line(weft_stream_readline(rs, &p), &p, "one\n");
-    check_line(weft_stream_readline(rs, &p), &p, "two\n");
-    assert_int_equal(weft_stream_readline(rs, &p), -WEFT_EINCOMPLETE);
+    check_line(weft_stream_read_line(rs, &p), &p, "one\n");
+    check_line(weft_stream_read_line(rs, &p), &p, "two\n");
+    assert_int_equal(weft_stream_read_line(rs, &p), -WEFT_EINCOMPLETE);
     check_line(weft_stream_peek(rs, &p), &p, "thr");
     assert_int_equal(weft_stream_close(rs), 0);
     return 0;
@@ -1174,10 +1174,10 @@ static int args_main(void *arg, void **res)
     char b[4];
     size_t got = 5;
     assert_int_equal(weft_stream_read(NULL, b, 1), -EINVAL);
-    assert_int_equal(weft_stream_readexactly(NULL, b, 1, &got), -EINVAL);
+    assert_int_equal(weft_stream_read_exactly(NULL, b, 1, &got), -EINVAL);
     assert_int_equal(got, 0);
-    assert_int_equal(weft_stream_readuntil(NULL, "x", 1, &p), -EINVAL);
-    assert_int_equal(weft_stream_readline(NULL, &p), -EINVAL);
+    assert_int_equal(weft_stream_read_until(NULL, "x", 1, &p), -EINVAL);
+    assert_int_equal(weft_stream_read_line(NULL, &p), -EINVAL);
     assert_int_equal(weft_stream_peek(NULL, &p), -EINVAL);
     assert_int_equal(weft_stream_fill(NULL), -EINVAL);
     assert_int_equal(weft_stream_consume(NULL, 0), -EINVAL);
@@ -1195,11 +1195,11 @@ static int args_main(void *arg, void **res)
     socket_pair(sv, 0);
     assert_int_equal(weft_stream_open(&s, sv[0], NULL), 0);
     assert_int_equal(weft_stream_read(s, NULL, 1), -EINVAL);
-    assert_int_equal(weft_stream_readexactly(s, NULL, 1, NULL), -EINVAL);
-    assert_int_equal(weft_stream_readuntil(s, NULL, 1, &p), -EINVAL);
-    assert_int_equal(weft_stream_readuntil(s, "x", 0, &p), -EINVAL);
-    assert_int_equal(weft_stream_readuntil(s, "x", 1, NULL), -EINVAL);
-    assert_int_equal(weft_stream_readuntil(s, "x", 65537, &p), -EINVAL);
+    assert_int_equal(weft_stream_read_exactly(s, NULL, 1, NULL), -EINVAL);
+    assert_int_equal(weft_stream_read_until(s, NULL, 1, &p), -EINVAL);
+    assert_int_equal(weft_stream_read_until(s, "x", 0, &p), -EINVAL);
+    assert_int_equal(weft_stream_read_until(s, "x", 1, NULL), -EINVAL);
+    assert_int_equal(weft_stream_read_until(s, "x", 65537, &p), -EINVAL);
     assert_int_equal(weft_stream_peek(s, NULL), -EINVAL);
     assert_int_equal(weft_stream_consume(s, 1), -EINVAL);
     assert_int_equal(weft_stream_write(s, NULL, 1), -EINVAL);
@@ -1225,31 +1225,31 @@ static int callback_main(void *arg, void **res)
     int sv[2];
     socket_pair(sv, 0);
     assert_int_equal(weft_stream_open(&s, sv[0], NULL), 0);
-    /* from a callback: what would wait returns -EPERM */
+    /* from a callback: what would wait returns -WEFT_ENOTASK */
     cb_t c = {.s = s};
     stuff(s, 300000);
     assert_int_equal(weft_call_soon(NULL, in_callback, &c), 0);
     assert_int_equal(weft_yield(), 0);
     assert_int_equal(weft_yield(), 0);
-    assert_int_equal(c.rd, -EPERM);
-    assert_int_equal(c.fl, -EPERM);
+    assert_int_equal(c.rd, -WEFT_ENOTASK);
+    assert_int_equal(c.fl, -WEFT_ENOTASK);
     assert_int_equal(weft_stream_abort(s), 0);
     close(sv[1]);
     return 0;
 }
 
-static void test_stream_read_and_flush_in_a_callback_are_eperm(void **state)
+static void test_stream_read_and_flush_in_a_callback_are_enotask(void **state)
 {
     run(callback_main, NULL);
 }
 
-static void test_stream_open_outside_a_loop_is_eperm_and_closes_the_fd(void **state)
+static void test_stream_open_outside_a_loop_is_enoloop_and_closes_the_fd(void **state)
 {
-    /* no loop: -EPERM, and the fd is closed */
+    /* no loop: -WEFT_ENOLOOP, and the fd is closed */
     int sv[2];
     socket_pair(sv, 0);
     weft_stream_t *s;
-    assert_int_equal(weft_stream_open(&s, sv[0], NULL), -EPERM);
+    assert_int_equal(weft_stream_open(&s, sv[0], NULL), -WEFT_ENOLOOP);
     assert_int_equal(fcntl(sv[0], F_GETFD), -1);
     close(sv[1]);
 }
@@ -1486,7 +1486,7 @@ static int defer_big_main(void *arg, void **res)
     assert_int_equal(weft_stream_pending(a), 100);
     assert_int_equal(weft_stream_write(a, src + 100, n - 100), 0);
     assert_true(weft_stream_pending(a) < n);
-    assert_int_equal(weft_stream_readexactly(b, dst, n, NULL), 0);
+    assert_int_equal(weft_stream_read_exactly(b, dst, n, NULL), 0);
     check_pat(dst, 0, n);
     free(src);
     free(dst);
@@ -1547,7 +1547,7 @@ static int nap_echo(void *arg, void **res)
     weft_stream_t *s = arg;
     const char *line;
     ssize_t n;
-    while ((n = weft_stream_readline(s, &line)) > 0)
+    while ((n = weft_stream_read_line(s, &line)) > 0)
         assert_int_equal(weft_stream_write(s, line, (size_t)n), 0);
     assert_int_equal(n, -WEFT_EINCOMPLETE);
     assert_true(weft_stream_at_eof(s));
@@ -1632,11 +1632,11 @@ int main(void)
         cmocka_unit_test(test_stream_reads_lines_records_exact_counts_and_peeks),
         cmocka_unit_test(test_large_read_with_nothing_buffered_goes_straight_to_the_caller),
         cmocka_unit_test(test_end_of_stream_is_sticky_and_an_unended_line_incomplete),
-        cmocka_unit_test(test_readuntil_finds_a_separator_split_over_chunks),
-        cmocka_unit_test(test_readline_grows_the_buffer_for_a_line_longer_than_it),
+        cmocka_unit_test(test_read_until_finds_a_separator_split_over_chunks),
+        cmocka_unit_test(test_read_line_grows_the_buffer_for_a_line_longer_than_it),
         cmocka_unit_test(test_line_over_the_limit_is_emsgsize_and_its_bytes_stay),
         cmocka_unit_test(test_end_of_stream_mid_record_is_eincomplete_and_keeps_the_bytes),
-        cmocka_unit_test(test_readexactly_past_the_limit_takes_buffered_bytes_then_the_rest),
+        cmocka_unit_test(test_read_exactly_past_the_limit_takes_buffered_bytes_then_the_rest),
         cmocka_unit_test(test_drain_after_each_write_bounds_the_queue_by_high_water),
         cmocka_unit_test(test_writev_sends_empty_many_and_large_pieces_in_order),
         cmocka_unit_test(test_queued_output_leaves_while_the_writer_waits_elsewhere),
@@ -1648,21 +1648,21 @@ int main(void)
         cmocka_unit_test(test_reset_seen_by_a_read_sticks),
         cmocka_unit_test(test_write_to_a_pipe_whose_reader_is_gone_is_epipe),
         cmocka_unit_test(test_close_wakes_a_task_waiting_in_read_with_ebadf),
-        cmocka_unit_test(test_abort_wakes_a_task_waiting_in_readuntil_with_ebadf),
+        cmocka_unit_test(test_abort_wakes_a_task_waiting_in_read_until_with_ebadf),
         cmocka_unit_test(test_close_gives_ebadf_to_a_reader_woken_but_not_yet_run),
         cmocka_unit_test(test_abort_wakes_a_drainer_with_ebadf_and_drops_the_queue),
         cmocka_unit_test(test_close_wakes_a_task_waiting_in_drain_with_ebadf),
         cmocka_unit_test(test_cancelled_or_timed_out_read_loses_no_bytes),
-        cmocka_unit_test(test_cancelled_readexactly_keeps_the_bytes_that_came),
-        cmocka_unit_test(test_timed_out_readuntil_keeps_the_partial_record),
+        cmocka_unit_test(test_cancelled_read_exactly_keeps_the_bytes_that_came),
+        cmocka_unit_test(test_timed_out_read_until_keeps_the_partial_record),
         cmocka_unit_test(test_cancelled_or_timed_out_drain_loses_no_queued_bytes),
         cmocka_unit_test(test_close_by_a_cancelled_task_does_not_wait_for_the_flush),
         cmocka_unit_test(test_pipe_streams_carry_bytes_in_order_under_backpressure),
         cmocka_unit_test(test_pipe_streams_carry_lines_and_a_partial_last_one),
         cmocka_unit_test(test_fill_peek_and_consume_parse_in_place_and_fill_times_out),
         cmocka_unit_test(test_stream_bad_arguments_are_einval_and_close_the_fd_on_open),
-        cmocka_unit_test(test_stream_read_and_flush_in_a_callback_are_eperm),
-        cmocka_unit_test(test_stream_open_outside_a_loop_is_eperm_and_closes_the_fd),
+        cmocka_unit_test(test_stream_read_and_flush_in_a_callback_are_enotask),
+        cmocka_unit_test(test_stream_open_outside_a_loop_is_enoloop_and_closes_the_fd),
         cmocka_unit_test(test_deferred_writes_of_one_turn_leave_as_one_send_at_the_next),
         cmocka_unit_test(test_deferred_writes_leave_when_their_task_parks_or_ends),
         cmocka_unit_test(test_flush_sends_deferred_writes_without_a_turn),

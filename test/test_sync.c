@@ -32,20 +32,20 @@ static void log_add(log_t *l, int x)
 
 /* ---- outside a loop ---- */
 
-static void test_sync_create_outside_loop_is_eperm(void **state)
+static void test_sync_create_outside_loop_is_enoloop(void **state)
 {
     weft_lock_t *l;
     weft_event_t *e;
     weft_cond_t *c;
     weft_sem_t *s;
     weft_barrier_t *b;
-    assert_int_equal(weft_lock_create(&l), -EPERM);
-    assert_int_equal(weft_event_create(&e), -EPERM);
-    assert_int_equal(weft_cond_create(&c, NULL), -EPERM);
-    assert_int_equal(weft_sem_create(&s, 1, 0), -EPERM);
-    assert_int_equal(weft_barrier_create(&b, 2), -EPERM);
+    assert_int_equal(weft_lock_create(&l), -WEFT_ENOLOOP);
+    assert_int_equal(weft_event_create(&e), -WEFT_ENOLOOP);
+    assert_int_equal(weft_cond_create(&c, NULL), -WEFT_ENOLOOP);
+    assert_int_equal(weft_sem_create(&s, 1, 0), -WEFT_ENOLOOP);
+    assert_int_equal(weft_barrier_create(&b, 2), -WEFT_ENOLOOP);
     assert_int_equal(weft_lock_create(NULL), -EINVAL);
-    assert_int_equal(weft_lock_acquire(NULL), -EPERM); /* outside a task first */
+    assert_int_equal(weft_lock_acquire(NULL), -WEFT_ENOTASK); /* outside a task first */
 }
 
 /* ---- lock ---- */
@@ -76,7 +76,7 @@ static int lock_basic_main(void *arg, void **res)
     weft_lock_t *l;
     assert_int_equal(weft_lock_create(&l), 0);
     assert_false(weft_lock_locked(l));
-    assert_int_equal(weft_lock_release(l), -EPERM);
+    assert_int_equal(weft_lock_release(l), -WEFT_ENOTOWNER);
     assert_int_equal(weft_lock_acquire(l), 0);
     assert_true(weft_lock_locked(l));
     assert_int_equal(weft_lock_acquire(l), -EDEADLK);
@@ -84,7 +84,7 @@ static int lock_basic_main(void *arg, void **res)
     assert_int_equal(weft_lock_release(l), 0);
     assert_int_equal(weft_lock_try_acquire(l), 0);
     assert_int_equal(weft_lock_release(l), 0);
-    assert_int_equal(weft_lock_release(l), -EPERM);
+    assert_int_equal(weft_lock_release(l), -WEFT_ENOTOWNER);
     assert_int_equal(weft_lock_acquire(NULL), -EINVAL);
     assert_int_equal(weft_lock_destroy(l), 0);
     return 0;
@@ -106,7 +106,7 @@ static int lock_non_owner_main(void *arg, void **res)
     assert_int_equal(weft_spawn(&t, locker, &a, NULL), 0);
     assert_int_equal(weft_yield(), 0);
     assert_true(weft_lock_locked(l));
-    assert_int_equal(weft_lock_release(l), -EPERM);
+    assert_int_equal(weft_lock_release(l), -WEFT_ENOTOWNER);
     assert_int_equal(weft_lock_try_acquire(l), -EBUSY);
     assert_int_equal(weft_await(t, NULL), 0);
     weft_task_release(t);
@@ -390,9 +390,9 @@ static int cond_basic_main(void *arg, void **res)
     assert_int_equal(weft_cond_create(&c, NULL), 0);
     weft_lock_t *l = weft_cond_lock(c);
     assert_non_null(l);
-    assert_int_equal(weft_cond_wait(c), -EPERM);
-    assert_int_equal(weft_cond_notify(c, 1), -EPERM);
-    assert_int_equal(weft_cond_notify_all(c), -EPERM);
+    assert_int_equal(weft_cond_wait(c), -WEFT_ENOTOWNER);
+    assert_int_equal(weft_cond_notify(c, 1), -WEFT_ENOTOWNER);
+    assert_int_equal(weft_cond_notify_all(c), -WEFT_ENOTOWNER);
 
     cwaiter_t w[4];
     weft_task_t *t[4];
@@ -543,7 +543,7 @@ static int cond_wait_for_main(void *arg, void **res)
     pc_t p = {0};
     assert_int_equal(weft_cond_create(&p.c, NULL), 0);
     weft_lock_t *l = weft_cond_lock(p.c);
-    assert_int_equal(weft_cond_wait_for(p.c, has_items, &p), -EPERM);
+    assert_int_equal(weft_cond_wait_for(p.c, has_items, &p), -WEFT_ENOTOWNER);
     weft_task_t *t[2];
     for (int i = 0; i < 2; i++)
         assert_int_equal(weft_spawn(&t[i], pc_consumer, &p, NULL), 0);
@@ -946,7 +946,7 @@ static void test_barrier_of_one_party_never_waits(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sync_create_outside_loop_is_eperm),
+        cmocka_unit_test(test_sync_create_outside_loop_is_enoloop),
         cmocka_unit_test(test_lock_owner_acquires_once_and_only_the_owner_releases),
         cmocka_unit_test(test_lock_held_by_another_task_refuses_release_and_try_acquire),
         cmocka_unit_test(test_lock_fifo_and_no_barging),

@@ -11,6 +11,7 @@
 #include "harness.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,6 +155,30 @@ static int states_main(void *arg, void **result)
 static void test_task_states_pending_running_ready_waiting_done(void **state)
 {
     run(states_main, NULL);
+}
+
+static int running_name_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    assert_string_equal(weft_task_state_name(weft_task_state(weft_current())), "running");
+    return 0;
+}
+
+static void test_task_state_names_are_the_tree_words_and_unknown_otherwise(void **state)
+{
+    /* no loop needed */
+    assert_string_equal(weft_task_state_name(WEFT_TASK_PENDING), "pending");
+    assert_string_equal(weft_task_state_name(WEFT_TASK_READY), "ready");
+    assert_string_equal(weft_task_state_name(WEFT_TASK_RUNNING), "running");
+    assert_string_equal(weft_task_state_name(WEFT_TASK_WAITING), "waiting");
+    assert_string_equal(weft_task_state_name(WEFT_TASK_DONE), "done");
+    const int bad[] = {WEFT_TASK_DONE + 1, -1, -EINVAL, INT_MAX, INT_MIN};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_string_equal(weft_task_state_name(bad[i]), "unknown");
+    assert_string_equal(weft_task_state_name(weft_task_state(NULL)), "unknown");
+    /* static: the same text every time */
+    assert_ptr_equal(weft_task_state_name(WEFT_TASK_DONE), weft_task_state_name(WEFT_TASK_DONE));
+    run(running_name_main, NULL);
 }
 
 static int names_main(void *arg, void **result)
@@ -1059,6 +1084,7 @@ int main(void)
         cmocka_unit_test(test_spawn_await_returns_status_and_result),
         cmocka_unit_test(test_await_of_finished_task_returns_at_once),
         cmocka_unit_test(test_task_states_pending_running_ready_waiting_done),
+        cmocka_unit_test(test_task_state_names_are_the_tree_words_and_unknown_otherwise),
         cmocka_unit_test(test_task_name_is_copied_truncated_and_main_for_main),
         cmocka_unit_test(test_tasks_lists_live_tasks),
         cmocka_unit_test(test_release_before_finish_task_runs_to_end_once),

@@ -7,7 +7,7 @@
  * signed none of them.
  *
  * Peers: a weft client against `openssl s_server -rev` (SNI, host-name
- * and IP verification, ALPN, readline/write/drain over TLS);
+ * and IP verification, ALPN, read_line/write/drain over TLS);
  * `openssl s_client` and `curl --cacert` against a weft TLS server
  * (weft_server_opts_t.tls); weft against weft in one loop for a large
  * echo both ways (writes that wait mid-record), close_notify read as end
@@ -196,11 +196,11 @@ static int handler(weft_stream_t *s, void *arg)
     int rc = 0;
     for (;;) {
         const char *line;
-        ssize_t len = weft_stream_readline(s, &line);
+        ssize_t len = weft_stream_read_line(s, &line);
         if (len <= 0)
             break;
         if (len >= 4 && memcmp(line, "GET ", 4) == 0) {
-            while ((len = weft_stream_readline(s, &line)) > 0 && !(len <= 2 && line[0] == '\r'))
+            while ((len = weft_stream_read_line(s, &line)) > 0 && !(len <= 2 && line[0] == '\r'))
                 ;
             static const char reply[] = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n"
                                         "Connection: close\r\n\r\nhello";
@@ -214,7 +214,7 @@ static int handler(weft_stream_t *s, void *arg)
                 return -ENOMEM;
             while (want && rc == 0) {
                 size_t m = want < chunk ? want : chunk;
-                rc = weft_stream_readexactly(s, buf, m, NULL);
+                rc = weft_stream_read_exactly(s, buf, m, NULL);
                 if (rc == 0)
                     rc = weft_stream_write(s, buf, m);
                 if (rc == 0)
@@ -268,7 +268,7 @@ static int wait_accept(weft_proc_t *p)
     int port = -1;
     for (;;) {
         const char *line;
-        ssize_t n = weft_stream_readline(out, &line);
+        ssize_t n = weft_stream_read_line(out, &line);
         if (n <= 0)
             break;
         if (n > 6 && memcmp(line, "ACCEPT", 6) == 0) {
@@ -316,14 +316,14 @@ static int t_client_s_server(void *arg, void **res)
     assert_int_equal(weft_stream_write(s, "hello weft\n", 11), 0);
     assert_int_equal(weft_stream_drain(s), 0);
     const char *line;
-    ssize_t n = weft_stream_readline(s, &line);
+    ssize_t n = weft_stream_read_line(s, &line);
     assert_int_equal(n, 11);
     assert_memory_equal(line, "tfew olleh\n", 11);
-    /* a line in pieces, readexactly over TLS */
+    /* a line in pieces, read_exactly over TLS */
     assert_int_equal(weft_stream_write(s, "ab", 2), 0);
     assert_int_equal(weft_stream_write(s, "cdef\n", 5), 0);
     char buf[7];
-    assert_int_equal(weft_stream_readexactly(s, buf, 7, NULL), 0);
+    assert_int_equal(weft_stream_read_exactly(s, buf, 7, NULL), 0);
     assert_memory_equal(buf, "fedcba\n", 7);
     assert_int_equal(weft_stream_close(s), 0);
 
@@ -334,7 +334,7 @@ static int t_client_s_server(void *arg, void **res)
     assert_int_equal(rc, 0);
     assert_null(weft_tls_server_name(s)); /* no SNI for an address */
     assert_int_equal(weft_stream_write(s, "xyz\n", 4), 0);
-    n = weft_stream_readline(s, &line);
+    n = weft_stream_read_line(s, &line);
     assert_int_equal(n, 4);
     assert_memory_equal(line, "zyx\n", 4);
     assert_int_equal(weft_stream_close(s), 0);
@@ -448,7 +448,7 @@ static int t_echo(void *arg, void **res)
     /* queued whole: it leaves in the background while we read */
     assert_int_equal(weft_stream_write(s, out, n), 0);
     size_t got = 0;
-    assert_int_equal(weft_stream_readexactly(s, in, n, &got), 0);
+    assert_int_equal(weft_stream_read_exactly(s, in, n, &got), 0);
     assert_int_equal(got, n);
     assert_memory_equal(in, out, n);
     free(out);
@@ -467,7 +467,7 @@ static int t_echo(void *arg, void **res)
     assert_int_equal(weft_stream_shutdown(s), 0);
     assert_int_equal(weft_stream_write(s, "x", 1), -ESHUTDOWN);
     const char *line;
-    assert_int_equal(weft_stream_readline(s, &line), 5);
+    assert_int_equal(weft_stream_read_line(s, &line), 5);
     assert_memory_equal(line, "LAST\n", 5);
     assert_int_equal(weft_stream_read(s, b, sizeof b), 0);
     weft_stream_close(s);
@@ -688,7 +688,7 @@ static int t_server_goes_on(void *arg, void **res)
     assert_int_equal(weft_tls_connect(&s, "127.0.0.1", st.port_s, c, NULL), 0);
     assert_int_equal(weft_stream_write(s, "still here\n", 11), 0);
     const char *line;
-    assert_int_equal(weft_stream_readline(s, &line), 11);
+    assert_int_equal(weft_stream_read_line(s, &line), 11);
     assert_memory_equal(line, "STILL HERE\n", 11);
     assert_int_equal(weft_stream_close(s), 0);
 
@@ -770,14 +770,14 @@ static void test_tls_bad_arguments_files_and_contexts_are_refused(void **state)
     run(t_args, NULL);
 }
 
-static void test_tls_connect_outside_a_task_is_eperm(void **state)
+static void test_tls_connect_outside_a_task_is_enotask(void **state)
 {
     /* outside a task */
     weft_tls_ctx_t *c;
     assert_int_equal(weft_tls_ctx_create(&c, NULL), 0);
     assert_string_equal(weft_tls_last_error(), "");
     weft_stream_t *s;
-    assert_int_equal(weft_tls_connect(&s, "127.0.0.1", "1", c, NULL), -EPERM);
+    assert_int_equal(weft_tls_connect(&s, "127.0.0.1", "1", c, NULL), -WEFT_ENOTASK);
     assert_null(s);
     weft_tls_ctx_release(c);
     assert_non_null(strstr(weft_strerror(-WEFT_ECERT), "certificate"));
@@ -802,10 +802,10 @@ static int wrap_side(void *arg, void **res)
         const char *line;
         if (x->name) {
             x->rc = weft_stream_write(x->s, "ping\n", 5);
-            if (x->rc == 0 && weft_stream_readline(x->s, &line) != 5)
+            if (x->rc == 0 && weft_stream_read_line(x->s, &line) != 5)
                 x->rc = -EPROTO;
         } else {
-            ssize_t n = weft_stream_readline(x->s, &line);
+            ssize_t n = weft_stream_read_line(x->s, &line);
             x->rc = n == 5 ? weft_stream_write(x->s, "pong\n", 5) : n < 0 ? (int)n : -EPROTO;
             if (x->rc == 0)
                 x->rc = weft_stream_flush(x->s);
@@ -928,12 +928,12 @@ static void test_tls_server_picks_its_certificate_by_sni(void **state)
 static int get_reply(weft_stream_t *s, int *status, char **body, size_t *len)
 {
     const char *line;
-    ssize_t n = weft_stream_readline(s, &line);
+    ssize_t n = weft_stream_read_line(s, &line);
     if (n < 12)
         return n < 0 ? (int)n : -EPROTO;
     *status = atoi(line + 9);
     size_t clen = 0;
-    while ((n = weft_stream_readline(s, &line)) > 2)
+    while ((n = weft_stream_read_line(s, &line)) > 2)
         if (n > 16 && strncasecmp(line, "Content-Length:", 15) == 0)
             clen = strtoul(line + 15, NULL, 10);
     if (n < 0)
@@ -943,7 +943,7 @@ static int get_reply(weft_stream_t *s, int *status, char **body, size_t *len)
         return -ENOMEM;
     (*body)[clen] = '\0';
     *len = clen;
-    return weft_stream_readexactly(s, *body, clen, NULL);
+    return weft_stream_read_exactly(s, *body, clen, NULL);
 }
 
 static int t_https_hello(void *arg, void **res)
@@ -953,7 +953,7 @@ static int t_https_hello(void *arg, void **res)
     weft_proc_t *p;
     assert_int_equal(weft_proc_spawn(&p, argv, &po), 0);
     const char *line;
-    ssize_t n = weft_stream_readline(weft_proc_stdout(p), &line);
+    ssize_t n = weft_stream_read_line(weft_proc_stdout(p), &line);
     assert_true(n > 0);
     const char *colon = memrchr(line, ':', (size_t)n);
     assert_non_null(colon);
@@ -1037,7 +1037,7 @@ int main(void)
     weft_tls_ctx_release(probe);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tls_bad_arguments_files_and_contexts_are_refused),
-        cmocka_unit_test(test_tls_connect_outside_a_task_is_eperm),
+        cmocka_unit_test(test_tls_connect_outside_a_task_is_enotask),
         cmocka_unit_test(test_tls_client_talks_to_openssl_s_server_by_name_and_by_address),
         cmocka_unit_test(test_tls_server_serves_openssl_s_client_and_curl),
         cmocka_unit_test(test_tls_large_echo_then_close_notify_and_shutdown_end_cleanly),

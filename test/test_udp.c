@@ -439,13 +439,13 @@ static void test_udp_cancelled_task_neither_sends_nor_receives(void **state)
     run(t_cancelled, NULL);
 }
 
-static void test_udp_open_outside_a_loop_is_eperm(void **state)
+static void test_udp_open_outside_a_loop_is_enoloop(void **state)
 {
     /* no loop: nothing can be opened */
     weft_udp_t *u;
     weft_addr_t a;
     weft_addr_parse(&a, "127.0.0.1", 0);
-    assert_int_equal(weft_udp_open(&u, &a, 0), -EPERM);
+    assert_int_equal(weft_udp_open(&u, &a, 0), -WEFT_ENOLOOP);
 }
 
 /* outside a task (a callback) a send that may wait is refused */
@@ -454,7 +454,7 @@ static void cb_send(void *arg)
     weft_udp_t *u = arg;
     weft_addr_t a;
     weft_udp_local_addr(u, &a);
-    assert_int_equal(weft_udp_sendto(u, "a", 1, &a), -EPERM);
+    assert_int_equal(weft_udp_sendto(u, "a", 1, &a), -WEFT_ENOTASK);
 }
 
 static int t_callback(void *arg, void **res)
@@ -466,7 +466,7 @@ static int t_callback(void *arg, void **res)
     return 0;
 }
 
-static void test_udp_send_from_a_callback_is_eperm(void **state)
+static void test_udp_send_from_a_callback_is_enotask(void **state)
 {
     run(t_callback, NULL);
 }
@@ -487,8 +487,8 @@ int main(void)
         cmocka_unit_test(test_udp_open_refuses_bad_arguments_and_a_port_in_use),
         cmocka_unit_test(test_udp_first_send_binds_an_unbound_socket_and_null_is_einval),
         cmocka_unit_test(test_udp_cancelled_task_neither_sends_nor_receives),
-        cmocka_unit_test(test_udp_open_outside_a_loop_is_eperm),
-        cmocka_unit_test(test_udp_send_from_a_callback_is_eperm),
+        cmocka_unit_test(test_udp_open_outside_a_loop_is_enoloop),
+        cmocka_unit_test(test_udp_send_from_a_callback_is_enotask),
     };
     return run_suite(tests, NULL, NULL);
 }

@@ -88,7 +88,7 @@ int main(void)
     /* the signal set is an array of numbers: strict C has no sigset_t */
     const int stop[] = {SIGINT, SIGTERM};
     rc = weft_signal_wait(stop, sizeof stop / sizeof stop[0], NULL);
-    if (rc != -EPERM) /* outside a task */
+    if (rc != -WEFT_ENOTASK) /* outside a task */
         return fail("weft_signal_wait outside a task", rc);
 
 #ifdef __cplusplus
