@@ -14,7 +14,8 @@
 typedef struct weft__io weft__io_t;
 struct weft__io {
     weft__bio_t bio; /* the backend's record: fd and the event callback */
-    weft__loop_t *loop;
+    weft__loop_t *loop; /* home: the loop whose backend watches the fd */
+    weft__spin_t mu;    /* the record's (and its owner's) lock; see io.c */
     /* Readiness seen and not yet used up (WEFT__EV_IN, WEFT__EV_OUT),
      * plus WEFT__EV_RDHUP once the peer ended its side or the fd failed:
      * no later edge announces the end, so an owner that skips the EAGAIN
@@ -32,6 +33,15 @@ struct weft__io {
     void (*on_writable)(weft__io_t *io);
     bool registered;
     bool want_out; /* owner has output queued for on_writable */
+    /* An owner used from any worker (a stream, a listener, a UDP
+     * socket), under mu: the calls inside it (users), whether it was
+     * closed, and whether its home's backend has forgotten the fd; see
+     * weft__io_shut. */
+    uint32_t users;
+    bool closed, forgotten;
+    void (*on_forget)(weft__io_t *io); /* home thread, mu held: close the fd */
+    void (*destroy)(weft__io_t *io);   /* free the owner (mu not held) */
+    weft__post_t post;                 /* carries the forget to the home thread */
 };
 
 /* The fd a record watches. */
@@ -40,22 +50,41 @@ static inline int weft__io_fd(const weft__io_t *io)
     return io->bio.fd;
 }
 
-/* Registers fd with the current loop, edge-triggered for reading and
- * writing, once for its whole life; `ready` starts empty, on_readable
- * and on_writable NULL. 0, -WEFT_ENOLOOP, or -errno. */
+/* Registers fd with the current loop (its home), edge-triggered for
+ * reading and writing, once for its whole life; `ready` starts empty,
+ * on_readable and on_writable NULL. 0, -WEFT_ENOLOOP, or -errno. */
 int weft__io_open(weft__io_t *io, int fd);
-/* Forgets the fd (before it is closed); waiters get -EBADF. */
+/* No wait may start on the record any more; waiters get -EBADF. The
+ * backend still watches the fd. io's lock held, when it has one. */
 void weft__io_close(weft__io_t *io);
+/* weft__io_close and the backend's forget, for an owner only its home
+ * thread uses (a signalfd, a pidfd, a connect in progress): on it. */
+void weft__io_close_here(weft__io_t *io);
+/* An owner used from any worker closes (io's lock held; on_forget and
+ * destroy set): closed, waiters woken with -EBADF, and on the home
+ * thread (now, or posted there) the backend forgets the fd and
+ * on_forget closes it. The owner is freed (destroy) once that is done
+ * and no call is inside it: whoever sees weft__io_idle true last (the
+ * post on the home thread does so itself). */
+void weft__io_shut(weft__io_t *io);
+/* io's lock held: closed, forgotten and no call inside: destroy may run
+ * once the lock is let go. */
+static inline bool weft__io_idle(const weft__io_t *io)
+{
+    return io->users == 0 && io->closed && io->forgotten;
+}
 /* The last operation met EAGAIN: the readiness it used is gone. */
 static inline void weft__io_clear(weft__io_t *io, uint32_t events)
 {
     io->ready &= ~events;
 }
 /* Waits until the fd is ready for `events` (WEFT__EV_IN or
- * WEFT__EV_OUT). Suspends. 0, -ECANCELED, -ETIMEDOUT, -EBUSY (another
- * task already waits in that direction), -EBADF (closed meanwhile),
- * -EXDEV (the fd is another worker's), -WEFT_ENOTASK. */
-int weft__io_wait(weft__io_t *io, uint32_t events);
+ * WEFT__EV_OUT), from a task of any worker. lk: io's lock, held by the
+ * caller (NULL when the record has no other user than its home thread):
+ * let go while parked, held again on return. Suspends. 0, -ECANCELED,
+ * -ETIMEDOUT, -EBUSY (another task already waits in that direction),
+ * -EBADF (closed meanwhile), -WEFT_ENOTASK. */
+int weft__io_wait(weft__io_t *io, uint32_t events, weft__lk_t *lk);
 /* The owner has output queued (on) or not (off): while on, on_writable
  * runs on each writable edge and the loop keeps polling the backend, as
  * if a task waited on the fd. */

@@ -558,7 +558,7 @@ static bool poll_phase(weft__loop_t *L)
         if (tm) {
             int64_t now = weft_now();
             timeout = tm->when > now ? tm->when - now : 0;
-        } else if (L->nwatch == 0 && L->inflight == 0 &&
+        } else if (!weft__loop_watching(L) && L->inflight == 0 &&
                    !atomic_load_explicit(&L->inbox, memory_order_relaxed)) {
             if (L->rt->n > 1)
                 wait_for_work(L);
@@ -572,8 +572,8 @@ static bool poll_phase(weft__loop_t *L)
                 weft__backend_poll(L->be, 0);
             L->since_poll = 0;
         }
-    } else if ((L->nwatch > 0 || L->sig_active) &&
-               ++L->since_poll >= (L->nwatch > 0 ? 16u : 1024u)) {
+    } else if ((weft__loop_watching(L) || L->sig_active) &&
+               ++L->since_poll >= (weft__loop_watching(L) ? 16u : 1024u)) {
         /* ready work never starves I/O: a non-blocking poll every 16 turns
          * (every 1024 when only signals are watched: a Ctrl-C can wait a
          * little, a yield loop should not pay a system call per 16 turns) */

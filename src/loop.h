@@ -133,8 +133,11 @@ typedef struct weft__loop {
     weft__heap_t timers;
     struct weft__backend *be; /* the poller (backend.h), opaque here */
     /* Things waited on through the backend (parked fd waiters, streams
-     * with output queued): while 0 a busy loop need not poll. */
+     * with output queued): while 0 a busy loop need not poll. nwatch is
+     * this loop's thread's count; tasks of other workers waiting on fds
+     * this loop watches count in nwatch_away. */
     int nwatch;
+    _Atomic int nwatch_away;
     weft_task_t *current;
     weft_task_t *all; /* live tasks, newest first */
     size_t ntasks;
@@ -219,6 +222,12 @@ void weft__loop_close(weft__loop_t *L);
  * weft__loop_close: once several workers run, free only after every
  * worker thread is joined (see backend.h). */
 void weft__loop_free(weft__loop_t *L);
+/* Whether anything waits on L's backend (its thread or another's). */
+static inline bool weft__loop_watching(const weft__loop_t *L)
+{
+    return L->nwatch > 0 || atomic_load_explicit(&L->nwatch_away, memory_order_relaxed) > 0;
+}
+
 /* Whether L has something to do without waiting: a ready task or
  * callback, a post, unstarted tasks of its own. */
 bool weft__loop_busy(const weft__loop_t *L);

@@ -35,10 +35,8 @@
 /* A Unix-domain address from any path, relative ones too (addr.c). */
 
 struct weft_listener {
-    weft__io_t io;
+    weft__io_t io; /* its lock guards the listener; users and closed are its */
     int fd;
-    int users;
-    bool closed;
     char *path; /* a Unix-domain socket file to remove on close, or NULL */
     dev_t dev;  /* ... if it is still the one we made */
     ino_t ino;
@@ -47,6 +45,27 @@ struct weft_listener {
 static bool ip_family(int f)
 {
     return f == AF_INET || f == AF_INET6;
+}
+
+/* On the home thread, the lock held, once the backend forgot the fd. */
+static void listener_forget(weft__io_t *io)
+{
+    weft_listener_t *l = WEFT_CONTAINER_OF(io, weft_listener_t, io);
+    close(l->fd);
+    l->fd = -1;
+    if (l->path) {
+        /* only our own socket file: another may have taken the name */
+        struct stat st;
+        if (lstat(l->path, &st) == 0 && st.st_dev == l->dev && st.st_ino == l->ino)
+            unlink(l->path);
+        free(l->path);
+        l->path = NULL;
+    }
+}
+
+static void listener_destroy(weft__io_t *io)
+{
+    free(WEFT_CONTAINER_OF(io, weft_listener_t, io));
 }
 
 static bool addr_ok(const weft_addr_t *a)
@@ -144,8 +163,8 @@ static int wait_connected(int fd)
         return -ENOMEM;
     int rc = weft__io_open(io, fd);
     if (rc == 0)
-        rc = weft__io_wait(io, WEFT__EV_OUT);
-    weft__io_close(io);
+        rc = weft__io_wait(io, WEFT__EV_OUT, NULL); /* only this task knows io */
+    weft__io_close_here(io);
     free(io);
     if (rc < 0)
         return rc;
@@ -332,6 +351,8 @@ int weft_addr_listen(weft_listener_t **l, const weft_addr_t *addr, const weft_li
         rc = -errno;
     else
         rc = weft__io_open(&x->io, fd);
+    x->io.on_forget = listener_forget;
+    x->io.destroy = listener_destroy;
     if (rc < 0) {
         if (x->path)
             unlink(x->path);
@@ -417,16 +438,24 @@ static bool accept_retry(int e)
     }
 }
 
-static void leave(weft_listener_t *l)
+/* A call inside l ends (its lock held, lk): the last one out of a closed
+ * and forgotten listener frees it. */
+static void leave(weft_listener_t *l, weft__lk_t *lk)
 {
-    if (--l->users == 0 && l->closed)
+    l->io.users--;
+    if (weft__io_idle(&l->io)) {
+        weft__lk_drop(lk);
         free(l);
+    }
 }
 
 int weft_listener_accept(weft_listener_t *l, weft_stream_t **s, weft_addr_t *peer,
                          const weft_stream_opts_t *opts)
 {
-    if (!l || !s || l->closed)
+    if (!l || !s)
+        return -EINVAL;
+    WEFT__LOCK(&l->io.mu);
+    if (l->io.closed)
         return -EINVAL;
     weft_task_t *self = weft__task();
     if (!self)
@@ -437,9 +466,9 @@ int weft_listener_accept(weft_listener_t *l, weft_stream_t **s, weft_addr_t *pee
     weft_addr_t tmp;
     weft_addr_t *a = peer ? peer : &tmp;
     int fd = -1;
-    l->users++;
+    l->io.users++;
     for (;;) {
-        if (l->closed) {
+        if (l->io.closed) {
             rc = -EBADF;
             break;
         }
@@ -454,11 +483,12 @@ int weft_listener_accept(weft_listener_t *l, weft_stream_t **s, weft_addr_t *pee
             break;
         }
         weft__io_clear(&l->io, WEFT__EV_IN);
-        rc = weft__io_wait(&l->io, WEFT__EV_IN);
+        rc = weft__io_wait(&l->io, WEFT__EV_IN, &weft__lk);
         if (rc < 0)
             break;
     }
-    leave(l);
+    leave(l, &weft__lk);
+    weft__lk_drop(&weft__lk); /* the stream is the accepting worker's */
     if (fd < 0)
         return rc;
     return weft__stream_open(s, fd, opts, WEFT__STREAM_SOCK | WEFT__STREAM_PREPARED);
@@ -466,33 +496,33 @@ int weft_listener_accept(weft_listener_t *l, weft_stream_t **s, weft_addr_t *pee
 
 int weft_listener_addr(const weft_listener_t *l, weft_addr_t *a)
 {
-    if (!l || !a || l->closed)
+    if (!l || !a)
+        return -EINVAL;
+    WEFT__LOCK((weft__spin_t *)&l->io.mu);
+    if (l->io.closed)
         return -EINVAL;
     return weft__addr_of_fd(l->fd, a, false);
 }
 
 int weft_listener_fd(const weft_listener_t *l)
 {
-    return l && !l->closed ? l->fd : -EINVAL;
+    if (!l)
+        return -EINVAL;
+    WEFT__LOCK((weft__spin_t *)&l->io.mu);
+    return !l->io.closed ? l->fd : -EINVAL;
 }
 
 int weft_listener_close(weft_listener_t *l)
 {
-    if (!l || l->closed)
+    if (!l)
         return -EINVAL;
-    weft__io_close(&l->io);
-    close(l->fd);
-    l->fd = -1;
-    if (l->path) {
-        /* only our own socket file: another may have taken the name */
-        struct stat st;
-        if (lstat(l->path, &st) == 0 && st.st_dev == l->dev && st.st_ino == l->ino)
-            unlink(l->path);
-        free(l->path);
-        l->path = NULL;
-    }
-    l->closed = true;
-    if (l->users == 0)
+    WEFT__LOCK(&l->io.mu);
+    if (l->io.closed)
+        return -EINVAL;
+    weft__io_shut(&l->io);
+    if (weft__io_idle(&l->io)) {
+        weft__lk_drop(&weft__lk);
         free(l);
+    }
     return 0;
 }

@@ -32,6 +32,7 @@
 #include "reap.h"
 
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -201,6 +202,18 @@ static int wait_ring(weft__child_t *c, weft_task_t *self)
 
 static int wait_polling(weft__child_t *c);
 
+/* A pidfd record left by a child released on another worker: closed and
+ * freed on its home thread. */
+static void pidfd_forget(weft__io_t *io)
+{
+    close(io->bio.fd);
+}
+
+static void pidfd_destroy(weft__io_t *io)
+{
+    free(io);
+}
+
 /* Waits for the pidfd to say "exited", then reaps: one waitpid per wait
  * in the usual case. The pidfd is opened by the first wait that finds
  * the child running (a waitpid with WNOHANG first, unless the spawn was
@@ -216,7 +229,9 @@ static int wait_pidfd(weft__child_t *c)
         if (weft_now() - c->started >= FRESH_NS && weft__reap_try(c))
             return 0;
         int fd = pidfd_open_(c->pid);
-        if (fd >= 0 && weft__io_open(&c->io, fd) < 0) {
+        if (fd >= 0 && (!(c->pio = malloc(sizeof *c->pio)) || weft__io_open(c->pio, fd) < 0)) {
+            free(c->pio);
+            c->pio = NULL;
             close(fd);
             fd = -1;
         }
@@ -231,14 +246,14 @@ static int wait_pidfd(weft__child_t *c)
     int rc = 0;
     c->waiting++;
     for (;;) {
-        if (c->io.ready & WEFT__EV_IN) {
+        if (c->pio->ready & WEFT__EV_IN) {
             if (weft__reap_try(c))
                 break;
-            weft__io_clear(&c->io, WEFT__EV_IN);
+            weft__io_clear(c->pio, WEFT__EV_IN);
             if (weft__reap_try(c)) /* it ended between the two calls */
                 break;
         }
-        rc = weft__io_wait(&c->io, WEFT__EV_IN);
+        rc = weft__io_wait(c->pio, WEFT__EV_IN, NULL); /* the home worker's waiters only */
         if (rc)
             break;
     }
@@ -276,8 +291,8 @@ int weft__reap_wait(weft__child_t *c)
         rc = wait_polling(c);
     else if (c->waiting) /* one pidfd or ring waiter at a time */
         rc = weft__reap_try(c) ? 0 : -EBUSY;
-    else if (c->loop != self->loop) /* another worker's child: no wait */
-        rc = weft__reap_try(c) ? 0 : -EXDEV;
+    else if (c->loop != self->loop) /* another worker's child: its pidfd and ring are there */
+        rc = wait_polling(c);
     else if (weft__uring_reap_here(&c->rw) && (rc = wait_ring(c, self)) != 1)
         ; /* the ring took it */
     else
@@ -297,8 +312,19 @@ void weft__reap_release(weft__child_t *c)
         c->reaped = true;
     }
     if (c->pidfd >= 0) {
-        weft__io_close(&c->io);
-        close(c->pidfd);
+        /* the pidfd's record is forgotten (and freed) on its home
+         * thread, where the backend may be dispatching an event for it */
+        if (c->pio->loop == weft__self.loop) {
+            weft__io_close_here(c->pio);
+            close(c->pidfd);
+            free(c->pio);
+        } else {
+            c->pio->on_forget = pidfd_forget;
+            c->pio->destroy = pidfd_destroy;
+            WEFT__LOCK(&c->pio->mu);
+            weft__io_shut(c->pio); /* posts the forget; it frees the record */
+        }
+        c->pio = NULL;
         c->pidfd = -1;
     }
     if (c->rw.thread)

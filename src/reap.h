@@ -46,7 +46,7 @@ typedef struct weft__child {
     int64_t started;          /* CLOCK_MONOTONIC ns at the spawn's return */
     weft__loop_t *loop;       /* the loop that started it: waits belong there */
     weft_task_t *ring_waiter; /* the task parked on the ring's request */
-    weft__io_t io;            /* the pidfd's, while pidfd >= 0 */
+    weft__io_t *pio;          /* the pidfd's, while pidfd >= 0 (its own memory: see reap.c) */
     weft__ring_wait_t rw;
 } weft__child_t;
 

@@ -244,7 +244,7 @@ void weft__signal_close(void)
     if (!s)
         return;
     sig_state = NULL;
-    weft__io_close(&s->io);
+    weft__io_close_here(&s->io);
     close(s->fd);
     /* a signal the kernel still holds for us is delivered here, with the
      * program's own disposition: a late Ctrl-C still stops it */

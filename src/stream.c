@@ -31,11 +31,18 @@
  * or "... writable"; close sends its close_notify (a bounded wait) after
  * the queue has left, abort does not.
  *
- * Lifetime: a task inside a call that may suspend counts in `users`.
- * close and abort mark the stream closed, wake its waiters with -EBADF
- * and close the fd; the free waits until users is 0, so a waiter woken
- * by (or after) a close only sees `closed` and leaves: no task ever
- * touches a freed stream through a call it was already in.
+ * Lifetime: a task inside a call that may suspend counts in io.users.
+ * close and abort mark the stream closed and wake its waiters with
+ * -EBADF; the fd is forgotten by the backend and closed on the home
+ * thread (io.c), and the free waits until that is done and users is 0,
+ * so a waiter woken by (or after) a close only sees `closed` and leaves:
+ * no task ever touches a freed stream through a call it was already in.
+ *
+ * Workers: a stream may be used by tasks of any worker. Its lock (the io
+ * record's) is held for each call and let go only while the task waits;
+ * events and the queue's sending by on_writable happen under it on the
+ * home thread. A reader and a writer on two workers thus take turns at
+ * the buffers, and a transport (TLS) is never entered twice at once.
  */
 #include "flush.h"
 #include "io.h"
@@ -65,8 +72,7 @@ struct weft_stream {
     size_t ocap, ohead, olen;
     size_t high, low;
     int rerr, werr; /* sticky errors, 0 if none */
-    uint32_t users; /* tasks inside a call that may suspend */
-    bool sock, eof, wshut, closed;
+    bool sock, eof, wshut;
     bool defer;                  /* defer_writes: writes wait for the turn's end */
     const weft__transport_t *tr; /* NULL: the fd's own read and send */
     void *tctx;
@@ -82,12 +88,30 @@ static void destroy(weft_stream_t *s)
     free(s);
 }
 
-/* A call that counted itself in users ends: the last one out of a
- * closed stream frees it. s must not be touched after this. */
-static ssize_t leave(weft_stream_t *s, ssize_t rc)
+static void io_destroy(weft__io_t *io)
 {
-    if (--s->users == 0 && s->closed)
+    destroy(WEFT_CONTAINER_OF(io, weft_stream_t, io));
+}
+
+/* On the home thread, the lock held, once the backend forgot the fd. */
+static void io_forget(weft__io_t *io)
+{
+    weft_stream_t *s = WEFT_CONTAINER_OF(io, weft_stream_t, io);
+    weft__flush_unhold(&s->held);
+    close(io->bio.fd);
+    io->bio.fd = -1;
+}
+
+/* A call that counted itself in users ends (the lock held, lk): the last
+ * one out of a closed and forgotten stream frees it. s must not be
+ * touched after this. */
+static ssize_t leave(weft_stream_t *s, ssize_t rc, weft__lk_t *lk)
+{
+    s->io.users--;
+    if (weft__io_idle(&s->io)) {
+        weft__lk_drop(lk);
         destroy(s);
+    }
     return rc;
 }
 
@@ -141,6 +165,8 @@ int weft__stream_open(weft_stream_t **out, int fd, const weft_stream_opts_t *opt
      * a loop turn (a new connection's request is often there already) */
     s->io.ready = WEFT__EV_IN | WEFT__EV_OUT;
     s->io.on_writable = on_writable;
+    s->io.on_forget = io_forget;
+    s->io.destroy = io_destroy;
     s->limit = limit;
     s->high = high;
     s->low = low;
@@ -219,7 +245,7 @@ static int rbuf_room(weft_stream_t *s)
 /* One read: into p[0, n) if p, else into rbuf's free tail. Waits while
  * nothing is there. Returns the count (> 0), 0 at end of stream, or
  * -errno. The buffer's address is taken only after any wait. */
-static ssize_t rd(weft_stream_t *s, char *p, size_t n)
+static ssize_t rd(weft_stream_t *s, char *p, size_t n, weft__lk_t *lk)
 {
     for (;;) {
         if (s->rerr)
@@ -275,10 +301,10 @@ static ssize_t rd(weft_stream_t *s, char *p, size_t n)
             }
             weft__io_clear(&s->io, WEFT__EV_IN);
         }
-        int rc = weft__io_wait(&s->io, ev);
+        int rc = weft__io_wait(&s->io, ev, lk);
         if (rc)
             return rc;
-        if (s->closed)
+        if (s->io.closed)
             return -EBADF;
     }
 }
@@ -289,35 +315,25 @@ static bool direct(const weft_stream_t *s, size_t n)
     return n >= WEFT__DIRECT || n >= s->limit;
 }
 
-/* A stream's fd is in one worker's epoll set and its buffers are that
- * worker's: a task on another worker gets -EXDEV (with one worker, or
- * outside any loop, this is always true). */
-static inline bool on_own_worker(const weft_stream_t *s)
-{
-    weft__loop_t *L = weft__loop();
-    return !L || s->io.loop == L || !s->io.loop;
-}
-
 ssize_t weft_stream_read(weft_stream_t *s, void *buf, size_t n)
 {
     if (!s || (!buf && n))
         return -EINVAL;
-    if (WEFT_UNLIKELY(!on_own_worker(s)))
-        return -EXDEV;
-    if (s->closed)
+    WEFT__LOCK(&s->io.mu);
+    if (s->io.closed)
         return -EBADF;
     if (buffered(s) || !n)
         return (ssize_t)take(s, buf, n);
-    s->users++;
+    s->io.users++;
     ssize_t r;
     if (direct(s, n)) {
-        r = rd(s, buf, n);
+        r = rd(s, buf, n, &weft__lk);
     } else {
-        r = rd(s, NULL, 0);
+        r = rd(s, NULL, 0, &weft__lk);
         if (r > 0)
             r = (ssize_t)take(s, buf, n);
     }
-    return leave(s, r);
+    return leave(s, r, &weft__lk);
 }
 
 int weft_stream_read_exactly(weft_stream_t *s, void *buf, size_t n, size_t *got)
@@ -326,22 +342,21 @@ int weft_stream_read_exactly(weft_stream_t *s, void *buf, size_t n, size_t *got)
         *got = 0;
     if (!s || (!buf && n))
         return -EINVAL;
-    if (WEFT_UNLIKELY(!on_own_worker(s)))
-        return -EXDEV;
-    if (s->closed)
+    WEFT__LOCK(&s->io.mu);
+    if (s->io.closed)
         return -EBADF;
     char *p = buf;
     size_t done = take(s, p, n);
     int rc = 0;
     if (done < n) {
-        s->users++;
+        s->io.users++;
         while (done < n) {
             size_t left = n - done;
             ssize_t r;
             if (direct(s, left)) {
-                r = rd(s, p + done, left);
+                r = rd(s, p + done, left, &weft__lk);
             } else {
-                r = rd(s, NULL, 0);
+                r = rd(s, NULL, 0, &weft__lk);
                 if (r > 0)
                     r = (ssize_t)take(s, p + done, left);
             }
@@ -351,7 +366,7 @@ int weft_stream_read_exactly(weft_stream_t *s, void *buf, size_t n, size_t *got)
             }
             done += (size_t)r;
         }
-        leave(s, 0);
+        leave(s, 0, &weft__lk);
     }
     if (got)
         *got = done;
@@ -362,15 +377,14 @@ ssize_t weft_stream_read_until(weft_stream_t *s, const void *sep, size_t seplen,
 {
     if (!s || !sep || !seplen || !data || seplen > s->limit)
         return -EINVAL;
-    if (WEFT_UNLIKELY(!on_own_worker(s)))
-        return -EXDEV;
-    if (s->closed)
+    WEFT__LOCK(&s->io.mu);
+    if (s->io.closed)
         return -EBADF;
     /* bytes from rpos already searched: the next search starts seplen - 1
      * before their end, so a long line is scanned once however it arrives */
     size_t scanned = 0;
     ssize_t rc;
-    s->users++;
+    s->io.users++;
     for (;;) {
         size_t have = buffered(s);
         if (have >= seplen) {
@@ -391,13 +405,13 @@ ssize_t weft_stream_read_until(weft_stream_t *s, const void *sep, size_t seplen,
             rc = -EMSGSIZE;
             break;
         }
-        ssize_t r = rd(s, NULL, 0);
+        ssize_t r = rd(s, NULL, 0, &weft__lk);
         if (r <= 0) {
             rc = r ? r : -WEFT_EINCOMPLETE;
             break;
         }
     }
-    return leave(s, rc);
+    return leave(s, rc, &weft__lk);
 }
 
 ssize_t weft_stream_read_line(weft_stream_t *s, const char **line)
@@ -409,9 +423,8 @@ ssize_t weft_stream_peek(weft_stream_t *s, const char **data)
 {
     if (!s || !data)
         return -EINVAL;
-    if (WEFT_UNLIKELY(!on_own_worker(s)))
-        return -EXDEV;
-    if (s->closed)
+    WEFT__LOCK(&s->io.mu);
+    if (s->io.closed)
         return -EBADF;
     *data = s->rbuf ? s->rbuf + s->rpos : "";
     return (ssize_t)buffered(s);
@@ -421,29 +434,32 @@ ssize_t weft_stream_fill(weft_stream_t *s)
 {
     if (!s)
         return -EINVAL;
-    if (WEFT_UNLIKELY(!on_own_worker(s)))
-        return -EXDEV;
-    if (s->closed)
+    WEFT__LOCK(&s->io.mu);
+    if (s->io.closed)
         return -EBADF;
     if (buffered(s) >= s->limit)
         return -EMSGSIZE;
-    s->users++;
-    return leave(s, rd(s, NULL, 0));
+    s->io.users++;
+    return leave(s, rd(s, NULL, 0, &weft__lk), &weft__lk);
 }
 
 int weft_stream_consume(weft_stream_t *s, size_t n)
 {
-    if (!s || n > buffered(s))
+    if (!s)
         return -EINVAL;
-    if (WEFT_UNLIKELY(!on_own_worker(s)))
-        return -EXDEV;
+    WEFT__LOCK(&s->io.mu);
+    if (n > buffered(s))
+        return -EINVAL;
     s->rpos += n;
     return 0;
 }
 
 bool weft_stream_at_eof(const weft_stream_t *s)
 {
-    return s && s->eof && s->rpos == s->rend;
+    if (!s)
+        return false;
+    WEFT__LOCK((weft__spin_t *)&s->io.mu);
+    return s->eof && s->rpos == s->rend;
 }
 
 /* ---- writing ---- */
@@ -635,6 +651,7 @@ static void on_writable(weft__io_t *io)
 static void held_send(weft__held_t *h)
 {
     weft_stream_t *s = WEFT_CONTAINER_OF(h, weft_stream_t, held);
+    WEFT__LOCK(&s->io.mu);
     if (s->olen && !s->werr)
         out_send(s, NULL, 0); /* an error sticks for the owner to see */
 }
@@ -656,7 +673,7 @@ static int out_defer(weft_stream_t *s, const struct iovec *iov, int cnt, size_t 
 
 static int write_check(weft_stream_t *s)
 {
-    if (s->closed)
+    if (s->io.closed)
         return -EBADF;
     if (s->wshut)
         return -ESHUTDOWN;
@@ -667,8 +684,7 @@ int weft_stream_write(weft_stream_t *s, const void *buf, size_t n)
 {
     if (!s || (!buf && n))
         return -EINVAL;
-    if (WEFT_UNLIKELY(!on_own_worker(s)))
-        return -EXDEV;
+    WEFT__LOCK(&s->io.mu);
     int rc = write_check(s);
     if (rc || !n)
         return rc;
@@ -682,8 +698,7 @@ int weft_stream_writev(weft_stream_t *s, const struct iovec *iov, int iovcnt)
 {
     if (!s || iovcnt < 0 || (!iov && iovcnt))
         return -EINVAL;
-    if (WEFT_UNLIKELY(!on_own_worker(s)))
-        return -EXDEV;
+    WEFT__LOCK(&s->io.mu);
     size_t total = 0;
     for (int i = 0; i < iovcnt; i++) {
         if (!iov[i].iov_base && iov[i].iov_len)
@@ -702,15 +717,15 @@ int weft_stream_writev(weft_stream_t *s, const struct iovec *iov, int iovcnt)
 
 /* Sends (waiting for writability) until at most target bytes are queued.
  * The caller counts itself in users. */
-static int out_wait(weft_stream_t *s, size_t target)
+static int out_wait(weft_stream_t *s, size_t target, weft__lk_t *lk)
 {
     while (s->olen > target) {
         int rc;
         if (s->io.ready & WEFT__EV_OUT) {
             rc = out_send(s, NULL, 0);
         } else {
-            rc = weft__io_wait(&s->io, WEFT__EV_OUT);
-            if (!rc && s->closed)
+            rc = weft__io_wait(&s->io, WEFT__EV_OUT, lk);
+            if (!rc && s->io.closed)
                 rc = -EBADF;
         }
         if (rc)
@@ -723,55 +738,52 @@ int weft_stream_drain(weft_stream_t *s)
 {
     if (!s)
         return -EINVAL;
-    if (WEFT_UNLIKELY(!on_own_worker(s)))
-        return -EXDEV;
-    if (s->closed)
+    WEFT__LOCK(&s->io.mu);
+    if (s->io.closed)
         return -EBADF;
     if (s->werr || s->olen <= s->high)
         return s->werr;
-    s->users++;
-    return (int)leave(s, out_wait(s, s->low));
+    s->io.users++;
+    return (int)leave(s, out_wait(s, s->low, &weft__lk), &weft__lk);
 }
 
 int weft_stream_flush(weft_stream_t *s)
 {
     if (!s)
         return -EINVAL;
-    if (WEFT_UNLIKELY(!on_own_worker(s)))
-        return -EXDEV;
-    if (s->closed)
+    WEFT__LOCK(&s->io.mu);
+    if (s->io.closed)
         return -EBADF;
     if (s->werr || !s->olen)
         return s->werr;
-    s->users++;
-    return (int)leave(s, out_wait(s, 0));
+    s->io.users++;
+    return (int)leave(s, out_wait(s, 0, &weft__lk), &weft__lk);
 }
 
-static int notify_close(weft_stream_t *s);
+static int notify_close(weft_stream_t *s, weft__lk_t *lk);
 
 int weft_stream_shutdown(weft_stream_t *s)
 {
     if (!s)
         return -EINVAL;
-    if (WEFT_UNLIKELY(!on_own_worker(s)))
-        return -EXDEV;
-    if (s->closed)
+    WEFT__LOCK(&s->io.mu);
+    if (s->io.closed)
         return -EBADF;
     if (!s->sock)
         return -ENOTSOCK;
     if (s->wshut)
         return 0;
-    s->users++;
-    int rc = out_wait(s, 0);
+    s->io.users++;
+    int rc = out_wait(s, 0, &weft__lk);
     if (!rc && s->tr)
-        rc = notify_close(s);
+        rc = notify_close(s, &weft__lk);
     if (!rc) {
         if (shutdown(s->io.bio.fd, SHUT_WR) < 0)
             rc = -errno;
         else
             s->wshut = true;
     }
-    return (int)leave(s, rc);
+    return (int)leave(s, rc, &weft__lk);
 }
 
 /* ---- closing ---- */
@@ -781,7 +793,7 @@ int weft_stream_shutdown(weft_stream_t *s)
 /* The transport's close_notify, waiting for writability at most
  * WEFT__NOTIFY_WAIT (and the caller's deadline scopes); not at all
  * outside a task. The caller counts itself in users. 0 or -errno. */
-static int notify_close(weft_stream_t *s)
+static int notify_close(weft_stream_t *s, weft__lk_t *lk)
 {
     if (s->werr)
         return s->werr;
@@ -799,8 +811,8 @@ static int notify_close(weft_stream_t *s)
             }
             scoped = true;
         }
-        rc = weft__io_wait(&s->io, rc == WEFT__TR_WANT_WRITE ? WEFT__EV_OUT : WEFT__EV_IN);
-        if (!rc && s->closed)
+        rc = weft__io_wait(&s->io, rc == WEFT__TR_WANT_WRITE ? WEFT__EV_OUT : WEFT__EV_IN, lk);
+        if (!rc && s->io.closed)
             rc = -EBADF;
         if (rc)
             break;
@@ -810,61 +822,66 @@ static int notify_close(weft_stream_t *s)
     return rc;
 }
 
-/* Wakes the waiters (-EBADF) and closes the fd; the memory stays until
- * the last call inside leaves. */
+/* Wakes the waiters (-EBADF) and has the fd forgotten and closed on the
+ * home thread; the memory stays until the last call inside leaves (the
+ * lock held). */
 static void teardown(weft_stream_t *s)
 {
-    s->closed = true;
-    weft__flush_unhold(&s->held);
-    weft__io_close(&s->io);
-    close(s->io.bio.fd);
-    s->io.bio.fd = -1;
     ring_free(s);
+    weft__io_shut(&s->io);
 }
 
 int weft_stream_close(weft_stream_t *s)
 {
     if (!s)
         return -EINVAL;
-    if (WEFT_UNLIKELY(!on_own_worker(s)))
-        return -EXDEV;
-    if (s->closed)
+    WEFT__LOCK(&s->io.mu);
+    if (s->io.closed)
         return -EBADF;
-    s->users++;
-    int rc = s->werr ? s->werr : out_wait(s, 0);
-    if (s->tr && !rc && !s->closed && !s->wshut) {
+    s->io.users++;
+    int rc = s->werr ? s->werr : out_wait(s, 0, &weft__lk);
+    if (s->tr && !rc && !s->io.closed && !s->wshut) {
         /* only after the whole queue left: a stream cut short has no
          * close_notify, so the peer can tell */
-        rc = notify_close(s);
+        rc = notify_close(s, &weft__lk);
         if (rc == -EBADF)
             rc = 0;
     }
-    if (!s->closed)
+    if (!s->io.closed)
         teardown(s);
-    leave(s, 0);
+    leave(s, 0, &weft__lk);
     return rc;
 }
 
 int weft_stream_abort(weft_stream_t *s)
 {
-    if (!s || s->closed)
+    if (!s)
         return -EINVAL;
-    if (WEFT_UNLIKELY(!on_own_worker(s)))
-        return -EXDEV;
+    WEFT__LOCK(&s->io.mu);
+    if (s->io.closed)
+        return -EINVAL;
     teardown(s);
-    if (!s->users)
+    if (weft__io_idle(&s->io)) {
+        weft__lk_drop(&weft__lk);
         destroy(s);
+    }
     return 0;
 }
 
 int weft_stream_fd(const weft_stream_t *s)
 {
-    return s && !s->closed ? s->io.bio.fd : -EINVAL;
+    if (!s)
+        return -EINVAL;
+    WEFT__LOCK((weft__spin_t *)&s->io.mu);
+    return !s->io.closed ? s->io.bio.fd : -EINVAL;
 }
 
 size_t weft_stream_pending(const weft_stream_t *s)
 {
-    return s ? s->olen : 0;
+    if (!s)
+        return 0;
+    WEFT__LOCK((weft__spin_t *)&s->io.mu);
+    return s->olen;
 }
 
 /* ---- the transport hook (stream.h) ---- */
@@ -887,17 +904,19 @@ weft__io_t *weft__stream_io(weft_stream_t *s)
 
 int weft__stream_wait(weft_stream_t *s, uint32_t events)
 {
-    if (s->closed)
+    WEFT__LOCK(&s->io.mu);
+    if (s->io.closed)
         return -EBADF;
-    s->users++;
-    int rc = weft__io_wait(&s->io, events);
-    if (s->closed)
+    s->io.users++;
+    int rc = weft__io_wait(&s->io, events, &weft__lk);
+    if (s->io.closed)
         rc = -EBADF;
-    return (int)leave(s, rc);
+    return (int)leave(s, rc, &weft__lk);
 }
 
 void weft__stream_fail(weft_stream_t *s, int err)
 {
+    WEFT__LOCK(&s->io.mu);
     if (!s->rerr)
         s->rerr = err;
     if (!s->werr)
@@ -906,5 +925,6 @@ void weft__stream_fail(weft_stream_t *s, int err)
 
 size_t weft__stream_buffered(const weft_stream_t *s)
 {
+    WEFT__LOCK((weft__spin_t *)&s->io.mu);
     return buffered(s) + s->olen;
 }

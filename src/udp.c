@@ -4,12 +4,13 @@
  * registered once, edge-triggered). A call tries the system call first
  * and waits only on EAGAIN, after clearing the readiness it used.
  *
- * Invariant: `users` counts the calls running on u (at most one
- * receiver and one sender may wait). weft_udp_close closes the fd at
- * once and wakes the waiters with -EBADF, but a caller woken just before
- * the close may not have run yet: the object is freed by close only when
- * no call is inside it, else by the last call to leave, which sees
- * `closed` and touches the fd no more.
+ * Invariant: io.users counts the calls running on u (at most one
+ * receiver and one sender may wait), under the io record's lock, which
+ * every call holds (a task of any worker may use u; a wait lets it go).
+ * weft_udp_close wakes the waiters with -EBADF and has the fd forgotten
+ * and closed on its home thread (io.c), but a caller woken just before
+ * the close may not have run yet: the object is freed only once no call
+ * is inside it, by whoever comes last.
  */
 #include "addr.h"
 #include "io.h"
@@ -22,9 +23,20 @@ struct weft_udp {
     weft__io_t io;
     int fd;
     int family;
-    int users;
-    bool closed;
 };
+
+/* On the home thread, the lock held, once the backend forgot the fd. */
+static void udp_forget(weft__io_t *io)
+{
+    weft_udp_t *u = WEFT_CONTAINER_OF(io, weft_udp_t, io);
+    close(u->fd);
+    u->fd = -1;
+}
+
+static void udp_destroy(weft__io_t *io)
+{
+    free(WEFT_CONTAINER_OF(io, weft_udp_t, io));
+}
 
 static bool ip_family(int f)
 {
@@ -62,28 +74,41 @@ int weft_udp_open(weft_udp_t **u, const weft_addr_t *bind_to, int family)
         free(x);
         return rc;
     }
+    x->io.on_forget = udp_forget;
+    x->io.destroy = udp_destroy;
     *u = x;
     return 0;
 }
 
 int weft_udp_connect(weft_udp_t *u, const weft_addr_t *peer)
 {
-    if (!u || !peer || u->closed || peer->ss.ss_family != u->family)
+    if (!u || !peer || peer->ss.ss_family != u->family)
+        return -EINVAL;
+    WEFT__LOCK(&u->io.mu);
+    if (u->io.closed)
         return -EINVAL;
     if (connect(u->fd, (const struct sockaddr *)&peer->ss, peer->len) < 0)
         return -errno;
     return 0;
 }
 
-static void leave(weft_udp_t *u)
+/* A call inside u ends (its lock held, lk): the last one out of a closed
+ * and forgotten socket frees it. */
+static void leave(weft_udp_t *u, weft__lk_t *lk)
 {
-    if (--u->users == 0 && u->closed)
+    u->io.users--;
+    if (weft__io_idle(&u->io)) {
+        weft__lk_drop(lk);
         free(u);
+    }
 }
 
 ssize_t weft_udp_sendto(weft_udp_t *u, const void *buf, size_t n, const weft_addr_t *to)
 {
-    if (!u || (!buf && n) || u->closed)
+    if (!u || (!buf && n))
+        return -EINVAL;
+    WEFT__LOCK(&u->io.mu);
+    if (u->io.closed)
         return -EINVAL;
     weft_task_t *self = weft__task();
     if (!self)
@@ -94,9 +119,9 @@ ssize_t weft_udp_sendto(weft_udp_t *u, const void *buf, size_t n, const weft_add
     const struct sockaddr *sa = to ? (const struct sockaddr *)&to->ss : NULL;
     socklen_t len = to ? to->len : 0;
     ssize_t r;
-    u->users++;
+    u->io.users++;
     for (;;) {
-        if (u->closed) {
+        if (u->io.closed) {
             r = -EBADF;
             break;
         }
@@ -110,17 +135,20 @@ ssize_t weft_udp_sendto(weft_udp_t *u, const void *buf, size_t n, const weft_add
             break;
         }
         weft__io_clear(&u->io, WEFT__EV_OUT);
-        r = weft__io_wait(&u->io, WEFT__EV_OUT);
+        r = weft__io_wait(&u->io, WEFT__EV_OUT, &weft__lk);
         if (r < 0)
             break;
     }
-    leave(u);
+    leave(u, &weft__lk);
     return r;
 }
 
 ssize_t weft_udp_recvfrom(weft_udp_t *u, void *buf, size_t n, weft_addr_t *from)
 {
-    if (!u || (!buf && n) || u->closed)
+    if (!u || (!buf && n))
+        return -EINVAL;
+    WEFT__LOCK(&u->io.mu);
+    if (u->io.closed)
         return -EINVAL;
     weft_task_t *self = weft__task();
     if (!self)
@@ -131,9 +159,9 @@ ssize_t weft_udp_recvfrom(weft_udp_t *u, void *buf, size_t n, weft_addr_t *from)
     weft_addr_t tmp;
     weft_addr_t *a = from ? from : &tmp;
     ssize_t r;
-    u->users++;
+    u->io.users++;
     for (;;) {
-        if (u->closed) {
+        if (u->io.closed) {
             r = -EBADF;
             break;
         }
@@ -148,35 +176,43 @@ ssize_t weft_udp_recvfrom(weft_udp_t *u, void *buf, size_t n, weft_addr_t *from)
             break;
         }
         weft__io_clear(&u->io, WEFT__EV_IN);
-        r = weft__io_wait(&u->io, WEFT__EV_IN);
+        r = weft__io_wait(&u->io, WEFT__EV_IN, &weft__lk);
         if (r < 0)
             break;
     }
-    leave(u);
+    leave(u, &weft__lk);
     return r;
 }
 
 int weft_udp_local_addr(const weft_udp_t *u, weft_addr_t *a)
 {
-    if (!u || !a || u->closed)
+    if (!u || !a)
+        return -EINVAL;
+    WEFT__LOCK((weft__spin_t *)&u->io.mu);
+    if (u->io.closed)
         return -EINVAL;
     return weft__addr_of_fd(u->fd, a, false);
 }
 
 int weft_udp_fd(const weft_udp_t *u)
 {
-    return u && !u->closed ? u->fd : -EINVAL;
+    if (!u)
+        return -EINVAL;
+    WEFT__LOCK((weft__spin_t *)&u->io.mu);
+    return !u->io.closed ? u->fd : -EINVAL;
 }
 
 int weft_udp_close(weft_udp_t *u)
 {
-    if (!u || u->closed)
+    if (!u)
         return -EINVAL;
-    weft__io_close(&u->io);
-    close(u->fd);
-    u->fd = -1;
-    u->closed = true;
-    if (u->users == 0)
+    WEFT__LOCK(&u->io.mu);
+    if (u->io.closed)
+        return -EINVAL;
+    weft__io_shut(&u->io);
+    if (weft__io_idle(&u->io)) {
+        weft__lk_drop(&weft__lk);
         free(u);
+    }
     return 0;
 }

@@ -86,7 +86,7 @@ static void reaper_close(reaper_t *r)
      * on in a child being spawned); only through a loop that is current
      * here, since a loop that ended took its epoll instance with it */
     if (r->loop && r->loop == weft__loop() && r->io.registered)
-        weft__io_close(&r->io);
+        weft__io_close_here(&r->io);
     io_uring_queue_exit(&r->ring);
     r->fd = -1;
     r->loop = NULL;
