@@ -38,8 +38,18 @@
 
 __thread weft__thread_t weft__self __attribute__((tls_model("initial-exec")));
 
+/* What is decided once per process, before its first switch. */
+static void process_once(void)
+{
+    weft__ctx_select();
+}
+
+static pthread_once_t process_once_flag = PTHREAD_ONCE_INIT;
+
 void weft__thread_init(weft__thread_t *t)
 {
+    /* before this thread's first switch, and so before the process's */
+    pthread_once(&process_once_flag, process_once);
     t->root.kind = WEFT__KIND_ROOT;
     t->root.state = WEFT_CORO_RUNNING;
     t->root.thread = t;
