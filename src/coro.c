@@ -38,10 +38,17 @@
 
 __thread weft__thread_t weft__self __attribute__((tls_model("initial-exec")));
 
+#if defined(WEFT_HAVE_VALGRIND)
+atomic_int weft__valgrind = 1;
+#endif
+
 /* What is decided once per process, before its first switch. */
 static void process_once(void)
 {
     weft__ctx_select();
+#if defined(WEFT_HAVE_VALGRIND)
+    atomic_store_explicit(&weft__valgrind, RUNNING_ON_VALGRIND ? 1 : 0, memory_order_relaxed);
+#endif
 }
 
 static pthread_once_t process_once_flag = PTHREAD_ONCE_INIT;
@@ -186,7 +193,9 @@ void weft__coro_prepare_held(weft_coro_t *co, size_t reserve)
 {
     weft__ctx_make(&co->ctx, co->stack.base, co->stack.size - reserve, coro_entry, co);
 #if defined(WEFT_HAVE_VALGRIND)
-    co->vg_stack = VALGRIND_STACK_REGISTER(co->stack.base, (char *)co->stack.base + co->stack.size);
+    if (WEFT_ON_VALGRIND())
+        co->vg_stack =
+            VALGRIND_STACK_REGISTER(co->stack.base, (char *)co->stack.base + co->stack.size);
 #endif
 #if defined(WEFT_TSAN)
     co->tsan_fiber = __tsan_create_fiber(0);
@@ -216,7 +225,8 @@ void weft__coro_release(weft_coro_t *co)
         return;
     }
 #if defined(WEFT_HAVE_VALGRIND)
-    VALGRIND_STACK_DEREGISTER(co->vg_stack);
+    if (WEFT_ON_VALGRIND())
+        VALGRIND_STACK_DEREGISTER(co->vg_stack);
 #endif
 #if defined(WEFT_TSAN)
     if (co->tsan_fiber) {
@@ -509,8 +519,9 @@ void weft__cs_enter(weft__thread_t *t, weft_coro_t *co)
     /* memcheck holds what lies below the last task's stack pointer as
      * unaddressable: make the part we write addressable again (the copy
      * then brings the saved definedness) */
-    VALGRIND_MAKE_MEM_UNDEFINED(top - (co->ctx.sp ? co->saved_len : 256u),
-                                co->ctx.sp ? co->saved_len : 256u);
+    if (WEFT_ON_VALGRIND())
+        VALGRIND_MAKE_MEM_UNDEFINED(top - (co->ctx.sp ? co->saved_len : 256u),
+                                    co->ctx.sp ? co->saved_len : 256u);
 #endif
     if (!co->ctx.sp)
         weft__ctx_make(&co->ctx, base, t->shared.size, coro_entry, co);

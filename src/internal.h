@@ -39,6 +39,18 @@
 #endif
 #endif
 
+#if defined(WEFT_HAVE_VALGRIND)
+#include <stdatomic.h>
+/* RUNNING_ON_VALGRIND, read once (coro.c, before the process's first
+ * switch; 1 until then): the client requests on hot paths (a stack
+ * registered per coroutine, a page marked per reused stack) are skipped
+ * when the program runs natively, where each still costs a dozen
+ * instructions. */
+extern atomic_int weft__valgrind;
+#define WEFT_ON_VALGRIND()                                                                         \
+    __builtin_expect(atomic_load_explicit(&weft__valgrind, memory_order_relaxed), 0)
+#endif
+
 #define WEFT_LIKELY(x) __builtin_expect(!!(x), 1)
 #define WEFT_UNLIKELY(x) __builtin_expect(!!(x), 0)
 

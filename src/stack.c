@@ -163,7 +163,8 @@ static void registered(weft__stack_t *st)
     /* memcheck holds the frames the last user popped as unaddressable; the
      * next one writes its first frame (and a task its body) into the top
      * page without a call pushing it */
-    VALGRIND_MAKE_MEM_UNDEFINED((char *)st->base + st->size - page_size, page_size);
+    if (WEFT_ON_VALGRIND())
+        VALGRIND_MAKE_MEM_UNDEFINED((char *)st->base + st->size - page_size, page_size);
 #else
     (void)st;
 #endif
