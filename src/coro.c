@@ -252,12 +252,14 @@ int weft_coro_create(weft_coro_t **out, weft_coro_fn fn, void *arg, const weft_c
 {
     if (!out || !fn)
         return -EINVAL;
-    weft_coro_t *co = malloc(sizeof *co);
+    /* from the thread's slabs, as task objects are: a create and destroy
+     * reuse the same warm object without malloc's bookkeeping */
+    weft_coro_t *co = weft__slab_alloc(sizeof *co);
     if (!co)
         return -ENOMEM;
     int rc = weft__coro_init(co, WEFT__KIND_CORO, fn, arg, opts);
     if (rc < 0) {
-        free(co);
+        weft__slab_free(co, sizeof *co);
         return rc;
     }
     *out = co;
@@ -386,7 +388,7 @@ int weft_coro_destroy(weft_coro_t *co)
     if (co->state == WEFT_CORO_RUNNING)
         return -EBUSY;
     weft__coro_fini(co);
-    free(co);
+    weft__slab_free(co, sizeof *co);
     return 0;
 }
 
