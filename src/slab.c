@@ -358,15 +358,24 @@ void *weft__slab_alloc(size_t size)
     /* a thread has slabs only once slabs_on() has said yes */
     weft__slabs_t *S = weft__self.slabs;
     seg_t *g;
-    void *p;
-    if (WEFT_LIKELY(c >= 0 && S && (g = S->partial[c]) && (p = g->free) &&
-                    (*(void **)p || g->bump + g->size <= SEG_SIZE))) {
-        /* the common case, kept free of calls: a freed object, with room
-         * left after it, so the segment stays on its partial list */
-        g->free = *(void **)p;
-        g->live++;
-        S->live++;
-        return p;
+    if (WEFT_LIKELY(c >= 0 && S && (g = S->partial[c]))) {
+        /* the common cases, kept free of calls: a freed object, or a
+         * fresh one carved, with room left after it either way, so the
+         * segment stays on its partial list */
+        void *p = g->free;
+        if (p && (*(void **)p || g->bump + g->size <= SEG_SIZE)) {
+            g->free = *(void **)p;
+            g->live++;
+            S->live++;
+            return p;
+        }
+        if (!p && g->bump + 2 * g->size <= SEG_SIZE) {
+            p = (char *)g + g->bump;
+            g->bump += g->size;
+            g->live++;
+            S->live++;
+            return p;
+        }
     }
     return slab_alloc_slow(size, c);
 }
