@@ -150,11 +150,8 @@ int weft__coro_init(weft_coro_t *co, int kind, void *(*fn)(void *), void *arg,
     return weft__name_dup(opts ? opts->name : NULL, &co->name);
 }
 
-int weft__name_dup(const char *name, char **out)
+int weft__name_copy(const char *name, char **out)
 {
-    *out = NULL;
-    if (!name || !name[0])
-        return 0;
     size_t n = strnlen(name, 31);
     if (!(*out = malloc(n + 1)))
         return -ENOMEM;
@@ -244,8 +241,10 @@ void weft__coro_release(weft_coro_t *co)
 void weft__coro_fini(weft_coro_t *co)
 {
     weft__coro_release(co);
-    free(co->name);
-    co->name = NULL;
+    if (co->name) { /* most coroutines have none: no call then */
+        free(co->name);
+        co->name = NULL;
+    }
 }
 
 int weft_coro_create(weft_coro_t **out, weft_coro_fn fn, void *arg, const weft_coro_opts_t *opts)

@@ -186,8 +186,16 @@ void *weft__coro_switch(weft_coro_t *from, weft_coro_t *to, void *arg, bool from
 /* Gives `co` its stack and its first frame; 0 or -ENOMEM. */
 int weft__coro_prepare(weft_coro_t *co);
 /* A coroutine's or task's name: *out gets a malloc'd copy of at most 31
- * characters, or NULL for a NULL or empty name. 0 or -ENOMEM. */
-int weft__name_dup(const char *name, char **out);
+ * characters, or NULL for a NULL or empty name. 0 or -ENOMEM. The unnamed
+ * case, which most creates and spawns are, makes no call. */
+int weft__name_copy(const char *name, char **out);
+static inline int weft__name_dup(const char *name, char **out)
+{
+    *out = NULL;
+    if (!name || !name[0])
+        return 0;
+    return weft__name_copy(name, out);
+}
 /* The own-stack half of weft__coro_prepare for a coroutine whose stack is
  * already in co->stack; its frames start `reserve` bytes below the top
  * (a task keeps its body there). Never fails. */
