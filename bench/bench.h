@@ -66,6 +66,11 @@ double bench_scale(void);
 /* n scaled by bench_scale(), at least 1. */
 long bench_n(long n);
 
+/* ---- statistics ---- */
+
+/* The median of v[0..n) (sorts v in place); 0 when n is 0. */
+double bench_median(double *v, size_t n);
+
 /* ---- output ---- */
 
 /* The CPU vendor: "amd", "intel", "arm" or "unknown" (every line's

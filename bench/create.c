@@ -9,6 +9,10 @@
  * fcontext stacks come from a simple pool too: malloc'd once, reused for
  * every coroutine, freed at the end. All stacks have
  * weft_stack_default_size() bytes.
+ *
+ * weft and boost-fcontext run interleaved, CREATE_SLICES slices of
+ * N / CREATE_SLICES coroutines each: ns_per_op is the whole wall time / N,
+ * median_ns_per_op the median over the slices (see switch.c).
  */
 #include "bench.h"
 
@@ -21,6 +25,7 @@
 
 #define CREATE_N 1000000L
 #define CREATE_WARMUP 1000L
+#define CREATE_SLICES 100L
 #define POOL_MAX 16
 
 static const char *const W = "create";
@@ -77,21 +82,15 @@ static int weft_once(void)
     return drc;
 }
 
-static int run_weft(long n)
+/* n creates; adds their wall time to *ns */
+static int weft_slice(long n, int64_t *ns)
 {
     int rc = 0;
-    for (long i = 0; i < CREATE_WARMUP && rc == 0; i++)
-        rc = weft_once();
     int64_t t0 = bench_now_ns();
     for (long i = 0; i < n && rc == 0; i++)
         rc = weft_once();
-    int64_t t1 = bench_now_ns();
-    if (rc != 0) {
-        bench_skip(W, "weft", weft_strerror(rc));
-        return -1;
-    }
-    report("weft", t1 - t0, n);
-    return 0;
+    *ns += bench_now_ns() - t0;
+    return rc;
 }
 
 /* ---- ucontext ---- */
@@ -162,40 +161,83 @@ static int fc_once(pool_t *p)
     return t.data == &fc_done ? 0 : -1;
 }
 
-static int run_fcontext(long n, size_t stack)
+static int fc_slice(pool_t *p, long n, int64_t *ns)
 {
-    pool_t p = {.size = stack};
     int rc = 0;
-    for (long i = 0; i < CREATE_WARMUP && rc == 0; i++)
-        rc = fc_once(&p);
     int64_t t0 = bench_now_ns();
     for (long i = 0; i < n && rc == 0; i++)
-        rc = fc_once(&p);
-    int64_t t1 = bench_now_ns();
-    pool_drain(&p);
-    if (rc != 0) {
-        bench_skip(W, "boost-fcontext", "out of memory or a bad transfer");
-        return -1;
-    }
-    report("boost-fcontext", t1 - t0, n);
-    return 0;
+        rc = fc_once(p);
+    *ns += bench_now_ns() - t0;
+    return rc;
 }
 #endif
+
+static void report_sliced(const char *impl, int64_t ns, long n, double *slice_ns, long slices)
+{
+    bench_json(W, impl, "\"ns_per_op\":%.2f,\"median_ns_per_op\":%.2f,\"slices\":%ld,\"n\":%ld",
+               (double)ns / (double)n, bench_median(slice_ns, (size_t)slices), slices, n);
+}
+
+/* weft and boost-fcontext, slice by slice (see the header). */
+static int run_weft_and_fcontext(long n, size_t stack)
+{
+    int wrc = 0;
+    for (long i = 0; i < CREATE_WARMUP && wrc == 0; i++)
+        wrc = weft_once();
+#if defined(WEFT_BENCH_HAVE_FCONTEXT)
+    pool_t p = {.size = stack};
+    int frc = 0;
+    for (long i = 0; i < CREATE_WARMUP && frc == 0; i++)
+        frc = fc_once(&p);
+    double fc_slice_ns[CREATE_SLICES];
+    int64_t fc_ns = 0;
+#else
+    (void)stack;
+#endif
+    double weft_slice_ns[CREATE_SLICES];
+    int64_t weft_ns = 0;
+    long slices = n < CREATE_SLICES ? 1 : CREATE_SLICES, done = 0;
+    for (long k = 0; k < slices; k++) {
+        long m = n / slices + (k < n % slices);
+        int64_t before = weft_ns;
+        if (wrc == 0)
+            wrc = weft_slice(m, &weft_ns);
+        weft_slice_ns[k] = (double)(weft_ns - before) / (double)m;
+#if defined(WEFT_BENCH_HAVE_FCONTEXT)
+        before = fc_ns;
+        if (frc == 0)
+            frc = fc_slice(&p, m, &fc_ns);
+        fc_slice_ns[k] = (double)(fc_ns - before) / (double)m;
+#endif
+        done += m;
+    }
+    int ret = 0;
+    if (wrc != 0) {
+        bench_skip(W, "weft", weft_strerror(wrc == 0 ? -EPROTO : wrc));
+        ret = -1;
+    } else
+        report_sliced("weft", weft_ns, done, weft_slice_ns, slices);
+#if defined(WEFT_BENCH_HAVE_FCONTEXT)
+    pool_drain(&p);
+    if (frc != 0) {
+        bench_skip(W, "boost-fcontext", "out of memory or a bad transfer");
+        ret = -1;
+    } else
+        report_sliced("boost-fcontext", fc_ns, done, fc_slice_ns, slices);
+#else
+    bench_skip(W, "boost-fcontext", "built without libboost-context-dev");
+#endif
+    return ret;
+}
 
 int bench_create(void)
 {
     long n = bench_n(CREATE_N);
     size_t stack = weft_stack_default_size();
     int rc = 0;
-    bench_note("create: weft");
-    rc |= run_weft(n);
+    bench_note("create: weft and boost-fcontext, interleaved");
+    rc |= run_weft_and_fcontext(n, stack);
     bench_note("create: ucontext");
     rc |= run_ucontext(n, stack);
-#if defined(WEFT_BENCH_HAVE_FCONTEXT)
-    bench_note("create: boost-fcontext");
-    rc |= run_fcontext(n, stack);
-#else
-    bench_skip(W, "boost-fcontext", "built without libboost-context-dev");
-#endif
     return rc;
 }

@@ -7,6 +7,13 @@
  * boost-fcontext (jump_fcontext, same shape). All three run on a stack of
  * weft_stack_default_size() bytes.
  *
+ * weft and boost-fcontext, whose ratio is the target, run interleaved:
+ * SWITCH_SLICES slices of N / SWITCH_SLICES round trips each, weft's then
+ * fcontext's, so a burst of other work on a shared machine lands on both
+ * alike. Each line's ns_per_op is still the whole wall time / (2N);
+ * median_ns_per_op is the median over its slices, which such bursts
+ * barely move.
+ *
  * weft-copystack: only tasks have the copy-stack mode, and a task switches
  * only through the loop, so this line is two copy-stack tasks handing
  * control to each other with weft_yield while each sits four calls deep
@@ -25,12 +32,20 @@
 
 #define SWITCH_N 10000000L
 #define SWITCH_WARMUP 10000L
+#define SWITCH_SLICES 100L
 
 static const char *const W = "switch";
 
 static void report(const char *impl, int64_t ns, long n)
 {
     bench_json(W, impl, "\"ns_per_op\":%.2f,\"n\":%ld", (double)ns / (2.0 * (double)n), n);
+}
+
+/* The line of an interleaved impl: whole-run figure and slice median. */
+static void report_sliced(const char *impl, int64_t ns, long n, double *slice_ns, long slices)
+{
+    bench_json(W, impl, "\"ns_per_op\":%.2f,\"median_ns_per_op\":%.2f,\"slices\":%ld,\"n\":%ld",
+               (double)ns / (2.0 * (double)n), bench_median(slice_ns, (size_t)slices), slices, n);
 }
 
 /* ---- weft ---- */
@@ -43,28 +58,24 @@ static void *weft_body(void *arg)
             return NULL;
 }
 
-static int run_weft(long n, size_t stack)
+static int weft_open(weft_coro_t **co, size_t stack)
 {
-    weft_coro_t *co;
     weft_coro_opts_t opts = {.stack_size = stack, .name = "switch"};
-    int rc = weft_coro_create(&co, weft_body, NULL, &opts);
-    if (rc != 0) {
-        bench_skip(W, "weft", weft_strerror(rc));
-        return -1;
-    }
+    int rc = weft_coro_create(co, weft_body, NULL, &opts);
     for (long i = 0; i < SWITCH_WARMUP && rc == 0; i++)
-        rc = weft_coro_resume(co, NULL, NULL);
+        rc = weft_coro_resume(*co, NULL, NULL);
+    return rc;
+}
+
+/* n round trips; adds their wall time to *ns */
+static int weft_slice(weft_coro_t *co, long n, int64_t *ns)
+{
+    int rc = 0;
     int64_t t0 = bench_now_ns();
     for (long i = 0; i < n && rc == 0; i++)
         rc = weft_coro_resume(co, NULL, NULL);
-    int64_t t1 = bench_now_ns();
-    int drc = weft_coro_destroy(co);
-    if (rc != 0 || drc != 0) {
-        bench_skip(W, "weft", weft_strerror(rc != 0 ? rc : drc));
-        return -1;
-    }
-    report("weft", t1 - t0, n);
-    return 0;
+    *ns += bench_now_ns() - t0;
+    return rc;
 }
 
 /* ---- ucontext ---- */
@@ -115,25 +126,86 @@ static void fc_body(transfer_t t)
         t = jump_fcontext(t.fctx, NULL);
 }
 
-static int run_fcontext(long n, size_t stack)
+static fcontext_t fc_open(char *sp, size_t stack)
 {
-    char *sp = malloc(stack);
-    if (!sp) {
-        bench_skip(W, "boost-fcontext", "out of memory");
-        return -1;
-    }
     fcontext_t co = make_fcontext(sp + stack, stack, fc_body);
     for (long i = 0; i < SWITCH_WARMUP; i++)
         co = jump_fcontext(co, NULL).fctx;
+    return co;
+}
+
+static fcontext_t fc_slice(fcontext_t co, long n, int64_t *ns)
+{
     int64_t t0 = bench_now_ns();
     for (long i = 0; i < n; i++)
         co = jump_fcontext(co, NULL).fctx;
-    int64_t t1 = bench_now_ns();
-    free(sp); /* the context is abandoned where it stands */
-    report("boost-fcontext", t1 - t0, n);
-    return 0;
+    *ns += bench_now_ns() - t0;
+    return co;
 }
 #endif
+
+/* weft and boost-fcontext, slice by slice (see the header). */
+static int run_weft_and_fcontext(long n, size_t stack)
+{
+    weft_coro_t *co = NULL;
+    int rc = weft_open(&co, stack);
+    if (rc != 0) {
+        bench_skip(W, "weft", weft_strerror(rc));
+        if (co)
+            weft_coro_destroy(co);
+        co = NULL;
+    }
+#if defined(WEFT_BENCH_HAVE_FCONTEXT)
+    char *sp = malloc(stack);
+    fcontext_t fc = NULL;
+    if (sp)
+        fc = fc_open(sp, stack);
+    else
+        bench_skip(W, "boost-fcontext", "out of memory");
+#endif
+    long slices = n < SWITCH_SLICES ? 1 : SWITCH_SLICES;
+    int64_t weft_ns = 0, fc_ns = 0;
+    double weft_slice_ns[SWITCH_SLICES], fc_slice_ns[SWITCH_SLICES];
+    long done = 0;
+    for (long k = 0; k < slices; k++) {
+        long m = n / slices + (k < n % slices);
+        int64_t before = weft_ns;
+        if (co && (rc = weft_slice(co, m, &weft_ns)) != 0) {
+            bench_skip(W, "weft", weft_strerror(rc));
+            weft_coro_destroy(co);
+            co = NULL;
+        }
+        weft_slice_ns[k] = (double)(weft_ns - before) / (2.0 * (double)m);
+#if defined(WEFT_BENCH_HAVE_FCONTEXT)
+        before = fc_ns;
+        if (sp)
+            fc = fc_slice(fc, m, &fc_ns);
+        fc_slice_ns[k] = (double)(fc_ns - before) / (2.0 * (double)m);
+#endif
+        done += m;
+    }
+    (void)fc_ns;
+    (void)fc_slice_ns;
+    int ret = co ? 0 : -1;
+    if (co) {
+        int drc = weft_coro_destroy(co);
+        if (drc != 0) {
+            bench_skip(W, "weft", weft_strerror(drc));
+            ret = -1;
+        } else
+            report_sliced("weft", weft_ns, done, weft_slice_ns, slices);
+    }
+#if defined(WEFT_BENCH_HAVE_FCONTEXT)
+    if (sp) {
+        report_sliced("boost-fcontext", fc_ns, done, fc_slice_ns, slices);
+        free(sp); /* the context is abandoned where it stands */
+    } else
+        ret = -1;
+#else
+    bench_skip(W, "boost-fcontext", "built without libboost-context-dev");
+#endif
+    return ret;
+}
 
 /* ---- weft-copystack ---- */
 
@@ -201,17 +273,11 @@ int bench_switch(void)
     long n = bench_n(SWITCH_N);
     size_t stack = weft_stack_default_size();
     int rc = 0;
-    bench_note("switch: weft");
-    rc |= run_weft(n, stack);
+    bench_note("switch: weft and boost-fcontext, interleaved");
+    rc |= run_weft_and_fcontext(n, stack);
     bench_note("switch: weft-copystack");
     rc |= run_copystack(n);
     bench_note("switch: ucontext");
     rc |= run_ucontext(n, stack);
-#if defined(WEFT_BENCH_HAVE_FCONTEXT)
-    bench_note("switch: boost-fcontext");
-    rc |= run_fcontext(n, stack);
-#else
-    bench_skip(W, "boost-fcontext", "built without libboost-context-dev");
-#endif
     return rc;
 }

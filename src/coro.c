@@ -38,8 +38,25 @@
 
 __thread weft__thread_t weft__self __attribute__((tls_model("initial-exec")));
 
+#if defined(WEFT_HAVE_VALGRIND)
+atomic_int weft__valgrind = 1;
+#endif
+
+/* What is decided once per process, before its first switch. */
+static void process_once(void)
+{
+    weft__ctx_select();
+#if defined(WEFT_HAVE_VALGRIND)
+    atomic_store_explicit(&weft__valgrind, RUNNING_ON_VALGRIND ? 1 : 0, memory_order_relaxed);
+#endif
+}
+
+static pthread_once_t process_once_flag = PTHREAD_ONCE_INIT;
+
 void weft__thread_init(weft__thread_t *t)
 {
+    /* before this thread's first switch, and so before the process's */
+    pthread_once(&process_once_flag, process_once);
     t->root.kind = WEFT__KIND_ROOT;
     t->root.state = WEFT_CORO_RUNNING;
     t->root.thread = t;
@@ -133,11 +150,8 @@ int weft__coro_init(weft_coro_t *co, int kind, void *(*fn)(void *), void *arg,
     return weft__name_dup(opts ? opts->name : NULL, &co->name);
 }
 
-int weft__name_dup(const char *name, char **out)
+int weft__name_copy(const char *name, char **out)
 {
-    *out = NULL;
-    if (!name || !name[0])
-        return 0;
     size_t n = strnlen(name, 31);
     if (!(*out = malloc(n + 1)))
         return -ENOMEM;
@@ -176,7 +190,9 @@ void weft__coro_prepare_held(weft_coro_t *co, size_t reserve)
 {
     weft__ctx_make(&co->ctx, co->stack.base, co->stack.size - reserve, coro_entry, co);
 #if defined(WEFT_HAVE_VALGRIND)
-    co->vg_stack = VALGRIND_STACK_REGISTER(co->stack.base, (char *)co->stack.base + co->stack.size);
+    if (WEFT_ON_VALGRIND())
+        co->vg_stack =
+            VALGRIND_STACK_REGISTER(co->stack.base, (char *)co->stack.base + co->stack.size);
 #endif
 #if defined(WEFT_TSAN)
     co->tsan_fiber = __tsan_create_fiber(0);
@@ -206,7 +222,8 @@ void weft__coro_release(weft_coro_t *co)
         return;
     }
 #if defined(WEFT_HAVE_VALGRIND)
-    VALGRIND_STACK_DEREGISTER(co->vg_stack);
+    if (WEFT_ON_VALGRIND())
+        VALGRIND_STACK_DEREGISTER(co->vg_stack);
 #endif
 #if defined(WEFT_TSAN)
     if (co->tsan_fiber) {
@@ -224,20 +241,24 @@ void weft__coro_release(weft_coro_t *co)
 void weft__coro_fini(weft_coro_t *co)
 {
     weft__coro_release(co);
-    free(co->name);
-    co->name = NULL;
+    if (co->name) { /* most coroutines have none: no call then */
+        free(co->name);
+        co->name = NULL;
+    }
 }
 
 int weft_coro_create(weft_coro_t **out, weft_coro_fn fn, void *arg, const weft_coro_opts_t *opts)
 {
     if (!out || !fn)
         return -EINVAL;
-    weft_coro_t *co = malloc(sizeof *co);
+    /* from the thread's slabs, as task objects are: a create and destroy
+     * reuse the same warm object without malloc's bookkeeping */
+    weft_coro_t *co = weft__slab_alloc(sizeof *co);
     if (!co)
         return -ENOMEM;
     int rc = weft__coro_init(co, WEFT__KIND_CORO, fn, arg, opts);
     if (rc < 0) {
-        free(co);
+        weft__slab_free(co, sizeof *co);
         return rc;
     }
     *out = co;
@@ -372,7 +393,7 @@ int weft_coro_destroy(weft_coro_t *co)
     if (co->state == WEFT_CORO_RUNNING)
         return -EBUSY;
     weft__coro_fini(co);
-    free(co);
+    weft__slab_free(co, sizeof *co);
     return 0;
 }
 
@@ -505,8 +526,9 @@ void weft__cs_enter(weft__thread_t *t, weft_coro_t *co)
     /* memcheck holds what lies below the last task's stack pointer as
      * unaddressable: make the part we write addressable again (the copy
      * then brings the saved definedness) */
-    VALGRIND_MAKE_MEM_UNDEFINED(top - (co->ctx.sp ? co->saved_len : 256u),
-                                co->ctx.sp ? co->saved_len : 256u);
+    if (WEFT_ON_VALGRIND())
+        VALGRIND_MAKE_MEM_UNDEFINED(top - (co->ctx.sp ? co->saved_len : 256u),
+                                    co->ctx.sp ? co->saved_len : 256u);
 #endif
     if (!co->ctx.sp)
         weft__ctx_make(&co->ctx, base, t->shared.size, coro_entry, co);

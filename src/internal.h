@@ -39,6 +39,18 @@
 #endif
 #endif
 
+#if defined(WEFT_HAVE_VALGRIND)
+#include <stdatomic.h>
+/* RUNNING_ON_VALGRIND, read once (coro.c, before the process's first
+ * switch; 1 until then): the client requests on hot paths (a stack
+ * registered per coroutine, a page marked per reused stack) are skipped
+ * when the program runs natively, where each still costs a dozen
+ * instructions. */
+extern atomic_int weft__valgrind;
+#define WEFT_ON_VALGRIND()                                                                         \
+    __builtin_expect(atomic_load_explicit(&weft__valgrind, memory_order_relaxed), 0)
+#endif
+
 #define WEFT_LIKELY(x) __builtin_expect(!!(x), 1)
 #define WEFT_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
@@ -174,8 +186,16 @@ void *weft__coro_switch(weft_coro_t *from, weft_coro_t *to, void *arg, bool from
 /* Gives `co` its stack and its first frame; 0 or -ENOMEM. */
 int weft__coro_prepare(weft_coro_t *co);
 /* A coroutine's or task's name: *out gets a malloc'd copy of at most 31
- * characters, or NULL for a NULL or empty name. 0 or -ENOMEM. */
-int weft__name_dup(const char *name, char **out);
+ * characters, or NULL for a NULL or empty name. 0 or -ENOMEM. The unnamed
+ * case, which most creates and spawns are, makes no call. */
+int weft__name_copy(const char *name, char **out);
+static inline int weft__name_dup(const char *name, char **out)
+{
+    *out = NULL;
+    if (!name || !name[0])
+        return 0;
+    return weft__name_copy(name, out);
+}
 /* The own-stack half of weft__coro_prepare for a coroutine whose stack is
  * already in co->stack; its frames start `reserve` bytes below the top
  * (a task keeps its body there). Never fails. */

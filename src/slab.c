@@ -1,5 +1,6 @@
-/* slab.c - small objects (task objects, the saved stacks of copy-stack
- * tasks) in per-thread slabs that reuse memory the thread already holds.
+/* slab.c - small objects (task objects, coroutine objects, the saved
+ * stacks of copy-stack tasks) in per-thread slabs that reuse memory the
+ * thread already holds.
  *
  * Owns: each thread's chunks (2 MiB-aligned anonymous mappings, growing
  * from 2 MiB to 64 MiB; with WEFT_SLAB_HUGEPAGE=1 all but a thread's
@@ -315,9 +316,11 @@ static weft__slabs_t *slabs_self(void)
     return S;
 }
 
-void *weft__slab_alloc(size_t size)
+/* Everything but taking a freed object from a segment with more left:
+ * a thread's first object, a class with no free object at hand, sizes
+ * the slabs do not serve, and the plain-malloc mode. */
+static __attribute__((noinline)) void *slab_alloc_slow(size_t size, int c)
 {
-    int c = class_of(size);
     if (c < 0 || !slabs_on())
         return malloc(size);
     weft__slabs_t *S = slabs_self();
@@ -349,6 +352,36 @@ void *weft__slab_alloc(size_t size)
     return p;
 }
 
+void *weft__slab_alloc(size_t size)
+{
+    int c = class_of(size);
+    /* a thread has slabs only once slabs_on() has said yes */
+    weft__slabs_t *S = weft__self.slabs;
+    seg_t *g;
+    if (WEFT_LIKELY(c >= 0 && S && (g = S->partial[c]))) {
+        /* the common cases, kept free of calls: a freed object, or a
+         * fresh one carved, with room left after it either way, so the
+         * segment stays on its partial list */
+        void *p = g->free;
+        if (p && (*(void **)p || g->bump + g->size <= SEG_SIZE)) {
+            g->free = *(void **)p;
+            g->live++;
+            S->live++;
+            return p;
+        }
+        if (!p && g->bump + 2 * g->size <= SEG_SIZE) {
+            p = (char *)g + g->bump;
+            g->bump += g->size;
+            g->live++;
+            S->live++;
+            return p;
+        }
+    }
+    return slab_alloc_slow(size, c);
+}
+
+static void slab_free_slow(weft__slabs_t *S, seg_t *g, void *p);
+
 void weft__slab_free(void *p, size_t size)
 {
     if (!p)
@@ -359,7 +392,23 @@ void weft__slab_free(void *p, size_t size)
     }
     seg_t *g = seg_of(p);
     weft__slabs_t *S = weft__self.slabs;
-    if (WEFT_LIKELY(g->owner == S)) {
+    if (WEFT_LIKELY(g->owner == S && g->on_partial && (g->live > 1 || (!g->prev && !g->next)))) {
+        /* the common case, kept free of calls: the segment stays where it
+         * is (local_free's outcome for it, without the call) */
+        *(void **)p = g->free;
+        g->free = p;
+        S->live--;
+        g->live--;
+        return;
+    }
+    slab_free_slow(S, g, p);
+}
+
+/* weft__slab_free when the segment moves (back onto its partial list, or
+ * retired) or belongs to another thread. */
+static __attribute__((noinline)) void slab_free_slow(weft__slabs_t *S, seg_t *g, void *p)
+{
+    if (g->owner == S) {
         local_free(S, g, p);
         return;
     }

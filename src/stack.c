@@ -23,6 +23,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +63,7 @@ static size_t default_size;
 static size_t page_size;
 static size_t guard_size; /* WEFT__STACK_GUARD_MIN, in whole pages */
 static pthread_once_t size_once = PTHREAD_ONCE_INIT;
+static atomic_bool sizes_ready; /* set last by sizes_init */
 
 
 static void sizes_init(void)
@@ -81,17 +83,26 @@ static void sizes_init(void)
             default_size = (size_t)v;
     }
     default_size = (default_size + page_size - 1) & ~(page_size - 1);
+    atomic_store_explicit(&sizes_ready, true, memory_order_release);
+}
+
+/* pthread_once is a call even once done: on the paths every create takes,
+ * one load instead */
+static inline void sizes_once(void)
+{
+    if (WEFT_UNLIKELY(!atomic_load_explicit(&sizes_ready, memory_order_acquire)))
+        pthread_once(&size_once, sizes_init);
 }
 
 size_t weft_stack_default_size(void)
 {
-    pthread_once(&size_once, sizes_init);
+    sizes_once();
     return default_size;
 }
 
 size_t weft__stack_round(size_t req)
 {
-    pthread_once(&size_once, sizes_init);
+    sizes_once();
     if (req == 0)
         return default_size;
     if (req > WEFT__STACK_MAX)
@@ -165,20 +176,17 @@ static void registered(weft__stack_t *st)
     /* memcheck holds the frames the last user popped as unaddressable; the
      * next one writes its first frame (and a task its body) into the top
      * page without a call pushing it */
-    VALGRIND_MAKE_MEM_UNDEFINED((char *)st->base + st->size - page_size, page_size);
+    if (WEFT_ON_VALGRIND())
+        VALGRIND_MAKE_MEM_UNDEFINED((char *)st->base + st->size - page_size, page_size);
 #else
     (void)st;
 #endif
 }
 
-int weft__stack_get(weft__stack_t *st, size_t size)
+/* The store's side of weft__stack_get: under the lock, out of line so
+ * the cached path saves no registers. */
+static __attribute__((noinline)) int stack_get_locked(weft__stack_t *st, size_t size)
 {
-    if (size == default_size && weft__self.nstacks > 0) {
-        st->base = weft__self.stacks[--weft__self.nstacks];
-        st->size = size;
-        registered(st);
-        return 0;
-    }
     pthread_mutex_lock(&store_lock);
     stack_class_t *c = class_for(size);
     int rc = c ? 0 : -ENOMEM;
@@ -197,15 +205,21 @@ int weft__stack_get(weft__stack_t *st, size_t size)
     return rc;
 }
 
-void weft__stack_put(weft__stack_t *st)
+int weft__stack_get(weft__stack_t *st, size_t size)
 {
-    if (!st->base)
-        return;
-    if (st->size == default_size && weft__self.nstacks < WEFT__CACHE_MAX) {
-        weft__self.stacks[weft__self.nstacks++] = st->base;
-        st->base = NULL;
-        return;
+    weft__thread_t *t = &weft__self;
+    if (WEFT_LIKELY(size == default_size && t->nstacks > 0)) {
+        st->base = t->stacks[--t->nstacks];
+        st->size = size;
+        registered(st);
+        return 0;
     }
+    return stack_get_locked(st, size);
+}
+
+/* The store's side of weft__stack_put (see stack_get_locked). */
+static __attribute__((noinline)) void stack_put_locked(weft__stack_t *st)
+{
     pthread_mutex_lock(&store_lock);
     stack_class_t *c = class_for(st->size);
     if (c) {
@@ -231,6 +245,19 @@ void weft__stack_put(weft__stack_t *st)
     }
     pthread_mutex_unlock(&store_lock);
     st->base = NULL;
+}
+
+void weft__stack_put(weft__stack_t *st)
+{
+    weft__thread_t *t = &weft__self;
+    if (!st->base)
+        return;
+    if (WEFT_LIKELY(st->size == default_size && t->nstacks < WEFT__CACHE_MAX)) {
+        t->stacks[t->nstacks++] = st->base;
+        st->base = NULL;
+        return;
+    }
+    stack_put_locked(st);
 }
 
 /* ---- overflow reports ---- */
@@ -398,11 +425,10 @@ static void handler_init(void)
     pthread_key_create(&cache_key, cache_flush);
 }
 
-void weft__stack_guard_thread(void)
+/* A thread's first weft__stack_guard_thread, out of line (see
+ * stack_get_locked). */
+static __attribute__((noinline)) void guard_thread_first(weft__thread_t *t)
 {
-    weft__thread_t *t = weft__thr();
-    if (WEFT_LIKELY(t->altstack_done))
-        return;
     t->altstack_done = true;
     pthread_once(&handler_once, handler_init);
     pthread_setspecific(cache_key, t); /* non-NULL: the destructor runs */
@@ -418,4 +444,11 @@ void weft__stack_guard_thread(void)
         return;
     }
     pthread_setspecific(altstack_key, mem);
+}
+
+void weft__stack_guard_thread(void)
+{
+    weft__thread_t *t = weft__thr();
+    if (WEFT_UNLIKELY(!t->altstack_done))
+        guard_thread_first(t);
 }

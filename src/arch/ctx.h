@@ -97,4 +97,23 @@ void *weft__ctx_switch(weft__ctx_t *from, weft__ctx_t *to, void *arg);
  * stack predictor filled on the other stack. */
 int weft__ctx_switch_int(weft__ctx_t *from, weft__ctx_t *to, intptr_t arg);
 
+/* The shape of the switch this process runs (x86_64 has two, chosen by
+ * CPU vendor: see switch_x86_64.S); 0 where there is only one. */
+enum { WEFT__SWITCH_COMPARE = 1, WEFT__SWITCH_RELOAD = 2 };
+#if defined(__x86_64__) && !defined(WEFT_ARCH_UCONTEXT)
+/* Picks the shape; must run before the process's first switch. */
+void weft__ctx_select(void);
+int weft__ctx_shape(void);
+/* The reload shape itself, which weft__ctx_switch jumps to once chosen. */
+void *weft__ctx_switch_reload(weft__ctx_t *from, weft__ctx_t *to, void *arg);
+#else
+static inline void weft__ctx_select(void)
+{
+}
+static inline int weft__ctx_shape(void)
+{
+    return 0;
+}
+#endif
+
 #endif

@@ -17,21 +17,29 @@
  * The frame is made with one stack-pointer adjustment and plain moves
  * (as Boost.Context's jump_fcontext does) rather than six pushes and pops,
  * and the control words are stored after the registers, just before the
- * stack swap, and loaded just after it: on this AMD (family 26) that
- * order measured about 0.25 ns a switch faster than the push/pop version
- * or than storing them first, with everything else equal.
+ * stack swap, and loaded just after it (the order that measured fastest).
  *
- * The control words are loaded only when they differ from the suspending
- * side's: a program almost never changes them, and ldmxcsr and fldcw are
- * microcoded and slow (on this Intel Xeon the compares took a switch from
- * 1.15x Boost.Context's time to 0.98x, medians of 5 runs). Restoring a value
- * that is already in place does nothing, so skipping it changes no result.
- * MXCSR's six low bits are sticky exception flags, which the ABI does not
- * preserve across calls: they are left out of the compare. Any inexact
- * floating-point operation sets one, so with them in, a context that had
- * done arithmetic and one that had not differed at every switch, and an
- * ldmxcsr that changes the value costs far more than one that does not
- * (a loop's yield measured 104 ns against 16 ns on this Intel Xeon).
+ * Two shapes of the switch share that frame; select_x86_64.c picks one
+ * per process, by CPU vendor, before the first switch runs. The figures
+ * behind each are in docs/design.md, "The context switch".
+ *
+ * - weft__ctx_switch ("compare"; Intel and every vendor not named below)
+ *   loads a control word only when it differs from the suspending side's:
+ *   on Intel ldmxcsr and fldcw are microcoded and slow, and an ldmxcsr
+ *   that changes MXCSR slower still. Restoring a value that is already in
+ *   place does nothing, so skipping it changes no result. MXCSR's six low
+ *   bits are sticky exception flags, which the ABI does not preserve
+ *   across calls: they are left out of the compare (any inexact operation
+ *   sets one, so with them in, a context that had computed and one that
+ *   had not would differ at every switch).
+ *
+ * - weft__ctx_switch_reload ("reload"; AMD and Hygon) loads both words
+ *   every time, as jump_fcontext does. On AMD, reading back what stmxcsr
+ *   has just stored stalls, so the compare costs more than the loads it
+ *   saves, and an ldmxcsr that changes MXCSR costs no more than one that
+ *   does not. The selector makes weft__ctx_switch jump here by overwriting
+ *   its first instruction: callers keep their direct calls, and the
+ *   compare shape's bytes stay as they are everywhere else.
  *
  * Resuming loads the address and jumps to it (indirect jmp) rather than
  * `ret`: the return-stack predictor cannot know where a switch returns,
@@ -108,6 +116,57 @@ weft__ctx_switch_int:
     .cfi_endproc
     .size   weft__ctx_switch, .-weft__ctx_switch
     .size   weft__ctx_switch_int, .-weft__ctx_switch_int
+
+/* void *weft__ctx_switch_reload(from rdi, to rsi, arg rdx): the switch
+ * above, loading both control words unconditionally (see the header).
+ * Reached by a jump from weft__ctx_switch's first instruction once the
+ * selector has chosen it, or called directly (tests). */
+    .globl  weft__ctx_switch_reload
+    .hidden weft__ctx_switch_reload
+    .type   weft__ctx_switch_reload, @function
+    .p2align 4
+weft__ctx_switch_reload:
+    .cfi_startproc
+    leaq    -56(%rsp), %rsp
+    .cfi_adjust_cfa_offset 56
+    movq    %r15, 8(%rsp)
+    .cfi_rel_offset r15, 8
+    movq    %r14, 16(%rsp)
+    .cfi_rel_offset r14, 16
+    movq    %r13, 24(%rsp)
+    .cfi_rel_offset r13, 24
+    movq    %r12, 32(%rsp)
+    .cfi_rel_offset r12, 32
+    movq    %rbx, 40(%rsp)
+    .cfi_rel_offset rbx, 40
+    movq    %rbp, 48(%rsp)
+    .cfi_rel_offset rbp, 48
+    stmxcsr (%rsp)
+    fnstcw  4(%rsp)
+    movq    %rsp, (%rdi)
+    movq    (%rsi), %rsp
+    ldmxcsr (%rsp)              /* no compare: nothing reads back the stores above */
+    fldcw   4(%rsp)
+    movq    8(%rsp), %r15
+    .cfi_restore r15
+    movq    16(%rsp), %r14
+    .cfi_restore r14
+    movq    24(%rsp), %r13
+    .cfi_restore r13
+    movq    32(%rsp), %r12
+    .cfi_restore r12
+    movq    40(%rsp), %rbx
+    .cfi_restore rbx
+    movq    48(%rsp), %rbp
+    .cfi_restore rbp
+    movq    56(%rsp), %rcx
+    .cfi_register rip, rcx
+    leaq    64(%rsp), %rsp
+    .cfi_adjust_cfa_offset -64
+    movq    %rdx, %rax
+    jmpq    *%rcx
+    .cfi_endproc
+    .size   weft__ctx_switch_reload, .-weft__ctx_switch_reload
 
 /* First code a fresh context runs. weft__ctx_make leaves the entry
  * function in r12 and its data in rbx; the first switch's arg is in rax.
