@@ -1848,7 +1848,8 @@ WEFT_API int weft_signal_handle(int signo, weft_callback_fn fn, void *arg);
  * wait for both). The owner must call weft_fd_forget(fd) before it
  * closes fd: the kernel's epoll follows the open file, not the number.
  * The fd must not be one weft itself owns (a stream's, a listener's).
- * Waits are per loop (per worker thread).
+ * A task of any worker may wait: each worker watches the fd for its own
+ * tasks.
  * --------------------------------------------------------------------- */
 
 #define WEFT_READABLE 1 /* weft_fd_wait: wait for / report readability */
@@ -1870,12 +1871,14 @@ WEFT_API int weft_signal_handle(int signo, weft_callback_fn fn, void *arg);
 WEFT_API int weft_fd_wait(int fd, int events, int64_t timeout_ns);
 
 /* Tells weft that fd is about to be closed (or handed elsewhere): tasks
- * waiting on it wake with -EBADF and weft removes it from its epoll set.
+ * waiting on it wake with -EBADF and weft removes it from its epoll sets.
  * Call it before close(fd) whenever fd has been waited on; calling it for
- * an fd never waited on costs nothing. It acts on the calling thread's
- * loop (with several workers, call it where the waits were). Never
- * suspends; may be called from a callback. Returns 0, -EINVAL (fd < 0),
- * -WEFT_ENOLOOP (no loop on this thread). */
+ * an fd never waited on costs nothing. On the calling worker this happens
+ * at once; with several workers, the others' waiters wake (and their
+ * epoll sets forget fd) when each worker next turns. Never suspends; may
+ * be called from a callback. Returns 0, -EINVAL (fd < 0), -WEFT_ENOLOOP
+ * (no loop on this thread), -ENOMEM (another worker could not be told:
+ * its waiters wake when the closed fd reports an error). */
 WEFT_API int weft_fd_forget(int fd);
 
 /* ------------------------------------------------------------------------

@@ -31,6 +31,7 @@
  * when the loop closes, never while a task waits on them.
  */
 #include "io.h"
+#include "worker.h"
 
 #include <poll.h>
 #include <stdlib.h>
@@ -273,6 +274,37 @@ int weft_fd_wait(int fd, int events, int64_t timeout_ns)
     return rc == 0 ? -ETIMEDOUT : rc; /* 0: our own timeout fired */
 }
 
+/* Forgets fd on L (L's thread). */
+static void forget_on(weft__loop_t *L, int fd)
+{
+    weft__fdrec_t *r = lookup(L, fd);
+    if (!r)
+        return;
+    wake_waiters(L, r, WEFT_READABLE | WEFT_WRITABLE, -EBADF);
+    detach_waiters(L, r);
+    if (r->registered && weft__backend_forget(L->be, &r->bio) < 0) {
+        /* closed before it was forgotten: the kernel may still report it */
+        r->registered = false;
+        r->armed = 0;
+        return;
+    }
+    drop_record(L, r);
+}
+
+/* A forget bound for another worker's table. */
+typedef struct {
+    weft__post_t post;
+    int fd;
+} forget_rec_t;
+
+static void forget_post(weft__loop_t *L, weft__post_t *p)
+{
+    forget_rec_t *f = (forget_rec_t *)p;
+    if (!L->closing)
+        forget_on(L, f->fd);
+    free(f);
+}
+
 int weft_fd_forget(int fd)
 {
     if (fd < 0)
@@ -280,19 +312,24 @@ int weft_fd_forget(int fd)
     weft__loop_t *L = weft__loop();
     if (!L)
         return -WEFT_ENOLOOP;
-    weft__fdrec_t *r = lookup(L, fd);
-    if (!r)
-        return 0;
-    wake_waiters(L, r, WEFT_READABLE | WEFT_WRITABLE, -EBADF);
-    detach_waiters(L, r);
-    if (r->registered && weft__backend_forget(L->be, &r->bio) < 0) {
-        /* closed before it was forgotten: the kernel may still report it */
-        r->registered = false;
-        r->armed = 0;
-        return 0;
+    forget_on(L, fd);
+    /* the other workers' tasks may wait on fd through their own epoll
+     * sets: each forgets it when it next turns */
+    int rc = 0;
+    for (int i = 0; i < L->rt->n; i++) {
+        weft__loop_t *W = L->rt->loops[i];
+        if (W == L)
+            continue;
+        forget_rec_t *f = malloc(sizeof *f);
+        if (!f) {
+            rc = -ENOMEM;
+            continue;
+        }
+        f->fd = fd;
+        f->post.fn = forget_post;
+        weft__loop_post(W, &f->post);
     }
-    drop_record(L, r);
-    return 0;
+    return rc;
 }
 
 static void table_close(weft__loop_t *L, weft__hook_t *h)
