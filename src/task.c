@@ -611,11 +611,10 @@ static int64_t scopes_earliest(const weft_deadline_t *s)
     return when;
 }
 
-/* Whether d is open in t (on t's chain of scopes). */
+/* Whether d is open in t (on t's chain of scopes). Only pointers are
+ * compared: a scope never pushed is uninitialised memory. */
 static bool scope_open_in(const weft_deadline_t *d, const weft_task_t *t)
 {
-    if (d->open != SCOPE_OPEN || d->task != t)
-        return false;
     for (const weft_deadline_t *s = t->b->scope; s; s = s->up)
         if (s == d)
             return true;
@@ -680,7 +679,7 @@ int64_t weft_deadline_when(const weft_deadline_t *d)
 int weft_deadline_pop(weft_deadline_t *d)
 {
     weft_task_t *t = weft__task();
-    if (!d || !t || d->task != t || d->open != SCOPE_OPEN || t->b->scope != d)
+    if (!d || !t || t->b->scope != d || d->task != t || d->open != SCOPE_OPEN)
         return -EINVAL;
     t->b->scope = d->up;
     t->b->deadline = scopes_earliest(d->up);
