@@ -173,35 +173,76 @@ WEFT_API int weft_gen_next(weft_gen_t *gen, void **out);
  * with the next yielded value in *out (out may be NULL); WEFT_DONE once gen
  * is exhausted, with its final value in *out the first time (NULL after),
  * and WEFT_DONE on every later call; gen's own negative error
- * the one time its function fails. Misuse: -EINVAL (NULL), -EBUSY (gen is
- * running), -EXDEV (started on another thread). Runs as part of the calling
- * task if there is one, so it suspends exactly when the generator's body
- * does. */
+ * the one time its function fails (-ECANCELED included: a body that
+ * returns the -ECANCELED of its task's cancellation reports it, as a
+ * CancelledError leaves a Python generator). Misuse: -EINVAL (NULL),
+ * -EBUSY (gen is running), -EXDEV (started on another thread). Runs as
+ * part of the calling task if there is one, so it suspends exactly when
+ * the generator's body does. */
 WEFT_API int weft_gen_send(weft_gen_t *gen, void *value, void **out);
 
 /* Inside a generator: hands `value` to the consumer and waits to be
  * advanced. Returns 0 when advanced, with the sent value (NULL for next) in
  * *sent (sent may be NULL); -ECANCELED when the generator is being closed:
- * the body should then clean up and return (like GeneratorExit). Returns
- * -EPERM when the caller is not a generator's body. */
+ * the body should then clean up and return (like GeneratorExit); the
+ * error of a weft_gen_throw, which the body may handle and go on (yield
+ * again, or return). *sent is left untouched on an error. Returns -EPERM
+ * when the caller is not a generator's body. */
 WEFT_API int weft_gen_yield(void *value, void **sent);
 
 /* Inside a generator: delegates to sub until sub is exhausted (Python's
  * `yield from`): every value sub yields goes to our consumer, every value
  * sent to us goes to sub. Returns 0 when sub is exhausted, with its final
  * value in *result (result may be NULL); sub's negative error if it failed;
- * -ECANCELED if we were closed meanwhile (sub is closed first); -EPERM
- * outside a generator; -EINVAL if sub is NULL or is the caller itself. The
+ * -ECANCELED if we were closed meanwhile (sub is closed first; if sub's
+ * clean-up fails, its error instead, so a delegator that returns what
+ * yield_from returned makes the close report it); -EPERM outside a
+ * generator; -EINVAL if sub is NULL or is the caller itself. An error
+ * thrown at us (weft_gen_throw) while we delegate goes to sub first (a
+ * thrown -ECANCELED closes sub, as above): if sub handles it and yields,
+ * that value goes to our consumer; if sub returns, so does yield_from,
+ * with sub's value; if sub fails, yield_from returns sub's error. The
  * caller still owns sub. */
 WEFT_API int weft_gen_yield_from(weft_gen_t *sub, void **result);
 
+/* Raises the error err (a negative errno) inside gen at its suspension
+ * point (Python's generator.throw): the pending weft_gen_yield returns
+ * err, and the body may handle it and go on. Returns as weft_gen_send
+ * does: 0 with the next yielded value in *out (out may be NULL; NULL on
+ * every other return), WEFT_DONE with the final value if the body then
+ * returned 0, or the body's error (err itself if the body passed it on).
+ * A generator that never started finishes without running its body, and
+ * one already finished cannot catch it: both return err. Misuse: -EINVAL
+ * (gen NULL, err >= 0), -EBUSY (gen is running), -EXDEV (started on
+ * another thread). A delegating generator hands err to its
+ * sub-generator first (weft_gen_yield_from). Suspends only if the body
+ * does. */
+WEFT_API int weft_gen_throw(weft_gen_t *gen, int err, void **out);
+
 /* Closes gen: a suspended generator's pending weft_gen_yield returns
  * -ECANCELED so the body runs its clean-up and returns. Returns 0 when gen
- * is (now) finished, -EPROTO if the body yielded again instead of
- * returning (it is then discarded), -EINVAL (NULL), -EBUSY (running).
- * Closing a generator that never started or is exhausted just marks it
- * finished. Suspends only if the body's clean-up does. */
+ * is (now) finished (the body returned 0 or -ECANCELED), the body's own
+ * error if its clean-up failed (a delegating generator's includes its
+ * sub-generator's: weft_gen_yield_from), -EPROTO if the body yielded
+ * again instead of returning (it is then discarded), -EINVAL (NULL),
+ * -EBUSY (running). Closing a generator that never started or is
+ * finished just marks it finished and returns 0. Suspends only if the
+ * body's clean-up does. */
 WEFT_API int weft_gen_close(weft_gen_t *gen);
+
+/* weft_gen_close, which also stores in *result (result may be NULL) the
+ * value the body returned on being closed (Python 3.13's close() return
+ * value): the *result a body set when it returned 0 during this close;
+ * NULL when it returned an error or -ECANCELED, yielded again, or gen
+ * never started or had already finished. Same returns as weft_gen_close.
+ * (A separate call, so weft_gen_close keeps its one-argument shape.) */
+WEFT_API int weft_gen_close_value(weft_gen_t *gen, void **result);
+
+/* Returns true while gen's body is running: between a next, send, throw
+ * or close and the body's next yield or return, including while the body
+ * resumes another generator (a delegation) or its task is suspended in
+ * the body (Python's gi_running). False for NULL. Never suspends. */
+WEFT_API bool weft_gen_running(const weft_gen_t *gen);
 
 /* Returns true once gen is exhausted, closed or failed. */
 WEFT_API bool weft_gen_done(const weft_gen_t *gen);
