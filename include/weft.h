@@ -632,23 +632,36 @@ WEFT_API int weft_gather(weft_task_t *const *tasks, size_t n, void **results, in
  * (WEFT_FIRST_COMPLETED), the first has failed or all finished
  * (WEFT_FIRST_EXCEPTION), or all have (WEFT_ALL_COMPLETED), or until
  * timeout_ns passes (negative: no timeout). Suspends. Cancels nothing.
- * Returns how many have finished (weft_task_done says which), so a
- * time-out is a count below what was asked, not an error; -ECANCELED or
- * -ETIMEDOUT if the caller was cancelled or its deadline scope passed;
- * -EINVAL for bad arguments. */
+ * The tasks are a set, as asyncio.wait takes them: a task passed twice
+ * counts once. Once the condition is met, the caller lets the tasks
+ * already ready on its loop take their step before it counts (asyncio's
+ * wait returns a loop iteration after the completion that met it), so
+ * tasks that end together are counted together. Returns how many have
+ * finished (every one, not only the one that met the condition;
+ * weft_task_done says which), so a time-out is a count below what was
+ * asked, not an error; -ECANCELED or -ETIMEDOUT if the caller was
+ * cancelled or its deadline scope passed; -EINVAL for bad arguments and
+ * for an empty set (n 0, as asyncio.wait refuses one); -ENOMEM. */
 WEFT_API int weft_wait(weft_task_t *const *tasks, size_t n, int return_when, int64_t timeout_ns);
 
 /* Iterates over tasks in the order they finish (asyncio.as_completed). */
 typedef struct weft_as_completed weft_as_completed_t;
 
 /* Starts an iteration over n tasks (copied; the caller keeps its
- * references and the tasks must outlive the iteration). Never suspends.
+ * references and the tasks must outlive the iteration). The tasks are a
+ * set, as asyncio.as_completed takes them: a task passed twice is handed
+ * out once. n 0 gives an iteration that is done at once. Never suspends.
  * Returns 0, -EINVAL, -ENOMEM; *ac is owned by the caller. */
 WEFT_API int weft_as_completed_create(weft_as_completed_t **ac, weft_task_t *const *tasks,
                                       size_t n);
-/* Waits for the next task to finish and stores it in *task. Suspends.
- * Returns 0, WEFT_DONE once every task has been returned, -ECANCELED,
- * -ETIMEDOUT, -EINVAL. */
+/* Stores in *task the next task in the order they finished: one that
+ * finished since the last call if there is one (without suspending),
+ * else waits for one. Every task is handed out exactly once, however
+ * many finish between two calls; tasks already finished when the
+ * iteration started come first, in the order they were passed. Returns
+ * 0, WEFT_DONE once every task has been returned, -ECANCELED,
+ * -ETIMEDOUT, -EINVAL, -EPERM (not in a task), -EBUSY (another task
+ * waits in next). */
 WEFT_API int weft_as_completed_next(weft_as_completed_t *ac, weft_task_t **task);
 /* Ends the iteration; never suspends; 0 or -EINVAL (also -EBUSY while a
  * task waits in next). */

@@ -58,6 +58,23 @@ static void release_all(weft_task_t **t, size_t n)
         assert_int_equal(weft_task_release(t[i]), 0);
 }
 
+/* Waits for the event arg. */
+static int waits_event(void *arg, void **result)
+{
+    (void)result;
+    return weft_event_wait(arg);
+}
+
+/* Lets the waiter park, then sets the event arg. */
+static int sets_event_later(void *arg, void **result)
+{
+    (void)result;
+    for (int i = 0; i < 3; i++)
+        if (weft_yield() < 0)
+            return -ECANCELED;
+    return weft_event_set(arg);
+}
+
 /* ---- gather ---- */
 
 static int gather_collect_main(void *arg, void **result)
@@ -215,7 +232,6 @@ static int gather_zero_main(void *arg, void **result)
     assert_int_equal(weft_gather(NULL, 1, NULL, NULL, WEFT_GATHER_COLLECT), -EINVAL);
     t[0] = weft_current();
     assert_int_equal(weft_gather(t, 1, NULL, NULL, WEFT_GATHER_COLLECT), -EINVAL);
-    assert_int_equal(weft_wait(NULL, 0, WEFT_ALL_COMPLETED, -1), 0);
     return 0;
 }
 
@@ -311,6 +327,90 @@ static void test_wait_timeout_returns_count_and_cancels_nothing(void **state)
     run(wait_timeout_main, NULL);
 }
 
+static int wait_empty_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    weft_task_t *t[1] = {NULL};
+    /* asyncio.wait(set()) raises ValueError */
+    assert_int_equal(weft_wait(NULL, 0, WEFT_ALL_COMPLETED, WEFT_FOREVER), -EINVAL);
+    assert_int_equal(weft_wait(t, 0, WEFT_FIRST_COMPLETED, 0), -EINVAL);
+    return 0;
+}
+
+static void test_wait_on_empty_set_returns_einval(void **state)
+{
+    run(wait_empty_main, NULL);
+}
+
+/* Yields n times, then returns. */
+static int yields_n(void *arg, void **result)
+{
+    (void)result;
+    for (intptr_t i = 0; i < I(arg); i++)
+        if (weft_yield() < 0)
+            return -ECANCELED;
+    return 0;
+}
+
+static int wait_really_done_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    /* (CPython's test_wait_really_done) both finish before the waiter
+     * runs again: the count says both, not only the one that woke it */
+    for (int order = 0; order < 2; order++) {
+        weft_task_t *t[2];
+        assert_int_equal(weft_spawn(&t[order], yields_n, P(1), NULL), 0);
+        assert_int_equal(weft_spawn(&t[!order], yields_n, P(2), NULL), 0);
+        assert_int_equal(weft_wait(t, 2, WEFT_FIRST_COMPLETED, WEFT_FOREVER), 2);
+        assert_true(weft_task_done(t[0]) && weft_task_done(t[1]));
+        release_all(t, 2);
+    }
+    /* three finish in the step that wakes the waiter: all three count */
+    weft_task_t *t[4];
+    weft_event_t *go;
+    assert_int_equal(weft_event_create(&go), 0);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(weft_spawn(&t[i], waits_event, go, NULL), 0);
+    assert_int_equal(weft_spawn(&t[3], sets_event_later, go, NULL), 0);
+    assert_int_equal(weft_wait(t, 3, WEFT_FIRST_COMPLETED, WEFT_FOREVER), 3);
+    assert_int_equal(weft_await(t[3], NULL), 0);
+    release_all(t, 4);
+    assert_int_equal(weft_event_destroy(go), 0);
+    return 0;
+}
+
+static void test_wait_counts_every_task_finished_before_waiter_runs_again(void **state)
+{
+    run(wait_really_done_main, NULL);
+}
+
+static int wait_duplicates_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    weft_task_t *t[2];
+    assert_int_equal(weft_spawn(&t[0], yields_n, P(1), NULL), 0);
+    assert_int_equal(weft_spawn(&t[1], yields_n, P(3), NULL), 0);
+    /* (CPython's test_wait_duplicate_coroutines) a set: each task once */
+    weft_task_t *dup[4] = {t[0], t[0], t[1], t[0]};
+    assert_int_equal(weft_wait(dup, 4, WEFT_ALL_COMPLETED, WEFT_FOREVER), 2);
+    assert_int_equal(weft_wait(dup, 2, WEFT_ALL_COMPLETED, WEFT_FOREVER), 1);
+    /* many, past the pairwise check: 40 entries over 3 tasks */
+    weft_task_t *u[3], *many[40];
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(weft_spawn(&u[i], yields_n, P(i), NULL), 0);
+    for (int i = 0; i < 40; i++)
+        many[i] = u[(i * 7) % 3];
+    assert_int_equal(weft_wait(many, 40, WEFT_ALL_COMPLETED, WEFT_FOREVER), 3);
+    release_all(u, 3);
+    release_all(t, 2);
+    return 0;
+}
+
+static void test_wait_counts_a_task_passed_twice_once(void **state)
+{
+    run(wait_duplicates_main, NULL);
+}
+
 /* ---- as_completed ---- */
 
 static int as_completed_main(void *arg, void **result)
@@ -359,6 +459,69 @@ static int as_completed_main(void *arg, void **result)
 static void test_as_completed_yields_in_finishing_order_then_done(void **state)
 {
     run(as_completed_main, NULL);
+}
+
+static int as_completed_away_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    /* finishing order 2, 0, 3, 1, all while the consumer is busy */
+    static const intptr_t turns[4] = {3, 7, 1, 5};
+    weft_task_t *t[4];
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(weft_spawn(&t[i], yields_n, P(turns[i]), NULL), 0);
+    weft_as_completed_t *ac;
+    assert_int_equal(weft_as_completed_create(&ac, t, 4), 0);
+    settle();
+    settle();
+    for (int i = 0; i < 4; i++)
+        assert_true(weft_task_done(t[i]));
+    int expect[4] = {2, 0, 3, 1};
+    for (int i = 0; i < 4; i++) {
+        weft_task_t *next = NULL;
+        assert_int_equal(weft_as_completed_next(ac, &next), 0);
+        assert_ptr_equal(next, t[expect[i]]);
+    }
+    weft_task_t *none = NULL;
+    assert_int_equal(weft_as_completed_next(ac, &none), WEFT_DONE);
+    assert_int_equal(weft_as_completed_destroy(ac), 0);
+    release_all(t, 4);
+    return 0;
+}
+
+static void test_as_completed_hands_out_every_task_finished_meanwhile_in_order(void **state)
+{
+    run(as_completed_away_main, NULL);
+}
+
+static int as_completed_dup_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    weft_task_t *t[2];
+    assert_int_equal(weft_spawn(&t[0], yields_n, P(2), NULL), 0);
+    assert_int_equal(weft_spawn(&t[1], yields_n, P(1), NULL), 0);
+    /* (CPython's test_as_completed_duplicate_coroutines) a set */
+    weft_task_t *dup[3] = {t[0], t[1], t[0]};
+    weft_as_completed_t *ac;
+    assert_int_equal(weft_as_completed_create(&ac, dup, 3), 0);
+    weft_task_t *a = NULL, *b = NULL, *c = NULL;
+    assert_int_equal(weft_as_completed_next(ac, &a), 0);
+    assert_int_equal(weft_as_completed_next(ac, &b), 0);
+    assert_ptr_equal(a, t[1]);
+    assert_ptr_equal(b, t[0]);
+    assert_int_equal(weft_as_completed_next(ac, &c), WEFT_DONE);
+    assert_null(c);
+    assert_int_equal(weft_as_completed_destroy(ac), 0);
+    /* an empty set is done at once */
+    assert_int_equal(weft_as_completed_create(&ac, NULL, 0), 0);
+    assert_int_equal(weft_as_completed_next(ac, &c), WEFT_DONE);
+    assert_int_equal(weft_as_completed_destroy(ac), 0);
+    release_all(t, 2);
+    return 0;
+}
+
+static void test_as_completed_hands_out_a_task_passed_twice_once(void **state)
+{
+    run(as_completed_dup_main, NULL);
 }
 
 /* ---- futures ---- */
@@ -576,7 +739,12 @@ int main(void)
         cmocka_unit_test(test_gather_of_zero_tasks_and_bad_arguments),
         cmocka_unit_test(test_wait_first_completed_first_exception_all_completed),
         cmocka_unit_test(test_wait_timeout_returns_count_and_cancels_nothing),
+        cmocka_unit_test(test_wait_on_empty_set_returns_einval),
+        cmocka_unit_test(test_wait_counts_every_task_finished_before_waiter_runs_again),
+        cmocka_unit_test(test_wait_counts_a_task_passed_twice_once),
         cmocka_unit_test(test_as_completed_yields_in_finishing_order_then_done),
+        cmocka_unit_test(test_as_completed_hands_out_every_task_finished_meanwhile_in_order),
+        cmocka_unit_test(test_as_completed_hands_out_a_task_passed_twice_once),
         cmocka_unit_test(test_future_set_result_wakes_every_awaiter),
         cmocka_unit_test(test_future_set_error_and_cancel_reach_awaiters),
         cmocka_unit_test(test_future_on_done_runs_once_also_when_added_after),
