@@ -14,6 +14,22 @@
  *    -ETIMEDOUT once a deadline scope around it has passed.
  *  - Objects are opaque; whoever creates one owns it and destroys it with
  *    the matching _destroy call unless the documentation says otherwise.
+ *  - Timeouts, one rule for every call that takes one: a timeout is a
+ *    duration in nanoseconds (int64_t) counted from the call, and
+ *    WEFT_FOREVER means no limit. A timeout of 0 or less has already
+ *    expired, a negative one exactly as 0: a call that would wait does
+ *    not wait, and answers at once what it answers when time is up
+ *    (-ETIMEDOUT, or the "not ready" answer its documentation names:
+ *    -EAGAIN for weft_select, a count for weft_wait); a sleep or a
+ *    callback whose delay has expired is due now (weft_sleep yields
+ *    once, weft_call_later runs on the loop's next turn); a deadline
+ *    scope pushed with one ends at now + timeout, an instant already
+ *    past, not moved up to now (its `when` says so). An instant of
+ *    weft_now() (weft_deadline_push_at, weft_sleep_until, weft_call_at)
+ *    in the past has expired the same way. A deadline scope bounds every
+ *    wait inside it on top of a call's own timeout. Fields of option
+ *    structs, where a zeroed struct means every default, say themselves
+ *    what 0 means.
  */
 #ifndef WEFT_H
 #define WEFT_H
@@ -267,7 +283,8 @@ WEFT_API int weft_gen_destroy(weft_gen_t *gen);
 #define WEFT_USEC(us) ((int64_t)(us) * 1000)
 #define WEFT_MSEC(ms) ((int64_t)(ms) * 1000000)
 #define WEFT_SEC(s) ((int64_t)(s) * 1000000000)
-/* "No deadline": an instant that never comes. */
+/* "No deadline" and "no limit": an instant that never comes, a timeout
+ * that never expires (weft.h's rule for timeouts, at the top). */
 #define WEFT_FOREVER INT64_MAX
 
 /* Returns the monotonic clock in nanoseconds. Never suspends. */
@@ -512,7 +529,9 @@ WEFT_API int weft_task_on_done(weft_task_t *t, void (*fn)(weft_task_t *t, void *
  * (asyncio.sleep(0)). Suspends. Returns 0, -ECANCELED, -ETIMEDOUT. */
 WEFT_API int weft_yield(void);
 
-/* Sleeps for ns nanoseconds (<= 0: a weft_yield). Suspends. Returns 0,
+/* Sleeps for ns nanoseconds (0 or less has expired: a weft_yield, one
+ * turn of the loop; WEFT_FOREVER until cancelled or a deadline scope
+ * ends). Suspends. Returns 0,
  * -ECANCELED, or -ETIMEDOUT if a deadline scope ends first (it wakes at
  * that deadline), -EPERM outside a task. */
 WEFT_API int weft_sleep(int64_t ns);
@@ -582,11 +601,16 @@ typedef struct weft_deadline {
 
 /* Opens a deadline scope ending timeout_ns from now: until it is popped,
  * every suspending call of the task returns -ETIMEDOUT once the deadline
- * has passed. Scopes nest; an inner scope never extends an outer one.
- * Never suspends. Returns 0, -EINVAL (d NULL), -EPERM outside a task. */
+ * has passed. WEFT_FOREVER: no deadline of its own. A timeout of 0 or
+ * less has expired: the scope ends at now + timeout_ns, an instant
+ * already past (d->when says so; it is not moved up to now), and the
+ * first suspending call inside returns -ETIMEDOUT. Scopes nest; an inner
+ * scope never extends an outer one. Never suspends. Returns 0, -EINVAL
+ * (d NULL), -EPERM outside a task. */
 WEFT_API int weft_deadline_push(weft_deadline_t *d, int64_t timeout_ns);
 
-/* The same, with an absolute instant of weft_now(). */
+/* The same, with an absolute instant of weft_now() (WEFT_FOREVER: none;
+ * an instant in the past has expired). */
 WEFT_API int weft_deadline_push_at(weft_deadline_t *d, int64_t when);
 
 /* Closes the innermost scope d. Returns -ETIMEDOUT if d's own deadline
@@ -594,7 +618,9 @@ WEFT_API int weft_deadline_push_at(weft_deadline_t *d, int64_t when);
  * 0; -EINVAL if d is not the task's innermost open scope. */
 WEFT_API int weft_deadline_pop(weft_deadline_t *d);
 
-/* Waits for t at most timeout_ns. Suspends. On time-out, cancels t, waits
+/* Waits for t at most timeout_ns (WEFT_FOREVER: no limit; 0 or less has
+ * expired: t's outcome if it has already finished, else a time-out at
+ * once, as asyncio.wait_for). Suspends. On time-out, cancels t, waits
  * until it has unwound, and returns -ETIMEDOUT; otherwise as weft_await.
  * If the caller is cancelled, t is cancelled too and awaited, and the
  * call returns -ECANCELED (asyncio.wait_for). */
@@ -631,7 +657,9 @@ WEFT_API int weft_gather(weft_task_t *const *tasks, size_t n, void **results, in
 /* Waits until, among the n tasks, the first has finished
  * (WEFT_FIRST_COMPLETED), the first has failed or all finished
  * (WEFT_FIRST_EXCEPTION), or all have (WEFT_ALL_COMPLETED), or until
- * timeout_ns passes (negative: no timeout). Suspends. Cancels nothing.
+ * timeout_ns passes (WEFT_FOREVER: no limit; 0 or less has expired: no
+ * wait, the count of those finished now). Suspends (unless the timeout
+ * has expired or the condition holds already). Cancels nothing.
  * The tasks are a set, as asyncio.wait takes them: a task passed twice
  * counts once. Once the condition is met, the caller lets the tasks
  * already ready on its loop take their step before it counts (asyncio's
@@ -733,9 +761,11 @@ typedef void (*weft_callback_fn)(void *arg);
  * loop, not in a task: it must not call suspending functions (they
  * return -EPERM there). Returns 0, -EINVAL, -EPERM (no loop), -ENOMEM. */
 WEFT_API int weft_call_soon(weft_handle_t **h, weft_callback_fn fn, void *arg);
-/* Schedules fn(arg) delay_ns from now. As weft_call_soon. */
+/* Schedules fn(arg) delay_ns from now (0 or less has expired: due now,
+ * it runs on the loop's next turn). As weft_call_soon. */
 WEFT_API int weft_call_later(weft_handle_t **h, int64_t delay_ns, weft_callback_fn fn, void *arg);
-/* Schedules fn(arg) at the instant `when` of weft_now(). As weft_call_soon. */
+/* Schedules fn(arg) at the instant `when` of weft_now() (one in the past
+ * is due now). As weft_call_soon. */
 WEFT_API int weft_call_at(weft_handle_t **h, int64_t when, weft_callback_fn fn, void *arg);
 /* Cancels the callback if it has not run yet, and drops the handle.
  * Returns 0 if it was cancelled, -EALREADY if it had already run (the
@@ -1085,10 +1115,11 @@ typedef struct weft_select_case {
  * its index (Go's select). When several are ready, one is picked
  * uniformly at random. A receive on a closed, drained channel, and a
  * send on a closed channel, complete with status -EPIPE (value NULL for
- * a receive). timeout_ns < 0 waits for ever; 0 does not wait (-EAGAIN if
- * no case is ready; then it may be called from a callback); > 0 waits at
- * most that long (-ETIMEDOUT). Suspends (unless timeout_ns is 0 or a case
- * is ready). Only the returned case happened; a case that completed
+ * a receive). timeout_ns WEFT_FOREVER waits without a limit; 0 or less
+ * has expired and does not wait (-EAGAIN if no case is ready; then it
+ * may be called from a callback); > 0 waits at most that long
+ * (-ETIMEDOUT). Suspends (unless the timeout has expired or a case is
+ * ready). Only the returned case happened; a case that completed
  * before a cancellation arrived is returned as completed. Returns the
  * index, -ETIMEDOUT, -ECANCELED, -EAGAIN, -ENOMEM (waiting needs one
  * small allocation), -EPERM (must wait outside a task), -EINVAL (cases
@@ -1761,9 +1792,10 @@ WEFT_API int weft_signal_handle(int signo, weft_callback_fn fn, void *arg);
 #define WEFT_WRITABLE 2 /* weft_fd_wait: wait for / report writability */
 
 /* Waits until fd is ready for `events` (WEFT_READABLE, WEFT_WRITABLE or
- * both). timeout_ns < 0 waits without a limit of its own, 0 only looks
- * (poll(2), never suspends), > 0 waits at most that long; the task's
- * deadline scopes apply either way. Suspends (unless timeout_ns is 0).
+ * both). timeout_ns WEFT_FOREVER waits without a limit of its own; 0 or
+ * less has expired: it only looks (poll(2), never suspends); > 0 waits
+ * at most that long; the task's deadline scopes apply either way.
+ * Suspends (unless the timeout has expired).
  * Returns the ready events among those asked (> 0; an error or hang-up
  * on the fd reports as ready in both directions, so the library meets
  * it), -ETIMEDOUT (timeout_ns or a deadline scope), -ECANCELED, -EBUSY

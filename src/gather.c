@@ -252,11 +252,7 @@ static int wait_set(weft_task_t *self, weft_task_t *const *tasks, size_t n, int 
     if (!m)
         return -ENOMEM;
     m->self = self;
-    int64_t until = WEFT_FOREVER;
-    if (timeout_ns >= 0) {
-        int64_t now = weft_now();
-        until = timeout_ns > WEFT_FOREVER - now ? WEFT_FOREVER : now + timeout_ns;
-    }
+    int64_t until = weft__timeout_until(weft_now(), timeout_ns); /* <= now: expired */
     int rc = 0, done;
     bool parked = false;
     {

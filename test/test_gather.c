@@ -252,12 +252,12 @@ static int wait_modes_main(void *arg, void **result)
     memset(w, 0, sizeof w);
     w[0].ms = 40, w[1].ms = 1, w[2].ms = 40;
     spawn_all(t, w, 3);
-    assert_int_equal(weft_wait(t, 3, WEFT_FIRST_COMPLETED, -1), 1);
+    assert_int_equal(weft_wait(t, 3, WEFT_FIRST_COMPLETED, WEFT_FOREVER), 1);
     assert_true(weft_task_done(t[1]));
     assert_false(weft_task_done(t[0]));
     assert_false(weft_task_done(t[2]));
     /* ALL_COMPLETED */
-    assert_int_equal(weft_wait(t, 3, WEFT_ALL_COMPLETED, -1), 3);
+    assert_int_equal(weft_wait(t, 3, WEFT_ALL_COMPLETED, WEFT_FOREVER), 3);
     for (int i = 0; i < 3; i++)
         assert_int_equal(weft_task_result(t[i], NULL), 0);
     release_all(t, 3);
@@ -266,7 +266,7 @@ static int wait_modes_main(void *arg, void **result)
     memset(w, 0, sizeof w);
     w[0].ms = 1, w[1].ms = 5, w[1].status = -EIO, w[2].ms = 0;
     spawn_all(t, w, 3);
-    assert_int_equal(weft_wait(t, 3, WEFT_FIRST_EXCEPTION, -1), 2);
+    assert_int_equal(weft_wait(t, 3, WEFT_FIRST_EXCEPTION, WEFT_FOREVER), 2);
     assert_int_equal(weft_task_result(t[0], NULL), 0);
     assert_int_equal(weft_task_result(t[1], NULL), -EIO);
     assert_false(weft_task_done(t[2]));
@@ -279,12 +279,12 @@ static int wait_modes_main(void *arg, void **result)
     memset(w, 0, sizeof w);
     w[0].ms = 1, w[1].ms = 2, w[2].ms = 3;
     spawn_all(t, w, 3);
-    assert_int_equal(weft_wait(t, 3, WEFT_FIRST_EXCEPTION, -1), 3);
+    assert_int_equal(weft_wait(t, 3, WEFT_FIRST_EXCEPTION, WEFT_FOREVER), 3);
     /* on tasks already done: at once */
-    assert_int_equal(weft_wait(t, 3, WEFT_FIRST_COMPLETED, -1), 3);
+    assert_int_equal(weft_wait(t, 3, WEFT_FIRST_COMPLETED, WEFT_FOREVER), 3);
     release_all(t, 3);
 
-    assert_int_equal(weft_wait(t, 3, 7, -1), -EINVAL);
+    assert_int_equal(weft_wait(t, 3, 7, WEFT_FOREVER), -EINVAL);
     return 0;
 }
 
@@ -325,6 +325,33 @@ static int wait_timeout_main(void *arg, void **result)
 static void test_wait_timeout_returns_count_and_cancels_nothing(void **state)
 {
     run(wait_timeout_main, NULL);
+}
+
+static int wait_negative_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    static work_t w[3];
+    memset(w, 0, sizeof w);
+    w[0].ms = 1, w[1].ms = 50, w[2].ms = 50;
+    weft_task_t *t[3];
+    spawn_all(t, w, 3);
+    while (!weft_task_done(t[0]))
+        assert_int_equal(weft_sleep(WEFT_MSEC(1)), 0);
+    int64_t t0 = weft_now();
+    /* a negative timeout has expired, exactly as 0: no wait, the count now */
+    assert_int_equal(weft_wait(t, 3, WEFT_ALL_COMPLETED, -1), 1);
+    assert_int_equal(weft_wait(t, 3, WEFT_ALL_COMPLETED, INT64_MIN), 1);
+    assert_int_equal(weft_wait(t, 3, WEFT_FIRST_EXCEPTION, -WEFT_SEC(1)), 1);
+    assert_true(weft_now() - t0 < WEFT_MSEC(45));
+    /* WEFT_FOREVER: no limit */
+    assert_int_equal(weft_wait(t, 3, WEFT_ALL_COMPLETED, WEFT_FOREVER), 3);
+    release_all(t, 3);
+    return 0;
+}
+
+static void test_wait_negative_timeout_has_expired_and_does_not_wait(void **state)
+{
+    run(wait_negative_main, NULL);
 }
 
 static int wait_empty_main(void *arg, void **result)
@@ -739,6 +766,7 @@ int main(void)
         cmocka_unit_test(test_gather_of_zero_tasks_and_bad_arguments),
         cmocka_unit_test(test_wait_first_completed_first_exception_all_completed),
         cmocka_unit_test(test_wait_timeout_returns_count_and_cancels_nothing),
+        cmocka_unit_test(test_wait_negative_timeout_has_expired_and_does_not_wait),
         cmocka_unit_test(test_wait_on_empty_set_returns_einval),
         cmocka_unit_test(test_wait_counts_every_task_finished_before_waiter_runs_again),
         cmocka_unit_test(test_wait_counts_a_task_passed_twice_once),
