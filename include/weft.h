@@ -717,11 +717,38 @@ WEFT_API int weft_future_cancel(weft_future_t *f);
 WEFT_API int weft_future_await(weft_future_t *f, void **result);
 /* True once f has a result, an error, or was cancelled. */
 WEFT_API bool weft_future_done(const weft_future_t *f);
-/* Registers fn(f, arg) to run when f is done (at once if it is).
- * Returns 0, -EINVAL, -ENOMEM. */
+/* Reads a done future's outcome without waiting (asyncio's
+ * Future.result()): returns f's status (0, its error, or -ECANCELED if
+ * f was cancelled) with its result in *result (result may be NULL; NULL
+ * for an error); -EAGAIN if f is not done yet (*result untouched);
+ * -EINVAL (f NULL). Never suspends; any thread; may be called from a
+ * callback. */
+WEFT_API int weft_future_result(const weft_future_t *f, void **result);
+/* Registers fn(f, arg) to run once f is done, as asyncio's
+ * add_done_callback: never inside the call that completes f (nor inside
+ * this one when f is done already), but on a later turn of a loop, in
+ * the order the callbacks were registered: on the loop of the task that
+ * registered it (another worker's task's callback runs on that worker);
+ * registered outside any task (from a callback), on the loop of whoever
+ * completes f (f's own loop if that is no loop). It runs outside any
+ * task, as a weft_call_soon callback does, so it must not suspend; a loop
+ * that closes before that turn drops it unrun. A callback registered
+ * from a callback runs after those already scheduled. f stays valid for
+ * it even if it was destroyed meanwhile. Returns 0, -EINVAL, -ENOMEM.
+ * Never suspends. */
 WEFT_API int weft_future_on_done(weft_future_t *f, void (*fn)(weft_future_t *f, void *arg),
                                  void *arg);
-/* Frees f. Returns 0, -EINVAL, -EBUSY while tasks await it. */
+/* Removes every done callback fn(f, arg) registered on f with this fn
+ * and this arg that has not been scheduled yet (asyncio's
+ * remove_done_callback): once f is done its callbacks are on their way
+ * and none can be removed. Returns how many were removed (0 if none),
+ * -EINVAL (f or fn NULL). Never suspends. */
+WEFT_API int weft_future_remove_done(weft_future_t *f, void (*fn)(weft_future_t *f, void *arg),
+                                     void *arg);
+/* Frees f; callbacks registered and never scheduled never run. One
+ * scheduled and not yet run keeps f's memory until it has run, so it
+ * may still read f (weft_future_result). Returns 0, -EINVAL, -EBUSY
+ * while tasks await it. Never suspends. */
 WEFT_API int weft_future_destroy(weft_future_t *f);
 
 /* ---- task groups (asyncio.TaskGroup) ---- */

@@ -1,12 +1,13 @@
-/* test_gather.c - waiting on many: gather, wait, as_completed, futures.
+/* test_gather.c - waiting on many: gather, wait, as_completed.
  *
  * Each test checks one behaviour weft.h documents: gather's two modes and
- * its cancellation, weft_wait's three conditions and its time-out (which
- * cancels nothing), as_completed's finishing order, and futures (many
- * awaiters, errors, cancellation, set-once, done callbacks, destroy while
- * awaited, awaiting under a deadline).
+ * its cancellation, weft_wait's three conditions, its time-out (which
+ * cancels nothing; a negative one has expired) and its set of tasks
+ * (each counted once, an empty one refused, every task that ends with
+ * the first counted), as_completed's finishing order and its set.
+ * Futures have test_future.c.
  *
- * Covers: src/gather.c and src/future.c.
+ * Covers: src/gather.c.
  */
 #include "harness.h"
 
@@ -551,211 +552,6 @@ static void test_as_completed_hands_out_a_task_passed_twice_once(void **state)
     run(as_completed_dup_main, NULL);
 }
 
-/* ---- futures ---- */
-
-typedef struct {
-    weft_future_t *f;
-    int rc;
-    void *res;
-} fwaiter_t;
-
-static int future_waiter(void *arg, void **result)
-{
-    (void)result;
-    fwaiter_t *w = arg;
-    w->rc = weft_future_await(w->f, &w->res);
-    return 0;
-}
-
-static int future_wake_main(void *arg, void **result)
-{
-    (void)arg, (void)result;
-    weft_future_t *f;
-    assert_int_equal(weft_future_create(&f), 0);
-    assert_false(weft_future_done(f));
-    fwaiter_t w[3];
-    weft_task_t *t[3];
-    for (int i = 0; i < 3; i++) {
-        w[i] = (fwaiter_t){.f = f, .rc = 1};
-        assert_int_equal(weft_spawn(&t[i], future_waiter, &w[i], NULL), 0);
-    }
-    assert_int_equal(weft_yield(), 0);
-    for (int i = 0; i < 3; i++)
-        assert_int_equal(weft_task_state(t[i]), WEFT_TASK_WAITING);
-    int val;
-    assert_int_equal(weft_future_set_result(f, &val), 0);
-    assert_true(weft_future_done(f));
-    assert_int_equal(weft_future_set_result(f, NULL), -EALREADY);
-    assert_int_equal(weft_future_set_error(f, -EIO), -EALREADY);
-    assert_int_equal(weft_future_cancel(f), -EALREADY);
-    for (int i = 0; i < 3; i++) {
-        assert_int_equal(weft_await(t[i], NULL), 0);
-        assert_int_equal(w[i].rc, 0);
-        assert_ptr_equal(w[i].res, &val);
-    }
-    /* awaiting a done future returns at once, with the first outcome */
-    void *res = NULL;
-    assert_int_equal(weft_future_await(f, &res), 0);
-    assert_ptr_equal(res, &val);
-    release_all(t, 3);
-    assert_int_equal(weft_future_destroy(f), 0);
-    return 0;
-}
-
-static void test_future_set_result_wakes_every_awaiter(void **state)
-{
-    run(future_wake_main, NULL);
-}
-
-static int future_error_main(void *arg, void **result)
-{
-    (void)arg, (void)result;
-    weft_future_t *f, *g;
-    fwaiter_t w[2];
-    weft_task_t *t[2];
-    assert_int_equal(weft_future_create(&f), 0);
-    assert_int_equal(weft_future_create(&g), 0);
-    w[0] = (fwaiter_t){.f = f, .rc = 1};
-    w[1] = (fwaiter_t){.f = g, .rc = 1};
-    for (int i = 0; i < 2; i++)
-        assert_int_equal(weft_spawn(&t[i], future_waiter, &w[i], NULL), 0);
-    assert_int_equal(weft_yield(), 0);
-    assert_int_equal(weft_future_set_error(f, 0), -EINVAL);
-    assert_int_equal(weft_future_set_error(f, EIO), -EINVAL);
-    assert_int_equal(weft_future_set_error(f, -EIO), 0);
-    assert_int_equal(weft_future_cancel(g), 0);
-    assert_int_equal(weft_future_set_result(g, NULL), -EALREADY);
-    for (int i = 0; i < 2; i++)
-        assert_int_equal(weft_await(t[i], NULL), 0);
-    assert_int_equal(w[0].rc, -EIO);
-    assert_int_equal(w[1].rc, -ECANCELED);
-    assert_int_equal(weft_future_await(f, NULL), -EIO);
-    assert_int_equal(weft_future_await(g, NULL), -ECANCELED);
-    /* the awaiting task itself was not cancelled */
-    assert_false(weft_task_cancelled(t[1]));
-    release_all(t, 2);
-    assert_int_equal(weft_future_destroy(f), 0);
-    assert_int_equal(weft_future_destroy(g), 0);
-    assert_int_equal(weft_future_set_result(NULL, NULL), -EINVAL);
-    assert_int_equal(weft_future_await(NULL, NULL), -EINVAL);
-    assert_int_equal(weft_future_destroy(NULL), -EINVAL);
-    assert_false(weft_future_done(NULL));
-    return 0;
-}
-
-static void test_future_set_error_and_cancel_reach_awaiters(void **state)
-{
-    run(future_error_main, NULL);
-}
-
-static int fcb_calls;
-static weft_future_t *fcb_last;
-
-static void future_cb(weft_future_t *f, void *arg)
-{
-    fcb_calls++;
-    fcb_last = f;
-    if (arg)
-        (*(int *)arg)++;
-}
-
-static int future_cb_main(void *arg, void **result)
-{
-    (void)arg, (void)result;
-    weft_future_t *f, *g;
-    int a = 0, b = 0, c = 0, never = 0;
-    assert_int_equal(weft_future_create(&f), 0);
-    assert_int_equal(weft_future_on_done(f, future_cb, &a), 0);
-    assert_int_equal(weft_future_on_done(f, future_cb, &b), 0);
-    assert_int_equal(fcb_calls, 0);
-    assert_int_equal(weft_future_set_result(f, NULL), 0);
-    assert_int_equal(a, 1);
-    assert_int_equal(b, 1);
-    assert_ptr_equal(fcb_last, f);
-    assert_int_equal(weft_future_on_done(f, future_cb, &c), 0); /* at once */
-    assert_int_equal(c, 1);
-    assert_int_equal(weft_future_cancel(f), -EALREADY);
-    assert_int_equal(weft_sleep(WEFT_MSEC(1)), 0);
-    assert_int_equal(fcb_calls, 3);
-    assert_int_equal(weft_future_on_done(NULL, future_cb, NULL), -EINVAL);
-    assert_int_equal(weft_future_on_done(f, NULL, NULL), -EINVAL);
-    assert_int_equal(weft_future_destroy(f), 0);
-    /* a callback on a future destroyed before it is done never runs */
-    assert_int_equal(weft_future_create(&g), 0);
-    assert_int_equal(weft_future_on_done(g, future_cb, &never), 0);
-    assert_int_equal(weft_future_destroy(g), 0);
-    assert_int_equal(never, 0);
-    return 0;
-}
-
-static void test_future_on_done_runs_once_also_when_added_after(void **state)
-{
-    fcb_calls = 0;
-    run(future_cb_main, NULL);
-    assert_int_equal(fcb_calls, 3);
-}
-
-static int future_destroy_busy_main(void *arg, void **result)
-{
-    (void)arg, (void)result;
-    weft_future_t *f;
-    assert_int_equal(weft_future_create(&f), 0);
-    fwaiter_t w = {.f = f, .rc = 1};
-    weft_task_t *t;
-    assert_int_equal(weft_spawn(&t, future_waiter, &w, NULL), 0);
-    assert_int_equal(weft_yield(), 0);
-    assert_int_equal(weft_future_destroy(f), -EBUSY);
-    assert_false(weft_future_done(f)); /* untouched */
-    assert_int_equal(weft_future_set_result(f, (void *)(intptr_t)5), 0);
-    assert_int_equal(weft_await(t, NULL), 0);
-    assert_int_equal(w.rc, 0);
-    assert_int_equal((intptr_t)w.res, 5);
-    assert_int_equal(weft_future_destroy(f), 0);
-    weft_task_release(t);
-    return 0;
-}
-
-static void test_future_destroy_with_waiter_returns_ebusy(void **state)
-{
-    run(future_destroy_busy_main, NULL);
-}
-
-static int future_deadline_main(void *arg, void **result)
-{
-    (void)arg, (void)result;
-    weft_future_t *f;
-    assert_int_equal(weft_future_create(&f), 0);
-    weft_deadline_t d;
-    int64_t t0 = weft_now();
-    assert_int_equal(weft_deadline_push(&d, WEFT_MSEC(10)), 0);
-    void *res = (void *)(intptr_t)77;
-    assert_int_equal(weft_future_await(f, &res), -ETIMEDOUT);
-    assert_int_equal(weft_deadline_pop(&d), -ETIMEDOUT);
-    assert_true(weft_now() - t0 >= WEFT_MSEC(10));
-    assert_true(weft_now() - t0 < WEFT_SEC(2));
-    assert_int_equal((intptr_t)res, 77); /* not written */
-    assert_false(weft_future_done(f));   /* untouched */
-    /* no waiter is left behind: destroy would say -EBUSY otherwise,
-     * and setting it now still works */
-    assert_int_equal(weft_future_set_result(f, (void *)(intptr_t)9), 0);
-    assert_int_equal(weft_future_await(f, &res), 0);
-    assert_int_equal((intptr_t)res, 9);
-    assert_int_equal(weft_future_destroy(f), 0);
-    return 0;
-}
-
-static void test_future_await_with_deadline_times_out_future_untouched(void **state)
-{
-    run(future_deadline_main, NULL);
-}
-
-static void test_future_outside_loop_returns_eperm(void **state)
-{
-    weft_future_t *f = NULL;
-    assert_int_equal(weft_future_create(&f), -EPERM);
-    assert_int_equal(weft_future_create(NULL), -EINVAL);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -773,12 +569,6 @@ int main(void)
         cmocka_unit_test(test_as_completed_yields_in_finishing_order_then_done),
         cmocka_unit_test(test_as_completed_hands_out_every_task_finished_meanwhile_in_order),
         cmocka_unit_test(test_as_completed_hands_out_a_task_passed_twice_once),
-        cmocka_unit_test(test_future_set_result_wakes_every_awaiter),
-        cmocka_unit_test(test_future_set_error_and_cancel_reach_awaiters),
-        cmocka_unit_test(test_future_on_done_runs_once_also_when_added_after),
-        cmocka_unit_test(test_future_destroy_with_waiter_returns_ebusy),
-        cmocka_unit_test(test_future_await_with_deadline_times_out_future_untouched),
-        cmocka_unit_test(test_future_outside_loop_returns_eperm),
     };
     return run_suite(tests, NULL, NULL);
 }
