@@ -896,6 +896,11 @@ WEFT_API int weft_lock_try_acquire(weft_lock_t *l);
 WEFT_API int weft_lock_release(weft_lock_t *l);
 /* True while some task holds l (or it is handed to a waiter). */
 WEFT_API bool weft_lock_locked(const weft_lock_t *l);
+/* The number of tasks waiting to acquire l, not counting one already
+ * handed it (or woken to compete for it, or interrupted) and yet to run
+ * (the "waiters:N" of asyncio's Lock repr). Takes l's own short lock:
+ * O(waiters). Never suspends; any thread. -EINVAL for NULL. */
+WEFT_API int weft_lock_waiters(const weft_lock_t *l);
 /* Frees l. Never suspends. Returns 0, -EINVAL, -EBUSY while a task waits
  * for it. */
 WEFT_API int weft_lock_destroy(weft_lock_t *l);
@@ -913,6 +918,11 @@ WEFT_API int weft_event_set(weft_event_t *e);
 WEFT_API int weft_event_clear(weft_event_t *e);
 /* True while e is set. */
 WEFT_API bool weft_event_is_set(const weft_event_t *e);
+/* The number of tasks waiting for e to be set, not counting one already
+ * woken (by a set, a cancellation or a deadline) and yet to run (the
+ * "waiters:N" of asyncio's Event repr). O(waiters). Never suspends; any
+ * thread. -EINVAL for NULL. */
+WEFT_API int weft_event_waiters(const weft_event_t *e);
 /* Waits until e is set. Suspends unless e is already set (then returns 0
  * at once). Returns 0, -ECANCELED, -ETIMEDOUT, -EPERM, -EINVAL. */
 WEFT_API int weft_event_wait(weft_event_t *e);
@@ -975,8 +985,15 @@ WEFT_API int weft_sem_try_acquire(weft_sem_t *s);
  * -EOVERFLOW for a bounded semaphore already at its initial value (or a
  * value of INT_MAX; the value is unchanged), -EINVAL. */
 WEFT_API int weft_sem_release(weft_sem_t *s);
-/* Returns the number of free permits (0 while tasks wait), or -EINVAL. */
+/* Returns the number of free permits, or -EINVAL. Free permits and
+ * waiting tasks coexist only until a waiter already handed a permit has
+ * run: it hands them on to those behind it (see weft_sem_acquire). */
 WEFT_API int weft_sem_value(const weft_sem_t *s);
+/* The number of tasks waiting for a permit, not counting one already
+ * handed a permit (or interrupted) and yet to run (the "waiters:N" of
+ * asyncio's Semaphore repr). O(waiters). Never suspends; any thread.
+ * -EINVAL for NULL. */
+WEFT_API int weft_sem_waiters(const weft_sem_t *s);
 /* Frees s. Returns 0, -EINVAL, -EBUSY while a task waits on it. */
 WEFT_API int weft_sem_destroy(weft_sem_t *s);
 
