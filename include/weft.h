@@ -62,6 +62,22 @@
  *    -ETIMEDOUT once a deadline scope around it has passed.
  *  - Objects are opaque; whoever creates one owns it and destroys it with
  *    the matching _destroy call unless the documentation says otherwise.
+ *  - Timeouts, one rule for every call that takes one: a timeout is a
+ *    duration in nanoseconds (int64_t) counted from the call, and
+ *    WEFT_FOREVER means no limit. A timeout of 0 or less has already
+ *    expired, a negative one exactly as 0: a call that would wait does
+ *    not wait, and answers at once what it answers when time is up
+ *    (-ETIMEDOUT, or the "not ready" answer its documentation names:
+ *    -EAGAIN for weft_select, a count for weft_wait); a sleep or a
+ *    callback whose delay has expired is due now (weft_sleep yields
+ *    once, weft_call_later runs on the loop's next turn); a deadline
+ *    scope pushed with one ends at now + timeout, an instant already
+ *    past, not moved up to now (its `when` says so). An instant of
+ *    weft_now() (weft_deadline_push_at, weft_sleep_until, weft_call_at)
+ *    in the past has expired the same way. A deadline scope bounds every
+ *    wait inside it on top of a call's own timeout. Fields of option
+ *    structs, where a zeroed struct means every default, say themselves
+ *    what 0 means.
  */
 #ifndef WEFT_H
 #define WEFT_H
@@ -245,16 +261,20 @@ WEFT_API int weft_gen_next(weft_gen_t *gen, void **out);
  * with the next yielded value in *out (out may be NULL); WEFT_DONE once gen
  * is exhausted, with its final value in *out the first time (NULL after),
  * and WEFT_DONE on every later call; gen's own negative error
- * the one time its function fails. Misuse: -EINVAL (NULL), -EBUSY (gen is
- * running), -WEFT_ETHREAD (started on another thread). Runs as part of the calling
- * task if there is one, so it suspends exactly when the generator's body
- * does. */
+ * the one time its function fails (-ECANCELED included: a body that
+ * returns the -ECANCELED of its task's cancellation reports it, as a
+ * CancelledError leaves a Python generator). Misuse: -EINVAL (NULL),
+ * -EBUSY (gen is running), -WEFT_ETHREAD (started on another thread). Runs as
+ * part of the calling task if there is one, so it suspends exactly when
+ * the generator's body does. */
 WEFT_API int weft_gen_send(weft_gen_t *gen, void *value, void **out);
 
 /* Inside a generator: hands `value` to the consumer and waits to be
  * advanced. Returns 0 when advanced, with the sent value (NULL for next) in
  * *sent (sent may be NULL); -ECANCELED when the generator is being closed:
- * the body should then clean up and return (like GeneratorExit). Returns
+ * the body should then clean up and return (like GeneratorExit); the
+ * error of a weft_gen_throw, which the body may handle and go on (yield
+ * again, or return). *sent is left untouched on an error. Returns
  * -WEFT_ENOTCORO when the caller is not a generator's body. */
 WEFT_API int weft_gen_yield(void *value, void **sent);
 
@@ -262,19 +282,56 @@ WEFT_API int weft_gen_yield(void *value, void **sent);
  * `yield from`): every value sub yields goes to our consumer, every value
  * sent to us goes to sub. Returns 0 when sub is exhausted, with its final
  * value in *result (result may be NULL); sub's negative error if it failed;
- * -ECANCELED if we were closed meanwhile (sub is closed first);
- * -WEFT_ENOTCORO outside a generator; -EINVAL if sub is NULL or is the caller itself. The
+ * -ECANCELED if we were closed meanwhile (sub is closed first; if sub's
+ * clean-up fails, its error instead, so a delegator that returns what
+ * yield_from returned makes the close report it); -WEFT_ENOTCORO outside a
+ * generator; -EINVAL if sub is NULL or is the caller itself. An error
+ * thrown at us (weft_gen_throw) while we delegate goes to sub first (a
+ * thrown -ECANCELED closes sub, as above): if sub handles it and yields,
+ * that value goes to our consumer; if sub returns, so does yield_from,
+ * with sub's value; if sub fails, yield_from returns sub's error. The
  * caller still owns sub. */
 WEFT_API int weft_gen_yield_from(weft_gen_t *sub, void **result);
 
+/* Raises the error err (a negative errno) inside gen at its suspension
+ * point (Python's generator.throw): the pending weft_gen_yield returns
+ * err, and the body may handle it and go on. Returns as weft_gen_send
+ * does: 0 with the next yielded value in *out (out may be NULL; NULL on
+ * every other return), WEFT_DONE with the final value if the body then
+ * returned 0, or the body's error (err itself if the body passed it on).
+ * A generator that never started finishes without running its body, and
+ * one already finished cannot catch it: both return err. Misuse: -EINVAL
+ * (gen NULL, err >= 0), -EBUSY (gen is running), -WEFT_ETHREAD (started on
+ * another thread). A delegating generator hands err to its
+ * sub-generator first (weft_gen_yield_from). Suspends only if the body
+ * does. */
+WEFT_API int weft_gen_throw(weft_gen_t *gen, int err, void **out);
+
 /* Closes gen: a suspended generator's pending weft_gen_yield returns
  * -ECANCELED so the body runs its clean-up and returns. Returns 0 when gen
- * is (now) finished, -EPROTO if the body yielded again instead of
- * returning (it is then discarded), -EINVAL (NULL), -EBUSY (running),
- * -WEFT_ETHREAD (started on another thread: nothing is done). Closing a
- * generator that never started or is exhausted just marks it finished.
- * Suspends only if the body's clean-up does. */
+ * is (now) finished (the body returned 0 or -ECANCELED), the body's own
+ * error if its clean-up failed (a delegating generator's includes its
+ * sub-generator's: weft_gen_yield_from), -EPROTO if the body yielded
+ * again instead of returning (it is then discarded), -EINVAL (NULL),
+ * -EBUSY (running), -WEFT_ETHREAD (started on another thread: nothing is
+ * done). Closing a generator that never started or is
+ * finished just marks it finished and returns 0. Suspends only if the
+ * body's clean-up does. */
 WEFT_API int weft_gen_close(weft_gen_t *gen);
+
+/* weft_gen_close, which also stores in *result (result may be NULL) the
+ * value the body returned on being closed (Python 3.13's close() return
+ * value): the *result a body set when it returned 0 during this close;
+ * NULL when it returned an error or -ECANCELED, yielded again, or gen
+ * never started or had already finished. Same returns as weft_gen_close.
+ * (A separate call, so weft_gen_close keeps its one-argument shape.) */
+WEFT_API int weft_gen_close_value(weft_gen_t *gen, void **result);
+
+/* Returns true while gen's body is running: between a next, send, throw
+ * or close and the body's next yield or return, including while the body
+ * resumes another generator (a delegation) or its task is suspended in
+ * the body (Python's gi_running). False for NULL. Never suspends. */
+WEFT_API bool weft_gen_running(const weft_gen_t *gen);
 
 /* Returns true once gen is exhausted, closed or failed. */
 WEFT_API bool weft_gen_done(const weft_gen_t *gen);
@@ -299,7 +356,8 @@ WEFT_API int weft_gen_destroy(weft_gen_t *gen);
 #define WEFT_USEC(us) ((int64_t)(us) * 1000)
 #define WEFT_MSEC(ms) ((int64_t)(ms) * 1000000)
 #define WEFT_SEC(s) ((int64_t)(s) * 1000000000)
-/* "No deadline": an instant that never comes. */
+/* "No deadline" and "no limit": an instant that never comes, a timeout
+ * that never expires (weft.h's rule for timeouts, at the top). */
 #define WEFT_FOREVER INT64_MAX
 
 /* Returns the monotonic clock in nanoseconds. Never suspends. */
@@ -590,7 +648,9 @@ WEFT_API int weft_task_on_done(weft_task_t *t, void (*fn)(weft_task_t *t, void *
  * -WEFT_ENOTASK. */
 WEFT_API int weft_yield(void);
 
-/* Sleeps for ns nanoseconds (<= 0: a weft_yield). Suspends. Returns 0,
+/* Sleeps for ns nanoseconds (0 or less has expired: a weft_yield, one
+ * turn of the loop; WEFT_FOREVER until cancelled or a deadline scope
+ * ends). Suspends. Returns 0,
  * -ECANCELED, or -ETIMEDOUT if a deadline scope ends first (it wakes at
  * that deadline), -WEFT_ENOTASK. */
 WEFT_API int weft_sleep(int64_t ns);
@@ -663,12 +723,17 @@ typedef struct weft_deadline {
  * has already expired: the deadline is that instant in the past;
  * WEFT_FOREVER: none, a scope to reschedule later): until it is popped,
  * every suspending call of the task returns -ETIMEDOUT once the deadline
- * has passed (asyncio.timeout). Scopes nest; an inner scope never extends
- * an outer one. Never suspends. Returns 0, -EINVAL (d NULL), -EALREADY (d
- * is already open: pop it first), -WEFT_ENOTASK outside a task. */
+ * has passed. WEFT_FOREVER: no deadline of its own. A timeout of 0 or
+ * less has expired: the scope ends at now + timeout_ns, an instant
+ * already past (d->when says so; it is not moved up to now), and the
+ * first suspending call inside returns -ETIMEDOUT. Scopes nest; an inner
+ * scope never extends an outer one (asyncio.timeout). Never suspends.
+ * Returns 0, -EINVAL (d NULL), -EALREADY (d is already open: pop it
+ * first), -WEFT_ENOTASK outside a task. */
 WEFT_API int weft_deadline_push(weft_deadline_t *d, int64_t timeout_ns);
 
-/* The same, with an absolute instant of weft_now(). */
+/* The same, with an absolute instant of weft_now() (WEFT_FOREVER: none;
+ * an instant in the past has expired). */
 WEFT_API int weft_deadline_push_at(weft_deadline_t *d, int64_t when);
 
 /* Moves open scope d's own deadline to the instant `when` (asyncio's
@@ -688,9 +753,11 @@ WEFT_API int64_t weft_deadline_when(const weft_deadline_t *d);
  * 0; -EINVAL if d is not the task's innermost open scope. */
 WEFT_API int weft_deadline_pop(weft_deadline_t *d);
 
-/* Waits for t at most timeout_ns (negative: already expired, as 0).
- * Suspends. On time-out, cancels t (reason WEFT_CANCEL_DEADLINE), waits
- * until it has unwound and returns -ETIMEDOUT; otherwise as weft_await.
+/* Waits for t at most timeout_ns (WEFT_FOREVER: no limit; 0 or less has
+ * expired: t's outcome if it has already finished, else a time-out at
+ * once, as asyncio.wait_for). Suspends. On time-out, cancels t (reason
+ * WEFT_CANCEL_DEADLINE), waits
+ * until it has unwound, and returns -ETIMEDOUT; otherwise as weft_await.
  * If the caller is cancelled, t is cancelled too and awaited, and the
  * call returns -ECANCELED (asyncio.wait_for). Either way, when t ended
  * other than cancelled while it was being cancelled (it finished, or
@@ -729,25 +796,40 @@ WEFT_API int weft_gather(weft_task_t *const *tasks, size_t n, void **results, in
 /* Waits until, among the n tasks, the first has finished
  * (WEFT_FIRST_COMPLETED), the first has failed or all finished
  * (WEFT_FIRST_EXCEPTION), or all have (WEFT_ALL_COMPLETED), or until
- * timeout_ns passes (negative: no timeout). Suspends. Cancels nothing.
- * Returns how many have finished (weft_task_done says which), so a
- * time-out is a count below what was asked, not an error; -ECANCELED or
- * -ETIMEDOUT if the caller was cancelled or its deadline scope passed;
- * -EINVAL for bad arguments; -WEFT_ENOTASK outside a task. */
+ * timeout_ns passes (WEFT_FOREVER: no limit; 0 or less has expired: no
+ * wait, the count of those finished now). Suspends (unless the timeout
+ * has expired or the condition holds already). Cancels nothing.
+ * The tasks are a set, as asyncio.wait takes them: a task passed twice
+ * counts once. Once the condition is met, the caller lets the tasks
+ * already ready on its loop take their step before it counts (asyncio's
+ * wait returns a loop iteration after the completion that met it), so
+ * tasks that end together are counted together. Returns how many have
+ * finished (every one, not only the one that met the condition;
+ * weft_task_done says which), so a time-out is a count below what was
+ * asked, not an error; -ECANCELED or -ETIMEDOUT if the caller was
+ * cancelled or its deadline scope passed; -EINVAL for bad arguments and
+ * for an empty set (n 0, as asyncio.wait refuses one); -ENOMEM;
+ * -WEFT_ENOTASK outside a task. */
 WEFT_API int weft_wait(weft_task_t *const *tasks, size_t n, int return_when, int64_t timeout_ns);
 
 /* Iterates over tasks in the order they finish (asyncio.as_completed). */
 typedef struct weft_as_completed weft_as_completed_t;
 
 /* Starts an iteration over n tasks (copied; the caller keeps its
- * references and the tasks must outlive the iteration). Never suspends.
+ * references and the tasks must outlive the iteration). The tasks are a
+ * set, as asyncio.as_completed takes them: a task passed twice is handed
+ * out once. n 0 gives an iteration that is done at once. Never suspends.
  * Returns 0, -EINVAL, -ENOMEM; *ac is owned by the caller. */
 WEFT_API int weft_as_completed_create(weft_as_completed_t **ac, weft_task_t *const *tasks,
                                       size_t n);
-/* Waits for the next task to finish and stores it in *task. Suspends.
- * Returns 0, WEFT_DONE once every task has been returned, -ECANCELED,
- * -ETIMEDOUT, -EINVAL, -EBUSY (another task waits in next),
- * -WEFT_ENOTASK. */
+/* Stores in *task the next task in the order they finished: one that
+ * finished since the last call if there is one (without suspending),
+ * else waits for one. Every task is handed out exactly once, however
+ * many finish between two calls; tasks already finished when the
+ * iteration started come first, in the order they were passed. Returns
+ * 0, WEFT_DONE once every task has been returned, -ECANCELED,
+ * -ETIMEDOUT, -EINVAL, -WEFT_ENOTASK (not in a task), -EBUSY (another
+ * task waits in next). */
 WEFT_API int weft_as_completed_next(weft_as_completed_t *ac, weft_task_t **task);
 /* Ends the iteration; never suspends; 0 or -EINVAL (also -EBUSY while a
  * task waits in next). */
@@ -776,11 +858,38 @@ WEFT_API int weft_future_cancel(weft_future_t *f);
 WEFT_API int weft_future_await(weft_future_t *f, void **result);
 /* True once f has a result, an error, or was cancelled. */
 WEFT_API bool weft_future_done(const weft_future_t *f);
-/* Registers fn(f, arg) to run when f is done (at once if it is).
- * Returns 0, -EINVAL, -ENOMEM. */
+/* Reads a done future's outcome without waiting (asyncio's
+ * Future.result()): returns f's status (0, its error, or -ECANCELED if
+ * f was cancelled) with its result in *result (result may be NULL; NULL
+ * for an error); -EAGAIN if f is not done yet (*result untouched);
+ * -EINVAL (f NULL). Never suspends; any thread; may be called from a
+ * callback. */
+WEFT_API int weft_future_result(const weft_future_t *f, void **result);
+/* Registers fn(f, arg) to run once f is done, as asyncio's
+ * add_done_callback: never inside the call that completes f (nor inside
+ * this one when f is done already), but on a later turn of a loop, in
+ * the order the callbacks were registered: on the loop of the task that
+ * registered it (another worker's task's callback runs on that worker);
+ * registered outside any task (from a callback), on the loop of whoever
+ * completes f (f's own loop if that is no loop). It runs outside any
+ * task, as a weft_call_soon callback does, so it must not suspend; a loop
+ * that closes before that turn drops it unrun. A callback registered
+ * from a callback runs after those already scheduled. f stays valid for
+ * it even if it was destroyed meanwhile. Returns 0, -EINVAL, -ENOMEM.
+ * Never suspends. */
 WEFT_API int weft_future_on_done(weft_future_t *f, void (*fn)(weft_future_t *f, void *arg),
                                  void *arg);
-/* Frees f. Returns 0, -EINVAL, -EBUSY while tasks await it. */
+/* Removes every done callback fn(f, arg) registered on f with this fn
+ * and this arg that has not been scheduled yet (asyncio's
+ * remove_done_callback): once f is done its callbacks are on their way
+ * and none can be removed. Returns how many were removed (0 if none),
+ * -EINVAL (f or fn NULL). Never suspends. */
+WEFT_API int weft_future_remove_done(weft_future_t *f, void (*fn)(weft_future_t *f, void *arg),
+                                     void *arg);
+/* Frees f; callbacks registered and never scheduled never run. One
+ * scheduled and not yet run keeps f's memory until it has run, so it
+ * may still read f (weft_future_result). Returns 0, -EINVAL, -EBUSY
+ * while tasks await it. Never suspends. */
 WEFT_API int weft_future_destroy(weft_future_t *f);
 
 /* ---- task groups (asyncio.TaskGroup) ---- */
@@ -823,9 +932,11 @@ typedef void (*weft_callback_fn)(void *arg);
  * loop, not in a task: it must not call suspending functions (they
  * return -WEFT_ENOTASK there). Returns 0, -EINVAL, -WEFT_ENOLOOP, -ENOMEM. */
 WEFT_API int weft_call_soon(weft_handle_t **h, weft_callback_fn fn, void *arg);
-/* Schedules fn(arg) delay_ns from now. As weft_call_soon. */
+/* Schedules fn(arg) delay_ns from now (0 or less has expired: due now,
+ * it runs on the loop's next turn). As weft_call_soon. */
 WEFT_API int weft_call_later(weft_handle_t **h, int64_t delay_ns, weft_callback_fn fn, void *arg);
-/* Schedules fn(arg) at the instant `when` of weft_now(). As weft_call_soon. */
+/* Schedules fn(arg) at the instant `when` of weft_now() (one in the past
+ * is due now). As weft_call_soon. */
 WEFT_API int weft_call_at(weft_handle_t **h, int64_t when, weft_callback_fn fn, void *arg);
 /* Cancels the callback if it has not run yet, and drops the handle.
  * Returns 0 if it was cancelled, -EALREADY if it had already run (the
@@ -929,6 +1040,11 @@ WEFT_API int weft_lock_try_acquire(weft_lock_t *l);
 WEFT_API int weft_lock_release(weft_lock_t *l);
 /* True while some task holds l (or it is handed to a waiter). */
 WEFT_API bool weft_lock_locked(const weft_lock_t *l);
+/* The number of tasks waiting to acquire l, not counting one already
+ * handed it (or woken to compete for it, or interrupted) and yet to run
+ * (the "waiters:N" of asyncio's Lock repr). Takes l's own short lock:
+ * O(waiters). Never suspends; any thread. -EINVAL for NULL. */
+WEFT_API int weft_lock_waiters(const weft_lock_t *l);
 /* Frees l. Never suspends. Returns 0, -EINVAL, -EBUSY while a task waits
  * for it. */
 WEFT_API int weft_lock_destroy(weft_lock_t *l);
@@ -946,6 +1062,11 @@ WEFT_API int weft_event_set(weft_event_t *e);
 WEFT_API int weft_event_clear(weft_event_t *e);
 /* True while e is set. */
 WEFT_API bool weft_event_is_set(const weft_event_t *e);
+/* The number of tasks waiting for e to be set, not counting one already
+ * woken (by a set, a cancellation or a deadline) and yet to run (the
+ * "waiters:N" of asyncio's Event repr). O(waiters). Never suspends; any
+ * thread. -EINVAL for NULL. */
+WEFT_API int weft_event_waiters(const weft_event_t *e);
 /* Waits until e is set. Suspends unless e is already set (then returns 0
  * at once). Returns 0, -ECANCELED, -ETIMEDOUT, -WEFT_ENOTASK, -EINVAL. */
 WEFT_API int weft_event_wait(weft_event_t *e);
@@ -1009,8 +1130,15 @@ WEFT_API int weft_sem_try_acquire(weft_sem_t *s);
  * -EOVERFLOW for a bounded semaphore already at its initial value (or a
  * value of INT_MAX; the value is unchanged), -EINVAL. */
 WEFT_API int weft_sem_release(weft_sem_t *s);
-/* Returns the number of free permits (0 while tasks wait), or -EINVAL. */
+/* Returns the number of free permits, or -EINVAL. Free permits and
+ * waiting tasks coexist only until a waiter already handed a permit has
+ * run: it hands them on to those behind it (see weft_sem_acquire). */
 WEFT_API int weft_sem_value(const weft_sem_t *s);
+/* The number of tasks waiting for a permit, not counting one already
+ * handed a permit (or interrupted) and yet to run (the "waiters:N" of
+ * asyncio's Semaphore repr). O(waiters). Never suspends; any thread.
+ * -EINVAL for NULL. */
+WEFT_API int weft_sem_waiters(const weft_sem_t *s);
 /* Frees s. Returns 0, -EINVAL, -EBUSY while a task waits on it. */
 WEFT_API int weft_sem_destroy(weft_sem_t *s);
 
@@ -1176,10 +1304,11 @@ typedef struct weft_select_case {
  * its index (Go's select). When several are ready, one is picked
  * uniformly at random. A receive on a closed, drained channel, and a
  * send on a closed channel, complete with status -EPIPE (value NULL for
- * a receive). timeout_ns < 0 waits for ever; 0 does not wait (-EAGAIN if
- * no case is ready; then it may be called from a callback); > 0 waits at
- * most that long (-ETIMEDOUT). Suspends (unless timeout_ns is 0 or a case
- * is ready). Only the returned case happened; a case that completed
+ * a receive). timeout_ns WEFT_FOREVER waits without a limit; 0 or less
+ * has expired and does not wait (-EAGAIN if no case is ready; then it
+ * may be called from a callback); > 0 waits at most that long
+ * (-ETIMEDOUT). Suspends (unless the timeout has expired or a case is
+ * ready). Only the returned case happened; a case that completed
  * before a cancellation arrived is returned as completed. Returns the
  * index, -ETIMEDOUT, -ECANCELED, -EAGAIN, -ENOMEM (waiting needs one
  * small allocation), -WEFT_ENOTASK (must wait outside a task), -EINVAL (cases
@@ -1856,9 +1985,10 @@ WEFT_API int weft_signal_handle(int signo, weft_callback_fn fn, void *arg);
 #define WEFT_WRITABLE 2 /* weft_fd_wait: wait for / report writability */
 
 /* Waits until fd is ready for `events` (WEFT_READABLE, WEFT_WRITABLE or
- * both). timeout_ns < 0 waits without a limit of its own, 0 only looks
- * (poll(2), never suspends), > 0 waits at most that long; the task's
- * deadline scopes apply either way. Suspends (unless timeout_ns is 0).
+ * both). timeout_ns WEFT_FOREVER waits without a limit of its own; 0 or
+ * less has expired: it only looks (poll(2), never suspends); > 0 waits
+ * at most that long; the task's deadline scopes apply either way.
+ * Suspends (unless the timeout has expired).
  * Returns the ready events among those asked (> 0; an error or hang-up
  * on the fd reports as ready in both directions, so the library meets
  * it), -ETIMEDOUT (timeout_ns or a deadline scope), -ECANCELED, -EBUSY

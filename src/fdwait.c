@@ -239,7 +239,7 @@ int weft_fd_wait(int fd, int events, int64_t timeout_ns)
     int rc = weft__wait_check(self);
     if (rc)
         return rc;
-    if (timeout_ns == 0)
+    if (timeout_ns <= 0) /* expired already: a look, never a wait */
         return poll_now(fd, events);
     weft__loop_t *L = self->loop;
     weft__fdrec_t *r;
@@ -265,11 +265,7 @@ int weft_fd_wait(int fd, int events, int64_t timeout_ns)
     L->nwatch += ((events & WEFT_READABLE) != 0) + ((events & WEFT_WRITABLE) != 0);
     self->b->waiter.slot = r;
     self->b->waiter.aux = (uintptr_t)events;
-    int64_t until = WEFT_FOREVER;
-    if (timeout_ns > 0) {
-        int64_t now = weft_now();
-        until = timeout_ns > WEFT_FOREVER - 1 - now ? WEFT_FOREVER - 1 : now + timeout_ns;
-    }
+    int64_t until = weft__timeout_until(weft_now(), timeout_ns);
     rc = weft__park(self, &weft__wait_fd, (const void *)(intptr_t)fd, unpark_fd, until, NULL);
     return rc == 0 ? -ETIMEDOUT : rc; /* 0: our own timeout fired */
 }
