@@ -634,17 +634,47 @@ typedef struct weft_group weft_group_t;
 WEFT_API int weft_group_create(weft_group_t **g);
 /* Spawns a child in g (as weft_spawn). The group holds the child; *task,
  * if task is non-NULL, is a borrowed pointer valid until the group is
- * destroyed. Returns 0, -ECANCELED if the group is already failing or
- * cancelled (nothing is spawned), -EINVAL, -ENOMEM. */
+ * destroyed. Never suspends, and never fails for the group's limit: a
+ * child beyond it is made at once but waits to start (in spawn order,
+ * state WEFT_TASK_PENDING) until a running child ends; it holds no
+ * stack meanwhile (a task gets its stack when it first runs), and if the
+ * group is cancelled or fails first it ends -ECANCELED without running.
+ * Returns 0, -ECANCELED if the group is already failing or cancelled
+ * (nothing is spawned), -EINVAL, -EPERM (no loop), -ENOMEM. */
 WEFT_API int weft_group_spawn(weft_group_t *g, weft_task_t **task, weft_task_fn fn, void *arg,
                               const weft_task_opts_t *opts);
+/* Limits how many children of g run at once (Go's errgroup.SetLimit):
+ * n, or no limit for n 0. "Running" counts the children started or
+ * about to start, not yet finished. Lowering the limit stops no child;
+ * raising it starts waiting children at once. Never suspends. Returns 0
+ * or -EINVAL (g NULL). */
+WEFT_API int weft_group_set_limit(weft_group_t *g, size_t n);
+/* weft_group_spawn that first waits until fewer than the limit's
+ * children run (errgroup's Go), so the child starts at once: a producer
+ * that spawns in a loop goes no faster than the children finish. Waiting
+ * spawners are served in arrival order, after the children
+ * weft_group_spawn already holds back. Suspends (only at the limit).
+ * Returns 0 (the child spawned), -ECANCELED (the caller was cancelled,
+ * or the group is or gets cancelled or fails: nothing spawned),
+ * -ETIMEDOUT (the caller's deadline: nothing spawned), -EPERM (not in a
+ * task), -EINVAL, -ENOMEM. */
+WEFT_API int weft_group_spawn_wait(weft_group_t *g, weft_task_t **task, weft_task_fn fn,
+                                   void *arg, const weft_task_opts_t *opts);
+/* weft_group_spawn only if fewer than the limit's children run
+ * (errgroup's TryGo). Never suspends. Returns 0, -EAGAIN at the limit
+ * (nothing spawned), -ECANCELED (the group is failing or cancelled),
+ * -EINVAL, -EPERM (no loop), -ENOMEM. */
+WEFT_API int weft_group_try_spawn(weft_group_t *g, weft_task_t **task, weft_task_fn fn, void *arg,
+                                  const weft_task_opts_t *opts);
 /* Waits until every child has finished. Suspends. The first child to
  * fail (with anything but -ECANCELED) cancels its siblings, and wait
  * returns that failure once all have unwound; 0 if none failed. If the
  * caller is cancelled or times out while waiting, the children are
  * cancelled and awaited, and -ECANCELED or -ETIMEDOUT is returned. */
 WEFT_API int weft_group_wait(weft_group_t *g);
-/* Cancels every child of g. Never suspends. Returns 0 or -EINVAL. */
+/* Cancels every child of g (those held back by the limit end without
+ * running) and makes later spawns fail with -ECANCELED. Never suspends;
+ * call it from a task or a loop callback. Returns 0 or -EINVAL. */
 WEFT_API int weft_group_cancel(weft_group_t *g);
 /* Frees g and drops its children. Never suspends. Returns 0, -EINVAL,
  * -EBUSY if a child has not finished (call weft_group_wait first). */
