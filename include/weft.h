@@ -1668,10 +1668,14 @@ WEFT_API int weft_proc_destroy(weft_proc_t *p);
  * Signals, delivered as ordinary code on the loop (signalfd): never inside
  * a signal handler, so any weft or libc call is allowed.
  *
- * weft_run cancels its main task on SIGINT (when SIGINT is at its default
- * disposition and no handler or waiting task takes it), as asyncio.run does: a Ctrl-C unwinds the program through
- * the normal -ECANCELED path; a second SIGINT before main returns kills the
- * process as usual.
+ * weft_run cancels its main task on SIGINT or SIGTERM (each while it is
+ * at its default disposition and no handler or waiting task takes it),
+ * as asyncio.run does for SIGINT: a Ctrl-C, or the SIGTERM a service
+ * manager sends, unwinds the program through the normal -ECANCELED path;
+ * a second one of them before main returns kills the process as the
+ * signal would without weft. From the start of main these two are
+ * blocked in the loop's thread and read from its signalfd, so one that
+ * arrives while a server starts cancels main instead of killing it.
  * --------------------------------------------------------------------- */
 
 /* Waits until one of the n signals in signals[] (numbers such as SIGINT,
@@ -1684,6 +1688,17 @@ WEFT_API int weft_proc_destroy(weft_proc_t *p);
  * Returns 0, -ECANCELED, -ETIMEDOUT, -EINVAL (signals NULL, n 0, or a
  * number that cannot be caught: SIGKILL, SIGSTOP, < 1 or > 64), -EPERM. */
 WEFT_API int weft_signal_wait(const int *signals, size_t n, int *signo);
+
+/* Waits until SIGINT or SIGTERM arrives (the signals Ctrl-C and service
+ * managers such as systemd send to stop a program) and stores which in
+ * *signo (may be NULL): weft_signal_wait on those two. The usual end of
+ * a server's main task: listen, weft_signal_wait_stop, close. A waiting
+ * task takes the signal before weft_run's default of cancelling main. One
+ * that came earlier, while no task waited, has cancelled main already
+ * (where that default applies), so this call returns -ECANCELED in main:
+ * either way the program stops. Suspends. Returns 0, -ECANCELED,
+ * -ETIMEDOUT, -EPERM (not in a task), -ENOMEM. */
+WEFT_API int weft_signal_wait_stop(int *signo);
 
 /* Runs fn(arg) on the loop each time signal signo arrives (asyncio's
  * loop.add_signal_handler); fn NULL removes the handler. A handler takes

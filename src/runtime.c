@@ -359,7 +359,7 @@ int weft__run(weft__rt_t *rt, const weft_config_t *cfg, weft_task_fn main, void 
         }
         goto out;
     }
-    weft__signal_arm_sigint(mt); /* without it Ctrl-C kills as usual */
+    weft__signal_arm_stop(mt); /* without it Ctrl-C and SIGTERM kill as usual */
     bool stuck = false;
     while (weft__tstate(mt) != WEFT_TASK_DONE) {
         if (!weft__loop_turn(L) && (nw == 1 || weft__rt_stuck(rt))) {
@@ -375,7 +375,7 @@ int weft__run(weft__rt_t *rt, const weft_config_t *cfg, weft_task_fn main, void 
     }
     /* main returned: cancel what is left and let it unwind; plain threads
      * can post nothing more */
-    weft__signal_disarm_sigint();
+    weft__signal_disarm_stop();
     weft__rt_set_state(rt, WEFT__RT_CLOSED);
     if (nw > 1) {
         atomic_store(&rt->closing, true);
