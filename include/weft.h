@@ -1345,80 +1345,111 @@ WEFT_API int weft_listener_close(weft_listener_t *l);
 
 /* ---- servers (asyncio.start_server) ---- */
 
+/* A server: one or more listeners, each with a task that accepts
+ * connections and spawns a task per connection that runs the handler. */
 typedef struct weft_server weft_server_t;
 
 /* A connection's handler: runs as its own task; the server closes the
  * stream after it returns (the handler must not close it itself). Its
- * return value becomes the task's status; a failing connection (a reset,
- * a stalled peer) is not reported as an error nobody retrieved. */
+ * return value becomes the task's status. A server without a group
+ * reports no failure of a connection (a reset, a stalled peer) as an
+ * error nobody retrieved; in a group, a failure fails the group (see
+ * weft_server_opts_t.group). */
 typedef int (*weft_conn_fn)(weft_stream_t *s, void *arg);
 
+/* Server options. NULL or zeroed: every default. Later versions add
+ * fields at the end. */
 typedef struct weft_server_opts {
     weft_stream_opts_t stream; /* for every accepted stream */
-    size_t stack_size;         /* handler tasks' stacks (0: the loop's default) */
-    int max_conns;             /* more wait in the backlog (0: no limit) */
+    /* How weft_server_listen listens (ignored by weft_server_start, whose
+     * listener is made already). per_worker sets reuseport by itself. */
+    weft_listen_opts_t listen;
+    size_t stack_size; /* handler tasks' stacks (0: the loop's default) */
+    /* Most connections handled at once by each listener (with
+     * per_worker, by each worker); more wait in the backlog. 0: no limit. */
+    int max_conns;
     /* TLS (NULL: plain): each connection's task first runs the server
      * side of a handshake (weft_tls_wrap) with this context, which must
      * outlive the server; a failed handshake ends the connection without
      * calling the handler, and the server goes on. */
     struct weft_tls_ctx *tls;
+    /* Who supervises the connection tasks. NULL: the server itself (it
+     * holds them, and close cancels and awaits them). Else each
+     * connection's task is spawned into this group, so the caller
+     * supervises them with the group's rules: a handler that fails
+     * (returns a negative status other than -ECANCELED) fails the group:
+     * its other children, the server's other connections among them, are
+     * cancelled, its owner is cancelled unless it waits in
+     * weft_group_wait, and weft_group_wait returns that failure. A server
+     * whose group failed or was cancelled closes each new connection at
+     * once, until weft_server_close. A limit on the
+     * group (weft_group_set_limit) makes the accepting task wait for room
+     * (weft_group_spawn_wait) with one accepted connection in hand, while
+     * further clients wait in the backlog. weft_group_wait returns as
+     * soon as no child runs, also between two connections, so the usual
+     * order is weft_server_close, then weft_group_wait. The group must
+     * outlive the server. */
+    weft_group_t *group;
+    /* false: one listener and one accepting task, on the worker of the
+     * task that starts the server; each connection's task runs there.
+     * true (weft_server_listen only): one listener per worker on the same
+     * address (SO_REUSEPORT, so the kernel spreads new connections), each
+     * worker accepting and serving its own connections: for servers
+     * bound by accepting and by many short connections. With one worker
+     * both are the same. */
+    bool per_worker;
 } weft_server_opts_t;
 
-/* Serves l: an accepting task spawns handler(stream, arg) as a task per
- * connection. Takes ownership of l on success (on failure the caller
- * still owns it). When accept runs out of fds it backs off (10 ms,
- * doubling to 1 s) and goes on. Never suspends. Returns 0, -EINVAL,
- * -EPERM (no loop), -ENOMEM. */
+/* Listens on host:port (as weft_tcp_listen does, with opts->listen; port
+ * "0" picks a free port, the same for every worker) and serves it:
+ * handler(stream, arg) runs as a task per connection. Suspends while it
+ * resolves a name and while the other workers bind (per_worker). Returns
+ * 0 with the server in *srv (the caller's: weft_server_close), -EINVAL
+ * (srv, port or handler NULL, max_conns or backlog < 0), -EPERM (not in
+ * a task), -ENOMEM, or a listen error (-EADDRINUSE, -EACCES, a
+ * resolution error); nothing is left running on failure. */
+WEFT_API int weft_server_listen(weft_server_t **srv, const char *host, const char *port,
+                                weft_conn_fn handler, void *arg, const weft_server_opts_t *opts);
+
+/* Serves l, a listener the caller made (TCP or Unix-domain), from the
+ * calling worker: a task accepts and spawns handler(stream, arg) as a
+ * task per connection. Takes ownership of l on success (on failure the
+ * caller still owns it). When accept runs out of fds it backs off (10
+ * ms, doubling to 1 s) and goes on. Never suspends. Returns 0 with the
+ * server in *srv (the caller's: weft_server_close), -EINVAL (srv, l or
+ * handler NULL, max_conns < 0, per_worker set), -EPERM (no loop),
+ * -ENOMEM. */
 WEFT_API int weft_server_start(weft_server_t **srv, weft_listener_t *l, weft_conn_fn handler,
                                void *arg, const weft_server_opts_t *opts);
 
-/* Waits until the server stops (weft_server_close from another task;
- * srv is freed when this returns 0). Suspends. Returns 0, -ECANCELED,
- * -ETIMEDOUT, -EINVAL, -EPERM (not in a task). */
-WEFT_API int weft_server_wait(weft_server_t *srv);
+/* The address the server is bound to (with per_worker, the one every
+ * worker listens on). Never suspends. Returns 0 or -EINVAL. */
+WEFT_API int weft_server_addr(const weft_server_t *srv, weft_addr_t *addr);
 
-/* Number of connections being handled now. */
+/* Number of connections being handled now (on every worker; 0 for
+ * NULL). Never suspends. */
 WEFT_API size_t weft_server_conns(const weft_server_t *srv);
 
-/* Shuts the server down gracefully: stops accepting (closes the
- * listener), gives open connections up to grace_ns to end by themselves,
- * then cancels their handlers and waits for them to unwind; frees srv.
- * Suspends. Returns 0, or -ETIMEDOUT if handlers had to be cancelled
- * (-ECANCELED if the caller was cancelled meanwhile: the handlers are
- * cancelled and srv freed all the same); -EINVAL (NULL, grace_ns < 0, a
- * close already under way), -EPERM (not in a task), -EDEADLK (called
- * from one of srv's own handlers: nothing is done). */
+/* Number of workers serving: 1, or the runtime's worker count with
+ * per_worker. Never suspends. -EINVAL for NULL. */
+WEFT_API int weft_server_workers(const weft_server_t *srv);
+
+/* Waits until the server stops (weft_server_close from another task;
+ * srv is freed once both calls have returned). Suspends. Returns 0,
+ * -ECANCELED, -ETIMEDOUT, -EINVAL, -EPERM (not in a task). */
+WEFT_API int weft_server_wait(weft_server_t *srv);
+
+/* Shuts the server down gracefully: stops accepting (closes every
+ * listener), gives open connections up to grace_ns to end by
+ * themselves, then cancels their handlers and waits for them to unwind;
+ * frees srv. Suspends until every worker's part has closed. Returns 0,
+ * or -ETIMEDOUT if handlers had to be cancelled; -ECANCELED if the
+ * caller was cancelled meanwhile (this worker's handlers are cancelled
+ * at once, other workers' get their whole grace; srv is freed all the
+ * same); -EINVAL (NULL, grace_ns < 0, a close already under way), -EPERM
+ * (not in a task), -EDEADLK (called from one of srv's own handlers:
+ * nothing is done). */
 WEFT_API int weft_server_close(weft_server_t *srv, int64_t grace_ns);
-
-/* Serving on every worker: one listener per worker on the same address
- * (SO_REUSEPORT, so the kernel spreads new connections), each with its
- * own weft_server_t on that worker; a connection's task and stream live
- * on the worker that accepted it. With one worker this is one server. */
-typedef struct weft_serve weft_serve_t;
-
-/* weft_serve_start options. NULL or zeroed: every default. */
-typedef struct weft_serve_opts {
-    weft_server_opts_t server; /* for each worker's server */
-    bool this_worker_only;     /* serve on the calling worker alone */
-} weft_serve_opts_t;
-
-/* Listens on host:port (as weft_tcp_listen; port "0" picks one free port
- * for every worker) and serves it with handler(stream, arg) on every
- * worker of the runtime. Suspends while the other workers bind. Returns
- * 0 and the server in *sv, or -EINVAL, -EPERM (not in a task), -ENOMEM,
- * a listen error (nothing is left running then). */
-WEFT_API int weft_serve_start(weft_serve_t **sv, const char *host, const char *port,
-                              weft_conn_fn handler, void *arg, const weft_serve_opts_t *opts);
-/* The bound address (the port every worker listens on). 0 or -EINVAL. */
-WEFT_API int weft_serve_addr(const weft_serve_t *sv, weft_addr_t *addr);
-/* Number of workers serving. Never suspends. -EINVAL for NULL. */
-WEFT_API int weft_serve_workers(const weft_serve_t *sv);
-/* Closes every worker's server as weft_server_close does (grace_ns for
- * connections to end, then their handlers are cancelled) and frees sv.
- * Suspends until all have closed, even if the caller is cancelled.
- * Returns 0, -ETIMEDOUT (handlers had to be cancelled), -EINVAL, -EPERM
- * (not in a task), -ENOMEM. */
-WEFT_API int weft_serve_close(weft_serve_t *sv, int64_t grace_ns);
 
 /* ------------------------------------------------------------------------
  * TLS (through OpenSSL): client and server streams.
