@@ -1130,7 +1130,8 @@ WEFT_API int weft_getaddrinfo(const char *host, const char *service,
 
 /* ------------------------------------------------------------------------
  * Buffered streams (asyncio's StreamReader and StreamWriter in one
- * object) over TCP, Unix-domain sockets, pipes or any stream fd.
+ * object) over TCP, Unix-domain sockets, pipes, ttys, regular files
+ * (through the thread pool: see weft_stream_open) or any stream fd.
  *
  * Reading: the stream keeps a buffer of at most `limit` bytes (64 KiB by
  * default). Calls that return a pointer into that buffer (readuntil,
@@ -1179,7 +1180,22 @@ typedef struct weft_stream_opts {
  * written as a byte stream) in a new stream, which owns it from now on
  * (also on failure: fd is closed then). fd is made non-blocking and
  * close-on-exec. Never suspends. Returns 0, -EINVAL (fd < 0, s NULL, bad
- * options), -EPERM (no loop), -ENOMEM, or -errno from registering the fd. */
+ * options), -EPERM (no loop), -ENOMEM, or -errno from registering the fd.
+ *
+ * Files: an fd the kernel cannot wait on (a regular file, /dev/null:
+ * `./robot < commands.txt`, `./server > log.txt`) makes a stream whose
+ * reads and writes run on the loop's thread pool, as weft_file_read and
+ * weft_file_write do, from and to the fd's current offset. Every call
+ * works as on a socket: a read suspends while the pool reads (up to 64
+ * KiB ahead), returns 0 at end of file and then at every later read (a
+ * file that grows afterwards is not followed); weft_stream_write never
+ * suspends, and what it queues is written in the background by a task
+ * of the stream's loop, and by drain, flush and close. What cannot work
+ * says so: weft_stream_shutdown, the socket options and weft_tls_wrap
+ * return -ENOTSOCK; a read or a wait to write outside a task -EPERM; the
+ * rest is read(2)'s and write(2)'s own errors (-EISDIR for a directory,
+ * -EBADF for a read of a write-only fd, -ENOSPC, -EFBIG), which stick
+ * to the stream as a socket's errors do. */
 WEFT_API int weft_stream_open(weft_stream_t **s, int fd, const weft_stream_opts_t *opts);
 
 /* Reads up to n bytes into buf: what is buffered, else what arrives
@@ -1523,8 +1539,8 @@ WEFT_API int weft_tls_ctx_release(weft_tls_ctx_t *ctx);
  * -WEFT_ECERT, -EPROTO, -ECONNRESET, -ETIMEDOUT, -ECANCELED, -errno of
  * the socket, -ENOMEM, -EINVAL (NULL arguments, s closed or already
  * TLS, unread bytes buffered in s, a verifying client without
- * server_name), -EPERM (not in a task), -EBADF (another task closed s
- * meanwhile: s is gone). */
+ * server_name), -ENOTSOCK (s is over a file), -EPERM (not in a task),
+ * -EBADF (another task closed s meanwhile: s is gone). */
 WEFT_API int weft_tls_wrap(weft_stream_t *s, weft_tls_ctx_t *ctx, const char *server_name);
 
 /* weft_tcp_connect to host:port, then weft_tls_wrap with host as the

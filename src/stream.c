@@ -29,7 +29,9 @@
  * branch on `tr` per read and per send; the transport keeps the fd's
  * readiness cache up to date itself and answers "wait until readable"
  * or "... writable"; close sends its close_notify (a bounded wait) after
- * the queue has left, abort does not.
+ * the queue has left, abort does not. An fd the backend refuses (EPERM:
+ * a regular file, /dev/null) gets stream_file.c's transport, which waits
+ * its own way (through the pool) instead of on readiness.
  *
  * Lifetime: a task inside a call that may suspend counts in `users`.
  * close and abort mark the stream closed, wake its waiters with -EBADF
@@ -133,6 +135,8 @@ int weft__stream_open(weft_stream_t **out, int fd, const weft_stream_opts_t *opt
         goto fail;
     }
     rc = weft__io_open(&s->io, fd);
+    if (rc == -EPERM && !sock) /* no readiness (a regular file): the pool */
+        rc = weft__stream_file_attach(s);
     if (rc < 0) {
         free(s);
         goto fail;
@@ -160,6 +164,8 @@ int weft_stream_open(weft_stream_t **s, int fd, const weft_stream_opts_t *opts)
 }
 
 /* ---- reading ---- */
+
+static int ready_wait(weft_stream_t *s, uint32_t events);
 
 static size_t buffered(const weft_stream_t *s)
 {
@@ -275,12 +281,21 @@ static ssize_t rd(weft_stream_t *s, char *p, size_t n)
             }
             weft__io_clear(&s->io, WEFT__EV_IN);
         }
-        int rc = weft__io_wait(&s->io, ev);
+        int rc = ready_wait(s, ev);
         if (rc)
             return rc;
         if (s->closed)
             return -EBADF;
     }
+}
+
+/* Waits until the fd (or the transport, if it waits its own way) is
+ * ready for `events`. Suspends. */
+static int ready_wait(weft_stream_t *s, uint32_t events)
+{
+    if (WEFT_UNLIKELY(s->tr && s->tr->wait))
+        return s->tr->wait(s->tctx, events);
+    return weft__io_wait(&s->io, events);
 }
 
 /* Whether a read of n bytes, with nothing buffered, should skip rbuf. */
@@ -709,7 +724,7 @@ static int out_wait(weft_stream_t *s, size_t target)
         if (s->io.ready & WEFT__EV_OUT) {
             rc = out_send(s, NULL, 0);
         } else {
-            rc = weft__io_wait(&s->io, WEFT__EV_OUT);
+            rc = ready_wait(s, WEFT__EV_OUT);
             if (!rc && s->closed)
                 rc = -EBADF;
         }
@@ -799,7 +814,7 @@ static int notify_close(weft_stream_t *s)
             }
             scoped = true;
         }
-        rc = weft__io_wait(&s->io, rc == WEFT__TR_WANT_WRITE ? WEFT__EV_OUT : WEFT__EV_IN);
+        rc = ready_wait(s, rc == WEFT__TR_WANT_WRITE ? WEFT__EV_OUT : WEFT__EV_IN);
         if (!rc && s->closed)
             rc = -EBADF;
         if (rc)
@@ -816,6 +831,7 @@ static void teardown(weft_stream_t *s)
 {
     s->closed = true;
     weft__flush_unhold(&s->held);
+    weft__io_want_out(&s->io, false); /* also for an fd never registered (a file) */
     weft__io_close(&s->io);
     close(s->io.bio.fd);
     s->io.bio.fd = -1;
@@ -890,7 +906,7 @@ int weft__stream_wait(weft_stream_t *s, uint32_t events)
     if (s->closed)
         return -EBADF;
     s->users++;
-    int rc = weft__io_wait(&s->io, events);
+    int rc = ready_wait(s, events);
     if (s->closed)
         rc = -EBADF;
     return (int)leave(s, rc);

@@ -1,8 +1,9 @@
-/* stream.h - what other parts of weft (net.c, tls.c) need from stream.c
- * beyond the public API: opening a stream over an fd whose kind and flags
- * are already known, without the system calls that find them out; and
- * the transport hook through which a stream reads and writes other than
- * with the fd's own read/send (TLS: tls.c).
+/* stream.h - what other parts of weft (net.c, tls.c, stream_file.c) need
+ * from stream.c beyond the public API: opening a stream over an fd whose
+ * kind and flags are already known, without the system calls that find
+ * them out; and the transport hook through which a stream reads and
+ * writes other than with the fd's own read/send (TLS: tls.c; regular
+ * files through the pool: stream_file.c).
  */
 #ifndef WEFT_STREAM_H
 #define WEFT_STREAM_H
@@ -10,6 +11,7 @@
 #include "weft.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 enum {
@@ -47,6 +49,12 @@ typedef struct weft__transport {
     int (*close_notify)(void *ctx);
     /* Frees ctx, when the stream is freed. */
     void (*free)(void *ctx);
+    /* Optional: waits until recv (WEFT__EV_IN) or send (WEFT__EV_OUT) can
+     * go on, for a transport whose fd has no readiness to wait for (a
+     * regular file: stream_file.c); NULL: the fd's readiness
+     * (weft__io_wait). Called from a task, inside a stream call; returns
+     * as weft__io_wait does. */
+    int (*wait)(void *ctx, uint32_t events);
 } weft__transport_t;
 
 /* From now on s reads and writes through tr (ctx is tr's, freed by
@@ -64,5 +72,14 @@ int weft__stream_wait(weft_stream_t *s, uint32_t events);
 void weft__stream_fail(weft_stream_t *s, int err);
 /* Unread bytes buffered, and bytes queued for sending. */
 size_t weft__stream_buffered(const weft_stream_t *s);
+
+/* ---- streams over fds without readiness (stream_file.c) ---- */
+
+/* Makes s, whose fd the backend refused (EPERM: a regular file,
+ * /dev/null), read and write through the thread pool. 0 or -errno (s is
+ * then freed by the caller as any stream that failed to open). */
+int weft__stream_file_attach(weft_stream_t *s);
+/* Whether s reads and writes through the pool (a file stream). */
+bool weft__stream_is_file(const weft_stream_t *s);
 
 #endif
