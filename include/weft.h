@@ -286,6 +286,16 @@ typedef struct weft_config {
      * that must be on time, best on a worker of its own (docs/design.md
      * "Timer precision" has the measured effect). */
     int64_t timer_spin_ns;
+    /* The nice value (-20..19; higher: less CPU when CPUs are contended)
+     * of the thread pool's threads (weft_to_thread, files, name
+     * resolution), so that work handed to the pool (a robot's planner)
+     * yields to the loop (its control loop). 0 leaves them as the loop's
+     * thread is. A value below the nice value of the thread that calls
+     * weft_run needs privilege (CAP_SYS_NICE, or an RLIMIT_NICE of at
+     * least 20 - pool_nice): without it weft_run_config fails with
+     * -EACCES at once, and says so on stderr, rather than run the pool
+     * at a priority that was not asked for. */
+    int pool_nice;
 } weft_config_t;
 
 #define WEFT_WORKERS_PER_CORE (-1)
@@ -303,8 +313,9 @@ WEFT_API int weft_run(weft_task_fn main, void *arg, void **result);
 
 /* weft_run with a configuration (cfg may be NULL); -EINVAL also for a
  * bad field (workers below WEFT_WORKERS_PER_CORE, pool_threads < 0,
- * timer_spin_ns outside 0..10 ms,
- * stack_mode not a weft_stack_mode_t). */
+ * timer_spin_ns outside 0..10 ms, stack_mode not a weft_stack_mode_t,
+ * pool_nice outside -20..19); -EACCES for a pool_nice this process may
+ * not set (see weft_config_t.pool_nice). */
 WEFT_API int weft_run_config(const weft_config_t *cfg, weft_task_fn main, void *arg,
                              void **result);
 
@@ -731,7 +742,8 @@ WEFT_API int weft_call_soon_threadsafe(weft_runtime_t *rt, int worker, weft_call
  * once with the runtime in *rt, ready for weft_call_soon_threadsafe, for
  * programs whose own thread does something else (a GUI, another event
  * loop). Never suspends. Returns 0, -EINVAL (rt or main NULL, a bad
- * cfg), -ENOMEM, -EAGAIN (no thread could be made). */
+ * cfg), -EACCES (a pool_nice this process may not set), -ENOMEM,
+ * -EAGAIN (no thread could be made). */
 WEFT_API int weft_runtime_start(weft_runtime_t **rt, const weft_config_t *cfg, weft_task_fn main,
                                 void *arg);
 /* Waits until a runtime from weft_runtime_start has finished (main has

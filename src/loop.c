@@ -561,6 +561,7 @@ weft__loop_t *weft__loop_open(weft__rt_t *rt, int index, const weft_config_t *cf
     L->index = index;
     L->thr = thr;
     L->pool_max = cfg && cfg->pool_threads > 0 ? cfg->pool_threads : 16;
+    L->pool_nice = cfg ? cfg->pool_nice : 0;
     L->stack_size = cfg ? cfg->stack_size : 0;
     L->copy_stack = weft__stack_mode_default(cfg) > 0;
     const char *dbg = getenv("WEFT_DEBUG");
