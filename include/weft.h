@@ -30,8 +30,7 @@
  *                               weft_getaddrinfo
  *   Buffered streams            weft_stream_*
  *   TCP and Unix-domain sockets weft_tcp_*, weft_unix_*, weft_addr_connect,
- *                               weft_addr_listen, weft_listener_*, weft_server_*,
- *                               weft_serve_*
+ *                               weft_addr_listen, weft_listener_*, weft_server_*
  *   TLS                         weft_tls_*, weft_stream_is_tls
  *   UDP                         weft_udp_*
  *   Subprocesses                weft_proc_*
@@ -433,6 +432,16 @@ typedef struct weft_config {
      * that must be on time, best on a worker of its own (docs/design.md
      * "Timer precision" has the measured effect). */
     int64_t timer_spin_ns;
+    /* The nice value (-20..19; higher: less CPU when CPUs are contended)
+     * of the thread pool's threads (weft_to_thread, files, name
+     * resolution), so that work handed to the pool (a robot's planner)
+     * yields to the loop (its control loop). 0 leaves them as the loop's
+     * thread is. A value below the nice value of the thread that calls
+     * weft_run needs privilege (CAP_SYS_NICE, or an RLIMIT_NICE of at
+     * least 20 - pool_nice): without it weft_run_config fails with
+     * -EACCES at once, and says so on stderr, rather than run the pool
+     * at a priority that was not asked for. */
+    int pool_nice;
 } weft_config_t;
 
 #define WEFT_WORKERS_PER_CORE (-1)
@@ -450,8 +459,9 @@ WEFT_API int weft_run(weft_task_fn main, void *arg, void **result);
 
 /* weft_run with a configuration (cfg may be NULL); -EINVAL also for a
  * bad field (workers below WEFT_WORKERS_PER_CORE, pool_threads < 0,
- * timer_spin_ns outside 0..10 ms,
- * stack_mode not a weft_stack_mode_t). */
+ * timer_spin_ns outside 0..10 ms, stack_mode not a weft_stack_mode_t,
+ * pool_nice outside -20..19); -EACCES for a pool_nice this process may
+ * not set (see weft_config_t.pool_nice). */
 WEFT_API int weft_run_config(const weft_config_t *cfg, weft_task_fn main, void *arg,
                              void **result);
 
@@ -902,10 +912,38 @@ typedef struct weft_group weft_group_t;
 WEFT_API int weft_group_create(weft_group_t **g);
 /* Spawns a child in g (as weft_spawn). The group holds the child; *task,
  * if task is non-NULL, is a borrowed pointer valid until the group is
- * destroyed. Returns 0, -ECANCELED if the group is already failing or
- * cancelled (nothing is spawned), -EINVAL, -ENOMEM. */
+ * destroyed. Never suspends, and never fails for the group's limit: a
+ * child beyond it is made at once but waits to start (in spawn order,
+ * state WEFT_TASK_PENDING) until a running child ends; it holds no
+ * stack meanwhile (a task gets its stack when it first runs), and if the
+ * group is cancelled or fails first it ends -ECANCELED without running.
+ * Returns 0, -ECANCELED if the group is already failing or cancelled
+ * (nothing is spawned), -EINVAL, -WEFT_ENOLOOP, -ENOMEM. */
 WEFT_API int weft_group_spawn(weft_group_t *g, weft_task_t **task, weft_task_fn fn, void *arg,
                               const weft_task_opts_t *opts);
+/* Limits how many children of g run at once (Go's errgroup.SetLimit):
+ * n, or no limit for n 0. "Running" counts the children started or
+ * about to start, not yet finished. Lowering the limit stops no child;
+ * raising it starts waiting children at once. Never suspends. Returns 0
+ * or -EINVAL (g NULL). */
+WEFT_API int weft_group_set_limit(weft_group_t *g, size_t n);
+/* weft_group_spawn that first waits until fewer than the limit's
+ * children run (errgroup's Go), so the child starts at once: a producer
+ * that spawns in a loop goes no faster than the children finish. Waiting
+ * spawners are served in arrival order, after the children
+ * weft_group_spawn already holds back. Suspends (only at the limit).
+ * Returns 0 (the child spawned), -ECANCELED (the caller was cancelled,
+ * or the group is or gets cancelled or fails: nothing spawned),
+ * -ETIMEDOUT (the caller's deadline: nothing spawned), -WEFT_ENOTASK (not in a
+ * task), -EINVAL, -ENOMEM. */
+WEFT_API int weft_group_spawn_wait(weft_group_t *g, weft_task_t **task, weft_task_fn fn,
+                                   void *arg, const weft_task_opts_t *opts);
+/* weft_group_spawn only if fewer than the limit's children run
+ * (errgroup's TryGo). Never suspends. Returns 0, -EAGAIN at the limit
+ * (nothing spawned), -ECANCELED (the group is failing or cancelled),
+ * -EINVAL, -WEFT_ENOLOOP, -ENOMEM. */
+WEFT_API int weft_group_try_spawn(weft_group_t *g, weft_task_t **task, weft_task_fn fn, void *arg,
+                                  const weft_task_opts_t *opts);
 /* Waits until every child has finished. Suspends. The first child to
  * fail (with anything but -ECANCELED) cancels its siblings, and wait
  * returns that failure once all have unwound; 0 if none failed. If the
@@ -913,7 +951,9 @@ WEFT_API int weft_group_spawn(weft_group_t *g, weft_task_t **task, weft_task_fn 
  * cancelled and awaited, and -ECANCELED or -ETIMEDOUT is returned.
  * -EINVAL, -EBUSY (another task waits on g), -WEFT_ENOTASK. */
 WEFT_API int weft_group_wait(weft_group_t *g);
-/* Cancels every child of g. Never suspends. Returns 0 or -EINVAL. */
+/* Cancels every child of g (those held back by the limit end without
+ * running) and makes later spawns fail with -ECANCELED. Never suspends;
+ * call it from a task or a loop callback. Returns 0 or -EINVAL. */
 WEFT_API int weft_group_cancel(weft_group_t *g);
 /* Frees g and drops its children. Never suspends. Returns 0, -EINVAL,
  * -WEFT_EGROUPLIVE if a child has not finished (call weft_group_wait
@@ -980,7 +1020,8 @@ WEFT_API int weft_call_soon_threadsafe(weft_runtime_t *rt, int worker, weft_call
  * once with the runtime in *rt, ready for weft_call_soon_threadsafe, for
  * programs whose own thread does something else (a GUI, another event
  * loop). Never suspends. Returns 0, -EINVAL (rt or main NULL, a bad
- * cfg), -ENOMEM, -EAGAIN (no thread could be made). */
+ * cfg), -EACCES (a pool_nice this process may not set), -ENOMEM,
+ * -EAGAIN (no thread could be made). */
 WEFT_API int weft_runtime_start(weft_runtime_t **rt, const weft_config_t *cfg, weft_task_fn main,
                                 void *arg);
 /* Waits until a runtime from weft_runtime_start has finished (main has
@@ -1392,7 +1433,8 @@ WEFT_API int weft_getaddrinfo(const char *host, const char *service,
 
 /* ------------------------------------------------------------------------
  * Buffered streams (asyncio's StreamReader and StreamWriter in one
- * object) over TCP, Unix-domain sockets, pipes or any stream fd.
+ * object) over TCP, Unix-domain sockets, pipes, ttys, regular files
+ * (through the thread pool: see weft_stream_open) or any stream fd.
  *
  * Reading: the stream keeps a buffer of at most `limit` bytes (64 KiB by
  * default). Calls that return a pointer into that buffer (read_until,
@@ -1443,7 +1485,23 @@ typedef struct weft_stream_opts {
  * written as a byte stream) in a new stream, which owns it from now on
  * (also on failure: fd is closed then). fd is made non-blocking and
  * close-on-exec. Never suspends. Returns 0, -EINVAL (fd < 0, s NULL, bad
- * options), -WEFT_ENOLOOP, -ENOMEM, or -errno from registering the fd. */
+ * options), -WEFT_ENOLOOP, -ENOMEM, or -errno from registering the fd.
+ *
+ * Files: an fd the kernel cannot wait on (a regular file, /dev/null:
+ * `./robot < commands.txt`, `./server > log.txt`) makes a stream whose
+ * reads and writes run on the loop's thread pool, as weft_file_read and
+ * weft_file_write do, from and to the fd's current offset. Every call
+ * works as on a socket: a read suspends while the pool reads (up to 64
+ * KiB ahead), returns 0 at end of file and then at every later read (a
+ * file that grows afterwards is not followed); weft_stream_write never
+ * suspends, and what it queues is written in the background by a task
+ * of the stream's loop, and by drain, flush and close. What cannot work
+ * says so: weft_stream_shutdown, the socket options and weft_tls_wrap
+ * return -ENOTSOCK; a read or a wait to write outside a task
+ * -WEFT_ENOTASK; the
+ * rest is read(2)'s and write(2)'s own errors (-EISDIR for a directory,
+ * -EBADF for a read of a write-only fd, -ENOSPC, -EFBIG), which stick
+ * to the stream as a socket's errors do. */
 WEFT_API int weft_stream_open(weft_stream_t **s, int fd, const weft_stream_opts_t *opts);
 
 /* Reads up to n bytes into buf: what is buffered, else what arrives
@@ -1611,80 +1669,111 @@ WEFT_API int weft_listener_close(weft_listener_t *l);
 
 /* ---- servers (asyncio.start_server) ---- */
 
+/* A server: one or more listeners, each with a task that accepts
+ * connections and spawns a task per connection that runs the handler. */
 typedef struct weft_server weft_server_t;
 
 /* A connection's handler: runs as its own task; the server closes the
  * stream after it returns (the handler must not close it itself). Its
- * return value becomes the task's status; a failing connection (a reset,
- * a stalled peer) is not reported as an error nobody retrieved. */
+ * return value becomes the task's status. A server without a group
+ * reports no failure of a connection (a reset, a stalled peer) as an
+ * error nobody retrieved; in a group, a failure fails the group (see
+ * weft_server_opts_t.group). */
 typedef int (*weft_conn_fn)(weft_stream_t *s, void *arg);
 
+/* Server options. NULL or zeroed: every default. Later versions add
+ * fields at the end. */
 typedef struct weft_server_opts {
     weft_stream_opts_t stream; /* for every accepted stream */
-    size_t stack_size;         /* handler tasks' stacks (0: the loop's default) */
-    int max_conns;             /* more wait in the backlog (0: no limit) */
+    /* How weft_server_listen listens (ignored by weft_server_start, whose
+     * listener is made already). per_worker sets reuseport by itself. */
+    weft_listen_opts_t listen;
+    size_t stack_size; /* handler tasks' stacks (0: the loop's default) */
+    /* Most connections handled at once by each listener (with
+     * per_worker, by each worker); more wait in the backlog. 0: no limit. */
+    int max_conns;
     /* TLS (NULL: plain): each connection's task first runs the server
      * side of a handshake (weft_tls_wrap) with this context, which must
      * outlive the server; a failed handshake ends the connection without
      * calling the handler, and the server goes on. */
     struct weft_tls_ctx *tls;
+    /* Who supervises the connection tasks. NULL: the server itself (it
+     * holds them, and close cancels and awaits them). Else each
+     * connection's task is spawned into this group, so the caller
+     * supervises them with the group's rules: a handler that fails
+     * (returns a negative status other than -ECANCELED) fails the group:
+     * its other children, the server's other connections among them, are
+     * cancelled, its owner is cancelled unless it waits in
+     * weft_group_wait, and weft_group_wait returns that failure. A server
+     * whose group failed or was cancelled closes each new connection at
+     * once, until weft_server_close. A limit on the
+     * group (weft_group_set_limit) makes the accepting task wait for room
+     * (weft_group_spawn_wait) with one accepted connection in hand, while
+     * further clients wait in the backlog. weft_group_wait returns as
+     * soon as no child runs, also between two connections, so the usual
+     * order is weft_server_close, then weft_group_wait. The group must
+     * outlive the server. */
+    weft_group_t *group;
+    /* false: one listener and one accepting task, on the worker of the
+     * task that starts the server; each connection's task runs there.
+     * true (weft_server_listen only): one listener per worker on the same
+     * address (SO_REUSEPORT, so the kernel spreads new connections), each
+     * worker accepting and serving its own connections: for servers
+     * bound by accepting and by many short connections. With one worker
+     * both are the same. */
+    bool per_worker;
 } weft_server_opts_t;
 
-/* Serves l: an accepting task spawns handler(stream, arg) as a task per
- * connection. Takes ownership of l on success (on failure the caller
- * still owns it). When accept runs out of fds it backs off (10 ms,
- * doubling to 1 s) and goes on. Never suspends. Returns 0, -EINVAL,
- * -WEFT_ENOLOOP, -ENOMEM. */
+/* Listens on host:port (as weft_tcp_listen does, with opts->listen; port
+ * "0" picks a free port, the same for every worker) and serves it:
+ * handler(stream, arg) runs as a task per connection. Suspends while it
+ * resolves a name and while the other workers bind (per_worker). Returns
+ * 0 with the server in *srv (the caller's: weft_server_close), -EINVAL
+ * (srv, port or handler NULL, max_conns or backlog < 0), -WEFT_ENOTASK
+ * (not in a task), -WEFT_ENOLOOP (no loop), -ENOMEM, or a listen error (-EADDRINUSE, -EACCES, a
+ * resolution error); nothing is left running on failure. */
+WEFT_API int weft_server_listen(weft_server_t **srv, const char *host, const char *port,
+                                weft_conn_fn handler, void *arg, const weft_server_opts_t *opts);
+
+/* Serves l, a listener the caller made (TCP or Unix-domain), from the
+ * calling worker: a task accepts and spawns handler(stream, arg) as a
+ * task per connection. Takes ownership of l on success (on failure the
+ * caller still owns it). When accept runs out of fds it backs off (10
+ * ms, doubling to 1 s) and goes on. Never suspends. Returns 0 with the
+ * server in *srv (the caller's: weft_server_close), -EINVAL (srv, l or
+ * handler NULL, max_conns < 0, per_worker set), -WEFT_ENOLOOP (no
+ * loop), -ENOMEM. */
 WEFT_API int weft_server_start(weft_server_t **srv, weft_listener_t *l, weft_conn_fn handler,
                                void *arg, const weft_server_opts_t *opts);
 
-/* Waits until the server stops (weft_server_close from another task;
- * srv is freed when this returns 0). Suspends. Returns 0, -ECANCELED,
- * -ETIMEDOUT, -EINVAL, -WEFT_ENOTASK. */
-WEFT_API int weft_server_wait(weft_server_t *srv);
+/* The address the server is bound to (with per_worker, the one every
+ * worker listens on). Never suspends. Returns 0 or -EINVAL. */
+WEFT_API int weft_server_addr(const weft_server_t *srv, weft_addr_t *addr);
 
-/* Number of connections being handled now. */
+/* Number of connections being handled now (on every worker; 0 for
+ * NULL). Never suspends. */
 WEFT_API size_t weft_server_conns(const weft_server_t *srv);
 
-/* Shuts the server down gracefully: stops accepting (closes the
- * listener), gives open connections up to grace_ns to end by themselves,
- * then cancels their handlers and waits for them to unwind; frees srv.
- * Suspends. Returns 0, or -ETIMEDOUT if handlers had to be cancelled
- * (-ECANCELED if the caller was cancelled meanwhile: the handlers are
- * cancelled and srv freed all the same); -EINVAL (NULL, grace_ns < 0, a
- * close already under way), -WEFT_ENOTASK, -EDEADLK (called
- * from one of srv's own handlers: nothing is done). */
+/* Number of workers serving: 1, or the runtime's worker count with
+ * per_worker. Never suspends. -EINVAL for NULL. */
+WEFT_API int weft_server_workers(const weft_server_t *srv);
+
+/* Waits until the server stops (weft_server_close from another task;
+ * srv is freed once both calls have returned). Suspends. Returns 0,
+ * -ECANCELED, -ETIMEDOUT, -EINVAL, -WEFT_ENOTASK (not in a task). */
+WEFT_API int weft_server_wait(weft_server_t *srv);
+
+/* Shuts the server down gracefully: stops accepting (closes every
+ * listener), gives open connections up to grace_ns to end by
+ * themselves, then cancels their handlers and waits for them to unwind;
+ * frees srv. Suspends until every worker's part has closed. Returns 0,
+ * or -ETIMEDOUT if handlers had to be cancelled; -ECANCELED if the
+ * caller was cancelled meanwhile (this worker's handlers are cancelled
+ * at once, other workers' get their whole grace; srv is freed all the
+ * same); -EINVAL (NULL, grace_ns < 0, a close already under way),
+ * -WEFT_ENOTASK (not in a task), -EDEADLK (called from one of srv's own handlers:
+ * nothing is done). */
 WEFT_API int weft_server_close(weft_server_t *srv, int64_t grace_ns);
-
-/* Serving on every worker: one listener per worker on the same address
- * (SO_REUSEPORT, so the kernel spreads new connections), each with its
- * own weft_server_t on that worker; a connection's task and stream live
- * on the worker that accepted it. With one worker this is one server. */
-typedef struct weft_serve weft_serve_t;
-
-/* weft_serve_start options. NULL or zeroed: every default. */
-typedef struct weft_serve_opts {
-    weft_server_opts_t server; /* for each worker's server */
-    bool this_worker_only;     /* serve on the calling worker alone */
-} weft_serve_opts_t;
-
-/* Listens on host:port (as weft_tcp_listen; port "0" picks one free port
- * for every worker) and serves it with handler(stream, arg) on every
- * worker of the runtime. Suspends while the other workers bind. Returns
- * 0 and the server in *sv, or -EINVAL, -WEFT_ENOTASK, -ENOMEM,
- * a listen error (nothing is left running then). */
-WEFT_API int weft_serve_start(weft_serve_t **sv, const char *host, const char *port,
-                              weft_conn_fn handler, void *arg, const weft_serve_opts_t *opts);
-/* The bound address (the port every worker listens on). 0 or -EINVAL. */
-WEFT_API int weft_serve_addr(const weft_serve_t *sv, weft_addr_t *addr);
-/* Number of workers serving. Never suspends. -EINVAL for NULL. */
-WEFT_API int weft_serve_workers(const weft_serve_t *sv);
-/* Closes every worker's server as weft_server_close does (grace_ns for
- * connections to end, then their handlers are cancelled) and frees sv.
- * Suspends until all have closed, even if the caller is cancelled.
- * Returns 0, -ETIMEDOUT (handlers had to be cancelled), -EINVAL,
- * -WEFT_ENOTASK, -ENOMEM. */
-WEFT_API int weft_serve_close(weft_serve_t *sv, int64_t grace_ns);
 
 /* ------------------------------------------------------------------------
  * TLS (through OpenSSL): client and server streams.
@@ -1758,8 +1847,8 @@ WEFT_API int weft_tls_ctx_release(weft_tls_ctx_t *ctx);
  * -WEFT_ECERT, -EPROTO, -ECONNRESET, -ETIMEDOUT, -ECANCELED, -errno of
  * the socket, -ENOMEM, -EINVAL (NULL arguments, s closed or already
  * TLS, unread bytes buffered in s, a verifying client without
- * server_name), -WEFT_ENOTASK, -EBADF (another task closed s
- * meanwhile: s is gone). */
+ * server_name), -ENOTSOCK (s is over a file), -WEFT_ENOTASK (not in a task),
+ * -EBADF (another task closed s meanwhile: s is gone). */
 WEFT_API int weft_tls_wrap(weft_stream_t *s, weft_tls_ctx_t *ctx, const char *server_name);
 
 /* weft_tcp_connect to host:port, then weft_tls_wrap with host as the
@@ -1938,10 +2027,14 @@ WEFT_API int weft_proc_destroy(weft_proc_t *p);
  * Signals, delivered as ordinary code on the loop (signalfd): never inside
  * a signal handler, so any weft or libc call is allowed.
  *
- * weft_run cancels its main task on SIGINT (when SIGINT is at its default
- * disposition and no handler or waiting task takes it), as asyncio.run does: a Ctrl-C unwinds the program through
- * the normal -ECANCELED path; a second SIGINT before main returns kills the
- * process as usual.
+ * weft_run cancels its main task on SIGINT or SIGTERM (each while it is
+ * at its default disposition and no handler or waiting task takes it),
+ * as asyncio.run does for SIGINT: a Ctrl-C, or the SIGTERM a service
+ * manager sends, unwinds the program through the normal -ECANCELED path;
+ * a second one of them before main returns kills the process as the
+ * signal would without weft. From the start of main these two are
+ * blocked in the loop's thread and read from its signalfd, so one that
+ * arrives while a server starts cancels main instead of killing it.
  * --------------------------------------------------------------------- */
 
 /* Waits until one of the n signals in signals[] (numbers such as SIGINT,
@@ -1955,6 +2048,17 @@ WEFT_API int weft_proc_destroy(weft_proc_t *p);
  * number that cannot be caught: SIGKILL, SIGSTOP, < 1 or > 64),
  * -WEFT_ENOTASK. */
 WEFT_API int weft_signal_wait(const int *signals, size_t n, int *signo);
+
+/* Waits until SIGINT or SIGTERM arrives (the signals Ctrl-C and service
+ * managers such as systemd send to stop a program) and stores which in
+ * *signo (may be NULL): weft_signal_wait on those two. The usual end of
+ * a server's main task: listen, weft_signal_wait_stop, close. A waiting
+ * task takes the signal before weft_run's default of cancelling main. One
+ * that came earlier, while no task waited, has cancelled main already
+ * (where that default applies), so this call returns -ECANCELED in main:
+ * either way the program stops. Suspends. Returns 0, -ECANCELED,
+ * -ETIMEDOUT, -WEFT_ENOTASK (not in a task), -ENOMEM. */
+WEFT_API int weft_signal_wait_stop(int *signo);
 
 /* Runs fn(arg) on the loop each time signal signo arrives (asyncio's
  * loop.add_signal_handler); fn NULL removes the handler. A handler takes

@@ -119,7 +119,9 @@ int weft__task_new(weft__loop_t *L, weft_task_t **out, weft_task_fn fn, void *ar
     if (place == WEFT_PLACE_DEFAULT)
         place = atomic_load_explicit(&L->rt->spread, memory_order_relaxed) ? WEFT_PLACE_ANY
                                                                            : WEFT_PLACE_HERE;
-    if (WEFT_LIKELY(L->rt->n == 1 || place == WEFT_PLACE_HERE)) {
+    if (super && super->hold) {
+        /* its supervisor places it later (task.h) */
+    } else if (WEFT_LIKELY(L->rt->n == 1 || place == WEFT_PLACE_HERE)) {
         weft__task_adopt(L, t);
     } else {
         int rc = weft__place(L, t, place, opts->worker);
