@@ -384,13 +384,15 @@ typedef struct weft_config {
      * or its user asks). WEFT_WORKERS_PER_CORE: one per core. At most
      * WEFT_WORKERS_MAX. One worker is the plain single-threaded loop and
      * pays nothing for the others. Extra workers run only tasks placed on
-     * them (weft_task_opts_t.place) unless `spread` is set. The
-     * coordinating objects (locks, events, conditions, semaphores,
-     * barriers, queues, channels, futures, groups, task handles,
-     * cancellation) work across workers; streams, sockets, processes,
-     * signals and fd waits belong to the worker that made them (another
-     * worker's task gets -EXDEV). Worker threads block every signal except
-     * SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT and SIGTRAP. */
+     * them (weft_task_opts_t.place) unless `spread` is set. Everything
+     * works from a task on any worker: the coordinating objects (locks,
+     * events, conditions, semaphores, barriers, queues, channels,
+     * futures, groups, task handles, cancellation) and the I/O ones
+     * (streams, listeners, UDP sockets, fd waits, processes, signal
+     * watches; an fd stays watched by the worker that opened it, and a
+     * task elsewhere waits through that worker's poller). Worker threads
+     * block every signal except SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT
+     * and SIGTRAP. */
     int workers;
     /* Every core, the one switch: a plain weft_spawn (place
      * WEFT_PLACE_DEFAULT) may then run on any worker, as `go` and
@@ -402,7 +404,9 @@ typedef struct weft_config {
      * that sets it must guard data its tasks share with weft's locks (or
      * C11 atomics): spread tasks run at the same time on several threads.
      * A task that has started never moves. weft_runtime_set_spread
-     * changes it while the runtime runs. */
+     * changes it while the runtime runs. Left false, the environment
+     * variable WEFT_SPREAD=1 turns it on (to run a program's tests
+     * spread without a rebuild). */
     bool spread;
     /* Default usable stack bytes of tasks (0: weft_stack_default_size()). */
     size_t stack_size;

@@ -64,6 +64,16 @@ static int config_workers(const weft_config_t *cfg)
     return w;
 }
 
+/* cfg->spread, or the environment's WEFT_SPREAD=1 when cfg leaves it off
+ * (so a program's suites can be run spread without a rebuild). */
+static bool config_spread(const weft_config_t *cfg)
+{
+    if (cfg && cfg->spread)
+        return true;
+    const char *env = getenv("WEFT_SPREAD");
+    return env && env[0] == '1' && !env[1];
+}
+
 int weft_runtime_set_spread(weft_runtime_t *rtp, bool on)
 {
     weft__rt_t *rt = (weft__rt_t *)rtp;
@@ -364,7 +374,7 @@ int weft__run(weft__rt_t *rt, const weft_config_t *cfg, weft_task_fn main, void 
     if (nw < 0)
         return nw;
     rt->n = nw;
-    atomic_store_explicit(&rt->spread, cfg && cfg->spread, memory_order_relaxed);
+    atomic_store_explicit(&rt->spread, config_spread(cfg), memory_order_relaxed);
     weft__loop_t *loop0 = NULL;
     rt->loops = &loop0;
     if (nw > 1) {

@@ -411,14 +411,22 @@ static int deadline_main(void *arg, void **res)
     assert_int_equal(rc, -ETIMEDOUT);
     assert_true(weft_now() - t0 >= WEFT_MSEC(20));
     assert_ptr_equal(out, P(1)); /* untouched */
-    /* the job is still blocked: nobody wrote to the pipe */
-    assert_int_equal(atomic_load(&g->started), 1);
     assert_int_equal(atomic_load(&g->finished), 0);
-    assert_int_equal(atomic_load(&g->dropped), 0);
-    gate_open(g, 1);
-    wait_for(&g->dropped, 1);
-    assert_ptr_equal(g->drop_arg, g);
-    assert_int_equal(I(g->drop_result), 42);
+    if (atomic_load(&g->started) == 0) {
+        /* a loaded machine: no pool thread had reached the job within
+         * the 20 ms; it is dropped unrun, or (taken just then) runs and
+         * is dropped after */
+        gate_open(g, 1);
+        wait_for(&g->dropped, 1);
+        assert_true(g->drop_result == NULL || I(g->drop_result) == 42);
+    } else {
+        /* the job is still blocked: nobody wrote to the pipe */
+        assert_int_equal(atomic_load(&g->dropped), 0);
+        gate_open(g, 1);
+        wait_for(&g->dropped, 1);
+        assert_ptr_equal(g->drop_arg, g);
+        assert_int_equal(I(g->drop_result), 42);
+    }
     /* an already passed deadline: at once, fn never runs */
     assert_int_equal(weft_deadline_push(&d, 0), 0);
     rc = weft_to_thread(gated_job, g, NULL, gate_drop);

@@ -933,6 +933,79 @@ static void test_run_refuses_a_worker_count_out_of_range(void **state)
     assert_int_equal(weft_call_soon_threadsafe(NULL, 0, NULL, NULL), -EINVAL);
 }
 
+/* ---- the every-core switch ---- */
+
+static atomic_int spread_ran[2], spread_seen_other, spread_done;
+
+/* Records its worker and keeps its worker busy, without yielding, until
+ * some task has run on worker 1: the first to start holds worker 0, so
+ * the rest, still unstarted, can only go on if worker 1 steals them. */
+static int spread_child(void *arg, void **res)
+{
+    (void)arg, (void)res;
+    int w = weft_worker_index();
+    atomic_fetch_add(&spread_ran[w], 1);
+    if (w == 1)
+        atomic_store(&spread_seen_other, 1);
+    int64_t end = weft_now() + WEFT_SEC(20);
+    while (!atomic_load(&spread_seen_other) && weft_now() < end)
+        ;
+    atomic_fetch_add(&spread_done, 1);
+    return 0;
+}
+
+static int spread_main(void *arg, void **res)
+{
+    (void)arg, (void)res;
+    weft_runtime_t *rt = weft_runtime();
+    assert_true(weft_runtime_spreads(rt));
+    enum { N = 16 };
+    weft_task_t *t[N];
+    /* plain spawns, opts NULL and zeroed, and a group's */
+    weft_task_opts_t zero = {0};
+    weft_group_t *g;
+    assert_int_equal(weft_group_create(&g), 0);
+    for (int i = 0; i < N; i++) {
+        if (i % 3 == 0)
+            assert_int_equal(weft_spawn(&t[i], spread_child, NULL, NULL), 0);
+        else if (i % 3 == 1)
+            assert_int_equal(weft_spawn(&t[i], spread_child, NULL, &zero), 0);
+        else
+            assert_int_equal(weft_group_spawn(g, &t[i], spread_child, NULL, NULL), 0);
+    }
+    for (int i = 0; i < N; i++)
+        if (i % 3 != 2)
+            await_release(t[i]);
+    assert_int_equal(weft_group_wait(g), 0);
+    assert_int_equal(weft_group_destroy(g), 0);
+    assert_int_equal(atomic_load(&spread_done), N);
+    assert_int_equal(atomic_load(&spread_seen_other), 1);
+    assert_true(atomic_load(&spread_ran[1]) >= 1);
+
+    /* switched off: plain spawns stay on the spawning worker */
+    assert_int_equal(weft_runtime_set_spread(rt, false), 0);
+    assert_false(weft_runtime_spreads(rt));
+    int here = weft_worker_index();
+    for (int i = 0; i < N; i++) {
+        weft_task_t *u;
+        assert_int_equal(weft_spawn(&u, report_worker, NULL, NULL), 0);
+        void *r;
+        assert_int_equal(weft_await(u, &r), 0);
+        assert_int_equal(I(r), here);
+        weft_task_release(u);
+    }
+    assert_int_equal(weft_runtime_set_spread(NULL, true), -EINVAL);
+    assert_false(weft_runtime_spreads(NULL));
+    return 0;
+}
+
+static void test_spread_runs_plain_spawns_on_every_worker_and_switches_off(void **state)
+{
+    (void)state;
+    weft_config_t cfg = {.workers = 2, .spread = true};
+    run_config(&cfg, spread_main, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -954,6 +1027,7 @@ int main(void)
         cmocka_unit_test(test_shutdown_unwinds_every_worker),
         cmocka_unit_test(test_stream_opened_on_one_worker_is_used_and_closed_from_another),
         cmocka_unit_test(test_run_refuses_a_worker_count_out_of_range),
+        cmocka_unit_test(test_spread_runs_plain_spawns_on_every_worker_and_switches_off),
     };
     return run_suite(tests, NULL, NULL);
 }
