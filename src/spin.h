@@ -74,8 +74,10 @@ static inline void weft__lk_retake(weft__lk_t *k)
 
 /* Holds l (when several workers run) until the enclosing block ends,
  * whichever way it ends; the guard is `weft__lk`, which weft__park
- * drops while the task is parked and takes back before it returns. */
+ * drops while the task is parked and takes back before it returns.
+ * `unused`: a block that never names the guard is still using it (clang
+ * 14 warns about a cleanup variable it sees no read of). */
 #define WEFT__LOCK(l)                                                                              \
-    weft__lk_t weft__lk __attribute__((cleanup(weft__lk_drop))) = weft__lk_take(l)
+    weft__lk_t weft__lk __attribute__((cleanup(weft__lk_drop), unused)) = weft__lk_take(l)
 
 #endif
