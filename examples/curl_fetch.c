@@ -110,7 +110,7 @@ static int watcher(void *arg, void **result)
     while (w->events && !a->closing) {
         unsigned gen = w->gen;
         w->waiting = true;
-        int rc = weft_fd_wait(w->fd, w->events, -1);
+        int rc = weft_fd_wait(w->fd, w->events, WEFT_FOREVER);
         w->waiting = false;
         if (a->closing || rc == -ECANCELED)
             break;

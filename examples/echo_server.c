@@ -1,9 +1,14 @@
 /* echo_server.c - a TCP echo server: every byte a client sends comes back.
  *
- * Shows the shape of every weft server: listen, hand the listener to
- * weft_server_start with a handler, and let the server run one task per
- * connection. The handler is plain sequential code; each read or drain
- * suspends only its own task, so thousands of clients are served at once.
+ * Shows the shape of every weft server: weft_server_listen with a
+ * handler, which the server runs as one task per connection, then
+ * weft_signal_wait_stop until Ctrl-C or SIGTERM, then weft_server_close
+ * with a grace for the clients still connected. The handler is plain
+ * sequential code; each read or drain suspends only its own task, so
+ * thousands of clients are served at once. It needs nothing but weft.h:
+ *
+ *   cc -o echo_server echo_server.c $(pkg-config --cflags --libs weft)
+ *
  * The streams defer their writes (defer_writes): the echoes of one loop
  * turn leave together just before the loop polls, and under load the
  * loop naps rather than block, so that many clients' next messages come
@@ -14,16 +19,15 @@
  *   nc 127.0.0.1 7000           type a line, it comes back
  *   ./fanout 127.0.0.1 7000     10,000 clients at once (examples/fanout.c)
  *
- * It prints "echo_server: listening on 127.0.0.1:PORT" once it accepts
- * connections, and stops cleanly on Ctrl-C (SIGINT) or SIGTERM. The number
- * of loops comes from the environment: WEFT_WORKERS=2 ./echo_server 7000.
+ * It prints "echo_server: listening on 127.0.0.1:PORT (N workers)" once
+ * it accepts connections, and stops cleanly on Ctrl-C (SIGINT) or
+ * SIGTERM. The number of loops comes from the environment:
+ * WEFT_WORKERS=2 ./echo_server 7000 accepts and serves on two cores.
  */
 #include <stdio.h>
 #include <stdlib.h>
 
 #include <weft.h>
-
-#include "proto/sig.h"
 
 static int echo(weft_stream_t *s, void *arg)
 {
@@ -40,13 +44,31 @@ static int echo(weft_stream_t *s, void *arg)
     }
 }
 
-/* one listener per worker (WEFT_WORKERS; SO_REUSEPORT spreads the
- * connections), or a plain server with one worker */
 static int serve(void *arg, void **result)
 {
+    const char *port = arg;
     (void)result;
-    static const weft_serve_opts_t opts = {.server = {.stream = {.defer_writes = true}}};
-    return serve_until_stopped("echo_server", arg, echo, NULL, &opts);
+    /* one listener per worker (WEFT_WORKERS; SO_REUSEPORT spreads the
+     * connections), or a plain server with one worker */
+    weft_server_opts_t opts = {.stream = {.defer_writes = true}, .per_worker = true};
+    weft_server_t *srv;
+    int rc = weft_server_listen(&srv, "127.0.0.1", port, echo, NULL, &opts);
+    if (rc < 0) {
+        fprintf(stderr, "echo_server: listen on port %s: %s\n", port, weft_strerror(rc));
+        return rc;
+    }
+    weft_addr_t a;
+    char addr[64];
+    weft_server_addr(srv, &a);
+    weft_addr_format(&a, addr, sizeof addr);
+    int n = weft_server_workers(srv);
+    printf("echo_server: listening on %s (%d worker%s)\n", addr, n, n == 1 ? "" : "s");
+    fflush(stdout);
+
+    /* until Ctrl-C or SIGTERM; then clients get a second to finish */
+    weft_signal_wait_stop(NULL);
+    weft_server_close(srv, WEFT_SEC(1));
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -55,6 +77,5 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s PORT\n", argv[0]);
         return 2;
     }
-    stop_signals_block();
     return weft_run(serve, argv[1], NULL) == 0 ? 0 : 1;
 }

@@ -21,8 +21,9 @@
  * "Connection: keep-alive") unless the client sends "Connection: close".
  * A malformed request gets 400, a head larger than the stream's buffer
  * (64 KiB) 431, a body larger than it 413; then the connection closes. It
- * prints "http_hello: listening on 127.0.0.1:PORT" once it accepts
- * connections and stops cleanly on SIGINT or SIGTERM.
+ * prints "http_hello: listening on 127.0.0.1:PORT (N workers)" once it
+ * accepts connections and stops cleanly on SIGINT or SIGTERM; with
+ * WEFT_WORKERS=N every worker accepts and serves (per_worker).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -31,7 +32,6 @@
 #include <weft.h>
 
 #include "proto/http.h"
-#include "proto/sig.h"
 
 #define HELLO_HEAD "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n"
 #define HELLO_BODY "hello"
@@ -145,13 +145,31 @@ static int handle(weft_stream_t *s, void *arg)
     }
 }
 
-/* one listener per worker (WEFT_WORKERS; SO_REUSEPORT spreads the
- * connections), or a plain server with one worker */
 static int serve(void *arg, void **result)
 {
+    const char *port = arg;
     (void)result;
-    static const weft_serve_opts_t opts = {.server = {.stream = {.defer_writes = true}}};
-    return serve_until_stopped("http_hello", arg, handle, NULL, &opts);
+    /* one listener per worker (WEFT_WORKERS; SO_REUSEPORT spreads the
+     * connections), or a plain server with one worker */
+    weft_server_opts_t opts = {.stream = {.defer_writes = true}, .per_worker = true};
+    weft_server_t *srv;
+    int rc = weft_server_listen(&srv, "127.0.0.1", port, handle, NULL, &opts);
+    if (rc < 0) {
+        fprintf(stderr, "http_hello: listen on port %s: %s\n", port, weft_strerror(rc));
+        return rc;
+    }
+    weft_addr_t a;
+    char addr[64];
+    weft_server_addr(srv, &a);
+    weft_addr_format(&a, addr, sizeof addr);
+    int n = weft_server_workers(srv);
+    printf("http_hello: listening on %s (%d worker%s)\n", addr, n, n == 1 ? "" : "s");
+    fflush(stdout);
+
+    /* until Ctrl-C or SIGTERM; then clients get a second to finish */
+    weft_signal_wait_stop(NULL);
+    weft_server_close(srv, WEFT_SEC(1));
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -160,6 +178,5 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s PORT\n", argv[0]);
         return 2;
     }
-    stop_signals_block();
     return weft_run(serve, argv[1], NULL) == 0 ? 0 : 1;
 }

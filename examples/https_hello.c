@@ -2,8 +2,7 @@
  * for GET /bytes/N.
  *
  * Shows a TLS server: one weft_tls_ctx_t made from a certificate and its
- * key, handed to weft_serve_start in its server options (.server.tls;
- * weft_server_start takes the same field). Each
+ * key, handed to weft_server_listen in its server options (.tls). Each
  * connection's task runs the handshake before the handler is called, so
  * the handler reads and writes plaintext with the ordinary stream calls,
  * exactly as http_hello does. A client that fails its handshake (plain
@@ -30,7 +29,6 @@
 #include <weft.h>
 
 #include "proto/http.h"
-#include "proto/sig.h"
 
 #define HELLO "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n"
 #define CHUNK 65536
@@ -137,10 +135,27 @@ static int serve(void *arg, void **result)
     }
     /* one listener per worker (WEFT_WORKERS), each connection's
      * handshake on the worker that accepted it; the context is shared */
-    weft_serve_opts_t sopts = {.server.tls = ctx};
-    rc = serve_until_stopped("https_hello", a->port, handle, NULL, &sopts);
+    weft_server_opts_t sopts = {.tls = ctx, .per_worker = true};
+    weft_server_t *srv;
+    rc = weft_server_listen(&srv, "127.0.0.1", a->port, handle, NULL, &sopts);
+    if (rc < 0) {
+        fprintf(stderr, "https_hello: listen on port %s: %s\n", a->port, weft_strerror(rc));
+        weft_tls_ctx_release(ctx);
+        return rc;
+    }
+    weft_addr_t addr;
+    char name[64];
+    weft_server_addr(srv, &addr);
+    weft_addr_format(&addr, name, sizeof name);
+    int n = weft_server_workers(srv);
+    printf("https_hello: listening on %s (%d worker%s)\n", name, n, n == 1 ? "" : "s");
+    fflush(stdout);
+
+    /* until Ctrl-C or SIGTERM; then clients get a second to finish */
+    weft_signal_wait_stop(NULL);
+    weft_server_close(srv, WEFT_SEC(1));
     weft_tls_ctx_release(ctx);
-    return rc;
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -151,6 +166,5 @@ int main(int argc, char **argv)
     }
     memset(chunk, 'x', sizeof chunk);
     args_t a = {argv[1], argv[2], argv[3]};
-    stop_signals_block();
     return weft_run(serve, &a, NULL) == 0 ? 0 : 1;
 }

@@ -37,7 +37,6 @@
 #include <weft.h>
 
 #include "proto/resp.h"
-#include "proto/sig.h"
 
 #define MAX_COMMAND (1 << 20)
 
@@ -538,7 +537,6 @@ static int handle(weft_stream_t *s, void *arg)
 static int serve(void *arg, void **result)
 {
     const char *port = arg;
-    weft_listener_t *l;
     weft_server_t *srv;
     weft_addr_t a;
     char name[64];
@@ -549,26 +547,20 @@ static int serve(void *arg, void **result)
         fprintf(stderr, "mini_redis: out of memory\n");
         return -ENOMEM;
     }
-    int rc = weft_tcp_listen(&l, "127.0.0.1", port, NULL);
+    weft_server_opts_t opts = {.stream = {.limit = MAX_COMMAND, .defer_writes = true}};
+    int rc = weft_server_listen(&srv, "127.0.0.1", port, handle, &table, &opts);
     if (rc < 0) {
         fprintf(stderr, "mini_redis: listen on port %s: %s\n", port, weft_strerror(rc));
         table_free(&table);
         return rc;
     }
-    weft_listener_addr(l, &a);
+    weft_server_addr(srv, &a);
     weft_addr_format(&a, name, sizeof name);
-    weft_server_opts_t opts = {.stream = {.limit = MAX_COMMAND, .defer_writes = true}};
-    rc = weft_server_start(&srv, l, handle, &table, &opts);
-    if (rc < 0) {
-        weft_listener_close(l);
-        fprintf(stderr, "mini_redis: %s\n", weft_strerror(rc));
-        table_free(&table);
-        return rc;
-    }
     printf("mini_redis: listening on %s\n", name);
     fflush(stdout);
 
-    stop_signals_wait();
+    /* until Ctrl-C or SIGTERM; then clients get a second to finish */
+    weft_signal_wait_stop(NULL);
     weft_server_close(srv, WEFT_SEC(1));
     table_free(&table);
     return 0;
@@ -580,6 +572,5 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s PORT\n", argv[0]);
         return 2;
     }
-    stop_signals_block();
     return weft_run(serve, argv[1], NULL) == 0 ? 0 : 1;
 }

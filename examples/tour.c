@@ -651,8 +651,9 @@ static void tour_processes(void)
 }
 
 /* ---- 16. echo ------------------------------------------------------------
- * weft_server_start runs one handler task per connection; a client is a
- * plain task that connects, writes and reads. Port 0 lets the kernel pick.
+ * weft_server_listen runs one handler task per connection; a client is a
+ * plain task that connects, writes and reads. Port 0 lets the kernel pick
+ * (weft_server_addr tells which).
  */
 
 static int echo_handler(weft_stream_t *s, void *arg)
@@ -689,21 +690,20 @@ static int echo_client(void *arg, void **result)
     return n > 0 ? 0 : (int)n;
 }
 
-static int listen_local(weft_listener_t **l)
+/* Serves a free port of 127.0.0.1 with handler; returns the port. */
+static int serve_local(weft_server_t **srv, weft_conn_fn handler, const weft_server_opts_t *opts)
 {
-    check(weft_tcp_listen(l, "127.0.0.1", "0", NULL), "listen");
+    check(weft_server_listen(srv, "127.0.0.1", "0", handler, NULL, opts), "server");
     weft_addr_t a;
-    check(weft_listener_addr(*l, &a), "listener addr");
+    check(weft_server_addr(*srv, &a), "server addr");
     return weft_addr_port(&a);
 }
 
 static void tour_echo(void)
 {
     section("16. echo");
-    weft_listener_t *l;
-    int port = listen_local(&l);
     weft_server_t *srv;
-    check(weft_server_start(&srv, l, echo_handler, NULL, NULL), "server");
+    int port = serve_local(&srv, echo_handler, NULL);
     weft_task_t *c[3];
     for (int i = 0; i < 3; i++)
         check(weft_spawn(&c[i], echo_client, VAL(((i + 1) << 16) | port), NULL), "spawn");
@@ -769,10 +769,8 @@ static int fetch(void *arg, void **result)
 static void tour_fetch(void)
 {
     section("17. fetch");
-    weft_listener_t *l;
-    int port = listen_local(&l);
     weft_server_t *srv;
-    check(weft_server_start(&srv, l, http_handler, NULL, NULL), "server");
+    int port = serve_local(&srv, http_handler, NULL);
     weft_task_t *f[4];
     for (int i = 0; i < 4; i++)
         check(weft_spawn(&f[i], fetch, VAL(port), NULL), "spawn");
@@ -833,12 +831,10 @@ static void tour_tls(void)
     check(rc, "server TLS context");
     check(weft_tls_ctx_create(&client_tls, &co), "client TLS context");
 
-    weft_listener_t *l;
     char port[8];
-    snprintf(port, sizeof port, "%d", listen_local(&l));
     weft_server_t *srv;
     weft_server_opts_t opts = {.tls = server_tls}; /* the one change from section 16 */
-    check(weft_server_start(&srv, l, echo_handler, NULL, &opts), "server");
+    snprintf(port, sizeof port, "%d", serve_local(&srv, echo_handler, &opts));
 
     weft_stream_t *s;
     check(weft_tls_connect(&s, "127.0.0.1", port, client_tls, NULL), "tls connect");

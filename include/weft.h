@@ -30,8 +30,7 @@
  *                               weft_getaddrinfo
  *   Buffered streams            weft_stream_*
  *   TCP and Unix-domain sockets weft_tcp_*, weft_unix_*, weft_addr_connect,
- *                               weft_addr_listen, weft_listener_*, weft_server_*,
- *                               weft_serve_*
+ *                               weft_addr_listen, weft_listener_*, weft_server_*
  *   TLS                         weft_tls_*, weft_stream_is_tls
  *   UDP                         weft_udp_*
  *   Subprocesses                weft_proc_*
@@ -62,6 +61,22 @@
  *    -ETIMEDOUT once a deadline scope around it has passed.
  *  - Objects are opaque; whoever creates one owns it and destroys it with
  *    the matching _destroy call unless the documentation says otherwise.
+ *  - Timeouts, one rule for every call that takes one: a timeout is a
+ *    duration in nanoseconds (int64_t) counted from the call, and
+ *    WEFT_FOREVER means no limit. A timeout of 0 or less has already
+ *    expired, a negative one exactly as 0: a call that would wait does
+ *    not wait, and answers at once what it answers when time is up
+ *    (-ETIMEDOUT, or the "not ready" answer its documentation names:
+ *    -EAGAIN for weft_select, a count for weft_wait); a sleep or a
+ *    callback whose delay has expired is due now (weft_sleep yields
+ *    once, weft_call_later runs on the loop's next turn); a deadline
+ *    scope pushed with one ends at now + timeout, an instant already
+ *    past, not moved up to now (its `when` says so). An instant of
+ *    weft_now() (weft_deadline_push_at, weft_sleep_until, weft_call_at)
+ *    in the past has expired the same way. A deadline scope bounds every
+ *    wait inside it on top of a call's own timeout. Fields of option
+ *    structs, where a zeroed struct means every default, say themselves
+ *    what 0 means.
  */
 #ifndef WEFT_H
 #define WEFT_H
@@ -245,16 +260,20 @@ WEFT_API int weft_gen_next(weft_gen_t *gen, void **out);
  * with the next yielded value in *out (out may be NULL); WEFT_DONE once gen
  * is exhausted, with its final value in *out the first time (NULL after),
  * and WEFT_DONE on every later call; gen's own negative error
- * the one time its function fails. Misuse: -EINVAL (NULL), -EBUSY (gen is
- * running), -WEFT_ETHREAD (started on another thread). Runs as part of the calling
- * task if there is one, so it suspends exactly when the generator's body
- * does. */
+ * the one time its function fails (-ECANCELED included: a body that
+ * returns the -ECANCELED of its task's cancellation reports it, as a
+ * CancelledError leaves a Python generator). Misuse: -EINVAL (NULL),
+ * -EBUSY (gen is running), -WEFT_ETHREAD (started on another thread). Runs as
+ * part of the calling task if there is one, so it suspends exactly when
+ * the generator's body does. */
 WEFT_API int weft_gen_send(weft_gen_t *gen, void *value, void **out);
 
 /* Inside a generator: hands `value` to the consumer and waits to be
  * advanced. Returns 0 when advanced, with the sent value (NULL for next) in
  * *sent (sent may be NULL); -ECANCELED when the generator is being closed:
- * the body should then clean up and return (like GeneratorExit). Returns
+ * the body should then clean up and return (like GeneratorExit); the
+ * error of a weft_gen_throw, which the body may handle and go on (yield
+ * again, or return). *sent is left untouched on an error. Returns
  * -WEFT_ENOTCORO when the caller is not a generator's body. */
 WEFT_API int weft_gen_yield(void *value, void **sent);
 
@@ -262,19 +281,56 @@ WEFT_API int weft_gen_yield(void *value, void **sent);
  * `yield from`): every value sub yields goes to our consumer, every value
  * sent to us goes to sub. Returns 0 when sub is exhausted, with its final
  * value in *result (result may be NULL); sub's negative error if it failed;
- * -ECANCELED if we were closed meanwhile (sub is closed first);
- * -WEFT_ENOTCORO outside a generator; -EINVAL if sub is NULL or is the caller itself. The
+ * -ECANCELED if we were closed meanwhile (sub is closed first; if sub's
+ * clean-up fails, its error instead, so a delegator that returns what
+ * yield_from returned makes the close report it); -WEFT_ENOTCORO outside a
+ * generator; -EINVAL if sub is NULL or is the caller itself. An error
+ * thrown at us (weft_gen_throw) while we delegate goes to sub first (a
+ * thrown -ECANCELED closes sub, as above): if sub handles it and yields,
+ * that value goes to our consumer; if sub returns, so does yield_from,
+ * with sub's value; if sub fails, yield_from returns sub's error. The
  * caller still owns sub. */
 WEFT_API int weft_gen_yield_from(weft_gen_t *sub, void **result);
 
+/* Raises the error err (a negative errno) inside gen at its suspension
+ * point (Python's generator.throw): the pending weft_gen_yield returns
+ * err, and the body may handle it and go on. Returns as weft_gen_send
+ * does: 0 with the next yielded value in *out (out may be NULL; NULL on
+ * every other return), WEFT_DONE with the final value if the body then
+ * returned 0, or the body's error (err itself if the body passed it on).
+ * A generator that never started finishes without running its body, and
+ * one already finished cannot catch it: both return err. Misuse: -EINVAL
+ * (gen NULL, err >= 0), -EBUSY (gen is running), -WEFT_ETHREAD (started on
+ * another thread). A delegating generator hands err to its
+ * sub-generator first (weft_gen_yield_from). Suspends only if the body
+ * does. */
+WEFT_API int weft_gen_throw(weft_gen_t *gen, int err, void **out);
+
 /* Closes gen: a suspended generator's pending weft_gen_yield returns
  * -ECANCELED so the body runs its clean-up and returns. Returns 0 when gen
- * is (now) finished, -EPROTO if the body yielded again instead of
- * returning (it is then discarded), -EINVAL (NULL), -EBUSY (running),
- * -WEFT_ETHREAD (started on another thread: nothing is done). Closing a
- * generator that never started or is exhausted just marks it finished.
- * Suspends only if the body's clean-up does. */
+ * is (now) finished (the body returned 0 or -ECANCELED), the body's own
+ * error if its clean-up failed (a delegating generator's includes its
+ * sub-generator's: weft_gen_yield_from), -EPROTO if the body yielded
+ * again instead of returning (it is then discarded), -EINVAL (NULL),
+ * -EBUSY (running), -WEFT_ETHREAD (started on another thread: nothing is
+ * done). Closing a generator that never started or is
+ * finished just marks it finished and returns 0. Suspends only if the
+ * body's clean-up does. */
 WEFT_API int weft_gen_close(weft_gen_t *gen);
+
+/* weft_gen_close, which also stores in *result (result may be NULL) the
+ * value the body returned on being closed (Python 3.13's close() return
+ * value): the *result a body set when it returned 0 during this close;
+ * NULL when it returned an error or -ECANCELED, yielded again, or gen
+ * never started or had already finished. Same returns as weft_gen_close.
+ * (A separate call, so weft_gen_close keeps its one-argument shape.) */
+WEFT_API int weft_gen_close_value(weft_gen_t *gen, void **result);
+
+/* Returns true while gen's body is running: between a next, send, throw
+ * or close and the body's next yield or return, including while the body
+ * resumes another generator (a delegation) or its task is suspended in
+ * the body (Python's gi_running). False for NULL. Never suspends. */
+WEFT_API bool weft_gen_running(const weft_gen_t *gen);
 
 /* Returns true once gen is exhausted, closed or failed. */
 WEFT_API bool weft_gen_done(const weft_gen_t *gen);
@@ -299,7 +355,8 @@ WEFT_API int weft_gen_destroy(weft_gen_t *gen);
 #define WEFT_USEC(us) ((int64_t)(us) * 1000)
 #define WEFT_MSEC(ms) ((int64_t)(ms) * 1000000)
 #define WEFT_SEC(s) ((int64_t)(s) * 1000000000)
-/* "No deadline": an instant that never comes. */
+/* "No deadline" and "no limit": an instant that never comes, a timeout
+ * that never expires (weft.h's rule for timeouts, at the top). */
 #define WEFT_FOREVER INT64_MAX
 
 /* Returns the monotonic clock in nanoseconds. Never suspends. */
@@ -375,6 +432,16 @@ typedef struct weft_config {
      * that must be on time, best on a worker of its own (docs/design.md
      * "Timer precision" has the measured effect). */
     int64_t timer_spin_ns;
+    /* The nice value (-20..19; higher: less CPU when CPUs are contended)
+     * of the thread pool's threads (weft_to_thread, files, name
+     * resolution), so that work handed to the pool (a robot's planner)
+     * yields to the loop (its control loop). 0 leaves them as the loop's
+     * thread is. A value below the nice value of the thread that calls
+     * weft_run needs privilege (CAP_SYS_NICE, or an RLIMIT_NICE of at
+     * least 20 - pool_nice): without it weft_run_config fails with
+     * -EACCES at once, and says so on stderr, rather than run the pool
+     * at a priority that was not asked for. */
+    int pool_nice;
 } weft_config_t;
 
 #define WEFT_WORKERS_PER_CORE (-1)
@@ -392,8 +459,9 @@ WEFT_API int weft_run(weft_task_fn main, void *arg, void **result);
 
 /* weft_run with a configuration (cfg may be NULL); -EINVAL also for a
  * bad field (workers below WEFT_WORKERS_PER_CORE, pool_threads < 0,
- * timer_spin_ns outside 0..10 ms,
- * stack_mode not a weft_stack_mode_t). */
+ * timer_spin_ns outside 0..10 ms, stack_mode not a weft_stack_mode_t,
+ * pool_nice outside -20..19); -EACCES for a pool_nice this process may
+ * not set (see weft_config_t.pool_nice). */
 WEFT_API int weft_run_config(const weft_config_t *cfg, weft_task_fn main, void *arg,
                              void **result);
 
@@ -590,7 +658,9 @@ WEFT_API int weft_task_on_done(weft_task_t *t, void (*fn)(weft_task_t *t, void *
  * -WEFT_ENOTASK. */
 WEFT_API int weft_yield(void);
 
-/* Sleeps for ns nanoseconds (<= 0: a weft_yield). Suspends. Returns 0,
+/* Sleeps for ns nanoseconds (0 or less has expired: a weft_yield, one
+ * turn of the loop; WEFT_FOREVER until cancelled or a deadline scope
+ * ends). Suspends. Returns 0,
  * -ECANCELED, or -ETIMEDOUT if a deadline scope ends first (it wakes at
  * that deadline), -WEFT_ENOTASK. */
 WEFT_API int weft_sleep(int64_t ns);
@@ -663,12 +733,17 @@ typedef struct weft_deadline {
  * has already expired: the deadline is that instant in the past;
  * WEFT_FOREVER: none, a scope to reschedule later): until it is popped,
  * every suspending call of the task returns -ETIMEDOUT once the deadline
- * has passed (asyncio.timeout). Scopes nest; an inner scope never extends
- * an outer one. Never suspends. Returns 0, -EINVAL (d NULL), -EALREADY (d
- * is already open: pop it first), -WEFT_ENOTASK outside a task. */
+ * has passed. WEFT_FOREVER: no deadline of its own. A timeout of 0 or
+ * less has expired: the scope ends at now + timeout_ns, an instant
+ * already past (d->when says so; it is not moved up to now), and the
+ * first suspending call inside returns -ETIMEDOUT. Scopes nest; an inner
+ * scope never extends an outer one (asyncio.timeout). Never suspends.
+ * Returns 0, -EINVAL (d NULL), -EALREADY (d is already open: pop it
+ * first), -WEFT_ENOTASK outside a task. */
 WEFT_API int weft_deadline_push(weft_deadline_t *d, int64_t timeout_ns);
 
-/* The same, with an absolute instant of weft_now(). */
+/* The same, with an absolute instant of weft_now() (WEFT_FOREVER: none;
+ * an instant in the past has expired). */
 WEFT_API int weft_deadline_push_at(weft_deadline_t *d, int64_t when);
 
 /* Moves open scope d's own deadline to the instant `when` (asyncio's
@@ -688,9 +763,11 @@ WEFT_API int64_t weft_deadline_when(const weft_deadline_t *d);
  * 0; -EINVAL if d is not the task's innermost open scope. */
 WEFT_API int weft_deadline_pop(weft_deadline_t *d);
 
-/* Waits for t at most timeout_ns (negative: already expired, as 0).
- * Suspends. On time-out, cancels t (reason WEFT_CANCEL_DEADLINE), waits
- * until it has unwound and returns -ETIMEDOUT; otherwise as weft_await.
+/* Waits for t at most timeout_ns (WEFT_FOREVER: no limit; 0 or less has
+ * expired: t's outcome if it has already finished, else a time-out at
+ * once, as asyncio.wait_for). Suspends. On time-out, cancels t (reason
+ * WEFT_CANCEL_DEADLINE), waits
+ * until it has unwound, and returns -ETIMEDOUT; otherwise as weft_await.
  * If the caller is cancelled, t is cancelled too and awaited, and the
  * call returns -ECANCELED (asyncio.wait_for). Either way, when t ended
  * other than cancelled while it was being cancelled (it finished, or
@@ -729,25 +806,40 @@ WEFT_API int weft_gather(weft_task_t *const *tasks, size_t n, void **results, in
 /* Waits until, among the n tasks, the first has finished
  * (WEFT_FIRST_COMPLETED), the first has failed or all finished
  * (WEFT_FIRST_EXCEPTION), or all have (WEFT_ALL_COMPLETED), or until
- * timeout_ns passes (negative: no timeout). Suspends. Cancels nothing.
- * Returns how many have finished (weft_task_done says which), so a
- * time-out is a count below what was asked, not an error; -ECANCELED or
- * -ETIMEDOUT if the caller was cancelled or its deadline scope passed;
- * -EINVAL for bad arguments; -WEFT_ENOTASK outside a task. */
+ * timeout_ns passes (WEFT_FOREVER: no limit; 0 or less has expired: no
+ * wait, the count of those finished now). Suspends (unless the timeout
+ * has expired or the condition holds already). Cancels nothing.
+ * The tasks are a set, as asyncio.wait takes them: a task passed twice
+ * counts once. Once the condition is met, the caller lets the tasks
+ * already ready on its loop take their step before it counts (asyncio's
+ * wait returns a loop iteration after the completion that met it), so
+ * tasks that end together are counted together. Returns how many have
+ * finished (every one, not only the one that met the condition;
+ * weft_task_done says which), so a time-out is a count below what was
+ * asked, not an error; -ECANCELED or -ETIMEDOUT if the caller was
+ * cancelled or its deadline scope passed; -EINVAL for bad arguments and
+ * for an empty set (n 0, as asyncio.wait refuses one); -ENOMEM;
+ * -WEFT_ENOTASK outside a task. */
 WEFT_API int weft_wait(weft_task_t *const *tasks, size_t n, int return_when, int64_t timeout_ns);
 
 /* Iterates over tasks in the order they finish (asyncio.as_completed). */
 typedef struct weft_as_completed weft_as_completed_t;
 
 /* Starts an iteration over n tasks (copied; the caller keeps its
- * references and the tasks must outlive the iteration). Never suspends.
+ * references and the tasks must outlive the iteration). The tasks are a
+ * set, as asyncio.as_completed takes them: a task passed twice is handed
+ * out once. n 0 gives an iteration that is done at once. Never suspends.
  * Returns 0, -EINVAL, -ENOMEM; *ac is owned by the caller. */
 WEFT_API int weft_as_completed_create(weft_as_completed_t **ac, weft_task_t *const *tasks,
                                       size_t n);
-/* Waits for the next task to finish and stores it in *task. Suspends.
- * Returns 0, WEFT_DONE once every task has been returned, -ECANCELED,
- * -ETIMEDOUT, -EINVAL, -EBUSY (another task waits in next),
- * -WEFT_ENOTASK. */
+/* Stores in *task the next task in the order they finished: one that
+ * finished since the last call if there is one (without suspending),
+ * else waits for one. Every task is handed out exactly once, however
+ * many finish between two calls; tasks already finished when the
+ * iteration started come first, in the order they were passed. Returns
+ * 0, WEFT_DONE once every task has been returned, -ECANCELED,
+ * -ETIMEDOUT, -EINVAL, -WEFT_ENOTASK (not in a task), -EBUSY (another
+ * task waits in next). */
 WEFT_API int weft_as_completed_next(weft_as_completed_t *ac, weft_task_t **task);
 /* Ends the iteration; never suspends; 0 or -EINVAL (also -EBUSY while a
  * task waits in next). */
@@ -776,11 +868,38 @@ WEFT_API int weft_future_cancel(weft_future_t *f);
 WEFT_API int weft_future_await(weft_future_t *f, void **result);
 /* True once f has a result, an error, or was cancelled. */
 WEFT_API bool weft_future_done(const weft_future_t *f);
-/* Registers fn(f, arg) to run when f is done (at once if it is).
- * Returns 0, -EINVAL, -ENOMEM. */
+/* Reads a done future's outcome without waiting (asyncio's
+ * Future.result()): returns f's status (0, its error, or -ECANCELED if
+ * f was cancelled) with its result in *result (result may be NULL; NULL
+ * for an error); -EAGAIN if f is not done yet (*result untouched);
+ * -EINVAL (f NULL). Never suspends; any thread; may be called from a
+ * callback. */
+WEFT_API int weft_future_result(const weft_future_t *f, void **result);
+/* Registers fn(f, arg) to run once f is done, as asyncio's
+ * add_done_callback: never inside the call that completes f (nor inside
+ * this one when f is done already), but on a later turn of a loop, in
+ * the order the callbacks were registered: on the loop of the task that
+ * registered it (another worker's task's callback runs on that worker);
+ * registered outside any task (from a callback), on the loop of whoever
+ * completes f (f's own loop if that is no loop). It runs outside any
+ * task, as a weft_call_soon callback does, so it must not suspend; a loop
+ * that closes before that turn drops it unrun. A callback registered
+ * from a callback runs after those already scheduled. f stays valid for
+ * it even if it was destroyed meanwhile. Returns 0, -EINVAL, -ENOMEM.
+ * Never suspends. */
 WEFT_API int weft_future_on_done(weft_future_t *f, void (*fn)(weft_future_t *f, void *arg),
                                  void *arg);
-/* Frees f. Returns 0, -EINVAL, -EBUSY while tasks await it. */
+/* Removes every done callback fn(f, arg) registered on f with this fn
+ * and this arg that has not been scheduled yet (asyncio's
+ * remove_done_callback): once f is done its callbacks are on their way
+ * and none can be removed. Returns how many were removed (0 if none),
+ * -EINVAL (f or fn NULL). Never suspends. */
+WEFT_API int weft_future_remove_done(weft_future_t *f, void (*fn)(weft_future_t *f, void *arg),
+                                     void *arg);
+/* Frees f; callbacks registered and never scheduled never run. One
+ * scheduled and not yet run keeps f's memory until it has run, so it
+ * may still read f (weft_future_result). Returns 0, -EINVAL, -EBUSY
+ * while tasks await it. Never suspends. */
 WEFT_API int weft_future_destroy(weft_future_t *f);
 
 /* ---- task groups (asyncio.TaskGroup) ---- */
@@ -793,10 +912,38 @@ typedef struct weft_group weft_group_t;
 WEFT_API int weft_group_create(weft_group_t **g);
 /* Spawns a child in g (as weft_spawn). The group holds the child; *task,
  * if task is non-NULL, is a borrowed pointer valid until the group is
- * destroyed. Returns 0, -ECANCELED if the group is already failing or
- * cancelled (nothing is spawned), -EINVAL, -ENOMEM. */
+ * destroyed. Never suspends, and never fails for the group's limit: a
+ * child beyond it is made at once but waits to start (in spawn order,
+ * state WEFT_TASK_PENDING) until a running child ends; it holds no
+ * stack meanwhile (a task gets its stack when it first runs), and if the
+ * group is cancelled or fails first it ends -ECANCELED without running.
+ * Returns 0, -ECANCELED if the group is already failing or cancelled
+ * (nothing is spawned), -EINVAL, -WEFT_ENOLOOP, -ENOMEM. */
 WEFT_API int weft_group_spawn(weft_group_t *g, weft_task_t **task, weft_task_fn fn, void *arg,
                               const weft_task_opts_t *opts);
+/* Limits how many children of g run at once (Go's errgroup.SetLimit):
+ * n, or no limit for n 0. "Running" counts the children started or
+ * about to start, not yet finished. Lowering the limit stops no child;
+ * raising it starts waiting children at once. Never suspends. Returns 0
+ * or -EINVAL (g NULL). */
+WEFT_API int weft_group_set_limit(weft_group_t *g, size_t n);
+/* weft_group_spawn that first waits until fewer than the limit's
+ * children run (errgroup's Go), so the child starts at once: a producer
+ * that spawns in a loop goes no faster than the children finish. Waiting
+ * spawners are served in arrival order, after the children
+ * weft_group_spawn already holds back. Suspends (only at the limit).
+ * Returns 0 (the child spawned), -ECANCELED (the caller was cancelled,
+ * or the group is or gets cancelled or fails: nothing spawned),
+ * -ETIMEDOUT (the caller's deadline: nothing spawned), -WEFT_ENOTASK (not in a
+ * task), -EINVAL, -ENOMEM. */
+WEFT_API int weft_group_spawn_wait(weft_group_t *g, weft_task_t **task, weft_task_fn fn,
+                                   void *arg, const weft_task_opts_t *opts);
+/* weft_group_spawn only if fewer than the limit's children run
+ * (errgroup's TryGo). Never suspends. Returns 0, -EAGAIN at the limit
+ * (nothing spawned), -ECANCELED (the group is failing or cancelled),
+ * -EINVAL, -WEFT_ENOLOOP, -ENOMEM. */
+WEFT_API int weft_group_try_spawn(weft_group_t *g, weft_task_t **task, weft_task_fn fn, void *arg,
+                                  const weft_task_opts_t *opts);
 /* Waits until every child has finished. Suspends. The first child to
  * fail (with anything but -ECANCELED) cancels its siblings, and wait
  * returns that failure once all have unwound; 0 if none failed. If the
@@ -804,7 +951,9 @@ WEFT_API int weft_group_spawn(weft_group_t *g, weft_task_t **task, weft_task_fn 
  * cancelled and awaited, and -ECANCELED or -ETIMEDOUT is returned.
  * -EINVAL, -EBUSY (another task waits on g), -WEFT_ENOTASK. */
 WEFT_API int weft_group_wait(weft_group_t *g);
-/* Cancels every child of g. Never suspends. Returns 0 or -EINVAL. */
+/* Cancels every child of g (those held back by the limit end without
+ * running) and makes later spawns fail with -ECANCELED. Never suspends;
+ * call it from a task or a loop callback. Returns 0 or -EINVAL. */
 WEFT_API int weft_group_cancel(weft_group_t *g);
 /* Frees g and drops its children. Never suspends. Returns 0, -EINVAL,
  * -WEFT_EGROUPLIVE if a child has not finished (call weft_group_wait
@@ -823,9 +972,11 @@ typedef void (*weft_callback_fn)(void *arg);
  * loop, not in a task: it must not call suspending functions (they
  * return -WEFT_ENOTASK there). Returns 0, -EINVAL, -WEFT_ENOLOOP, -ENOMEM. */
 WEFT_API int weft_call_soon(weft_handle_t **h, weft_callback_fn fn, void *arg);
-/* Schedules fn(arg) delay_ns from now. As weft_call_soon. */
+/* Schedules fn(arg) delay_ns from now (0 or less has expired: due now,
+ * it runs on the loop's next turn). As weft_call_soon. */
 WEFT_API int weft_call_later(weft_handle_t **h, int64_t delay_ns, weft_callback_fn fn, void *arg);
-/* Schedules fn(arg) at the instant `when` of weft_now(). As weft_call_soon. */
+/* Schedules fn(arg) at the instant `when` of weft_now() (one in the past
+ * is due now). As weft_call_soon. */
 WEFT_API int weft_call_at(weft_handle_t **h, int64_t when, weft_callback_fn fn, void *arg);
 /* Cancels the callback if it has not run yet, and drops the handle.
  * Returns 0 if it was cancelled, -EALREADY if it had already run (the
@@ -869,7 +1020,8 @@ WEFT_API int weft_call_soon_threadsafe(weft_runtime_t *rt, int worker, weft_call
  * once with the runtime in *rt, ready for weft_call_soon_threadsafe, for
  * programs whose own thread does something else (a GUI, another event
  * loop). Never suspends. Returns 0, -EINVAL (rt or main NULL, a bad
- * cfg), -ENOMEM, -EAGAIN (no thread could be made). */
+ * cfg), -EACCES (a pool_nice this process may not set), -ENOMEM,
+ * -EAGAIN (no thread could be made). */
 WEFT_API int weft_runtime_start(weft_runtime_t **rt, const weft_config_t *cfg, weft_task_fn main,
                                 void *arg);
 /* Waits until a runtime from weft_runtime_start has finished (main has
@@ -929,6 +1081,11 @@ WEFT_API int weft_lock_try_acquire(weft_lock_t *l);
 WEFT_API int weft_lock_release(weft_lock_t *l);
 /* True while some task holds l (or it is handed to a waiter). */
 WEFT_API bool weft_lock_locked(const weft_lock_t *l);
+/* The number of tasks waiting to acquire l, not counting one already
+ * handed it (or woken to compete for it, or interrupted) and yet to run
+ * (the "waiters:N" of asyncio's Lock repr). Takes l's own short lock:
+ * O(waiters). Never suspends; any thread. -EINVAL for NULL. */
+WEFT_API int weft_lock_waiters(const weft_lock_t *l);
 /* Frees l. Never suspends. Returns 0, -EINVAL, -EBUSY while a task waits
  * for it. */
 WEFT_API int weft_lock_destroy(weft_lock_t *l);
@@ -946,6 +1103,11 @@ WEFT_API int weft_event_set(weft_event_t *e);
 WEFT_API int weft_event_clear(weft_event_t *e);
 /* True while e is set. */
 WEFT_API bool weft_event_is_set(const weft_event_t *e);
+/* The number of tasks waiting for e to be set, not counting one already
+ * woken (by a set, a cancellation or a deadline) and yet to run (the
+ * "waiters:N" of asyncio's Event repr). O(waiters). Never suspends; any
+ * thread. -EINVAL for NULL. */
+WEFT_API int weft_event_waiters(const weft_event_t *e);
 /* Waits until e is set. Suspends unless e is already set (then returns 0
  * at once). Returns 0, -ECANCELED, -ETIMEDOUT, -WEFT_ENOTASK, -EINVAL. */
 WEFT_API int weft_event_wait(weft_event_t *e);
@@ -1009,8 +1171,15 @@ WEFT_API int weft_sem_try_acquire(weft_sem_t *s);
  * -EOVERFLOW for a bounded semaphore already at its initial value (or a
  * value of INT_MAX; the value is unchanged), -EINVAL. */
 WEFT_API int weft_sem_release(weft_sem_t *s);
-/* Returns the number of free permits (0 while tasks wait), or -EINVAL. */
+/* Returns the number of free permits, or -EINVAL. Free permits and
+ * waiting tasks coexist only until a waiter already handed a permit has
+ * run: it hands them on to those behind it (see weft_sem_acquire). */
 WEFT_API int weft_sem_value(const weft_sem_t *s);
+/* The number of tasks waiting for a permit, not counting one already
+ * handed a permit (or interrupted) and yet to run (the "waiters:N" of
+ * asyncio's Semaphore repr). O(waiters). Never suspends; any thread.
+ * -EINVAL for NULL. */
+WEFT_API int weft_sem_waiters(const weft_sem_t *s);
 /* Frees s. Returns 0, -EINVAL, -EBUSY while a task waits on it. */
 WEFT_API int weft_sem_destroy(weft_sem_t *s);
 
@@ -1176,10 +1345,11 @@ typedef struct weft_select_case {
  * its index (Go's select). When several are ready, one is picked
  * uniformly at random. A receive on a closed, drained channel, and a
  * send on a closed channel, complete with status -EPIPE (value NULL for
- * a receive). timeout_ns < 0 waits for ever; 0 does not wait (-EAGAIN if
- * no case is ready; then it may be called from a callback); > 0 waits at
- * most that long (-ETIMEDOUT). Suspends (unless timeout_ns is 0 or a case
- * is ready). Only the returned case happened; a case that completed
+ * a receive). timeout_ns WEFT_FOREVER waits without a limit; 0 or less
+ * has expired and does not wait (-EAGAIN if no case is ready; then it
+ * may be called from a callback); > 0 waits at most that long
+ * (-ETIMEDOUT). Suspends (unless the timeout has expired or a case is
+ * ready). Only the returned case happened; a case that completed
  * before a cancellation arrived is returned as completed. Returns the
  * index, -ETIMEDOUT, -ECANCELED, -EAGAIN, -ENOMEM (waiting needs one
  * small allocation), -WEFT_ENOTASK (must wait outside a task), -EINVAL (cases
@@ -1263,7 +1433,8 @@ WEFT_API int weft_getaddrinfo(const char *host, const char *service,
 
 /* ------------------------------------------------------------------------
  * Buffered streams (asyncio's StreamReader and StreamWriter in one
- * object) over TCP, Unix-domain sockets, pipes or any stream fd.
+ * object) over TCP, Unix-domain sockets, pipes, ttys, regular files
+ * (through the thread pool: see weft_stream_open) or any stream fd.
  *
  * Reading: the stream keeps a buffer of at most `limit` bytes (64 KiB by
  * default). Calls that return a pointer into that buffer (read_until,
@@ -1314,7 +1485,23 @@ typedef struct weft_stream_opts {
  * written as a byte stream) in a new stream, which owns it from now on
  * (also on failure: fd is closed then). fd is made non-blocking and
  * close-on-exec. Never suspends. Returns 0, -EINVAL (fd < 0, s NULL, bad
- * options), -WEFT_ENOLOOP, -ENOMEM, or -errno from registering the fd. */
+ * options), -WEFT_ENOLOOP, -ENOMEM, or -errno from registering the fd.
+ *
+ * Files: an fd the kernel cannot wait on (a regular file, /dev/null:
+ * `./robot < commands.txt`, `./server > log.txt`) makes a stream whose
+ * reads and writes run on the loop's thread pool, as weft_file_read and
+ * weft_file_write do, from and to the fd's current offset. Every call
+ * works as on a socket: a read suspends while the pool reads (up to 64
+ * KiB ahead), returns 0 at end of file and then at every later read (a
+ * file that grows afterwards is not followed); weft_stream_write never
+ * suspends, and what it queues is written in the background by a task
+ * of the stream's loop, and by drain, flush and close. What cannot work
+ * says so: weft_stream_shutdown, the socket options and weft_tls_wrap
+ * return -ENOTSOCK; a read or a wait to write outside a task
+ * -WEFT_ENOTASK; the
+ * rest is read(2)'s and write(2)'s own errors (-EISDIR for a directory,
+ * -EBADF for a read of a write-only fd, -ENOSPC, -EFBIG), which stick
+ * to the stream as a socket's errors do. */
 WEFT_API int weft_stream_open(weft_stream_t **s, int fd, const weft_stream_opts_t *opts);
 
 /* Reads up to n bytes into buf: what is buffered, else what arrives
@@ -1482,80 +1669,111 @@ WEFT_API int weft_listener_close(weft_listener_t *l);
 
 /* ---- servers (asyncio.start_server) ---- */
 
+/* A server: one or more listeners, each with a task that accepts
+ * connections and spawns a task per connection that runs the handler. */
 typedef struct weft_server weft_server_t;
 
 /* A connection's handler: runs as its own task; the server closes the
  * stream after it returns (the handler must not close it itself). Its
- * return value becomes the task's status; a failing connection (a reset,
- * a stalled peer) is not reported as an error nobody retrieved. */
+ * return value becomes the task's status. A server without a group
+ * reports no failure of a connection (a reset, a stalled peer) as an
+ * error nobody retrieved; in a group, a failure fails the group (see
+ * weft_server_opts_t.group). */
 typedef int (*weft_conn_fn)(weft_stream_t *s, void *arg);
 
+/* Server options. NULL or zeroed: every default. Later versions add
+ * fields at the end. */
 typedef struct weft_server_opts {
     weft_stream_opts_t stream; /* for every accepted stream */
-    size_t stack_size;         /* handler tasks' stacks (0: the loop's default) */
-    int max_conns;             /* more wait in the backlog (0: no limit) */
+    /* How weft_server_listen listens (ignored by weft_server_start, whose
+     * listener is made already). per_worker sets reuseport by itself. */
+    weft_listen_opts_t listen;
+    size_t stack_size; /* handler tasks' stacks (0: the loop's default) */
+    /* Most connections handled at once by each listener (with
+     * per_worker, by each worker); more wait in the backlog. 0: no limit. */
+    int max_conns;
     /* TLS (NULL: plain): each connection's task first runs the server
      * side of a handshake (weft_tls_wrap) with this context, which must
      * outlive the server; a failed handshake ends the connection without
      * calling the handler, and the server goes on. */
     struct weft_tls_ctx *tls;
+    /* Who supervises the connection tasks. NULL: the server itself (it
+     * holds them, and close cancels and awaits them). Else each
+     * connection's task is spawned into this group, so the caller
+     * supervises them with the group's rules: a handler that fails
+     * (returns a negative status other than -ECANCELED) fails the group:
+     * its other children, the server's other connections among them, are
+     * cancelled, its owner is cancelled unless it waits in
+     * weft_group_wait, and weft_group_wait returns that failure. A server
+     * whose group failed or was cancelled closes each new connection at
+     * once, until weft_server_close. A limit on the
+     * group (weft_group_set_limit) makes the accepting task wait for room
+     * (weft_group_spawn_wait) with one accepted connection in hand, while
+     * further clients wait in the backlog. weft_group_wait returns as
+     * soon as no child runs, also between two connections, so the usual
+     * order is weft_server_close, then weft_group_wait. The group must
+     * outlive the server. */
+    weft_group_t *group;
+    /* false: one listener and one accepting task, on the worker of the
+     * task that starts the server; each connection's task runs there.
+     * true (weft_server_listen only): one listener per worker on the same
+     * address (SO_REUSEPORT, so the kernel spreads new connections), each
+     * worker accepting and serving its own connections: for servers
+     * bound by accepting and by many short connections. With one worker
+     * both are the same. */
+    bool per_worker;
 } weft_server_opts_t;
 
-/* Serves l: an accepting task spawns handler(stream, arg) as a task per
- * connection. Takes ownership of l on success (on failure the caller
- * still owns it). When accept runs out of fds it backs off (10 ms,
- * doubling to 1 s) and goes on. Never suspends. Returns 0, -EINVAL,
- * -WEFT_ENOLOOP, -ENOMEM. */
+/* Listens on host:port (as weft_tcp_listen does, with opts->listen; port
+ * "0" picks a free port, the same for every worker) and serves it:
+ * handler(stream, arg) runs as a task per connection. Suspends while it
+ * resolves a name and while the other workers bind (per_worker). Returns
+ * 0 with the server in *srv (the caller's: weft_server_close), -EINVAL
+ * (srv, port or handler NULL, max_conns or backlog < 0), -WEFT_ENOTASK
+ * (not in a task), -WEFT_ENOLOOP (no loop), -ENOMEM, or a listen error (-EADDRINUSE, -EACCES, a
+ * resolution error); nothing is left running on failure. */
+WEFT_API int weft_server_listen(weft_server_t **srv, const char *host, const char *port,
+                                weft_conn_fn handler, void *arg, const weft_server_opts_t *opts);
+
+/* Serves l, a listener the caller made (TCP or Unix-domain), from the
+ * calling worker: a task accepts and spawns handler(stream, arg) as a
+ * task per connection. Takes ownership of l on success (on failure the
+ * caller still owns it). When accept runs out of fds it backs off (10
+ * ms, doubling to 1 s) and goes on. Never suspends. Returns 0 with the
+ * server in *srv (the caller's: weft_server_close), -EINVAL (srv, l or
+ * handler NULL, max_conns < 0, per_worker set), -WEFT_ENOLOOP (no
+ * loop), -ENOMEM. */
 WEFT_API int weft_server_start(weft_server_t **srv, weft_listener_t *l, weft_conn_fn handler,
                                void *arg, const weft_server_opts_t *opts);
 
-/* Waits until the server stops (weft_server_close from another task;
- * srv is freed when this returns 0). Suspends. Returns 0, -ECANCELED,
- * -ETIMEDOUT, -EINVAL, -WEFT_ENOTASK. */
-WEFT_API int weft_server_wait(weft_server_t *srv);
+/* The address the server is bound to (with per_worker, the one every
+ * worker listens on). Never suspends. Returns 0 or -EINVAL. */
+WEFT_API int weft_server_addr(const weft_server_t *srv, weft_addr_t *addr);
 
-/* Number of connections being handled now. */
+/* Number of connections being handled now (on every worker; 0 for
+ * NULL). Never suspends. */
 WEFT_API size_t weft_server_conns(const weft_server_t *srv);
 
-/* Shuts the server down gracefully: stops accepting (closes the
- * listener), gives open connections up to grace_ns to end by themselves,
- * then cancels their handlers and waits for them to unwind; frees srv.
- * Suspends. Returns 0, or -ETIMEDOUT if handlers had to be cancelled
- * (-ECANCELED if the caller was cancelled meanwhile: the handlers are
- * cancelled and srv freed all the same); -EINVAL (NULL, grace_ns < 0, a
- * close already under way), -WEFT_ENOTASK, -EDEADLK (called
- * from one of srv's own handlers: nothing is done). */
+/* Number of workers serving: 1, or the runtime's worker count with
+ * per_worker. Never suspends. -EINVAL for NULL. */
+WEFT_API int weft_server_workers(const weft_server_t *srv);
+
+/* Waits until the server stops (weft_server_close from another task;
+ * srv is freed once both calls have returned). Suspends. Returns 0,
+ * -ECANCELED, -ETIMEDOUT, -EINVAL, -WEFT_ENOTASK (not in a task). */
+WEFT_API int weft_server_wait(weft_server_t *srv);
+
+/* Shuts the server down gracefully: stops accepting (closes every
+ * listener), gives open connections up to grace_ns to end by
+ * themselves, then cancels their handlers and waits for them to unwind;
+ * frees srv. Suspends until every worker's part has closed. Returns 0,
+ * or -ETIMEDOUT if handlers had to be cancelled; -ECANCELED if the
+ * caller was cancelled meanwhile (this worker's handlers are cancelled
+ * at once, other workers' get their whole grace; srv is freed all the
+ * same); -EINVAL (NULL, grace_ns < 0, a close already under way),
+ * -WEFT_ENOTASK (not in a task), -EDEADLK (called from one of srv's own handlers:
+ * nothing is done). */
 WEFT_API int weft_server_close(weft_server_t *srv, int64_t grace_ns);
-
-/* Serving on every worker: one listener per worker on the same address
- * (SO_REUSEPORT, so the kernel spreads new connections), each with its
- * own weft_server_t on that worker; a connection's task and stream live
- * on the worker that accepted it. With one worker this is one server. */
-typedef struct weft_serve weft_serve_t;
-
-/* weft_serve_start options. NULL or zeroed: every default. */
-typedef struct weft_serve_opts {
-    weft_server_opts_t server; /* for each worker's server */
-    bool this_worker_only;     /* serve on the calling worker alone */
-} weft_serve_opts_t;
-
-/* Listens on host:port (as weft_tcp_listen; port "0" picks one free port
- * for every worker) and serves it with handler(stream, arg) on every
- * worker of the runtime. Suspends while the other workers bind. Returns
- * 0 and the server in *sv, or -EINVAL, -WEFT_ENOTASK, -ENOMEM,
- * a listen error (nothing is left running then). */
-WEFT_API int weft_serve_start(weft_serve_t **sv, const char *host, const char *port,
-                              weft_conn_fn handler, void *arg, const weft_serve_opts_t *opts);
-/* The bound address (the port every worker listens on). 0 or -EINVAL. */
-WEFT_API int weft_serve_addr(const weft_serve_t *sv, weft_addr_t *addr);
-/* Number of workers serving. Never suspends. -EINVAL for NULL. */
-WEFT_API int weft_serve_workers(const weft_serve_t *sv);
-/* Closes every worker's server as weft_server_close does (grace_ns for
- * connections to end, then their handlers are cancelled) and frees sv.
- * Suspends until all have closed, even if the caller is cancelled.
- * Returns 0, -ETIMEDOUT (handlers had to be cancelled), -EINVAL,
- * -WEFT_ENOTASK, -ENOMEM. */
-WEFT_API int weft_serve_close(weft_serve_t *sv, int64_t grace_ns);
 
 /* ------------------------------------------------------------------------
  * TLS (through OpenSSL): client and server streams.
@@ -1629,8 +1847,8 @@ WEFT_API int weft_tls_ctx_release(weft_tls_ctx_t *ctx);
  * -WEFT_ECERT, -EPROTO, -ECONNRESET, -ETIMEDOUT, -ECANCELED, -errno of
  * the socket, -ENOMEM, -EINVAL (NULL arguments, s closed or already
  * TLS, unread bytes buffered in s, a verifying client without
- * server_name), -WEFT_ENOTASK, -EBADF (another task closed s
- * meanwhile: s is gone). */
+ * server_name), -ENOTSOCK (s is over a file), -WEFT_ENOTASK (not in a task),
+ * -EBADF (another task closed s meanwhile: s is gone). */
 WEFT_API int weft_tls_wrap(weft_stream_t *s, weft_tls_ctx_t *ctx, const char *server_name);
 
 /* weft_tcp_connect to host:port, then weft_tls_wrap with host as the
@@ -1809,10 +2027,14 @@ WEFT_API int weft_proc_destroy(weft_proc_t *p);
  * Signals, delivered as ordinary code on the loop (signalfd): never inside
  * a signal handler, so any weft or libc call is allowed.
  *
- * weft_run cancels its main task on SIGINT (when SIGINT is at its default
- * disposition and no handler or waiting task takes it), as asyncio.run does: a Ctrl-C unwinds the program through
- * the normal -ECANCELED path; a second SIGINT before main returns kills the
- * process as usual.
+ * weft_run cancels its main task on SIGINT or SIGTERM (each while it is
+ * at its default disposition and no handler or waiting task takes it),
+ * as asyncio.run does for SIGINT: a Ctrl-C, or the SIGTERM a service
+ * manager sends, unwinds the program through the normal -ECANCELED path;
+ * a second one of them before main returns kills the process as the
+ * signal would without weft. From the start of main these two are
+ * blocked in the loop's thread and read from its signalfd, so one that
+ * arrives while a server starts cancels main instead of killing it.
  * --------------------------------------------------------------------- */
 
 /* Waits until one of the n signals in signals[] (numbers such as SIGINT,
@@ -1826,6 +2048,17 @@ WEFT_API int weft_proc_destroy(weft_proc_t *p);
  * number that cannot be caught: SIGKILL, SIGSTOP, < 1 or > 64),
  * -WEFT_ENOTASK. */
 WEFT_API int weft_signal_wait(const int *signals, size_t n, int *signo);
+
+/* Waits until SIGINT or SIGTERM arrives (the signals Ctrl-C and service
+ * managers such as systemd send to stop a program) and stores which in
+ * *signo (may be NULL): weft_signal_wait on those two. The usual end of
+ * a server's main task: listen, weft_signal_wait_stop, close. A waiting
+ * task takes the signal before weft_run's default of cancelling main. One
+ * that came earlier, while no task waited, has cancelled main already
+ * (where that default applies), so this call returns -ECANCELED in main:
+ * either way the program stops. Suspends. Returns 0, -ECANCELED,
+ * -ETIMEDOUT, -WEFT_ENOTASK (not in a task), -ENOMEM. */
+WEFT_API int weft_signal_wait_stop(int *signo);
 
 /* Runs fn(arg) on the loop each time signal signo arrives (asyncio's
  * loop.add_signal_handler); fn NULL removes the handler. A handler takes
@@ -1848,16 +2081,18 @@ WEFT_API int weft_signal_handle(int signo, weft_callback_fn fn, void *arg);
  * wait for both). The owner must call weft_fd_forget(fd) before it
  * closes fd: the kernel's epoll follows the open file, not the number.
  * The fd must not be one weft itself owns (a stream's, a listener's).
- * Waits are per loop (per worker thread).
+ * A task of any worker may wait: each worker watches the fd for its own
+ * tasks.
  * --------------------------------------------------------------------- */
 
 #define WEFT_READABLE 1 /* weft_fd_wait: wait for / report readability */
 #define WEFT_WRITABLE 2 /* weft_fd_wait: wait for / report writability */
 
 /* Waits until fd is ready for `events` (WEFT_READABLE, WEFT_WRITABLE or
- * both). timeout_ns < 0 waits without a limit of its own, 0 only looks
- * (poll(2), never suspends), > 0 waits at most that long; the task's
- * deadline scopes apply either way. Suspends (unless timeout_ns is 0).
+ * both). timeout_ns WEFT_FOREVER waits without a limit of its own; 0 or
+ * less has expired: it only looks (poll(2), never suspends); > 0 waits
+ * at most that long; the task's deadline scopes apply either way.
+ * Suspends (unless the timeout has expired).
  * Returns the ready events among those asked (> 0; an error or hang-up
  * on the fd reports as ready in both directions, so the library meets
  * it), -ETIMEDOUT (timeout_ns or a deadline scope), -ECANCELED, -EBUSY
@@ -1870,12 +2105,14 @@ WEFT_API int weft_signal_handle(int signo, weft_callback_fn fn, void *arg);
 WEFT_API int weft_fd_wait(int fd, int events, int64_t timeout_ns);
 
 /* Tells weft that fd is about to be closed (or handed elsewhere): tasks
- * waiting on it wake with -EBADF and weft removes it from its epoll set.
+ * waiting on it wake with -EBADF and weft removes it from its epoll sets.
  * Call it before close(fd) whenever fd has been waited on; calling it for
- * an fd never waited on costs nothing. It acts on the calling thread's
- * loop (with several workers, call it where the waits were). Never
- * suspends; may be called from a callback. Returns 0, -EINVAL (fd < 0),
- * -WEFT_ENOLOOP (no loop on this thread). */
+ * an fd never waited on costs nothing. On the calling worker this happens
+ * at once; with several workers, the others' waiters wake (and their
+ * epoll sets forget fd) when each worker next turns. Never suspends; may
+ * be called from a callback. Returns 0, -EINVAL (fd < 0), -WEFT_ENOLOOP
+ * (no loop on this thread), -ENOMEM (another worker could not be told:
+ * its waiters wake when the closed fd reports an error). */
 WEFT_API int weft_fd_forget(int fd);
 
 /* ------------------------------------------------------------------------

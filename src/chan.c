@@ -431,8 +431,8 @@ int weft_select(weft_select_case_t *cases, size_t n, int64_t timeout_ns)
             return -EINVAL;
     weft_task_t *self = weft__task();
     /* the block holds the records, the sorted channels and their locks */
-    sel_t *s = malloc(sizeof *s + n * (sizeof s->recs[0] + sizeof(weft_chan_t *) * 2 +
-                                       sizeof(weft__lk_t)));
+    sel_t *s = malloc(sizeof *s +
+                      n * (sizeof s->recs[0] + sizeof(weft_chan_t *) * 2 + sizeof(weft__lk_t)));
     if (!s)
         return -ENOMEM;
     s->chs = (weft_chan_t **)(s->recs + n);
@@ -441,17 +441,13 @@ int weft_select(weft_select_case_t *cases, size_t n, int64_t timeout_ns)
     size_t k = sel_channels(cases, n, sorted);
     lock_all(sorted, k, lks);
     int rc = sel_try(cases, n);
-    if (rc != -EAGAIN || timeout_ns == 0 || !self ||
-        (rc = weft__wait_check(self)) != 0) {
+    /* a timeout of 0 or less has expired: no wait, the answer is -EAGAIN */
+    if (rc != -EAGAIN || timeout_ns <= 0 || !self || (rc = weft__wait_check(self)) != 0) {
         unlock_all(lks, k);
         free(s);
-        return rc == -EAGAIN && timeout_ns != 0 && !self ? -WEFT_ENOTASK : rc;
+        return rc == -EAGAIN && timeout_ns > 0 && !self ? -WEFT_ENOTASK : rc;
     }
-    int64_t until = WEFT_FOREVER;
-    if (timeout_ns > 0) {
-        int64_t now = weft_now();
-        until = timeout_ns >= WEFT_FOREVER - now ? WEFT_FOREVER - 1 : now + timeout_ns;
-    }
+    int64_t until = weft__timeout_until(weft_now(), timeout_ns);
     s->task = self;
     s->fired = -1;
     s->status = 0;

@@ -31,6 +31,7 @@
  * when the loop closes, never while a task waits on them.
  */
 #include "io.h"
+#include "worker.h"
 
 #include <poll.h>
 #include <stdlib.h>
@@ -238,7 +239,7 @@ int weft_fd_wait(int fd, int events, int64_t timeout_ns)
     int rc = weft__wait_check(self);
     if (rc)
         return rc;
-    if (timeout_ns == 0)
+    if (timeout_ns <= 0) /* expired already: a look, never a wait */
         return poll_now(fd, events);
     weft__loop_t *L = self->loop;
     weft__fdrec_t *r;
@@ -264,13 +265,40 @@ int weft_fd_wait(int fd, int events, int64_t timeout_ns)
     L->nwatch += ((events & WEFT_READABLE) != 0) + ((events & WEFT_WRITABLE) != 0);
     self->b->waiter.slot = r;
     self->b->waiter.aux = (uintptr_t)events;
-    int64_t until = WEFT_FOREVER;
-    if (timeout_ns > 0) {
-        int64_t now = weft_now();
-        until = timeout_ns > WEFT_FOREVER - 1 - now ? WEFT_FOREVER - 1 : now + timeout_ns;
-    }
+    int64_t until = weft__timeout_until(weft_now(), timeout_ns);
     rc = weft__park(self, &weft__wait_fd, (const void *)(intptr_t)fd, unpark_fd, until, NULL);
     return rc == 0 ? -ETIMEDOUT : rc; /* 0: our own timeout fired */
+}
+
+/* Forgets fd on L (L's thread). */
+static void forget_on(weft__loop_t *L, int fd)
+{
+    weft__fdrec_t *r = lookup(L, fd);
+    if (!r)
+        return;
+    wake_waiters(L, r, WEFT_READABLE | WEFT_WRITABLE, -EBADF);
+    detach_waiters(L, r);
+    if (r->registered && weft__backend_forget(L->be, &r->bio) < 0) {
+        /* closed before it was forgotten: the kernel may still report it */
+        r->registered = false;
+        r->armed = 0;
+        return;
+    }
+    drop_record(L, r);
+}
+
+/* A forget bound for another worker's table. */
+typedef struct {
+    weft__post_t post;
+    int fd;
+} forget_rec_t;
+
+static void forget_post(weft__loop_t *L, weft__post_t *p)
+{
+    forget_rec_t *f = (forget_rec_t *)p;
+    if (!L->closing)
+        forget_on(L, f->fd);
+    free(f);
 }
 
 int weft_fd_forget(int fd)
@@ -280,19 +308,24 @@ int weft_fd_forget(int fd)
     weft__loop_t *L = weft__loop();
     if (!L)
         return -WEFT_ENOLOOP;
-    weft__fdrec_t *r = lookup(L, fd);
-    if (!r)
-        return 0;
-    wake_waiters(L, r, WEFT_READABLE | WEFT_WRITABLE, -EBADF);
-    detach_waiters(L, r);
-    if (r->registered && weft__backend_forget(L->be, &r->bio) < 0) {
-        /* closed before it was forgotten: the kernel may still report it */
-        r->registered = false;
-        r->armed = 0;
-        return 0;
+    forget_on(L, fd);
+    /* the other workers' tasks may wait on fd through their own epoll
+     * sets: each forgets it when it next turns */
+    int rc = 0;
+    for (int i = 0; i < L->rt->n; i++) {
+        weft__loop_t *W = L->rt->loops[i];
+        if (W == L)
+            continue;
+        forget_rec_t *f = malloc(sizeof *f);
+        if (!f) {
+            rc = -ENOMEM;
+            continue;
+        }
+        f->fd = fd;
+        f->post.fn = forget_post;
+        weft__loop_post(W, &f->post);
     }
-    drop_record(L, r);
-    return 0;
+    return rc;
 }
 
 static void table_close(weft__loop_t *L, weft__hook_t *h)

@@ -13,6 +13,10 @@
  * last reference: one per record still to be notified or unlinked, one
  * for the waiting call, so a notify in flight on another worker never
  * meets freed memory.
+ *
+ * wait and as_completed take their tasks as asyncio does, as a set: a
+ * task passed twice is watched, counted and handed out once (gather
+ * keeps every position, as asyncio.gather does).
  */
 #include "worker.h"
 
@@ -22,7 +26,7 @@ static const weft__wait_kind_t wait_kind = {.name = "several tasks", .on_tasks =
 
 typedef struct multi {
     weft__spin_t mu;
-    bool parked;        /* self is parked on this block */
+    bool parked;         /* self is parked on this block */
     _Atomic size_t refs; /* see the top of the file */
     weft_task_t *self;
     size_t n, done, failed;
@@ -116,6 +120,51 @@ static bool valid(weft_task_t *const *tasks, size_t n, weft_task_t *self)
     return true;
 }
 
+static int cmp_task(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t) * (weft_task_t *const *)a, y = (uintptr_t) * (weft_task_t *const *)b;
+    return (x > y) - (x < y);
+}
+
+/* Stores in dst (room for n) the tasks of src, each once, in the order
+ * first seen; returns how many, or -ENOMEM. A few are compared pairwise;
+ * many through a sorted copy, so a large set costs n log n. */
+static long distinct(weft_task_t *const *src, size_t n, weft_task_t **dst)
+{
+    size_t m = 0;
+    if (n <= 16) {
+        for (size_t i = 0; i < n; i++) {
+            size_t j = 0;
+            while (j < m && dst[j] != src[i])
+                j++;
+            if (j == m)
+                dst[m++] = src[i];
+        }
+        return (long)m;
+    }
+    weft_task_t **sorted = malloc(n * sizeof *sorted);
+    unsigned char *seen = calloc(n, 1);
+    if (!sorted || !seen) {
+        free(sorted);
+        free(seen);
+        return -ENOMEM;
+    }
+    memcpy(sorted, src, n * sizeof *sorted);
+    qsort(sorted, n, sizeof *sorted, cmp_task);
+    for (size_t i = 0; i < n; i++) {
+        weft_task_t **at = bsearch(&src[i], sorted, n, sizeof *sorted, cmp_task);
+        while (at > sorted && at[-1] == src[i])
+            at--; /* the first of equal ones keeps the mark */
+        if (!seen[at - sorted]) {
+            seen[at - sorted] = 1;
+            dst[m++] = src[i];
+        }
+    }
+    free(sorted);
+    free(seen);
+    return (long)m;
+}
+
 /* Parks until notify or `until`; 0, or the caller's cancel / time-out.
  * Called with m's lock held (lk). */
 static int multi_park(multi_t *m, int64_t until, weft__lk_t *lk)
@@ -187,7 +236,7 @@ static bool wait_met(const multi_t *m, int when)
 {
     switch (when) {
     case WEFT_FIRST_COMPLETED:
-        return m->done >= 1 || m->n == 0;
+        return m->done >= 1;
     case WEFT_FIRST_EXCEPTION:
         return m->failed > 0 || m->done == m->n;
     default:
@@ -195,37 +244,67 @@ static bool wait_met(const multi_t *m, int when)
     }
 }
 
-int weft_wait(weft_task_t *const *tasks, size_t n, int return_when, int64_t timeout_ns)
+/* weft_wait over tasks given once each. */
+static int wait_set(weft_task_t *self, weft_task_t *const *tasks, size_t n, int return_when,
+                    int64_t timeout_ns)
 {
-    weft_task_t *self = weft__task();
-    if (!self)
-        return -WEFT_ENOTASK;
-    if (!valid(tasks, n, self) || return_when < WEFT_FIRST_COMPLETED ||
-        return_when > WEFT_ALL_COMPLETED)
-        return -EINVAL;
     multi_t *m = multi_new(tasks, n, false);
     if (!m)
         return -ENOMEM;
     m->self = self;
-    int64_t until = WEFT_FOREVER;
-    if (timeout_ns >= 0) {
-        int64_t now = weft_now();
-        until = timeout_ns > WEFT_FOREVER - now ? WEFT_FOREVER : now + timeout_ns;
-    }
+    int64_t until = weft__timeout_until(weft_now(), timeout_ns); /* <= now: expired */
     int rc = 0, done;
+    bool parked = false;
     {
         WEFT__LOCK(&m->mu);
         while (!wait_met(m, return_when)) {
             if (until != WEFT_FOREVER && weft_now() >= until)
                 break;
+            parked = true;
             if ((rc = multi_park(m, until, &weft__lk)) < 0)
                 break;
         }
         m->self = NULL;
+    }
+    /* Woken by the first task to meet the condition, the caller lets the
+     * tasks already ready on its loop take their step before it counts,
+     * so tasks that end together are counted together (asyncio's wait
+     * resumes a loop iteration after the completion that met it: CPython's
+     * test_wait_really_done). A cancellation or deadline that stops this
+     * yield changes nothing: the wait has completed. */
+    if (parked && rc == 0)
+        (void)weft_yield();
+    {
+        WEFT__LOCK(&m->mu);
         done = (int)m->done;
     }
     multi_free(m, tasks);
     return rc < 0 ? rc : done;
+}
+
+int weft_wait(weft_task_t *const *tasks, size_t n, int return_when, int64_t timeout_ns)
+{
+    weft_task_t *self = weft__task();
+    if (!self)
+        return -WEFT_ENOTASK;
+    if (n == 0 || !valid(tasks, n, self) || return_when < WEFT_FIRST_COMPLETED ||
+        return_when > WEFT_ALL_COMPLETED)
+        return -EINVAL;
+    /* each task once; the array is ours alone (nothing points into it
+     * while we are parked, so a few may live on our stack) */
+    weft_task_t *few[16], **set = n <= 16 ? few : malloc(n * sizeof *set);
+    if (!set)
+        return -ENOMEM;
+    long nset = distinct(tasks, n, set);
+    if (nset < 0) {
+        if (set != few)
+            free(set);
+        return (int)nset;
+    }
+    int rc = wait_set(self, set, (size_t)nset, return_when, timeout_ns);
+    if (set != few)
+        free(set);
+    return rc;
 }
 
 struct weft_as_completed {
@@ -242,13 +321,13 @@ int weft_as_completed_create(weft_as_completed_t **out, weft_task_t *const *task
     if (!ac)
         return -ENOMEM;
     ac->tasks = malloc((n ? n : 1) * sizeof *ac->tasks);
-    if (!ac->tasks) {
+    long nset = ac->tasks ? distinct(tasks, n, ac->tasks) : -ENOMEM;
+    if (nset < 0) {
+        free(ac->tasks);
         free(ac);
-        return -ENOMEM;
+        return (int)nset;
     }
-    for (size_t i = 0; i < n; i++)
-        ac->tasks[i] = tasks[i];
-    ac->m = multi_new(ac->tasks, n, true);
+    ac->m = multi_new(ac->tasks, (size_t)nset, true);
     if (!ac->m) {
         free(ac->tasks);
         free(ac);

@@ -1,14 +1,20 @@
-/* gen.c - generators over coroutines: next, send, close, yield from.
+/* gen.c - generators over coroutines: next, send, throw, close, yield from.
  *
- * Owns: a generator's coroutine, its final value and status, and the
- * close protocol. A generator is a coroutine of kind GEN whose body is
- * gen_body; weft_gen_yield is its yield.
+ * Owns: a generator's coroutine, its final value and status, the error a
+ * throw delivers, and the close protocol. A generator is a coroutine of
+ * kind GEN whose body is gen_body; weft_gen_yield is its yield.
  *
  * Invariants: once `finished` is set the coroutine never runs again.  A
  * failure status is reported once, by the call that saw the body end. A close
  * sets co.closing before resuming, so the pending weft_gen_yield returns
  * -ECANCELED; a body that yields again instead of returning is caught by
- * weft_gen_close and discarded rather than run on.
+ * weft_gen_close and discarded rather than run on. A throw sets `thrown`
+ * before resuming, and the pending weft_gen_yield takes it (clearing it)
+ * as its return: `thrown` is non-zero only between those two points.
+ * Delegation (yield from) follows PEP 380: what is sent or thrown to the
+ * delegator goes to the sub-generator first; a close closes the
+ * sub-generator, and an error of its clean-up replaces the -ECANCELED the
+ * delegator would have seen, so the close reports it.
  */
 #include "internal.h"
 
@@ -20,6 +26,7 @@ struct weft_gen {
     void *arg;
     void *result; /* the body's final value */
     int status;   /* the body's return status */
+    int thrown;   /* a throw's error for the pending yield, or 0 */
     bool finished;
 };
 
@@ -49,12 +56,15 @@ int weft_gen_create(weft_gen_t **out, weft_gen_fn fn, void *arg, const weft_coro
     return 0;
 }
 
-/* The body returned: record how, and report it the way send does. */
+/* The body returned (not during a close): record how, and report it the
+ * way send does. -ECANCELED is a failure here like any other: outside a
+ * close it comes from the task's cancellation (a sleep in the body) or a
+ * throw, and reading it as "exhausted" would hide it. */
 static int finish(weft_gen_t *g, void **out)
 {
     g->finished = true;
     weft__coro_release(&g->co); /* a finished generator holds no stack */
-    if (g->status < 0 && g->status != -ECANCELED) {
+    if (g->status < 0) {
         if (out)
             *out = NULL;
         return g->status;
@@ -100,6 +110,11 @@ int weft_gen_yield(void *value, void **sent)
     void *r = weft__coro_yield_to_resumer(&g->co, value);
     if (g->co.closing)
         return -ECANCELED;
+    if (g->thrown) {
+        int err = g->thrown;
+        g->thrown = 0;
+        return err;
+    }
     if (sent)
         *sent = r;
     return 0;
@@ -124,15 +139,50 @@ int weft_gen_yield_from(weft_gen_t *sub, void **result)
             return rc;
         int yr = weft_gen_yield(val, &sent);
         if (yr == -ECANCELED) {
-            weft_gen_close(sub);
-            return -ECANCELED;
+            /* closed (or -ECANCELED thrown, Python's GeneratorExit): the
+             * sub goes first, and its clean-up's error is what we report */
+            int cr = weft_gen_close(sub);
+            return cr < 0 ? cr : -ECANCELED;
         }
-        rc = weft_gen_send(sub, sent, &val);
+        if (yr < 0)
+            rc = weft_gen_throw(sub, yr, &val); /* thrown: to the sub first */
+        else
+            rc = weft_gen_send(sub, sent, &val);
     }
 }
 
-int weft_gen_close(weft_gen_t *g)
+int weft_gen_throw(weft_gen_t *g, int err, void **out)
 {
+    if (out)
+        *out = NULL;
+    if (!g || err >= 0)
+        return -EINVAL;
+    if (g->co.state == WEFT_CORO_RUNNING)
+        return -EBUSY;
+    if (g->finished)
+        return err; /* nothing left to catch it: it comes straight back */
+    if (g->co.state == WEFT_CORO_CREATED) {
+        /* raised before the body's first line, where nothing catches it:
+         * the body never runs */
+        g->finished = true;
+        g->co.state = WEFT_CORO_DEAD;
+        return err;
+    }
+    g->thrown = err;
+    int rc = weft_coro_resume(&g->co, NULL, out);
+    if (rc < 0) {
+        g->thrown = 0; /* refused (another thread): nothing was delivered */
+        return rc;
+    }
+    if (rc == WEFT_DONE)
+        return finish(g, out);
+    return rc;
+}
+
+int weft_gen_close_value(weft_gen_t *g, void **result)
+{
+    if (result)
+        *result = NULL;
     if (!g)
         return -EINVAL;
     if (g->co.state == WEFT_CORO_RUNNING)
@@ -148,6 +198,8 @@ int weft_gen_close(weft_gen_t *g)
     int rc = weft_coro_resume(&g->co, NULL, NULL);
     if (rc == WEFT_DONE) {
         g->finished = true;
+        if (g->status == 0 && result)
+            *result = g->result; /* it returned a value on being closed */
         return (g->status < 0 && g->status != -ECANCELED) ? g->status : 0;
     }
     if (rc == 0) {
@@ -159,6 +211,16 @@ int weft_gen_close(weft_gen_t *g)
     }
     g->co.closing = 0; /* not resumed (-WEFT_ETHREAD): the close never reached it */
     return rc;
+}
+
+int weft_gen_close(weft_gen_t *g)
+{
+    return weft_gen_close_value(g, NULL);
+}
+
+bool weft_gen_running(const weft_gen_t *g)
+{
+    return g && g->co.state == WEFT_CORO_RUNNING;
 }
 
 bool weft_gen_done(const weft_gen_t *g)

@@ -1,8 +1,11 @@
-/* group.c - task groups (asyncio.TaskGroup): structured concurrency.
+/* group.c - task groups (asyncio.TaskGroup): structured concurrency, and
+ * a limit on how many children run at once (Go's errgroup.SetLimit).
  *
  * Owns: the group's children (one reference each, until the group is
- * destroyed), the count still running, the first failure, and the task
- * that owns the group.
+ * destroyed), the count still to finish, the first failure, the task
+ * that owns the group; under a limit, the children held back (a FIFO of
+ * tasks made but not placed: task.h's weft__super_t.hold) and the tasks
+ * waiting in weft_group_spawn_wait.
  *
  * Rules: weft_group_wait returns only when every child has finished, so
  * no child outlives its group (destroy refuses while one runs). The first
@@ -11,10 +14,30 @@
  * it is not already in weft_group_wait, is cancelled too (as asyncio
  * does) so it stops what it was doing; wait takes that cancellation back
  * and returns the failure.
+ *
+ * The limit: `running` counts the children placed (started, or on a
+ * queue to start) and not finished, plus the room handed to a woken
+ * weft_group_spawn_wait caller that has not spawned yet. A child spawned
+ * while running >= limit is held: made, but placed only when room comes
+ * (it has no stack meanwhile: a task gets one at its first step). Room
+ * that comes (a child ends, the limit rises) goes first to the held
+ * children in spawn order, then to the waiting spawners in arrival
+ * order; a spawner handed room and cancelled before it ran passes it on.
+ * A held child is placed on the worker its spawn asked for (here meaning
+ * its spawner's worker), from whichever worker the room came on. When
+ * the group is cancelled or fails, the held children are cancelled and
+ * placed at once, so they end -ECANCELED without running, and the
+ * waiting spawners get -ECANCELED.
  */
 #include "worker.h"
 
 #include <stdlib.h>
+
+typedef struct held {
+    weft_task_t *t;
+    int place; /* WEFT_PLACE_WORKER (worker) or WEFT_PLACE_ANY */
+    int worker;
+} held_t;
 
 struct weft_group {
     weft__super_t super; /* what each child tells when it ends */
@@ -22,12 +45,18 @@ struct weft_group {
     weft__loop_t *loop;
     weft_task_t *owner;
     weft_task_t *children; /* newest first, through super_next */
-    size_t live;
+    size_t live;           /* children not finished (held ones too) */
     int first_fail;
     bool failing;
     bool cancelled;
     bool owner_cancelled;
     weft_task_t *waiter; /* the owner, while in weft_group_wait */
+    size_t limit;        /* 0: none */
+    size_t running;      /* see the header comment */
+    held_t *held;        /* ring of hcap slots: hlen from hhead */
+    size_t hcap, hhead, hlen;
+    weft__wlist_t room; /* tasks in weft_group_spawn_wait */
+    uint32_t busy;      /* tasks inside weft_group_spawn_wait */
 };
 
 static void child_done(weft__super_t *su, weft_task_t *t);
@@ -49,12 +78,130 @@ int weft_group_create(weft_group_t **out)
     return 0;
 }
 
+/* ---- held children and room (g's lock held) ---- */
+
+static bool has_room(const weft_group_t *g)
+{
+    return g->limit == 0 || g->running < g->limit;
+}
+
+/* Places a held child from the calling loop's thread: on the worker its
+ * spawn asked for. A closing runtime cancels it first: it was not there
+ * when everything was cancelled. */
+static void held_place(held_t h)
+{
+    weft__loop_t *L = weft__loop();
+    if (L->closing || atomic_load_explicit(&L->rt->closing, memory_order_relaxed))
+        weft_cancel(h.t);
+    if (L->rt->n == 1)
+        weft__task_adopt(L, h.t);
+    else
+        weft__place(L, h.t, h.place, h.worker);
+}
+
+static held_t held_pop(weft_group_t *g)
+{
+    held_t h = g->held[g->hhead];
+    g->hhead = (g->hhead + 1) % g->hcap;
+    g->hlen--;
+    return h;
+}
+
+/* Room for one more held child; false when out of memory. */
+static bool held_reserve(weft_group_t *g)
+{
+    if (g->hlen < g->hcap)
+        return true;
+    size_t cap = g->hcap ? 2 * g->hcap : 8;
+    held_t *v = malloc(cap * sizeof *v);
+    if (!v)
+        return false;
+    for (size_t i = 0; i < g->hlen; i++)
+        v[i] = g->held[(g->hhead + i) % g->hcap];
+    free(g->held);
+    g->held = v;
+    g->hcap = cap;
+    g->hhead = 0;
+    return true;
+}
+
+/* Hands the room there is to the held children, then to the waiting
+ * spawners; once the group is cancelled or failing, places every held
+ * child (cancelled: it ends without running). Needs a loop to place
+ * from: without one, the held children wait for the next child's end. */
+static void room_pass(weft_group_t *g)
+{
+    if (!weft__loop())
+        return;
+    if (g->failing || g->cancelled) {
+        while (g->hlen) {
+            g->running++;
+            held_place(held_pop(g));
+        }
+    }
+    while (has_room(g)) {
+        if (g->hlen) {
+            g->running++;
+            held_place(held_pop(g));
+            continue;
+        }
+        weft__waiter_t *w = weft__wlist_take(&g->room);
+        if (!w)
+            break;
+        g->running++; /* the spawner's, promised */
+        weft__deliver(w->task, 0);
+    }
+}
+
+/* The group is cancelled or failing: every child gets cancelled, the
+ * held ones are placed to end without running, spawners stop waiting. */
 static void cancel_children(weft_group_t *g)
 {
     for (weft_task_t *c = g->children; c; c = c->super_next)
         if (weft__tstate(c) != WEFT_TASK_DONE)
             weft_cancel(c);
+    room_pass(g);
+    weft__waiter_t *w;
+    while ((w = weft__wlist_take(&g->room)))
+        weft__deliver(w->task, -ECANCELED);
 }
+
+/* Makes a child of g from opts, held when hold is set. Lock held. */
+static int child_new(weft_group_t *g, weft_task_t **task, weft_task_fn fn, void *arg,
+                     const weft_task_opts_t *opts, bool hold)
+{
+    weft__loop_t *L = weft__loop();
+    if (!L)
+        return -WEFT_ENOLOOP;
+    if (hold && !held_reserve(g))
+        return -ENOMEM;
+    weft_task_t *t;
+    g->super.hold = hold;
+    int rc = weft__task_new(L, &t, fn, arg, opts, &g->super);
+    g->super.hold = false;
+    if (rc < 0)
+        return rc;
+    /* weft__task_new gave the caller's reference to t: the group holds it */
+    t->super_next = g->children;
+    g->children = t;
+    g->live++;
+    if (hold) {
+        int place = opts ? opts->place : WEFT_PLACE_DEFAULT;
+        if (place == WEFT_PLACE_DEFAULT && atomic_load_explicit(&L->rt->spread, memory_order_relaxed))
+            place = WEFT_PLACE_ANY;
+        held_t h = {.t = t, .place = WEFT_PLACE_WORKER, .worker = L->index};
+        if (place == WEFT_PLACE_ANY)
+            h.place = WEFT_PLACE_ANY;
+        else if (place == WEFT_PLACE_WORKER)
+            h.worker = opts->worker;
+        g->held[(g->hhead + g->hlen++) % g->hcap] = h;
+    }
+    if (task)
+        *task = t;
+    return 0;
+}
+
+/* ---- spawning ---- */
 
 int weft_group_spawn(weft_group_t *g, weft_task_t **task, weft_task_fn fn, void *arg,
                      const weft_task_opts_t *opts)
@@ -64,23 +211,96 @@ int weft_group_spawn(weft_group_t *g, weft_task_t **task, weft_task_fn fn, void 
     WEFT__LOCK(&g->mu);
     if (g->failing || g->cancelled)
         return -ECANCELED;
-    weft_task_t *t;
-    int rc = weft__task_new(weft__loop(), &t, fn, arg, opts, &g->super);
-    if (rc < 0)
+    bool hold = !has_room(g);
+    int rc = child_new(g, task, fn, arg, opts, hold);
+    if (rc == 0 && !hold)
+        g->running++;
+    return rc;
+}
+
+int weft_group_try_spawn(weft_group_t *g, weft_task_t **task, weft_task_fn fn, void *arg,
+                         const weft_task_opts_t *opts)
+{
+    if (!g || !fn)
+        return -EINVAL;
+    WEFT__LOCK(&g->mu);
+    if (g->failing || g->cancelled)
+        return -ECANCELED;
+    if (!has_room(g))
+        return -EAGAIN;
+    int rc = child_new(g, task, fn, arg, opts, false);
+    if (rc == 0)
+        g->running++;
+    return rc;
+}
+
+static void unpark_room(weft_task_t *t)
+{
+    weft__wlist_remove(&t->b->waiter);
+}
+
+static const weft__wait_kind_t room_kind = {.name = "room in a task group", .on_tasks = true};
+
+int weft_group_spawn_wait(weft_group_t *g, weft_task_t **task, weft_task_fn fn, void *arg,
+                          const weft_task_opts_t *opts)
+{
+    weft_task_t *self = weft__task();
+    if (!self)
+        return -WEFT_ENOTASK;
+    if (!g || !fn)
+        return -EINVAL;
+    WEFT__LOCK(&g->mu);
+    if (g->failing || g->cancelled)
+        return -ECANCELED;
+    if (!has_room(g)) {
+        int rc = weft__wait_check(self);
+        if (rc)
+            return rc;
+        weft__wlist_push(&g->room, &self->b->waiter);
+        g->busy++;
+        rc = weft__park(self, &room_kind, g, unpark_room, WEFT_FOREVER, &weft__lk);
+        g->busy--;
+        if (rc == 0 && weft__cancel_req(self) && !self->b->nocancel) {
+            /* handed room, then cancelled before it ran: pass it on */
+            g->running--;
+            room_pass(g);
+            rc = -ECANCELED;
+        }
+        if (rc < 0)
+            return rc;
+        g->running--; /* the promise becomes the child's own count below */
+        if (g->failing || g->cancelled) {
+            room_pass(g);
+            return -ECANCELED;
+        }
+    }
+    int rc = child_new(g, task, fn, arg, opts, false);
+    if (rc < 0) {
+        room_pass(g);
         return rc;
-    t->super_next = g->children;
-    g->children = t;
-    g->live++;
-    if (task)
-        *task = t;
+    }
+    g->running++;
     return 0;
 }
+
+int weft_group_set_limit(weft_group_t *g, size_t n)
+{
+    if (!g)
+        return -EINVAL;
+    WEFT__LOCK(&g->mu);
+    g->limit = n;
+    room_pass(g);
+    return 0;
+}
+
+/* ---- children ending, waiting, cancelling ---- */
 
 static void child_done(weft__super_t *su, weft_task_t *t)
 {
     weft_group_t *g = WEFT_CONTAINER_OF(su, weft_group_t, super);
     WEFT__LOCK(&g->mu);
     g->live--;
+    g->running--; /* every child that ends was placed */
     t->retrieved = 1; /* the group reports its children's failures */
     if (t->status < 0 && t->status != -ECANCELED && !g->failing) {
         g->failing = true;
@@ -91,6 +311,7 @@ static void child_done(weft__super_t *su, weft_task_t *t)
             weft_cancel(g->owner);
         }
     }
+    room_pass(g);
     /* a waiter is parked here or already woken (then this is a no-op) */
     if (g->live == 0 && g->waiter)
         weft__wake(g->waiter, 0);
@@ -164,7 +385,7 @@ int weft_group_destroy(weft_group_t *g)
         WEFT__LOCK(&g->mu);
         if (g->live > 0)
             return -WEFT_EGROUPLIVE;
-        if (g->waiter) /* woken by the last child, not yet returned */
+        if (g->waiter || g->busy) /* a waiter woken, or a spawner, not yet returned */
             return -EBUSY;
     }
     weft_task_t *c = g->children, *next;
@@ -173,6 +394,7 @@ int weft_group_destroy(weft_group_t *g)
         c->super = NULL;
         weft__task_unref(c);
     }
+    free(g->held);
     free(g);
     return 0;
 }

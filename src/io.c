@@ -139,6 +139,7 @@ static void forget_post(weft__loop_t *L, weft__post_t *p)
 void weft__io_shut(weft__io_t *io)
 {
     io->closed = true;
+    weft__io_want_out(io, false); /* also for an fd never registered (a file) */
     weft__io_close(io);
     if (io->loop == weft__self.loop) {
         forget(io);

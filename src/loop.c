@@ -35,6 +35,7 @@
 #include "backend.h"
 #include "worker.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
@@ -81,8 +82,19 @@ int weft__wait_check(weft_task_t *t)
  * the status its waker handed over (the loop passes it through the
  * switch). Without sanitizers the switch is a tail call: see "No ret after
  * a switch" in docs/design.md. */
+#ifndef NDEBUG
+__thread int weft__locks_held;
+#endif
+
 static inline int switch_out(weft_task_t *t)
 {
+#ifndef NDEBUG
+    if (weft__locks_held) {
+        fprintf(stderr, "weft: task %s switches away holding %d lock(s)\n",
+                t->name ? t->name : "(unnamed)", weft__locks_held);
+        abort();
+    }
+#endif
     weft__thread_t *thr = &weft__self;
     weft_coro_t *top = thr->current;
     t->b->top = top;
@@ -662,6 +674,7 @@ weft__loop_t *weft__loop_open(weft__rt_t *rt, int index, const weft_config_t *cf
     L->index = index;
     L->thr = thr;
     L->pool_max = cfg && cfg->pool_threads > 0 ? cfg->pool_threads : 16;
+    L->pool_nice = cfg ? cfg->pool_nice : 0;
     L->stack_size = cfg ? cfg->stack_size : 0;
     L->copy_stack = weft__stack_mode_default(cfg) > 0;
     const char *dbg = getenv("WEFT_DEBUG");

@@ -156,6 +156,7 @@ typedef struct weft__loop {
     int inflight;
     struct weft__pool *pool; /* pool.c's, created at the first pool job */
     int pool_max;            /* weft_config_t.pool_threads, resolved */
+    int pool_nice;           /* weft_config_t.pool_nice (0: inherit) */
     struct weft__fdtab *fdtab;   /* fdwait.c's foreign fds, or NULL */
     struct weft__flushq *flushq; /* flush.c's held writes, or NULL */
     /* Several workers (worker.h). */

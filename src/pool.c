@@ -5,7 +5,9 @@
  * records and up to L->pool_max threads, started when a job finds no idle
  * thread; idle threads wait for more work until the loop closes, which
  * lets running jobs end and joins every thread (none outlives weft_run).
- * Pool threads block every signal but the synchronous ones.
+ * Pool threads block every signal but the synchronous ones, and take
+ * the loop's pool_nice as their nice value (Linux keeps one per thread;
+ * weft_run checked that it may be set), else the loop thread's.
  *
  * A job record is malloc'd (never on the waiting task's stack, which may
  * be gone by the time a detached job ends). Its life:
@@ -27,6 +29,8 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 const weft__wait_kind_t weft__wait_pool = {.name = "the thread pool"};
 
@@ -56,6 +60,7 @@ typedef struct weft__pool {
     weft__job_t *head, *tail;
     size_t nqueued;
     int nthreads, nidle, max, cap;
+    int nice; /* 0: as the thread that starts them */
     bool stop;
     weft__loop_t *loop;
     pthread_t *threads; /* cap slots, nthreads started */
@@ -90,6 +95,8 @@ static void queue_remove(weft__pool_t *p, weft__job_t *j)
 static void *pool_thread(void *arg)
 {
     weft__pool_t *p = arg;
+    if (p->nice) /* per thread on Linux: this one only */
+        setpriority(PRIO_PROCESS, (id_t)gettid(), p->nice);
     pthread_mutex_lock(&p->mu);
     for (;;) {
         while (!p->head && !p->stop) {
@@ -173,6 +180,7 @@ static weft__pool_t *pool_get(weft__loop_t *L)
         return NULL;
     }
     p->max = L->pool_max;
+    p->nice = L->pool_nice;
     p->loop = L;
     L->pool = p;
     return p;

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 /* ---- the runtime record ---- */
@@ -294,6 +295,36 @@ static void stop_workers(weft__rt_t *rt)
 
 /* ---- weft_run ---- */
 
+/* pool_nice: in range, and settable. Lowering a nice value needs
+ * privilege, so a value below the calling thread's is tried on this
+ * thread and given back at once (raising one never does): a runtime whose
+ * pool could not run as asked does not start. 0 or -errno. */
+static int pool_nice_check(const weft_config_t *cfg)
+{
+    int want = cfg ? cfg->pool_nice : 0;
+    if (want == 0)
+        return 0;
+    if (want < -20 || want > 19)
+        return -EINVAL;
+    id_t tid = (id_t)gettid();
+    errno = 0;
+    int cur = getpriority(PRIO_PROCESS, tid);
+    if (cur == -1 && errno)
+        return -errno;
+    if (want >= cur)
+        return 0;
+    if (setpriority(PRIO_PROCESS, tid, want) < 0) {
+        int e = errno;
+        fprintf(stderr,
+                "weft: pool_nice %d is below this thread's nice value %d: that needs "
+                "CAP_SYS_NICE or an RLIMIT_NICE of at least %d (%s)\n",
+                want, cur, 20 - want, strerror(e));
+        return -e;
+    }
+    setpriority(PRIO_PROCESS, tid, cur);
+    return 0;
+}
+
 int weft__config_check(const weft_config_t *cfg)
 {
     int nw = config_workers(cfg);
@@ -302,6 +333,9 @@ int weft__config_check(const weft_config_t *cfg)
                  cfg->timer_spin_ns > WEFT_MSEC(10))) ||
         weft__stack_mode_default(cfg) < 0)
         return -EINVAL;
+    int rc = pool_nice_check(cfg);
+    if (rc < 0)
+        return rc;
     if (nw == WEFT_WORKERS_PER_CORE || nw == 0) {
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
         nw = cores < 1 ? 1 : cores > WEFT_WORKERS_MAX ? WEFT_WORKERS_MAX : (int)cores;
@@ -376,7 +410,7 @@ int weft__run(weft__rt_t *rt, const weft_config_t *cfg, weft_task_fn main, void 
         }
         goto out;
     }
-    weft__signal_arm_sigint(mt); /* without it Ctrl-C kills as usual */
+    weft__signal_arm_stop(mt); /* without it Ctrl-C and SIGTERM kill as usual */
     bool stuck = false;
     while (weft__tstate(mt) != WEFT_TASK_DONE) {
         if (!weft__loop_turn(L) && (nw == 1 || weft__rt_stuck(rt))) {
@@ -392,7 +426,7 @@ int weft__run(weft__rt_t *rt, const weft_config_t *cfg, weft_task_fn main, void 
     }
     /* main returned: cancel what is left and let it unwind; plain threads
      * can post nothing more */
-    weft__signal_disarm_sigint();
+    weft__signal_disarm_stop();
     weft__rt_set_state(rt, WEFT__RT_CLOSED);
     if (nw > 1) {
         atomic_store(&rt->closing, true);
@@ -500,8 +534,11 @@ static void *start_main(void *p)
 int weft_runtime_start(weft_runtime_t **rt, const weft_config_t *cfg, weft_task_fn main,
                        void *arg)
 {
-    if (!rt || !main || weft__config_check(cfg) < 0)
+    if (!rt || !main)
         return -EINVAL;
+    int rc = weft__config_check(cfg);
+    if (rc < 0)
+        return rc;
     started_t *s = calloc(1, sizeof *s);
     if (!s)
         return -ENOMEM;

@@ -1,21 +1,42 @@
-/* server.c - weft_server: a listener served by a task per connection
- * (asyncio.start_server).
+/* server.c - weft_server: listeners served by a task per connection
+ * (asyncio.start_server), on the starting task's worker or on every
+ * worker.
  *
- * Owns: the accepting task, one record per open connection (in slabs
- * that are reused, so a connection costs its task and its stream and no
- * allocation of its own once the slabs have grown), and the lists of
- * tasks waiting on the server: the acceptor for room below max_conns,
- * close for the last connection to end, weft_server_wait for the end.
+ * Owns: the server record (its options, the bound address, the tasks in
+ * weft_server_wait) and its parts. A part is one listener, its accepting
+ * task and the records of its open connections (in slabs that are
+ * reused, so a connection costs its task and its stream and no
+ * allocation of its own once the slabs have grown), with the lists of
+ * tasks waiting on it: the acceptor for room below max_conns, its close
+ * for the last connection to end. A plain server has one part, on the
+ * worker of the task that started it; with per_worker, one part per
+ * worker, each with its own SO_REUSEPORT listener on the same address,
+ * so the kernel spreads new connections and each lives on the worker
+ * that accepted it.
  *
- * A connection's end is seen by a done-watch on its task (the record's
- * waiter), not by code at the end of the task: a handler cancelled before
- * it ever ran never runs any code, and its stream must still be freed.
+ * A part's state is its worker's alone: its acceptor, its connections'
+ * tasks (spawned WEFT_PLACE_HERE, beside the stream they serve) and the
+ * task that closes it (weft_server_close runs one on that worker) are
+ * the only ones that touch it, so it needs no lock. The one exception is
+ * the count of open connections, which weft_server_conns reads from
+ * anywhere (relaxed loads). The server record's own lock guards only the
+ * close flags, the reference count and the weft_server_wait list.
  *
- * Invariants: nconns counts the records in use, each with a live task;
- * the accepting task is the only one that touches the listener, and
- * close stops that task before closing the listener; running out of fds
- * or memory never makes the acceptor spin or stop: it sleeps 10 ms,
- * doubling to 1 s, and tries again.
+ * Connections: either the server supervises its connection tasks (it
+ * holds them and reports none of their failures), or, with opts.group,
+ * they are the group's children, spawned with weft_group_spawn_wait (a
+ * group limit makes the acceptor wait for room, further clients wait in
+ * the backlog). A connection's end is seen by a done-watch on its task
+ * (the record's waiter), not by code at the end of the task: a handler
+ * cancelled before it ever ran runs no code, and its stream must still
+ * be freed.
+ *
+ * Invariants: a part's nconns counts its records in use, each with a
+ * live task; the acceptor is the only task that touches its listener,
+ * and close stops that task before closing the listener; running out of
+ * fds or memory never makes an acceptor spin or stop: it sleeps 10 ms,
+ * doubling to 1 s, and tries again. The record is freed once close has
+ * finished and no task is inside weft_server_wait (refs).
  */
 #include "worker.h"
 
@@ -23,9 +44,11 @@
 
 static const weft__wait_kind_t wait_kind = {.name = "a server"};
 
+typedef struct part part_t;
+
 typedef struct conn {
     weft__waiter_t done; /* on the handler task's done list */
-    weft_server_t *srv;
+    part_t *p;
     weft_stream_t *s; /* until the handler task closes it */
     weft_task_t *task;
     struct conn *next_free;
@@ -41,58 +64,121 @@ typedef struct slab {
 #define SLAB_MAX 1024
 #define BACKOFF_MIN WEFT_MSEC(10)
 #define BACKOFF_MAX WEFT_SEC(1)
-/* The acceptor gives the loop a turn after this many connections in a
+/* An acceptor gives the loop a turn after this many connections in a
  * row, so a flood of connects cannot starve the handlers. */
 #define ACCEPT_BURST 64
 
-struct weft_server {
+struct part {
+    weft_server_t *srv;
+    int worker;
+    bool started; /* its acceptor was spawned: close has work to do */
     weft_listener_t *l;
-    weft_conn_fn handler;
-    void *arg;
-    weft_server_opts_t opts;
     weft_task_t *acceptor;
-    size_t nconns;
+    size_t nconns; /* written on its worker, read anywhere: relaxed atomics */
     slab_t *slabs;
     size_t nslots;
     conn_t *free;
-    weft__wlist_t room;    /* the acceptor, at max_conns */
-    weft__wlist_t idle;    /* close, waiting for nconns == 0 */
-    weft__wlist_t stopped; /* weft_server_wait */
-    bool closing;
+    weft__wlist_t room; /* the acceptor, at max_conns */
+    weft__wlist_t idle; /* close, waiting for nconns == 0 */
 };
 
-static conn_t *conn_get(weft_server_t *srv)
+struct weft_server {
+    weft_conn_fn handler;
+    void *arg;
+    weft_server_opts_t opts;
+    weft_addr_t addr;
+    int nparts;
+    part_t *parts;
+    weft_task_t **helpers; /* [nparts]: tasks run on the parts' workers */
+    int64_t grace;         /* of the close under way */
+    weft__spin_t mu;       /* guards the fields below */
+    uint32_t refs;         /* the owner's, plus one per task in weft_server_wait */
+    bool closing, closed;
+    weft__wlist_t stopped; /* weft_server_wait */
+};
+
+/* ---- the record ---- */
+
+static weft_server_t *server_new(weft_conn_fn handler, void *arg, const weft_server_opts_t *opts,
+                                 int nparts)
 {
-    if (!srv->free) {
-        size_t n = srv->nslots ? srv->nslots : SLAB_FIRST;
+    weft_server_t *srv = calloc(1, sizeof *srv);
+    if (!srv)
+        return NULL;
+    srv->parts = calloc((size_t)nparts, sizeof *srv->parts);
+    srv->helpers = calloc((size_t)nparts, sizeof *srv->helpers);
+    if (!srv->parts || !srv->helpers) {
+        free(srv->parts);
+        free(srv->helpers);
+        free(srv);
+        return NULL;
+    }
+    srv->handler = handler;
+    srv->arg = arg;
+    if (opts)
+        srv->opts = *opts;
+    srv->nparts = nparts;
+    srv->refs = 1;
+    for (int i = 0; i < nparts; i++) {
+        srv->parts[i].srv = srv;
+        srv->parts[i].worker = i;
+    }
+    return srv;
+}
+
+static void server_unref(weft_server_t *srv)
+{
+    bool last;
+    {
+        WEFT__LOCK(&srv->mu);
+        last = --srv->refs == 0;
+    }
+    if (last) {
+        free(srv->parts);
+        free(srv->helpers);
+        free(srv);
+    }
+}
+
+/* ---- a part's connection records ---- */
+
+static void conns_add(part_t *p, long d)
+{
+    __atomic_store_n(&p->nconns, p->nconns + (size_t)d, __ATOMIC_RELAXED);
+}
+
+static conn_t *conn_get(part_t *p)
+{
+    if (!p->free) {
+        size_t n = p->nslots ? p->nslots : SLAB_FIRST;
         if (n > SLAB_MAX)
             n = SLAB_MAX;
         slab_t *sl = malloc(sizeof *sl + n * sizeof sl->c[0]);
         if (!sl)
             return NULL;
-        sl->next = srv->slabs;
+        sl->next = p->slabs;
         sl->n = n;
-        srv->slabs = sl;
-        srv->nslots += n;
+        p->slabs = sl;
+        p->nslots += n;
         for (size_t i = 0; i < n; i++) {
             sl->c[i].task = NULL;
             sl->c[i].next_free = i + 1 < n ? &sl->c[i + 1] : NULL;
         }
-        srv->free = &sl->c[0];
+        p->free = &sl->c[0];
     }
-    conn_t *c = srv->free;
-    srv->free = c->next_free;
-    c->srv = srv;
+    conn_t *c = p->free;
+    p->free = c->next_free;
+    c->p = p;
     c->s = NULL;
     c->task = NULL;
     return c;
 }
 
-static void conn_put(weft_server_t *srv, conn_t *c)
+static void conn_put(part_t *p, conn_t *c)
 {
     c->task = NULL;
-    c->next_free = srv->free;
-    srv->free = c;
+    c->next_free = p->free;
+    p->free = c;
 }
 
 static void unpark_waiter(weft_task_t *t)
@@ -100,8 +186,9 @@ static void unpark_waiter(weft_task_t *t)
     weft__wlist_remove(&t->b->waiter);
 }
 
-/* Parks the calling task on one of the server's lists until woken. */
-static int wait_on(weft_server_t *srv, weft__wlist_t *list)
+/* Parks the calling task on one of a part's lists until woken (the
+ * part's worker only: no lock). */
+static int wait_on(part_t *p, weft__wlist_t *list)
 {
     weft_task_t *self = weft__task();
     if (!self->b->nocancel) {
@@ -110,7 +197,7 @@ static int wait_on(weft_server_t *srv, weft__wlist_t *list)
             return rc;
     }
     weft__wlist_push(list, &self->b->waiter);
-    return weft__park(self, &wait_kind, srv, unpark_waiter, WEFT_FOREVER, NULL);
+    return weft__park(self, &wait_kind, p->srv, unpark_waiter, WEFT_FOREVER, NULL);
 }
 
 static void wake_all(weft__wlist_t *list)
@@ -120,67 +207,83 @@ static void wake_all(weft__wlist_t *list)
         weft__deliver(w->task, 0);
 }
 
+/* ---- connections ---- */
+
 static int conn_main(void *arg, void **result)
 {
     conn_t *c = arg;
+    weft_server_t *srv = c->p->srv;
     (void)result;
     /* TLS: the handshake first; a failed one ends the connection quietly */
-    int rc = c->srv->opts.tls ? weft_tls_wrap(c->s, c->srv->opts.tls, NULL) : 0;
+    int rc = srv->opts.tls ? weft_tls_wrap(c->s, srv->opts.tls, NULL) : 0;
     if (rc == -EBADF) {
         c->s = NULL; /* closed meanwhile: the stream is gone */
         return rc;
     }
     if (rc == 0)
-        rc = c->srv->handler(c->s, c->srv->arg);
+        rc = srv->handler(c->s, srv->arg);
     weft_stream_t *s = c->s;
     c->s = NULL;
     weft_stream_close(s); /* flushes within the task: cancelling it cuts that short */
     return rc;
 }
 
-/* The handler task has ended (on the loop's stack, from its finish). */
+/* The handler task has ended (on the loop's stack, from its finish; after
+ * its group, if any, has counted it). */
 static void conn_done(weft__waiter_t *w, void *src)
 {
     conn_t *c = WEFT_CONTAINER_OF(w, conn_t, done);
-    weft_server_t *srv = c->srv;
+    part_t *p = c->p;
     weft_task_t *t = src;
-    /* A connection that failed (a reset, a stalled peer) is the handler's
-     * business, not an error nobody retrieved. */
-    t->retrieved = 1;
     if (c->s) /* cancelled before it ran */
         weft_stream_abort(c->s);
-    weft_task_release(t);
-    conn_put(srv, c);
-    srv->nconns--;
-    wake_all(&srv->room);
-    if (srv->nconns == 0)
-        wake_all(&srv->idle);
+    if (!p->srv->opts.group) {
+        /* A connection that failed (a reset, a stalled peer) is the
+         * handler's business, not an error nobody retrieved. A group's
+         * child is the group's: it reports the failure and holds the task. */
+        t->retrieved = 1;
+        weft_task_release(t);
+    }
+    conn_put(p, c);
+    conns_add(p, -1);
+    wake_all(&p->room);
+    if (p->nconns == 0)
+        wake_all(&p->idle);
+}
+
+static int conn_spawn(part_t *p, conn_t *c)
+{
+    weft_server_t *srv = p->srv;
+    /* beside the stream it serves, which belongs to this worker */
+    weft_task_opts_t topts = {.stack_size = srv->opts.stack_size, .place = WEFT_PLACE_HERE};
+    if (srv->opts.group)
+        return weft_group_spawn_wait(srv->opts.group, &c->task, conn_main, c, &topts);
+    return weft_spawn(&c->task, conn_main, c, &topts);
 }
 
 static int accept_main(void *arg, void **result)
 {
-    weft_server_t *srv = arg;
+    part_t *p = arg;
+    weft_server_t *srv = p->srv;
     (void)result;
-    /* here: the stream and the server's counts are this worker's */
-    weft_task_opts_t topts = {.stack_size = srv->opts.stack_size, .place = WEFT_PLACE_HERE};
     int64_t backoff = 0;
     unsigned burst = 0;
     for (;;) {
         int rc;
-        if (srv->opts.max_conns > 0 && srv->nconns >= (size_t)srv->opts.max_conns) {
-            if (wait_on(srv, &srv->room) < 0)
+        if (srv->opts.max_conns > 0 && p->nconns >= (size_t)srv->opts.max_conns) {
+            if (wait_on(p, &p->room) < 0)
                 break;
             continue;
         }
-        conn_t *c = conn_get(srv);
-        rc = c ? weft_listener_accept(srv->l, &c->s, NULL, &srv->opts.stream) : -ENOMEM;
+        conn_t *c = conn_get(p);
+        rc = c ? weft_listener_accept(p->l, &c->s, NULL, &srv->opts.stream) : -ENOMEM;
         if (rc == 0) {
-            rc = weft_spawn(&c->task, conn_main, c, &topts);
+            rc = conn_spawn(p, c);
             if (rc == 0) {
                 c->done.task = NULL;
                 c->done.notify = conn_done;
                 weft__task_watch(c->task, &c->done);
-                srv->nconns++;
+                conns_add(p, 1);
                 backoff = 0;
                 if (++burst % ACCEPT_BURST == 0 && weft_yield() < 0)
                     break;
@@ -189,7 +292,10 @@ static int accept_main(void *arg, void **result)
             weft_stream_abort(c->s); /* no task for it: drop the connection */
         }
         if (c)
-            conn_put(srv, c);
+            conn_put(p, c);
+        if (rc == -ECANCELED && srv->opts.group && !weft_task_cancelled(weft__task()))
+            continue; /* the group failed or was cancelled: it takes no more
+                       * children, so each new connection is closed at once */
         if (rc == -ECANCELED || rc == -EBADF || rc == -ETIMEDOUT)
             break;
         /* out of fds or memory (or a sick listener): pause, never spin */
@@ -202,252 +308,307 @@ static int accept_main(void *arg, void **result)
     return 0;
 }
 
-int weft_server_start(weft_server_t **srv, weft_listener_t *l, weft_conn_fn handler, void *arg,
-                      const weft_server_opts_t *opts)
+/* Serves l on the calling task's worker as part p, which takes l on
+ * success (on failure l stays the caller's). */
+static int part_start(part_t *p, weft_listener_t *l)
 {
-    if (!srv || !l || !handler || (opts && opts->max_conns < 0))
-        return -EINVAL;
-    if (!weft__loop())
-        return -WEFT_ENOLOOP;
-    weft_server_t *x = calloc(1, sizeof *x);
-    if (!x)
-        return -ENOMEM;
-    x->l = l;
-    x->handler = handler;
-    x->arg = arg;
-    if (opts)
-        x->opts = *opts;
+    p->l = l;
     weft_task_opts_t topts = {.name = "weft-server", .place = WEFT_PLACE_HERE};
-    int rc = weft_spawn(&x->acceptor, accept_main, x, &topts);
+    int rc = weft_spawn(&p->acceptor, accept_main, p, &topts);
     if (rc < 0) {
-        free(x);
+        p->l = NULL;
         return rc;
     }
-    *srv = x;
+    p->started = true;
     return 0;
+}
+
+static void cancel_conns(part_t *p)
+{
+    for (slab_t *sl = p->slabs; sl; sl = sl->next)
+        for (size_t i = 0; i < sl->n; i++)
+            if (sl->c[i].task)
+                weft_cancel(sl->c[i].task);
+}
+
+/* Closes part p, from a task on its worker: stops accepting (closes the
+ * listener), gives the open connections up to grace_ns to end, then
+ * cancels their handlers and waits for them to unwind. Suspends. 0,
+ * -ETIMEDOUT (handlers had to be cancelled), -ECANCELED (the caller was
+ * cancelled meanwhile: so were the handlers). */
+static int part_close(part_t *p, int64_t grace_ns)
+{
+    if (!p->started)
+        return 0;
+    p->started = false;
+    weft_task_t *self = weft__task();
+    /* the acceptor is the listener's only user: stop it first */
+    weft_cancel(p->acceptor);
+    weft__task_join_quietly(p->acceptor);
+    weft_task_release(p->acceptor);
+    p->acceptor = NULL;
+    weft_listener_close(p->l);
+    p->l = NULL;
+
+    int result = 0;
+    if (p->nconns) {
+        weft_deadline_t d;
+        weft_deadline_push(&d, grace_ns);
+        int rc = 0;
+        while (p->nconns && rc == 0)
+            rc = wait_on(p, &p->idle);
+        weft_deadline_pop(&d);
+        if (p->nconns) {
+            result = rc == -ECANCELED ? -ECANCELED : -ETIMEDOUT;
+            cancel_conns(p);
+            self->b->nocancel++;
+            while (p->nconns)
+                wait_on(p, &p->idle);
+            self->b->nocancel--;
+        }
+    }
+    slab_t *sl;
+    while ((sl = p->slabs)) {
+        p->slabs = sl->next;
+        free(sl);
+    }
+    p->free = NULL;
+    p->nslots = 0;
+    return result;
+}
+
+/* ---- tasks on the other workers: binding and closing their parts ---- */
+
+static int bind_task(void *arg, void **result)
+{
+    (void)result;
+    part_t *p = arg;
+    weft_server_t *srv = p->srv;
+    weft_listener_t *l;
+    weft_listen_opts_t lo = srv->opts.listen;
+    lo.reuseport = true;
+    int rc = weft_addr_listen(&l, &srv->addr, &lo);
+    if (rc == 0 && (rc = part_start(p, l)) < 0)
+        weft_listener_close(l);
+    return rc;
+}
+
+static int close_task(void *arg, void **result)
+{
+    (void)result;
+    part_t *p = arg;
+    return part_close(p, p->srv->grace);
+}
+
+/* Sleeps ns whatever the caller's cancellation and deadlines. Suspends. */
+static void nap_quietly(int64_t ns)
+{
+    weft_task_t *self = weft__task();
+    self->b->nocancel++;
+    weft__park(self, &wait_kind, NULL, NULL, weft_now() + ns, NULL);
+    self->b->nocancel--;
+}
+
+/* Spawns fn(part) on the worker of every part that `pick` selects, into
+ * srv->helpers. A spawn that fails for memory is tried again, so that a
+ * close always reaches every part. */
+static void helpers_spawn(weft_server_t *srv, weft_task_fn fn, bool (*pick)(const part_t *p))
+{
+    for (int i = 0; i < srv->nparts; i++) {
+        part_t *p = &srv->parts[i];
+        srv->helpers[i] = NULL;
+        if (!pick(p))
+            continue;
+        weft_task_opts_t o = {
+            .name = "weft-server", .place = WEFT_PLACE_WORKER, .worker = p->worker};
+        while (weft_spawn(&srv->helpers[i], fn, p, &o) < 0)
+            nap_quietly(WEFT_MSEC(1));
+    }
+}
+
+/* Waits for every helper without interruption; returns the worst status
+ * (a non-zero one, the first found). */
+static int helpers_join(weft_server_t *srv)
+{
+    int worst = 0;
+    for (int i = 0; i < srv->nparts; i++) {
+        weft_task_t *t = srv->helpers[i];
+        if (!t)
+            continue;
+        weft__task_join_quietly(t);
+        int rc = weft_task_result(t, NULL);
+        if (rc < 0 && (worst == 0 || rc == -ECANCELED))
+            worst = rc;
+        weft_task_release(t);
+        srv->helpers[i] = NULL;
+    }
+    return worst;
+}
+
+static bool remote_unbound(const part_t *p)
+{
+    return p->worker != weft_worker_index() && !p->started;
+}
+
+static bool remote_started(const part_t *p)
+{
+    return p->worker != weft_worker_index() && p->started;
+}
+
+/* Closes every part: the other workers' by a task there each (they get
+ * the whole grace), this worker's here (under the caller's cancellation
+ * and deadlines). Suspends until all have closed. */
+static int close_parts(weft_server_t *srv, int64_t grace_ns)
+{
+    srv->grace = grace_ns;
+    helpers_spawn(srv, close_task, remote_started);
+    int here = weft_worker_index(), result = 0;
+    for (int i = 0; i < srv->nparts; i++)
+        if (srv->parts[i].worker == here)
+            result = part_close(&srv->parts[i], grace_ns);
+    int rc = helpers_join(srv);
+    if (rc < 0 && (result == 0 || rc == -ECANCELED))
+        result = rc;
+    return result;
+}
+
+/* ---- the public calls ---- */
+
+static bool opts_bad(const weft_server_opts_t *o)
+{
+    return o && (o->max_conns < 0 || o->listen.backlog < 0);
+}
+
+int weft_server_start(weft_server_t **out, weft_listener_t *l, weft_conn_fn handler, void *arg,
+                      const weft_server_opts_t *opts)
+{
+    if (!out || !l || !handler || opts_bad(opts) || (opts && opts->per_worker))
+        return -EINVAL;
+    weft__loop_t *L = weft__loop();
+    if (!L)
+        return -WEFT_ENOLOOP;
+    weft_server_t *srv = server_new(handler, arg, opts, 1);
+    if (!srv)
+        return -ENOMEM;
+    srv->parts[0].worker = L->index;
+    weft_listener_addr(l, &srv->addr);
+    int rc = part_start(&srv->parts[0], l);
+    if (rc < 0) {
+        server_unref(srv);
+        return rc;
+    }
+    *out = srv;
+    return 0;
+}
+
+int weft_server_listen(weft_server_t **out, const char *host, const char *port,
+                       weft_conn_fn handler, void *arg, const weft_server_opts_t *opts)
+{
+    if (!out || !port || !handler || opts_bad(opts))
+        return -EINVAL;
+    weft__loop_t *L = weft__loop();
+    if (!L || !weft__task())
+        return L ? -WEFT_ENOTASK : -WEFT_ENOLOOP;
+    int n = opts && opts->per_worker ? L->rt->n : 1;
+    weft_server_t *srv = server_new(handler, arg, opts, n);
+    if (!srv)
+        return -ENOMEM;
+    part_t *mine = &srv->parts[n > 1 ? L->index : 0];
+    mine->worker = L->index;
+    weft_listen_opts_t lo = srv->opts.listen;
+    lo.reuseport = lo.reuseport || n > 1;
+    weft_listener_t *l = NULL;
+    int rc = weft_tcp_listen(&l, host, port, &lo);
+    if (rc == 0 && (rc = weft_listener_addr(l, &srv->addr)) == 0)
+        rc = part_start(mine, l);
+    if (rc < 0) {
+        if (l)
+            weft_listener_close(l);
+        server_unref(srv);
+        return rc;
+    }
+    if (n > 1) {
+        /* every other worker binds the same address, beside its loop */
+        helpers_spawn(srv, bind_task, remote_unbound);
+        rc = helpers_join(srv);
+        if (rc < 0) {
+            close_parts(srv, 0);
+            server_unref(srv);
+            return rc;
+        }
+    }
+    *out = srv;
+    return 0;
+}
+
+int weft_server_addr(const weft_server_t *srv, weft_addr_t *addr)
+{
+    if (!srv || !addr)
+        return -EINVAL;
+    *addr = srv->addr;
+    return 0;
+}
+
+size_t weft_server_conns(const weft_server_t *srv)
+{
+    if (!srv)
+        return 0;
+    size_t n = 0;
+    for (int i = 0; i < srv->nparts; i++)
+        n += __atomic_load_n(&srv->parts[i].nconns, __ATOMIC_RELAXED);
+    return n;
+}
+
+int weft_server_workers(const weft_server_t *srv)
+{
+    return srv ? srv->nparts : -EINVAL;
 }
 
 int weft_server_wait(weft_server_t *srv)
 {
     if (!srv)
         return -EINVAL;
-    if (!weft__task())
+    weft_task_t *self = weft__task();
+    if (!self)
         return -WEFT_ENOTASK;
-    return wait_on(srv, &srv->stopped);
-}
-
-size_t weft_server_conns(const weft_server_t *srv)
-{
-    return srv ? srv->nconns : 0;
-}
-
-static void cancel_all(weft_server_t *srv)
-{
-    for (slab_t *sl = srv->slabs; sl; sl = sl->next)
-        for (size_t i = 0; i < sl->n; i++)
-            if (sl->c[i].task)
-                weft_cancel(sl->c[i].task);
+    int rc;
+    {
+        WEFT__LOCK(&srv->mu);
+        if (srv->closed)
+            return 0;
+        rc = weft__wait_check(self);
+        if (rc)
+            return rc;
+        srv->refs++;
+        weft__wlist_push(&srv->stopped, &self->b->waiter);
+        rc = weft__park(self, &wait_kind, srv, unpark_waiter, WEFT_FOREVER, &weft__lk);
+    }
+    server_unref(srv);
+    return rc;
 }
 
 int weft_server_close(weft_server_t *srv, int64_t grace_ns)
 {
-    if (!srv || srv->closing || grace_ns < 0)
+    if (!srv || grace_ns < 0)
         return -EINVAL;
     weft_task_t *self = weft__task();
     if (!self)
         return -WEFT_ENOTASK;
     /* a handler would wait for its own end */
-    if (self->fn == conn_main && ((conn_t *)self->arg)->srv == srv)
+    if (self->fn == conn_main && ((conn_t *)self->arg)->p->srv == srv)
         return -EDEADLK;
-    srv->closing = true;
-    /* the acceptor is the listener's only user: stop it first */
-    weft_cancel(srv->acceptor);
-    weft__task_join_quietly(srv->acceptor);
-    weft_task_release(srv->acceptor);
-    weft_listener_close(srv->l);
-
-    int result = 0;
-    if (srv->nconns) {
-        weft_deadline_t d;
-        weft_deadline_push(&d, grace_ns);
-        int rc = 0;
-        while (srv->nconns && rc == 0)
-            rc = wait_on(srv, &srv->idle);
-        weft_deadline_pop(&d);
-        if (srv->nconns) {
-            result = rc == -ECANCELED ? -ECANCELED : -ETIMEDOUT;
-            cancel_all(srv);
-            self->b->nocancel++;
-            while (srv->nconns)
-                wait_on(srv, &srv->idle);
-            self->b->nocancel--;
-        }
+    {
+        WEFT__LOCK(&srv->mu);
+        if (srv->closing)
+            return -EINVAL;
+        srv->closing = true;
     }
-    wake_all(&srv->stopped);
-    slab_t *sl;
-    while ((sl = srv->slabs)) {
-        srv->slabs = sl->next;
-        free(sl);
+    int result = close_parts(srv, grace_ns);
+    {
+        WEFT__LOCK(&srv->mu);
+        srv->closed = true;
+        wake_all(&srv->stopped);
     }
-    free(srv);
+    server_unref(srv);
     return result;
-}
-
-/* ---- serving on every worker ---- */
-
-/* One server per worker, each with its own SO_REUSEPORT listener on the
- * same address: the kernel spreads new connections across them, and
- * each connection lives on the worker that accepted it. The per-worker
- * servers are plain weft_server_t, started and closed by a task placed
- * on their worker (a server's state is its worker's alone). */
-struct weft_serve {
-    int n;
-    weft_addr_t addr;
-    weft_conn_fn handler;
-    void *arg;
-    weft_server_opts_t opts;
-    weft_server_t **srv; /* [worker] */
-};
-
-typedef struct {
-    weft_serve_t *sv;
-    int64_t grace;
-} serve_job_t;
-
-static int serve_start_here(weft_serve_t *sv, weft_listener_t *l)
-{
-    int w = weft_worker_index();
-    int rc = weft_server_start(&sv->srv[w], l, sv->handler, sv->arg, &sv->opts);
-    if (rc < 0)
-        weft_listener_close(l);
-    return rc;
-}
-
-static int serve_bind_task(void *arg, void **result)
-{
-    (void)result;
-    weft_serve_t *sv = arg;
-    weft_listener_t *l;
-    weft_listen_opts_t lo = {.reuseport = true};
-    int rc = weft_addr_listen(&l, &sv->addr, &lo);
-    return rc < 0 ? rc : serve_start_here(sv, l);
-}
-
-static int serve_close_task(void *arg, void **result)
-{
-    (void)result;
-    serve_job_t *j = arg;
-    int w = weft_worker_index();
-    int rc = weft_server_close(j->sv->srv[w], j->grace);
-    j->sv->srv[w] = NULL;
-    return rc;
-}
-
-/* Runs fn(sv) on every worker that has a server (or, with `all`, on
- * every worker but this one), waits for each, returns the first error. */
-static int serve_each(weft_serve_t *sv, weft_task_fn fn, void *arg, bool all)
-{
-    int here = weft_worker_index(), first = 0;
-    weft_task_t **t = calloc((size_t)sv->n, sizeof *t);
-    if (!t)
-        return -ENOMEM;
-    for (int w = 0; w < sv->n; w++) {
-        if ((all && w == here) || (!all && !sv->srv[w]))
-            continue;
-        weft_task_opts_t o = {.place = WEFT_PLACE_WORKER, .worker = w, .name = "serve"};
-        int rc = weft_spawn(&t[w], fn, arg, &o);
-        if (rc < 0 && !first)
-            first = rc;
-    }
-    for (int w = 0; w < sv->n; w++) {
-        if (!t[w])
-            continue;
-        weft__task_join_quietly(t[w]); /* the servers' own state must settle */
-        int rc = weft_task_result(t[w], NULL);
-        if (rc < 0 && !first)
-            first = rc;
-        weft_task_release(t[w]);
-    }
-    free(t);
-    return first;
-}
-
-int weft_serve_start(weft_serve_t **out, const char *host, const char *port, weft_conn_fn handler,
-                     void *arg, const weft_serve_opts_t *opts)
-{
-    if (!out || !port || !handler)
-        return -EINVAL;
-    weft_task_t *self = weft__task();
-    if (!self)
-        return -WEFT_ENOTASK;
-    int workers = weft_worker_count(); /* >= 1 inside a task */
-    if (workers < 1)
-        return -WEFT_ENOLOOP;
-    int n = opts && opts->this_worker_only ? 1 : workers;
-    weft_serve_t *sv = calloc(1, sizeof *sv);
-    if (!sv || !(sv->srv = calloc((size_t)workers, sizeof *sv->srv))) {
-        free(sv);
-        return -ENOMEM;
-    }
-    sv->n = workers;
-    sv->handler = handler;
-    sv->arg = arg;
-    if (opts)
-        sv->opts = opts->server;
-    weft_listener_t *l;
-    weft_listen_opts_t lo = {.reuseport = n > 1};
-    int rc = weft_tcp_listen(&l, host, port, &lo);
-    if (rc == 0)
-        rc = weft_listener_addr(l, &sv->addr);
-    if (rc == 0) {
-        rc = serve_start_here(sv, l);
-        l = NULL;
-    }
-    if (rc == 0 && n > 1)
-        rc = serve_each(sv, serve_bind_task, sv, true);
-    if (l)
-        weft_listener_close(l);
-    if (rc < 0) {
-        weft_serve_close(sv, 0);
-        return rc;
-    }
-    *out = sv;
-    return 0;
-}
-
-int weft_serve_addr(const weft_serve_t *sv, weft_addr_t *addr)
-{
-    if (!sv || !addr)
-        return -EINVAL;
-    *addr = sv->addr;
-    return 0;
-}
-
-int weft_serve_workers(const weft_serve_t *sv)
-{
-    if (!sv)
-        return -EINVAL;
-    int n = 0;
-    for (int w = 0; w < sv->n; w++)
-        n += sv->srv[w] != NULL;
-    return n;
-}
-
-int weft_serve_close(weft_serve_t *sv, int64_t grace_ns)
-{
-    if (!sv || grace_ns < 0)
-        return -EINVAL;
-    if (!weft__task())
-        return -WEFT_ENOTASK;
-    serve_job_t j = {.sv = sv, .grace = grace_ns};
-    serve_job_t *jp = malloc(sizeof *jp); /* the close tasks read it while we wait */
-    int rc = -ENOMEM;
-    if (jp) {
-        *jp = j;
-        rc = serve_each(sv, serve_close_task, jp, false);
-        free(jp);
-    }
-    free(sv->srv);
-    free(sv);
-    return rc;
 }

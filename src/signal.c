@@ -10,6 +10,13 @@
  * starts itself (the pool) block every signal, so the kernel delivers a
  * process-directed signal to the loop's thread.
  *
+ * weft_run's default for the stop signals (SIGINT, SIGTERM: what Ctrl-C
+ * and service managers send): while main runs, each of them still at its
+ * default disposition is watched, and one that no handler and no waiting
+ * task takes cancels main; the second such arrival (of either) restores
+ * that signal's default and raises it, so a program that does not stop
+ * dies as it would have without weft.
+ *
  * Invariants: `watched` only grows while the loop runs (once a task has
  * waited for a signal, it stays blocked and queued for later waiters: a
  * gap between two waits must not let the default action kill the
@@ -17,7 +24,9 @@
  * task's record is its own waiter, with the signals it wants as a 64-bit
  * mask in `aux` (Linux numbers signals 1..64). `pending` holds signals
  * that arrived while no handler and no waiter wanted them; the next wait
- * for one of them takes it at once.
+ * for one of them takes it at once. While a wait reads what the signalfd
+ * holds before it parks, the signals it asks for are `claimed`: one found
+ * then goes to `pending` for that wait, not to main's default.
  */
 #include "io.h"
 #include "signals.h"
@@ -41,8 +50,10 @@ typedef struct weft__sig {
         weft_callback_fn fn;
         void *arg;
     } handler[65];
-    weft_task_t *main;  /* cancelled by SIGINT, when armed */
-    int sigint_count;   /* SIGINTs seen while armed */
+    weft_task_t *main;  /* cancelled by an armed stop signal */
+    uint64_t armed;     /* the stop signals main's default applies to */
+    uint64_t claimed;   /* signals a wait is reading for itself, before it parks */
+    int stop_count;     /* armed stop signals seen while main runs */
 } weft__sig_t;
 
 /* One loop per thread, so the loop's signal state is thread-local. */
@@ -117,17 +128,18 @@ static void deliver(weft__sig_t *s, int signo)
             return;
         }
     }
-    if (signo == SIGINT && s->main) {
-        if (++s->sigint_count == 1) {
+    if (!(s->claimed & bit(signo)) && (s->armed & bit(signo)) && s->main) {
+        if (++s->stop_count == 1) {
             weft_cancel(s->main);
         } else {
-            /* a second Ctrl-C: the program did not stop; let it die */
-            signal(SIGINT, SIG_DFL);
+            /* a second Ctrl-C or SIGTERM: the program did not stop; let
+             * it die of this signal */
+            signal(signo, SIG_DFL);
             sigset_t one;
             sigemptyset(&one);
-            sigaddset(&one, SIGINT);
+            sigaddset(&one, signo);
             pthread_sigmask(SIG_UNBLOCK, &one, NULL);
-            raise(SIGINT);
+            raise(signo);
         }
         return;
     }
@@ -177,8 +189,11 @@ int weft_signal_wait(const int *signals, size_t n, int *signo)
         if ((want & bit(i)) && (rc = watch(s, i)) != 0)
             return rc;
     }
-    /* one may be queued already, by the kernel or by us */
+    /* one may be queued already, by the kernel or by us: what the
+     * kernel holds of ours is ours, not main's default */
+    s->claimed = want;
     on_readable(&s->io);
+    s->claimed = 0;
     if (s->pending & want) {
         int got = __builtin_ctzll(s->pending & want) + 1;
         s->pending &= ~bit(got);
@@ -218,24 +233,38 @@ int weft_signal_handle(int signo, weft_callback_fn fn, void *arg)
     return 0;
 }
 
-int weft__signal_arm_sigint(weft_task_t *main)
+int weft_signal_wait_stop(int *signo)
 {
-    struct sigaction sa;
-    if (sigaction(SIGINT, NULL, &sa) < 0 || sa.sa_handler != SIG_DFL)
-        return 0; /* the program handles SIGINT itself (or ignores it) */
-    weft__sig_t *s = state();
-    if (!s)
-        return -ENOMEM;
-    int rc = watch(s, SIGINT);
-    if (rc == 0)
-        s->main = main;
-    return rc;
+    static const int stop[] = {SIGINT, SIGTERM};
+    return weft_signal_wait(stop, 2, signo);
 }
 
-void weft__signal_disarm_sigint(void)
+int weft__signal_arm_stop(weft_task_t *main)
 {
-    if (sig_state)
+    static const int stop[] = {SIGINT, SIGTERM};
+    weft__sig_t *s = NULL;
+    for (size_t i = 0; i < 2; i++) {
+        struct sigaction sa;
+        if (sigaction(stop[i], NULL, &sa) < 0 || sa.sa_handler != SIG_DFL ||
+            (sa.sa_flags & SA_SIGINFO))
+            continue; /* the program handles it itself (or ignores it) */
+        if (!s && !(s = state()))
+            return -ENOMEM;
+        int rc = watch(s, stop[i]);
+        if (rc)
+            return rc;
+        s->armed |= bit(stop[i]);
+        s->main = main;
+    }
+    return 0;
+}
+
+void weft__signal_disarm_stop(void)
+{
+    if (sig_state) {
         sig_state->main = NULL;
+        sig_state->armed = 0;
+    }
 }
 
 void weft__signal_close(void)

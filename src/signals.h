@@ -6,10 +6,11 @@
 
 #include "task.h"
 
-/* weft_run's SIGINT cancels main (if SIGINT is at its default): armed
- * when main starts, disarmed once main has returned. 0 or -errno. */
-int weft__signal_arm_sigint(weft_task_t *main);
-void weft__signal_disarm_sigint(void);
+/* weft_run's SIGINT and SIGTERM cancel main (each if it is at its
+ * default disposition): armed when main starts, disarmed once main has
+ * returned. 0 or -errno. */
+int weft__signal_arm_stop(weft_task_t *main);
+void weft__signal_disarm_stop(void);
 /* The calling thread's signal state closes with its loop, after every
  * task has ended: masks and dispositions are given back. */
 void weft__signal_close(void);

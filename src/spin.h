@@ -33,13 +33,25 @@ static inline bool weft__multi_now(void)
 
 void weft__spin_wait(weft__spin_t *l);
 
+#ifndef NDEBUG
+/* Debug builds count the locks this thread holds: a task must never
+ * switch away holding one (loop.c checks), since a task of the same
+ * thread that wants it would spin forever. */
+extern __thread int weft__locks_held;
+#define WEFT__HELD(d) (weft__locks_held += (d))
+#else
+#define WEFT__HELD(d) ((void)0)
+#endif
+
 static inline void weft__spin_lock(weft__spin_t *l)
 {
+    WEFT__HELD(1);
     if (WEFT_UNLIKELY(atomic_exchange_explicit(&l->v, 1, memory_order_acquire)))
         weft__spin_wait(l);
 }
 static inline void weft__spin_unlock(weft__spin_t *l)
 {
+    WEFT__HELD(-1);
     atomic_store_explicit(&l->v, 0, memory_order_release);
 }
 

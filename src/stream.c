@@ -29,7 +29,9 @@
  * branch on `tr` per read and per send; the transport keeps the fd's
  * readiness cache up to date itself and answers "wait until readable"
  * or "... writable"; close sends its close_notify (a bounded wait) after
- * the queue has left, abort does not.
+ * the queue has left, abort does not. An fd the backend refuses (EPERM:
+ * a regular file, /dev/null) gets stream_file.c's transport, which waits
+ * its own way (through the pool) instead of on readiness.
  *
  * Lifetime: a task inside a call that may suspend counts in io.users.
  * close and abort mark the stream closed and wake its waiters with
@@ -76,6 +78,9 @@ struct weft_stream {
     bool defer;                  /* defer_writes: writes wait for the turn's end */
     const weft__transport_t *tr; /* NULL: the fd's own read and send */
     void *tctx;
+    /* the guard of the call that holds the lock while it is inside its
+     * transport's wait, so the wait can let the lock go */
+    weft__lk_t *guard;
     weft__held_t held; /* on its loop's list while writes are held (flush.c) */
 };
 
@@ -157,6 +162,8 @@ int weft__stream_open(weft_stream_t **out, int fd, const weft_stream_opts_t *opt
         goto fail;
     }
     rc = weft__io_open(&s->io, fd);
+    if (rc == -EPERM && !sock) /* no readiness (a regular file): the pool */
+        rc = weft__stream_file_attach(s);
     if (rc < 0) {
         free(s);
         goto fail;
@@ -186,6 +193,8 @@ int weft_stream_open(weft_stream_t **s, int fd, const weft_stream_opts_t *opts)
 }
 
 /* ---- reading ---- */
+
+static int ready_wait(weft_stream_t *s, uint32_t events, weft__lk_t *lk);
 
 static size_t buffered(const weft_stream_t *s)
 {
@@ -301,12 +310,25 @@ static ssize_t rd(weft_stream_t *s, char *p, size_t n, weft__lk_t *lk)
             }
             weft__io_clear(&s->io, WEFT__EV_IN);
         }
-        int rc = weft__io_wait(&s->io, ev, lk);
+        int rc = ready_wait(s, ev, lk);
         if (rc)
             return rc;
         if (s->io.closed)
             return -EBADF;
     }
+}
+
+/* Waits until the fd (or the transport, if it waits its own way) is
+ * ready for `events`; the lock is let go while the task is parked.
+ * Suspends. */
+static int ready_wait(weft_stream_t *s, uint32_t events, weft__lk_t *lk)
+{
+    if (WEFT_LIKELY(!s->tr || !s->tr->wait))
+        return weft__io_wait(&s->io, events, lk);
+    s->guard = lk;
+    int rc = s->tr->wait(s->tctx, events);
+    s->guard = NULL;
+    return rc;
 }
 
 /* Whether a read of n bytes, with nothing buffered, should skip rbuf. */
@@ -724,7 +746,7 @@ static int out_wait(weft_stream_t *s, size_t target, weft__lk_t *lk)
         if (s->io.ready & WEFT__EV_OUT) {
             rc = out_send(s, NULL, 0);
         } else {
-            rc = weft__io_wait(&s->io, WEFT__EV_OUT, lk);
+            rc = ready_wait(s, WEFT__EV_OUT, lk);
             if (!rc && s->io.closed)
                 rc = -EBADF;
         }
@@ -811,7 +833,7 @@ static int notify_close(weft_stream_t *s, weft__lk_t *lk)
             }
             scoped = true;
         }
-        rc = weft__io_wait(&s->io, rc == WEFT__TR_WANT_WRITE ? WEFT__EV_OUT : WEFT__EV_IN, lk);
+        rc = ready_wait(s, rc == WEFT__TR_WANT_WRITE ? WEFT__EV_OUT : WEFT__EV_IN, lk);
         if (!rc && s->io.closed)
             rc = -EBADF;
         if (rc)
@@ -902,13 +924,45 @@ weft__io_t *weft__stream_io(weft_stream_t *s)
     return &s->io;
 }
 
+weft__lk_t *weft__stream_guard(weft_stream_t *s)
+{
+    return s->guard;
+}
+
+int weft__stream_out_segs(weft_stream_t *s, struct iovec v[2])
+{
+    return s->io.closed ? 0 : ring_segs(s, v);
+}
+
+void weft__stream_out_done(weft_stream_t *s, ssize_t res)
+{
+    if (s->io.closed || s->werr)
+        return;
+    if (res < 0) {
+        wfail(s, (int)res);
+        return;
+    }
+    ring_drop(s, (size_t)res < s->olen ? (size_t)res : s->olen);
+    weft__io_want_out(&s->io, s->olen > 0);
+}
+
+void weft__stream_hold(weft_stream_t *s)
+{
+    s->io.users++;
+}
+
+void weft__stream_unhold(weft_stream_t *s, weft__lk_t *lk)
+{
+    leave(s, 0, lk);
+}
+
 int weft__stream_wait(weft_stream_t *s, uint32_t events)
 {
     WEFT__LOCK(&s->io.mu);
     if (s->io.closed)
         return -EBADF;
     s->io.users++;
-    int rc = weft__io_wait(&s->io, events, &weft__lk);
+    int rc = ready_wait(s, events, &weft__lk);
     if (s->io.closed)
         rc = -EBADF;
     return (int)leave(s, rc, &weft__lk);

@@ -1,8 +1,9 @@
-/* stream.h - what other parts of weft (net.c, tls.c) need from stream.c
- * beyond the public API: opening a stream over an fd whose kind and flags
- * are already known, without the system calls that find them out; and
- * the transport hook through which a stream reads and writes other than
- * with the fd's own read/send (TLS: tls.c).
+/* stream.h - what other parts of weft (net.c, tls.c, stream_file.c) need
+ * from stream.c beyond the public API: opening a stream over an fd whose
+ * kind and flags are already known, without the system calls that find
+ * them out; and the transport hook through which a stream reads and
+ * writes other than with the fd's own read/send (TLS: tls.c; regular
+ * files through the pool: stream_file.c).
  */
 #ifndef WEFT_STREAM_H
 #define WEFT_STREAM_H
@@ -10,6 +11,7 @@
 #include "weft.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 enum {
@@ -47,6 +49,12 @@ typedef struct weft__transport {
     int (*close_notify)(void *ctx);
     /* Frees ctx, when the stream is freed. */
     void (*free)(void *ctx);
+    /* Optional: waits until recv (WEFT__EV_IN) or send (WEFT__EV_OUT) can
+     * go on, for a transport whose fd has no readiness to wait for (a
+     * regular file: stream_file.c); NULL: the fd's readiness
+     * (weft__io_wait). Called from a task, inside a stream call; returns
+     * as weft__io_wait does. */
+    int (*wait)(void *ctx, uint32_t events);
 } weft__transport_t;
 
 /* From now on s reads and writes through tr (ctx is tr's, freed by
@@ -56,6 +64,23 @@ void weft__stream_set_transport(weft_stream_t *s, const weft__transport_t *tr, v
 void *weft__stream_transport(const weft_stream_t *s, const weft__transport_t *tr);
 /* The fd's readiness record. */
 struct weft__io *weft__stream_io(weft_stream_t *s);
+/* Inside the transport's wait: the guard of the stream's lock that the
+ * calling task holds, to drop (weft__lk_drop) around a suspension and
+ * take back (weft__lk_retake) before returning. The stream stays
+ * allocated meanwhile (the caller counts in its users). */
+struct weft__lk *weft__stream_guard(weft_stream_t *s);
+/* The lock held: the queued output, in up to two pieces (0: none, or
+ * closed). Its head stays put until weft__stream_out_done, also while
+ * the lock is let go: only a transport's wait takes bytes off it. */
+int weft__stream_out_segs(weft_stream_t *s, struct iovec v[2]);
+/* The lock held: res bytes of the queued output have left (res < 0: the
+ * error, which sticks). Nothing if s was closed or failed meanwhile. */
+void weft__stream_out_done(weft_stream_t *s, ssize_t res);
+/* The lock held: counts one more user, which keeps s allocated after a
+ * close until weft__stream_unhold (a transport's background task). */
+void weft__stream_hold(weft_stream_t *s);
+/* The lock held (lk): ends a hold; s may be freed by it, and lk dropped. */
+void weft__stream_unhold(weft_stream_t *s, struct weft__lk *lk);
 /* Waits until the fd is ready for `events` (WEFT__EV_IN or WEFT__EV_OUT).
  * Suspends. 0, -ECANCELED, -ETIMEDOUT, -EBUSY, or -EBADF when s was
  * closed meanwhile (then s may be freed already: touch it no more). */
@@ -64,5 +89,14 @@ int weft__stream_wait(weft_stream_t *s, uint32_t events);
 void weft__stream_fail(weft_stream_t *s, int err);
 /* Unread bytes buffered, and bytes queued for sending. */
 size_t weft__stream_buffered(const weft_stream_t *s);
+
+/* ---- streams over fds without readiness (stream_file.c) ---- */
+
+/* Makes s, whose fd the backend refused (EPERM: a regular file,
+ * /dev/null), read and write through the thread pool. 0 or -errno (s is
+ * then freed by the caller as any stream that failed to open). */
+int weft__stream_file_attach(weft_stream_t *s);
+/* Whether s reads and writes through the pool (a file stream). */
+bool weft__stream_is_file(const weft_stream_t *s);
 
 #endif

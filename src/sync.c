@@ -24,6 +24,16 @@
  * waiter is always handed the lock: no task loses more than one race per
  * wait. Invariant: a free lock with waiters has a `waking` task on its way.
  *
+ * Semaphores keep a waiter that was handed a permit in line (linked,
+ * marked SEM_HANDED) until it runs, as asyncio keeps its woken future in
+ * _waiters: a newcomer of the same worker, the releaser included, finds
+ * it there and queues behind it even while permits are free, and the
+ * handed waiter, when it runs, passes the free permits on to those behind
+ * it. So on one worker a task that releases and at once acquires again
+ * goes to the back of the line. A handed waiter of another worker holds
+ * no newcomer back (the convoy again): there a newcomer may take a free
+ * permit at once, and one in line is served at the next release.
+ *
  * `busy` counts tasks inside a waiting call of an object (parked, or woken
  * and yet to run); destroy refuses (-EBUSY) while it is non-zero, so a
  * woken task never touches freed memory.
@@ -42,6 +52,18 @@ static const weft__wait_kind_t event_kind = {.name = "an event"};
 static const weft__wait_kind_t cond_kind = {.name = "a condition"};
 static const weft__wait_kind_t sem_kind = {.name = "a semaphore"};
 static const weft__wait_kind_t barrier_kind = {.name = "a barrier"};
+
+/* Tasks parked on l and still waiting: not one woken already (handed
+ * what it waited for, or interrupted) and yet to run. The object's lock
+ * is held. */
+static int count_waiting(const weft__wlist_t *l)
+{
+    int n = 0;
+    for (const weft__waiter_t *w = l->head; w; w = w->next)
+        if (!__atomic_load_n(&w->task->woken, __ATOMIC_RELAXED))
+            n++;
+    return n;
+}
 
 /* ------------------------------------------------------------------------
  * Lock
@@ -213,6 +235,14 @@ bool weft_lock_locked(const weft_lock_t *l)
     return l && owner_of(l) != NULL;
 }
 
+int weft_lock_waiters(const weft_lock_t *l)
+{
+    if (!l)
+        return -EINVAL;
+    WEFT__LOCK((weft__spin_t *)&l->mu); /* the object is never const-defined */
+    return count_waiting(&l->waiters);
+}
+
 int weft_lock_destroy(weft_lock_t *l)
 {
     if (!l)
@@ -288,6 +318,14 @@ int weft_event_clear(weft_event_t *e)
 bool weft_event_is_set(const weft_event_t *e)
 {
     return e && __atomic_load_n(&e->set, __ATOMIC_RELAXED);
+}
+
+int weft_event_waiters(const weft_event_t *e)
+{
+    if (!e)
+        return -EINVAL;
+    WEFT__LOCK((weft__spin_t *)&e->mu); /* the object is never const-defined */
+    return count_waiting(&e->waiters);
 }
 
 int weft_event_wait(weft_event_t *e)
@@ -484,6 +522,9 @@ int weft_cond_destroy(weft_cond_t *c)
  * Semaphore
  * --------------------------------------------------------------------- */
 
+/* A semaphore waiter's aux: waiting, or handed a permit and yet to run. */
+enum { SEM_WAITING = 0, SEM_HANDED = 1 };
+
 struct weft_sem {
     weft__spin_t mu;
     unsigned value;
@@ -520,15 +561,59 @@ int weft_sem_create(weft_sem_t **out, unsigned value, unsigned flags)
     return 0;
 }
 
+/* Hands a permit to the first waiter that can take one. It stays linked,
+ * marked SEM_HANDED, until it runs and unlinks itself: until then it is
+ * still in line, ahead of newcomers of its worker (sem_must_queue).
+ * false if no waiter could take one. s's lock is held. */
+static bool sem_hand(weft_sem_t *s)
+{
+    for (weft__waiter_t *w = s->waiters.head; w; w = w->next) {
+        if (w->aux == SEM_HANDED || __atomic_load_n(&w->task->woken, __ATOMIC_RELAXED))
+            continue; /* handed already, or being interrupted */
+        if (!weft__claim(w->task))
+            continue; /* interrupted meanwhile */
+        w->aux = SEM_HANDED;
+        weft__deliver(w->task, 0);
+        return true;
+    }
+    return false;
+}
+
 /* A permit comes back: to the first waiter, else to the count. s's lock
  * is held. */
 static void sem_pass(weft_sem_t *s)
 {
-    weft__waiter_t *w = weft__wlist_take(&s->waiters);
-    if (w)
-        weft__deliver(w->task, 0);
-    else
+    if (!sem_hand(s))
         __atomic_store_n(&s->value, s->value + 1, __ATOMIC_RELAXED);
+}
+
+/* Free permits while tasks wait in line (they queued behind a handed
+ * waiter that had not run): the permits go to them, first come first
+ * served. s's lock is held. */
+static void sem_pass_free(weft_sem_t *s)
+{
+    while (s->value > 0 && sem_hand(s))
+        __atomic_store_n(&s->value, s->value - 1, __ATOMIC_RELAXED);
+}
+
+/* Whether a newcomer on loop L must wait although a permit may be free:
+ * a task is waiting in line, or a waiter of L was handed a permit and has
+ * not run yet (asyncio's Semaphore: a task that releases and at once
+ * acquires again goes behind the task its release woke). A handed waiter
+ * of another worker holds nobody back: it runs in parallel, and waiting
+ * for it would be the convoy the lock's competition rule avoids (the top
+ * of the file). s's lock is held. */
+static bool sem_must_queue(const weft_sem_t *s, const weft__loop_t *L)
+{
+    for (const weft__waiter_t *w = s->waiters.head; w; w = w->next) {
+        if (w->aux == SEM_HANDED) {
+            if (w->task->loop == L)
+                return true;
+        } else if (!__atomic_load_n(&w->task->woken, __ATOMIC_RELAXED)) {
+            return true;
+        }
+    }
+    return false;
 }
 
 int weft_sem_acquire(weft_sem_t *s)
@@ -539,21 +624,27 @@ int weft_sem_acquire(weft_sem_t *s)
     if (!s)
         return -EINVAL;
     WEFT__LOCK(&s->mu);
-    if (s->value > 0) { /* a positive value means nobody waits */
+    if (s->value > 0 && !sem_must_queue(s, self->loop)) {
         __atomic_store_n(&s->value, s->value - 1, __ATOMIC_RELAXED);
         return 0;
     }
     int rc = weft__wait_check(self);
     if (rc)
         return rc;
+    self->b->waiter.aux = SEM_WAITING;
     weft__wlist_push(&s->waiters, &self->b->waiter);
     s->busy++;
     rc = weft__park(self, &sem_kind, s, unpark_sem, WEFT_FOREVER, &weft__lk);
-    if (rc == 0 && weft__cancel_req(self) && !self->b->nocancel) {
-        /* handed a permit, then cancelled before it ran: pass it on */
-        sem_pass(s);
-        rc = -ECANCELED;
+    if (rc == 0) {
+        /* handed a permit: out of the line now (sem_hand left it in) */
+        weft__wlist_remove(&self->b->waiter);
+        if (weft__cancel_req(self) && !self->b->nocancel) {
+            /* then cancelled before it ran: pass it on */
+            sem_pass(s);
+            rc = -ECANCELED;
+        }
     }
+    sem_pass_free(s); /* newcomers that queued behind us: their turn */
     s->busy--;
     return rc;
 }
@@ -563,7 +654,7 @@ int weft_sem_try_acquire(weft_sem_t *s)
     if (!s)
         return -EINVAL;
     WEFT__LOCK(&s->mu);
-    if (s->value == 0)
+    if (s->value == 0 || sem_must_queue(s, weft__loop()))
         return -EAGAIN;
     __atomic_store_n(&s->value, s->value - 1, __ATOMIC_RELAXED);
     return 0;
@@ -583,6 +674,14 @@ int weft_sem_release(weft_sem_t *s)
 int weft_sem_value(const weft_sem_t *s)
 {
     return s ? (int)__atomic_load_n(&s->value, __ATOMIC_RELAXED) : -EINVAL;
+}
+
+int weft_sem_waiters(const weft_sem_t *s)
+{
+    if (!s)
+        return -EINVAL;
+    WEFT__LOCK((weft__spin_t *)&s->mu); /* the object is never const-defined */
+    return count_waiting(&s->waiters);
 }
 
 int weft_sem_destroy(weft_sem_t *s)

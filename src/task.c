@@ -119,7 +119,9 @@ int weft__task_new(weft__loop_t *L, weft_task_t **out, weft_task_fn fn, void *ar
     if (place == WEFT_PLACE_DEFAULT)
         place = atomic_load_explicit(&L->rt->spread, memory_order_relaxed) ? WEFT_PLACE_ANY
                                                                            : WEFT_PLACE_HERE;
-    if (WEFT_LIKELY(L->rt->n == 1 || place == WEFT_PLACE_HERE)) {
+    if (super && super->hold) {
+        /* its supervisor places it later (task.h) */
+    } else if (WEFT_LIKELY(L->rt->n == 1 || place == WEFT_PLACE_HERE)) {
         weft__task_adopt(L, t);
     } else {
         int rc = weft__place(L, t, place, opts->worker);
@@ -611,11 +613,10 @@ static int64_t scopes_earliest(const weft_deadline_t *s)
     return when;
 }
 
-/* Whether d is open in t (on t's chain of scopes). */
+/* Whether d is open in t (on t's chain of scopes). Only pointers are
+ * compared: a scope never pushed is uninitialised memory. */
 static bool scope_open_in(const weft_deadline_t *d, const weft_task_t *t)
 {
-    if (d->open != SCOPE_OPEN || d->task != t)
-        return false;
     for (const weft_deadline_t *s = t->b->scope; s; s = s->up)
         if (s == d)
             return true;
@@ -680,7 +681,7 @@ int64_t weft_deadline_when(const weft_deadline_t *d)
 int weft_deadline_pop(weft_deadline_t *d)
 {
     weft_task_t *t = weft__task();
-    if (!d || !t || d->task != t || d->open != SCOPE_OPEN || t->b->scope != d)
+    if (!d || !t || t->b->scope != d || d->task != t || d->open != SCOPE_OPEN)
         return -EINVAL;
     t->b->scope = d->up;
     t->b->deadline = scopes_earliest(d->up);

@@ -39,6 +39,14 @@ struct weft__locals;
 typedef struct weft__super weft__super_t;
 struct weft__super {
     void (*child_done)(weft__super_t *s, weft_task_t *child);
+    /* Set by the supervisor around a weft__task_new (under its own lock):
+     * the new task is made (counted live, its handle complete) but not
+     * placed: on no queue and in no loop's list of tasks, it cannot run
+     * and has no stack. The supervisor places it later with weft__place
+     * (worker.h; WEFT_PLACE_WORKER to send it to a given worker), from
+     * any loop's thread, or cancels it and places it, to end it unrun.
+     * A group's limit (weft_group_set_limit) is built on this. */
+    bool hold;
 };
 
 struct weft_task {

@@ -36,4 +36,14 @@ static inline weft__timer_t *weft__heap_top(const weft__heap_t *h)
 }
 void weft__heap_free(weft__heap_t *h);
 
+/* The instant a timeout of timeout_ns ends, read from now (weft.h's rule
+ * for timeouts): WEFT_FOREVER for WEFT_FOREVER (and for a timeout so long
+ * that the instant would not fit: it never comes either), else
+ * now + timeout_ns, which for 0 or less is an instant already reached or
+ * past: the timeout has expired. now >= 0, so nothing overflows. */
+static inline int64_t weft__timeout_until(int64_t now, int64_t timeout_ns)
+{
+    return timeout_ns > WEFT_FOREVER - now ? WEFT_FOREVER : now + timeout_ns;
+}
+
 #endif

@@ -590,6 +590,10 @@ int weft_tls_wrap(weft_stream_t *s, weft_tls_ctx_t *c, const char *server_name)
     if (!s || !c || (server_name && !*server_name) || weft__stream_transport(s, &tls_transport) ||
         weft_stream_fd(s) < 0)
         return -EINVAL;
+    if (weft__stream_is_file(s)) {
+        why_set(last_why, "TLS needs a socket or a pipe, not a file", NULL);
+        return -ENOTSOCK;
+    }
     if (!c->server && c->verify && !server_name) {
         why_set(last_why, "verification needs the server's name", NULL);
         return -EINVAL;

@@ -345,7 +345,7 @@ static int select_ready_main(void *arg, void **res)
 
     /* one ready */
     assert_int_equal(weft_chan_send(b, P(7)), 0);
-    assert_int_equal(weft_select(c, 2, -1), 1);
+    assert_int_equal(weft_select(c, 2, WEFT_FOREVER), 1);
     assert_int_equal(c[1].status, 0);
     assert_int_equal(I(c[1].value), 7);
 
@@ -384,7 +384,7 @@ static int select_waiting_main(void *arg, void **res)
     select_chans(&a, &b, &u);
     /* waiting on several: a send on one completes it; its other records
      * are gone from the other channels */
-    selop_t s = {.n = 3, .timeout = -1};
+    selop_t s = {.n = 3, .timeout = WEFT_FOREVER};
     s.c[0] = (weft_select_case_t){.ch = a, .op = WEFT_SELECT_RECV};
     s.c[1] = (weft_select_case_t){.ch = u, .op = WEFT_SELECT_RECV};
     s.c[2] = (weft_select_case_t){.ch = NULL, .op = WEFT_SELECT_RECV};
@@ -404,7 +404,7 @@ static int select_waiting_main(void *arg, void **res)
     assert_int_equal(weft_chan_try_send(u, P(1)), -EAGAIN); /* no receiver left */
 
     /* a waiting send case completes when a receiver comes */
-    s = (selop_t){.n = 2, .timeout = -1};
+    s = (selop_t){.n = 2, .timeout = WEFT_FOREVER};
     s.c[0] = (weft_select_case_t){.ch = u, .op = WEFT_SELECT_SEND, .value = P(50)};
     s.c[1] = (weft_select_case_t){.ch = b, .op = WEFT_SELECT_RECV};
     assert_int_equal(weft_spawn(&t, selector, &s, NULL), 0);
@@ -416,6 +416,73 @@ static int select_waiting_main(void *arg, void **res)
     assert_int_equal(s.c[0].status, 0);
     select_chans_destroy(a, b, u);
     return 0;
+}
+
+/* Sends arg's value on its channel after `ms` milliseconds. */
+typedef struct {
+    weft_chan_t *ch;
+    int64_t ms;
+} late_t;
+
+static int sends_late(void *arg, void **res)
+{
+    late_t *l = arg;
+    if (weft_sleep(WEFT_MSEC(l->ms)) < 0)
+        return -ECANCELED;
+    return weft_chan_send(l->ch, P(9));
+}
+
+static int select_negative_main(void *arg, void **res)
+{
+    weft_chan_t *a, *b, *u;
+    select_chans(&a, &b, &u);
+    weft_select_case_t c[1] = {{.ch = u, .op = WEFT_SELECT_RECV}};
+    /* a sender 50 ms away: a select that waited would take its value */
+    late_t l = {.ch = u, .ms = 50};
+    weft_task_t *t;
+    assert_int_equal(weft_spawn(&t, sends_late, &l, NULL), 0);
+    int64_t t0 = weft_now();
+    /* a negative timeout has expired, exactly as 0: no wait, -EAGAIN */
+    assert_int_equal(weft_select(c, 1, -1), -EAGAIN);
+    assert_int_equal(weft_select(c, 1, -WEFT_SEC(1)), -EAGAIN);
+    assert_int_equal(weft_select(c, 1, INT64_MIN), -EAGAIN);
+    assert_true(weft_now() - t0 < WEFT_MSEC(50));
+    /* WEFT_FOREVER waits for it */
+    assert_int_equal(weft_select(c, 1, WEFT_FOREVER), 0);
+    assert_int_equal(I(c[0].value), 9);
+    assert_int_equal(weft_await(t, NULL), 0);
+    assert_int_equal(weft_task_release(t), 0);
+    select_chans_destroy(a, b, u);
+    return 0;
+}
+
+static void test_select_negative_timeout_has_expired_and_does_not_wait(void **state)
+{
+    run(select_negative_main, NULL);
+}
+
+/* From a callback (no task): an expired timeout is a look, allowed there */
+static void select_from_callback(void *arg)
+{
+    weft_select_case_t *c = arg;
+    c->status = weft_select(c, 1, -5);
+}
+
+static int select_negative_callback_main(void *arg, void **res)
+{
+    weft_chan_t *a;
+    assert_int_equal(weft_chan_create(&a, 1), 0);
+    weft_select_case_t c = {.ch = a, .op = WEFT_SELECT_RECV, .status = 99};
+    assert_int_equal(weft_call_soon(NULL, select_from_callback, &c), 0);
+    settle();
+    assert_int_equal(c.status, -EAGAIN);
+    assert_int_equal(weft_chan_destroy(a), 0);
+    return 0;
+}
+
+static void test_select_negative_timeout_from_callback_is_a_look(void **state)
+{
+    run(select_negative_callback_main, NULL);
 }
 
 static void test_select_waiting_on_several_completes_on_one_and_leaves_no_record(void **state)
@@ -430,7 +497,7 @@ static int select_give_up_main(void *arg, void **res)
     weft_task_t *t;
     select_chans(&a, &b, &u);
     /* cancelled: -ECANCELED, and no record is left behind */
-    selop_t s = {.n = 2, .timeout = -1};
+    selop_t s = {.n = 2, .timeout = WEFT_FOREVER};
     s.c[0] = (weft_select_case_t){.ch = u, .op = WEFT_SELECT_SEND, .value = P(60)};
     s.c[1] = (weft_select_case_t){.ch = b, .op = WEFT_SELECT_RECV};
     assert_int_equal(weft_spawn(&t, selector, &s, NULL), 0);
@@ -443,7 +510,7 @@ static int select_give_up_main(void *arg, void **res)
     assert_int_equal(weft_chan_recv(b, &v), 0);
 
     /* completed, then cancelled before it ran: still completed */
-    s = (selop_t){.n = 1, .timeout = -1};
+    s = (selop_t){.n = 1, .timeout = WEFT_FOREVER};
     s.c[0] = (weft_select_case_t){.ch = u, .op = WEFT_SELECT_RECV};
     assert_int_equal(weft_spawn(&t, selector, &s, NULL), 0);
     settle();
@@ -454,7 +521,7 @@ static int select_give_up_main(void *arg, void **res)
     assert_int_equal(I(s.c[0].value), 61);
 
     /* a deadline scope, and a timeout, while waiting */
-    s = (selop_t){.n = 1, .timeout = -1, .scope = WEFT_MSEC(2)};
+    s = (selop_t){.n = 1, .timeout = WEFT_FOREVER, .scope = WEFT_MSEC(2)};
     s.c[0] = (weft_select_case_t){.ch = u, .op = WEFT_SELECT_RECV};
     assert_int_equal(weft_spawn(&t, selector, &s, NULL), 0);
     await_release(t);
@@ -481,7 +548,7 @@ static int select_closed_main(void *arg, void **res)
     weft_task_t *t;
     select_chans(&a, &b, &u);
     /* closed channels: a waiting recv case completes with -EPIPE */
-    selop_t s = {.n = 2, .timeout = -1};
+    selop_t s = {.n = 2, .timeout = WEFT_FOREVER};
     s.c[0] = (weft_select_case_t){.ch = u, .op = WEFT_SELECT_RECV, .value = P(1)};
     s.c[1] = (weft_select_case_t){.ch = b, .op = WEFT_SELECT_RECV};
     assert_int_equal(weft_spawn(&t, selector, &s, NULL), 0);
@@ -493,10 +560,10 @@ static int select_closed_main(void *arg, void **res)
     assert_null(s.c[0].value);
     /* and a closed channel is ready at once, for send and recv cases */
     c[0] = (weft_select_case_t){.ch = u, .op = WEFT_SELECT_SEND, .value = P(1)};
-    assert_int_equal(weft_select(c, 1, -1), 0);
+    assert_int_equal(weft_select(c, 1, WEFT_FOREVER), 0);
     assert_int_equal(c[0].status, -EPIPE);
     c[0] = (weft_select_case_t){.ch = u, .op = WEFT_SELECT_RECV};
-    assert_int_equal(weft_select(c, 1, -1), 0);
+    assert_int_equal(weft_select(c, 1, WEFT_FOREVER), 0);
     assert_int_equal(c[0].status, -EPIPE);
     /* a closed buffered channel drains before it reports -EPIPE */
     assert_int_equal(weft_chan_send(a, P(70)), 0);
@@ -594,7 +661,7 @@ static int csender(void *arg, void **res)
                 {.ch = s->a, .op = WEFT_SELECT_SEND, .value = P(id)},
                 {.ch = s->b, .op = WEFT_SELECT_SEND, .value = P(id)},
             };
-            rc = weft_select(c, 2, rnd(s) % 2 ? -1 : 1 + (int64_t)(rnd(s) % 5000));
+            rc = weft_select(c, 2, rnd(s) % 2 ? WEFT_FOREVER : 1 + (int64_t)(rnd(s) % 5000));
             if (rc >= 0) {
                 STRESS_CHECK(s, c[rc].status == 0);
                 rc = 0;
@@ -648,7 +715,7 @@ static int creceiver(void *arg, void **res)
                 {.ch = (closed & 1) ? NULL : s->a, .op = WEFT_SELECT_RECV},
                 {.ch = (closed & 2) ? NULL : s->b, .op = WEFT_SELECT_RECV},
             };
-            rc = weft_select(c, 2, rnd(s) % 2 ? -1 : 1 + (int64_t)(rnd(s) % 5000));
+            rc = weft_select(c, 2, rnd(s) % 2 ? WEFT_FOREVER : 1 + (int64_t)(rnd(s) % 5000));
             s->selects++;
             if (rc >= 0) {
                 if (c[rc].status == -EPIPE) {
@@ -787,6 +854,8 @@ int main(void)
         cmocka_unit_test(test_closed_chan_refuses_sends_and_drains_before_epipe),
         cmocka_unit_test(test_close_wakes_waiting_senders_and_receivers_with_epipe),
         cmocka_unit_test(test_select_picks_a_ready_case_at_random_or_times_out),
+        cmocka_unit_test(test_select_negative_timeout_has_expired_and_does_not_wait),
+        cmocka_unit_test(test_select_negative_timeout_from_callback_is_a_look),
         cmocka_unit_test(test_select_waiting_on_several_completes_on_one_and_leaves_no_record),
         cmocka_unit_test(test_select_cancelled_or_timed_out_takes_nothing_unless_completed),
         cmocka_unit_test(test_select_sees_closed_chans_ready_with_epipe_after_draining),

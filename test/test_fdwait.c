@@ -58,7 +58,7 @@ static int readable_main(void *arg, void **res)
 {
     int p[2];
     assert_int_equal(pipe(p), 0);
-    waitarg_t w = {.fd = p[0], .events = WEFT_READABLE, .timeout = -1, .rc = 99};
+    waitarg_t w = {.fd = p[0], .events = WEFT_READABLE, .timeout = WEFT_FOREVER, .rc = 99};
     weft_task_t *t;
     assert_int_equal(weft_spawn(&t, waiter, &w, NULL), 0);
     wait_state(t, WEFT_TASK_WAITING);
@@ -72,9 +72,10 @@ static int readable_main(void *arg, void **res)
     assert_int_equal(w.rc, WEFT_READABLE);
     assert_true(w.woke_at >= wrote);
     /* the write end is writable at once */
-    assert_int_equal(weft_fd_wait(p[1], WEFT_WRITABLE, -1), WEFT_WRITABLE);
+    assert_int_equal(weft_fd_wait(p[1], WEFT_WRITABLE, WEFT_FOREVER), WEFT_WRITABLE);
     /* asking for both on a write end reports only what is ready */
-    assert_int_equal(weft_fd_wait(p[1], WEFT_READABLE | WEFT_WRITABLE, -1), WEFT_WRITABLE);
+    assert_int_equal(weft_fd_wait(p[1], WEFT_READABLE | WEFT_WRITABLE, WEFT_FOREVER),
+                     WEFT_WRITABLE);
     assert_no_watch();
     assert_int_equal(weft_fd_forget(p[0]), 0);
     assert_int_equal(weft_fd_forget(p[1]), 0);
@@ -95,13 +96,14 @@ static int both_main(void *arg, void **res)
     int sv[2];
     socket_pair(sv, 0);
     /* one task for both: writable now, nothing to read */
-    assert_int_equal(weft_fd_wait(sv[0], WEFT_READABLE | WEFT_WRITABLE, -1), WEFT_WRITABLE);
+    assert_int_equal(weft_fd_wait(sv[0], WEFT_READABLE | WEFT_WRITABLE, WEFT_FOREVER),
+                     WEFT_WRITABLE);
     assert_int_equal(write(sv[1], "ab", 2), 2);
-    assert_int_equal(weft_fd_wait(sv[0], WEFT_READABLE | WEFT_WRITABLE, -1),
+    assert_int_equal(weft_fd_wait(sv[0], WEFT_READABLE | WEFT_WRITABLE, WEFT_FOREVER),
                      WEFT_READABLE | WEFT_WRITABLE);
     /* level-triggered: the data left unread is reported again */
     for (int i = 0; i < 3; i++)
-        assert_int_equal(weft_fd_wait(sv[0], WEFT_READABLE, -1), WEFT_READABLE);
+        assert_int_equal(weft_fd_wait(sv[0], WEFT_READABLE, WEFT_FOREVER), WEFT_READABLE);
     char buf[8];
     assert_int_equal(read(sv[0], buf, sizeof buf), 2);
     assert_no_watch();
@@ -122,8 +124,8 @@ static int reader_writer_main(void *arg, void **res)
     socket_pair(sv, 0);
     char buf[8];
     /* a reader and a writer, two tasks, on one fd */
-    waitarg_t r = {.fd = sv[0], .events = WEFT_READABLE, .timeout = -1, .rc = 99};
-    waitarg_t w = {.fd = sv[0], .events = WEFT_WRITABLE, .timeout = -1, .rc = 99};
+    waitarg_t r = {.fd = sv[0], .events = WEFT_READABLE, .timeout = WEFT_FOREVER, .rc = 99};
+    waitarg_t w = {.fd = sv[0], .events = WEFT_WRITABLE, .timeout = WEFT_FOREVER, .rc = 99};
     weft_task_t *tr, *tw;
     assert_int_equal(weft_spawn(&tr, waiter, &r, NULL), 0);
     assert_int_equal(weft_spawn(&tw, waiter, &w, NULL), 0);
@@ -157,7 +159,7 @@ static int hang_up_main(void *arg, void **res)
     char buf[8];
     /* the peer hangs up: reported as ready both ways */
     close(sv[1]);
-    int rc = weft_fd_wait(sv[0], WEFT_READABLE, -1);
+    int rc = weft_fd_wait(sv[0], WEFT_READABLE, WEFT_FOREVER);
     assert_int_equal(rc, WEFT_READABLE);
     assert_int_equal(read(sv[0], buf, sizeof buf), 0);
     assert_no_watch();
@@ -188,7 +190,7 @@ static int timeout_main(void *arg, void **res)
     weft_deadline_t d;
     assert_int_equal(weft_deadline_push(&d, WEFT_MSEC(5)), 0);
     t0 = weft_now();
-    assert_int_equal(weft_fd_wait(p[0], WEFT_READABLE, -1), -ETIMEDOUT);
+    assert_int_equal(weft_fd_wait(p[0], WEFT_READABLE, WEFT_FOREVER), -ETIMEDOUT);
     assert_true(weft_now() - t0 >= WEFT_MSEC(5));
     /* the deadline has passed: no wait at all, also for a look */
     assert_int_equal(weft_fd_wait(p[0], WEFT_READABLE, WEFT_SEC(10)), -ETIMEDOUT);
@@ -215,19 +217,56 @@ static void test_fd_wait_timeout_0_looks_and_deadline_scopes_bound_the_wait(void
     run(timeout_main, NULL);
 }
 
+/* Writes one byte to *arg after 50 ms. */
+static int writes_late(void *arg, void **res)
+{
+    if (weft_sleep(WEFT_MSEC(50)) < 0)
+        return -ECANCELED;
+    return write(*(int *)arg, "x", 1) == 1 ? 0 : -EIO;
+}
+
+static int negative_timeout_main(void *arg, void **res)
+{
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    weft_task_t *t;
+    assert_int_equal(weft_spawn(&t, writes_late, &p[1], NULL), 0);
+    int64_t t0 = weft_now();
+    /* expired, exactly as 0: a look, never a wait */
+    assert_int_equal(weft_fd_wait(p[0], WEFT_READABLE, -1), -ETIMEDOUT);
+    assert_int_equal(weft_fd_wait(p[0], WEFT_READABLE, INT64_MIN), -ETIMEDOUT);
+    assert_int_equal(weft_fd_wait(p[1], WEFT_WRITABLE, -WEFT_SEC(1)), WEFT_WRITABLE);
+    assert_true(weft_now() - t0 < WEFT_MSEC(50));
+    assert_no_watch();
+    /* WEFT_FOREVER waits for the byte */
+    assert_int_equal(weft_fd_wait(p[0], WEFT_READABLE, WEFT_FOREVER), WEFT_READABLE);
+    assert_int_equal(weft_await(t, NULL), 0);
+    assert_int_equal(weft_task_release(t), 0);
+    weft_fd_forget(p[0]);
+    weft_fd_forget(p[1]);
+    close(p[0]);
+    close(p[1]);
+    return 0;
+}
+
+static void test_fd_wait_negative_timeout_has_expired_and_only_looks(void **state)
+{
+    run(negative_timeout_main, NULL);
+}
+
 /* ---- cancellation, -EBUSY ---- */
 
 static int cancel_main(void *arg, void **res)
 {
     int p[2];
     assert_int_equal(pipe(p), 0);
-    waitarg_t w = {.fd = p[0], .events = WEFT_READABLE, .timeout = -1, .rc = 99};
+    waitarg_t w = {.fd = p[0], .events = WEFT_READABLE, .timeout = WEFT_FOREVER, .rc = 99};
     weft_task_t *t;
     assert_int_equal(weft_spawn(&t, waiter, &w, NULL), 0);
     wait_state(t, WEFT_TASK_WAITING);
     /* a second reader is refused while the first waits; a writer is not */
-    assert_int_equal(weft_fd_wait(p[0], WEFT_READABLE, -1), -EBUSY);
-    assert_int_equal(weft_fd_wait(p[0], WEFT_READABLE | WEFT_WRITABLE, -1), -EBUSY);
+    assert_int_equal(weft_fd_wait(p[0], WEFT_READABLE, WEFT_FOREVER), -EBUSY);
+    assert_int_equal(weft_fd_wait(p[0], WEFT_READABLE | WEFT_WRITABLE, WEFT_FOREVER), -EBUSY);
     assert_int_equal(weft_cancel(t), 0);
     assert_int_equal(weft_await(t, NULL), 0);
     weft_task_release(t);
@@ -237,7 +276,7 @@ static int cancel_main(void *arg, void **res)
      * does not confuse the next waiter */
     assert_int_equal(weft_fd_wait(p[0], WEFT_READABLE, WEFT_MSEC(2)), -ETIMEDOUT);
     assert_int_equal(write(p[1], "x", 1), 1);
-    assert_int_equal(weft_fd_wait(p[0], WEFT_READABLE, -1), WEFT_READABLE);
+    assert_int_equal(weft_fd_wait(p[0], WEFT_READABLE, WEFT_FOREVER), WEFT_READABLE);
     /* a task cancelled before it waits does not wait */
     w.rc = 99;
     assert_int_equal(weft_spawn(&t, waiter, &w, NULL), 0);
@@ -262,8 +301,8 @@ static int forget_main(void *arg, void **res)
 {
     int p[2];
     assert_int_equal(pipe(p), 0);
-    waitarg_t r = {.fd = p[0], .events = WEFT_READABLE, .timeout = -1, .rc = 99};
-    waitarg_t w = {.fd = p[1], .events = WEFT_WRITABLE, .timeout = -1, .rc = 99};
+    waitarg_t r = {.fd = p[0], .events = WEFT_READABLE, .timeout = WEFT_FOREVER, .rc = 99};
+    waitarg_t w = {.fd = p[1], .events = WEFT_WRITABLE, .timeout = WEFT_FOREVER, .rc = 99};
     weft_task_t *tr;
     assert_int_equal(weft_spawn(&tr, waiter, &r, NULL), 0);
     wait_state(tr, WEFT_TASK_WAITING);
@@ -274,14 +313,14 @@ static int forget_main(void *arg, void **res)
     assert_int_equal(r.rc, -EBADF);
     assert_no_watch();
     /* the write end's reader is gone: writes fail, waits report it */
-    assert_int_equal(weft_fd_wait(p[1], WEFT_WRITABLE, -1), WEFT_WRITABLE);
+    assert_int_equal(weft_fd_wait(p[1], WEFT_WRITABLE, WEFT_FOREVER), WEFT_WRITABLE);
     (void)w;
 
     /* the same number, a new pipe: waits work on the new file */
     int q[2];
     assert_int_equal(pipe(q), 0);
     assert_int_equal(q[0], p[0]);
-    r = (waitarg_t){.fd = q[0], .events = WEFT_READABLE, .timeout = -1, .rc = 99};
+    r = (waitarg_t){.fd = q[0], .events = WEFT_READABLE, .timeout = WEFT_FOREVER, .rc = 99};
     assert_int_equal(weft_spawn(&tr, waiter, &r, NULL), 0);
     wait_state(tr, WEFT_TASK_WAITING);
     assert_int_equal(r.rc, 99);
@@ -299,7 +338,7 @@ static int forget_main(void *arg, void **res)
     assert_int_equal(s[0], q[0]);
     assert_int_equal(weft_fd_wait(s[0], WEFT_READABLE, WEFT_MSEC(2)), -ETIMEDOUT);
     assert_int_equal(write(s[1], "z", 1), 1);
-    assert_int_equal(weft_fd_wait(s[0], WEFT_READABLE, -1), WEFT_READABLE);
+    assert_int_equal(weft_fd_wait(s[0], WEFT_READABLE, WEFT_FOREVER), WEFT_READABLE);
     /* forgetting an fd nobody waited on is fine */
     assert_int_equal(weft_fd_forget(s[1]), 0);
     assert_int_equal(weft_fd_forget(1000), 0);
@@ -329,8 +368,8 @@ static int forget_both_main(void *arg, void **res)
     memset(blk, 'x', sizeof blk);
     while (write(sv[0], blk, sizeof blk) > 0)
         ;
-    waitarg_t r = {.fd = sv[0], .events = WEFT_READABLE, .timeout = -1, .rc = 99};
-    waitarg_t w = {.fd = sv[0], .events = WEFT_WRITABLE, .timeout = -1, .rc = 99};
+    waitarg_t r = {.fd = sv[0], .events = WEFT_READABLE, .timeout = WEFT_FOREVER, .rc = 99};
+    waitarg_t w = {.fd = sv[0], .events = WEFT_WRITABLE, .timeout = WEFT_FOREVER, .rc = 99};
     weft_task_t *tr, *tw;
     assert_int_equal(weft_spawn(&tr, waiter, &r, NULL), 0);
     assert_int_equal(weft_spawn(&tw, waiter, &w, NULL), 0);
@@ -372,7 +411,7 @@ static int stale_main(void *arg, void **res)
     memset(blk, 'x', sizeof blk);
     while (write(sv[0], blk, sizeof blk) > 0)
         ;
-    waitarg_t w = {.fd = sv[0], .events = WEFT_WRITABLE, .timeout = -1, .rc = 99};
+    waitarg_t w = {.fd = sv[0], .events = WEFT_WRITABLE, .timeout = WEFT_FOREVER, .rc = 99};
     weft_task_t *tw;
     assert_int_equal(weft_spawn(&tw, waiter, &w, NULL), 0);
     wait_state(tw, WEFT_TASK_WAITING);
@@ -410,7 +449,8 @@ static int many_main(void *arg, void **res)
     weft_task_t *t[MANY];
     for (int i = 0; i < MANY; i++) {
         assert_int_equal(pipe(p[i]), 0);
-        w[i] = (waitarg_t){.fd = p[i][0], .events = WEFT_READABLE, .timeout = -1, .rc = 99};
+        w[i] =
+            (waitarg_t){.fd = p[i][0], .events = WEFT_READABLE, .timeout = WEFT_FOREVER, .rc = 99};
         assert_int_equal(weft_spawn(&t[i], waiter, &w[i], NULL), 0);
     }
     for (int i = 0; i < MANY; i++)
@@ -447,27 +487,27 @@ static void test_fd_many_waiters_on_many_fds_wake_in_any_order(void **state)
 
 static int bad_main(void *arg, void **res)
 {
-    assert_int_equal(weft_fd_wait(-1, WEFT_READABLE, -1), -EINVAL);
-    assert_int_equal(weft_fd_wait(0, 0, -1), -EINVAL);
-    assert_int_equal(weft_fd_wait(0, 4, -1), -EINVAL);
-    assert_int_equal(weft_fd_wait(0, -1, -1), -EINVAL);
+    assert_int_equal(weft_fd_wait(-1, WEFT_READABLE, WEFT_FOREVER), -EINVAL);
+    assert_int_equal(weft_fd_wait(0, 0, WEFT_FOREVER), -EINVAL);
+    assert_int_equal(weft_fd_wait(0, 4, WEFT_FOREVER), -EINVAL);
+    assert_int_equal(weft_fd_wait(0, -1, WEFT_FOREVER), -EINVAL);
     assert_int_equal(weft_fd_forget(-1), -EINVAL);
     /* not open */
-    assert_int_equal(weft_fd_wait(900, WEFT_READABLE, -1), -EBADF);
+    assert_int_equal(weft_fd_wait(900, WEFT_READABLE, WEFT_FOREVER), -EBADF);
     assert_int_equal(weft_fd_wait(900, WEFT_READABLE, 0), -EBADF);
     /* a regular file does not do readiness */
     char path[] = "/tmp/weft_fdwait_XXXXXX";
     int fd = mkstemp(path);
     assert_true(fd >= 0);
     unlink(path);
-    assert_int_equal(weft_fd_wait(fd, WEFT_READABLE, -1), -EPERM);
+    assert_int_equal(weft_fd_wait(fd, WEFT_READABLE, WEFT_FOREVER), -EPERM);
     close(fd);
     /* a stream's fd belongs to weft */
     int sv[2];
     socket_pair(sv, 0);
     weft_stream_t *s;
     assert_int_equal(weft_stream_open(&s, sv[0], NULL), 0);
-    assert_int_equal(weft_fd_wait(sv[0], WEFT_READABLE, -1), -EBUSY);
+    assert_int_equal(weft_fd_wait(sv[0], WEFT_READABLE, WEFT_FOREVER), -EBUSY);
     weft_stream_abort(s);
     close(sv[1]);
     assert_no_watch();
@@ -482,7 +522,7 @@ static void test_fd_wait_refuses_bad_arguments_files_and_stream_fds(void **state
 static void test_fd_wait_outside_a_task_is_enotask_and_forget_outside_a_loop_enoloop(void **state)
 {
     /* outside any loop */
-    assert_int_equal(weft_fd_wait(0, WEFT_READABLE, -1), -WEFT_ENOTASK);
+    assert_int_equal(weft_fd_wait(0, WEFT_READABLE, WEFT_FOREVER), -WEFT_ENOTASK);
     assert_int_equal(weft_fd_forget(0), -WEFT_ENOLOOP);
 }
 
@@ -497,7 +537,7 @@ static int callback_main(void *arg, void **res)
 {
     int p[2];
     assert_int_equal(pipe(p), 0);
-    waitarg_t r = {.fd = p[0], .events = WEFT_READABLE, .timeout = -1, .rc = 99};
+    waitarg_t r = {.fd = p[0], .events = WEFT_READABLE, .timeout = WEFT_FOREVER, .rc = 99};
     weft_task_t *t;
     assert_int_equal(weft_spawn(&t, waiter, &r, NULL), 0);
     wait_state(t, WEFT_TASK_WAITING);
@@ -528,7 +568,7 @@ static int ponger(void *arg, void **res)
     pong_t *p = arg;
     char c;
     for (int i = 0; i < p->rounds; i++) {
-        int rc = weft_fd_wait(p->in, WEFT_READABLE, -1);
+        int rc = weft_fd_wait(p->in, WEFT_READABLE, WEFT_FOREVER);
         if (rc != WEFT_READABLE)
             return -EIO;
         if (read(p->in, &c, 1) != 1 || write(p->out, &c, 1) != 1)
@@ -552,7 +592,7 @@ static int pingpong_main(void *arg, void **res)
     char c = 'p';
     for (int i = 0; i < rounds; i++) {
         assert_int_equal(write(a[1], &c, 1), 1);
-        assert_int_equal(weft_fd_wait(b[0], WEFT_READABLE, -1), WEFT_READABLE);
+        assert_int_equal(weft_fd_wait(b[0], WEFT_READABLE, WEFT_FOREVER), WEFT_READABLE);
         assert_int_equal(read(b[0], &c, 1), 1);
     }
     int64_t dt = weft_now() - t0;
@@ -581,6 +621,7 @@ int main(void)
         cmocka_unit_test(test_fd_reader_and_writer_tasks_wait_on_one_fd_apart),
         cmocka_unit_test(test_fd_peer_hang_up_is_reported_readable),
         cmocka_unit_test(test_fd_wait_timeout_0_looks_and_deadline_scopes_bound_the_wait),
+        cmocka_unit_test(test_fd_wait_negative_timeout_has_expired_and_only_looks),
         cmocka_unit_test(test_fd_second_reader_is_ebusy_and_a_cancelled_wait_frees_the_place),
         cmocka_unit_test(test_fd_forgotten_under_a_waiter_is_ebadf_and_a_reused_number_works),
         cmocka_unit_test(test_fd_forget_wakes_both_reader_and_writer_with_ebadf),

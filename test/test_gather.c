@@ -1,12 +1,13 @@
-/* test_gather.c - waiting on many: gather, wait, as_completed, futures.
+/* test_gather.c - waiting on many: gather, wait, as_completed.
  *
  * Each test checks one behaviour weft.h documents: gather's two modes and
- * its cancellation, weft_wait's three conditions and its time-out (which
- * cancels nothing), as_completed's finishing order, and futures (many
- * awaiters, errors, cancellation, set-once, done callbacks, destroy while
- * awaited, awaiting under a deadline).
+ * its cancellation, weft_wait's three conditions, its time-out (which
+ * cancels nothing; a negative one has expired) and its set of tasks
+ * (each counted once, an empty one refused, every task that ends with
+ * the first counted), as_completed's finishing order and its set.
+ * Futures have test_future.c.
  *
- * Covers: src/gather.c and src/future.c.
+ * Covers: src/gather.c.
  */
 #include "harness.h"
 
@@ -56,6 +57,23 @@ static void release_all(weft_task_t **t, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         assert_int_equal(weft_task_release(t[i]), 0);
+}
+
+/* Waits for the event arg. */
+static int waits_event(void *arg, void **result)
+{
+    (void)result;
+    return weft_event_wait(arg);
+}
+
+/* Lets the waiter park, then sets the event arg. */
+static int sets_event_later(void *arg, void **result)
+{
+    (void)result;
+    for (int i = 0; i < 3; i++)
+        if (weft_yield() < 0)
+            return -ECANCELED;
+    return weft_event_set(arg);
 }
 
 /* ---- gather ---- */
@@ -215,7 +233,6 @@ static int gather_zero_main(void *arg, void **result)
     assert_int_equal(weft_gather(NULL, 1, NULL, NULL, WEFT_GATHER_COLLECT), -EINVAL);
     t[0] = weft_current();
     assert_int_equal(weft_gather(t, 1, NULL, NULL, WEFT_GATHER_COLLECT), -EINVAL);
-    assert_int_equal(weft_wait(NULL, 0, WEFT_ALL_COMPLETED, -1), 0);
     return 0;
 }
 
@@ -236,12 +253,12 @@ static int wait_modes_main(void *arg, void **result)
     memset(w, 0, sizeof w);
     w[0].ms = 40, w[1].ms = 1, w[2].ms = 40;
     spawn_all(t, w, 3);
-    assert_int_equal(weft_wait(t, 3, WEFT_FIRST_COMPLETED, -1), 1);
+    assert_int_equal(weft_wait(t, 3, WEFT_FIRST_COMPLETED, WEFT_FOREVER), 1);
     assert_true(weft_task_done(t[1]));
     assert_false(weft_task_done(t[0]));
     assert_false(weft_task_done(t[2]));
     /* ALL_COMPLETED */
-    assert_int_equal(weft_wait(t, 3, WEFT_ALL_COMPLETED, -1), 3);
+    assert_int_equal(weft_wait(t, 3, WEFT_ALL_COMPLETED, WEFT_FOREVER), 3);
     for (int i = 0; i < 3; i++)
         assert_int_equal(weft_task_result(t[i], NULL), 0);
     release_all(t, 3);
@@ -250,7 +267,7 @@ static int wait_modes_main(void *arg, void **result)
     memset(w, 0, sizeof w);
     w[0].ms = 1, w[1].ms = 5, w[1].status = -EIO, w[2].ms = 0;
     spawn_all(t, w, 3);
-    assert_int_equal(weft_wait(t, 3, WEFT_FIRST_EXCEPTION, -1), 2);
+    assert_int_equal(weft_wait(t, 3, WEFT_FIRST_EXCEPTION, WEFT_FOREVER), 2);
     assert_int_equal(weft_task_result(t[0], NULL), 0);
     assert_int_equal(weft_task_result(t[1], NULL), -EIO);
     assert_false(weft_task_done(t[2]));
@@ -263,12 +280,12 @@ static int wait_modes_main(void *arg, void **result)
     memset(w, 0, sizeof w);
     w[0].ms = 1, w[1].ms = 2, w[2].ms = 3;
     spawn_all(t, w, 3);
-    assert_int_equal(weft_wait(t, 3, WEFT_FIRST_EXCEPTION, -1), 3);
+    assert_int_equal(weft_wait(t, 3, WEFT_FIRST_EXCEPTION, WEFT_FOREVER), 3);
     /* on tasks already done: at once */
-    assert_int_equal(weft_wait(t, 3, WEFT_FIRST_COMPLETED, -1), 3);
+    assert_int_equal(weft_wait(t, 3, WEFT_FIRST_COMPLETED, WEFT_FOREVER), 3);
     release_all(t, 3);
 
-    assert_int_equal(weft_wait(t, 3, 7, -1), -EINVAL);
+    assert_int_equal(weft_wait(t, 3, 7, WEFT_FOREVER), -EINVAL);
     return 0;
 }
 
@@ -309,6 +326,117 @@ static int wait_timeout_main(void *arg, void **result)
 static void test_wait_timeout_returns_count_and_cancels_nothing(void **state)
 {
     run(wait_timeout_main, NULL);
+}
+
+static int wait_negative_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    static work_t w[3];
+    memset(w, 0, sizeof w);
+    w[0].ms = 1, w[1].ms = 50, w[2].ms = 50;
+    weft_task_t *t[3];
+    spawn_all(t, w, 3);
+    while (!weft_task_done(t[0]))
+        assert_int_equal(weft_sleep(WEFT_MSEC(1)), 0);
+    int64_t t0 = weft_now();
+    /* a negative timeout has expired, exactly as 0: no wait, the count now */
+    assert_int_equal(weft_wait(t, 3, WEFT_ALL_COMPLETED, -1), 1);
+    assert_int_equal(weft_wait(t, 3, WEFT_ALL_COMPLETED, INT64_MIN), 1);
+    assert_int_equal(weft_wait(t, 3, WEFT_FIRST_EXCEPTION, -WEFT_SEC(1)), 1);
+    assert_true(weft_now() - t0 < WEFT_MSEC(45));
+    /* WEFT_FOREVER: no limit */
+    assert_int_equal(weft_wait(t, 3, WEFT_ALL_COMPLETED, WEFT_FOREVER), 3);
+    release_all(t, 3);
+    return 0;
+}
+
+static void test_wait_negative_timeout_has_expired_and_does_not_wait(void **state)
+{
+    run(wait_negative_main, NULL);
+}
+
+static int wait_empty_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    weft_task_t *t[1] = {NULL};
+    /* asyncio.wait(set()) raises ValueError */
+    assert_int_equal(weft_wait(NULL, 0, WEFT_ALL_COMPLETED, WEFT_FOREVER), -EINVAL);
+    assert_int_equal(weft_wait(t, 0, WEFT_FIRST_COMPLETED, 0), -EINVAL);
+    return 0;
+}
+
+static void test_wait_on_empty_set_returns_einval(void **state)
+{
+    run(wait_empty_main, NULL);
+}
+
+/* Yields n times, then returns. */
+static int yields_n(void *arg, void **result)
+{
+    (void)result;
+    for (intptr_t i = 0; i < I(arg); i++)
+        if (weft_yield() < 0)
+            return -ECANCELED;
+    return 0;
+}
+
+static int wait_really_done_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    /* (CPython's test_wait_really_done) both finish before the waiter
+     * runs again: the count says both, not only the one that woke it */
+    for (int order = 0; order < 2; order++) {
+        weft_task_t *t[2];
+        assert_int_equal(weft_spawn(&t[order], yields_n, P(1), NULL), 0);
+        assert_int_equal(weft_spawn(&t[!order], yields_n, P(2), NULL), 0);
+        assert_int_equal(weft_wait(t, 2, WEFT_FIRST_COMPLETED, WEFT_FOREVER), 2);
+        assert_true(weft_task_done(t[0]) && weft_task_done(t[1]));
+        release_all(t, 2);
+    }
+    /* three finish in the step that wakes the waiter: all three count */
+    weft_task_t *t[4];
+    weft_event_t *go;
+    assert_int_equal(weft_event_create(&go), 0);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(weft_spawn(&t[i], waits_event, go, NULL), 0);
+    assert_int_equal(weft_spawn(&t[3], sets_event_later, go, NULL), 0);
+    assert_int_equal(weft_wait(t, 3, WEFT_FIRST_COMPLETED, WEFT_FOREVER), 3);
+    assert_int_equal(weft_await(t[3], NULL), 0);
+    release_all(t, 4);
+    assert_int_equal(weft_event_destroy(go), 0);
+    return 0;
+}
+
+static void test_wait_counts_every_task_finished_before_waiter_runs_again(void **state)
+{
+    run(wait_really_done_main, NULL);
+}
+
+static int wait_duplicates_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    weft_task_t *t[2];
+    assert_int_equal(weft_spawn(&t[0], yields_n, P(1), NULL), 0);
+    assert_int_equal(weft_spawn(&t[1], yields_n, P(3), NULL), 0);
+    /* (CPython's test_wait_duplicate_coroutines) a set: each task once */
+    weft_task_t *dup[4] = {t[0], t[0], t[1], t[0]};
+    assert_int_equal(weft_wait(dup, 4, WEFT_ALL_COMPLETED, WEFT_FOREVER), 2);
+    assert_int_equal(weft_wait(dup, 2, WEFT_ALL_COMPLETED, WEFT_FOREVER), 1);
+    /* many, past the pairwise check: 40 entries over 3 tasks */
+    weft_task_t *u[3], *many[40];
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(weft_spawn(&u[i], yields_n, P(i), NULL), 0);
+    for (int i = 0; i < 40; i++)
+        many[i] = u[(i * 7) % 3];
+    assert_int_equal(weft_wait(many, 40, WEFT_ALL_COMPLETED, WEFT_FOREVER), 3);
+    release_all(u, 3);
+    release_all(t, 2);
+    return 0;
+}
+
+static void test_wait_counts_a_task_passed_twice_once(void **state)
+{
+    run(wait_duplicates_main, NULL);
 }
 
 /* ---- as_completed ---- */
@@ -361,209 +489,67 @@ static void test_as_completed_yields_in_finishing_order_then_done(void **state)
     run(as_completed_main, NULL);
 }
 
-/* ---- futures ---- */
-
-typedef struct {
-    weft_future_t *f;
-    int rc;
-    void *res;
-} fwaiter_t;
-
-static int future_waiter(void *arg, void **result)
+static int as_completed_away_main(void *arg, void **result)
 {
-    (void)result;
-    fwaiter_t *w = arg;
-    w->rc = weft_future_await(w->f, &w->res);
+    (void)arg, (void)result;
+    /* finishing order 2, 0, 3, 1, all while the consumer is busy */
+    static const intptr_t turns[4] = {3, 7, 1, 5};
+    weft_task_t *t[4];
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(weft_spawn(&t[i], yields_n, P(turns[i]), NULL), 0);
+    weft_as_completed_t *ac;
+    assert_int_equal(weft_as_completed_create(&ac, t, 4), 0);
+    settle();
+    settle();
+    for (int i = 0; i < 4; i++)
+        assert_true(weft_task_done(t[i]));
+    int expect[4] = {2, 0, 3, 1};
+    for (int i = 0; i < 4; i++) {
+        weft_task_t *next = NULL;
+        assert_int_equal(weft_as_completed_next(ac, &next), 0);
+        assert_ptr_equal(next, t[expect[i]]);
+    }
+    weft_task_t *none = NULL;
+    assert_int_equal(weft_as_completed_next(ac, &none), WEFT_DONE);
+    assert_int_equal(weft_as_completed_destroy(ac), 0);
+    release_all(t, 4);
     return 0;
 }
 
-static int future_wake_main(void *arg, void **result)
+static void test_as_completed_hands_out_every_task_finished_meanwhile_in_order(void **state)
 {
-    (void)arg, (void)result;
-    weft_future_t *f;
-    assert_int_equal(weft_future_create(&f), 0);
-    assert_false(weft_future_done(f));
-    fwaiter_t w[3];
-    weft_task_t *t[3];
-    for (int i = 0; i < 3; i++) {
-        w[i] = (fwaiter_t){.f = f, .rc = 1};
-        assert_int_equal(weft_spawn(&t[i], future_waiter, &w[i], NULL), 0);
-    }
-    assert_int_equal(weft_yield(), 0);
-    for (int i = 0; i < 3; i++)
-        assert_int_equal(weft_task_state(t[i]), WEFT_TASK_WAITING);
-    int val;
-    assert_int_equal(weft_future_set_result(f, &val), 0);
-    assert_true(weft_future_done(f));
-    assert_int_equal(weft_future_set_result(f, NULL), -EALREADY);
-    assert_int_equal(weft_future_set_error(f, -EIO), -EALREADY);
-    assert_int_equal(weft_future_cancel(f), -EALREADY);
-    for (int i = 0; i < 3; i++) {
-        assert_int_equal(weft_await(t[i], NULL), 0);
-        assert_int_equal(w[i].rc, 0);
-        assert_ptr_equal(w[i].res, &val);
-    }
-    /* awaiting a done future returns at once, with the first outcome */
-    void *res = NULL;
-    assert_int_equal(weft_future_await(f, &res), 0);
-    assert_ptr_equal(res, &val);
-    release_all(t, 3);
-    assert_int_equal(weft_future_destroy(f), 0);
-    return 0;
+    run(as_completed_away_main, NULL);
 }
 
-static void test_future_set_result_wakes_every_awaiter(void **state)
-{
-    run(future_wake_main, NULL);
-}
-
-static int future_error_main(void *arg, void **result)
+static int as_completed_dup_main(void *arg, void **result)
 {
     (void)arg, (void)result;
-    weft_future_t *f, *g;
-    fwaiter_t w[2];
     weft_task_t *t[2];
-    assert_int_equal(weft_future_create(&f), 0);
-    assert_int_equal(weft_future_create(&g), 0);
-    w[0] = (fwaiter_t){.f = f, .rc = 1};
-    w[1] = (fwaiter_t){.f = g, .rc = 1};
-    for (int i = 0; i < 2; i++)
-        assert_int_equal(weft_spawn(&t[i], future_waiter, &w[i], NULL), 0);
-    assert_int_equal(weft_yield(), 0);
-    assert_int_equal(weft_future_set_error(f, 0), -EINVAL);
-    assert_int_equal(weft_future_set_error(f, EIO), -EINVAL);
-    assert_int_equal(weft_future_set_error(f, -EIO), 0);
-    assert_int_equal(weft_future_cancel(g), 0);
-    assert_int_equal(weft_future_set_result(g, NULL), -EALREADY);
-    for (int i = 0; i < 2; i++)
-        assert_int_equal(weft_await(t[i], NULL), 0);
-    assert_int_equal(w[0].rc, -EIO);
-    assert_int_equal(w[1].rc, -ECANCELED);
-    assert_int_equal(weft_future_await(f, NULL), -EIO);
-    assert_int_equal(weft_future_await(g, NULL), -ECANCELED);
-    /* the awaiting task itself was not cancelled */
-    assert_false(weft_task_cancelled(t[1]));
+    assert_int_equal(weft_spawn(&t[0], yields_n, P(2), NULL), 0);
+    assert_int_equal(weft_spawn(&t[1], yields_n, P(1), NULL), 0);
+    /* (CPython's test_as_completed_duplicate_coroutines) a set */
+    weft_task_t *dup[3] = {t[0], t[1], t[0]};
+    weft_as_completed_t *ac;
+    assert_int_equal(weft_as_completed_create(&ac, dup, 3), 0);
+    weft_task_t *a = NULL, *b = NULL, *c = NULL;
+    assert_int_equal(weft_as_completed_next(ac, &a), 0);
+    assert_int_equal(weft_as_completed_next(ac, &b), 0);
+    assert_ptr_equal(a, t[1]);
+    assert_ptr_equal(b, t[0]);
+    assert_int_equal(weft_as_completed_next(ac, &c), WEFT_DONE);
+    assert_null(c);
+    assert_int_equal(weft_as_completed_destroy(ac), 0);
+    /* an empty set is done at once */
+    assert_int_equal(weft_as_completed_create(&ac, NULL, 0), 0);
+    assert_int_equal(weft_as_completed_next(ac, &c), WEFT_DONE);
+    assert_int_equal(weft_as_completed_destroy(ac), 0);
     release_all(t, 2);
-    assert_int_equal(weft_future_destroy(f), 0);
-    assert_int_equal(weft_future_destroy(g), 0);
-    assert_int_equal(weft_future_set_result(NULL, NULL), -EINVAL);
-    assert_int_equal(weft_future_await(NULL, NULL), -EINVAL);
-    assert_int_equal(weft_future_destroy(NULL), -EINVAL);
-    assert_false(weft_future_done(NULL));
     return 0;
 }
 
-static void test_future_set_error_and_cancel_reach_awaiters(void **state)
+static void test_as_completed_hands_out_a_task_passed_twice_once(void **state)
 {
-    run(future_error_main, NULL);
-}
-
-static int fcb_calls;
-static weft_future_t *fcb_last;
-
-static void future_cb(weft_future_t *f, void *arg)
-{
-    fcb_calls++;
-    fcb_last = f;
-    if (arg)
-        (*(int *)arg)++;
-}
-
-static int future_cb_main(void *arg, void **result)
-{
-    (void)arg, (void)result;
-    weft_future_t *f, *g;
-    int a = 0, b = 0, c = 0, never = 0;
-    assert_int_equal(weft_future_create(&f), 0);
-    assert_int_equal(weft_future_on_done(f, future_cb, &a), 0);
-    assert_int_equal(weft_future_on_done(f, future_cb, &b), 0);
-    assert_int_equal(fcb_calls, 0);
-    assert_int_equal(weft_future_set_result(f, NULL), 0);
-    assert_int_equal(a, 1);
-    assert_int_equal(b, 1);
-    assert_ptr_equal(fcb_last, f);
-    assert_int_equal(weft_future_on_done(f, future_cb, &c), 0); /* at once */
-    assert_int_equal(c, 1);
-    assert_int_equal(weft_future_cancel(f), -EALREADY);
-    assert_int_equal(weft_sleep(WEFT_MSEC(1)), 0);
-    assert_int_equal(fcb_calls, 3);
-    assert_int_equal(weft_future_on_done(NULL, future_cb, NULL), -EINVAL);
-    assert_int_equal(weft_future_on_done(f, NULL, NULL), -EINVAL);
-    assert_int_equal(weft_future_destroy(f), 0);
-    /* a callback on a future destroyed before it is done never runs */
-    assert_int_equal(weft_future_create(&g), 0);
-    assert_int_equal(weft_future_on_done(g, future_cb, &never), 0);
-    assert_int_equal(weft_future_destroy(g), 0);
-    assert_int_equal(never, 0);
-    return 0;
-}
-
-static void test_future_on_done_runs_once_also_when_added_after(void **state)
-{
-    fcb_calls = 0;
-    run(future_cb_main, NULL);
-    assert_int_equal(fcb_calls, 3);
-}
-
-static int future_destroy_busy_main(void *arg, void **result)
-{
-    (void)arg, (void)result;
-    weft_future_t *f;
-    assert_int_equal(weft_future_create(&f), 0);
-    fwaiter_t w = {.f = f, .rc = 1};
-    weft_task_t *t;
-    assert_int_equal(weft_spawn(&t, future_waiter, &w, NULL), 0);
-    assert_int_equal(weft_yield(), 0);
-    assert_int_equal(weft_future_destroy(f), -EBUSY);
-    assert_false(weft_future_done(f)); /* untouched */
-    assert_int_equal(weft_future_set_result(f, (void *)(intptr_t)5), 0);
-    assert_int_equal(weft_await(t, NULL), 0);
-    assert_int_equal(w.rc, 0);
-    assert_int_equal((intptr_t)w.res, 5);
-    assert_int_equal(weft_future_destroy(f), 0);
-    weft_task_release(t);
-    return 0;
-}
-
-static void test_future_destroy_with_waiter_returns_ebusy(void **state)
-{
-    run(future_destroy_busy_main, NULL);
-}
-
-static int future_deadline_main(void *arg, void **result)
-{
-    (void)arg, (void)result;
-    weft_future_t *f;
-    assert_int_equal(weft_future_create(&f), 0);
-    weft_deadline_t d;
-    int64_t t0 = weft_now();
-    assert_int_equal(weft_deadline_push(&d, WEFT_MSEC(10)), 0);
-    void *res = (void *)(intptr_t)77;
-    assert_int_equal(weft_future_await(f, &res), -ETIMEDOUT);
-    assert_int_equal(weft_deadline_pop(&d), -ETIMEDOUT);
-    assert_true(weft_now() - t0 >= WEFT_MSEC(10));
-    assert_true(weft_now() - t0 < WEFT_SEC(2));
-    assert_int_equal((intptr_t)res, 77); /* not written */
-    assert_false(weft_future_done(f));   /* untouched */
-    /* no waiter is left behind: destroy would say -EBUSY otherwise,
-     * and setting it now still works */
-    assert_int_equal(weft_future_set_result(f, (void *)(intptr_t)9), 0);
-    assert_int_equal(weft_future_await(f, &res), 0);
-    assert_int_equal((intptr_t)res, 9);
-    assert_int_equal(weft_future_destroy(f), 0);
-    return 0;
-}
-
-static void test_future_await_with_deadline_times_out_future_untouched(void **state)
-{
-    run(future_deadline_main, NULL);
-}
-
-static void test_future_create_outside_loop_returns_enoloop(void **state)
-{
-    weft_future_t *f = NULL;
-    assert_int_equal(weft_future_create(&f), -WEFT_ENOLOOP);
-    assert_int_equal(weft_future_create(NULL), -EINVAL);
+    run(as_completed_dup_main, NULL);
 }
 
 int main(void)
@@ -576,13 +562,13 @@ int main(void)
         cmocka_unit_test(test_gather_of_zero_tasks_and_bad_arguments),
         cmocka_unit_test(test_wait_first_completed_first_exception_all_completed),
         cmocka_unit_test(test_wait_timeout_returns_count_and_cancels_nothing),
+        cmocka_unit_test(test_wait_negative_timeout_has_expired_and_does_not_wait),
+        cmocka_unit_test(test_wait_on_empty_set_returns_einval),
+        cmocka_unit_test(test_wait_counts_every_task_finished_before_waiter_runs_again),
+        cmocka_unit_test(test_wait_counts_a_task_passed_twice_once),
         cmocka_unit_test(test_as_completed_yields_in_finishing_order_then_done),
-        cmocka_unit_test(test_future_set_result_wakes_every_awaiter),
-        cmocka_unit_test(test_future_set_error_and_cancel_reach_awaiters),
-        cmocka_unit_test(test_future_on_done_runs_once_also_when_added_after),
-        cmocka_unit_test(test_future_destroy_with_waiter_returns_ebusy),
-        cmocka_unit_test(test_future_await_with_deadline_times_out_future_untouched),
-        cmocka_unit_test(test_future_create_outside_loop_returns_enoloop),
+        cmocka_unit_test(test_as_completed_hands_out_every_task_finished_meanwhile_in_order),
+        cmocka_unit_test(test_as_completed_hands_out_a_task_passed_twice_once),
     };
     return run_suite(tests, NULL, NULL);
 }

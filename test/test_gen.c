@@ -3,8 +3,10 @@
  * Each test checks one behaviour of weft_gen_* as weft.h documents it,
  * which follows Python's generators: values in order then the final value
  * once, send into the pending yield, close as GeneratorExit (clean-up
- * runs; yielding again is a protocol error), delegation with yield from,
- * and failures reported once.
+ * runs; yielding again is a protocol error), throw (handled or passed
+ * on, through a delegation to the sub-generator first), close's return
+ * value, gi_running, delegation with yield from, and failures reported
+ * once (a task's cancellation included).
  *
  * Covers: src/gen.c.
  */
@@ -14,6 +16,9 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
+
+/* the generator a body under test refers to itself by */
+static weft_gen_t *self_ref;
 
 /* ---- next ---- */
 
@@ -354,6 +359,39 @@ static void test_close_of_delegating_generator_closes_subgenerator(void **state)
     assert_int_equal(c.cleaned, 1);
 }
 
+/* A sub-generator whose clean-up fails: its close reports -EIO. */
+static int cleanup_fails(void *arg, void **result)
+{
+    int *cleaned = arg;
+    int rc;
+    for (int i = 0; (rc = weft_gen_yield(P(i), NULL)) == 0; i++)
+        ;
+    (*cleaned)++;
+    return rc == -ECANCELED ? -EIO : rc;
+}
+
+static void test_close_of_delegating_generator_reports_subgenerators_cleanup_error(void **state)
+{
+    weft_gen_t *sub, *g;
+    int cleaned = 0;
+    deleg_t d = {0};
+    assert_int_equal(weft_gen_create(&sub, cleanup_fails, &cleaned, NULL), 0);
+    d.sub = sub;
+    assert_int_equal(weft_gen_create(&g, delegator, &d, NULL), 0);
+    assert_int_equal(weft_gen_next(g, NULL), 0); /* 'B' */
+    assert_int_equal(weft_gen_next(g, NULL), 0); /* sub's 0 */
+    /* the sub's clean-up error reaches the delegator at its yield_from
+     * (as Python raises it there instead of GeneratorExit), and the
+     * delegator, which returns it, makes the close report it */
+    assert_int_equal(weft_gen_close(g), -EIO);
+    assert_int_equal(cleaned, 1);
+    assert_int_equal(d.rc, -EIO);
+    assert_true(weft_gen_done(sub));
+    assert_true(weft_gen_done(g));
+    assert_int_equal(weft_gen_destroy(g), 0);
+    assert_int_equal(weft_gen_destroy(sub), 0);
+}
+
 static int fails_after_one(void *arg, void **result)
 {
     int rc = weft_gen_yield(P(1), NULL);
@@ -379,6 +417,384 @@ static void test_yield_from_returns_subgenerators_failure(void **state)
     assert_int_equal(weft_gen_next(g, &out), WEFT_DONE);
     assert_int_equal(weft_gen_destroy(g), 0);
     assert_int_equal(weft_gen_destroy(sub), 0);
+}
+
+/* ---- throw ---- */
+
+/* Yields 1, 2, 3; an error thrown at a yield is recorded and answered
+ * by the policy: -EIO is handled (it yields 100 + the count of errors
+ * caught and goes on), -ENOENT ends the body with 0 and a final value,
+ * anything else is passed on. */
+typedef struct catcher {
+    int caught[4];
+    int ncaught;
+    int cleaned;
+} catcher_t;
+
+static int catches(void *arg, void **result)
+{
+    catcher_t *c = arg;
+    void *v = P(1);
+    int rc;
+    for (int i = 1; i <= 3;) {
+        rc = weft_gen_yield(v, NULL);
+        if (rc == 0) {
+            v = P(++i);
+            continue;
+        }
+        c->caught[c->ncaught++] = rc;
+        if (rc == -EIO) {
+            v = P(100 + c->ncaught);
+            continue;
+        }
+        c->cleaned++;
+        if (rc == -ENOENT) {
+            *result = P(77);
+            return 0;
+        }
+        return rc;
+    }
+    return 0;
+}
+
+static void test_throw_is_handled_by_body_which_yields_next_value(void **state)
+{
+    weft_gen_t *g;
+    catcher_t c = {0};
+    void *out = NULL;
+    assert_int_equal(weft_gen_create(&g, catches, &c, NULL), 0);
+    assert_int_equal(weft_gen_next(g, &out), 0);
+    assert_int_equal(I(out), 1);
+    assert_int_equal(weft_gen_throw(g, -EIO, &out), 0);
+    assert_int_equal(I(out), 101); /* the value the handler yielded */
+    assert_int_equal(c.ncaught, 1);
+    assert_int_equal(c.caught[0], -EIO);
+    assert_false(weft_gen_done(g));
+    /* and it goes on as before */
+    assert_int_equal(weft_gen_next(g, &out), 0);
+    assert_int_equal(I(out), 2);
+    assert_int_equal(weft_gen_destroy(g), 0);
+}
+
+static void test_throw_not_handled_is_returned_once_then_done(void **state)
+{
+    weft_gen_t *g;
+    catcher_t c = {0};
+    void *out = P(1);
+    assert_int_equal(weft_gen_create(&g, catches, &c, NULL), 0);
+    assert_int_equal(weft_gen_next(g, NULL), 0);
+    assert_int_equal(weft_gen_throw(g, -EPIPE, &out), -EPIPE);
+    assert_null(out);
+    assert_int_equal(c.caught[0], -EPIPE);
+    assert_int_equal(c.cleaned, 1);
+    assert_true(weft_gen_done(g));
+    assert_int_equal(weft_gen_next(g, &out), WEFT_DONE);
+    /* a finished generator cannot catch it: it comes straight back */
+    assert_int_equal(weft_gen_throw(g, -EIO, &out), -EIO);
+    assert_int_equal(c.ncaught, 1);
+    assert_int_equal(weft_gen_destroy(g), 0);
+}
+
+static void test_throw_after_which_body_returns_gives_done_and_final_value(void **state)
+{
+    weft_gen_t *g;
+    catcher_t c = {0};
+    void *out = NULL;
+    assert_int_equal(weft_gen_create(&g, catches, &c, NULL), 0);
+    assert_int_equal(weft_gen_next(g, NULL), 0);
+    assert_int_equal(weft_gen_throw(g, -ENOENT, &out), WEFT_DONE);
+    assert_int_equal(I(out), 77);
+    assert_true(weft_gen_done(g));
+    assert_int_equal(weft_gen_destroy(g), 0);
+}
+
+static void test_throw_of_ecanceled_not_handled_reports_ecanceled(void **state)
+{
+    weft_gen_t *g;
+    catcher_t c = {0};
+    assert_int_equal(weft_gen_create(&g, catches, &c, NULL), 0);
+    assert_int_equal(weft_gen_next(g, NULL), 0);
+    /* Python: a GeneratorExit thrown and not caught leaves throw() */
+    assert_int_equal(weft_gen_throw(g, -ECANCELED, NULL), -ECANCELED);
+    assert_int_equal(c.caught[0], -ECANCELED);
+    assert_true(weft_gen_done(g));
+    assert_int_equal(weft_gen_destroy(g), 0);
+}
+
+static void test_throw_into_never_started_generator_never_runs_body(void **state)
+{
+    weft_gen_t *g;
+    catcher_t c = {0};
+    void *out = P(1);
+    assert_int_equal(weft_gen_create(&g, catches, &c, NULL), 0);
+    assert_int_equal(weft_gen_throw(g, -EIO, &out), -EIO);
+    assert_null(out);
+    assert_int_equal(c.ncaught, 0);
+    assert_true(weft_gen_done(g));
+    assert_int_equal(weft_gen_next(g, &out), WEFT_DONE);
+    assert_int_equal(weft_gen_destroy(g), 0);
+}
+
+static int throws_at_itself(void *arg, void **result)
+{
+    (void)result;
+    *(int *)arg = weft_gen_throw(self_ref, -EIO, NULL);
+    return 0;
+}
+
+static void test_throw_misuse_einval_and_ebusy(void **state)
+{
+    weft_gen_t *g;
+    catcher_t c = {0};
+    assert_int_equal(weft_gen_create(&g, catches, &c, NULL), 0);
+    assert_int_equal(weft_gen_next(g, NULL), 0);
+    assert_int_equal(weft_gen_throw(NULL, -EIO, NULL), -EINVAL);
+    assert_int_equal(weft_gen_throw(g, 0, NULL), -EINVAL);
+    assert_int_equal(weft_gen_throw(g, EIO, NULL), -EINVAL);
+    assert_int_equal(weft_gen_throw(g, WEFT_DONE, NULL), -EINVAL);
+    assert_int_equal(c.ncaught, 0); /* nothing was delivered */
+    assert_int_equal(weft_gen_destroy(g), 0);
+    int rc = 0;
+    assert_int_equal(weft_gen_create(&self_ref, throws_at_itself, &rc, NULL), 0);
+    assert_int_equal(weft_gen_next(self_ref, NULL), WEFT_DONE);
+    assert_int_equal(rc, -EBUSY);
+    assert_int_equal(weft_gen_destroy(self_ref), 0);
+}
+
+static void test_throw_into_delegator_goes_to_subgenerator_first(void **state)
+{
+    weft_gen_t *sub, *g;
+    catcher_t c = {0};
+    deleg_t d = {0};
+    void *out = NULL;
+    assert_int_equal(weft_gen_create(&sub, catches, &c, NULL), 0);
+    d.sub = sub;
+    assert_int_equal(weft_gen_create(&g, delegator, &d, NULL), 0);
+    assert_int_equal(weft_gen_next(g, &out), 0); /* 'B' */
+    assert_int_equal(weft_gen_next(g, &out), 0); /* sub's 1 */
+    assert_int_equal(I(out), 1);
+    /* the sub handles it: its yield comes out of the delegator */
+    assert_int_equal(weft_gen_throw(g, -EIO, &out), 0);
+    assert_int_equal(I(out), 101);
+    assert_int_equal(c.caught[0], -EIO);
+    assert_int_equal(d.rc, 0); /* the delegator is still in yield_from */
+    /* the sub returns on it: yield_from returns its value, the delegator goes on */
+    assert_int_equal(weft_gen_throw(g, -ENOENT, &out), 0);
+    assert_int_equal(I(out), 'A');
+    assert_int_equal(d.rc, 0);
+    assert_int_equal(I(d.result), 77);
+    assert_true(weft_gen_done(sub));
+    assert_int_equal(weft_gen_next(g, &out), WEFT_DONE);
+    assert_int_equal(I(out), 77);
+    assert_int_equal(weft_gen_destroy(g), 0);
+    assert_int_equal(weft_gen_destroy(sub), 0);
+}
+
+/* Delegates to *arg's sub; handles an error yield_from reports by
+ * yielding it (negated), then returns. */
+typedef struct handler {
+    weft_gen_t *sub;
+    int yf_rc;
+} handler_t;
+
+static int handles_sub_error(void *arg, void **result)
+{
+    (void)result;
+    handler_t *h = arg;
+    h->yf_rc = weft_gen_yield_from(h->sub, NULL);
+    if (h->yf_rc < 0 && h->yf_rc != -ECANCELED) {
+        int rc = weft_gen_yield(P(-h->yf_rc), NULL);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static void test_throw_not_handled_by_subgenerator_reaches_delegator(void **state)
+{
+    weft_gen_t *sub, *g;
+    catcher_t c = {0};
+    handler_t h = {0};
+    void *out = NULL;
+    assert_int_equal(weft_gen_create(&sub, catches, &c, NULL), 0);
+    h.sub = sub;
+    assert_int_equal(weft_gen_create(&g, handles_sub_error, &h, NULL), 0);
+    assert_int_equal(weft_gen_next(g, &out), 0);
+    assert_int_equal(I(out), 1);
+    assert_int_equal(weft_gen_throw(g, -EPIPE, &out), 0);
+    assert_int_equal(c.caught[0], -EPIPE); /* the sub saw it first */
+    assert_true(weft_gen_done(sub));
+    assert_int_equal(h.yf_rc, -EPIPE); /* then the delegator, which handled it */
+    assert_int_equal(I(out), EPIPE);
+    assert_int_equal(weft_gen_next(g, &out), WEFT_DONE);
+    assert_int_equal(weft_gen_destroy(g), 0);
+    assert_int_equal(weft_gen_destroy(sub), 0);
+}
+
+static void test_throw_of_ecanceled_into_delegator_closes_subgenerator(void **state)
+{
+    weft_gen_t *sub, *g;
+    cleanup_t c = {0};
+    handler_t h = {0};
+    assert_int_equal(weft_gen_create(&sub, with_cleanup, &c, NULL), 0);
+    h.sub = sub;
+    assert_int_equal(weft_gen_create(&g, handles_sub_error, &h, NULL), 0);
+    assert_int_equal(weft_gen_next(g, NULL), 0);
+    /* Python closes the sub-iterator on a thrown GeneratorExit */
+    assert_int_equal(weft_gen_throw(g, -ECANCELED, NULL), WEFT_DONE);
+    assert_int_equal(c.yield_rc, -ECANCELED);
+    assert_int_equal(c.cleaned, 1);
+    assert_true(weft_gen_done(sub));
+    assert_int_equal(h.yf_rc, -ECANCELED);
+    assert_int_equal(weft_gen_destroy(g), 0);
+    assert_int_equal(weft_gen_destroy(sub), 0);
+}
+
+/* ---- close's value ---- */
+
+/* Yields until closed, then returns 0 with *arg as its final value (or
+ * -ECANCELED if *arg is NULL). */
+static int returns_on_close(void *arg, void **result)
+{
+    int rc;
+    while ((rc = weft_gen_yield(P(1), NULL)) == 0)
+        ;
+    if (!arg)
+        return rc;
+    *result = arg;
+    return 0;
+}
+
+static void test_close_value_returns_what_body_returned_on_close(void **state)
+{
+    weft_gen_t *g;
+    int x;
+    void *res = NULL;
+    assert_int_equal(weft_gen_create(&g, returns_on_close, &x, NULL), 0);
+    assert_int_equal(weft_gen_next(g, NULL), 0);
+    assert_int_equal(weft_gen_close_value(g, &res), 0);
+    assert_ptr_equal(res, &x);
+    assert_true(weft_gen_done(g));
+    /* already finished: no value, as Python's close() of a closed one */
+    res = P(1);
+    assert_int_equal(weft_gen_close_value(g, &res), 0);
+    assert_null(res);
+    assert_int_equal(weft_gen_destroy(g), 0);
+    /* a body that returns -ECANCELED returned no value */
+    assert_int_equal(weft_gen_create(&g, returns_on_close, NULL, NULL), 0);
+    assert_int_equal(weft_gen_next(g, NULL), 0);
+    res = P(1);
+    assert_int_equal(weft_gen_close_value(g, &res), 0);
+    assert_null(res);
+    assert_int_equal(weft_gen_destroy(g), 0);
+    /* never started: no value, the body never runs */
+    assert_int_equal(weft_gen_create(&g, returns_on_close, &x, NULL), 0);
+    res = P(1);
+    assert_int_equal(weft_gen_close_value(g, &res), 0);
+    assert_null(res);
+    assert_int_equal(weft_gen_destroy(g), 0);
+    assert_int_equal(weft_gen_close_value(NULL, &res), -EINVAL);
+}
+
+static void test_close_value_of_failing_cleanup_returns_error_and_no_value(void **state)
+{
+    weft_gen_t *g;
+    int cleaned = 0;
+    void *res = P(1);
+    assert_int_equal(weft_gen_create(&g, cleanup_fails, &cleaned, NULL), 0);
+    assert_int_equal(weft_gen_next(g, NULL), 0);
+    assert_int_equal(weft_gen_close_value(g, &res), -EIO);
+    assert_null(res);
+    assert_int_equal(cleaned, 1);
+    assert_int_equal(weft_gen_destroy(g), 0);
+}
+
+/* ---- running ---- */
+
+typedef struct runprobe {
+    weft_gen_t *self;  /* the generator running this body */
+    weft_gen_t *outer; /* its delegator, if any */
+    weft_gen_t *sub;   /* its sub-generator, if any */
+    bool self_running, outer_running;
+} runprobe_t;
+
+static int probes_running(void *arg, void **result)
+{
+    (void)result;
+    runprobe_t *p = arg;
+    p->self_running = weft_gen_running(p->self);
+    if (p->outer)
+        p->outer_running = weft_gen_running(p->outer);
+    if (p->sub)
+        return weft_gen_yield_from(p->sub, NULL);
+    return weft_gen_yield(NULL, NULL);
+}
+
+static void test_gen_running_while_body_runs_or_delegates(void **state)
+{
+    weft_gen_t *g, *sub;
+    runprobe_t ps = {0}, pg = {0};
+    assert_int_equal(weft_gen_create(&sub, probes_running, &ps, NULL), 0);
+    assert_int_equal(weft_gen_create(&g, probes_running, &pg, NULL), 0);
+    ps.self = sub, ps.outer = g;
+    pg.self = g, pg.sub = sub;
+    assert_false(weft_gen_running(g)); /* never started */
+    assert_int_equal(weft_gen_next(g, NULL), 0);
+    assert_true(pg.self_running);
+    assert_true(ps.self_running);
+    assert_true(ps.outer_running);     /* the delegator runs while its sub does */
+    assert_false(weft_gen_running(g)); /* suspended */
+    assert_false(weft_gen_running(sub));
+    assert_int_equal(weft_gen_next(g, NULL), WEFT_DONE);
+    assert_false(weft_gen_running(g)); /* finished */
+    assert_false(weft_gen_running(NULL));
+    assert_int_equal(weft_gen_destroy(g), 0);
+    assert_int_equal(weft_gen_destroy(sub), 0);
+}
+
+/* ---- in a task ---- */
+
+static int sleeps_in_body(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    int rc = weft_gen_yield(P(1), NULL);
+    if (rc < 0)
+        return rc;
+    return weft_sleep(WEFT_SEC(100)); /* -ECANCELED: the task was cancelled */
+}
+
+static int task_advances_generator(void *arg, void **result)
+{
+    (void)result;
+    weft_gen_t *g = arg;
+    assert_int_equal(weft_gen_next(g, NULL), 0);
+    return weft_gen_next(g, NULL);
+}
+
+static int gen_cancel_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    weft_gen_t *g;
+    weft_task_t *t;
+    assert_int_equal(weft_gen_create(&g, sleeps_in_body, NULL, NULL), 0);
+    assert_int_equal(weft_spawn(&t, task_advances_generator, g, NULL), 0);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(weft_yield(), 0);
+    assert_true(weft_gen_running(g)); /* its task is suspended in the body */
+    assert_int_equal(weft_cancel(t), 0);
+    /* the next that saw the body end reports the cancellation, not an
+     * exhausted generator */
+    assert_int_equal(weft_await(t, NULL), -ECANCELED);
+    assert_true(weft_gen_done(g));
+    assert_false(weft_gen_running(g));
+    assert_int_equal(weft_task_release(t), 0);
+    assert_int_equal(weft_gen_destroy(g), 0);
+    return 0;
+}
+
+static void test_next_reports_ecanceled_when_body_ends_cancelled(void **state)
+{
+    run(gen_cancel_main, NULL);
 }
 
 /* ---- failure ---- */
@@ -447,8 +863,6 @@ static void test_gen_yield_outside_generator_returns_enotcoro(void **state)
     assert_false(weft_gen_done(g)); /* untouched */
     assert_int_equal(weft_gen_destroy(g), 0);
 }
-
-static weft_gen_t *self_ref;
 
 static int delegates_to_itself(void *arg, void **result)
 {
@@ -554,6 +968,20 @@ int main(void)
         cmocka_unit_test(test_yield_from_nests_three_levels),
         cmocka_unit_test(test_close_of_delegating_generator_closes_subgenerator),
         cmocka_unit_test(test_yield_from_returns_subgenerators_failure),
+        cmocka_unit_test(test_close_of_delegating_generator_reports_subgenerators_cleanup_error),
+        cmocka_unit_test(test_throw_is_handled_by_body_which_yields_next_value),
+        cmocka_unit_test(test_throw_not_handled_is_returned_once_then_done),
+        cmocka_unit_test(test_throw_after_which_body_returns_gives_done_and_final_value),
+        cmocka_unit_test(test_throw_of_ecanceled_not_handled_reports_ecanceled),
+        cmocka_unit_test(test_throw_into_never_started_generator_never_runs_body),
+        cmocka_unit_test(test_throw_misuse_einval_and_ebusy),
+        cmocka_unit_test(test_throw_into_delegator_goes_to_subgenerator_first),
+        cmocka_unit_test(test_throw_not_handled_by_subgenerator_reaches_delegator),
+        cmocka_unit_test(test_throw_of_ecanceled_into_delegator_closes_subgenerator),
+        cmocka_unit_test(test_close_value_returns_what_body_returned_on_close),
+        cmocka_unit_test(test_close_value_of_failing_cleanup_returns_error_and_no_value),
+        cmocka_unit_test(test_gen_running_while_body_runs_or_delegates),
+        cmocka_unit_test(test_next_reports_ecanceled_when_body_ends_cancelled),
         cmocka_unit_test(test_failing_generator_reports_error_once_then_done),
         cmocka_unit_test(test_gen_foreach_visits_each_yielded_value_not_the_final_one),
         cmocka_unit_test(test_gen_yield_outside_generator_returns_enotcoro),

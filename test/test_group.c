@@ -4,7 +4,12 @@
  * waits for every child; the first failure cancels the siblings and the
  * owner (who gets the failure from wait, and its cancellation taken back);
  * no spawning into a failing or cancelled group; cancelling the owner in
- * wait cancels the children; destroy refuses live children; groups nest.
+ * wait cancels the children; destroy refuses live children; a limit on
+ * running children (at most N at once, held children start in spawn
+ * order and none is lost, spawn_wait waits for room, try_spawn returns
+ * -EAGAIN, a raised limit starts held children, cancellation and a
+ * failure end held children without running them, across workers too);
+ * groups nest.
  * Then weft_task_tree's output.
  *
  * Covers: src/group.c and the task tree of src/introspect.c.
@@ -12,6 +17,7 @@
 #include "harness.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -328,6 +334,374 @@ static void test_group_destroy_with_live_children_returns_egrouplive(void **stat
     run(destroy_busy_main, NULL);
 }
 
+/* ---- a limit on running children (errgroup.SetLimit) ---- */
+
+/* A limited child: counts itself running (atomically: it may run on any
+ * worker), notes its start order and the most seen running at once,
+ * yields a few times so that siblings would overlap if they could, and
+ * returns `status`. */
+typedef struct {
+    atomic_int running, max, started, ended;
+    int order[64]; /* order[k]: the index of the k-th child to start */
+    int status;
+    weft_event_t *gate; /* non-NULL: wait for it before ending */
+} lim_t;
+
+typedef struct {
+    lim_t *l;
+    int index;
+} lim_child_t;
+
+static int lim_child(void *arg, void **result)
+{
+    (void)result;
+    lim_child_t *c = arg;
+    lim_t *l = c->l;
+    int k = atomic_fetch_add(&l->started, 1);
+    if (k < 64)
+        l->order[k] = c->index;
+    int now = atomic_fetch_add(&l->running, 1) + 1;
+    int m = atomic_load(&l->max);
+    while (now > m && !atomic_compare_exchange_weak(&l->max, &m, now))
+        ;
+    int rc = 0;
+    for (int i = 0; i < 5 && rc == 0; i++)
+        rc = weft_yield();
+    if (rc == 0 && l->gate)
+        rc = weft_event_wait(l->gate);
+    atomic_fetch_sub(&l->running, 1);
+    atomic_fetch_add(&l->ended, 1);
+    return rc < 0 ? rc : l->status;
+}
+
+static int limit_fifo_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    static lim_t l;
+    static lim_child_t c[20];
+    memset(&l, 0, sizeof l);
+    weft_group_t *g;
+    weft_task_t *t[20];
+    assert_int_equal(weft_group_create(&g), 0);
+    assert_int_equal(weft_group_set_limit(g, 3), 0);
+    for (int i = 0; i < 20; i++) {
+        c[i] = (lim_child_t){.l = &l, .index = i};
+        assert_int_equal(weft_group_spawn(g, &t[i], lim_child, &c[i], NULL), 0);
+    }
+    /* the spawns never waited: nothing ran yet, and the held ones stay
+     * pending while three run */
+    assert_int_equal(atomic_load(&l.started), 0);
+    settle();
+    assert_int_equal(weft_task_state(t[19]), WEFT_TASK_PENDING);
+    assert_int_equal(weft_group_wait(g), 0);
+    assert_int_equal(atomic_load(&l.started), 20);
+    assert_int_equal(atomic_load(&l.ended), 20);
+    assert_int_equal(atomic_load(&l.max), 3);
+    for (int k = 0; k < 20; k++)
+        assert_int_equal(l.order[k], k); /* held children start in spawn order */
+    for (int i = 0; i < 20; i++)
+        assert_int_equal(weft_task_result(t[i], NULL), 0);
+    assert_int_equal(weft_group_destroy(g), 0);
+    return 0;
+}
+
+static void test_group_limit_runs_at_most_n_children_in_spawn_order_and_loses_none(void **state)
+{
+    run(limit_fifo_main, NULL);
+}
+
+typedef struct {
+    weft_group_t *g;
+    lim_child_t *c;
+    weft_task_t *first; /* must be done when spawn_wait returns */
+    int rc;
+    bool first_done;
+} spawner_t;
+
+static int spawner(void *arg, void **result)
+{
+    (void)result;
+    spawner_t *s = arg;
+    s->rc = weft_group_spawn_wait(s->g, NULL, lim_child, s->c, NULL);
+    s->first_done = s->first && weft_task_done(s->first);
+    return 0;
+}
+
+static int spawn_wait_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    static lim_t l;
+    static lim_child_t c[2];
+    memset(&l, 0, sizeof l);
+    weft_group_t *g;
+    weft_task_t *first, *sp;
+    assert_int_equal(weft_group_create(&g), 0);
+    assert_int_equal(weft_event_create(&l.gate), 0);
+    assert_int_equal(weft_group_set_limit(g, 1), 0);
+    c[0] = (lim_child_t){.l = &l, .index = 0};
+    c[1] = (lim_child_t){.l = &l, .index = 1};
+    /* with room, spawn_wait spawns at once */
+    assert_int_equal(weft_group_spawn_wait(g, &first, lim_child, &c[0], NULL), 0);
+    spawner_t s = {.g = g, .c = &c[1], .first = first};
+    assert_int_equal(weft_spawn(&sp, spawner, &s, NULL), 0);
+    wait_state(sp, WEFT_TASK_WAITING); /* at the limit: it waits */
+    settle();
+    assert_int_equal(atomic_load(&l.started), 1);
+    assert_false(weft_task_done(sp));
+    assert_int_equal(weft_event_set(l.gate), 0); /* the first child ends */
+    await_release(sp);
+    assert_int_equal(s.rc, 0);
+    assert_true(s.first_done);
+    assert_int_equal(weft_group_wait(g), 0);
+    assert_int_equal(atomic_load(&l.started), 2);
+    assert_int_equal(atomic_load(&l.max), 1);
+    assert_int_equal(weft_group_destroy(g), 0);
+    weft_event_destroy(l.gate);
+    return 0;
+}
+
+static void test_group_spawn_wait_blocks_at_the_limit_and_resumes_when_a_child_ends(void **state)
+{
+    run(spawn_wait_main, NULL);
+}
+
+static int try_spawn_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    static lim_t l;
+    static lim_child_t c[4];
+    memset(&l, 0, sizeof l);
+    weft_group_t *g;
+    assert_int_equal(weft_group_create(&g), 0);
+    assert_int_equal(weft_event_create(&l.gate), 0);
+    for (int i = 0; i < 4; i++)
+        c[i] = (lim_child_t){.l = &l, .index = i};
+    assert_int_equal(weft_group_set_limit(g, 2), 0);
+    assert_int_equal(weft_group_try_spawn(g, NULL, lim_child, &c[0], NULL), 0);
+    assert_int_equal(weft_group_try_spawn(g, NULL, lim_child, &c[1], NULL), 0);
+    assert_int_equal(weft_group_try_spawn(g, NULL, lim_child, &c[2], NULL), -EAGAIN);
+    /* a higher limit makes room; no limit at all too */
+    assert_int_equal(weft_group_set_limit(g, 3), 0);
+    assert_int_equal(weft_group_try_spawn(g, NULL, lim_child, &c[2], NULL), 0);
+    assert_int_equal(weft_group_try_spawn(g, NULL, lim_child, &c[3], NULL), -EAGAIN);
+    assert_int_equal(weft_group_set_limit(g, 0), 0);
+    assert_int_equal(weft_group_try_spawn(g, NULL, lim_child, &c[3], NULL), 0);
+    assert_int_equal(weft_event_set(l.gate), 0);
+    assert_int_equal(weft_group_wait(g), 0);
+    assert_int_equal(atomic_load(&l.ended), 4);
+    assert_int_equal(weft_group_destroy(g), 0);
+    weft_event_destroy(l.gate);
+    return 0;
+}
+
+static void test_group_try_spawn_at_the_limit_returns_eagain(void **state)
+{
+    run(try_spawn_main, NULL);
+}
+
+static int limit_raise_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    static lim_t l;
+    static lim_child_t c[6];
+    memset(&l, 0, sizeof l);
+    weft_group_t *g;
+    assert_int_equal(weft_group_create(&g), 0);
+    assert_int_equal(weft_event_create(&l.gate), 0);
+    assert_int_equal(weft_group_set_limit(g, 1), 0);
+    for (int i = 0; i < 6; i++) {
+        c[i] = (lim_child_t){.l = &l, .index = i};
+        assert_int_equal(weft_group_spawn(g, NULL, lim_child, &c[i], NULL), 0);
+    }
+    settle();
+    assert_int_equal(atomic_load(&l.started), 1);
+    /* raising the limit starts held children at once */
+    assert_int_equal(weft_group_set_limit(g, 4), 0);
+    settle();
+    assert_int_equal(atomic_load(&l.started), 4);
+    assert_int_equal(weft_event_set(l.gate), 0);
+    assert_int_equal(weft_group_wait(g), 0);
+    assert_int_equal(atomic_load(&l.ended), 6);
+    assert_int_equal(atomic_load(&l.max), 4);
+    assert_int_equal(weft_group_destroy(g), 0);
+    weft_event_destroy(l.gate);
+    return 0;
+}
+
+static void test_group_raising_the_limit_starts_held_children(void **state)
+{
+    run(limit_raise_main, NULL);
+}
+
+static int limit_cancel_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    static lim_t l;
+    static lim_child_t c[6];
+    memset(&l, 0, sizeof l);
+    weft_group_t *g;
+    weft_task_t *t[5], *sp;
+    assert_int_equal(weft_group_create(&g), 0);
+    assert_int_equal(weft_event_create(&l.gate), 0); /* never set */
+    assert_int_equal(weft_group_set_limit(g, 1), 0);
+    for (int i = 0; i < 5; i++) {
+        c[i] = (lim_child_t){.l = &l, .index = i};
+        assert_int_equal(weft_group_spawn(g, &t[i], lim_child, &c[i], NULL), 0);
+    }
+    c[5] = (lim_child_t){.l = &l, .index = 5};
+    spawner_t s = {.g = g, .c = &c[5]};
+    assert_int_equal(weft_spawn(&sp, spawner, &s, NULL), 0);
+    wait_state(sp, WEFT_TASK_WAITING);
+    assert_int_equal(atomic_load(&l.started), 1);
+    /* cancelling the group ends the held children unrun and the
+     * waiting spawner with -ECANCELED */
+    assert_int_equal(weft_group_cancel(g), 0);
+    await_release(sp);
+    assert_int_equal(s.rc, -ECANCELED);
+    assert_int_equal(weft_group_wait(g), 0);
+    assert_int_equal(atomic_load(&l.started), 1);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(weft_task_result(t[i], NULL), -ECANCELED);
+    assert_int_equal(weft_group_destroy(g), 0);
+    weft_event_destroy(l.gate);
+    return 0;
+}
+
+static void test_group_cancel_ends_held_children_unrun_and_waiting_spawners(void **state)
+{
+    run(limit_cancel_main, NULL);
+}
+
+static int limit_fail_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    static lim_t l, bad;
+    static lim_child_t c[6];
+    memset(&l, 0, sizeof l);
+    memset(&bad, 0, sizeof bad);
+    bad.status = -EIO;
+    weft_group_t *g;
+    weft_task_t *t[6];
+    assert_int_equal(weft_group_create(&g), 0);
+    assert_int_equal(weft_event_create(&l.gate), 0); /* never set */
+    assert_int_equal(weft_group_set_limit(g, 2), 0);
+    c[0] = (lim_child_t){.l = &l, .index = 0};
+    c[1] = (lim_child_t){.l = &bad, .index = 1}; /* fails after a few yields */
+    for (int i = 2; i < 6; i++)
+        c[i] = (lim_child_t){.l = &l, .index = i};
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(weft_group_spawn(g, &t[i], lim_child, &c[i], NULL), 0);
+    /* the failure cancels the running sibling and ends the held ones
+     * without running them; wait returns it */
+    assert_int_equal(weft_group_wait(g), -EIO);
+    assert_int_equal(weft_task_result(t[0], NULL), -ECANCELED);
+    assert_int_equal(weft_task_result(t[1], NULL), -EIO);
+    for (int i = 2; i < 6; i++)
+        assert_int_equal(weft_task_result(t[i], NULL), -ECANCELED);
+    assert_int_equal(atomic_load(&l.started), 1);
+    assert_false(weft_task_cancelled(weft_current()));
+    assert_int_equal(weft_group_spawn_wait(g, NULL, lim_child, &c[0], NULL), -ECANCELED);
+    assert_int_equal(weft_group_try_spawn(g, NULL, lim_child, &c[0], NULL), -ECANCELED);
+    assert_int_equal(weft_group_destroy(g), 0);
+    weft_event_destroy(l.gate);
+    return 0;
+}
+
+static void test_group_limit_failure_cancels_held_children_and_propagates(void **state)
+{
+    run(limit_fail_main, NULL);
+}
+
+static int spawn_wait_interrupted_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    static lim_t l;
+    static lim_child_t c[3];
+    memset(&l, 0, sizeof l);
+    weft_group_t *g;
+    weft_task_t *sp;
+    assert_int_equal(weft_group_create(&g), 0);
+    assert_int_equal(weft_event_create(&l.gate), 0);
+    assert_int_equal(weft_group_set_limit(g, 1), 0);
+    for (int i = 0; i < 3; i++)
+        c[i] = (lim_child_t){.l = &l, .index = i};
+    assert_int_equal(weft_group_spawn(g, NULL, lim_child, &c[0], NULL), 0);
+    /* a deadline ends the wait: nothing spawned */
+    weft_deadline_t d;
+    assert_int_equal(weft_deadline_push(&d, WEFT_MSEC(20)), 0);
+    assert_int_equal(weft_group_spawn_wait(g, NULL, lim_child, &c[1], NULL), -ETIMEDOUT);
+    assert_int_equal(weft_deadline_pop(&d), -ETIMEDOUT);
+    /* so does a cancellation */
+    spawner_t s = {.g = g, .c = &c[2]};
+    assert_int_equal(weft_spawn(&sp, spawner, &s, NULL), 0);
+    wait_state(sp, WEFT_TASK_WAITING);
+    assert_int_equal(weft_cancel(sp), 0);
+    await_release(sp);
+    assert_int_equal(s.rc, -ECANCELED);
+    assert_int_equal(weft_event_set(l.gate), 0);
+    assert_int_equal(weft_group_wait(g), 0);
+    assert_int_equal(atomic_load(&l.started), 1);
+    assert_int_equal(weft_group_destroy(g), 0);
+    weft_event_destroy(l.gate);
+    return 0;
+}
+
+static void test_group_spawn_wait_cancelled_or_timed_out_spawns_nothing(void **state)
+{
+    run(spawn_wait_interrupted_main, NULL);
+}
+
+static int limit_workers_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    static lim_t l;
+    static lim_child_t c[60];
+    memset(&l, 0, sizeof l);
+    weft_group_t *g;
+    assert_int_equal(weft_group_create(&g), 0);
+    assert_int_equal(weft_group_set_limit(g, 2), 0);
+    weft_task_opts_t any = {.place = WEFT_PLACE_ANY};
+    /* children anywhere: they end on either worker, and room that comes
+     * on one worker starts a held child or a spawner of the other */
+    for (int i = 0; i < 60; i++) {
+        c[i] = (lim_child_t){.l = &l, .index = i};
+        int rc = i % 2 ? weft_group_spawn(g, NULL, lim_child, &c[i], &any)
+                       : weft_group_spawn_wait(g, NULL, lim_child, &c[i], &any);
+        assert_int_equal(rc, 0);
+    }
+    assert_int_equal(weft_group_wait(g), 0);
+    assert_int_equal(atomic_load(&l.ended), 60);
+    assert_true(atomic_load(&l.max) <= 2);
+    assert_int_equal(weft_group_destroy(g), 0);
+    return 0;
+}
+
+static void test_group_limit_holds_across_workers(void **state)
+{
+    run_workers(2, limit_workers_main, NULL);
+}
+
+static int limit_args_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    weft_group_t *g;
+    assert_int_equal(weft_group_set_limit(NULL, 1), -EINVAL);
+    assert_int_equal(weft_group_create(&g), 0);
+    assert_int_equal(weft_group_spawn_wait(NULL, NULL, child, NULL, NULL), -EINVAL);
+    assert_int_equal(weft_group_spawn_wait(g, NULL, NULL, NULL, NULL), -EINVAL);
+    assert_int_equal(weft_group_try_spawn(NULL, NULL, child, NULL, NULL), -EINVAL);
+    assert_int_equal(weft_group_try_spawn(g, NULL, NULL, NULL, NULL), -EINVAL);
+    assert_int_equal(weft_group_wait(g), 0);
+    assert_int_equal(weft_group_destroy(g), 0);
+    return 0;
+}
+
+static void test_group_limit_calls_refuse_bad_arguments(void **state)
+{
+    run(limit_args_main, NULL);
+    assert_int_equal(weft_group_spawn_wait(NULL, NULL, child, NULL, NULL), -WEFT_ENOTASK);
+}
+
 /* ---- nesting ---- */
 
 static child_t nested_inner[2];
@@ -480,6 +854,15 @@ int main(void)
         cmocka_unit_test(test_group_wait_deadline_cancels_children),
         cmocka_unit_test(test_group_cancel_cancels_every_child),
         cmocka_unit_test(test_group_destroy_with_live_children_returns_egrouplive),
+        cmocka_unit_test(test_group_limit_runs_at_most_n_children_in_spawn_order_and_loses_none),
+        cmocka_unit_test(test_group_spawn_wait_blocks_at_the_limit_and_resumes_when_a_child_ends),
+        cmocka_unit_test(test_group_try_spawn_at_the_limit_returns_eagain),
+        cmocka_unit_test(test_group_raising_the_limit_starts_held_children),
+        cmocka_unit_test(test_group_cancel_ends_held_children_unrun_and_waiting_spawners),
+        cmocka_unit_test(test_group_limit_failure_cancels_held_children_and_propagates),
+        cmocka_unit_test(test_group_spawn_wait_cancelled_or_timed_out_spawns_nothing),
+        cmocka_unit_test(test_group_limit_holds_across_workers),
+        cmocka_unit_test(test_group_limit_calls_refuse_bad_arguments),
         cmocka_unit_test(test_group_nested_failure_propagates_outward),
         cmocka_unit_test(test_task_tree_names_tasks_and_what_they_wait_on),
     };

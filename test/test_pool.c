@@ -10,7 +10,10 @@
  * weft_run returns only after running jobs end; weft's own held
  * (non-detachable) pool calls ignore cancellation until the job ends;
  * SIGPIPE is ignored while a loop runs and restored after; bad arguments;
- * weft_strerror of weft's own codes.
+ * weft_strerror of weft's own codes; weft_config_t.pool_nice (the pool's
+ * threads report it from getpriority while the loop's thread keeps its
+ * own; 0 leaves them as the loop's; out of range -EINVAL; below the
+ * caller's without privilege -EACCES, in a child that dropped it).
  *
  * Covers: src/pool.c, src/loop.c (inbox, SIGPIPE), src/error.c.
  */
@@ -24,6 +27,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "pool.h"
@@ -670,6 +675,109 @@ static void test_strerror_describes_weft_codes_of_either_sign(void **state)
     assert_non_null(strstr(weft_strerror(WEFT_EINCOMPLETE), "incomplete"));
 }
 
+/* ---- the pool threads' nice value ---- */
+
+/* On a pool thread: its own nice value, as the result. */
+static int nice_of_thread(void *arg, void **result)
+{
+    (void)arg;
+    errno = 0;
+    int v = getpriority(PRIO_PROCESS, (id_t)gettid());
+    *result = (void *)(intptr_t)v;
+    return v == -1 && errno ? -errno : 0;
+}
+
+typedef struct {
+    int pool, loop; /* what a pool thread and the loop's thread report */
+} nices_t;
+
+static int nice_main(void *arg, void **res)
+{
+    (void)res;
+    nices_t *n = arg;
+    void *v = NULL;
+    assert_int_equal(weft_to_thread(nice_of_thread, NULL, &v, NULL), 0);
+    n->pool = (int)(intptr_t)v;
+    n->loop = getpriority(PRIO_PROCESS, (id_t)gettid());
+    return 0;
+}
+
+static int own_nice(void)
+{
+    return getpriority(PRIO_PROCESS, (id_t)gettid());
+}
+
+static void test_pool_threads_take_the_configured_nice_value(void **state)
+{
+    (void)state;
+    int cur = own_nice();
+    int want = cur + 5 > 19 ? 19 : cur + 5;
+    weft_config_t cfg = {.pool_nice = want};
+    nices_t n = {0};
+    run_config(&cfg, nice_main, &n);
+    assert_int_equal(n.pool, want);
+    assert_int_equal(n.loop, cur); /* the loop's own thread is untouched */
+    assert_int_equal(own_nice(), cur);
+}
+
+static void test_pool_nice_zero_leaves_pool_threads_as_the_loop_thread(void **state)
+{
+    (void)state;
+    nices_t n = {0};
+    run(nice_main, &n);
+    assert_int_equal(n.pool, own_nice());
+    assert_int_equal(n.loop, own_nice());
+}
+
+static void test_pool_nice_outside_minus_20_to_19_is_einval(void **state)
+{
+    (void)state;
+    nices_t n = {0};
+    weft_config_t low = {.pool_nice = -21}, high = {.pool_nice = 20};
+    assert_int_equal(run_status(&low, nice_main, &n), -EINVAL);
+    assert_int_equal(run_status(&high, nice_main, &n), -EINVAL);
+}
+
+/* Below the caller's nice value: needs privilege. In a child process
+ * without it (not root, RLIMIT_NICE 0), weft_run_config fails with
+ * -EACCES; with it (root here), the pool runs at that value. */
+static void test_pool_nice_below_the_callers_needs_privilege_else_eacces(void **state)
+{
+    (void)state;
+    int cur = own_nice();
+    if (cur <= -20) {
+        printf("already at nice -20: nothing lower to ask for; skipped\n");
+        skip();
+    }
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct rlimit none = {0, 0};
+        setrlimit(RLIMIT_NICE, &none);
+        if (geteuid() == 0 && (setgid(65534) < 0 || setuid(65534) < 0))
+            _exit(99);
+        weft_config_t cfg = {.pool_nice = cur - 1};
+        nices_t n = {0};
+        int rc = weft_run_config(&cfg, nice_main, &n, NULL);
+        _exit(rc == -EACCES ? 0 : rc == 0 ? 1 : 2);
+    }
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+
+    /* with the privilege, where this test has it */
+    errno = 0;
+    if (setpriority(PRIO_PROCESS, (id_t)gettid(), cur - 1) == 0) {
+        setpriority(PRIO_PROCESS, (id_t)gettid(), cur);
+        weft_config_t cfg = {.pool_nice = cur - 1};
+        nices_t n = {0};
+        run_config(&cfg, nice_main, &n);
+        assert_int_equal(n.pool, cur - 1);
+        assert_int_equal(n.loop, cur);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -688,6 +796,10 @@ int main(void)
         cmocka_unit_test(test_run_ignores_sigpipe_and_restores_the_disposition),
         cmocka_unit_test(test_to_thread_bad_arguments_and_calls_outside_a_task_are_refused),
         cmocka_unit_test(test_strerror_describes_weft_codes_of_either_sign),
+        cmocka_unit_test(test_pool_threads_take_the_configured_nice_value),
+        cmocka_unit_test(test_pool_nice_zero_leaves_pool_threads_as_the_loop_thread),
+        cmocka_unit_test(test_pool_nice_outside_minus_20_to_19_is_einval),
+        cmocka_unit_test(test_pool_nice_below_the_callers_needs_privilege_else_eacces),
     };
     return run_suite(tests, NULL, NULL);
 }

@@ -11,7 +11,14 @@
  * the middle of a line (the handler's read deadline), a line past the
  * limit (-EMSGSIZE), a close half-way through a line (-WEFT_EINCOMPLETE),
  * also when the end arrives together with the bytes; a handler closing
- * its own server (-EDEADLK); bad arguments.
+ * its own server (-EDEADLK); weft_server_listen (a port it picked, its
+ * address; per_worker: a listener on each of two workers, each serving
+ * its own connections); a close from another worker's task; connection
+ * tasks in the caller's group (a failing handler fails the group, which
+ * cancels the other connections and the owner, and the server closes
+ * new connections at once; a group limit holds connections in the
+ * backlog); bad
+ * arguments.
  *
  * Covers: src/server.c.
  */
@@ -19,6 +26,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,7 +38,7 @@
 /* ---- the server side: one handler for every test, led by the client's
  * first line "<case> <index>\n" ---- */
 
-enum { C_ECHO, C_QUICK, C_STUCK, C_BIGWRITE, C_LINE, C_SELFCLOSE, C_COUNT };
+enum { C_ECHO, C_QUICK, C_STUCK, C_BIGWRITE, C_LINE, C_SELFCLOSE, C_FAIL, C_HOLD, C_COUNT };
 
 #define MAXREC 64
 
@@ -92,6 +100,17 @@ static int handler(weft_stream_t *s, void *arg)
         case C_SELFCLOSE:
             weft_stream_write(s, "hi\n", 3);
             rc = weft_server_close(st->srv, 0); /* from its own handler */
+            break;
+        case C_HOLD: /* C_STUCK that ends well when its client leaves */
+            weft_stream_write(s, "hi\n", 3);
+            n = weft_stream_read_line(s, &line);
+            rc = n == -WEFT_EINCOMPLETE ? 0 : (int)n;
+            break;
+        case C_FAIL:
+            weft_stream_write(s, "hi\n", 3);
+            rc = weft_stream_flush(s);
+            if (rc == 0)
+                rc = -EIO;
             break;
         case C_LINE: {
             weft_stream_write(s, "hi\n", 3);
@@ -166,6 +185,13 @@ static int echo_client(void *arg, void **res)
     }
     weft_stream_close(s);
     return 0;
+}
+
+static void echo_once(const weft_addr_t *la)
+{
+    client_t c = {.la = la, .lines = 3};
+    echo_client(&c, NULL);
+    assert_int_equal(c.rc, 0);
 }
 
 static int serve_until_closed(void *arg, void **res)
@@ -363,16 +389,243 @@ static int t_server_args(void *arg, void **res)
     assert_int_equal(weft_server_start(&srv, l, NULL, NULL, NULL), -EINVAL);
     weft_server_opts_t bad = {.max_conns = -1};
     assert_int_equal(weft_server_start(&srv, l, handler, NULL, &bad), -EINVAL);
+    weft_server_opts_t pw = {.per_worker = true}; /* weft_server_listen's only */
+    assert_int_equal(weft_server_start(&srv, l, handler, NULL, &pw), -EINVAL);
     weft_listener_close(l);
+    assert_int_equal(weft_server_listen(NULL, "127.0.0.1", "0", handler, NULL, NULL), -EINVAL);
+    assert_int_equal(weft_server_listen(&srv, "127.0.0.1", NULL, handler, NULL, NULL), -EINVAL);
+    assert_int_equal(weft_server_listen(&srv, "127.0.0.1", "0", NULL, NULL, NULL), -EINVAL);
+    assert_int_equal(weft_server_listen(&srv, "127.0.0.1", "0", handler, NULL, &bad), -EINVAL);
+    weft_server_opts_t badlog = {.listen = {.backlog = -1}};
+    assert_int_equal(weft_server_listen(&srv, "127.0.0.1", "0", handler, NULL, &badlog), -EINVAL);
     assert_int_equal(weft_server_close(NULL, 0), -EINVAL);
     assert_int_equal(weft_server_wait(NULL), -EINVAL);
     assert_int_equal(weft_server_conns(NULL), 0);
+    assert_int_equal(weft_server_workers(NULL), -EINVAL);
+    weft_addr_t a;
+    assert_int_equal(weft_server_addr(NULL, &a), -EINVAL);
     return 0;
 }
 
 static void test_server_start_close_and_wait_refuse_bad_arguments(void **state)
 {
     run(t_server_args, NULL);
+    weft_server_t *srv;
+    assert_int_equal(weft_server_listen(&srv, "127.0.0.1", "0", handler, NULL, NULL), -WEFT_ENOLOOP);
+}
+
+/* ---- weft_server_listen, on one worker and on every worker ---- */
+
+static int t_listen(void *arg, void **res)
+{
+    srv_state_t st = {0};
+    weft_server_t *srv;
+    assert_int_equal(weft_server_listen(&srv, "127.0.0.1", "0", handler, &st, NULL), 0);
+    st.srv = srv;
+    weft_addr_t la;
+    assert_int_equal(weft_server_addr(srv, &la), 0);
+    assert_true(weft_addr_port(&la) > 0);
+    assert_int_equal(weft_server_workers(srv), 1);
+    echo_once(&la);
+    echo_once(&la);
+    assert_int_equal(weft_server_close(srv, WEFT_SEC(1)), 0);
+    assert_int_equal(st.started, 2);
+    assert_int_equal(st.status[C_ECHO][0], 0);
+    weft_stream_t *s;
+    assert_int_equal(weft_addr_connect(&s, &la, NULL), -ECONNREFUSED);
+    return 0;
+}
+
+static void test_server_listen_serves_a_port_it_picked_and_tells_its_address(void **state)
+{
+    run(t_listen, NULL);
+}
+
+static atomic_int served_on[2];
+
+/* Answers with the index of the worker it runs on. */
+static int which_worker(weft_stream_t *s, void *arg)
+{
+    (void)arg;
+    int w = weft_worker_index();
+    atomic_fetch_add(&served_on[w], 1);
+    char c = (char)('0' + w);
+    int rc = weft_stream_write(s, &c, 1);
+    return rc ? rc : weft_stream_flush(s); /* the server closes s */
+}
+
+/* Connects n times to srv's address; returns how many answers named each
+ * worker in got[2]. */
+static void ask_workers(weft_server_t *srv, int n, int got[2])
+{
+    weft_addr_t a;
+    assert_int_equal(weft_server_addr(srv, &a), 0);
+    got[0] = got[1] = 0;
+    for (int i = 0; i < n; i++) {
+        weft_stream_t *c;
+        assert_int_equal(weft_addr_connect(&c, &a, NULL), 0);
+        char b = 0;
+        assert_int_equal(weft_stream_read_exactly(c, &b, 1, NULL), 0);
+        assert_true(b == '0' || b == '1');
+        got[b - '0']++;
+        weft_stream_close(c);
+    }
+}
+
+static int t_per_worker(void *arg, void **res)
+{
+    weft_server_t *srv;
+    int got[2];
+    /* one listener per worker: every worker accepts and serves its own */
+    weft_server_opts_t pw = {.per_worker = true};
+    assert_int_equal(weft_server_listen(&srv, "127.0.0.1", "0", which_worker, NULL, &pw), 0);
+    assert_int_equal(weft_server_workers(srv), 2);
+    ask_workers(srv, 40, got);
+    assert_int_equal(got[0] + got[1], 40);
+    assert_int_equal(weft_server_close(srv, WEFT_SEC(1)), 0);
+    assert_int_equal(atomic_load(&served_on[0]) + atomic_load(&served_on[1]), 40);
+
+    /* without per_worker: one listener, every connection on the worker of
+     * the task that started the server */
+    assert_int_equal(weft_server_listen(&srv, "127.0.0.1", "0", which_worker, NULL, NULL), 0);
+    assert_int_equal(weft_server_workers(srv), 1);
+    ask_workers(srv, 10, got);
+    assert_int_equal(got[weft_worker_index()], 10);
+    assert_int_equal(weft_server_close(srv, 0), 0);
+    return 0;
+}
+
+static void test_server_per_worker_accepts_and_serves_on_every_worker(void **state)
+{
+    run_workers(2, t_per_worker, NULL);
+}
+
+typedef struct {
+    weft_server_t *srv;
+    int rc;
+} closer_t;
+
+static int close_elsewhere(void *arg, void **res)
+{
+    closer_t *c = arg;
+    c->rc = weft_server_close(c->srv, WEFT_SEC(1));
+    return 0;
+}
+
+static int t_close_elsewhere(void *arg, void **res)
+{
+    srv_state_t st = {0};
+    weft_addr_t la;
+    /* a server on this worker (and a per-worker one) closed by a task
+     * of the other worker: its part closes on its own worker */
+    for (int per_worker = 0; per_worker < 2; per_worker++) {
+        weft_server_opts_t o = {.per_worker = per_worker};
+        weft_server_t *srv;
+        assert_int_equal(weft_server_listen(&srv, "127.0.0.1", "0", handler, &st, &o), 0);
+        assert_int_equal(weft_server_addr(srv, &la), 0);
+        weft_stream_t *q = dial(&la, C_QUICK, per_worker);
+        expect_hi(q);
+        weft_task_t *waiter, *t;
+        assert_int_equal(weft_spawn(&waiter, serve_until_closed, srv, NULL), 0);
+        closer_t c = {.srv = srv, .rc = 1};
+        weft_task_opts_t other = {.place = WEFT_PLACE_WORKER, .worker = 1 - weft_worker_index()};
+        assert_int_equal(weft_spawn(&t, close_elsewhere, &c, &other), 0);
+        await_release(t);
+        assert_int_equal(c.rc, 0);
+        assert_int_equal(weft_await(waiter, NULL), 0);
+        weft_task_release(waiter);
+        assert_int_equal(st.status[C_QUICK][per_worker], 0);
+        weft_stream_close(q);
+        weft_stream_t *s;
+        assert_int_equal(weft_addr_connect(&s, &la, NULL), -ECONNREFUSED);
+    }
+    return 0;
+}
+
+static void test_server_closed_from_a_task_of_another_worker(void **state)
+{
+    run_workers(2, t_close_elsewhere, NULL);
+}
+
+/* ---- connection tasks in the caller's group ---- */
+
+static int t_group_fail(void *arg, void **res)
+{
+    srv_state_t st = {0};
+    weft_addr_t la;
+    weft_group_t *g;
+    weft_server_t *srv;
+    assert_int_equal(weft_group_create(&g), 0);
+    weft_server_opts_t o = {.group = g};
+    assert_int_equal(weft_server_listen(&srv, "127.0.0.1", "0", handler, &st, &o), 0);
+    st.srv = srv;
+    assert_int_equal(weft_server_addr(srv, &la), 0);
+    weft_stream_t *stuck = dial(&la, C_STUCK, 0);
+    expect_hi(stuck);
+    /* the failing handler fails the group: its sibling is cancelled, and
+     * so is the group's owner (this task, which may not even read the
+     * handler's "hi" first) */
+    weft_stream_t *bad = dial(&la, C_FAIL, 0);
+    assert_int_equal(weft_sleep(WEFT_SEC(10)), -ECANCELED);
+    assert_int_equal(weft_group_wait(g), -EIO); /* takes our cancellation back */
+    assert_false(weft_task_cancelled(weft_current()));
+    assert_int_equal(st.status[C_FAIL][0], -EIO);
+    assert_int_equal(st.status[C_STUCK][0], -ECANCELED);
+    /* a server whose group failed closes new connections at once */
+    weft_stream_t *late = dial(&la, C_QUICK, 0);
+    const char *line;
+    assert_int_equal(weft_stream_read_line(late, &line), -WEFT_EINCOMPLETE);
+    assert_int_equal(st.started, 2);
+    assert_int_equal(weft_server_close(srv, WEFT_SEC(1)), 0);
+    weft_stream_close(late);
+    weft_stream_close(stuck);
+    weft_stream_close(bad);
+    assert_int_equal(weft_group_destroy(g), 0);
+    return 0;
+}
+
+static void test_server_in_a_group_a_failing_handler_fails_the_group(void **state)
+{
+    run(t_group_fail, NULL);
+}
+
+static int t_group_limit(void *arg, void **res)
+{
+    srv_state_t st = {0};
+    weft_addr_t la;
+    weft_group_t *g;
+    weft_server_t *srv;
+    assert_int_equal(weft_group_create(&g), 0);
+    assert_int_equal(weft_group_set_limit(g, 2), 0);
+    weft_server_opts_t o = {.group = g};
+    assert_int_equal(weft_server_listen(&srv, "127.0.0.1", "0", handler, &st, &o), 0);
+    assert_int_equal(weft_server_addr(srv, &la), 0);
+    weft_stream_t *s[4];
+    for (int i = 0; i < 4; i++)
+        s[i] = dial(&la, C_HOLD, i);
+    expect_hi(s[0]);
+    expect_hi(s[1]);
+    weft_sleep(WEFT_MSEC(20));
+    /* the group's limit holds the acceptor: the rest wait */
+    assert_int_equal(st.started, 2);
+    assert_int_equal(weft_server_conns(srv), 2);
+    for (int i = 2; i < 4; i++) {
+        weft_stream_close(s[i - 2]);
+        expect_hi(s[i]);
+    }
+    assert_int_equal(st.max_running, 2);
+    weft_stream_close(s[2]);
+    weft_stream_close(s[3]);
+    assert_int_equal(weft_server_close(srv, WEFT_SEC(1)), 0);
+    assert_int_equal(weft_group_wait(g), 0);
+    assert_int_equal(st.ended, 4);
+    assert_int_equal(weft_group_destroy(g), 0);
+    return 0;
+}
+
+static void test_server_in_a_limited_group_serves_at_most_the_limit_at_once(void **state)
+{
+    run(t_group_limit, NULL);
 }
 
 /* ---- out of fds ---- */
@@ -460,13 +713,6 @@ static void test_server_out_of_fds_backs_off_and_serves_when_fds_return(void **s
 
 /* ---- misbehaving peers ---- */
 
-static void echo_once(const weft_addr_t *la)
-{
-    client_t c = {.la = la, .lines = 3};
-    echo_client(&c, NULL);
-    assert_int_equal(c.rc, 0);
-}
-
 static int t_peers(void *arg, void **res)
 {
     srv_state_t st = {0};
@@ -546,6 +792,11 @@ int main(void)
         cmocka_unit_test(test_server_close_without_grace_cancels_every_handler_even_unstarted),
         cmocka_unit_test(test_server_close_from_its_own_handler_is_edeadlk),
         cmocka_unit_test(test_server_start_close_and_wait_refuse_bad_arguments),
+        cmocka_unit_test(test_server_listen_serves_a_port_it_picked_and_tells_its_address),
+        cmocka_unit_test(test_server_per_worker_accepts_and_serves_on_every_worker),
+        cmocka_unit_test(test_server_closed_from_a_task_of_another_worker),
+        cmocka_unit_test(test_server_in_a_group_a_failing_handler_fails_the_group),
+        cmocka_unit_test(test_server_in_a_limited_group_serves_at_most_the_limit_at_once),
         cmocka_unit_test(test_server_out_of_fds_backs_off_and_serves_when_fds_return),
         cmocka_unit_test(test_server_survives_resets_stalls_long_lines_and_half_closed_peers),
     };

@@ -1,8 +1,10 @@
 /* test_signal.c - signals on the loop: a task waits for a set, handlers
  * run as callbacks, a signal nobody took yet waits for the next waiter,
  * overlapping waiters are served in turn, cancellation and deadlines end a
- * wait, SIGINT cancels main (and a second one kills, in a child process),
- * and the thread's signal mask is restored when the loop closes.
+ * wait, SIGINT and SIGTERM cancel main (and a second one kills, in a
+ * child process), weft_signal_wait_stop takes either in a child process
+ * (also one queued before it waits) without main being cancelled, and
+ * the thread's signal mask is restored when the loop closes.
  *
  * Signals are sent with kill(getpid(), ...): weft blocks the ones it
  * watches in the loop's thread, so they reach its signalfd.
@@ -221,6 +223,137 @@ static void test_second_sigint_while_main_ignores_the_first_kills_the_process(vo
     assert_int_equal(WTERMSIG(st), SIGINT);
 }
 
+/* ---- SIGTERM and weft_run; weft_signal_wait_stop ---- */
+
+static int sigterm_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    assert_int_equal(kill(getpid(), SIGTERM), 0);
+    int rc = weft_sleep(WEFT_SEC(100));
+    assert_int_equal(rc, -ECANCELED);
+    return rc;
+}
+
+static void test_sigterm_cancels_main_as_sigint_does_and_mask_is_restored(void **state)
+{
+    (void)state;
+    assert_int_equal(weft_run(sigterm_main, NULL, NULL), -ECANCELED);
+    sigset_t cur;
+    assert_int_equal(pthread_sigmask(SIG_SETMASK, NULL, &cur), 0);
+    assert_int_equal(sigismember(&cur, SIGTERM), 0);
+}
+
+/* Ignores the first cancellation, then sends itself a second SIGTERM. */
+static int stubborn_term_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    kill(getpid(), SIGTERM);
+    weft_sleep(WEFT_SEC(100));
+    weft_uncancel();
+    kill(getpid(), SIGTERM);
+    for (int i = 0; i < 100; i++)
+        weft_sleep(WEFT_SEC(1));
+    return 0; /* not reached: the second SIGTERM kills the process */
+}
+
+static void test_second_sigterm_while_main_ignores_the_first_kills_the_process(void **state)
+{
+    (void)state;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        weft_run(stubborn_term_main, NULL, NULL);
+        _exit(0);
+    }
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFSIGNALED(st));
+    assert_int_equal(WTERMSIG(st), SIGTERM);
+}
+
+/* The child: says "ready" on fd (an int in arg), waits for a stop
+ * signal, checks that main was not cancelled, and gives the signal's
+ * number as its result (the child exits with it). */
+static int stop_child_main(void *arg, void **result)
+{
+    int fd = (int)(intptr_t)arg;
+    int signo = 0;
+    if (write(fd, "r", 1) != 1)
+        return -EIO;
+    int rc = weft_signal_wait_stop(&signo);
+    if (rc < 0)
+        return rc;
+    if (weft_sleep(WEFT_MSEC(1)) != 0) /* main goes on: the wait took it */
+        return -EPROTO;
+    *result = (void *)(intptr_t)signo;
+    return 0;
+}
+
+/* Runs stop_child_main in a child process, sends it sig once it is about
+ * to wait, and returns its wait status. */
+static int stop_child(int sig)
+{
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(p[0]);
+        void *signo = NULL;
+        int rc = weft_run(stop_child_main, (void *)(intptr_t)p[1], &signo);
+        _exit(rc == 0 ? (int)(intptr_t)signo : 100);
+    }
+    close(p[1]);
+    char c;
+    assert_int_equal(read(p[0], &c, 1), 1);
+    close(p[0]);
+    assert_int_equal(kill(pid, sig), 0);
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    return st;
+}
+
+static void test_signal_wait_stop_returns_sigterm_in_a_child_process(void **state)
+{
+    (void)state;
+    int st = stop_child(SIGTERM);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), SIGTERM);
+}
+
+static void test_signal_wait_stop_returns_sigint_in_a_child_process(void **state)
+{
+    (void)state;
+    int st = stop_child(SIGINT);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), SIGINT);
+}
+
+/* A stop signal already queued when the wait starts (the loop has not
+ * read it yet) goes to the wait, not to main's default. */
+static int stop_queued_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    int signo = 0;
+    assert_int_equal(kill(getpid(), SIGTERM), 0); /* no turn of the loop since */
+    assert_int_equal(weft_signal_wait_stop(&signo), 0);
+    assert_int_equal(signo, SIGTERM);
+    assert_int_equal(weft_sleep(WEFT_MSEC(1)), 0); /* main was not cancelled */
+    return 0;
+}
+
+static void test_signal_wait_stop_takes_a_signal_queued_before_it_waits(void **state)
+{
+    (void)state;
+    run(stop_queued_main, NULL);
+}
+
+static void test_signal_wait_stop_outside_a_task_is_enotask(void **state)
+{
+    (void)state;
+    assert_int_equal(weft_signal_wait_stop(NULL), -WEFT_ENOTASK);
+}
+
 /* ---- arguments ---- */
 
 static int args_main(void *arg, void **result)
@@ -265,6 +398,12 @@ int main(void)
         cmocka_unit_test(test_sigint_cancels_main_and_mask_is_restored),
         cmocka_unit_test(test_a_task_waiting_for_sigint_takes_it),
         cmocka_unit_test(test_second_sigint_while_main_ignores_the_first_kills_the_process),
+        cmocka_unit_test(test_sigterm_cancels_main_as_sigint_does_and_mask_is_restored),
+        cmocka_unit_test(test_second_sigterm_while_main_ignores_the_first_kills_the_process),
+        cmocka_unit_test(test_signal_wait_stop_returns_sigterm_in_a_child_process),
+        cmocka_unit_test(test_signal_wait_stop_returns_sigint_in_a_child_process),
+        cmocka_unit_test(test_signal_wait_stop_takes_a_signal_queued_before_it_waits),
+        cmocka_unit_test(test_signal_wait_stop_outside_a_task_is_enotask),
         cmocka_unit_test(test_signal_wait_outside_a_task_is_enotask_and_handle_enoloop),
         cmocka_unit_test(test_signal_wait_and_handle_refuse_empty_sets_and_uncatchable_signals),
     };

@@ -122,6 +122,38 @@ static void test_lock_held_by_another_task_refuses_release_and_try_acquire(void 
     run(lock_non_owner_main, NULL);
 }
 
+static int lock_waiters_main(void *arg, void **res)
+{
+    weft_lock_t *l;
+    log_t log = {0};
+    locker_t a[2];
+    weft_task_t *t[2];
+    assert_int_equal(weft_lock_create(&l), 0);
+    assert_int_equal(weft_lock_waiters(l), 0);
+    assert_int_equal(weft_lock_acquire(l), 0);
+    assert_int_equal(weft_lock_waiters(l), 0); /* the holder does not wait */
+    for (int i = 0; i < 2; i++) {
+        a[i] = (locker_t){.l = l, .log = &log, .id = i, .hold_yields = 1};
+        assert_int_equal(weft_spawn(&t[i], locker, &a[i], NULL), 0);
+    }
+    settle();
+    assert_int_equal(weft_lock_waiters(l), 2);
+    /* handed to the first, which has not run: it waits no more */
+    assert_int_equal(weft_lock_release(l), 0);
+    assert_int_equal(weft_lock_waiters(l), 1);
+    for (int i = 0; i < 2; i++)
+        await_release(t[i]);
+    assert_int_equal(weft_lock_waiters(l), 0);
+    assert_int_equal(weft_lock_waiters(NULL), -EINVAL);
+    assert_int_equal(weft_lock_destroy(l), 0);
+    return 0;
+}
+
+static void test_lock_waiters_counts_tasks_still_waiting(void **state)
+{
+    run(lock_waiters_main, NULL);
+}
+
 static int lock_fifo_main(void *arg, void **res)
 {
     weft_lock_t *l;
@@ -352,6 +384,42 @@ static int event_set_main(void *arg, void **res)
 static void test_event_wait_returns_at_once_while_set_and_blocks_after_clear(void **state)
 {
     run(event_set_main, NULL);
+}
+
+static int event_waiters_main(void *arg, void **res)
+{
+    weft_event_t *e;
+    log_t log = {0};
+    assert_int_equal(weft_event_create(&e), 0);
+    assert_int_equal(weft_event_waiters(e), 0);
+    ewaiter_t w[3];
+    weft_task_t *t[3];
+    for (int i = 0; i < 3; i++) {
+        w[i] = (ewaiter_t){.e = e, .log = &log, .id = i};
+        assert_int_equal(weft_spawn(&t[i], event_waiter, &w[i], NULL), 0);
+    }
+    settle();
+    assert_int_equal(weft_event_waiters(e), 3);
+    /* a cancelled one stops counting at once, before it has run */
+    assert_int_equal(weft_cancel(t[1]), 0);
+    assert_int_equal(weft_event_waiters(e), 2);
+    settle();
+    assert_int_equal(weft_event_waiters(e), 2);
+    /* set wakes the rest: none is waiting any more */
+    assert_int_equal(weft_event_set(e), 0);
+    assert_int_equal(weft_event_waiters(e), 0);
+    for (int i = 0; i < 3; i++)
+        await_release(t[i]);
+    assert_int_equal(w[1].rc, -ECANCELED);
+    assert_int_equal(log.n, 2);
+    assert_int_equal(weft_event_waiters(NULL), -EINVAL);
+    assert_int_equal(weft_event_destroy(e), 0);
+    return 0;
+}
+
+static void test_event_waiters_counts_tasks_still_waiting(void **state)
+{
+    run(event_waiters_main, NULL);
 }
 
 /* ---- condition ---- */
@@ -682,6 +750,206 @@ static void test_sem_permit_handed_to_a_cancelled_last_waiter_goes_back(void **s
     run(sem_handed_back_main, NULL);
 }
 
+/* (CPython's test_acquire_fifo_order_2) c1 takes the one permit; c2 and
+ * c3 wait; two releases wake c2 then c3. c2 releases and at once acquires
+ * again: c3, woken already and not yet run, goes first. */
+typedef struct fifo2 {
+    weft_sem_t *s;
+    log_t *log;
+    int id;
+} fifo2_t;
+
+static int fifo2_task(void *arg, void **res)
+{
+    fifo2_t *a = arg;
+    assert_int_equal(weft_sem_acquire(a->s), 0);
+    log_add(a->log, a->id);
+    if (a->id == 2) {
+        assert_int_equal(weft_sem_release(a->s), 0);
+        assert_int_equal(weft_sem_acquire(a->s), 0);
+        log_add(a->log, 4);
+    }
+    return 0;
+}
+
+static int sem_fifo2_main(void *arg, void **res)
+{
+    weft_sem_t *s;
+    log_t log = {0};
+    assert_int_equal(weft_sem_create(&s, 1, 0), 0);
+    fifo2_t a[3];
+    weft_task_t *t[3];
+    for (int i = 0; i < 3; i++) {
+        a[i] = (fifo2_t){.s = s, .log = &log, .id = i + 1};
+        assert_int_equal(weft_spawn(&t[i], fifo2_task, &a[i], NULL), 0);
+    }
+    assert_int_equal(weft_yield(), 0);
+    assert_int_equal(weft_sem_release(s), 0);
+    assert_int_equal(weft_sem_release(s), 0);
+    for (int i = 0; i < 3; i++)
+        await_release(t[i]);
+    assert_int_equal(log.n, 4);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(log.v[i], i + 1);
+    assert_int_equal(weft_sem_destroy(s), 0);
+    return 0;
+}
+
+static void test_sem_releaser_acquiring_again_goes_behind_a_waiter_already_woken(void **state)
+{
+    run(sem_fifo2_main, NULL);
+}
+
+/* (CPython's test_acquire_fifo_order_4) c2 releases three times while
+ * only c1 waits: c1 is handed one, two stay free. c2 and c3 then acquire,
+ * but c1 has not run: they wait behind it, and c1, when it runs, hands
+ * the free permits on to them in order; a task c1 spawns runs after both. */
+typedef struct fifo4 {
+    weft_sem_t *s;
+    log_t *log;
+    weft_task_t *t4;
+} fifo4_t;
+
+static int fifo4_c4(void *arg, void **res)
+{
+    fifo4_t *f = arg;
+    log_add(f->log, 4);
+    return 0;
+}
+
+static int fifo4_c1(void *arg, void **res)
+{
+    fifo4_t *f = arg;
+    assert_int_equal(weft_sem_value(f->s), 0);
+    assert_int_equal(weft_sem_acquire(f->s), 0);
+    assert_int_equal(weft_sem_value(f->s), 0); /* the free ones went on */
+    assert_int_equal(weft_spawn(&f->t4, fifo4_c4, f, NULL), 0);
+    log_add(f->log, 1);
+    return 0;
+}
+
+static int fifo4_c2(void *arg, void **res)
+{
+    fifo4_t *f = arg;
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(weft_sem_release(f->s), 0);
+    assert_int_equal(weft_sem_value(f->s), 2);
+    assert_int_equal(weft_sem_try_acquire(f->s), -EAGAIN); /* c1 first */
+    assert_int_equal(weft_sem_acquire(f->s), 0);
+    log_add(f->log, 2);
+    return 0;
+}
+
+static int fifo4_c3(void *arg, void **res)
+{
+    fifo4_t *f = arg;
+    assert_int_equal(weft_sem_acquire(f->s), 0);
+    log_add(f->log, 3);
+    return 0;
+}
+
+static int sem_fifo4_main(void *arg, void **res)
+{
+    log_t log = {0};
+    fifo4_t f = {.log = &log};
+    assert_int_equal(weft_sem_create(&f.s, 0, 0), 0);
+    weft_task_t *t[3];
+    assert_int_equal(weft_spawn(&t[0], fifo4_c1, &f, NULL), 0);
+    assert_int_equal(weft_spawn(&t[1], fifo4_c2, &f, NULL), 0);
+    assert_int_equal(weft_spawn(&t[2], fifo4_c3, &f, NULL), 0);
+    assert_int_equal(weft_yield(), 0);
+    assert_int_equal(weft_sem_value(f.s), 2);
+    assert_int_equal(weft_sem_waiters(f.s), 2); /* c2, c3; c1 was handed one */
+    for (int i = 0; i < 3; i++)
+        await_release(t[i]);
+    await_release(f.t4);
+    assert_int_equal(log.n, 4);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(log.v[i], i + 1);
+    assert_int_equal(weft_sem_value(f.s), 0);
+    assert_int_equal(weft_sem_waiters(f.s), 0);
+    assert_int_equal(weft_sem_destroy(f.s), 0);
+    return 0;
+}
+
+static void test_sem_free_permits_wait_for_the_woken_waiter_who_hands_them_on_in_order(void **state)
+{
+    run(sem_fifo4_main, NULL);
+}
+
+/* (CPython's test_acquire_fifo_order) three tasks each take the permit
+ * twice, sleeping while they hold it: first round, then second, in the
+ * same order. */
+static int twice(void *arg, void **res)
+{
+    fifo2_t *a = arg;
+    for (int round = 1; round <= 2; round++) {
+        assert_int_equal(weft_sem_acquire(a->s), 0);
+        log_add(a->log, a->id * 10 + round);
+        assert_int_equal(weft_sleep(WEFT_MSEC(1)), 0);
+        assert_int_equal(weft_sem_release(a->s), 0);
+    }
+    return 0;
+}
+
+static int sem_twice_main(void *arg, void **res)
+{
+    weft_sem_t *s;
+    log_t log = {0};
+    assert_int_equal(weft_sem_create(&s, 1, 0), 0);
+    fifo2_t a[3];
+    weft_task_t *t[3];
+    for (int i = 0; i < 3; i++) {
+        a[i] = (fifo2_t){.s = s, .log = &log, .id = i + 1};
+        assert_int_equal(weft_spawn(&t[i], twice, &a[i], NULL), 0);
+    }
+    for (int i = 0; i < 3; i++)
+        await_release(t[i]);
+    int expect[6] = {11, 21, 31, 12, 22, 32};
+    assert_int_equal(log.n, 6);
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(log.v[i], expect[i]);
+    assert_int_equal(weft_sem_destroy(s), 0);
+    return 0;
+}
+
+static void test_sem_tasks_taking_it_twice_keep_their_order_each_round(void **state)
+{
+    run(sem_twice_main, NULL);
+}
+
+/* Across workers the woken waiter does not hold a newcomer back: it runs
+ * in parallel, and waiting for it would be the convoy the lock avoids. */
+static int sem_cross_main(void *arg, void **res)
+{
+    weft_sem_t *s;
+    log_t log = {0};
+    assert_int_equal(weft_sem_create(&s, 2, 0), 0);
+    assert_int_equal(weft_sem_acquire(s), 0);
+    assert_int_equal(weft_sem_acquire(s), 0);
+    sacq_t b = {.s = s, .log = &log, .id = 1};
+    weft_task_opts_t on1 = {.place = WEFT_PLACE_WORKER, .worker = 1};
+    weft_task_t *tb;
+    assert_int_equal(weft_spawn(&tb, sem_acquirer, &b, &on1), 0);
+    while (weft_sem_waiters(s) == 0)
+        assert_int_equal(weft_sleep(WEFT_USEC(100)), 0);
+    assert_int_equal(weft_sem_release(s), 0); /* handed to b, on worker 1 */
+    assert_int_equal(weft_sem_release(s), 0); /* free */
+    assert_int_equal(weft_sem_try_acquire(s), 0);
+    await_release(tb);
+    assert_int_equal(b.rc, 0);
+    assert_int_equal(weft_sem_release(s), 0);
+    assert_int_equal(weft_sem_release(s), 0);
+    assert_int_equal(weft_sem_value(s), 2);
+    assert_int_equal(weft_sem_destroy(s), 0);
+    return 0;
+}
+
+static void test_sem_waiter_woken_on_another_worker_does_not_hold_back_a_newcomer(void **state)
+{
+    run_workers(2, sem_cross_main, NULL);
+}
+
 static int bsem_main(void *arg, void **res)
 {
     weft_sem_t *s;
@@ -949,18 +1217,25 @@ int main(void)
         cmocka_unit_test(test_sync_create_outside_loop_is_enoloop),
         cmocka_unit_test(test_lock_owner_acquires_once_and_only_the_owner_releases),
         cmocka_unit_test(test_lock_held_by_another_task_refuses_release_and_try_acquire),
+        cmocka_unit_test(test_lock_waiters_counts_tasks_still_waiting),
         cmocka_unit_test(test_lock_fifo_and_no_barging),
         cmocka_unit_test(test_lock_handed_then_cancelled_passes_on),
         cmocka_unit_test(test_lock_waiter_cancelled_takes_nothing),
         cmocka_unit_test(test_lock_acquire_times_out_under_a_deadline_and_takes_nothing),
         cmocka_unit_test(test_event_set_wakes_every_waiter_in_order_but_the_gone_ones),
         cmocka_unit_test(test_event_wait_returns_at_once_while_set_and_blocks_after_clear),
+        cmocka_unit_test(test_event_waiters_counts_tasks_still_waiting),
         cmocka_unit_test(test_cond_notify_wakes_waiters_in_order_holding_the_lock),
         cmocka_unit_test(test_cond_over_the_callers_lock_uses_that_lock),
         cmocka_unit_test(test_cond_notified_then_cancelled_passes_on),
         cmocka_unit_test(test_cond_wait_for_waits_until_the_predicate_holds),
         cmocka_unit_test(test_sem_serves_waiters_in_order_and_a_handed_cancelled_one_passes_on),
         cmocka_unit_test(test_sem_permit_handed_to_a_cancelled_last_waiter_goes_back),
+        cmocka_unit_test(test_sem_releaser_acquiring_again_goes_behind_a_waiter_already_woken),
+        cmocka_unit_test(
+            test_sem_free_permits_wait_for_the_woken_waiter_who_hands_them_on_in_order),
+        cmocka_unit_test(test_sem_tasks_taking_it_twice_keep_their_order_each_round),
+        cmocka_unit_test(test_sem_waiter_woken_on_another_worker_does_not_hold_back_a_newcomer),
         cmocka_unit_test(test_bounded_sem_refuses_release_past_its_initial_value),
         cmocka_unit_test(test_unbounded_sem_release_grows_the_value),
         cmocka_unit_test(test_barrier_releases_all_parties_each_round_with_arrival_indexes),

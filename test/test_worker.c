@@ -7,10 +7,10 @@
  * cancellation that loses and duplicates nothing; weft_call_soon_threadsafe
  * from a plain thread; weft_runtime_start / weft_runtime_join; deadlock
  * detection and shutdown with tasks left on other workers; a
- * stream opened on one worker read, written and closed from another; weft_serve_start on every worker
- * (SO_REUSEPORT); bad arguments.
+ * stream opened on one worker read, written and closed from another
+ * (a server on every worker is test_server.c's); bad arguments.
  *
- * Covers: src/worker.c, src/loop.c, src/server.c.
+ * Covers: src/worker.c, src/loop.c.
  */
 #include "harness.h"
 
@@ -489,7 +489,9 @@ static int cancel_main(void *arg, void **res)
     while (!atomic_load(&started))
         assert_int_equal(weft_sleep(WEFT_MSEC(1)), 0);
     assert_int_equal(weft_cancel(t), 0);
-    assert_int_equal(weft_cancel(t), 0); /* twice: one unwinding */
+    /* twice: one unwinding; worker 1 may have finished it meanwhile */
+    int again = weft_cancel(t);
+    assert_true(again == 0 || again == -EALREADY);
     assert_int_equal(weft_await(t, NULL), -ECANCELED);
     assert_true(weft_task_done(t));
     assert_int_equal(weft_cancel(t), -EALREADY);
@@ -921,63 +923,6 @@ static void test_stream_opened_on_one_worker_is_used_and_closed_from_another(voi
     run_workers(2, xdev_main, NULL);
 }
 
-/* ---- serving on every worker ---- */
-
-static atomic_int served_on[4];
-
-static int serve_echo_worker(weft_stream_t *s, void *arg)
-{
-    (void)arg;
-    int w = weft_worker_index();
-    atomic_fetch_add(&served_on[w], 1);
-    char c = (char)('0' + w);
-    int rc = weft_stream_write(s, &c, 1);
-    if (rc == 0)
-        rc = weft_stream_drain(s);
-    return rc; /* the server closes s */
-}
-
-static int serve_main(void *arg, void **res)
-{
-    (void)arg;
-    (void)res;
-    weft_serve_t *sv;
-    assert_int_equal(weft_serve_start(NULL, "127.0.0.1", "0", serve_echo_worker, NULL, NULL),
-                     -EINVAL);
-    assert_int_equal(weft_serve_start(&sv, "127.0.0.1", NULL, serve_echo_worker, NULL, NULL),
-                     -EINVAL);
-    assert_int_equal(weft_serve_start(&sv, "127.0.0.1", "0", serve_echo_worker, NULL, NULL), 0);
-    assert_int_equal(weft_serve_workers(sv), 2);
-    weft_addr_t a;
-    assert_int_equal(weft_serve_addr(sv, &a), 0);
-    assert_true(weft_addr_port(&a) > 0);
-    for (int i = 0; i < 40; i++) {
-        weft_stream_t *c;
-        assert_int_equal(weft_addr_connect(&c, &a, NULL), 0);
-        char b = 0;
-        size_t got = 0;
-        assert_int_equal(weft_stream_read_exactly(c, &b, 1, &got), 0);
-        assert_true(b == '0' || b == '1');
-        weft_stream_close(c);
-    }
-    assert_int_equal(weft_serve_close(sv, WEFT_SEC(1)), 0);
-
-    weft_serve_opts_t one = {.this_worker_only = true};
-    assert_int_equal(weft_serve_start(&sv, "127.0.0.1", "0", serve_echo_worker, NULL, &one), 0);
-    assert_int_equal(weft_serve_workers(sv), 1);
-    assert_int_equal(weft_serve_close(sv, 0), 0);
-    assert_int_equal(weft_serve_workers(NULL), -EINVAL);
-    assert_int_equal(weft_serve_addr(NULL, &a), -EINVAL);
-    return 0;
-}
-
-static void test_serve_accepts_on_every_worker_or_on_this_one_only(void **state)
-{
-    (void)state;
-    run_workers(2, serve_main, NULL);
-    assert_int_equal(atomic_load(&served_on[0]) + atomic_load(&served_on[1]), 40);
-}
-
 static void test_run_refuses_a_worker_count_out_of_range(void **state)
 {
     (void)state;
@@ -1008,7 +953,6 @@ int main(void)
         cmocka_unit_test(test_deadlock_with_workers_cancels_main),
         cmocka_unit_test(test_shutdown_unwinds_every_worker),
         cmocka_unit_test(test_stream_opened_on_one_worker_is_used_and_closed_from_another),
-        cmocka_unit_test(test_serve_accepts_on_every_worker_or_on_this_one_only),
         cmocka_unit_test(test_run_refuses_a_worker_count_out_of_range),
     };
     return run_suite(tests, NULL, NULL);

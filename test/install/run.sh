@@ -12,6 +12,8 @@
 #                                   TLS, libssl.a are installed)
 #   find_package(weft)              weft::weft and weft::weft_static, run from the
 #                                   build tree and once more after `cmake --install`
+# and examples/echo_server.c with pkg-config weft: it runs until SIGTERM,
+# which must stop it with exit status 0.
 set -eu
 
 if [ $# -ne 2 ]; then
@@ -121,6 +123,30 @@ needs_libweft_so "$out/consumer_cmake_shared" || fail "consumer_cmake_shared doe
 if needs_libweft_so "$out/consumer_cmake_static"; then fail "consumer_cmake_static links libweft.so"; fi
 built="$built consumer_cmake_shared consumer_cmake_static consumer_cmake_shared_installed"
 built="$built consumer_cmake_static_installed"
+
+# The canonical example, which needs nothing but weft.h: built as its
+# header comment says, started, and stopped with SIGTERM (the signal a
+# service manager sends; weft_signal_wait_stop takes it), after which it
+# must exit 0.
+step "examples/echo_server.c with pkg-config weft, stopped by SIGTERM"
+# shellcheck disable=SC2046,SC2086
+$cc $std -o "$out/echo_server" "$src/examples/echo_server.c" $(pkg-config --cflags --libs weft) \
+    || fail "echo_server build"
+"$out/echo_server" 0 >"$tmp/echo.out" 2>&1 &
+echo_pid=$!
+i=0
+while ! grep -q '^echo_server: listening on 127\.0\.0\.1:' "$tmp/echo.out" && [ $i -lt 200 ]; do
+    sleep 0.1
+    i=$((i + 1))
+done
+if ! grep -q '^echo_server: listening on 127\.0\.0\.1:' "$tmp/echo.out"; then
+    kill -KILL "$echo_pid" 2>/dev/null || true
+    cat "$tmp/echo.out" >&2
+    fail "echo_server did not start"
+fi
+kill -TERM "$echo_pid"
+if wait "$echo_pid"; then echo_status=0; else echo_status=$?; fi
+[ "$echo_status" -eq 0 ] || { cat "$tmp/echo.out" >&2; fail "echo_server exited $echo_status after SIGTERM"; }
 
 want="weft $(sed -n 's/^Version: //p' "$pc"): ok"
 status=0
