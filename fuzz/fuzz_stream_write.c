@@ -36,7 +36,7 @@
 
 #define PERIOD 65521u            /* the pattern repeats after this many bytes (a prime) */
 #define MAX_WRITE (1100u * 1024) /* largest single write: past 1 MiB */
-#define MAX_TOTAL (6u << 20)     /* bytes written per input, at most */
+#define MAX_TOTAL (3u << 19)     /* bytes written per input, at most (1.5 MiB) */
 
 static uint8_t pattern[PERIOD + MAX_WRITE];
 
@@ -94,11 +94,12 @@ static int reader(void *arg, void **result)
     for (size_t i = 0;; i++) {
         uint8_t c = op_at(sc, sc->nops ? sc->nops - 1 - i % sc->nops : 0);
         size_t want;
-        switch (c & 3) {
+        switch (c & 7) {
         case 0:
-            want = (size_t)(c >> 2) + 1; /* 1..64 */
+            want = (size_t)(c >> 3) + 1; /* 1..32 */
             break;
         case 1:
+        case 2:
             want = 4096;
             break;
         default:
