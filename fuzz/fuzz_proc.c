@@ -7,7 +7,7 @@
  * to that runtime (weft_call_soon_threadsafe), which runs it as a task
  * while libFuzzer's thread waits. The input: a flags byte, a count of
  * control bytes, the control bytes, then the payload, repeated up to 16
- * times (past 1 MiB in all). A writer task sends it to cat's stdin in
+ * times, or 1024 (past 1 MiB from a 1 KiB payload). A writer task sends it to cat's stdin in
  * chunks chosen by the control bytes (write, writev, drain, flush,
  * yields); the input's task reads cat's stdout with read, read_exactly,
  * read_line (a line longer than the 64 KiB limit: -EMSGSIZE, then
@@ -287,7 +287,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     job_t j = {0};
     j.flags = data[0];
-    j.reps = (data[0] >> 4) + 1;
+    /* 1..16 copies, times 64 with flag 8: past 1 MiB from a 1 KiB payload */
+    j.reps = ((data[0] >> 4) + 1) * (data[0] & 8 ? 64 : 1);
     j.nctl = data[1] < size - 2 ? data[1] : size - 2;
     j.ctl = data + 2;
     j.payload = data + 2 + j.nctl;
