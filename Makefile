@@ -14,8 +14,8 @@
 ##   make bench     build, run build/bench/weft-bench 5 times into build/bench/results.jsonl,
 ##                  draw build/bench/chart.svg (BENCH="spawn switch" picks workloads)
 ##   make soak      build, run the tests labelled soak (test/soak_*.c) in build/
-##   make fuzz      build-fuzz/ with clang (libFuzzer+ASan+UBSan), run each target in fuzz/
-##                  FUZZ_SECONDS (20) seconds from the seeds in fuzz/corpus/
+##   make fuzz      build-fuzz/ with clang (libFuzzer+ASan+UBSan), run each of the eight
+##                  targets in fuzz/ FUZZ_SECONDS (20) seconds from the seeds in fuzz/corpus/
 ##   make format    clang-format -i every C file in include/ src/ test/ bench/ examples/
 ##   make clean     remove build*/
 ##   make deps      install the build/test dependencies (scripts/deps.sh build)

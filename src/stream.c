@@ -644,6 +644,8 @@ static int out_send(weft_stream_t *s, const struct iovec *iov, int cnt)
     }
     for (int i = 0; i < cnt; i++) {
         size_t o = i ? 0 : off;
+        if (iov[i].iov_len <= o)
+            continue; /* an empty piece's base may be NULL: no arithmetic on it */
         int rc = ring_put(s, (const char *)iov[i].iov_base + o, iov[i].iov_len - o);
         if (rc)
             return wfail(s, rc);
