@@ -29,8 +29,7 @@
         (void)state;                                                                               \
         run(name##_main, NULL);                                                                    \
     }                                                                                              \
-    static int name##_main(void *arg __attribute__((unused)),                                      \
-                           void **res __attribute__((unused)))
+    static int name##_main(void *arg __attribute__((unused)), void **res __attribute__((unused)))
 
 /* Spawns fn(arg) on this worker and returns its handle (the caller
  * releases it). */
@@ -91,8 +90,7 @@ static inline int conf_sleep(void *arg, void **res)
 /* Yields I(arg) times, then returns 0 with result arg. */
 static inline int conf_yields(void *arg, void **res)
 {
-    for (intptr_t i = 0; i < I(arg); i++)
-{
+    for (intptr_t i = 0; i < I(arg); i++) {
         int rc = weft_yield();
         if (rc != 0)
             return rc;

@@ -58,7 +58,7 @@ CONF(test_generators__doctest_for_loop)
     weft_gen_t *g = mkgen(count3, NULL);
     intptr_t sum = 0;
     WEFT_GEN_FOREACH(g, v)
-        sum += I(v);
+    sum += I(v);
     assert_int_equal(sum, 6);
     return weft_gen_destroy(g);
 }
@@ -206,7 +206,7 @@ CONF(test_generators__test_throw_after_exhausted)
 {
     weft_gen_t *g = mkgen(count3, NULL);
     WEFT_GEN_FOREACH(g, v)
-        (void)v;
+    (void)v;
     assert_int_equal(weft_gen_throw(g, -EDOM, NULL), -EDOM);
     return weft_gen_destroy(g);
 }
@@ -296,7 +296,7 @@ CONF(test_generators__test_close_exhausted)
 {
     weft_gen_t *g = mkgen(count3, NULL);
     WEFT_GEN_FOREACH(g, v)
-        (void)v;
+    (void)v;
     void *v = P(1);
     assert_int_equal(weft_gen_close_value(g, &v), 0);
     assert_null(v);

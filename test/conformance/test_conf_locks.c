@@ -1300,9 +1300,11 @@ int main(void)
         cmocka_unit_test(test_locks__barrier_test_filling_tasks_cancel_one),
         cmocka_unit_test(test_locks__barrier_test_reset_barrier),
         cmocka_unit_test(test_locks__barrier_test_reset_barrier_while_tasks_waiting),
-        cmocka_unit_test(test_locks__barrier_test_reset_barrier_while_tasks_waiting_and_waiting_again),
+        cmocka_unit_test(
+            test_locks__barrier_test_reset_barrier_while_tasks_waiting_and_waiting_again),
         cmocka_unit_test(test_locks__barrier_test_abort_barrier),
-        cmocka_unit_test(test_locks__barrier_test_abort_barrier_when_tasks_half_draining_half_blocking),
+        cmocka_unit_test(
+            test_locks__barrier_test_abort_barrier_when_tasks_half_draining_half_blocking),
         cmocka_unit_test(test_locks__barrier_test_abort_barrier_when_exception_then_resetting),
     };
     return run_suite(tests, NULL, NULL);

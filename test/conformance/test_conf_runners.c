@@ -83,8 +83,7 @@ static int hanging(void *arg, void **res)
     (void)arg;
     (void)res;
     int rc = weft_sleep(WEFT_FOREVER);
-    if (rc == -ECANCELED &&
-        weft_task_cancel_reason(weft_current(), NULL) == WEFT_CANCEL_SHUTDOWN) {
+    if (rc == -ECANCELED && weft_task_cancel_reason(weft_current(), NULL) == WEFT_CANCEL_SHUTDOWN) {
         weft_uncancel();
         weft_yield(); /* the clean-up may still wait */
         hang_seen = 1;

@@ -549,7 +549,8 @@ int main(void)
         cmocka_unit_test(test_timeouts__test_timeout_outside_task),
         cmocka_unit_test(test_timeouts__test_timeout_taskgroup),
         cmocka_unit_test(test_waitfor__test_wait_for_timeout_less_then_0_or_0_future_done),
-        cmocka_unit_test(test_waitfor__test_wait_for_timeout_less_then_0_or_0_coroutine_do_not_started),
+        cmocka_unit_test(
+            test_waitfor__test_wait_for_timeout_less_then_0_or_0_coroutine_do_not_started),
         cmocka_unit_test(test_waitfor__test_wait_for_timeout_less_then_0_or_0),
         cmocka_unit_test(test_waitfor__test_wait_for),
         cmocka_unit_test(test_waitfor__test_wait_for_blocking),
