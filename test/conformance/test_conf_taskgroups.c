@@ -158,6 +158,40 @@ CONF(test_taskgroups__test_taskgroup_07)
     return 0;
 }
 
+/* The owner is cancelled; its children fail while unwinding: wait
+ * returns the children's error, not -ECANCELED (asyncio raises their
+ * ExceptionGroup). */
+static int fail_when_cancelled(void *arg, void **res)
+{
+    (void)arg;
+    (void)res;
+    weft_sleep(WEFT_FOREVER);
+    return -EDOM;
+}
+
+static int group_of_failing_unwinders(void *arg, void **res)
+{
+    (void)arg;
+    (void)res;
+    weft_group_t *g = mkg();
+    for (int i = 0; i < 5; i++)
+        gspawn(g, fail_when_cancelled, NULL);
+    weft_sleep(WEFT_SEC(60));
+    int rc = weft_group_wait(g);
+    assert_int_equal(weft_group_destroy(g), 0);
+    return rc;
+}
+
+CONF(test_taskgroups__test_taskgroup_08)
+{
+    weft_task_t *r = conf_spawn(group_of_failing_unwinders, NULL);
+    settle();
+    assert_false(weft_task_done(r));
+    weft_cancel(r);
+    conf_finish(r, -EDOM);
+    return 0;
+}
+
 /* The body fails after spawning (here: gives up on the group): the
  * children are cancelled (test_taskgroup_09 / _10's ZeroDivisionError in
  * the body, in C a weft_group_cancel before the wait). */
@@ -445,6 +479,7 @@ int main(void)
         cmocka_unit_test(test_taskgroups__test_cancel_children_on_child_error_body),
         cmocka_unit_test(test_taskgroups__test_cancellation),
         cmocka_unit_test(test_taskgroups__test_taskgroup_07),
+        cmocka_unit_test(test_taskgroups__test_taskgroup_08),
         cmocka_unit_test(test_taskgroups__test_taskgroup_09),
         cmocka_unit_test(test_taskgroups__test_taskgroup_10),
         cmocka_unit_test(test_taskgroups__test_taskgroup_17),
