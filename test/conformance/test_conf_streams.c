@@ -202,7 +202,7 @@ CONF(test_streams__test_readline_nolimit_nowait)
     feed(peer, "line1\nline2\nline3\n");
     const char *line;
     for (int i = 1; i <= 3; i++) {
-        char want[8];
+        char want[16];
         snprintf(want, sizeof want, "line%d\n", i);
         assert_int_equal(weft_stream_read_line(s, &line), 6);
         assert_memory_equal(line, want, 6);
