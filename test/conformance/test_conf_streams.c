@@ -202,8 +202,8 @@ CONF(test_streams__test_readline_nolimit_nowait)
     feed(peer, "line1\nline2\nline3\n");
     const char *line;
     for (int i = 1; i <= 3; i++) {
-        char want[16];
-        snprintf(want, sizeof want, "line%d\n", i);
+        char want[] = "lineN\n";
+        want[4] = (char)('0' + i);
         assert_int_equal(weft_stream_read_line(s, &line), 6);
         assert_memory_equal(line, want, 6);
     }

@@ -51,9 +51,10 @@ CONF(test_timeouts__test_nested_timeouts)
     return 0;
 }
 
-/* An inner scope never extends an outer one; only the outer reports the
- * time-out (test_nested_timeouts_loop_busy's rule). */
-CONF(test_timeouts__test_nested_timeouts_loop_busy)
+/* An inner scope never extends an outer one: the outer's deadline stops
+ * the wait, and only the outer reports the time-out (asyncio reports it
+ * through both). */
+CONF(test_timeouts__test_nested_timeouts_concurrent)
 {
     weft_deadline_t outer, inner;
     assert_int_equal(weft_deadline_push(&outer, WEFT_MSEC(2)), 0);
@@ -64,7 +65,23 @@ CONF(test_timeouts__test_nested_timeouts_loop_busy)
     return 0;
 }
 
-/* Each task's scopes are its own. */
+/* The inner scope expires and is popped; the outer one then stops the
+ * next wait. */
+CONF(test_timeouts__test_nested_timeouts_loop_busy)
+{
+    weft_deadline_t outer, inner;
+    int64_t t0 = weft_now();
+    assert_int_equal(weft_deadline_push(&outer, WEFT_MSEC(20)), 0);
+    assert_int_equal(weft_deadline_push(&inner, WEFT_MSEC(1)), 0);
+    assert_int_equal(weft_sleep(WEFT_SEC(60)), -ETIMEDOUT);
+    assert_int_equal(weft_deadline_pop(&inner), -ETIMEDOUT);
+    assert_int_equal(weft_sleep(WEFT_SEC(60)), -ETIMEDOUT);
+    assert_int_equal(weft_deadline_pop(&outer), -ETIMEDOUT);
+    assert_true(weft_now() - t0 < WEFT_SEC(30));
+    return 0;
+}
+
+/* Each task's scopes are its own (two tasks, each nesting its own). */
 static int scoped_sleep(void *arg, void **res)
 {
     (void)res;
@@ -75,7 +92,7 @@ static int scoped_sleep(void *arg, void **res)
     return rc ? rc : prc;
 }
 
-CONF(test_timeouts__test_nested_timeouts_concurrent)
+CONF(test_timeouts__test_nested_timeouts_concurrent_tasks)
 {
     weft_task_t *a = conf_spawn(scoped_sleep, P(2)), *b = conf_spawn(scoped_sleep, P(60000));
     conf_finish(a, -ETIMEDOUT);
@@ -212,7 +229,7 @@ CONF(test_timeouts__test_outer_task_is_not_cancelled)
 /* Deliberate difference: in a timed-out scope every later suspending
  * call also returns -ETIMEDOUT (asyncio raises once, at the await that
  * was cancelled, then the body goes on unhindered until the exit). */
-CONF(test_timeouts__test_timeout_body_sees_etimedout_until_exit)
+CONF(test_timeouts__test_waiter_cancelled_body_sees_etimedout)
 {
     weft_deadline_t d;
     assert_int_equal(weft_deadline_push(&d, WEFT_MSEC(1)), 0);
@@ -250,8 +267,8 @@ CONF(test_timeouts__test_reschedule_later)
     return 0;
 }
 
-/* reschedule of a scope that is not open is an error (RuntimeError). */
-CONF(test_timeouts__test_reschedule_not_entered)
+/* reschedule of a scope never entered is an error (RuntimeError). */
+CONF(test_timeouts__test_timeout_not_entered)
 {
     weft_deadline_t d;
     memset(&d, 0, sizeof d);
@@ -259,8 +276,8 @@ CONF(test_timeouts__test_reschedule_not_entered)
     return 0;
 }
 
-/* Entering the same scope twice is refused (RuntimeError). */
-CONF(test_timeouts__test_double_enter)
+/* Entering an open scope again is refused (RuntimeError). */
+CONF(test_timeouts__test_timeout_already_entered)
 {
     weft_deadline_t d;
     assert_int_equal(weft_deadline_push(&d, WEFT_SEC(60)), 0);
@@ -269,13 +286,67 @@ CONF(test_timeouts__test_double_enter)
     return 0;
 }
 
-/* Leaving a scope that is not the innermost open one is refused. */
-CONF(test_timeouts__test_double_exit)
+/* Deliberate difference: a scope that has been popped is a plain struct
+ * again and may be pushed anew (asyncio refuses to enter a Timeout
+ * twice). */
+CONF(test_timeouts__test_timeout_double_enter)
 {
     weft_deadline_t d;
     assert_int_equal(weft_deadline_push(&d, WEFT_SEC(60)), 0);
     assert_int_equal(weft_deadline_pop(&d), 0);
+    assert_int_equal(weft_deadline_push(&d, WEFT_SEC(60)), 0);
+    assert_int_equal(weft_deadline_pop(&d), 0);
+    return 0;
+}
+
+/* A finished scope can no longer be rescheduled, nor popped again. */
+CONF(test_timeouts__test_timeout_finished)
+{
+    weft_deadline_t d;
+    assert_int_equal(weft_deadline_push(&d, WEFT_SEC(60)), 0);
+    assert_int_equal(weft_deadline_pop(&d), 0);
+    assert_int_equal(weft_deadline_reschedule(&d, WEFT_FOREVER), -EINVAL);
     assert_int_equal(weft_deadline_pop(&d), -EINVAL);
+    return 0;
+}
+
+/* An expired, popped scope can no longer be rescheduled. */
+CONF(test_timeouts__test_timeout_expired)
+{
+    weft_deadline_t d;
+    assert_int_equal(weft_deadline_push(&d, 0), 0);
+    assert_int_equal(weft_yield(), -ETIMEDOUT);
+    assert_int_equal(weft_deadline_pop(&d), -ETIMEDOUT);
+    assert_int_equal(weft_deadline_reschedule(&d, weft_now() + WEFT_SEC(1)), -EINVAL);
+    return 0;
+}
+
+/* After a cancellation caught and cleared, a clean-up under timeout(0)
+ * times out. */
+CONF(test_timeouts__test_timeout_after_cancellation)
+{
+    weft_deadline_t d;
+    weft_cancel(weft_current());
+    assert_int_equal(weft_sleep(WEFT_SEC(1)), -ECANCELED);
+    assert_int_equal(weft_uncancel(), 1);
+    assert_int_equal(weft_deadline_push(&d, 0), 0);
+    assert_int_equal(weft_sleep(WEFT_SEC(1)), -ETIMEDOUT);
+    assert_int_equal(weft_deadline_pop(&d), -ETIMEDOUT);
+    return 0;
+}
+
+/* ... and a cancellation inside that clean-up's scope is a cancellation. */
+CONF(test_timeouts__test_cancel_in_timeout_after_cancellation)
+{
+    weft_deadline_t d;
+    weft_cancel(weft_current());
+    assert_int_equal(weft_sleep(WEFT_SEC(1)), -ECANCELED);
+    weft_uncancel();
+    assert_int_equal(weft_deadline_push(&d, WEFT_SEC(1)), 0);
+    weft_cancel(weft_current());
+    assert_int_equal(weft_sleep(WEFT_SEC(2)), -ECANCELED);
+    assert_int_equal(weft_deadline_pop(&d), 0);
+    weft_uncancel();
     return 0;
 }
 
@@ -292,7 +363,7 @@ CONF(test_timeouts__test_repr_active)
 }
 
 /* A scope outside a task is a misuse. */
-static void test_timeouts__test_timeout_outside_task(void **state)
+static void test_timeouts__test_timeout_without_task(void **state)
 {
     (void)state;
     weft_deadline_t d;
@@ -527,8 +598,9 @@ int main(void)
         cmocka_unit_test(test_timeouts__test_timeout_basic),
         cmocka_unit_test(test_timeouts__test_timeout_at_basic),
         cmocka_unit_test(test_timeouts__test_nested_timeouts),
-        cmocka_unit_test(test_timeouts__test_nested_timeouts_loop_busy),
         cmocka_unit_test(test_timeouts__test_nested_timeouts_concurrent),
+        cmocka_unit_test(test_timeouts__test_nested_timeouts_loop_busy),
+        cmocka_unit_test(test_timeouts__test_nested_timeouts_concurrent_tasks),
         cmocka_unit_test(test_timeouts__test_waiter_cancelled),
         cmocka_unit_test(test_timeouts__test_timeout_not_called),
         cmocka_unit_test(test_timeouts__test_timeout_disabled),
@@ -539,14 +611,18 @@ int main(void)
         cmocka_unit_test(test_timeouts__test_foreign_exception_passed),
         cmocka_unit_test(test_timeouts__test_foreign_cancel_doesnt_timeout_if_not_expired),
         cmocka_unit_test(test_timeouts__test_outer_task_is_not_cancelled),
-        cmocka_unit_test(test_timeouts__test_timeout_body_sees_etimedout_until_exit),
+        cmocka_unit_test(test_timeouts__test_waiter_cancelled_body_sees_etimedout),
         cmocka_unit_test(test_timeouts__test_reschedule),
         cmocka_unit_test(test_timeouts__test_reschedule_later),
-        cmocka_unit_test(test_timeouts__test_reschedule_not_entered),
-        cmocka_unit_test(test_timeouts__test_double_enter),
-        cmocka_unit_test(test_timeouts__test_double_exit),
+        cmocka_unit_test(test_timeouts__test_timeout_not_entered),
+        cmocka_unit_test(test_timeouts__test_timeout_already_entered),
+        cmocka_unit_test(test_timeouts__test_timeout_double_enter),
+        cmocka_unit_test(test_timeouts__test_timeout_finished),
+        cmocka_unit_test(test_timeouts__test_timeout_expired),
+        cmocka_unit_test(test_timeouts__test_timeout_after_cancellation),
+        cmocka_unit_test(test_timeouts__test_cancel_in_timeout_after_cancellation),
         cmocka_unit_test(test_timeouts__test_repr_active),
-        cmocka_unit_test(test_timeouts__test_timeout_outside_task),
+        cmocka_unit_test(test_timeouts__test_timeout_without_task),
         cmocka_unit_test(test_timeouts__test_timeout_taskgroup),
         cmocka_unit_test(test_waitfor__test_wait_for_timeout_less_then_0_or_0_future_done),
         cmocka_unit_test(
