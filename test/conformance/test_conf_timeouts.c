@@ -447,7 +447,7 @@ CONF(test_waitfor__test_wait_for)
 }
 
 /* A task done in time: its result. */
-CONF(test_waitfor__test_wait_for_blocking)
+CONF(test_waitfor__test_wait_for_race_condition)
 {
     weft_task_t *t = conf_spawn(conf_yields, P(9));
     void *r;
@@ -458,7 +458,7 @@ CONF(test_waitfor__test_wait_for_blocking)
 }
 
 /* timeout None: no limit. */
-CONF(test_waitfor__test_wait_for_timeout_none)
+CONF(test_waitfor__test_wait_for_blocking)
 {
     weft_task_t *t = conf_spawn(conf_sleep, P(2));
     assert_int_equal(weft_wait_for(t, WEFT_FOREVER, NULL), 0);
@@ -537,8 +537,9 @@ CONF(test_waitfor__test_wait_for_reraises_exception_during_cancellation)
     return 0;
 }
 
-/* A task that ignores the time-out's cancellation and goes on: wait_for
- * waits for it and returns what it returns. */
+/* A task that ignores the time-out's cancellation and goes on (the
+ * SlowTask): wait_for waits for it, and returns what it returns, since
+ * it did not end cancelled. */
 static int ignore_cancel(void *arg, void **res)
 {
     (void)arg;
@@ -549,7 +550,7 @@ static int ignore_cancel(void *arg, void **res)
     return 0;
 }
 
-CONF(test_waitfor__test_wait_for_self_cancellation)
+CONF(test_waitfor__test_asyncio_wait_for_timeout)
 {
     weft_task_t *t = conf_spawn(ignore_cancel, NULL);
     void *r = NULL;
@@ -579,9 +580,10 @@ CONF(test_waitfor__test_cancel_wait_for)
     return 0;
 }
 
-/* Cancelling the waiter while the inner task would finish anyway: the
- * inner task's outcome is returned (test_wait_for_cancel_suppressed). */
-CONF(test_waitfor__test_wait_for_cancel_suppressed)
+/* Cancelling the waiter while the inner task finishes anyway (the
+ * SlowTask): the inner task has ended when wait_for returns, and its own
+ * outcome is returned. */
+CONF(test_waitfor__test_asyncio_wait_for_cancelled)
 {
     weft_task_t *inner = conf_spawn(finish_anyway, NULL);
     weft_task_t *outer = conf_spawn(wait_for_forever, inner);
@@ -589,6 +591,64 @@ CONF(test_waitfor__test_wait_for_cancel_suppressed)
     weft_cancel(outer);
     assert_int_equal(I(conf_finish(outer, 0)), 11);
     conf_finish(inner, 0);
+    return 0;
+}
+
+/* Cancelling the task in a wait_for without a timeout cancels the
+ * awaited task too (Python issue #23219). */
+static int wait_for_none(void *arg, void **res)
+{
+    return weft_wait_for(arg, WEFT_FOREVER, res);
+}
+
+CONF(test_waitfor__test_cancel_blocking_wait_for)
+{
+    weft_task_t *inner = conf_spawn(conf_sleep, P(0));
+    weft_task_t *outer = conf_spawn(wait_for_none, inner);
+    settle();
+    weft_cancel(outer);
+    conf_finish(outer, -ECANCELED);
+    conf_finish(inner, -ECANCELED);
+    return 0;
+}
+
+/* wait_for(shield(task), 0): the shield is cancelled at once, the task
+ * goes on and finishes. */
+CONF(test_waitfor__shield_test_zero_timeout)
+{
+    weft_task_t *task = conf_spawn(conf_sleep, P(2)), *sh;
+    assert_int_equal(weft_shield(&sh, task), 0);
+    assert_int_equal(weft_wait_for(sh, 0, NULL), -ETIMEDOUT);
+    assert_true(weft_task_cancelled(sh));
+    assert_false(weft_task_done(task));
+    assert_false(weft_task_cancelled(task));
+    weft_task_release(sh);
+    assert_int_equal(I(conf_finish(task, 0)), 2);
+    return 0;
+}
+
+/* wait_for(shield(task), None): runs to completion. */
+CONF(test_waitfor__shield_test_none_timeout)
+{
+    weft_task_t *task = conf_spawn(conf_sleep, P(1)), *sh;
+    assert_int_equal(weft_shield(&sh, task), 0);
+    void *r = NULL;
+    assert_int_equal(weft_wait_for(sh, WEFT_FOREVER, &r), 0);
+    assert_int_equal(I(r), 1);
+    weft_task_release(sh);
+    conf_finish(task, 0);
+    return 0;
+}
+
+/* wait_for(shield(task), short): time-out, the task goes on. */
+CONF(test_waitfor__shield_test_shielded_timeout)
+{
+    weft_task_t *task = conf_spawn(conf_sleep, P(20)), *sh;
+    assert_int_equal(weft_shield(&sh, task), 0);
+    assert_int_equal(weft_wait_for(sh, WEFT_MSEC(1), NULL), -ETIMEDOUT);
+    weft_task_release(sh);
+    assert_false(weft_task_done(task));
+    assert_int_equal(I(conf_finish(task, 0)), 20);
     return 0;
 }
 
@@ -629,15 +689,19 @@ int main(void)
             test_waitfor__test_wait_for_timeout_less_then_0_or_0_coroutine_do_not_started),
         cmocka_unit_test(test_waitfor__test_wait_for_timeout_less_then_0_or_0),
         cmocka_unit_test(test_waitfor__test_wait_for),
+        cmocka_unit_test(test_waitfor__test_wait_for_race_condition),
         cmocka_unit_test(test_waitfor__test_wait_for_blocking),
-        cmocka_unit_test(test_waitfor__test_wait_for_timeout_none),
         cmocka_unit_test(test_waitfor__test_wait_for_cancellation_race_condition),
         cmocka_unit_test(test_waitfor__test_wait_for_waits_for_task_cancellation),
         cmocka_unit_test(test_waitfor__test_wait_for_waits_for_task_cancellation_w_timeout_0),
         cmocka_unit_test(test_waitfor__test_wait_for_reraises_exception_during_cancellation),
-        cmocka_unit_test(test_waitfor__test_wait_for_self_cancellation),
+        cmocka_unit_test(test_waitfor__test_asyncio_wait_for_timeout),
         cmocka_unit_test(test_waitfor__test_cancel_wait_for),
-        cmocka_unit_test(test_waitfor__test_wait_for_cancel_suppressed),
+        cmocka_unit_test(test_waitfor__test_asyncio_wait_for_cancelled),
+        cmocka_unit_test(test_waitfor__test_cancel_blocking_wait_for),
+        cmocka_unit_test(test_waitfor__shield_test_zero_timeout),
+        cmocka_unit_test(test_waitfor__shield_test_none_timeout),
+        cmocka_unit_test(test_waitfor__shield_test_shielded_timeout),
     };
     return run_suite(tests, NULL, NULL);
 }
