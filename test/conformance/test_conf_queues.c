@@ -225,26 +225,26 @@ CONF(test_queues__test_nonblocking_get_exception)
     return weft_queue_destroy(q);
 }
 
-/* A getter cancelled while waiting takes nothing; the item put later
- * stays for the next getter. */
-CONF(test_queues__test_get_cancelled)
+/* Of two waiting getters the first is cancelled: it takes nothing, and
+ * the item put afterwards goes to the second. */
+CONF(test_queues__test_get_cancelled_race)
 {
     weft_queue_t *q = mkq(WEFT_QUEUE_FIFO, 0);
     conf_log_t log = {0};
-    qa_t a = {q, &log, 0};
-    weft_task_t *t = conf_spawn(getter, &a);
+    qa_t a = {q, &log, 0}, b = {q, &log, 0};
+    weft_task_t *t1 = conf_spawn(getter, &a), *t2 = conf_spawn(getter, &b);
     settle();
-    weft_cancel(t);
-    conf_finish(t, -ECANCELED);
+    weft_cancel(t1);
+    conf_finish(t1, -ECANCELED);
     weft_queue_try_put(q, P(1));
-    assert_int_equal(weft_queue_size(q), 1);
-    assert_int_equal(I(get_now(q)), 1);
+    assert_int_equal(I(conf_finish(t2, 0)), 1);
+    assert_int_equal(weft_queue_size(q), 0);
     return weft_queue_destroy(q);
 }
 
-/* A getter in a timeout scope times out and takes nothing (the timeout
- * half of test_get_cancelled, asyncio.wait_for(q.get(), ...)). */
-CONF(test_queues__test_get_cancelled_timeout)
+/* A getter in a timeout scope times out, takes nothing and leaves no
+ * getter behind (asyncio.wait_for(q.get(), 0.1)). */
+CONF(test_queues__test_cancelled_getters_not_being_held_in_self_getters)
 {
     weft_queue_t *q = mkq(WEFT_QUEUE_FIFO, 0);
     weft_deadline_t d;
@@ -259,7 +259,7 @@ CONF(test_queues__test_get_cancelled_timeout)
 
 /* Two getters; an item is handed to the first, which is cancelled before
  * it runs: the item goes to the second, nothing is lost. */
-CONF(test_queues__test_get_cancelled_race)
+CONF(test_queues__test_get_cancel_drop_one_pending_reader)
 {
     weft_queue_t *q = mkq(WEFT_QUEUE_FIFO, 0);
     conf_log_t log = {0};
@@ -317,7 +317,7 @@ CONF(test_queues__test_why_are_getters_waiting)
 
 /* Cancelled getters leave the queue: after they are gone, one put and
  * one get work as on a fresh queue, and destroy does not find waiters. */
-CONF(test_queues__test_cancelled_getters_not_being_held_in_self_getters)
+CONF(test_queues__test_cancelled_getters_not_being_held_in_self_getters_cancel)
 {
     weft_queue_t *q = mkq(WEFT_QUEUE_FIFO, 0);
     conf_log_t log = {0};
@@ -382,8 +382,9 @@ CONF(test_queues__test_nonblocking_put_exception)
     return weft_queue_destroy(q);
 }
 
-/* A putter cancelled while waiting stores nothing. */
-CONF(test_queues__test_put_cancelled)
+/* A putter cancelled while waiting stores nothing; a new put of the same
+ * item then works. */
+CONF(test_queues__test_put_cancel_drop)
 {
     weft_queue_t *q = mkq(WEFT_QUEUE_FIFO, 1);
     weft_queue_try_put(q, P(1));
@@ -398,8 +399,8 @@ CONF(test_queues__test_put_cancelled)
 }
 
 /* Room made for a putter cancelled before it runs goes to the next
- * putter. */
-CONF(test_queues__test_put_cancelled_race)
+ * putter; the cancelled one gets -ECANCELED and stored nothing. */
+CONF(test_queues__test_cancelled_put_silence_value_error_exception)
 {
     weft_queue_t *q = mkq(WEFT_QUEUE_FIFO, 1);
     weft_queue_try_put(q, P(1));
@@ -537,9 +538,10 @@ CONF(test_queues__test_join_empty_queue)
     return weft_queue_destroy(q);
 }
 
-/* shutdown of an empty queue: put and get fail (QueueShutDown: -EPIPE),
- * a waiting getter is woken with it. */
-CONF(test_queues__test_shutdown_empty)
+/* Deliberate difference: a getter waiting on an empty queue that is
+ * shut down is woken with -EPIPE (asyncio 3.13 leaves it waiting, for
+ * an item no one can put any more). */
+CONF(test_queues__test_shutdown_getters_deque)
 {
     weft_queue_t *q = mkq(WEFT_QUEUE_FIFO, 0);
     conf_log_t log = {0};
@@ -548,6 +550,14 @@ CONF(test_queues__test_shutdown_empty)
     settle();
     assert_int_equal(weft_queue_shutdown(q, false, NULL), 0);
     conf_finish(t, -EPIPE);
+    return weft_queue_destroy(q);
+}
+
+/* shutdown of an empty queue: put and get fail (QueueShutDown: -EPIPE). */
+CONF(test_queues__test_shutdown_empty)
+{
+    weft_queue_t *q = mkq(WEFT_QUEUE_FIFO, 0);
+    assert_int_equal(weft_queue_shutdown(q, false, NULL), 0);
     void *it;
     assert_int_equal(weft_queue_put(q, P(1)), -EPIPE);
     assert_int_equal(weft_queue_try_put(q, P(1)), -EPIPE);
@@ -590,13 +600,52 @@ CONF(test_queues__test_shutdown_immediate)
     assert_int_equal(drops, 2);
     void *it;
     assert_int_equal(weft_queue_get(q, &it), -EPIPE);
+    return weft_queue_destroy(q);
+}
+
+/* Every call after an immediate shutdown. Deliberate difference: join
+ * returns 0 (the dropped items count as done) and task_done has nothing
+ * to mark, where asyncio 3.13 raises QueueShutDown from both. */
+CONF(test_queues__test_shutdown_immediate_all_methods_in_one_task)
+{
+    weft_queue_t *q = mkq(WEFT_QUEUE_FIFO, 0);
+    void *it;
+    assert_int_equal(weft_queue_put(q, P(1)), 0);
+    weft_queue_try_put(q, P(2));
+    weft_queue_shutdown(q, true, NULL);
+    assert_int_equal(weft_queue_put(q, P(3)), -EPIPE);
+    assert_int_equal(weft_queue_try_put(q, P(4)), -EPIPE);
+    assert_int_equal(weft_queue_get(q, &it), -EPIPE);
+    assert_int_equal(weft_queue_try_get(q, &it), -EPIPE);
+    assert_int_equal(weft_queue_task_done(q), -EOVERFLOW);
     assert_int_equal(weft_queue_join(q), 0);
     return weft_queue_destroy(q);
 }
 
+/* Every call after a plain shutdown: puts fail, gets drain, task_done and
+ * join work, then gets fail. */
+CONF(test_queues__test_shutdown_all_methods_in_one_task)
+{
+    weft_queue_t *q = mkq(WEFT_QUEUE_FIFO, 0);
+    void *it;
+    assert_int_equal(weft_queue_put(q, P(1)), 0);
+    weft_queue_try_put(q, P(2));
+    weft_queue_shutdown(q, false, NULL);
+    assert_int_equal(weft_queue_put(q, P(3)), -EPIPE);
+    assert_int_equal(weft_queue_try_put(q, P(4)), -EPIPE);
+    assert_int_equal(weft_queue_get(q, &it), 0);
+    assert_int_equal(weft_queue_task_done(q), 0);
+    assert_int_equal(weft_queue_try_get(q, &it), 0);
+    assert_int_equal(weft_queue_task_done(q), 0);
+    assert_int_equal(weft_queue_join(q), 0);
+    assert_int_equal(weft_queue_get(q, &it), -EPIPE);
+    assert_int_equal(weft_queue_try_get(q, &it), -EPIPE);
+    return weft_queue_destroy(q);
+}
+
 /* Immediate shutdown with an item taken but not done: join still waits
- * for that one. */
-CONF(test_queues__test_shutdown_immediate_with_unfinished)
+ * for that one (asyncio 3.13's join raises QueueShutDown instead). */
+CONF(test_queues__test_shutdown_immediate_put_and_join)
 {
     weft_queue_t *q = mkq(WEFT_QUEUE_FIFO, 0);
     weft_deadline_t d;
@@ -613,7 +662,7 @@ CONF(test_queues__test_shutdown_immediate_with_unfinished)
 }
 
 /* shutdown wakes a putter waiting on a full queue with -EPIPE. */
-CONF(test_queues__test_shutdown_putter)
+CONF(test_queues__test_shutdown_putters_deque)
 {
     weft_queue_t *q = mkq(WEFT_QUEUE_FIFO, 1);
     weft_queue_try_put(q, P(1));
@@ -626,8 +675,9 @@ CONF(test_queues__test_shutdown_putter)
     return weft_queue_destroy(q);
 }
 
-/* A second shutdown, immediate, drops what the first left. */
-CONF(test_queues__test_shutdown_repeated_immediate)
+/* From shutdown to immediate shutdown: the second drops what the first
+ * left. */
+CONF(test_queues__test_shutdown_allowed_transitions)
 {
     weft_queue_t *q = mkq(WEFT_QUEUE_FIFO, 0);
     drops = 0;
@@ -655,18 +705,18 @@ int main(void)
         cmocka_unit_test(test_queues__test_blocking_get_wait),
         cmocka_unit_test(test_queues__test_nonblocking_get),
         cmocka_unit_test(test_queues__test_nonblocking_get_exception),
-        cmocka_unit_test(test_queues__test_get_cancelled),
-        cmocka_unit_test(test_queues__test_get_cancelled_timeout),
         cmocka_unit_test(test_queues__test_get_cancelled_race),
+        cmocka_unit_test(test_queues__test_cancelled_getters_not_being_held_in_self_getters),
+        cmocka_unit_test(test_queues__test_get_cancel_drop_one_pending_reader),
         cmocka_unit_test(test_queues__test_get_with_waiting_putters),
         cmocka_unit_test(test_queues__test_why_are_getters_waiting),
-        cmocka_unit_test(test_queues__test_cancelled_getters_not_being_held_in_self_getters),
+        cmocka_unit_test(test_queues__test_cancelled_getters_not_being_held_in_self_getters_cancel),
         cmocka_unit_test(test_queues__test_blocking_put),
         cmocka_unit_test(test_queues__test_blocking_put_wait),
         cmocka_unit_test(test_queues__test_nonblocking_put),
         cmocka_unit_test(test_queues__test_nonblocking_put_exception),
-        cmocka_unit_test(test_queues__test_put_cancelled),
-        cmocka_unit_test(test_queues__test_put_cancelled_race),
+        cmocka_unit_test(test_queues__test_put_cancel_drop),
+        cmocka_unit_test(test_queues__test_cancelled_put_silence_value_error_exception),
         cmocka_unit_test(test_queues__test_put_with_waiting_getters),
         cmocka_unit_test(test_queues__test_why_are_putters_waiting),
         cmocka_unit_test(test_queues__test_cancelled_puts_not_being_held_in_self_putters),
@@ -674,12 +724,15 @@ int main(void)
         cmocka_unit_test(test_queues__test_task_done_underflow),
         cmocka_unit_test(test_queues__test_task_done),
         cmocka_unit_test(test_queues__test_join_empty_queue),
+        cmocka_unit_test(test_queues__test_shutdown_getters_deque),
         cmocka_unit_test(test_queues__test_shutdown_empty),
         cmocka_unit_test(test_queues__test_shutdown_nonempty),
         cmocka_unit_test(test_queues__test_shutdown_immediate),
-        cmocka_unit_test(test_queues__test_shutdown_immediate_with_unfinished),
-        cmocka_unit_test(test_queues__test_shutdown_putter),
-        cmocka_unit_test(test_queues__test_shutdown_repeated_immediate),
+        cmocka_unit_test(test_queues__test_shutdown_immediate_all_methods_in_one_task),
+        cmocka_unit_test(test_queues__test_shutdown_all_methods_in_one_task),
+        cmocka_unit_test(test_queues__test_shutdown_immediate_put_and_join),
+        cmocka_unit_test(test_queues__test_shutdown_putters_deque),
+        cmocka_unit_test(test_queues__test_shutdown_allowed_transitions),
     };
     return run_suite(tests, NULL, NULL);
 }
