@@ -99,4 +99,26 @@ static inline int conf_yields(void *arg, void **res)
     return 0;
 }
 
+/* Waits for the event e, then returns 0 with result v: a task that
+ * finishes exactly when the test says so. */
+typedef struct {
+    weft_event_t *e;
+    intptr_t v;
+} conf_gate_t;
+
+static inline int conf_gated(void *arg, void **res)
+{
+    conf_gate_t *g = arg;
+    int rc = weft_event_wait(g->e);
+    *res = P(g->v);
+    return rc;
+}
+
+static inline conf_gate_t conf_gate(intptr_t v)
+{
+    conf_gate_t g = {NULL, v};
+    assert_int_equal(weft_event_create(&g.e), 0);
+    return g;
+}
+
 #endif

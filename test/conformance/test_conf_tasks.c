@@ -656,6 +656,7 @@ CONF(test_tasks__test_wait_with_exception)
 CONF(test_tasks__test_wait_with_timeout)
 {
     weft_task_t *t[2] = {conf_spawn(conf_sleep, P(0)), conf_spawn(conf_yields, P(1))};
+    settle(); /* t[1] has finished, t[0] never will */
     assert_int_equal(weft_wait(t, 2, WEFT_ALL_COMPLETED, WEFT_MSEC(5)), 1);
     assert_false(weft_task_cancelled(t[0]));
     weft_cancel(t[0]);
@@ -731,6 +732,7 @@ CONF(test_tasks__test_as_completed_with_timeout)
     weft_as_completed_t *ac;
     weft_task_t *next;
     weft_deadline_t d;
+    settle(); /* t[0] has finished: the time-out is for t[1] alone */
     assert_int_equal(weft_as_completed_create(&ac, t, 2), 0);
     assert_int_equal(weft_deadline_push(&d, WEFT_MSEC(5)), 0);
     assert_int_equal(weft_as_completed_next(ac, &next), 0);
@@ -845,13 +847,16 @@ CONF(test_tasks__test_shield_cancel_inner)
 /* Cancelling the shield leaves the inner task running. */
 CONF(test_tasks__test_shield_cancel_outer)
 {
-    weft_task_t *inner = conf_spawn(conf_sleep, P(5)), *outer;
+    conf_gate_t g = conf_gate(5);
+    weft_task_t *inner = conf_spawn(conf_gated, &g), *outer;
     assert_int_equal(weft_shield(&outer, inner), 0);
     settle();
     weft_cancel(outer);
     conf_finish(outer, -ECANCELED);
+    assert_false(weft_task_done(inner));
+    weft_event_set(g.e);
     assert_int_equal(I(conf_finish(inner, 0)), 5);
-    return 0;
+    return weft_event_destroy(g.e);
 }
 
 /* wait_for over a shield: the time-out cancels the shield, not the inner

@@ -479,6 +479,7 @@ static int finish_anyway(void *arg, void **res)
 CONF(test_waitfor__test_wait_for_cancellation_race_condition)
 {
     weft_task_t *t = conf_spawn(finish_anyway, NULL);
+    settle(); /* started, and waiting: a task cancelled before it starts never runs */
     void *r = NULL;
     assert_int_equal(weft_wait_for(t, WEFT_MSEC(1), &r), 0);
     assert_int_equal(I(r), 11);
@@ -532,6 +533,7 @@ static int fail_on_cancel(void *arg, void **res)
 CONF(test_waitfor__test_wait_for_reraises_exception_during_cancellation)
 {
     weft_task_t *t = conf_spawn(fail_on_cancel, NULL);
+    settle(); /* started, and waiting: a task cancelled before it starts never runs */
     assert_int_equal(weft_wait_for(t, WEFT_MSEC(1), NULL), -EIO);
     weft_task_release(t);
     return 0;
@@ -553,6 +555,7 @@ static int ignore_cancel(void *arg, void **res)
 CONF(test_waitfor__test_asyncio_wait_for_timeout)
 {
     weft_task_t *t = conf_spawn(ignore_cancel, NULL);
+    settle(); /* started, and waiting: a task cancelled before it starts never runs */
     void *r = NULL;
     assert_int_equal(weft_wait_for(t, WEFT_MSEC(1), &r), 0);
     assert_int_equal(I(r), 3);
@@ -616,15 +619,17 @@ CONF(test_waitfor__test_cancel_blocking_wait_for)
  * goes on and finishes. */
 CONF(test_waitfor__shield_test_zero_timeout)
 {
-    weft_task_t *task = conf_spawn(conf_sleep, P(2)), *sh;
+    conf_gate_t g = conf_gate(2);
+    weft_task_t *task = conf_spawn(conf_gated, &g), *sh;
     assert_int_equal(weft_shield(&sh, task), 0);
     assert_int_equal(weft_wait_for(sh, 0, NULL), -ETIMEDOUT);
     assert_true(weft_task_cancelled(sh));
     assert_false(weft_task_done(task));
     assert_false(weft_task_cancelled(task));
     weft_task_release(sh);
+    weft_event_set(g.e);
     assert_int_equal(I(conf_finish(task, 0)), 2);
-    return 0;
+    return weft_event_destroy(g.e);
 }
 
 /* wait_for(shield(task), None): runs to completion. */
@@ -643,13 +648,16 @@ CONF(test_waitfor__shield_test_none_timeout)
 /* wait_for(shield(task), short): time-out, the task goes on. */
 CONF(test_waitfor__shield_test_shielded_timeout)
 {
-    weft_task_t *task = conf_spawn(conf_sleep, P(20)), *sh;
+    conf_gate_t g = conf_gate(20);
+    weft_task_t *task = conf_spawn(conf_gated, &g), *sh;
     assert_int_equal(weft_shield(&sh, task), 0);
     assert_int_equal(weft_wait_for(sh, WEFT_MSEC(1), NULL), -ETIMEDOUT);
     weft_task_release(sh);
     assert_false(weft_task_done(task));
+    assert_false(weft_task_cancelled(task));
+    weft_event_set(g.e);
     assert_int_equal(I(conf_finish(task, 0)), 20);
-    return 0;
+    return weft_event_destroy(g.e);
 }
 
 int main(void)
