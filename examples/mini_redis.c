@@ -4,7 +4,12 @@
  * parses every complete command the stream has buffered, in place
  * (weft_stream_peek and examples/proto/resp.h), runs them, and sends all
  * the replies with one write. Pipelining clients (redis-benchmark -P 16)
- * thus cost one read and one write per batch, not per command. The
+ * thus cost one read and one write per batch, not per command. A batch
+ * stops once its replies pass OUT_HIGH (64 KiB): the handler sends them
+ * and waits in weft_stream_drain before it runs the next command, so a
+ * client that pipelines and never reads cannot make the server queue a
+ * reply per command (the server's cap on queued output, 1 MiB by
+ * default, stops a handler that forgets). The
  * streams defer their writes (defer_writes): the loop reads every ready
  * connection first and sends all the replies just before it polls, as
  * redis-server does, so the client finds them together. Under load the
@@ -29,6 +34,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +45,11 @@
 #include "proto/resp.h"
 
 #define MAX_COMMAND (1 << 20)
+/* Replies one batch may make before the handler stops running commands
+ * and drains: a client that pipelines requests and never reads the
+ * replies holds about this plus one reply and the stream's high water
+ * of the server's memory, not a reply for every command it sent. */
+#define OUT_HIGH (64 * 1024)
 
 /* ------------------------------------------------------------------------
  * The table: chained hashing, doubling when it holds as many keys as it
@@ -192,11 +203,13 @@ typedef struct out {
     weft_stream_t *s;
     int err;
     size_t len;
+    size_t batch; /* reply bytes made since the handler last drained */
     char buf[16384];
 } out_t;
 
 static void out_add(out_t *o, const void *p, size_t n)
 {
+    o->batch += n;
     if (o->len + n > sizeof o->buf) {
         if (o->len > 0 && o->err == 0)
             o->err = weft_stream_write(o->s, o->buf, o->len);
@@ -512,7 +525,8 @@ static int handle(weft_stream_t *s, void *arg)
                 if (argc > 0)
                     execute(t, &o, argv, argc);
                 used += (size_t)n;
-            } while ((n = resp_parse(data + used, have - used, argv, &argc, &err)) > 0);
+            } while (o.batch < OUT_HIGH &&
+                     (n = resp_parse(data + used, have - used, argv, &argc, &err)) > 0);
             pthread_mutex_unlock(&t->lock);
         }
         if (n < 0) {
@@ -520,8 +534,14 @@ static int handle(weft_stream_t *s, void *arg)
             return 0; /* the server closes the stream after the replies */
         }
         weft_stream_consume(s, used);
+        /* above the high-water mark, the rest of the batch waits until the
+         * client has taken the replies (drain) */
+        bool more = o.batch >= OUT_HIGH;
+        o.batch = 0;
         if (out_flush(&o) < 0 || weft_stream_drain(s) < 0)
             return 0;
+        if (more)
+            continue;
 
         ssize_t got = weft_stream_fill(s);
         if (got == -EMSGSIZE) {

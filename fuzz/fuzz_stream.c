@@ -10,7 +10,8 @@
  * read_exactly, peek, consume, fill, at_eof) until the end of the stream,
  * and checks that every byte it gets is the next byte sent, that each
  * call's status agrees with its contract (a separator found is the first
- * one, -EMSGSIZE only when no separator fits in the limit, end of stream
+ * one, -EMSGSIZE only for a line longer than the limit, which is
+ * dropped through its separator (weft_stream_overrun_consumed), end of stream
  * only after the last byte) and that nothing is lost or repeated.
  */
 #ifndef _GNU_SOURCE
@@ -128,15 +129,26 @@ static bool step(script_t *sc, weft_stream_t *r, uint8_t op, uint8_t arg)
             expect(sc, data, (size_t)n, true);
             return false;
         }
-        c = peek_check(sc, r, &data);
         if (n == -EMSGSIZE) {
-            CHECK(c >= sc->limit);
-            CHECK(memmem(data, sc->limit, sep, seplen) == NULL);
-        } else {
-            CHECK(n == -WEFT_EINCOMPLETE);
-            CHECK(sc->pos + c == sc->npayload);
-            CHECK(memmem(data, c, sep, seplen) == NULL);
+            /* the over-long line was dropped through its separator, or
+             * to the end of the stream: no separator within its first
+             * limit + seplen bytes */
+            size_t d = weft_stream_overrun_consumed(r);
+            const uint8_t *line = sc->payload + sc->pos;
+            CHECK(d <= sc->npayload - sc->pos && d > sc->limit);
+            const uint8_t *first = memmem(line, d, sep, seplen);
+            if (first)
+                CHECK((size_t)(first - line) == d - seplen && d - seplen > sc->limit);
+            else
+                CHECK(sc->pos + d == sc->npayload);
+            sc->pos += d;
+            peek_check(sc, r, &data);
+            return false;
         }
+        c = peek_check(sc, r, &data);
+        CHECK(n == -WEFT_EINCOMPLETE);
+        CHECK(sc->pos + c == sc->npayload);
+        CHECK(memmem(data, c, sep, seplen) == NULL);
         return false;
     }
     case 3: { /* read_exactly, also beyond the limit */

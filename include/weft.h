@@ -1440,10 +1440,13 @@ WEFT_API int weft_getaddrinfo(const char *host, const char *service,
  * object) over TCP, Unix-domain sockets, pipes, ttys, regular files
  * (through the thread pool: see weft_stream_open) or any stream fd.
  *
- * Reading: the stream keeps a buffer of at most `limit` bytes (64 KiB by
- * default). Calls that return a pointer into that buffer (read_until,
+ * Reading: the stream keeps a buffer of about `limit` bytes (64 KiB by
+ * default; read_until may hold a line of limit bytes plus its
+ * separator). Calls that return a pointer into that buffer (read_until,
  * read_line, peek) give data that stays valid until the next call that
- * reads from or closes the stream.
+ * reads from or closes the stream. The stream reads from its fd only
+ * inside a reading call (never on its own), and not at all while its
+ * reading is paused (weft_stream_pause_reading).
  *
  * Writing: weft_stream_write never suspends: what the kernel does not
  * take at once is buffered and sent by the loop as the fd becomes
@@ -1451,6 +1454,10 @@ WEFT_API int weft_getaddrinfo(const char *host, const char *service,
  * is the back-pressure point: it suspends while more than `high_water`
  * bytes are buffered, until at most `low_water` are. A writer that calls
  * drain after its writes keeps memory bounded however slow the reader.
+ * A writer that does not is bounded by `max_pending`, the cap on queued
+ * output, when it is set (weft_server_* sets 1 MiB by default): a write
+ * that finds the cap reached returns -ENOBUFS and queues nothing, and
+ * drain waits until there is room again.
  *
  * Errors: a reset, a broken pipe (SIGPIPE never kills the process: weft
  * sends with MSG_NOSIGNAL, and ignores SIGPIPE while a loop runs if it
@@ -1471,6 +1478,14 @@ typedef struct weft_stream_opts {
     size_t limit;      /* read buffer limit (0: 65536) */
     size_t high_water; /* drain waits above this many buffered bytes (0: 65536) */
     size_t low_water;  /* ... until at most this many are (0: high_water / 4) */
+    /* The cap on queued output (0: none; the server helper's default is
+     * 1 MiB, see weft_server_opts_t). A write or writev made while this
+     * many bytes or more wait to be sent returns -ENOBUFS and queues
+     * nothing; one made below it is taken whole, so at most max_pending
+     * plus one write's bytes are ever queued. high_water must be below
+     * it (0: 65536, or max_pending / 2 when that is less), so drain
+     * waits whenever writes are refused. */
+    size_t max_pending;
     /* Writes wait for the end of the loop turn: every write (and writev)
      * the tasks make during one turn is copied to the stream's buffer and
      * all of it leaves with one send just before the loop next polls,
@@ -1509,33 +1524,59 @@ typedef struct weft_stream_opts {
 WEFT_API int weft_stream_open(weft_stream_t **s, int fd, const weft_stream_opts_t *opts);
 
 /* Reads up to n bytes into buf: what is buffered, else what arrives
- * next. Suspends while nothing is available. Returns the count (> 0), 0
- * at end of stream, or -errno (-ECONNRESET, -ECANCELED, -ETIMEDOUT,
- * -EBUSY, -EINVAL, ...). */
+ * next. Suspends while nothing is available (or reading is paused).
+ * Returns the count (> 0), 0 at end of stream, or -errno (-ECONNRESET,
+ * -ECANCELED, -ETIMEDOUT, -EBUSY, an error set by weft_stream_set_error,
+ * -EINVAL: also for n > SSIZE_MAX, or a buf + n past the end of
+ * memory, ...). */
 WEFT_API ssize_t weft_stream_read(weft_stream_t *s, void *buf, size_t n);
 
 /* Reads exactly n bytes into buf (n may exceed the limit). Suspends.
  * Returns 0 when all n arrived. At end of stream first, returns
  * -WEFT_EINCOMPLETE with the bytes that did arrive in buf; *got (may be
  * NULL) always tells how many bytes were stored in buf, also on
- * cancellation or a deadline (those bytes are consumed). */
+ * cancellation or a deadline (those bytes are consumed). Returns -EINVAL
+ * (nothing read) for a count no buffer can hold: n > SSIZE_MAX, or
+ * buf + n past the end of memory. */
 WEFT_API int weft_stream_read_exactly(weft_stream_t *s, void *buf, size_t n, size_t *got);
 
 /* Reads up to and including the first occurrence of sep (seplen bytes,
  * 1..limit) and consumes it: *data points at the bytes in the stream's
- * buffer (valid until the next read or close). Suspends. Returns the
- * length including sep; -EMSGSIZE if limit bytes arrived without sep
- * (they stay buffered: weft_stream_peek / weft_stream_consume reach
- * them); -WEFT_EINCOMPLETE at end of stream without sep (the partial
- * bytes stay buffered); 0 is never returned; -errno else. */
+ * buffer (valid until the next read or close). The limit counts the
+ * line without its separator: a line of limit bytes plus sep is
+ * returned. Suspends. Returns the length including sep;
+ * -WEFT_EINCOMPLETE at end of stream without sep (the partial bytes stay
+ * buffered); 0 is never returned; -errno else.
+ *
+ * A line longer than the limit is dropped, as asyncio's readline does:
+ * the call reads on, dropping what comes, until sep arrives, then
+ * returns -EMSGSIZE with the whole line consumed, sep included, so the
+ * next call returns the next line; weft_stream_overrun_consumed tells
+ * how many bytes went. Memory stays bounded by the limit however long
+ * the line. Once a line has overrun, the call returns -EMSGSIZE however
+ * its wait ends: at end of stream (the line's bytes are dropped, the next
+ * call reports the end), on an error (which sticks for the next call),
+ * or when it is cancelled or its deadline passes before sep came (both
+ * stick for the next suspending call); then the stream remembers that it
+ * is inside the line, and the next read_until or read_line first drops
+ * the rest of it, through its own sep, without reporting it again.
+ * Other reading calls (read, peek...) see those bytes as they come. */
 WEFT_API ssize_t weft_stream_read_until(weft_stream_t *s, const void *sep, size_t seplen,
                                         const char **data);
 
 /* weft_stream_read_until with sep "\n". */
 WEFT_API ssize_t weft_stream_read_line(weft_stream_t *s, const char **line);
 
+/* asyncio's LimitOverrunError.consumed: how many bytes of the latest
+ * line over the limit weft_stream_read_until / read_line dropped, its
+ * separator included (what went so far, if its separator has not come
+ * yet); 0 if no line overran yet (or s is NULL). The count stays until
+ * the next line overruns. Never suspends. */
+WEFT_API size_t weft_stream_overrun_consumed(const weft_stream_t *s);
+
 /* Points *data at the bytes buffered now, without consuming them.
- * Never suspends. Returns their count (0 if none), or -EINVAL. */
+ * Never suspends. Returns their count (0 if none), -EINVAL, -EBADF, or
+ * the error set by weft_stream_set_error. */
 WEFT_API ssize_t weft_stream_peek(weft_stream_t *s, const char **data);
 
 /* Reads more into the buffer: suspends until at least one more byte
@@ -1548,21 +1589,56 @@ WEFT_API ssize_t weft_stream_fill(weft_stream_t *s);
  * returns). Never suspends. Returns 0 or -EINVAL. */
 WEFT_API int weft_stream_consume(weft_stream_t *s, size_t n);
 
-/* True once the peer ended its side and every buffered byte is consumed. */
-WEFT_API bool weft_stream_at_eof(const weft_stream_t *s);
+/* True once the peer ended its side and every buffered byte is consumed
+ * (false for NULL). Never suspends. An end that came after the last
+ * bytes read counts, whether or not a read has met it yet: with nothing
+ * buffered, and no other call inside the stream, at_eof tries one read
+ * that does not wait (bytes it finds stay buffered for the next read).
+ * Not while reading is paused. A file stream (weft_stream_open) knows
+ * its end only once a read met it. */
+WEFT_API bool weft_stream_at_eof(weft_stream_t *s);
+
+/* Sets err (a negative errno or weft status) as the stream's read
+ * error, as asyncio's StreamReader.set_exception does: every later
+ * reading call (read, read_exactly, read_until, read_line, peek, fill)
+ * returns err, before any buffered bytes; a task waiting in one, for
+ * bytes or for reading to resume, wakes and returns it. For a task that
+ * watches another (a protocol's timer, a supervisor) and must stop its
+ * reader with a reason. Writing is not affected. A later call replaces
+ * the error. Never suspends. Returns 0, -EINVAL (s NULL, err >= 0),
+ * -EBADF (closed). */
+WEFT_API int weft_stream_set_error(weft_stream_t *s, int err);
+
+/* Pauses reading (asyncio's transport.pause_reading), for flow control
+ * of a subprocess's pipe (weft_proc_stdout) or any stream: until
+ * weft_stream_resume_reading, no call reads from the fd. Reading calls
+ * still return what is buffered; one that needs more suspends until
+ * reading resumes (or it is cancelled, its deadline passes, an error is
+ * set, or the stream closes). A writer on the other end (a child) then
+ * blocks once the pipe or socket buffer is full. Pausing a paused stream
+ * does nothing. Never suspends. Returns 0, -EINVAL, -EBADF. */
+WEFT_API int weft_stream_pause_reading(weft_stream_t *s);
+
+/* Resumes reading after weft_stream_pause_reading, waking a reader that
+ * waits for it. Resuming a stream that is not paused does nothing. Never
+ * suspends. Returns 0, -EINVAL, -EBADF. */
+WEFT_API int weft_stream_resume_reading(weft_stream_t *s);
 
 /* Queues n bytes for sending (a copy: buf is the caller's again on
  * return). Never suspends. Returns 0, or the stream's error (-EPIPE,
- * -ECONNRESET, -ESHUTDOWN after weft_stream_shutdown, ...), -ENOMEM,
- * -EINVAL. */
+ * -ECONNRESET, -ESHUTDOWN after weft_stream_shutdown, ...), -ENOBUFS
+ * (max_pending or more bytes are queued already: nothing of buf is
+ * queued; weft_stream_drain waits for room), -ENOMEM, -EINVAL. */
 WEFT_API int weft_stream_write(weft_stream_t *s, const void *buf, size_t n);
 
 /* weft_stream_write of iovcnt buffers in order, in one system call where
- * the kernel takes them. */
+ * the kernel takes them; all of them or none (-ENOBUFS). */
 WEFT_API int weft_stream_writev(weft_stream_t *s, const struct iovec *iov, int iovcnt);
 
 /* If more than high_water bytes are buffered, suspends until at most
- * low_water are. Returns 0, the stream's error, -ECANCELED, -ETIMEDOUT. */
+ * low_water are (high_water is below max_pending, so this also waits
+ * out a write refused with -ENOBUFS). Returns 0, the stream's error,
+ * -ECANCELED, -ETIMEDOUT. */
 WEFT_API int weft_stream_drain(weft_stream_t *s);
 
 /* Suspends until every buffered byte has been handed to the kernel.
@@ -1590,6 +1666,15 @@ WEFT_API int weft_stream_fd(const weft_stream_t *s);
 
 /* Bytes buffered for sending, not yet taken by the kernel. */
 WEFT_API size_t weft_stream_pending(const weft_stream_t *s);
+
+/* asyncio's is_closing: true once the stream is closing or its
+ * connection is lost: weft_stream_close has begun on it (in another
+ * task, flushing), or a read or a send failed (a reset, a broken pipe:
+ * the error sticks). False while it is open and well, also after end of
+ * stream or weft_stream_shutdown (half-closed), and for NULL. After
+ * weft_stream_close or weft_stream_abort has returned, s is freed: do
+ * not ask. Never suspends. */
+WEFT_API bool weft_stream_is_closing(const weft_stream_t *s);
 
 /* Socket options on a stream's socket. Never suspend. Return 0, -EINVAL,
  * -ENOTSOCK, -ENOPROTOOPT (not a TCP socket) or -errno. */
@@ -1685,10 +1770,19 @@ typedef struct weft_server weft_server_t;
  * weft_server_opts_t.group). */
 typedef int (*weft_conn_fn)(weft_stream_t *s, void *arg);
 
+/* The cap on each connection's queued output (weft_stream_opts_t's
+ * max_pending) that a server sets when its options leave it 0. */
+#define WEFT_SERVER_MAX_PENDING ((size_t)1 << 20)
+
 /* Server options. NULL or zeroed: every default. Later versions add
  * fields at the end. */
 typedef struct weft_server_opts {
-    weft_stream_opts_t stream; /* for every accepted stream */
+    /* For every accepted stream. Its max_pending 0 means, for a server,
+     * WEFT_SERVER_MAX_PENDING (1 MiB), or twice high_water when that is
+     * more: a handler that writes without weft_stream_drain gets -ENOBUFS
+     * from a peer that does not read, rather than queueing without bound.
+     * SIZE_MAX: no cap. */
+    weft_stream_opts_t stream;
     /* How weft_server_listen listens (ignored by weft_server_start, whose
      * listener is made already). per_worker sets reuseport by itself. */
     weft_listen_opts_t listen;

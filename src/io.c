@@ -192,6 +192,14 @@ int weft__io_wait(weft__io_t *io, uint32_t events, weft__lk_t *lk)
                       rd ? unpark_reader : unpark_writer, WEFT_FOREVER, lk);
 }
 
+void weft__io_wake(weft__io_t *io, uint32_t events)
+{
+    if (events & WEFT__EV_IN)
+        wake_one(io, &io->reader, 0);
+    if (events & WEFT__EV_OUT)
+        wake_one(io, &io->writer, 0);
+}
+
 void weft__io_want_out(weft__io_t *io, bool on)
 {
     if (io->want_out == on)

@@ -85,6 +85,11 @@ static inline void weft__io_clear(weft__io_t *io, uint32_t events)
  * -ETIMEDOUT, -EBUSY (another task already waits in that direction),
  * -EBADF (closed meanwhile), -WEFT_ENOTASK. */
 int weft__io_wait(weft__io_t *io, uint32_t events, weft__lk_t *lk);
+/* Wakes the task waiting on io for `events` (WEFT__EV_IN: the reader,
+ * WEFT__EV_OUT: the writer), if one waits, as a readiness edge would:
+ * its wait returns 0 and it looks again (an owner whose state changed
+ * under it: an error set from outside). io's lock held. */
+void weft__io_wake(weft__io_t *io, uint32_t events);
 /* The owner has output queued (on) or not (off): while on, on_writable
  * runs on each writable edge and the loop keeps polling the backend, as
  * if a task waited on the fd. */

@@ -117,6 +117,14 @@ static weft_server_t *server_new(weft_conn_fn handler, void *arg, const weft_ser
     srv->arg = arg;
     if (opts)
         srv->opts = *opts;
+    /* a cap on each connection's queued output, unless the caller set
+     * one: a handler that writes without draining cannot be made to
+     * queue without bound by a peer that does not read */
+    weft_stream_opts_t *so = &srv->opts.stream;
+    if (!so->max_pending)
+        so->max_pending = so->high_water < WEFT_SERVER_MAX_PENDING / 2 ? WEFT_SERVER_MAX_PENDING
+                          : so->high_water > SIZE_MAX / 2                ? SIZE_MAX
+                                                                          : 2 * so->high_water;
     srv->nparts = nparts;
     srv->refs = 1;
     for (int i = 0; i < nparts; i++) {

@@ -73,9 +73,16 @@ struct weft_stream {
     char *obuf;
     size_t ocap, ohead, olen;
     size_t high, low;
+    size_t max_pending; /* a write finding this many bytes queued is refused (SIZE_MAX: no cap) */
+    size_t dropped;     /* bytes of the latest over-long line dropped (overrun_consumed) */
     int rerr, werr; /* sticky errors, 0 if none */
+    int xerr;       /* set from outside (weft_stream_set_error): every read returns it */
     bool sock, eof, wshut;
+    bool skip;    /* inside an over-long line: read_until drops up to its separator first */
+    bool paused;  /* weft_stream_pause_reading: no read from the fd */
+    bool closing; /* weft_stream_close has begun */
     bool defer;                  /* defer_writes: writes wait for the turn's end */
+    weft_task_t *pwait;          /* the reader parked while reading is paused */
     const weft__transport_t *tr; /* NULL: the fd's own read and send */
     void *tctx;
     /* the guard of the call that holds the lock while it is inside its
@@ -133,9 +140,12 @@ int weft__stream_open(weft_stream_t **out, int fd, const weft_stream_opts_t *opt
     if (fd < 0)
         return -EINVAL;
     size_t limit = opts && opts->limit ? opts->limit : 65536;
+    size_t cap = opts && opts->max_pending ? opts->max_pending : SIZE_MAX;
     size_t high = opts && opts->high_water ? opts->high_water : 65536;
+    if (!(opts && opts->high_water) && high >= cap)
+        high = cap / 2; /* drain must wait whenever writes are refused */
     size_t low = opts && opts->low_water ? opts->low_water : high / 4;
-    if (!out || low > high) {
+    if (!out || low > high || (cap != SIZE_MAX && high >= cap)) {
         rc = -EINVAL;
         goto fail;
     }
@@ -177,6 +187,7 @@ int weft__stream_open(weft_stream_t **out, int fd, const weft_stream_opts_t *opt
     s->limit = limit;
     s->high = high;
     s->low = low;
+    s->max_pending = cap;
     s->sock = sock;
     s->defer = opts && opts->defer_writes;
     s->held.send = held_send;
@@ -192,7 +203,7 @@ int weft_stream_open(weft_stream_t **s, int fd, const weft_stream_opts_t *opts)
     return weft__stream_open(s, fd, opts, 0);
 }
 
-/* ---- reading ---- */
+/* ---- the read buffer ---- */
 
 static int ready_wait(weft_stream_t *s, uint32_t events, weft__lk_t *lk);
 
@@ -214,14 +225,14 @@ static size_t take(weft_stream_t *s, char *p, size_t n)
     return m;
 }
 
-/* Makes free room at the end of rbuf: 0, -ENOMEM, or -EMSGSIZE when it
- * holds limit unread bytes. */
-static int rbuf_room(weft_stream_t *s)
+/* Makes free room at the end of rbuf, which may grow up to max bytes: 0,
+ * -ENOMEM, or -EMSGSIZE when it holds max unread bytes. */
+static int rbuf_room(weft_stream_t *s, size_t max)
 {
     if (s->rpos == s->rend)
         s->rpos = s->rend = 0;
     if (!s->rbuf) {
-        size_t cap = s->limit < WEFT__RBUF_INIT ? s->limit : WEFT__RBUF_INIT;
+        size_t cap = max < WEFT__RBUF_INIT ? max : WEFT__RBUF_INIT;
         s->rbuf = malloc(cap);
         if (!s->rbuf)
             return -ENOMEM;
@@ -239,8 +250,8 @@ static int rbuf_room(weft_stream_t *s)
         if (room * 4 > s->rcap)
             return 0;
     }
-    if (s->rcap < s->limit) {
-        size_t cap = s->rcap > s->limit / 2 ? s->limit : s->rcap * 2;
+    if (s->rcap < max) {
+        size_t cap = s->rcap > max / 2 ? max : s->rcap * 2;
         char *nb = realloc(s->rbuf, cap);
         if (!nb)
             return room ? 0 : -ENOMEM;
@@ -251,68 +262,120 @@ static int rbuf_room(weft_stream_t *s)
     return room ? 0 : -EMSGSIZE;
 }
 
-/* One read: into p[0, n) if p, else into rbuf's free tail. Waits while
- * nothing is there. Returns the count (> 0), 0 at end of stream, or
- * -errno. The buffer's address is taken only after any wait. */
+/* One read that never waits: into p[0, n) if p, else into rbuf's free
+ * tail (rbuf growing up to n bytes). Returns the count (> 0), 0 at end of
+ * stream, -errno, or WEFT__TR_WANT_READ / WEFT__TR_WANT_WRITE: nothing
+ * yet, wait until the fd is readable / writable. The plain fd is read
+ * only when the readiness cache says readable, unless `probe` (at_eof:
+ * the cache may not know of an end that has come). */
+static ssize_t rd_once(weft_stream_t *s, char *p, size_t n, bool probe)
+{
+    if (s->xerr)
+        return s->xerr;
+    if (s->rerr)
+        return s->rerr;
+    if (s->eof)
+        return 0;
+    if (!p) {
+        int rc = rbuf_room(s, n);
+        if (rc)
+            return rc;
+    }
+    char *dst = p ? p : s->rbuf + s->rend;
+    size_t want = p ? n : s->rcap - s->rend;
+    ssize_t r;
+    if (s->tr) {
+        r = s->tr->recv(s->tctx, dst, want);
+        if (r == WEFT__TR_WANT_READ || r == WEFT__TR_WANT_WRITE)
+            return r;
+    } else {
+        if (!(s->io.ready & WEFT__EV_IN) && !probe)
+            return WEFT__TR_WANT_READ;
+        do
+            r = read(s->io.bio.fd, dst, want);
+        while (r < 0 && errno == EINTR);
+        if (r < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                weft__io_clear(&s->io, WEFT__EV_IN);
+                return WEFT__TR_WANT_READ;
+            }
+            r = -errno;
+        } else if (r > 0 && (size_t)r < want && !(s->io.ready & WEFT__EV_RDHUP)) {
+            /* short: the kernel had no more; once the peer has ended,
+             * only a read that returns 0 tells the end */
+            weft__io_clear(&s->io, WEFT__EV_IN);
+        }
+    }
+    if (r > 0) {
+        if (!p)
+            s->rend += (size_t)r;
+    } else if (r == 0) {
+        s->eof = true;
+    } else {
+        s->rerr = (int)r;
+    }
+    return r;
+}
+
+/* ---- pausing (weft_stream_pause_reading) ---- */
+
+static const weft__wait_kind_t paused_kind = {.name = "a stream whose reading is paused"};
+
+static void unpark_paused(weft_task_t *t)
+{
+    weft_stream_t *s = t->b->waiter.slot;
+    WEFT__LOCK(&s->io.mu);
+    if (s->pwait == t)
+        s->pwait = NULL;
+}
+
+/* Parks the reader until reading resumes, an error is set, or the stream
+ * closes. Suspends. */
+static int pause_wait(weft_stream_t *s, weft__lk_t *lk)
+{
+    weft_task_t *self = weft__task();
+    if (!self)
+        return -WEFT_ENOTASK;
+    int rc = weft__wait_check(self);
+    if (rc)
+        return rc;
+    if (s->pwait)
+        return -EBUSY;
+    s->pwait = self;
+    self->b->waiter.slot = s;
+    return weft__park(self, &paused_kind, s, unpark_paused, WEFT_FOREVER, lk);
+}
+
+/* Wakes the reader parked while paused, if there is one (the lock held). */
+static void wake_paused(weft_stream_t *s, int status)
+{
+    weft_task_t *t = s->pwait;
+    if (t && weft__claim(t)) {
+        s->pwait = NULL;
+        weft__deliver(t, status);
+    }
+}
+
+/* ---- reading ---- */
+
+/* One read: into p[0, n) if p, else into rbuf's free tail (rbuf growing
+ * up to n bytes). Waits while nothing is there, or while reading is
+ * paused. Returns the count (> 0), 0 at end of stream, or -errno. The
+ * buffer's address is taken only after any wait. */
 static ssize_t rd(weft_stream_t *s, char *p, size_t n, weft__lk_t *lk)
 {
     for (;;) {
-        if (s->rerr)
-            return s->rerr;
-        if (s->eof)
-            return 0;
-        if (!p) {
-            int rc = rbuf_room(s);
-            if (rc)
-                return rc;
+        ssize_t r;
+        if (s->paused && !s->xerr && !s->rerr && !s->eof) {
+            r = pause_wait(s, lk);
+        } else {
+            r = rd_once(s, p, n, false);
+            if (r != WEFT__TR_WANT_READ && r != WEFT__TR_WANT_WRITE)
+                return r;
+            r = ready_wait(s, r == WEFT__TR_WANT_WRITE ? WEFT__EV_OUT : WEFT__EV_IN, lk);
         }
-        uint32_t ev = WEFT__EV_IN;
-        if (s->tr) {
-            char *dst = p ? p : s->rbuf + s->rend;
-            ssize_t r = s->tr->recv(s->tctx, dst, p ? n : s->rcap - s->rend);
-            if (r > 0) {
-                if (!p)
-                    s->rend += (size_t)r;
-                return r;
-            }
-            if (r == 0) {
-                s->eof = true;
-                return 0;
-            }
-            if (r == WEFT__TR_WANT_WRITE) {
-                ev = WEFT__EV_OUT;
-            } else if (r != WEFT__TR_WANT_READ) {
-                s->rerr = (int)r;
-                return r;
-            }
-        } else if (s->io.ready & WEFT__EV_IN) {
-            char *dst = p ? p : s->rbuf + s->rend;
-            size_t want = p ? n : s->rcap - s->rend;
-            ssize_t r = read(s->io.bio.fd, dst, want);
-            if (r > 0) {
-                /* short: the kernel had no more; once the peer has
-                 * ended, only a read that returns 0 tells the end */
-                if ((size_t)r < want && !(s->io.ready & WEFT__EV_RDHUP))
-                    weft__io_clear(&s->io, WEFT__EV_IN);
-                if (!p)
-                    s->rend += (size_t)r;
-                return r;
-            }
-            if (r == 0) {
-                s->eof = true;
-                return 0;
-            }
-            if (errno == EINTR)
-                continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK) {
-                s->rerr = -errno;
-                return s->rerr;
-            }
-            weft__io_clear(&s->io, WEFT__EV_IN);
-        }
-        int rc = ready_wait(s, ev, lk);
-        if (rc)
-            return rc;
+        if (r)
+            return r;
         if (s->io.closed)
             return -EBADF;
     }
@@ -337,13 +400,29 @@ static bool direct(const weft_stream_t *s, size_t n)
     return n >= WEFT__DIRECT || n >= s->limit;
 }
 
-ssize_t weft_stream_read(weft_stream_t *s, void *buf, size_t n)
+/* What every reading call checks first (the lock held). */
+static int read_check(const weft_stream_t *s)
 {
-    if (!s || (!buf && n))
-        return -EINVAL;
-    WEFT__LOCK(&s->io.mu);
     if (s->io.closed)
         return -EBADF;
+    return s->xerr;
+}
+
+/* A caller's buffer of n bytes that no read(2) could fill: a count a
+ * ssize_t cannot return, or one that runs past the end of memory. */
+static bool bad_span(const void *buf, size_t n)
+{
+    return n > SSIZE_MAX || (uintptr_t)buf > UINTPTR_MAX - n;
+}
+
+ssize_t weft_stream_read(weft_stream_t *s, void *buf, size_t n)
+{
+    if (!s || (!buf && n) || bad_span(buf, n))
+        return -EINVAL;
+    WEFT__LOCK(&s->io.mu);
+    int rc = read_check(s);
+    if (rc)
+        return rc;
     if (buffered(s) || !n)
         return (ssize_t)take(s, buf, n);
     s->io.users++;
@@ -351,7 +430,7 @@ ssize_t weft_stream_read(weft_stream_t *s, void *buf, size_t n)
     if (direct(s, n)) {
         r = rd(s, buf, n, &weft__lk);
     } else {
-        r = rd(s, NULL, 0, &weft__lk);
+        r = rd(s, NULL, s->limit, &weft__lk);
         if (r > 0)
             r = (ssize_t)take(s, buf, n);
     }
@@ -362,14 +441,14 @@ int weft_stream_read_exactly(weft_stream_t *s, void *buf, size_t n, size_t *got)
 {
     if (got)
         *got = 0;
-    if (!s || (!buf && n))
+    if (!s || (!buf && n) || bad_span(buf, n))
         return -EINVAL;
     WEFT__LOCK(&s->io.mu);
-    if (s->io.closed)
-        return -EBADF;
+    int rc = read_check(s);
+    if (rc)
+        return rc;
     char *p = buf;
     size_t done = take(s, p, n);
-    int rc = 0;
     if (done < n) {
         s->io.users++;
         while (done < n) {
@@ -378,7 +457,7 @@ int weft_stream_read_exactly(weft_stream_t *s, void *buf, size_t n, size_t *got)
             if (direct(s, left)) {
                 r = rd(s, p + done, left, &weft__lk);
             } else {
-                r = rd(s, NULL, 0, &weft__lk);
+                r = rd(s, NULL, s->limit, &weft__lk);
                 if (r > 0)
                     r = (ssize_t)take(s, p + done, left);
             }
@@ -395,17 +474,28 @@ int weft_stream_read_exactly(weft_stream_t *s, void *buf, size_t n, size_t *got)
     return rc;
 }
 
+/* read_until over a line longer than the limit (asyncio's readline):
+ * the line is dropped, up to and including its separator, reading on
+ * (and dropping) until the separator comes, so the next call starts at
+ * the next line; the call returns -EMSGSIZE however its wait ends, and
+ * `dropped` counts the line's bytes. While the separator has not come,
+ * `skip` is set and the buffer keeps only the last seplen - 1 bytes (a
+ * separator may begin there); a call that finds skip set (the one that
+ * met the line was interrupted) drops the rest first, then reads on. */
 ssize_t weft_stream_read_until(weft_stream_t *s, const void *sep, size_t seplen, const char **data)
 {
     if (!s || !sep || !seplen || !data || seplen > s->limit)
         return -EINVAL;
     WEFT__LOCK(&s->io.mu);
-    if (s->io.closed)
-        return -EBADF;
+    ssize_t rc = read_check(s);
+    if (rc)
+        return rc;
+    /* a line of limit bytes and its separator fit */
+    size_t max = s->limit <= SIZE_MAX - seplen ? s->limit + seplen : SIZE_MAX;
     /* bytes from rpos already searched: the next search starts seplen - 1
      * before their end, so a long line is scanned once however it arrives */
     size_t scanned = 0;
-    ssize_t rc;
+    bool over = false; /* this call met an over-long line */
     s->io.users++;
     for (;;) {
         size_t have = buffered(s);
@@ -415,23 +505,53 @@ ssize_t weft_stream_read_until(weft_stream_t *s, const void *sep, size_t seplen,
             const char *hit = seplen == 1 ? memchr(base + from, *(const char *)sep, have - from)
                                           : memmem(base + from, have - from, sep, seplen);
             if (hit) {
-                size_t len = (size_t)(hit - base) + seplen;
-                *data = base;
+                size_t at = (size_t)(hit - base), len = at + seplen;
+                if (!s->skip && at <= s->limit) {
+                    *data = base;
+                    s->rpos += len;
+                    rc = (ssize_t)len;
+                    break;
+                }
+                if (!s->skip) { /* the whole over-long line is here */
+                    s->dropped = 0;
+                    over = true;
+                }
                 s->rpos += len;
-                rc = (ssize_t)len;
-                break;
+                s->dropped += len;
+                s->skip = false;
+                if (over) {
+                    rc = -EMSGSIZE;
+                    break;
+                }
+                scanned = 0; /* the rest of an earlier call's line is gone */
+                continue;
             }
             scanned = have;
+            if (s->skip || have >= max) {
+                if (!s->skip) {
+                    s->skip = true;
+                    s->dropped = 0;
+                    over = true;
+                }
+                size_t n = have - (seplen - 1);
+                s->rpos += n;
+                s->dropped += n;
+                scanned = seplen - 1;
+            }
         }
-        if (have >= s->limit) {
-            rc = -EMSGSIZE;
-            break;
+        ssize_t r = rd(s, NULL, max, &weft__lk);
+        if (r > 0)
+            continue;
+        if (r == 0 && s->skip) { /* the over-long line ended with the stream */
+            s->dropped += buffered(s);
+            s->rpos = s->rend;
+            s->skip = false;
         }
-        ssize_t r = rd(s, NULL, 0, &weft__lk);
-        if (r <= 0) {
-            rc = r ? r : -WEFT_EINCOMPLETE;
-            break;
-        }
+        /* an over-long line is reported however the wait ended: a
+         * cancellation or a deadline stays for the next call, an end of
+         * stream or an error sticks */
+        rc = over ? -EMSGSIZE : r ? r : -WEFT_EINCOMPLETE;
+        break;
     }
     return leave(s, rc, &weft__lk);
 }
@@ -441,13 +561,22 @@ ssize_t weft_stream_read_line(weft_stream_t *s, const char **line)
     return weft_stream_read_until(s, "\n", 1, line);
 }
 
+size_t weft_stream_overrun_consumed(const weft_stream_t *s)
+{
+    if (!s)
+        return 0;
+    WEFT__LOCK((weft__spin_t *)&s->io.mu);
+    return s->dropped;
+}
+
 ssize_t weft_stream_peek(weft_stream_t *s, const char **data)
 {
     if (!s || !data)
         return -EINVAL;
     WEFT__LOCK(&s->io.mu);
-    if (s->io.closed)
-        return -EBADF;
+    int rc = read_check(s);
+    if (rc)
+        return rc;
     *data = s->rbuf ? s->rbuf + s->rpos : "";
     return (ssize_t)buffered(s);
 }
@@ -457,12 +586,13 @@ ssize_t weft_stream_fill(weft_stream_t *s)
     if (!s)
         return -EINVAL;
     WEFT__LOCK(&s->io.mu);
-    if (s->io.closed)
-        return -EBADF;
+    int rc = read_check(s);
+    if (rc)
+        return rc;
     if (buffered(s) >= s->limit)
         return -EMSGSIZE;
     s->io.users++;
-    return leave(s, rd(s, NULL, 0, &weft__lk), &weft__lk);
+    return leave(s, rd(s, NULL, s->limit, &weft__lk), &weft__lk);
 }
 
 int weft_stream_consume(weft_stream_t *s, size_t n)
@@ -476,12 +606,65 @@ int weft_stream_consume(weft_stream_t *s, size_t n)
     return 0;
 }
 
-bool weft_stream_at_eof(const weft_stream_t *s)
+bool weft_stream_at_eof(weft_stream_t *s)
+{
+    if (!s)
+        return false;
+    WEFT__LOCK(&s->io.mu);
+    if (s->io.closed)
+        return false;
+    /* The end may have come without a read to see it (the last line came
+     * with it, or after it): one read that does not wait tells, when no
+     * call is inside the stream and reading is not paused. Bytes it finds
+     * stay buffered. */
+    if (!s->eof && s->rpos == s->rend && !s->io.users && !s->paused)
+        rd_once(s, NULL, s->limit, true);
+    return s->eof && s->rpos == s->rend;
+}
+
+int weft_stream_set_error(weft_stream_t *s, int err)
+{
+    if (!s || err >= 0)
+        return -EINVAL;
+    WEFT__LOCK(&s->io.mu);
+    if (s->io.closed)
+        return -EBADF;
+    s->xerr = err;
+    /* the reader waiting for bytes, or for reading to resume, looks again */
+    weft__io_wake(&s->io, WEFT__EV_IN);
+    wake_paused(s, 0);
+    return 0;
+}
+
+int weft_stream_pause_reading(weft_stream_t *s)
+{
+    if (!s)
+        return -EINVAL;
+    WEFT__LOCK(&s->io.mu);
+    if (s->io.closed)
+        return -EBADF;
+    s->paused = true; /* a reader waiting for bytes parks again when they come */
+    return 0;
+}
+
+int weft_stream_resume_reading(weft_stream_t *s)
+{
+    if (!s)
+        return -EINVAL;
+    WEFT__LOCK(&s->io.mu);
+    if (s->io.closed)
+        return -EBADF;
+    s->paused = false;
+    wake_paused(s, 0);
+    return 0;
+}
+
+bool weft_stream_is_closing(const weft_stream_t *s)
 {
     if (!s)
         return false;
     WEFT__LOCK((weft__spin_t *)&s->io.mu);
-    return s->eof && s->rpos == s->rend;
+    return s->closing || s->io.closed || s->werr || s->rerr;
 }
 
 /* ---- writing ---- */
@@ -701,7 +884,9 @@ static int write_check(weft_stream_t *s)
         return -EBADF;
     if (s->wshut)
         return -ESHUTDOWN;
-    return s->werr;
+    if (s->werr)
+        return s->werr;
+    return s->olen >= s->max_pending ? -ENOBUFS : 0;
 }
 
 int weft_stream_write(weft_stream_t *s, const void *buf, size_t n)
@@ -852,6 +1037,7 @@ static int notify_close(weft_stream_t *s, weft__lk_t *lk)
 static void teardown(weft_stream_t *s)
 {
     ring_free(s);
+    wake_paused(s, -EBADF);
     weft__io_shut(&s->io);
 }
 
@@ -863,6 +1049,7 @@ int weft_stream_close(weft_stream_t *s)
     if (s->io.closed)
         return -EBADF;
     s->io.users++;
+    s->closing = true;
     int rc = s->werr ? s->werr : out_wait(s, 0, &weft__lk);
     if (s->tr && !rc && !s->io.closed && !s->wshut) {
         /* only after the whole queue left: a stream cut short has no

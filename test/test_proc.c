@@ -7,7 +7,8 @@
  * children of one thread at once (waited together, late, cut short by a
  * deadline or a cancel, killed while waited for), exec
  * errors through a PATH search, and that no fd and no zombie is left
- * behind.
+ * behind; a paused stdout pipe (weft_stream_pause_reading) blocks a
+ * child that writes more than the pipe holds, until reading resumes.
  *
  * Children are ordinary programs every Debian has (sh, cat, head, sleep).
  *
@@ -711,6 +712,64 @@ static void test_proc_options_set_env_cwd_and_where_stdio_goes(void **state)
     run_no_leaks(opts_main);
 }
 
+/* ---- pausing the reading of a pipe ---- */
+
+typedef struct {
+    weft_stream_t *s;
+    size_t got;
+    int rc;
+} drink_t;
+
+static int drinker(void *arg, void **result)
+{
+    (void)result;
+    drink_t *d = arg;
+    char buf[4096];
+    ssize_t n;
+    while ((n = weft_stream_read(d->s, buf, sizeof buf)) > 0)
+        d->got += (size_t)n;
+    d->rc = (int)n;
+    return 0;
+}
+
+/* While its stdout is paused, a child that writes more than the pipe
+ * holds blocks: the reader gets what the stream had buffered and waits;
+ * once resumed, every byte comes and the child ends. */
+static int pause_pipe_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    weft_proc_t *p;
+    const char *argv[] = {"head", "-c", "1000000", "/dev/zero", NULL};
+    assert_int_equal(weft_proc_spawn(&p, argv, &pipe_out), 0);
+    drink_t d = {.s = weft_proc_stdout(p)};
+    weft_task_t *t;
+    assert_int_equal(weft_spawn(&t, drinker, &d, NULL), 0);
+    while (d.got < 100000)
+        assert_int_equal(weft_sleep(WEFT_MSEC(1)), 0);
+    assert_int_equal(weft_stream_pause_reading(d.s), 0);
+    size_t at_pause = d.got;
+    assert_int_equal(weft_sleep(WEFT_MSEC(100)), 0);
+    assert_int_equal(weft_task_state(t), WEFT_TASK_WAITING);
+    assert_true(d.got - at_pause <= 65536); /* only what was buffered */
+    int code;
+    assert_int_equal(weft_proc_returncode(p, &code), -EAGAIN); /* blocked on its pipe */
+    assert_int_equal(weft_stream_resume_reading(d.s), 0);
+    assert_int_equal(weft_await(t, NULL), 0);
+    weft_task_release(t);
+    assert_int_equal(d.rc, 0);
+    assert_int_equal(d.got, 1000000);
+    assert_int_equal(weft_proc_wait(p, &code), 0);
+    assert_int_equal(code, 0);
+    assert_int_equal(weft_proc_destroy(p), 0);
+    return 0;
+}
+
+static void test_paused_pipe_blocks_the_child_until_reading_resumes(void **state)
+{
+    (void)state;
+    run_no_leaks(pause_pipe_main);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -727,6 +786,7 @@ int main(void)
         cmocka_unit_test(test_proc_wait_or_communicate_cut_short_leaves_the_child_to_destroy),
         cmocka_unit_test(test_proc_options_set_env_cwd_and_where_stdio_goes),
         cmocka_unit_test(test_proc_many_children_of_one_thread_are_each_reaped_once),
+        cmocka_unit_test(test_paused_pipe_blocks_the_child_until_reading_resumes),
     };
     return run_suite(tests, NULL, NULL);
 }

@@ -1,8 +1,14 @@
 /* test_stream.c - buffered streams over socketpairs and pipes: read,
  * read_exactly (also past the limit), read_line and read_until (a multi-byte
  * separator split across chunks that another task delivers one by one),
- * peek/fill/consume, an overlong line (-EMSGSIZE, the bytes stay), end of
- * stream mid-record (-WEFT_EINCOMPLETE with the partial bytes), at_eof;
+ * peek/fill/consume, an overlong line (-EMSGSIZE: dropped through its
+ * separator, also when it comes in pieces, and its count; a deadline or
+ * the end cutting it short), a line of limit bytes plus its separator,
+ * end of stream mid-record (-WEFT_EINCOMPLETE with the partial bytes),
+ * at_eof (also when the end came with or after the last line), counts
+ * no buffer holds (-EINVAL), set_error, pause/resume_reading, is_closing;
+ * the cap on queued output (max_pending: -ENOBUFS, nothing queued) and a
+ * server's default cap against a pipeliner that never reads;
  * writes that the kernel cannot take at once: drain keeps the queue
  * bounded against a slow reader, writev (more iovecs than one system call
  * takes; empty NULL pieces behind queued output), the queue leaves in the background while the writer waits on
@@ -26,6 +32,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -272,38 +279,6 @@ static int long_line_main(void *arg, void **res)
 static void test_read_line_grows_the_buffer_for_a_line_longer_than_it(void **state)
 {
     run(long_line_main, NULL);
-}
-
-/* A line over the limit: -EMSGSIZE, the bytes stay for peek/consume. */
-static int overlong_main(void *arg, void **res)
-{
-    int sv[2];
-    socket_pair(sv, 0);
-    weft_stream_opts_t o = {.limit = 16};
-    weft_stream_t *s;
-    assert_int_equal(weft_stream_open(&s, sv[0], &o), 0);
-    put(sv[1], "0123456789abcdefghij");
-    const char *p;
-    assert_int_equal(weft_stream_read_line(s, &p), -EMSGSIZE);
-    check_line(weft_stream_peek(s, &p), &p, "0123456789abcdef");
-    assert_int_equal(weft_stream_read_line(s, &p), -EMSGSIZE); /* again, nothing lost */
-    assert_int_equal(weft_stream_fill(s), -EMSGSIZE);
-    assert_int_equal(weft_stream_read_until(s, "01234567890123456", 17, &p), -EINVAL);
-    assert_int_equal(weft_stream_consume(s, 17), -EINVAL);
-    assert_int_equal(weft_stream_consume(s, 16), 0);
-    put(sv[1], "\n");
-    check_line(weft_stream_read_line(s, &p), &p, "ghij\n");
-    /* a line of exactly limit bytes, separator included, fits */
-    put(sv[1], "0123456789abcde\n");
-    check_line(weft_stream_read_line(s, &p), &p, "0123456789abcde\n");
-    assert_int_equal(weft_stream_close(s), 0);
-    close(sv[1]);
-    return 0;
-}
-
-static void test_line_over_the_limit_is_emsgsize_and_its_bytes_stay(void **state)
-{
-    run(overlong_main, NULL);
 }
 
 /* End of stream in the middle of a record. */
@@ -1660,6 +1635,535 @@ static void test_flush_nap_backs_off_answers_every_request_and_yields_to_timers(
     run(nap_main, NULL);
 }
 
+/* ---- issue 21: over-long lines, at_eof, absurd counts, set_error, pause, is_closing ---- */
+
+/* A line over the limit is dropped through its separator, however the
+ * separator comes, and the next line follows (asyncio's readline). */
+static int overlong_main(void *arg, void **res)
+{
+    int sv[2];
+    socket_pair(sv, 0);
+    weft_stream_opts_t o = {.limit = 16};
+    weft_stream_t *s;
+    assert_int_equal(weft_stream_open(&s, sv[0], &o), 0);
+    assert_int_equal(weft_stream_overrun_consumed(s), 0);
+    const char *p;
+    /* the whole line and the next one are there at once */
+    put(sv[1], "0123456789abcdefghij\nnext\n");
+    assert_int_equal(weft_stream_read_line(s, &p), -EMSGSIZE);
+    assert_int_equal(weft_stream_overrun_consumed(s), 21);
+    check_line(weft_stream_read_line(s, &p), &p, "next\n");
+    assert_int_equal(weft_stream_overrun_consumed(s), 21); /* until the next overrun */
+    /* more of the line than the buffer holds: read on and dropped */
+    put(sv[1], "0123456789abcdefghijklmnopqrstuvwxyz");
+    put(sv[1], "0123456789abcdefghijklmnopqrstuvwxyz");
+    put(sv[1], "0123\nafter\n");
+    assert_int_equal(weft_stream_read_line(s, &p), -EMSGSIZE);
+    assert_int_equal(weft_stream_overrun_consumed(s), 36 + 36 + 5);
+    check_line(weft_stream_read_line(s, &p), &p, "after\n");
+    /* a separator of several bytes, split where the buffer is dropped */
+    put(sv[1], "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx<EN");
+    put(sv[1], "D>tail<END>");
+    assert_int_equal(weft_stream_read_until(s, "<END>", 5, &p), -EMSGSIZE);
+    assert_int_equal(weft_stream_overrun_consumed(s), 40 + 5);
+    check_line(weft_stream_read_until(s, "<END>", 5, &p), &p, "tail<END>");
+    /* fill still refuses to grow the buffer past the limit */
+    put(sv[1], "0123456789abcdefghij");
+    assert_int_equal(weft_stream_read_exactly(s, (char[4]){0}, 1, NULL), 0);
+    while (weft_stream_peek(s, &p) < 16)
+        assert_true(weft_stream_fill(s) > 0);
+    assert_int_equal(weft_stream_fill(s), -EMSGSIZE);
+    assert_int_equal(weft_stream_read_until(s, "01234567890123456", 17, &p), -EINVAL);
+    assert_int_equal(weft_stream_close(s), 0);
+    close(sv[1]);
+    return 0;
+}
+
+static void test_line_over_the_limit_is_dropped_through_its_separator(void **state)
+{
+    run(overlong_main, NULL);
+}
+
+/* The over-long line arrives in pieces, each only once the reader waits
+ * again: the call returns only when the separator came. */
+static int overlong_pieces_main(void *arg, void **res)
+{
+    int sv[2];
+    socket_pair(sv, 0);
+    weft_stream_opts_t o = {.limit = 64};
+    until_t u = {0};
+    assert_int_equal(weft_stream_open(&u.s, sv[0], &o), 0);
+    static char big[1000];
+    memset(big, 'y', sizeof big - 1);
+    static const char *chunks[] = {big, big, big, "y<END>ok<END>", NULL};
+    weft_task_t *r, *f;
+    assert_int_equal(weft_spawn(&r, until_reader, &u, NULL), 0);
+    feed_t fd = {sv[1], r, chunks};
+    assert_int_equal(weft_spawn(&f, feeder, &fd, NULL), 0);
+    assert_int_equal(weft_await(f, NULL), 0);
+    assert_int_equal(weft_await(r, NULL), -EMSGSIZE);
+    assert_int_equal(u.n, 0);
+    assert_int_equal(weft_stream_overrun_consumed(u.s), 3 * 999 + 6);
+    const char *p;
+    check_line(weft_stream_read_until(u.s, "<END>", 5, &p), &p, "ok<END>");
+    weft_task_release(r);
+    weft_task_release(f);
+    assert_int_equal(weft_stream_close(u.s), 0);
+    close(sv[1]);
+    return 0;
+}
+
+static void test_line_over_the_limit_arriving_in_pieces_is_dropped_whole(void **state)
+{
+    run(overlong_pieces_main, NULL);
+}
+
+typedef struct {
+    weft_stream_t *s;
+    ssize_t rc;
+    char line[64];
+} line_t;
+
+static int line_reader(void *arg, void **res)
+{
+    line_t *l = arg;
+    const char *p;
+    l->rc = weft_stream_read_line(l->s, &p);
+    if (l->rc > 0 && (size_t)l->rc < sizeof l->line)
+        memcpy(l->line, p, (size_t)l->rc);
+    return 0;
+}
+
+/* The limit counts the line without its separator. */
+static int limit_sep_main(void *arg, void **res)
+{
+    int sv[2];
+    socket_pair(sv, 0);
+    weft_stream_opts_t o = {.limit = 7};
+    weft_stream_t *s;
+    assert_int_equal(weft_stream_open(&s, sv[0], &o), 0);
+    const char *p;
+    put(sv[1], "1234567\n");
+    check_line(weft_stream_read_line(s, &p), &p, "1234567\n");
+    put(sv[1], "abcdefg\r\n");
+    check_line(weft_stream_read_until(s, "\r\n", 2, &p), &p, "abcdefg\r\n");
+    put(sv[1], "12345678\nok\n");
+    assert_int_equal(weft_stream_read_line(s, &p), -EMSGSIZE);
+    assert_int_equal(weft_stream_overrun_consumed(s), 9);
+    check_line(weft_stream_read_line(s, &p), &p, "ok\n");
+    /* limit bytes first, the separator after the reader waits again */
+    line_t l = {.s = s};
+    weft_task_t *t;
+    put(sv[1], "7654321");
+    assert_int_equal(weft_spawn(&t, line_reader, &l, NULL), 0);
+    wait_state(t, WEFT_TASK_WAITING);
+    put(sv[1], "\n");
+    await_release(t);
+    assert_int_equal(l.rc, 8);
+    assert_memory_equal(l.line, "7654321\n", 8);
+    assert_int_equal(weft_stream_close(s), 0);
+    close(sv[1]);
+    return 0;
+}
+
+static void test_line_of_limit_bytes_plus_its_separator_fits(void **state)
+{
+    run(limit_sep_main, NULL);
+}
+
+/* The over-long line's separator has not come when the deadline passes,
+ * or the stream ends first: -EMSGSIZE all the same; the next read_line
+ * drops the rest of the line before it reads the next one. */
+static int overlong_cut_main(void *arg, void **res)
+{
+    int sv[2];
+    socket_pair(sv, 0);
+    weft_stream_opts_t o = {.limit = 8};
+    weft_stream_t *s;
+    assert_int_equal(weft_stream_open(&s, sv[0], &o), 0);
+    const char *p;
+    put(sv[1], "xxxxxxxxxxxxxxxxxxxx");
+    weft_deadline_t d;
+    assert_int_equal(weft_deadline_push(&d, WEFT_MSEC(20)), 0);
+    assert_int_equal(weft_stream_read_line(s, &p), -EMSGSIZE);
+    assert_int_equal(weft_stream_read_line(s, &p), -ETIMEDOUT); /* the deadline stays */
+    assert_int_equal(weft_deadline_pop(&d), -ETIMEDOUT);
+    assert_int_equal(weft_stream_overrun_consumed(s), 20);
+    put(sv[1], "yyyyyyyyyyyy\nnext\n");
+    check_line(weft_stream_read_line(s, &p), &p, "next\n");
+    assert_int_equal(weft_stream_overrun_consumed(s), 33);
+    /* the stream ends inside an over-long line */
+    put(sv[1], "zzzzzzzzzzzzzzzzzzzzzz");
+    shutdown(sv[1], SHUT_WR);
+    assert_int_equal(weft_stream_read_line(s, &p), -EMSGSIZE);
+    assert_int_equal(weft_stream_overrun_consumed(s), 22);
+    assert_true(weft_stream_at_eof(s));
+    assert_int_equal(weft_stream_read_line(s, &p), -WEFT_EINCOMPLETE);
+    assert_int_equal(weft_stream_close(s), 0);
+    close(sv[1]);
+    return 0;
+}
+
+static void test_line_over_the_limit_cut_by_a_deadline_or_the_end_is_still_emsgsize(void **state)
+{
+    run(overlong_cut_main, NULL);
+}
+
+/* at_eof once the last line has been read, when the end came with it or
+ * after it, before any read met the end. */
+static int eof_after_lines_main(void *arg, void **res)
+{
+    int sv[2];
+    socket_pair(sv, 0);
+    weft_stream_t *s;
+    assert_int_equal(weft_stream_open(&s, sv[0], NULL), 0);
+    const char *p;
+    put(sv[1], "a\nb\n");
+    shutdown(sv[1], SHUT_WR);
+    check_line(weft_stream_read_line(s, &p), &p, "a\n");
+    assert_false(weft_stream_at_eof(s));
+    check_line(weft_stream_read_line(s, &p), &p, "b\n");
+    assert_true(weft_stream_at_eof(s));
+    assert_int_equal(weft_stream_close(s), 0);
+    close(sv[1]);
+
+    /* the end comes after the last line was read; bytes that came
+     * instead stay buffered */
+    socket_pair(sv, 0);
+    assert_int_equal(weft_stream_open(&s, sv[0], NULL), 0);
+    put(sv[1], "c\n");
+    check_line(weft_stream_read_line(s, &p), &p, "c\n");
+    assert_false(weft_stream_at_eof(s));
+    put(sv[1], "d\n");
+    assert_false(weft_stream_at_eof(s));
+    check_line(weft_stream_read_line(s, &p), &p, "d\n");
+    close(sv[1]);
+    assert_true(weft_stream_at_eof(s));
+    assert_int_equal(weft_stream_close(s), 0);
+
+    /* a pipe */
+    int pf[2];
+    assert_int_equal(pipe(pf), 0);
+    assert_int_equal(weft_stream_open(&s, pf[0], NULL), 0);
+    put(pf[1], "e\n");
+    close(pf[1]);
+    check_line(weft_stream_read_line(s, &p), &p, "e\n");
+    assert_true(weft_stream_at_eof(s));
+    assert_int_equal(weft_stream_close(s), 0);
+    return 0;
+}
+
+static void test_at_eof_is_true_after_the_last_line_when_the_end_has_come(void **state)
+{
+    run(eof_after_lines_main, NULL);
+}
+
+/* A count no buffer can hold is -EINVAL, and nothing is read. */
+static int absurd_count_main(void *arg, void **res)
+{
+    int sv[2];
+    socket_pair(sv, 0);
+    weft_stream_t *s;
+    assert_int_equal(weft_stream_open(&s, sv[0], NULL), 0);
+    put(sv[1], "abc");
+    char buf[8];
+    size_t got = 99;
+    assert_int_equal(weft_stream_read_exactly(s, buf, SIZE_MAX, &got), -EINVAL);
+    assert_int_equal(got, 0);
+    assert_int_equal(weft_stream_read_exactly(s, buf, (size_t)SSIZE_MAX + 1, &got), -EINVAL);
+    assert_int_equal(weft_stream_read(s, buf, SIZE_MAX), -EINVAL);
+    /* one that fits ssize_t but runs past the end of memory */
+    assert_int_equal(weft_stream_read_exactly(s, (void *)(UINTPTR_MAX - 16), 1000, &got), -EINVAL);
+    assert_int_equal(weft_stream_read_exactly(s, buf, 3, &got), 0);
+    assert_memory_equal(buf, "abc", 3);
+    assert_int_equal(weft_stream_close(s), 0);
+    close(sv[1]);
+    return 0;
+}
+
+static void test_read_exactly_of_a_count_no_buffer_holds_is_einval(void **state)
+{
+    run(absurd_count_main, NULL);
+}
+
+/* set_error: a waiting reader wakes with the error; every later read
+ * returns it, before buffered bytes; writing goes on. */
+static int set_error_main(void *arg, void **res)
+{
+    int sv[2];
+    socket_pair(sv, 0);
+    weft_stream_t *s;
+    assert_int_equal(weft_stream_open(&s, sv[0], NULL), 0);
+    line_t l = {.s = s};
+    weft_task_t *t;
+    assert_int_equal(weft_spawn(&t, line_reader, &l, NULL), 0);
+    wait_state(t, WEFT_TASK_WAITING);
+    assert_int_equal(weft_stream_set_error(s, -EPROTO), 0);
+    await_release(t);
+    assert_int_equal(l.rc, -EPROTO);
+    put(sv[1], "buffered\n");
+    const char *p;
+    char buf[16];
+    assert_int_equal(weft_stream_read(s, buf, sizeof buf), -EPROTO);
+    assert_int_equal(weft_stream_read_line(s, &p), -EPROTO);
+    assert_int_equal(weft_stream_read_exactly(s, buf, 2, NULL), -EPROTO);
+    assert_int_equal(weft_stream_peek(s, &p), -EPROTO);
+    assert_int_equal(weft_stream_fill(s), -EPROTO);
+    assert_int_equal(weft_stream_set_error(s, -WEFT_EINCOMPLETE), 0); /* replaced */
+    assert_int_equal(weft_stream_read(s, buf, sizeof buf), -WEFT_EINCOMPLETE);
+    assert_int_equal(weft_stream_write(s, "w", 1), 0);
+    assert_int_equal(weft_stream_flush(s), 0);
+    assert_int_equal(read(sv[1], buf, sizeof buf), 1);
+    assert_false(weft_stream_is_closing(s));
+    assert_int_equal(weft_stream_set_error(s, 0), -EINVAL);
+    assert_int_equal(weft_stream_set_error(s, 5), -EINVAL);
+    assert_int_equal(weft_stream_set_error(NULL, -EIO), -EINVAL);
+    assert_int_equal(weft_stream_close(s), 0);
+    close(sv[1]);
+    return 0;
+}
+
+static void test_set_error_wakes_the_reader_and_every_later_read_returns_it(void **state)
+{
+    run(set_error_main, NULL);
+}
+
+/* pause_reading: a read that needs bytes waits, though they are there,
+ * until resume_reading (or set_error, or close); buffered bytes still
+ * come. */
+static int pause_main(void *arg, void **res)
+{
+    int sv[2];
+    socket_pair(sv, 0);
+    weft_stream_t *s;
+    assert_int_equal(weft_stream_open(&s, sv[0], NULL), 0);
+    const char *p;
+    put(sv[1], "one\ntwo\n");
+    check_line(weft_stream_read_line(s, &p), &p, "one\n");
+    assert_int_equal(weft_stream_pause_reading(s), 0);
+    assert_int_equal(weft_stream_pause_reading(s), 0);
+    check_line(weft_stream_read_line(s, &p), &p, "two\n"); /* buffered */
+    put(sv[1], "three\n");
+    line_t l = {.s = s};
+    weft_task_t *t;
+    assert_int_equal(weft_spawn(&t, line_reader, &l, NULL), 0);
+    wait_state(t, WEFT_TASK_WAITING);
+    settle();
+    assert_int_equal(weft_task_state(t), WEFT_TASK_WAITING);
+    assert_int_equal(weft_stream_peek(s, &p), 0); /* nothing was read */
+    close(sv[1]);
+    assert_false(weft_stream_at_eof(s)); /* nor is the end looked for */
+    assert_int_equal(weft_stream_resume_reading(s), 0);
+    await_release(t);
+    assert_int_equal(l.rc, 6);
+    assert_memory_equal(l.line, "three\n", 6);
+    assert_int_equal(weft_stream_resume_reading(s), 0);
+    assert_true(weft_stream_at_eof(s));
+    assert_int_equal(weft_stream_close(s), 0);
+
+    /* set_error and close wake a reader waiting for the resume */
+    socket_pair(sv, 0);
+    assert_int_equal(weft_stream_open(&s, sv[0], NULL), 0);
+    assert_int_equal(weft_stream_pause_reading(s), 0);
+    l = (line_t){.s = s};
+    assert_int_equal(weft_spawn(&t, line_reader, &l, NULL), 0);
+    wait_state(t, WEFT_TASK_WAITING);
+    assert_int_equal(weft_stream_set_error(s, -ECONNABORTED), 0);
+    await_release(t);
+    assert_int_equal(l.rc, -ECONNABORTED);
+    assert_int_equal(weft_stream_abort(s), 0);
+    close(sv[1]);
+    socket_pair(sv, 0);
+    assert_int_equal(weft_stream_open(&s, sv[0], NULL), 0);
+    assert_int_equal(weft_stream_pause_reading(s), 0);
+    l = (line_t){.s = s};
+    assert_int_equal(weft_spawn(&t, line_reader, &l, NULL), 0);
+    wait_state(t, WEFT_TASK_WAITING);
+    assert_int_equal(weft_stream_close(s), 0);
+    await_release(t);
+    assert_int_equal(l.rc, -EBADF);
+    close(sv[1]);
+    /* and a cancelled one leaves */
+    socket_pair(sv, 0);
+    assert_int_equal(weft_stream_open(&s, sv[0], NULL), 0);
+    assert_int_equal(weft_stream_pause_reading(s), 0);
+    l = (line_t){.s = s};
+    assert_int_equal(weft_spawn(&t, line_reader, &l, NULL), 0);
+    wait_state(t, WEFT_TASK_WAITING);
+    assert_int_equal(weft_cancel(t), 0);
+    await_release(t);
+    assert_int_equal(l.rc, -ECANCELED);
+    assert_int_equal(weft_stream_pause_reading(NULL), -EINVAL);
+    assert_int_equal(weft_stream_resume_reading(NULL), -EINVAL);
+    assert_int_equal(weft_stream_close(s), 0);
+    close(sv[1]);
+    return 0;
+}
+
+static void test_paused_stream_reads_nothing_until_resumed(void **state)
+{
+    run(pause_main, NULL);
+}
+
+static int close_task(void *arg, void **res)
+{
+    weft_stream_close(arg);
+    return 0;
+}
+
+/* is_closing: while close flushes in another task, and once the
+ * connection is lost; not after end of stream or shutdown. */
+static int closing_main(void *arg, void **res)
+{
+    weft_stream_t *a, *b;
+    spair(&a, &b, NULL, NULL, 4096);
+    assert_false(weft_stream_is_closing(a));
+    assert_false(weft_stream_is_closing(NULL));
+    assert_int_equal(weft_stream_shutdown(b), 0);
+    char c;
+    assert_int_equal(weft_stream_read(a, &c, 1), 0);
+    assert_false(weft_stream_is_closing(a));
+    assert_false(weft_stream_is_closing(b));
+    /* a close that waits for a peer that does not read */
+    stuff(a, 300000);
+    weft_task_t *t;
+    assert_int_equal(weft_spawn(&t, close_task, a, NULL), 0);
+    wait_state(t, WEFT_TASK_WAITING);
+    assert_true(weft_stream_is_closing(a));
+    assert_int_equal(weft_stream_abort(b), 0); /* the close then fails, and ends */
+    assert_int_equal(weft_await(t, NULL), 0);
+    weft_task_release(t);
+    /* the connection lost */
+    spair(&a, &b, NULL, NULL, 0);
+    assert_int_equal(weft_stream_abort(b), 0);
+    while (weft_stream_write(a, "x", 1) == 0 && weft_stream_flush(a) == 0)
+        ;
+    assert_true(weft_stream_is_closing(a));
+    assert_int_equal(weft_stream_abort(a), 0);
+    return 0;
+}
+
+static void test_is_closing_while_close_flushes_and_once_the_connection_is_lost(void **state)
+{
+    run(closing_main, NULL);
+}
+
+/* ---- issue 22: the cap on queued output ---- */
+
+/* max_pending: a write that finds the cap reached is -ENOBUFS and queues
+ * nothing; drain waits for room; every byte taken arrives, in order. */
+static int cap_main(void *arg, void **res)
+{
+    weft_stream_t *w, *rs;
+    weft_stream_opts_t ow = {.max_pending = 20000};
+    spair(&w, &rs, &ow, NULL, 4096);
+    static unsigned char buf[3000];
+    size_t sent = 0;
+    int rc;
+    for (;;) {
+        fill_pat(buf, sent, sizeof buf);
+        if ((rc = weft_stream_write(w, buf, sizeof buf)) != 0)
+            break;
+        sent += sizeof buf;
+        assert_true(weft_stream_pending(w) < 20000 + sizeof buf);
+    }
+    assert_int_equal(rc, -ENOBUFS);
+    size_t pend = weft_stream_pending(w);
+    assert_true(pend >= 20000);
+    assert_int_equal(weft_stream_writev(w, (struct iovec[]){{buf, 1}}, 1), -ENOBUFS);
+    assert_int_equal(weft_stream_pending(w), pend); /* nothing queued */
+    rdr_t r = {.s = rs, .total = sent + sizeof buf, .chunk = 1000, .until_eof = true};
+    weft_task_t *rt;
+    assert_int_equal(weft_spawn(&rt, pat_reader, &r, NULL), 0);
+    assert_int_equal(weft_stream_drain(w), 0); /* high_water: 10000, low_water: 2500 */
+    assert_true(weft_stream_pending(w) <= 2500);
+    assert_int_equal(weft_stream_write(w, buf, sizeof buf), 0);
+    assert_int_equal(weft_stream_close(w), 0);
+    await_release(rt);
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(r.got, r.total);
+    assert_int_equal(weft_stream_close(rs), 0);
+
+    /* high_water must be below the cap */
+    int sv[2];
+    socket_pair(sv, 0);
+    weft_stream_opts_t bad = {.max_pending = 1000, .high_water = 1000};
+    assert_int_equal(weft_stream_open(&w, sv[0], &bad), -EINVAL);
+    close(sv[1]);
+    return 0;
+}
+
+static void test_write_finding_the_cap_reached_is_enobufs_and_queues_nothing(void **state)
+{
+    run(cap_main, NULL);
+}
+
+/* The hostile client: it pipelines 400 requests for a 512 KiB reply and
+ * never reads. A handler written without drain meets the server's
+ * default cap: its queued output stays within the cap plus one reply,
+ * and its write fails with -ENOBUFS, instead of queueing 200 MiB. */
+#define PIPE_REPLY (512 * 1024)
+
+typedef struct {
+    size_t max_pending;
+    int rc, replies;
+    bool done;
+} piped_t;
+
+static int greedy_handler(weft_stream_t *s, void *arg)
+{
+    piped_t *st = arg;
+    static char reply[PIPE_REPLY];
+    const char *line;
+    int snd = 65536;
+    setsockopt(weft_stream_fd(s), SOL_SOCKET, SO_SNDBUF, &snd, sizeof snd);
+    while (weft_stream_read_line(s, &line) > 0) {
+        st->rc = weft_stream_write(s, reply, sizeof reply); /* no drain: the obvious mistake */
+        size_t p = weft_stream_pending(s);
+        if (p > st->max_pending)
+            st->max_pending = p;
+        if (st->rc < 0)
+            break;
+        st->replies++;
+    }
+    st->done = true;
+    return 0;
+}
+
+static int pipeliner_main(void *arg, void **res)
+{
+    piped_t st = {0};
+    weft_listener_t *l;
+    weft_server_t *srv;
+    weft_addr_t la;
+    assert_int_equal(weft_tcp_listen(&l, "127.0.0.1", "0", NULL), 0);
+    assert_int_equal(weft_listener_addr(l, &la), 0);
+    assert_int_equal(weft_server_start(&srv, l, greedy_handler, &st, NULL), 0);
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    int rcv = 65536;
+    setsockopt(c, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
+    assert_int_equal(connect(c, (struct sockaddr *)&la.ss, la.len), 0);
+    static char reqs[400 * 8];
+    for (int i = 0; i < 400; i++)
+        memcpy(reqs + 8 * i, "GET key\n", 8);
+    assert_int_equal(send(c, reqs, sizeof reqs, 0), (ssize_t)sizeof reqs);
+    for (int i = 0; i < 10000 && !st.done; i++)
+        weft_sleep(WEFT_MSEC(1));
+    assert_true(st.done);
+    assert_int_equal(st.rc, -ENOBUFS);
+    assert_true(st.replies < 400);
+    assert_true(st.max_pending >= WEFT_SERVER_MAX_PENDING);
+    assert_true(st.max_pending < WEFT_SERVER_MAX_PENDING + PIPE_REPLY);
+    close(c);
+    assert_int_equal(weft_server_close(srv, WEFT_SEC(1)), 0);
+    return 0;
+}
+
+static void test_server_caps_the_output_queued_for_a_pipeliner_that_never_reads(void **state)
+{
+    run(pipeliner_main, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1668,7 +2172,17 @@ int main(void)
         cmocka_unit_test(test_end_of_stream_is_sticky_and_an_unended_line_incomplete),
         cmocka_unit_test(test_read_until_finds_a_separator_split_over_chunks),
         cmocka_unit_test(test_read_line_grows_the_buffer_for_a_line_longer_than_it),
-        cmocka_unit_test(test_line_over_the_limit_is_emsgsize_and_its_bytes_stay),
+        cmocka_unit_test(test_line_over_the_limit_is_dropped_through_its_separator),
+        cmocka_unit_test(test_line_over_the_limit_arriving_in_pieces_is_dropped_whole),
+        cmocka_unit_test(test_line_of_limit_bytes_plus_its_separator_fits),
+        cmocka_unit_test(test_line_over_the_limit_cut_by_a_deadline_or_the_end_is_still_emsgsize),
+        cmocka_unit_test(test_at_eof_is_true_after_the_last_line_when_the_end_has_come),
+        cmocka_unit_test(test_read_exactly_of_a_count_no_buffer_holds_is_einval),
+        cmocka_unit_test(test_set_error_wakes_the_reader_and_every_later_read_returns_it),
+        cmocka_unit_test(test_paused_stream_reads_nothing_until_resumed),
+        cmocka_unit_test(test_is_closing_while_close_flushes_and_once_the_connection_is_lost),
+        cmocka_unit_test(test_write_finding_the_cap_reached_is_enobufs_and_queues_nothing),
+        cmocka_unit_test(test_server_caps_the_output_queued_for_a_pipeliner_that_never_reads),
         cmocka_unit_test(test_end_of_stream_mid_record_is_eincomplete_and_keeps_the_bytes),
         cmocka_unit_test(test_read_exactly_past_the_limit_takes_buffered_bytes_then_the_rest),
         cmocka_unit_test(test_drain_after_each_write_bounds_the_queue_by_high_water),
