@@ -271,6 +271,7 @@ static ssize_t rd(weft_stream_t *s, char *p, size_t n, weft__lk_t *lk)
             char *dst = p ? p : s->rbuf + s->rend;
             ssize_t r = s->tr->recv(s->tctx, dst, p ? n : s->rcap - s->rend);
             if (r > 0) {
+                weft__io_moved(&s->io.moved_in);
                 if (!p)
                     s->rend += (size_t)r;
                 return r;
@@ -290,6 +291,7 @@ static ssize_t rd(weft_stream_t *s, char *p, size_t n, weft__lk_t *lk)
             size_t want = p ? n : s->rcap - s->rend;
             ssize_t r = read(s->io.bio.fd, dst, want);
             if (r > 0) {
+                weft__io_moved(&s->io.moved_in);
                 /* short: the kernel had no more; once the peer has
                  * ended, only a read that returns 0 tells the end */
                 if ((size_t)r < want && !(s->io.ready & WEFT__EV_RDHUP))
@@ -618,6 +620,8 @@ static int out_send(weft_stream_t *s, const struct iovec *iov, int cnt)
             weft__io_clear(&s->io, WEFT__EV_OUT);
             break;
         }
+        if (r > 0)
+            weft__io_moved(&s->io.moved_out);
         size_t got = (size_t)r, q = got < s->olen ? got : s->olen;
         if (q)
             ring_drop(s, q);
