@@ -126,8 +126,12 @@ static int serve(void *arg, void **result)
     args_t *a = arg;
     (void)result;
     weft_tls_ctx_t *ctx;
-    weft_tls_opts_t topts = {
-        .server = true, .cert_file = a->cert, .key_file = a->key, .alpn = "http/1.1"};
+    /* a handshake must be done within 10 s (the default is 30 s) */
+    weft_tls_opts_t topts = {.server = true,
+                             .cert_file = a->cert,
+                             .key_file = a->key,
+                             .alpn = "http/1.1",
+                             .handshake_timeout = WEFT_SEC(10)};
     int rc = weft_tls_ctx_create(&ctx, &topts);
     if (rc < 0) {
         fprintf(stderr, "https_hello: %s (%s)\n", weft_strerror(rc), weft_tls_last_error());
@@ -135,7 +139,14 @@ static int serve(void *arg, void **result)
     }
     /* one listener per worker (WEFT_WORKERS), each connection's
      * handshake on the worker that accepted it; the context is shared */
-    weft_server_opts_t sopts = {.tls = ctx, .per_worker = true};
+    /* after the handshake: 10 s for the first request's first bytes, 60
+     * s without a byte either way, 60 s for a client that takes none of
+     * a /bytes/N answer (the server's defaults, spelled out) */
+    weft_server_opts_t sopts = {.tls = ctx,
+                                .per_worker = true,
+                                .first_bytes_timeout = WEFT_SEC(10),
+                                .idle_timeout = WEFT_SEC(60),
+                                .send_timeout = WEFT_SEC(60)};
     weft_server_t *srv;
     rc = weft_server_listen(&srv, "127.0.0.1", a->port, handle, NULL, &sopts);
     if (rc < 0) {
