@@ -255,9 +255,9 @@ int weft_task_tree(FILE *out)
 
 typedef struct {
     char key[REPORT_KEY_MAX];
-    uint64_t more;  /* counted since the last line printed for this key */
-    int64_t since;  /* when that line was printed */
-    int64_t used;   /* the last report of this key */
+    uint64_t more; /* counted since the last line printed for this key */
+    int64_t since; /* when that line was printed */
+    int64_t used;  /* the last report of this key */
 } report_key_t;
 
 static pthread_mutex_t report_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -324,8 +324,8 @@ void weft__report_flush(void)
 void weft__report_unretrieved(weft_task_t *t)
 {
     char key[REPORT_KEY_MAX], line[REPORT_KEY_MAX + 32];
-    snprintf(key, sizeof key, "task \"%s\" failed with %d (%s) and nobody retrieved it",
-             label(t), t->status, weft_strerror(t->status));
+    snprintf(key, sizeof key, "task \"%s\" failed with %d (%s) and nobody retrieved it", label(t),
+             t->status, weft_strerror(t->status));
     snprintf(line, sizeof line, "task #%llu %s", (unsigned long long)t->id, key + 5);
     weft__report(line, key);
 }

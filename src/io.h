@@ -13,7 +13,7 @@
 
 typedef struct weft__io weft__io_t;
 struct weft__io {
-    weft__bio_t bio; /* the backend's record: fd and the event callback */
+    weft__bio_t bio;    /* the backend's record: fd and the event callback */
     weft__loop_t *loop; /* home: the loop whose backend watches the fd */
     weft__spin_t mu;    /* the record's (and its owner's) lock; see io.c */
     /* Readiness seen and not yet used up (WEFT__EV_IN, WEFT__EV_OUT),

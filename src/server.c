@@ -110,7 +110,7 @@ struct part {
     weft_listener_t *l;
     weft_task_t *acceptor;
     weft_task_t *sweeper; /* NULL when no timeout is set */
-    size_t nconns; /* written on its worker, read anywhere: relaxed atomics */
+    size_t nconns;        /* written on its worker, read anywhere: relaxed atomics */
     slab_t *slabs;
     size_t nslots;
     conn_t *free;
@@ -124,9 +124,9 @@ struct weft_server {
     void *arg;
     weft_server_opts_t opts;
     weft_addr_t addr;
-    char name[64];                     /* the address as text, for reports */
+    char name[64];                      /* the address as text, for reports */
     int64_t first_to, idle_to, send_to; /* the timeouts (WEFT_FOREVER: none) */
-    int64_t tick;                      /* 0: no timeout, no sweeper */
+    int64_t tick;                       /* 0: no timeout, no sweeper */
     int nparts;
     part_t *parts;
     weft_task_t **helpers; /* [nparts]: tasks run on the parts' workers */
@@ -304,7 +304,7 @@ static int conn_main(void *arg, void **result)
     weft_stream_t *s = c->s;
     if (!c->expired) {
         c->phase = PH_CLOSING; /* the send timeout still holds */
-        weft_stream_close(s); /* flushes within the task: cancelling it cuts that short */
+        weft_stream_close(s);  /* flushes within the task: cancelling it cuts that short */
     } else {
         weft_stream_abort(s); /* a peer that stalled gets no flush */
     }

@@ -170,8 +170,9 @@ static void test_http_hello_closes_every_slowloris_and_silent_client(void **stat
         /* a byte from every open slowloris client, once a second */
         if (t >= (int64_t)sent * 1000) {
             for (int i = 0; i < nslow; i++)
-                if (!c[i].closed_ms && send(c[i].fd, &head[sent % (sizeof head - 1)], 1,
-                                            MSG_NOSIGNAL | MSG_DONTWAIT) < 0 &&
+                if (!c[i].closed_ms &&
+                    send(c[i].fd, &head[sent % (sizeof head - 1)], 1, MSG_NOSIGNAL | MSG_DONTWAIT) <
+                        0 &&
                     errno != EAGAIN)
                     c[i].closed_ms = t ? t : 1;
             sent++;

@@ -416,15 +416,16 @@ static void test_server_start_close_and_wait_refuse_bad_arguments(void **state)
 {
     run(t_server_args, NULL);
     weft_server_t *srv;
-    assert_int_equal(weft_server_listen(&srv, "127.0.0.1", "0", handler, NULL, NULL), -WEFT_ENOLOOP);
+    assert_int_equal(weft_server_listen(&srv, "127.0.0.1", "0", handler, NULL, NULL),
+                     -WEFT_ENOLOOP);
 }
 
 /* ---- timeouts: hostile clients that hold a connection without using it ---- */
 
 typedef struct {
     int ended;
-    int status;       /* the last handler's */
-    char why[128];    /* the message it was cancelled with, if any */
+    int status;    /* the last handler's */
+    char why[128]; /* the message it was cancelled with, if any */
 } tm_state_t;
 
 /* Echoes lines; "big" makes it send without end (write, drain) to a

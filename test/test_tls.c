@@ -766,8 +766,8 @@ static int t_server_tls_timeouts(void *arg, void **res)
     return 0;
 }
 
-static void test_tls_server_handshake_timeout_then_first_bytes_timeout_drop_silent_clients(
-    void **state)
+static void
+test_tls_server_handshake_timeout_then_first_bytes_timeout_drop_silent_clients(void **state)
 {
     run(t_server_tls_timeouts, NULL);
 }
