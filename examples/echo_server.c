@@ -51,6 +51,13 @@ static int serve(void *arg, void **result)
     /* one listener per worker (WEFT_WORKERS; SO_REUSEPORT spreads the
      * connections), or a plain server with one worker */
     weft_server_opts_t opts = {.stream = {.defer_writes = true}, .per_worker = true};
+    /* A client that sends nothing for 10 s after connecting, moves no
+     * byte either way for 60 s, or takes none of its echoes for 60 s is
+     * closed (the server's defaults, spelled out here): nobody holds a
+     * connection for ever. */
+    opts.first_bytes_timeout = WEFT_SEC(10);
+    opts.idle_timeout = WEFT_SEC(60);
+    opts.send_timeout = WEFT_SEC(60);
     weft_server_t *srv;
     int rc = weft_server_listen(&srv, "127.0.0.1", port, echo, NULL, &opts);
     if (rc < 0) {

@@ -24,6 +24,14 @@
  * prints "http_hello: listening on 127.0.0.1:PORT (N workers)" once it
  * accepts connections and stops cleanly on SIGINT or SIGTERM; with
  * WEFT_WORKERS=N every worker accepts and serves (per_worker).
+ *
+ * Timeouts, so that no client holds a connection for ever: the server's
+ * (a client that sends nothing for 10 s after connecting, moves no byte
+ * for 60 s, or takes none of its answers for 60 s is closed), and one of
+ * its own: a request head must arrive whole within 10 s of its first
+ * byte, else the client gets 408 and the connection closes. That one is
+ * what ends a slowloris client, which sends a byte every few seconds and
+ * so is never idle (test/soak_slowloris.c).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -35,6 +43,7 @@
 
 #define HELLO_HEAD "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n"
 #define HELLO_BODY "hello"
+#define HEAD_TIMEOUT WEFT_SEC(10) /* a request head's first byte to its last */
 
 /* Responses are gathered here and written once per batch of requests. */
 typedef struct out {
@@ -80,6 +89,9 @@ static void error_reply(out_t *o, long status)
     case -413:
         OUT_LIT(o, "HTTP/1.1 413 Content Too Large\r\n");
         break;
+    case -408:
+        OUT_LIT(o, "HTTP/1.1 408 Request Timeout\r\n");
+        break;
     default:
         OUT_LIT(o, "HTTP/1.1 400 Bad Request\r\n");
         break;
@@ -109,6 +121,7 @@ static void reply(out_t *o, const http_req_t *req)
 static int handle(weft_stream_t *s, void *arg)
 {
     out_t o = {.len = 0, .s = s, .err = 0};
+    int64_t head_since = 0; /* when the partial request buffered began (0: none) */
     (void)arg;
 
     for (;;) {
@@ -133,7 +146,22 @@ static int handle(weft_stream_t *s, void *arg)
         if (weft_stream_drain(s) < 0)
             return 0;
 
+        /* part of a request is buffered: the rest must come in time */
+        if (have == used)
+            head_since = 0;
+        else if (used > 0 || head_since == 0)
+            head_since = weft_now();
+        weft_deadline_t d;
+        if (head_since)
+            weft_deadline_push_at(&d, head_since + HEAD_TIMEOUT);
         ssize_t got = weft_stream_fill(s);
+        if (head_since)
+            weft_deadline_pop(&d);
+        if (got == -ETIMEDOUT) {
+            error_reply(&o, -408);
+            out_flush(&o);
+            return 0;
+        }
         if (got == -EMSGSIZE) {
             /* A full buffer without one complete request in it. */
             error_reply(&o, req.head_len ? -413 : -431);
@@ -152,6 +180,10 @@ static int serve(void *arg, void **result)
     /* one listener per worker (WEFT_WORKERS; SO_REUSEPORT spreads the
      * connections), or a plain server with one worker */
     weft_server_opts_t opts = {.stream = {.defer_writes = true}, .per_worker = true};
+    /* the server's defaults, spelled out (see the top of this file) */
+    opts.first_bytes_timeout = WEFT_SEC(10);
+    opts.idle_timeout = WEFT_SEC(60);
+    opts.send_timeout = WEFT_SEC(60);
     weft_server_t *srv;
     int rc = weft_server_listen(&srv, "127.0.0.1", port, handle, NULL, &opts);
     if (rc < 0) {

@@ -20,6 +20,10 @@
  * cores, as http_hello does. It prints "https_hello: listening on
  * 127.0.0.1:PORT (N workers)" once it accepts connections and stops
  * cleanly on SIGINT or SIGTERM.
+ *
+ * Timeouts: a handshake within 10 s, then the server's (nothing sent for
+ * 10 s, nothing moved for 60 s, an answer nobody takes for 60 s), and a
+ * request head whole within 10 s of its first byte, as in http_hello.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -32,6 +36,7 @@
 
 #define HELLO "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n"
 #define CHUNK 65536
+#define HEAD_TIMEOUT WEFT_SEC(10) /* a request head's first byte to its last */
 #define BYTES_MAX ((unsigned long long)1 << 40)
 
 static char chunk[CHUNK];
@@ -91,6 +96,7 @@ static int reply(weft_stream_t *s, const http_req_t *req)
 
 static int handle(weft_stream_t *s, void *arg)
 {
+    int64_t head_since = 0; /* when the partial request buffered began (0: none) */
     (void)arg;
     for (;;) {
         const char *data;
@@ -111,9 +117,20 @@ static int handle(weft_stream_t *s, void *arg)
         weft_stream_consume(s, used);
         if (weft_stream_drain(s) < 0)
             return 0;
+        /* part of a request is buffered: the rest must come within 10 s
+         * of its first byte (a slowloris client is never idle) */
+        if (have == used)
+            head_since = 0;
+        else if (used > 0 || head_since == 0)
+            head_since = weft_now();
+        weft_deadline_t d;
+        if (head_since)
+            weft_deadline_push_at(&d, head_since + HEAD_TIMEOUT);
         ssize_t got = weft_stream_fill(s);
+        if (head_since)
+            weft_deadline_pop(&d);
         if (got <= 0)
-            return 0; /* the client left, a TLS error, or a head over 64 KiB */
+            return 0; /* the client left, a TLS error, a head over 64 KiB or too slow */
     }
 }
 
@@ -126,8 +143,12 @@ static int serve(void *arg, void **result)
     args_t *a = arg;
     (void)result;
     weft_tls_ctx_t *ctx;
-    weft_tls_opts_t topts = {
-        .server = true, .cert_file = a->cert, .key_file = a->key, .alpn = "http/1.1"};
+    /* a handshake must be done within 10 s (the default is 30 s) */
+    weft_tls_opts_t topts = {.server = true,
+                             .cert_file = a->cert,
+                             .key_file = a->key,
+                             .alpn = "http/1.1",
+                             .handshake_timeout = WEFT_SEC(10)};
     int rc = weft_tls_ctx_create(&ctx, &topts);
     if (rc < 0) {
         fprintf(stderr, "https_hello: %s (%s)\n", weft_strerror(rc), weft_tls_last_error());
@@ -135,7 +156,14 @@ static int serve(void *arg, void **result)
     }
     /* one listener per worker (WEFT_WORKERS), each connection's
      * handshake on the worker that accepted it; the context is shared */
-    weft_server_opts_t sopts = {.tls = ctx, .per_worker = true};
+    /* after the handshake: 10 s for the first request's first bytes, 60
+     * s without a byte either way, 60 s for a client that takes none of
+     * a /bytes/N answer (the server's defaults, spelled out) */
+    weft_server_opts_t sopts = {.tls = ctx,
+                                .per_worker = true,
+                                .first_bytes_timeout = WEFT_SEC(10),
+                                .idle_timeout = WEFT_SEC(60),
+                                .send_timeout = WEFT_SEC(60)};
     weft_server_t *srv;
     rc = weft_server_listen(&srv, "127.0.0.1", a->port, handle, NULL, &sopts);
     if (rc < 0) {

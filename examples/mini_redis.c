@@ -568,6 +568,12 @@ static int serve(void *arg, void **result)
         return -ENOMEM;
     }
     weft_server_opts_t opts = {.stream = {.limit = MAX_COMMAND, .defer_writes = true}};
+    /* A client that sends nothing for 10 s after connecting, or takes
+     * none of its replies for 60 s, is closed; an idle client may stay
+     * 5 minutes (redis-server's own default keeps them for ever). */
+    opts.first_bytes_timeout = WEFT_SEC(10);
+    opts.idle_timeout = WEFT_SEC(300);
+    opts.send_timeout = WEFT_SEC(60);
     int rc = weft_server_listen(&srv, "127.0.0.1", port, handle, &table, &opts);
     if (rc < 0) {
         fprintf(stderr, "mini_redis: listen on port %s: %s\n", port, weft_strerror(rc));

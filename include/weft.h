@@ -536,12 +536,27 @@ typedef enum weft_place {
 } weft_place_t;
 
 /* Creates a task that runs fn(arg) on the current loop (or the worker
- * opts->place names), after the tasks already ready. The task gets its stack when it first runs.
- * Never suspends. With task non-NULL, stores a handle in *task: the caller owns one reference and
- * must drop it with weft_task_release (at any time: releasing neither cancels nor waits). With task
- * NULL the task is detached: the loop reclaims it when it ends. Returns 0, -EINVAL (fn NULL, a bad
- * stack size or stack_mode, an unknown place or worker), -WEFT_ENOLOOP when no loop runs on this
- * thread, -ENOMEM. */
+ * opts->place names), after the tasks already ready. Never suspends.
+ *
+ * The task gets its stack when it first runs, not here (spawning stays
+ * cheap, and a million tasks spawned at once do not hold a million
+ * stacks before they run), so weft_spawn does not fail for want of
+ * stack memory: a task that finds none when its turn comes (an address
+ * space limit, ulimit -v; no memory for a new stack slab) never runs fn
+ * and ends with status -ENOMEM, which weft_await and weft_task_result
+ * return. A failure that nobody retrieves is reported on stderr when
+ * the task is freed ("weft: task #N "name" failed with -12 ... and
+ * nobody retrieved it"); identical reports are rate-limited: the first
+ * is printed, the rest within a second only counted, then one line "...
+ * and N more like it" a second, and at weft_run's end.
+ *
+ * With task non-NULL, stores a handle in *task: the caller owns one
+ * reference and must drop it with weft_task_release (at any time:
+ * releasing neither cancels nor waits). With task NULL the task is
+ * detached: the loop reclaims it when it ends. Returns 0, -EINVAL (fn
+ * NULL, a bad stack size or stack_mode, an unknown place or worker),
+ * -WEFT_ENOLOOP when no loop runs on this thread, -ENOMEM (no memory
+ * for the task object: never for its stack, see above). */
 WEFT_API int weft_spawn(weft_task_t **task, weft_task_fn fn, void *arg,
                         const weft_task_opts_t *opts);
 
@@ -1759,7 +1774,13 @@ WEFT_API int weft_listener_close(weft_listener_t *l);
 /* ---- servers (asyncio.start_server) ---- */
 
 /* A server: one or more listeners, each with a task that accepts
- * connections and spawns a task per connection that runs the handler. */
+ * connections and spawns a task per connection that runs the handler.
+ * When it cannot take or keep connections for want of fds or memory (an
+ * accept that fails, a connection's task that cannot be spawned or gets
+ * no stack when it first runs), it backs off and says why on stderr
+ * ("weft: server on ADDR: ..."), rate-limited as weft_spawn's reports
+ * are: one line when a burst starts, then a count of the like ones at
+ * most once a second. */
 typedef struct weft_server weft_server_t;
 
 /* A connection's handler: runs as its own task; the server closes the
@@ -1820,6 +1841,38 @@ typedef struct weft_server_opts {
      * bound by accepting and by many short connections. With one worker
      * both are the same. */
     bool per_worker;
+    /* Timeouts that close a connection its peer holds without using it
+     * (ns; 0: the default given; WEFT_FOREVER: none; negative: -EINVAL).
+     * They are watched from the moment the handler starts: a TLS
+     * handshake before it is bounded by its context's handshake_timeout
+     * (weft_tls_opts_t, 30 s by default), not by these. Progress is what
+     * the connection's stream moves: a read that returns bytes, a send
+     * the kernel takes bytes from (a handler that leaves bytes unread,
+     * or waits on something else, makes none meanwhile).
+     *  - first_bytes_timeout (0: 10 s): the handler's reads have
+     *    returned no byte yet (a client that connects and sends
+     *    nothing). WEFT_FOREVER for protocols where the server speaks
+     *    first and the client may wait.
+     *  - idle_timeout (0: 60 s): no byte moved either way for this long.
+     *  - send_timeout (0: 60 s): output is queued (weft_stream_pending)
+     *    and the kernel took none of it for this long (a peer that does
+     *    not read: nginx's send_timeout), also while the server flushes
+     *    the stream after the handler returned.
+     * A connection past one of them has its handler cancelled with
+     * reason WEFT_CANCEL_DEADLINE and a message naming the timeout
+     * (weft_task_cancel_reason on weft_current() tells; its suspended
+     * call returns -ECANCELED), and its stream is then closed without a
+     * flush (after a send timeout with a reset, so the kernel drops the
+     * queued bytes too). They are checked on a coarse tick, an eighth
+     * of the shortest (1 ms to 1 s): a connection ends between its
+     * timeout and one tick later, and no timer is set per read or
+     * write. A protocol's own limits (a request head that must arrive
+     * whole within so long: a slowloris client that sends a byte now and
+     * then) are the handler's, with a deadline scope (examples/
+     * http_hello.c). */
+    int64_t first_bytes_timeout;
+    int64_t idle_timeout;
+    int64_t send_timeout;
 } weft_server_opts_t;
 
 /* Listens on host:port (as weft_tcp_listen does, with opts->listen; port
@@ -1827,7 +1880,7 @@ typedef struct weft_server_opts {
  * handler(stream, arg) runs as a task per connection. Suspends while it
  * resolves a name and while the other workers bind (per_worker). Returns
  * 0 with the server in *srv (the caller's: weft_server_close), -EINVAL
- * (srv, port or handler NULL, max_conns or backlog < 0), -WEFT_ENOTASK
+ * (srv, port or handler NULL, max_conns, backlog or a timeout < 0), -WEFT_ENOTASK
  * (not in a task), -WEFT_ENOLOOP (no loop), -ENOMEM, or a listen error (-EADDRINUSE, -EACCES, a
  * resolution error); nothing is left running on failure. */
 WEFT_API int weft_server_listen(weft_server_t **srv, const char *host, const char *port,
@@ -1839,7 +1892,7 @@ WEFT_API int weft_server_listen(weft_server_t **srv, const char *host, const cha
  * caller still owns it). When accept runs out of fds it backs off (10
  * ms, doubling to 1 s) and goes on. Never suspends. Returns 0 with the
  * server in *srv (the caller's: weft_server_close), -EINVAL (srv, l or
- * handler NULL, max_conns < 0, per_worker set), -WEFT_ENOLOOP (no
+ * handler NULL, max_conns or a timeout < 0, per_worker set), -WEFT_ENOLOOP (no
  * loop), -ENOMEM. */
 WEFT_API int weft_server_start(weft_server_t **srv, weft_listener_t *l, weft_conn_fn handler,
                                void *arg, const weft_server_opts_t *opts);

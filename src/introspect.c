@@ -1,6 +1,7 @@
 /* introspect.c - what the loop can tell about itself: the task tree,
  * reports of tasks that failed unseen or were still pending, and the
  * debug mode's slow-step warnings, and the names of task states.
+ * Reports that repeat are rate-limited (weft__report, below).
  *
  * The tree places each live task under the task that awaits it (who
  * awaits whom, as `python -m asyncio pstree` shows), else under the
@@ -9,8 +10,11 @@
  */
 #include "task.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -230,10 +234,100 @@ int weft_task_tree(FILE *out)
     return written;
 }
 
+/* ---- rate-limited reports ----
+ *
+ * A flood of identical reports (a million tasks that each failed for
+ * want of a stack, a server dropping connections at its memory limit)
+ * must not become a million lines. A report's key is its text without
+ * what differs from one instance to the next (a task's id): the first
+ * report of a key is printed whole; the same key again within a second
+ * of that line only counts, and the next one after the second prints
+ * "... and N more like it", one line a second however long the flood
+ * lasts. weft__report_flush (weft_run's end) prints every count still
+ * held and forgets the keys. A few keys are held at once (REPORT_KEYS,
+ * the least recently used one gives way, its count printed first), so
+ * two floods that interleave are each limited. Process-wide, as stderr
+ * is: a mutex guards the table (reports are rare, never a hot path). */
+
+#define REPORT_KEYS 8
+#define REPORT_KEY_MAX 240
+#define REPORT_PERIOD WEFT_SEC(1)
+
+typedef struct {
+    char key[REPORT_KEY_MAX];
+    uint64_t more; /* counted since the last line printed for this key */
+    int64_t since; /* when that line was printed */
+    int64_t used;  /* the last report of this key */
+} report_key_t;
+
+static pthread_mutex_t report_mu = PTHREAD_MUTEX_INITIALIZER;
+static report_key_t report_keys[REPORT_KEYS];
+
+static int64_t mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void key_print_more(report_key_t *k)
+{
+    if (k->more)
+        fprintf(stderr, "weft: ... and %llu more like it (%s)\n", (unsigned long long)k->more,
+                k->key);
+    k->more = 0;
+}
+
+void weft__report(const char *line, const char *key)
+{
+    int64_t now = mono_now();
+    pthread_mutex_lock(&report_mu);
+    report_key_t *k = NULL, *lru = &report_keys[0];
+    for (int i = 0; i < REPORT_KEYS; i++) {
+        report_key_t *x = &report_keys[i];
+        if (x->key[0] && strncmp(x->key, key, REPORT_KEY_MAX - 1) == 0) {
+            k = x;
+            break;
+        }
+        if (!x->key[0] || (lru->key[0] && x->used < lru->used))
+            lru = x;
+    }
+    if (k && now - k->since < REPORT_PERIOD) {
+        k->more++;
+        k->used = now;
+    } else if (k && k->more) {
+        k->more++;
+        key_print_more(k);
+        k->since = k->used = now;
+    } else {
+        if (!k) {
+            k = lru;
+            key_print_more(k);
+            snprintf(k->key, sizeof k->key, "%s", key);
+        }
+        fprintf(stderr, "weft: %s\n", line);
+        k->since = k->used = now;
+    }
+    pthread_mutex_unlock(&report_mu);
+}
+
+void weft__report_flush(void)
+{
+    pthread_mutex_lock(&report_mu);
+    for (int i = 0; i < REPORT_KEYS; i++) {
+        key_print_more(&report_keys[i]);
+        report_keys[i].key[0] = '\0';
+    }
+    pthread_mutex_unlock(&report_mu);
+}
+
 void weft__report_unretrieved(weft_task_t *t)
 {
-    fprintf(stderr, "weft: task #%llu \"%s\" failed with %d (%s) and nobody retrieved it\n",
-            (unsigned long long)t->id, label(t), t->status, weft_strerror(t->status));
+    char key[REPORT_KEY_MAX], line[REPORT_KEY_MAX + 32];
+    snprintf(key, sizeof key, "task \"%s\" failed with %d (%s) and nobody retrieved it", label(t),
+             t->status, weft_strerror(t->status));
+    snprintf(line, sizeof line, "task #%llu %s", (unsigned long long)t->id, key + 5);
+    weft__report(line, key);
 }
 
 void weft__report_pending(weft_task_t *t)

@@ -13,7 +13,7 @@
 
 typedef struct weft__io weft__io_t;
 struct weft__io {
-    weft__bio_t bio; /* the backend's record: fd and the event callback */
+    weft__bio_t bio;    /* the backend's record: fd and the event callback */
     weft__loop_t *loop; /* home: the loop whose backend watches the fd */
     weft__spin_t mu;    /* the record's (and its owner's) lock; see io.c */
     /* Readiness seen and not yet used up (WEFT__EV_IN, WEFT__EV_OUT),
@@ -33,6 +33,10 @@ struct weft__io {
     void (*on_writable)(weft__io_t *io);
     bool registered;
     bool want_out; /* owner has output queued for on_writable */
+    /* Progress: reads and sends of the owner (a stream) that moved bytes,
+     * counted under mu (weft__io_moved), read from anywhere with relaxed
+     * loads by whoever watches for stalls (a server's timeouts). */
+    uint32_t moved_in, moved_out;
     /* An owner used from any worker (a stream, a listener, a UDP
      * socket), under mu: the calls inside it (users), whether it was
      * closed, and whether its home's backend has forgotten the fd; see
@@ -72,6 +76,11 @@ void weft__io_shut(weft__io_t *io);
 static inline bool weft__io_idle(const weft__io_t *io)
 {
     return io->users == 0 && io->closed && io->forgotten;
+}
+/* One more read or send moved bytes (io's lock held). */
+static inline void weft__io_moved(uint32_t *count)
+{
+    __atomic_store_n(count, *count + 1, __ATOMIC_RELAXED);
 }
 /* The last operation met EAGAIN: the readiness it used is gone. */
 static inline void weft__io_clear(weft__io_t *io, uint32_t events)

@@ -465,6 +465,7 @@ out:
     weft__rt_set_state(rt, WEFT__RT_CLOSED);
     close_worker(L);
     weft__loop_free(L);
+    weft__report_flush(); /* counts of rate-limited reports still held */
     if (nw > 1) {
         free(rt->loops);
         free(rt->cancel_all);

@@ -31,6 +31,21 @@
  * cancelled before it ever ran runs no code, and its stream must still
  * be freed.
  *
+ * Timeouts (first bytes, idle, send progress): each part has a sweeping
+ * task that wakes every `tick` (an eighth of the shortest timeout, 1 ms
+ * to 1 s) while the part has connections, and compares each
+ * connection's progress counters (its stream's moved_in / moved_out,
+ * io.h) with what it saw last time. A read or send costs one relaxed
+ * increment and no timer; a sweep costs a few loads per connection; a
+ * connection past a timeout has its handler cancelled. See
+ * docs/design.md ("Timeouts: nobody holds a connection for ever") for
+ * why not a deadline per connection.
+ *
+ * Memory pressure: whatever makes the server drop or refuse connections
+ * (accept failing, a task that cannot be spawned or gets no stack) is
+ * said on stderr through weft__report, which prints one line per burst
+ * and counts the rest.
+ *
  * Invariants: a part's nconns counts its records in use, each with a
  * live task; the acceptor is the only task that touches its listener,
  * and close stops that task before closing the listener; running out of
@@ -38,13 +53,20 @@
  * doubling to 1 s, and tries again. The record is freed once close has
  * finished and no task is inside weft_server_wait (refs).
  */
+#include "stream.h"
+#include "io.h"
 #include "worker.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 
 static const weft__wait_kind_t wait_kind = {.name = "a server"};
 
 typedef struct part part_t;
+
+/* A connection's phase, as its task moves on. */
+enum { PH_NEW, PH_HANDSHAKE, PH_SERVING, PH_CLOSING };
 
 typedef struct conn {
     weft__waiter_t done; /* on the handler task's done list */
@@ -52,6 +74,12 @@ typedef struct conn {
     weft_stream_t *s; /* until the handler task closes it */
     weft_task_t *task;
     struct conn *next_free;
+    /* the timeouts' view (the sweeper's and the task's, on one worker) */
+    uint8_t phase;
+    bool heard;          /* a read has returned bytes */
+    const char *expired; /* the timeout that ended it, or NULL */
+    uint32_t seen_in, seen_out;
+    int64_t start, moved_at, out_at;
 } conn_t;
 
 typedef struct slab {
@@ -67,6 +95,13 @@ typedef struct slab {
 /* An acceptor gives the loop a turn after this many connections in a
  * row, so a flood of connects cannot starve the handlers. */
 #define ACCEPT_BURST 64
+/* Timeouts' defaults, and the sweep's tick: an eighth of the shortest,
+ * within these bounds. */
+#define FIRST_BYTES_DEFAULT WEFT_SEC(10)
+#define IDLE_DEFAULT WEFT_SEC(60)
+#define SEND_DEFAULT WEFT_SEC(60)
+#define TICK_MIN WEFT_MSEC(1)
+#define TICK_MAX WEFT_SEC(1)
 
 struct part {
     weft_server_t *srv;
@@ -74,12 +109,14 @@ struct part {
     bool started; /* its acceptor was spawned: close has work to do */
     weft_listener_t *l;
     weft_task_t *acceptor;
-    size_t nconns; /* written on its worker, read anywhere: relaxed atomics */
+    weft_task_t *sweeper; /* NULL when no timeout is set */
+    size_t nconns;        /* written on its worker, read anywhere: relaxed atomics */
     slab_t *slabs;
     size_t nslots;
     conn_t *free;
     weft__wlist_t room; /* the acceptor, at max_conns */
     weft__wlist_t idle; /* close, waiting for nconns == 0 */
+    weft__wlist_t none; /* the sweeper, while nconns == 0 */
 };
 
 struct weft_server {
@@ -87,6 +124,9 @@ struct weft_server {
     void *arg;
     weft_server_opts_t opts;
     weft_addr_t addr;
+    char name[64];                      /* the address as text, for reports */
+    int64_t first_to, idle_to, send_to; /* the timeouts (WEFT_FOREVER: none) */
+    int64_t tick;                       /* 0: no timeout, no sweeper */
     int nparts;
     part_t *parts;
     weft_task_t **helpers; /* [nparts]: tasks run on the parts' workers */
@@ -125,6 +165,18 @@ static weft_server_t *server_new(weft_conn_fn handler, void *arg, const weft_ser
         so->max_pending = so->high_water < WEFT_SERVER_MAX_PENDING / 2 ? WEFT_SERVER_MAX_PENDING
                           : so->high_water > SIZE_MAX / 2                ? SIZE_MAX
                                                                           : 2 * so->high_water;
+    const weft_server_opts_t *o = &srv->opts;
+    srv->first_to = o->first_bytes_timeout ? o->first_bytes_timeout : FIRST_BYTES_DEFAULT;
+    srv->idle_to = o->idle_timeout ? o->idle_timeout : IDLE_DEFAULT;
+    srv->send_to = o->send_timeout ? o->send_timeout : SEND_DEFAULT;
+    int64_t shortest = srv->first_to < srv->idle_to ? srv->first_to : srv->idle_to;
+    if (srv->send_to < shortest)
+        shortest = srv->send_to;
+    if (shortest != WEFT_FOREVER) {
+        srv->tick = shortest / 8;
+        srv->tick = srv->tick < TICK_MIN ? TICK_MIN : srv->tick > TICK_MAX ? TICK_MAX : srv->tick;
+    }
+    snprintf(srv->name, sizeof srv->name, "?");
     srv->nparts = nparts;
     srv->refs = 1;
     for (int i = 0; i < nparts; i++) {
@@ -179,6 +231,8 @@ static conn_t *conn_get(part_t *p)
     c->p = p;
     c->s = NULL;
     c->task = NULL;
+    c->phase = PH_NEW;
+    c->expired = NULL;
     return c;
 }
 
@@ -215,25 +269,118 @@ static void wake_all(weft__wlist_t *list)
         weft__deliver(w->task, 0);
 }
 
+/* Says on stderr why connections are refused or dropped: one line per
+ * burst, the like ones counted (weft__report). */
+static void say(const weft_server_t *srv, const char *what, int err)
+{
+    char line[224];
+    snprintf(line, sizeof line, "server on %s: %s (%d %s)", srv->name, what, err,
+             weft_strerror(err));
+    weft__report(line, line);
+}
+
 /* ---- connections ---- */
+
+/* The timeouts start: the handler is about to run. */
+static void conn_watch(conn_t *c)
+{
+    weft__io_t *io = weft__stream_io(c->s);
+    c->seen_in = __atomic_load_n(&io->moved_in, __ATOMIC_RELAXED);
+    c->seen_out = __atomic_load_n(&io->moved_out, __ATOMIC_RELAXED);
+    c->start = c->moved_at = c->out_at = weft_now();
+    c->heard = false;
+    c->phase = PH_SERVING;
+}
 
 static int conn_main(void *arg, void **result)
 {
     conn_t *c = arg;
     weft_server_t *srv = c->p->srv;
     (void)result;
-    /* TLS: the handshake first; a failed one ends the connection quietly */
+    /* TLS: the handshake first (its own timeout); a failed one ends the
+     * connection quietly */
+    c->phase = PH_HANDSHAKE;
     int rc = srv->opts.tls ? weft_tls_wrap(c->s, srv->opts.tls, NULL) : 0;
     if (rc == -EBADF) {
         c->s = NULL; /* closed meanwhile: the stream is gone */
         return rc;
     }
-    if (rc == 0)
+    if (rc == 0) {
+        conn_watch(c);
         rc = srv->handler(c->s, srv->arg);
+    }
     weft_stream_t *s = c->s;
+    if (!c->expired) {
+        c->phase = PH_CLOSING; /* the send timeout still holds */
+        weft_stream_close(s);  /* flushes within the task: cancelling it cuts that short */
+    } else {
+        weft_stream_abort(s); /* a peer that stalled gets no flush */
+    }
     c->s = NULL;
-    weft_stream_close(s); /* flushes within the task: cancelling it cuts that short */
     return rc;
+}
+
+/* Ends connection c, past the timeout `why` (the sweeper, on c's worker,
+ * while c's task is suspended). */
+static void conn_expire(conn_t *c, const char *why, bool reset)
+{
+    c->expired = why;
+    if (reset) {
+        /* close will reset: the kernel drops what the peer never took */
+        struct linger lg = {.l_onoff = 1, .l_linger = 0};
+        setsockopt(weft_stream_fd(c->s), SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    }
+    weft_cancel_with(c->task, WEFT_CANCEL_DEADLINE, why);
+}
+
+/* One sweep's look at connection c at `now`. */
+static void conn_check(conn_t *c, int64_t now)
+{
+    const weft_server_t *srv = c->p->srv;
+    weft__io_t *io = weft__stream_io(c->s);
+    uint32_t in = __atomic_load_n(&io->moved_in, __ATOMIC_RELAXED);
+    uint32_t out = __atomic_load_n(&io->moved_out, __ATOMIC_RELAXED);
+    if (in != c->seen_in) {
+        c->seen_in = in;
+        c->heard = true;
+        c->moved_at = now;
+    }
+    if (out != c->seen_out) {
+        c->seen_out = out;
+        c->moved_at = c->out_at = now;
+    }
+    bool queued = weft_stream_pending(c->s) > 0;
+    if (!queued)
+        c->out_at = now;
+    if (queued && now - c->out_at >= srv->send_to)
+        conn_expire(c, "weft_server: send timeout (the peer took no bytes)", true);
+    else if (!c->heard && c->phase == PH_SERVING && now - c->start >= srv->first_to)
+        conn_expire(c, "weft_server: first-bytes timeout (the peer sent nothing)", false);
+    else if (now - c->moved_at >= srv->idle_to)
+        conn_expire(c, "weft_server: idle timeout", false);
+}
+
+/* A part's sweeper: while the part has connections, looks at each every
+ * tick. */
+static int sweep_main(void *arg, void **result)
+{
+    part_t *p = arg;
+    weft_server_t *srv = p->srv;
+    (void)result;
+    for (;;) {
+        int rc = p->nconns ? weft_sleep(srv->tick) : wait_on(p, &p->none);
+        if (rc < 0)
+            break;
+        int64_t now = weft_now();
+        for (slab_t *sl = p->slabs; sl; sl = sl->next)
+            for (size_t i = 0; i < sl->n; i++) {
+                conn_t *c = &sl->c[i];
+                if (c->task && c->s && !c->expired &&
+                    (c->phase == PH_SERVING || c->phase == PH_CLOSING))
+                    conn_check(c, now);
+            }
+    }
+    return 0;
 }
 
 /* The handler task has ended (on the loop's stack, from its finish; after
@@ -243,8 +390,11 @@ static void conn_done(weft__waiter_t *w, void *src)
     conn_t *c = WEFT_CONTAINER_OF(w, conn_t, done);
     part_t *p = c->p;
     weft_task_t *t = src;
-    if (c->s) /* cancelled before it ran */
+    if (c->s) { /* cancelled before it ran, or it got no stack */
+        if (c->phase == PH_NEW && t->status == -ENOMEM)
+            say(p->srv, "closed a new connection: its task got no stack", -ENOMEM);
         weft_stream_abort(c->s);
+    }
     if (!p->srv->opts.group) {
         /* A connection that failed (a reset, a stalled peer) is the
          * handler's business, not an error nobody retrieved. A group's
@@ -285,6 +435,9 @@ static int accept_main(void *arg, void **result)
         }
         conn_t *c = conn_get(p);
         rc = c ? weft_listener_accept(p->l, &c->s, NULL, &srv->opts.stream) : -ENOMEM;
+        const char *why = !c ? "accepting paused: no memory for a connection's record"
+                             : "accept failed, backing off (connections wait in the backlog, "
+                               "or are closed if their stream could not be set up)";
         if (rc == 0) {
             rc = conn_spawn(p, c);
             if (rc == 0) {
@@ -292,12 +445,15 @@ static int accept_main(void *arg, void **result)
                 c->done.notify = conn_done;
                 weft__task_watch(c->task, &c->done);
                 conns_add(p, 1);
+                if (p->nconns == 1)
+                    wake_all(&p->none); /* the sweeper */
                 backoff = 0;
                 if (++burst % ACCEPT_BURST == 0 && weft_yield() < 0)
                     break;
                 continue;
             }
             weft_stream_abort(c->s); /* no task for it: drop the connection */
+            why = "closed a new connection: no task could be spawned for it";
         }
         if (c)
             conn_put(p, c);
@@ -307,6 +463,7 @@ static int accept_main(void *arg, void **result)
         if (rc == -ECANCELED || rc == -EBADF || rc == -ETIMEDOUT)
             break;
         /* out of fds or memory (or a sick listener): pause, never spin */
+        say(srv, why, rc);
         backoff = backoff ? backoff * 2 : BACKOFF_MIN;
         if (backoff > BACKOFF_MAX)
             backoff = BACKOFF_MAX;
@@ -322,7 +479,16 @@ static int part_start(part_t *p, weft_listener_t *l)
 {
     p->l = l;
     weft_task_opts_t topts = {.name = "weft-server", .place = WEFT_PLACE_HERE};
-    int rc = weft_spawn(&p->acceptor, accept_main, p, &topts);
+    int rc = 0;
+    if (p->srv->tick) {
+        weft_task_opts_t so = {.name = "weft-server-timeouts", .place = WEFT_PLACE_HERE};
+        rc = weft_spawn(&p->sweeper, sweep_main, p, &so);
+    }
+    if (rc == 0 && (rc = weft_spawn(&p->acceptor, accept_main, p, &topts)) < 0 && p->sweeper) {
+        weft_cancel(p->sweeper); /* not started: it never runs */
+        weft_task_release(p->sweeper);
+        p->sweeper = NULL;
+    }
     if (rc < 0) {
         p->l = NULL;
         return rc;
@@ -374,6 +540,12 @@ static int part_close(part_t *p, int64_t grace_ns)
                 wait_on(p, &p->idle);
             self->b->nocancel--;
         }
+    }
+    if (p->sweeper) { /* it reads the slabs: stop it before they go */
+        weft_cancel(p->sweeper);
+        weft__task_join_quietly(p->sweeper);
+        weft_task_release(p->sweeper);
+        p->sweeper = NULL;
     }
     slab_t *sl;
     while ((sl = p->slabs)) {
@@ -484,7 +656,8 @@ static int close_parts(weft_server_t *srv, int64_t grace_ns)
 
 static bool opts_bad(const weft_server_opts_t *o)
 {
-    return o && (o->max_conns < 0 || o->listen.backlog < 0);
+    return o && (o->max_conns < 0 || o->listen.backlog < 0 || o->first_bytes_timeout < 0 ||
+                 o->idle_timeout < 0 || o->send_timeout < 0);
 }
 
 int weft_server_start(weft_server_t **out, weft_listener_t *l, weft_conn_fn handler, void *arg,
@@ -500,6 +673,7 @@ int weft_server_start(weft_server_t **out, weft_listener_t *l, weft_conn_fn hand
         return -ENOMEM;
     srv->parts[0].worker = L->index;
     weft_listener_addr(l, &srv->addr);
+    weft_addr_format(&srv->addr, srv->name, sizeof srv->name);
     int rc = part_start(&srv->parts[0], l);
     if (rc < 0) {
         server_unref(srv);
@@ -527,8 +701,10 @@ int weft_server_listen(weft_server_t **out, const char *host, const char *port,
     lo.reuseport = lo.reuseport || n > 1;
     weft_listener_t *l = NULL;
     int rc = weft_tcp_listen(&l, host, port, &lo);
-    if (rc == 0 && (rc = weft_listener_addr(l, &srv->addr)) == 0)
+    if (rc == 0 && (rc = weft_listener_addr(l, &srv->addr)) == 0) {
+        weft_addr_format(&srv->addr, srv->name, sizeof srv->name);
         rc = part_start(mine, l);
+    }
     if (rc < 0) {
         if (l)
             weft_listener_close(l);

@@ -307,6 +307,7 @@ static ssize_t rd_once(weft_stream_t *s, char *p, size_t n, bool probe)
         }
     }
     if (r > 0) {
+        weft__io_moved(&s->io.moved_in);
         if (!p)
             s->rend += (size_t)r;
     } else if (r == 0) {
@@ -801,6 +802,8 @@ static int out_send(weft_stream_t *s, const struct iovec *iov, int cnt)
             weft__io_clear(&s->io, WEFT__EV_OUT);
             break;
         }
+        if (r > 0)
+            weft__io_moved(&s->io.moved_out);
         size_t got = (size_t)r, q = got < s->olen ? got : s->olen;
         if (q)
             ring_drop(s, q);

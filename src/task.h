@@ -198,6 +198,13 @@ void weft__task_watch(weft_task_t *t, weft__waiter_t *w);
 void weft__task_join_quietly(weft_task_t *t);
 
 /* Reports (introspect.c), on stderr. */
+/* Prints "weft: <line>", rate-limited by key (the line without what
+ * differs between instances, such as a task's id): a key seen within
+ * the last second only counts, and a line "... and N more like it" says
+ * how many once a second and at weft__report_flush. Any thread. */
+void weft__report(const char *line, const char *key);
+/* Prints the counts still held and forgets every key (weft_run's end). */
+void weft__report_flush(void);
 void weft__report_unretrieved(weft_task_t *t);
 void weft__report_pending(weft_task_t *t);
 void weft__report_slow(weft_task_t *t, int64_t ns);

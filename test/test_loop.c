@@ -6,7 +6,8 @@
  * handles, the order in which sleeping and yielding tasks wake,
  * -WEFT_ENOTASK outside a task and -WEFT_ENOLOOP outside a loop, a large
  * timer heap, and what the loop says on stderr (deadlock, tasks destroyed
- * while pending, errors nobody retrieved, slow steps in debug mode).
+ * while pending, errors nobody retrieved and how identical ones are
+ * rate-limited, slow steps in debug mode).
  * Stderr is captured by pointing fd 2 at a temporary file for the
  * duration of one weft_run; what was captured is echoed back afterwards,
  * and a sanitizer's report goes to the real stderr meanwhile (a sanitizer
@@ -724,6 +725,55 @@ static int unretrieved_main(void *arg, void **result)
     return 0;
 }
 
+static int flood_main(void *arg, void **result)
+{
+    (void)result;
+    weft_task_opts_t o = {.name = "flood"};
+    weft_task_opts_t other = {.name = "other-failure"};
+    for (int i = 0; i < (int)(intptr_t)arg; i++)
+        assert_int_equal(weft_spawn(NULL, fail_eio, NULL, &o), 0);
+    assert_int_equal(weft_spawn(NULL, fail_eio, NULL, &other), 0);
+    assert_int_equal(weft_sleep(WEFT_MSEC(1)), 0);
+    return 0;
+}
+
+static int count_lines(const char *s, const char *needle)
+{
+    int n = 0;
+    for (const char *p = s; (p = strstr(p, needle)); p++)
+        n++;
+    return n;
+}
+
+/* The hostile case is millions of tasks that failed for want of a stack;
+ * 1,000 identical failures nobody retrieved must not be 1,000 lines:
+ * the first, then a count at the end of the run (a flood this short
+ * fits in the first second), and a different report is not swallowed. */
+static void test_identical_unretrieved_failures_print_one_line_and_a_count(void **state)
+{
+    (void)state;
+    capture_t c;
+    capture_begin(&c);
+    int rc = weft_run(flood_main, P(1000), NULL);
+    char *err = capture_end(&c);
+    assert_int_equal(rc, 0);
+    int flood = count_lines(err, "\"flood\" failed with");
+    /* the first line, one count a second at most; a slow machine may
+     * cross a second boundary or two */
+    assert_in_range(flood, 2, 6);
+    assert_int_equal(count_lines(err, "\"other-failure\" failed with"), 1);
+    assert_non_null(strstr(err, "more like it (task \"flood\" failed with"));
+    /* the counts add up to the 999 not printed */
+    long total = 0;
+    for (const char *p = err; (p = strstr(p, "weft: ... and ")); p++) {
+        const char *who = strstr(p, "(task \"flood\""), *eol = strchr(p, '\n');
+        if (who && eol && who < eol)
+            total += strtol(p + strlen("weft: ... and "), NULL, 10);
+    }
+    assert_int_equal(total, 999);
+    free(err);
+}
+
 static void test_unretrieved_failure_is_reported_awaited_is_not(void **state)
 {
     capture_t c;
@@ -822,6 +872,7 @@ int main(void)
         cmocka_unit_test(test_task_waiting_forever_at_close_is_reported_pending),
         cmocka_unit_test(test_close_discards_stuck_task_and_lets_its_joiners_finish),
         cmocka_unit_test(test_unretrieved_failure_is_reported_awaited_is_not),
+        cmocka_unit_test(test_identical_unretrieved_failures_print_one_line_and_a_count),
         cmocka_unit_test(test_debug_mode_reports_task_holding_loop),
         cmocka_unit_test(test_no_debug_mode_no_slow_report),
     };

@@ -4,8 +4,9 @@
  * that end within the grace end normally, close returns 0; a stuck one is
  * cancelled after the grace and close returns -ETIMEDOUT; a handler never
  * started is dropped cleanly); running out of fds (RLIMIT_NOFILE lowered
- * so accept meets EMFILE: the server backs off without spinning and
- * serves the waiting clients once fds are free); and misbehaving peers,
+ * so accept meets EMFILE: the server backs off without spinning, says
+ * why on stderr once for the burst, and serves the waiting clients once
+ * fds are free); and misbehaving peers,
  * each of which gives its handler a clear status while the server goes
  * on serving others: a reset in the middle of a large write, a stall in
  * the middle of a line (the handler's read deadline), a line past the
@@ -18,7 +19,11 @@
  * cancels the other connections and the owner, and the server closes
  * new connections at once; a group limit holds connections in the
  * backlog); bad
- * arguments.
+ * arguments; the timeouts, each against its hostile client with
+ * timeouts of tens of ms (a client that connects and sends nothing, a
+ * slowloris that sends a byte at a time with gaps past the idle
+ * timeout, one that asks for an endless answer and never reads), while
+ * clients that keep talking or keep reading outlast them.
  *
  * Covers: src/server.c.
  */
@@ -411,7 +416,232 @@ static void test_server_start_close_and_wait_refuse_bad_arguments(void **state)
 {
     run(t_server_args, NULL);
     weft_server_t *srv;
-    assert_int_equal(weft_server_listen(&srv, "127.0.0.1", "0", handler, NULL, NULL), -WEFT_ENOLOOP);
+    assert_int_equal(weft_server_listen(&srv, "127.0.0.1", "0", handler, NULL, NULL),
+                     -WEFT_ENOLOOP);
+}
+
+/* ---- timeouts: hostile clients that hold a connection without using it ---- */
+
+typedef struct {
+    int ended;
+    int status;    /* the last handler's */
+    char why[128]; /* the message it was cancelled with, if any */
+} tm_state_t;
+
+/* Echoes lines; "big" makes it send without end (write, drain) to a
+ * client that may never read. */
+static int tm_handler(weft_stream_t *s, void *arg)
+{
+    tm_state_t *st = arg;
+    static char big[65536];
+    const char *line;
+    ssize_t n;
+    int rc = 0;
+    while ((n = weft_stream_read_line(s, &line)) > 0) {
+        if (n == 4 && memcmp(line, "big\n", 4) == 0) {
+            int small = 4096; /* the server's queue fills at once */
+            setsockopt(weft_stream_fd(s), SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+            while ((rc = weft_stream_write(s, big, sizeof big)) == 0 &&
+                   (rc = weft_stream_drain(s)) == 0)
+                ;
+            break;
+        }
+        if ((rc = weft_stream_write(s, line, (size_t)n)) < 0)
+            break;
+    }
+    if (n <= 0)
+        rc = (int)n;
+    const char *msg = NULL;
+    if (weft_task_cancel_reason(weft_current(), &msg) == WEFT_CANCEL_DEADLINE && msg)
+        snprintf(st->why, sizeof st->why, "%s", msg);
+    st->status = rc;
+    st->ended++;
+    return rc;
+}
+
+static weft_server_t *tm_start(tm_state_t *st, weft_addr_t *la, int64_t first, int64_t idle,
+                               int64_t send)
+{
+    weft_server_opts_t o = {
+        .first_bytes_timeout = first, .idle_timeout = idle, .send_timeout = send};
+    weft_server_t *srv;
+    assert_int_equal(weft_server_listen(&srv, "127.0.0.1", "0", tm_handler, st, &o), 0);
+    assert_int_equal(weft_server_addr(srv, la), 0);
+    return srv;
+}
+
+/* Milliseconds until srv has no connection (fails after 5 s). */
+static int64_t ms_until_no_conns(weft_server_t *srv, int64_t t0)
+{
+    for (int i = 0; i < 5000 && weft_server_conns(srv) > 0; i++)
+        weft_sleep(WEFT_MSEC(1));
+    assert_int_equal(weft_server_conns(srv), 0);
+    return (weft_now() - t0) / 1000000;
+}
+
+/* What the client reads once the server has closed: end of stream or a
+ * reset, within 5 s. */
+static void expect_server_closed(weft_stream_t *s)
+{
+    char buf[256];
+    weft_deadline_t d;
+    weft_deadline_push(&d, WEFT_SEC(5));
+    ssize_t n;
+    while ((n = weft_stream_read(s, buf, sizeof buf)) > 0)
+        ;
+    weft_deadline_pop(&d);
+    assert_true(n == 0 || n == -ECONNRESET);
+}
+
+static int t_first_bytes(void *arg, void **res)
+{
+    tm_state_t st = {0};
+    weft_addr_t la;
+    weft_server_t *srv = tm_start(&st, &la, WEFT_MSEC(50), WEFT_FOREVER, WEFT_FOREVER);
+    int64_t t0 = weft_now();
+    weft_stream_t *c;
+    assert_int_equal(weft_addr_connect(&c, &la, NULL), 0); /* and says nothing */
+    expect_server_closed(c);
+    int64_t ms = ms_until_no_conns(srv, t0);
+    assert_true(ms >= 45); /* not before its timeout */
+    assert_int_equal(st.ended, 1);
+    assert_int_equal(st.status, -ECANCELED);
+    assert_non_null(strstr(st.why, "first-bytes timeout"));
+    weft_stream_close(c);
+    assert_int_equal(weft_server_close(srv, WEFT_SEC(1)), 0);
+    return 0;
+}
+
+static void test_server_closes_a_client_that_sends_nothing_after_first_bytes_timeout(void **state)
+{
+    run(t_first_bytes, NULL);
+}
+
+/* slowloris: a byte now and then, never a whole line; the gaps are
+ * longer than the idle timeout, so the first gap ends it */
+static int t_slowloris(void *arg, void **res)
+{
+    tm_state_t st = {0};
+    weft_addr_t la;
+    weft_server_t *srv = tm_start(&st, &la, WEFT_MSEC(50), WEFT_MSEC(50), WEFT_FOREVER);
+    int64_t t0 = weft_now();
+    weft_stream_t *c;
+    assert_int_equal(weft_addr_connect(&c, &la, NULL), 0);
+    int sent = 0;
+    for (; sent < 100; sent++) {
+        if (weft_stream_write(c, "G", 1) < 0 || weft_stream_flush(c) < 0)
+            break;
+        weft_sleep(WEFT_MSEC(100));
+        if (weft_server_conns(srv) == 0)
+            break;
+    }
+    assert_true(sent < 100);
+    expect_server_closed(c);
+    assert_true(ms_until_no_conns(srv, t0) >= 45);
+    assert_int_equal(st.ended, 1);
+    assert_non_null(strstr(st.why, "idle timeout"));
+    weft_stream_close(c);
+    assert_int_equal(weft_server_close(srv, WEFT_SEC(1)), 0);
+    return 0;
+}
+
+static void test_server_closes_a_slowloris_client_after_idle_timeout(void **state)
+{
+    run(t_slowloris, NULL);
+}
+
+/* a client that asks for an endless answer and never reads */
+static int t_never_reads(void *arg, void **res)
+{
+    tm_state_t st = {0};
+    weft_addr_t la;
+    weft_server_t *srv = tm_start(&st, &la, WEFT_FOREVER, WEFT_FOREVER, WEFT_MSEC(60));
+    int64_t t0 = weft_now();
+    weft_stream_t *c;
+    assert_int_equal(weft_addr_connect(&c, &la, NULL), 0);
+    int small = 4096;
+    setsockopt(weft_stream_fd(c), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    assert_int_equal(weft_stream_write(c, "big\n", 4), 0);
+    assert_int_equal(weft_stream_flush(c), 0);
+    int64_t ms = ms_until_no_conns(srv, t0);
+    assert_true(ms >= 55);
+    assert_int_equal(st.ended, 1);
+    assert_int_equal(st.status, -ECANCELED);
+    assert_non_null(strstr(st.why, "send timeout"));
+    expect_server_closed(c); /* what was sent, then the reset */
+    weft_stream_close(c);
+    assert_int_equal(weft_server_close(srv, WEFT_SEC(1)), 0);
+    return 0;
+}
+
+static void test_server_closes_a_client_that_never_reads_after_send_timeout(void **state)
+{
+    run(t_never_reads, NULL);
+}
+
+/* a client that talks in short gaps and one that reads a long answer
+ * slowly but steadily both outlast every timeout many times over */
+static int t_timeouts_spare_busy_clients(void *arg, void **res)
+{
+    tm_state_t st = {0};
+    weft_addr_t la;
+    int64_t to = WEFT_MSEC(300);
+    weft_server_t *srv = tm_start(&st, &la, to, to, to);
+    weft_stream_t *c, *d;
+    assert_int_equal(weft_addr_connect(&c, &la, NULL), 0);
+    /* the reader: a chunk every 10 ms of an endless answer */
+    assert_int_equal(weft_addr_connect(&d, &la, NULL), 0);
+    assert_int_equal(weft_stream_write(d, "big\n", 4), 0);
+    int64_t t0 = weft_now();
+    static char buf[16384];
+    while (weft_now() - t0 < 3 * to) {
+        const char *line;
+        assert_int_equal(weft_stream_write(c, "ping\n", 5), 0);
+        assert_int_equal(weft_stream_read_line(c, &line), 5);
+        assert_true(weft_stream_read(d, buf, sizeof buf) > 0);
+        weft_sleep(WEFT_MSEC(10));
+    }
+    assert_int_equal(weft_server_conns(srv), 2);
+    assert_int_equal(st.ended, 0);
+    weft_stream_close(c);
+    weft_stream_abort(d);
+    ms_until_no_conns(srv, weft_now());
+    assert_int_equal(weft_server_close(srv, WEFT_SEC(1)), 0);
+    assert_int_equal(st.why[0], '\0'); /* neither was timed out */
+    return 0;
+}
+
+static void test_server_timeouts_spare_clients_that_keep_talking_or_reading(void **state)
+{
+    run(t_timeouts_spare_busy_clients, NULL);
+}
+
+static int t_timeout_args(void *arg, void **res)
+{
+    weft_server_t *srv;
+    weft_server_opts_t o = {.idle_timeout = -1};
+    assert_int_equal(weft_server_listen(&srv, "127.0.0.1", "0", tm_handler, NULL, &o), -EINVAL);
+    o = (weft_server_opts_t){.first_bytes_timeout = -WEFT_SEC(1)};
+    assert_int_equal(weft_server_listen(&srv, "127.0.0.1", "0", tm_handler, NULL, &o), -EINVAL);
+    o = (weft_server_opts_t){.send_timeout = -5};
+    assert_int_equal(weft_server_listen(&srv, "127.0.0.1", "0", tm_handler, NULL, &o), -EINVAL);
+    /* none at all: no sweeping task, a silent client stays */
+    tm_state_t st = {0};
+    weft_addr_t la;
+    srv = tm_start(&st, &la, WEFT_FOREVER, WEFT_FOREVER, WEFT_FOREVER);
+    weft_stream_t *c;
+    assert_int_equal(weft_addr_connect(&c, &la, NULL), 0);
+    weft_sleep(WEFT_MSEC(50));
+    assert_int_equal(weft_server_conns(srv), 1);
+    weft_stream_close(c);
+    ms_until_no_conns(srv, weft_now());
+    assert_int_equal(weft_server_close(srv, WEFT_SEC(1)), 0);
+    return 0;
+}
+
+static void test_server_timeouts_refuse_negative_values_and_forever_means_none(void **state)
+{
+    run(t_timeout_args, NULL);
 }
 
 /* ---- weft_server_listen, on one worker and on every worker ---- */
@@ -708,7 +938,35 @@ static void test_server_out_of_fds_backs_off_and_serves_when_fds_return(void **s
         printf("under Valgrind, whose fd limit resets accepted connections: skipped\n");
         skip();
     }
+    /* what the server says meanwhile (stderr into a file for the run):
+     * why it does not accept, once for the burst and then a count, not
+     * a line per failed accept nor nothing */
+    fflush(stderr);
+    FILE *tmp = tmpfile();
+    assert_non_null(tmp);
+    int saved = dup(2);
+    assert_true(saved >= 0);
+    assert_true(dup2(fileno(tmp), 2) >= 0);
     run(t_emfile, NULL);
+    fflush(stderr);
+    assert_true(dup2(saved, 2) >= 0);
+    close(saved);
+    long len = ftell(tmp);
+    char *err = calloc(1, len > 0 ? (size_t)len + 1 : 1);
+    assert_non_null(err);
+    rewind(tmp);
+    size_t got = fread(err, 1, len > 0 ? (size_t)len : 0, tmp);
+    err[got] = '\0';
+    fclose(tmp);
+    fprintf(stderr, "[captured stderr]\n%s[end of captured stderr]\n", err);
+    int lines = 0;
+    for (const char *p = err; (p = strstr(p, "accept failed, backing off")); p++)
+        lines++;
+    /* the first failure's line, then "... and N more like it" (at the
+     * run's end, or once a second on a slow machine) */
+    assert_in_range(lines, 1, 4);
+    assert_non_null(strstr(err, "(-24 "));
+    free(err);
 }
 
 /* ---- misbehaving peers ---- */
@@ -799,6 +1057,11 @@ int main(void)
         cmocka_unit_test(test_server_in_a_limited_group_serves_at_most_the_limit_at_once),
         cmocka_unit_test(test_server_out_of_fds_backs_off_and_serves_when_fds_return),
         cmocka_unit_test(test_server_survives_resets_stalls_long_lines_and_half_closed_peers),
+        cmocka_unit_test(test_server_closes_a_client_that_sends_nothing_after_first_bytes_timeout),
+        cmocka_unit_test(test_server_closes_a_slowloris_client_after_idle_timeout),
+        cmocka_unit_test(test_server_closes_a_client_that_never_reads_after_send_timeout),
+        cmocka_unit_test(test_server_timeouts_spare_clients_that_keep_talking_or_reading),
+        cmocka_unit_test(test_server_timeouts_refuse_negative_values_and_forever_means_none),
     };
     return run_suite(tests, NULL, NULL);
 }

@@ -18,7 +18,9 @@
  * plain-text peer (-EPROTO); and a weft server that goes on serving
  * after a plain-text client, a client that stalls mid-handshake (the
  * context's handshake_timeout) and a client that rejects its
- * certificate. examples/https_hello (when WEFT_EXAMPLES_DIR is set):
+ * certificate; the server's timeouts over TLS (a silent client dropped
+ * by the handshake timeout, a client silent after its handshake by
+ * first_bytes_timeout). examples/https_hello (when WEFT_EXAMPLES_DIR is set):
  * "hello" and /bytes/N on one kept-alive connection, and through curl.
  * Both ends of a socketpair in one loop, with client certificates
  * (verify_client): accepted when signed by the CA, refused when absent;
@@ -709,6 +711,67 @@ static void test_tls_server_goes_on_after_stalled_plain_and_rejecting_clients(vo
     run(t_server_goes_on, NULL);
 }
 
+/* ---- the server's timeouts over TLS ---- */
+
+/* weft_server's TLS connections: a silent client is dropped by the
+ * context's handshake_timeout (the server's first-bytes clock has not
+ * started: it is far longer here); one that completes its handshake and
+ * then says nothing is dropped by the server's first_bytes_timeout. */
+static int t_server_tls_timeouts(void *arg, void **res)
+{
+    srv_t st;
+    memset(&st, 0, sizeof st);
+    st.ctx = server_ctx(crt, WEFT_MSEC(100));
+    weft_server_opts_t so = {.tls = st.ctx,
+                             .first_bytes_timeout = WEFT_MSEC(300),
+                             .idle_timeout = WEFT_FOREVER,
+                             .send_timeout = WEFT_FOREVER};
+    assert_int_equal(weft_server_listen(&st.srv, "127.0.0.1", "0", handler, &st, &so), 0);
+    weft_addr_t a;
+    assert_int_equal(weft_server_addr(st.srv, &a), 0);
+    snprintf(st.port_s, sizeof st.port_s, "%d", weft_addr_port(&a));
+    weft_deadline_t d;
+    weft_deadline_push(&d, WEFT_SEC(10));
+    char b[256];
+    ssize_t n;
+
+    /* the handshake's own timeout, well before first_bytes_timeout */
+    weft_stream_t *stall;
+    int64_t t0 = weft_now();
+    assert_int_equal(weft_tcp_connect(&stall, "127.0.0.1", st.port_s, NULL), 0);
+    while ((n = weft_stream_read(stall, b, sizeof b)) > 0)
+        ;
+    assert_true(n == 0 || n == -ECONNRESET);
+    int64_t ms = (weft_now() - t0) / 1000000;
+    assert_true(ms >= 90);
+    weft_stream_close(stall);
+    while (weft_server_conns(st.srv) > 0)
+        weft_sleep(WEFT_MSEC(1));
+    assert_int_equal(st.handled, 0);
+
+    /* after the handshake, the first-bytes clock */
+    weft_tls_ctx_t *c = client_ctx(ca, NULL);
+    weft_stream_t *s;
+    t0 = weft_now();
+    assert_int_equal(weft_tls_connect(&s, "127.0.0.1", st.port_s, c, NULL), 0);
+    while ((n = weft_stream_read(s, b, sizeof b)) > 0)
+        ;
+    assert_true(n == 0 || n == -ECONNRESET);
+    assert_true((weft_now() - t0) / 1000000 >= 290);
+    weft_stream_close(s);
+    assert_int_equal(weft_deadline_pop(&d), 0);
+    assert_int_equal(st.handled, 1);
+    weft_tls_ctx_release(c);
+    srv_stop(&st);
+    return 0;
+}
+
+static void
+test_tls_server_handshake_timeout_then_first_bytes_timeout_drop_silent_clients(void **state)
+{
+    run(t_server_tls_timeouts, NULL);
+}
+
 /* ---- arguments ---- */
 
 static int t_args(void *arg, void **res)
@@ -1045,6 +1108,8 @@ int main(void)
         cmocka_unit_test(test_tls_handshake_with_a_silent_peer_ends_by_deadline_cancel_or_timeout),
         cmocka_unit_test(test_tls_handshake_with_a_plain_text_peer_is_eproto),
         cmocka_unit_test(test_tls_server_goes_on_after_stalled_plain_and_rejecting_clients),
+        cmocka_unit_test(
+            test_tls_server_handshake_timeout_then_first_bytes_timeout_drop_silent_clients),
         cmocka_unit_test(test_tls_server_verifies_client_certificates_over_a_socketpair),
         cmocka_unit_test(test_tls_server_picks_its_certificate_by_sni),
         cmocka_unit_test(test_https_hello_serves_a_large_body_then_the_next_request),
