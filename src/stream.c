@@ -341,6 +341,7 @@ ssize_t weft_stream_read(weft_stream_t *s, void *buf, size_t n)
 {
     if (!s || (!buf && n))
         return -EINVAL;
+    WEFT__COOP();
     WEFT__LOCK(&s->io.mu);
     if (s->io.closed)
         return -EBADF;
@@ -364,6 +365,7 @@ int weft_stream_read_exactly(weft_stream_t *s, void *buf, size_t n, size_t *got)
         *got = 0;
     if (!s || (!buf && n))
         return -EINVAL;
+    WEFT__COOP();
     WEFT__LOCK(&s->io.mu);
     if (s->io.closed)
         return -EBADF;
@@ -399,6 +401,7 @@ ssize_t weft_stream_read_until(weft_stream_t *s, const void *sep, size_t seplen,
 {
     if (!s || !sep || !seplen || !data || seplen > s->limit)
         return -EINVAL;
+    WEFT__COOP();
     WEFT__LOCK(&s->io.mu);
     if (s->io.closed)
         return -EBADF;
@@ -456,6 +459,7 @@ ssize_t weft_stream_fill(weft_stream_t *s)
 {
     if (!s)
         return -EINVAL;
+    WEFT__COOP();
     WEFT__LOCK(&s->io.mu);
     if (s->io.closed)
         return -EBADF;
@@ -706,6 +710,7 @@ int weft_stream_write(weft_stream_t *s, const void *buf, size_t n)
 {
     if (!s || (!buf && n))
         return -EINVAL;
+    weft__coop_spend();
     WEFT__LOCK(&s->io.mu);
     int rc = write_check(s);
     if (rc || !n)
@@ -720,6 +725,7 @@ int weft_stream_writev(weft_stream_t *s, const struct iovec *iov, int iovcnt)
 {
     if (!s || iovcnt < 0 || (!iov && iovcnt))
         return -EINVAL;
+    weft__coop_spend();
     WEFT__LOCK(&s->io.mu);
     size_t total = 0;
     for (int i = 0; i < iovcnt; i++) {
@@ -760,6 +766,7 @@ int weft_stream_drain(weft_stream_t *s)
 {
     if (!s)
         return -EINVAL;
+    WEFT__COOP();
     WEFT__LOCK(&s->io.mu);
     if (s->io.closed)
         return -EBADF;
@@ -773,6 +780,7 @@ int weft_stream_flush(weft_stream_t *s)
 {
     if (!s)
         return -EINVAL;
+    WEFT__COOP();
     WEFT__LOCK(&s->io.mu);
     if (s->io.closed)
         return -EBADF;
