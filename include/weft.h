@@ -77,6 +77,24 @@
  *    wait inside it on top of a call's own timeout. Fields of option
  *    structs, where a zeroed struct means every default, say themselves
  *    what 0 means.
+ *  - Stale handles. A task handle released once too often is told where
+ *    weft can tell: weft_task_release, weft_await, weft_cancel and
+ *    weft_cancel_with return -EBADF for a handle whose task record was
+ *    freed (its last reference went) and not yet reused, and
+ *    weft_task_release also for a task that still runs but has no handle
+ *    left (every handle given out was released) or a group child's
+ *    borrowed pointer. With the environment variable WEFT_DEBUG set (not
+ *    "0") such a use prints the call and the object on stderr and aborts:
+ *    the one exception to "bad input returns an error, never crashes".
+ *    What stays undefined: a handle used after its record was reused by
+ *    a later spawn (records are reused, warm, by the next spawns of the
+ *    thread: the stale handle then names the new task), a handle used
+ *    after the weft_run that made it returned, and under ASan or Valgrind
+ *    (records are malloc'd there: the tool reports the use instead). Any
+ *    other object (stream, lock, queue, channel, ...) used after its
+ *    close or destroy is undefined behaviour: weft_stream_close's later
+ *    calls return -EBADF only while the stream's record lives (another
+ *    call of the same stream still in progress).
  */
 #ifndef WEFT_H
 #define WEFT_H
@@ -571,7 +589,9 @@ WEFT_API int weft_await(weft_task_t *t, void **result);
 
 /* Drops the caller's reference to t (from weft_spawn or weft_shield).
  * Never suspends. The task goes on if it has not finished; its memory is
- * reclaimed once it has and nobody holds it. Returns 0 or -EINVAL. */
+ * reclaimed once it has and nobody holds it. Returns 0, -EINVAL, or
+ * -EBADF for a stale handle (one released already: see "Stale handles"
+ * at the top of this file), or a group child's borrowed pointer. */
 WEFT_API int weft_task_release(weft_task_t *t);
 
 /* Requests the cancellation of t: its current or next suspending call
@@ -676,6 +696,30 @@ WEFT_API int weft_task_on_done(weft_task_t *t, void (*fn)(weft_task_t *t, void *
  * (asyncio.sleep(0)). Suspends. Returns 0, -ECANCELED, -ETIMEDOUT,
  * -WEFT_ENOTASK. */
 WEFT_API int weft_yield(void);
+
+/* The cooperative budget: how many suspending-capable calls a task may
+ * make, each completing at once, before one of them yields its turn.
+ * A task whose calls never need to wait (a stream that always has data
+ * or room, a queue or channel never empty, an uncontended lock, an
+ * event already set, a finished task or future awaited, an fd already
+ * ready) would otherwise keep its worker for ever: no timer, signal,
+ * poll or other task would run beside it. Each step of a task (from one
+ * real suspension to the next) starts with WEFT_COOP_BUDGET units. Each
+ * of these calls spends one at its entry: weft_stream_read,
+ * _read_exactly, _read_until, _read_line, _fill, _drain and _flush;
+ * weft_queue_get and _put; weft_chan_send and _recv; weft_lock_acquire,
+ * weft_sem_acquire, weft_event_wait; weft_await, weft_future_await;
+ * weft_fd_wait; weft_udp_sendto and _recvfrom. weft_stream_write and
+ * _writev, which never suspend, spend one too but never yield. The call
+ * that finds the budget spent first yields (as weft_yield: to the back
+ * of the ready queue, after due timers and a poll of the fds now and
+ * then), then goes on; if the task was cancelled or its deadline passed
+ * meanwhile it returns -ECANCELED or -ETIMEDOUT having done nothing
+ * (except weft_await, weft_future_await and weft_event_wait, whose
+ * answer, once it exists, is never replaced). The try_ calls never
+ * yield and spend nothing. The scheduler has no locality slot (runnext):
+ * a woken task always goes to the back of the ready queue. */
+#define WEFT_COOP_BUDGET 128
 
 /* Sleeps for ns nanoseconds (0 or less has expired: a weft_yield, one
  * turn of the loop; WEFT_FOREVER until cancelled or a deadline scope

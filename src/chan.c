@@ -42,7 +42,20 @@ struct weft_chan {
     void **buf;
     bool closed;
     weft__wlist_t senders, receivers;
+    /* Fair shares between consumers: the task that received last without
+     * waiting, how many times in a row, and whether more than one task
+     * has received here. Once several have, a receiver that took
+     * CHAN_STREAK values in a row yields before its next one, so the
+     * first consumer to run after a burst does not drain the buffer while
+     * its siblings, woken with one value each, wait behind it. Written
+     * under the channel's lock (or by its one worker), read at entry
+     * without it. */
+    const weft_task_t *rx_last;
+    uint32_t rx_streak;
+    bool rx_many;
 };
+
+#define CHAN_STREAK (WEFT_COOP_BUDGET / 8)
 
 typedef struct sel {
     weft_task_t *task;
@@ -197,6 +210,7 @@ int weft_chan_send(weft_chan_t *ch, void *v)
         return -WEFT_ENOTASK;
     if (!ch)
         return -EINVAL;
+    WEFT__COOP();
     if (WEFT_UNLIKELY(weft__multi_now())) {
         WEFT__LOCK(&ch->mu);
         return chan_send(self, ch, v, &weft__lk);
@@ -204,10 +218,28 @@ int weft_chan_send(weft_chan_t *ch, void *v)
     return chan_send(self, ch, v, NULL);
 }
 
+/* A receive by self completed (a heuristic: after a wait it runs
+ * without the lock, and a lost update only moves a yield). */
+static inline void rx_note(weft_chan_t *ch, const weft_task_t *self)
+{
+    const weft_task_t *last = __atomic_load_n(&ch->rx_last, __ATOMIC_RELAXED);
+    if (WEFT_LIKELY(last == self)) {
+        uint32_t n = __atomic_load_n(&ch->rx_streak, __ATOMIC_RELAXED);
+        __atomic_store_n(&ch->rx_streak, n + 1, __ATOMIC_RELAXED);
+        return;
+    }
+    if (last)
+        __atomic_store_n(&ch->rx_many, true, __ATOMIC_RELAXED);
+    __atomic_store_n(&ch->rx_last, self, __ATOMIC_RELAXED);
+    __atomic_store_n(&ch->rx_streak, 1, __ATOMIC_RELAXED);
+}
+
 static int chan_recv(weft_task_t *self, weft_chan_t *ch, void **v, weft__lk_t *lk)
 {
-    if (recv_now(ch, v))
+    if (recv_now(ch, v)) {
+        rx_note(ch, self);
         return 0;
+    }
     if (ch->closed)
         return -EPIPE;
     int rc = weft__wait_check(self);
@@ -217,8 +249,10 @@ static int chan_recv(weft_task_t *self, weft_chan_t *ch, void **v, weft__lk_t *l
     self->b->waiter.aux = 0;
     weft__wlist_push(&ch->receivers, &self->b->waiter);
     rc = weft__park_out(self, &wait_kind, ch, unpark_plain, WEFT_FOREVER, lk);
-    if (rc == 0)
+    if (rc == 0) {
         *v = self->b->waiter.slot; /* our own record: no lock needed */
+        rx_note(ch, self);
+    }
     return rc;
 }
 
@@ -229,6 +263,15 @@ int weft_chan_recv(weft_chan_t *ch, void **v)
         return -WEFT_ENOTASK;
     if (!ch || !v)
         return -EINVAL;
+    WEFT__COOP();
+    if (WEFT_UNLIKELY(__atomic_load_n(&ch->rx_many, __ATOMIC_RELAXED)) &&
+        __atomic_load_n(&ch->rx_last, __ATOMIC_RELAXED) == self &&
+        __atomic_load_n(&ch->rx_streak, __ATOMIC_RELAXED) >= CHAN_STREAK) {
+        __atomic_store_n(&ch->rx_streak, 0, __ATOMIC_RELAXED);
+        int rc = weft__coop_yield(); /* its siblings' turn (rx_last) */
+        if (rc)
+            return rc;
+    }
     if (WEFT_UNLIKELY(weft__multi_now())) {
         WEFT__LOCK(&ch->mu);
         return chan_recv(self, ch, v, &weft__lk);

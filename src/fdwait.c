@@ -236,6 +236,7 @@ int weft_fd_wait(int fd, int events, int64_t timeout_ns)
     weft_task_t *self = weft__task();
     if (!self)
         return -WEFT_ENOTASK;
+    WEFT__COOP();
     int rc = weft__wait_check(self);
     if (rc)
         return rc;

@@ -199,6 +199,7 @@ int weft_future_await(weft_future_t *f, void **result)
         return -WEFT_ENOTASK;
     if (!f)
         return -EINVAL;
+    weft__coop_soft(); /* a done future's answer is never replaced */
     WEFT__LOCK(&f->mu);
     if (f->state != F_DONE) {
         int rc = weft__wait_check(self);

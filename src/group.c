@@ -181,7 +181,9 @@ static int child_new(weft_group_t *g, weft_task_t **task, weft_task_fn fn, void 
     g->super.hold = false;
     if (rc < 0)
         return rc;
-    /* weft__task_new gave the caller's reference to t: the group holds it */
+    /* weft__task_new gave the caller's reference to t: the group holds it,
+     * and it is no handle (*task is borrowed: weft_task_release refuses it) */
+    t->handles = 0;
     t->super_next = g->children;
     g->children = t;
     g->live++;

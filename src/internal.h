@@ -138,6 +138,10 @@ typedef struct weft__thread {
     struct weft__loop *loop;
     bool ready;
     bool altstack_done;
+    /* What the running task may still do without waiting before its next
+     * suspending-capable call yields its turn (loop.h, the cooperative
+     * budget); set to WEFT__BUDGET at the start of each task step. */
+    int budget;
     int nstacks;                        /* free default-size stacks cached here */
     void *stacks[WEFT__STACK_CACHE];
     /* copy-stack mode (coro.c): the thread's shared stack, the task whose

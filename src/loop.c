@@ -237,6 +237,31 @@ int weft_yield(void)
     return switch_out(t);
 }
 
+/* The cooperative budget (loop.h): the slow path, outlined. */
+static int coop_yield(bool report)
+{
+    weft__self.budget = WEFT__BUDGET;
+    weft_task_t *t = weft__task();
+    if (!t || t->b->nocancel)
+        return 0;
+    weft__set_tstate(t, WEFT_TASK_READY);
+    t->b->wait_kind = &weft__wait_yield;
+    t->b->wake_status = 0;
+    weft__runq_push(&t->loop->ready, &t->q);
+    switch_out(t);
+    return report ? weft__wait_check(t) : 0;
+}
+
+__attribute__((noinline, cold)) int weft__coop_yield(void)
+{
+    return coop_yield(true);
+}
+
+__attribute__((noinline, cold)) void weft__coop_turn(void)
+{
+    coop_yield(false);
+}
+
 int weft_sleep_until(int64_t when)
 {
     weft_task_t *t = weft__task();

@@ -203,6 +203,55 @@ static inline weft_task_t *weft__task(void)
     return weft__self.ready ? weft__self.current->task : NULL;
 }
 
+/* ---- the cooperative budget ----
+ *
+ * A task whose calls always complete at once (a stream that always has
+ * data, a queue never empty, a drain with room) would otherwise never
+ * give its worker back: no timer, signal, poll or other task would run.
+ * So every task step starts with WEFT__BUDGET units (weft__self.budget,
+ * reset by weft__task_run, that is whenever the task really suspended).
+ * A suspending-capable call spends one at its entry (WEFT__COOP); the
+ * call that finds the budget spent first yields its turn (to the back of
+ * the ready queue, as weft_yield) and then, if the task was cancelled or
+ * its deadline passed meanwhile, returns that (-ECANCELED / -ETIMEDOUT)
+ * having done nothing. A call that never suspends (weft_stream_write)
+ * spends one too (weft__coop_spend), so the next suspending call yields.
+ * The fast path is one decrement and one predictable branch; the yield
+ * is outlined. */
+#define WEFT__BUDGET WEFT_COOP_BUDGET /* weft.h */
+
+/* Yields the running task's turn (budget spent) and refills the budget;
+ * returns 0, or -ECANCELED / -ETIMEDOUT for a task that must not go on
+ * (never inside an uninterruptible wait). Outside a task only refills. */
+int weft__coop_yield(void);
+/* The same, never returning an error (for a call whose answer exists
+ * already and must not be replaced, such as awaiting a finished task). */
+void weft__coop_turn(void);
+
+static inline int weft__coop(void)
+{
+    if (WEFT_UNLIKELY(--weft__self.budget < 0))
+        return weft__coop_yield();
+    return 0;
+}
+static inline void weft__coop_soft(void)
+{
+    if (WEFT_UNLIKELY(--weft__self.budget < 0))
+        weft__coop_turn();
+}
+static inline void weft__coop_spend(void)
+{
+    weft__self.budget -= weft__self.budget > 0;
+}
+/* At the entry of a suspending-capable public call returning int or
+ * ssize_t: spends one unit, and returns the yield's error if any. */
+#define WEFT__COOP()                                                                               \
+    do {                                                                                           \
+        int coop_rc_ = weft__coop();                                                               \
+        if (WEFT_UNLIKELY(coop_rc_))                                                               \
+            return coop_rc_;                                                                       \
+    } while (0)
+
 /* Arms tm on L (re-arms it if armed) for the instant `when`; out of
  * memory leaves it unarmed (the wait goes on without a timer). */
 void weft__timer_arm(weft__loop_t *L, weft__timer_t *tm, int64_t when);

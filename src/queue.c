@@ -235,6 +235,7 @@ int weft_queue_put(weft_queue_t *q, void *item)
         return -WEFT_ENOTASK;
     if (!q)
         return -EINVAL;
+    WEFT__COOP();
     WEFT__LOCK(&q->mu);
     if (q->shutdown)
         return -EPIPE;
@@ -292,6 +293,7 @@ int weft_queue_get(weft_queue_t *q, void **item)
         return -WEFT_ENOTASK;
     if (!q || !item)
         return -EINVAL;
+    WEFT__COOP();
     WEFT__LOCK(&q->mu);
     if (available(q) > 0 && !weft__wlist_waiting(&q->getters)) {
         *item = get_now(q);

@@ -420,6 +420,7 @@ ssize_t weft_stream_read(weft_stream_t *s, void *buf, size_t n)
 {
     if (!s || (!buf && n) || bad_span(buf, n))
         return -EINVAL;
+    WEFT__COOP();
     WEFT__LOCK(&s->io.mu);
     int rc = read_check(s);
     if (rc)
@@ -444,6 +445,7 @@ int weft_stream_read_exactly(weft_stream_t *s, void *buf, size_t n, size_t *got)
         *got = 0;
     if (!s || (!buf && n) || bad_span(buf, n))
         return -EINVAL;
+    WEFT__COOP();
     WEFT__LOCK(&s->io.mu);
     int rc = read_check(s);
     if (rc)
@@ -487,6 +489,7 @@ ssize_t weft_stream_read_until(weft_stream_t *s, const void *sep, size_t seplen,
 {
     if (!s || !sep || !seplen || !data || seplen > s->limit)
         return -EINVAL;
+    WEFT__COOP();
     WEFT__LOCK(&s->io.mu);
     ssize_t rc = read_check(s);
     if (rc)
@@ -586,6 +589,7 @@ ssize_t weft_stream_fill(weft_stream_t *s)
 {
     if (!s)
         return -EINVAL;
+    WEFT__COOP();
     WEFT__LOCK(&s->io.mu);
     int rc = read_check(s);
     if (rc)
@@ -896,6 +900,7 @@ int weft_stream_write(weft_stream_t *s, const void *buf, size_t n)
 {
     if (!s || (!buf && n))
         return -EINVAL;
+    weft__coop_spend();
     WEFT__LOCK(&s->io.mu);
     int rc = write_check(s);
     if (rc || !n)
@@ -910,6 +915,7 @@ int weft_stream_writev(weft_stream_t *s, const struct iovec *iov, int iovcnt)
 {
     if (!s || iovcnt < 0 || (!iov && iovcnt))
         return -EINVAL;
+    weft__coop_spend();
     WEFT__LOCK(&s->io.mu);
     size_t total = 0;
     for (int i = 0; i < iovcnt; i++) {
@@ -950,6 +956,7 @@ int weft_stream_drain(weft_stream_t *s)
 {
     if (!s)
         return -EINVAL;
+    WEFT__COOP();
     WEFT__LOCK(&s->io.mu);
     if (s->io.closed)
         return -EBADF;
@@ -963,6 +970,7 @@ int weft_stream_flush(weft_stream_t *s)
 {
     if (!s)
         return -EINVAL;
+    WEFT__COOP();
     WEFT__LOCK(&s->io.mu);
     if (s->io.closed)
         return -EBADF;

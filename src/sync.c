@@ -198,6 +198,7 @@ int weft_lock_acquire(weft_lock_t *l)
         return -WEFT_ENOTASK;
     if (!l)
         return -EINVAL;
+    WEFT__COOP();
     WEFT__LOCK(&l->mu);
     return lock_acquire(l, self, &weft__lk);
 }
@@ -296,6 +297,7 @@ int weft_event_set(weft_event_t *e)
 {
     if (!e)
         return -EINVAL;
+    weft__coop_soft(); /* a set event answers 0 even to a cancelled task */
     WEFT__LOCK(&e->mu);
     if (e->set)
         return 0;
@@ -623,6 +625,7 @@ int weft_sem_acquire(weft_sem_t *s)
         return -WEFT_ENOTASK;
     if (!s)
         return -EINVAL;
+    WEFT__COOP();
     WEFT__LOCK(&s->mu);
     if (s->value > 0 && !sem_must_queue(s, self->loop)) {
         __atomic_store_n(&s->value, s->value - 1, __ATOMIC_RELAXED);

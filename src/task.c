@@ -40,7 +40,20 @@ static weft_task_t *task_alloc(void)
 
 static void task_free(weft_task_t *t)
 {
+    __atomic_store_n(&t->magic, 0, __ATOMIC_RELAXED); /* stale from here (task.h) */
     weft__slab_free(t, sizeof *t);
+}
+
+__attribute__((noinline, cold)) int weft__stale(const char *what, const void *obj,
+                                                const char *call)
+{
+    const char *dbg = getenv("WEFT_DEBUG");
+    if (dbg && *dbg && *dbg != '0') {
+        fprintf(stderr, "weft: %s: %s %p is stale (already freed or released); aborting "
+                        "(WEFT_DEBUG)\n", call, what, obj);
+        abort();
+    }
+    return -EBADF;
 }
 
 static void *task_body(void *p)
@@ -107,6 +120,8 @@ int weft__task_new(weft__loop_t *L, weft_task_t **out, weft_task_fn fn, void *ar
     t->fn = fn;
     t->arg = arg;
     t->refs = 1 + (out != NULL);
+    t->handles = out != NULL;
+    t->magic = WEFT__TASK_LIVE;
     t->parent = weft__task();
     t->locals = weft__local_inherit(t->parent); /* shared, nothing allocated */
     /* unique in the runtime: worker i numbers i+1, i+1+n, ... */
@@ -296,6 +311,7 @@ void weft__task_run(weft__loop_t *L, weft_task_t *t)
     t->b->wait_obj = NULL;
     L->current = t;
     thr->current = t->b->top;
+    thr->budget = WEFT__BUDGET; /* a new step: the cooperative budget is whole (loop.h) */
     int64_t t0 = L->debug ? weft_now() : 0;
     /* copy-stack: its frames onto the shared stack (see coro.c) */
     if (t->b->co.copy)
@@ -377,8 +393,11 @@ int weft_await(weft_task_t *t, void **result)
         return -WEFT_ENOTASK;
     if (!t)
         return -EINVAL;
+    if (weft__task_stale(t))
+        return weft__stale("task", t, "weft_await");
     if (t == self)
         return -EDEADLK;
+    weft__coop_soft(); /* a done task's answer is never replaced */
     if (weft__tstate(t) == WEFT_TASK_DONE)
         return collect(t, result);
     int rc = weft__wait_check(self);
@@ -420,6 +439,16 @@ int weft_task_release(weft_task_t *t)
 {
     if (!t)
         return -EINVAL;
+    /* a handle released once too often: the record is freed (stale) or
+     * holds no handle any more (the task still runs on its own reference) */
+    if (weft__task_stale(t))
+        return weft__stale("task", t, "weft_task_release");
+    uint32_t h = __atomic_load_n(&t->handles, __ATOMIC_RELAXED);
+    do {
+        if (WEFT_UNLIKELY(h == 0))
+            return weft__stale("task", t, "weft_task_release");
+    } while (!__atomic_compare_exchange_n(&t->handles, &h, h - 1, true, __ATOMIC_RELAXED,
+                                          __ATOMIC_RELAXED));
     weft__task_unref(t);
     return 0;
 }
@@ -478,6 +507,8 @@ int weft_cancel(weft_task_t *t)
 {
     if (!t)
         return -EINVAL;
+    if (weft__task_stale(t))
+        return weft__stale("task", t, "weft_cancel");
     return weft__cancel_why(t, WEFT_CANCEL_REQUESTED, NULL);
 }
 
@@ -485,6 +516,8 @@ int weft_cancel_with(weft_task_t *t, int reason, const char *msg)
 {
     if (!t || reason < 0)
         return -EINVAL;
+    if (weft__task_stale(t))
+        return weft__stale("task", t, "weft_cancel_with");
     return weft__cancel_why(t, reason, msg);
 }
 

@@ -58,6 +58,11 @@ struct weft_task {
     void *result;
     int status;      /* the final status, once DONE */
     uint32_t refs;
+    /* WEFT__TASK_LIVE from spawn until the record is freed (then 0), and
+     * the handles given out (weft_spawn's out, weft_shield) not yet
+     * released: what lets a stale handle be told (weft__task_stale). */
+    uint32_t magic;
+    uint32_t handles;
     uint32_t cancel_req;
     uint32_t stack_req; /* the stack size it asked for, rounded */
     uint8_t tstate;  /* weft_task_state_t */
@@ -175,6 +180,22 @@ static inline bool weft__claim(weft_task_t *t)
     }
     return weft__claim_any(t);
 }
+
+/* Stale handles (weft.h, "Stale handles"). A task record comes from the
+ * slabs, which stay mapped while the runtime runs and are type-stable
+ * enough for one word: a freed record reads magic 0 (zeroed at free, or
+ * a cold page) until a later allocation of its size class reuses it. So
+ * a handle used after its task was freed is caught until then, never
+ * after; under ASan and Valgrind the record is malloc'd memory and such a
+ * use is theirs to report. */
+#define WEFT__TASK_LIVE 0x6b736174u /* "task" */
+static inline bool weft__task_stale(const weft_task_t *t)
+{
+    return WEFT_UNLIKELY(__atomic_load_n(&t->magic, __ATOMIC_RELAXED) != WEFT__TASK_LIVE);
+}
+/* What a call on a stale object returns: -EBADF, or with WEFT_DEBUG set
+ * (not "0") a message naming the object and the call, then abort(). */
+int weft__stale(const char *what, const void *obj, const char *call);
 
 /* References (any worker). */
 void weft__task_ref(weft_task_t *t);

@@ -107,6 +107,7 @@ ssize_t weft_udp_sendto(weft_udp_t *u, const void *buf, size_t n, const weft_add
 {
     if (!u || (!buf && n))
         return -EINVAL;
+    WEFT__COOP();
     WEFT__LOCK(&u->io.mu);
     if (u->io.closed)
         return -EINVAL;
@@ -147,6 +148,7 @@ ssize_t weft_udp_recvfrom(weft_udp_t *u, void *buf, size_t n, weft_addr_t *from)
 {
     if (!u || (!buf && n))
         return -EINVAL;
+    WEFT__COOP();
     WEFT__LOCK(&u->io.mu);
     if (u->io.closed)
         return -EINVAL;
