@@ -2030,11 +2030,14 @@ WEFT_API int weft_proc_destroy(weft_proc_t *p);
  * weft_run cancels its main task on SIGINT or SIGTERM (each while it is
  * at its default disposition and no handler or waiting task takes it),
  * as asyncio.run does for SIGINT: a Ctrl-C, or the SIGTERM a service
- * manager sends, unwinds the program through the normal -ECANCELED path;
- * a second one of them before main returns kills the process as the
- * signal would without weft. From the start of main these two are
- * blocked in the loop's thread and read from its signalfd, so one that
- * arrives while a server starts cancels main instead of killing it.
+ * manager sends, unwinds the program through the normal -ECANCELED path,
+ * with the reason WEFT_CANCEL_SIGNAL (weft_task_cancel_reason). Only a
+ * second one of them before weft_run returns kills the process, as the
+ * signal would without weft; the first never does, also when main was
+ * already cancelled (by the program, or by weft_run's deadlock check) or
+ * has returned and the other tasks unwind. From the start of main these
+ * two are blocked in the loop's thread and read from its signalfd, so one
+ * that arrives while a server starts cancels main instead of killing it.
  * --------------------------------------------------------------------- */
 
 /* Waits until one of the n signals in signals[] (numbers such as SIGINT,
