@@ -513,6 +513,18 @@ typedef struct weft_task_opts {
      * unsafe in C. */
     int place;
     int worker; /* with WEFT_PLACE_WORKER: the worker's index, 0.. */
+    /* Eager start (asyncio 3.12's eager tasks): the task's first step runs
+     * at once, inside weft_spawn, up to its first suspension (or its end:
+     * a task that never suspends is done when weft_spawn returns). Only
+     * for a task placed on the caller's worker (the default without
+     * spread, WEFT_PLACE_HERE, or any place with one worker); elsewhere
+     * it is ignored. The ordering it gives: the spawner steps aside (it
+     * waits on nothing, and is neither cancelled nor timed out there) and
+     * resumes right after the child's first step, before any task that
+     * was already ready; what that step makes ready runs after those.
+     * From a loop callback the step runs inside the call as well; inside
+     * a coroutine outside any task the task is queued as usual. */
+    bool eager;
 } weft_task_opts_t;
 
 /* weft_task_opts_t.place. */
@@ -532,8 +544,10 @@ typedef enum weft_place {
 } weft_place_t;
 
 /* Creates a task that runs fn(arg) on the current loop (or the worker
- * opts->place names), after the tasks already ready. The task gets its stack when it first runs.
- * Never suspends. With task non-NULL, stores a handle in *task: the caller owns one reference and
+ * opts->place names), after the tasks already ready (at once with
+ * opts->eager). The task gets its stack when it first runs. Never
+ * suspends (with opts->eager the caller only steps aside for the child's
+ * first step). With task non-NULL, stores a handle in *task: the caller owns one reference and
  * must drop it with weft_task_release (at any time: releasing neither cancels nor waits). With task
  * NULL the task is detached: the loop reclaims it when it ends. Returns 0, -EINVAL (fn NULL, a bad
  * stack size or stack_mode, an unknown place or worker), -WEFT_ENOLOOP when no loop runs on this
@@ -635,7 +649,12 @@ WEFT_API bool weft_task_cancelled(const weft_task_t *t);
  * not finished, -EINVAL if t is NULL. Never suspends. */
 WEFT_API int weft_task_result(weft_task_t *t, void **result);
 
-/* Returns t's name ("" if none), or NULL for a NULL t. */
+/* Returns t's name, or NULL for a NULL t. A task spawned without one is
+ * called "Task-N" (as asyncio names them), N being its id (the #N of the
+ * task tree: unique in the runtime, numbered up by each worker), here, in
+ * the task tree and in weft's reports; the text is made the first time
+ * weft_task_name asks for it (a spawn makes none) and lives with t ("" if
+ * it could not be made). Never suspends. */
 WEFT_API const char *weft_task_name(const weft_task_t *t);
 
 /* Returns the running task, or NULL outside any task. The pointer is

@@ -139,7 +139,15 @@ typedef struct weft__loop {
     int nwatch;
     _Atomic int nwatch_away;
     weft_task_t *current;
+    /* An eager spawn (weft_task_opts_t.eager) from a task: the spawner
+     * stepped aside (READY, on no queue) so that `eager` takes its first
+     * step; weft__task_run then runs eager_back again at once. */
+    weft_task_t *eager, *eager_back;
     weft_task_t *all; /* live tasks, newest first */
+    /* generators started on this loop's thread and not finished (gen.c),
+     * oldest first; closed when the runtime ends */
+    weft__spin_t gens_mu;
+    struct weft_gen *gens, *gens_tail;
     size_t ntasks;
     uint64_t next_id;
     uint32_t since_poll;
