@@ -51,7 +51,8 @@
  *    (a coroutine resumed on another thread than its first),
  *    -WEFT_ENOTOWNER (a lock released, or a condition used, by a task
  *    that does not hold the lock), -WEFT_EGROUPLIVE (a task group
- *    destroyed before weft_group_wait). A call's documentation names the
+ *    destroyed before weft_group_wait), -WEFT_EGROUPDONE (a spawn into a
+ *    task group whose weft_group_wait has returned). A call's documentation names the
  *    ones it returns.
  *  - Public names are weft_<noun>_<verb>; the runtime's own verbs are short
  *    (weft_run, weft_spawn, weft_await, weft_sleep, weft_yield, weft_cancel).
@@ -124,6 +125,7 @@ extern "C" {
 #define WEFT_ETHREAD 1006    /* a coroutine resumed on another thread than the one it began on */
 #define WEFT_ENOTOWNER 1007  /* the calling task does not hold the lock it releases or needs */
 #define WEFT_ENOTCORO 1008   /* a coroutine's or generator's yield outside its body */
+#define WEFT_EGROUPDONE 1009 /* a spawn into a task group whose wait has returned */
 
 /* ------------------------------------------------------------------------
  * Basics
@@ -587,7 +589,8 @@ WEFT_API int weft_uncancel(void);
 #define WEFT_CANCEL_REQUESTED 0 /* weft_cancel, with no reason given */
 #define WEFT_CANCEL_DEADLINE 1  /* a deadline of the task waiting for it passed
                                  * (weft_wait_for, weft_gather, a group's wait) */
-#define WEFT_CANCEL_GROUP 2     /* a sibling in its task group failed */
+#define WEFT_CANCEL_GROUP 2     /* a sibling failed: in its task group, or in a
+                                 * fail-fast weft_gather */
 #define WEFT_CANCEL_SHUTDOWN 3  /* weft_run is closing: its main task returned */
 #define WEFT_CANCEL_SIGNAL 4    /* a signal (SIGINT, SIGTERM) cancelled weft_run's main */
 #define WEFT_CANCEL_DEADLOCK 5  /* nothing could run any more: weft_run cancelled main */
@@ -809,11 +812,13 @@ WEFT_API int weft_shield(weft_task_t **out, weft_task_t *inner);
 
 /* Waits for all n tasks. Suspends. results[i] and statuses[i] (either
  * array may be NULL) receive each task's result and status, in order.
- * WEFT_GATHER_FAIL_FAST: on the first failure, cancels the others, waits
- * for them to unwind, and returns that failure. WEFT_GATHER_COLLECT:
- * waits for all and returns 0 (the statuses say how each ended). If the
- * caller is cancelled or times out, the tasks are cancelled, awaited,
- * and -ECANCELED or -ETIMEDOUT is returned. The caller keeps its
+ * WEFT_GATHER_FAIL_FAST: on the first failure, cancels the others (with
+ * the reason WEFT_CANCEL_GROUP), waits for them to unwind, and returns
+ * that failure. WEFT_GATHER_COLLECT: waits for all and returns 0 (the
+ * statuses say how each ended). If the caller is cancelled or times out,
+ * the tasks are cancelled (with the caller's own reason, or
+ * WEFT_CANCEL_DEADLINE when its deadline passed), awaited, and
+ * -ECANCELED or -ETIMEDOUT is returned. The caller keeps its
  * references. -EINVAL for bad arguments, -WEFT_ENOTASK outside a task. */
 WEFT_API int weft_gather(weft_task_t *const *tasks, size_t n, void **results, int *statuses,
                          int mode);
@@ -925,9 +930,14 @@ WEFT_API int weft_future_destroy(weft_future_t *f);
 
 typedef struct weft_group weft_group_t;
 
-/* Creates a task group on the current loop. Never suspends. Returns 0,
- * -EINVAL, -WEFT_ENOLOOP, -ENOMEM. The caller owns *g and must call
- * weft_group_wait before weft_group_destroy. */
+/* Creates a task group on the current loop, owned by the calling task.
+ * Never suspends. Returns 0, -EINVAL, -WEFT_ENOTASK (not in a task: a
+ * loop callback cannot own a group, as asyncio.TaskGroup needs a running
+ * task), -WEFT_ENOLOOP, -ENOMEM. The caller owns *g and must call
+ * weft_group_wait before weft_group_destroy. A group serves one round:
+ * once a weft_group_wait has returned, every spawn into it is refused
+ * with -WEFT_EGROUPDONE (its children would run unsupervised), from a
+ * task or a callback (a child's done callback included). */
 WEFT_API int weft_group_create(weft_group_t **g);
 /* Spawns a child in g (as weft_spawn). The group holds the child; *task,
  * if task is non-NULL, is a borrowed pointer valid until the group is
@@ -936,8 +946,11 @@ WEFT_API int weft_group_create(weft_group_t **g);
  * state WEFT_TASK_PENDING) until a running child ends; it holds no
  * stack meanwhile (a task gets its stack when it first runs), and if the
  * group is cancelled or fails first it ends -ECANCELED without running.
+ * opts->eager works as in weft_spawn (in every group spawn), except for a
+ * child the limit holds back.
  * Returns 0, -ECANCELED if the group is already failing or cancelled
- * (nothing is spawned), -EINVAL, -WEFT_ENOLOOP, -ENOMEM. */
+ * (nothing is spawned), -WEFT_EGROUPDONE if a weft_group_wait on g has
+ * returned (nothing is spawned), -EINVAL, -WEFT_ENOLOOP, -ENOMEM. */
 WEFT_API int weft_group_spawn(weft_group_t *g, weft_task_t **task, weft_task_fn fn, void *arg,
                               const weft_task_opts_t *opts);
 /* Limits how many children of g run at once (Go's errgroup.SetLimit):
@@ -953,27 +966,44 @@ WEFT_API int weft_group_set_limit(weft_group_t *g, size_t n);
  * weft_group_spawn already holds back. Suspends (only at the limit).
  * Returns 0 (the child spawned), -ECANCELED (the caller was cancelled,
  * or the group is or gets cancelled or fails: nothing spawned),
- * -ETIMEDOUT (the caller's deadline: nothing spawned), -WEFT_ENOTASK (not in a
- * task), -EINVAL, -ENOMEM. */
+ * -ETIMEDOUT (the caller's deadline: nothing spawned), -WEFT_EGROUPDONE
+ * (a weft_group_wait on g has returned, also while this waited: nothing
+ * spawned), -WEFT_ENOTASK (not in a task), -EINVAL, -ENOMEM. */
 WEFT_API int weft_group_spawn_wait(weft_group_t *g, weft_task_t **task, weft_task_fn fn,
                                    void *arg, const weft_task_opts_t *opts);
 /* weft_group_spawn only if fewer than the limit's children run
  * (errgroup's TryGo). Never suspends. Returns 0, -EAGAIN at the limit
  * (nothing spawned), -ECANCELED (the group is failing or cancelled),
- * -EINVAL, -WEFT_ENOLOOP, -ENOMEM. */
+ * -WEFT_EGROUPDONE (a weft_group_wait on g has returned), -EINVAL,
+ * -WEFT_ENOLOOP, -ENOMEM. */
 WEFT_API int weft_group_try_spawn(weft_group_t *g, weft_task_t **task, weft_task_fn fn, void *arg,
                                   const weft_task_opts_t *opts);
 /* Waits until every child has finished. Suspends. The first child to
- * fail (with anything but -ECANCELED) cancels its siblings, and wait
- * returns that failure once all have unwound; 0 if none failed. If the
- * caller is cancelled or times out while waiting, the children are
- * cancelled and awaited, and -ECANCELED or -ETIMEDOUT is returned.
- * -EINVAL, -EBUSY (another task waits on g), -WEFT_ENOTASK. */
+ * fail (with anything but -ECANCELED) cancels its siblings (with the
+ * reason WEFT_CANCEL_GROUP), and wait returns that failure once all have
+ * unwound; 0 if none failed; weft_group_errors gives every child's
+ * failure. If the caller is cancelled or times out while waiting, the
+ * children are cancelled (with the caller's own reason, or
+ * WEFT_CANCEL_DEADLINE when its deadline passed) and awaited, and
+ * -ECANCELED or -ETIMEDOUT is returned. Once it returns, g takes no more
+ * children (-WEFT_EGROUPDONE); a second wait returns at once, as the
+ * first did. -EINVAL, -EBUSY (another task waits on g), -WEFT_ENOTASK. */
 WEFT_API int weft_group_wait(weft_group_t *g);
 /* Cancels every child of g (those held back by the limit end without
  * running) and makes later spawns fail with -ECANCELED. Never suspends;
  * call it from a task or a loop callback. Returns 0 or -EINVAL. */
 WEFT_API int weft_group_cancel(weft_group_t *g);
+/* Every failure among g's children, what Python's ExceptionGroup carries
+ * (weft_group_wait returns only the first): stores, in spawn order, the
+ * status of up to max children that have finished with an error of their
+ * own (anything but -ECANCELED: a child the group cancelled is no
+ * failure) in errs[] and the child in tasks[] (either may be NULL; the
+ * pointers are borrowed, valid until weft_group_destroy), and returns how
+ * many such children there are in all, which may exceed max. Complete
+ * once weft_group_wait has returned; before, it counts the failures so
+ * far. Never suspends. Returns the count, or -EINVAL (g NULL, or max > 0
+ * with both arrays NULL). */
+WEFT_API int weft_group_errors(weft_group_t *g, int *errs, weft_task_t **tasks, size_t max);
 /* Frees g and drops its children. Never suspends. Returns 0, -EINVAL,
  * -WEFT_EGROUPLIVE if a child has not finished (call weft_group_wait
  * first; nothing is freed), -EBUSY while a task is still inside
