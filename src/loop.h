@@ -219,6 +219,9 @@ void weft__timer_disarm(weft__loop_t *L, weft__timer_t *tm);
 /* One turn of L, in named phases (loop.c); false when nothing can ever
  * become ready there again (one worker: the program is stuck). */
 bool weft__loop_turn(weft__loop_t *L);
+/* Closes every generator started on L's thread and left suspended (its
+ * body's clean-up runs, outside any task); called as L closes (gen.c). */
+void weft__gen_close_all(weft__loop_t *L);
 /* Opens a loop for worker `index` of rt on the calling thread; NULL with
  * *err set on failure. */
 weft__loop_t *weft__loop_open(struct weft__rt *rt, int index, const weft_config_t *cfg, int *err);
