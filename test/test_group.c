@@ -14,7 +14,7 @@
  * task to own it); weft_group_errors gives every failed child; children
  * read why they were cancelled (WEFT_CANCEL_GROUP for a sibling's
  * failure, WEFT_CANCEL_DEADLINE for the owner's deadline, the owner's own
- * reason when it was cancelled).
+ * reason when it was cancelled); every group spawn honours eager.
  * Then weft_task_tree's output.
  *
  * Covers: src/group.c and the task tree of src/introspect.c.
@@ -1086,6 +1086,42 @@ static void test_group_children_of_a_cancelled_wait_read_the_owners_reason(void 
     run(passed_reason_main, NULL);
 }
 
+static int first_step(void *arg, void **result)
+{
+    (void)result;
+    int *step = arg;
+    *step = 1;
+    if (weft_sleep(WEFT_MSEC(1)) < 0)
+        return -EPROTO;
+    *step = 2;
+    return 0;
+}
+
+static int group_eager_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    int a = 0, b = 0, c = 0;
+    const weft_task_opts_t eager = {.eager = true};
+    weft_group_t *g;
+    assert_int_equal(weft_group_create(&g), 0);
+    assert_int_equal(weft_group_spawn(g, NULL, first_step, &a, &eager), 0);
+    assert_int_equal(a, 1); /* its first step ran inside the spawn */
+    assert_int_equal(weft_group_try_spawn(g, NULL, first_step, &b, &eager), 0);
+    assert_int_equal(b, 1);
+    assert_int_equal(weft_group_spawn_wait(g, NULL, first_step, &c, &eager), 0);
+    assert_int_equal(c, 1);
+    assert_int_equal(weft_group_wait(g), 0);
+    assert_int_equal(a + b + c, 6);
+    assert_int_equal(weft_group_destroy(g), 0);
+    return 0;
+}
+
+static void test_group_spawns_honour_eager(void **state)
+{
+    (void)state;
+    run(group_eager_main, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1114,6 +1150,7 @@ int main(void)
         cmocka_unit_test(test_group_errors_gives_every_failed_child_in_spawn_order),
         cmocka_unit_test(test_group_children_of_a_timed_out_wait_read_cancel_deadline),
         cmocka_unit_test(test_group_children_of_a_cancelled_wait_read_the_owners_reason),
+        cmocka_unit_test(test_group_spawns_honour_eager),
     };
     return run_suite(tests, NULL, NULL);
 }
