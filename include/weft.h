@@ -51,7 +51,8 @@
  *    (a coroutine resumed on another thread than its first),
  *    -WEFT_ENOTOWNER (a lock released, or a condition used, by a task
  *    that does not hold the lock), -WEFT_EGROUPLIVE (a task group
- *    destroyed before weft_group_wait). A call's documentation names the
+ *    destroyed before weft_group_wait), -WEFT_EGROUPDONE (a spawn into a
+ *    task group whose weft_group_wait has returned). A call's documentation names the
  *    ones it returns.
  *  - Public names are weft_<noun>_<verb>; the runtime's own verbs are short
  *    (weft_run, weft_spawn, weft_await, weft_sleep, weft_yield, weft_cancel).
@@ -142,6 +143,7 @@ extern "C" {
 #define WEFT_ETHREAD 1006    /* a coroutine resumed on another thread than the one it began on */
 #define WEFT_ENOTOWNER 1007  /* the calling task does not hold the lock it releases or needs */
 #define WEFT_ENOTCORO 1008   /* a coroutine's or generator's yield outside its body */
+#define WEFT_EGROUPDONE 1009 /* a spawn into a task group whose wait has returned */
 
 /* ------------------------------------------------------------------------
  * Basics
@@ -535,6 +537,18 @@ typedef struct weft_task_opts {
      * unsafe in C. */
     int place;
     int worker; /* with WEFT_PLACE_WORKER: the worker's index, 0.. */
+    /* Eager start (asyncio 3.12's eager tasks): the task's first step runs
+     * at once, inside weft_spawn, up to its first suspension (or its end:
+     * a task that never suspends is done when weft_spawn returns). Only
+     * for a task placed on the caller's worker (the default without
+     * spread, WEFT_PLACE_HERE, or any place with one worker); elsewhere
+     * it is ignored. The ordering it gives: the spawner steps aside (it
+     * waits on nothing, and is neither cancelled nor timed out there) and
+     * resumes right after the child's first step, before any task that
+     * was already ready; what that step makes ready runs after those.
+     * From a loop callback the step runs inside the call as well; inside
+     * a coroutine outside any task the task is queued as usual. */
+    bool eager;
 } weft_task_opts_t;
 
 /* weft_task_opts_t.place. */
@@ -554,7 +568,9 @@ typedef enum weft_place {
 } weft_place_t;
 
 /* Creates a task that runs fn(arg) on the current loop (or the worker
- * opts->place names), after the tasks already ready. Never suspends.
+ * opts->place names), after the tasks already ready (at once with
+ * opts->eager). Never suspends (with opts->eager the caller only steps
+ * aside for the child's first step).
  *
  * The task gets its stack when it first runs, not here (spawning stays
  * cheap, and a million tasks spawned at once do not hold a million
@@ -612,7 +628,8 @@ WEFT_API int weft_uncancel(void);
 #define WEFT_CANCEL_REQUESTED 0 /* weft_cancel, with no reason given */
 #define WEFT_CANCEL_DEADLINE 1  /* a deadline of the task waiting for it passed
                                  * (weft_wait_for, weft_gather, a group's wait) */
-#define WEFT_CANCEL_GROUP 2     /* a sibling in its task group failed */
+#define WEFT_CANCEL_GROUP 2     /* a sibling failed: in its task group, or in a
+                                 * fail-fast weft_gather */
 #define WEFT_CANCEL_SHUTDOWN 3  /* weft_run is closing: its main task returned */
 #define WEFT_CANCEL_SIGNAL 4    /* a signal (SIGINT, SIGTERM) cancelled weft_run's main */
 #define WEFT_CANCEL_DEADLOCK 5  /* nothing could run any more: weft_run cancelled main */
@@ -674,7 +691,12 @@ WEFT_API bool weft_task_cancelled(const weft_task_t *t);
  * not finished, -EINVAL if t is NULL. Never suspends. */
 WEFT_API int weft_task_result(weft_task_t *t, void **result);
 
-/* Returns t's name ("" if none), or NULL for a NULL t. */
+/* Returns t's name, or NULL for a NULL t. A task spawned without one is
+ * called "Task-N" (as asyncio names them), N being its id (the #N of the
+ * task tree: unique in the runtime, numbered up by each worker), here, in
+ * the task tree and in weft's reports; the text is made the first time
+ * weft_task_name asks for it (a spawn makes none) and lives with t ("" if
+ * it could not be made). Never suspends. */
 WEFT_API const char *weft_task_name(const weft_task_t *t);
 
 /* Returns the running task, or NULL outside any task. The pointer is
@@ -853,11 +875,13 @@ WEFT_API int weft_shield(weft_task_t **out, weft_task_t *inner);
 
 /* Waits for all n tasks. Suspends. results[i] and statuses[i] (either
  * array may be NULL) receive each task's result and status, in order.
- * WEFT_GATHER_FAIL_FAST: on the first failure, cancels the others, waits
- * for them to unwind, and returns that failure. WEFT_GATHER_COLLECT:
- * waits for all and returns 0 (the statuses say how each ended). If the
- * caller is cancelled or times out, the tasks are cancelled, awaited,
- * and -ECANCELED or -ETIMEDOUT is returned. The caller keeps its
+ * WEFT_GATHER_FAIL_FAST: on the first failure, cancels the others (with
+ * the reason WEFT_CANCEL_GROUP), waits for them to unwind, and returns
+ * that failure. WEFT_GATHER_COLLECT: waits for all and returns 0 (the
+ * statuses say how each ended). If the caller is cancelled or times out,
+ * the tasks are cancelled (with the caller's own reason, or
+ * WEFT_CANCEL_DEADLINE when its deadline passed), awaited, and
+ * -ECANCELED or -ETIMEDOUT is returned. The caller keeps its
  * references. -EINVAL for bad arguments, -WEFT_ENOTASK outside a task. */
 WEFT_API int weft_gather(weft_task_t *const *tasks, size_t n, void **results, int *statuses,
                          int mode);
@@ -969,9 +993,14 @@ WEFT_API int weft_future_destroy(weft_future_t *f);
 
 typedef struct weft_group weft_group_t;
 
-/* Creates a task group on the current loop. Never suspends. Returns 0,
- * -EINVAL, -WEFT_ENOLOOP, -ENOMEM. The caller owns *g and must call
- * weft_group_wait before weft_group_destroy. */
+/* Creates a task group on the current loop, owned by the calling task.
+ * Never suspends. Returns 0, -EINVAL, -WEFT_ENOTASK (not in a task: a
+ * loop callback cannot own a group, as asyncio.TaskGroup needs a running
+ * task), -WEFT_ENOLOOP, -ENOMEM. The caller owns *g and must call
+ * weft_group_wait before weft_group_destroy. A group serves one round:
+ * once a weft_group_wait has returned, every spawn into it is refused
+ * with -WEFT_EGROUPDONE (its children would run unsupervised), from a
+ * task or a callback (a child's done callback included). */
 WEFT_API int weft_group_create(weft_group_t **g);
 /* Spawns a child in g (as weft_spawn). The group holds the child; *task,
  * if task is non-NULL, is a borrowed pointer valid until the group is
@@ -980,8 +1009,11 @@ WEFT_API int weft_group_create(weft_group_t **g);
  * state WEFT_TASK_PENDING) until a running child ends; it holds no
  * stack meanwhile (a task gets its stack when it first runs), and if the
  * group is cancelled or fails first it ends -ECANCELED without running.
+ * opts->eager works as in weft_spawn (in every group spawn), except for a
+ * child the limit holds back.
  * Returns 0, -ECANCELED if the group is already failing or cancelled
- * (nothing is spawned), -EINVAL, -WEFT_ENOLOOP, -ENOMEM. */
+ * (nothing is spawned), -WEFT_EGROUPDONE if a weft_group_wait on g has
+ * returned (nothing is spawned), -EINVAL, -WEFT_ENOLOOP, -ENOMEM. */
 WEFT_API int weft_group_spawn(weft_group_t *g, weft_task_t **task, weft_task_fn fn, void *arg,
                               const weft_task_opts_t *opts);
 /* Limits how many children of g run at once (Go's errgroup.SetLimit):
@@ -997,27 +1029,44 @@ WEFT_API int weft_group_set_limit(weft_group_t *g, size_t n);
  * weft_group_spawn already holds back. Suspends (only at the limit).
  * Returns 0 (the child spawned), -ECANCELED (the caller was cancelled,
  * or the group is or gets cancelled or fails: nothing spawned),
- * -ETIMEDOUT (the caller's deadline: nothing spawned), -WEFT_ENOTASK (not in a
- * task), -EINVAL, -ENOMEM. */
+ * -ETIMEDOUT (the caller's deadline: nothing spawned), -WEFT_EGROUPDONE
+ * (a weft_group_wait on g has returned, also while this waited: nothing
+ * spawned), -WEFT_ENOTASK (not in a task), -EINVAL, -ENOMEM. */
 WEFT_API int weft_group_spawn_wait(weft_group_t *g, weft_task_t **task, weft_task_fn fn,
                                    void *arg, const weft_task_opts_t *opts);
 /* weft_group_spawn only if fewer than the limit's children run
  * (errgroup's TryGo). Never suspends. Returns 0, -EAGAIN at the limit
  * (nothing spawned), -ECANCELED (the group is failing or cancelled),
- * -EINVAL, -WEFT_ENOLOOP, -ENOMEM. */
+ * -WEFT_EGROUPDONE (a weft_group_wait on g has returned), -EINVAL,
+ * -WEFT_ENOLOOP, -ENOMEM. */
 WEFT_API int weft_group_try_spawn(weft_group_t *g, weft_task_t **task, weft_task_fn fn, void *arg,
                                   const weft_task_opts_t *opts);
 /* Waits until every child has finished. Suspends. The first child to
- * fail (with anything but -ECANCELED) cancels its siblings, and wait
- * returns that failure once all have unwound; 0 if none failed. If the
- * caller is cancelled or times out while waiting, the children are
- * cancelled and awaited, and -ECANCELED or -ETIMEDOUT is returned.
- * -EINVAL, -EBUSY (another task waits on g), -WEFT_ENOTASK. */
+ * fail (with anything but -ECANCELED) cancels its siblings (with the
+ * reason WEFT_CANCEL_GROUP), and wait returns that failure once all have
+ * unwound; 0 if none failed; weft_group_errors gives every child's
+ * failure. If the caller is cancelled or times out while waiting, the
+ * children are cancelled (with the caller's own reason, or
+ * WEFT_CANCEL_DEADLINE when its deadline passed) and awaited, and
+ * -ECANCELED or -ETIMEDOUT is returned. Once it returns, g takes no more
+ * children (-WEFT_EGROUPDONE); a second wait returns at once, as the
+ * first did. -EINVAL, -EBUSY (another task waits on g), -WEFT_ENOTASK. */
 WEFT_API int weft_group_wait(weft_group_t *g);
 /* Cancels every child of g (those held back by the limit end without
  * running) and makes later spawns fail with -ECANCELED. Never suspends;
  * call it from a task or a loop callback. Returns 0 or -EINVAL. */
 WEFT_API int weft_group_cancel(weft_group_t *g);
+/* Every failure among g's children, what Python's ExceptionGroup carries
+ * (weft_group_wait returns only the first): stores, in spawn order, the
+ * status of up to max children that have finished with an error of their
+ * own (anything but -ECANCELED: a child the group cancelled is no
+ * failure) in errs[] and the child in tasks[] (either may be NULL; the
+ * pointers are borrowed, valid until weft_group_destroy), and returns how
+ * many such children there are in all, which may exceed max. Complete
+ * once weft_group_wait has returned; before, it counts the failures so
+ * far. Never suspends. Returns the count, or -EINVAL (g NULL, or max > 0
+ * with both arrays NULL). */
+WEFT_API int weft_group_errors(weft_group_t *g, int *errs, weft_task_t **tasks, size_t max);
 /* Frees g and drops its children. Never suspends. Returns 0, -EINVAL,
  * -WEFT_EGROUPLIVE if a child has not finished (call weft_group_wait
  * first; nothing is freed), -EBUSY while a task is still inside
@@ -2225,11 +2274,14 @@ WEFT_API int weft_proc_destroy(weft_proc_t *p);
  * weft_run cancels its main task on SIGINT or SIGTERM (each while it is
  * at its default disposition and no handler or waiting task takes it),
  * as asyncio.run does for SIGINT: a Ctrl-C, or the SIGTERM a service
- * manager sends, unwinds the program through the normal -ECANCELED path;
- * a second one of them before main returns kills the process as the
- * signal would without weft. From the start of main these two are
- * blocked in the loop's thread and read from its signalfd, so one that
- * arrives while a server starts cancels main instead of killing it.
+ * manager sends, unwinds the program through the normal -ECANCELED path,
+ * with the reason WEFT_CANCEL_SIGNAL (weft_task_cancel_reason). Only a
+ * second one of them before weft_run returns kills the process, as the
+ * signal would without weft; the first never does, also when main was
+ * already cancelled (by the program, or by weft_run's deadlock check) or
+ * has returned and the other tasks unwind. From the start of main these
+ * two are blocked in the loop's thread and read from its signalfd, so one
+ * that arrives while a server starts cancels main instead of killing it.
  * --------------------------------------------------------------------- */
 
 /* Waits until one of the n signals in signals[] (numbers such as SIGINT,

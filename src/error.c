@@ -3,7 +3,7 @@
  * weft reports failures as negative errno values; this file turns them
  * into text, naming the meanings weft gives some of them (WEFT_DONE,
  * -ECANCELED, -ETIMEDOUT) in its own words, and its own codes beyond
- * errno's range (WEFT_EINCOMPLETE ... WEFT_ENOTCORO). A misuse code's
+ * errno's range (WEFT_EINCOMPLETE ... WEFT_EGROUPDONE). A misuse code's
  * text says what happened and then, after a colon, what to do instead:
  * it is often the only thing a newcomer reads about the mistake.
  */
@@ -55,6 +55,9 @@ const char *weft_strerror(int status)
     case WEFT_ENOTOWNER:
         return "the calling task does not hold this lock: acquire it first (only its holder "
                "may release it, or wait on or notify a condition over it)";
+    case WEFT_EGROUPDONE:
+        return "the task group's wait has returned, so it takes no more children: spawn them "
+               "into a new group (weft_group_create)";
     case WEFT_ENOTCORO:
         return "not called from a coroutine: weft_coro_yield works only in the function of a "
                "coroutine (weft_coro_create), weft_gen_yield in a generator's (weft_gen_create)";

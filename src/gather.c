@@ -178,11 +178,12 @@ static int multi_park(multi_t *m, int64_t until, weft__lk_t *lk)
     return rc;
 }
 
-static void cancel_and_join(weft_task_t *const *tasks, size_t n)
+/* Cancels the tasks not finished, with `reason`, and waits for them. */
+static void cancel_and_join(weft_task_t *const *tasks, size_t n, int reason)
 {
     for (size_t i = 0; i < n; i++)
         if (weft__tstate(tasks[i]) != WEFT_TASK_DONE)
-            weft_cancel(tasks[i]);
+            weft__cancel_why(tasks[i], reason, NULL);
     for (size_t i = 0; i < n; i++)
         weft__task_join_quietly(tasks[i]);
 }
@@ -210,8 +211,12 @@ int weft_gather(weft_task_t *const *tasks, size_t n, void **results, int *status
         }
         failed = m->failed > 0;
     }
-    if (rc < 0 || (mode == WEFT_GATHER_FAIL_FAST && failed))
-        cancel_and_join(tasks, n);
+    /* the tasks learn why: our own cancellation's reason, our deadline,
+     * or a sibling's failure */
+    if (rc < 0)
+        cancel_and_join(tasks, n, rc == -ETIMEDOUT ? WEFT_CANCEL_DEADLINE : weft__own_reason(self));
+    else if (mode == WEFT_GATHER_FAIL_FAST && failed)
+        cancel_and_join(tasks, n, WEFT_CANCEL_GROUP);
     int fail;
     {
         WEFT__LOCK(&m->mu);

@@ -15,8 +15,14 @@
  * delegator goes to the sub-generator first; a close closes the
  * sub-generator, and an error of its clean-up replaces the -ECANCELED the
  * delegator would have seen, so the close reports it.
+ *
+ * A generator first advanced on a loop's thread is on that loop's list
+ * (`loop`, oldest first) until it finishes or is destroyed; when weft_run
+ * ends, close_worker closes every one still suspended there, after the
+ * loop's last task ended (weft__gen_close_all), so a body's clean-up runs
+ * before weft_run returns, as asyncio.run shuts down async generators.
  */
-#include "internal.h"
+#include "loop.h"
 
 #include <stdlib.h>
 
@@ -28,7 +34,70 @@ struct weft_gen {
     int status;   /* the body's return status */
     int thrown;   /* a throw's error for the pending yield, or 0 */
     bool finished;
+    /* while started and not finished on a loop's thread: on that loop's
+     * list, which weft_run closes (weft__gen_close_all) */
+    weft__loop_t *loop;
+    weft_gen_t *lprev, *lnext;
 };
+
+/* ---- the loop's list of started generators ---- */
+
+/* A generator's first advance on a thread with a loop puts it on that
+ * loop's list: weft_run closes those left suspended when it ends, as
+ * asyncio.run shuts down async generators. */
+static void track(weft_gen_t *g)
+{
+    weft__loop_t *L = weft__loop();
+    if (!L || g->loop)
+        return;
+    WEFT__LOCK(&L->gens_mu);
+    g->loop = L;
+    g->lnext = NULL;
+    g->lprev = L->gens_tail; /* oldest first: a delegator before its sub */
+    if (L->gens_tail)
+        L->gens_tail->lnext = g;
+    else
+        L->gens = g;
+    L->gens_tail = g;
+}
+
+static void untrack(weft_gen_t *g)
+{
+    weft__loop_t *L = g->loop;
+    if (!L)
+        return;
+    WEFT__LOCK(&L->gens_mu);
+    if (g->lprev)
+        g->lprev->lnext = g->lnext;
+    else
+        L->gens = g->lnext;
+    if (g->lnext)
+        g->lnext->lprev = g->lprev;
+    else
+        L->gens_tail = g->lprev;
+    g->loop = NULL;
+    g->lprev = g->lnext = NULL;
+}
+
+/* Oldest first, so a delegating generator closes its sub-generator
+ * itself (and reports that one's clean-up error, PEP 380). */
+void weft__gen_close_all(weft__loop_t *L)
+{
+    for (;;) {
+        weft_gen_t *g;
+        {
+            WEFT__LOCK(&L->gens_mu);
+            g = L->gens;
+        }
+        if (!g)
+            return;
+        /* a generator running now (a body that closes others) is no one's
+         * to close here: only a suspended one */
+        if (g->co.state == WEFT_CORO_SUSPENDED)
+            weft_gen_close(g); /* its body's clean-up runs; untracks it */
+        untrack(g);
+    }
+}
 
 static void *gen_body(void *p)
 {
@@ -63,6 +132,7 @@ int weft_gen_create(weft_gen_t **out, weft_gen_fn fn, void *arg, const weft_coro
 static int finish(weft_gen_t *g, void **out)
 {
     g->finished = true;
+    untrack(g);
     weft__coro_release(&g->co); /* a finished generator holds no stack */
     if (g->status < 0) {
         if (out)
@@ -83,6 +153,8 @@ int weft_gen_send(weft_gen_t *g, void *value, void **out)
             *out = NULL;
         return WEFT_DONE;
     }
+    if (WEFT_UNLIKELY(g->co.state == WEFT_CORO_CREATED))
+        track(g);
     int rc = weft_coro_resume(&g->co, value, out);
     if (rc == WEFT_DONE)
         return finish(g, out);
@@ -198,6 +270,7 @@ int weft_gen_close_value(weft_gen_t *g, void **result)
     int rc = weft_coro_resume(&g->co, NULL, NULL);
     if (rc == WEFT_DONE) {
         g->finished = true;
+        untrack(g);
         if (g->status == 0 && result)
             *result = g->result; /* it returned a value on being closed */
         return (g->status < 0 && g->status != -ECANCELED) ? g->status : 0;
@@ -205,6 +278,7 @@ int weft_gen_close_value(weft_gen_t *g, void **result)
     if (rc == 0) {
         /* the body yielded instead of returning: it cannot be run on */
         g->finished = true;
+        untrack(g);
         g->co.state = WEFT_CORO_DEAD;
         weft__coro_fini(&g->co);
         return -EPROTO;
@@ -236,6 +310,7 @@ int weft_gen_destroy(weft_gen_t *g)
         return -EBUSY;
     if (g->co.state == WEFT_CORO_SUSPENDED)
         weft_gen_close(g);
+    untrack(g);
     weft__coro_fini(&g->co);
     free(g);
     return 0;

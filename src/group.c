@@ -13,7 +13,13 @@
  * siblings are cancelled, no new child may be spawned, and the owner, if
  * it is not already in weft_group_wait, is cancelled too (as asyncio
  * does) so it stops what it was doing; wait takes that cancellation back
- * and returns the failure.
+ * and returns the failure. The children are cancelled with a reason:
+ * WEFT_CANCEL_GROUP for a sibling's failure, the waiter's own (or
+ * WEFT_CANCEL_DEADLINE) when the waiter was stopped. Once a wait has
+ * returned the group is `closed`: every spawn is refused
+ * (-WEFT_EGROUPDONE), so no child runs unsupervised. Every child's
+ * failure stays readable (weft_group_errors) from the children's
+ * handles, which the group holds until it is destroyed.
  *
  * The limit: `running` counts the children placed (started, or on a
  * queue to start) and not finished, plus the room handed to a woken
@@ -31,6 +37,7 @@
  */
 #include "worker.h"
 
+#include <limits.h>
 #include <stdlib.h>
 
 typedef struct held {
@@ -50,6 +57,8 @@ struct weft_group {
     bool failing;
     bool cancelled;
     bool owner_cancelled;
+    bool closed;         /* a weft_group_wait has returned: no more children */
+    int cancel_reason;   /* what the children are cancelled with (WEFT_CANCEL_*) */
     weft_task_t *waiter; /* the owner, while in weft_group_wait */
     size_t limit;        /* 0: none */
     size_t running;      /* see the header comment */
@@ -61,6 +70,12 @@ struct weft_group {
 
 static void child_done(weft__super_t *su, weft_task_t *t);
 
+/* A child that has finished with an error of its own (not -ECANCELED). */
+static bool failed(const weft_task_t *c)
+{
+    return weft__tstate(c) == WEFT_TASK_DONE && c->status < 0 && c->status != -ECANCELED;
+}
+
 int weft_group_create(weft_group_t **out)
 {
     if (!out)
@@ -68,6 +83,10 @@ int weft_group_create(weft_group_t **out)
     weft__loop_t *L = weft__loop();
     if (!L)
         return -WEFT_ENOLOOP;
+    /* a group is a task's: its owner waits for it (asyncio's TaskGroup
+     * needs a running task too) */
+    if (!weft__task())
+        return -WEFT_ENOTASK;
     weft_group_t *g = calloc(1, sizeof *g);
     if (!g)
         return -ENOMEM;
@@ -155,11 +174,12 @@ static void room_pass(weft_group_t *g)
 
 /* The group is cancelled or failing: every child gets cancelled, the
  * held ones are placed to end without running, spawners stop waiting. */
-static void cancel_children(weft_group_t *g)
+static void cancel_children(weft_group_t *g, int reason)
 {
+    g->cancel_reason = reason;
     for (weft_task_t *c = g->children; c; c = c->super_next)
         if (weft__tstate(c) != WEFT_TASK_DONE)
-            weft_cancel(c);
+            weft__cancel_why(c, reason, NULL);
     room_pass(g);
     weft__waiter_t *w;
     while ((w = weft__wlist_take(&g->room)))
@@ -168,7 +188,7 @@ static void cancel_children(weft_group_t *g)
 
 /* Makes a child of g from opts, held when hold is set. Lock held. */
 static int child_new(weft_group_t *g, weft_task_t **task, weft_task_fn fn, void *arg,
-                     const weft_task_opts_t *opts, bool hold)
+                     const weft_task_opts_t *opts, bool hold, weft_task_t **made)
 {
     weft__loop_t *L = weft__loop();
     if (!L)
@@ -200,22 +220,60 @@ static int child_new(weft_group_t *g, weft_task_t **task, weft_task_fn fn, void 
     }
     if (task)
         *task = t;
+    *made = t;
     return 0;
 }
 
 /* ---- spawning ---- */
 
-int weft_group_spawn(weft_group_t *g, weft_task_t **task, weft_task_fn fn, void *arg,
-                     const weft_task_opts_t *opts)
+/* The spawns below run under g's lock; an eager child (opts->eager) takes
+ * its first step once the lock is dropped. */
+#define EAGER_AFTER(call)                                                                          \
+    do {                                                                                           \
+        weft_task_t *made = NULL;                                                                  \
+        int rc_ = (call);                                                                          \
+        if (made)                                                                                  \
+            weft__task_eager(made);                                                                \
+        return rc_;                                                                                \
+    } while (0)
+
+static int locked_spawn(weft_group_t *g, weft_task_t **task, weft_task_fn fn, void *arg,
+                        const weft_task_opts_t *opts, weft_task_t **made)
 {
     if (!g || !fn)
         return -EINVAL;
     WEFT__LOCK(&g->mu);
+    if (g->closed)
+        return -WEFT_EGROUPDONE;
     if (g->failing || g->cancelled)
         return -ECANCELED;
     bool hold = !has_room(g);
-    int rc = child_new(g, task, fn, arg, opts, hold);
+    int rc = child_new(g, task, fn, arg, opts, hold, made);
     if (rc == 0 && !hold)
+        g->running++;
+    return rc;
+}
+
+int weft_group_spawn(weft_group_t *g, weft_task_t **task, weft_task_fn fn, void *arg,
+                     const weft_task_opts_t *opts)
+{
+    EAGER_AFTER(locked_spawn(g, task, fn, arg, opts, &made));
+}
+
+static int locked_try_spawn(weft_group_t *g, weft_task_t **task, weft_task_fn fn, void *arg,
+                            const weft_task_opts_t *opts, weft_task_t **made)
+{
+    if (!g || !fn)
+        return -EINVAL;
+    WEFT__LOCK(&g->mu);
+    if (g->closed)
+        return -WEFT_EGROUPDONE;
+    if (g->failing || g->cancelled)
+        return -ECANCELED;
+    if (!has_room(g))
+        return -EAGAIN;
+    int rc = child_new(g, task, fn, arg, opts, false, made);
+    if (rc == 0)
         g->running++;
     return rc;
 }
@@ -223,17 +281,7 @@ int weft_group_spawn(weft_group_t *g, weft_task_t **task, weft_task_fn fn, void 
 int weft_group_try_spawn(weft_group_t *g, weft_task_t **task, weft_task_fn fn, void *arg,
                          const weft_task_opts_t *opts)
 {
-    if (!g || !fn)
-        return -EINVAL;
-    WEFT__LOCK(&g->mu);
-    if (g->failing || g->cancelled)
-        return -ECANCELED;
-    if (!has_room(g))
-        return -EAGAIN;
-    int rc = child_new(g, task, fn, arg, opts, false);
-    if (rc == 0)
-        g->running++;
-    return rc;
+    EAGER_AFTER(locked_try_spawn(g, task, fn, arg, opts, &made));
 }
 
 static void unpark_room(weft_task_t *t)
@@ -243,8 +291,8 @@ static void unpark_room(weft_task_t *t)
 
 static const weft__wait_kind_t room_kind = {.name = "room in a task group", .on_tasks = true};
 
-int weft_group_spawn_wait(weft_group_t *g, weft_task_t **task, weft_task_fn fn, void *arg,
-                          const weft_task_opts_t *opts)
+static int locked_spawn_wait(weft_group_t *g, weft_task_t **task, weft_task_fn fn, void *arg,
+                             const weft_task_opts_t *opts, weft_task_t **made)
 {
     weft_task_t *self = weft__task();
     if (!self)
@@ -252,6 +300,8 @@ int weft_group_spawn_wait(weft_group_t *g, weft_task_t **task, weft_task_fn fn, 
     if (!g || !fn)
         return -EINVAL;
     WEFT__LOCK(&g->mu);
+    if (g->closed)
+        return -WEFT_EGROUPDONE;
     if (g->failing || g->cancelled)
         return -ECANCELED;
     if (!has_room(g)) {
@@ -271,18 +321,24 @@ int weft_group_spawn_wait(weft_group_t *g, weft_task_t **task, weft_task_fn fn, 
         if (rc < 0)
             return rc;
         g->running--; /* the promise becomes the child's own count below */
-        if (g->failing || g->cancelled) {
+        if (g->closed || g->failing || g->cancelled) {
             room_pass(g);
             return -ECANCELED;
         }
     }
-    int rc = child_new(g, task, fn, arg, opts, false);
+    int rc = child_new(g, task, fn, arg, opts, false, made);
     if (rc < 0) {
         room_pass(g);
         return rc;
     }
     g->running++;
     return 0;
+}
+
+int weft_group_spawn_wait(weft_group_t *g, weft_task_t **task, weft_task_fn fn, void *arg,
+                          const weft_task_opts_t *opts)
+{
+    EAGER_AFTER(locked_spawn_wait(g, task, fn, arg, opts, &made));
 }
 
 int weft_group_set_limit(weft_group_t *g, size_t n)
@@ -307,10 +363,10 @@ static void child_done(weft__super_t *su, weft_task_t *t)
     if (t->status < 0 && t->status != -ECANCELED && !g->failing) {
         g->failing = true;
         g->first_fail = t->status;
-        cancel_children(g);
+        cancel_children(g, WEFT_CANCEL_GROUP);
         if (g->owner && !g->waiter && weft__tstate(g->owner) != WEFT_TASK_DONE) {
             g->owner_cancelled = true;
-            weft_cancel(g->owner);
+            weft__cancel_why(g->owner, WEFT_CANCEL_GROUP, NULL);
         }
     }
     room_pass(g);
@@ -351,15 +407,17 @@ int weft_group_wait(weft_group_t *g)
             break;
     }
     if (rc < 0) {
-        /* the waiter was cancelled or timed out: the children go too */
+        /* the waiter was cancelled or timed out: the children go too, with
+         * the waiter's reason (an outer deadline reads as one) */
         g->cancelled = true;
-        cancel_children(g);
+        cancel_children(g, rc == -ETIMEDOUT ? WEFT_CANCEL_DEADLINE : weft__own_reason(self));
         self->b->nocancel++;
         while (g->live > 0)
             weft__park(self, &wait_kind, g, unpark, WEFT_FOREVER, &weft__lk);
         self->b->nocancel--;
     }
     g->waiter = NULL;
+    g->closed = true; /* every child has finished: none may come after */
     if (g->owner_cancelled && self == g->owner) {
         g->owner_cancelled = false;
         weft__uncancel_one(self);
@@ -375,8 +433,34 @@ int weft_group_cancel(weft_group_t *g)
         return -EINVAL;
     WEFT__LOCK(&g->mu);
     g->cancelled = true;
-    cancel_children(g);
+    cancel_children(g, WEFT_CANCEL_REQUESTED);
     return 0;
+}
+
+int weft_group_errors(weft_group_t *g, int *errs, weft_task_t **tasks, size_t max)
+{
+    if (!g || (max && !errs && !tasks))
+        return -EINVAL;
+    WEFT__LOCK(&g->mu);
+    /* the list is newest first: count, then fill from the back, so the
+     * arrays come out in spawn order */
+    size_t k = 0;
+    for (weft_task_t *c = g->children; c; c = c->super_next)
+        if (failed(c))
+            k++;
+    size_t j = k;
+    for (weft_task_t *c = g->children; c; c = c->super_next) {
+        if (!failed(c))
+            continue;
+        j--;
+        if (j < max) {
+            if (errs)
+                errs[j] = c->status;
+            if (tasks)
+                tasks[j] = c;
+        }
+    }
+    return k > INT_MAX ? INT_MAX : (int)k;
 }
 
 int weft_group_destroy(weft_group_t *g)

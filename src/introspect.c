@@ -24,11 +24,6 @@ const char *weft_task_state_name(int state)
     return state >= WEFT_TASK_PENDING && state <= WEFT_TASK_DONE ? names[state] : "unknown";
 }
 
-static const char *label(const weft_task_t *t)
-{
-    return t->name ? t->name : "(unnamed)";
-}
-
 static void describe_wait(FILE *out, const weft_task_t *t)
 {
     if (!t->b) /* not started, or finished */
@@ -204,8 +199,10 @@ int weft_task_tree(FILE *out)
             long depth = stack2[--sp];
             long k = stack2[--sp];
             const weft_task_t *t = v[k];
+            char lb[32];
             fprintf(out, "%*s%s#%llu \"%s\" %s", (int)(depth * 4), "", depth ? "└── " : "",
-                    (unsigned long long)t->id, label(t), weft_task_state_name(t->tstate));
+                    (unsigned long long)t->id, weft__task_label(t, lb),
+                    weft_task_state_name(t->tstate));
             describe_wait(out, t);
             describe_stack(out, t);
             if (t->cancel_req)
@@ -323,23 +320,29 @@ void weft__report_flush(void)
 
 void weft__report_unretrieved(weft_task_t *t)
 {
-    char key[REPORT_KEY_MAX], line[REPORT_KEY_MAX + 32];
-    snprintf(key, sizeof key, "task \"%s\" failed with %d (%s) and nobody retrieved it", label(t),
-             t->status, weft_strerror(t->status));
-    snprintf(line, sizeof line, "task #%llu %s", (unsigned long long)t->id, key + 5);
+    /* the key leaves out what differs between like failures: the id, and
+     * an unnamed task's Task-N */
+    char lb[32], key[REPORT_KEY_MAX], line[REPORT_KEY_MAX + 64];
+    snprintf(key, sizeof key, "task \"%s\" failed with %d (%s) and nobody retrieved it",
+             t->name ? t->name : "Task-N", t->status, weft_strerror(t->status));
+    snprintf(line, sizeof line, "task #%llu \"%s\" failed with %d (%s) and nobody retrieved it",
+             (unsigned long long)t->id, weft__task_label(t, lb), t->status,
+             weft_strerror(t->status));
     weft__report(line, key);
 }
 
 void weft__report_pending(weft_task_t *t)
 {
+    char lb[32];
     fprintf(stderr, "weft: task #%llu \"%s\" was destroyed while still pending (%s",
-            (unsigned long long)t->id, label(t), weft_task_state_name(t->tstate));
+            (unsigned long long)t->id, weft__task_label(t, lb), weft_task_state_name(t->tstate));
     describe_wait(stderr, t);
     fputs(")\n", stderr);
 }
 
 void weft__report_slow(weft_task_t *t, int64_t ns)
 {
+    char lb[32];
     fprintf(stderr, "weft: task #%llu \"%s\" held the loop for %.3f ms in one step\n",
-            (unsigned long long)t->id, label(t), (double)ns / 1e6);
+            (unsigned long long)t->id, weft__task_label(t, lb), (double)ns / 1e6);
 }

@@ -90,8 +90,9 @@ static inline int switch_out(weft_task_t *t)
 {
 #ifndef NDEBUG
     if (weft__locks_held) {
-        fprintf(stderr, "weft: task %s switches away holding %d lock(s)\n",
-                t->name ? t->name : "(unnamed)", weft__locks_held);
+        char lb[32];
+        fprintf(stderr, "weft: task %s switches away holding %d lock(s)\n", weft__task_label(t, lb),
+                weft__locks_held);
         abort();
     }
 #endif
@@ -221,6 +222,16 @@ void weft__interrupt_cancel(weft_task_t *t)
 }
 
 /* ---- sleeping and yielding ---- */
+
+static const weft__wait_kind_t wait_eager = {.name = "an eager spawn"};
+
+void weft__step_aside(weft_task_t *t)
+{
+    weft__set_tstate(t, WEFT_TASK_READY);
+    t->b->wait_kind = &wait_eager;
+    t->b->wake_status = 0;
+    (void)switch_out(t);
+}
 
 int weft_yield(void)
 {

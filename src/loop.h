@@ -139,7 +139,15 @@ typedef struct weft__loop {
     int nwatch;
     _Atomic int nwatch_away;
     weft_task_t *current;
+    /* An eager spawn (weft_task_opts_t.eager) from a task: the spawner
+     * stepped aside (READY, on no queue) so that `eager` takes its first
+     * step; weft__task_run then runs eager_back again at once. */
+    weft_task_t *eager, *eager_back;
     weft_task_t *all; /* live tasks, newest first */
+    /* generators started on this loop's thread and not finished (gen.c),
+     * oldest first; closed when the runtime ends */
+    weft__spin_t gens_mu;
+    struct weft_gen *gens, *gens_tail;
     size_t ntasks;
     uint64_t next_id;
     uint32_t since_poll;
@@ -260,6 +268,9 @@ void weft__timer_disarm(weft__loop_t *L, weft__timer_t *tm);
 /* One turn of L, in named phases (loop.c); false when nothing can ever
  * become ready there again (one worker: the program is stuck). */
 bool weft__loop_turn(weft__loop_t *L);
+/* Closes every generator started on L's thread and left suspended (its
+ * body's clean-up runs, outside any task); called as L closes (gen.c). */
+void weft__gen_close_all(weft__loop_t *L);
 /* Opens a loop for worker `index` of rt on the calling thread; NULL with
  * *err set on failure. */
 weft__loop_t *weft__loop_open(struct weft__rt *rt, int index, const weft_config_t *cfg, int *err);

@@ -149,6 +149,7 @@ static void sigpipe_leave(void)
 static void close_worker(weft__loop_t *L)
 {
     L->closing = true;
+    weft__gen_close_all(L); /* generators its tasks left suspended */
     weft__pool_close(L);
     weft__loop_drain(L);
     weft__signal_close();

@@ -13,9 +13,13 @@
  * weft_run's default for the stop signals (SIGINT, SIGTERM: what Ctrl-C
  * and service managers send): while main runs, each of them still at its
  * default disposition is watched, and one that no handler and no waiting
- * task takes cancels main; the second such arrival (of either) restores
- * that signal's default and raises it, so a program that does not stop
- * dies as it would have without weft.
+ * task takes cancels main (reason WEFT_CANCEL_SIGNAL); the second such
+ * arrival (of either) restores that signal's default and raises it, so a
+ * program that does not stop dies as it would have without weft. The
+ * default stays armed until the loop closes, past main's return: a first
+ * stop signal that arrives while main (or the rest) unwinds, also one the
+ * kernel still holds when the loop closes, is read and counted as the
+ * first, never left to kill the process when the mask is restored.
  *
  * Invariants: `watched` only grows while the loop runs (once a task has
  * waited for a signal, it stays blocked and queued for later waiters: a
@@ -54,6 +58,7 @@ typedef struct weft__sig {
     uint64_t armed;     /* the stop signals main's default applies to */
     uint64_t claimed;   /* signals a wait is reading for itself, before it parks */
     int stop_count;     /* armed stop signals seen while main runs */
+    bool closing;       /* the loop closes: only the stop default applies */
 } weft__sig_t;
 
 /* One loop per thread, so the loop's signal state is thread-local. */
@@ -116,7 +121,11 @@ static int watch(weft__sig_t *s, int signo)
 
 static void deliver(weft__sig_t *s, int signo)
 {
-    if (s->handler[signo].fn) {
+    if (s->closing) {
+        /* read on the way out: no callback runs any more, no task waits */
+        if (!(s->armed & bit(signo)))
+            return;
+    } else if (s->handler[signo].fn) {
         weft_call_soon(NULL, s->handler[signo].fn, s->handler[signo].arg);
         return;
     }
@@ -128,9 +137,12 @@ static void deliver(weft__sig_t *s, int signo)
             return;
         }
     }
-    if (!(s->claimed & bit(signo)) && (s->armed & bit(signo)) && s->main) {
+    if (!(s->claimed & bit(signo)) && (s->armed & bit(signo))) {
         if (++s->stop_count == 1) {
-            weft_cancel(s->main);
+            /* the first cancels main (a no-op once it has returned: the
+             * program is stopping anyway) */
+            if (s->main)
+                weft__cancel_why(s->main, WEFT_CANCEL_SIGNAL, NULL);
         } else {
             /* a second Ctrl-C or SIGTERM: the program did not stop; let
              * it die of this signal */
@@ -261,10 +273,11 @@ int weft__signal_arm_stop(weft_task_t *main)
 
 void weft__signal_disarm_stop(void)
 {
-    if (sig_state) {
+    /* main has returned: it is no longer there to cancel, but the stop
+     * signals stay armed until the loop closes, so that one arriving
+     * while the rest unwinds still counts as the first, not a kill */
+    if (sig_state)
         sig_state->main = NULL;
-        sig_state->armed = 0;
-    }
 }
 
 void weft__signal_close(void)
@@ -272,11 +285,19 @@ void weft__signal_close(void)
     weft__sig_t *s = sig_state;
     if (!s)
         return;
+    /* what the kernel already holds for us is read first, with weft_run's
+     * default still armed: a first stop signal that came while main
+     * unwound must not kill the program on its way out */
+    if (s->armed) {
+        s->main = NULL;
+        s->closing = true;
+        on_readable(&s->io);
+    }
     sig_state = NULL;
     weft__io_close_here(&s->io);
     close(s->fd);
-    /* a signal the kernel still holds for us is delivered here, with the
-     * program's own disposition: a late Ctrl-C still stops it */
+    /* a signal that arrives from here on (weft_run is returning) meets
+     * the program's own disposition */
     pthread_sigmask(SIG_SETMASK, &s->old_mask, NULL);
     free(s);
 }

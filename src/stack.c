@@ -293,16 +293,19 @@ static void put_u(report_t *r, unsigned long long v)
         r->buf[r->n++] = tmp[--n];
 }
 
-/* "task #3 'worker'" (or "task #3" when it has no name). */
+/* "task #3 'worker'" (or "task #3 'Task-3'" when it has no name). */
 static void put_task(report_t *r, const weft_task_t *t)
 {
     put_s(r, "task #", 6);
     put_u(r, t->id);
+    put_s(r, " '", 2);
     if (t->name) {
-        put_s(r, " '", 2);
         put_s(r, t->name, 60);
-        put_s(r, "'", 1);
+    } else { /* as weft_task_name calls it, without making the name here */
+        put_s(r, "Task-", 5);
+        put_u(r, t->id);
     }
+    put_s(r, "'", 1);
 }
 
 /* Names what overflowed, its stack's size, and where to ask for more:

@@ -17,6 +17,7 @@
 #include "local.h"
 #include "worker.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -92,6 +93,8 @@ void weft__task_unref(weft_task_t *t)
     task_free(t);
 }
 
+static void task_list(weft__loop_t *L, weft_task_t *t);
+
 int weft__task_new(weft__loop_t *L, weft_task_t **out, weft_task_fn fn, void *arg,
                    const weft_task_opts_t *opts, weft__super_t *super)
 {
@@ -137,7 +140,12 @@ int weft__task_new(weft__loop_t *L, weft_task_t **out, weft_task_fn fn, void *ar
     if (super && super->hold) {
         /* its supervisor places it later (task.h) */
     } else if (WEFT_LIKELY(L->rt->n == 1 || place == WEFT_PLACE_HERE)) {
-        weft__task_adopt(L, t);
+        if (WEFT_UNLIKELY(opts && opts->eager)) {
+            task_list(L, t); /* its first step comes from weft__task_eager */
+            t->eager = 1;
+        } else {
+            weft__task_adopt(L, t);
+        }
     } else {
         int rc = weft__place(L, t, place, opts ? opts->worker : 0);
         if (rc < 0) {
@@ -210,7 +218,7 @@ static void body_drop(weft_task_t *t)
         weft__slab_free(b, sizeof *b);
 }
 
-void weft__task_adopt(weft__loop_t *L, weft_task_t *t)
+static void task_list(weft__loop_t *L, weft_task_t *t)
 {
     if (t->loop != L) /* placed elsewhere, it was set before it was posted */
         t->loop = L;
@@ -220,7 +228,32 @@ void weft__task_adopt(weft__loop_t *L, weft_task_t *t)
         L->all->all_prev = t;
     L->all = t;
     L->ntasks++;
+}
+
+void weft__task_adopt(weft__loop_t *L, weft_task_t *t)
+{
+    task_list(L, t);
     weft__runq_push(&L->ready, &t->q);
+}
+
+void weft__task_eager(weft_task_t *t)
+{
+    if (WEFT_LIKELY(!t->eager))
+        return;
+    t->eager = 0;
+    weft__loop_t *L = t->loop;
+    weft__thread_t *thr = L->thr;
+    weft_task_t *self = weft__task();
+    if (self) {
+        /* weft__task_run, back on the loop's stack, runs t, then us */
+        L->eager = t;
+        L->eager_back = self;
+        weft__step_aside(self);
+    } else if (thr->current == &thr->root) {
+        weft__task_run(L, t);
+    } else {
+        weft__runq_push(&L->ready, &t->q);
+    }
 }
 
 int weft_spawn(weft_task_t **task, weft_task_fn fn, void *arg, const weft_task_opts_t *opts)
@@ -230,7 +263,20 @@ int weft_spawn(weft_task_t **task, weft_task_fn fn, void *arg, const weft_task_o
     weft__loop_t *L = weft__loop();
     if (!L)
         return -WEFT_ENOLOOP;
-    return weft__task_new(L, task, fn, arg, opts, NULL);
+    if (WEFT_LIKELY(!opts || !opts->eager))
+        return weft__task_new(L, task, fn, arg, opts, NULL);
+    weft_task_t *t;
+    int rc = weft__task_new(L, &t, fn, arg, opts, NULL);
+    if (rc < 0)
+        return rc;
+    weft__task_ref(t); /* kept across its first step, which may end it */
+    if (task)
+        *task = t;
+    else
+        weft__task_unref(t); /* the handle weft__task_new gave for &t */
+    weft__task_eager(t);
+    weft__task_unref(t);
+    return 0;
 }
 
 /* The end of a task, on the loop's stack. Its awaiters and done
@@ -328,6 +374,14 @@ void weft__task_run(weft__loop_t *L, weft_task_t *t)
         finish(L, t);
     else if (t->b->co.copy && (TASK_CS_EAGER || L->debug))
         weft__cs_leave(thr, &t->b->co, L->debug); /* guard the vacated region */
+    if (WEFT_UNLIKELY(L->eager != NULL)) {
+        /* t stepped aside for a task it spawned eager: that one's first
+         * step, then t again, ahead of everything else ready */
+        weft_task_t *e = L->eager, *back = L->eager_back;
+        L->eager = L->eager_back = NULL;
+        weft__task_run(L, e);
+        weft__task_run(L, back);
+    }
 }
 
 /* Reclaims a task that cannot finish by itself (the loop is closing and
@@ -370,8 +424,8 @@ static void unpark_awaiter(weft_task_t *t)
 static void describe_await(FILE *out, const void *obj)
 {
     const weft_task_t *o = obj;
-    fprintf(out, " on task #%llu \"%s\"", (unsigned long long)o->id,
-            o->name ? o->name : "(unnamed)");
+    char buf[32];
+    fprintf(out, " on task #%llu \"%s\"", (unsigned long long)o->id, weft__task_label(o, buf));
 }
 
 static const weft__wait_kind_t await_kind = {
@@ -581,9 +635,37 @@ int weft_task_result(weft_task_t *t, void **result)
     return collect(t, result);
 }
 
+const char *weft__task_label(const weft_task_t *t, char buf[32])
+{
+    const char *name = __atomic_load_n(&t->name, __ATOMIC_ACQUIRE);
+    if (name)
+        return name;
+    snprintf(buf, 32, "Task-%llu", (unsigned long long)t->id);
+    return buf;
+}
+
 const char *weft_task_name(const weft_task_t *t)
 {
-    return t ? (t->name ? t->name : "") : NULL;
+    if (!t)
+        return NULL;
+    char *name = __atomic_load_n(&t->name, __ATOMIC_ACQUIRE);
+    if (name)
+        return name;
+    /* unnamed: "Task-N", made the first time it is asked for (a spawn
+     * makes no name), kept with the handle */
+    char buf[32];
+    weft__task_label(t, buf);
+    char *made = strdup(buf);
+    if (!made)
+        return "";
+    char *none = NULL;
+    weft_task_t *w = (weft_task_t *)t; /* the name is the handle's cache */
+    if (!__atomic_compare_exchange_n(&w->name, &none, made, false, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_ACQUIRE)) {
+        free(made);
+        return none;
+    }
+    return made;
 }
 
 weft_task_t *weft_current(void)

@@ -77,6 +77,7 @@ struct weft_task {
     uint8_t woken;
     uint8_t cancel_posted;
     uint8_t several; /* parked on several objects' lists at once (a select) */
+    uint8_t eager;   /* spawned eager: listed on its loop, on no queue until weft__task_eager */
     weft__spin_t mu; /* guards done_waiters and the end (tstate DONE) */
     weft__wlist_t done_waiters; /* awaiters and done callbacks */
     weft_task_t *all_prev, *all_next;
@@ -209,6 +210,15 @@ int weft__task_new(weft__loop_t *L, weft_task_t **out, weft_task_fn fn, void *ar
 void weft__task_adopt(weft__loop_t *L, weft_task_t *t);
 /* Runs a task's first or next step on the loop's stack. */
 void weft__task_run(weft__loop_t *L, weft_task_t *t);
+/* A task weft__task_new made eager (t->eager) takes its first step now,
+ * on the caller's loop: from a task, the caller steps aside for it and
+ * resumes right after; from a callback, it runs from here; in a
+ * coroutine outside any task it is queued instead. Call with no lock
+ * held. A no-op for any other task. */
+void weft__task_eager(weft_task_t *t);
+/* t's name, or "Task-N" (N its id, as asyncio numbers unnamed tasks)
+ * written into buf when it has none. */
+const char *weft__task_label(const weft_task_t *t, char buf[32]);
 /* Reclaims a task that cannot finish by itself (the loop is closing and
  * nothing can wake it): reported, its stack discarded where it stands. */
 void weft__task_discard(weft__loop_t *L, weft_task_t *t);

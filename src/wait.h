@@ -114,6 +114,10 @@ typedef struct weft__wait_kind {
 /* The kinds the loop itself uses: a yield (the task is READY, not
  * parked) and a sleep. */
 extern const weft__wait_kind_t weft__wait_yield, weft__wait_sleep;
+/* The running task t steps aside without being queued: ready, but only
+ * its loop's weft__task_run (after the eager spawn it made) runs it
+ * again. Never interrupted: nothing waits. */
+void weft__step_aside(weft_task_t *t);
 
 /* -ECANCELED or -ETIMEDOUT if t must not wait now, else 0. t runs. */
 int weft__wait_check(weft_task_t *t);

@@ -1,7 +1,9 @@
 /* test_gather.c - waiting on many: gather, wait, as_completed.
  *
  * Each test checks one behaviour weft.h documents: gather's two modes and
- * its cancellation, weft_wait's three conditions, its time-out (which
+ * its cancellation (and the reason the tasks read: WEFT_CANCEL_GROUP
+ * for a sibling's failure, WEFT_CANCEL_DEADLINE for the gatherer's
+ * deadline), weft_wait's three conditions, its time-out (which
  * cancels nothing; a negative one has expired) and its set of tasks
  * (each counted once, an empty one refused, every task that ends with
  * the first counted), as_completed's finishing order and its set.
@@ -552,10 +554,66 @@ static void test_as_completed_hands_out_a_task_passed_twice_once(void **state)
     run(as_completed_dup_main, NULL);
 }
 
+/* ---- why the tasks were cancelled ---- */
+
+/* Waits until cancelled (or fails after `ms`), then records why. */
+typedef struct {
+    int64_t ms;
+    int status;
+    int reason;
+} why_t;
+
+static int why_task(void *arg, void **result)
+{
+    (void)result;
+    why_t *w = arg;
+    w->reason = -1;
+    if (w->ms)
+        return weft_sleep(WEFT_MSEC(w->ms)) < 0 ? -EPROTO : w->status;
+    int rc = weft_sleep(WEFT_SEC(1000));
+    w->reason = weft_task_cancel_reason(weft_current(), NULL);
+    return rc;
+}
+
+static int gather_why_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    /* fail-fast: the sibling of a failure reads WEFT_CANCEL_GROUP */
+    why_t w[2] = {{.ms = 1, .status = -EIO}, {0}};
+    weft_task_t *t[2];
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(weft_spawn(&t[i], why_task, &w[i], NULL), 0);
+    assert_int_equal(weft_gather(t, 2, NULL, NULL, WEFT_GATHER_FAIL_FAST), -EIO);
+    assert_int_equal(w[1].reason, WEFT_CANCEL_GROUP);
+    for (int i = 0; i < 2; i++)
+        weft_task_release(t[i]);
+
+    /* the gatherer's deadline: each reads WEFT_CANCEL_DEADLINE */
+    why_t d[2] = {{0}, {0}};
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(weft_spawn(&t[i], why_task, &d[i], NULL), 0);
+    weft_deadline_t dl;
+    assert_int_equal(weft_deadline_push(&dl, WEFT_MSEC(2)), 0);
+    assert_int_equal(weft_gather(t, 2, NULL, NULL, WEFT_GATHER_COLLECT), -ETIMEDOUT);
+    weft_deadline_pop(&dl);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(d[i].reason, WEFT_CANCEL_DEADLINE);
+        weft_task_release(t[i]);
+    }
+    return 0;
+}
+
+static void test_gather_cancels_with_reason_group_on_failure_and_deadline_on_timeout(void **state)
+{
+    (void)state;
+    run(gather_why_main, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gather_collect_results_and_statuses_in_order),
+        cmocka_unit_test(test_gather_cancels_with_reason_group_on_failure_and_deadline_on_timeout),
         cmocka_unit_test(test_gather_fail_fast_returns_first_failure_and_cancels_others),
         cmocka_unit_test(test_gather_cancelling_gatherer_cancels_children),
         cmocka_unit_test(test_gather_deadline_cancels_and_returns_etimedout),

@@ -6,7 +6,8 @@
  * runs; yielding again is a protocol error), throw (handled or passed
  * on, through a delegation to the sub-generator first), close's return
  * value, gi_running, delegation with yield from, and failures reported
- * once (a task's cancellation included).
+ * once (a task's cancellation included); weft_run closes the generators
+ * its tasks left suspended (as asyncio.run shuts down async generators).
  *
  * Covers: src/gen.c.
  */
@@ -953,10 +954,106 @@ static void test_named_generator_with_custom_stack_runs(void **state)
     assert_int_equal(weft_gen_destroy(g), 0);
 }
 
+/* ---- weft_run closes what its tasks left suspended ---- */
+
+/* Yields until closed; counts its clean-up in *arg (an int). */
+static int cleanup_gen(void *arg, void **result)
+{
+    (void)result;
+    int *cleaned = arg;
+    for (;;) {
+        int rc = weft_gen_yield(NULL, NULL);
+        if (rc == -ECANCELED) {
+            (*cleaned)++;
+            return 0;
+        }
+        if (rc < 0)
+            return rc;
+    }
+}
+
+/* Delegates to a cleanup_gen; counts its own clean-up in cleaned[1]. */
+static int delegating_gen(void *arg, void **result)
+{
+    (void)result;
+    int *cleaned = arg;
+    weft_gen_t *sub;
+    if (weft_gen_create(&sub, cleanup_gen, &cleaned[0], NULL) < 0)
+        return -ENOMEM;
+    int rc = weft_gen_yield_from(sub, NULL);
+    if (rc == -ECANCELED)
+        cleaned[1]++;
+    weft_gen_destroy(sub);
+    return rc == -ECANCELED ? 0 : rc;
+}
+
+typedef struct {
+    int plain, exhausted, destroyed, nested[2], in_child;
+    weft_gen_t *g[5];
+} leftovers_t;
+
+static int leave_one(void *arg, void **result)
+{
+    (void)result;
+    leftovers_t *l = arg;
+    if (weft_gen_create(&l->g[4], cleanup_gen, &l->in_child, NULL) < 0 ||
+        weft_gen_next(l->g[4], NULL) != 0)
+        return -EPROTO;
+    return 0;
+}
+
+static int leave_suspended_main(void *arg, void **result)
+{
+    (void)result;
+    leftovers_t *l = arg;
+    /* suspended at its yield, and left so */
+    assert_int_equal(weft_gen_create(&l->g[0], cleanup_gen, &l->plain, NULL), 0);
+    assert_int_equal(weft_gen_next(l->g[0], NULL), 0);
+    /* closed by the program: not closed again */
+    assert_int_equal(weft_gen_create(&l->g[1], cleanup_gen, &l->exhausted, NULL), 0);
+    assert_int_equal(weft_gen_next(l->g[1], NULL), 0);
+    assert_int_equal(weft_gen_close(l->g[1]), 0);
+    /* destroyed by the program: forgotten */
+    assert_int_equal(weft_gen_create(&l->g[2], cleanup_gen, &l->destroyed, NULL), 0);
+    assert_int_equal(weft_gen_next(l->g[2], NULL), 0);
+    assert_int_equal(weft_gen_destroy(l->g[2]), 0);
+    l->g[2] = NULL;
+    /* a delegation: the outer one closes its sub itself */
+    assert_int_equal(weft_gen_create(&l->g[3], delegating_gen, l->nested, NULL), 0);
+    assert_int_equal(weft_gen_next(l->g[3], NULL), 0);
+    /* one left by another task */
+    weft_task_t *t;
+    assert_int_equal(weft_spawn(&t, leave_one, l, NULL), 0);
+    assert_int_equal(weft_await(t, NULL), 0);
+    weft_task_release(t);
+    assert_int_equal(l->plain + l->nested[0] + l->nested[1] + l->in_child, 0);
+    return 0;
+}
+
+static void test_weft_run_closes_generators_its_tasks_left_suspended(void **state)
+{
+    (void)state;
+    leftovers_t l = {0};
+    run(leave_suspended_main, &l);
+    assert_int_equal(l.plain, 1);
+    assert_int_equal(l.exhausted, 1); /* its own close only */
+    assert_int_equal(l.destroyed, 1); /* its destroy's close only */
+    assert_int_equal(l.nested[0], 1);
+    assert_int_equal(l.nested[1], 1);
+    assert_int_equal(l.in_child, 1);
+    for (int i = 0; i < 5; i++) {
+        if (l.g[i]) {
+            assert_true(weft_gen_done(l.g[i]));
+            assert_int_equal(weft_gen_destroy(l.g[i]), 0);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_next_yields_in_order_then_done_with_final_value_once),
+        cmocka_unit_test(test_weft_run_closes_generators_its_tasks_left_suspended),
         cmocka_unit_test(test_gen_done_is_false_until_exhausted),
         cmocka_unit_test(test_send_delivers_values_into_yield_first_value_ignored),
         cmocka_unit_test(test_close_cancels_pending_yield_and_runs_cleanup),

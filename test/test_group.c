@@ -9,7 +9,12 @@
  * order and none is lost, spawn_wait waits for room, try_spawn returns
  * -EAGAIN, a raised limit starts held children, cancellation and a
  * failure end held children without running them, across workers too);
- * groups nest.
+ * groups nest; a group serves one round (a spawn after its wait returned
+ * is refused with -WEFT_EGROUPDONE, also from callbacks; a group needs a
+ * task to own it); weft_group_errors gives every failed child; children
+ * read why they were cancelled (WEFT_CANCEL_GROUP for a sibling's
+ * failure, WEFT_CANCEL_DEADLINE for the owner's deadline, the owner's own
+ * reason when it was cancelled); every group spawn honours eager.
  * Then weft_task_tree's output.
  *
  * Covers: src/group.c and the task tree of src/introspect.c.
@@ -600,8 +605,9 @@ static int limit_fail_main(void *arg, void **result)
         assert_int_equal(weft_task_result(t[i], NULL), -ECANCELED);
     assert_int_equal(atomic_load(&l.started), 1);
     assert_false(weft_task_cancelled(weft_current()));
-    assert_int_equal(weft_group_spawn_wait(g, NULL, lim_child, &c[0], NULL), -ECANCELED);
-    assert_int_equal(weft_group_try_spawn(g, NULL, lim_child, &c[0], NULL), -ECANCELED);
+    /* its wait has returned: the group takes no more children */
+    assert_int_equal(weft_group_spawn_wait(g, NULL, lim_child, &c[0], NULL), -WEFT_EGROUPDONE);
+    assert_int_equal(weft_group_try_spawn(g, NULL, lim_child, &c[0], NULL), -WEFT_EGROUPDONE);
     assert_int_equal(weft_group_destroy(g), 0);
     weft_event_destroy(l.gate);
     return 0;
@@ -843,6 +849,279 @@ static void test_task_tree_names_tasks_and_what_they_wait_on(void **state)
     fclose(f);
 }
 
+/* ---- a group serves one round; every failure; reasons ---- */
+
+/* A child that returns `status` after `ms` (0: waits until cancelled,
+ * then records why and returns `on_cancel`). */
+typedef struct {
+    int64_t ms;
+    int status, on_cancel;
+    int reason;
+} why_child_t;
+
+static int why_child(void *arg, void **result)
+{
+    (void)result;
+    why_child_t *c = arg;
+    c->reason = -1;
+    if (c->ms)
+        return weft_sleep(WEFT_MSEC(c->ms)) < 0 ? -EPROTO : c->status;
+    int rc = weft_sleep(WEFT_SEC(1000));
+    c->reason = weft_task_cancel_reason(weft_current(), NULL);
+    return rc == -ECANCELED || rc == -ETIMEDOUT ? c->on_cancel : -EPROTO;
+}
+
+static int quick(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    return 0;
+}
+
+static int after_wait_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    weft_group_t *g;
+    assert_int_equal(weft_group_create(&g), 0);
+    assert_int_equal(weft_group_spawn(g, NULL, quick, NULL, NULL), 0);
+    assert_int_equal(weft_group_wait(g), 0);
+    weft_task_t *t = (weft_task_t *)&t; /* untouched on refusal */
+    assert_int_equal(weft_group_spawn(g, &t, quick, NULL, NULL), -WEFT_EGROUPDONE);
+    assert_ptr_equal(t, (weft_task_t *)&t);
+    assert_int_equal(weft_group_try_spawn(g, NULL, quick, NULL, NULL), -WEFT_EGROUPDONE);
+    assert_int_equal(weft_group_spawn_wait(g, NULL, quick, NULL, NULL), -WEFT_EGROUPDONE);
+    assert_int_equal(weft_group_wait(g), 0); /* again: at once */
+    assert_int_equal(weft_group_destroy(g), 0);
+    /* an empty group too */
+    assert_int_equal(weft_group_create(&g), 0);
+    assert_int_equal(weft_group_wait(g), 0);
+    assert_int_equal(weft_group_spawn(g, NULL, quick, NULL, NULL), -WEFT_EGROUPDONE);
+    assert_int_equal(weft_group_destroy(g), 0);
+    return 0;
+}
+
+static void test_group_spawn_after_wait_returned_is_refused_with_egroupdone(void **state)
+{
+    (void)state;
+    run(after_wait_main, NULL);
+}
+
+typedef struct {
+    weft_group_t *g;
+    int rc;
+    int ran;
+} late_spawn_t;
+
+static void spawn_from_callback(void *arg)
+{
+    late_spawn_t *l = arg;
+    l->rc = weft_group_spawn(l->g, NULL, quick, NULL, NULL);
+    l->ran = 1;
+}
+
+static void spawn_from_done(weft_task_t *t, void *arg)
+{
+    (void)t;
+    spawn_from_callback(arg);
+}
+
+static int callback_spawn_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    late_spawn_t cb = {0}, done = {0};
+    weft_group_t *g;
+    assert_int_equal(weft_group_create(&g), 0);
+    cb.g = done.g = g;
+    weft_task_t *c;
+    assert_int_equal(weft_group_spawn(g, &c, quick, NULL, NULL), 0);
+    assert_int_equal(weft_group_wait(g), 0);
+    /* a loop callback after the wait */
+    assert_int_equal(weft_call_soon(NULL, spawn_from_callback, &cb), 0);
+    /* a done callback of a child, registered after the wait */
+    assert_int_equal(weft_task_on_done(c, spawn_from_done, &done), 0);
+    for (int i = 0; i < 10 && !(cb.ran && done.ran); i++)
+        assert_int_equal(weft_yield(), 0);
+    assert_int_equal(cb.ran, 1);
+    assert_int_equal(cb.rc, -WEFT_EGROUPDONE);
+    assert_int_equal(done.ran, 1);
+    assert_int_equal(done.rc, -WEFT_EGROUPDONE);
+    assert_int_equal(weft_group_destroy(g), 0);
+    return 0;
+}
+
+static void test_group_spawn_from_a_callback_after_wait_is_refused(void **state)
+{
+    (void)state;
+    run(callback_spawn_main, NULL);
+}
+
+static void create_in_callback(void *arg)
+{
+    int *rc = arg;
+    weft_group_t *g = NULL;
+    *rc = weft_group_create(&g);
+    if (*rc == 0)
+        weft_group_destroy(g);
+}
+
+static int create_cb_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    int rc = 1;
+    assert_int_equal(weft_call_soon(NULL, create_in_callback, &rc), 0);
+    for (int i = 0; i < 10 && rc == 1; i++)
+        assert_int_equal(weft_yield(), 0);
+    assert_int_equal(rc, -WEFT_ENOTASK);
+    return 0;
+}
+
+static void test_group_create_outside_a_task_returns_enotask(void **state)
+{
+    (void)state;
+    run(create_cb_main, NULL);
+    weft_group_t *g = NULL;
+    assert_int_equal(weft_group_create(&g), -WEFT_ENOLOOP);
+}
+
+static int errors_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    /* a fails; b fails in its clean-up; c unwinds cancelled; d succeeded */
+    why_child_t c[4] = {{.ms = 2, .status = -EIO},
+                        {.on_cancel = -ENOENT},
+                        {.on_cancel = -ECANCELED},
+                        {.ms = 1, .status = 0}};
+    weft_group_t *g;
+    weft_task_t *t[4];
+    assert_int_equal(weft_group_create(&g), 0);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(weft_group_spawn(g, &t[i], why_child, &c[i], NULL), 0);
+    assert_int_equal(weft_group_wait(g), -EIO); /* the first, as before */
+    int errs[4] = {0};
+    weft_task_t *who[4] = {0};
+    assert_int_equal(weft_group_errors(g, errs, who, 4), 2);
+    assert_int_equal(errs[0], -EIO);
+    assert_ptr_equal(who[0], t[0]);
+    assert_int_equal(errs[1], -ENOENT);
+    assert_ptr_equal(who[1], t[1]);
+    /* fewer slots than failures: the first ones, and the full count */
+    int one = 0;
+    assert_int_equal(weft_group_errors(g, &one, NULL, 1), 2);
+    assert_int_equal(one, -EIO);
+    assert_int_equal(weft_group_errors(g, NULL, NULL, 0), 2);
+    assert_int_equal(weft_group_errors(g, NULL, NULL, 1), -EINVAL);
+    assert_int_equal(weft_group_errors(NULL, errs, NULL, 4), -EINVAL);
+    /* the siblings were cancelled because of the group */
+    assert_int_equal(c[1].reason, WEFT_CANCEL_GROUP);
+    assert_int_equal(c[2].reason, WEFT_CANCEL_GROUP);
+    assert_int_equal(weft_group_destroy(g), 0);
+    /* a group without failures has none */
+    assert_int_equal(weft_group_create(&g), 0);
+    assert_int_equal(weft_group_spawn(g, NULL, quick, NULL, NULL), 0);
+    assert_int_equal(weft_group_wait(g), 0);
+    assert_int_equal(weft_group_errors(g, errs, NULL, 4), 0);
+    assert_int_equal(weft_group_destroy(g), 0);
+    return 0;
+}
+
+static void test_group_errors_gives_every_failed_child_in_spawn_order(void **state)
+{
+    (void)state;
+    run(errors_main, NULL);
+}
+
+static int deadline_reason_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    why_child_t c[2] = {{.on_cancel = -ECANCELED}, {.on_cancel = -ECANCELED}};
+    weft_group_t *g;
+    assert_int_equal(weft_group_create(&g), 0);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(weft_group_spawn(g, NULL, why_child, &c[i], NULL), 0);
+    weft_deadline_t d;
+    assert_int_equal(weft_deadline_push(&d, WEFT_MSEC(2)), 0);
+    assert_int_equal(weft_group_wait(g), -ETIMEDOUT);
+    assert_int_equal(weft_deadline_pop(&d), -ETIMEDOUT);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(c[i].reason, WEFT_CANCEL_DEADLINE);
+    assert_int_equal(weft_group_destroy(g), 0);
+    return 0;
+}
+
+static void test_group_children_of_a_timed_out_wait_read_cancel_deadline(void **state)
+{
+    (void)state;
+    run(deadline_reason_main, NULL);
+}
+
+static int waiter_in_group(void *arg, void **result)
+{
+    (void)result;
+    weft_group_t *g;
+    if (weft_group_create(&g) < 0)
+        return -ENOMEM;
+    if (weft_group_spawn(g, NULL, why_child, arg, NULL) < 0)
+        return -ENOMEM;
+    int rc = weft_group_wait(g);
+    weft_group_destroy(g);
+    return rc;
+}
+
+static int passed_reason_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    why_child_t c = {.on_cancel = -ECANCELED};
+    weft_task_t *t;
+    assert_int_equal(weft_spawn(&t, waiter_in_group, &c, NULL), 0);
+    assert_int_equal(weft_sleep(WEFT_MSEC(1)), 0);
+    assert_int_equal(weft_cancel_with(t, WEFT_CANCEL_USER + 3, "stop"), 0);
+    assert_int_equal(weft_await(t, NULL), -ECANCELED);
+    assert_int_equal(c.reason, WEFT_CANCEL_USER + 3); /* the owner's, passed on */
+    weft_task_release(t);
+    return 0;
+}
+
+static void test_group_children_of_a_cancelled_wait_read_the_owners_reason(void **state)
+{
+    (void)state;
+    run(passed_reason_main, NULL);
+}
+
+static int first_step(void *arg, void **result)
+{
+    (void)result;
+    int *step = arg;
+    *step = 1;
+    if (weft_sleep(WEFT_MSEC(1)) < 0)
+        return -EPROTO;
+    *step = 2;
+    return 0;
+}
+
+static int group_eager_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    int a = 0, b = 0, c = 0;
+    const weft_task_opts_t eager = {.eager = true};
+    weft_group_t *g;
+    assert_int_equal(weft_group_create(&g), 0);
+    assert_int_equal(weft_group_spawn(g, NULL, first_step, &a, &eager), 0);
+    assert_int_equal(a, 1); /* its first step ran inside the spawn */
+    assert_int_equal(weft_group_try_spawn(g, NULL, first_step, &b, &eager), 0);
+    assert_int_equal(b, 1);
+    assert_int_equal(weft_group_spawn_wait(g, NULL, first_step, &c, &eager), 0);
+    assert_int_equal(c, 1);
+    assert_int_equal(weft_group_wait(g), 0);
+    assert_int_equal(a + b + c, 6);
+    assert_int_equal(weft_group_destroy(g), 0);
+    return 0;
+}
+
+static void test_group_spawns_honour_eager(void **state)
+{
+    (void)state;
+    run(group_eager_main, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -865,6 +1144,13 @@ int main(void)
         cmocka_unit_test(test_group_limit_calls_refuse_bad_arguments),
         cmocka_unit_test(test_group_nested_failure_propagates_outward),
         cmocka_unit_test(test_task_tree_names_tasks_and_what_they_wait_on),
+        cmocka_unit_test(test_group_spawn_after_wait_returned_is_refused_with_egroupdone),
+        cmocka_unit_test(test_group_spawn_from_a_callback_after_wait_is_refused),
+        cmocka_unit_test(test_group_create_outside_a_task_returns_enotask),
+        cmocka_unit_test(test_group_errors_gives_every_failed_child_in_spawn_order),
+        cmocka_unit_test(test_group_children_of_a_timed_out_wait_read_cancel_deadline),
+        cmocka_unit_test(test_group_children_of_a_cancelled_wait_read_the_owners_reason),
+        cmocka_unit_test(test_group_spawns_honour_eager),
     };
     return run_suite(tests, NULL, NULL);
 }

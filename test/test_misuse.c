@@ -33,6 +33,8 @@ static const struct {
     {WEFT_ENOTCORO,
      "not called from a coroutine: weft_coro_yield works only in the function of a "
      "coroutine (weft_coro_create), weft_gen_yield in a generator's (weft_gen_create)"},
+    {WEFT_EGROUPDONE, "the task group's wait has returned, so it takes no more children: spawn "
+                      "them into a new group (weft_group_create)"},
 };
 #define N_MISUSE (sizeof misuse / sizeof misuse[0])
 
@@ -67,6 +69,7 @@ static void test_misuse_codes_are_distinct_and_beyond_errno(void **state)
     assert_int_equal(WEFT_ETHREAD, 1006);
     assert_int_equal(WEFT_ENOTOWNER, 1007);
     assert_int_equal(WEFT_ENOTCORO, 1008);
+    assert_int_equal(WEFT_EGROUPDONE, 1009);
 }
 
 /* ---- outside a task, outside a loop ---- */

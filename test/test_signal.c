@@ -1,10 +1,12 @@
 /* test_signal.c - signals on the loop: a task waits for a set, handlers
  * run as callbacks, a signal nobody took yet waits for the next waiter,
  * overlapping waiters are served in turn, cancellation and deadlines end a
- * wait, SIGINT and SIGTERM cancel main (and a second one kills, in a
- * child process), weft_signal_wait_stop takes either in a child process
- * (also one queued before it waits) without main being cancelled, and
- * the thread's signal mask is restored when the loop closes.
+ * wait, SIGINT and SIGTERM cancel main with the reason
+ * WEFT_CANCEL_SIGNAL (and only a second one kills, in a child process:
+ * not a first one that comes while main unwinds, after the deadlock
+ * check cancelled it, or after main returned), weft_signal_wait_stop takes either in a child
+ * process (also one queued before it waits) without main being cancelled, and the thread's signal
+ * mask is restored when the loop closes.
  *
  * Signals are sent with kill(getpid(), ...): weft blocks the ones it
  * watches in the loop's thread, so they reach its signalfd.
@@ -223,6 +225,147 @@ static void test_second_sigint_while_main_ignores_the_first_kills_the_process(vo
     assert_int_equal(WTERMSIG(st), SIGINT);
 }
 
+/* Runs fn as weft_run's main in a child process and returns its wait
+ * status; the child exits with 0 when weft_run returned expect. */
+static int in_child(weft_task_fn fn, int expect)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int rc = weft_run(fn, NULL, NULL);
+        _exit(rc == expect ? 0 : 3);
+    }
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    return st;
+}
+
+/* SIGINT cancels main with the reason WEFT_CANCEL_SIGNAL. */
+static int sigint_reason_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    kill(getpid(), SIGINT);
+    if (weft_sleep(WEFT_SEC(100)) != -ECANCELED)
+        return -EPROTO;
+    if (weft_task_cancel_reason(weft_current(), NULL) != WEFT_CANCEL_SIGNAL)
+        return -EBADMSG;
+    return 0;
+}
+
+static void test_sigint_cancels_main_with_reason_signal(void **state)
+{
+    (void)state;
+    int st = in_child(sigint_reason_main, 0);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+}
+
+/* Main is cancelled by the program; a SIGINT comes as it returns (the
+ * loop has not read it yet): it is the first, so it does not kill. */
+static int unwinding_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    weft_cancel(weft_current());
+    if (weft_sleep(WEFT_SEC(100)) != -ECANCELED)
+        return -EPROTO;
+    kill(getpid(), SIGINT);
+    return 7;
+}
+
+static void test_first_sigint_while_main_unwinds_does_not_kill(void **state)
+{
+    (void)state;
+    int st = in_child(unwinding_main, 0);
+    assert_false(WIFSIGNALED(st));
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+}
+
+/* A task that outlives main sends the first SIGINT while weft_run cancels
+ * it at the close: that one does not kill either. */
+static int late_child(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    weft_sleep(WEFT_SEC(100)); /* cancelled: weft_run closes */
+    weft_uncancel();
+    kill(getpid(), SIGINT);
+    weft_sleep(WEFT_MSEC(5)); /* its clean-up goes on meanwhile */
+    kill(getpid(), SIGINT);   /* ...and was not cancelled by it */
+    return 0;
+}
+
+static int leaves_a_task_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    if (weft_spawn(NULL, late_child, NULL, NULL) < 0)
+        return -ENOMEM;
+    weft_yield();
+    return 0;
+}
+
+static void test_second_sigint_after_main_returned_still_kills(void **state)
+{
+    (void)state;
+    int st = in_child(leaves_a_task_main, 0);
+    assert_true(WIFSIGNALED(st));
+    assert_int_equal(WTERMSIG(st), SIGINT);
+}
+
+/* One SIGINT after main returned (while the rest unwinds) is a first
+ * one: the process exits normally. */
+static int late_once_child(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    weft_sleep(WEFT_SEC(100));
+    weft_uncancel();
+    kill(getpid(), SIGINT);
+    weft_sleep(WEFT_MSEC(5));
+    return 0;
+}
+
+static int leaves_one_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    if (weft_spawn(NULL, late_once_child, NULL, NULL) < 0)
+        return -ENOMEM;
+    weft_yield();
+    return 0;
+}
+
+static void test_first_sigint_after_main_returned_does_not_kill(void **state)
+{
+    (void)state;
+    int st = in_child(leaves_one_main, 0);
+    assert_false(WIFSIGNALED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+}
+
+/* The deadlock check cancels main (reason WEFT_CANCEL_DEADLOCK, kept: the
+ * first reason stays); a SIGINT as main unwinds does not kill. */
+static int deadlock_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    weft_event_t *ev;
+    if (weft_event_create(&ev) < 0)
+        return -ENOMEM;
+    int rc = weft_event_wait(ev); /* nobody sets it: a deadlock */
+    weft_event_destroy(ev);
+    if (rc != -ECANCELED)
+        return -EPROTO;
+    kill(getpid(), SIGINT);
+    if (weft_task_cancel_reason(weft_current(), NULL) != WEFT_CANCEL_DEADLOCK)
+        return -EBADMSG;
+    return 0;
+}
+
+static void test_first_sigint_after_the_deadlock_check_does_not_kill(void **state)
+{
+    (void)state;
+    int st = in_child(deadlock_main, 0);
+    assert_false(WIFSIGNALED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+}
+
 /* ---- SIGTERM and weft_run; weft_signal_wait_stop ---- */
 
 static int sigterm_main(void *arg, void **result)
@@ -398,6 +541,11 @@ int main(void)
         cmocka_unit_test(test_sigint_cancels_main_and_mask_is_restored),
         cmocka_unit_test(test_a_task_waiting_for_sigint_takes_it),
         cmocka_unit_test(test_second_sigint_while_main_ignores_the_first_kills_the_process),
+        cmocka_unit_test(test_sigint_cancels_main_with_reason_signal),
+        cmocka_unit_test(test_first_sigint_while_main_unwinds_does_not_kill),
+        cmocka_unit_test(test_second_sigint_after_main_returned_still_kills),
+        cmocka_unit_test(test_first_sigint_after_main_returned_does_not_kill),
+        cmocka_unit_test(test_first_sigint_after_the_deadlock_check_does_not_kill),
         cmocka_unit_test(test_sigterm_cancels_main_as_sigint_does_and_mask_is_restored),
         cmocka_unit_test(test_second_sigterm_while_main_ignores_the_first_kills_the_process),
         cmocka_unit_test(test_signal_wait_stop_returns_sigterm_in_a_child_process),

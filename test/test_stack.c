@@ -166,7 +166,7 @@ static void test_overflow_in_a_task_names_its_number_and_name_and_the_task_optio
     size_t shared =
         weft_stack_default_size() > 1024 * 1024 ? weft_stack_default_size() : 1024 * 1024;
     snprintf(want, sizeof want,
-             "weft: stack overflow in task #3 (stack %zu KiB): give it more with "
+             "weft: stack overflow in task #3 'Task-3' (stack %zu KiB): give it more with "
              "weft_task_opts_t.stack_size or WEFT_STACK_SIZE\n",
              shared / 1024);
     assert_string_equal(out, want);

@@ -1,5 +1,7 @@
 /* test_task.c - tasks: spawn, await, states, release, cancellation,
- * shield, deadline scopes, wait_for and done callbacks.
+ * shield, deadline scopes, wait_for and done callbacks; eager start
+ * (the first step inside weft_spawn, from a task, a callback, nested)
+ * and the "Task-N" names of unnamed tasks.
  *
  * Each test checks one behaviour weft.h documents for tasks, through the
  * public API only. Timing assertions are one-sided with generous margins
@@ -194,8 +196,8 @@ static int names_main(void *arg, void **result)
     weft_task_opts_t o = {.name = buf};
     assert_int_equal(weft_spawn(&anon, return_arg, NULL, NULL), 0);
     assert_int_equal(weft_spawn(&named, return_arg, NULL, &o), 0);
-    memset(buf, 'x', sizeof buf - 1); /* the name was copied */
-    assert_string_equal(weft_task_name(anon), "");
+    memset(buf, 'x', sizeof buf - 1);                               /* the name was copied */
+    assert_int_equal(strncmp(weft_task_name(anon), "Task-", 5), 0); /* unnamed: "Task-N" */
     assert_true(strncmp(weft_task_name(named), "a-fairly-long-name", 18) == 0);
     assert_true(strlen(weft_task_name(named)) <= 31);
     assert_int_equal(weft_await(anon, NULL), 0);
@@ -1081,10 +1083,244 @@ static void test_tasks_left_at_close_are_cancelled_for_shutdown(void **state)
     assert_int_equal(shutdown_seen, WEFT_CANCEL_SHUTDOWN);
 }
 
+/* ---- eager start ---- */
+
+static char order[16];
+static size_t norder;
+
+static void note(char c)
+{
+    if (norder < sizeof order - 1)
+        order[norder++] = c;
+    order[norder] = 0;
+}
+
+/* Notes 'B', yields, notes 'b'. */
+static int eager_body(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    note('B');
+    if (weft_yield() < 0)
+        return -EPROTO;
+    note('b');
+    return 0;
+}
+
+static int note_a(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    note('A');
+    return 0;
+}
+
+static int eager_order_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    norder = 0;
+    order[0] = 0;
+    weft_task_t *a, *b;
+    const weft_task_opts_t eager = {.eager = true};
+    assert_int_equal(weft_spawn(&a, note_a, NULL, NULL), 0);
+    assert_int_equal(weft_spawn(&b, eager_body, NULL, &eager), 0);
+    /* b's first step ran inside the spawn, before a (ready already) */
+    note('S');
+    assert_string_equal(order, "BS");
+    assert_int_equal(weft_task_state(b), WEFT_TASK_READY);
+    assert_int_equal(weft_await(a, NULL), 0);
+    assert_int_equal(weft_await(b, NULL), 0);
+    /* a, ready first, runs before what b's step made ready (b itself) */
+    assert_string_equal(order, "BSAb");
+    weft_task_release(a);
+    weft_task_release(b);
+    return 0;
+}
+
+static void test_eager_task_runs_its_first_step_inside_spawn_then_the_spawner(void **state)
+{
+    (void)state;
+    run(eager_order_main, NULL);
+}
+
+static int eager_done_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    weft_task_t *t;
+    const weft_task_opts_t eager = {.eager = true, .name = "now"};
+    assert_int_equal(weft_spawn(&t, return_arg, P(42), &eager), 0);
+    assert_true(weft_task_done(t)); /* it never suspended */
+    void *res = NULL;
+    assert_int_equal(weft_task_result(t, &res), 0);
+    assert_int_equal(I(res), 42);
+    weft_task_release(t);
+    /* detached: nothing to hold, nothing lost */
+    assert_int_equal(weft_spawn(NULL, return_arg, P(1), &eager), 0);
+    assert_int_equal(weft_spawn(NULL, eager_body, NULL, &eager), 0);
+    assert_int_equal(weft_sleep(WEFT_MSEC(1)), 0);
+    return 0;
+}
+
+static void test_eager_task_that_never_suspends_is_done_when_spawn_returns(void **state)
+{
+    (void)state;
+    run(eager_done_main, NULL);
+}
+
+typedef struct {
+    int step;
+    int seen_in_callback;
+    weft_task_t *t;
+} eager_cb_t;
+
+static int mark_step(void *arg, void **result)
+{
+    (void)result;
+    eager_cb_t *e = arg;
+    e->step = 1;
+    if (weft_sleep(WEFT_MSEC(1)) < 0)
+        return -EPROTO;
+    e->step = 2;
+    return 0;
+}
+
+static void spawn_eager_in_callback(void *arg)
+{
+    eager_cb_t *e = arg;
+    const weft_task_opts_t eager = {.eager = true};
+    if (weft_spawn(&e->t, mark_step, e, &eager) == 0)
+        e->seen_in_callback = e->step;
+}
+
+static int eager_cb_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    eager_cb_t e = {0};
+    assert_int_equal(weft_call_soon(NULL, spawn_eager_in_callback, &e), 0);
+    for (int i = 0; i < 100 && !e.t; i++)
+        assert_int_equal(weft_yield(), 0);
+    assert_non_null(e.t);
+    assert_int_equal(e.seen_in_callback, 1);
+    assert_int_equal(weft_await(e.t, NULL), 0);
+    assert_int_equal(e.step, 2);
+    weft_task_release(e.t);
+    return 0;
+}
+
+static void test_eager_task_spawned_from_a_callback_steps_inside_the_call(void **state)
+{
+    (void)state;
+    run(eager_cb_main, NULL);
+}
+
+/* An eager child that spawns an eager grandchild: each first step runs
+ * inside its spawn, nested. */
+static int eager_nest_inner(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    note('G');
+    return 0;
+}
+
+static int eager_nest_outer(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    const weft_task_opts_t eager = {.eager = true};
+    note('C');
+    weft_task_t *g;
+    if (weft_spawn(&g, eager_nest_inner, NULL, &eager) < 0)
+        return -ENOMEM;
+    note('c');
+    bool done = weft_task_done(g);
+    weft_task_release(g);
+    if (!done)
+        return -EPROTO;
+    weft_sleep(WEFT_MSEC(1));
+    return 0;
+}
+
+static int eager_nest_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    norder = 0;
+    order[0] = 0;
+    const weft_task_opts_t eager = {.eager = true};
+    weft_task_t *t;
+    assert_int_equal(weft_spawn(&t, eager_nest_outer, NULL, &eager), 0);
+    note('S');
+    assert_string_equal(order, "CGcS");
+    assert_int_equal(weft_await(t, NULL), 0);
+    weft_task_release(t);
+    return 0;
+}
+
+static void test_eager_spawns_nest(void **state)
+{
+    (void)state;
+    run(eager_nest_main, NULL);
+}
+
+/* ---- names ---- */
+
+static int task_n_names_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    weft_task_t *a, *b, *n;
+    assert_int_equal(weft_spawn(&a, return_arg, NULL, NULL), 0);
+    assert_int_equal(weft_spawn(&b, return_arg, NULL, NULL), 0);
+    const weft_task_opts_t named = {.name = "worker"};
+    assert_int_equal(weft_spawn(&n, return_arg, NULL, &named), 0);
+
+    /* the task tree names an unnamed task "Task-N", N its #N */
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    assert_true(weft_task_tree(f) >= 4);
+    fclose(f);
+    int matched = 0;
+    for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
+        char *hash = strchr(line, '#');
+        unsigned long long id = 0, nid = 0;
+        if (hash && sscanf(hash, "#%llu \"Task-%llu\"", &id, &nid) == 2) {
+            assert_int_equal(id, nid);
+            matched++;
+        }
+    }
+    free(buf);
+    assert_int_equal(matched, 2);
+
+    const char *na = weft_task_name(a), *nb = weft_task_name(b);
+    assert_non_null(na);
+    assert_int_equal(strncmp(na, "Task-", 5), 0);
+    assert_true(strtoull(na + 5, NULL, 10) > 0);
+    assert_int_equal(strncmp(nb, "Task-", 5), 0);
+    assert_string_not_equal(na, nb);
+    assert_ptr_equal(weft_task_name(a), na); /* made once, kept */
+    assert_string_equal(weft_task_name(n), "worker");
+    assert_string_equal(weft_task_name(weft_current()), "main");
+    assert_null(weft_task_name(NULL));
+    assert_int_equal(weft_await(a, NULL), 0);
+    assert_string_equal(weft_task_name(a), na); /* still, once finished */
+    weft_task_release(a);
+    weft_task_release(b);
+    weft_task_release(n);
+    return 0;
+}
+
+static void test_unnamed_tasks_are_named_task_n_in_name_and_tree(void **state)
+{
+    (void)state;
+    run(task_n_names_main, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_spawn_await_returns_status_and_result),
+        cmocka_unit_test(test_eager_task_runs_its_first_step_inside_spawn_then_the_spawner),
+        cmocka_unit_test(test_eager_task_that_never_suspends_is_done_when_spawn_returns),
+        cmocka_unit_test(test_eager_task_spawned_from_a_callback_steps_inside_the_call),
+        cmocka_unit_test(test_eager_spawns_nest),
+        cmocka_unit_test(test_unnamed_tasks_are_named_task_n_in_name_and_tree),
         cmocka_unit_test(test_await_of_finished_task_returns_at_once),
         cmocka_unit_test(test_task_states_pending_running_ready_waiting_done),
         cmocka_unit_test(test_task_state_names_are_the_tree_words_and_unknown_otherwise),
