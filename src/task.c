@@ -124,7 +124,7 @@ int weft__task_new(weft__loop_t *L, weft_task_t **out, weft_task_fn fn, void *ar
     } else if (WEFT_LIKELY(L->rt->n == 1 || place == WEFT_PLACE_HERE)) {
         weft__task_adopt(L, t);
     } else {
-        int rc = weft__place(L, t, place, opts->worker);
+        int rc = weft__place(L, t, place, opts ? opts->worker : 0);
         if (rc < 0) {
             weft__count(&L->live, -1);
             free(t->name);

@@ -923,6 +923,40 @@ static void test_stream_opened_on_one_worker_is_used_and_closed_from_another(voi
     run_workers(2, xdev_main, NULL);
 }
 
+/* ---- spread: a spawn without options may run on any worker ---- */
+
+static int spread_child(void *arg, void **result)
+{
+    atomic_fetch_add((atomic_int *)arg, 1);
+    return weft_yield();
+}
+
+static int spread_main(void *arg, void **result)
+{
+    atomic_int done = 0;
+    weft_task_t *t[8];
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(weft_spawn(&t[i], spread_child, &done, NULL), 0);
+    for (int i = 0; i < 8; i++) {
+        assert_int_equal(weft_await(t[i], NULL), 0);
+        weft_task_release(t[i]);
+    }
+    weft_group_t *g;
+    assert_int_equal(weft_group_create(&g), 0);
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(weft_group_spawn(g, NULL, spread_child, &done, NULL), 0);
+    assert_int_equal(weft_group_wait(g), 0);
+    assert_int_equal(weft_group_destroy(g), 0);
+    assert_int_equal(atomic_load(&done), 16);
+    return 0;
+}
+
+static void test_spread_spawn_without_options_runs_on_several_workers(void **state)
+{
+    weft_config_t cfg = {.workers = 2, .spread = true};
+    assert_int_equal(run_status(&cfg, spread_main, NULL), 0);
+}
+
 static void test_run_refuses_a_worker_count_out_of_range(void **state)
 {
     (void)state;
@@ -953,6 +987,7 @@ int main(void)
         cmocka_unit_test(test_deadlock_with_workers_cancels_main),
         cmocka_unit_test(test_shutdown_unwinds_every_worker),
         cmocka_unit_test(test_stream_opened_on_one_worker_is_used_and_closed_from_another),
+        cmocka_unit_test(test_spread_spawn_without_options_runs_on_several_workers),
         cmocka_unit_test(test_run_refuses_a_worker_count_out_of_range),
     };
     return run_suite(tests, NULL, NULL);
