@@ -178,11 +178,13 @@ static int multi_park(multi_t *m, int64_t until, weft__lk_t *lk)
     return rc;
 }
 
-static void cancel_and_join(weft_task_t *const *tasks, size_t n)
+/* Cancels the tasks not done with reason `why` (weft_cancel_with) and
+ * waits for each to unwind. */
+static void cancel_and_join(weft_task_t *const *tasks, size_t n, int why)
 {
     for (size_t i = 0; i < n; i++)
         if (weft__tstate(tasks[i]) != WEFT_TASK_DONE)
-            weft_cancel(tasks[i]);
+            weft__cancel_why(tasks[i], why, NULL);
     for (size_t i = 0; i < n; i++)
         weft__task_join_quietly(tasks[i]);
 }
@@ -210,8 +212,14 @@ int weft_gather(weft_task_t *const *tasks, size_t n, void **results, int *status
         }
         failed = m->failed > 0;
     }
-    if (rc < 0 || (mode == WEFT_GATHER_FAIL_FAST && failed))
-        cancel_and_join(tasks, n);
+    /* the tasks learn why: our deadline, our own cancellation's reason,
+     * or a failure among them */
+    if (rc < 0 || (mode == WEFT_GATHER_FAIL_FAST && failed)) {
+        int why = rc == -ETIMEDOUT ? WEFT_CANCEL_DEADLINE
+                  : rc < 0         ? weft__own_reason(self)
+                                   : WEFT_CANCEL_GROUP;
+        cancel_and_join(tasks, n, why);
+    }
     int fail;
     {
         WEFT__LOCK(&m->mu);

@@ -153,13 +153,14 @@ static void room_pass(weft_group_t *g)
     }
 }
 
-/* The group is cancelled or failing: every child gets cancelled, the
- * held ones are placed to end without running, spawners stop waiting. */
-static void cancel_children(weft_group_t *g)
+/* The group is cancelled or failing: every child gets cancelled with
+ * reason `why` (weft_cancel_with), the held ones are placed to end
+ * without running, spawners stop waiting. */
+static void cancel_children(weft_group_t *g, int why)
 {
     for (weft_task_t *c = g->children; c; c = c->super_next)
         if (weft__tstate(c) != WEFT_TASK_DONE)
-            weft_cancel(c);
+            weft__cancel_why(c, why, NULL);
     room_pass(g);
     weft__waiter_t *w;
     while ((w = weft__wlist_take(&g->room)))
@@ -305,7 +306,7 @@ static void child_done(weft__super_t *su, weft_task_t *t)
     if (t->status < 0 && t->status != -ECANCELED && !g->failing) {
         g->failing = true;
         g->first_fail = t->status;
-        cancel_children(g);
+        cancel_children(g, WEFT_CANCEL_GROUP);
         if (g->owner && !g->waiter && weft__tstate(g->owner) != WEFT_TASK_DONE) {
             g->owner_cancelled = true;
             weft_cancel(g->owner);
@@ -351,7 +352,7 @@ int weft_group_wait(weft_group_t *g)
     if (rc < 0) {
         /* the waiter was cancelled or timed out: the children go too */
         g->cancelled = true;
-        cancel_children(g);
+        cancel_children(g, rc == -ETIMEDOUT ? WEFT_CANCEL_DEADLINE : weft__own_reason(self));
         self->b->nocancel++;
         while (g->live > 0)
             weft__park(self, &wait_kind, g, unpark, WEFT_FOREVER, &weft__lk);
@@ -373,7 +374,7 @@ int weft_group_cancel(weft_group_t *g)
         return -EINVAL;
     WEFT__LOCK(&g->mu);
     g->cancelled = true;
-    cancel_children(g);
+    cancel_children(g, WEFT_CANCEL_REQUESTED);
     return 0;
 }
 

@@ -1,8 +1,9 @@
 /* test_gather.c - waiting on many: gather, wait, as_completed.
  *
  * Each test checks one behaviour weft.h documents: gather's two modes and
- * its cancellation, weft_wait's three conditions, its time-out (which
- * cancels nothing; a negative one has expired) and its set of tasks
+ * its cancellation (and the reason it gives the tasks), weft_wait's
+ * three conditions, its time-out (which cancels nothing; a negative one
+ * has expired) and its set of tasks
  * (each counted once, an empty one refused, every task that ends with
  * the first counted), as_completed's finishing order and its set.
  * Futures have test_future.c.
@@ -552,6 +553,49 @@ static void test_as_completed_hands_out_a_task_passed_twice_once(void **state)
     run(as_completed_dup_main, NULL);
 }
 
+/* ---- the reason children are cancelled with ---- */
+
+/* Sleeps long; on cancellation stores its reason in *arg. */
+static int reason_task(void *arg, void **result)
+{
+    int rc = weft_sleep(WEFT_SEC(100));
+    *(int *)arg = weft_task_cancel_reason(weft_current(), NULL);
+    return rc;
+}
+
+static int fail_soon_task(void *arg, void **result)
+{
+    int rc = weft_sleep(WEFT_MSEC(1));
+    return rc < 0 ? rc : -EIO;
+}
+
+static int gather_reasons_main(void *arg, void **result)
+{
+    int why = -1;
+    weft_task_t *t[2];
+    /* the gatherer's deadline: WEFT_CANCEL_DEADLINE */
+    assert_int_equal(weft_spawn(&t[0], reason_task, &why, NULL), 0);
+    weft_deadline_t d;
+    assert_int_equal(weft_deadline_push(&d, WEFT_MSEC(5)), 0);
+    assert_int_equal(weft_gather(t, 1, NULL, NULL, WEFT_GATHER_FAIL_FAST), -ETIMEDOUT);
+    assert_int_equal(weft_deadline_pop(&d), -ETIMEDOUT);
+    assert_int_equal(why, WEFT_CANCEL_DEADLINE);
+    weft_task_release(t[0]);
+    /* another task's failure in fail-fast mode: WEFT_CANCEL_GROUP */
+    assert_int_equal(weft_spawn(&t[0], reason_task, &why, NULL), 0);
+    assert_int_equal(weft_spawn(&t[1], fail_soon_task, NULL, NULL), 0);
+    assert_int_equal(weft_gather(t, 2, NULL, NULL, WEFT_GATHER_FAIL_FAST), -EIO);
+    assert_int_equal(why, WEFT_CANCEL_GROUP);
+    weft_task_release(t[0]);
+    weft_task_release(t[1]);
+    return 0;
+}
+
+static void test_gather_cancels_with_the_reason_deadline_or_failure(void **state)
+{
+    run(gather_reasons_main, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -559,6 +603,7 @@ int main(void)
         cmocka_unit_test(test_gather_fail_fast_returns_first_failure_and_cancels_others),
         cmocka_unit_test(test_gather_cancelling_gatherer_cancels_children),
         cmocka_unit_test(test_gather_deadline_cancels_and_returns_etimedout),
+        cmocka_unit_test(test_gather_cancels_with_the_reason_deadline_or_failure),
         cmocka_unit_test(test_gather_of_zero_tasks_and_bad_arguments),
         cmocka_unit_test(test_wait_first_completed_first_exception_all_completed),
         cmocka_unit_test(test_wait_timeout_returns_count_and_cancels_nothing),

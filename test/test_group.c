@@ -9,7 +9,8 @@
  * order and none is lost, spawn_wait waits for room, try_spawn returns
  * -EAGAIN, a raised limit starts held children, cancellation and a
  * failure end held children without running them, across workers too);
- * groups nest.
+ * groups nest; the children learn why they were cancelled (the
+ * waiter's deadline, a sibling's failure, weft_group_cancel).
  * Then weft_task_tree's output.
  *
  * Covers: src/group.c and the task tree of src/introspect.c.
@@ -843,10 +844,63 @@ static void test_task_tree_names_tasks_and_what_they_wait_on(void **state)
     fclose(f);
 }
 
+/* ---- the reason children are cancelled with ---- */
+
+/* Sleeps long; on cancellation stores its reason in *arg. */
+static int reason_child(void *arg, void **result)
+{
+    int rc = weft_sleep(WEFT_SEC(100));
+    *(int *)arg = weft_task_cancel_reason(weft_current(), NULL);
+    return rc;
+}
+
+static int failing_child(void *arg, void **result)
+{
+    int rc = weft_sleep(WEFT_MSEC(1));
+    return rc < 0 ? rc : -EIO;
+}
+
+static int group_reasons_main(void *arg, void **result)
+{
+    int why[2] = {-1, -1};
+    weft_group_t *g;
+    /* the waiter's deadline: the children see WEFT_CANCEL_DEADLINE */
+    assert_int_equal(weft_group_create(&g), 0);
+    assert_int_equal(weft_group_spawn(g, NULL, reason_child, &why[0], NULL), 0);
+    weft_deadline_t d;
+    assert_int_equal(weft_deadline_push(&d, WEFT_MSEC(5)), 0);
+    assert_int_equal(weft_group_wait(g), -ETIMEDOUT);
+    assert_int_equal(weft_deadline_pop(&d), -ETIMEDOUT);
+    assert_int_equal(weft_group_destroy(g), 0);
+    assert_int_equal(why[0], WEFT_CANCEL_DEADLINE);
+    /* a sibling's failure: WEFT_CANCEL_GROUP */
+    assert_int_equal(weft_group_create(&g), 0);
+    assert_int_equal(weft_group_spawn(g, NULL, reason_child, &why[1], NULL), 0);
+    assert_int_equal(weft_group_spawn(g, NULL, failing_child, NULL, NULL), 0);
+    assert_int_equal(weft_group_wait(g), -EIO);
+    assert_int_equal(weft_group_destroy(g), 0);
+    assert_int_equal(why[1], WEFT_CANCEL_GROUP);
+    /* weft_group_cancel: WEFT_CANCEL_REQUESTED */
+    assert_int_equal(weft_group_create(&g), 0);
+    assert_int_equal(weft_group_spawn(g, NULL, reason_child, &why[0], NULL), 0);
+    assert_int_equal(weft_yield(), 0);
+    assert_int_equal(weft_group_cancel(g), 0);
+    assert_int_equal(weft_group_wait(g), 0);
+    assert_int_equal(weft_group_destroy(g), 0);
+    assert_int_equal(why[0], WEFT_CANCEL_REQUESTED);
+    return 0;
+}
+
+static void test_group_children_learn_why_they_were_cancelled(void **state)
+{
+    run(group_reasons_main, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_group_wait_waits_for_all_children),
+        cmocka_unit_test(test_group_children_learn_why_they_were_cancelled),
         cmocka_unit_test(test_group_first_failure_cancels_siblings),
         cmocka_unit_test(test_group_owner_sleeping_is_cancelled_and_wait_returns_failure),
         cmocka_unit_test(test_group_spawn_while_failing_returns_ecanceled),
