@@ -457,6 +457,8 @@ static void tour_timeouts(void)
 /* ---- 9. cancellation ---------------------------------------------------
  * weft_cancel makes the task's current or next suspending call return
  * -ECANCELED. The task cleans up and returns; awaiting it says so.
+ * weft_cancel_with does the same with a reason and a message, which the
+ * task reads with weft_task_cancel_reason.
  */
 
 static int worker(void *arg, void **result)
@@ -479,7 +481,7 @@ static int worker(void *arg, void **result)
 
 static void tour_cancel(void)
 {
-    section("9. cancel: weft_cancel, weft_cancel_with, weft_task_cancel_reason");
+    section("9. cancel: weft_cancel_with, weft_task_cancel_reason");
     weft_task_t *w;
     check(weft_spawn(&w, worker, NULL, &(weft_task_opts_t){.name = "worker"}), "spawn");
     check(weft_sleep(WEFT_MSEC(10)), "sleep");
