@@ -846,12 +846,28 @@ static void test_task_tree_names_tasks_and_what_they_wait_on(void **state)
 
 /* ---- the reason children are cancelled with ---- */
 
-/* Sleeps long; on cancellation stores its reason in *arg. */
+/* What a child saw: that it started, and the reason it was cancelled
+ * with. */
+typedef struct {
+    atomic_int started, why;
+} seen_t;
+
+/* Sleeps long; on cancellation stores its reason in ((seen_t *)arg)->why. */
 static int reason_child(void *arg, void **result)
 {
+    seen_t *seen = arg;
+    atomic_store(&seen->started, 1);
     int rc = weft_sleep(WEFT_SEC(100));
-    *(int *)arg = weft_task_cancel_reason(weft_current(), NULL);
+    atomic_store(&seen->why, weft_task_cancel_reason(weft_current(), NULL));
     return rc;
+}
+
+/* Lets the loop run until the child has started (a child cancelled
+ * before it starts ends without running, and would see nothing). */
+static void wait_started(seen_t *seen)
+{
+    while (!atomic_load(&seen->started))
+        assert_int_equal(weft_yield(), 0);
 }
 
 static int failing_child(void *arg, void **result)
@@ -862,32 +878,34 @@ static int failing_child(void *arg, void **result)
 
 static int group_reasons_main(void *arg, void **result)
 {
-    int why[2] = {-1, -1};
+    seen_t seen[3] = {{0}};
     weft_group_t *g;
     /* the waiter's deadline: the children see WEFT_CANCEL_DEADLINE */
     assert_int_equal(weft_group_create(&g), 0);
-    assert_int_equal(weft_group_spawn(g, NULL, reason_child, &why[0], NULL), 0);
+    assert_int_equal(weft_group_spawn(g, NULL, reason_child, &seen[0], NULL), 0);
+    wait_started(&seen[0]);
     weft_deadline_t d;
     assert_int_equal(weft_deadline_push(&d, WEFT_MSEC(5)), 0);
     assert_int_equal(weft_group_wait(g), -ETIMEDOUT);
     assert_int_equal(weft_deadline_pop(&d), -ETIMEDOUT);
     assert_int_equal(weft_group_destroy(g), 0);
-    assert_int_equal(why[0], WEFT_CANCEL_DEADLINE);
+    assert_int_equal(atomic_load(&seen[0].why), WEFT_CANCEL_DEADLINE);
     /* a sibling's failure: WEFT_CANCEL_GROUP */
     assert_int_equal(weft_group_create(&g), 0);
-    assert_int_equal(weft_group_spawn(g, NULL, reason_child, &why[1], NULL), 0);
+    assert_int_equal(weft_group_spawn(g, NULL, reason_child, &seen[1], NULL), 0);
+    wait_started(&seen[1]);
     assert_int_equal(weft_group_spawn(g, NULL, failing_child, NULL, NULL), 0);
     assert_int_equal(weft_group_wait(g), -EIO);
     assert_int_equal(weft_group_destroy(g), 0);
-    assert_int_equal(why[1], WEFT_CANCEL_GROUP);
+    assert_int_equal(atomic_load(&seen[1].why), WEFT_CANCEL_GROUP);
     /* weft_group_cancel: WEFT_CANCEL_REQUESTED */
     assert_int_equal(weft_group_create(&g), 0);
-    assert_int_equal(weft_group_spawn(g, NULL, reason_child, &why[0], NULL), 0);
-    assert_int_equal(weft_yield(), 0);
+    assert_int_equal(weft_group_spawn(g, NULL, reason_child, &seen[2], NULL), 0);
+    wait_started(&seen[2]);
     assert_int_equal(weft_group_cancel(g), 0);
     assert_int_equal(weft_group_wait(g), 0);
     assert_int_equal(weft_group_destroy(g), 0);
-    assert_int_equal(why[0], WEFT_CANCEL_REQUESTED);
+    assert_int_equal(atomic_load(&seen[2].why), WEFT_CANCEL_REQUESTED);
     return 0;
 }
 
