@@ -33,6 +33,12 @@
  * weft reports errors as negative errno values (weft_strerror() turns one
  * into text); a few calls return the positive WEFT_DONE to say "finished".
  * A tour keeps error handling short: check() stops at the first surprise.
+ *
+ * Each section's title names the calls it shows, and each line of output
+ * says which call it reports on. Some calls are made to fail on purpose,
+ * to show what a failure looks like: those lines read
+ * "call -> -ECODE (expected: why)". docs/guide.md is the step-by-step
+ * guide, each step a program of its own.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -63,6 +69,45 @@ static void check(int rc, const char *what)
     }
 }
 
+/* The name of a status, as the header writes it: "-ETIMEDOUT". */
+static const char *status_name(int rc)
+{
+    static const struct {
+        int rc;
+        const char *name;
+    } names[] = {
+        {0, "0"},
+        {WEFT_DONE, "WEFT_DONE"},
+        {-ETIMEDOUT, "-ETIMEDOUT"},
+        {-ECANCELED, "-ECANCELED"},
+        {-EPIPE, "-EPIPE"},
+        {-EIO, "-EIO"},
+        {-ENOENT, "-ENOENT"},
+        {-EAGAIN, "-EAGAIN"},
+        {-ECONNREFUSED, "-ECONNREFUSED"},
+        {-WEFT_ECERT, "-WEFT_ECERT"},
+        {-WEFT_ENOTASK, "-WEFT_ENOTASK"},
+        {-WEFT_ENOTOWNER, "-WEFT_ENOTOWNER"},
+    };
+    static char other[32];
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (names[i].rc == rc)
+            return names[i].name;
+    snprintf(other, sizeof other, "%d", rc);
+    return other;
+}
+
+/* Prints "call -> -ECODE (expected: why)" for a failure the tour causes
+ * on purpose; a different outcome is printed as unexpected. */
+static void expect(const char *call, int rc, int want, const char *why)
+{
+    if (rc == want)
+        printf("  %s -> %s (expected: %s)\n", call, status_name(rc), why);
+    else
+        printf("  %s -> %s: %s (unexpected: the tour expected %s)\n", call, status_name(rc),
+               weft_strerror(rc), status_name(want));
+}
+
 /* ------------------------------------------------------------------------
  * 1. Coroutines
  *
@@ -84,7 +129,7 @@ static void *chatty(void *arg)
     const char *who = arg;
     void *in = NULL;
 
-    printf("  %s: started, now yielding 1\n", who);
+    printf("  %s: started, now weft_coro_yield(1)\n", who);
     weft_coro_yield(VAL(1), &in);
     printf("  %s: resumed with %ld, now yielding 2\n", who, (long)INT(in));
     weft_coro_yield(VAL(2), &in);
@@ -94,7 +139,8 @@ static void *chatty(void *arg)
 
 static void tour_coroutines(void)
 {
-    section("1. coroutines");
+    section("1. coroutines: weft_coro_create, weft_coro_resume, weft_coro_yield, "
+            "weft_coro_destroy");
 
     printf("main: calling a subroutine\n");
     subroutine();
@@ -102,20 +148,22 @@ static void tour_coroutines(void)
     weft_coro_t *co;
     void *out;
     check(weft_coro_create(&co, chatty, "coroutine", NULL), "weft_coro_create");
-    printf("main: created a coroutine; nothing has run yet\n");
+    printf("main: weft_coro_create made a coroutine; nothing has run yet\n");
 
     int rc = weft_coro_resume(co, NULL, &out);
     check(rc, "weft_coro_resume");
-    printf("main: it yielded %ld, and main runs again\n", (long)INT(out));
+    printf("main: weft_coro_resume -> 0: it yielded %ld, and main runs again\n", (long)INT(out));
 
     rc = weft_coro_resume(co, VAL(10), &out);
     check(rc, "weft_coro_resume");
-    printf("main: it yielded %ld\n", (long)INT(out));
+    printf("main: weft_coro_resume(10) -> 0: it yielded %ld\n", (long)INT(out));
 
     rc = weft_coro_resume(co, VAL(20), &out);
     check(rc, "weft_coro_resume");
     if (rc == WEFT_DONE) /* not a yield: the function returned */
-        printf("main: WEFT_DONE: the coroutine has finished and returned %ld\n", (long)INT(out));
+        printf("main: weft_coro_resume(20) -> WEFT_DONE: the coroutine has finished and "
+               "returned %ld\n",
+               (long)INT(out));
 
     weft_coro_destroy(co);
 }
@@ -147,19 +195,19 @@ static int fibonacci(void *arg, void **result)
 
 static void tour_generators(void)
 {
-    section("2. generators");
+    section("2. generators: weft_gen_create, weft_gen_yield, WEFT_GEN_FOREACH, weft_gen_done");
 
     intptr_t limit = 100;
     weft_gen_t *fib;
     check(weft_gen_create(&fib, fibonacci, &limit, NULL), "weft_gen_create");
 
-    printf("Fibonacci numbers below %ld:", (long)limit);
+    printf("WEFT_GEN_FOREACH over the Fibonacci numbers below %ld:", (long)limit);
     WEFT_GEN_FOREACH(fib, v)
     {
         printf(" %ld", (long)INT(v));
     }
     printf("\n");
-    printf("exhausted: %s\n", weft_gen_done(fib) ? "yes" : "no");
+    printf("weft_gen_done -> %s (exhausted)\n", weft_gen_done(fib) ? "true" : "false");
 
     weft_gen_destroy(fib);
 }
@@ -195,7 +243,7 @@ static int running_average(void *arg, void **result)
 
 static void tour_send(void)
 {
-    section("3. send");
+    section("3. send: weft_gen_send, weft_gen_next");
 
     double avg;
     weft_gen_t *g;
@@ -206,7 +254,7 @@ static void tour_send(void)
     for (size_t i = 0; i < sizeof numbers / sizeof numbers[0]; i++) {
         void *out;
         check(weft_gen_send(g, VAL(numbers[i]), &out), "weft_gen_send");
-        printf("sent %2d -> average so far %.2f\n", numbers[i], *(double *)out);
+        printf("weft_gen_send(%2d) -> average so far %.2f\n", numbers[i], *(double *)out);
     }
 
     weft_gen_destroy(g); /* closes it first */
@@ -232,14 +280,14 @@ static int read_lines(void *arg, void **result)
     for (int i = 0; lines[i] && rc == 0; i++)
         rc = weft_gen_yield((void *)lines[i], NULL);
     if (rc == -ECANCELED)
-        printf("  read_lines: closed early (weft_gen_yield returned -ECANCELED)\n");
+        expect("read_lines: weft_gen_yield", rc, -ECANCELED, "the consumer closed it early");
     printf("  read_lines: closing the file\n");
     return 0;
 }
 
 static void tour_close(void)
 {
-    section("4. close");
+    section("4. close: weft_gen_close");
 
     static const char *const lines[] = {"first line", "second line", "third line", NULL};
     weft_gen_t *g;
@@ -247,9 +295,9 @@ static void tour_close(void)
     check(weft_gen_create(&g, read_lines, (void *)lines, NULL), "weft_gen_create");
 
     check(weft_gen_next(g, &line), "weft_gen_next");
-    printf("main: got \"%s\"; that is all we need\n", (const char *)line);
+    printf("main: weft_gen_next gave \"%s\"; that is all we need\n", (const char *)line);
     int rc = weft_gen_close(g);
-    printf("main: weft_gen_close returned %d (%s)\n", rc, weft_strerror(rc));
+    printf("main: weft_gen_close -> %d (%s)\n", rc, weft_strerror(rc));
 
     weft_gen_destroy(g);
 }
@@ -303,16 +351,16 @@ static int two_countdowns(void *arg, void **result)
 
 static void tour_yield_from(void)
 {
-    section("5. yield from");
+    section("5. yield from: weft_gen_yield_from");
 
     weft_gen_t *g;
     void *v;
     int rc;
     check(weft_gen_create(&g, two_countdowns, NULL, NULL), "weft_gen_create");
     while ((rc = weft_gen_next(g, &v)) == 0)
-        printf("main: got %ld\n", (long)INT(v));
+        printf("main: weft_gen_next -> %ld\n", (long)INT(v));
     check(rc, "weft_gen_next");
-    printf("main: finished; its final value: %ld values in all\n", (long)INT(v));
+    printf("main: weft_gen_next -> WEFT_DONE; its final value: %ld values in all\n", (long)INT(v));
     weft_gen_destroy(g);
 }
 
@@ -337,15 +385,15 @@ static int brew(void *arg, void **result)
 
 static void tour_tasks(void)
 {
-    section("6. tasks");
+    section("6. tasks: weft_run, weft_spawn, weft_sleep, weft_await, weft_task_release");
     weft_task_t *tea;
     check(weft_spawn(&tea, brew, "tea", &(weft_task_opts_t){.name = "tea"}), "spawn");
-    printf("  main: tea is brewing in the background; main sleeps 5 ms\n");
+    printf("  main: weft_spawn started tea in the background; main calls weft_sleep(5 ms)\n");
     check(weft_sleep(WEFT_MSEC(5)), "sleep");
-    printf("  main: awake, now awaiting the tea\n");
+    printf("  main: awake, now weft_await(tea)\n");
     void *res;
     check(weft_await(tea, &res), "await");
-    printf("  main: got %s\n", (const char *)res);
+    printf("  main: weft_await -> 0, result \"%s\"\n", (const char *)res);
     weft_task_release(tea); /* we own the handle weft_spawn gave us */
 }
 
@@ -366,14 +414,14 @@ static int square_later(void *arg, void **result)
 
 static void tour_gather(void)
 {
-    section("7. gather");
+    section("7. gather: weft_gather");
     weft_task_t *t[3];
     for (int i = 0; i < 3; i++)
         check(weft_spawn(&t[i], square_later, VAL(i + 1), NULL), "spawn");
     void *results[3];
     check(weft_gather(t, 3, results, NULL, WEFT_GATHER_FAIL_FAST), "gather");
-    printf("  results in spawn order: %d %d %d\n", (int)INT(results[0]), (int)INT(results[1]),
-           (int)INT(results[2]));
+    printf("  weft_gather -> 0, results in spawn order: %d %d %d\n", (int)INT(results[0]),
+           (int)INT(results[1]), (int)INT(results[2]));
     for (int i = 0; i < 3; i++)
         weft_task_release(t[i]);
 }
@@ -386,24 +434,31 @@ static void tour_gather(void)
 
 static void tour_timeouts(void)
 {
-    section("8. timeouts");
+    section("8. timeouts: weft_deadline_push, weft_deadline_pop, weft_wait_for");
     weft_deadline_t d;
-    weft_deadline_push(&d, WEFT_MSEC(10));
+    check(weft_deadline_push(&d, WEFT_MSEC(10)), "weft_deadline_push");
     int rc = weft_sleep(WEFT_SEC(5));
-    printf("  a 5 s sleep inside a 10 ms scope returns: %s\n", weft_strerror(rc));
-    weft_deadline_pop(&d);
+    expect("weft_sleep(5 s) inside weft_deadline_push(10 ms)", rc, -ETIMEDOUT,
+           "the scope's deadline passed");
+    /* pop reports this scope's own deadline: an outer scope's leaves it 0 */
+    expect("weft_deadline_pop", weft_deadline_pop(&d), -ETIMEDOUT,
+           "it was this scope that expired, not an outer one");
 
     weft_task_t *slow;
     check(weft_spawn(&slow, brew, "slow tea", NULL), "spawn");
     rc = weft_wait_for(slow, WEFT_MSEC(5), NULL);
-    printf("  wait_for(slow tea, 5 ms): %s; the task was cancelled and is done: %s\n",
-           weft_strerror(rc), weft_task_done(slow) ? "yes" : "no");
+    expect("weft_wait_for(slow tea, 5 ms)", rc, -ETIMEDOUT, "the tea takes 20 ms");
+    printf("  slow tea was cancelled (weft_task_cancel_reason: \"%s\") and is done: %s\n",
+           weft_cancel_reason_name(weft_task_cancel_reason(slow, NULL)),
+           weft_task_done(slow) ? "yes" : "no");
     weft_task_release(slow);
 }
 
 /* ---- 9. cancellation ---------------------------------------------------
  * weft_cancel makes the task's current or next suspending call return
  * -ECANCELED. The task cleans up and returns; awaiting it says so.
+ * weft_cancel_with does the same with a reason and a message, which the
+ * task reads with weft_task_cancel_reason.
  */
 
 static int worker(void *arg, void **result)
@@ -413,7 +468,12 @@ static int worker(void *arg, void **result)
     for (int i = 0;; i++) {
         int rc = weft_sleep(WEFT_MSEC(3));
         if (rc < 0) {
-            printf("  worker: %s after %d rounds, cleaning up\n", weft_strerror(rc), i);
+            const char *msg;
+            int why = weft_task_cancel_reason(weft_current(), &msg);
+            printf("  worker: after %d rounds\n", i);
+            expect("worker: weft_sleep", rc, -ECANCELED, "main cancelled it");
+            printf("  worker: weft_task_cancel_reason -> \"%s\", \"%s\"; cleaning up\n",
+                   weft_cancel_reason_name(why), msg ? msg : "");
             return rc;
         }
     }
@@ -421,13 +481,13 @@ static int worker(void *arg, void **result)
 
 static void tour_cancel(void)
 {
-    section("9. cancel");
+    section("9. cancel: weft_cancel_with, weft_task_cancel_reason");
     weft_task_t *w;
     check(weft_spawn(&w, worker, NULL, &(weft_task_opts_t){.name = "worker"}), "spawn");
     check(weft_sleep(WEFT_MSEC(10)), "sleep");
-    weft_cancel(w);
+    check(weft_cancel_with(w, WEFT_CANCEL_USER, "time to stop"), "weft_cancel_with");
     int rc = weft_await(w, NULL);
-    printf("  main: the worker ended with: %s\n", weft_strerror(rc));
+    expect("main: weft_await(worker)", rc, -ECANCELED, "the worker returned its -ECANCELED");
     weft_task_release(w);
 }
 
@@ -447,15 +507,18 @@ static int fail_soon(void *arg, void **result)
 
 static void tour_groups(void)
 {
-    section("10. groups");
+    section("10. groups: weft_group_create, weft_group_spawn, weft_group_wait");
     weft_group_t *g;
     check(weft_group_create(&g), "group");
     weft_task_t *a, *b;
     check(weft_group_spawn(g, &a, brew, "green tea", NULL), "spawn");
     check(weft_group_spawn(g, &b, fail_soon, NULL, NULL), "spawn");
     int rc = weft_group_wait(g);
-    printf("  group: %s; green tea ended with: %s\n", weft_strerror(rc),
-           weft_strerror(weft_task_result(a, NULL)));
+    expect("weft_group_wait", rc, -EIO, "fail_soon's failure");
+    expect("green tea (weft_task_result)", weft_task_result(a, NULL), -ECANCELED,
+           "its sibling failed, so the group cancelled it");
+    printf("  green tea's weft_task_cancel_reason -> \"%s\"\n",
+           weft_cancel_reason_name(weft_task_cancel_reason(a, NULL)));
     weft_group_destroy(g);
 }
 
@@ -473,7 +536,7 @@ static int nap(void *arg, void **result)
 
 static void tour_tree(void)
 {
-    section("11. the task tree");
+    section("11. the task tree: weft_task_tree");
     weft_task_t *t;
     check(weft_spawn(&t, nap, NULL, &(weft_task_opts_t){.name = "napper"}), "spawn");
     check(weft_yield(), "yield"); /* let it start and fall asleep */
@@ -517,7 +580,7 @@ static int consumer(void *arg, void **result)
 
 static void tour_queues(void)
 {
-    section("12. queues");
+    section("12. queues: weft_queue_put, weft_queue_get, weft_queue_join, weft_queue_shutdown");
     weft_queue_t *q;
     check(weft_queue_create(&q, WEFT_QUEUE_FIFO, 2, NULL), "queue");
     weft_task_t *p[2], *c[2];
@@ -528,10 +591,13 @@ static void tour_queues(void)
     check(weft_gather(p, 2, NULL, NULL, WEFT_GATHER_FAIL_FAST), "producers");
     check(weft_queue_join(q), "join"); /* every item processed */
     weft_queue_shutdown(q, false, NULL);
+    expect("weft_queue_put on a shut-down queue", weft_queue_put(q, VAL(7)), -EPIPE,
+           "weft_queue_shutdown closed it");
     void *s0, *s1;
     check(weft_await(c[0], &s0), "await");
     check(weft_await(c[1], &s1), "await");
-    printf("  two producers put 1..6 each through a queue of 2; the consumers summed "
+    printf("  two producers weft_queue_put 1..6 each through a queue of 2; the consumers "
+           "(weft_queue_get) summed "
            "%d + %d = %d\n",
            (int)INT(s0), (int)INT(s1), (int)(INT(s0) + INT(s1)));
     for (int i = 0; i < 2; i++) {
@@ -569,7 +635,7 @@ static int deposit(void *arg, void **result)
 
 static void tour_locks(void)
 {
-    section("13. locks");
+    section("13. locks: weft_lock_acquire, weft_lock_release");
     account_t *a = calloc(1, sizeof *a); /* shared state lives off the stack */
     check(a ? 0 : -ENOMEM, "calloc");
     check(weft_lock_create(&a->lock), "lock");
@@ -577,7 +643,9 @@ static void tour_locks(void)
     for (int i = 0; i < 3; i++)
         check(weft_spawn(&t[i], deposit, a, NULL), "spawn");
     check(weft_gather(t, 3, NULL, NULL, WEFT_GATHER_FAIL_FAST), "gather");
-    printf("  3 tasks x 3 deposits of 10 under a lock: balance %d\n", a->balance);
+    printf("  3 tasks x 3 deposits of 10 under weft_lock_acquire: balance %d\n", a->balance);
+    expect("weft_lock_release by a task that does not hold it", weft_lock_release(a->lock),
+           -WEFT_ENOTOWNER, "only the holder may release a lock");
     for (int i = 0; i < 3; i++)
         weft_task_release(t[i]);
     weft_lock_destroy(a->lock);
@@ -598,7 +666,7 @@ static int slow_sender(void *arg, void **result)
 
 static void tour_select(void)
 {
-    section("14. select");
+    section("14. select: weft_chan_send, weft_select");
     weft_chan_t *news, *alerts;
     check(weft_chan_create(&news, 0), "chan");
     check(weft_chan_create(&alerts, 0), "chan");
@@ -610,10 +678,11 @@ static void tour_select(void)
             {.ch = alerts, .op = WEFT_SELECT_RECV},
         };
         int i = weft_select(cases, 2, WEFT_MSEC(10));
-        if (i == -ETIMEDOUT)
-            printf("  round %d: nothing within 10 ms\n", round);
-        else if (i >= 0)
-            printf("  round %d: case %d gave \"%s\"\n", round, i, (const char *)cases[i].value);
+        if (i >= 0)
+            printf("  round %d: weft_select -> %d: case %d received \"%s\"\n", round, i, i,
+                   (const char *)cases[i].value);
+        else if (round == 0)
+            expect("round 0: weft_select(10 ms)", i, -ETIMEDOUT, "the sender waits 15 ms");
         else
             check(i, "select");
     }
@@ -632,7 +701,7 @@ static void tour_select(void)
 
 static void tour_processes(void)
 {
-    section("15. processes");
+    section("15. processes: weft_proc_spawn, weft_proc_communicate");
     weft_proc_opts_t opts = {.in = WEFT_STDIO_PIPE, .out = WEFT_STDIO_PIPE};
     const char *sort[] = {"sort", NULL};
     weft_proc_t *p;
@@ -642,12 +711,12 @@ static void tour_processes(void)
     size_t n;
     int code;
     check(weft_proc_communicate(p, input, 15, &out, &n, NULL, NULL, &code), "communicate");
-    printf("  sort said (exit %d):\n%s", code, out);
+    printf("  weft_proc_communicate: sort exited %d and printed:\n%s", code, out);
     free(out);
     weft_proc_destroy(p);
     const char *missing[] = {"no-such-program", NULL};
-    printf("  a missing program fails at once: %s\n",
-           weft_strerror(weft_proc_spawn(&p, missing, NULL)));
+    expect("weft_proc_spawn(no-such-program)", weft_proc_spawn(&p, missing, NULL), -ENOENT,
+           "a missing program fails at once, not as exit 127");
 }
 
 /* ---- 16. echo ------------------------------------------------------------
@@ -685,7 +754,7 @@ static int echo_client(void *arg, void **result)
     const char *line;
     ssize_t n = weft_stream_read_line(s, &line);
     if (n > 0)
-        printf("  client %d got back: %.*s", (int)id, (int)n, line);
+        printf("  client %d: weft_stream_read_line got back: %.*s", (int)id, (int)n, line);
     weft_stream_close(s);
     return n > 0 ? 0 : (int)n;
 }
@@ -701,7 +770,8 @@ static int serve_local(weft_server_t **srv, weft_conn_fn handler, const weft_ser
 
 static void tour_echo(void)
 {
-    section("16. echo");
+    section("16. echo: weft_server_listen, weft_tcp_connect, weft_stream_read_line, "
+            "weft_server_close");
     weft_server_t *srv;
     int port = serve_local(&srv, echo_handler, NULL);
     weft_task_t *c[3];
@@ -712,7 +782,7 @@ static void tour_echo(void)
         weft_task_release(c[i]);
     }
     check(weft_server_close(srv, WEFT_SEC(1)), "server close");
-    printf("  server closed: every connection was handled by its own task\n");
+    printf("  weft_server_close -> 0: every connection was handled by its own task\n");
 }
 
 /* ---- 17. fetch -----------------------------------------------------------
@@ -762,13 +832,13 @@ static int fetch(void *arg, void **result)
         rc = weft_stream_read_exactly(s, body, (size_t)length, NULL);
     weft_stream_close(s);
     if (rc == 0)
-        printf("  %s, body: %s", status, body);
+        printf("  %s, weft_stream_read_exactly read the body: %s", status, body);
     return rc;
 }
 
 static void tour_fetch(void)
 {
-    section("17. fetch");
+    section("17. fetch: weft_tcp_connect by name, weft_stream_read_exactly");
     weft_server_t *srv;
     int port = serve_local(&srv, http_handler, NULL);
     weft_task_t *f[4];
@@ -813,7 +883,7 @@ static int make_cert(const char *dir, char *cert, char *key, size_t len)
 
 static void tour_tls(void)
 {
-    section("18. tls");
+    section("18. tls: weft_tls_ctx_create, weft_tls_connect, weft_server_opts_t.tls");
     char dir[] = "/tmp/weft-tour-XXXXXX", cert[64], key[64];
     if (!mkdtemp(dir) || make_cert(dir, cert, key, sizeof cert) < 0) {
         printf("  (no openssl command here to make a certificate: skipped)\n");
@@ -838,19 +908,20 @@ static void tour_tls(void)
 
     weft_stream_t *s;
     check(weft_tls_connect(&s, "127.0.0.1", port, client_tls, NULL), "tls connect");
-    printf("  connected: %s, ALPN \"%s\"\n", weft_tls_version(s), weft_tls_alpn(s));
+    printf("  weft_tls_connect -> 0: %s, ALPN \"%s\"\n", weft_tls_version(s), weft_tls_alpn(s));
     weft_stream_write(s, "hello over TLS\n", 15);
     const char *line;
     ssize_t n = weft_stream_read_line(s, &line);
     if (n > 0)
-        printf("  the server echoed: %.*s", (int)n, line);
+        printf("  weft_stream_read_line: the server echoed: %.*s", (int)n, line);
     weft_stream_close(s); /* sends close_notify */
 
     /* the system's CAs never signed this certificate: refused, with a reason */
     check(weft_tls_ctx_create(&strict, NULL), "strict TLS context");
     rc = weft_tls_connect(&s, "127.0.0.1", port, strict, NULL);
-    printf("  trusting only the system's CAs: %s\n    (%s)\n", weft_strerror(rc),
-           weft_tls_last_error());
+    expect("weft_tls_connect trusting only the system's CAs", rc, -WEFT_ECERT,
+           "no system CA signed this certificate");
+    printf("    weft_tls_last_error: %s\n", weft_tls_last_error());
     check(weft_server_close(srv, WEFT_SEC(1)), "server close");
     weft_tls_ctx_release(strict);
     weft_tls_ctx_release(client_tls);
@@ -912,7 +983,7 @@ static int trickle(void *arg, void **result)
 
 static void tour_foreign_fd(void)
 {
-    section("19. a C library's fd");
+    section("19. a C library's fd: weft_fd_wait, weft_fd_forget");
     int sv[2];
     check(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) < 0 ? -errno : 0, "socketpair");
     minilib_t lib = {.fd = sv[0]};
@@ -925,8 +996,8 @@ static void tour_foreign_fd(void)
         waits++;
     }
     check(rc, "minilib");
-    printf("  the library read \"%.*s\" after %d waits on its fd\n", (int)strcspn(lib.buf, "\n"),
-           lib.buf, waits);
+    printf("  the library read \"%.*s\" after %d weft_fd_wait calls on its fd\n",
+           (int)strcspn(lib.buf, "\n"), lib.buf, waits);
     check(weft_await(t, NULL), "await");
     weft_task_release(t);
     weft_fd_forget(sv[0]); /* before closing an fd weft waited on */
@@ -976,7 +1047,7 @@ static int handle_request(void *arg, void **result)
 
 static void tour_locals(void)
 {
-    section("20. task-local values");
+    section("20. task-local values: weft_local_key_create, weft_local_set, weft_local_get");
     check(weft_local_key_create(&request_id, NULL), "key"); /* once, for the program */
     weft_task_t *a, *b;
     check(weft_spawn(&a, handle_request, VAL(1), NULL), "spawn");
@@ -999,7 +1070,7 @@ static void tour_locals(void)
 
 static void tour_files(void)
 {
-    section("21. files");
+    section("21. files: weft_file_open, weft_file_write, weft_file_pread, weft_file_close");
     char path[] = "/tmp/weft_tour_XXXXXX";
     int fd = mkstemp(path);
     check(fd < 0 ? -errno : 0, "mkstemp");
@@ -1013,7 +1084,7 @@ static void tour_files(void)
     char buf[64] = {0};
     ssize_t got = weft_file_pread(f, buf, sizeof buf - 1, 9); /* from the second line */
     check((int)got, "pread");
-    printf("  wrote %zd bytes, read back %zd from offset 9: %s", n, got, buf);
+    printf("  weft_file_write -> %zd bytes, weft_file_pread -> %zd from offset 9: %s", n, got, buf);
     check(weft_file_close(f), "close");
     unlink(path);
 }
@@ -1049,6 +1120,12 @@ int main(void)
     tour_send();
     tour_close();
     tour_yield_from();
+
+    section("before the loop: a call that needs a task");
+    expect("weft_sleep outside any task", weft_sleep(WEFT_MSEC(1)), -WEFT_ENOTASK,
+           "suspending calls run inside weft_run");
+    printf("  weft_strerror says: %s\n", weft_strerror(-WEFT_ENOTASK));
+
     check(weft_run(tour_main, NULL, NULL), "weft_run");
     printf("\nend of the tour\n");
     return 0;

@@ -804,6 +804,32 @@ WEFT_API int weft_ticker_destroy(weft_ticker_t *tk);
 
 /* ---- deadlines (asyncio.timeout) ---- */
 
+/* The idiom: a deadline around a block of calls, and which one expired.
+ *
+ *     weft_deadline_t d;
+ *     weft_deadline_push(&d, WEFT_SEC(2));   // this request's 2 s
+ *     int rc = handle(req);                  // any suspending calls, any depth
+ *     int mine = weft_deadline_pop(&d);
+ *
+ *  - rc == -ETIMEDOUT and mine == -ETIMEDOUT: this scope's 2 s ran out
+ *    (pop reports the scope's own deadline only).
+ *  - rc == -ETIMEDOUT and mine == 0: an outer scope's deadline passed
+ *    (say the run's 10 s); return -ETIMEDOUT, and that scope's pop
+ *    reports it. It still bounds whatever the task does next.
+ *  - rc == -ECANCELED: the task was cancelled, and
+ *    weft_task_cancel_reason(weft_current(), &msg) says why:
+ *    WEFT_CANCEL_DEADLINE when the task that waits for this one
+ *    (weft_wait_for, weft_gather, weft_group_wait) ran out of its own
+ *    time, an outer deadline in another task; WEFT_CANCEL_GROUP when a
+ *    sibling failed; WEFT_CANCEL_REQUESTED for weft_cancel;
+ *    WEFT_CANCEL_SIGNAL for Ctrl-C or SIGTERM; the program's own codes
+ *    from WEFT_CANCEL_USER (weft_cancel_with).
+ *
+ * The deadline passes into a block's own tasks through whoever awaits
+ * them: a child in a group whose owner's weft_group_wait times out is
+ * cancelled with WEFT_CANCEL_DEADLINE. docs/guide.md step 5 runs each
+ * case. */
+
 /* A deadline scope. Lives wherever the task likes (usually its stack):
  * only the task that pushed it touches it. Its fields are weft's; read
  * them with weft_deadline_when. */

@@ -14,6 +14,7 @@
 #include "harness.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -554,69 +555,75 @@ static void test_as_completed_hands_out_a_task_passed_twice_once(void **state)
     run(as_completed_dup_main, NULL);
 }
 
-/* ---- why the tasks were cancelled ---- */
+/* ---- the reason children are cancelled with ---- */
 
-/* Waits until cancelled (or fails after `ms`), then records why. */
+/* What a child saw: that it started, and the reason it was cancelled
+ * with. */
 typedef struct {
-    int64_t ms;
-    int status;
-    int reason;
-} why_t;
+    atomic_int started, why;
+} seen_t;
 
-static int why_task(void *arg, void **result)
+/* Sleeps long; on cancellation stores its reason in ((seen_t *)arg)->why. */
+static int reason_task(void *arg, void **result)
 {
-    (void)result;
-    why_t *w = arg;
-    w->reason = -1;
-    if (w->ms)
-        return weft_sleep(WEFT_MSEC(w->ms)) < 0 ? -EPROTO : w->status;
-    int rc = weft_sleep(WEFT_SEC(1000));
-    w->reason = weft_task_cancel_reason(weft_current(), NULL);
+    seen_t *seen = arg;
+    atomic_store(&seen->started, 1);
+    int rc = weft_sleep(WEFT_SEC(100));
+    atomic_store(&seen->why, weft_task_cancel_reason(weft_current(), NULL));
     return rc;
 }
 
-static int gather_why_main(void *arg, void **result)
+/* Lets the loop run until the child has started (a child cancelled
+ * before it starts ends without running, and would see nothing). */
+static void wait_started(seen_t *seen)
 {
-    (void)arg, (void)result;
-    /* fail-fast: the sibling of a failure reads WEFT_CANCEL_GROUP */
-    why_t w[2] = {{.ms = 1, .status = -EIO}, {0}};
-    weft_task_t *t[2];
-    for (int i = 0; i < 2; i++)
-        assert_int_equal(weft_spawn(&t[i], why_task, &w[i], NULL), 0);
-    assert_int_equal(weft_gather(t, 2, NULL, NULL, WEFT_GATHER_FAIL_FAST), -EIO);
-    assert_int_equal(w[1].reason, WEFT_CANCEL_GROUP);
-    for (int i = 0; i < 2; i++)
-        weft_task_release(t[i]);
+    while (!atomic_load(&seen->started))
+        assert_int_equal(weft_yield(), 0);
+}
 
-    /* the gatherer's deadline: each reads WEFT_CANCEL_DEADLINE */
-    why_t d[2] = {{0}, {0}};
-    for (int i = 0; i < 2; i++)
-        assert_int_equal(weft_spawn(&t[i], why_task, &d[i], NULL), 0);
-    weft_deadline_t dl;
-    assert_int_equal(weft_deadline_push(&dl, WEFT_MSEC(2)), 0);
-    assert_int_equal(weft_gather(t, 2, NULL, NULL, WEFT_GATHER_COLLECT), -ETIMEDOUT);
-    weft_deadline_pop(&dl);
-    for (int i = 0; i < 2; i++) {
-        assert_int_equal(d[i].reason, WEFT_CANCEL_DEADLINE);
-        weft_task_release(t[i]);
-    }
+static int fail_soon_task(void *arg, void **result)
+{
+    int rc = weft_sleep(WEFT_MSEC(1));
+    return rc < 0 ? rc : -EIO;
+}
+
+static int gather_reasons_main(void *arg, void **result)
+{
+    seen_t a = {0}, b = {0};
+    weft_task_t *t[2];
+    /* the gatherer's deadline: WEFT_CANCEL_DEADLINE */
+    assert_int_equal(weft_spawn(&t[0], reason_task, &a, NULL), 0);
+    wait_started(&a);
+    weft_deadline_t d;
+    assert_int_equal(weft_deadline_push(&d, WEFT_MSEC(5)), 0);
+    assert_int_equal(weft_gather(t, 1, NULL, NULL, WEFT_GATHER_FAIL_FAST), -ETIMEDOUT);
+    assert_int_equal(weft_deadline_pop(&d), -ETIMEDOUT);
+    assert_int_equal(atomic_load(&a.why), WEFT_CANCEL_DEADLINE);
+    weft_task_release(t[0]);
+    /* another task's failure in fail-fast mode: WEFT_CANCEL_GROUP */
+    assert_int_equal(weft_spawn(&t[0], reason_task, &b, NULL), 0);
+    wait_started(&b);
+    assert_int_equal(weft_spawn(&t[1], fail_soon_task, NULL, NULL), 0);
+    assert_int_equal(weft_gather(t, 2, NULL, NULL, WEFT_GATHER_FAIL_FAST), -EIO);
+    assert_int_equal(atomic_load(&b.why), WEFT_CANCEL_GROUP);
+    weft_task_release(t[0]);
+    weft_task_release(t[1]);
     return 0;
 }
 
-static void test_gather_cancels_with_reason_group_on_failure_and_deadline_on_timeout(void **state)
+static void test_gather_cancels_with_the_reason_deadline_or_failure(void **state)
 {
-    (void)state;
-    run(gather_why_main, NULL);
+    run(gather_reasons_main, NULL);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gather_collect_results_and_statuses_in_order),
-        cmocka_unit_test(test_gather_cancels_with_reason_group_on_failure_and_deadline_on_timeout),
         cmocka_unit_test(test_gather_fail_fast_returns_first_failure_and_cancels_others),
         cmocka_unit_test(test_gather_cancelling_gatherer_cancels_children),
         cmocka_unit_test(test_gather_deadline_cancels_and_returns_etimedout),
+        cmocka_unit_test(test_gather_cancels_with_the_reason_deadline_or_failure),
         cmocka_unit_test(test_gather_of_zero_tasks_and_bad_arguments),
         cmocka_unit_test(test_wait_first_completed_first_exception_all_completed),
         cmocka_unit_test(test_wait_timeout_returns_count_and_cancels_nothing),

@@ -1037,6 +1037,7 @@ static int deadline_reason_main(void *arg, void **result)
     assert_int_equal(weft_group_create(&g), 0);
     for (int i = 0; i < 2; i++)
         assert_int_equal(weft_group_spawn(g, NULL, why_child, &c[i], NULL), 0);
+    settle(); /* started: a child cancelled before it starts sees nothing */
     weft_deadline_t d;
     assert_int_equal(weft_deadline_push(&d, WEFT_MSEC(2)), 0);
     assert_int_equal(weft_group_wait(g), -ETIMEDOUT);
@@ -1122,10 +1123,81 @@ static void test_group_spawns_honour_eager(void **state)
     run(group_eager_main, NULL);
 }
 
+/* ---- the reason children are cancelled with ---- */
+
+/* What a child saw: that it started, and the reason it was cancelled
+ * with. */
+typedef struct {
+    atomic_int started, why;
+} seen_t;
+
+/* Sleeps long; on cancellation stores its reason in ((seen_t *)arg)->why. */
+static int reason_child(void *arg, void **result)
+{
+    seen_t *seen = arg;
+    atomic_store(&seen->started, 1);
+    int rc = weft_sleep(WEFT_SEC(100));
+    atomic_store(&seen->why, weft_task_cancel_reason(weft_current(), NULL));
+    return rc;
+}
+
+/* Lets the loop run until the child has started (a child cancelled
+ * before it starts ends without running, and would see nothing). */
+static void wait_started(seen_t *seen)
+{
+    while (!atomic_load(&seen->started))
+        assert_int_equal(weft_yield(), 0);
+}
+
+static int failing_child(void *arg, void **result)
+{
+    int rc = weft_sleep(WEFT_MSEC(1));
+    return rc < 0 ? rc : -EIO;
+}
+
+static int group_reasons_main(void *arg, void **result)
+{
+    seen_t seen[3] = {{0}};
+    weft_group_t *g;
+    /* the waiter's deadline: the children see WEFT_CANCEL_DEADLINE */
+    assert_int_equal(weft_group_create(&g), 0);
+    assert_int_equal(weft_group_spawn(g, NULL, reason_child, &seen[0], NULL), 0);
+    wait_started(&seen[0]);
+    weft_deadline_t d;
+    assert_int_equal(weft_deadline_push(&d, WEFT_MSEC(5)), 0);
+    assert_int_equal(weft_group_wait(g), -ETIMEDOUT);
+    assert_int_equal(weft_deadline_pop(&d), -ETIMEDOUT);
+    assert_int_equal(weft_group_destroy(g), 0);
+    assert_int_equal(atomic_load(&seen[0].why), WEFT_CANCEL_DEADLINE);
+    /* a sibling's failure: WEFT_CANCEL_GROUP */
+    assert_int_equal(weft_group_create(&g), 0);
+    assert_int_equal(weft_group_spawn(g, NULL, reason_child, &seen[1], NULL), 0);
+    wait_started(&seen[1]);
+    assert_int_equal(weft_group_spawn(g, NULL, failing_child, NULL, NULL), 0);
+    assert_int_equal(weft_group_wait(g), -EIO);
+    assert_int_equal(weft_group_destroy(g), 0);
+    assert_int_equal(atomic_load(&seen[1].why), WEFT_CANCEL_GROUP);
+    /* weft_group_cancel: WEFT_CANCEL_REQUESTED */
+    assert_int_equal(weft_group_create(&g), 0);
+    assert_int_equal(weft_group_spawn(g, NULL, reason_child, &seen[2], NULL), 0);
+    wait_started(&seen[2]);
+    assert_int_equal(weft_group_cancel(g), 0);
+    assert_int_equal(weft_group_wait(g), 0);
+    assert_int_equal(weft_group_destroy(g), 0);
+    assert_int_equal(atomic_load(&seen[2].why), WEFT_CANCEL_REQUESTED);
+    return 0;
+}
+
+static void test_group_children_learn_why_they_were_cancelled(void **state)
+{
+    run(group_reasons_main, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_group_wait_waits_for_all_children),
+        cmocka_unit_test(test_group_children_learn_why_they_were_cancelled),
         cmocka_unit_test(test_group_first_failure_cancels_siblings),
         cmocka_unit_test(test_group_owner_sleeping_is_cancelled_and_wait_returns_failure),
         cmocka_unit_test(test_group_spawn_while_failing_returns_ecanceled),
