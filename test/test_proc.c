@@ -12,7 +12,10 @@
  *
  * Children are ordinary programs every Debian has (sh, cat, head, sleep).
  *
- * Covers: src/proc.c.
+ * Covers: src/proc.c, src/reap.c (waiting for children: the pidfd and the
+ * reaper) and src/backend/uring_reap.c (the io_uring reaper, where the
+ * kernel has it). The ucontext build (make ucontext) runs every suite over
+ * src/arch/switch_ucontext.c.
  */
 #include "harness.h"
 
