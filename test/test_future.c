@@ -127,7 +127,8 @@ static void test_future_set_error_and_cancel_reach_awaiters(void **state)
 /* A log of callback runs: which callback (its tag) on which worker, and
  * whether a task was running (it must not be). */
 typedef struct cblog {
-    int n;
+    int n;    /* entries written (release: the entry is there to read) */
+    int slot; /* entries taken: callbacks of several workers may log at once */
     int tag[16];
     int worker[16];
     bool in_task[16];
@@ -145,13 +146,14 @@ static void log_cb(weft_future_t *f, void *arg)
 {
     cbarg_t *a = arg;
     cblog_t *l = a->log;
-    if (l->n < 16) {
-        l->tag[l->n] = a->tag;
-        l->worker[l->n] = weft_worker_index();
-        l->in_task[l->n] = weft_current() != NULL;
-        l->f[l->n] = f;
+    int i = __atomic_fetch_add(&l->slot, 1, __ATOMIC_RELAXED);
+    if (i < 16) {
+        l->tag[i] = a->tag;
+        l->worker[i] = weft_worker_index();
+        l->in_task[i] = weft_current() != NULL;
+        l->f[i] = f;
     }
-    l->n++;
+    __atomic_fetch_add(&l->n, 1, __ATOMIC_RELEASE);
     if (a->also)
         assert_int_equal(weft_future_on_done(a->also, log_cb, a->also_arg), 0);
 }
