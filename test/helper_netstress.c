@@ -98,7 +98,13 @@ static int serve(void *arg, void **result)
     if (rc < 0)
         return rc;
     weft_listener_addr(l, &la);
-    weft_server_opts_t o = {.stream = {.limit = 4096}, .stack_size = 32 * 1024};
+    /* no first-bytes or idle time-out: the clients hold their connections
+     * open, silent, until all are connected, which a slow build (TSan,
+     * valgrind) may take longer than the defaults to reach */
+    weft_server_opts_t o = {.stream = {.limit = 4096},
+                            .stack_size = 32 * 1024,
+                            .first_bytes_timeout = WEFT_FOREVER,
+                            .idle_timeout = WEFT_FOREVER};
     if ((rc = weft_server_start(&srv, l, echo, NULL, &o)) < 0)
         return rc;
     say(out, "port %d fds %ld mem %lld\n", weft_addr_port(&la), fds0, mem0);
