@@ -37,7 +37,7 @@ const weft__wait_kind_t weft__wait_pool = {.name = "the thread pool"};
 enum { JOB_QUEUED = 0, JOB_RUNNING, JOB_DONE };
 
 /* What unpark_job found, for the task that wakes after it. */
-enum { OUT_WAITING = 0, OUT_NOT_STARTED, OUT_RUNNING, OUT_FINISHED };
+enum { OUT_WAITING = 0, OUT_NOT_STARTED, OUT_RUNNING, OUT_FINISHED, OUT_HANDED };
 
 typedef struct weft__job weft__job_t;
 struct weft__job {
@@ -52,6 +52,7 @@ struct weft__job {
     int status;
     uint8_t state;
     bool detached;
+    bool handed; /* job_done has run for it (its wake may have lost the claim) */
 };
 
 typedef struct weft__pool {
@@ -208,10 +209,14 @@ static void job_done(weft__loop_t *L, weft__post_t *post)
 {
     weft__job_t *j = WEFT_CONTAINER_OF(post, weft__job_t, post);
     L->inflight--;
-    if (j->detached)
+    pthread_mutex_lock(&j->pool->mu);
+    bool detached = j->detached;
+    j->handed = !detached;
+    pthread_mutex_unlock(&j->pool->mu);
+    if (detached)
         free(j); /* the task took the result to drop it */
     else
-        weft__wake(j->task, 0);
+        weft__wake(j->task, 0); /* an interruption may have claimed it first */
 }
 
 /* Cancellation or the deadline ends the wait (see the header comment). */
@@ -232,7 +237,9 @@ static void unpark_job(weft_task_t *t)
         t->loop->inflight--;
         break;
     default:
-        t->b->waiter.aux = OUT_FINISHED;
+        /* finished: job_done frees the record, unless it has run already
+         * (its wake lost to this interruption): then it is ours */
+        t->b->waiter.aux = j->handed ? OUT_HANDED : OUT_FINISHED;
         t->b->waiter.slot = j->result;
         break;
     }
@@ -295,6 +302,11 @@ int weft__pool_run(weft_task_fn fn, void *arg, void **result, bool detachable, w
     case OUT_FINISHED:
         if (drop)
             drop(arg, t->b->waiter.slot);
+        return rc;
+    case OUT_HANDED:
+        if (drop)
+            drop(arg, j->result);
+        free(j);
         return rc;
     default: /* OUT_RUNNING: the pool thread drops when fn returns */
         return rc;
