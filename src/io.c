@@ -73,11 +73,13 @@ int weft__io_rewatch(weft__io_t *io)
     return weft__backend_modify(io->loop->be, &io->bio, WATCH, WEFT__BIO_EDGE);
 }
 
-/* A waiter of io counts at its home loop: in nwatch from there, in
- * nwatch_away from another worker. */
-static void watch_count(weft__io_t *io, weft_task_t *t, int d)
+/* A waiter of io counts at its home loop: in nwatch when the count
+ * changes on the home thread, in nwatch_away from another thread (a close
+ * or an error from another worker wakes a home waiter from there). The
+ * loop reads their sum, so a +1 made at home may be undone away. */
+static void watch_count(weft__io_t *io, int d)
 {
-    if (t->loop == io->loop)
+    if (io->loop == weft__self.loop)
         io->loop->nwatch += d;
     else
         atomic_fetch_add_explicit(&io->loop->nwatch_away, d, memory_order_relaxed);
@@ -90,7 +92,7 @@ static void wake_one(weft__io_t *io, weft_task_t **slot, int status)
     weft_task_t *t = *slot;
     if (t && weft__claim(t)) {
         *slot = NULL;
-        watch_count(io, t, -1);
+        watch_count(io, -1);
         weft__deliver(t, status);
     }
 }
@@ -155,7 +157,7 @@ static void unpark_reader(weft_task_t *t)
     WEFT__LOCK(&io->mu);
     if (io->reader == t) {
         io->reader = NULL;
-        watch_count(io, t, -1);
+        watch_count(io, -1);
     }
 }
 
@@ -165,7 +167,7 @@ static void unpark_writer(weft_task_t *t)
     WEFT__LOCK(&io->mu);
     if (io->writer == t) {
         io->writer = NULL;
-        watch_count(io, t, -1);
+        watch_count(io, -1);
     }
 }
 
@@ -187,7 +189,7 @@ int weft__io_wait(weft__io_t *io, uint32_t events, weft__lk_t *lk)
         return -EBUSY;
     *slot = self;
     self->b->waiter.slot = io;
-    watch_count(io, self, 1);
+    watch_count(io, 1);
     return weft__park(self, &weft__wait_fd, (const void *)(intptr_t)io->bio.fd,
                       rd ? unpark_reader : unpark_writer, WEFT_FOREVER, lk);
 }

@@ -133,9 +133,9 @@ typedef struct weft__loop {
     weft__heap_t timers;
     struct weft__backend *be; /* the poller (backend.h), opaque here */
     /* Things waited on through the backend (parked fd waiters, streams
-     * with output queued): while 0 a busy loop need not poll. nwatch is
-     * this loop's thread's count; tasks of other workers waiting on fds
-     * this loop watches count in nwatch_away. */
+     * with output queued): while their sum is 0 a busy loop need not
+     * poll. nwatch changes only on this loop's thread; a change made from
+     * another thread goes to nwatch_away (either may be negative). */
     int nwatch;
     _Atomic int nwatch_away;
     weft_task_t *current;
@@ -286,7 +286,7 @@ void weft__loop_free(weft__loop_t *L);
 /* Whether anything waits on L's backend (its thread or another's). */
 static inline bool weft__loop_watching(const weft__loop_t *L)
 {
-    return L->nwatch > 0 || atomic_load_explicit(&L->nwatch_away, memory_order_relaxed) > 0;
+    return L->nwatch + atomic_load_explicit(&L->nwatch_away, memory_order_relaxed) > 0;
 }
 
 /* Whether L has something to do without waiting: a ready task or
