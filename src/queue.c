@@ -182,8 +182,10 @@ static inline size_t available(const weft_queue_t *q)
     return q->n - q->res_items;
 }
 
-/* Promises available items to waiting getters, first come first served. */
-static void feed_getters(weft_queue_t *q)
+/* Promises available items to waiting getters, first come first served.
+ * Every put calls it: an empty list is the common case and costs one
+ * load, not a call. */
+static __attribute__((noinline)) void feed_getters_slow(weft_queue_t *q)
 {
     weft__waiter_t *w;
     while (available(q) > 0 && (w = weft__wlist_take(&q->getters))) {
@@ -192,14 +194,26 @@ static void feed_getters(weft_queue_t *q)
     }
 }
 
-/* Promises free rooms to waiting putters. */
-static void feed_putters(weft_queue_t *q)
+static inline void feed_getters(weft_queue_t *q)
+{
+    if (WEFT_UNLIKELY(q->getters.head != NULL))
+        feed_getters_slow(q);
+}
+
+/* Promises free rooms to waiting putters (every get calls it, as above). */
+static __attribute__((noinline)) void feed_putters_slow(weft_queue_t *q)
 {
     weft__waiter_t *w;
     while (!is_full(q) && (w = weft__wlist_take(&q->putters))) {
         q->res_rooms++;
         weft__deliver(w->task, 0);
     }
+}
+
+static inline void feed_putters(weft_queue_t *q)
+{
+    if (WEFT_UNLIKELY(q->putters.head != NULL))
+        feed_putters_slow(q);
 }
 
 static void wake_all(weft__wlist_t *l, int status)
