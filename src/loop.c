@@ -192,16 +192,6 @@ void weft__wake(weft_task_t *t, int status)
         weft__deliver(t, status);
 }
 
-weft__waiter_t *weft__wlist_take(weft__wlist_t *l)
-{
-    for (weft__waiter_t *w = l->head; w; w = w->next) {
-        if (!w->task || weft__claim(w->task)) {
-            weft__wlist_remove(w);
-            return w;
-        }
-    }
-    return NULL;
-}
 
 /* Cancellation or a timer reaches a waiting task, on its own loop. The
  * task stays on what it waits on until it is about to run again

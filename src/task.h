@@ -182,6 +182,22 @@ static inline bool weft__claim(weft_task_t *t)
     return weft__claim_any(t);
 }
 
+/* Under the list's object lock: unlinks and returns the first waiter
+ * whose park the caller could claim (a callback record is always taken),
+ * or NULL when there is none; the caller then hands it what it is owed
+ * and weft__deliver()s it. Waiters being interrupted are left where
+ * they are. Inline: every hand-over between two tasks takes one. */
+static inline weft__waiter_t *weft__wlist_take(weft__wlist_t *l)
+{
+    for (weft__waiter_t *w = l->head; w; w = w->next) {
+        if (!w->task || weft__claim(w->task)) {
+            weft__wlist_remove(w);
+            return w;
+        }
+    }
+    return NULL;
+}
+
 /* Stale handles (weft.h, "Stale handles"). A task record comes from the
  * slabs, which stay mapped while the runtime runs and are type-stable
  * enough for one word: a freed record reads magic 0 (zeroed at free, or

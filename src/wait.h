@@ -92,12 +92,8 @@ static inline weft__waiter_t *weft__wlist_pop(weft__wlist_t *l)
     return w;
 }
 
-/* Under the list's object lock: unlinks and returns the first waiter
- * whose park the caller could claim (a callback record is always taken),
- * or NULL when there is none; the caller then hands it what it is owed
- * and weft__deliver()s it. Waiters being interrupted are left where
- * they are. */
-weft__waiter_t *weft__wlist_take(weft__wlist_t *l);
+/* weft__wlist_take (task.h, beside the claim it inlines) unlinks and
+ * returns the first waiter whose park the caller could claim. */
 
 /* What a parked task waits on, as the task tree and the reports show it:
  * " on <name>", or what describe(out, obj) prints instead. Each
