@@ -1,6 +1,6 @@
 /* worker.c - several loops on several cores: one runtime, N workers.
  *
- * Owns: the runtime lock, where new tasks go (here, a named worker, or
+ * Owns: the spin lock's slow path, where new tasks go (here, a named worker, or
  * "anywhere"), stealing unstarted tasks, wake-ups and cancellations that
  * cross workers, and the deadlock check across workers. The threads and
  * the runtime's life are runtime.c's.
@@ -11,7 +11,8 @@
  * wake or a placement, one for a cancellation), so the target's thread
  * is the only one that ever touches its queues, timers and fds. Objects
  * that coordinate tasks (locks, queues, futures, task completion...)
- * are guarded by one runtime lock, taken only while several workers run.
+ * each guard themselves with a spin lock (spin.h), taken only while
+ * several workers run; each worker's queue of unstarted tasks has one.
  *
  * A task that has started never moves: the compiler may keep the address
  * of a thread-local (errno's among them) in a register or on the stack

@@ -1,5 +1,5 @@
 /* worker.h - several loops as one runtime (worker.c): the runtime record
- * the workers share, the runtime lock, where a new task goes, stealing,
+ * the workers share, where a new task goes, stealing,
  * and wake-ups and cancellations that cross workers.
  *
  * Each worker is an ordinary loop (loop.h) on its own thread; what
