@@ -417,8 +417,10 @@ typedef struct weft_config {
     /* Every core, the one switch: a plain weft_spawn (place
      * WEFT_PLACE_DEFAULT) may then run on any worker, as `go` and
      * tokio::spawn do in a multi-threaded runtime: new tasks wait in the
-     * spawning worker's queue of unstarted tasks, and an idle worker
-     * steals the older half of it. Without it a plain spawn stays on the
+     * spawning worker's queue of unstarted tasks, and another worker
+     * (an idle one, or a busy one when that queue is long) steals about
+     * half of it in one piece, keeping tasks spawned one after the other
+     * in twos together. Without it a plain spawn stays on the
      * spawning worker, so a program written for one worker never runs
      * two of its tasks at once because someone set WEFT_WORKERS. A program
      * that sets it must guard data its tasks share with weft's locks (or
@@ -560,8 +562,8 @@ typedef enum weft_place {
      * pinned there (code that must stay put). */
     WEFT_PLACE_HERE = 1,
     /* Any worker: it waits in the spawning worker's queue of unstarted
-     * tasks (consecutive spawns side by side), where an idle worker may
-     * steal it, with the older half of that queue, until it starts. */
+     * tasks (consecutive spawns side by side), where another worker may
+     * steal it, with about half of that queue, until it starts. */
     WEFT_PLACE_ANY = 2,
     /* The worker weft_task_opts_t.worker names. */
     WEFT_PLACE_WORKER = 3

@@ -389,13 +389,21 @@ static void post_chain(weft__loop_t *L, weft__post_t *first, weft__post_t *last)
         last->next = old;
     while (!atomic_compare_exchange_weak_explicit(&L->inbox, &old, first, memory_order_seq_cst,
                                                   memory_order_relaxed));
+#ifdef WEFT_STATS
+    if (weft__self.loop)
+        WEFT__STAT(weft__self.loop, post_out);
+#endif
     /* Only a loop that may be blocked needs the eventfd, and only once:
      * the poster that clears `parked` writes it. The loop sets `parked`
      * and then looks at its inbox again before it blocks (both seq_cst),
      * so a record is either seen there or signalled. */
     if (atomic_load_explicit(&L->parked, memory_order_seq_cst) &&
-        atomic_exchange_explicit(&L->parked, 0, memory_order_seq_cst))
+        atomic_exchange_explicit(&L->parked, 0, memory_order_seq_cst)) {
+#ifdef WEFT_STATS
+        atomic_fetch_add(&L->st.notified, 1);
+#endif
         weft__backend_notify(L->be);
+    }
 }
 
 void weft__loop_post(weft__loop_t *L, weft__post_t *p)
@@ -516,11 +524,14 @@ static bool idle_spin(weft__loop_t *L, int64_t timeout_ns)
     if (posts == L->posts_seen || timeout_ns == 0)
         return false;
     L->posts_seen = posts;
+    WEFT__STAT(L, spins);
     int64_t end = weft_now() + (timeout_ns > 0 && timeout_ns < IDLE_SPIN_NS ? timeout_ns
                                                                               : IDLE_SPIN_NS);
     for (unsigned i = 0;; i++) {
-        if (atomic_load_explicit(&L->inbox, memory_order_acquire) || weft__stealable(L))
+        if (atomic_load_explicit(&L->inbox, memory_order_acquire) || weft__stealable(L)) {
+            WEFT__STAT(L, spin_hits);
             return true;
+        }
         if ((i & 63) == 63 && weft_now() >= end)
             return false;
         cpu_pause();
@@ -554,6 +565,8 @@ static void park_poll(weft__loop_t *L, int64_t timeout_ns)
         int64_t due = tm->when - weft_now();
         timeout_ns = due <= L->timer_spin_ns ? 0 : due - L->timer_spin_ns;
     }
+    if (timeout_ns != 0)
+        WEFT__STAT(L, parks);
     weft__backend_poll(L->be, timeout_ns);
     if (multi)
         atomic_fetch_sub_explicit(&rt->nparked, 1, memory_order_relaxed);
@@ -562,11 +575,11 @@ static void park_poll(weft__loop_t *L, int64_t timeout_ns)
 
 /* Phase 2, several workers: unstarted tasks any worker may run; one a
  * turn from our own share, so a loop busy with ready tasks still gets
- * through them, and a steal when there is nothing else. */
+ * through them, and a steal when that share is empty (worker.c says
+ * when a busy loop steals). */
 static void take_unstarted(weft__loop_t *L)
 {
-    if (L->rt->n > 1 &&
-        (atomic_load_explicit(&L->anyq_n, memory_order_relaxed) || L->ready.n == 0))
+    if (L->rt->n > 1)
         weft__take_any(L);
 }
 
@@ -656,6 +669,7 @@ static void run_ready(weft__loop_t *L)
 {
     for (size_t n = L->ready.n; n > 0; n--) {
         weft__qnode_t *q = weft__runq_pop(&L->ready);
+        WEFT__STAT(L, runs);
         if (q->kind == WEFT__Q_TASK)
             weft__task_run(L, WEFT_CONTAINER_OF(q, weft_task_t, q));
         else
@@ -665,6 +679,7 @@ static void run_ready(weft__loop_t *L)
 
 bool weft__loop_turn(weft__loop_t *L)
 {
+    WEFT__STAT(L, turns);
     if (L->hooks)
         run_hooks(L);
     take_unstarted(L);
@@ -769,6 +784,15 @@ void weft__loop_close(weft__loop_t *L)
 
 void weft__loop_free(weft__loop_t *L)
 {
+#ifdef WEFT_STATS
+    const struct weft__stats *st = &L->st;
+    fprintf(stderr,
+            "weft stats w%d: turns %lu runs %lu started %lu steals %lu stolen %lu wake_out %lu "
+            "post_out %lu posts_in %lu notified %lu parks %lu spins %lu spin_hits %lu runnext %lu\n",
+            L->index, st->turns, st->runs, st->started, st->steals, st->stolen, st->wake_out,
+            st->post_out, (unsigned long)L->posts, (unsigned long)st->notified, st->parks,
+            st->spins, st->spin_hits, st->runnext);
+#endif
     weft__backend_free(L->be);
     free(L->outbox);
     free(L->outgoing);

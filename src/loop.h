@@ -174,9 +174,13 @@ typedef struct weft__loop {
      * it writes the loop's eventfd (a busy loop costs posters nothing). */
     _Atomic int parked;
     /* Tasks spawned "anywhere" that have not started: any idle worker may
-     * take them (guarded by anyq_mu; anyq_n readable unlocked). */
+     * take them (guarded by anyq_mu; anyq_n readable unlocked). anyq_run
+     * counts the pushes since the queue was last empty, so the head's
+     * place in that run of spawns (anyq_run - anyq.n) tells a thief
+     * whether the head's partner has started already (worker.c). */
     weft__runq_t anyq;
     _Atomic size_t anyq_n;
+    size_t anyq_run;
     weft__spin_t anyq_mu;
     /* Counts only this loop's thread writes (the runtime sums them, so
      * no line is shared on the paths tasks take): tasks made here minus
@@ -197,7 +201,25 @@ typedef struct weft__loop {
     int64_t timer_spin_ns; /* weft_config_t.timer_spin_ns */
     unsigned long seen_progress;
     bool spare_cpu; /* the runtime's workers leave a CPU of the machine free */
+#ifdef WEFT_STATS
+    /* Scheduler counts for tuning (a build with -DWEFT_STATS prints them
+     * to stderr as each loop is freed). The loop's thread writes all but
+     * `notified`, which posters bump. */
+    struct weft__stats {
+        unsigned long turns, runs, started, steals, stolen, wake_out, post_out, parks, spins,
+            spin_hits, runnext;
+        _Atomic unsigned long notified;
+    } st;
+#endif
 } weft__loop_t;
+
+#ifdef WEFT_STATS
+#define WEFT__STAT(L, f) ((L)->st.f++)
+#define WEFT__STAT_ADD(L, f, n) ((L)->st.f += (n))
+#else
+#define WEFT__STAT(L, f) ((void)0)
+#define WEFT__STAT_ADD(L, f, n) ((void)0)
+#endif
 
 static inline weft__loop_t *weft__loop(void)
 {

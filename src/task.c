@@ -233,6 +233,7 @@ static void task_list(weft__loop_t *L, weft_task_t *t)
 void weft__task_adopt(weft__loop_t *L, weft_task_t *t)
 {
     task_list(L, t);
+    WEFT__STAT(L, started);
     weft__runq_push(&L->ready, &t->q);
 }
 

@@ -1,6 +1,6 @@
 /* worker.c - several loops on several cores: one runtime, N workers.
  *
- * Owns: the runtime lock, where new tasks go (here, a named worker, or
+ * Owns: the spin lock's slow path, where new tasks go (here, a named worker, or
  * "anywhere"), stealing unstarted tasks, wake-ups and cancellations that
  * cross workers, and the deadlock check across workers. The threads and
  * the runtime's life are runtime.c's.
@@ -11,7 +11,8 @@
  * wake or a placement, one for a cancellation), so the target's thread
  * is the only one that ever touches its queues, timers and fds. Objects
  * that coordinate tasks (locks, queues, futures, task completion...)
- * are guarded by one runtime lock, taken only while several workers run.
+ * each guard themselves with a spin lock (spin.h), taken only while
+ * several workers run; each worker's queue of unstarted tasks has one.
  *
  * A task that has started never moves: the compiler may keep the address
  * of a thread-local (errno's among them) in a register or on the stack
@@ -71,6 +72,10 @@ static void wake_post_fn(weft__loop_t *L, weft__post_t *p)
 void weft__post_wake(weft_task_t *t)
 {
     t->wake_post.fn = wake_post_fn;
+#ifdef WEFT_STATS
+    if (weft__self.loop)
+        WEFT__STAT(weft__self.loop, wake_out);
+#endif
     weft__loop_post_batched(t->loop, &t->wake_post);
 }
 
@@ -126,6 +131,9 @@ void weft__kick_idle(weft__rt_t *rt)
         weft__loop_t *W = rt->loops[i];
         if (atomic_load_explicit(&W->parked, memory_order_seq_cst) &&
             atomic_exchange_explicit(&W->parked, 0, memory_order_seq_cst)) {
+#ifdef WEFT_STATS
+            atomic_fetch_add(&W->st.notified, 1);
+#endif
             weft__backend_notify(W->be);
             return;
         }
@@ -159,6 +167,9 @@ int weft__place(weft__loop_t *L, weft_task_t *t, int place, int worker)
     {
         WEFT__LOCK(&L->anyq_mu);
         t->loop = L;
+        if (!L->anyq.n)
+            L->anyq_run = 0; /* a new run of spawns */
+        L->anyq_run++;
         weft__runq_push(&L->anyq, &t->q);
         atomic_store_explicit(&L->anyq_n, L->anyq.n, memory_order_seq_cst);
     }
@@ -176,37 +187,79 @@ bool weft__stealable(const weft__loop_t *L)
     return false;
 }
 
-/* How many of a victim's n unstarted tasks a thief takes: the older
- * half, at least one, at most STEAL_MAX (a long hold of the victim's
- * queue lock would stall its spawns); an even count from four up, so
- * tasks spawned in twos (a producer and its consumer) stay together. */
-#define STEAL_MAX 256
+/* Stealing. A thief takes a contiguous run of the victim's unstarted
+ * tasks from the old end: about half, so two workers end up with about
+ * as many tasks each, and since a started task never moves, that first
+ * share is what balances them. Tasks are spawned in runs that belong
+ * together (a ping and its pong, a producer and its consumer), so the
+ * run taken has an even length and starts at an even place in the
+ * victim's run of spawns (anyq_run: pushes since the queue was last
+ * empty): when the victim itself has just started the head's partner,
+ * the head stays with it and the run starts one further. Pairs spawned
+ * one after the other therefore stay together, while a chain of stages
+ * spawned in order is cut in two.
+ *
+ * A worker with nothing to run steals from any queue. One busy with its
+ * own tasks steals only from a queue of STEAL_BUSY_MIN or more that
+ * also holds more than half as many tasks as it has ready (tasks that
+ * talk are about half ready at a time): a thief that came while its
+ * victim was still spawning then takes its share of what came later too
+ * (stealing only when idle left the victim with three quarters of 2,000
+ * pairs, the thief being busy with its first ones for good), while two
+ * workers that are about as busy leave each other alone. At most
+ * STEAL_MAX a time: the victim's lock is held while they move. */
+#define STEAL_MAX 1024
+#define STEAL_BUSY_MIN 16
+
 static size_t steal_count(size_t n)
 {
+    if (n <= 3)
+        return n < 2 ? n : 2;
     size_t k = n / 2;
     if (k > STEAL_MAX)
         k = STEAL_MAX;
-    if (k >= 2)
-        k &= ~(size_t)1;
-    return k ? k : n; /* one left (or none: taken meanwhile) */
+    return k & ~(size_t)1;
+}
+
+/* Moves a run of V's unstarted tasks (steal_count, aligned as above)
+ * onto got, now L's. True if V has some left. */
+static bool steal_from(weft__loop_t *L, weft__loop_t *V, weft__runq_t *got)
+{
+    WEFT__LOCK(&V->anyq_mu);
+    size_t n = V->anyq.n;
+    size_t skip = n >= 2 && ((V->anyq_run - n) & 1);
+    weft__qnode_t **from = skip ? &V->anyq.head->next : &V->anyq.head;
+    for (size_t k = steal_count(n - skip); k > 0; k--) {
+        weft__qnode_t *s = *from;
+        *from = s->next;
+        if (V->anyq.tail == &s->next)
+            V->anyq.tail = from;
+        V->anyq.n--;
+        __atomic_store_n(&WEFT_CONTAINER_OF(s, weft_task_t, q)->loop, L, __ATOMIC_RELAXED);
+        weft__runq_push(got, s);
+    }
+    atomic_store_explicit(&V->anyq_n, V->anyq.n, memory_order_relaxed);
+    WEFT__STAT(L, steals);
+    WEFT__STAT_ADD(L, stolen, got->n);
+    return V->anyq.n > 0;
 }
 
 bool weft__take_any(weft__loop_t *L)
 {
     weft__rt_t *rt = L->rt;
-    if (!atomic_load_explicit(&L->anyq_n, memory_order_relaxed) && !weft__stealable(L))
-        return false;
-    bool more = false;
-    weft__qnode_t *q;
-    {
+    weft__qnode_t *q = NULL;
+    if (atomic_load_explicit(&L->anyq_n, memory_order_relaxed)) {
         WEFT__LOCK(&L->anyq_mu);
         q = weft__runq_pop(&L->anyq);
         atomic_store_explicit(&L->anyq_n, L->anyq.n, memory_order_relaxed);
     }
+    bool more = false;
     if (!q) {
-        /* steal from the largest share, oldest first (steal_count) */
+        /* steal from the largest share */
         weft__loop_t *V = NULL;
         size_t best = 0;
+        if (L->ready.n)
+            best = L->ready.n / 2 < STEAL_BUSY_MIN ? STEAL_BUSY_MIN - 1 : L->ready.n / 2;
         for (int i = 0; i < rt->n; i++) {
             weft__loop_t *W = rt->loops[i];
             size_t n = atomic_load_explicit(&W->anyq_n, memory_order_relaxed);
@@ -219,25 +272,20 @@ bool weft__take_any(weft__loop_t *L)
             return false;
         weft__runq_t got;
         weft__runq_init(&got);
-        {
-            WEFT__LOCK(&V->anyq_mu);
-            for (size_t k = steal_count(V->anyq.n); k > 0; k--) {
-                weft__qnode_t *s = weft__runq_pop(&V->anyq);
-                __atomic_store_n(&WEFT_CONTAINER_OF(s, weft_task_t, q)->loop, L,
-                                 __ATOMIC_RELAXED);
-                weft__runq_push(&got, s);
-            }
-            atomic_store_explicit(&V->anyq_n, V->anyq.n, memory_order_relaxed);
-            more = V->anyq.n > 0;
-        }
+        more = steal_from(L, V, &got);
         q = weft__runq_pop(&got);
         if (!q)
             return false;
         if (got.n) {
+            /* our queue was empty: what is left of the run follows q,
+             * which started here, so its head is at an odd place */
             WEFT__LOCK(&L->anyq_mu);
+            if (!L->anyq.n)
+                L->anyq_run = 1;
             *L->anyq.tail = got.head;
             L->anyq.tail = got.tail;
             L->anyq.n += got.n;
+            L->anyq_run += got.n;
             atomic_store_explicit(&L->anyq_n, L->anyq.n, memory_order_relaxed);
         }
     }

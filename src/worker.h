@@ -1,5 +1,5 @@
 /* worker.h - several loops as one runtime (worker.c): the runtime record
- * the workers share, the runtime lock, where a new task goes, stealing,
+ * the workers share, where a new task goes, stealing,
  * and wake-ups and cancellations that cross workers.
  *
  * Each worker is an ordinary loop (loop.h) on its own thread; what
@@ -56,9 +56,10 @@ static inline void weft__countu(_Atomic unsigned long *c)
 /* Places a new task (not yet on any queue) as opts ask: here, on worker
  * k (posted), or anywhere (the anyq). 0 or -EINVAL (no such worker). */
 int weft__place(weft__loop_t *L, weft_task_t *t, int place, int worker);
-/* A turn found nothing ready: takes one unstarted task from this loop's
- * anyq or steals from a busier worker's; true if it took one. Also
- * called every turn while the anyq holds tasks, so they never starve. */
+/* Each turn with several workers: starts one unstarted task from this
+ * loop's anyq, or, when that is empty, steals a run of another worker's
+ * (any share when nothing else is ready here, only a large one while
+ * this loop is busy); true if it started one. */
 bool weft__take_any(weft__loop_t *L);
 /* Whether another worker holds unstarted tasks this loop could steal. */
 bool weft__stealable(const weft__loop_t *L);

@@ -1,5 +1,7 @@
 /* test_worker.c - several workers: placement (here, a named worker,
- * anywhere) and stealing of unstarted tasks by an idle worker; await,
+ * anywhere) and stealing of unstarted tasks by an idle worker, in runs
+ * that keep pairs spawned together whole, and by a busy worker from a
+ * long queue; await,
  * futures, events, locks, semaphores, queues, channels and groups across
  * workers; a lock's waiter on another worker competing for a freed lock
  * (never starved, cancellation anywhere loses nothing); cancellation and deadlines of a task on another worker; a
@@ -152,6 +154,169 @@ static void test_idle_worker_steals_unstarted_tasks(void **state)
     run_workers(2, steal_main, &s);
     assert_int_equal(atomic_load(&s.ran), 50);
     assert_true(atomic_load(&s.ran_elsewhere) > 0);
+}
+
+/* ---- where a thief's run begins and ends ---- */
+
+enum { PAIRS = 8 };
+
+typedef struct {
+    atomic_int gate_running, gate_open; /* the task holding worker 1 */
+    atomic_int w1_ran, release;         /* the first stolen task holds worker 1 */
+    atomic_int where[2 * PAIRS];        /* worker + 1 of each task, 0: not run */
+    atomic_int ran;
+} pairs_t;
+
+typedef struct {
+    pairs_t *p;
+    int i;
+} member_t;
+
+static void spin_until(atomic_int *flag)
+{
+    int64_t end = weft_now() + WEFT_SEC(20);
+    while (!atomic_load(flag) && weft_now() < end)
+        ;
+    assert_true(atomic_load(flag));
+}
+
+static int gate(void *arg, void **res)
+{
+    (void)res;
+    pairs_t *p = arg;
+    atomic_store(&p->gate_running, 1);
+    spin_until(&p->gate_open);
+    return 0;
+}
+
+/* Records its worker; the first to run on worker 1 holds it (no turn, so
+ * no second steal) until main releases it. */
+static int member(void *arg, void **res)
+{
+    (void)res;
+    member_t *m = arg;
+    pairs_t *p = m->p;
+    int w = weft_worker_index();
+    atomic_store(&p->where[m->i], w + 1);
+    atomic_fetch_add(&p->ran, 1);
+    if (w == 1 && atomic_exchange(&p->w1_ran, 1) == 0)
+        spin_until(&p->release);
+    return 0;
+}
+
+static int pairs_main(void *arg, void **res)
+{
+    (void)res;
+    pairs_t *p = arg;
+    member_t m[2 * PAIRS];
+    weft_task_t *t[2 * PAIRS], *g;
+    weft_task_opts_t w1 = on_worker(1);
+    assert_int_equal(weft_spawn(&g, gate, p, &w1), 0);
+    while (!atomic_load(&p->gate_running))
+        assert_int_equal(weft_sleep(WEFT_MSEC(1)), 0);
+    /* pairs spawned side by side, plainly, in a runtime that spreads */
+    for (int i = 0; i < 2 * PAIRS; i++) {
+        m[i] = (member_t){p, i};
+        assert_int_equal(weft_spawn(&t[i], member, &m[i], NULL), 0);
+    }
+    /* one turn of worker 0: it starts the first task of pair 0 */
+    assert_int_equal(weft_yield(), 0);
+    /* worker 1, free now, steals once (its first task then holds it);
+     * worker 0 makes no turn meanwhile */
+    atomic_store(&p->gate_open, 1);
+    spin_until(&p->w1_ran);
+    /* worker 0 starts what is left, one a turn */
+    for (int i = 0; i < 4 * PAIRS; i++)
+        assert_int_equal(weft_yield(), 0);
+    atomic_store(&p->release, 1);
+    /* worker 1 starts the rest of its run; worker 0, making no turn, steals
+     * nothing back */
+    int64_t end = weft_now() + WEFT_SEC(20);
+    while (atomic_load(&p->ran) < 2 * PAIRS && weft_now() < end)
+        ;
+    await_release(g);
+    for (int i = 0; i < 2 * PAIRS; i++)
+        await_release(t[i]);
+    return 0;
+}
+
+static void test_steal_takes_whole_pairs_after_the_owner_started_one_task(void **state)
+{
+    (void)state;
+    pairs_t p = {0};
+    weft_config_t cfg = {.workers = 2, .spread = true};
+    run_config(&cfg, pairs_main, &p);
+    assert_int_equal(atomic_load(&p.ran), 2 * PAIRS);
+    int on1 = 0;
+    for (int k = 0; k < PAIRS; k++) {
+        int a = atomic_load(&p.where[2 * k]), b = atomic_load(&p.where[2 * k + 1]);
+        if (a != b)
+            fail_msg("pair %d split: worker %d and worker %d", k, a - 1, b - 1);
+        on1 += a == 2;
+    }
+    /* pair 0's first task started on worker 0, so its second stayed */
+    assert_int_equal(atomic_load(&p.where[0]), 1);
+    assert_true(on1 >= 1);
+}
+
+typedef struct {
+    atomic_int yielder_running, stop;
+    atomic_int on1, ran;
+} busy_t;
+
+/* Keeps worker 1 busy: always one task ready there. */
+static int yielder(void *arg, void **res)
+{
+    (void)res;
+    busy_t *b = arg;
+    atomic_store(&b->yielder_running, 1);
+    int64_t end = weft_now() + WEFT_SEC(20);
+    while (!atomic_load(&b->stop) && weft_now() < end)
+        assert_int_equal(weft_yield(), 0);
+    return 0;
+}
+
+static int busy_member(void *arg, void **res)
+{
+    (void)res;
+    busy_t *b = arg;
+    if (weft_worker_index() == 1)
+        atomic_fetch_add(&b->on1, 1);
+    atomic_fetch_add(&b->ran, 1);
+    return 0;
+}
+
+static int busy_main(void *arg, void **res)
+{
+    (void)res;
+    busy_t *b = arg;
+    enum { N = 64 };
+    weft_task_t *t[N], *y;
+    weft_task_opts_t w1 = on_worker(1);
+    assert_int_equal(weft_spawn(&y, yielder, b, &w1), 0);
+    while (!atomic_load(&b->yielder_running))
+        assert_int_equal(weft_sleep(WEFT_MSEC(1)), 0);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(weft_spawn(&t[i], busy_member, b, NULL), 0);
+    /* worker 0 makes no turn: only a steal by busy worker 1 runs any */
+    int64_t end = weft_now() + WEFT_SEC(20);
+    while (atomic_load(&b->on1) == 0 && weft_now() < end)
+        ;
+    atomic_store(&b->stop, 1);
+    assert_true(atomic_load(&b->on1) > 0);
+    await_release(y);
+    for (int i = 0; i < N; i++)
+        await_release(t[i]);
+    assert_int_equal(atomic_load(&b->ran), N);
+    return 0;
+}
+
+static void test_busy_worker_steals_its_share_of_a_long_queue(void **state)
+{
+    (void)state;
+    busy_t b = {0};
+    weft_config_t cfg = {.workers = 2, .spread = true};
+    run_config(&cfg, busy_main, &b);
 }
 
 /* ---- coordination across workers ---- */
@@ -1012,6 +1177,8 @@ int main(void)
         cmocka_unit_test(test_spawn_places_tasks_on_the_named_worker_and_refuses_bad_ones),
         cmocka_unit_test(test_one_worker_runs_every_placement_on_its_loop),
         cmocka_unit_test(test_idle_worker_steals_unstarted_tasks),
+        cmocka_unit_test(test_steal_takes_whole_pairs_after_the_owner_started_one_task),
+        cmocka_unit_test(test_busy_worker_steals_its_share_of_a_long_queue),
         cmocka_unit_test(test_lock_sem_and_event_coordinate_tasks_across_workers),
         cmocka_unit_test(test_lock_waiter_on_other_worker_is_not_starved),
         cmocka_unit_test(test_lock_woken_waiter_cancelled_wakes_next),
