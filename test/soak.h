@@ -32,8 +32,9 @@
  *
  * Plain sockets and poll on the client side, in one thread; the TLS
  * clients are helper processes. Bounds grow as WEFT_TEST_SCALE shrinks
- * (slow builds). Include after harness.h. Every function is static, so
- * a soak file uses what it needs. */
+ * (slow builds); under ASan the RSS is printed, not checked. Include
+ * after harness.h. Every function is static, so a soak file uses what
+ * it needs. */
 #ifndef WEFT_TEST_SOAK_H
 #define WEFT_TEST_SOAK_H
 
@@ -484,7 +485,6 @@ static inline void soak_run(const soak_server_t *sv)
     assert_non_null(pfd);
     soak_proc_t fast = {-1, -1}, stalled = {-1, -1}, probe = {-1, -1};
     int n = 0;
-    int64_t t0 = soak_now_ms();
     if (sv->tls) {
         char count[16];
         snprintf(count, sizeof count, "%d", seconds * 2);
@@ -498,6 +498,7 @@ static inline void soak_run(const soak_server_t *sv)
         n = soak_open(c, n, sv->stalled, SOAK_STALL, port, 0);
     }
     int holders = sv->fast + sv->stalled;
+    int64_t t0 = soak_now_ms(); /* the hostile load is there: the clock starts */
     int64_t next_ask = 0, next_wave = 0, next_garbage = 0, next_rss = 0;
     int wave_at = -1; /* index of the current wave's first client */
     int64_t wave_t = 0;
@@ -617,24 +618,26 @@ static inline void soak_run(const soak_server_t *sv)
     st.rss_bound = holders * 2 * (long)(WEFT_SERVER_MAX_PENDING / 1024) +
                    (long)(per_wave + holders + 8) * SOAK_CONN_KIB;
     printf("soak %s: %d s, %d wave%s of %d slowloris + %d silent: %d left after 14 s, %d closed "
-           "before 9 s; %d fast reader%s (%s%lld bytes read, %d still served at the end), %d "
+           "before 9 s; %d fast reader%s (%lld bytes read%s, %d still served at the end), %d "
            "never-reading client%s; %d garbage and reset bursts; normal client answered %d of %d; "
            "RSS %ld KiB before, %ld KiB at peak (+%ld KiB, bound %ld KiB); sockets %d before, %d "
            "after; "
            "SIGINT to exit %lld ms under load (status %d)\n",
            sv->name, seconds, st.waves, st.waves == 1 ? "" : "s", sv->slowloris ? sv->slow : 0,
            sv->silent, st.slow_left, st.slow_early, sv->fast, sv->fast == 1 ? "" : "s",
-           sv->tls ? "over TLS: a helper; " : "", st.fast_bytes, holders_left, sv->stalled,
-           sv->stalled == 1 ? "" : "s", st.garbage, st.asks_ok, st.asks, st.rss_before, st.rss_peak,
-           st.rss_peak - st.rss_before, st.rss_bound, fds_before, fds_after, (long long)exit_ms,
-           status);
+           st.fast_bytes, sv->tls ? " here: the TLS one is a helper" : "", holders_left,
+           sv->stalled, sv->stalled == 1 ? "" : "s", st.garbage, st.asks_ok, st.asks, st.rss_before,
+           st.rss_peak, st.rss_peak - st.rss_before, st.rss_bound, fds_before, fds_after,
+           (long long)exit_ms, status);
     fflush(stdout);
     free(c);
     free(pfd);
+    assert_true(st.waves >= 1);
     assert_int_equal(st.slow_left, 0);
     assert_int_equal(st.slow_early, 0);
     assert_int_equal(st.asks_ok, st.asks);
-    assert_true(st.rss_peak - st.rss_before <= st.rss_bound);
+    if (!under_asan()) /* its shadow memory and quarantine are no server's */
+        assert_true(st.rss_peak - st.rss_before <= st.rss_bound);
     assert_true(fds_after <= fds_before);
     assert_true(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0);
     assert_true(exit_ms < soak_bound_ms(3000));
