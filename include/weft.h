@@ -734,16 +734,22 @@ WEFT_API int weft_yield(void);
  * weft_queue_get and _put; weft_chan_send and _recv; weft_lock_acquire,
  * weft_sem_acquire, weft_event_wait; weft_await, weft_future_await;
  * weft_fd_wait; weft_udp_sendto and _recvfrom. weft_stream_write and
- * _writev, which never suspend, spend one too but never yield. The call
- * that finds the budget spent first yields (as weft_yield: to the back
- * of the ready queue, after due timers and a poll of the fds now and
- * then), then goes on; if the task was cancelled or its deadline passed
+ * _writev, which never suspend, spend one too but never yield. A stream
+ * also spends one unit per WEFT_COOP_BYTES it moves: given to
+ * weft_stream_write or _writev, or read from its fd or TLS (so a
+ * full-speed TLS download yields every few hundred KiB, not after 128
+ * writes of any size). The call that finds the budget spent first
+ * yields (as weft_yield: to the back of the ready queue, after due
+ * timers and a poll of the fds, which the loop makes on the next turn
+ * after a spent budget), then goes on; if the task was cancelled or its deadline passed
  * meanwhile it returns -ECANCELED or -ETIMEDOUT having done nothing
  * (except weft_await, weft_future_await and weft_event_wait, whose
  * answer, once it exists, is never replaced). The try_ calls never
  * yield and spend nothing. The scheduler has no locality slot (runnext):
  * a woken task always goes to the back of the ready queue. */
 #define WEFT_COOP_BUDGET 128
+/* Bytes a stream moves per unit of the cooperative budget (above). */
+#define WEFT_COOP_BYTES 4096
 
 /* Sleeps for ns nanoseconds (0 or less has expired: a weft_yield, one
  * turn of the loop; WEFT_FOREVER until cancelled or a deadline scope

@@ -13,7 +13,8 @@
  *   2. steal    several workers: take an unstarted task (worker.c);
  *   3. poll     block in the backend if nothing is ready, else poll now
  *               and then without blocking (every 16 turns while fds are
- *               watched, so ready work never starves I/O); skipped
+ *               watched, so ready work never starves I/O, and on the
+ *               turn after a task spent its cooperative budget); skipped
  *               while tasks are ready and nothing is watched, so a busy
  *               loop makes no system call;
  *   4. inbox    run what other threads posted;
@@ -249,6 +250,9 @@ static int coop_yield(bool report)
     t->b->wait_kind = &weft__wait_yield;
     t->b->wake_status = 0;
     weft__runq_push(&t->loop->ready, &t->q);
+    /* a task that used its whole budget held the loop a while: the next
+     * turn polls (phase 3), rather than 16 such steps later */
+    t->loop->since_poll = 1u << 30;
     switch_out(t);
     return report ? weft__wait_check(t) : 0;
 }

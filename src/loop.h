@@ -246,6 +246,9 @@ static inline weft_task_t *weft__task(void)
  * its deadline passed meanwhile, returns that (-ECANCELED / -ETIMEDOUT)
  * having done nothing. A call that never suspends (weft_stream_write)
  * spends one too (weft__coop_spend), so the next suspending call yields.
+ * Streams spend one more per WEFT_COOP_BYTES moved (weft__coop_spend_bytes).
+ * A yield for a spent budget makes the loop's next turn poll the fds
+ * (loop.c), so a worker with a busy task still sees I/O every step.
  * The fast path is one decrement and one predictable branch; the yield
  * is outlined. */
 #define WEFT__BUDGET WEFT_COOP_BUDGET /* weft.h */
@@ -272,6 +275,16 @@ static inline void weft__coop_soft(void)
 static inline void weft__coop_spend(void)
 {
     weft__self.budget -= weft__self.budget > 0;
+}
+/* A stream moved n bytes (weft.h: one more unit per WEFT_COOP_BYTES; a
+ * TLS record costs far more than its call), so a task that moves bulk
+ * data yields after some hundreds of KiB rather than after 128 calls of
+ * any size. Never yields here: the next suspending call does. */
+static inline void weft__coop_spend_bytes(size_t n)
+{
+    size_t units = n / WEFT_COOP_BYTES;
+    int b = weft__self.budget;
+    weft__self.budget = b > 0 && (size_t)b > units ? b - (int)units : 0;
 }
 /* At the entry of a suspending-capable public call returning int or
  * ssize_t: spends one unit, and returns the yield's error if any. */

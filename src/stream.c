@@ -307,6 +307,7 @@ static ssize_t rd_once(weft_stream_t *s, char *p, size_t n, bool probe)
         }
     }
     if (r > 0) {
+        weft__coop_spend_bytes((size_t)r);
         weft__io_moved(&s->io.moved_in);
         if (!p)
             s->rend += (size_t)r;
@@ -901,6 +902,7 @@ int weft_stream_write(weft_stream_t *s, const void *buf, size_t n)
     if (!s || (!buf && n))
         return -EINVAL;
     weft__coop_spend();
+    weft__coop_spend_bytes(n);
     WEFT__LOCK(&s->io.mu);
     int rc = write_check(s);
     if (rc || !n)
@@ -925,6 +927,7 @@ int weft_stream_writev(weft_stream_t *s, const struct iovec *iov, int iovcnt)
         if (total < iov[i].iov_len || total > SSIZE_MAX)
             return -EINVAL;
     }
+    weft__coop_spend_bytes(total);
     int rc = write_check(s);
     if (rc || !total)
         return rc;

@@ -2,8 +2,10 @@
  * whose calls always complete at once (a queue never empty, a stream with
  * data always buffered, a lock never contended, a finished future) still
  * gives its worker back every WEFT_COOP_BUDGET calls, so a sibling task, a
- * due timer and a cancellation reach it; consumers of one channel share
- * its items; and a cancelled hog stops at its next yield.
+ * due timer and a cancellation reach it; a stream writer that moves 64
+ * KiB a call gives it back after a few hundred KiB (WEFT_COOP_BYTES);
+ * consumers of one channel share its items; and a cancelled hog stops at
+ * its next yield.
  *
  * Each hog stops by itself after HOG_CAP operations, so that without the
  * budget a test fails on its assertion instead of hanging. Every test runs
@@ -220,6 +222,61 @@ static void test_coop_stream_reader_with_data_lets_sibling_run(void **state)
     run_workers(1, main_stream, NULL);
 }
 
+/* Writes 64 KiB and drains, again and again, to a stream whose drain
+ * never waits (its high water is far above what the test queues): each
+ * round costs the budget 2 calls and 16 units for its bytes
+ * (WEFT_COOP_BYTES), so a step moves a few hundred KiB, not 64 rounds
+ * (4 MiB: what a TLS download's write loop encrypted per step). */
+#define BULK 65536
+static int bulk_writer_hog(void *arg, void **res)
+{
+    (void)res;
+    hog_t *h = arg;
+    static char chunk[BULK];
+    while (!h->stop && h->ops < HOG_CAP) {
+        int rc = weft_stream_write(h->s, chunk, sizeof chunk);
+        if (rc == 0)
+            rc = weft_stream_drain(h->s);
+        if (rc)
+            return rc;
+        h->ops++;
+    }
+    return 0;
+}
+
+static int main_bulk(void *arg, void **res)
+{
+    (void)arg, (void)res;
+    hog_t h = {0};
+    int fds[2];
+    socket_pair(fds, 0);
+    weft_stream_opts_t o = {.high_water = (size_t)1 << 30, .max_pending = SIZE_MAX};
+    assert_int_equal(weft_stream_open(&h.s, fds[0], &o), 0);
+    weft_task_t *th, *ts;
+    assert_int_equal(weft_spawn(&th, bulk_writer_hog, &h, NULL), 0);
+    assert_int_equal(weft_spawn(&ts, sibling, &h, NULL), 0);
+    assert_int_equal(weft_await(th, NULL), 0);
+    assert_int_equal(weft_await(ts, NULL), 0);
+    weft_task_release(th);
+    weft_task_release(ts);
+    assert_int_equal(h.turns, 4);
+    /* rounds per step: the budget over a round's cost, twice for slack */
+    long per_step = WEFT_COOP_BUDGET / (2 + BULK / WEFT_COOP_BYTES) + 1, prev = 0;
+    for (int i = 0; i < 4; i++) {
+        assert_true(h.seen[i] - prev <= 2 * per_step);
+        prev = h.seen[i];
+    }
+    assert_int_equal(weft_stream_abort(h.s), 0);
+    close(fds[1]);
+    return 0;
+}
+
+static void test_coop_bulk_stream_writer_yields_by_bytes_moved(void **state)
+{
+    (void)state;
+    run_workers(1, main_bulk, NULL);
+}
+
 /* A timer already due fires within a budget of the hog's calls. */
 typedef struct {
     hog_t *h;
@@ -376,6 +433,7 @@ int main(void)
         cmocka_unit_test(test_coop_uncontended_lock_hog_lets_sibling_run),
         cmocka_unit_test(test_coop_done_future_hog_lets_sibling_run),
         cmocka_unit_test(test_coop_stream_reader_with_data_lets_sibling_run),
+        cmocka_unit_test(test_coop_bulk_stream_writer_yields_by_bytes_moved),
         cmocka_unit_test(test_coop_due_timer_fires_beside_stream_hog),
         cmocka_unit_test(test_coop_cancel_reaches_queue_hog),
         cmocka_unit_test(test_coop_channel_consumers_share_items),

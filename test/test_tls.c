@@ -42,6 +42,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <ftw.h>
+#include <signal.h>
 
 static char dir[64];
 static char ca[128], ca2[128], crt[128], key[128], expired[128], self[128], other_crt[128];
@@ -1092,6 +1093,262 @@ static void test_https_hello_serves_a_large_body_then_the_next_request(void **st
     run(t_https_hello, path);
 }
 
+/* ---- a full-speed reader (issue 22): the others still get turns ----
+ *
+ * The downloader is test/helper_httpload in a process of its own, so it
+ * shares nothing with the server under test but the machine: it reads as
+ * fast as the bytes come, and the server's write-and-drain loop finds
+ * room at once, call after call. Before the cooperative budget that loop
+ * never gave its worker back: another client's handshake waited out its
+ * 10 s timeout, and SIGINT did nothing while the download lasted. The
+ * bounds are far above what the budget allows and far below what its
+ * absence costs; under valgrind and TSan (WEFT_TEST_SCALE below 1) they
+ * grow with the slowdown. */
+
+#define CHUNK 65536
+#define DOWNLOAD "1099511627776" /* 1 TiB: the download outlasts the test */
+
+/* HTTP/1.1 on a kept-alive connection: "GET /bytes/N" is answered with N
+ * bytes of 'x' in 64 KiB writes, each drained (as examples/https_hello
+ * does), anything else with "hello". */
+static int bytes_handler(weft_stream_t *s, void *arg)
+{
+    (void)arg;
+    static char chunk[CHUNK];
+    memset(chunk, 'x', sizeof chunk);
+    for (;;) {
+        const char *line;
+        ssize_t n = weft_stream_read_line(s, &line);
+        if (n <= 0)
+            return 0;
+        long long want = -1;
+        if (n > 11 && memcmp(line, "GET /bytes/", 11) == 0)
+            want = strtoll(line + 11, NULL, 10);
+        while ((n = weft_stream_read_line(s, &line)) > 2)
+            ;
+        if (n <= 0)
+            return 0;
+        char head[160];
+        int hl = snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nContent-Length: %lld\r\n\r\n%s",
+                          want < 0 ? 5 : want, want < 0 ? "hello" : "");
+        int rc = weft_stream_write(s, head, (size_t)hl);
+        for (long long left = want; rc == 0 && left > 0; left -= CHUNK) {
+            rc = weft_stream_write(s, chunk, left < CHUNK ? (size_t)left : CHUNK);
+            if (rc == 0)
+                rc = weft_stream_drain(s);
+        }
+        if (rc == 0)
+            rc = weft_stream_drain(s);
+        if (rc < 0)
+            return 0;
+    }
+}
+
+/* A bound of `ms` milliseconds, stretched for slow builds. */
+static int64_t slow_bound(int64_t ms)
+{
+    return (int64_t)((double)WEFT_MSEC(ms) / test_scale());
+}
+
+/* The process environment with WEFT_WORKERS=workers instead of its own;
+ * the array and its last string are malloc'd (free_env). */
+extern char **environ;
+static char **env_workers(int workers)
+{
+    size_t n = 0;
+    while (environ[n])
+        n++;
+    char **env = calloc(n + 2, sizeof *env);
+    assert_non_null(env);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(environ[i], "WEFT_WORKERS=", 13) != 0)
+            env[k++] = environ[i];
+    env[k] = malloc(32);
+    assert_non_null(env[k]);
+    snprintf(env[k], 32, "WEFT_WORKERS=%d", workers);
+    return env;
+}
+
+static void free_env(char **env)
+{
+    size_t k = 0;
+    while (env[k + 1])
+        k++;
+    free(env[k]);
+    free(env);
+}
+
+/* Starts argv with its stdout piped and reads lines from it until one
+ * starts with `want` (within 60 s, stretched); fails the test otherwise. */
+static weft_proc_t *start_until(const char *const argv[], char *const *env, const char *want,
+                                char *line_out, size_t size)
+{
+    weft_proc_opts_t po = {.env = env, .in = WEFT_STDIO_DEVNULL, .out = WEFT_STDIO_PIPE};
+    weft_proc_t *p;
+    assert_int_equal(weft_proc_spawn(&p, argv, &po), 0);
+    weft_deadline_t d;
+    weft_deadline_push(&d, slow_bound(60000));
+    const char *line;
+    ssize_t n;
+    while ((n = weft_stream_read_line(weft_proc_stdout(p), &line)) > 0 &&
+           strncmp(line, want, strlen(want)) != 0)
+        ;
+    weft_deadline_pop(&d);
+    if (n <= 0)
+        fail_msg("%s: no line \"%s\" (%s)", argv[0], want, weft_strerror((int)n));
+    if (line_out)
+        snprintf(line_out, size, "%.*s", (int)n, line);
+    return p;
+}
+
+/* helper_httpload probe against port: count fresh TLS connections and
+ * requests on a kept-alive one, every one answered; returns the slowest
+ * fresh connection's time (handshake included), in ns. */
+static int64_t probe_max_connect(const char *port, const char *count)
+{
+    static char hl[4200];
+    snprintf(hl, sizeof hl, "%s", helper_path("helper_httpload"));
+    const char *argv[] = {hl, "probe", port, ca, count, "20", NULL};
+    char line[256];
+    weft_proc_t *p = start_until(argv, NULL, "probe:", line, sizeof line);
+    int ok = 0, all = 0;
+    double c50, c99, cmax, r50, r99, rmax;
+    int got = sscanf(line,
+                     "probe: %d ok of %d; connect ms p50 %lf p99 %lf max %lf; "
+                     "request ms p50 %lf p99 %lf max %lf",
+                     &ok, &all, &c50, &c99, &cmax, &r50, &r99, &rmax);
+    int code = -1;
+    assert_int_equal(weft_proc_wait(p, &code), 0);
+    weft_proc_destroy(p);
+    if (got != 8 || ok != all || code != 0)
+        fail_msg("probe failed: \"%s\" (exit %d)", line, code);
+    return (int64_t)(cmax * 1e6);
+}
+
+static int t_fast_reader(void *arg, void **res)
+{
+    int downloaders = (int)(intptr_t)arg;
+    weft_tls_ctx_t *sctx = server_ctx(crt, WEFT_SEC(60));
+    weft_server_opts_t so = {.tls = sctx, .per_worker = true};
+    weft_server_t *srv;
+    assert_int_equal(weft_server_listen(&srv, "127.0.0.1", "0", bytes_handler, NULL, &so), 0);
+    weft_addr_t a;
+    assert_int_equal(weft_server_addr(srv, &a), 0);
+    char port[16], conns[16];
+    snprintf(port, sizeof port, "%d", weft_addr_port(&a));
+    snprintf(conns, sizeof conns, "%d", downloaders);
+    static char hl[4200];
+    snprintf(hl, sizeof hl, "%s", helper_path("helper_httpload"));
+    const char *dargv[] = {hl, "download", port, ca, DOWNLOAD, conns, NULL};
+    weft_proc_t *dl = start_until(dargv, NULL, "download: started", NULL, 0);
+
+    /* ten fresh clients, one after another, each with its handshake,
+     * and ten requests on a kept-alive connection, all answered */
+    int64_t t0 = weft_now();
+    int64_t slowest = probe_max_connect(port, "10");
+    int64_t took = weft_now() - t0;
+    printf("fast reader x%d: the slowest of 10 handshakes and requests took %.1f ms, "
+           "the probe %.1f ms\n",
+           downloaders, (double)slowest / 1e6, (double)took / 1e6);
+    assert_true(slowest < slow_bound(2000));
+    assert_true(took < slow_bound(10000));
+    /* the download went on all along */
+    int code = -1;
+    assert_int_equal(weft_proc_returncode(dl, &code), -EAGAIN);
+    assert_int_equal(weft_proc_kill(dl), 0);
+    assert_int_equal(weft_proc_wait(dl, &code), 0);
+    weft_proc_destroy(dl);
+    int rc = weft_server_close(srv, WEFT_SEC(5));
+    assert_true(rc == 0 || rc == -ETIMEDOUT);
+    weft_tls_ctx_release(sctx);
+    return 0;
+}
+
+static void test_tls_server_handshakes_new_clients_while_a_fast_reader_downloads(void **state)
+{
+    run_workers(1, t_fast_reader, (void *)(intptr_t)1);
+}
+
+static void test_tls_server_on_two_workers_serves_others_beside_four_fast_readers(void **state)
+{
+    run_workers(2, t_fast_reader, (void *)(intptr_t)4);
+}
+
+typedef struct {
+    const char *path;
+    int workers, downloaders;
+} sigint_t;
+
+static int t_sigint_under_readers(void *arg, void **res)
+{
+    sigint_t *si = arg;
+    char **env = env_workers(si->workers);
+    const char *sargv[] = {si->path, "0", crt, key, NULL};
+    char line[256];
+    weft_proc_t *srv = start_until(sargv, env, "https_hello: listening", line, sizeof line);
+    char port[16], conns[16];
+    snprintf(port, sizeof port, "%d", atoi(strrchr(line, ':') + 1));
+    snprintf(conns, sizeof conns, "%d", si->downloaders);
+    static char hl[4200];
+    snprintf(hl, sizeof hl, "%s", helper_path("helper_httpload"));
+    const char *dargv[] = {hl, "download", port, ca, DOWNLOAD, conns, NULL};
+    weft_proc_t *dl = start_until(dargv, NULL, "download: started", NULL, 0);
+    assert_true(probe_max_connect(port, "3") < slow_bound(2000));
+
+    /* Ctrl-C: the server gives its clients a second, then cancels them */
+    int64_t t0 = weft_now();
+    assert_int_equal(weft_proc_signal(srv, SIGINT), 0);
+    weft_deadline_t d;
+    weft_deadline_push(&d, slow_bound(5000));
+    int code = -1;
+    int rc = weft_proc_wait(srv, &code);
+    weft_deadline_pop(&d);
+    int64_t took = weft_now() - t0;
+    printf("https_hello on %d worker%s, %d fast reader%s: SIGINT to exit %.1f ms\n", si->workers,
+           si->workers == 1 ? "" : "s", si->downloaders, si->downloaders == 1 ? "" : "s",
+           (double)took / 1e6);
+    if (rc < 0)
+        weft_proc_kill(srv);
+    assert_int_equal(rc, 0);
+    assert_int_equal(code, 0);
+    /* the downloads end with the server */
+    weft_deadline_push(&d, slow_bound(5000));
+    rc = weft_proc_wait(dl, &code);
+    weft_deadline_pop(&d);
+    if (rc < 0) {
+        weft_proc_kill(dl);
+        weft_proc_wait(dl, &code);
+    }
+    assert_int_equal(rc, 0);
+    weft_proc_destroy(dl);
+    weft_proc_destroy(srv);
+    free_env(env);
+    return 0;
+}
+
+static void sigint_case(int workers, int downloaders)
+{
+    static char path[4200];
+    snprintf(path, sizeof path, "%s", example_path("https_hello"));
+    if (access(path, X_OK) != 0) {
+        fprintf(stderr, "test_tls: %s not there: skipped\n", path);
+        skip();
+    }
+    sigint_t si = {path, workers, downloaders};
+    run(t_sigint_under_readers, &si);
+}
+
+static void test_https_hello_exits_on_sigint_while_a_fast_reader_downloads(void **state)
+{
+    sigint_case(1, 1);
+}
+
+static void test_https_hello_on_two_workers_exits_on_sigint_beside_four_fast_readers(void **state)
+{
+    sigint_case(2, 4);
+}
+
 int main(void)
 {
     weft_tls_ctx_t *probe;
@@ -1115,6 +1372,10 @@ int main(void)
         cmocka_unit_test(test_tls_server_verifies_client_certificates_over_a_socketpair),
         cmocka_unit_test(test_tls_server_picks_its_certificate_by_sni),
         cmocka_unit_test(test_https_hello_serves_a_large_body_then_the_next_request),
+        cmocka_unit_test(test_tls_server_handshakes_new_clients_while_a_fast_reader_downloads),
+        cmocka_unit_test(test_tls_server_on_two_workers_serves_others_beside_four_fast_readers),
+        cmocka_unit_test(test_https_hello_exits_on_sigint_while_a_fast_reader_downloads),
+        cmocka_unit_test(test_https_hello_on_two_workers_exits_on_sigint_beside_four_fast_readers),
     };
     return run_suite(tests, group_setup, group_teardown);
 }
