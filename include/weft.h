@@ -20,7 +20,7 @@
  *     callbacks                 weft_call_soon, weft_call_later, weft_call_at,
  *                               weft_handle_*
  *     several workers           weft_runtime*, weft_worker_*, weft_call_soon_threadsafe
- *     introspection             weft_task_tree
+ *     introspection             weft_task_tree, weft_mem_stats
  *   Synchronization             weft_lock_*, weft_event_*, weft_cond_*, weft_sem_*,
  *                               weft_barrier_*
  *   Queues                      weft_queue_*
@@ -468,7 +468,37 @@ typedef struct weft_config {
      * -EACCES at once, and says so on stderr, rather than run the pool
      * at a priority that was not asked for. */
     int pool_nice;
+    /* Memory given back after a burst (docs/design.md "Memory returned
+     * when quiet"). A worker that has been quiet for trim_quiet_ns (it
+     * ended no more tasks in that time than trim_floor keeps default-size
+     * stacks for) trims once, on its own thread, just before it would
+     * block: free stacks and its empty slab segments past the warm floor
+     * give their pages back to the kernel (they stay pooled, and cost a
+     * page fault per page when used again), and so does malloc's free
+     * heap (malloc_trim(0), where libc is glibc). It trims again only
+     * after it has ended tasks again, so an idle process is not woken to
+     * trim twice; a busy worker never trims. weft_mem_stats counts what
+     * went back. 0: the environment variable WEFT_TRIM_QUIET
+     * (milliseconds; "off" or a negative number: never) if set, else
+     * WEFT_TRIM_QUIET_DEFAULT (10 s). Negative (WEFT_TRIM_NEVER): never
+     * trim. A positive value lies within WEFT_TRIM_QUIET_MIN (1 ms) and
+     * WEFT_TRIM_QUIET_MAX (one day). */
+    int64_t trim_quiet_ns;
+    /* The warm floor a trim leaves, in bytes (0: WEFT_TRIM_FLOOR_DEFAULT,
+     * 4 MiB; at most WEFT_TRIM_FLOOR_MAX, 1 GiB): free stacks, counted
+     * at their full size, up to this much in each worker's own cache and
+     * in each stack size of the process's shared store (by default 32
+     * stacks of 128 KiB each), and empty slab segments (64 KiB each) up
+     * to this much per worker. */
+    size_t trim_floor;
 } weft_config_t;
+
+#define WEFT_TRIM_NEVER (-1)
+#define WEFT_TRIM_QUIET_DEFAULT WEFT_SEC(10)
+#define WEFT_TRIM_QUIET_MIN WEFT_MSEC(1)
+#define WEFT_TRIM_QUIET_MAX WEFT_SEC(86400)
+#define WEFT_TRIM_FLOOR_DEFAULT ((size_t)4 << 20)
+#define WEFT_TRIM_FLOOR_MAX ((size_t)1 << 30)
 
 #define WEFT_WORKERS_PER_CORE (-1)
 #define WEFT_WORKERS_MAX 256
@@ -486,7 +516,9 @@ WEFT_API int weft_run(weft_task_fn main, void *arg, void **result);
 /* weft_run with a configuration (cfg may be NULL); -EINVAL also for a
  * bad field (workers below WEFT_WORKERS_PER_CORE, pool_threads < 0,
  * timer_spin_ns outside 0..10 ms, stack_mode not a weft_stack_mode_t,
- * pool_nice outside -20..19); -EACCES for a pool_nice this process may
+ * pool_nice outside -20..19, a positive trim_quiet_ns outside
+ * WEFT_TRIM_QUIET_MIN..WEFT_TRIM_QUIET_MAX, trim_floor above
+ * WEFT_TRIM_FLOOR_MAX); -EACCES for a pool_nice this process may
  * not set (see weft_config_t.pool_nice). */
 WEFT_API int weft_run_config(const weft_config_t *cfg, weft_task_fn main, void *arg,
                              void **result);
@@ -1187,6 +1219,33 @@ WEFT_API int weft_runtime_join(weft_runtime_t *rt, void **result);
  * Returns the number of tasks written, -EINVAL (out NULL), -WEFT_ENOLOOP
  *. */
 WEFT_API int weft_task_tree(FILE *out);
+
+/* What the quiet-period trims (weft_config_t.trim_quiet_ns) gave back to
+ * the kernel, process-wide since the process started (every worker of
+ * every runtime), and what the pools hold now. */
+typedef struct weft_mem_stats {
+    uint64_t trims;                  /* trims run */
+    uint64_t stacks_returned;        /* free stacks whose pages went back */
+    uint64_t stack_bytes_returned;   /* the bytes of them that were resident */
+    uint64_t segments_returned;      /* empty slab segments whose pages went back */
+    uint64_t segment_bytes_returned; /* the bytes of them that were resident */
+    /* what malloc_trim gave back, an estimate: the drop of the process's
+     * resident memory across the call (other threads' work meanwhile
+     * blurs it; never counted below 0) */
+    uint64_t heap_bytes_returned;
+    uint64_t bytes_returned; /* the sum of the three byte counts */
+    /* Now: free stacks pooled (the process's shared store and the calling
+     * thread's own cache), those of them still warm (pages not given
+     * back; the cache's count as warm), and the calling thread's empty
+     * slab segments still warm. */
+    uint64_t stacks_free;
+    uint64_t stacks_warm;
+    uint64_t segments_warm;
+} weft_mem_stats_t;
+
+/* Fills *out with the counts above. Any thread, in a runtime or not.
+ * Never suspends. Returns 0 or -EINVAL (out NULL). */
+WEFT_API int weft_mem_stats(weft_mem_stats_t *out);
 
 /* ------------------------------------------------------------------------
  * Synchronization: locks, events, conditions, semaphores, barriers

@@ -243,6 +243,30 @@ size_t weft__slab_round(size_t size);
 /* At thread exit: unmaps the thread's slabs if every object came back. */
 void weft__slab_thread_exit(weft__thread_t *t);
 
+/* ---- memory given back after a quiet period (trim.c) ---- */
+
+/* What one trim gave back to the kernel. */
+typedef struct weft__trim_counts {
+    uint64_t stacks, stack_bytes;     /* free stacks past the floor, their resident bytes */
+    uint64_t segments, segment_bytes; /* empty slab segments past the floor, likewise */
+} weft__trim_counts_t;
+
+/* Resident bytes of [p, p + len), p page-aligned (mincore); 0 if unknown. */
+size_t weft__resident(const void *p, size_t len);
+/* The calling thread's stack cache keeps `floor` bytes of stacks, the rest
+ * goes to the shared store; each size class of the store keeps its
+ * warmest `floor` bytes of free stacks, and the pages of the others go
+ * back (MADV_DONTNEED; they stay pooled, cold). Counts into *n. */
+void weft__stack_trim(size_t floor, weft__trim_counts_t *n);
+/* Free stacks pooled (the store and the calling thread's cache), and how
+ * many of them are warm (pages not given back). */
+void weft__stack_counts(uint64_t *nfree, uint64_t *nwarm);
+/* The calling thread's empty slab segments past `floor` bytes give their
+ * pages back (they stay the thread's, cold). Counts into *n. */
+void weft__slab_trim(size_t floor, weft__trim_counts_t *n);
+/* The calling thread's empty slab segments still warm. */
+size_t weft__slab_warm(void);
+
 /* ---- the loop (loop.c), as far as coroutines need to know it ---- */
 
 struct weft__loop;

@@ -1,6 +1,7 @@
 /* introspect.c - what the loop can tell about itself: the task tree,
  * reports of tasks that failed unseen or were still pending, and the
- * debug mode's slow-step warnings, and the names of task states.
+ * debug mode's slow-step warnings, and the names of task states; and
+ * the memory counts (what trims gave back, what the pools hold).
  * Reports that repeat are rate-limited (weft__report, below).
  *
  * The tree places each live task under the task that awaits it (who
@@ -229,6 +230,17 @@ int weft_task_tree(FILE *out)
     free(work);
     free(v), free(parent), free(first), free(next), free(stack);
     return written;
+}
+
+int weft_mem_stats(weft_mem_stats_t *out)
+{
+    if (!out)
+        return -EINVAL;
+    memset(out, 0, sizeof *out);
+    weft__trim_totals(out);
+    weft__stack_counts(&out->stacks_free, &out->stacks_warm);
+    out->segments_warm = weft__slab_warm();
+    return 0;
 }
 
 /* ---- rate-limited reports ----

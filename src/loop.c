@@ -17,6 +17,8 @@
  *               turn after a task spent its cooperative budget); skipped
  *               while tasks are ready and nothing is watched, so a busy
  *               loop makes no system call;
+ *               before it blocks, a loop quiet for its quiet period
+ *               gives memory back to the kernel (trim.c);
  *   4. inbox    run what other threads posted;
  *   5. timers   what is due goes to the head of the ready queue;
  *   6. run      what was ready at the start of this phase, in FIFO order.
@@ -555,6 +557,9 @@ static void park_poll(weft__loop_t *L, int64_t timeout_ns)
             return;
         }
     }
+    /* a quiet loop gives memory back before it blocks, or wakes when
+     * that is due (trim.c) */
+    int64_t trim_in = L->trim_quiet_ns > 0 ? weft__trim_idle(L) : -1;
     atomic_store_explicit(&L->parked, 1, memory_order_seq_cst);
     if (multi)
         atomic_fetch_add_explicit(&rt->nparked, 1, memory_order_seq_cst);
@@ -569,6 +574,8 @@ static void park_poll(weft__loop_t *L, int64_t timeout_ns)
         int64_t due = tm->when - weft_now();
         timeout_ns = due <= L->timer_spin_ns ? 0 : due - L->timer_spin_ns;
     }
+    if (trim_in >= 0 && (timeout_ns < 0 || timeout_ns > trim_in))
+        timeout_ns = trim_in;
     if (timeout_ns != 0)
         WEFT__STAT(L, parks);
     weft__backend_poll(L->be, timeout_ns);
@@ -726,6 +733,7 @@ weft__loop_t *weft__loop_open(weft__rt_t *rt, int index, const weft_config_t *cf
     L->debug = (cfg && cfg->debug) || (dbg && *dbg && *dbg != '0');
     L->slow_step_ns = cfg && cfg->slow_step_ns > 0 ? cfg->slow_step_ns : WEFT_MSEC(100);
     L->timer_spin_ns = cfg && cfg->timer_spin_ns > 0 ? cfg->timer_spin_ns : 0;
+    weft__trim_setup(L, cfg);
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     L->spare_cpu = rt->n < ncpu;
     if (rt->n > 1) {

@@ -211,6 +211,15 @@ typedef struct weft__loop {
         _Atomic unsigned long notified;
     } st;
 #endif
+    /* Memory given back when quiet (trim.c): the quiet period (0: never)
+     * and the warm floor from the config; the trim due at trim_at (0:
+     * none pending), and `ended` when its period began (or the last trim
+     * ran): more than trim_trickle tasks ended since starts a new one. */
+    int64_t trim_quiet_ns;
+    size_t trim_floor;
+    unsigned long trim_trickle;
+    int64_t trim_at;
+    unsigned long trim_base;
 } weft__loop_t;
 
 #ifdef WEFT_STATS
@@ -294,6 +303,20 @@ static inline void weft__coop_spend_bytes(size_t n)
         if (WEFT_UNLIKELY(coop_rc_))                                                               \
             return coop_rc_;                                                                       \
     } while (0)
+
+/* ---- memory given back when quiet (trim.c) ---- */
+
+/* Sets L's quiet period and warm floor from cfg (checked already). */
+void weft__trim_setup(weft__loop_t *L, const weft_config_t *cfg);
+/* cfg's trim fields: 0 or -EINVAL. */
+int weft__trim_check(const weft_config_t *cfg);
+/* L is about to block in its backend (L's thread; trim_quiet_ns > 0):
+ * trims now if L has been quiet for its quiet period, and returns how
+ * long L may block: until a trim is due, 0 right after one (its wait,
+ * worked out before, is stale), or -1 for as long as it likes. */
+int64_t weft__trim_idle(weft__loop_t *L);
+/* The process-wide counts of what trims gave back (weft_mem_stats). */
+void weft__trim_totals(weft_mem_stats_t *st);
 
 /* Arms tm on L (re-arms it if armed) for the instant `when`; out of
  * memory leaves it unarmed (the wait goes on without a timer). */

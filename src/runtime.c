@@ -342,7 +342,7 @@ int weft__config_check(const weft_config_t *cfg)
     if (nw < WEFT_WORKERS_PER_CORE || nw > WEFT_WORKERS_MAX ||
         (cfg && (cfg->pool_threads < 0 || cfg->timer_slack_ns < 0 || cfg->timer_spin_ns < 0 ||
                  cfg->timer_spin_ns > WEFT_MSEC(10))) ||
-        weft__stack_mode_default(cfg) < 0)
+        weft__stack_mode_default(cfg) < 0 || weft__trim_check(cfg) < 0)
         return -EINVAL;
     int rc = pool_nice_check(cfg);
     if (rc < 0)

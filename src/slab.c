@@ -428,6 +428,34 @@ static __attribute__((noinline)) void slab_free_slow(weft__slabs_t *S, seg_t *g,
     }
 }
 
+void weft__slab_trim(size_t floor, weft__trim_counts_t *n)
+{
+    weft__slabs_t *S = weft__self.slabs;
+    if (!S)
+        return;
+    drain_remote(S); /* segments other threads emptied count too */
+    while (S->warm && S->nwarm * SEG_SIZE > floor) {
+        seg_t *g = S->warm;
+        S->warm = g->next;
+        S->nwarm--;
+        /* as seg_retire does: the header's page stays */
+        char *p = (char *)g + 4096;
+        size_t res = weft__resident(p, SEG_SIZE - 4096);
+        if (madvise(p, SEG_SIZE - 4096, MADV_DONTNEED) == 0) {
+            n->segments++;
+            n->segment_bytes += res;
+        }
+        g->next = S->cold;
+        S->cold = g;
+    }
+}
+
+size_t weft__slab_warm(void)
+{
+    weft__slabs_t *S = weft__self.slabs;
+    return S ? S->nwarm : 0;
+}
+
 void weft__slab_thread_exit(weft__thread_t *t)
 {
     weft__slabs_t *S = t->slabs;
