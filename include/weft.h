@@ -93,7 +93,8 @@
  *    after the weft_run that made it returned, and under ASan or Valgrind
  *    (records are malloc'd there: the tool reports the use instead).
  *    Streams (every kind: TCP, Unix, TLS, pipes, files, a child's pipes),
- *    listeners and UDP sockets are told the same way, in every build:
+ *    listeners, UDP sockets and servers are told the same way, in every
+ *    build:
  *    their records are type-stable (never handed back to the system or
  *    to another kind of object), so every call on one used after the
  *    close, abort or weft_proc_destroy that freed it returns -EBADF (a
@@ -112,8 +113,8 @@
  *    call: it gets -EBADF if the close came first, but racing a reuse is
  *    undefined). Records of these kinds stay allocated for the process's
  *    life, at most their peak number plus 64 each. Any other object
- *    (server, child process, lock, queue, channel, ...) used after its
- *    close or destroy is undefined behaviour.
+ *    (child process, lock, queue, channel, ...) used after its close or
+ *    destroy is undefined behaviour.
  */
 #ifndef WEFT_H
 #define WEFT_H
@@ -2053,20 +2054,23 @@ WEFT_API int weft_server_start(weft_server_t **srv, weft_listener_t *l, weft_con
                                void *arg, const weft_server_opts_t *opts);
 
 /* The address the server is bound to (with per_worker, the one every
- * worker listens on). Never suspends. Returns 0 or -EINVAL. */
+ * worker listens on). Never suspends. Returns 0, -EINVAL, or -EBADF
+ * (srv closed and freed: "Stale handles"). */
 WEFT_API int weft_server_addr(const weft_server_t *srv, weft_addr_t *addr);
 
 /* Number of connections being handled now (on every worker; 0 for
- * NULL). Never suspends. */
+ * NULL and for a closed and freed server). Never suspends. */
 WEFT_API size_t weft_server_conns(const weft_server_t *srv);
 
 /* Number of workers serving: 1, or the runtime's worker count with
- * per_worker. Never suspends. -EINVAL for NULL. */
+ * per_worker. Never suspends. -EINVAL for NULL, -EBADF for a closed
+ * and freed server. */
 WEFT_API int weft_server_workers(const weft_server_t *srv);
 
 /* Waits until the server stops (weft_server_close from another task;
  * srv is freed once both calls have returned). Suspends. Returns 0,
- * -ECANCELED, -ETIMEDOUT, -EINVAL, -WEFT_ENOTASK (not in a task). */
+ * -ECANCELED, -ETIMEDOUT, -EINVAL, -WEFT_ENOTASK (not in a task), -EBADF
+ * (srv already closed and freed). */
 WEFT_API int weft_server_wait(weft_server_t *srv);
 
 /* Shuts the server down gracefully: stops accepting (closes every
@@ -2077,6 +2081,7 @@ WEFT_API int weft_server_wait(weft_server_t *srv);
  * caller was cancelled meanwhile (this worker's handlers are cancelled
  * at once, other workers' get their whole grace; srv is freed all the
  * same); -EINVAL (NULL, grace_ns < 0, a close already under way),
+ * -EBADF (srv already closed and freed: "Stale handles"),
  * -WEFT_ENOTASK (not in a task), -EDEADLK (called from one of srv's own handlers:
  * nothing is done). */
 WEFT_API int weft_server_close(weft_server_t *srv, int64_t grace_ns);
@@ -2280,7 +2285,8 @@ WEFT_API int weft_proc_pid(const weft_proc_t *p);
 
 /* The streams of a child's piped stdin, stdout and stderr (NULL where not
  * WEFT_STDIO_PIPE). They belong to p: use them, do not close them (except
- * with weft_proc_close_stdin); they are closed by weft_proc_destroy. */
+ * with weft_proc_close_stdin); they are closed by weft_proc_destroy, and
+ * calls on them after that return -EBADF ("Stale handles"). */
 WEFT_API weft_stream_t *weft_proc_stdin(weft_proc_t *p);
 /* The child's stdout stream, as weft_proc_stdin (NULL if not a pipe). */
 WEFT_API weft_stream_t *weft_proc_stdout(weft_proc_t *p);

@@ -47,8 +47,7 @@ struct weft_listener {
 /* Listener records are type-stable (stable.h), as streams are: a listener
  * used after its close freed it returns -EBADF (weft__stale). */
 #define LISTENER_LIVE 0x6e74736cu /* "lstn" */
-static weft__stable_pool_t listener_pool =
-    WEFT__STABLE_POOL(weft_listener_t, io.mu, LISTENER_LIVE);
+static weft__stable_pool_t listener_pool = WEFT__STABLE_POOL(weft_listener_t, io.mu, LISTENER_LIVE);
 #define LFREED(l) WEFT_UNLIKELY(!weft__stable_live(l, LISTENER_LIVE))
 
 static void listener_free(weft_listener_t *l)

@@ -1,5 +1,5 @@
-/* stable.c - pools of type-stable records (stable.h): streams, listeners
- * and UDP sockets, so that a pointer kept past the object's close reads
+/* stable.c - pools of type-stable records (stable.h): streams, listeners,
+ * UDP sockets and servers, so that a pointer kept past the object's close reads
  * a record of its own kind, never freed heap memory.
  *
  * Owns: each pool's chunks (malloc'd, about 16 KiB, kept for the

@@ -1,6 +1,6 @@
 /* stable.h - type-stable records for objects a program holds by pointer
  * and may, by mistake, use after it closed them (streams, listeners, UDP
- * sockets): what lets such a use be told (weft.h, "Stale handles").
+ * sockets, servers): what lets such a use be told (weft.h, "Stale handles").
  *
  * A kind's records come from its own pool (stable.c) and are never given
  * back to the system nor to another kind, so a pointer to a closed

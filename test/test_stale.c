@@ -10,20 +10,20 @@
  * malloc'd and freed for real, so those cases skip there (the sanitizer
  * reports such a use itself).
  *
- * Streams, listeners and UDP sockets: each kind of stream (TCP, Unix,
- * a pipe, a file, TLS, a child's pipe after weft_proc_destroy, one ended
- * with weft_stream_abort), a listener and a UDP socket, used after its
- * close freed it, return -EBADF from every call (the calls that return
- * no status answer as for a closed object: NULL, false, 0); a new
- * object opened meanwhile gets a record of its own, so the stale pointer
- * is still told. These records are type-stable in every build, ASan and
+ * Streams, listeners, UDP sockets and servers: each kind of stream (TCP,
+ * Unix, a pipe, a file, TLS, a child's pipe after weft_proc_destroy, one
+ * ended with weft_stream_abort), a listener, a UDP socket and a server,
+ * used after its close freed it, return -EBADF from every call (the
+ * calls that return no status answer as for a closed object: NULL,
+ * false, 0); a new object opened meanwhile gets a record of its own, so
+ * the stale pointer is still told. These records are type-stable in every build, ASan and
  * Valgrind included (the check reads only the record's header and lock),
  * so these cases run there too. With WEFT_DEBUG=1 a write on a closed
  * stream aborts, naming the stream and weft_stream_write.
  *
  * Covers: src/task.c (weft__task_stale, weft__stale), src/group.c,
  * src/stable.c, src/stream.c, src/net.c, src/udp.c, src/tls.c,
- * src/proc.c.
+ * src/proc.c, src/server.c.
  */
 #include "harness.h"
 
@@ -472,6 +472,33 @@ static void test_stale_udp_socket_used_after_close_returns_ebadf(void **state)
     run(main_udp, NULL);
 }
 
+static int serve_nothing(weft_stream_t *s, void *arg)
+{
+    (void)s, (void)arg;
+    return 0;
+}
+
+static int main_server(void *arg, void **res)
+{
+    (void)arg, (void)res;
+    weft_server_t *srv;
+    assert_int_equal(weft_server_listen(&srv, "127.0.0.1", "0", serve_nothing, NULL, NULL), 0);
+    assert_int_equal(weft_server_close(srv, 0), 0); /* frees srv */
+    weft_addr_t a;
+    assert_int_equal(weft_server_addr(srv, &a), -EBADF);
+    assert_int_equal(weft_server_conns(srv), 0);
+    assert_int_equal(weft_server_workers(srv), -EBADF);
+    assert_int_equal(weft_server_wait(srv), -EBADF);
+    assert_int_equal(weft_server_close(srv, 0), -EBADF);
+    return 0;
+}
+
+static void test_stale_server_used_after_close_returns_ebadf(void **state)
+{
+    (void)state;
+    run(main_server, NULL);
+}
+
 static int main_debug_stream(void *arg, void **res)
 {
     (void)arg, (void)res;
@@ -513,6 +540,7 @@ int main(void)
         cmocka_unit_test(test_stale_stream_stays_stale_after_new_streams_open),
         cmocka_unit_test(test_stale_listener_used_after_close_returns_ebadf),
         cmocka_unit_test(test_stale_udp_socket_used_after_close_returns_ebadf),
+        cmocka_unit_test(test_stale_server_used_after_close_returns_ebadf),
         cmocka_unit_test(test_stale_stream_write_after_close_aborts_under_weft_debug),
     };
     return run_suite(tests, NULL, NULL);
