@@ -2,7 +2,7 @@
  * UDP sockets and servers, so that a pointer kept past the object's close reads
  * a record of its own kind, never freed heap memory.
  *
- * Owns: each pool's chunks (malloc'd, about 16 KiB, kept for the
+ * Owns: each pool's chunks (cache-line aligned, about 16 KiB, kept for the
  * process's life: a pool holds at its peak count of live objects plus
  * the quarantine), the free list, oldest first, and the never-used
  * records of the newest chunk.
@@ -28,7 +28,7 @@
 #endif
 
 #define CHUNK_BYTES 16384
-#define CHUNK_HDR 16 /* the link to the next chunk, 16-aligned records after it */
+#define CHUNK_HDR 64 /* the link to the next chunk; records start a cache line after it */
 
 /* The part of a free record nothing may touch: all but the header and
  * the lock. */
@@ -65,7 +65,7 @@ static void *carve(weft__stable_pool_t *p)
         size_t n = (CHUNK_BYTES - CHUNK_HDR) / p->size;
         if (n < 8)
             n = 8;
-        char *c = malloc(CHUNK_HDR + n * p->size);
+        char *c = aligned_alloc(64, CHUNK_HDR + n * p->size);
         if (!c)
             return NULL;
         *(void **)c = p->chunks;

@@ -13,6 +13,10 @@
  * whichever object reuses the record. The pointer carries no generation:
  * weft's handles are plain pointers, so a reused record cannot be told.
  *
+ * Records take whole 64-byte cache lines: two objects used by tasks of
+ * two workers never share a line (malloc gave each worker's objects
+ * apart, from its own arena; one pool mixes them).
+ *
  * Layout rule: each pooled struct starts with a weft__stable_t, and the
  * object's spin lock follows within the record's first `keep` bytes;
  * under ASan the rest of a free record is poisoned, so anything but the
@@ -35,7 +39,7 @@ typedef struct weft__stable {
 
 typedef struct weft__stable_pool {
     weft__spin_t mu;      /* guards the lists: a real lock, any thread */
-    uint32_t size;        /* record size, a multiple of 16 */
+    uint32_t size;        /* record size, whole cache lines */
     uint32_t keep;        /* leading bytes that stay addressable when free */
     uint32_t magic;       /* the kind's live value */
     weft__stable_t *head; /* free records, oldest first */
@@ -48,7 +52,7 @@ typedef struct weft__stable_pool {
 /* A pool of records of `type`, whose lock is the member `lock`. */
 #define WEFT__STABLE_POOL(type, lock, live)                                                        \
     {                                                                                              \
-        .size = (uint32_t)((sizeof(type) + 15) & ~(size_t)15),                                     \
+        .size = (uint32_t)((sizeof(type) + 63) & ~(size_t)63),                                     \
         .keep = (uint32_t)((offsetof(type, lock) + sizeof(weft__spin_t) + 7) & ~(size_t)7),        \
         .magic = (live)                                                                            \
     }
