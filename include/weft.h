@@ -91,11 +91,30 @@
  *    a later spawn (records are reused, warm, by the next spawns of the
  *    thread: the stale handle then names the new task), a handle used
  *    after the weft_run that made it returned, and under ASan or Valgrind
- *    (records are malloc'd there: the tool reports the use instead). Any
- *    other object (stream, lock, queue, channel, ...) used after its
- *    close or destroy is undefined behaviour: weft_stream_close's later
- *    calls return -EBADF only while the stream's record lives (another
- *    call of the same stream still in progress).
+ *    (records are malloc'd there: the tool reports the use instead).
+ *    Streams (every kind: TCP, Unix, TLS, pipes, files, a child's pipes),
+ *    listeners, UDP sockets and servers are told the same way, in every
+ *    build:
+ *    their records are type-stable (never handed back to the system or
+ *    to another kind of object), so every call on one used after the
+ *    close, abort or weft_proc_destroy that freed it returns -EBADF (a
+ *    call that returns no status answers as for a closed object: NULL,
+ *    false, 0, true for weft_stream_is_closing), and with WEFT_DEBUG set
+ *    prints the call and the object and aborts. A closed stream whose
+ *    record still lives (another task's call was inside it at the close)
+ *    answers -EBADF as well, without the abort. Caught: a use until at
+ *    least 64 more objects of the same kind have been closed after it (a
+ *    freed record waits behind 64 others before it is reused). Not
+ *    caught, and undefined: a use after that, when the record may belong
+ *    to a newer object of the same kind (a handle is a plain pointer and
+ *    carries no generation, so the call then acts on the newer object),
+ *    and a call that runs at the same time as the close that frees its
+ *    object (one task closes while another, on another worker, starts a
+ *    call: it gets -EBADF if the close came first, but racing a reuse is
+ *    undefined). Records of these kinds stay allocated for the process's
+ *    life, at most their peak number plus 64 each. Any other object
+ *    (child process, lock, queue, channel, ...) used after its close or
+ *    destroy is undefined behaviour.
  */
 #ifndef WEFT_H
 #define WEFT_H
@@ -1670,6 +1689,12 @@ WEFT_API int weft_getaddrinfo(const char *host, const char *service,
  * call on it from a task of another worker returns -EXDEV. A call that
  * has to wait (for bytes, or for room to send) returns -WEFT_ENOTASK when
  * the caller is not a task (a callback).
+ *
+ * Closed: weft_stream_close and weft_stream_abort free the stream, yet
+ * every call below made on it afterwards returns -EBADF (those that
+ * return no status say what they answer), and with WEFT_DEBUG set
+ * aborts instead, naming the call: "Stale handles" at the top of this
+ * file says how long that holds and what stays undefined.
  * --------------------------------------------------------------------- */
 
 typedef struct weft_stream weft_stream_t;
@@ -1728,6 +1753,7 @@ WEFT_API int weft_stream_open(weft_stream_t **s, int fd, const weft_stream_opts_
  * next. Suspends while nothing is available (or reading is paused).
  * Returns the count (> 0), 0 at end of stream, or -errno (-ECONNRESET,
  * -ECANCELED, -ETIMEDOUT, -EBUSY, an error set by weft_stream_set_error,
+ * -EBADF: s was closed, also by another task while this call waited,
  * -EINVAL: also for n > SSIZE_MAX, or a buf + n past the end of
  * memory, ...). */
 WEFT_API ssize_t weft_stream_read(weft_stream_t *s, void *buf, size_t n);
@@ -1738,7 +1764,8 @@ WEFT_API ssize_t weft_stream_read(weft_stream_t *s, void *buf, size_t n);
  * NULL) always tells how many bytes were stored in buf, also on
  * cancellation or a deadline (those bytes are consumed). Returns -EINVAL
  * (nothing read) for a count no buffer can hold: n > SSIZE_MAX, or
- * buf + n past the end of memory. */
+ * buf + n past the end of memory; -EBADF (s closed); else as
+ * weft_stream_read. */
 WEFT_API int weft_stream_read_exactly(weft_stream_t *s, void *buf, size_t n, size_t *got);
 
 /* Reads up to and including the first occurrence of sep (seplen bytes,
@@ -1747,7 +1774,8 @@ WEFT_API int weft_stream_read_exactly(weft_stream_t *s, void *buf, size_t n, siz
  * line without its separator: a line of limit bytes plus sep is
  * returned. Suspends. Returns the length including sep;
  * -WEFT_EINCOMPLETE at end of stream without sep (the partial bytes stay
- * buffered); 0 is never returned; -errno else.
+ * buffered); 0 is never returned; -EBADF (s closed), -EINVAL (seplen 0
+ * or over the limit), or -errno as weft_stream_read else.
  *
  * A line longer than the limit is dropped, as asyncio's readline does:
  * the call reads on, dropping what comes, until sep arrives, then
@@ -1771,8 +1799,8 @@ WEFT_API ssize_t weft_stream_read_line(weft_stream_t *s, const char **line);
 /* asyncio's LimitOverrunError.consumed: how many bytes of the latest
  * line over the limit weft_stream_read_until / read_line dropped, its
  * separator included (what went so far, if its separator has not come
- * yet); 0 if no line overran yet (or s is NULL). The count stays until
- * the next line overruns. Never suspends. */
+ * yet); 0 if no line overran yet (or s is NULL, or closed and freed).
+ * The count stays until the next line overruns. Never suspends. */
 WEFT_API size_t weft_stream_overrun_consumed(const weft_stream_t *s);
 
 /* Points *data at the bytes buffered now, without consuming them.
@@ -1783,15 +1811,15 @@ WEFT_API ssize_t weft_stream_peek(weft_stream_t *s, const char **data);
 /* Reads more into the buffer: suspends until at least one more byte
  * arrives. For parsers that work in place over weft_stream_peek. Returns
  * the count added, 0 at end of stream, -EMSGSIZE when the buffer already
- * holds limit bytes, -errno else. */
+ * holds limit bytes, -EBADF (s closed), -errno as weft_stream_read else. */
 WEFT_API ssize_t weft_stream_fill(weft_stream_t *s);
 
 /* Drops the first n buffered bytes (n at most what weft_stream_peek
- * returns). Never suspends. Returns 0 or -EINVAL. */
+ * returns). Never suspends. Returns 0, -EINVAL, or -EBADF (s closed). */
 WEFT_API int weft_stream_consume(weft_stream_t *s, size_t n);
 
 /* True once the peer ended its side and every buffered byte is consumed
- * (false for NULL). Never suspends. An end that came after the last
+ * (false for NULL and for a closed stream). Never suspends. An end that came after the last
  * bytes read counts, whether or not a read has met it yet: with nothing
  * buffered, and no other call inside the stream, at_eof tries one read
  * that does not wait (bytes it finds stay buffered for the next read).
@@ -1829,7 +1857,8 @@ WEFT_API int weft_stream_resume_reading(weft_stream_t *s);
  * return). Never suspends. Returns 0, or the stream's error (-EPIPE,
  * -ECONNRESET, -ESHUTDOWN after weft_stream_shutdown, ...), -ENOBUFS
  * (max_pending or more bytes are queued already: nothing of buf is
- * queued; weft_stream_drain waits for room), -ENOMEM, -EINVAL. */
+ * queued; weft_stream_drain waits for room), -ENOMEM, -EINVAL, -EBADF
+ * (s closed). */
 WEFT_API int weft_stream_write(weft_stream_t *s, const void *buf, size_t n);
 
 /* weft_stream_write of iovcnt buffers in order, in one system call where
@@ -1839,7 +1868,8 @@ WEFT_API int weft_stream_writev(weft_stream_t *s, const struct iovec *iov, int i
 /* If more than high_water bytes are buffered, suspends until at most
  * low_water are (high_water is below max_pending, so this also waits
  * out a write refused with -ENOBUFS). Returns 0, the stream's error,
- * -ECANCELED, -ETIMEDOUT. */
+ * -ECANCELED, -ETIMEDOUT, -EBADF (s closed, also by another task
+ * meanwhile), -EINVAL (s NULL). */
 WEFT_API int weft_stream_drain(weft_stream_t *s);
 
 /* Suspends until every buffered byte has been handed to the kernel.
@@ -1848,44 +1878,46 @@ WEFT_API int weft_stream_flush(weft_stream_t *s);
 
 /* Flushes, then ends the write side (shutdown(SHUT_WR)): the peer reads
  * end of stream; the read side stays open. Sockets only. Suspends.
- * Returns 0, -ENOTSOCK, or as weft_stream_flush. Later writes return
- * -ESHUTDOWN. */
+ * Returns 0, -ENOTSOCK, or as weft_stream_flush (-EBADF: s closed).
+ * Later writes return -ESHUTDOWN. */
 WEFT_API int weft_stream_shutdown(weft_stream_t *s);
 
 /* Flushes what is buffered (suspends; bounded by the caller's deadline
  * scopes), then closes the fd and frees s, whatever the flush returned.
- * A task waiting on s gets -EBADF. Returns 0 or the flush's error. */
+ * A task waiting on s gets -EBADF. Returns 0, the flush's error, -EINVAL
+ * (s NULL), or -EBADF (s already closed). */
 WEFT_API int weft_stream_close(weft_stream_t *s);
 
 /* Closes at once, dropping buffered output, and frees s. Never suspends.
- * Returns 0 or -EINVAL. */
+ * Returns 0, -EINVAL (s NULL), or -EBADF (s already closed). */
 WEFT_API int weft_stream_abort(weft_stream_t *s);
 
 /* The stream's fd, for socket options and the like (still owned by the
- * stream: do not close it), or -EINVAL. */
+ * stream: do not close it), -EINVAL (s NULL), or -EBADF (s closed). */
 WEFT_API int weft_stream_fd(const weft_stream_t *s);
 
-/* Bytes buffered for sending, not yet taken by the kernel. */
+/* Bytes buffered for sending, not yet taken by the kernel (0 for NULL
+ * and for a closed stream). */
 WEFT_API size_t weft_stream_pending(const weft_stream_t *s);
 
 /* asyncio's is_closing: true once the stream is closing or its
  * connection is lost: weft_stream_close has begun on it (in another
  * task, flushing), or a read or a send failed (a reset, a broken pipe:
- * the error sticks). False while it is open and well, also after end of
- * stream or weft_stream_shutdown (half-closed), and for NULL. After
- * weft_stream_close or weft_stream_abort has returned, s is freed: do
- * not ask. Never suspends. */
+ * the error sticks); true also once it is closed. False while it is
+ * open and well, also after end of stream or weft_stream_shutdown
+ * (half-closed), and for NULL. Never suspends. */
 WEFT_API bool weft_stream_is_closing(const weft_stream_t *s);
 
 /* Socket options on a stream's socket. Never suspend. Return 0, -EINVAL,
- * -ENOTSOCK, -ENOPROTOOPT (not a TCP socket) or -errno. */
+ * -EBADF (s closed), -ENOTSOCK, -ENOPROTOOPT (not a TCP socket) or
+ * -errno. */
 WEFT_API int weft_stream_set_nodelay(weft_stream_t *s, bool on);
 /* Keep-alive probes after idle_s seconds without traffic (0: the
  * system's default), every interval_s seconds (0: default). */
 WEFT_API int weft_stream_set_keepalive(weft_stream_t *s, bool on, int idle_s, int interval_s);
 
 /* The local and peer addresses of a stream's socket. Never suspend.
- * Return 0, -EINVAL, -ENOTSOCK, -ENOTCONN. */
+ * Return 0, -EINVAL, -EBADF (s closed), -ENOTSOCK, -ENOTCONN. */
 WEFT_API int weft_stream_local_addr(const weft_stream_t *s, weft_addr_t *a);
 /* The peer's address, as weft_stream_local_addr. */
 WEFT_API int weft_stream_peer_addr(const weft_stream_t *s, weft_addr_t *a);
@@ -1944,17 +1976,22 @@ WEFT_API int weft_addr_listen(weft_listener_t **l, const weft_addr_t *addr,
  * opts; TCP_NODELAY set on TCP), its peer's address in *peer (may be
  * NULL). Suspends. Running out of fds (-EMFILE, -ENFILE) is returned to
  * the caller, who should back off (weft_server does). Returns 0,
- * -ECANCELED, -ETIMEDOUT, -EBADF (the listener was closed), -EBUSY
+ * -ECANCELED, -ETIMEDOUT, -EBADF (the listener was closed while this
+ * call waited, or before it and freed: "Stale handles"), -EBUSY
  * (another task waits in accept on l), -EINVAL, -WEFT_ENOTASK. */
 WEFT_API int weft_listener_accept(weft_listener_t *l, weft_stream_t **s, weft_addr_t *peer,
                                   const weft_stream_opts_t *opts);
 
-/* The address a listener is bound to. Returns 0 or -EINVAL. */
+/* The address a listener is bound to. Returns 0, -EINVAL, or -EBADF (l
+ * closed and freed: "Stale handles"). */
 WEFT_API int weft_listener_addr(const weft_listener_t *l, weft_addr_t *a);
-/* The listener's fd (still owned by it), or -EINVAL. */
+/* The listener's fd (still owned by it), -EINVAL, or -EBADF (as
+ * weft_listener_addr). */
 WEFT_API int weft_listener_fd(const weft_listener_t *l);
 /* Stops listening, closes and frees l. A task waiting in accept gets
- * -EBADF. Never suspends. Returns 0 or -EINVAL. */
+ * -EBADF. Never suspends. Returns 0, -EINVAL (l NULL, or closed while a
+ * call was still inside it), or -EBADF (l closed and freed: "Stale
+ * handles"). */
 WEFT_API int weft_listener_close(weft_listener_t *l);
 
 /* ---- servers (asyncio.start_server) ---- */
@@ -2084,20 +2121,23 @@ WEFT_API int weft_server_start(weft_server_t **srv, weft_listener_t *l, weft_con
                                void *arg, const weft_server_opts_t *opts);
 
 /* The address the server is bound to (with per_worker, the one every
- * worker listens on). Never suspends. Returns 0 or -EINVAL. */
+ * worker listens on). Never suspends. Returns 0, -EINVAL, or -EBADF
+ * (srv closed and freed: "Stale handles"). */
 WEFT_API int weft_server_addr(const weft_server_t *srv, weft_addr_t *addr);
 
 /* Number of connections being handled now (on every worker; 0 for
- * NULL). Never suspends. */
+ * NULL and for a closed and freed server). Never suspends. */
 WEFT_API size_t weft_server_conns(const weft_server_t *srv);
 
 /* Number of workers serving: 1, or the runtime's worker count with
- * per_worker. Never suspends. -EINVAL for NULL. */
+ * per_worker. Never suspends. -EINVAL for NULL, -EBADF for a closed
+ * and freed server. */
 WEFT_API int weft_server_workers(const weft_server_t *srv);
 
 /* Waits until the server stops (weft_server_close from another task;
  * srv is freed once both calls have returned). Suspends. Returns 0,
- * -ECANCELED, -ETIMEDOUT, -EINVAL, -WEFT_ENOTASK (not in a task). */
+ * -ECANCELED, -ETIMEDOUT, -EINVAL, -WEFT_ENOTASK (not in a task), -EBADF
+ * (srv already closed and freed). */
 WEFT_API int weft_server_wait(weft_server_t *srv);
 
 /* Shuts the server down gracefully: stops accepting (closes every
@@ -2108,6 +2148,7 @@ WEFT_API int weft_server_wait(weft_server_t *srv);
  * caller was cancelled meanwhile (this worker's handlers are cancelled
  * at once, other workers' get their whole grace; srv is freed all the
  * same); -EINVAL (NULL, grace_ns < 0, a close already under way),
+ * -EBADF (srv already closed and freed: "Stale handles"),
  * -WEFT_ENOTASK (not in a task), -EDEADLK (called from one of srv's own handlers:
  * nothing is done). */
 WEFT_API int weft_server_close(weft_server_t *srv, int64_t grace_ns);
@@ -2182,10 +2223,10 @@ WEFT_API int weft_tls_ctx_release(weft_tls_ctx_t *ctx);
  * caller's either way; after a failure every call on it returns the
  * error and weft_tls_error(s) tells why: close or abort it. Returns 0,
  * -WEFT_ECERT, -EPROTO, -ECONNRESET, -ETIMEDOUT, -ECANCELED, -errno of
- * the socket, -ENOMEM, -EINVAL (NULL arguments, s closed or already
- * TLS, unread bytes buffered in s, a verifying client without
- * server_name), -ENOTSOCK (s is over a file), -WEFT_ENOTASK (not in a task),
- * -EBADF (another task closed s meanwhile: s is gone). */
+ * the socket, -ENOMEM, -EINVAL (NULL arguments, s already TLS, unread bytes
+ * buffered in s, a verifying client without server_name), -ENOTSOCK (s
+ * is over a file), -WEFT_ENOTASK (not in a task), -EBADF (s was closed
+ * before the call, or another task closed s meanwhile: s is gone). */
 WEFT_API int weft_tls_wrap(weft_stream_t *s, weft_tls_ctx_t *ctx, const char *server_name);
 
 /* weft_tcp_connect to host:port, then weft_tls_wrap with host as the
@@ -2200,7 +2241,7 @@ WEFT_API int weft_tls_connect(weft_stream_t **s, const char *host, const char *p
 /* Why the last TLS failure on s happened ("TLS handshake failed:
  * certificate has expired", "...: hostname mismatch", "...: the peer
  * spoke plain HTTP, not TLS"): "" if none, NULL if s is not a TLS
- * stream. Valid while s is. Never suspends. */
+ * stream (or closed and freed). Valid while s is. Never suspends. */
 WEFT_API const char *weft_tls_error(const weft_stream_t *s);
 
 /* The text of the calling thread's last failed weft_tls_ctx_create,
@@ -2223,7 +2264,8 @@ WEFT_API const char *weft_tls_server_name(const weft_stream_t *s);
  * Never suspends. */
 WEFT_API const char *weft_tls_version(const weft_stream_t *s);
 
-/* Whether s reads and writes through TLS. Never suspends. */
+/* Whether s reads and writes through TLS (false for a closed and freed
+ * stream). Never suspends. */
 WEFT_API bool weft_stream_is_tls(const weft_stream_t *s);
 
 /* ------------------------------------------------------------------------
@@ -2237,13 +2279,16 @@ typedef struct weft_udp weft_udp_t;
  * suspends. Returns 0, -EADDRINUSE, -EINVAL, -WEFT_ENOLOOP, -errno. */
 WEFT_API int weft_udp_open(weft_udp_t **u, const weft_addr_t *bind, int family);
 /* Fixes the peer: weft_udp_send goes there and only its datagrams are
- * received. Never suspends. Returns 0, -EINVAL, -errno. */
+ * received. Never suspends. Returns 0, -EINVAL, -EBADF (u closed and
+ * freed: "Stale handles"), -errno. */
 WEFT_API int weft_udp_connect(weft_udp_t *u, const weft_addr_t *peer);
 /* Sends one datagram to the connected peer, or to *to (NULL when
  * connected). Suspends only while the socket's buffer is full. Returns
  * the count sent, -EMSGSIZE, -ECONNREFUSED (an earlier datagram was
  * refused, connected sockets only), -ECANCELED, -ETIMEDOUT,
- * -WEFT_ENOTASK, -errno. */
+ * -WEFT_ENOTASK, -EBADF (u closed while the call waited, or before it
+ * and freed), -EINVAL (u closed while another call was inside it),
+ * -errno. */
 WEFT_API ssize_t weft_udp_sendto(weft_udp_t *u, const void *buf, size_t n,
                                  const weft_addr_t *to);
 /* Receives one datagram and its sender (from may be NULL). Suspends
@@ -2251,11 +2296,14 @@ WEFT_API ssize_t weft_udp_sendto(weft_udp_t *u, const void *buf, size_t n,
  * length, or n if it was longer (the rest of it is dropped); or -errno
  * as weft_udp_sendto. */
 WEFT_API ssize_t weft_udp_recvfrom(weft_udp_t *u, void *buf, size_t n, weft_addr_t *from);
-/* The address the socket is bound to. Returns 0 or -EINVAL. */
+/* The address the socket is bound to. Returns 0, -EINVAL, or -EBADF (u
+ * closed and freed). */
 WEFT_API int weft_udp_local_addr(const weft_udp_t *u, weft_addr_t *a);
-/* The socket's fd (still owned by u), or -EINVAL. */
+/* The socket's fd (still owned by u), -EINVAL, or -EBADF (as
+ * weft_udp_local_addr). */
 WEFT_API int weft_udp_fd(const weft_udp_t *u);
-/* Closes and frees u; a waiting task gets -EBADF. Returns 0 or -EINVAL. */
+/* Closes and frees u; a waiting task gets -EBADF. Returns 0, -EINVAL, or
+ * -EBADF (u already closed and freed). */
 WEFT_API int weft_udp_close(weft_udp_t *u);
 
 /* ------------------------------------------------------------------------
@@ -2304,7 +2352,8 @@ WEFT_API int weft_proc_pid(const weft_proc_t *p);
 
 /* The streams of a child's piped stdin, stdout and stderr (NULL where not
  * WEFT_STDIO_PIPE). They belong to p: use them, do not close them (except
- * with weft_proc_close_stdin); they are closed by weft_proc_destroy. */
+ * with weft_proc_close_stdin); they are closed by weft_proc_destroy, and
+ * calls on them after that return -EBADF ("Stale handles"). */
 WEFT_API weft_stream_t *weft_proc_stdin(weft_proc_t *p);
 /* The child's stdout stream, as weft_proc_stdin (NULL if not a pipe). */
 WEFT_API weft_stream_t *weft_proc_stdout(weft_proc_t *p);

@@ -13,9 +13,11 @@
 
 typedef struct weft__io weft__io_t;
 struct weft__io {
+    /* The record's (and its owner's) lock; see io.c. First, so that an
+     * owner in a type-stable record (stable.h) keeps it addressable. */
+    weft__spin_t mu;
     weft__bio_t bio;    /* the backend's record: fd and the event callback */
     weft__loop_t *loop; /* home: the loop whose backend watches the fd */
-    weft__spin_t mu;    /* the record's (and its owner's) lock; see io.c */
     /* Readiness seen and not yet used up (WEFT__EV_IN, WEFT__EV_OUT),
      * plus WEFT__EV_RDHUP once the peer ended its side or the fd failed:
      * no later edge announces the end, so an owner that skips the EAGAIN

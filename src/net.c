@@ -21,6 +21,7 @@
  */
 #include "addr.h"
 #include "io.h"
+#include "stable.h"
 #include "stream.h"
 
 #include <netdb.h>
@@ -35,12 +36,24 @@
 /* A Unix-domain address from any path, relative ones too (addr.c). */
 
 struct weft_listener {
-    weft__io_t io; /* its lock guards the listener; users and closed are its */
+    weft__stable_t st; /* live or stale (stable.h) */
+    weft__io_t io;     /* its lock guards the listener; users and closed are its */
     int fd;
     char *path; /* a Unix-domain socket file to remove on close, or NULL */
     dev_t dev;  /* ... if it is still the one we made */
     ino_t ino;
 };
+
+/* Listener records are type-stable (stable.h), as streams are: a listener
+ * used after its close freed it returns -EBADF (weft__stale). */
+#define LISTENER_LIVE 0x6e74736cu /* "lstn" */
+static weft__stable_pool_t listener_pool = WEFT__STABLE_POOL(weft_listener_t, io.mu, LISTENER_LIVE);
+#define LFREED(l) WEFT_UNLIKELY(!weft__stable_live(l, LISTENER_LIVE))
+
+static void listener_free(weft_listener_t *l)
+{
+    weft__stable_free(&listener_pool, l, &l->io.mu);
+}
 
 static bool ip_family(int f)
 {
@@ -65,7 +78,7 @@ static void listener_forget(weft__io_t *io)
 
 static void listener_destroy(weft__io_t *io)
 {
-    free(WEFT_CONTAINER_OF(io, weft_listener_t, io));
+    listener_free(WEFT_CONTAINER_OF(io, weft_listener_t, io));
 }
 
 static bool addr_ok(const weft_addr_t *a)
@@ -96,11 +109,11 @@ static int set_int(int fd, int level, int opt, int v)
 /* ---- socket options of a stream ---- */
 
 /* The stream's fd if it is a TCP socket; -ENOPROTOOPT for another socket. */
-static int tcp_fd(const weft_stream_t *s)
+static int tcp_fd(const weft_stream_t *s, const char *call)
 {
-    int fd = weft_stream_fd(s);
+    int fd = weft__stream_fd(s, call); /* -EINVAL (NULL), -EBADF (closed, stale) */
     if (fd < 0)
-        return -EINVAL;
+        return fd;
     int proto;
     socklen_t len = sizeof proto;
     if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &len) < 0)
@@ -110,7 +123,7 @@ static int tcp_fd(const weft_stream_t *s)
 
 int weft_stream_set_nodelay(weft_stream_t *s, bool on)
 {
-    int fd = tcp_fd(s);
+    int fd = tcp_fd(s, "weft_stream_set_nodelay");
     if (fd < 0)
         return fd;
     return set_int(fd, IPPROTO_TCP, TCP_NODELAY, on);
@@ -120,7 +133,7 @@ int weft_stream_set_keepalive(weft_stream_t *s, bool on, int idle_s, int interva
 {
     if (idle_s < 0 || interval_s < 0)
         return -EINVAL;
-    int fd = tcp_fd(s);
+    int fd = tcp_fd(s, "weft_stream_set_keepalive");
     if (fd < 0)
         return fd;
     int rc = set_int(fd, SOL_SOCKET, SO_KEEPALIVE, on);
@@ -131,24 +144,24 @@ int weft_stream_set_keepalive(weft_stream_t *s, bool on, int idle_s, int interva
     return rc;
 }
 
-static int sock_name(const weft_stream_t *s, weft_addr_t *a, bool peer)
+static int sock_name(const weft_stream_t *s, weft_addr_t *a, bool peer, const char *call)
 {
     if (!a)
         return -EINVAL;
-    int fd = weft_stream_fd(s);
+    int fd = weft__stream_fd(s, call);
     if (fd < 0)
-        return -EINVAL;
+        return fd;
     return weft__addr_of_fd(fd, a, peer);
 }
 
 int weft_stream_local_addr(const weft_stream_t *s, weft_addr_t *a)
 {
-    return sock_name(s, a, false);
+    return sock_name(s, a, false, "weft_stream_local_addr");
 }
 
 int weft_stream_peer_addr(const weft_stream_t *s, weft_addr_t *a)
 {
-    return sock_name(s, a, true);
+    return sock_name(s, a, true, "weft_stream_peer_addr");
 }
 
 /* ---- connecting ---- */
@@ -309,7 +322,7 @@ int weft_addr_listen(weft_listener_t **l, const weft_addr_t *addr, const weft_li
     const struct sockaddr_un *su = (const struct sockaddr_un *)&addr->ss;
     bool file = family == AF_UNIX && su->sun_path[0] != '\0';
 
-    weft_listener_t *x = calloc(1, sizeof *x);
+    weft_listener_t *x = weft__stable_alloc(&listener_pool);
     if (!x)
         return -ENOMEM;
     int rc = 0;
@@ -365,7 +378,7 @@ fail:
     if (fd >= 0)
         close(fd);
     free(x->path);
-    free(x);
+    listener_free(x);
     return rc;
 }
 
@@ -445,7 +458,7 @@ static void leave(weft_listener_t *l, weft__lk_t *lk)
     l->io.users--;
     if (weft__io_idle(&l->io)) {
         weft__lk_drop(lk);
-        free(l);
+        listener_free(l);
     }
 }
 
@@ -455,6 +468,8 @@ int weft_listener_accept(weft_listener_t *l, weft_stream_t **s, weft_addr_t *pee
     if (!l || !s)
         return -EINVAL;
     WEFT__LOCK(&l->io.mu);
+    if (LFREED(l))
+        return weft__stale("listener", l, "weft_listener_accept");
     if (l->io.closed)
         return -EINVAL;
     weft_task_t *self = weft__task();
@@ -499,6 +514,8 @@ int weft_listener_addr(const weft_listener_t *l, weft_addr_t *a)
     if (!l || !a)
         return -EINVAL;
     WEFT__LOCK((weft__spin_t *)&l->io.mu);
+    if (LFREED(l))
+        return weft__stale("listener", l, "weft_listener_addr");
     if (l->io.closed)
         return -EINVAL;
     return weft__addr_of_fd(l->fd, a, false);
@@ -509,6 +526,8 @@ int weft_listener_fd(const weft_listener_t *l)
     if (!l)
         return -EINVAL;
     WEFT__LOCK((weft__spin_t *)&l->io.mu);
+    if (LFREED(l))
+        return weft__stale("listener", l, "weft_listener_fd");
     return !l->io.closed ? l->fd : -EINVAL;
 }
 
@@ -517,12 +536,14 @@ int weft_listener_close(weft_listener_t *l)
     if (!l)
         return -EINVAL;
     WEFT__LOCK(&l->io.mu);
+    if (LFREED(l))
+        return weft__stale("listener", l, "weft_listener_close");
     if (l->io.closed)
         return -EINVAL;
     weft__io_shut(&l->io);
     if (weft__io_idle(&l->io)) {
         weft__lk_drop(&weft__lk);
-        free(l);
+        listener_free(l);
     }
     return 0;
 }

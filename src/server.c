@@ -55,6 +55,7 @@
  */
 #include "stream.h"
 #include "io.h"
+#include "stable.h"
 #include "worker.h"
 
 #include <stdio.h>
@@ -120,6 +121,8 @@ struct part {
 };
 
 struct weft_server {
+    weft__stable_t st; /* live or stale (stable.h); mu follows it */
+    weft__spin_t mu;   /* guards refs, closing, closed and stopped */
     weft_conn_fn handler;
     void *arg;
     weft_server_opts_t opts;
@@ -131,18 +134,25 @@ struct weft_server {
     part_t *parts;
     weft_task_t **helpers; /* [nparts]: tasks run on the parts' workers */
     int64_t grace;         /* of the close under way */
-    weft__spin_t mu;       /* guards the fields below */
     uint32_t refs;         /* the owner's, plus one per task in weft_server_wait */
     bool closing, closed;
     weft__wlist_t stopped; /* weft_server_wait */
 };
 
-/* ---- the record ---- */
+/* ---- the record ----
+ *
+ * Server records are type-stable (stable.h), as streams are: a server
+ * used after the weft_server_close that freed it returns -EBADF
+ * (weft__stale) instead of reading freed memory. */
+
+#define SERVER_LIVE 0x76727373u /* "ssrv" */
+static weft__stable_pool_t server_pool = WEFT__STABLE_POOL(weft_server_t, mu, SERVER_LIVE);
+#define SFREED(srv) WEFT_UNLIKELY(!weft__stable_live(srv, SERVER_LIVE))
 
 static weft_server_t *server_new(weft_conn_fn handler, void *arg, const weft_server_opts_t *opts,
                                  int nparts)
 {
-    weft_server_t *srv = calloc(1, sizeof *srv);
+    weft_server_t *srv = weft__stable_alloc(&server_pool);
     if (!srv)
         return NULL;
     srv->parts = calloc((size_t)nparts, sizeof *srv->parts);
@@ -150,7 +160,7 @@ static weft_server_t *server_new(weft_conn_fn handler, void *arg, const weft_ser
     if (!srv->parts || !srv->helpers) {
         free(srv->parts);
         free(srv->helpers);
-        free(srv);
+        weft__stable_free(&server_pool, srv, &srv->mu);
         return NULL;
     }
     srv->handler = handler;
@@ -196,7 +206,7 @@ static void server_unref(weft_server_t *srv)
     if (last) {
         free(srv->parts);
         free(srv->helpers);
-        free(srv);
+        weft__stable_free(&server_pool, srv, &srv->mu);
     }
 }
 
@@ -729,6 +739,8 @@ int weft_server_addr(const weft_server_t *srv, weft_addr_t *addr)
 {
     if (!srv || !addr)
         return -EINVAL;
+    if (SFREED(srv))
+        return weft__stale("server", srv, "weft_server_addr");
     *addr = srv->addr;
     return 0;
 }
@@ -737,6 +749,10 @@ size_t weft_server_conns(const weft_server_t *srv)
 {
     if (!srv)
         return 0;
+    if (SFREED(srv)) {
+        weft__stale("server", srv, "weft_server_conns");
+        return 0;
+    }
     size_t n = 0;
     for (int i = 0; i < srv->nparts; i++)
         n += __atomic_load_n(&srv->parts[i].nconns, __ATOMIC_RELAXED);
@@ -745,7 +761,11 @@ size_t weft_server_conns(const weft_server_t *srv)
 
 int weft_server_workers(const weft_server_t *srv)
 {
-    return srv ? srv->nparts : -EINVAL;
+    if (!srv)
+        return -EINVAL;
+    if (SFREED(srv))
+        return weft__stale("server", srv, "weft_server_workers");
+    return srv->nparts;
 }
 
 int weft_server_wait(weft_server_t *srv)
@@ -758,6 +778,8 @@ int weft_server_wait(weft_server_t *srv)
     int rc;
     {
         WEFT__LOCK(&srv->mu);
+        if (SFREED(srv))
+            return weft__stale("server", srv, "weft_server_wait");
         if (srv->closed)
             return 0;
         rc = weft__wait_check(self);
@@ -783,6 +805,8 @@ int weft_server_close(weft_server_t *srv, int64_t grace_ns)
         return -EDEADLK;
     {
         WEFT__LOCK(&srv->mu);
+        if (SFREED(srv))
+            return weft__stale("server", srv, "weft_server_close");
         if (srv->closing)
             return -EINVAL;
         srv->closing = true;

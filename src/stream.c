@@ -48,6 +48,7 @@
  */
 #include "flush.h"
 #include "io.h"
+#include "stable.h"
 #include "stream.h"
 
 #include <fcntl.h>
@@ -67,6 +68,7 @@
 #define WEFT__DEFER_MAX 32768  /* a deferred write holding more goes out at once */
 
 struct weft_stream {
+    weft__stable_t st; /* live or stale (stable.h); io's lock follows it */
     weft__io_t io;
     char *rbuf;
     size_t rcap, rpos, rend, limit;
@@ -91,13 +93,28 @@ struct weft_stream {
     weft__held_t held; /* on its loop's list while writes are held (flush.c) */
 };
 
+/* Stream records are type-stable (stable.h): a stream used after its
+ * close freed it reads a stale record, and the call returns -EBADF
+ * (weft__stale) instead of touching freed memory. */
+#define STREAM_LIVE 0x6d727473u /* "strm" */
+static weft__stable_pool_t stream_pool = WEFT__STABLE_POOL(weft_stream_t, io.mu, STREAM_LIVE);
+
+/* The lock held: whether s was freed (closed, and no call left inside). */
+#define FREED(s) WEFT_UNLIKELY(!weft__stable_live(s, STREAM_LIVE))
+#define STALE(s, call) weft__stale("stream", s, call)
+
+bool weft__stream_live(const weft_stream_t *s)
+{
+    return weft__stable_live(s, STREAM_LIVE);
+}
+
 static void destroy(weft_stream_t *s)
 {
     if (s->tr)
         s->tr->free(s->tctx);
     free(s->rbuf);
     free(s->obuf);
-    free(s);
+    weft__stable_free(&stream_pool, s, &s->io.mu);
 }
 
 static void io_destroy(weft__io_t *io)
@@ -166,7 +183,7 @@ int weft__stream_open(weft_stream_t **out, int fd, const weft_stream_opts_t *opt
         }
         sock = S_ISSOCK(st.st_mode);
     }
-    weft_stream_t *s = calloc(1, sizeof *s);
+    weft_stream_t *s = weft__stable_alloc(&stream_pool);
     if (!s) {
         rc = -ENOMEM;
         goto fail;
@@ -175,7 +192,7 @@ int weft__stream_open(weft_stream_t **out, int fd, const weft_stream_opts_t *opt
     if (rc == -EPERM && !sock) /* no readiness (a regular file): the pool */
         rc = weft__stream_file_attach(s);
     if (rc < 0) {
-        free(s);
+        weft__stable_free(&stream_pool, s, &s->io.mu);
         goto fail;
     }
     /* assume ready both ways: a wrong guess costs one EAGAIN, a right one
@@ -423,6 +440,8 @@ ssize_t weft_stream_read(weft_stream_t *s, void *buf, size_t n)
         return -EINVAL;
     WEFT__COOP();
     WEFT__LOCK(&s->io.mu);
+    if (FREED(s))
+        return STALE(s, "weft_stream_read");
     int rc = read_check(s);
     if (rc)
         return rc;
@@ -448,6 +467,8 @@ int weft_stream_read_exactly(weft_stream_t *s, void *buf, size_t n, size_t *got)
         return -EINVAL;
     WEFT__COOP();
     WEFT__LOCK(&s->io.mu);
+    if (FREED(s))
+        return STALE(s, "weft_stream_read_exactly");
     int rc = read_check(s);
     if (rc)
         return rc;
@@ -486,12 +507,17 @@ int weft_stream_read_exactly(weft_stream_t *s, void *buf, size_t n, size_t *got)
  * `skip` is set and the buffer keeps only the last seplen - 1 bytes (a
  * separator may begin there); a call that finds skip set (the one that
  * met the line was interrupted) drops the rest first, then reads on. */
-ssize_t weft_stream_read_until(weft_stream_t *s, const void *sep, size_t seplen, const char **data)
+static ssize_t read_until(weft_stream_t *s, const void *sep, size_t seplen, const char **data,
+                          const char *call)
 {
-    if (!s || !sep || !seplen || !data || seplen > s->limit)
+    if (!s || !sep || !seplen || !data)
         return -EINVAL;
     WEFT__COOP();
     WEFT__LOCK(&s->io.mu);
+    if (FREED(s))
+        return STALE(s, call);
+    if (seplen > s->limit)
+        return -EINVAL;
     ssize_t rc = read_check(s);
     if (rc)
         return rc;
@@ -561,9 +587,14 @@ ssize_t weft_stream_read_until(weft_stream_t *s, const void *sep, size_t seplen,
     return leave(s, rc, &weft__lk);
 }
 
+ssize_t weft_stream_read_until(weft_stream_t *s, const void *sep, size_t seplen, const char **data)
+{
+    return read_until(s, sep, seplen, data, "weft_stream_read_until");
+}
+
 ssize_t weft_stream_read_line(weft_stream_t *s, const char **line)
 {
-    return weft_stream_read_until(s, "\n", 1, line);
+    return read_until(s, "\n", 1, line, "weft_stream_read_line");
 }
 
 size_t weft_stream_overrun_consumed(const weft_stream_t *s)
@@ -571,6 +602,10 @@ size_t weft_stream_overrun_consumed(const weft_stream_t *s)
     if (!s)
         return 0;
     WEFT__LOCK((weft__spin_t *)&s->io.mu);
+    if (FREED(s)) {
+        STALE(s, "weft_stream_overrun_consumed");
+        return 0;
+    }
     return s->dropped;
 }
 
@@ -579,6 +614,8 @@ ssize_t weft_stream_peek(weft_stream_t *s, const char **data)
     if (!s || !data)
         return -EINVAL;
     WEFT__LOCK(&s->io.mu);
+    if (FREED(s))
+        return STALE(s, "weft_stream_peek");
     int rc = read_check(s);
     if (rc)
         return rc;
@@ -592,6 +629,8 @@ ssize_t weft_stream_fill(weft_stream_t *s)
         return -EINVAL;
     WEFT__COOP();
     WEFT__LOCK(&s->io.mu);
+    if (FREED(s))
+        return STALE(s, "weft_stream_fill");
     int rc = read_check(s);
     if (rc)
         return rc;
@@ -606,6 +645,10 @@ int weft_stream_consume(weft_stream_t *s, size_t n)
     if (!s)
         return -EINVAL;
     WEFT__LOCK(&s->io.mu);
+    if (FREED(s))
+        return STALE(s, "weft_stream_consume");
+    if (s->io.closed)
+        return -EBADF;
     if (n > buffered(s))
         return -EINVAL;
     s->rpos += n;
@@ -617,6 +660,10 @@ bool weft_stream_at_eof(weft_stream_t *s)
     if (!s)
         return false;
     WEFT__LOCK(&s->io.mu);
+    if (FREED(s)) {
+        STALE(s, "weft_stream_at_eof");
+        return false;
+    }
     if (s->io.closed)
         return false;
     /* The end may have come without a read to see it (the last line came
@@ -633,6 +680,8 @@ int weft_stream_set_error(weft_stream_t *s, int err)
     if (!s || err >= 0)
         return -EINVAL;
     WEFT__LOCK(&s->io.mu);
+    if (FREED(s))
+        return STALE(s, "weft_stream_set_error");
     if (s->io.closed)
         return -EBADF;
     s->xerr = err;
@@ -647,6 +696,8 @@ int weft_stream_pause_reading(weft_stream_t *s)
     if (!s)
         return -EINVAL;
     WEFT__LOCK(&s->io.mu);
+    if (FREED(s))
+        return STALE(s, "weft_stream_pause_reading");
     if (s->io.closed)
         return -EBADF;
     s->paused = true; /* a reader waiting for bytes parks again when they come */
@@ -658,6 +709,8 @@ int weft_stream_resume_reading(weft_stream_t *s)
     if (!s)
         return -EINVAL;
     WEFT__LOCK(&s->io.mu);
+    if (FREED(s))
+        return STALE(s, "weft_stream_resume_reading");
     if (s->io.closed)
         return -EBADF;
     s->paused = false;
@@ -670,6 +723,10 @@ bool weft_stream_is_closing(const weft_stream_t *s)
     if (!s)
         return false;
     WEFT__LOCK((weft__spin_t *)&s->io.mu);
+    if (FREED(s)) {
+        STALE(s, "weft_stream_is_closing");
+        return true;
+    }
     return s->closing || s->io.closed || s->werr || s->rerr;
 }
 
@@ -904,6 +961,8 @@ int weft_stream_write(weft_stream_t *s, const void *buf, size_t n)
     weft__coop_spend();
     weft__coop_spend_bytes(n);
     WEFT__LOCK(&s->io.mu);
+    if (FREED(s))
+        return STALE(s, "weft_stream_write");
     int rc = write_check(s);
     if (rc || !n)
         return rc;
@@ -919,6 +978,8 @@ int weft_stream_writev(weft_stream_t *s, const struct iovec *iov, int iovcnt)
         return -EINVAL;
     weft__coop_spend();
     WEFT__LOCK(&s->io.mu);
+    if (FREED(s))
+        return STALE(s, "weft_stream_writev");
     size_t total = 0;
     for (int i = 0; i < iovcnt; i++) {
         if (!iov[i].iov_base && iov[i].iov_len)
@@ -961,6 +1022,8 @@ int weft_stream_drain(weft_stream_t *s)
         return -EINVAL;
     WEFT__COOP();
     WEFT__LOCK(&s->io.mu);
+    if (FREED(s))
+        return STALE(s, "weft_stream_drain");
     if (s->io.closed)
         return -EBADF;
     if (s->werr || s->olen <= s->high)
@@ -975,6 +1038,8 @@ int weft_stream_flush(weft_stream_t *s)
         return -EINVAL;
     WEFT__COOP();
     WEFT__LOCK(&s->io.mu);
+    if (FREED(s))
+        return STALE(s, "weft_stream_flush");
     if (s->io.closed)
         return -EBADF;
     if (s->werr || !s->olen)
@@ -990,6 +1055,8 @@ int weft_stream_shutdown(weft_stream_t *s)
     if (!s)
         return -EINVAL;
     WEFT__LOCK(&s->io.mu);
+    if (FREED(s))
+        return STALE(s, "weft_stream_shutdown");
     if (s->io.closed)
         return -EBADF;
     if (!s->sock)
@@ -1060,6 +1127,8 @@ int weft_stream_close(weft_stream_t *s)
     if (!s)
         return -EINVAL;
     WEFT__LOCK(&s->io.mu);
+    if (FREED(s))
+        return STALE(s, "weft_stream_close");
     if (s->io.closed)
         return -EBADF;
     s->io.users++;
@@ -1083,8 +1152,10 @@ int weft_stream_abort(weft_stream_t *s)
     if (!s)
         return -EINVAL;
     WEFT__LOCK(&s->io.mu);
+    if (FREED(s))
+        return STALE(s, "weft_stream_abort");
     if (s->io.closed)
-        return -EINVAL;
+        return -EBADF;
     teardown(s);
     if (weft__io_idle(&s->io)) {
         weft__lk_drop(&weft__lk);
@@ -1093,12 +1164,19 @@ int weft_stream_abort(weft_stream_t *s)
     return 0;
 }
 
-int weft_stream_fd(const weft_stream_t *s)
+int weft__stream_fd(const weft_stream_t *s, const char *call)
 {
     if (!s)
         return -EINVAL;
     WEFT__LOCK((weft__spin_t *)&s->io.mu);
-    return !s->io.closed ? s->io.bio.fd : -EINVAL;
+    if (FREED(s))
+        return STALE(s, call);
+    return !s->io.closed ? s->io.bio.fd : -EBADF;
+}
+
+int weft_stream_fd(const weft_stream_t *s)
+{
+    return weft__stream_fd(s, "weft_stream_fd");
 }
 
 size_t weft_stream_pending(const weft_stream_t *s)
@@ -1106,6 +1184,10 @@ size_t weft_stream_pending(const weft_stream_t *s)
     if (!s)
         return 0;
     WEFT__LOCK((weft__spin_t *)&s->io.mu);
+    if (FREED(s)) {
+        STALE(s, "weft_stream_pending");
+        return 0;
+    }
     return s->olen;
 }
 
@@ -1119,7 +1201,7 @@ void weft__stream_set_transport(weft_stream_t *s, const weft__transport_t *tr, v
 
 void *weft__stream_transport(const weft_stream_t *s, const weft__transport_t *tr)
 {
-    return s && s->tr == tr ? s->tctx : NULL;
+    return s && weft__stream_live(s) && s->tr == tr ? s->tctx : NULL;
 }
 
 weft__io_t *weft__stream_io(weft_stream_t *s)

@@ -87,6 +87,12 @@ void weft__stream_unhold(weft_stream_t *s, struct weft__lk *lk);
 int weft__stream_wait(weft_stream_t *s, uint32_t events);
 /* Makes err the stream's sticky read and write error. */
 void weft__stream_fail(weft_stream_t *s, int err);
+/* Whether s is a live stream: false once its close freed it (its record
+ * stays a stream's, type-stable: stable.h). Never touches s's body. */
+bool weft__stream_live(const weft_stream_t *s);
+/* weft_stream_fd, naming `call` if s is stale (weft__stale): the fd,
+ * -EINVAL (s NULL), or -EBADF (s closed, or stale). */
+int weft__stream_fd(const weft_stream_t *s, const char *call);
 /* Unread bytes buffered, and bytes queued for sending. */
 size_t weft__stream_buffered(const weft_stream_t *s);
 

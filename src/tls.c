@@ -587,8 +587,12 @@ static int tls_setup(tls_t *t, weft_tls_ctx_t *c, weft_stream_t *s, const char *
 int weft_tls_wrap(weft_stream_t *s, weft_tls_ctx_t *c, const char *server_name)
 {
     last_why[0] = '\0';
-    if (!s || !c || (server_name && !*server_name) || weft__stream_transport(s, &tls_transport) ||
-        weft_stream_fd(s) < 0)
+    if (!s || !c || (server_name && !*server_name))
+        return -EINVAL;
+    int fd = weft__stream_fd(s, "weft_tls_wrap"); /* -EBADF: closed, or stale */
+    if (fd < 0)
+        return fd;
+    if (weft__stream_transport(s, &tls_transport))
         return -EINVAL;
     if (weft__stream_is_file(s)) {
         why_set(last_why, "TLS needs a socket or a pipe, not a file", NULL);
@@ -692,38 +696,43 @@ int weft_tls_connect(weft_stream_t **s, const char *host, const char *port, weft
 
 /* ---- what a TLS stream tells ---- */
 
-static tls_t *tls_of(const weft_stream_t *s)
+/* s's TLS state, or NULL: not TLS, or a stale stream (told: weft__stale). */
+static tls_t *tls_of(const weft_stream_t *s, const char *call)
 {
+    if (s && !weft__stream_live(s)) {
+        weft__stale("stream", s, call);
+        return NULL;
+    }
     return weft__stream_transport(s, &tls_transport);
 }
 
 const char *weft_tls_error(const weft_stream_t *s)
 {
-    tls_t *t = tls_of(s);
+    tls_t *t = tls_of(s, "weft_tls_error");
     return t ? t->why : NULL;
 }
 
 const char *weft_tls_alpn(const weft_stream_t *s)
 {
-    tls_t *t = tls_of(s);
+    tls_t *t = tls_of(s, "weft_tls_alpn");
     return t && t->alpn[0] ? t->alpn : NULL;
 }
 
 const char *weft_tls_server_name(const weft_stream_t *s)
 {
-    tls_t *t = tls_of(s);
+    tls_t *t = tls_of(s, "weft_tls_server_name");
     return t ? SSL_get_servername(t->ssl, TLSEXT_NAMETYPE_host_name) : NULL;
 }
 
 const char *weft_tls_version(const weft_stream_t *s)
 {
-    tls_t *t = tls_of(s);
+    tls_t *t = tls_of(s, "weft_tls_version");
     return t && !t->failed ? SSL_get_version(t->ssl) : NULL;
 }
 
 bool weft_stream_is_tls(const weft_stream_t *s)
 {
-    return tls_of(s) != NULL;
+    return tls_of(s, "weft_stream_is_tls") != NULL;
 }
 
 #else /* !WEFT_HAVE_OPENSSL: every call says TLS is not there */

@@ -14,12 +14,14 @@
  */
 #include "addr.h"
 #include "io.h"
+#include "stable.h"
 
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 struct weft_udp {
+    weft__stable_t st; /* live or stale (stable.h) */
     weft__io_t io;
     int fd;
     int family;
@@ -33,9 +35,20 @@ static void udp_forget(weft__io_t *io)
     u->fd = -1;
 }
 
+/* UDP socket records are type-stable (stable.h), as streams are: a socket
+ * used after its close freed it returns -EBADF (weft__stale). */
+#define UDP_LIVE 0x73706475u /* "udps" */
+static weft__stable_pool_t udp_pool = WEFT__STABLE_POOL(weft_udp_t, io.mu, UDP_LIVE);
+#define UFREED(u) WEFT_UNLIKELY(!weft__stable_live(u, UDP_LIVE))
+
+static void udp_free(weft_udp_t *u)
+{
+    weft__stable_free(&udp_pool, u, &u->io.mu);
+}
+
 static void udp_destroy(weft__io_t *io)
 {
-    free(WEFT_CONTAINER_OF(io, weft_udp_t, io));
+    udp_free(WEFT_CONTAINER_OF(io, weft_udp_t, io));
 }
 
 static bool ip_family(int f)
@@ -56,7 +69,7 @@ int weft_udp_open(weft_udp_t **u, const weft_addr_t *bind_to, int family)
     }
     if (!weft__loop())
         return -WEFT_ENOLOOP;
-    weft_udp_t *x = calloc(1, sizeof *x);
+    weft_udp_t *x = weft__stable_alloc(&udp_pool);
     if (!x)
         return -ENOMEM;
     x->family = family;
@@ -71,7 +84,7 @@ int weft_udp_open(weft_udp_t **u, const weft_addr_t *bind_to, int family)
     if (rc < 0) {
         if (x->fd >= 0)
             close(x->fd);
-        free(x);
+        udp_free(x);
         return rc;
     }
     x->io.on_forget = udp_forget;
@@ -82,10 +95,12 @@ int weft_udp_open(weft_udp_t **u, const weft_addr_t *bind_to, int family)
 
 int weft_udp_connect(weft_udp_t *u, const weft_addr_t *peer)
 {
-    if (!u || !peer || peer->ss.ss_family != u->family)
+    if (!u || !peer)
         return -EINVAL;
     WEFT__LOCK(&u->io.mu);
-    if (u->io.closed)
+    if (UFREED(u))
+        return weft__stale("UDP socket", u, "weft_udp_connect");
+    if (u->io.closed || peer->ss.ss_family != u->family)
         return -EINVAL;
     if (connect(u->fd, (const struct sockaddr *)&peer->ss, peer->len) < 0)
         return -errno;
@@ -99,7 +114,7 @@ static void leave(weft_udp_t *u, weft__lk_t *lk)
     u->io.users--;
     if (weft__io_idle(&u->io)) {
         weft__lk_drop(lk);
-        free(u);
+        udp_free(u);
     }
 }
 
@@ -109,6 +124,8 @@ ssize_t weft_udp_sendto(weft_udp_t *u, const void *buf, size_t n, const weft_add
         return -EINVAL;
     WEFT__COOP();
     WEFT__LOCK(&u->io.mu);
+    if (UFREED(u))
+        return weft__stale("UDP socket", u, "weft_udp_sendto");
     if (u->io.closed)
         return -EINVAL;
     weft_task_t *self = weft__task();
@@ -150,6 +167,8 @@ ssize_t weft_udp_recvfrom(weft_udp_t *u, void *buf, size_t n, weft_addr_t *from)
         return -EINVAL;
     WEFT__COOP();
     WEFT__LOCK(&u->io.mu);
+    if (UFREED(u))
+        return weft__stale("UDP socket", u, "weft_udp_recvfrom");
     if (u->io.closed)
         return -EINVAL;
     weft_task_t *self = weft__task();
@@ -191,6 +210,8 @@ int weft_udp_local_addr(const weft_udp_t *u, weft_addr_t *a)
     if (!u || !a)
         return -EINVAL;
     WEFT__LOCK((weft__spin_t *)&u->io.mu);
+    if (UFREED(u))
+        return weft__stale("UDP socket", u, "weft_udp_local_addr");
     if (u->io.closed)
         return -EINVAL;
     return weft__addr_of_fd(u->fd, a, false);
@@ -201,6 +222,8 @@ int weft_udp_fd(const weft_udp_t *u)
     if (!u)
         return -EINVAL;
     WEFT__LOCK((weft__spin_t *)&u->io.mu);
+    if (UFREED(u))
+        return weft__stale("UDP socket", u, "weft_udp_fd");
     return !u->io.closed ? u->fd : -EINVAL;
 }
 
@@ -209,12 +232,14 @@ int weft_udp_close(weft_udp_t *u)
     if (!u)
         return -EINVAL;
     WEFT__LOCK(&u->io.mu);
+    if (UFREED(u))
+        return weft__stale("UDP socket", u, "weft_udp_close");
     if (u->io.closed)
         return -EINVAL;
     weft__io_shut(&u->io);
     if (weft__io_idle(&u->io)) {
         weft__lk_drop(&weft__lk);
-        free(u);
+        udp_free(u);
     }
     return 0;
 }
