@@ -88,7 +88,7 @@ static int unbuffered_senders_main(void *arg, void **res)
     weft_task_t *t[3];
     for (int i = 0; i < 3; i++) {
         s[i] = (op_t){.ch = ch, .v = P(10 + i)};
-        assert_int_equal(weft_spawn(&t[i], sender, &s[i], NULL), 0);
+        assert_int_equal(weft_spawn(&t[i], sender, &s[i], HERE), 0);
         assert_int_equal(weft_yield(), 0);
     }
     settle();
@@ -125,7 +125,7 @@ static int unbuffered_receivers_main(void *arg, void **res)
     op_t r[3];
     for (int i = 0; i < 3; i++) {
         r[i] = (op_t){.ch = ch};
-        assert_int_equal(weft_spawn(&t[i], receiver, &r[i], NULL), 0);
+        assert_int_equal(weft_spawn(&t[i], receiver, &r[i], HERE), 0);
         assert_int_equal(weft_yield(), 0);
     }
     settle();
@@ -200,7 +200,7 @@ static int buffered_main(void *arg, void **res)
     op_t s[2] = {{.ch = ch, .v = P(3)}, {.ch = ch, .v = P(4)}};
     weft_task_t *t[2];
     for (int i = 0; i < 2; i++) {
-        assert_int_equal(weft_spawn(&t[i], sender, &s[i], NULL), 0);
+        assert_int_equal(weft_spawn(&t[i], sender, &s[i], HERE), 0);
         assert_int_equal(weft_yield(), 0);
     }
     settle();
@@ -769,7 +769,7 @@ static int cchaos(void *arg, void **res)
             continue;
         STRESS_CHECK(s,
                      weft_spawn(tp, snd ? csender : creceiver,
-                                snd ? (void *)&s->sarg[slot] : (void *)&s->rarg[slot], NULL) == 0);
+                                snd ? (void *)&s->sarg[slot] : (void *)&s->rarg[slot], HERE) == 0);
     }
     return 0;
 }
@@ -781,14 +781,14 @@ static int stress_main(void *arg, void **res)
     assert_int_equal(weft_chan_create(&s->b, 8), 0);
     for (int i = 0; i < NSEND; i++) {
         s->sarg[i] = (worker_arg_t){s, i};
-        assert_int_equal(weft_spawn(&s->snd[i], csender, &s->sarg[i], NULL), 0);
+        assert_int_equal(weft_spawn(&s->snd[i], csender, &s->sarg[i], HERE), 0);
     }
     for (int i = 0; i < NRECV; i++) {
         s->rarg[i] = (worker_arg_t){s, i};
-        assert_int_equal(weft_spawn(&s->rcv[i], creceiver, &s->rarg[i], NULL), 0);
+        assert_int_equal(weft_spawn(&s->rcv[i], creceiver, &s->rarg[i], HERE), 0);
     }
     weft_task_t *ct;
-    assert_int_equal(weft_spawn(&ct, cchaos, s, NULL), 0);
+    assert_int_equal(weft_spawn(&ct, cchaos, s, HERE), 0);
     while (s->next_id < s->n)
         assert_int_equal(weft_sleep(WEFT_USEC(200)), 0);
     s->stop = true;
@@ -796,7 +796,7 @@ static int stress_main(void *arg, void **res)
     weft_task_release(ct);
     for (int i = 0; i < NRECV; i++)
         if (!s->rcv[i])
-            assert_int_equal(weft_spawn(&s->rcv[i], creceiver, &s->rarg[i], NULL), 0);
+            assert_int_equal(weft_spawn(&s->rcv[i], creceiver, &s->rarg[i], HERE), 0);
     for (int i = 0; i < NSEND; i++) {
         if (s->snd[i]) {
             int rc = weft_await(s->snd[i], NULL);
