@@ -566,11 +566,11 @@ static int limit_cancel_main(void *arg, void **result)
     assert_int_equal(weft_group_set_limit(g, 1), 0);
     for (int i = 0; i < 5; i++) {
         c[i] = (lim_child_t){.l = &l, .index = i};
-        assert_int_equal(weft_group_spawn(g, &t[i], lim_child, &c[i], NULL), 0);
+        assert_int_equal(weft_group_spawn(g, &t[i], lim_child, &c[i], HERE), 0);
     }
     c[5] = (lim_child_t){.l = &l, .index = 5};
     spawner_t s = {.g = g, .c = &c[5]};
-    assert_int_equal(weft_spawn(&sp, spawner, &s, NULL), 0);
+    assert_int_equal(weft_spawn(&sp, spawner, &s, HERE), 0);
     wait_state(sp, WEFT_TASK_WAITING);
     assert_int_equal(atomic_load(&l.started), 1);
     /* cancelling the group ends the held children unrun and the
