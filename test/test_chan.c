@@ -389,7 +389,7 @@ static int select_waiting_main(void *arg, void **res)
     s.c[1] = (weft_select_case_t){.ch = u, .op = WEFT_SELECT_RECV};
     s.c[2] = (weft_select_case_t){.ch = NULL, .op = WEFT_SELECT_RECV};
     weft_task_t *t;
-    assert_int_equal(weft_spawn(&t, selector, &s, NULL), 0);
+    assert_int_equal(weft_spawn(&t, selector, &s, HERE), 0);
     settle();
     assert_false(s.done);
     assert_int_equal(weft_chan_destroy(u), -EBUSY);
@@ -407,7 +407,7 @@ static int select_waiting_main(void *arg, void **res)
     s = (selop_t){.n = 2, .timeout = WEFT_FOREVER};
     s.c[0] = (weft_select_case_t){.ch = u, .op = WEFT_SELECT_SEND, .value = P(50)};
     s.c[1] = (weft_select_case_t){.ch = b, .op = WEFT_SELECT_RECV};
-    assert_int_equal(weft_spawn(&t, selector, &s, NULL), 0);
+    assert_int_equal(weft_spawn(&t, selector, &s, HERE), 0);
     settle();
     assert_int_equal(weft_chan_recv(u, &v), 0);
     assert_int_equal(I(v), 50);
@@ -500,7 +500,7 @@ static int select_give_up_main(void *arg, void **res)
     selop_t s = {.n = 2, .timeout = WEFT_FOREVER};
     s.c[0] = (weft_select_case_t){.ch = u, .op = WEFT_SELECT_SEND, .value = P(60)};
     s.c[1] = (weft_select_case_t){.ch = b, .op = WEFT_SELECT_RECV};
-    assert_int_equal(weft_spawn(&t, selector, &s, NULL), 0);
+    assert_int_equal(weft_spawn(&t, selector, &s, HERE), 0);
     settle();
     weft_cancel(t);
     await_release(t);
@@ -512,7 +512,7 @@ static int select_give_up_main(void *arg, void **res)
     /* completed, then cancelled before it ran: still completed */
     s = (selop_t){.n = 1, .timeout = WEFT_FOREVER};
     s.c[0] = (weft_select_case_t){.ch = u, .op = WEFT_SELECT_RECV};
-    assert_int_equal(weft_spawn(&t, selector, &s, NULL), 0);
+    assert_int_equal(weft_spawn(&t, selector, &s, HERE), 0);
     settle();
     assert_int_equal(weft_chan_send(u, P(61)), 0);
     weft_cancel(t);
@@ -523,12 +523,12 @@ static int select_give_up_main(void *arg, void **res)
     /* a deadline scope, and a timeout, while waiting */
     s = (selop_t){.n = 1, .timeout = WEFT_FOREVER, .scope = WEFT_MSEC(2)};
     s.c[0] = (weft_select_case_t){.ch = u, .op = WEFT_SELECT_RECV};
-    assert_int_equal(weft_spawn(&t, selector, &s, NULL), 0);
+    assert_int_equal(weft_spawn(&t, selector, &s, HERE), 0);
     await_release(t);
     assert_int_equal(s.rc, -ETIMEDOUT);
     s = (selop_t){.n = 1, .timeout = WEFT_MSEC(2)};
     s.c[0] = (weft_select_case_t){.ch = u, .op = WEFT_SELECT_SEND, .value = P(1)};
-    assert_int_equal(weft_spawn(&t, selector, &s, NULL), 0);
+    assert_int_equal(weft_spawn(&t, selector, &s, HERE), 0);
     await_release(t);
     assert_int_equal(s.rc, -ETIMEDOUT);
     assert_int_equal(weft_chan_try_recv(u, &v), -EAGAIN);
@@ -551,7 +551,7 @@ static int select_closed_main(void *arg, void **res)
     selop_t s = {.n = 2, .timeout = WEFT_FOREVER};
     s.c[0] = (weft_select_case_t){.ch = u, .op = WEFT_SELECT_RECV, .value = P(1)};
     s.c[1] = (weft_select_case_t){.ch = b, .op = WEFT_SELECT_RECV};
-    assert_int_equal(weft_spawn(&t, selector, &s, NULL), 0);
+    assert_int_equal(weft_spawn(&t, selector, &s, HERE), 0);
     settle();
     assert_int_equal(weft_chan_close(u), 0);
     await_release(t);
