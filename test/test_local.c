@@ -221,8 +221,8 @@ static int dtor_main(void *arg, void **res)
     /* shared with a child: the parent's replace does not destroy it; the
      * child's end does */
     weft_task_t *t;
-    assert_int_equal(weft_spawn(&t, hold_and_check, &b, NULL), 0);
-    wait_state(t, WEFT_TASK_WAITING); /* the child has started (on any worker) */
+    assert_int_equal(weft_spawn(&t, hold_and_check, &b, HERE), 0); /* its 2 ms nap is this loop's */
+    assert_int_equal(weft_yield(), 0); /* the child has started */
     assert_int_equal(weft_local_set(&kd, &c), 0);
     assert_int_equal(db, 0);
     assert_int_equal(weft_await(t, NULL), 0);
