@@ -757,6 +757,43 @@ static void barrier_wake_all(weft_barrier_t *b, int status)
     b->gen++;
 }
 
+/* The last arrival's claims (b's lock held). A cancellation or deadline
+ * on another worker claims its task without b's lock, so it may claim a
+ * waiter after barrier_interrupted looked: the last arrival first claims
+ * every waiter, marking the claimed in aux (above any arrival index), and
+ * only then says how the cycle ended. Returns false if a waiter was
+ * claimed by its interruption: that party leaves with its error, so the
+ * cycle breaks for all rather than passing with it counted. */
+#define BARRIER_CLAIMED ((uintptr_t)1 << (sizeof(uintptr_t) * 8 - 1))
+
+static bool barrier_claim_all(weft_barrier_t *b)
+{
+    bool whole = true;
+    for (weft__waiter_t *w = b->waiters.head; w; w = w->next) {
+        if (weft__claim(w->task))
+            w->aux |= BARRIER_CLAIMED;
+        else
+            whole = false;
+    }
+    return whole;
+}
+
+/* Wakes with status the waiters barrier_claim_all claimed, unlinks every
+ * waiter (one claimed by its interruption leaves with its cycle: its
+ * unpark finds itself unlinked) and starts the next cycle. */
+static void barrier_deliver_claimed(weft_barrier_t *b, int status)
+{
+    weft__waiter_t *w;
+    while ((w = weft__wlist_pop(&b->waiters))) {
+        if (w->aux & BARRIER_CLAIMED) {
+            w->aux &= ~BARRIER_CLAIMED;
+            weft__deliver(w->task, status);
+        }
+    }
+    __atomic_store_n(&b->count, 0, __ATOMIC_RELAXED);
+    b->gen++;
+}
+
 /* Whether a waiter of this cycle is being interrupted (b's lock held). */
 static bool barrier_interrupted(const weft_barrier_t *b)
 {
@@ -811,7 +848,12 @@ int weft_barrier_wait(weft_barrier_t *b)
             barrier_wake_all(b, -EPIPE);
             return -EPIPE;
         }
-        barrier_wake_all(b, 0);
+        if (!barrier_claim_all(b)) { /* one started leaving since */
+            __atomic_store_n(&b->broken, true, __ATOMIC_RELAXED);
+            barrier_deliver_claimed(b, -EPIPE);
+            return -EPIPE;
+        }
+        barrier_deliver_claimed(b, 0);
         return (int)idx;
     }
     uint64_t gen = b->gen;

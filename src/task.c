@@ -220,8 +220,11 @@ static void body_drop(weft_task_t *t)
 
 static void task_list(weft__loop_t *L, weft_task_t *t)
 {
-    if (t->loop != L) /* placed elsewhere, it was set before it was posted */
-        t->loop = L;
+    /* placed elsewhere, it was set before it was posted; atomic, as every
+     * store of a placed task's loop: a cancellation posted to the loop a
+     * held group child was made on reads it meanwhile (cancel_post_fn) */
+    if (__atomic_load_n(&t->loop, __ATOMIC_RELAXED) != L)
+        __atomic_store_n(&t->loop, L, __ATOMIC_RELAXED);
     t->all_prev = NULL;
     t->all_next = L->all;
     if (L->all)

@@ -159,14 +159,18 @@ int weft__place(weft__loop_t *L, weft_task_t *t, int place, int worker)
             weft__task_adopt(L, t);
             return 0;
         }
-        t->loop = rt->loops[worker];
+        /* atomic: a cancellation posted to the loop a held group child
+         * was made on reads t->loop (cancel_post_fn) while the child is
+         * placed here */
+        weft__loop_t *W = rt->loops[worker];
+        __atomic_store_n(&t->loop, W, __ATOMIC_RELAXED);
         t->wake_post.fn = spawn_post_fn;
-        weft__loop_post(t->loop, &t->wake_post);
+        weft__loop_post(W, &t->wake_post);
         return 0;
     }
     {
         WEFT__LOCK(&L->anyq_mu);
-        t->loop = L;
+        __atomic_store_n(&t->loop, L, __ATOMIC_RELAXED); /* as above */
         if (!L->anyq.n)
             L->anyq_run = 0; /* a new run of spawns */
         L->anyq_run++;

@@ -136,6 +136,14 @@ static inline void wait_state(weft_task_t *t, int st)
     }
 }
 
+/* Spawn options that pin a task to the spawning worker, whatever the
+ * runtime's rule (WEFT_SPREAD=1 lets a plain spawn run on any worker): for
+ * a test about one loop's order (a primitive's FIFO of waiters, yields
+ * that interleave tasks in a known order), where tasks on several threads
+ * at once would make the checked order one the runtime does not promise.
+ * A pointer to a fresh compound literal: weft_spawn(&t, fn, arg, HERE). */
+#define HERE (&(weft_task_opts_t){.place = WEFT_PLACE_HERE})
+
 /* ---- scale ---- */
 
 /* WEFT_TEST_SCALE, the factor for counts and sizes of long runs: 1 when

@@ -88,7 +88,7 @@ static int unbuffered_senders_main(void *arg, void **res)
     weft_task_t *t[3];
     for (int i = 0; i < 3; i++) {
         s[i] = (op_t){.ch = ch, .v = P(10 + i)};
-        assert_int_equal(weft_spawn(&t[i], sender, &s[i], NULL), 0);
+        assert_int_equal(weft_spawn(&t[i], sender, &s[i], HERE), 0);
         assert_int_equal(weft_yield(), 0);
     }
     settle();
@@ -125,7 +125,7 @@ static int unbuffered_receivers_main(void *arg, void **res)
     op_t r[3];
     for (int i = 0; i < 3; i++) {
         r[i] = (op_t){.ch = ch};
-        assert_int_equal(weft_spawn(&t[i], receiver, &r[i], NULL), 0);
+        assert_int_equal(weft_spawn(&t[i], receiver, &r[i], HERE), 0);
         assert_int_equal(weft_yield(), 0);
     }
     settle();
@@ -200,7 +200,7 @@ static int buffered_main(void *arg, void **res)
     op_t s[2] = {{.ch = ch, .v = P(3)}, {.ch = ch, .v = P(4)}};
     weft_task_t *t[2];
     for (int i = 0; i < 2; i++) {
-        assert_int_equal(weft_spawn(&t[i], sender, &s[i], NULL), 0);
+        assert_int_equal(weft_spawn(&t[i], sender, &s[i], HERE), 0);
         assert_int_equal(weft_yield(), 0);
     }
     settle();
@@ -389,7 +389,7 @@ static int select_waiting_main(void *arg, void **res)
     s.c[1] = (weft_select_case_t){.ch = u, .op = WEFT_SELECT_RECV};
     s.c[2] = (weft_select_case_t){.ch = NULL, .op = WEFT_SELECT_RECV};
     weft_task_t *t;
-    assert_int_equal(weft_spawn(&t, selector, &s, NULL), 0);
+    assert_int_equal(weft_spawn(&t, selector, &s, HERE), 0);
     settle();
     assert_false(s.done);
     assert_int_equal(weft_chan_destroy(u), -EBUSY);
@@ -407,7 +407,7 @@ static int select_waiting_main(void *arg, void **res)
     s = (selop_t){.n = 2, .timeout = WEFT_FOREVER};
     s.c[0] = (weft_select_case_t){.ch = u, .op = WEFT_SELECT_SEND, .value = P(50)};
     s.c[1] = (weft_select_case_t){.ch = b, .op = WEFT_SELECT_RECV};
-    assert_int_equal(weft_spawn(&t, selector, &s, NULL), 0);
+    assert_int_equal(weft_spawn(&t, selector, &s, HERE), 0);
     settle();
     assert_int_equal(weft_chan_recv(u, &v), 0);
     assert_int_equal(I(v), 50);
@@ -500,7 +500,7 @@ static int select_give_up_main(void *arg, void **res)
     selop_t s = {.n = 2, .timeout = WEFT_FOREVER};
     s.c[0] = (weft_select_case_t){.ch = u, .op = WEFT_SELECT_SEND, .value = P(60)};
     s.c[1] = (weft_select_case_t){.ch = b, .op = WEFT_SELECT_RECV};
-    assert_int_equal(weft_spawn(&t, selector, &s, NULL), 0);
+    assert_int_equal(weft_spawn(&t, selector, &s, HERE), 0);
     settle();
     weft_cancel(t);
     await_release(t);
@@ -512,7 +512,7 @@ static int select_give_up_main(void *arg, void **res)
     /* completed, then cancelled before it ran: still completed */
     s = (selop_t){.n = 1, .timeout = WEFT_FOREVER};
     s.c[0] = (weft_select_case_t){.ch = u, .op = WEFT_SELECT_RECV};
-    assert_int_equal(weft_spawn(&t, selector, &s, NULL), 0);
+    assert_int_equal(weft_spawn(&t, selector, &s, HERE), 0);
     settle();
     assert_int_equal(weft_chan_send(u, P(61)), 0);
     weft_cancel(t);
@@ -523,12 +523,12 @@ static int select_give_up_main(void *arg, void **res)
     /* a deadline scope, and a timeout, while waiting */
     s = (selop_t){.n = 1, .timeout = WEFT_FOREVER, .scope = WEFT_MSEC(2)};
     s.c[0] = (weft_select_case_t){.ch = u, .op = WEFT_SELECT_RECV};
-    assert_int_equal(weft_spawn(&t, selector, &s, NULL), 0);
+    assert_int_equal(weft_spawn(&t, selector, &s, HERE), 0);
     await_release(t);
     assert_int_equal(s.rc, -ETIMEDOUT);
     s = (selop_t){.n = 1, .timeout = WEFT_MSEC(2)};
     s.c[0] = (weft_select_case_t){.ch = u, .op = WEFT_SELECT_SEND, .value = P(1)};
-    assert_int_equal(weft_spawn(&t, selector, &s, NULL), 0);
+    assert_int_equal(weft_spawn(&t, selector, &s, HERE), 0);
     await_release(t);
     assert_int_equal(s.rc, -ETIMEDOUT);
     assert_int_equal(weft_chan_try_recv(u, &v), -EAGAIN);
@@ -551,7 +551,7 @@ static int select_closed_main(void *arg, void **res)
     selop_t s = {.n = 2, .timeout = WEFT_FOREVER};
     s.c[0] = (weft_select_case_t){.ch = u, .op = WEFT_SELECT_RECV, .value = P(1)};
     s.c[1] = (weft_select_case_t){.ch = b, .op = WEFT_SELECT_RECV};
-    assert_int_equal(weft_spawn(&t, selector, &s, NULL), 0);
+    assert_int_equal(weft_spawn(&t, selector, &s, HERE), 0);
     settle();
     assert_int_equal(weft_chan_close(u), 0);
     await_release(t);
@@ -769,7 +769,7 @@ static int cchaos(void *arg, void **res)
             continue;
         STRESS_CHECK(s,
                      weft_spawn(tp, snd ? csender : creceiver,
-                                snd ? (void *)&s->sarg[slot] : (void *)&s->rarg[slot], NULL) == 0);
+                                snd ? (void *)&s->sarg[slot] : (void *)&s->rarg[slot], HERE) == 0);
     }
     return 0;
 }
@@ -781,14 +781,14 @@ static int stress_main(void *arg, void **res)
     assert_int_equal(weft_chan_create(&s->b, 8), 0);
     for (int i = 0; i < NSEND; i++) {
         s->sarg[i] = (worker_arg_t){s, i};
-        assert_int_equal(weft_spawn(&s->snd[i], csender, &s->sarg[i], NULL), 0);
+        assert_int_equal(weft_spawn(&s->snd[i], csender, &s->sarg[i], HERE), 0);
     }
     for (int i = 0; i < NRECV; i++) {
         s->rarg[i] = (worker_arg_t){s, i};
-        assert_int_equal(weft_spawn(&s->rcv[i], creceiver, &s->rarg[i], NULL), 0);
+        assert_int_equal(weft_spawn(&s->rcv[i], creceiver, &s->rarg[i], HERE), 0);
     }
     weft_task_t *ct;
-    assert_int_equal(weft_spawn(&ct, cchaos, s, NULL), 0);
+    assert_int_equal(weft_spawn(&ct, cchaos, s, HERE), 0);
     while (s->next_id < s->n)
         assert_int_equal(weft_sleep(WEFT_USEC(200)), 0);
     s->stop = true;
@@ -796,7 +796,7 @@ static int stress_main(void *arg, void **res)
     weft_task_release(ct);
     for (int i = 0; i < NRECV; i++)
         if (!s->rcv[i])
-            assert_int_equal(weft_spawn(&s->rcv[i], creceiver, &s->rarg[i], NULL), 0);
+            assert_int_equal(weft_spawn(&s->rcv[i], creceiver, &s->rarg[i], HERE), 0);
     for (int i = 0; i < NSEND; i++) {
         if (s->snd[i]) {
             int rc = weft_await(s->snd[i], NULL);

@@ -262,7 +262,9 @@ static int cancel_main(void *arg, void **res)
     assert_int_equal(pipe(p), 0);
     waitarg_t w = {.fd = p[0], .events = WEFT_READABLE, .timeout = WEFT_FOREVER, .rc = 99};
     weft_task_t *t;
-    assert_int_equal(weft_spawn(&t, waiter, &w, NULL), 0);
+    /* on this worker: each worker watches an fd for its own tasks, and
+     * tells a second reader only from among them */
+    assert_int_equal(weft_spawn(&t, waiter, &w, HERE), 0);
     wait_state(t, WEFT_TASK_WAITING);
     /* a second reader is refused while the first waits; a writer is not */
     assert_int_equal(weft_fd_wait(p[0], WEFT_READABLE, WEFT_FOREVER), -EBUSY);
@@ -279,7 +281,7 @@ static int cancel_main(void *arg, void **res)
     assert_int_equal(weft_fd_wait(p[0], WEFT_READABLE, WEFT_FOREVER), WEFT_READABLE);
     /* a task cancelled before it waits does not wait */
     w.rc = 99;
-    assert_int_equal(weft_spawn(&t, waiter, &w, NULL), 0);
+    assert_int_equal(weft_spawn(&t, waiter, &w, HERE), 0); /* not started elsewhere meanwhile */
     weft_cancel(t);
     assert_int_equal(weft_await(t, NULL), -ECANCELED); /* never ran */
     weft_task_release(t);
@@ -451,7 +453,7 @@ static int many_main(void *arg, void **res)
         assert_int_equal(pipe(p[i]), 0);
         w[i] =
             (waitarg_t){.fd = p[i][0], .events = WEFT_READABLE, .timeout = WEFT_FOREVER, .rc = 99};
-        assert_int_equal(weft_spawn(&t[i], waiter, &w[i], NULL), 0);
+        assert_int_equal(weft_spawn(&t[i], waiter, &w[i], HERE), 0);
     }
     for (int i = 0; i < MANY; i++)
         wait_state(t[i], WEFT_TASK_WAITING);

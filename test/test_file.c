@@ -151,7 +151,7 @@ static int many_main(void *arg, void **res)
     weft_task_t *t[N];
     for (int i = 0; i < N; i++) {
         parts[i] = (part_t){f, i};
-        assert_int_equal(weft_spawn(&t[i], read_part, &parts[i], NULL), 0);
+        assert_int_equal(weft_spawn(&t[i], read_part, &parts[i], HERE), 0);
     }
     assert_int_equal(weft_yield(), 0);
     /* in use by the readers (some of them at least are in the pool) */
@@ -305,7 +305,7 @@ static int cancel_during_main(void *arg, void **res)
     blocked_t b = {.use_deadline = round == 1};
     assert_int_equal(weft_file_open(&b.f, fifo, O_RDWR, 0), 0);
     weft_task_t *t;
-    assert_int_equal(weft_spawn(&t, fifo_reader, &b, NULL), 0);
+    assert_int_equal(weft_spawn(&t, fifo_reader, &b, HERE), 0);
     for (int i = 0; !t->b || t->b->wait_kind != &weft__wait_pool; i++) {
         assert_true(i < 1000);
         assert_int_equal(weft_yield(), 0);

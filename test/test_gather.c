@@ -390,8 +390,8 @@ static int wait_really_done_main(void *arg, void **result)
      * runs again: the count says both, not only the one that woke it */
     for (int order = 0; order < 2; order++) {
         weft_task_t *t[2];
-        assert_int_equal(weft_spawn(&t[order], yields_n, P(1), NULL), 0);
-        assert_int_equal(weft_spawn(&t[!order], yields_n, P(2), NULL), 0);
+        assert_int_equal(weft_spawn(&t[order], yields_n, P(1), HERE), 0);
+        assert_int_equal(weft_spawn(&t[!order], yields_n, P(2), HERE), 0);
         assert_int_equal(weft_wait(t, 2, WEFT_FIRST_COMPLETED, WEFT_FOREVER), 2);
         assert_true(weft_task_done(t[0]) && weft_task_done(t[1]));
         release_all(t, 2);
@@ -401,8 +401,8 @@ static int wait_really_done_main(void *arg, void **result)
     weft_event_t *go;
     assert_int_equal(weft_event_create(&go), 0);
     for (int i = 0; i < 3; i++)
-        assert_int_equal(weft_spawn(&t[i], waits_event, go, NULL), 0);
-    assert_int_equal(weft_spawn(&t[3], sets_event_later, go, NULL), 0);
+        assert_int_equal(weft_spawn(&t[i], waits_event, go, HERE), 0);
+    assert_int_equal(weft_spawn(&t[3], sets_event_later, go, HERE), 0);
     assert_int_equal(weft_wait(t, 3, WEFT_FIRST_COMPLETED, WEFT_FOREVER), 3);
     assert_int_equal(weft_await(t[3], NULL), 0);
     release_all(t, 4);
@@ -499,7 +499,7 @@ static int as_completed_away_main(void *arg, void **result)
     static const intptr_t turns[4] = {3, 7, 1, 5};
     weft_task_t *t[4];
     for (int i = 0; i < 4; i++)
-        assert_int_equal(weft_spawn(&t[i], yields_n, P(turns[i]), NULL), 0);
+        assert_int_equal(weft_spawn(&t[i], yields_n, P(turns[i]), HERE), 0);
     weft_as_completed_t *ac;
     assert_int_equal(weft_as_completed_create(&ac, t, 4), 0);
     settle();
@@ -528,8 +528,8 @@ static int as_completed_dup_main(void *arg, void **result)
 {
     (void)arg, (void)result;
     weft_task_t *t[2];
-    assert_int_equal(weft_spawn(&t[0], yields_n, P(2), NULL), 0);
-    assert_int_equal(weft_spawn(&t[1], yields_n, P(1), NULL), 0);
+    assert_int_equal(weft_spawn(&t[0], yields_n, P(2), HERE), 0);
+    assert_int_equal(weft_spawn(&t[1], yields_n, P(1), HERE), 0);
     /* (CPython's test_as_completed_duplicate_coroutines) a set */
     weft_task_t *dup[3] = {t[0], t[1], t[0]};
     weft_as_completed_t *ac;

@@ -62,8 +62,8 @@ static int wait_all_main(void *arg, void **result)
     weft_group_t *g;
     weft_task_t *t[3];
     assert_int_equal(weft_group_create(&g), 0);
+    int64_t t0 = weft_now(); /* before the spawns: a child may start at once elsewhere */
     group_spawn_all(g, t, c, 3);
-    int64_t t0 = weft_now();
     assert_int_equal(weft_group_wait(g), 0);
     assert_true(weft_now() - t0 >= WEFT_MSEC(10));
     for (int i = 0; i < 3; i++) {
@@ -297,7 +297,8 @@ static int group_cancel_main(void *arg, void **result)
     weft_task_t *t[3];
     assert_int_equal(weft_group_create(&g), 0);
     group_spawn_all(g, t, c, 3);
-    assert_int_equal(weft_yield(), 0);
+    for (int i = 0; i < 3; i++) /* each started (they may run on any worker) */
+        wait_state(t[i], WEFT_TASK_WAITING);
     assert_int_equal(weft_group_cancel(g), 0);
     assert_int_equal(weft_group_spawn(g, NULL, child, &extra, NULL), -ECANCELED);
     assert_int_equal(weft_group_wait(g), 0); /* cancelled children are no failure */
@@ -391,7 +392,7 @@ static int limit_fifo_main(void *arg, void **result)
     assert_int_equal(weft_group_set_limit(g, 3), 0);
     for (int i = 0; i < 20; i++) {
         c[i] = (lim_child_t){.l = &l, .index = i};
-        assert_int_equal(weft_group_spawn(g, &t[i], lim_child, &c[i], NULL), 0);
+        assert_int_equal(weft_group_spawn(g, &t[i], lim_child, &c[i], HERE), 0);
     }
     /* the spawns never waited: nothing ran yet, and the held ones stay
      * pending while three run */
@@ -427,7 +428,7 @@ static int spawner(void *arg, void **result)
 {
     (void)result;
     spawner_t *s = arg;
-    s->rc = weft_group_spawn_wait(s->g, NULL, lim_child, s->c, NULL);
+    s->rc = weft_group_spawn_wait(s->g, NULL, lim_child, s->c, HERE);
     s->first_done = s->first && weft_task_done(s->first);
     return 0;
 }
@@ -446,9 +447,9 @@ static int spawn_wait_main(void *arg, void **result)
     c[0] = (lim_child_t){.l = &l, .index = 0};
     c[1] = (lim_child_t){.l = &l, .index = 1};
     /* with room, spawn_wait spawns at once */
-    assert_int_equal(weft_group_spawn_wait(g, &first, lim_child, &c[0], NULL), 0);
+    assert_int_equal(weft_group_spawn_wait(g, &first, lim_child, &c[0], HERE), 0);
     spawner_t s = {.g = g, .c = &c[1], .first = first};
-    assert_int_equal(weft_spawn(&sp, spawner, &s, NULL), 0);
+    assert_int_equal(weft_spawn(&sp, spawner, &s, HERE), 0);
     wait_state(sp, WEFT_TASK_WAITING); /* at the limit: it waits */
     settle();
     assert_int_equal(atomic_load(&l.started), 1);
@@ -504,6 +505,16 @@ static void test_group_try_spawn_at_the_limit_returns_eagain(void **state)
     run(try_spawn_main, NULL);
 }
 
+/* Yields until n children of l have started; fails after 30 s. */
+static void wait_limited_started(lim_t *l, int n)
+{
+    int64_t end = weft_now() + WEFT_SEC(30);
+    while (atomic_load(&l->started) < n) {
+        assert_true(weft_now() < end);
+        assert_int_equal(weft_yield(), 0);
+    }
+}
+
 static int limit_raise_main(void *arg, void **result)
 {
     (void)arg, (void)result;
@@ -518,10 +529,14 @@ static int limit_raise_main(void *arg, void **result)
         c[i] = (lim_child_t){.l = &l, .index = i};
         assert_int_equal(weft_group_spawn(g, NULL, lim_child, &c[i], NULL), 0);
     }
+    /* the children may run on any worker: wait for the first, then let
+     * every ready task run; the limit holds the others back */
+    wait_limited_started(&l, 1);
     settle();
     assert_int_equal(atomic_load(&l.started), 1);
     /* raising the limit starts held children at once */
     assert_int_equal(weft_group_set_limit(g, 4), 0);
+    wait_limited_started(&l, 4);
     settle();
     assert_int_equal(atomic_load(&l.started), 4);
     assert_int_equal(weft_event_set(l.gate), 0);
@@ -551,11 +566,11 @@ static int limit_cancel_main(void *arg, void **result)
     assert_int_equal(weft_group_set_limit(g, 1), 0);
     for (int i = 0; i < 5; i++) {
         c[i] = (lim_child_t){.l = &l, .index = i};
-        assert_int_equal(weft_group_spawn(g, &t[i], lim_child, &c[i], NULL), 0);
+        assert_int_equal(weft_group_spawn(g, &t[i], lim_child, &c[i], HERE), 0);
     }
     c[5] = (lim_child_t){.l = &l, .index = 5};
     spawner_t s = {.g = g, .c = &c[5]};
-    assert_int_equal(weft_spawn(&sp, spawner, &s, NULL), 0);
+    assert_int_equal(weft_spawn(&sp, spawner, &s, HERE), 0);
     wait_state(sp, WEFT_TASK_WAITING);
     assert_int_equal(atomic_load(&l.started), 1);
     /* cancelling the group ends the held children unrun and the
@@ -780,10 +795,10 @@ static int tree_main(void *arg, void **result)
     static child_t nap, tgt;
     memset(&nap, 0, sizeof nap);
     memset(&tgt, 0, sizeof tgt);
-    weft_task_opts_t on = {.name = "napper"};
-    weft_task_opts_t tn = {.name = "target"};
-    weft_task_opts_t bn = {.name = "boss"};
-    weft_task_opts_t gn = {.name = "grouped"};
+    weft_task_opts_t on = {.name = "napper", .place = WEFT_PLACE_HERE};
+    weft_task_opts_t tn = {.name = "target", .place = WEFT_PLACE_HERE};
+    weft_task_opts_t bn = {.name = "boss", .place = WEFT_PLACE_HERE};
+    weft_task_opts_t gn = {.name = "grouped", .place = WEFT_PLACE_HERE};
     weft_task_t *napper, *target, *boss;
     assert_int_equal(weft_spawn(&napper, child, &nap, &on), 0);
     assert_int_equal(weft_spawn(&target, child, &tgt, &tn), 0);
@@ -994,8 +1009,8 @@ static int errors_main(void *arg, void **result)
     weft_task_t *t[4];
     assert_int_equal(weft_group_create(&g), 0);
     for (int i = 0; i < 3; i++)
-        assert_int_equal(weft_group_spawn(g, &t[i], why_child, &c[i], NULL), 0);
-    assert_int_equal(weft_group_spawn(g, &t[3], quick, NULL, NULL), 0);
+        assert_int_equal(weft_group_spawn(g, &t[i], why_child, &c[i], HERE), 0);
+    assert_int_equal(weft_group_spawn(g, &t[3], quick, NULL, HERE), 0);
     assert_int_equal(weft_group_wait(g), -EIO); /* the first, as before */
     int errs[4] = {0};
     weft_task_t *who[4] = {0};
@@ -1017,7 +1032,7 @@ static int errors_main(void *arg, void **result)
     assert_int_equal(weft_group_destroy(g), 0);
     /* a group without failures has none */
     assert_int_equal(weft_group_create(&g), 0);
-    assert_int_equal(weft_group_spawn(g, NULL, quick, NULL, NULL), 0);
+    assert_int_equal(weft_group_spawn(g, NULL, quick, NULL, HERE), 0);
     assert_int_equal(weft_group_wait(g), 0);
     assert_int_equal(weft_group_errors(g, errs, NULL, 4), 0);
     assert_int_equal(weft_group_destroy(g), 0);
@@ -1037,7 +1052,7 @@ static int deadline_reason_main(void *arg, void **result)
     weft_group_t *g;
     assert_int_equal(weft_group_create(&g), 0);
     for (int i = 0; i < 2; i++)
-        assert_int_equal(weft_group_spawn(g, NULL, why_child, &c[i], NULL), 0);
+        assert_int_equal(weft_group_spawn(g, NULL, why_child, &c[i], HERE), 0);
     settle(); /* started: a child cancelled before it starts sees nothing */
     weft_deadline_t d;
     assert_int_equal(weft_deadline_push(&d, WEFT_MSEC(2)), 0);
@@ -1103,7 +1118,7 @@ static int group_eager_main(void *arg, void **result)
 {
     (void)arg, (void)result;
     int a = 0, b = 0, c = 0;
-    const weft_task_opts_t eager = {.eager = true};
+    const weft_task_opts_t eager = {.place = WEFT_PLACE_HERE, .eager = true};
     weft_group_t *g;
     assert_int_equal(weft_group_create(&g), 0);
     assert_int_equal(weft_group_spawn(g, NULL, first_step, &a, &eager), 0);

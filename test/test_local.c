@@ -221,7 +221,7 @@ static int dtor_main(void *arg, void **res)
     /* shared with a child: the parent's replace does not destroy it; the
      * child's end does */
     weft_task_t *t;
-    assert_int_equal(weft_spawn(&t, hold_and_check, &b, NULL), 0);
+    assert_int_equal(weft_spawn(&t, hold_and_check, &b, HERE), 0); /* its 2 ms nap is this loop's */
     assert_int_equal(weft_yield(), 0); /* the child has started */
     assert_int_equal(weft_local_set(&kd, &c), 0);
     assert_int_equal(db, 0);
@@ -236,8 +236,9 @@ static int dtor_main(void *arg, void **res)
     assert_int_equal(dd, 1);
     assert_int_equal(dc, 0);
 
-    /* a child cancelled before it ran lets go too */
-    assert_int_equal(weft_spawn(&t, hold_and_check, &c, NULL), 0);
+    /* a child cancelled before it ran lets go too (pinned here, so that no
+     * other worker starts it first) */
+    assert_int_equal(weft_spawn(&t, hold_and_check, &c, HERE), 0);
     weft_cancel(t);
     assert_int_equal(weft_await(t, NULL), -ECANCELED);
     weft_task_release(t);

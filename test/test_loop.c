@@ -174,10 +174,10 @@ static int log_task(void *arg, void **result)
 static int call_soon_main(void *arg, void **result)
 {
     (void)arg, (void)result;
-    assert_int_equal(weft_spawn(NULL, log_task, (void *)(intptr_t)'1', NULL), 0);
+    assert_int_equal(weft_spawn(NULL, log_task, (void *)(intptr_t)'1', HERE), 0);
     assert_int_equal(weft_call_soon(NULL, log_char, (void *)(intptr_t)'A'), 0);
     assert_int_equal(weft_call_soon(NULL, log_char, (void *)(intptr_t)'B'), 0);
-    assert_int_equal(weft_spawn(NULL, log_task, (void *)(intptr_t)'2', NULL), 0);
+    assert_int_equal(weft_spawn(NULL, log_task, (void *)(intptr_t)'2', HERE), 0);
     assert_int_equal(weft_call_soon(NULL, log_char, (void *)(intptr_t)'C'), 0);
     assert_string_equal(cb_log, ""); /* nothing runs before we give a turn */
     assert_int_equal(weft_yield(), 0);
@@ -319,7 +319,7 @@ static int sleep_order_main(void *arg, void **result)
      * even in a slow build, so none finds its instant already past */
     int64_t t0 = sleep_base = weft_now() + WEFT_MSEC(200);
     for (int i = 0; i < 3; i++)
-        assert_int_equal(weft_spawn(&t[i], sleeper, (void *)ms[i], NULL), 0);
+        assert_int_equal(weft_spawn(&t[i], sleeper, (void *)ms[i], HERE), 0);
     for (int i = 0; i < 3; i++) {
         assert_int_equal(weft_await(t[i], NULL), 0);
         weft_task_release(t[i]);
@@ -350,7 +350,7 @@ static int yield_main(void *arg, void **result)
     (void)arg, (void)result;
     weft_task_t *t[3];
     for (int i = 0; i < 3; i++)
-        assert_int_equal(weft_spawn(&t[i], yielder, (void *)(intptr_t)('A' + i), NULL), 0);
+        assert_int_equal(weft_spawn(&t[i], yielder, (void *)(intptr_t)('A' + i), HERE), 0);
     for (int i = 0; i < 3; i++) {
         assert_int_equal(weft_await(t[i], NULL), 0);
         weft_task_release(t[i]);
@@ -381,8 +381,8 @@ static int zero_sleep_main(void *arg, void **result)
 {
     (void)arg, (void)result;
     weft_task_t *a, *b;
-    assert_int_equal(weft_spawn(&a, zero_sleeper, (void *)(intptr_t)0, NULL), 0);
-    assert_int_equal(weft_spawn(&b, zero_sleeper, (void *)(intptr_t)-5, NULL), 0);
+    assert_int_equal(weft_spawn(&a, zero_sleeper, (void *)(intptr_t)0, HERE), 0);
+    assert_int_equal(weft_spawn(&b, zero_sleeper, (void *)(intptr_t)-5, HERE), 0);
     assert_int_equal(weft_await(a, NULL), 0);
     assert_int_equal(weft_await(b, NULL), 0);
     weft_task_release(a);
@@ -470,7 +470,7 @@ static int heap_main(void *arg, void **result)
     /* every deadline is the common base plus whole milliseconds, with a
      * margin so that all sleepers are normally armed before the first
      * one is due */
-    weft_task_opts_t o = {.name = "sleeper", .stack_size = 32 * 1024};
+    weft_task_opts_t o = {.name = "sleeper", .stack_size = 32 * 1024, .place = WEFT_PLACE_HERE};
     int64_t t0 = weft_now();
     for (int i = 0; i < n; i++) {
         seed = seed * 1103515245u + 12345u;
@@ -624,7 +624,7 @@ static int stubborn_task(void *arg, void **result)
 static int stubborn_main(void *arg, void **result)
 {
     (void)arg, (void)result;
-    weft_task_opts_t o = {.name = "stubborn"};
+    weft_task_opts_t o = {.name = "stubborn", .place = WEFT_PLACE_HERE};
     assert_int_equal(weft_future_create(&stubborn_future), 0);
     assert_int_equal(weft_spawn(NULL, stubborn_task, NULL, &o), 0);
     assert_int_equal(weft_yield(), 0);
@@ -677,9 +677,9 @@ static int gather_joiner(void *arg, void **result)
 static int stuck_joined_main(void *arg, void **result)
 {
     (void)arg, (void)result;
-    weft_task_opts_t o = {.name = "stubborn"};
-    weft_task_opts_t j1 = {.name = "joiner-wait-for"};
-    weft_task_opts_t j2 = {.name = "joiner-gather"};
+    weft_task_opts_t o = {.name = "stubborn", .place = WEFT_PLACE_HERE};
+    weft_task_opts_t j1 = {.name = "joiner-wait-for", .place = WEFT_PLACE_HERE};
+    weft_task_opts_t j2 = {.name = "joiner-gather", .place = WEFT_PLACE_HERE};
     weft_task_t *s;
     assert_int_equal(weft_future_create(&stubborn_future), 0);
     assert_int_equal(weft_spawn(&s, stubborn_task, NULL, &o), 0);
@@ -732,8 +732,8 @@ static int unretrieved_main(void *arg, void **result)
 static int flood_main(void *arg, void **result)
 {
     (void)result;
-    weft_task_opts_t o = {.name = "flood"};
-    weft_task_opts_t other = {.name = "other-failure"};
+    weft_task_opts_t o = {.name = "flood", .place = WEFT_PLACE_HERE}; /* all run in the sleep below */
+    weft_task_opts_t other = {.name = "other-failure", .place = WEFT_PLACE_HERE};
     for (int i = 0; i < (int)(intptr_t)arg; i++)
         assert_int_equal(weft_spawn(NULL, fail_eio, NULL, &o), 0);
     assert_int_equal(weft_spawn(NULL, fail_eio, NULL, &other), 0);

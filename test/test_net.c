@@ -822,7 +822,7 @@ static int t_accept_woken_close(void *arg, void **res)
     weft_listener_addr(l, &la);
     acc_t a = {.l = l};
     weft_task_t *t;
-    weft_spawn(&t, acceptor, &a, NULL);
+    weft_spawn(&t, acceptor, &a, HERE);
     weft_sleep(WEFT_MSEC(1));
     int raw = socket(AF_INET, SOCK_STREAM, 0);
     assert_int_equal(connect(raw, (struct sockaddr *)&la.ss, la.len), 0);

@@ -237,7 +237,7 @@ static int getters_fifo_main(void *arg, void **res)
     weft_task_t *t[4];
     for (int i = 0; i < 4; i++) {
         g[i] = (op_t){.q = q};
-        assert_int_equal(weft_spawn(&t[i], getter, &g[i], NULL), 0);
+        assert_int_equal(weft_spawn(&t[i], getter, &g[i], HERE), 0);
         assert_int_equal(weft_yield(), 0);
     }
     assert_int_equal(weft_queue_destroy(q), -EBUSY);
@@ -271,7 +271,7 @@ static int getter_cancel_main(void *arg, void **res)
     weft_task_t *t[3];
     for (int i = 0; i < 3; i++) {
         g[i] = (op_t){.q = q};
-        assert_int_equal(weft_spawn(&t[i], getter, &g[i], NULL), 0);
+        assert_int_equal(weft_spawn(&t[i], getter, &g[i], HERE), 0);
         assert_int_equal(weft_yield(), 0);
     }
     /* g0 is woken for item 7, then cancelled before it runs: g1 gets it */
@@ -345,7 +345,7 @@ static int putter_main(void *arg, void **res)
     weft_task_t *t[4];
     for (int i = 0; i < 4; i++) {
         p[i] = (op_t){.q = q, .item = P(10 + i)};
-        assert_int_equal(weft_spawn(&t[i], putter, &p[i], NULL), 0);
+        assert_int_equal(weft_spawn(&t[i], putter, &p[i], HERE), 0);
         assert_int_equal(weft_yield(), 0);
     }
     assert_true(weft_queue_full(q));
@@ -424,7 +424,7 @@ static int join_main(void *arg, void **res)
     op_t j[2] = {{.q = q}, {.q = q, .timeout = WEFT_MSEC(2)}};
     weft_task_t *t[2];
     for (int i = 0; i < 2; i++)
-        assert_int_equal(weft_spawn(&t[i], joiner, &j[i], NULL), 0);
+        assert_int_equal(weft_spawn(&t[i], joiner, &j[i], HERE), 0);
     await_release(t[1]);
     assert_int_equal(j[1].rc, -ETIMEDOUT);
     for (int i = 0; i < 3; i++) {
@@ -711,7 +711,7 @@ static int chaos(void *arg, void **res)
             continue;
         STRESS_CHECK(s,
                      weft_spawn(tp, prod ? producer : consumer,
-                                prod ? (void *)&s->parg[slot] : (void *)&s->carg[slot], NULL) == 0);
+                                prod ? (void *)&s->parg[slot] : (void *)&s->carg[slot], HERE) == 0);
     }
     return 0;
 }
@@ -724,14 +724,14 @@ static int stress_main(void *arg, void **res)
                      0);
     for (int i = 0; i < NPROD; i++) {
         s->parg[i] = (worker_arg_t){s, i};
-        assert_int_equal(weft_spawn(&s->prod[i], producer, &s->parg[i], NULL), 0);
+        assert_int_equal(weft_spawn(&s->prod[i], producer, &s->parg[i], HERE), 0);
     }
     for (int i = 0; i < NCONS; i++) {
         s->carg[i] = (worker_arg_t){s, i};
-        assert_int_equal(weft_spawn(&s->cons[i], consumer, &s->carg[i], NULL), 0);
+        assert_int_equal(weft_spawn(&s->cons[i], consumer, &s->carg[i], HERE), 0);
     }
     weft_task_t *ct;
-    assert_int_equal(weft_spawn(&ct, chaos, s, NULL), 0);
+    assert_int_equal(weft_spawn(&ct, chaos, s, HERE), 0);
     while (s->next_id < s->n)
         assert_int_equal(weft_sleep(WEFT_USEC(200)), 0);
     s->stop = true;
@@ -747,7 +747,7 @@ static int stress_main(void *arg, void **res)
     /* make sure someone drains: respawn missing consumers */
     for (int i = 0; i < NCONS; i++)
         if (!s->cons[i])
-            assert_int_equal(weft_spawn(&s->cons[i], consumer, &s->carg[i], NULL), 0);
+            assert_int_equal(weft_spawn(&s->cons[i], consumer, &s->carg[i], HERE), 0);
     assert_int_equal(weft_queue_shutdown(s->q, false, NULL), 0);
     for (int i = 0; i < NCONS; i++) {
         assert_int_equal(weft_await(s->cons[i], NULL), 0);

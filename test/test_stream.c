@@ -760,12 +760,17 @@ static int op_task(void *arg, void **res)
     return 0;
 }
 
-static weft_task_t *start_op(op_t *o)
+static weft_task_t *start_op_with(op_t *o, const weft_task_opts_t *opts)
 {
     weft_task_t *t;
-    assert_int_equal(weft_spawn(&t, op_task, o, NULL), 0);
+    assert_int_equal(weft_spawn(&t, op_task, o, opts), 0);
     wait_state(t, WEFT_TASK_WAITING);
     return t;
+}
+
+static weft_task_t *start_op(op_t *o)
+{
+    return start_op_with(o, NULL);
 }
 
 static void finish_op(weft_task_t *t)
@@ -832,7 +837,8 @@ static int close_woken_main(void *arg, void **res)
     socket_pair(sv, 0);
     op_t o = {0};
     assert_int_equal(weft_stream_open(&o.s, sv[0], NULL), 0);
-    weft_task_t *t = start_op(&o);
+    /* on this worker: elsewhere it would run as soon as it is woken */
+    weft_task_t *t = start_op_with(&o, HERE);
     put(sv[1], "x");
     wait_state(t, WEFT_TASK_READY);
     assert_int_equal(weft_stream_close(o.s), 0);
@@ -1338,7 +1344,7 @@ static int defer_park_main(void *arg, void **res)
     assert_int_equal(weft_event_create(&ev), 0);
     void *wa[2] = {s, ev};
     weft_task_t *t;
-    assert_int_equal(weft_spawn(&t, defer_writer, wa, NULL), 0);
+    assert_int_equal(weft_spawn(&t, defer_writer, wa, HERE), 0);
     wait_state(t, WEFT_TASK_WAITING);
     assert_int_equal(weft_yield(), 0);
     assert_int_equal(rec(sv[1], buf, sizeof buf), 6);

@@ -7,6 +7,13 @@
  * to a waiter that is cancelled before it runs goes on to the next
  * waiter; a cancelled barrier waiter breaks the barrier).
  *
+ * Every task here is pinned to the main task's worker (HERE), also when
+ * the runtime spreads (WEFT_SPREAD=1): the checks are one loop's order
+ * (who queued first, who runs before whom after a hand-off, a waiter
+ * cancelled before it runs), which a primitive promises only for waiters
+ * that queued in that order. test_worker.c covers these primitives across
+ * workers, where the checks are counts and sums.
+ *
  * Covers: src/sync.c.
  */
 #include "harness.h"
@@ -103,7 +110,7 @@ static int lock_non_owner_main(void *arg, void **res)
     log_t log = {0};
     locker_t a = {.l = l, .log = &log, .id = 1, .hold_yields = 3};
     weft_task_t *t;
-    assert_int_equal(weft_spawn(&t, locker, &a, NULL), 0);
+    assert_int_equal(weft_spawn(&t, locker, &a, HERE), 0);
     assert_int_equal(weft_yield(), 0);
     assert_true(weft_lock_locked(l));
     assert_int_equal(weft_lock_release(l), -WEFT_ENOTOWNER);
@@ -134,7 +141,7 @@ static int lock_waiters_main(void *arg, void **res)
     assert_int_equal(weft_lock_waiters(l), 0); /* the holder does not wait */
     for (int i = 0; i < 2; i++) {
         a[i] = (locker_t){.l = l, .log = &log, .id = i, .hold_yields = 1};
-        assert_int_equal(weft_spawn(&t[i], locker, &a[i], NULL), 0);
+        assert_int_equal(weft_spawn(&t[i], locker, &a[i], HERE), 0);
     }
     settle();
     assert_int_equal(weft_lock_waiters(l), 2);
@@ -164,7 +171,7 @@ static int lock_fifo_main(void *arg, void **res)
     assert_int_equal(weft_lock_acquire(l), 0);
     for (int i = 0; i < 6; i++) {
         a[i] = (locker_t){.l = l, .log = &log, .id = i, .hold_yields = 1};
-        assert_int_equal(weft_spawn(&t[i], locker, &a[i], NULL), 0);
+        assert_int_equal(weft_spawn(&t[i], locker, &a[i], HERE), 0);
         assert_int_equal(weft_yield(), 0); /* it queues now, in order */
     }
     assert_int_equal(weft_lock_destroy(l), -EBUSY);
@@ -199,8 +206,8 @@ static int lock_handoff_cancel_main(void *arg, void **res)
     a.l = b.l = l;
     a.log = b.log = &log;
     assert_int_equal(weft_lock_acquire(l), 0);
-    assert_int_equal(weft_spawn(&ta, locker, &a, NULL), 0);
-    assert_int_equal(weft_spawn(&tb, locker, &b, NULL), 0);
+    assert_int_equal(weft_spawn(&ta, locker, &a, HERE), 0);
+    assert_int_equal(weft_spawn(&tb, locker, &b, HERE), 0);
     settle();
     /* the lock goes to a, which is cancelled before it runs */
     assert_int_equal(weft_lock_release(l), 0);
@@ -217,7 +224,7 @@ static int lock_handoff_cancel_main(void *arg, void **res)
 
     /* the same with nobody behind: the lock ends up free */
     assert_int_equal(weft_lock_acquire(l), 0);
-    assert_int_equal(weft_spawn(&ta, locker, &a, NULL), 0);
+    assert_int_equal(weft_spawn(&ta, locker, &a, HERE), 0);
     settle();
     assert_int_equal(weft_lock_release(l), 0);
     weft_cancel(ta);
@@ -242,7 +249,7 @@ static int lock_deadline_main(void *arg, void **res)
     assert_int_equal(weft_lock_create(&l), 0);
     a.l = l;
     assert_int_equal(weft_lock_acquire(l), 0);
-    assert_int_equal(weft_spawn(&ta, locker, &a, NULL), 0);
+    assert_int_equal(weft_spawn(&ta, locker, &a, HERE), 0);
     settle();
     /* a waiting task cancelled: it takes nothing */
     weft_cancel(ta);
@@ -282,7 +289,7 @@ static int lock_timeout_main(void *arg, void **res)
     assert_int_equal(weft_lock_acquire(l), 0);
     lock_dl_t a = {.l = l};
     weft_task_t *t;
-    assert_int_equal(weft_spawn(&t, lock_with_deadline, &a, NULL), 0);
+    assert_int_equal(weft_spawn(&t, lock_with_deadline, &a, HERE), 0);
     assert_int_equal(weft_await(t, NULL), 0);
     assert_int_equal(a.rc, -ETIMEDOUT);
     assert_int_equal(weft_lock_release(l), 0); /* still ours */
@@ -333,7 +340,7 @@ static int event_main(void *arg, void **res)
         w[i] = (ewaiter_t){.e = e, .log = &log, .id = i};
         if (i == 3)
             w[i].timeout = WEFT_MSEC(2);
-        assert_int_equal(weft_spawn(&t[i], event_waiter, &w[i], NULL), 0);
+        assert_int_equal(weft_spawn(&t[i], event_waiter, &w[i], HERE), 0);
     }
     settle();
     assert_int_equal(log.n, 0);
@@ -396,7 +403,7 @@ static int event_waiters_main(void *arg, void **res)
     weft_task_t *t[3];
     for (int i = 0; i < 3; i++) {
         w[i] = (ewaiter_t){.e = e, .log = &log, .id = i};
-        assert_int_equal(weft_spawn(&t[i], event_waiter, &w[i], NULL), 0);
+        assert_int_equal(weft_spawn(&t[i], event_waiter, &w[i], HERE), 0);
     }
     settle();
     assert_int_equal(weft_event_waiters(e), 3);
@@ -466,7 +473,7 @@ static int cond_basic_main(void *arg, void **res)
     weft_task_t *t[4];
     for (int i = 0; i < 4; i++) {
         w[i] = (cwaiter_t){.c = c, .log = &log, .id = i};
-        assert_int_equal(weft_spawn(&t[i], cond_waiter, &w[i], NULL), 0);
+        assert_int_equal(weft_spawn(&t[i], cond_waiter, &w[i], HERE), 0);
         assert_int_equal(weft_yield(), 0);
     }
     settle();
@@ -530,7 +537,7 @@ static int cond_notify_cancel_main(void *arg, void **res)
     weft_task_t *t[3];
     for (int i = 0; i < 3; i++) {
         w[i] = (cwaiter_t){.c = c, .log = &log, .id = i};
-        assert_int_equal(weft_spawn(&t[i], cond_waiter, &w[i], NULL), 0);
+        assert_int_equal(weft_spawn(&t[i], cond_waiter, &w[i], HERE), 0);
         assert_int_equal(weft_yield(), 0);
     }
     settle();
@@ -566,7 +573,7 @@ static int cond_notify_cancel_main(void *arg, void **res)
     /* deadline: -ETIMEDOUT with the lock held */
     cwaiter_t wt = {.c = c, .log = &log, .id = 9, .timeout = WEFT_MSEC(3)};
     weft_task_t *tt;
-    assert_int_equal(weft_spawn(&tt, cond_waiter, &wt, NULL), 0);
+    assert_int_equal(weft_spawn(&tt, cond_waiter, &wt, HERE), 0);
     assert_int_equal(weft_await(tt, NULL), 0);
     assert_int_equal(wt.rc, -ETIMEDOUT);
     assert_true(wt.held_after);
@@ -614,7 +621,7 @@ static int cond_wait_for_main(void *arg, void **res)
     assert_int_equal(weft_cond_wait_for(p.c, has_items, &p), -WEFT_ENOTOWNER);
     weft_task_t *t[2];
     for (int i = 0; i < 2; i++)
-        assert_int_equal(weft_spawn(&t[i], pc_consumer, &p, NULL), 0);
+        assert_int_equal(weft_spawn(&t[i], pc_consumer, &p, HERE), 0);
     for (int k = 0; k < 20; k++) {
         assert_int_equal(weft_lock_acquire(l), 0);
         p.items++;
@@ -688,7 +695,7 @@ static int sem_main(void *arg, void **res)
         a[i] = (sacq_t){.s = s, .log = &log, .id = i};
         if (i == 4)
             a[i].timeout = WEFT_MSEC(2);
-        assert_int_equal(weft_spawn(&t[i], sem_acquirer, &a[i], NULL), 0);
+        assert_int_equal(weft_spawn(&t[i], sem_acquirer, &a[i], HERE), 0);
         assert_int_equal(weft_yield(), 0);
     }
     assert_int_equal(weft_await(t[4], NULL), 0);
@@ -733,7 +740,7 @@ static int sem_handed_back_main(void *arg, void **res)
     assert_int_equal(weft_sem_create(&s, 0, 0), 0);
     sacq_t b = {.s = s, .log = &log, .id = 7};
     weft_task_t *tb;
-    assert_int_equal(weft_spawn(&tb, sem_acquirer, &b, NULL), 0);
+    assert_int_equal(weft_spawn(&tb, sem_acquirer, &b, HERE), 0);
     settle();
     assert_int_equal(weft_sem_release(s), 0);
     weft_cancel(tb);
@@ -781,7 +788,7 @@ static int sem_fifo2_main(void *arg, void **res)
     weft_task_t *t[3];
     for (int i = 0; i < 3; i++) {
         a[i] = (fifo2_t){.s = s, .log = &log, .id = i + 1};
-        assert_int_equal(weft_spawn(&t[i], fifo2_task, &a[i], NULL), 0);
+        assert_int_equal(weft_spawn(&t[i], fifo2_task, &a[i], HERE), 0);
     }
     assert_int_equal(weft_yield(), 0);
     assert_int_equal(weft_sem_release(s), 0);
@@ -823,7 +830,7 @@ static int fifo4_c1(void *arg, void **res)
     assert_int_equal(weft_sem_value(f->s), 0);
     assert_int_equal(weft_sem_acquire(f->s), 0);
     assert_int_equal(weft_sem_value(f->s), 0); /* the free ones went on */
-    assert_int_equal(weft_spawn(&f->t4, fifo4_c4, f, NULL), 0);
+    assert_int_equal(weft_spawn(&f->t4, fifo4_c4, f, HERE), 0);
     log_add(f->log, 1);
     return 0;
 }
@@ -854,9 +861,9 @@ static int sem_fifo4_main(void *arg, void **res)
     fifo4_t f = {.log = &log};
     assert_int_equal(weft_sem_create(&f.s, 0, 0), 0);
     weft_task_t *t[3];
-    assert_int_equal(weft_spawn(&t[0], fifo4_c1, &f, NULL), 0);
-    assert_int_equal(weft_spawn(&t[1], fifo4_c2, &f, NULL), 0);
-    assert_int_equal(weft_spawn(&t[2], fifo4_c3, &f, NULL), 0);
+    assert_int_equal(weft_spawn(&t[0], fifo4_c1, &f, HERE), 0);
+    assert_int_equal(weft_spawn(&t[1], fifo4_c2, &f, HERE), 0);
+    assert_int_equal(weft_spawn(&t[2], fifo4_c3, &f, HERE), 0);
     assert_int_equal(weft_yield(), 0);
     assert_int_equal(weft_sem_value(f.s), 2);
     assert_int_equal(weft_sem_waiters(f.s), 2); /* c2, c3; c1 was handed one */
@@ -901,7 +908,7 @@ static int sem_twice_main(void *arg, void **res)
     weft_task_t *t[3];
     for (int i = 0; i < 3; i++) {
         a[i] = (fifo2_t){.s = s, .log = &log, .id = i + 1};
-        assert_int_equal(weft_spawn(&t[i], twice, &a[i], NULL), 0);
+        assert_int_equal(weft_spawn(&t[i], twice, &a[i], HERE), 0);
     }
     for (int i = 0; i < 3; i++)
         await_release(t[i]);
@@ -1020,7 +1027,7 @@ static int barrier_main(void *arg, void **res)
     weft_task_t *t[3];
     for (int i = 0; i < 3; i++) {
         a[i] = (barg_t){.b = b, .rounds = 3};
-        assert_int_equal(weft_spawn(&t[i], barrier_waiter, &a[i], NULL), 0);
+        assert_int_equal(weft_spawn(&t[i], barrier_waiter, &a[i], HERE), 0);
     }
     for (int i = 0; i < 3; i++) {
         assert_int_equal(weft_await(t[i], NULL), 0);
@@ -1062,7 +1069,7 @@ static int barrier_cancel_main(void *arg, void **res)
     barg_t c[2] = {{.b = b, .rounds = 1}, {.b = b, .rounds = 1}};
     weft_task_t *tc[2];
     for (int i = 0; i < 2; i++)
-        assert_int_equal(weft_spawn(&tc[i], barrier_waiter, &c[i], NULL), 0);
+        assert_int_equal(weft_spawn(&tc[i], barrier_waiter, &c[i], HERE), 0);
     settle();
     assert_int_equal(weft_barrier_n_waiting(b), 2);
     assert_int_equal(weft_barrier_destroy(b), -EBUSY);
@@ -1097,7 +1104,7 @@ static int barrier_timeout_main(void *arg, void **res)
     c[0] = (barg_t){.b = b, .rounds = 1, .timeout = WEFT_MSEC(2)};
     c[1] = (barg_t){.b = b, .rounds = 1};
     for (int i = 0; i < 2; i++)
-        assert_int_equal(weft_spawn(&tc[i], barrier_waiter, &c[i], NULL), 0);
+        assert_int_equal(weft_spawn(&tc[i], barrier_waiter, &c[i], HERE), 0);
     for (int i = 0; i < 2; i++) {
         assert_int_equal(weft_await(tc[i], NULL), 0);
         weft_task_release(tc[i]);
@@ -1122,7 +1129,7 @@ static int barrier_reset_main(void *arg, void **res)
     /* reset wakes waiters with -EPIPE and leaves it usable */
     assert_int_equal(weft_barrier_reset(b), 0);
     c[0] = (barg_t){.b = b, .rounds = 1};
-    assert_int_equal(weft_spawn(&tc[0], barrier_waiter, &c[0], NULL), 0);
+    assert_int_equal(weft_spawn(&tc[0], barrier_waiter, &c[0], HERE), 0);
     settle();
     assert_int_equal(weft_barrier_reset(b), 0);
     assert_int_equal(weft_await(tc[0], NULL), 0);
@@ -1144,7 +1151,7 @@ static int barrier_abort_main(void *arg, void **res)
     barg_t c[1] = {{.b = b, .rounds = 1}};
     weft_task_t *tc[1];
     /* abort breaks it */
-    assert_int_equal(weft_spawn(&tc[0], barrier_waiter, &c[0], NULL), 0);
+    assert_int_equal(weft_spawn(&tc[0], barrier_waiter, &c[0], HERE), 0);
     settle();
     assert_int_equal(weft_barrier_abort(b), 0);
     assert_int_equal(weft_await(tc[0], NULL), 0);
@@ -1170,12 +1177,12 @@ static int barrier_overtaken_main(void *arg, void **res)
     /* a cancelled waiter whose break is overtaken by a reset does not
      * disturb the next cycle */
     c[0] = (barg_t){.b = b, .rounds = 1};
-    assert_int_equal(weft_spawn(&tc[0], barrier_waiter, &c[0], NULL), 0);
+    assert_int_equal(weft_spawn(&tc[0], barrier_waiter, &c[0], HERE), 0);
     settle();
     weft_cancel(tc[0]);
     assert_int_equal(weft_barrier_reset(b), 0);
     c[1] = (barg_t){.b = b, .rounds = 1};
-    assert_int_equal(weft_spawn(&tc[1], barrier_waiter, &c[1], NULL), 0);
+    assert_int_equal(weft_spawn(&tc[1], barrier_waiter, &c[1], HERE), 0);
     settle();
     assert_int_equal(c[0].rc[0], -ECANCELED);
     assert_int_equal(weft_barrier_n_waiting(b), 1);

@@ -8,6 +8,14 @@
  * (a deadline never fires early; it fires well within seconds), so the
  * tests hold on a slow or loaded machine and under Valgrind.
  *
+ * Tasks spawned here are pinned to the main task's worker (HERE, or
+ * place WEFT_PLACE_HERE in named options), also when the runtime spreads
+ * (WEFT_SPREAD=1): the checks are one loop's sequence (the states a task
+ * is seen in between yields, a task cancelled before it starts, the
+ * order an eager step runs in), which tasks running at once on other
+ * threads do not follow. test_worker.c covers await, cancellation and
+ * deadlines across workers.
+ *
  * Covers: src/task.c.
  */
 #include "harness.h"
@@ -68,8 +76,8 @@ static int spawn_await_main(void *arg, void **result)
     (void)arg, (void)result;
     weft_task_t *ok, *bad;
     int x;
-    assert_int_equal(weft_spawn(&ok, return_arg, &x, NULL), 0);
-    assert_int_equal(weft_spawn(&bad, fail_eio, NULL, NULL), 0);
+    assert_int_equal(weft_spawn(&ok, return_arg, &x, HERE), 0);
+    assert_int_equal(weft_spawn(&bad, fail_eio, NULL, HERE), 0);
     void *res = NULL;
     assert_int_equal(weft_await(ok, &res), 0);
     assert_ptr_equal(res, &x);
@@ -77,7 +85,7 @@ static int spawn_await_main(void *arg, void **result)
     assert_int_equal(weft_task_result(bad, NULL), -EIO);
     weft_task_release(ok);
     weft_task_release(bad);
-    assert_int_equal(weft_spawn(NULL, NULL, NULL, NULL), -EINVAL);
+    assert_int_equal(weft_spawn(NULL, NULL, NULL, HERE), -EINVAL);
     assert_int_equal(weft_await(NULL, NULL), -EINVAL);
     assert_int_equal(weft_task_release(NULL), -EINVAL);
     return 0;
@@ -93,7 +101,7 @@ static int await_done_main(void *arg, void **result)
     (void)arg, (void)result;
     weft_task_t *t;
     int x;
-    assert_int_equal(weft_spawn(&t, return_arg, &x, NULL), 0);
+    assert_int_equal(weft_spawn(&t, return_arg, &x, HERE), 0);
     void *res = NULL;
     assert_int_equal(weft_task_result(t, &res), -EAGAIN);
     /* a timer puts main ahead of ready tasks: on a slow run (Valgrind)
@@ -136,7 +144,7 @@ static int state_body(void *arg, void **result)
 static int states_main(void *arg, void **result)
 {
     (void)arg, (void)result;
-    weft_task_opts_t o = {.name = "worker"};
+    weft_task_opts_t o = {.name = "worker", .place = WEFT_PLACE_HERE};
     assert_int_equal(weft_spawn(&state_task, state_body, NULL, &o), 0);
     assert_int_equal(weft_task_state(state_task), WEFT_TASK_PENDING);
     assert_false(weft_task_done(state_task));
@@ -193,8 +201,8 @@ static int names_main(void *arg, void **result)
     weft_task_t *anon, *named;
     char buf[64];
     strcpy(buf, "a-fairly-long-name-for-a-task-that-gets-cut");
-    weft_task_opts_t o = {.name = buf};
-    assert_int_equal(weft_spawn(&anon, return_arg, NULL, NULL), 0);
+    weft_task_opts_t o = {.name = buf, .place = WEFT_PLACE_HERE};
+    assert_int_equal(weft_spawn(&anon, return_arg, NULL, HERE), 0);
     assert_int_equal(weft_spawn(&named, return_arg, NULL, &o), 0);
     memset(buf, 'x', sizeof buf - 1);                               /* the name was copied */
     assert_int_equal(strncmp(weft_task_name(anon), "Task-", 5), 0); /* unnamed: "Task-N" */
@@ -226,9 +234,9 @@ static int tasks_main(void *arg, void **result)
     /* t[1] and t[2] wait on an event, so they are still live when t[0]
      * ends however late the loop runs. */
     assert_int_equal(weft_event_create(&go), 0);
-    assert_int_equal(weft_spawn(&t[0], sleep_ms, (void *)(intptr_t)5, NULL), 0);
+    assert_int_equal(weft_spawn(&t[0], sleep_ms, (void *)(intptr_t)5, HERE), 0);
     for (int i = 1; i < 3; i++)
-        assert_int_equal(weft_spawn(&t[i], wait_event, go, NULL), 0);
+        assert_int_equal(weft_spawn(&t[i], wait_event, go, HERE), 0);
     int n = weft_tasks(out, 8);
     assert_int_equal(n, 4);
     int seen = 0;
@@ -282,7 +290,7 @@ static int release_main(void *arg, void **result)
     s.ms = 5;
     weft_task_t *t;
     int status = 1;
-    assert_int_equal(weft_spawn(&t, sleeper, &s, NULL), 0);
+    assert_int_equal(weft_spawn(&t, sleeper, &s, HERE), 0);
     assert_int_equal(weft_task_on_done(t, count_done, &status), 0);
     assert_int_equal(weft_task_release(t), 0); /* neither cancels nor waits */
     assert_int_equal(s.started, 0);
@@ -297,7 +305,7 @@ static int release_main(void *arg, void **result)
     /* detached: the loop reclaims it */
     memset(&s, 0, sizeof s);
     s.ms = 1;
-    assert_int_equal(weft_spawn(NULL, sleeper, &s, NULL), 0);
+    assert_int_equal(weft_spawn(NULL, sleeper, &s, HERE), 0);
     for (int i = 0; i < 30000 && !s.cleaned; i++)
         assert_int_equal(weft_sleep(WEFT_MSEC(1)), 0);
     assert_int_equal(s.cleaned, 1);
@@ -330,10 +338,10 @@ static int two_awaiters_main(void *arg, void **result)
     (void)arg, (void)result;
     weft_task_t *t, *w[2];
     awaiter_t a[2];
-    assert_int_equal(weft_spawn(&t, sleep_ms, (void *)(intptr_t)10, NULL), 0);
+    assert_int_equal(weft_spawn(&t, sleep_ms, (void *)(intptr_t)10, HERE), 0);
     for (int i = 0; i < 2; i++) {
         a[i] = (awaiter_t){.target = t, .rc = 1};
-        assert_int_equal(weft_spawn(&w[i], awaiter, &a[i], NULL), 0);
+        assert_int_equal(weft_spawn(&w[i], awaiter, &a[i], HERE), 0);
     }
     assert_int_equal(weft_yield(), 0); /* both are awaiting now */
     assert_int_equal(weft_task_state(w[0]), WEFT_TASK_WAITING);
@@ -374,8 +382,8 @@ static int cancel_sleeping_main(void *arg, void **result)
     static sleeper_t s;
     memset(&s, 0, sizeof s);
     weft_task_t *t;
-    assert_int_equal(weft_spawn(&t, sleeper, &s, NULL), 0);
-    assert_int_equal(weft_yield(), 0);
+    assert_int_equal(weft_spawn(&t, sleeper, &s, HERE), 0);
+    wait_state(t, WEFT_TASK_WAITING); /* it may run on any worker */
     assert_int_equal(s.started, 1);
     assert_false(weft_task_cancelled(t));
     int64_t t0 = weft_now();
@@ -412,7 +420,7 @@ static int cancel_twice_main(void *arg, void **result)
     static sleeper_t s;
     memset(&s, 0, sizeof s);
     weft_task_t *t;
-    assert_int_equal(weft_spawn(&t, twice_body, &s, NULL), 0);
+    assert_int_equal(weft_spawn(&t, twice_body, &s, HERE), 0);
     assert_int_equal(weft_yield(), 0);
     assert_int_equal(weft_cancel(t), 0);
     assert_int_equal(weft_cancel(t), 0);
@@ -434,7 +442,7 @@ static int cancel_done_main(void *arg, void **result)
 {
     (void)arg, (void)result;
     weft_task_t *t;
-    assert_int_equal(weft_spawn(&t, return_arg, NULL, NULL), 0);
+    assert_int_equal(weft_spawn(&t, return_arg, NULL, HERE), 0);
     assert_int_equal(weft_await(t, NULL), 0);
     assert_int_equal(weft_cancel(t), -EALREADY);
     assert_false(weft_task_cancelled(t));
@@ -454,14 +462,14 @@ static int cancel_pending_main(void *arg, void **result)
     static sleeper_t s;
     memset(&s, 0, sizeof s);
     weft_task_t *t, *d;
-    assert_int_equal(weft_spawn(&t, sleeper, &s, NULL), 0);
+    assert_int_equal(weft_spawn(&t, sleeper, &s, HERE), 0);
     assert_int_equal(weft_cancel(t), 0);
     assert_int_equal(weft_await(t, NULL), -ECANCELED);
     assert_int_equal(s.started, 0); /* it never ran */
     assert_int_equal(s.cleaned, 0);
     weft_task_release(t);
     /* the same, released at once */
-    assert_int_equal(weft_spawn(&d, sleeper, &s, NULL), 0);
+    assert_int_equal(weft_spawn(&d, sleeper, &s, HERE), 0);
     assert_int_equal(weft_cancel(d), 0);
     weft_task_release(d);
     assert_int_equal(weft_sleep(WEFT_MSEC(2)), 0);
@@ -485,7 +493,7 @@ static int sticky_body(void *arg, void **result)
     sticky_t *s = arg;
     weft_task_t *other;
     weft_future_t *f;
-    assert_int_equal(weft_spawn(&other, sleep_ms, (void *)(intptr_t)1, NULL), 0);
+    assert_int_equal(weft_spawn(&other, sleep_ms, (void *)(intptr_t)1, HERE), 0);
     assert_int_equal(weft_future_create(&f), 0);
     s->sleep_rc = weft_sleep(WEFT_SEC(1000));
     s->sleep0_rc = weft_sleep(0);
@@ -507,7 +515,7 @@ static int sticky_main(void *arg, void **result)
     static sticky_t s;
     memset(&s, 0, sizeof s);
     weft_task_t *t;
-    assert_int_equal(weft_spawn(&t, sticky_body, &s, NULL), 0);
+    assert_int_equal(weft_spawn(&t, sticky_body, &s, HERE), 0);
     assert_int_equal(weft_yield(), 0);
     assert_int_equal(weft_cancel(t), 0);
     assert_int_equal(weft_await(t, NULL), -ECANCELED);
@@ -534,9 +542,9 @@ static int cancel_awaiter_main(void *arg, void **result)
     (void)arg, (void)result;
     weft_task_t *target, *w;
     awaiter_t a;
-    assert_int_equal(weft_spawn(&target, sleep_ms, (void *)(intptr_t)20, NULL), 0);
+    assert_int_equal(weft_spawn(&target, sleep_ms, (void *)(intptr_t)20, HERE), 0);
     a = (awaiter_t){.target = target, .rc = 1};
-    assert_int_equal(weft_spawn(&w, awaiter, &a, NULL), 0);
+    assert_int_equal(weft_spawn(&w, awaiter, &a, HERE), 0);
     assert_int_equal(weft_yield(), 0);
     assert_int_equal(weft_cancel(w), 0);
     assert_int_equal(weft_await(w, NULL), 0); /* awaiter returns 0 itself */
@@ -571,7 +579,7 @@ static int shield_main(void *arg, void **result)
     weft_task_t *inner, *sh;
 
     /* cancelling the shield */
-    assert_int_equal(weft_spawn(&inner, sleeper, &s1, NULL), 0);
+    assert_int_equal(weft_spawn(&inner, sleeper, &s1, HERE), 0);
     assert_int_equal(weft_shield(&sh, inner), 0);
     assert_int_equal(weft_yield(), 0);
     assert_int_equal(weft_cancel(sh), 0);
@@ -586,7 +594,7 @@ static int shield_main(void *arg, void **result)
     weft_task_release(inner);
 
     /* wait_for on the shield timing out */
-    assert_int_equal(weft_spawn(&inner, sleeper, &s2, NULL), 0);
+    assert_int_equal(weft_spawn(&inner, sleeper, &s2, HERE), 0);
     assert_int_equal(weft_shield(&sh, inner), 0);
     assert_int_equal(weft_wait_for(sh, WEFT_MSEC(2), NULL), -ETIMEDOUT);
     assert_true(weft_task_done(sh));
@@ -600,14 +608,14 @@ static int shield_main(void *arg, void **result)
 
     /* the shield finishes as inner does; cancelled before it ever ran,
      * and the inner handle released first */
-    assert_int_equal(weft_spawn(&inner, return_arg, &s3, NULL), 0);
+    assert_int_equal(weft_spawn(&inner, return_arg, &s3, HERE), 0);
     assert_int_equal(weft_shield(&sh, inner), 0);
     res = NULL;
     assert_int_equal(weft_await(sh, &res), 0);
     assert_ptr_equal(res, &s3);
     weft_task_release(sh);
     weft_task_release(inner);
-    assert_int_equal(weft_spawn(&inner, sleeper, &s3, NULL), 0);
+    assert_int_equal(weft_spawn(&inner, sleeper, &s3, HERE), 0);
     assert_int_equal(weft_shield(&sh, inner), 0);
     weft_task_release(inner);
     assert_int_equal(weft_cancel(sh), 0);
@@ -704,7 +712,7 @@ static int expired_scope_main(void *arg, void **result)
     weft_future_t *f;
     static sleeper_t s;
     memset(&s, 0, sizeof s);
-    assert_int_equal(weft_spawn(&other, sleeper, &s, NULL), 0);
+    assert_int_equal(weft_spawn(&other, sleeper, &s, HERE), 0);
     assert_int_equal(weft_future_create(&f), 0);
     weft_deadline_t d;
     assert_int_equal(weft_deadline_push_at(&d, weft_now() - 1), 0);
@@ -741,7 +749,7 @@ static int deadline_leak_main(void *arg, void **result)
     weft_task_t *child;
     int64_t t0 = weft_now();
     assert_int_equal(weft_deadline_push(&d, WEFT_MSEC(10)), 0);
-    assert_int_equal(weft_spawn(&child, sleeper, &s, NULL), 0);
+    assert_int_equal(weft_spawn(&child, sleeper, &s, HERE), 0);
     assert_int_equal(weft_sleep(WEFT_SEC(100)), -ETIMEDOUT);
     assert_int_equal(weft_deadline_pop(&d), -ETIMEDOUT);
     assert_int_equal(weft_await(child, NULL), 0);
@@ -762,12 +770,12 @@ static int wait_for_ok_main(void *arg, void **result)
 {
     (void)arg, (void)result;
     weft_task_t *t, *f;
-    assert_int_equal(weft_spawn(&t, sleep_ms, (void *)(intptr_t)2, NULL), 0);
+    assert_int_equal(weft_spawn(&t, sleep_ms, (void *)(intptr_t)2, HERE), 0);
     void *res = NULL;
     assert_int_equal(weft_wait_for(t, WEFT_SEC(10), &res), 0);
     assert_int_equal((intptr_t)res, 2);
     weft_task_release(t);
-    assert_int_equal(weft_spawn(&f, fail_eio, NULL, NULL), 0);
+    assert_int_equal(weft_spawn(&f, fail_eio, NULL, HERE), 0);
     assert_int_equal(weft_wait_for(f, WEFT_SEC(10), NULL), -EIO);
     weft_task_release(f);
     assert_int_equal(weft_wait_for(NULL, 1, NULL), -EINVAL);
@@ -785,7 +793,7 @@ static int wait_for_timeout_main(void *arg, void **result)
     static sleeper_t s;
     memset(&s, 0, sizeof s);
     weft_task_t *t;
-    assert_int_equal(weft_spawn(&t, sleeper, &s, NULL), 0);
+    assert_int_equal(weft_spawn(&t, sleeper, &s, HERE), 0);
     int64_t t0 = weft_now();
     assert_int_equal(weft_wait_for(t, WEFT_MSEC(10), NULL), -ETIMEDOUT);
     assert_true(weft_now() - t0 >= WEFT_MSEC(10));
@@ -827,9 +835,9 @@ static int wait_for_cancelled_main(void *arg, void **result)
     memset(&s, 0, sizeof s);
     weft_task_t *t, *c;
     wf_caller_t wc = {.rc = 1};
-    assert_int_equal(weft_spawn(&t, sleeper, &s, NULL), 0);
+    assert_int_equal(weft_spawn(&t, sleeper, &s, HERE), 0);
     wc.target = t;
-    assert_int_equal(weft_spawn(&c, wait_for_caller, &wc, NULL), 0);
+    assert_int_equal(weft_spawn(&c, wait_for_caller, &wc, HERE), 0);
     assert_int_equal(weft_yield(), 0);
     assert_int_equal(weft_cancel(c), 0);
     assert_int_equal(weft_await(c, NULL), -ECANCELED);
@@ -858,7 +866,7 @@ static int wait_for_race_main(void *arg, void **result)
         s.ms = 10;
         s.result = &s;
         weft_task_t *t;
-        assert_int_equal(weft_spawn(&t, sleeper, &s, NULL), 0);
+        assert_int_equal(weft_spawn(&t, sleeper, &s, HERE), 0);
         /* both deadlines land in the same millisecond; vary which is
          * armed first by sometimes letting the task start before */
         if (i % 2)
@@ -897,7 +905,7 @@ static int on_done_main(void *arg, void **result)
     (void)arg, (void)result;
     weft_task_t *t;
     int st1 = 1, st2 = 1, st3 = 1;
-    assert_int_equal(weft_spawn(&t, fail_eio, NULL, NULL), 0);
+    assert_int_equal(weft_spawn(&t, fail_eio, NULL, HERE), 0);
     assert_int_equal(weft_task_on_done(t, count_done, &st1), 0);
     assert_int_equal(weft_task_on_done(t, count_done, &st2), 0);
     assert_int_equal(done_calls, 0);
@@ -993,17 +1001,17 @@ static int wait_for_outcome_main(void *arg, void **result)
     weft_task_t *t;
     void *r = NULL;
     /* finished with a result while being cancelled: that result comes back */
-    assert_int_equal(weft_spawn(&t, ends_on_cancel_with, P(7), NULL), 0);
+    assert_int_equal(weft_spawn(&t, ends_on_cancel_with, P(7), HERE), 0);
     assert_int_equal(weft_wait_for(t, WEFT_MSEC(5), &r), 0);
     assert_int_equal(I(r), 7);
     assert_int_equal(weft_task_cancel_reason(t, NULL), WEFT_CANCEL_DEADLINE);
     weft_task_release(t);
     /* failed with an error of its own: that error, not -ETIMEDOUT */
-    assert_int_equal(weft_spawn(&t, failing_on_cancel, NULL, NULL), 0);
+    assert_int_equal(weft_spawn(&t, failing_on_cancel, NULL, HERE), 0);
     assert_int_equal(weft_wait_for(t, WEFT_MSEC(5), NULL), -EPIPE);
     weft_task_release(t);
     /* ended cancelled: the time-out */
-    assert_int_equal(weft_spawn(&t, sleep_long, NULL, NULL), 0);
+    assert_int_equal(weft_spawn(&t, sleep_long, NULL, HERE), 0);
     assert_int_equal(weft_wait_for(t, WEFT_MSEC(5), NULL), -ETIMEDOUT);
     assert_int_equal(weft_task_result(t, NULL), -ECANCELED);
     weft_task_release(t);
@@ -1022,7 +1030,7 @@ static int reasons_main(void *arg, void **result)
 {
     weft_task_t *t;
     const char *msg = "x";
-    assert_int_equal(weft_spawn(&t, sleep_long, NULL, NULL), 0);
+    assert_int_equal(weft_spawn(&t, sleep_long, NULL, HERE), 0);
     assert_int_equal(weft_task_cancel_reason(t, &msg), -ENOENT);
     assert_null(msg);
     assert_int_equal(weft_task_cancelling(t), 0);
@@ -1041,7 +1049,7 @@ static int reasons_main(void *arg, void **result)
     assert_int_equal(weft_await(t, NULL), -ECANCELED);
     weft_task_release(t);
     /* a plain cancel is a reason too */
-    assert_int_equal(weft_spawn(&t, sleep_long, NULL, NULL), 0);
+    assert_int_equal(weft_spawn(&t, sleep_long, NULL, HERE), 0);
     assert_int_equal(weft_cancel(t), 0);
     assert_int_equal(weft_task_cancel_reason(t, NULL), WEFT_CANCEL_REQUESTED);
     assert_int_equal(weft_await(t, NULL), -ECANCELED);
@@ -1072,7 +1080,7 @@ static int watch_shutdown(void *arg, void **result)
 
 static int leave_one_behind(void *arg, void **result)
 {
-    assert_int_equal(weft_spawn(NULL, watch_shutdown, NULL, NULL), 0);
+    assert_int_equal(weft_spawn(NULL, watch_shutdown, NULL, HERE), 0);
     return weft_yield();
 }
 
@@ -1119,8 +1127,8 @@ static int eager_order_main(void *arg, void **result)
     norder = 0;
     order[0] = 0;
     weft_task_t *a, *b;
-    const weft_task_opts_t eager = {.eager = true};
-    assert_int_equal(weft_spawn(&a, note_a, NULL, NULL), 0);
+    const weft_task_opts_t eager = {.place = WEFT_PLACE_HERE, .eager = true};
+    assert_int_equal(weft_spawn(&a, note_a, NULL, HERE), 0);
     assert_int_equal(weft_spawn(&b, eager_body, NULL, &eager), 0);
     /* b's first step ran inside the spawn, before a (ready already) */
     note('S');
@@ -1145,7 +1153,7 @@ static int eager_done_main(void *arg, void **result)
 {
     (void)arg, (void)result;
     weft_task_t *t;
-    const weft_task_opts_t eager = {.eager = true, .name = "now"};
+    const weft_task_opts_t eager = {.place = WEFT_PLACE_HERE, .eager = true, .name = "now"};
     assert_int_equal(weft_spawn(&t, return_arg, P(42), &eager), 0);
     assert_true(weft_task_done(t)); /* it never suspended */
     void *res = NULL;
@@ -1185,7 +1193,7 @@ static int mark_step(void *arg, void **result)
 static void spawn_eager_in_callback(void *arg)
 {
     eager_cb_t *e = arg;
-    const weft_task_opts_t eager = {.eager = true};
+    const weft_task_opts_t eager = {.place = WEFT_PLACE_HERE, .eager = true};
     if (weft_spawn(&e->t, mark_step, e, &eager) == 0)
         e->seen_in_callback = e->step;
 }
@@ -1223,7 +1231,7 @@ static int eager_nest_inner(void *arg, void **result)
 static int eager_nest_outer(void *arg, void **result)
 {
     (void)arg, (void)result;
-    const weft_task_opts_t eager = {.eager = true};
+    const weft_task_opts_t eager = {.place = WEFT_PLACE_HERE, .eager = true};
     note('C');
     weft_task_t *g;
     if (weft_spawn(&g, eager_nest_inner, NULL, &eager) < 0)
@@ -1242,7 +1250,7 @@ static int eager_nest_main(void *arg, void **result)
     (void)arg, (void)result;
     norder = 0;
     order[0] = 0;
-    const weft_task_opts_t eager = {.eager = true};
+    const weft_task_opts_t eager = {.place = WEFT_PLACE_HERE, .eager = true};
     weft_task_t *t;
     assert_int_equal(weft_spawn(&t, eager_nest_outer, NULL, &eager), 0);
     note('S');
@@ -1264,9 +1272,9 @@ static int task_n_names_main(void *arg, void **result)
 {
     (void)arg, (void)result;
     weft_task_t *a, *b, *n;
-    assert_int_equal(weft_spawn(&a, return_arg, NULL, NULL), 0);
-    assert_int_equal(weft_spawn(&b, return_arg, NULL, NULL), 0);
-    const weft_task_opts_t named = {.name = "worker"};
+    assert_int_equal(weft_spawn(&a, return_arg, NULL, HERE), 0);
+    assert_int_equal(weft_spawn(&b, return_arg, NULL, HERE), 0);
+    const weft_task_opts_t named = {.name = "worker", .place = WEFT_PLACE_HERE};
     assert_int_equal(weft_spawn(&n, return_arg, NULL, &named), 0);
 
     /* the task tree names an unnamed task "Task-N", N its #N */

@@ -210,13 +210,13 @@ static int past_main(void *arg, void **result)
 {
     (void)arg, (void)result;
     ran = 0;
-    assert_int_equal(weft_spawn(NULL, set_ran, NULL, NULL), 0);
+    assert_int_equal(weft_spawn(NULL, set_ran, NULL, HERE), 0);
     int64_t t0 = weft_now();
     assert_int_equal(weft_sleep_until(t0 - WEFT_SEC(1)), 0);
     assert_int_equal(ran, 1); /* it gave the loop a turn */
     /* a ticker whose first tick is in the past delivers it after a yield */
     ran = 0;
-    assert_int_equal(weft_spawn(NULL, set_ran, NULL, NULL), 0);
+    assert_int_equal(weft_spawn(NULL, set_ran, NULL, HERE), 0);
     weft_ticker_t *tk;
     assert_int_equal(weft_ticker_create(&tk, WEFT_SEC(100), t0 - WEFT_MSEC(5), WEFT_TICK_SKIP), 0);
     int64_t d;

@@ -608,7 +608,7 @@ static int t_bad_peers(void *arg, void **res)
     assert_int_equal(weft_spawn(&t, stalled_connect, &sa, NULL), 0);
     while (weft_server_conns(srv) == 0)
         weft_sleep(WEFT_MSEC(1));
-    weft_yield();
+    wait_state(t, WEFT_TASK_WAITING); /* it may run on any worker */
     weft_cancel(t);
     weft_await(t, NULL);
     weft_task_release(t);

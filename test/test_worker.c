@@ -6,7 +6,14 @@
  * workers; a lock's waiter on another worker competing for a freed lock
  * (never starved, cancellation anywhere loses nothing); cancellation and deadlines of a task on another worker; a
  * stress run of producers and consumers on different workers under random
- * cancellation that loses and duplicates nothing; weft_call_soon_threadsafe
+ * cancellation that loses and duplicates nothing; stress runs of every
+ * other primitive across workers (4, or WEFT_WORKERS), spread, under
+ * random cancellation and deadlines: locks, conditions and semaphores
+ * (mutual exclusion, no lost update, every id passed once, every permit
+ * back), events, barriers, futures and await (every waiter not cancelled
+ * is served, a barrier cycle passes for all parties or for none), groups
+ * and select (a group's results, sum and errors agree; every id sent
+ * through select is received once); weft_call_soon_threadsafe
  * from a plain thread; weft_runtime_start / weft_runtime_join; deadlock
  * detection and shutdown with tasks left on other workers; a
  * stream opened on one worker read, written and closed from another
@@ -55,12 +62,13 @@ static int placement_main(void *arg, void **res)
         assert_int_equal(I(r), w);
         weft_task_release(t);
     }
-    /* the default stays here */
+    /* the default stays here, unless the runtime spreads (WEFT_SPREAD=1) */
     weft_task_t *t;
     assert_int_equal(weft_spawn(&t, report_worker, NULL, NULL), 0);
     void *r = P(-1);
     assert_int_equal(weft_await(t, &r), 0);
-    assert_int_equal(I(r), 0);
+    if (!weft_runtime_spreads(weft_runtime()))
+        assert_int_equal(I(r), 0);
     weft_task_release(t);
     /* bad placements */
     weft_task_opts_t bad = on_worker(3);
@@ -867,6 +875,821 @@ static void test_queues_and_channels_on_4_workers_lose_nothing_under_cancel(void
     stress_with(4);
 }
 
+/* ---- every primitive across workers under random cancellation ----
+ *
+ * Three runs of tasks placed on random workers (4, or WEFT_WORKERS when
+ * that asks for 2 or more), in a runtime that spreads, while the main
+ * task cancels some of them at random moments and starts fresh ones;
+ * waits also end by deadlines. The tasks check nothing with cmocka (they
+ * run on other threads): they note the line of the first failed check,
+ * and every outcome is checked by counts and sums once the run is over.
+ * Each run is a few thousand operations (scaled by WEFT_TEST_SCALE): well
+ * under a second in Release, a few seconds under TSan (scale 0.2). */
+
+typedef struct {
+    atomic_int bad; /* line of the first failed check inside a task, 0 if none */
+    int nw;
+    unsigned seed; /* the main task's random numbers (rand_r) */
+} px_t;
+
+#define PX_CHECK(px, cond)                                                                         \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            int px_zero_ = 0;                                                                      \
+            atomic_compare_exchange_strong(&(px)->bad, &px_zero_, __LINE__);                       \
+        }                                                                                          \
+    } while (0)
+
+static int px_workers(void)
+{
+    const char *w = getenv("WEFT_WORKERS");
+    int n = w && *w ? atoi(w) : 0;
+    return n >= 2 && n <= 64 ? n : 4;
+}
+
+/* A task's own random numbers (xorshift). */
+static unsigned px_rnd(unsigned *s)
+{
+    unsigned x = *s ? *s : 0x9e3779b9u;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    return *s = x;
+}
+
+static weft_task_opts_t px_place(px_t *px)
+{
+    return on_worker((int)(rand_r(&px->seed) % (unsigned)px->nw));
+}
+
+/* What a crew task gets: the run's state and a seed of its own. */
+typedef struct {
+    void *s;
+    unsigned seed;
+    int slot;
+} px_arg_t;
+
+/* A crew: n tasks running fn on random workers, cancelled at random and
+ * started anew (same slot, same arg) until the main task stops them. A
+ * body returns 0 when cancelled or told to stop, so awaiting it gives 0,
+ * or -ECANCELED when it was cancelled before it started. */
+#define CREW_MAX 8
+
+typedef struct {
+    px_t *px;
+    weft_task_fn fn;
+    px_arg_t arg[CREW_MAX];
+    weft_task_t *t[CREW_MAX];
+    int n;
+    int cancels;
+} crew_t;
+
+static void crew_init(crew_t *c, px_t *px, weft_task_fn fn, void *s, int n)
+{
+    c->px = px, c->fn = fn, c->n = n, c->cancels = 0;
+    for (int i = 0; i < n; i++)
+        c->arg[i] = (px_arg_t){s, 2654435761u * (unsigned)(i + 1) ^ (unsigned)(uintptr_t)fn, i};
+}
+
+static void crew_spawn(crew_t *c, int i)
+{
+    weft_task_opts_t o = px_place(c->px);
+    assert_int_equal(weft_spawn(&c->t[i], c->fn, &c->arg[i], &o), 0);
+}
+
+static void crew_start(crew_t *c)
+{
+    for (int i = 0; i < c->n; i++)
+        crew_spawn(c, i);
+}
+
+static void crew_end(crew_t *c, int i)
+{
+    int crc = weft_cancel(c->t[i]); /* -EALREADY: it saw `stop` and ended */
+    assert_true(crc == 0 || crc == -EALREADY);
+    int rc = weft_await(c->t[i], NULL);
+    assert_true(rc == 0 || rc == -ECANCELED);
+    weft_task_release(c->t[i]);
+    c->t[i] = NULL;
+}
+
+/* One random cancellation in one of the crews, after a random pause. */
+static void crews_chaos(crew_t **crews, int ncrews)
+{
+    px_t *px = crews[0]->px;
+    assert_int_equal(weft_sleep(WEFT_USEC(50 + rand_r(&px->seed) % 400)), 0);
+    crew_t *c = crews[rand_r(&px->seed) % (unsigned)ncrews];
+    int i = (int)(rand_r(&px->seed) % (unsigned)c->n);
+    crew_end(c, i);
+    c->cancels++;
+    crew_spawn(c, i);
+}
+
+static void crew_stop(crew_t *c)
+{
+    for (int i = 0; i < c->n; i++)
+        crew_end(c, i);
+}
+
+/* Pushes a deadline of 0.1 .. 1.5 ms on one call in three. */
+static bool px_maybe_deadline(weft_deadline_t *d, unsigned *r)
+{
+    if (px_rnd(r) % 3)
+        return false;
+    return weft_deadline_push(d, WEFT_USEC(100 + px_rnd(r) % 1400)) == 0;
+}
+
+static int px_scaled(int n, int lo)
+{
+    int v = (int)(n * test_scale());
+    return v < lo ? lo : v;
+}
+
+/* ---- locks, conditions and semaphores ---- */
+
+#define SEM_PERMITS 3
+
+typedef struct {
+    px_t px;
+    weft_lock_t *lock;
+    weft_cond_t *cond;
+    weft_sem_t *sem;
+    atomic_bool stop;
+    int n; /* ids 0 .. n-1 pass from lockers to consumers */
+    /* under lock */
+    long plain;    /* bumped by every holder of the lock, unatomically */
+    int next_id;   /* the next id a holder puts in the ring */
+    int ring_head; /* ids ring_head .. next_id-1 wait in the ring */
+    /* atomics */
+    atomic_int produced; /* next_id, for the main task to watch */
+    atomic_int inside;   /* holders of the lock right now: at most 1 */
+    atomic_long acquired;
+    atomic_int permits_out; /* holders of a permit right now */
+    atomic_long permits_taken;
+    atomic_long timeouts;
+    atomic_uchar *sent, *recvd;
+} lcs_t;
+
+/* Takes the lock (under a deadline now and then), bumps `plain`, puts
+ * the next id in the ring and notifies one consumer. */
+static int lcs_locker(void *arg, void **res)
+{
+    (void)res;
+    px_arg_t *a = arg;
+    lcs_t *s = a->s;
+    while (!atomic_load(&s->stop)) {
+        weft_deadline_t d;
+        bool dl = px_maybe_deadline(&d, &a->seed);
+        int rc = weft_lock_acquire(s->lock);
+        if (dl)
+            weft_deadline_pop(&d);
+        if (rc == -ETIMEDOUT) {
+            atomic_fetch_add(&s->timeouts, 1);
+            continue;
+        }
+        if (rc == -ECANCELED)
+            return 0;
+        PX_CHECK(&s->px, rc == 0);
+        if (rc != 0)
+            return 0;
+        PX_CHECK(&s->px, atomic_fetch_add(&s->inside, 1) == 0);
+        s->plain++;
+        if (s->next_id < s->n) {
+            atomic_store(&s->sent[s->next_id], 1);
+            s->next_id++;
+            atomic_store(&s->produced, s->next_id);
+            PX_CHECK(&s->px, weft_cond_notify(s->cond, 1) >= 0);
+        }
+        bool cancelled = px_rnd(&a->seed) % 4 == 0 && weft_yield() < 0; /* hold it a turn */
+        atomic_fetch_sub(&s->inside, 1);
+        atomic_fetch_add(&s->acquired, 1);
+        PX_CHECK(&s->px, weft_lock_release(s->lock) == 0);
+        if (cancelled)
+            return 0;
+    }
+    return 0;
+}
+
+static bool lcs_ready(void *arg)
+{
+    lcs_t *s = arg;
+    return s->ring_head < s->next_id || atomic_load(&s->stop);
+}
+
+/* Waits on the condition for ids and takes them, one at a time. */
+static int lcs_consumer(void *arg, void **res)
+{
+    (void)res;
+    px_arg_t *a = arg;
+    lcs_t *s = a->s;
+    for (;;) {
+        int rc = weft_lock_acquire(s->lock);
+        if (rc == -ECANCELED)
+            return 0;
+        PX_CHECK(&s->px, rc == 0);
+        if (rc != 0)
+            return 0;
+        weft_deadline_t d;
+        bool dl = px_maybe_deadline(&d, &a->seed);
+        rc = weft_cond_wait_for(s->cond, lcs_ready, s); /* the lock is held again, whatever rc */
+        if (dl)
+            weft_deadline_pop(&d);
+        PX_CHECK(&s->px, rc == 0 || rc == -ECANCELED || rc == -ETIMEDOUT);
+        PX_CHECK(&s->px, atomic_fetch_add(&s->inside, 1) == 0);
+        s->plain++;
+        bool took = false;
+        if (rc == 0 && s->ring_head < s->next_id) {
+            int id = s->ring_head++;
+            PX_CHECK(&s->px, atomic_fetch_add(&s->recvd[id], 1) == 0);
+            took = true;
+        }
+        atomic_fetch_sub(&s->inside, 1);
+        atomic_fetch_add(&s->acquired, 1);
+        PX_CHECK(&s->px, weft_lock_release(s->lock) == 0);
+        if (rc == -ECANCELED || (!took && atomic_load(&s->stop)))
+            return 0;
+        if (rc == -ETIMEDOUT)
+            atomic_fetch_add(&s->timeouts, 1);
+    }
+}
+
+/* Takes a permit (under a deadline now and then), holds it a moment. */
+static int lcs_semer(void *arg, void **res)
+{
+    (void)res;
+    px_arg_t *a = arg;
+    lcs_t *s = a->s;
+    while (!atomic_load(&s->stop)) {
+        weft_deadline_t d;
+        bool dl = px_maybe_deadline(&d, &a->seed);
+        int rc = weft_sem_acquire(s->sem);
+        if (dl)
+            weft_deadline_pop(&d);
+        if (rc == -ETIMEDOUT) {
+            atomic_fetch_add(&s->timeouts, 1);
+            continue;
+        }
+        if (rc == -ECANCELED)
+            return 0;
+        PX_CHECK(&s->px, rc == 0);
+        if (rc != 0)
+            return 0;
+        PX_CHECK(&s->px, atomic_fetch_add(&s->permits_out, 1) < SEM_PERMITS);
+        bool cancelled = px_rnd(&a->seed) % 2 == 0 && weft_yield() < 0;
+        atomic_fetch_sub(&s->permits_out, 1);
+        atomic_fetch_add(&s->permits_taken, 1);
+        PX_CHECK(&s->px, weft_sem_release(s->sem) == 0);
+        if (cancelled)
+            return 0;
+    }
+    return 0;
+}
+
+static int lcs_main(void *arg, void **res)
+{
+    (void)res;
+    lcs_t *s = arg;
+    assert_true(weft_runtime_spreads(weft_runtime()));
+    assert_int_equal(weft_lock_create(&s->lock), 0);
+    assert_int_equal(weft_cond_create(&s->cond, s->lock), 0);
+    assert_int_equal(weft_sem_create(&s->sem, SEM_PERMITS, WEFT_SEM_BOUNDED), 0);
+    crew_t lockers, consumers, semers;
+    crew_init(&lockers, &s->px, lcs_locker, s, 5);
+    crew_init(&consumers, &s->px, lcs_consumer, s, 4);
+    crew_init(&semers, &s->px, lcs_semer, s, 6);
+    crew_t *all[] = {&lockers, &consumers, &semers};
+    for (int i = 0; i < 3; i++)
+        crew_start(all[i]);
+    int64_t end = weft_now() + WEFT_SEC(60);
+    for (int round = 0, least = px_scaled(60, 10); round < least || atomic_load(&s->produced) < s->n;
+         round++) {
+        crews_chaos(all, 3);
+        assert_true(weft_now() < end);
+    }
+    atomic_store(&s->stop, true);
+    /* wake every consumer, so each sees `stop` */
+    assert_int_equal(weft_lock_acquire(s->lock), 0);
+    assert_true(weft_cond_notify_all(s->cond) >= 0);
+    assert_int_equal(weft_lock_release(s->lock), 0);
+    for (int i = 0; i < 3; i++)
+        crew_stop(all[i]);
+    /* what the consumers left in the ring */
+    assert_int_equal(weft_lock_acquire(s->lock), 0);
+    while (s->ring_head < s->next_id)
+        atomic_fetch_add(&s->recvd[s->ring_head++], 1);
+    assert_int_equal(weft_lock_release(s->lock), 0);
+    /* nothing held, no waiter left behind, every permit back */
+    assert_false(weft_lock_locked(s->lock));
+    assert_int_equal(weft_lock_waiters(s->lock), 0);
+    assert_int_equal(weft_sem_value(s->sem), SEM_PERMITS);
+    assert_int_equal(weft_sem_waiters(s->sem), 0);
+    assert_int_equal(weft_cond_destroy(s->cond), 0);
+    assert_int_equal(weft_lock_destroy(s->lock), 0);
+    assert_int_equal(weft_sem_destroy(s->sem), 0);
+    assert_true(lockers.cancels + consumers.cancels + semers.cancels > 0);
+    return 0;
+}
+
+static void test_locks_conditions_and_semaphores_across_workers_lose_nothing_under_cancel(
+    void **state)
+{
+    (void)state;
+    lcs_t *s = calloc(1, sizeof *s);
+    assert_non_null(s);
+    s->px.nw = px_workers();
+    s->px.seed = 20261207;
+    s->n = px_scaled(1500, 150);
+    s->sent = calloc((size_t)s->n, 1);
+    s->recvd = calloc((size_t)s->n, 1);
+    assert_true(s->sent && s->recvd);
+    weft_config_t cfg = {.workers = s->px.nw, .spread = true};
+    run_config(&cfg, lcs_main, s);
+    assert_int_equal(atomic_load(&s->px.bad), 0);
+    /* mutual exclusion: no lost update of the unatomic counter */
+    assert_int_equal(s->plain, atomic_load(&s->acquired));
+    /* every id put in the ring was taken exactly once */
+    assert_int_equal(s->next_id, s->n);
+    for (int i = 0; i < s->n; i++) {
+        assert_int_equal(s->sent[i], 1);
+        assert_int_equal(s->recvd[i], 1);
+    }
+    assert_true(atomic_load(&s->permits_taken) > 0);
+    free(s->sent);
+    free(s->recvd);
+    free(s);
+}
+
+/* ---- events, barriers, futures and await ---- */
+
+#define EBF_K 6       /* waiters a round */
+#define EBF_PARTIES 4 /* a barrier's parties */
+#define EBF_NONE 1    /* a slot's rc before its task returned */
+
+typedef struct {
+    px_t px;
+    weft_event_t *e;
+    weft_barrier_t *b;
+    weft_future_t *f;
+    weft_task_t *target;
+    atomic_int rc[EBF_K];
+    atomic_int arrived[EBF_K];
+    void *val[EBF_K];
+    int round;
+    long woken, cancelled_early, broken_rounds, whole_rounds;
+} ebf_t;
+
+typedef struct {
+    ebf_t *s;
+    int i;
+} ebf_arg_t;
+
+static int ebf_event_waiter(void *arg, void **res)
+{
+    (void)res;
+    ebf_arg_t *a = arg;
+    atomic_store(&a->s->rc[a->i], weft_event_wait(a->s->e));
+    return 0;
+}
+
+static int ebf_barrier_waiter(void *arg, void **res)
+{
+    (void)res;
+    ebf_arg_t *a = arg;
+    atomic_store(&a->s->arrived[a->i], 1);
+    atomic_store(&a->s->rc[a->i], weft_barrier_wait(a->s->b));
+    return 0;
+}
+
+static int ebf_future_waiter(void *arg, void **res)
+{
+    (void)res;
+    ebf_arg_t *a = arg;
+    int rc = weft_future_await(a->s->f, &a->s->val[a->i]);
+    atomic_store(&a->s->rc[a->i], rc);
+    return 0;
+}
+
+static int ebf_future_setter(void *arg, void **res)
+{
+    (void)res;
+    ebf_t *s = arg;
+    unsigned r = (unsigned)s->round * 7919u + 1;
+    if (weft_sleep(WEFT_USEC(px_rnd(&r) % 300)) == 0)
+        PX_CHECK(&s->px, weft_future_set_result(s->f, P(s->round + 1)) == 0);
+    else
+        PX_CHECK(&s->px, false);
+    return 0;
+}
+
+static int ebf_target(void *arg, void **res)
+{
+    ebf_t *s = arg;
+    unsigned r = (unsigned)s->round * 104729u + 3;
+    int rc = weft_sleep(WEFT_USEC(px_rnd(&r) % 300));
+    PX_CHECK(&s->px, rc == 0);
+    *res = P(s->round + 7);
+    return 0;
+}
+
+static int ebf_awaiter(void *arg, void **res)
+{
+    (void)res;
+    ebf_arg_t *a = arg;
+    int rc = weft_await(a->s->target, &a->s->val[a->i]);
+    atomic_store(&a->s->rc[a->i], rc);
+    return 0;
+}
+
+/* Spawns k tasks of fn on random workers, cancels each with odds of one
+ * in three at a random moment; *cancelled[i] says which. */
+static void ebf_spawn_and_cancel(ebf_t *s, weft_task_fn fn, ebf_arg_t *args, weft_task_t **t,
+                                 bool *cancelled, int k)
+{
+    for (int i = 0; i < k; i++) {
+        atomic_store(&s->rc[i], EBF_NONE);
+        atomic_store(&s->arrived[i], 0);
+        s->val[i] = NULL;
+        args[i] = (ebf_arg_t){s, i};
+        weft_task_opts_t o = px_place(&s->px);
+        assert_int_equal(weft_spawn(&t[i], fn, &args[i], &o), 0);
+    }
+    assert_int_equal(weft_sleep(WEFT_USEC(rand_r(&s->px.seed) % 300)), 0);
+    for (int i = 0; i < k; i++) {
+        cancelled[i] = false;
+        if (rand_r(&s->px.seed) % 3 == 0) {
+            int rc = weft_cancel(t[i]); /* -EALREADY: it has finished */
+            assert_true(rc == 0 || rc == -EALREADY);
+            cancelled[i] = rc == 0;
+        }
+    }
+}
+
+static void ebf_await_all(weft_task_t **t, int k)
+{
+    for (int i = 0; i < k; i++) {
+        int rc = weft_await(t[i], NULL);
+        assert_true(rc == 0 || rc == -ECANCELED);
+        weft_task_release(t[i]);
+    }
+}
+
+static void ebf_event_round(ebf_t *s)
+{
+    ebf_arg_t args[EBF_K];
+    weft_task_t *t[EBF_K];
+    bool cancelled[EBF_K];
+    assert_int_equal(weft_event_clear(s->e), 0);
+    ebf_spawn_and_cancel(s, ebf_event_waiter, args, t, cancelled, EBF_K);
+    assert_int_equal(weft_event_set(s->e), 0);
+    ebf_await_all(t, EBF_K);
+    for (int i = 0; i < EBF_K; i++) {
+        int rc = atomic_load(&s->rc[i]);
+        if (!cancelled[i])
+            assert_int_equal(rc, 0); /* a set reaches every waiter */
+        else
+            assert_true(rc == 0 || rc == -ECANCELED || rc == EBF_NONE);
+        s->woken += rc == 0;
+        s->cancelled_early += rc == EBF_NONE;
+    }
+    assert_int_equal(weft_event_waiters(s->e), 0);
+}
+
+static void ebf_barrier_round(ebf_t *s)
+{
+    ebf_arg_t args[EBF_K];
+    weft_task_t *t[EBF_K];
+    bool cancelled[EBF_K];
+    ebf_spawn_and_cancel(s, ebf_barrier_waiter, args, t, cancelled, EBF_PARTIES);
+    /* a party cancelled before it arrived never will: break the barrier
+     * for the others (a cancelled waiter breaks it itself) */
+    for (int i = 0; i < EBF_PARTIES; i++) {
+        if (!cancelled[i])
+            continue;
+        int rc = weft_await(t[i], NULL);
+        assert_true(rc == 0 || rc == -ECANCELED);
+        if (!atomic_load(&s->arrived[i]))
+            assert_int_equal(weft_barrier_abort(s->b), 0);
+    }
+    ebf_await_all(t, EBF_PARTIES);
+    int seen = 0, indexes = 0;
+    for (int i = 0; i < EBF_PARTIES; i++) {
+        int rc = atomic_load(&s->rc[i]);
+        if (rc >= 0 && rc < EBF_PARTIES && atomic_load(&s->arrived[i])) {
+            assert_int_equal(seen & (1 << rc), 0); /* each index once */
+            seen |= 1 << rc;
+            indexes++;
+        } else {
+            assert_true(cancelled[i] ? rc == -ECANCELED || rc == -EPIPE || rc == EBF_NONE
+                                     : rc == -EPIPE);
+        }
+    }
+    /* the cycle completed for all parties, or for none */
+    if (!(indexes == 0 || indexes == EBF_PARTIES))
+        for (int i = 0; i < EBF_PARTIES; i++)
+            fprintf(stderr, "party %d: cancelled %d arrived %d rc %d\n", i, cancelled[i],
+                    atomic_load(&s->arrived[i]), atomic_load(&s->rc[i]));
+    assert_true(indexes == 0 || indexes == EBF_PARTIES);
+    if (indexes == EBF_PARTIES)
+        s->whole_rounds++;
+    else
+        s->broken_rounds++;
+    assert_int_equal(weft_barrier_n_waiting(s->b), 0);
+    assert_int_equal(weft_barrier_reset(s->b), 0);
+}
+
+static void ebf_future_round(ebf_t *s)
+{
+    ebf_arg_t args[EBF_K];
+    weft_task_t *t[EBF_K], *setter;
+    bool cancelled[EBF_K];
+    assert_int_equal(weft_future_create(&s->f), 0);
+    weft_task_opts_t o = px_place(&s->px);
+    assert_int_equal(weft_spawn(&setter, ebf_future_setter, s, &o), 0);
+    ebf_spawn_and_cancel(s, ebf_future_waiter, args, t, cancelled, EBF_K);
+    await_release(setter);
+    ebf_await_all(t, EBF_K);
+    for (int i = 0; i < EBF_K; i++) {
+        int rc = atomic_load(&s->rc[i]);
+        if (!cancelled[i] || rc == 0) {
+            assert_int_equal(rc, 0);
+            assert_ptr_equal(s->val[i], P(s->round + 1));
+        } else {
+            assert_true(rc == -ECANCELED || rc == EBF_NONE);
+        }
+    }
+    assert_int_equal(weft_future_destroy(s->f), 0);
+}
+
+static void ebf_await_round(ebf_t *s)
+{
+    ebf_arg_t args[EBF_K];
+    weft_task_t *t[EBF_K];
+    bool cancelled[EBF_K];
+    weft_task_opts_t o = px_place(&s->px);
+    assert_int_equal(weft_spawn(&s->target, ebf_target, s, &o), 0);
+    ebf_spawn_and_cancel(s, ebf_awaiter, args, t, cancelled, EBF_K);
+    ebf_await_all(t, EBF_K);
+    void *v = NULL;
+    assert_int_equal(weft_await(s->target, &v), 0);
+    assert_ptr_equal(v, P(s->round + 7));
+    for (int i = 0; i < EBF_K; i++) {
+        int rc = atomic_load(&s->rc[i]);
+        if (!cancelled[i] || rc == 0) {
+            assert_int_equal(rc, 0);
+            assert_ptr_equal(s->val[i], P(s->round + 7));
+        } else {
+            assert_true(rc == -ECANCELED || rc == EBF_NONE);
+        }
+    }
+    weft_task_release(s->target);
+}
+
+static int ebf_main(void *arg, void **res)
+{
+    (void)res;
+    ebf_t *s = arg;
+    assert_int_equal(weft_event_create(&s->e), 0);
+    assert_int_equal(weft_barrier_create(&s->b, EBF_PARTIES), 0);
+    int rounds = px_scaled(15, 3);
+    for (s->round = 0; s->round < rounds; s->round++) {
+        ebf_event_round(s);
+        ebf_barrier_round(s);
+        ebf_future_round(s);
+        ebf_await_round(s);
+    }
+    assert_int_equal(weft_event_destroy(s->e), 0);
+    assert_int_equal(weft_barrier_destroy(s->b), 0);
+    return 0;
+}
+
+static void test_events_barriers_futures_and_await_across_workers_hold_under_cancel(void **state)
+{
+    (void)state;
+    ebf_t *s = calloc(1, sizeof *s);
+    assert_non_null(s);
+    s->px.nw = px_workers();
+    s->px.seed = 77;
+    weft_config_t cfg = {.workers = s->px.nw, .spread = true};
+    run_config(&cfg, ebf_main, s);
+    assert_int_equal(atomic_load(&s->px.bad), 0);
+    assert_true(s->woken > 0);
+    assert_true(s->whole_rounds + s->broken_rounds > 0);
+    free(s);
+}
+
+/* ---- groups, deadlines and select ---- */
+
+#define GDS_CHILDREN 8
+#define GDS_SENDERS 4
+
+typedef struct {
+    px_t px;
+    /* groups */
+    atomic_long done_sum; /* ids of the children that finished their work */
+    int group_round;
+    /* select */
+    weft_chan_t *ch[2];
+    int n;                       /* ids 0 .. n-1 */
+    atomic_int next[GDS_SENDERS]; /* sender j's next id: j, j + GDS_SENDERS, ... */
+    atomic_int nsent;
+    atomic_uchar *sent, *recvd;
+    atomic_long sel_timeouts;
+} gds_t;
+
+typedef struct {
+    gds_t *s;
+    int id;
+    unsigned seed;
+} gds_child_t;
+
+/* Sleeps a random moment under a random deadline; adds its id to the sum
+ * only when it finishes the sleep, and then returns 0 at once. */
+static int gds_child(void *arg, void **res)
+{
+    (void)res;
+    gds_child_t *c = arg;
+    weft_deadline_t d;
+    int rc = weft_deadline_push(&d, WEFT_USEC(200 + px_rnd(&c->seed) % 600));
+    PX_CHECK(&c->s->px, rc == 0);
+    rc = weft_sleep(WEFT_USEC(px_rnd(&c->seed) % 600));
+    weft_deadline_pop(&d);
+    if (rc < 0)
+        return rc; /* -ETIMEDOUT or -ECANCELED */
+    atomic_fetch_add(&c->s->done_sum, c->id);
+    return 0;
+}
+
+static void gds_group_round(gds_t *s)
+{
+    weft_group_t *g;
+    gds_child_t c[GDS_CHILDREN];
+    weft_task_t *t[GDS_CHILDREN];
+    atomic_store(&s->done_sum, 0);
+    assert_int_equal(weft_group_create(&g), 0);
+    if (rand_r(&s->px.seed) % 2) /* some children held back at the limit */
+        assert_int_equal(weft_group_set_limit(g, 1 + rand_r(&s->px.seed) % 4), 0);
+    for (int i = 0; i < GDS_CHILDREN; i++) {
+        c[i] = (gds_child_t){s, i + 1, (unsigned)(s->group_round * 31 + i + 1)};
+        weft_task_opts_t o = px_place(&s->px);
+        assert_int_equal(weft_group_spawn(g, &t[i], gds_child, &c[i], &o), 0);
+    }
+    /* a child that fails meanwhile cancels its siblings and this task, the
+     * group's owner; weft_group_wait takes that cancellation back */
+    int sr = weft_sleep(WEFT_USEC(rand_r(&s->px.seed) % 400));
+    assert_true(sr == 0 || sr == -ECANCELED);
+    unsigned what = rand_r(&s->px.seed) % 4;
+    if (what == 0) {
+        assert_int_equal(weft_group_cancel(g), 0);
+    } else if (what == 1) {
+        int crc = weft_cancel(t[rand_r(&s->px.seed) % GDS_CHILDREN]);
+        assert_true(crc == 0 || crc == -EALREADY);
+    }
+    int rc = weft_group_wait(g);
+    long sum = 0;
+    int failed = 0;
+    for (int i = 0; i < GDS_CHILDREN; i++) {
+        int r = weft_task_result(t[i], NULL);
+        assert_true(r == 0 || r == -ETIMEDOUT || r == -ECANCELED);
+        if (r == 0)
+            sum += i + 1;
+        failed += r == -ETIMEDOUT;
+    }
+    /* the children that finished their work are those that returned 0 */
+    assert_int_equal(sum, atomic_load(&s->done_sum));
+    /* a deadline is a child's own failure; cancellation is none */
+    assert_int_equal(rc, failed ? -ETIMEDOUT : 0);
+    assert_int_equal(weft_group_errors(g, NULL, NULL, 0), failed);
+    assert_int_equal(weft_group_destroy(g), 0);
+}
+
+/* Sends its ids through whichever channel takes one first (select with a
+ * timeout), and carries on where a cancelled predecessor stopped. */
+static int gds_sender(void *arg, void **res)
+{
+    (void)res;
+    px_arg_t *a = arg;
+    gds_t *s = a->s;
+    int j = a->slot;
+    for (;;) {
+        int id = atomic_load(&s->next[j]);
+        if (id >= s->n)
+            return 0;
+        weft_select_case_t cs[2] = {{s->ch[0], WEFT_SELECT_SEND, P(id + 1), 0},
+                                    {s->ch[1], WEFT_SELECT_SEND, P(id + 1), 0}};
+        int rc = weft_select(cs, 2, WEFT_USEC(100 + px_rnd(&a->seed) % 900));
+        if (rc == -ETIMEDOUT) {
+            atomic_fetch_add(&s->sel_timeouts, 1);
+            continue;
+        }
+        if (rc == -ECANCELED)
+            return 0;
+        PX_CHECK(&s->px, rc == 0 || rc == 1);
+        if (rc != 0 && rc != 1)
+            return 0;
+        PX_CHECK(&s->px, cs[rc].status == 0);
+        PX_CHECK(&s->px, atomic_fetch_add(&s->sent[id], 1) == 0);
+        atomic_fetch_add(&s->nsent, 1);
+        atomic_store(&s->next[j], id + GDS_SENDERS);
+    }
+}
+
+static void gds_record(gds_t *s, void *v)
+{
+    intptr_t id = I(v) - 1;
+    PX_CHECK(&s->px, id >= 0 && id < s->n);
+    if (id >= 0 && id < s->n)
+        PX_CHECK(&s->px, atomic_fetch_add(&s->recvd[id], 1) == 0);
+}
+
+/* Receives from either channel (select with a timeout, or a deadline). */
+static int gds_receiver(void *arg, void **res)
+{
+    (void)res;
+    px_arg_t *a = arg;
+    gds_t *s = a->s;
+    for (;;) {
+        weft_select_case_t cs[2] = {{s->ch[0], WEFT_SELECT_RECV, NULL, 0},
+                                    {s->ch[1], WEFT_SELECT_RECV, NULL, 0}};
+        weft_deadline_t d;
+        bool dl = px_maybe_deadline(&d, &a->seed);
+        int rc = weft_select(cs, 2, WEFT_USEC(100 + px_rnd(&a->seed) % 900));
+        if (dl)
+            weft_deadline_pop(&d);
+        if (rc == -ETIMEDOUT) {
+            atomic_fetch_add(&s->sel_timeouts, 1);
+            continue;
+        }
+        if (rc == -ECANCELED)
+            return 0;
+        PX_CHECK(&s->px, rc == 0 || rc == 1);
+        if (rc != 0 && rc != 1)
+            return 0;
+        PX_CHECK(&s->px, cs[rc].status == 0);
+        gds_record(s, cs[rc].value);
+    }
+}
+
+static int gds_main(void *arg, void **res)
+{
+    (void)res;
+    gds_t *s = arg;
+    int rounds = px_scaled(30, 5);
+    for (s->group_round = 0; s->group_round < rounds; s->group_round++)
+        gds_group_round(s);
+
+    assert_int_equal(weft_chan_create(&s->ch[0], 0), 0); /* unbuffered */
+    assert_int_equal(weft_chan_create(&s->ch[1], 2), 0);
+    for (int j = 0; j < GDS_SENDERS; j++)
+        atomic_store(&s->next[j], j);
+    crew_t senders, receivers;
+    crew_init(&senders, &s->px, gds_sender, s, GDS_SENDERS);
+    crew_init(&receivers, &s->px, gds_receiver, s, 4);
+    crew_t *all[] = {&senders, &receivers};
+    crew_start(&senders);
+    crew_start(&receivers);
+    int64_t end = weft_now() + WEFT_SEC(60);
+    for (int round = 0, least = px_scaled(50, 10); round < least || atomic_load(&s->nsent) < s->n;
+         round++) {
+        crews_chaos(all, 2);
+        assert_true(weft_now() < end);
+    }
+    crew_stop(&senders);
+    crew_stop(&receivers);
+    void *v;
+    for (int k = 0; k < 2; k++)
+        while (weft_chan_try_recv(s->ch[k], &v) == 0)
+            gds_record(s, v);
+    assert_int_equal(weft_chan_destroy(s->ch[0]), 0);
+    assert_int_equal(weft_chan_destroy(s->ch[1]), 0);
+    assert_true(senders.cancels + receivers.cancels > 0);
+    return 0;
+}
+
+static void test_groups_deadlines_and_select_across_workers_lose_nothing_under_cancel(
+    void **state)
+{
+    (void)state;
+    gds_t *s = calloc(1, sizeof *s);
+    assert_non_null(s);
+    s->px.nw = px_workers();
+    s->px.seed = 4242;
+    s->n = px_scaled(1500, 150);
+    s->sent = calloc((size_t)s->n, 1);
+    s->recvd = calloc((size_t)s->n, 1);
+    assert_true(s->sent && s->recvd);
+    weft_config_t cfg = {.workers = s->px.nw, .spread = true};
+    run_config(&cfg, gds_main, s);
+    assert_int_equal(atomic_load(&s->px.bad), 0);
+    assert_int_equal(atomic_load(&s->nsent), s->n);
+    for (int i = 0; i < s->n; i++) {
+        assert_int_equal(s->sent[i], 1);
+        assert_int_equal(s->recvd[i], 1);
+    }
+    free(s->sent);
+    free(s->recvd);
+    free(s);
+}
+
 /* ---- plain threads ---- */
 
 typedef struct {
@@ -1188,6 +2011,11 @@ int main(void)
         cmocka_unit_test(test_group_failure_cancels_siblings_on_every_worker),
         cmocka_unit_test(test_queues_and_channels_on_2_workers_lose_nothing_under_cancel),
         cmocka_unit_test(test_queues_and_channels_on_4_workers_lose_nothing_under_cancel),
+        cmocka_unit_test(
+            test_locks_conditions_and_semaphores_across_workers_lose_nothing_under_cancel),
+        cmocka_unit_test(test_events_barriers_futures_and_await_across_workers_hold_under_cancel),
+        cmocka_unit_test(
+            test_groups_deadlines_and_select_across_workers_lose_nothing_under_cancel),
         cmocka_unit_test(test_call_soon_threadsafe_runs_the_callback_on_the_named_worker),
         cmocka_unit_test(test_runtime_started_on_threads_joins_with_the_mains_result),
         cmocka_unit_test(test_deadlock_with_workers_cancels_main),
