@@ -27,7 +27,7 @@ SRV=$B/examples/https_hello
 HL=${HELPER:-$B/test/helper_httpload}
 [ -x "$SRV" ] && [ -x "$HL" ] || { echo "hostile.sh: build $B first (make build)" >&2; exit 1; }
 T=$(mktemp -d /tmp/weft-hostile-XXXXXX)
-trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$T"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$T"' EXIT
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
   -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
   -keyout "$T/key.pem" -out "$T/cert.pem" >/dev/null 2>&1
