@@ -457,8 +457,9 @@ typedef struct weft_config {
      * variable WEFT_DEBUG=1 turns it on too. */
     bool debug;
     int64_t slow_step_ns;
-    /* Most threads in the pool for blocking work (weft_to_thread, name
-     * resolution, files). 0: 16. */
+    /* Most threads in each worker's pool for blocking work
+     * (weft_to_thread, name resolution, files). 0: 16. Each worker has a
+     * pool of its own: with n workers, up to n times this many. */
     int pool_threads;
     /* The loop thread's timer slack (PR_SET_TIMERSLACK) while it runs, in
      * ns: how much later than asked the kernel may end the loop's waits
@@ -1591,9 +1592,9 @@ typedef void (*weft_drop_fn)(void *arg, void *result);
 
 /* Runs fn(arg, result) on a thread of the loop's pool and suspends the
  * calling task until it returns; returns fn's status as is and its result
- * in *result (result may be NULL). The pool has at most
- * weft_config_t.pool_threads threads (default 16), started as needed and
- * kept, idle, until the loop closes; jobs beyond that wait their turn in
+ * in *result (result may be NULL). The pool (the calling task's
+ * worker's own) has at most weft_config_t.pool_threads threads (default
+ * 16), started as needed and kept, idle, until the loop closes; jobs beyond that wait their turn in
  * FIFO order. fn runs on a plain thread with every asynchronous signal
  * blocked: it must not call weft functions that need a loop.
  * If the caller is cancelled or its deadline passes (also before the
@@ -2471,7 +2472,9 @@ WEFT_API int weft_signal_handle(int signo, weft_callback_fn fn, void *arg);
  * closes fd: the kernel's epoll follows the open file, not the number.
  * The fd must not be one weft itself owns (a stream's, a listener's).
  * A task of any worker may wait: each worker watches the fd for its own
- * tasks.
+ * tasks, so the one-waiter-per-direction rule (-EBUSY below) holds per
+ * worker: tasks of two workers may both wait on fd in one direction,
+ * each through its own worker's epoll set.
  * --------------------------------------------------------------------- */
 
 #define WEFT_READABLE 1 /* weft_fd_wait: wait for / report readability */
@@ -2485,8 +2488,8 @@ WEFT_API int weft_signal_handle(int signo, weft_callback_fn fn, void *arg);
  * Returns the ready events among those asked (> 0; an error or hang-up
  * on the fd reports as ready in both directions, so the library meets
  * it), -ETIMEDOUT (timeout_ns or a deadline scope), -ECANCELED, -EBUSY
- * (another task already waits on fd in that direction, or fd is one of
- * weft's own), -EBADF (fd is not open, or weft_fd_forget(fd) was called
+ * (another task of this worker already waits on fd in that direction,
+ * or fd is one of weft's own), -EBADF (fd is not open, or weft_fd_forget(fd) was called
  * while waiting), -EINVAL (fd < 0, events 0 or unknown bits),
  * -WEFT_ENOTASK, -EPERM (the kernel's answer for an fd that does not
  * support readiness waits, as a regular file: see weft_file_open),
