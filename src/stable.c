@@ -61,7 +61,7 @@ static void unseal(const weft__stable_pool_t *p, void *rec)
 /* A never-used record, from the newest chunk or a new one (p locked). */
 static void *carve(weft__stable_pool_t *p)
 {
-    if (p->carve + p->size > p->carve_end) {
+    if (!p->carve || (size_t)(p->carve_end - p->carve) < p->size) { /* none yet, or full */
         size_t n = (CHUNK_BYTES - CHUNK_HDR) / p->size;
         if (n < 8)
             n = 8;

@@ -542,7 +542,11 @@ static int cancel_awaiter_main(void *arg, void **result)
     (void)arg, (void)result;
     weft_task_t *target, *w;
     awaiter_t a;
-    assert_int_equal(weft_spawn(&target, sleep_ms, (void *)(intptr_t)20, HERE), 0);
+    weft_event_t *go;
+    /* the target waits on an event, not a short sleep: it must still run
+     * when main looks, however slowly this build turns */
+    assert_int_equal(weft_event_create(&go), 0);
+    assert_int_equal(weft_spawn(&target, wait_event, go, HERE), 0);
     a = (awaiter_t){.target = target, .rc = 1};
     assert_int_equal(weft_spawn(&w, awaiter, &a, HERE), 0);
     assert_int_equal(weft_yield(), 0);
@@ -551,11 +555,11 @@ static int cancel_awaiter_main(void *arg, void **result)
     assert_int_equal(a.rc, -ECANCELED);
     assert_false(weft_task_done(target));
     assert_false(weft_task_cancelled(target));
-    void *res = NULL;
-    assert_int_equal(weft_await(target, &res), 0);
-    assert_int_equal((intptr_t)res, 20);
+    assert_int_equal(weft_event_set(go), 0);
+    assert_int_equal(weft_await(target, NULL), 0);
     weft_task_release(target);
     weft_task_release(w);
+    weft_event_destroy(go);
     return 0;
 }
 
@@ -573,7 +577,11 @@ static int shield_main(void *arg, void **result)
     memset(&s1, 0, sizeof s1);
     memset(&s2, 0, sizeof s2);
     memset(&s3, 0, sizeof s3);
-    s1.ms = s2.ms = s3.ms = 20;
+    /* s1 and s2 must outlast main's look at them however slowly this
+     * build turns; s3 must end within main's 40 ms sleep (its timer is
+     * armed first, so it fires first) */
+    s1.ms = s2.ms = 500;
+    s3.ms = 20;
     s1.result = &s1;
     s2.result = &s2;
     weft_task_t *inner, *sh;

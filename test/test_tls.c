@@ -1108,14 +1108,17 @@ static void test_https_hello_serves_a_large_body_then_the_next_request(void **st
 #define CHUNK 65536
 #define DOWNLOAD "1099511627776" /* 1 TiB: the download outlasts the test */
 
+static char bytes_chunk[CHUNK];
+
 /* HTTP/1.1 on a kept-alive connection: "GET /bytes/N" is answered with N
  * bytes of 'x' in 64 KiB writes, each drained (as examples/https_hello
  * does), anything else with "hello". */
 static int bytes_handler(weft_stream_t *s, void *arg)
 {
     (void)arg;
-    static char chunk[CHUNK];
-    memset(chunk, 'x', sizeof chunk);
+    /* filled before the runtime starts (the tests below): handlers on
+     * two workers only read it */
+    const char *chunk = bytes_chunk;
     for (;;) {
         const char *line;
         ssize_t n = weft_stream_read_line(s, &line);
@@ -1267,11 +1270,13 @@ static int t_fast_reader(void *arg, void **res)
 
 static void test_tls_server_handshakes_new_clients_while_a_fast_reader_downloads(void **state)
 {
+    memset(bytes_chunk, 'x', sizeof bytes_chunk);
     run_workers(1, t_fast_reader, (void *)(intptr_t)1);
 }
 
 static void test_tls_server_on_two_workers_serves_others_beside_four_fast_readers(void **state)
 {
+    memset(bytes_chunk, 'x', sizeof bytes_chunk);
     run_workers(2, t_fast_reader, (void *)(intptr_t)4);
 }
 
