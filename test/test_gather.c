@@ -254,7 +254,9 @@ static int wait_modes_main(void *arg, void **result)
 
     /* FIRST_COMPLETED */
     memset(w, 0, sizeof w);
-    w[0].ms = 40, w[1].ms = 1, w[2].ms = 40;
+    /* 1 s: still running when the wait returns, however slowly this
+     * build turns (40 ms was not, under TSan on a loaded machine) */
+    w[0].ms = 1000, w[1].ms = 1, w[2].ms = 1000;
     spawn_all(t, w, 3);
     assert_int_equal(weft_wait(t, 3, WEFT_FIRST_COMPLETED, WEFT_FOREVER), 1);
     assert_true(weft_task_done(t[1]));
