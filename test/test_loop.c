@@ -508,13 +508,14 @@ static void test_timer_heap_many_sleepers_wake_in_deadline_order(void **state)
         by_seq[heap_recs[i].seq] = &heap_recs[i];
     }
     /* Waking order follows deadline order. A sleeper that called late
-     * (its deadline had passed, or was within 2 ms, when it went to sleep)
-     * may merely yield, so it is left out of the comparison. */
+     * (its deadline had passed, or was within 20 ms, when it went to
+     * sleep: under Valgrind on a loaded machine 2 ms was not enough to
+     * reach the park) may merely yield, so it is left out. */
     int64_t last = INT64_MIN;
     int compared = 0;
     for (int i = 0; i < n; i++) {
         heap_rec_t *r = by_seq[i];
-        if (r->deadline - r->called < WEFT_MSEC(2))
+        if (r->deadline - r->called < WEFT_MSEC(20))
             continue;
         assert_true(r->deadline >= last);
         last = r->deadline;

@@ -385,7 +385,8 @@ static int putter_give_up_main(void *arg, void **res)
     /* a woken putter cancelled with nobody behind: the room is free */
     assert_int_equal(weft_queue_put(q, P(1)), 0);
     p[0] = (op_t){.q = q, .item = P(2)};
-    assert_int_equal(weft_spawn(&t[0], putter, &p[0], NULL), 0);
+    /* here: settle() must see it waiting (one loop's order) */
+    assert_int_equal(weft_spawn(&t[0], putter, &p[0], HERE), 0);
     settle();
     assert_int_equal(weft_queue_get(q, &v), 0);
     weft_cancel(t[0]);

@@ -1817,13 +1817,14 @@ static void test_deadlock_with_workers_cancels_main(void **state)
 }
 
 typedef struct {
-    atomic_int cleaned;
+    atomic_int started, cleaned;
 } left_t;
 
 static int sleeper_cleans_up(void *arg, void **res)
 {
     (void)res;
     left_t *l = arg;
+    atomic_fetch_add(&l->started, 1);
     int rc = weft_sleep(WEFT_SEC(3600));
     atomic_fetch_add(&l->cleaned, 1);
     return rc;
@@ -1837,7 +1838,12 @@ static int leave_tasks_main(void *arg, void **res)
                               .worker = i % 4};
         assert_int_equal(weft_spawn(NULL, sleeper_cleans_up, arg, &o), 0);
     }
-    return weft_sleep(WEFT_MSEC(5));
+    /* every one started (a task cancelled before it starts never runs,
+     * so it would clean nothing); then main returns with them asleep */
+    left_t *l = arg;
+    while (atomic_load(&l->started) < 12)
+        assert_int_equal(weft_sleep(WEFT_MSEC(1)), 0);
+    return 0;
 }
 
 static void test_shutdown_unwinds_every_worker(void **state)
