@@ -766,7 +766,7 @@ static int t_accept(void *arg, void **res)
     acc_t a = {.l = l};
     weft_task_t *t;
     weft_spawn(&t, acceptor, &a, NULL);
-    weft_sleep(WEFT_MSEC(1));
+    wait_state(t, WEFT_TASK_WAITING); /* not a timed guess (harness.h) */
     assert_false(a.done);
     weft_cancel(t);
     weft_await(t, NULL);
@@ -797,7 +797,7 @@ static int t_accept_close(void *arg, void **res)
     acc_t a = {.l = l};
     weft_task_t *t;
     weft_spawn(&t, acceptor, &a, NULL);
-    weft_sleep(WEFT_MSEC(1));
+    wait_state(t, WEFT_TASK_WAITING); /* not a timed guess (harness.h) */
     assert_int_equal(weft_listener_accept(l, &s, NULL, NULL), -EBUSY);
 
     /* the listener closed under a waiting acceptor */
@@ -823,7 +823,7 @@ static int t_accept_woken_close(void *arg, void **res)
     acc_t a = {.l = l};
     weft_task_t *t;
     weft_spawn(&t, acceptor, &a, HERE);
-    weft_sleep(WEFT_MSEC(1));
+    wait_state(t, WEFT_TASK_WAITING); /* not a timed guess (harness.h) */
     int raw = socket(AF_INET, SOCK_STREAM, 0);
     assert_int_equal(connect(raw, (struct sockaddr *)&la.ss, la.len), 0);
     bool woken = false;
