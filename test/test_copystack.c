@@ -534,20 +534,24 @@ static void test_modes_are_chosen_per_task_and_checked(void **state)
 /* ---- the rule, broken ---- */
 
 static int *volatile leaked;
+static weft_event_t *leak_go;
 
+/* The leaker waits on an event, not a timer: the writer must write while
+ * it is suspended however slowly the build turns (with a 20 ms sleep
+ * against the writer's 5 ms, a TSan run on a loaded machine sometimes
+ * resumed the leaker first and nothing was caught). */
 static int leaker(void *arg, void **result)
 {
     (void)arg, (void)result;
     int local = 1;
-    leaked = &local; /* breaks the rule: published, then used while we sleep */
-    int rc = weft_sleep(WEFT_MSEC(20));
+    leaked = &local; /* breaks the rule: published, then used while we wait */
+    int rc = weft_event_wait(leak_go);
     return rc < 0 ? rc : local;
 }
 
 static int writer(void *arg, void **result)
 {
     (void)arg, (void)result;
-    weft_sleep(WEFT_MSEC(5));
     *leaked = 42; /* the leaker is suspended: its stack is elsewhere */
     return 0;
 }
@@ -556,11 +560,18 @@ static int violation_main(void *arg, void **result)
 {
     (void)arg, (void)result;
     weft_task_t *a, *b;
-    weft_task_opts_t own = {.stack_mode = WEFT_STACK_OWN};
-    weft_spawn(&a, leaker, NULL, &COPY);
+    weft_task_opts_t own = {.stack_mode = WEFT_STACK_OWN, .place = WEFT_PLACE_HERE};
+    weft_task_opts_t copy = COPY;
+    copy.place = WEFT_PLACE_HERE;
+    if (weft_event_create(&leak_go) != 0)
+        return -1;
+    weft_spawn(&a, leaker, NULL, &copy);
+    while (weft_task_state(a) != WEFT_TASK_WAITING) /* it has published and left */
+        weft_yield();
     weft_spawn(&b, writer, NULL, &own);
-    weft_await(a, NULL);
     weft_await(b, NULL);
+    weft_event_set(leak_go); /* its stack comes back: the check runs */
+    weft_await(a, NULL);
     weft_task_release(a);
     weft_task_release(b);
     return 0;
