@@ -315,9 +315,10 @@ static int sleep_order_main(void *arg, void **result)
     (void)arg, (void)result;
     weft_task_t *t[3];
     intptr_t ms[3] = {30, 10, 20};
-    /* a common start 200 ms ahead: every sleeper has parked by then,
-     * even in a slow build, so none finds its instant already past */
-    int64_t t0 = sleep_base = weft_now() + WEFT_MSEC(200);
+    /* a common start 1 s ahead: every sleeper has parked by then, even
+     * in a slow build on a loaded machine (200 ms was not, once, under
+     * TSan), so none finds its instant already past */
+    int64_t t0 = sleep_base = weft_now() + WEFT_SEC(1);
     for (int i = 0; i < 3; i++)
         assert_int_equal(weft_spawn(&t[i], sleeper, (void *)ms[i], HERE), 0);
     for (int i = 0; i < 3; i++) {
