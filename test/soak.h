@@ -447,9 +447,10 @@ static inline void soak_helper(soak_proc_t *h, const char *mode, int port, const
     *h = soak_start(path, argv, want, line, sizeof line);
 }
 
-/* Runs the soak against sv; prints what it saw and checks it (see the
- * top of this file). */
-static inline void soak_run(const soak_server_t *sv)
+/* Runs the soak against sv; prints what it saw, checks what every server
+ * must hold (see the top of this file) and returns it, for the checks
+ * that are the caller's own. */
+static inline soak_stats_t soak_run(const soak_server_t *sv)
 {
     static char path[4200], line[256];
     snprintf(path, sizeof path, "%s", example_path(sv->name));
@@ -644,6 +645,7 @@ static inline void soak_run(const soak_server_t *sv)
     if (!sv->tls)
         assert_true(sv->fast == 0 || st.fast_bytes > 0);
     assert_int_equal(holders_left, sv->fast);
+    return st;
 }
 
 #endif

@@ -76,7 +76,9 @@ static void test_https_hello_survives_fast_never_reading_slowloris_and_garbage_c
                         .silent = (int)scaled(50, 5),
                         .fast = 1,
                         .stalled = 1};
-    soak_run(&sv);
+    soak_stats_t st = soak_run(&sv);
+    /* the normal TLS client was asked for at all */
+    assert_true(st.asks > 0);
 }
 
 int main(void)
