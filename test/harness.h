@@ -23,8 +23,10 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -143,6 +145,42 @@ static inline void wait_state(weft_task_t *t, int st)
  * at once would make the checked order one the runtime does not promise.
  * A pointer to a fresh compound literal: weft_spawn(&t, fn, arg, HERE). */
 #define HERE (&(weft_task_opts_t){.place = WEFT_PLACE_HERE})
+
+/* ---- a child that records the reason it was cancelled with ---- */
+
+/* What the child saw: that it started, and the reason it was cancelled
+ * with (gather and group tests pass reasons on to their children). */
+typedef struct {
+    atomic_int started, why;
+} reason_seen_t;
+
+/* Sleeps long; on cancellation stores its reason in
+ * ((reason_seen_t *)arg)->why. */
+static inline int reason_child(void *arg, void **result)
+{
+    (void)result;
+    reason_seen_t *seen = arg;
+    atomic_store(&seen->started, 1);
+    int rc = weft_sleep(WEFT_SEC(100));
+    atomic_store(&seen->why, weft_task_cancel_reason(weft_current(), NULL));
+    return rc;
+}
+
+/* Lets the loop run until the child has started (a child cancelled
+ * before it starts ends without running, and would see nothing). */
+static inline void wait_started(reason_seen_t *seen)
+{
+    while (!atomic_load(&seen->started))
+        assert_int_equal(weft_yield(), 0);
+}
+
+/* Fails with -EIO after a millisecond. */
+static inline int failing_child(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    int rc = weft_sleep(WEFT_MSEC(1));
+    return rc < 0 ? rc : -EIO;
+}
 
 /* ---- scale ---- */
 

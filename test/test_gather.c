@@ -559,42 +559,12 @@ static void test_as_completed_hands_out_a_task_passed_twice_once(void **state)
 
 /* ---- the reason children are cancelled with ---- */
 
-/* What a child saw: that it started, and the reason it was cancelled
- * with. */
-typedef struct {
-    atomic_int started, why;
-} seen_t;
-
-/* Sleeps long; on cancellation stores its reason in ((seen_t *)arg)->why. */
-static int reason_task(void *arg, void **result)
-{
-    seen_t *seen = arg;
-    atomic_store(&seen->started, 1);
-    int rc = weft_sleep(WEFT_SEC(100));
-    atomic_store(&seen->why, weft_task_cancel_reason(weft_current(), NULL));
-    return rc;
-}
-
-/* Lets the loop run until the child has started (a child cancelled
- * before it starts ends without running, and would see nothing). */
-static void wait_started(seen_t *seen)
-{
-    while (!atomic_load(&seen->started))
-        assert_int_equal(weft_yield(), 0);
-}
-
-static int fail_soon_task(void *arg, void **result)
-{
-    int rc = weft_sleep(WEFT_MSEC(1));
-    return rc < 0 ? rc : -EIO;
-}
-
 static int gather_reasons_main(void *arg, void **result)
 {
-    seen_t a = {0}, b = {0};
+    reason_seen_t a = {0}, b = {0};
     weft_task_t *t[2];
     /* the gatherer's deadline: WEFT_CANCEL_DEADLINE */
-    assert_int_equal(weft_spawn(&t[0], reason_task, &a, NULL), 0);
+    assert_int_equal(weft_spawn(&t[0], reason_child, &a, NULL), 0);
     wait_started(&a);
     weft_deadline_t d;
     assert_int_equal(weft_deadline_push(&d, WEFT_MSEC(5)), 0);
@@ -603,9 +573,9 @@ static int gather_reasons_main(void *arg, void **result)
     assert_int_equal(atomic_load(&a.why), WEFT_CANCEL_DEADLINE);
     weft_task_release(t[0]);
     /* another task's failure in fail-fast mode: WEFT_CANCEL_GROUP */
-    assert_int_equal(weft_spawn(&t[0], reason_task, &b, NULL), 0);
+    assert_int_equal(weft_spawn(&t[0], reason_child, &b, NULL), 0);
     wait_started(&b);
-    assert_int_equal(weft_spawn(&t[1], fail_soon_task, NULL, NULL), 0);
+    assert_int_equal(weft_spawn(&t[1], failing_child, NULL, NULL), 0);
     assert_int_equal(weft_gather(t, 2, NULL, NULL, WEFT_GATHER_FAIL_FAST), -EIO);
     assert_int_equal(atomic_load(&b.why), WEFT_CANCEL_GROUP);
     weft_task_release(t[0]);

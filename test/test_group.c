@@ -1141,39 +1141,9 @@ static void test_group_spawns_honour_eager(void **state)
 
 /* ---- the reason children are cancelled with ---- */
 
-/* What a child saw: that it started, and the reason it was cancelled
- * with. */
-typedef struct {
-    atomic_int started, why;
-} seen_t;
-
-/* Sleeps long; on cancellation stores its reason in ((seen_t *)arg)->why. */
-static int reason_child(void *arg, void **result)
-{
-    seen_t *seen = arg;
-    atomic_store(&seen->started, 1);
-    int rc = weft_sleep(WEFT_SEC(100));
-    atomic_store(&seen->why, weft_task_cancel_reason(weft_current(), NULL));
-    return rc;
-}
-
-/* Lets the loop run until the child has started (a child cancelled
- * before it starts ends without running, and would see nothing). */
-static void wait_started(seen_t *seen)
-{
-    while (!atomic_load(&seen->started))
-        assert_int_equal(weft_yield(), 0);
-}
-
-static int failing_child(void *arg, void **result)
-{
-    int rc = weft_sleep(WEFT_MSEC(1));
-    return rc < 0 ? rc : -EIO;
-}
-
 static int group_reasons_main(void *arg, void **result)
 {
-    seen_t seen[3] = {{0}};
+    reason_seen_t seen[3] = {{0}};
     weft_group_t *g;
     /* the waiter's deadline: the children see WEFT_CANCEL_DEADLINE */
     assert_int_equal(weft_group_create(&g), 0);
