@@ -548,9 +548,8 @@ int weft__cancel_why(weft_task_t *t, int code, const char *msg)
     int rc = set_why(t, code, msg);
     __atomic_fetch_add(&t->cancel_req, 1, __ATOMIC_RELAXED);
     /* a task not started yet reads cancel_req when it starts */
-    if (__atomic_load_n(&t->loop, __ATOMIC_RELAXED) == weft__self.loop)
-        weft__interrupt_cancel(t);
-    else
+    weft__loop_t *L = weft__self.loop;
+    if (!L || !weft__cancel_local(L, t))
         weft__cancel_remote(t);
     return rc;
 }

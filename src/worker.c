@@ -92,11 +92,31 @@ static void cancel_post_fn(weft__loop_t *L, weft__post_t *p)
     weft_task_t *t = c->t;
     free(c);
     __atomic_store_n(&t->cancel_posted, 0, __ATOMIC_RELEASE);
-    /* an unstarted task sees cancel_req when it starts; one stolen
-     * meanwhile is another loop's and has nothing to interrupt */
-    if (__atomic_load_n(&t->loop, __ATOMIC_RELAXED) == L)
-        weft__interrupt_cancel(t);
+    /* stolen meanwhile, t may have started on its new loop before the
+     * request was visible there: the record follows it */
+    if (!weft__cancel_local(L, t) && weft__tstate(t) != WEFT_TASK_DONE)
+        weft__cancel_remote(t);
     weft__task_unref(t);
+}
+
+bool weft__cancel_local(weft__loop_t *L, weft_task_t *t)
+{
+    /* An unstarted task in L's queue may be stolen at any moment: the
+     * thief rewrites its loop under anyq_mu and may start it at once, so
+     * the check and the read of its state happen under that lock. A task
+     * that is L's and waiting has started, and a started task never moves:
+     * interrupting it after the lock is dropped is safe. An unstarted one
+     * reads cancel_req when it starts, wherever that is. */
+    bool waiting;
+    {
+        WEFT__LOCK(&L->anyq_mu);
+        if (__atomic_load_n(&t->loop, __ATOMIC_RELAXED) != L)
+            return false;
+        waiting = weft__tstate(t) == WEFT_TASK_WAITING;
+    }
+    if (waiting)
+        weft__interrupt_cancel(t);
+    return true;
 }
 
 void weft__cancel_remote(weft_task_t *t)

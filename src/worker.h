@@ -67,6 +67,10 @@ bool weft__stealable(const weft__loop_t *L);
 void weft__post_wake(weft_task_t *t);
 /* Cancels t, which lives on another worker (guarded). */
 void weft__cancel_remote(weft_task_t *t);
+/* Interrupts t's wait with its cancellation if t is L's (called on L's
+ * thread); false if t is another loop's, which then needs
+ * weft__cancel_remote. */
+bool weft__cancel_local(weft__loop_t *L, weft_task_t *t);
 /* Wakes one parked worker so it can steal; none if none is parked. */
 void weft__kick_idle(weft__rt_t *rt);
 /* Worker 0, idle: true once every worker has had nothing to run, no
