@@ -16,7 +16,9 @@
 # a process of their own), then a probe (helper_httpload probe: PROBES
 # times 10 ms apart, a fresh connection with its handshake and a request
 # on a kept-alive one), then SIGINT, timed until the server has exited
-# (the example gives its clients 1 s before it cancels them). Prints one
+# (the example's close ends idle connections at once, its /bytes/N
+# answers stop between writes once they see weft_server_closing, and
+# whatever is left is cancelled after 1 s). Prints one
 # line per run, then the medians. Each run also says what share of the
 # time the server's threads were runnable during the probe they spent
 # waiting for a CPU (/proc/PID/task/*/schedstat): on a loaded machine
