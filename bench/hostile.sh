@@ -16,8 +16,13 @@
 # a process of their own), then a probe (helper_httpload probe: PROBES
 # times 10 ms apart, a fresh connection with its handshake and a request
 # on a kept-alive one), then SIGINT, timed until the server has exited
-# (the example gives its clients 1 s before it cancels them). Prints one
-# line per run, then the medians. Needs the openssl command (a
+# (the example's close ends idle connections at once, its /bytes/N
+# answers stop between writes once they see weft_server_closing, and
+# whatever is left is cancelled after 1 s). Prints one
+# line per run, then the medians. Each run also says what share of the
+# time the server's threads were runnable during the probe they spent
+# waiting for a CPU (/proc/PID/task/*/schedstat): on a loaded machine
+# that, not weft's scheduling, is what a p99 of several ms is made of. Needs the openssl command (a
 # self-signed certificate for localhost).
 set -eu
 B=${1:-build}
@@ -43,6 +48,10 @@ wait_line() {
   done
 }
 
+# the server's threads' run and run-queue wait times so far, in ns
+# ("RUN WAIT", summed over /proc/PID/task/*/schedstat)
+sched() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{r+=$1; w+=$2} END {printf "%.0f %.0f\n", r, w}'; }
+
 median() { sort -n | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
 
 one() { # workers downloaders run
@@ -57,14 +66,19 @@ one() { # workers downloaders run
     dpid=$!
     wait_line "$T/dl.out" "download: started"
   fi
+  s0=$(sched $spid)
   "$HL" probe "$port" "$T/cert.pem" "$PROBES" 10 >"$T/probe.out"
+  s1=$(sched $spid)
+  # of the time the server's threads were runnable during the probe, the
+  # share they waited for a CPU (the machine's load, not weft's turns)
+  rq=$(echo "$s0 $s1" | awk '{r=$3-$1; w=$4-$2; printf "%.0f", ((r+w) > 0 ? 100*w/(r+w) : 0)}')
   t0=$(now_ms)
   kill -INT $spid
   wait $spid
   t1=$(now_ms)
   [ -z "$dpid" ] || { kill $dpid 2>/dev/null || true; wait $dpid 2>/dev/null || true; }
   p=$(cat "$T/probe.out")
-  echo "workers $w downloaders $d run $3: $p; SIGINT to exit $((t1 - t0)) ms"
+  echo "workers $w downloaders $d run $3: $p; server waited for a CPU $rq%; SIGINT to exit $((t1 - t0)) ms"
 }
 
 echo "hostile.sh: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) CPUs; load average $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -77,5 +91,6 @@ for c in ${CASES:-1:0 1:1 2:0 2:4}; do
   cp99=$(sed -n 's/.*connect ms p50 [0-9.]* p99 \([0-9.]*\).*/\1/p' "$T/runs" | median)
   rp99=$(sed -n 's/.*request ms p50 [0-9.]* p99 \([0-9.]*\).*/\1/p' "$T/runs" | median)
   sig=$(sed -n 's/.*SIGINT to exit \([0-9]*\) ms/\1/p' "$T/runs" | median)
-  echo "== workers $1, downloaders $2, median of $RUNS: request p99 $rp99 ms, connect (handshake) p99 $cp99 ms, SIGINT to exit $sig ms"
+  rq=$(sed -n 's/.*waited for a CPU \([0-9]*\)%.*/\1/p' "$T/runs" | median)
+  echo "== workers $1, downloaders $2, median of $RUNS: request p99 $rp99 ms, connect (handshake) p99 $cp99 ms, SIGINT to exit $sig ms, server waited for a CPU $rq%"
 done

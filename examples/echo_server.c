@@ -3,7 +3,9 @@
  * Shows the shape of every weft server: weft_server_listen with a
  * handler, which the server runs as one task per connection, then
  * weft_signal_wait_stop until Ctrl-C or SIGTERM, then weft_server_close
- * with a grace for the clients still connected. The handler is plain
+ * with a grace for the clients still connected (a handler waiting for
+ * its client's next bytes, everything sent so far echoed, sees the end of
+ * the stream at once, so idle clients do not hold it). The handler is plain
  * sequential code; each read or drain suspends only its own task, so
  * thousands of clients are served at once. It needs nothing but weft.h:
  *
@@ -72,7 +74,8 @@ static int serve(void *arg, void **result)
     printf("echo_server: listening on %s (%d worker%s)\n", addr, n, n == 1 ? "" : "s");
     fflush(stdout);
 
-    /* until Ctrl-C or SIGTERM; then clients get a second to finish */
+    /* until Ctrl-C or SIGTERM; then idle clients (between requests) are
+     * closed at once and the others get a second to finish */
     weft_signal_wait_stop(NULL);
     weft_server_close(srv, WEFT_SEC(1));
     return 0;

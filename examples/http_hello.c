@@ -22,7 +22,9 @@
  * A malformed request gets 400, a head larger than the stream's buffer
  * (64 KiB) 431, a body larger than it 413; then the connection closes. It
  * prints "http_hello: listening on 127.0.0.1:PORT (N workers)" once it
- * accepts connections and stops cleanly on SIGINT or SIGTERM; with
+ * accepts connections and stops cleanly on SIGINT or SIGTERM (kept-alive
+ * connections between requests end at once, a request under way gets a
+ * second); with
  * WEFT_WORKERS=N every worker accepts and serves (per_worker).
  *
  * Timeouts, so that no client holds a connection for ever: the server's
@@ -198,7 +200,8 @@ static int serve(void *arg, void **result)
     printf("http_hello: listening on %s (%d worker%s)\n", addr, n, n == 1 ? "" : "s");
     fflush(stdout);
 
-    /* until Ctrl-C or SIGTERM; then clients get a second to finish */
+    /* until Ctrl-C or SIGTERM; then idle clients (between requests) are
+     * closed at once and the others get a second to finish */
     weft_signal_wait_stop(NULL);
     weft_server_close(srv, WEFT_SEC(1));
     return 0;

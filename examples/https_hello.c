@@ -16,10 +16,12 @@
  * ALPN offers http/1.1. Connections stay open as in HTTP/1.1 unless the
  * client sends "Connection: close". /bytes/N sends N bytes of 'x' (up to
  * 2^40) in 64 KiB writes, each followed by weft_stream_drain, so memory
- * stays bounded whatever the client's speed. WEFT_WORKERS=N serves on N
+ * stays bounded whatever the client's speed; it stops between two writes
+ * once the server closes (weft_server_closing). WEFT_WORKERS=N serves on N
  * cores, as http_hello does. It prints "https_hello: listening on
  * 127.0.0.1:PORT (N workers)" once it accepts connections and stops
- * cleanly on SIGINT or SIGTERM.
+ * cleanly on SIGINT or SIGTERM: idle keep-alive connections end at
+ * once, requests under way get a second.
  *
  * Timeouts: a handshake within 10 s, then the server's (nothing sent for
  * 10 s, nothing moved for 60 s, an answer nobody takes for 60 s), and a
@@ -58,8 +60,10 @@ static long long bytes_target(const http_req_t *r)
     return v <= BYTES_MAX ? (long long)v : -1;
 }
 
-/* Sends the reply to one request. 0 or the stream's error. */
-static int reply(weft_stream_t *s, const http_req_t *req)
+/* Sends the reply to one request. 0, the stream's error, or -ESHUTDOWN:
+ * the server began to close during a /bytes/N answer, which then stops
+ * between two writes (the client sees fewer bytes than announced). */
+static int reply(weft_stream_t *s, const http_req_t *req, const weft_server_t *srv)
 {
     char head[256];
     bool get = req->method_len == 3 && memcmp(req->method, "GET", 3) == 0;
@@ -89,6 +93,8 @@ static int reply(weft_stream_t *s, const http_req_t *req)
         rc = weft_stream_write(s, chunk, m);
         if (rc == 0)
             rc = weft_stream_drain(s);
+        if (rc == 0 && weft_server_closing(srv))
+            rc = -ESHUTDOWN;
         left -= (long long)m;
     }
     return rc;
@@ -97,6 +103,7 @@ static int reply(weft_stream_t *s, const http_req_t *req)
 static int handle(weft_stream_t *s, void *arg)
 {
     int64_t head_since = 0; /* when the partial request buffered began (0: none) */
+    const weft_server_t *srv = weft_server_current();
     (void)arg;
     for (;;) {
         const char *data;
@@ -105,7 +112,7 @@ static int handle(weft_stream_t *s, void *arg)
         long n;
         while ((n = http_parse(data + used, have - used, &req)) > 0) {
             used += (size_t)n;
-            if (reply(s, &req) < 0 || !req.keep_alive)
+            if (reply(s, &req, srv) < 0 || !req.keep_alive)
                 return 0; /* the server flushes and closes (with close_notify) */
         }
         if (n < 0) {
@@ -179,7 +186,8 @@ static int serve(void *arg, void **result)
     printf("https_hello: listening on %s (%d worker%s)\n", name, n, n == 1 ? "" : "s");
     fflush(stdout);
 
-    /* until Ctrl-C or SIGTERM; then clients get a second to finish */
+    /* until Ctrl-C or SIGTERM; then idle clients (between requests) are
+     * closed at once and the others get a second to finish */
     weft_signal_wait_stop(NULL);
     weft_server_close(srv, WEFT_SEC(1));
     weft_tls_ctx_release(ctx);

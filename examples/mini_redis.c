@@ -585,7 +585,8 @@ static int serve(void *arg, void **result)
     printf("mini_redis: listening on %s\n", name);
     fflush(stdout);
 
-    /* until Ctrl-C or SIGTERM; then clients get a second to finish */
+    /* until Ctrl-C or SIGTERM; then idle clients (between requests) are
+     * closed at once and the others get a second to finish */
     weft_signal_wait_stop(NULL);
     weft_server_close(srv, WEFT_SEC(1));
     table_free(&table);

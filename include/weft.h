@@ -99,8 +99,9 @@
  *    to another kind of object), so every call on one used after the
  *    close, abort or weft_proc_destroy that freed it returns -EBADF (a
  *    call that returns no status answers as for a closed object: NULL,
- *    false, 0, true for weft_stream_is_closing), and with WEFT_DEBUG set
- *    prints the call and the object and aborts. A closed stream whose
+ *    false, 0, true for weft_stream_is_closing and weft_server_closing),
+ *    and with WEFT_DEBUG set prints the call and the object and aborts.
+ *    A closed stream whose
  *    record still lives (another task's call was inside it at the close)
  *    answers -EBADF as well, without the abort. Caught: a use until at
  *    least 64 more objects of the same kind have been closed after it (a
@@ -2141,10 +2142,29 @@ WEFT_API int weft_server_workers(const weft_server_t *srv);
  * (srv already closed and freed). */
 WEFT_API int weft_server_wait(weft_server_t *srv);
 
-/* Shuts the server down gracefully: stops accepting (closes every
- * listener), gives open connections up to grace_ns to end by
- * themselves, then cancels their handlers and waits for them to unwind;
- * frees srv. Suspends until every worker's part has closed. Returns 0,
+/* Shuts the server down gracefully, as Go's Server.Shutdown does:
+ * stops accepting (closes every listener), ends idle connections at
+ * once, gives the others up to grace_ns to end by themselves, then
+ * cancels their handlers and waits for them to unwind; frees srv.
+ *
+ * Idle: a handler waiting to read its peer's next message (a keep-alive
+ * connection between requests, or one whose first request has not come
+ * yet) gets the end of the stream at once, as if the peer had closed:
+ * weft_stream_read and weft_stream_fill return 0, read_line, read_until
+ * and read_exactly -WEFT_EINCOMPLETE, and so does every later read of
+ * that kind on the stream. "Waiting for the next message" means its
+ * read finds nothing buffered and no byte came in since the handler
+ * last wrote (weft_stream_write or writev took bytes): the peer's
+ * latest message was answered. A read in the middle of a message
+ * (bytes of it buffered, or read since the last write, or a
+ * read_exactly that has part of its bytes) waits for the rest as
+ * before, within the grace; bytes that have already arrived are still
+ * read. A handler that stays busy otherwise (a long answer streamed in
+ * writes and drains) learns of the close from weft_server_closing and
+ * should stop between writes; one that does not is cancelled when the
+ * grace ends.
+ *
+ * Suspends until every worker's part has closed. Returns 0,
  * or -ETIMEDOUT if handlers had to be cancelled; -ECANCELED if the
  * caller was cancelled meanwhile (this worker's handlers are cancelled
  * at once, other workers' get their whole grace; srv is freed all the
@@ -2153,6 +2173,21 @@ WEFT_API int weft_server_wait(weft_server_t *srv);
  * -WEFT_ENOTASK (not in a task), -EDEADLK (called from one of srv's own handlers:
  * nothing is done). */
 WEFT_API int weft_server_close(weft_server_t *srv, int64_t grace_ns);
+
+/* Whether weft_server_close has begun on srv: a handler streaming a long
+ * answer checks it between writes and stops early, so the close need not
+ * wait out its grace (Go's Server.RegisterOnShutdown serves the same
+ * end). True from the moment the close is called, on every worker;
+ * false for NULL; true for a server closed and freed ("Stale handles").
+ * Never suspends. A handler finds its server with weft_server_current. */
+WEFT_API bool weft_server_closing(const weft_server_t *srv);
+
+/* The server whose connection the calling task handles (the task that
+ * runs a weft_conn_fn), or NULL when the caller is no such task (a task
+ * the handler spawned is not: pass it the server). The server stays
+ * valid while the handler runs: weft_server_close waits for it. Never
+ * suspends. */
+WEFT_API weft_server_t *weft_server_current(void);
 
 /* ------------------------------------------------------------------------
  * TLS (through OpenSSL): client and server streams.

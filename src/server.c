@@ -122,7 +122,8 @@ struct part {
 
 struct weft_server {
     weft__stable_t st; /* live or stale (stable.h); mu follows it */
-    weft__spin_t mu;   /* guards refs, closing, closed and stopped */
+    weft__spin_t mu;   /* guards refs, closing, closed and stopped (closing is
+                        * also read without it: weft_server_closing) */
     weft_conn_fn handler;
     void *arg;
     weft_server_opts_t opts;
@@ -507,6 +508,18 @@ static int part_start(part_t *p, weft_listener_t *l)
     return 0;
 }
 
+/* Ends, at once, every connection of p whose handler waits for its
+ * peer's next message (weft__stream_end_idle), and every later read of
+ * that kind on them: an idle keep-alive connection holds no close for
+ * its grace. */
+static void end_idle_conns(part_t *p)
+{
+    for (slab_t *sl = p->slabs; sl; sl = sl->next)
+        for (size_t i = 0; i < sl->n; i++)
+            if (sl->c[i].task && sl->c[i].s)
+                weft__stream_end_idle(sl->c[i].s);
+}
+
 static void cancel_conns(part_t *p)
 {
     for (slab_t *sl = p->slabs; sl; sl = sl->next)
@@ -536,6 +549,7 @@ static int part_close(part_t *p, int64_t grace_ns)
 
     int result = 0;
     if (p->nconns) {
+        end_idle_conns(p);
         weft_deadline_t d;
         weft_deadline_push(&d, grace_ns);
         int rc = 0;
@@ -768,6 +782,23 @@ int weft_server_workers(const weft_server_t *srv)
     return srv->nparts;
 }
 
+bool weft_server_closing(const weft_server_t *srv)
+{
+    if (!srv)
+        return false;
+    if (SFREED(srv)) {
+        weft__stale("server", srv, "weft_server_closing");
+        return true;
+    }
+    return __atomic_load_n(&srv->closing, __ATOMIC_RELAXED);
+}
+
+weft_server_t *weft_server_current(void)
+{
+    weft_task_t *self = weft__task();
+    return self && self->fn == conn_main ? ((conn_t *)self->arg)->p->srv : NULL;
+}
+
 int weft_server_wait(weft_server_t *srv)
 {
     if (!srv)
@@ -809,7 +840,7 @@ int weft_server_close(weft_server_t *srv, int64_t grace_ns)
             return weft__stale("server", srv, "weft_server_close");
         if (srv->closing)
             return -EINVAL;
-        srv->closing = true;
+        __atomic_store_n(&srv->closing, true, __ATOMIC_RELAXED); /* weft_server_closing */
     }
     int result = close_parts(srv, grace_ns);
     {

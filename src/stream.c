@@ -83,6 +83,10 @@ struct weft_stream {
     bool skip;    /* inside an over-long line: read_until drops up to its separator first */
     bool paused;  /* weft_stream_pause_reading: no read from the fd */
     bool closing; /* weft_stream_close has begun */
+    /* Bytes came in since the stream last took bytes to send: the peer's
+     * latest message is not answered yet (see weft__stream_end_idle). */
+    bool asked;
+    bool end_idle; /* weft__stream_end_idle: a read for the next message ends */
     bool defer;                  /* defer_writes: writes wait for the turn's end */
     weft_task_t *pwait;          /* the reader parked while reading is paused */
     const weft__transport_t *tr; /* NULL: the fd's own read and send */
@@ -326,6 +330,7 @@ static ssize_t rd_once(weft_stream_t *s, char *p, size_t n, bool probe)
     if (r > 0) {
         weft__coop_spend_bytes((size_t)r);
         weft__io_moved(&s->io.moved_in);
+        s->asked = true;
         if (!p)
             s->rend += (size_t)r;
     } else if (r == 0) {
@@ -391,6 +396,16 @@ static ssize_t rd(weft_stream_t *s, char *p, size_t n, weft__lk_t *lk)
             r = rd_once(s, p, n, false);
             if (r != WEFT__TR_WANT_READ && r != WEFT__TR_WANT_WRITE)
                 return r;
+            if (WEFT_UNLIKELY(s->end_idle) && !s->asked && !buffered(s)) {
+                /* its server closes: no next message is awaited, but one
+                 * that came before the close (still in the kernel, its
+                 * edge not yet polled) is read */
+                r = rd_once(s, p, n, true);
+                if (r != WEFT__TR_WANT_READ && r != WEFT__TR_WANT_WRITE)
+                    return r;
+                s->eof = true;
+                return 0;
+            }
             r = ready_wait(s, r == WEFT__TR_WANT_WRITE ? WEFT__EV_OUT : WEFT__EV_IN, lk);
         }
         if (r)
@@ -475,6 +490,8 @@ int weft_stream_read_exactly(weft_stream_t *s, void *buf, size_t n, size_t *got)
     char *p = buf;
     size_t done = take(s, p, n);
     if (done < n) {
+        if (done)
+            s->asked = true; /* inside a message: not waiting for the next */
         s->io.users++;
         while (done < n) {
             size_t left = n - done;
@@ -966,6 +983,7 @@ int weft_stream_write(weft_stream_t *s, const void *buf, size_t n)
     int rc = write_check(s);
     if (rc || !n)
         return rc;
+    s->asked = false;
     struct iovec v = {(void *)buf, n};
     if (s->defer)
         return out_defer(s, &v, 1, n);
@@ -992,6 +1010,7 @@ int weft_stream_writev(weft_stream_t *s, const struct iovec *iov, int iovcnt)
     int rc = write_check(s);
     if (rc || !total)
         return rc;
+    s->asked = false;
     if (s->defer)
         return out_defer(s, iov, iovcnt, total);
     return out_send(s, iov, iovcnt);
@@ -1260,6 +1279,15 @@ void weft__stream_fail(weft_stream_t *s, int err)
         s->rerr = err;
     if (!s->werr)
         wfail(s, err);
+}
+
+void weft__stream_end_idle(weft_stream_t *s)
+{
+    WEFT__LOCK(&s->io.mu);
+    if (FREED(s) || s->io.closed)
+        return;
+    s->end_idle = true;
+    weft__io_wake(&s->io, WEFT__EV_IN); /* a reader waiting now looks again */
 }
 
 size_t weft__stream_buffered(const weft_stream_t *s)

@@ -93,6 +93,15 @@ bool weft__stream_live(const weft_stream_t *s);
 /* weft_stream_fd, naming `call` if s is stale (weft__stale): the fd,
  * -EINVAL (s NULL), or -EBADF (s closed, or stale). */
 int weft__stream_fd(const weft_stream_t *s, const char *call);
+/* Its server is closing (server.c): from now on a read that would wait
+ * for the peer's next message ends the stream instead (returns 0, and
+ * the end sticks), as if the peer had ended its side. "The next message"
+ * means: nothing is buffered and no byte came in since the stream last
+ * took bytes to send (the peer's latest message was answered, or none
+ * came yet). A read in the middle of a message (bytes buffered, or
+ * read since the last write) waits as before. A reader waiting now is
+ * woken to look again. */
+void weft__stream_end_idle(weft_stream_t *s);
 /* Unread bytes buffered, and bytes queued for sending. */
 size_t weft__stream_buffered(const weft_stream_t *s);
 

@@ -3,7 +3,12 @@
  * handlers than allowed, the rest served later); graceful close (handlers
  * that end within the grace end normally, close returns 0; a stuck one is
  * cancelled after the grace and close returns -ETIMEDOUT; a handler never
- * started is dropped cleanly); running out of fds (RLIMIT_NOFILE lowered
+ * started is dropped cleanly; idle connections end at once: a
+ * keep-alive client between requests, one whose first request has not
+ * come, while a request under way is waited for; a handler streaming an
+ * endless answer stops early when it checks weft_server_closing, and is
+ * cancelled after the grace when it does not; weft_server_current);
+ * running out of fds (RLIMIT_NOFILE lowered
  * so accept meets EMFILE: the server backs off without spinning, says
  * why on stderr once for the burst, and serves the waiting clients once
  * fds are free); and misbehaving peers,
@@ -43,7 +48,18 @@
 /* ---- the server side: one handler for every test, led by the client's
  * first line "<case> <index>\n" ---- */
 
-enum { C_ECHO, C_QUICK, C_STUCK, C_BIGWRITE, C_LINE, C_SELFCLOSE, C_FAIL, C_HOLD, C_COUNT };
+enum {
+    C_ECHO,
+    C_QUICK,
+    C_STUCK,
+    C_BIGWRITE,
+    C_LINE,
+    C_SELFCLOSE,
+    C_FAIL,
+    C_HOLD,
+    C_STREAM,
+    C_COUNT
+};
 
 #define MAXREC 64
 
@@ -52,6 +68,9 @@ typedef struct {
     int status[C_COUNT][MAXREC]; /* each handler's last status, by case and index */
     bool done[C_COUNT][MAXREC];
     weft_server_t *srv;
+    weft_server_t *current;   /* what weft_server_current said in a C_STREAM handler */
+    bool closing_at_start;    /* what weft_server_closing said when it began */
+    bool stopped_for_close;   /* it stopped because the server closes */
 } srv_state_t;
 
 static int handler(weft_stream_t *s, void *arg)
@@ -89,8 +108,14 @@ static int handler(weft_stream_t *s, void *arg)
             rc = weft_sleep(WEFT_MSEC(30));
             break;
         case C_STUCK:
+            /* busy until its client leaves, deaf to the server's close:
+             * it naps and looks (a handler waiting in a read after its
+             * answer would be idle, and a close ends that at once) */
             weft_stream_write(s, "hi\n", 3);
-            rc = (int)weft_stream_read_line(s, &line); /* nothing ever comes */
+            while (!weft_stream_at_eof(s) && (rc = weft_sleep(WEFT_MSEC(2))) == 0)
+                ;
+            if (rc == 0)
+                rc = -WEFT_EINCOMPLETE; /* its client left */
             break;
         case C_BIGWRITE: {
             static char big[65536];
@@ -99,6 +124,21 @@ static int handler(weft_stream_t *s, void *arg)
                 if ((rc = weft_stream_write(s, big, sizeof big)) < 0 ||
                     (rc = weft_stream_drain(s)) < 0)
                     break;
+            }
+            break;
+        }
+        case C_STREAM: { /* C_BIGWRITE that stops once its server closes */
+            static char big2[65536];
+            weft_server_t *srv = weft_server_current();
+            st->current = srv;
+            st->closing_at_start = weft_server_closing(srv);
+            weft_stream_write(s, "hi\n", 3);
+            while ((rc = weft_stream_write(s, big2, sizeof big2)) == 0 &&
+                   (rc = weft_stream_drain(s)) == 0) {
+                if (weft_server_closing(srv)) {
+                    st->stopped_for_close = true;
+                    break;
+                }
             }
             break;
         }
@@ -381,6 +421,195 @@ static int t_self_close(void *arg, void **res)
 static void test_server_close_from_its_own_handler_is_edeadlk(void **state)
 {
     run(t_self_close, NULL);
+}
+
+/* ---- close ends idle connections, tells busy handlers ---- */
+
+/* How long a close may take where nothing holds it: far below the
+ * graces these tests give (30 s), so a close that waited out its grace
+ * fails, on any machine. */
+#define PROMPT WEFT_SEC(10)
+#define LONG_GRACE WEFT_SEC(30)
+
+static int t_close_idle(void *arg, void **res)
+{
+    srv_state_t st = {0};
+    weft_addr_t la;
+    weft_server_t *srv = start(&st, &la, NULL);
+    /* a keep-alive client between requests: its line came back */
+    weft_stream_t *c = dial(&la, C_ECHO, 1);
+    const char *line;
+    assert_int_equal(weft_stream_write(c, "one\n", 4), 0);
+    assert_int_equal(weft_stream_read_line(c, &line), 4);
+    int64_t t0 = weft_now();
+    assert_int_equal(weft_server_close(srv, LONG_GRACE), 0);
+    assert_true(weft_now() - t0 < PROMPT);
+    assert_true(st.done[C_ECHO][1]);
+    assert_int_equal(st.status[C_ECHO][1], 0); /* its read met the end, as if the client left */
+    assert_int_equal(weft_stream_read_line(c, &line), -WEFT_EINCOMPLETE);
+    weft_stream_close(c);
+    return 0;
+}
+
+static void test_server_close_ends_an_idle_keepalive_connection_at_once(void **state)
+{
+    run(t_close_idle, NULL);
+}
+
+static int t_close_new(void *arg, void **res)
+{
+    srv_state_t st = {0};
+    weft_addr_t la;
+    weft_server_t *srv = start(&st, &la, NULL);
+    /* connected, first request not sent: its handler waits in its first read */
+    weft_stream_t *c;
+    assert_int_equal(weft_addr_connect(&c, &la, NULL), 0);
+    for (int i = 0; i < 5000 && st.started == 0; i++)
+        weft_sleep(WEFT_MSEC(1));
+    assert_int_equal(st.started, 1);
+    int64_t t0 = weft_now();
+    assert_int_equal(weft_server_close(srv, LONG_GRACE), 0);
+    assert_true(weft_now() - t0 < PROMPT);
+    assert_int_equal(st.ended, 1);
+    const char *line;
+    assert_int_equal(weft_stream_read_line(c, &line), -WEFT_EINCOMPLETE);
+    weft_stream_close(c);
+    return 0;
+}
+
+static void test_server_close_ends_a_connection_whose_first_request_has_not_come(void **state)
+{
+    run(t_close_new, NULL);
+}
+
+typedef struct {
+    weft_server_t *srv;
+    int rc;
+    int64_t took;
+} late_closer_t;
+
+static int late_closer(void *arg, void **res)
+{
+    late_closer_t *c = arg;
+    int64_t t0 = weft_now();
+    c->rc = weft_server_close(c->srv, LONG_GRACE);
+    c->took = weft_now() - t0;
+    return 0;
+}
+
+static int t_close_midway(void *arg, void **res)
+{
+    srv_state_t st = {0};
+    weft_addr_t la;
+    weft_server_t *srv = start(&st, &la, NULL);
+    weft_stream_t *c = dial(&la, C_ECHO, 2);
+    const char *line;
+    assert_int_equal(weft_stream_write(c, "one\n", 4), 0);
+    assert_int_equal(weft_stream_read_line(c, &line), 4);
+    /* half a line, in the server's socket before the close begins (a
+     * loopback send lands there at once), whether or not its handler
+     * has read it yet */
+    assert_int_equal(weft_stream_write(c, "par", 3), 0);
+    late_closer_t cl = {.srv = srv};
+    weft_task_t *t;
+    assert_int_equal(weft_spawn(&t, late_closer, &cl, NULL), 0);
+    weft_sleep(WEFT_MSEC(50));
+    assert_false(weft_task_done(t)); /* the request under way holds the close */
+    assert_false(st.done[C_ECHO][2]);
+    /* the rest comes, the answer goes out, then the connection ends */
+    assert_int_equal(weft_stream_write(c, "tial\n", 5), 0);
+    assert_int_equal(weft_stream_read_line(c, &line), 8);
+    assert_memory_equal(line, "partial\n", 8);
+    assert_int_equal(weft_await(t, NULL), 0);
+    weft_task_release(t);
+    assert_int_equal(cl.rc, 0);
+    assert_true(cl.took < PROMPT);
+    assert_int_equal(st.status[C_ECHO][2], 0);
+    assert_int_equal(weft_stream_read_line(c, &line), -WEFT_EINCOMPLETE);
+    weft_stream_close(c);
+    return 0;
+}
+
+static void test_server_close_waits_for_a_request_under_way_then_ends_it(void **state)
+{
+    run(t_close_midway, NULL);
+}
+
+/* A client that reads everything as fast as it comes, until the end. */
+static int sink(void *arg, void **res)
+{
+    weft_stream_t *c = arg;
+    static char buf[65536];
+    ssize_t n;
+    while ((n = weft_stream_read(c, buf, sizeof buf)) > 0)
+        ;
+    return n == 0 || n == -ECONNRESET ? 0 : (int)n;
+}
+
+static int t_close_streaming(void *arg, void **res)
+{
+    bool checks = *(bool *)arg;
+    int kind = checks ? C_STREAM : C_BIGWRITE;
+    srv_state_t st = {0};
+    weft_addr_t la;
+    weft_server_t *srv = start(&st, &la, NULL);
+    weft_stream_t *c = dial(&la, kind, 3);
+    expect_hi(c);
+    weft_task_t *t;
+    assert_int_equal(weft_spawn(&t, sink, c, NULL), 0);
+    weft_sleep(WEFT_MSEC(20)); /* the answer streams */
+    assert_false(st.done[kind][3]);
+    int64_t t0 = weft_now();
+    if (checks) {
+        /* it sees the close between two writes and stops */
+        assert_int_equal(weft_server_close(srv, LONG_GRACE), 0);
+        assert_true(weft_now() - t0 < PROMPT);
+        assert_true(st.stopped_for_close);
+        assert_int_equal(st.status[kind][3], 0);
+        assert_ptr_equal(st.current, srv);
+        assert_false(st.closing_at_start);
+    } else {
+        /* it never looks: cancelled when the grace ends */
+        assert_int_equal(weft_server_close(srv, WEFT_MSEC(150)), -ETIMEDOUT);
+        assert_true(weft_now() - t0 >= WEFT_MSEC(150));
+        assert_int_equal(st.status[kind][3], -ECANCELED);
+    }
+    assert_int_equal(weft_await(t, NULL), 0);
+    weft_task_release(t);
+    weft_stream_close(c);
+    return 0;
+}
+
+static void test_server_close_stops_a_streaming_handler_that_checks_closing(void **state)
+{
+    bool checks = true;
+    run(t_close_streaming, &checks);
+}
+
+static void test_server_close_cancels_a_streaming_handler_that_never_checks_after_the_grace(
+    void **state)
+{
+    bool checks = false;
+    run(t_close_streaming, &checks);
+}
+
+static int t_current(void *arg, void **res)
+{
+    /* outside a handler: no server; NULL is never closing */
+    assert_null(weft_server_current());
+    assert_false(weft_server_closing(NULL));
+    srv_state_t st = {0};
+    weft_addr_t la;
+    weft_server_t *srv = start(&st, &la, NULL);
+    assert_false(weft_server_closing(srv));
+    assert_null(weft_server_current()); /* the server's owner is no handler */
+    assert_int_equal(weft_server_close(srv, 0), 0);
+    return 0;
+}
+
+static void test_server_current_is_null_outside_a_handler_and_closing_false_for_null(void **state)
+{
+    run(t_current, NULL);
 }
 
 static int t_server_args(void *arg, void **res)
@@ -1049,6 +1278,13 @@ int main(void)
         cmocka_unit_test(test_server_close_returns_0_when_every_handler_ends_in_the_grace),
         cmocka_unit_test(test_server_close_without_grace_cancels_every_handler_even_unstarted),
         cmocka_unit_test(test_server_close_from_its_own_handler_is_edeadlk),
+        cmocka_unit_test(test_server_close_ends_an_idle_keepalive_connection_at_once),
+        cmocka_unit_test(test_server_close_ends_a_connection_whose_first_request_has_not_come),
+        cmocka_unit_test(test_server_close_waits_for_a_request_under_way_then_ends_it),
+        cmocka_unit_test(test_server_close_stops_a_streaming_handler_that_checks_closing),
+        cmocka_unit_test(
+            test_server_close_cancels_a_streaming_handler_that_never_checks_after_the_grace),
+        cmocka_unit_test(test_server_current_is_null_outside_a_handler_and_closing_false_for_null),
         cmocka_unit_test(test_server_start_close_and_wait_refuse_bad_arguments),
         cmocka_unit_test(test_server_listen_serves_a_port_it_picked_and_tells_its_address),
         cmocka_unit_test(test_server_per_worker_accepts_and_serves_on_every_worker),

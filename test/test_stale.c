@@ -488,6 +488,7 @@ static int main_server(void *arg, void **res)
     assert_int_equal(weft_server_addr(srv, &a), -EBADF);
     assert_int_equal(weft_server_conns(srv), 0);
     assert_int_equal(weft_server_workers(srv), -EBADF);
+    assert_true(weft_server_closing(srv)); /* a closed server is closing */
     assert_int_equal(weft_server_wait(srv), -EBADF);
     assert_int_equal(weft_server_close(srv, 0), -EBADF);
     return 0;
