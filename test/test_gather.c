@@ -338,7 +338,9 @@ static int wait_negative_main(void *arg, void **result)
     (void)arg, (void)result;
     static work_t w[3];
     memset(w, 0, sizeof w);
-    w[0].ms = 1, w[1].ms = 50, w[2].ms = 50;
+    /* t[1] and t[2] sleep 1000 s: however slowly the machine runs, they
+     * are still asleep when the negative timeouts are tried */
+    w[0].ms = 1, w[1].ms = 0, w[2].ms = 0;
     weft_task_t *t[3];
     spawn_all(t, w, 3);
     while (!weft_task_done(t[0]))
@@ -348,8 +350,11 @@ static int wait_negative_main(void *arg, void **result)
     assert_int_equal(weft_wait(t, 3, WEFT_ALL_COMPLETED, -1), 1);
     assert_int_equal(weft_wait(t, 3, WEFT_ALL_COMPLETED, INT64_MIN), 1);
     assert_int_equal(weft_wait(t, 3, WEFT_FIRST_EXCEPTION, -WEFT_SEC(1)), 1);
-    assert_true(weft_now() - t0 < WEFT_MSEC(45));
-    /* WEFT_FOREVER: no limit */
+    assert_true(weft_now() - t0 < WEFT_SEC(30));
+    /* WEFT_FOREVER: no limit; it returns once the sleepers, cancelled,
+     * have ended */
+    assert_int_equal(weft_cancel(t[1]), 0);
+    assert_int_equal(weft_cancel(t[2]), 0);
     assert_int_equal(weft_wait(t, 3, WEFT_ALL_COMPLETED, WEFT_FOREVER), 3);
     release_all(t, 3);
     return 0;
