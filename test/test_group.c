@@ -34,7 +34,7 @@
 typedef struct {
     int64_t ms;
     int status;
-    int started, sleep_rc, cleaned;
+    atomic_int started, sleep_rc, cleaned; /* read by other tasks, on any worker */
 } child_t;
 
 static int child(void *arg, void **result)
