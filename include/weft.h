@@ -2460,6 +2460,9 @@ WEFT_API int weft_proc_destroy(weft_proc_t *p);
  * has returned and the other tasks unwind. From the start of main these
  * two are blocked in the loop's thread and read from its signalfd, so one
  * that arrives while a server starts cancels main instead of killing it.
+ * With several workers the calls work from any worker: signals are
+ * blocked in worker 0's thread (weft_run's; the other workers block them
+ * all) and read there, and a task elsewhere is woken across workers.
  * --------------------------------------------------------------------- */
 
 /* Waits until one of the n signals in signals[] (numbers such as SIGINT,
@@ -2468,7 +2471,9 @@ WEFT_API int weft_proc_destroy(weft_proc_t *p);
  * weft.h builds with plain -std=c11, which has no sigset_t. While a task
  * waits, those signals are blocked in the loop's thread and read from a
  * signalfd; several tasks may wait on overlapping sets (each arrival
- * wakes one waiter of that signal, the longest waiting). Suspends.
+ * wakes one waiter of that signal, the longest waiting). From another
+ * worker than 0, the first wait for a signal first has worker 0 block it
+ * (the calling thread waits for that without switching tasks). Suspends.
  * Returns 0, -ECANCELED, -ETIMEDOUT, -EINVAL (signals NULL, n 0, or a
  * number that cannot be caught: SIGKILL, SIGSTOP, < 1 or > 64),
  * -WEFT_ENOTASK. */
@@ -2487,7 +2492,9 @@ WEFT_API int weft_signal_wait_stop(int *signo);
 
 /* Runs fn(arg) on the loop each time signal signo arrives (asyncio's
  * loop.add_signal_handler); fn NULL removes the handler. A handler takes
- * precedence over waiting tasks. Never suspends. Returns 0, -EINVAL (a
+ * precedence over waiting tasks, and runs on the worker that set it
+ * (from another worker than 0, the call waits for worker 0 to block the
+ * signal, without switching tasks). Never suspends. Returns 0, -EINVAL (a
  * signal that cannot be caught), -WEFT_ENOLOOP, -ENOMEM. */
 WEFT_API int weft_signal_handle(int signo, weft_callback_fn fn, void *arg);
 

@@ -38,6 +38,7 @@
 #include "worker.h"
 
 #include <limits.h>
+#include <sched.h>
 #include <stdlib.h>
 
 typedef struct held {
@@ -416,6 +417,15 @@ int weft_group_wait(weft_group_t *g)
             weft__park(self, &wait_kind, g, unpark, WEFT_FOREVER, &weft__lk);
         self->b->nocancel--;
     }
+    /* A child's end reaches the group (child_done) just before its own
+     * state reads DONE, on the child's worker: wait out those few
+     * instructions, so that once this returns every child's handle reads
+     * finished (weft_task_result, weft_group_errors). Before, a child
+     * preempted in between (8 workers on 2 cores) made weft_task_result
+     * say -EAGAIN after the wait. */
+    for (weft_task_t *c = g->children; c; c = c->super_next)
+        while (weft__tstate(c) != WEFT_TASK_DONE)
+            sched_yield();
     g->waiter = NULL;
     g->closed = true; /* every child has finished: none may come after */
     if (g->owner_cancelled && self == g->owner) {

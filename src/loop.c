@@ -202,7 +202,7 @@ void weft__wake(weft_task_t *t, int status)
  * object's lock, that one's included. */
 static void interrupt(weft_task_t *t, int status)
 {
-    if (t->tstate != WEFT_TASK_WAITING || !weft__claim_any(t))
+    if (weft__tstate(t) != WEFT_TASK_WAITING || !weft__claim_any(t))
         return;
     t->b->wake_status = status;
     make_ready(t);
@@ -210,7 +210,9 @@ static void interrupt(weft_task_t *t, int status)
 
 void weft__interrupt_cancel(weft_task_t *t)
 {
-    if (t->tstate == WEFT_TASK_WAITING && !t->b->nocancel)
+    /* an atomic read: a cancellation posted here may land after another
+     * worker stole t (unstarted) and runs it */
+    if (weft__tstate(t) == WEFT_TASK_WAITING && !t->b->nocancel)
         interrupt(t, -ECANCELED);
 }
 

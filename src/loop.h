@@ -153,6 +153,9 @@ typedef struct weft__loop {
     uint32_t since_poll;
     bool closing;
     bool sig_active; /* signals are watched: poll now and then even with no fd */
+    /* The runtime's signal state (signal.c): on worker 0's loop only,
+     * made there on first use; other workers' tasks find it here. */
+    struct weft__sig *_Atomic sig;
     bool debug;
     int64_t slow_step_ns;
     size_t stack_size;

@@ -7,8 +7,19 @@
  * A signal weft watches is blocked in the loop's thread and read from the
  * signalfd when the backend reports it readable; handlers then run as
  * callbacks (weft_call_soon), never inside a signal handler. Threads weft
- * starts itself (the pool) block every signal, so the kernel delivers a
- * process-directed signal to the loop's thread.
+ * starts itself (the pool, workers 1..n-1) block every signal, so the
+ * kernel delivers a process-directed signal to the thread of worker 0
+ * (weft_run's): the only one whose mask weft leaves open.
+ *
+ * Every core: one state per runtime, on worker 0's loop (L->sig), whose
+ * thread is the one that must block a watched signal and whose poller
+ * watches the signalfd. A task of another worker waits on the same list
+ * (woken across workers); a signal it asks for that worker 0 does not
+ * block yet is handed to worker 0 to block (a posted record), and the
+ * caller's thread waits until that is done, so that once the call waits
+ * the signal can no longer reach its default action. The state's lock is
+ * its io record's (io.mu): the backend's events already run under it. A
+ * handler runs on the loop that set it.
  *
  * weft_run's default for the stop signals (SIGINT, SIGTERM: what Ctrl-C
  * and service managers send): while main runs, each of them still at its
@@ -21,7 +32,8 @@
  * kernel still holds when the loop closes, is read and counted as the
  * first, never left to kill the process when the mask is restored.
  *
- * Invariants: `watched` only grows while the loop runs (once a task has
+ * Invariants: `watched` only grows while the runtime runs, changed on
+ * worker 0's thread only (`watched_bits` mirrors it for the others; once a task has
  * waited for a signal, it stays blocked and queued for later waiters: a
  * gap between two waits must not let the default action kill the
  * process); the thread's mask is restored when the loop closes. A waiting
@@ -34,7 +46,9 @@
  */
 #include "io.h"
 #include "signals.h"
+#include "worker.h"
 
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,9 +64,11 @@ typedef struct weft__sig {
     sigset_t old_mask; /* the thread's mask before the loop blocked anything */
     uint64_t pending;
     weft__wlist_t waiters;
+    _Atomic uint64_t watched_bits; /* `watched` as bits, for other threads */
     struct {
         weft_callback_fn fn;
         void *arg;
+        weft__loop_t *loop; /* the loop that set it, where it runs */
     } handler[65];
     weft_task_t *main;  /* cancelled by an armed stop signal */
     uint64_t armed;     /* the stop signals main's default applies to */
@@ -61,8 +77,11 @@ typedef struct weft__sig {
     bool closing;       /* the loop closes: only the stop default applies */
 } weft__sig_t;
 
-/* One loop per thread, so the loop's signal state is thread-local. */
-static __thread weft__sig_t *sig_state;
+/* Worker 0's loop: the home of the runtime's signal state. */
+static weft__loop_t *home_of(weft__loop_t *L)
+{
+    return L->rt->loops[0];
+}
 
 static inline uint64_t bit(int signo)
 {
@@ -76,13 +95,15 @@ static bool catchable(int signo)
 
 static void on_readable(weft__io_t *io);
 
-/* Creates the state of this thread's loop on first use. */
+/* The runtime's state, made on first use; on worker 0's thread. */
 static weft__sig_t *state(void)
 {
-    if (sig_state)
-        return sig_state;
-    if (!weft__loop())
+    weft__loop_t *L = weft__loop();
+    if (!L)
         return NULL;
+    weft__sig_t *cur = atomic_load_explicit(&L->sig, memory_order_relaxed);
+    if (cur)
+        return cur;
     weft__sig_t *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
@@ -96,8 +117,8 @@ static weft__sig_t *state(void)
     }
     s->io.on_readable = on_readable;
     pthread_sigmask(SIG_SETMASK, NULL, &s->old_mask);
-    weft__loop()->sig_active = true;
-    sig_state = s;
+    L->sig_active = true;
+    atomic_store_explicit(&L->sig, s, memory_order_release);
     return s;
 }
 
@@ -116,7 +137,77 @@ static int watch(weft__sig_t *s, int signo)
     sigemptyset(&one);
     sigaddset(&one, signo);
     pthread_sigmask(SIG_BLOCK, &one, NULL);
+    atomic_fetch_or_explicit(&s->watched_bits, bit(signo), memory_order_release);
     return 0;
+}
+
+/* On worker 0's thread: the state, with every signal of `want` watched.
+ * 0, -ENOMEM or what signalfd said. */
+static int watch_here(uint64_t want, weft__sig_t **out)
+{
+    weft__sig_t *s = state();
+    if (!s)
+        return -ENOMEM;
+    for (int i = 1; i <= 64; i++) {
+        int rc;
+        if ((want & bit(i)) && (rc = watch(s, i)) != 0)
+            return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+/* A request from another worker's thread for worker 0 to watch `want`.
+ * It lives on the asking thread's stack, which waits until `done`. */
+typedef struct {
+    weft__post_t post;
+    uint64_t want;
+    int rc;
+    _Atomic int done;
+} watch_req_t;
+
+static void watch_posted(weft__loop_t *L, weft__post_t *p)
+{
+    (void)L;
+    watch_req_t *r = WEFT_CONTAINER_OF(p, watch_req_t, post);
+    weft__sig_t *s;
+    r->rc = watch_here(r->want, &s);
+    atomic_store_explicit(&r->done, 1, memory_order_release);
+}
+
+/* From any worker's thread: the runtime's state, with every signal of
+ * `want` blocked in worker 0's thread and read from its signalfd. From
+ * another worker this is a request to worker 0, and the calling thread
+ * waits for it (without switching tasks: the request is on its stack)
+ * unless worker 0 watches all of them already. */
+static int watched(weft__loop_t *L, uint64_t want, weft__sig_t **out)
+{
+    weft__loop_t *H = home_of(L);
+    if (L == H)
+        return watch_here(want, out);
+    weft__sig_t *s = atomic_load_explicit(&H->sig, memory_order_acquire);
+    if (!s || (atomic_load_explicit(&s->watched_bits, memory_order_acquire) & want) != want) {
+        watch_req_t r = {.post.fn = watch_posted, .want = want};
+        atomic_init(&r.done, 0);
+        weft__loop_post(H, &r.post);
+        while (!atomic_load_explicit(&r.done, memory_order_acquire))
+            sched_yield();
+        if (r.rc)
+            return r.rc;
+        s = atomic_load_explicit(&H->sig, memory_order_acquire);
+    }
+    *out = s;
+    return 0;
+}
+
+/* A task waiting for a signal counts at worker 0's loop, whose poller
+ * must keep watching the signalfd (as io.c counts a waiter of an fd). */
+static void count_waiter(weft__sig_t *s, int d)
+{
+    if (s->io.loop == weft__loop())
+        s->io.loop->nwatch += d;
+    else
+        atomic_fetch_add_explicit(&s->io.loop->nwatch_away, d, memory_order_relaxed);
 }
 
 static void deliver(weft__sig_t *s, int signo)
@@ -126,7 +217,12 @@ static void deliver(weft__sig_t *s, int signo)
         if (!(s->armed & bit(signo)))
             return;
     } else if (s->handler[signo].fn) {
-        weft_call_soon(NULL, s->handler[signo].fn, s->handler[signo].arg);
+        weft__loop_t *HL = s->handler[signo].loop;
+        if (HL == weft__loop())
+            weft_call_soon(NULL, s->handler[signo].fn, s->handler[signo].arg);
+        else
+            weft_call_soon_threadsafe((weft_runtime_t *)HL->rt, HL->index, s->handler[signo].fn,
+                                      s->handler[signo].arg);
         return;
     }
     /* a task that asked for the signal takes it before weft_run's default */
@@ -158,9 +254,11 @@ static void deliver(weft__sig_t *s, int signo)
     s->pending |= bit(signo);
 }
 
-static void on_readable(weft__io_t *io)
+/* Reads what the signalfd holds and delivers it; s's lock held (any
+ * worker's thread: a process-directed signal can be read from any
+ * thread). */
+static void drain(weft__sig_t *s)
 {
-    weft__sig_t *s = WEFT_CONTAINER_OF(io, weft__sig_t, io);
     struct signalfd_siginfo si[16];
     for (;;) {
         ssize_t n = read(s->fd, si, sizeof si);
@@ -170,7 +268,13 @@ static void on_readable(weft__io_t *io)
             if (catchable((int)si[i].ssi_signo))
                 deliver(s, (int)si[i].ssi_signo);
     }
-    weft__io_clear(io, WEFT__EV_IN);
+    weft__io_clear(&s->io, WEFT__EV_IN);
+}
+
+/* The backend's readable edge, on worker 0's thread, io's lock held. */
+static void on_readable(weft__io_t *io)
+{
+    drain(WEFT_CONTAINER_OF(io, weft__sig_t, io));
 }
 
 static void unpark_waiter(weft_task_t *t)
@@ -194,17 +298,16 @@ int weft_signal_wait(const int *signals, size_t n, int *signo)
     int rc = weft__wait_check(t);
     if (rc)
         return rc;
-    weft__sig_t *s = state();
-    if (!s)
-        return -ENOMEM;
-    for (int i = 1; i <= 64; i++) {
-        if ((want & bit(i)) && (rc = watch(s, i)) != 0)
-            return rc;
-    }
+    weft__sig_t *s;
+    if ((rc = watched(t->loop, want, &s)) != 0)
+        return rc;
+    WEFT__LOCK(&s->io.mu);
+    if ((rc = weft__wait_check(t)) != 0)
+        return rc;
     /* one may be queued already, by the kernel or by us: what the
      * kernel holds of ours is ours, not main's default */
     s->claimed = want;
-    on_readable(&s->io);
+    drain(s);
     s->claimed = 0;
     if (s->pending & want) {
         int got = __builtin_ctzll(s->pending & want) + 1;
@@ -216,9 +319,9 @@ int weft_signal_wait(const int *signals, size_t n, int *signo)
     t->b->waiter.task = t;
     t->b->waiter.aux = (uintptr_t)want;
     weft__wlist_push(&s->waiters, &t->b->waiter);
-    t->loop->nwatch++;
-    rc = weft__park(t, &wait_kind, "signal", unpark_waiter, WEFT_FOREVER, NULL);
-    t->loop->nwatch--;
+    count_waiter(s, 1);
+    rc = weft__park(t, &wait_kind, "signal", unpark_waiter, WEFT_FOREVER, &weft__lk);
+    count_waiter(s, -1);
     if (rc < 0)
         return rc;
     if (signo)
@@ -230,18 +333,21 @@ int weft_signal_handle(int signo, weft_callback_fn fn, void *arg)
 {
     if (!catchable(signo))
         return -EINVAL;
-    if (!weft__loop())
+    weft__loop_t *L = weft__loop();
+    if (!L)
         return -WEFT_ENOLOOP;
-    weft__sig_t *s = state();
-    if (!s)
-        return -ENOMEM;
+    weft__sig_t *s = atomic_load_explicit(&home_of(L)->sig, memory_order_acquire);
     if (fn) {
-        int rc = watch(s, signo);
+        int rc = watched(L, bit(signo), &s);
         if (rc)
             return rc;
+    } else if (!s) {
+        return 0; /* no handler to remove */
     }
+    WEFT__LOCK(&s->io.mu);
     s->handler[signo].fn = fn;
     s->handler[signo].arg = arg;
+    s->handler[signo].loop = L;
     return 0;
 }
 
@@ -265,6 +371,7 @@ int weft__signal_arm_stop(weft_task_t *main)
         int rc = watch(s, stop[i]);
         if (rc)
             return rc;
+        WEFT__LOCK(&s->io.mu);
         s->armed |= bit(stop[i]);
         s->main = main;
     }
@@ -276,13 +383,20 @@ void weft__signal_disarm_stop(void)
     /* main has returned: it is no longer there to cancel, but the stop
      * signals stay armed until the loop closes, so that one arriving
      * while the rest unwinds still counts as the first, not a kill */
-    if (sig_state)
-        sig_state->main = NULL;
+    weft__loop_t *L = weft__loop();
+    weft__sig_t *s = L ? atomic_load_explicit(&L->sig, memory_order_relaxed) : NULL;
+    if (s) {
+        WEFT__LOCK(&s->io.mu);
+        s->main = NULL;
+    }
 }
 
 void weft__signal_close(void)
 {
-    weft__sig_t *s = sig_state;
+    /* on worker 0's thread, the other workers stopped: nobody else
+     * touches the state any more */
+    weft__loop_t *L = weft__loop();
+    weft__sig_t *s = L ? atomic_load_explicit(&L->sig, memory_order_relaxed) : NULL;
     if (!s)
         return;
     /* what the kernel already holds for us is read first, with weft_run's
@@ -291,9 +405,9 @@ void weft__signal_close(void)
     if (s->armed) {
         s->main = NULL;
         s->closing = true;
-        on_readable(&s->io);
+        drain(s);
     }
-    sig_state = NULL;
+    atomic_store_explicit(&L->sig, NULL, memory_order_relaxed);
     weft__io_close_here(&s->io);
     close(s->fd);
     /* a signal that arrives from here on (weft_run is returning) meets

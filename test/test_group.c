@@ -14,7 +14,9 @@
  * task to own it); weft_group_errors gives every failed child; children
  * read why they were cancelled (WEFT_CANCEL_GROUP for a sibling's
  * failure, WEFT_CANCEL_DEADLINE for the owner's deadline, the owner's own
- * reason when it was cancelled); every group spawn honours eager.
+ * reason when it was cancelled); every group spawn honours eager; once
+ * wait returns every child's handle reads finished (children on eight
+ * workers).
  * Then weft_task_tree's output.
  *
  * Covers: src/group.c and the task tree of src/introspect.c.
@@ -32,7 +34,7 @@
 typedef struct {
     int64_t ms;
     int status;
-    int started, sleep_rc, cleaned;
+    atomic_int started, sleep_rc, cleaned; /* read by other tasks, on any worker */
 } child_t;
 
 static int child(void *arg, void **result)
@@ -1179,6 +1181,45 @@ static void test_group_children_learn_why_they_were_cancelled(void **state)
     run(group_reasons_main, NULL);
 }
 
+/* ---- every child reads finished once the wait returns ---- */
+
+static int returns_at_once(void *arg, void **res)
+{
+    (void)res;
+    return (int)I(arg);
+}
+
+/* Rounds of children spread over eight workers (more than this machine
+ * has cores, so a worker may be preempted anywhere): after weft_group_wait
+ * every child's handle reads finished, with its own status. */
+static int all_done_main(void *arg, void **res)
+{
+    (void)arg, (void)res;
+    enum { N = 16 };
+    weft_task_opts_t any = {.place = WEFT_PLACE_ANY};
+    int rounds = (int)scaled(300, 20);
+    for (int r = 0; r < rounds; r++) {
+        weft_group_t *g;
+        weft_task_t *t[N];
+        assert_int_equal(weft_group_create(&g), 0);
+        for (int i = 0; i < N; i++)
+            assert_int_equal(weft_group_spawn(g, &t[i], returns_at_once, P(0), &any), 0);
+        assert_int_equal(weft_group_wait(g), 0);
+        for (int i = 0; i < N; i++) {
+            assert_true(weft_task_done(t[i]));
+            assert_int_equal(weft_task_result(t[i], NULL), 0);
+        }
+        assert_int_equal(weft_group_destroy(g), 0);
+    }
+    return 0;
+}
+
+static void test_group_wait_returns_with_every_child_reading_finished(void **state)
+{
+    (void)state;
+    run_workers(8, all_done_main, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1209,6 +1250,7 @@ int main(void)
         cmocka_unit_test(test_group_children_of_a_timed_out_wait_read_cancel_deadline),
         cmocka_unit_test(test_group_children_of_a_cancelled_wait_read_the_owners_reason),
         cmocka_unit_test(test_group_spawns_honour_eager),
+        cmocka_unit_test(test_group_wait_returns_with_every_child_reading_finished),
     };
     return run_suite(tests, NULL, NULL);
 }

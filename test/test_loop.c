@@ -262,12 +262,19 @@ static int handle_release_main(void *arg, void **result)
     /* released before running: the callback still runs */
     assert_int_equal(weft_call_soon(&h1, log_char, (void *)(intptr_t)'a'), 0);
     assert_int_equal(weft_handle_release(h1), 0);
-    assert_int_equal(weft_call_later(&h2, WEFT_MSEC(2), log_char, (void *)(intptr_t)'b'), 0);
+    /* b 100 ms ahead, c 1 ms: c stays first unless this task stalls
+     * 99 ms between the two calls (2 ms and 1 ms did not, under TSan at
+     * load 15) */
+    assert_int_equal(weft_call_later(&h2, WEFT_MSEC(100), log_char, (void *)(intptr_t)'b'), 0);
     assert_int_equal(weft_handle_release(h2), 0);
     /* no handle at all */
     assert_int_equal(weft_call_later(NULL, WEFT_MSEC(1), log_char, (void *)(intptr_t)'c'), 0);
     assert_int_equal(weft_call_soon(NULL, NULL, NULL), -EINVAL);
-    assert_int_equal(weft_sleep(WEFT_MSEC(20)), 0);
+    int64_t end = weft_now() + WEFT_SEC(30);
+    while (strlen(cb_log) < 3) {
+        assert_true(weft_now() < end);
+        assert_int_equal(weft_sleep(WEFT_MSEC(5)), 0);
+    }
     /* and callbacks still pending when the loop closes never run */
     assert_int_equal(weft_call_later(NULL, WEFT_SEC(100), log_char, (void *)(intptr_t)'X'), 0);
     weft_handle_t *h3;
@@ -554,11 +561,13 @@ static void test_deadlock_cancels_main_and_reports(void **state)
 }
 
 static int leftover_cleaned[3];
+static atomic_int leftover_started;
 
 static int leftover_task(void *arg, void **result)
 {
     (void)result;
     int *flag = arg;
+    atomic_fetch_add(&leftover_started, 1);
     int rc = weft_sleep(WEFT_SEC(1000));
     assert_int_equal(rc, -ECANCELED);
     *flag = 1;
@@ -586,7 +595,14 @@ static int leftover_main(void *arg, void **result)
     assert_int_equal(weft_spawn(NULL, leftover_task, &leftover_cleaned[0], NULL), 0);
     assert_int_equal(weft_spawn(&held, leftover_task, &leftover_cleaned[1], NULL), 0);
     assert_int_equal(weft_spawn(NULL, leftover_awaiter, &awaiter_done, NULL), 0);
-    assert_int_equal(weft_sleep(WEFT_MSEC(2)), 0);
+    /* every one has started (a task cancelled before it starts never
+     * runs, so it would clean nothing up): not a short sleep, which a
+     * slow run (TSan) let end before the awaiter's child was spawned */
+    int64_t end = weft_now() + WEFT_SEC(30);
+    while (atomic_load(&leftover_started) < 3) {
+        assert_true(weft_now() < end);
+        assert_int_equal(weft_yield(), 0);
+    }
     weft_task_release(held);
     return 0;
 }
@@ -594,6 +610,7 @@ static int leftover_main(void *arg, void **result)
 static void test_leftover_tasks_cancelled_and_unwound_at_close(void **state)
 {
     memset(leftover_cleaned, 0, sizeof leftover_cleaned);
+    atomic_store(&leftover_started, 0);
     awaiter_done = 0;
     capture_t c;
     capture_begin(&c);

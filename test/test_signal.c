@@ -5,8 +5,10 @@
  * WEFT_CANCEL_SIGNAL (and only a second one kills, in a child process:
  * not a first one that comes while main unwinds, after the deadlock
  * check cancelled it, or after main returned), weft_signal_wait_stop takes either in a child
- * process (also one queued before it waits) without main being cancelled, and the thread's signal
- * mask is restored when the loop closes.
+ * process (also one queued before it waits) without main being cancelled, the thread's signal
+ * mask is restored when the loop closes, and a wait or a handler from a task on another worker
+ * than weft_run's takes the signal (the process survives it, main is not cancelled, the handler
+ * runs on the worker that set it).
  *
  * Signals are sent with kill(getpid(), ...): weft blocks the ones it
  * watches in the loop's thread, so they reach its signalfd.
@@ -499,6 +501,84 @@ static void test_signal_wait_stop_outside_a_task_is_enotask(void **state)
     assert_int_equal(weft_signal_wait_stop(NULL), -WEFT_ENOTASK);
 }
 
+/* ---- every core: a watch from a task on another worker ---- */
+
+/* Only worker 0's thread (weft_run's) leaves signals unblocked, so a
+ * signal a task of worker 1 waits for must be blocked there too, or the
+ * kernel hands it to that thread and its default action kills the
+ * process; and one arrival is one waiter's, not worker 0's default. */
+static int other_worker_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    weft_task_opts_t on1 = {.place = WEFT_PLACE_WORKER, .worker = 1};
+    waiter_t w = {.sigs = {SIGUSR2}, .n = 1};
+    weft_task_t *t;
+    assert_int_equal(weft_spawn(&t, wait_sig, &w, &on1), 0);
+    wait_state(t, WEFT_TASK_WAITING);
+    assert_int_equal(kill(getpid(), SIGUSR2), 0);
+    assert_int_equal(weft_await(t, NULL), 0);
+    assert_int_equal(w.signo, SIGUSR2);
+    weft_task_release(t);
+    /* SIGINT: worker 0 has weft_run's default armed; the waiter on
+     * worker 1 takes it, and main is not cancelled */
+    waiter_t i = {.sigs = {SIGINT}, .n = 1};
+    assert_int_equal(weft_spawn(&t, wait_sig, &i, &on1), 0);
+    wait_state(t, WEFT_TASK_WAITING);
+    assert_int_equal(kill(getpid(), SIGINT), 0);
+    assert_int_equal(weft_await(t, NULL), 0);
+    assert_int_equal(i.signo, SIGINT);
+    weft_task_release(t);
+    assert_int_equal(weft_sleep(WEFT_MSEC(1)), 0); /* not cancelled */
+    assert_false(weft_task_cancelled(weft_current()));
+    return 0;
+}
+
+static void test_signal_wait_on_another_worker_takes_the_signal(void **state)
+{
+    (void)state;
+    run_workers(2, other_worker_main, NULL);
+}
+
+static atomic_int handled_on = -1;
+
+static void on_usr1_where(void *arg)
+{
+    (void)arg;
+    atomic_store(&handled_on, weft_worker_index());
+}
+
+static int set_handler_here(void *arg, void **result)
+{
+    (void)result;
+    return weft_signal_handle(SIGUSR1, arg ? on_usr1_where : NULL, NULL);
+}
+
+static int other_handler_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    atomic_store(&handled_on, -1);
+    weft_task_opts_t on1 = {.place = WEFT_PLACE_WORKER, .worker = 1};
+    weft_task_t *t;
+    assert_int_equal(weft_spawn(&t, set_handler_here, P(1), &on1), 0);
+    await_release(t);
+    assert_int_equal(kill(getpid(), SIGUSR1), 0);
+    int64_t end = weft_now() + WEFT_SEC(30);
+    while (atomic_load(&handled_on) < 0) {
+        assert_true(weft_now() < end);
+        assert_int_equal(weft_sleep(WEFT_MSEC(1)), 0);
+    }
+    assert_int_equal(atomic_load(&handled_on), 1); /* it ran where it was set */
+    assert_int_equal(weft_spawn(&t, set_handler_here, NULL, &on1), 0);
+    await_release(t);
+    return 0;
+}
+
+static void test_signal_handler_set_on_another_worker_runs_there(void **state)
+{
+    (void)state;
+    run_workers(2, other_handler_main, NULL);
+}
+
 /* ---- arguments ---- */
 
 static int args_main(void *arg, void **result)
@@ -554,6 +634,8 @@ int main(void)
         cmocka_unit_test(test_signal_wait_stop_returns_sigint_in_a_child_process),
         cmocka_unit_test(test_signal_wait_stop_takes_a_signal_queued_before_it_waits),
         cmocka_unit_test(test_signal_wait_stop_outside_a_task_is_enotask),
+        cmocka_unit_test(test_signal_wait_on_another_worker_takes_the_signal),
+        cmocka_unit_test(test_signal_handler_set_on_another_worker_runs_there),
         cmocka_unit_test(test_signal_wait_outside_a_task_is_enotask_and_handle_enoloop),
         cmocka_unit_test(test_signal_wait_and_handle_refuse_empty_sets_and_uncatchable_signals),
     };
