@@ -188,7 +188,8 @@ static bool recv_now(weft_chan_t *ch, void **v)
 /* lk: the channel's lock, held (NULL with one worker, so that the park
  * stays a tail call into the switch: "No ret after a switch" in
  * docs/design.md). */
-static int chan_send(weft_task_t *self, weft_chan_t *ch, void *v, weft__lk_t *lk)
+static inline __attribute__((always_inline)) int chan_send(weft_task_t *self, weft_chan_t *ch,
+                                                           void *v, weft__lk_t *lk)
 {
     if (ch->closed)
         return -EPIPE;
@@ -203,6 +204,14 @@ static int chan_send(weft_task_t *self, weft_chan_t *ch, void *v, weft__lk_t *lk
     return weft__park_out(self, &wait_kind, ch, unpark_plain, WEFT_FOREVER, lk);
 }
 
+/* chan_send under the channel's lock (several workers). Out of line, so
+ * that the one-worker path needs no frame for the guard. */
+static __attribute__((noinline)) int chan_send_locked(weft_task_t *self, weft_chan_t *ch, void *v)
+{
+    WEFT__LOCK(&ch->mu);
+    return chan_send(self, ch, v, &weft__lk);
+}
+
 int weft_chan_send(weft_chan_t *ch, void *v)
 {
     weft_task_t *self = weft__task();
@@ -211,10 +220,8 @@ int weft_chan_send(weft_chan_t *ch, void *v)
     if (!ch)
         return -EINVAL;
     WEFT__COOP();
-    if (WEFT_UNLIKELY(weft__multi_now())) {
-        WEFT__LOCK(&ch->mu);
-        return chan_send(self, ch, v, &weft__lk);
-    }
+    if (WEFT_UNLIKELY(weft__multi_now()))
+        return chan_send_locked(self, ch, v);
     return chan_send(self, ch, v, NULL);
 }
 
@@ -234,7 +241,8 @@ static inline void rx_note(weft_chan_t *ch, const weft_task_t *self)
     __atomic_store_n(&ch->rx_streak, 1, __ATOMIC_RELAXED);
 }
 
-static int chan_recv(weft_task_t *self, weft_chan_t *ch, void **v, weft__lk_t *lk)
+static inline __attribute__((always_inline)) int chan_recv(weft_task_t *self, weft_chan_t *ch,
+                                                           void **v, weft__lk_t *lk)
 {
     if (recv_now(ch, v)) {
         rx_note(ch, self);
@@ -256,6 +264,14 @@ static int chan_recv(weft_task_t *self, weft_chan_t *ch, void **v, weft__lk_t *l
     return rc;
 }
 
+/* chan_recv under the channel's lock (several workers), out of line as
+ * chan_send_locked is. */
+static __attribute__((noinline)) int chan_recv_locked(weft_task_t *self, weft_chan_t *ch, void **v)
+{
+    WEFT__LOCK(&ch->mu);
+    return chan_recv(self, ch, v, &weft__lk);
+}
+
 int weft_chan_recv(weft_chan_t *ch, void **v)
 {
     weft_task_t *self = weft__task();
@@ -272,10 +288,8 @@ int weft_chan_recv(weft_chan_t *ch, void **v)
         if (rc)
             return rc;
     }
-    if (WEFT_UNLIKELY(weft__multi_now())) {
-        WEFT__LOCK(&ch->mu);
-        return chan_recv(self, ch, v, &weft__lk);
-    }
+    if (WEFT_UNLIKELY(weft__multi_now()))
+        return chan_recv_locked(self, ch, v);
     return chan_recv(self, ch, v, NULL);
 }
 

@@ -72,15 +72,6 @@ void weft__timer_disarm(weft__loop_t *L, weft__timer_t *tm)
 
 /* ---- park and wake ---- */
 
-int weft__wait_check(weft_task_t *t)
-{
-    if (weft__cancel_req(t))
-        return -ECANCELED;
-    if (t->b->deadline != WEFT_FOREVER && weft_now() >= t->b->deadline)
-        return -ETIMEDOUT;
-    return 0;
-}
-
 /* The running task gives the loop its turn; returns, when it runs again,
  * the status its waker handed over (the loop passes it through the
  * switch). Without sanitizers the switch is a tail call: see "No ret after
@@ -110,7 +101,17 @@ static inline int switch_out(weft_task_t *t)
 #endif
 }
 
-/* What every park records before the task switches out. */
+/* What every park records before the task switches out, but its timer. */
+static inline void park_record(weft_task_t *t, const weft__wait_kind_t *kind, const void *obj,
+                               void (*unpark)(weft_task_t *))
+{
+    t->b->wait_kind = kind;
+    t->b->wait_obj = obj;
+    t->b->unpark = unpark;
+    weft__set_tstate(t, WEFT_TASK_WAITING);
+}
+
+/* What every park records, its timer (for `until` or the deadline) too. */
 static inline void park_prepare(weft_task_t *t, const weft__wait_kind_t *kind, const void *obj,
                                 void (*unpark)(weft_task_t *), int64_t until)
 {
@@ -120,35 +121,56 @@ static inline void park_prepare(weft_task_t *t, const weft__wait_kind_t *kind, c
         t->b->timer_status = until < dl ? 0 : -ETIMEDOUT;
         weft__timer_arm(t->loop, &t->b->timer, when);
     }
-    t->b->wait_kind = kind;
-    t->b->wait_obj = obj;
-    t->b->unpark = unpark;
-    weft__set_tstate(t, WEFT_TASK_WAITING);
+    park_record(t, kind, obj, unpark);
 }
 
-int weft__park(weft_task_t *t, const weft__wait_kind_t *kind, const void *obj,
-               void (*unpark)(weft_task_t *), int64_t until, weft__lk_t *lk)
+/* The park needs a timer: `until` or the task's deadline will end it. */
+static inline bool park_timed(const weft_task_t *t, int64_t until)
+{
+    int64_t dl = t->b->nocancel ? WEFT_FOREVER : t->b->deadline;
+    return (until < dl ? until : dl) != WEFT_FOREVER;
+}
+
+/* A park with a timer to arm or a lock to let go: out of line, so that
+ * the plain one (a hand-over between two tasks of one worker) needs no
+ * frame before its switch. `out`: weft__park_out's (the lock stays let
+ * go). */
+static __attribute__((noinline)) int park_slow(weft_task_t *t, const weft__wait_kind_t *kind,
+                                               const void *obj, void (*unpark)(weft_task_t *),
+                                               int64_t until, weft__lk_t *lk, bool out)
 {
     park_prepare(t, kind, obj, unpark, until);
-    /* From here the park may be claimed (`woken` is 1 whenever the task
-     * is not parked, so a stale reference to it wakes nothing). A waker
-     * on another worker sees this store through the object's lock. */
     __atomic_store_n(&t->woken, 0, __ATOMIC_RELAXED);
-    if (WEFT_LIKELY(!lk || !lk->taken))
+    if (!lk || !lk->taken)
         return switch_out(t); /* a tail call: see "No ret after a switch" */
     weft__lk_drop(lk);
+    if (out)
+        return switch_out(t);
     int rc = switch_out(t);
     weft__lk_retake(lk);
     return rc;
 }
 
+int weft__park(weft_task_t *t, const weft__wait_kind_t *kind, const void *obj,
+               void (*unpark)(weft_task_t *), int64_t until, weft__lk_t *lk)
+{
+    if (WEFT_UNLIKELY(park_timed(t, until) || (lk && lk->taken)))
+        return park_slow(t, kind, obj, unpark, until, lk, false);
+    park_record(t, kind, obj, unpark);
+    /* From here the park may be claimed (`woken` is 1 whenever the task
+     * is not parked, so a stale reference to it wakes nothing). A waker
+     * on another worker sees this store through the object's lock. */
+    __atomic_store_n(&t->woken, 0, __ATOMIC_RELAXED);
+    return switch_out(t); /* a tail call: see "No ret after a switch" */
+}
+
 int weft__park_out(weft_task_t *t, const weft__wait_kind_t *kind, const void *obj,
                    void (*unpark)(weft_task_t *), int64_t until, weft__lk_t *lk)
 {
-    park_prepare(t, kind, obj, unpark, until);
+    if (WEFT_UNLIKELY(park_timed(t, until) || (lk && lk->taken)))
+        return park_slow(t, kind, obj, unpark, until, lk, true);
+    park_record(t, kind, obj, unpark);
     __atomic_store_n(&t->woken, 0, __ATOMIC_RELAXED);
-    if (lk)
-        weft__lk_drop(lk);
     return switch_out(t); /* a tail call: see "No ret after a switch" */
 }
 
@@ -164,17 +186,38 @@ int weft__park_opened(weft_task_t *t)
     return switch_out(t);
 }
 
+static inline void make_ready_now(weft_task_t *t)
+{
+    weft__set_tstate(t, WEFT_TASK_READY);
+    weft__runq_push(&t->loop->ready, &t->q);
+}
+
+/* A task whose park had a timer: the timer goes first. Out of line, so
+ * that a wake with none (a hand-over between two tasks) needs no frame. */
+static __attribute__((noinline)) void make_ready_timed(weft_task_t *t)
+{
+    weft__timer_disarm(t->loop, &t->b->timer);
+    make_ready_now(t);
+}
+
 static inline void make_ready(weft_task_t *t)
 {
-    weft__loop_t *L = t->loop;
-    weft__timer_disarm(L, &t->b->timer);
-    weft__set_tstate(t, WEFT_TASK_READY);
-    weft__runq_push(&L->ready, &t->q);
+    if (WEFT_UNLIKELY(t->b->timer.idx != WEFT__NO_INDEX))
+        make_ready_timed(t);
+    else
+        make_ready_now(t);
 }
 
 void weft__ready(weft_task_t *t)
 {
     make_ready(t);
+}
+
+/* A wake for another worker's task, out of line: the wake of a task
+ * here then needs no frame. */
+static __attribute__((noinline)) void post_wake(weft_task_t *t)
+{
+    weft__post_wake(t);
 }
 
 /* The caller claimed t's park and unlinked it: no unpark is due. A task
@@ -186,7 +229,7 @@ void weft__deliver(weft_task_t *t, int status)
     if (WEFT_LIKELY(t->loop == weft__self.loop))
         make_ready(t);
     else
-        weft__post_wake(t);
+        post_wake(t);
 }
 
 void weft__wake(weft_task_t *t, int status)
@@ -684,7 +727,7 @@ static void run_ready(weft__loop_t *L)
         weft__qnode_t *q = weft__runq_pop(&L->ready);
         WEFT__STAT(L, runs);
         if (q->kind == WEFT__Q_TASK)
-            weft__task_run(L, WEFT_CONTAINER_OF(q, weft_task_t, q));
+            weft__task_resume(L, WEFT_CONTAINER_OF(q, weft_task_t, q));
         else
             run_handle(WEFT_CONTAINER_OF(q, weft_handle_t, q));
     }

@@ -374,10 +374,15 @@ void weft__task_run(weft__loop_t *L, weft_task_t *t)
         if (d > L->slow_step_ns)
             weft__report_slow(t, d);
     }
+    if (t->b->co.state != WEFT_CORO_DEAD && t->b->co.copy && (TASK_CS_EAGER || L->debug))
+        weft__cs_leave(thr, &t->b->co, L->debug); /* guard the vacated region */
+    weft__task_after(L, t);
+}
+
+void weft__task_after(weft__loop_t *L, weft_task_t *t)
+{
     if (t->b->co.state == WEFT_CORO_DEAD)
         finish(L, t);
-    else if (t->b->co.copy && (TASK_CS_EAGER || L->debug))
-        weft__cs_leave(thr, &t->b->co, L->debug); /* guard the vacated region */
     if (WEFT_UNLIKELY(L->eager != NULL)) {
         /* t stepped aside for a task it spawned eager: that one's first
          * step, then t again, ahead of everything else ready */

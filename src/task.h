@@ -121,6 +121,17 @@ static inline uint32_t weft__cancel_req(const weft_task_t *t)
     return __atomic_load_n(&t->cancel_req, __ATOMIC_RELAXED);
 }
 
+/* -ECANCELED or -ETIMEDOUT if t must not wait now, else 0 (wait.h).
+ * t runs. */
+static inline int weft__wait_check(const weft_task_t *t)
+{
+    if (weft__cancel_req(t))
+        return -ECANCELED;
+    if (WEFT_UNLIKELY(t->b->deadline != WEFT_FOREVER) && weft_now() >= t->b->deadline)
+        return -ETIMEDOUT;
+    return 0;
+}
+
 /* In an unpark: t is being discarded (the loop closes and t can never
  * finish), so the call it waits in never returns: an object that counts
  * tasks inside its calls (`busy`) must count this one out here. */
@@ -226,6 +237,34 @@ int weft__task_new(weft__loop_t *L, weft_task_t **out, weft_task_fn fn, void *ar
 void weft__task_adopt(weft__loop_t *L, weft_task_t *t);
 /* Runs a task's first or next step on the loop's stack. */
 void weft__task_run(weft__loop_t *L, weft_task_t *t);
+/* What follows a step: the task's end, if it ended, and the first step
+ * of a task it spawned eager (then its own next one). */
+void weft__task_after(weft__loop_t *L, weft_task_t *t);
+
+/* weft__task_run for the loop's run phase, inline there: the common step
+ * (a started task, woken with nothing to unpark, on its own stack, no
+ * debug timing) costs no call and no frame of its own; any other goes
+ * through weft__task_run. */
+static inline void weft__task_resume(weft__loop_t *L, weft_task_t *t)
+{
+    weft__tbody_t *b = t->b;
+    if (WEFT_UNLIKELY(t->tstate == WEFT_TASK_PENDING || b->unpark || b->co.copy || L->debug)) {
+        weft__task_run(L, t);
+        return;
+    }
+    weft__thread_t *thr = L->thr;
+    weft__set_tstate(t, WEFT_TASK_RUNNING);
+    b->wait_kind = NULL;
+    b->wait_obj = NULL;
+    L->current = t;
+    thr->current = b->top;
+    thr->budget = WEFT__BUDGET; /* a new step: the cooperative budget is whole (loop.h) */
+    /* the switch hands the waker's status to the parked call */
+    weft__coro_switch(&thr->root, b->top, (void *)(intptr_t)b->wake_status, false);
+    L->current = NULL;
+    if (WEFT_UNLIKELY(b->co.state == WEFT_CORO_DEAD || L->eager != NULL))
+        weft__task_after(L, t);
+}
 /* A task weft__task_new made eager (t->eager) takes its first step now,
  * on the caller's loop: from a task, the caller steps aside for it and
  * resumes right after; from a callback, it runs from here; in a

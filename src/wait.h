@@ -115,8 +115,8 @@ extern const weft__wait_kind_t weft__wait_yield, weft__wait_sleep;
  * again. Never interrupted: nothing waits. */
 void weft__step_aside(weft_task_t *t);
 
-/* -ECANCELED or -ETIMEDOUT if t must not wait now, else 0. t runs. */
-int weft__wait_check(weft_task_t *t);
+/* weft__wait_check(t) (task.h, inline: every wait begins with it)
+ * returns -ECANCELED or -ETIMEDOUT if t must not wait now, else 0. */
 /* Parks the running task t until a waker, its cancellation, its deadline
  * or `until` (an instant of weft_now(), WEFT_FOREVER: none) ends the
  * park; returns the status it was woken with. unpark(t) (may be NULL)
