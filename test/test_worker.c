@@ -1,7 +1,8 @@
 /* test_worker.c - several workers: placement (here, a named worker,
  * anywhere) and stealing of unstarted tasks by an idle worker, in runs
  * that keep pairs spawned together whole, and by a busy worker from a
- * long queue; the locality slot (a woken task runs before the ready
+ * long queue; a burst of spawns at main's start taken by an idle
+ * worker while main computes; the locality slot (a woken task runs before the ready
  * queue, and a ping-pong pair through it leaves a third task its turns); await,
  * futures, events, locks, semaphores, queues, channels and groups across
  * workers; a lock's waiter on another worker competing for a freed lock
@@ -326,6 +327,63 @@ static void test_busy_worker_steals_its_share_of_a_long_queue(void **state)
     busy_t b = {0};
     weft_config_t cfg = {.workers = 2, .spread = true};
     run_config(&cfg, busy_main, &b);
+}
+
+/* ---- an idle worker woken early ---- */
+
+typedef struct {
+    atomic_int where[4]; /* worker + 1 of each task, 0: not run */
+    atomic_int ran;
+} early_t;
+
+typedef struct {
+    early_t *e;
+    int i;
+} early_member_t;
+
+static int early_member(void *arg, void **res)
+{
+    (void)res;
+    early_member_t *m = arg;
+    atomic_store(&m->e->where[m->i], weft_worker_index() + 1);
+    atomic_fetch_add(&m->e->ran, 1);
+    return 0;
+}
+
+/* Main spawns at once, as a program's main does, and then computes
+ * without a turn: worker 1, which main's start waited for and which
+ * the second spawn wakes if it parked, starts them meanwhile. */
+static int early_main(void *arg, void **res)
+{
+    (void)res;
+    early_t *e = arg;
+    early_member_t m[4];
+    weft_task_t *t[4];
+    for (int i = 0; i < 4; i++) {
+        m[i] = (early_member_t){e, i};
+        assert_int_equal(weft_spawn(&t[i], early_member, &m[i], NULL), 0);
+    }
+    int64_t end = weft_now() + WEFT_SEC(20);
+    while (atomic_load(&e->ran) == 0 && weft_now() < end)
+        ;
+    assert_true(atomic_load(&e->ran) > 0);
+    for (int i = 0; i < 4; i++)
+        await_release(t[i]);
+    return 0;
+}
+
+static void test_spawn_burst_at_mains_start_wakes_an_idle_worker(void **state)
+{
+    (void)state;
+    early_t e = {0};
+    weft_config_t cfg = {.workers = 2, .spread = true};
+    run_config(&cfg, early_main, &e);
+    assert_int_equal(atomic_load(&e.ran), 4);
+    /* the first task to run ran on worker 1: worker 0 was in main */
+    int on1 = 0;
+    for (int i = 0; i < 4; i++)
+        on1 += atomic_load(&e.where[i]) == 2;
+    assert_true(on1 >= 1);
 }
 
 /* ---- the locality slot ----
@@ -2192,6 +2250,7 @@ int main(void)
         cmocka_unit_test(test_idle_worker_steals_unstarted_tasks),
         cmocka_unit_test(test_steal_takes_whole_pairs_after_the_owner_started_one_task),
         cmocka_unit_test(test_busy_worker_steals_its_share_of_a_long_queue),
+        cmocka_unit_test(test_spawn_burst_at_mains_start_wakes_an_idle_worker),
         cmocka_unit_test(test_slot_runs_a_woken_task_before_the_ready_queue),
         cmocka_unit_test(test_slot_hand_offs_share_one_budget_so_a_third_task_gets_turns),
         cmocka_unit_test(test_lock_sem_and_event_coordinate_tasks_across_workers),
