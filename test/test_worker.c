@@ -351,8 +351,8 @@ static int early_member(void *arg, void **res)
 }
 
 /* Main spawns at once, as a program's main does, and then computes
- * without a turn: worker 1, which main's start waited for and which
- * the second spawn wakes if it parked, starts them meanwhile. */
+ * without a turn: worker 1, woken by a spawn if it parked, or on its
+ * first turn if its thread was still starting, starts them meanwhile. */
 static int early_main(void *arg, void **res)
 {
     (void)res;
@@ -372,7 +372,7 @@ static int early_main(void *arg, void **res)
     return 0;
 }
 
-static void test_spawn_burst_at_mains_start_wakes_an_idle_worker(void **state)
+static void test_spawn_burst_at_mains_start_is_taken_by_an_idle_worker(void **state)
 {
     (void)state;
     early_t e = {0};
@@ -2250,7 +2250,7 @@ int main(void)
         cmocka_unit_test(test_idle_worker_steals_unstarted_tasks),
         cmocka_unit_test(test_steal_takes_whole_pairs_after_the_owner_started_one_task),
         cmocka_unit_test(test_busy_worker_steals_its_share_of_a_long_queue),
-        cmocka_unit_test(test_spawn_burst_at_mains_start_wakes_an_idle_worker),
+        cmocka_unit_test(test_spawn_burst_at_mains_start_is_taken_by_an_idle_worker),
         cmocka_unit_test(test_slot_runs_a_woken_task_before_the_ready_queue),
         cmocka_unit_test(test_slot_hand_offs_share_one_budget_so_a_third_task_gets_turns),
         cmocka_unit_test(test_lock_sem_and_event_coordinate_tasks_across_workers),
