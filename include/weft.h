@@ -798,8 +798,13 @@ WEFT_API int weft_yield(void);
  * meanwhile it returns -ECANCELED or -ETIMEDOUT having done nothing
  * (except weft_await, weft_future_await and weft_event_wait, whose
  * answer, once it exists, is never replaced). The try_ calls never
- * yield and spend nothing. The scheduler has no locality slot (runnext):
- * a woken task always goes to the back of the ready queue. */
+ * yield and spend nothing. In a runtime of several workers that spreads
+ * (weft_config_t.spread), a task placed anywhere that a running task
+ * wakes runs as soon as that task's step ends (a locality slot, as Go's
+ * runnext); such hand-offs, one after another, share one budget, so two
+ * tasks handing over to each other still give the others a turn. Tasks
+ * placed on a worker, and every task with one worker or without spread,
+ * are woken to the back of the ready queue, in asyncio's order. */
 #define WEFT_COOP_BUDGET 128
 /* Bytes a stream moves per unit of the cooperative budget (above). */
 #define WEFT_COOP_BYTES 4096

@@ -21,7 +21,8 @@
  *               gives memory back to the kernel (trim.c);
  *   4. inbox    run what other threads posted;
  *   5. timers   what is due goes to the head of the ready queue;
- *   6. run      what was ready at the start of this phase, in FIFO order.
+ *   6. run      what was ready at the start of this phase, in FIFO order
+ *               (each step followed by what it handed to the slot).
  * Tasks and callbacks made ready during phase 6 wait for the next turn,
  * so a task that yields in a loop cannot starve the others or the poll.
  *
@@ -30,8 +31,13 @@
  * the posts still to come, so a loop waiting only for a pool job polls
  * instead of calling it a deadlock.
  *
- * Invariants: a task is on the ready queue iff its state is PENDING or
- * READY; a WAITING task is on at most one wait list plus, maybe, the timer
+ * With several workers that spread, a task placed anywhere that a step
+ * wakes takes the locality slot instead (L->next) and runs as soon as
+ * that step ends, a chain of such hand-offs sharing one cooperative
+ * budget (run_next); the slot is empty outside phase 6.
+ *
+ * Invariants: a task is on the ready queue (or in the slot) iff its
+ * state is PENDING or READY; a WAITING task is on at most one wait list plus, maybe, the timer
  * heap; the scheduler runs on the thread's own stack (its root context),
  * and every task switch goes root -> task -> root.
  */
@@ -220,16 +226,36 @@ static __attribute__((noinline)) void post_wake(weft_task_t *t)
     weft__post_wake(t);
 }
 
+/* A running step of L woke t: t takes the locality slot (loop.h) and
+ * runs when that step ends; the slot's previous occupant goes to the
+ * tail of the ready queue. Out of line, as post_wake. */
+static __attribute__((noinline)) void make_next(weft__loop_t *L, weft_task_t *t)
+{
+    weft__timer_disarm(L, &t->b->timer);
+    weft__set_tstate(t, WEFT_TASK_READY);
+    weft_task_t *old = L->next;
+    L->next = t;
+    if (old)
+        weft__runq_push(&L->ready, &old->q);
+}
+
 /* The caller claimed t's park and unlinked it: no unpark is due. A task
- * of another worker is made ready there, through its loop's inbox. */
+ * of another worker is made ready there, through its loop's inbox; one
+ * of this loop placed anywhere and woken by a step it runs takes the
+ * slot (a task placed on a worker keeps the queue's order). */
 void weft__deliver(weft_task_t *t, int status)
 {
     t->b->unpark = NULL;
     t->b->wake_status = status;
-    if (WEFT_LIKELY(t->loop == weft__self.loop))
-        make_ready(t);
-    else
+    weft__loop_t *L = weft__self.loop;
+    if (WEFT_LIKELY(t->loop == L)) {
+        if (WEFT_UNLIKELY(L->stepping && t->anywhere))
+            make_next(L, t);
+        else
+            make_ready(t);
+    } else {
         post_wake(t);
+    }
 }
 
 void weft__wake(weft_task_t *t, int status)
@@ -289,10 +315,13 @@ int weft_yield(void)
 /* The cooperative budget (loop.h): the slow path, outlined. */
 static int coop_yield(bool report)
 {
-    weft__self.budget = WEFT__BUDGET;
     weft_task_t *t = weft__task();
-    if (!t || t->b->nocancel)
+    if (!t || t->b->nocancel) {
+        weft__self.budget = WEFT__BUDGET;
         return 0;
+    }
+    /* the budget stays spent while the task is away (the locality slot
+     * reads what a step left, run_next); weft__task_run refills it */
     weft__set_tstate(t, WEFT_TASK_READY);
     t->b->wait_kind = &weft__wait_yield;
     t->b->wake_status = 0;
@@ -720,10 +749,61 @@ static void fire_timers(weft__loop_t *L)
     }
 }
 
-/* Phase 6: what is ready now, not what becomes ready meanwhile. */
+/* Runs what the step that just ended handed to the locality slot, and
+ * what those steps hand on: at once, so a ping-pong pair or a pipeline's
+ * stages hand over while their data is in this core's cache. The chain
+ * shares one cooperative budget: each step counts what it spent of its
+ * own (a step starts whole, weft__task_run; one that yielded for a spent
+ * budget left it spent) plus one for the hand-off, and once the chain
+ * has spent WEFT__BUDGET the slot's task goes to the tail of the ready
+ * queue instead, so two tasks handing over to each other cannot keep
+ * the others, the timers and the poll waiting. */
+static void run_next(weft__loop_t *L)
+{
+    int left = WEFT__BUDGET;
+    weft_task_t *t;
+    while ((t = L->next)) {
+        L->next = NULL;
+        left -= WEFT__BUDGET - weft__self.budget + 1;
+        if (left <= 0) {
+            weft__runq_push(&L->ready, &t->q);
+            return;
+        }
+        WEFT__STAT(L, runnext);
+        weft__task_resume(L, t);
+    }
+}
+
+/* Whether run_ready opens the locality slot: only in a runtime of
+ * several workers that spreads. With one worker, or several that keep
+ * each task where it was spawned, a woken task goes to the back of the
+ * queue, in asyncio's order. */
+static inline bool slot_open(const weft__loop_t *L)
+{
+    return L->rt->n > 1 && atomic_load_explicit(&L->rt->spread, memory_order_relaxed);
+}
+
+/* Phase 6: what is ready now, not what becomes ready meanwhile (and
+ * what those steps hand to the slot). */
 static void run_ready(weft__loop_t *L)
 {
-    for (size_t n = L->ready.n; n > 0; n--) {
+    size_t n = L->ready.n;
+    if (WEFT_UNLIKELY(slot_open(L))) {
+        L->stepping = true;
+        for (; n > 0; n--) {
+            weft__qnode_t *q = weft__runq_pop(&L->ready);
+            WEFT__STAT(L, runs);
+            if (q->kind == WEFT__Q_TASK)
+                weft__task_resume(L, WEFT_CONTAINER_OF(q, weft_task_t, q));
+            else
+                run_handle(WEFT_CONTAINER_OF(q, weft_handle_t, q));
+            if (L->next)
+                run_next(L);
+        }
+        L->stepping = false;
+        return;
+    }
+    for (; n > 0; n--) {
         weft__qnode_t *q = weft__runq_pop(&L->ready);
         WEFT__STAT(L, runs);
         if (q->kind == WEFT__Q_TASK)
@@ -736,6 +816,7 @@ static void run_ready(weft__loop_t *L)
 bool weft__loop_turn(weft__loop_t *L)
 {
     WEFT__STAT(L, turns);
+    WEFT__STAT_FIRST(L, first_turn);
     if (L->hooks)
         run_hooks(L);
     take_unstarted(L);
@@ -796,6 +877,9 @@ weft__loop_t *weft__loop_open(weft__rt_t *rt, int index, const weft_config_t *cf
     }
     thr->loop = L;
     weft__stack_guard_thread();
+#ifdef WEFT_STATS
+    L->st.born = weft_now();
+#endif
     return L;
 }
 
@@ -843,12 +927,20 @@ void weft__loop_free(weft__loop_t *L)
 {
 #ifdef WEFT_STATS
     const struct weft__stats *st = &L->st;
+    /* instants in microseconds after worker 0's loop opened (-1: never) */
+    int64_t t0 = L->rt->loops[0] ? L->rt->loops[0]->st.born : st->born;
+    int64_t kick = atomic_load(&st->first_kick);
+#define WEFT__US(x) ((x) ? ((x) - t0) / 1000 : -1)
     fprintf(stderr,
             "weft stats w%d: turns %lu runs %lu started %lu steals %lu stolen %lu wake_out %lu "
-            "post_out %lu posts_in %lu notified %lu parks %lu spins %lu spin_hits %lu runnext %lu\n",
+            "post_out %lu posts_in %lu notified %lu parks %lu spins %lu spin_hits %lu runnext %lu "
+            "us: open %lld turn %lld kick %lld start %lld\n",
             L->index, st->turns, st->runs, st->started, st->steals, st->stolen, st->wake_out,
             st->post_out, (unsigned long)L->posts, (unsigned long)st->notified, st->parks,
-            st->spins, st->spin_hits, st->runnext);
+            st->spins, st->spin_hits, st->runnext, (long long)WEFT__US(st->born),
+            (long long)WEFT__US(st->first_turn), (long long)WEFT__US(kick),
+            (long long)WEFT__US(st->first_start));
+#undef WEFT__US
 #endif
     weft__backend_free(L->be);
     free(L->outbox);

@@ -139,6 +139,15 @@ typedef struct weft__loop {
     int nwatch;
     _Atomic int nwatch_away;
     weft_task_t *current;
+    /* The locality slot (Go's runnext, Tokio's LIFO slot), in a runtime
+     * of several workers that spreads: a task a running step of this
+     * loop wakes goes here and runs as soon as that step ends, ahead of
+     * the ready queue; its previous occupant goes to the queue's tail.
+     * A chain of hand-offs through the slot shares one cooperative
+     * budget (loop.c, run_next). `stepping` is set while run_ready runs
+     * a step with the slot open; outside run_ready the slot is empty. */
+    weft_task_t *next;
+    bool stepping;
     /* An eager spawn (weft_task_opts_t.eager) from a task: the spawner
      * stepped aside (READY, on no queue) so that `eager` takes its first
      * step; weft__task_run then runs eager_back again at once. */
@@ -212,6 +221,10 @@ typedef struct weft__loop {
         unsigned long turns, runs, started, steals, stolen, wake_out, post_out, parks, spins,
             spin_hits, runnext;
         _Atomic unsigned long notified;
+        /* instants (weft_now): the loop opened, made its first turn,
+         * started its first task; a spawner first woke it to steal */
+        int64_t born, first_turn, first_start;
+        _Atomic int64_t first_kick;
     } st;
 #endif
     /* Memory given back when quiet (trim.c): the quiet period (0: never)
@@ -228,7 +241,9 @@ typedef struct weft__loop {
 #ifdef WEFT_STATS
 #define WEFT__STAT(L, f) ((L)->st.f++)
 #define WEFT__STAT_ADD(L, f, n) ((L)->st.f += (n))
+#define WEFT__STAT_FIRST(L, f) ((L)->st.f ? (void)0 : (void)((L)->st.f = weft_now()))
 #else
+#define WEFT__STAT_FIRST(L, f) ((void)0)
 #define WEFT__STAT(L, f) ((void)0)
 #define WEFT__STAT_ADD(L, f, n) ((void)0)
 #endif

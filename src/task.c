@@ -237,6 +237,7 @@ void weft__task_adopt(weft__loop_t *L, weft_task_t *t)
 {
     task_list(L, t);
     WEFT__STAT(L, started);
+    WEFT__STAT_FIRST(L, first_start);
     weft__runq_push(&L->ready, &t->q);
 }
 

@@ -78,6 +78,7 @@ struct weft_task {
     uint8_t cancel_posted;
     uint8_t several; /* parked on several objects' lists at once (a select) */
     uint8_t eager;   /* spawned eager: listed on its loop, on no queue until weft__task_eager */
+    uint8_t anywhere; /* placed anywhere (worker.c): woken, it may take the locality slot */
     weft__spin_t mu; /* guards done_waiters and the end (tstate DONE) */
     weft__wlist_t done_waiters; /* awaiters and done callbacks */
     weft_task_t *all_prev, *all_next;

@@ -153,6 +153,8 @@ void weft__kick_idle(weft__rt_t *rt)
             atomic_exchange_explicit(&W->parked, 0, memory_order_seq_cst)) {
 #ifdef WEFT_STATS
             atomic_fetch_add(&W->st.notified, 1);
+            int64_t z = 0;
+            atomic_compare_exchange_strong(&W->st.first_kick, &z, weft_now());
 #endif
             weft__backend_notify(W->be);
             return;
@@ -189,6 +191,7 @@ int weft__place(weft__loop_t *L, weft_task_t *t, int place, int worker)
         return 0;
     }
     {
+        t->anywhere = 1; /* no order among such tasks: the slot may take it */
         WEFT__LOCK(&L->anyq_mu);
         __atomic_store_n(&t->loop, L, __ATOMIC_RELAXED); /* as above */
         if (!L->anyq.n)

@@ -1,7 +1,9 @@
 /* test_worker.c - several workers: placement (here, a named worker,
  * anywhere) and stealing of unstarted tasks by an idle worker, in runs
  * that keep pairs spawned together whole, and by a busy worker from a
- * long queue; await,
+ * long queue; a burst of spawns at main's start taken by an idle
+ * worker while main computes; the locality slot (a woken task runs before the ready
+ * queue, and a ping-pong pair through it leaves a third task its turns); await,
  * futures, events, locks, semaphores, queues, channels and groups across
  * workers; a lock's waiter on another worker competing for a freed lock
  * (never starved, cancellation anywhere loses nothing); cancellation and deadlines of a task on another worker; a
@@ -325,6 +327,246 @@ static void test_busy_worker_steals_its_share_of_a_long_queue(void **state)
     busy_t b = {0};
     weft_config_t cfg = {.workers = 2, .spread = true};
     run_config(&cfg, busy_main, &b);
+}
+
+/* ---- an idle worker woken early ---- */
+
+typedef struct {
+    atomic_int where[4]; /* worker + 1 of each task, 0: not run */
+    atomic_int ran;
+} early_t;
+
+typedef struct {
+    early_t *e;
+    int i;
+} early_member_t;
+
+static int early_member(void *arg, void **res)
+{
+    (void)res;
+    early_member_t *m = arg;
+    atomic_store(&m->e->where[m->i], weft_worker_index() + 1);
+    atomic_fetch_add(&m->e->ran, 1);
+    return 0;
+}
+
+/* Main spawns at once, as a program's main does, and then computes
+ * without a turn: worker 1, woken by a spawn if it parked, or on its
+ * first turn if its thread was still starting, starts them meanwhile. */
+static int early_main(void *arg, void **res)
+{
+    (void)res;
+    early_t *e = arg;
+    early_member_t m[4];
+    weft_task_t *t[4];
+    for (int i = 0; i < 4; i++) {
+        m[i] = (early_member_t){e, i};
+        assert_int_equal(weft_spawn(&t[i], early_member, &m[i], NULL), 0);
+    }
+    int64_t end = weft_now() + WEFT_SEC(20);
+    while (atomic_load(&e->ran) == 0 && weft_now() < end)
+        ;
+    assert_true(atomic_load(&e->ran) > 0);
+    for (int i = 0; i < 4; i++)
+        await_release(t[i]);
+    return 0;
+}
+
+static void test_spawn_burst_at_mains_start_is_taken_by_an_idle_worker(void **state)
+{
+    (void)state;
+    early_t e = {0};
+    weft_config_t cfg = {.workers = 2, .spread = true};
+    run_config(&cfg, early_main, &e);
+    assert_int_equal(atomic_load(&e.ran), 4);
+    /* the first task to run ran on worker 1: worker 0 was in main */
+    int on1 = 0;
+    for (int i = 0; i < 4; i++)
+        on1 += atomic_load(&e.where[i]) == 2;
+    assert_true(on1 >= 1);
+}
+
+/* ---- the locality slot ----
+ *
+ * In a runtime that spreads, a task placed anywhere that a running step
+ * wakes runs as soon as that step ends, ahead of the ready queue. Worker
+ * 1 is held by a task that spins (no turn, so no steal), so every task
+ * here runs on worker 0, in an order the tests can predict. */
+
+typedef struct {
+    atomic_int held, release; /* worker 1's holder */
+    weft_chan_t *ch, *back;
+    weft_event_t *go;
+    char order[8];
+    int norder;
+    long trips;
+    atomic_int pair_done;
+    long other_turns;
+} slot_t;
+
+static int hold_worker(void *arg, void **res)
+{
+    (void)res;
+    slot_t *s = arg;
+    atomic_store(&s->held, 1);
+    spin_until(&s->release);
+    return 0;
+}
+
+static void hold_worker1(slot_t *s, weft_task_t **holder)
+{
+    weft_task_opts_t w1 = on_worker(1);
+    assert_int_equal(weft_spawn(holder, hold_worker, s, &w1), 0);
+    while (!atomic_load(&s->held))
+        assert_int_equal(weft_sleep(WEFT_MSEC(1)), 0);
+}
+
+/* Receives once, then notes that it ran. */
+static int slot_receiver(void *arg, void **res)
+{
+    (void)res;
+    slot_t *s = arg;
+    void *v;
+    assert_int_equal(weft_chan_recv(s->ch, &v), 0);
+    s->order[s->norder++] = 'X';
+    return 0;
+}
+
+/* Waits for the event, then notes that it ran. */
+static int slot_bystander(void *arg, void **res)
+{
+    (void)res;
+    slot_t *s = arg;
+    assert_int_equal(weft_event_wait(s->go), 0);
+    s->order[s->norder++] = (char)I(*res);
+    return 0;
+}
+
+static int slot_bystander_b(void *arg, void **res)
+{
+    *res = P('B');
+    return slot_bystander(arg, res);
+}
+
+static int slot_bystander_c(void *arg, void **res)
+{
+    *res = P('C');
+    return slot_bystander(arg, res);
+}
+
+static int slot_next_main(void *arg, void **res)
+{
+    (void)res;
+    slot_t *s = arg;
+    weft_task_t *holder, *x, *b, *c;
+    hold_worker1(s, &holder);
+    assert_int_equal(weft_chan_create(&s->ch, 0), 0);
+    assert_int_equal(weft_event_create(&s->go), 0);
+    /* X is placed anywhere (a plain spawn); B and C are pinned here, so
+     * they keep the queue's order */
+    assert_int_equal(weft_spawn(&x, slot_receiver, s, NULL), 0);
+    assert_int_equal(weft_spawn(&b, slot_bystander_b, s, HERE), 0);
+    assert_int_equal(weft_spawn(&c, slot_bystander_c, s, HERE), 0);
+    wait_state(x, WEFT_TASK_WAITING);
+    wait_state(b, WEFT_TASK_WAITING);
+    wait_state(c, WEFT_TASK_WAITING);
+    /* B and C go to the ready queue, then X, handed a value by this
+     * step, takes the slot and runs first, as soon as this step ends */
+    assert_int_equal(weft_event_set(s->go), 0);
+    assert_int_equal(weft_chan_send(s->ch, P(1)), 0);
+    assert_int_equal(weft_yield(), 0);
+    atomic_store(&s->release, 1);
+    await_release(x);
+    await_release(b);
+    await_release(c);
+    await_release(holder);
+    assert_int_equal(s->norder, 3);
+    s->order[3] = 0;
+    assert_string_equal(s->order, "XBC");
+    assert_int_equal(weft_chan_destroy(s->ch), 0);
+    assert_int_equal(weft_event_destroy(s->go), 0);
+    return 0;
+}
+
+static void test_slot_runs_a_woken_task_before_the_ready_queue(void **state)
+{
+    (void)state;
+    slot_t s = {0};
+    weft_config_t cfg = {.workers = 2, .spread = true};
+    run_config(&cfg, slot_next_main, &s);
+}
+
+static int slot_ping(void *arg, void **res)
+{
+    (void)res;
+    slot_t *s = arg;
+    for (long i = 0; i < s->trips; i++) {
+        void *v;
+        assert_int_equal(weft_chan_send(s->ch, P(i)), 0);
+        assert_int_equal(weft_chan_recv(s->back, &v), 0);
+        assert_int_equal(I(v), i);
+    }
+    atomic_store(&s->pair_done, 1);
+    return 0;
+}
+
+static int slot_pong(void *arg, void **res)
+{
+    (void)res;
+    slot_t *s = arg;
+    for (long i = 0; i < s->trips; i++) {
+        void *v;
+        assert_int_equal(weft_chan_recv(s->ch, &v), 0);
+        assert_int_equal(weft_chan_send(s->back, v), 0);
+    }
+    return 0;
+}
+
+/* Counts its turns while the pair runs. */
+static int slot_other(void *arg, void **res)
+{
+    (void)res;
+    slot_t *s = arg;
+    while (!atomic_load(&s->pair_done)) {
+        s->other_turns++;
+        assert_int_equal(weft_yield(), 0);
+    }
+    return 0;
+}
+
+static int slot_budget_main(void *arg, void **res)
+{
+    (void)res;
+    slot_t *s = arg;
+    weft_task_t *holder, *ping, *pong, *other;
+    hold_worker1(s, &holder);
+    assert_int_equal(weft_chan_create(&s->ch, 0), 0);
+    assert_int_equal(weft_chan_create(&s->back, 0), 0);
+    assert_int_equal(weft_spawn(&other, slot_other, s, HERE), 0);
+    assert_int_equal(weft_spawn(&ping, slot_ping, s, NULL), 0);
+    assert_int_equal(weft_spawn(&pong, slot_pong, s, NULL), 0);
+    await_release(ping);
+    await_release(pong);
+    await_release(other);
+    atomic_store(&s->release, 1);
+    await_release(holder);
+    assert_int_equal(weft_chan_destroy(s->ch), 0);
+    assert_int_equal(weft_chan_destroy(s->back), 0);
+    return 0;
+}
+
+static void test_slot_hand_offs_share_one_budget_so_a_third_task_gets_turns(void **state)
+{
+    (void)state;
+    /* each round trip is two hand-offs through the slot, each step
+     * spending two units and the hand-off one: a chain of one budget
+     * carries about WEFT_COOP_BUDGET / 6 round trips, then the third
+     * task gets a turn. Without the bound the pair would never leave
+     * the slot and the third task would see one turn. */
+    slot_t s = {.trips = 4000};
+    weft_config_t cfg = {.workers = 2, .spread = true};
+    run_config(&cfg, slot_budget_main, &s);
+    assert_true(s.other_turns >= s.trips / WEFT_COOP_BUDGET);
 }
 
 /* ---- coordination across workers ---- */
@@ -2008,6 +2250,9 @@ int main(void)
         cmocka_unit_test(test_idle_worker_steals_unstarted_tasks),
         cmocka_unit_test(test_steal_takes_whole_pairs_after_the_owner_started_one_task),
         cmocka_unit_test(test_busy_worker_steals_its_share_of_a_long_queue),
+        cmocka_unit_test(test_spawn_burst_at_mains_start_is_taken_by_an_idle_worker),
+        cmocka_unit_test(test_slot_runs_a_woken_task_before_the_ready_queue),
+        cmocka_unit_test(test_slot_hand_offs_share_one_budget_so_a_third_task_gets_turns),
         cmocka_unit_test(test_lock_sem_and_event_coordinate_tasks_across_workers),
         cmocka_unit_test(test_lock_waiter_on_other_worker_is_not_starved),
         cmocka_unit_test(test_lock_woken_waiter_cancelled_wakes_next),
