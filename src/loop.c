@@ -157,11 +157,16 @@ static __attribute__((noinline)) int park_slow(weft_task_t *t, const weft__wait_
     return rc;
 }
 
-int weft__park(weft_task_t *t, const weft__wait_kind_t *kind, const void *obj,
-               void (*unpark)(weft_task_t *), int64_t until, weft__lk_t *lk)
+/* The one body of weft__park and weft__park_out, inlined into each so
+ * that the plain park stays a frame-free tail call into the switch. */
+static inline __attribute__((always_inline)) int park_fast(weft_task_t *t,
+                                                           const weft__wait_kind_t *kind,
+                                                           const void *obj,
+                                                           void (*unpark)(weft_task_t *),
+                                                           int64_t until, weft__lk_t *lk, bool out)
 {
     if (WEFT_UNLIKELY(park_timed(t, until) || (lk && lk->taken)))
-        return park_slow(t, kind, obj, unpark, until, lk, false);
+        return park_slow(t, kind, obj, unpark, until, lk, out);
     park_record(t, kind, obj, unpark);
     /* From here the park may be claimed (`woken` is 1 whenever the task
      * is not parked, so a stale reference to it wakes nothing). A waker
@@ -170,14 +175,16 @@ int weft__park(weft_task_t *t, const weft__wait_kind_t *kind, const void *obj,
     return switch_out(t); /* a tail call: see "No ret after a switch" */
 }
 
+int weft__park(weft_task_t *t, const weft__wait_kind_t *kind, const void *obj,
+               void (*unpark)(weft_task_t *), int64_t until, weft__lk_t *lk)
+{
+    return park_fast(t, kind, obj, unpark, until, lk, false);
+}
+
 int weft__park_out(weft_task_t *t, const weft__wait_kind_t *kind, const void *obj,
                    void (*unpark)(weft_task_t *), int64_t until, weft__lk_t *lk)
 {
-    if (WEFT_UNLIKELY(park_timed(t, until) || (lk && lk->taken)))
-        return park_slow(t, kind, obj, unpark, until, lk, true);
-    park_record(t, kind, obj, unpark);
-    __atomic_store_n(&t->woken, 0, __ATOMIC_RELAXED);
-    return switch_out(t); /* a tail call: see "No ret after a switch" */
+    return park_fast(t, kind, obj, unpark, until, lk, true);
 }
 
 void weft__park_open(weft_task_t *t, const weft__wait_kind_t *kind, const void *obj,
