@@ -56,6 +56,10 @@ median() { sort -n | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2
 
 one() { # workers downloaders run
   w=$1; d=$2
+  # the last run's files go first: the shell truncates them only once the
+  # background child runs, and wait_line could meanwhile read the old
+  # "listening" line and then an emptied file (an empty port: -EINVAL)
+  rm -f "$T/srv.out" "$T/dl.out" "$T/probe.out"
   WEFT_WORKERS=$w "$SRV" 0 "$T/cert.pem" "$T/key.pem" >"$T/srv.out" &
   spid=$!
   wait_line "$T/srv.out" "https_hello: listening"
