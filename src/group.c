@@ -243,6 +243,7 @@ static int locked_spawn(weft_group_t *g, weft_task_t **task, weft_task_fn fn, vo
 {
     if (!g || !fn)
         return -EINVAL;
+    weft__rt_lock_before_spawn(opts); /* before g's lock: worker.h */
     WEFT__LOCK(&g->mu);
     if (g->closed)
         return -WEFT_EGROUPDONE;
@@ -266,6 +267,7 @@ static int locked_try_spawn(weft_group_t *g, weft_task_t **task, weft_task_fn fn
 {
     if (!g || !fn)
         return -EINVAL;
+    weft__rt_lock_before_spawn(opts); /* before g's lock: worker.h */
     WEFT__LOCK(&g->mu);
     if (g->closed)
         return -WEFT_EGROUPDONE;
@@ -300,6 +302,7 @@ static int locked_spawn_wait(weft_group_t *g, weft_task_t **task, weft_task_fn f
         return -WEFT_ENOTASK;
     if (!g || !fn)
         return -EINVAL;
+    weft__rt_lock_before_spawn(opts); /* before g's lock: worker.h */
     WEFT__LOCK(&g->mu);
     if (g->closed)
         return -WEFT_EGROUPDONE;

@@ -138,6 +138,10 @@ typedef struct weft__thread {
     struct weft__loop *loop;
     bool ready;
     bool altstack_done;
+    /* Whether this thread skips the locks of coordinating objects
+     * (spin.h: WEFT__LOCKS_ON, _OFF_FOR_NOW, _OFF). Zero, locks on, for
+     * every thread that runs no loop of its own. */
+    uint8_t nolock;
     /* What the running task may still do without waiting before its next
      * suspending-capable call yields its turn (loop.h, the cooperative
      * budget); set to WEFT__BUDGET at the start of each task step. */

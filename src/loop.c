@@ -137,7 +137,8 @@ static inline bool park_timed(const weft_task_t *t, int64_t until)
     return (until < dl ? until : dl) != WEFT_FOREVER;
 }
 
-/* A park with a timer to arm or a lock to let go: out of line, so that
+/* A park with a timer to arm or a lock to let go (or to take back:
+ * park_slow's `back`): out of line, so that
  * the plain one (a hand-over between two tasks of one worker) needs no
  * frame before its switch. `out`: weft__park_out's (the lock stays let
  * go). */
@@ -147,10 +148,14 @@ static __attribute__((noinline)) int park_slow(weft_task_t *t, const weft__wait_
 {
     park_prepare(t, kind, obj, unpark, until);
     __atomic_store_n(&t->woken, 0, __ATOMIC_RELAXED);
-    if (!lk || !lk->taken)
+    if (!lk)
         return switch_out(t); /* a tail call: see "No ret after a switch" */
+    /* back: the guard is retaken when the task runs again. Also one that
+     * took nothing while this thread's locks are off for now: they may be
+     * on by then (spin.h), and the rest of the call runs under them. */
+    bool back = !out && (lk->taken || weft__self.nolock == WEFT__LOCKS_OFF_FOR_NOW);
     weft__lk_drop(lk);
-    if (out)
+    if (!back)
         return switch_out(t);
     int rc = switch_out(t);
     weft__lk_retake(lk);
@@ -165,8 +170,14 @@ static inline __attribute__((always_inline)) int park_fast(weft_task_t *t,
                                                            void (*unpark)(weft_task_t *),
                                                            int64_t until, weft__lk_t *lk, bool out)
 {
-    if (WEFT_UNLIKELY(park_timed(t, until) || (lk && lk->taken)))
+    if (WEFT_UNLIKELY(park_timed(t, until) ||
+                      (lk && (lk->taken ||
+                              (!out && weft__self.nolock == WEFT__LOCKS_OFF_FOR_NOW)))))
         return park_slow(t, kind, obj, unpark, until, lk, out);
+#ifndef NDEBUG
+    if (lk)
+        weft__lk_drop(lk); /* took nothing; uncounted (spin.h) */
+#endif
     park_record(t, kind, obj, unpark);
     /* From here the park may be claimed (`woken` is 1 whenever the task
      * is not parked, so a stale reference to it wakes nothing). A waker
@@ -547,6 +558,8 @@ void weft__batch_end(void)
 void weft__loop_drain(weft__loop_t *L)
 {
     weft__post_t *p = atomic_exchange_explicit(&L->inbox, NULL, memory_order_acquire);
+    if (WEFT_UNLIKELY(!L->active) && p)
+        weft__activate(L); /* a worker's first work: worker.c */
     weft__post_t *fifo = NULL;
     while (p) {
         weft__post_t *next = p->next;
@@ -676,7 +689,7 @@ static void park_poll(weft__loop_t *L, int64_t timeout_ns)
  * when a busy loop steals). */
 static void take_unstarted(weft__loop_t *L)
 {
-    if (L->rt->n > 1)
+    if (L->several)
         weft__take_any(L);
 }
 
@@ -792,7 +805,7 @@ static void run_next(weft__loop_t *L)
  * queue, in asyncio's order. */
 static inline bool slot_open(const weft__loop_t *L)
 {
-    return L->rt->n > 1 && atomic_load_explicit(&L->rt->spread, memory_order_relaxed);
+    return L->several && atomic_load_explicit(&L->rt->spread, memory_order_relaxed);
 }
 
 /* Phase 6: what is ready now, not what becomes ready meanwhile (and
@@ -862,6 +875,8 @@ weft__loop_t *weft__loop_open(weft__rt_t *rt, int index, const weft_config_t *cf
     }
     L->rt = rt;
     L->index = index;
+    L->active = index == 0;
+    L->several = rt->n > 1;
     L->thr = thr;
     L->pool_max = cfg && cfg->pool_threads > 0 ? cfg->pool_threads : 16;
     L->pool_nice = cfg ? cfg->pool_nice : 0;

@@ -182,6 +182,11 @@ typedef struct weft__loop {
     /* Several workers (worker.h). */
     struct weft__rt *rt; /* the runtime this loop is worker `index` of */
     int index;
+    bool several; /* rt->n > 1 */
+    /* May run tasks and posts: worker 0 always; another worker once it
+     * has seen worker 0 take object locks (weft__activate, worker.c).
+     * The loop's thread only. */
+    bool active;
     /* Set while the loop may block in the backend; a poster that clears
      * it writes the loop's eventfd (a busy loop costs posters nothing). */
     _Atomic int parked;

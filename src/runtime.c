@@ -245,6 +245,9 @@ static void *worker_main(void *p)
 
 static void join_workers(weft__rt_t *rt, int started)
 {
+    /* a worker that still has its first post to run (a closing runtime's
+     * cancellation) may be waiting for this: worker 0 holds no guard here */
+    weft__rt_lock_here(rt);
     weft__rt_wake_all(rt);
     for (int i = 1; i <= started; i++)
         pthread_join(rt->threads[i], NULL);
@@ -255,7 +258,6 @@ static void join_workers(weft__rt_t *rt, int started)
     }
     free(rt->threads);
     rt->threads = NULL;
-    atomic_fetch_sub_explicit(&weft__multi, 1, memory_order_relaxed);
 }
 
 static int start_workers(weft__rt_t *rt, const weft_config_t *cfg)
@@ -268,7 +270,6 @@ static int start_workers(weft__rt_t *rt, const weft_config_t *cfg)
         rt->threads = NULL;
         return -ENOMEM;
     }
-    atomic_fetch_add_explicit(&weft__multi, 1, memory_order_relaxed);
     int started = 0, rc = 0;
     for (int i = 1; i < rt->n; i++) {
         args[i] = (worker_arg_t){.rt = rt, .cfg = cfg, .index = i};
@@ -398,6 +399,9 @@ int weft__run(weft__rt_t *rt, const weft_config_t *cfg, weft_task_fn main, void 
         return rc;
     }
     rt->loops[0] = L;
+    /* object locks: never with one worker; with several, from the moment
+     * another worker may run something (spin.h, worker.c) */
+    thr->nolock = nw == 1 ? WEFT__LOCKS_OFF : WEFT__LOCKS_OFF_FOR_NOW;
     sigpipe_enter();
     if (nw == 1)
         weft__rt_set_state(rt, WEFT__RT_RUNNING);
@@ -466,6 +470,7 @@ out:
     weft__rt_set_state(rt, WEFT__RT_CLOSED);
     close_worker(L);
     weft__loop_free(L);
+    thr->nolock = WEFT__LOCKS_ON;
     weft__report_flush(); /* counts of rate-limited reports still held */
     if (nw > 1) {
         free(rt->loops);

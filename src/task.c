@@ -67,10 +67,11 @@ static void *task_body(void *p)
     return NULL;
 }
 
-/* References may be dropped on any worker: atomic while several run. */
+/* References may be dropped on any worker: atomic while this thread
+ * takes locks (spin.h). */
 void weft__task_ref(weft_task_t *t)
 {
-    if (WEFT_UNLIKELY(atomic_load_explicit(&weft__multi, memory_order_relaxed)))
+    if (weft__multi_now())
         __atomic_fetch_add(&t->refs, 1, __ATOMIC_RELAXED);
     else
         t->refs++;
@@ -78,7 +79,7 @@ void weft__task_ref(weft_task_t *t)
 
 void weft__task_unref(weft_task_t *t)
 {
-    if (WEFT_UNLIKELY(atomic_load_explicit(&weft__multi, memory_order_relaxed))) {
+    if (weft__multi_now()) {
         if (__atomic_sub_fetch(&t->refs, 1, __ATOMIC_ACQ_REL) > 0)
             return;
     } else if (--t->refs > 0) {
@@ -147,6 +148,12 @@ int weft__task_new(weft__loop_t *L, weft_task_t **out, weft_task_fn fn, void *ar
             weft__task_adopt(L, t);
         }
     } else {
+        /* it may run on another worker: worker 0 takes locks from now on
+         * (worker.c). At once when no guard can be held here; a group
+         * turns them on before it takes its lock (group.c), and
+         * weft__place asks for a later turn otherwise. */
+        if (!super)
+            weft__rt_lock_before_spawn(opts);
         int rc = weft__place(L, t, place, opts ? opts->worker : 0);
         if (rc < 0) {
             weft__count(&L->live, -1);

@@ -31,9 +31,8 @@
 #include "worker.h"
 
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
-
-_Atomic int weft__multi;
 
 /* ---- the lock of every coordinating object ---- */
 
@@ -59,6 +58,93 @@ void weft__spin_wait(weft__spin_t *l)
         else
             sched_yield();
     }
+}
+
+/* ---- locks from the second worker on ----
+ *
+ * Worker 0 of a runtime of several starts with its locks off
+ * (WEFT__LOCKS_OFF_FOR_NOW, spin.h): while no other worker has run
+ * anything, nobody can meet it inside an object. It turns them on at a
+ * point where it holds no guard: synchronously when a task spawns a task
+ * that may run elsewhere (weft__task_new), or at its next turn when asked
+ * (a group's child placed under the group's lock, a callback posted to
+ * another worker by a plain thread): the record is drained between
+ * steps. It then sets rt->locking with a release store; another worker
+ * runs nothing, takes no lock and steals nothing before it has read that
+ * flag set (weft__activate), so whatever worker 0 did unlocked happens
+ * before anything it does, and everything worker 0 does after takes the
+ * locks. A task of worker 0 parked inside a guard that took nothing
+ * takes it back when it runs again (loop.c, park_slow). The waits use
+ * post_mu and state_cv, which ThreadSanitizer understands. */
+
+void weft__rt_lock_here(weft__rt_t *rt)
+{
+    if (weft__self.nolock != WEFT__LOCKS_OFF_FOR_NOW)
+        return;
+#ifndef NDEBUG
+    if (weft__locks_held) {
+        fprintf(stderr, "weft: worker 0 turns its locks on inside %d guard(s)\n",
+                weft__locks_held);
+        abort();
+    }
+#endif
+    weft__self.nolock = WEFT__LOCKS_ON;
+    pthread_mutex_lock(&rt->post_mu);
+    atomic_store_explicit(&rt->locking, true, memory_order_release);
+    pthread_cond_broadcast(&rt->state_cv);
+    pthread_mutex_unlock(&rt->post_mu);
+}
+
+void weft__rt_lock_spawn(const weft_task_opts_t *opts)
+{
+    weft__loop_t *L = weft__loop();
+    if (!L || L->rt->n == 1)
+        return;
+    int place = opts ? opts->place : WEFT_PLACE_DEFAULT;
+    if (place == WEFT_PLACE_DEFAULT)
+        place = atomic_load_explicit(&L->rt->spread, memory_order_relaxed) ? WEFT_PLACE_ANY
+                                                                           : WEFT_PLACE_HERE;
+    if (place == WEFT_PLACE_ANY || (place == WEFT_PLACE_WORKER && opts->worker != L->index))
+        weft__rt_lock_here(L->rt);
+}
+
+static void lock_post_fn(weft__loop_t *L, weft__post_t *p)
+{
+    (void)p;
+    weft__rt_lock_here(L->rt);
+}
+
+void weft__rt_ask_lock(weft__rt_t *rt)
+{
+    if (atomic_load_explicit(&rt->locking, memory_order_relaxed) ||
+        atomic_exchange_explicit(&rt->lock_asked, true, memory_order_relaxed))
+        return;
+    rt->lock_post.fn = lock_post_fn;
+    weft__loop_post(rt->loops[0], &rt->lock_post);
+}
+
+#define ACTIVATE_SPIN_NS WEFT_USEC(100)
+
+void weft__activate(weft__loop_t *L)
+{
+    weft__rt_t *rt = L->rt;
+    if (!atomic_load_explicit(&rt->locking, memory_order_acquire)) {
+        weft__rt_ask_lock(rt);
+        /* worker 0 usually answers within a step or a turn: spin first,
+         * so that its answer wakes no thread (a wake-up may take its CPU
+         * from under it on a machine with few cores), then sleep */
+        int64_t end = weft_now() + ACTIVATE_SPIN_NS;
+        for (unsigned i = 1; !atomic_load_explicit(&rt->locking, memory_order_acquire); i++) {
+            if (i % 64 == 0 && weft_now() >= end)
+                break;
+            cpu_relax();
+        }
+        pthread_mutex_lock(&rt->post_mu);
+        while (!atomic_load_explicit(&rt->locking, memory_order_acquire))
+            pthread_cond_wait(&rt->state_cv, &rt->post_mu);
+        pthread_mutex_unlock(&rt->post_mu);
+    }
+    L->active = true;
 }
 
 /* ---- waking and cancelling across workers ---- */
@@ -181,6 +267,8 @@ int weft__place(weft__loop_t *L, weft_task_t *t, int place, int worker)
             weft__task_adopt(L, t);
             return 0;
         }
+        if (WEFT_UNLIKELY(weft__self.nolock == WEFT__LOCKS_OFF_FOR_NOW))
+            weft__rt_ask_lock(rt); /* the caller may hold a guard */
         /* atomic: a cancellation posted to the loop a held group child
          * was made on reads t->loop (cancel_post_fn) while the child is
          * placed here */
@@ -190,6 +278,8 @@ int weft__place(weft__loop_t *L, weft_task_t *t, int place, int worker)
         weft__loop_post(W, &t->wake_post);
         return 0;
     }
+    if (WEFT_UNLIKELY(weft__self.nolock == WEFT__LOCKS_OFF_FOR_NOW))
+        weft__rt_ask_lock(rt); /* as above: another worker may steal it */
     {
         t->anywhere = 1; /* no order among such tasks: the slot may take it */
         WEFT__LOCK(&L->anyq_mu);
@@ -297,6 +387,8 @@ bool weft__take_any(weft__loop_t *L)
         }
         if (!V)
             return false;
+        if (WEFT_UNLIKELY(!L->active))
+            weft__activate(L); /* its first work */
         weft__runq_t got;
         weft__runq_init(&got);
         more = steal_from(L, V, &got);

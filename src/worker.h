@@ -23,6 +23,14 @@ typedef struct weft__rt {
     unsigned long seen_activity, seen_done; /* worker 0's last look (weft__rt_stuck) */
     int quiet_looks;
     _Atomic bool closing;   /* main has returned: unwind everything */
+    /* Locks from the second worker on (docs/design.md "Every core"):
+     * worker 0 sets `locking` (release, under post_mu) once it takes
+     * object locks, at a point where it holds no guard; no other worker
+     * runs anything before it has read it set (acquire). lock_post: the
+     * record that asks worker 0 for it, posted once (lock_asked). */
+    _Atomic bool locking;
+    _Atomic bool lock_asked;
+    weft__post_t lock_post;
     weft__post_t *cancel_all; /* one record per worker, for closing */
     pthread_t *threads;     /* workers 1..n-1 */
     /* weft_call_soon_threadsafe checks the state under post_mu: posts are
@@ -77,6 +85,26 @@ void weft__kick_idle(weft__rt_t *rt);
  * timer, fd or pool job, and no post for two looks 50 ms apart: a
  * deadlock. */
 bool weft__rt_stuck(weft__rt_t *rt);
+/* Worker 0 of a runtime of several, its locks off for now: turns them
+ * on and lets the other workers run. The caller holds no guard (between
+ * steps, or in a task outside any object's call). No-op once on. */
+void weft__rt_lock_here(weft__rt_t *rt);
+/* A spawn with opts, about to be made on the calling thread's loop
+ * outside any guard: if it may run on another worker, worker 0 turns its
+ * locks on now (weft__rt_lock_here) rather than at its next turn, so that
+ * worker's first task need not wait for this step to end. */
+void weft__rt_lock_spawn(const weft_task_opts_t *opts);
+static inline void weft__rt_lock_before_spawn(const weft_task_opts_t *opts)
+{
+    if (WEFT_UNLIKELY(weft__self.nolock == WEFT__LOCKS_OFF_FOR_NOW))
+        weft__rt_lock_spawn(opts);
+}
+/* Asks worker 0 to turn its locks on at its next turn (any thread of the
+ * runtime, even inside a guard; the record goes once). */
+void weft__rt_ask_lock(weft__rt_t *rt);
+/* A worker other than 0, before the first thing it runs or locks: waits
+ * until worker 0 takes locks (asking it), then marks L active. */
+void weft__activate(weft__loop_t *L);
 /* Wakes every parked worker (the last task of a closing runtime ended). */
 void weft__rt_wake_all(weft__rt_t *rt);
 /* Closing: cancel every task of every worker. */

@@ -19,7 +19,10 @@
  * from a plain thread; weft_runtime_start / weft_runtime_join; deadlock
  * detection and shutdown with tasks left on other workers; a
  * stream opened on one worker read, written and closed from another
- * (a server on every worker is test_server.c's); bad arguments.
+ * (a server on every worker is test_server.c's); bad arguments; a
+ * runtime of two workers whose second runs nothing, and a second worker
+ * whose first work (a spawn, a group's child, a plain thread's callback)
+ * joins objects worker 0's tasks are inside, in fresh runtimes.
  *
  * Covers: src/worker.c, src/loop.c.
  */
@@ -2242,6 +2245,222 @@ static void test_spread_runs_plain_spawns_on_every_worker_and_switches_off(void 
     run_config(&cfg, spread_main, NULL);
 }
 
+/* ---- a second worker's first work ----
+ *
+ * Worker 0 of a runtime of several takes no object locks while no other
+ * worker has run anything, and turns them on before one does (spin.h,
+ * worker.c). Here tasks on worker 0 hammer a channel, a queue and a lock
+ * (a plain counter under it) and are parked inside them when work first
+ * reaches worker 1, in one of three ways (a spawn naming worker 1, which
+ * turns worker 0's locks on at once; a group's child, placed under the
+ * group's lock, for which worker 0 is asked and answers at its next turn;
+ * a plain thread's callback posted to worker 1, likewise), and a task
+ * there joins in on the same objects. Each run is a fresh runtime, so
+ * every run starts with worker 0's locks off. Nothing may be lost or
+ * counted twice, and ThreadSanitizer sees the hand-over. */
+
+enum { FIRST_NONE, FIRST_SPAWN, FIRST_GROUP, FIRST_POST };
+
+typedef struct {
+    int how;
+    long n;
+    weft_runtime_t *rt;
+    weft_chan_t *ch;
+    weft_queue_t *q;
+    weft_lock_t *lk;
+    long counter; /* under lk */
+    atomic_long ch_sum, q_sum;
+    atomic_int bad;       /* failed calls, anywhere */
+    atomic_int done;      /* the joiner has finished */
+    atomic_int joiner_at; /* its worker */
+} first_t;
+
+static void first_count(first_t *f)
+{
+    if (weft_lock_acquire(f->lk) != 0) {
+        atomic_fetch_add(&f->bad, 1);
+        return;
+    }
+    f->counter++;
+    if (weft_lock_release(f->lk) != 0)
+        atomic_fetch_add(&f->bad, 1);
+}
+
+static int first_ch_producer(void *arg, void **res)
+{
+    (void)res;
+    first_t *f = arg;
+    for (long i = 1; i <= f->n; i++) {
+        first_count(f);
+        if (weft_chan_send(f->ch, P(i)) != 0)
+            atomic_fetch_add(&f->bad, 1);
+    }
+    return 0;
+}
+
+static int first_ch_consumer(void *arg, void **res)
+{
+    (void)res;
+    first_t *f = arg;
+    for (long i = 0; i < 2 * f->n; i++) {
+        void *v;
+        if (weft_chan_recv(f->ch, &v) != 0)
+            atomic_fetch_add(&f->bad, 1);
+        else
+            atomic_fetch_add(&f->ch_sum, I(v));
+        first_count(f);
+    }
+    return 0;
+}
+
+static int first_q_producer(void *arg, void **res)
+{
+    (void)res;
+    first_t *f = arg;
+    for (long i = 1; i <= f->n; i++) {
+        if (weft_queue_put(f->q, P(i)) != 0)
+            atomic_fetch_add(&f->bad, 1);
+        first_count(f);
+    }
+    return 0;
+}
+
+static void first_q_take(first_t *f, long k)
+{
+    for (long i = 0; i < k; i++) {
+        void *v;
+        if (weft_queue_get(f->q, &v) != 0)
+            atomic_fetch_add(&f->bad, 1);
+        else
+            atomic_fetch_add(&f->q_sum, I(v));
+        first_count(f);
+    }
+}
+
+static int first_q_consumer(void *arg, void **res)
+{
+    (void)res;
+    first_t *f = arg;
+    first_q_take(f, f->n / 2);
+    return 0;
+}
+
+/* The newcomer: sends n values of its own, takes the rest of the queue,
+ * and counts under the lock as the others do. */
+static int first_joiner(void *arg, void **res)
+{
+    (void)res;
+    first_t *f = arg;
+    atomic_store(&f->joiner_at, weft_worker_index());
+    for (long i = 1; i <= f->n; i++) {
+        if (weft_chan_send(f->ch, P(f->n + i)) != 0)
+            atomic_fetch_add(&f->bad, 1);
+        first_count(f);
+    }
+    first_q_take(f, f->n - f->n / 2);
+    atomic_store(&f->done, 1);
+    return 0;
+}
+
+static void first_spawn_cb(void *arg)
+{
+    if (weft_spawn(NULL, first_joiner, arg, HERE) != 0)
+        atomic_fetch_add(&((first_t *)arg)->bad, 1);
+}
+
+static void *first_poster(void *arg)
+{
+    first_t *f = arg;
+    if (weft_call_soon_threadsafe(f->rt, 1, first_spawn_cb, f) != 0)
+        atomic_fetch_add(&f->bad, 1);
+    return NULL;
+}
+
+static int first_main(void *arg, void **res)
+{
+    (void)res;
+    first_t *f = arg;
+    f->rt = weft_runtime();
+    assert_int_equal(weft_chan_create(&f->ch, 0), 0);
+    assert_int_equal(weft_queue_create(&f->q, WEFT_QUEUE_FIFO, 4, NULL), 0);
+    assert_int_equal(weft_lock_create(&f->lk), 0);
+    weft_task_fn fns[4] = {first_ch_producer, first_ch_consumer, first_q_producer,
+                           first_q_consumer};
+    weft_task_t *ts[4];
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(weft_spawn(&ts[i], fns[i], f, HERE), 0);
+    /* they run, and wait inside the objects */
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(weft_yield(), 0);
+    weft_task_t *j = NULL;
+    weft_group_t *g = NULL;
+    pthread_t th;
+    weft_task_opts_t w1 = on_worker(1);
+    switch (f->how) {
+    case FIRST_NONE:
+        assert_int_equal(weft_spawn(&j, first_joiner, f, HERE), 0);
+        break;
+    case FIRST_SPAWN:
+        assert_int_equal(weft_spawn(&j, first_joiner, f, &w1), 0);
+        break;
+    case FIRST_GROUP:
+        assert_int_equal(weft_group_create(&g), 0);
+        assert_int_equal(weft_group_spawn(g, NULL, first_joiner, f, &w1), 0);
+        break;
+    default:
+        assert_int_equal(pthread_create(&th, NULL, first_poster, f), 0);
+        break;
+    }
+    for (int i = 0; i < 4; i++)
+        await_release(ts[i]);
+    if (j)
+        await_release(j);
+    if (g) {
+        assert_int_equal(weft_group_wait(g), 0);
+        assert_int_equal(weft_group_destroy(g), 0);
+    }
+    if (f->how == FIRST_POST)
+        assert_int_equal(pthread_join(th, NULL), 0);
+    int64_t end = weft_now() + WEFT_SEC(30);
+    while (!atomic_load(&f->done) && weft_now() < end)
+        assert_int_equal(weft_sleep(WEFT_MSEC(1)), 0);
+    assert_true(atomic_load(&f->done));
+    assert_int_equal(weft_chan_destroy(f->ch), 0);
+    assert_int_equal(weft_queue_destroy(f->q), 0);
+    assert_int_equal(weft_lock_destroy(f->lk), 0);
+    return 0;
+}
+
+static void first_run(int how, long n)
+{
+    first_t f = {.how = how, .n = n};
+    atomic_store(&f.joiner_at, -1);
+    weft_config_t cfg = {.workers = 2};
+    run_config(&cfg, first_main, &f);
+    assert_int_equal(atomic_load(&f.bad), 0);
+    assert_int_equal(atomic_load(&f.ch_sum), n * (2 * n + 1));
+    assert_int_equal(atomic_load(&f.q_sum), n * (n + 1) / 2);
+    assert_int_equal(f.counter, 6 * n);
+    assert_int_equal(atomic_load(&f.joiner_at), how == FIRST_NONE ? 0 : 1);
+}
+
+static void test_second_worker_that_runs_nothing_leaves_worker_0_correct(void **state)
+{
+    (void)state;
+    first_run(FIRST_NONE, scaled(2000, 200));
+}
+
+static void test_second_worker_joining_objects_in_use_loses_nothing(void **state)
+{
+    (void)state;
+    long runs = scaled(40, 6), n = scaled(200, 20);
+    for (long r = 0; r < runs; r++) {
+        first_run(FIRST_SPAWN, n);
+        first_run(FIRST_GROUP, n);
+        first_run(FIRST_POST, n);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2274,6 +2493,8 @@ int main(void)
         cmocka_unit_test(test_stream_opened_on_one_worker_is_used_and_closed_from_another),
         cmocka_unit_test(test_run_refuses_a_worker_count_out_of_range),
         cmocka_unit_test(test_spread_runs_plain_spawns_on_every_worker_and_switches_off),
+        cmocka_unit_test(test_second_worker_that_runs_nothing_leaves_worker_0_correct),
+        cmocka_unit_test(test_second_worker_joining_objects_in_use_loses_nothing),
     };
     return run_suite(tests, NULL, NULL);
 }
