@@ -686,11 +686,22 @@ static void park_poll(weft__loop_t *L, int64_t timeout_ns)
 /* Phase 2, several workers: unstarted tasks any worker may run; one a
  * turn from our own share, so a loop busy with ready tasks still gets
  * through them, and a steal when that share is empty (worker.c says
- * when a busy loop steals). */
+ * when a busy loop steals). Looking for a victim reads every worker's
+ * queue length, so a loop with ready tasks and no share of its own looks
+ * only every STEAL_LOOK turns (as Go's scheduler looks at its global
+ * queue every 61 ticks; a busy thief then takes its share of a long
+ * queue a few turns later), and one with nothing ready every turn: a
+ * busy turn costs a countdown, not a load per worker. Only this loop's
+ * thread fills its own share (weft__place, a steal's rest), and it sets
+ * take_in to 1 then. */
+#define STEAL_LOOK 16
+
 static void take_unstarted(weft__loop_t *L)
 {
-    if (L->several)
+    if (L->several && (L->ready.n == 0 || --L->take_in == 0)) {
         weft__take_any(L);
+        L->take_in = atomic_load_explicit(&L->anyq_n, memory_order_relaxed) ? 1 : STEAL_LOOK;
+    }
 }
 
 /* One worker of several with nothing at all to do waits until another
@@ -877,6 +888,7 @@ weft__loop_t *weft__loop_open(weft__rt_t *rt, int index, const weft_config_t *cf
     L->index = index;
     L->active = index == 0;
     L->several = rt->n > 1;
+    L->take_in = 1;
     L->thr = thr;
     L->pool_max = cfg && cfg->pool_threads > 0 ? cfg->pool_threads : 16;
     L->pool_nice = cfg ? cfg->pool_nice : 0;

@@ -198,6 +198,7 @@ typedef struct weft__loop {
     weft__runq_t anyq;
     _Atomic size_t anyq_n;
     size_t anyq_run;
+    unsigned take_in; /* turns until phase 2 looks at unstarted tasks again (loop.c) */
     weft__spin_t anyq_mu;
     /* Counts only this loop's thread writes (the runtime sums them, so
      * no line is shared on the paths tasks take): tasks made here minus

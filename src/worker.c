@@ -290,6 +290,7 @@ int weft__place(weft__loop_t *L, weft_task_t *t, int place, int worker)
         weft__runq_push(&L->anyq, &t->q);
         atomic_store_explicit(&L->anyq_n, L->anyq.n, memory_order_seq_cst);
     }
+    L->take_in = 1; /* its next turn starts one (loop.c, take_unstarted) */
     weft__kick_idle(rt);
     return 0;
 }
