@@ -163,8 +163,9 @@ static inline void weft__uncancel_one(weft_task_t *t)
 }
 
 /* Claims t's current park for an interrupter (wait.h), which holds no
- * lock: true for exactly one claimant per park. With one worker, plain
- * loads and stores; else an atomic compare-and-swap. */
+ * lock: true for exactly one claimant per park. While this thread takes
+ * no locks (spin.h: one worker, or worker 0 alone so far), plain loads
+ * and stores; else an atomic compare-and-swap. */
 static inline bool weft__claim_any(weft_task_t *t)
 {
     if (WEFT_LIKELY(!weft__multi_now())) {

@@ -11,8 +11,9 @@
  * wake or a placement, one for a cancellation), so the target's thread
  * is the only one that ever touches its queues, timers and fds. Objects
  * that coordinate tasks (locks, queues, futures, task completion...)
- * each guard themselves with a spin lock (spin.h), taken only while
- * several workers run; each worker's queue of unstarted tasks has one.
+ * each guard themselves with a spin lock (spin.h), taken only once a
+ * second worker may run something (below, "locks from the second worker
+ * on"); each worker's queue of unstarted tasks has one.
  *
  * A task that has started never moves: the compiler may keep the address
  * of a thread-local (errno's among them) in a register or on the stack
@@ -83,8 +84,7 @@ void weft__rt_lock_here(weft__rt_t *rt)
         return;
 #ifndef NDEBUG
     if (weft__locks_held) {
-        fprintf(stderr, "weft: worker 0 turns its locks on inside %d guard(s)\n",
-                weft__locks_held);
+        fprintf(stderr, "weft: worker 0 turns its locks on inside %d guard(s)\n", weft__locks_held);
         abort();
     }
 #endif

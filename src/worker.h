@@ -64,7 +64,7 @@ static inline void weft__countu(_Atomic unsigned long *c)
 /* Places a new task (not yet on any queue) as opts ask: here, on worker
  * k (posted), or anywhere (the anyq). 0 or -EINVAL (no such worker). */
 int weft__place(weft__loop_t *L, weft_task_t *t, int place, int worker);
-/* Each turn with several workers: starts one unstarted task from this
+/* A turn with several workers (loop.c says which): starts one unstarted task from this
  * loop's anyq, or, when that is empty, steals a run of another worker's
  * (any share when nothing else is ready here, only a large one while
  * this loop is busy); true if it started one. */
