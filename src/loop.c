@@ -652,7 +652,10 @@ static void park_poll(weft__loop_t *L, int64_t timeout_ns)
     if (multi) {
         flush_outbox(L);
         if (idle_spin(L, timeout_ns)) {
-            weft__backend_poll(L->be, 0);
+            /* nothing wrote the eventfd (`parked` stayed clear): the poll
+             * is only for fds, and a loop that watches none skips it */
+            if (weft__loop_watching(L))
+                weft__backend_poll(L->be, 0);
             return;
         }
     }
