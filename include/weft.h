@@ -440,7 +440,11 @@ typedef struct weft_config {
      * spawning worker's queue of unstarted tasks, and another worker
      * (an idle one, or a busy one when that queue is long) steals about
      * half of it in one piece, keeping tasks spawned one after the other
-     * in twos together. Without it a plain spawn stays on the
+     * in twos together; a run of up to 8 spawned together is left to the
+     * spawning worker for 100 us, which starts them one after another,
+     * so a small group that talks through one object stays on one
+     * worker (a task whose first step computes longer leaves the rest
+     * to a thief). Without it a plain spawn stays on the
      * spawning worker, so a program written for one worker never runs
      * two of its tasks at once because someone set WEFT_WORKERS. A program
      * that sets it must guard data its tasks share with weft's locks (or

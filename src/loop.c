@@ -609,8 +609,9 @@ void weft__loop_poll_now(weft__loop_t *L)
  * tasks) for up to IDLE_SPIN_NS before it blocks: a post that comes
  * meanwhile costs its sender no wake-up system call and this loop no
  * sleep and wake-up (docs/design.md "Every core" has the measured
- * trade-off). A loop nobody posted to since it last blocked does not
- * spin, so idle workers and I/O-bound ones cost no CPU. */
+ * trade-off, and a longer spin that was tried). A loop nobody posted to
+ * since it last blocked does not spin, so idle workers and I/O-bound
+ * ones cost no CPU. */
 #define IDLE_SPIN_NS WEFT_USEC(20)
 
 static inline void cpu_pause(void)
@@ -668,6 +669,12 @@ static void park_poll(weft__loop_t *L, int64_t timeout_ns)
     if (atomic_load_explicit(&L->inbox, memory_order_seq_cst) ||
         (multi && weft__stealable(L)))
         timeout_ns = 0;
+    if (multi && timeout_ns != 0) {
+        /* a small run elsewhere becomes stealable when its grace ends */
+        int64_t sw = weft__steal_wait(L);
+        if (sw >= 0 && (timeout_ns < 0 || timeout_ns > sw))
+            timeout_ns = sw;
+    }
     /* timer_spin_ns: the last stretch before a timer is polled, not slept
      * (a wake-up from a blocked wait comes late; docs/design.md "Timer
      * precision") */
@@ -696,13 +703,24 @@ static void park_poll(weft__loop_t *L, int64_t timeout_ns)
  * queue a few turns later), and one with nothing ready every turn: a
  * busy turn costs a countdown, not a load per worker. Only this loop's
  * thread fills its own share (weft__place, a steal's rest), and it sets
- * take_in to 1 then. */
+ * take_in to 1 then. A young small run of our own is started back to
+ * back instead, each task's first step right after the one before, so
+ * that a group spawned together is under way here before a thief may
+ * take part of it (worker.c, "A small run stays together"); at most one
+ * run's worth a turn: a first step that spawns again starts a new run,
+ * which waits for the next turn. */
 #define STEAL_LOOK 16
 
 static void take_unstarted(weft__loop_t *L)
 {
     if (L->several && (L->ready.n == 0 || --L->take_in == 0)) {
-        weft__take_any(L);
+        weft_task_t *t = weft__take_small(L);
+        if (!t)
+            weft__take_any(L);
+        for (int k = 1; t; k++) {
+            weft__task_start(L, t);
+            t = k < WEFT__SMALL_RUN ? weft__take_small(L) : NULL;
+        }
         L->take_in = atomic_load_explicit(&L->anyq_n, memory_order_relaxed) ? 1 : STEAL_LOOK;
     }
 }

@@ -199,6 +199,11 @@ typedef struct weft__loop {
     _Atomic size_t anyq_n;
     size_t anyq_run;
     unsigned take_in; /* turns until phase 2 looks at unstarted tasks again (loop.c) */
+    /* When the run in anyq began (its first push; 0 for what a thief
+     * brought home): a small run is its owner's to start for a while
+     * (worker.c, "A small run stays together"). Owner writes, thieves
+     * read. */
+    _Atomic int64_t anyq_t0;
     weft__spin_t anyq_mu;
     /* Counts only this loop's thread writes (the runtime sums them, so
      * no line is shared on the paths tasks take): tasks made here minus

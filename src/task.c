@@ -248,6 +248,14 @@ void weft__task_adopt(weft__loop_t *L, weft_task_t *t)
     weft__runq_push(&L->ready, &t->q);
 }
 
+void weft__task_start(weft__loop_t *L, weft_task_t *t)
+{
+    task_list(L, t);
+    WEFT__STAT(L, started);
+    WEFT__STAT_FIRST(L, first_start);
+    weft__task_run(L, t);
+}
+
 void weft__task_eager(weft_task_t *t)
 {
     if (WEFT_LIKELY(!t->eager))

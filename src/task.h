@@ -237,6 +237,9 @@ int weft__task_new(weft__loop_t *L, weft_task_t **out, weft_task_fn fn, void *ar
 /* Links a task placed on L into L's list of tasks and its ready queue
  * (L's thread). */
 void weft__task_adopt(weft__loop_t *L, weft_task_t *t);
+/* Links an unstarted task taken from L's own queue into L's list and
+ * runs its first step now (L's thread, outside any task). */
+void weft__task_start(weft__loop_t *L, weft_task_t *t);
 /* Runs a task's first or next step on the loop's stack. */
 void weft__task_run(weft__loop_t *L, weft_task_t *t);
 /* What follows a step: the task's end, if it ended, and the first step

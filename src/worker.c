@@ -284,8 +284,10 @@ int weft__place(weft__loop_t *L, weft_task_t *t, int place, int worker)
         t->anywhere = 1; /* no order among such tasks: the slot may take it */
         WEFT__LOCK(&L->anyq_mu);
         __atomic_store_n(&t->loop, L, __ATOMIC_RELAXED); /* as above */
-        if (!L->anyq.n)
+        if (!L->anyq.n) {
             L->anyq_run = 0; /* a new run of spawns */
+            atomic_store_explicit(&L->anyq_t0, weft_now(), memory_order_relaxed);
+        }
         L->anyq_run++;
         weft__runq_push(&L->anyq, &t->q);
         atomic_store_explicit(&L->anyq_n, L->anyq.n, memory_order_seq_cst);
@@ -295,14 +297,80 @@ int weft__place(weft__loop_t *L, weft_task_t *t, int place, int worker)
     return 0;
 }
 
+/* A small run stays together. A run of at most SMALL_RUN unstarted
+ * tasks is its owner's for RUN_GRACE_NS after its first spawn: the owner
+ * starts them back to back (weft__take_small, loop.c's phase 2), one
+ * first step after another, and thieves leave it alone meanwhile. Tasks
+ * spawned together in small numbers are usually a group that talks
+ * through one object (producers and consumers of one channel, the
+ * stages of a pipeline): split between workers, every item would cross
+ * cores (the channel's line bouncing, a wake-up per batch). A task whose
+ * first step runs long (computation) leaves the rest of its run in the
+ * queue, and once the grace is over a thief takes them as usual: an
+ * idle worker waits at most RUN_GRACE_NS for them (weft__steal_wait),
+ * so two computations spawned together still run on two workers, the
+ * second up to RUN_GRACE_NS late. Bursts larger than SMALL_RUN are
+ * split as before (pairs stay whole, chains are cut). */
+#define SMALL_RUN WEFT__SMALL_RUN
+#define RUN_GRACE_NS WEFT_USEC(100)
+
+/* How long V's run stays its own (ns from now), 0 when V's queue may be
+ * stolen from (or is empty). now: 0 until read (*now is read lazily, as
+ * most queues are empty or large). */
+static int64_t run_grace(const weft__loop_t *V, size_t n, int64_t *now)
+{
+    if (n == 0 || n > SMALL_RUN)
+        return 0;
+    int64_t t0 = atomic_load_explicit(&V->anyq_t0, memory_order_relaxed);
+    if (t0 == 0)
+        return 0;
+    if (!*now)
+        *now = weft_now();
+    int64_t left = t0 + RUN_GRACE_NS - *now;
+    return left > 0 ? left : 0;
+}
+
 bool weft__stealable(const weft__loop_t *L)
 {
     weft__rt_t *rt = L->rt;
-    for (int i = 0; i < rt->n; i++)
-        if (i != L->index &&
-            atomic_load_explicit(&rt->loops[i]->anyq_n, memory_order_seq_cst) > 0)
+    int64_t now = 0;
+    for (int i = 0; i < rt->n; i++) {
+        if (i == L->index)
+            continue;
+        weft__loop_t *V = rt->loops[i];
+        size_t n = atomic_load_explicit(&V->anyq_n, memory_order_seq_cst);
+        if (n > 0 && run_grace(V, n, &now) == 0)
             return true;
+    }
     return false;
+}
+
+int64_t weft__steal_wait(const weft__loop_t *L)
+{
+    weft__rt_t *rt = L->rt;
+    int64_t now = 0, wait = -1;
+    for (int i = 0; i < rt->n; i++) {
+        if (i == L->index)
+            continue;
+        weft__loop_t *V = rt->loops[i];
+        int64_t g =
+            run_grace(V, atomic_load_explicit(&V->anyq_n, memory_order_relaxed), &now);
+        if (g > 0 && (wait < 0 || g < wait))
+            wait = g;
+    }
+    return wait;
+}
+
+weft_task_t *weft__take_small(weft__loop_t *L)
+{
+    size_t n = atomic_load_explicit(&L->anyq_n, memory_order_relaxed);
+    int64_t now = 0;
+    if (run_grace(L, n, &now) == 0)
+        return NULL;
+    WEFT__LOCK(&L->anyq_mu);
+    weft__qnode_t *q = weft__runq_pop(&L->anyq);
+    atomic_store_explicit(&L->anyq_n, L->anyq.n, memory_order_relaxed);
+    return q ? WEFT_CONTAINER_OF(q, weft_task_t, q) : NULL;
 }
 
 /* Stealing. A thief takes a contiguous run of the victim's unstarted
@@ -376,12 +444,13 @@ bool weft__take_any(weft__loop_t *L)
         /* steal from the largest share */
         weft__loop_t *V = NULL;
         size_t best = 0;
+        int64_t now = 0;
         if (L->ready.n)
             best = L->ready.n / 2 < STEAL_BUSY_MIN ? STEAL_BUSY_MIN - 1 : L->ready.n / 2;
         for (int i = 0; i < rt->n; i++) {
             weft__loop_t *W = rt->loops[i];
             size_t n = atomic_load_explicit(&W->anyq_n, memory_order_relaxed);
-            if (W != L && n > best) {
+            if (W != L && n > best && run_grace(W, n, &now) == 0) {
                 best = n;
                 V = W;
             }
@@ -400,8 +469,11 @@ bool weft__take_any(weft__loop_t *L)
             /* our queue was empty: what is left of the run follows q,
              * which started here, so its head is at an odd place */
             WEFT__LOCK(&L->anyq_mu);
-            if (!L->anyq.n)
+            if (!L->anyq.n) {
                 L->anyq_run = 1;
+                /* the rest of another's run: no grace here */
+                atomic_store_explicit(&L->anyq_t0, 0, memory_order_relaxed);
+            }
             *L->anyq.tail = got.head;
             L->anyq.tail = got.tail;
             L->anyq.n += got.n;

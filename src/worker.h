@@ -71,6 +71,15 @@ int weft__place(weft__loop_t *L, weft_task_t *t, int place, int worker);
 bool weft__take_any(weft__loop_t *L);
 /* Whether another worker holds unstarted tasks this loop could steal. */
 bool weft__stealable(const weft__loop_t *L);
+/* How long until a young small run another worker holds becomes
+ * stealable (ns), or -1 if there is none: an idle loop waits no longer
+ * than that. */
+int64_t weft__steal_wait(const weft__loop_t *L);
+/* The oldest of L's own unstarted tasks, taken off its queue, if they
+ * are a young small run (its owner starts them back to back, at most
+ * WEFT__SMALL_RUN a turn); else NULL. */
+#define WEFT__SMALL_RUN 8
+weft_task_t *weft__take_small(weft__loop_t *L);
 /* Posts t's wake to its own loop (t is another worker's). */
 void weft__post_wake(weft_task_t *t);
 /* Cancels t, which lives on another worker (guarded). */

@@ -2,7 +2,9 @@
  * anywhere) and stealing of unstarted tasks by an idle worker, in runs
  * that keep pairs spawned together whole, and by a busy worker from a
  * long queue; a burst of spawns at main's start taken by an idle
- * worker while main computes; the locality slot (a woken task runs before the ready
+ * worker while main computes; a small run of spawns started together on
+ * its spawner's worker, and left to a thief when its first task computes
+ * long; the locality slot (a woken task runs before the ready
  * queue, and a ping-pong pair through it leaves a third task its turns); await,
  * futures, events, locks, semaphores, queues, channels and groups across
  * workers; a lock's waiter on another worker competing for a freed lock
@@ -387,6 +389,144 @@ static void test_spawn_burst_at_mains_start_is_taken_by_an_idle_worker(void **st
     for (int i = 0; i < 4; i++)
         on1 += atomic_load(&e.where[i]) == 2;
     assert_true(on1 >= 1);
+}
+
+/* ---- a small run stays together ----
+ *
+ * A run of at most 8 tasks spawned together is its spawner's worker's to
+ * start for 100 us (worker.c): it starts them back to back and a thief
+ * leaves them alone meanwhile; a task whose first step runs long leaves
+ * the rest of its run to a thief once that grace is over. */
+
+enum { GROUP = 4 };
+
+typedef struct {
+    atomic_int held, go;      /* worker 1's task, polling until main spawns */
+    atomic_int where[GROUP];  /* worker + 1 of each member */
+    _Atomic int64_t began[GROUP];
+    weft_chan_t *ch;
+    atomic_int done;          /* the long first step's end */
+} group_run_t;
+
+static int poll_then_leave(void *arg, void **res)
+{
+    (void)res;
+    group_run_t *g = arg;
+    atomic_store(&g->held, 1);
+    spin_until(&g->go);
+    return 0; /* worker 1 turns at once: an idle thief, there to steal */
+}
+
+typedef struct {
+    group_run_t *g;
+    int i;
+} run_member_t;
+
+/* Members 0 and 1 send two values each, 2 and 3 receive two each: a
+ * group that talks through one channel. */
+static int run_member(void *arg, void **res)
+{
+    (void)res;
+    run_member_t *m = arg;
+    group_run_t *g = m->g;
+    atomic_store(&g->began[m->i], weft_now());
+    atomic_store(&g->where[m->i], weft_worker_index() + 1);
+    for (int k = 0; k < 2; k++) {
+        void *v;
+        if (m->i < 2)
+            assert_int_equal(weft_chan_send(g->ch, P(1)), 0);
+        else
+            assert_int_equal(weft_chan_recv(g->ch, &v), 0);
+    }
+    return 0;
+}
+
+static int group_run_main(void *arg, void **res)
+{
+    (void)res;
+    group_run_t *g = arg;
+    weft_task_t *holder, *t[GROUP];
+    run_member_t m[GROUP];
+    weft_task_opts_t w1 = on_worker(1);
+    assert_int_equal(weft_chan_create(&g->ch, 0), 0);
+    assert_int_equal(weft_spawn(&holder, poll_then_leave, g, &w1), 0);
+    while (!atomic_load(&g->held))
+        assert_int_equal(weft_sleep(WEFT_MSEC(1)), 0);
+    int64_t t0 = weft_now(); /* before the run's first spawn */
+    atomic_store(&g->go, 1);
+    for (int i = 0; i < GROUP; i++) {
+        m[i] = (run_member_t){g, i};
+        assert_int_equal(weft_spawn(&t[i], run_member, &m[i], NULL), 0);
+    }
+    for (int i = 0; i < GROUP; i++)
+        await_release(t[i]);
+    await_release(holder);
+    assert_int_equal(weft_chan_destroy(g->ch), 0);
+    /* Every member began within the grace (less a margin), so any look
+     * a thief took was inside it: all ran here. A slower start (a
+     * sanitizer, a preempted thread) leaves them fair game, and says
+     * nothing. */
+    bool in_grace = true;
+    for (int i = 0; i < GROUP; i++)
+        in_grace = in_grace && atomic_load(&g->began[i]) - t0 < WEFT_USEC(80);
+    if (in_grace)
+        for (int i = 0; i < GROUP; i++)
+            assert_int_equal(atomic_load(&g->where[i]), 1);
+    return 0;
+}
+
+static void test_small_run_spawned_together_starts_on_its_spawners_worker(void **state)
+{
+    (void)state;
+    group_run_t g = {0};
+    weft_config_t cfg = {.workers = 2, .spread = true};
+    run_config(&cfg, group_run_main, &g);
+    for (int i = 0; i < GROUP; i++)
+        assert_int_not_equal(atomic_load(&g.where[i]), 0);
+}
+
+/* The first member computes until the second has run: only a thief can
+ * run it, since worker 0 is inside the first member's first step. */
+static int long_first(void *arg, void **res)
+{
+    (void)res;
+    group_run_t *g = arg;
+    atomic_store(&g->where[0], weft_worker_index() + 1);
+    spin_until(&g->done);
+    return 0;
+}
+
+static int short_second(void *arg, void **res)
+{
+    (void)res;
+    group_run_t *g = arg;
+    atomic_store(&g->where[1], weft_worker_index() + 1);
+    atomic_store(&g->done, 1);
+    return 0;
+}
+
+static int long_step_main(void *arg, void **res)
+{
+    (void)res;
+    group_run_t *g = arg;
+    weft_task_t *a, *b;
+    assert_int_equal(weft_spawn(&a, long_first, g, NULL), 0);
+    assert_int_equal(weft_spawn(&b, short_second, g, NULL), 0);
+    await_release(a);
+    await_release(b);
+    return 0;
+}
+
+static void test_small_run_whose_first_task_computes_leaves_the_rest_to_a_thief(void **state)
+{
+    (void)state;
+    group_run_t g = {0};
+    weft_config_t cfg = {.workers = 2, .spread = true};
+    run_config(&cfg, long_step_main, &g);
+    /* the second ran while the first computed: on the other worker */
+    assert_int_not_equal(atomic_load(&g.where[0]), 0);
+    assert_int_not_equal(atomic_load(&g.where[1]), 0);
+    assert_int_not_equal(atomic_load(&g.where[0]), atomic_load(&g.where[1]));
 }
 
 /* ---- the locality slot ----
@@ -2470,6 +2610,8 @@ int main(void)
         cmocka_unit_test(test_steal_takes_whole_pairs_after_the_owner_started_one_task),
         cmocka_unit_test(test_busy_worker_steals_its_share_of_a_long_queue),
         cmocka_unit_test(test_spawn_burst_at_mains_start_is_taken_by_an_idle_worker),
+        cmocka_unit_test(test_small_run_spawned_together_starts_on_its_spawners_worker),
+        cmocka_unit_test(test_small_run_whose_first_task_computes_leaves_the_rest_to_a_thief),
         cmocka_unit_test(test_slot_runs_a_woken_task_before_the_ready_queue),
         cmocka_unit_test(test_slot_hand_offs_share_one_budget_so_a_third_task_gets_turns),
         cmocka_unit_test(test_lock_sem_and_event_coordinate_tasks_across_workers),
