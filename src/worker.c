@@ -257,6 +257,10 @@ void weft__rt_wake_all(weft__rt_t *rt)
     }
 }
 
+/* Unstarted tasks in a worker's queue that make a spawn wake an idle
+ * worker (weft__place). */
+#define KICK_AT 2
+
 int weft__place(weft__loop_t *L, weft_task_t *t, int place, int worker)
 {
     weft__rt_t *rt = L->rt;
@@ -280,6 +284,7 @@ int weft__place(weft__loop_t *L, weft_task_t *t, int place, int worker)
     }
     if (WEFT_UNLIKELY(weft__self.nolock == WEFT__LOCKS_OFF_FOR_NOW))
         weft__rt_ask_lock(rt); /* as above: another worker may steal it */
+    size_t n;
     {
         t->anywhere = 1; /* no order among such tasks: the slot may take it */
         WEFT__LOCK(&L->anyq_mu);
@@ -290,10 +295,16 @@ int weft__place(weft__loop_t *L, weft_task_t *t, int place, int worker)
         }
         L->anyq_run++;
         weft__runq_push(&L->anyq, &t->q);
-        atomic_store_explicit(&L->anyq_n, L->anyq.n, memory_order_seq_cst);
+        n = L->anyq.n;
+        atomic_store_explicit(&L->anyq_n, n, memory_order_seq_cst);
     }
     L->take_in = 1; /* its next turn starts one (loop.c, take_unstarted) */
-    weft__kick_idle(rt);
+    /* One more than this worker starts on its next turn: an idle worker
+     * is woken to steal, once as the queue reaches KICK_AT (the thief
+     * wakes the next if it leaves some, weft__take_any), not per spawn,
+     * and not for a lone spawn this worker will start itself. */
+    if (n == KICK_AT)
+        weft__kick_idle(rt);
     return 0;
 }
 

@@ -39,6 +39,7 @@ typedef struct weft__rt {
     pthread_cond_t state_cv;
     int state;
     int opened, go;      /* workers whose loop is open; 1: they may run */
+    int turning;         /* workers past `go`, about to turn (main waits for all) */
     bool detached_start; /* made by weft_runtime_start (weft_runtime_join frees it) */
 } weft__rt_t;
 
