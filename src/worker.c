@@ -364,8 +364,7 @@ int64_t weft__steal_wait(const weft__loop_t *L)
         if (i == L->index)
             continue;
         weft__loop_t *V = rt->loops[i];
-        int64_t g =
-            run_grace(V, atomic_load_explicit(&V->anyq_n, memory_order_relaxed), &now);
+        int64_t g = run_grace(V, atomic_load_explicit(&V->anyq_n, memory_order_relaxed), &now);
         if (g > 0 && (wait < 0 || g < wait))
             wait = g;
     }

@@ -401,11 +401,11 @@ static void test_spawn_burst_at_mains_start_is_taken_by_an_idle_worker(void **st
 enum { GROUP = 4 };
 
 typedef struct {
-    atomic_int held, go;      /* worker 1's task, polling until main spawns */
-    atomic_int where[GROUP];  /* worker + 1 of each member */
+    atomic_int held, go;     /* worker 1's task, polling until main spawns */
+    atomic_int where[GROUP]; /* worker + 1 of each member */
     _Atomic int64_t began[GROUP];
     weft_chan_t *ch;
-    atomic_int done;          /* the long first step's end */
+    atomic_int done; /* the long first step's end */
 } group_run_t;
 
 static int poll_then_leave(void *arg, void **res)
