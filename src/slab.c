@@ -201,7 +201,9 @@ static void seg_retire(weft__slabs_t *S, seg_t *g)
 {
     if (g->on_partial)
         partial_remove(S, g);
-    if (S->nwarm * SEG_SIZE < WEFT__SLAB_KEEP || weft__self.slab_defer) {
+    /* the mark waits while a trimming loop runs here (and only while it
+     * exists: a loop whose open failed left the flag behind) */
+    if (S->nwarm * SEG_SIZE < WEFT__SLAB_KEEP || (weft__self.slab_defer && weft__self.loop)) {
         g->next = S->warm;
         S->warm = g;
         S->nwarm++;
