@@ -155,6 +155,10 @@ typedef struct weft__thread {
     char *cs_vacated;          /* low end of the region last vacated by a save */
     weft_coro_t *cs_vacated_by; /* its task, while a debug pattern guards it */
     struct weft__slabs *slabs;
+    /* a loop that trims when quiet runs on this thread (trim.c sets it,
+     * the loop's close clears it): empty slab segments then stay warm
+     * until that trim instead of going back past the 64 MiB mark */
+    bool slab_defer;
 #if defined(WEFT_HAVE_VALGRIND)
     unsigned shared_vg;
 #endif
@@ -246,6 +250,9 @@ void weft__slab_free(void *p, size_t size);
 size_t weft__slab_round(size_t size);
 /* At thread exit: unmaps the thread's slabs if every object came back. */
 void weft__slab_thread_exit(weft__thread_t *t);
+/* The trimming loop on the calling thread closes (weft__thread_t
+ * .slab_defer): empty segments past the 64 MiB mark go back now. */
+void weft__slab_defer_end(void);
 
 /* ---- memory given back after a quiet period (trim.c) ---- */
 

@@ -980,6 +980,9 @@ void weft__loop_close(weft__loop_t *L)
     }
     weft__heap_free(&L->timers);
     weft__backend_close(L->be);
+    if (L->thr == &weft__self && L->thr->slab_defer)
+        weft__slab_defer_end(); /* no trim will come: the 64 MiB mark again */
+    L->thr->slab_defer = false;
     L->thr->loop = NULL;
 }
 

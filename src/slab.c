@@ -15,6 +15,10 @@
  * fresh memory is touched. Empty segments past the high-water mark
  * (WEFT__SLAB_KEEP bytes per thread) go back to the system
  * (MADV_DONTNEED) and wait, mapped but cold, for reuse after the warm ones.
+ * While a loop that trims when quiet runs on the thread (slab_defer), the
+ * mark waits: that trim gives back what lies past its floor, once the
+ * burst is over, rather than one segment at a time in the middle of it
+ * (docs/design.md, "Memory per task"); the loop's close applies the mark.
  *
  * Invariants: a segment is on its class's partial list iff it has a free
  * object or uncarved room and still has live objects (or is the class's
@@ -197,7 +201,9 @@ static void seg_retire(weft__slabs_t *S, seg_t *g)
 {
     if (g->on_partial)
         partial_remove(S, g);
-    if (S->nwarm * SEG_SIZE < WEFT__SLAB_KEEP) {
+    /* the mark waits while a trimming loop runs here (and only while it
+     * exists: a loop whose open failed left the flag behind) */
+    if (S->nwarm * SEG_SIZE < WEFT__SLAB_KEEP || (weft__self.slab_defer && weft__self.loop)) {
         g->next = S->warm;
         S->warm = g;
         S->nwarm++;
@@ -448,6 +454,13 @@ void weft__slab_trim(size_t floor, weft__trim_counts_t *n)
         g->next = S->cold;
         S->cold = g;
     }
+}
+
+void weft__slab_defer_end(void)
+{
+    weft__self.slab_defer = false;
+    weft__trim_counts_t n = {0};
+    weft__slab_trim(WEFT__SLAB_KEEP, &n);
 }
 
 size_t weft__slab_warm(void)

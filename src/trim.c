@@ -105,6 +105,9 @@ void weft__trim_setup(weft__loop_t *L, const weft_config_t *cfg)
     if (q == 0)
         q = WEFT_TRIM_QUIET_DEFAULT;
     L->trim_quiet_ns = q < 0 ? 0 : q;
+    /* the trim gives back the thread's empty slab segments: until then
+     * they stay warm (slab.c) */
+    L->thr->slab_defer = L->trim_quiet_ns > 0;
     L->trim_floor = cfg && cfg->trim_floor ? cfg->trim_floor : WEFT_TRIM_FLOOR_DEFAULT;
     /* a trickle: no more tasks ended in a period than the floor keeps
      * default-size stacks for */

@@ -10,15 +10,23 @@
  * 20 s), and a busy worker is busy by construction (every time it blocks,
  * more tasks than the floor's trickle have ended since it last did).
  *
+ * Empty slab segments past the 64 MiB mark stay warm while a loop that
+ * trims runs on the thread (a burst does not give them back one by one
+ * in its middle): the quiet trim gives them back, and so does the loop's
+ * close, down to the mark; with trimming off the mark holds throughout.
+ *
  * Covers: src/trim.c, weft__stack_trim (src/stack.c), weft__slab_trim
- * (src/slab.c), the trim's place in the loop's poll phase (src/loop.c),
- * weft_mem_stats (src/introspect.c), the config checks (src/runtime.c).
+ * and the deferred mark (src/slab.c), the trim's place in the loop's poll
+ * phase and the close (src/loop.c), weft_mem_stats (src/introspect.c),
+ * the config checks (src/runtime.c).
  */
 #include "harness.h"
 
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
+
+#include "internal.h" /* the slabs: weft__slab_alloc, weft__slab_free */
 
 #define QUIET WEFT_MSEC(50)
 #define FLOOR ((size_t)1 << 20)
@@ -214,6 +222,89 @@ static void test_trim_never_runs_when_turned_off(void **state)
     run_config(&cfg, burst_then_wait, NULL);
 }
 
+/* ---- empty slab segments: the 64 MiB mark waits for the trim ---- */
+
+#define SEG ((size_t)65536)
+#define MARK_SEGS (((size_t)64 << 20) / SEG) /* slab.c's WEFT__SLAB_KEEP */
+#define OBJ ((size_t)16384)                 /* four to a segment */
+#define NOBJ (4 * (MARK_SEGS + 64))         /* 64 segments past the mark */
+
+static void **slab_objs;
+
+/* NOBJ objects of 16 KiB from the calling thread's slabs, each written,
+ * then all freed: MARK_SEGS + 64 segments or so fall empty. Returns false
+ * where the slabs are plain malloc (ASan, Valgrind): nothing to check. */
+static bool fill_and_empty_slabs(void)
+{
+    slab_objs = calloc(NOBJ, sizeof *slab_objs);
+    assert_non_null(slab_objs);
+    for (size_t i = 0; i < NOBJ; i++) {
+        slab_objs[i] = weft__slab_alloc(OBJ);
+        assert_non_null(slab_objs[i]);
+        memset(slab_objs[i], (int)(i & 0xff), OBJ);
+    }
+    for (size_t i = 0; i < NOBJ; i++)
+        assert_int_equal(((unsigned char *)slab_objs[i])[OBJ - 1], i & 0xff);
+    for (size_t i = 0; i < NOBJ; i++)
+        weft__slab_free(slab_objs[i], OBJ);
+    free(slab_objs);
+    return stats().segments_warm > 0;
+}
+
+static int slabs_wait_for_the_trim(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    weft_mem_stats_t before = stats();
+    if (!fill_and_empty_slabs())
+        return 0;
+    /* all still warm: none went back in the middle of the burst */
+    assert_true(stats().segments_warm >= MARK_SEGS + 32);
+    assert_int_equal(stats().segments_returned, before.segments_returned);
+    burst(1); /* a trim follows work: a task that ended */
+    weft_mem_stats_t after = wait_trim(before.trims);
+    assert_true(after.segments_warm <= FLOOR / SEG);
+    assert_true(after.segments_returned - before.segments_returned >= MARK_SEGS + 32 - FLOOR / SEG);
+    /* the segments given back serve again: zeroed pages, written anew */
+    assert_true(fill_and_empty_slabs());
+    return 0;
+}
+
+static void test_trim_gives_back_empty_slab_segments_only_once_quiet(void **state)
+{
+    (void)state;
+    weft_config_t cfg = trim_config();
+    run_config(&cfg, slabs_wait_for_the_trim, NULL);
+}
+
+static int slabs_fill(void *arg, void **result)
+{
+    (void)result;
+    if (!fill_and_empty_slabs())
+        return 0;
+    size_t warm = stats().segments_warm;
+    if (arg) /* trimming on: deferred */
+        assert_true(warm >= MARK_SEGS + 32);
+    else /* trimming off: the mark holds at once */
+        assert_true(warm <= MARK_SEGS);
+    return 0;
+}
+
+static void test_trim_loop_close_gives_back_slab_segments_past_the_mark(void **state)
+{
+    (void)state;
+    weft_config_t cfg = {.trim_quiet_ns = WEFT_SEC(600)}; /* no trim during the run */
+    run_config(&cfg, slabs_fill, &cfg);
+    assert_true(stats().segments_warm <= MARK_SEGS);
+}
+
+static void test_trim_off_keeps_the_slab_mark(void **state)
+{
+    (void)state;
+    weft_config_t cfg = {.trim_quiet_ns = WEFT_TRIM_NEVER};
+    run_config(&cfg, slabs_fill, NULL);
+    assert_true(stats().segments_warm <= MARK_SEGS);
+}
+
 /* ---- arguments ---- */
 
 static void test_trim_settings_out_of_range_are_refused(void **state)
@@ -245,6 +336,9 @@ int main(void)
         cmocka_unit_test(test_trim_never_runs_while_the_worker_keeps_ending_tasks),
         cmocka_unit_test(test_trim_never_runs_when_turned_off),
         cmocka_unit_test(test_trim_settings_out_of_range_are_refused),
+        cmocka_unit_test(test_trim_gives_back_empty_slab_segments_only_once_quiet),
+        cmocka_unit_test(test_trim_loop_close_gives_back_slab_segments_past_the_mark),
+        cmocka_unit_test(test_trim_off_keeps_the_slab_mark),
     };
     return run_suite(tests, NULL, NULL);
 }
