@@ -137,11 +137,11 @@ static inline bool park_timed(const weft_task_t *t, int64_t until)
     return (until < dl ? until : dl) != WEFT_FOREVER;
 }
 
-/* A park with a timer to arm or a lock to let go (or to take back:
- * park_slow's `back`): out of line, so that
- * the plain one (a hand-over between two tasks of one worker) needs no
- * frame before its switch. `out`: weft__park_out's (the lock stays let
- * go). */
+/* A park with a timer to arm, or weft__park's with a lock to let go and
+ * take back (park_slow's `back`): out of line, so that the plain one (a
+ * hand-over between two tasks of one worker) and weft__park_out's, which
+ * lets its lock go for good, need no frame before their switch. `out`:
+ * weft__park_out's with a timer (the lock stays let go). */
 static __attribute__((noinline)) int park_slow(weft_task_t *t, const weft__wait_kind_t *kind,
                                                const void *obj, void (*unpark)(weft_task_t *),
                                                int64_t until, weft__lk_t *lk, bool out)
@@ -171,18 +171,23 @@ static inline __attribute__((always_inline)) int park_fast(weft_task_t *t,
                                                            int64_t until, weft__lk_t *lk, bool out)
 {
     if (WEFT_UNLIKELY(park_timed(t, until) ||
-                      (lk && (lk->taken ||
-                              (!out && weft__self.nolock == WEFT__LOCKS_OFF_FOR_NOW)))))
+                      (!out && lk &&
+                       (lk->taken || weft__self.nolock == WEFT__LOCKS_OFF_FOR_NOW))))
         return park_slow(t, kind, obj, unpark, until, lk, out);
-#ifndef NDEBUG
-    if (lk)
-        weft__lk_drop(lk); /* took nothing; uncounted (spin.h) */
-#endif
     park_record(t, kind, obj, unpark);
     /* From here the park may be claimed (`woken` is 1 whenever the task
      * is not parked, so a stale reference to it wakes nothing). A waker
      * on another worker sees this store through the object's lock. */
     __atomic_store_n(&t->woken, 0, __ATOMIC_RELAXED);
+    /* weft__park_out lets a taken lock go here, after the records a
+     * waker reads under it, and does not take it back: no frame either */
+#ifndef NDEBUG
+    if (lk)
+        weft__lk_drop(lk); /* also one that took nothing: uncounted (spin.h) */
+#else
+    if (out && lk)
+        weft__lk_drop(lk);
+#endif
     return switch_out(t); /* a tail call: see "No ret after a switch" */
 }
 
