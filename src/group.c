@@ -209,9 +209,7 @@ static int child_new(weft_group_t *g, weft_task_t **task, weft_task_fn fn, void 
     g->children = t;
     g->live++;
     if (hold) {
-        int place = opts ? opts->place : WEFT_PLACE_DEFAULT;
-        if (place == WEFT_PLACE_DEFAULT && atomic_load_explicit(&L->rt->spread, memory_order_relaxed))
-            place = WEFT_PLACE_ANY;
+        int place = weft__place_of(L, opts);
         held_t h = {.t = t, .place = WEFT_PLACE_WORKER, .worker = L->index};
         if (place == WEFT_PLACE_ANY)
             h.place = WEFT_PLACE_ANY;

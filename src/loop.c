@@ -847,32 +847,33 @@ static inline bool slot_open(const weft__loop_t *L)
 
 /* Phase 6: what is ready now, not what becomes ready meanwhile (and
  * what those steps hand to the slot). */
+static inline void run_head(weft__loop_t *L)
+{
+    weft__qnode_t *q = weft__runq_pop(&L->ready);
+    WEFT__STAT(L, runs);
+    if (q->kind == WEFT__Q_TASK)
+        weft__task_resume(L, WEFT_CONTAINER_OF(q, weft_task_t, q));
+    else
+        run_handle(WEFT_CONTAINER_OF(q, weft_handle_t, q));
+}
+
+/* Two loops rather than a test of the slot per step: the one-worker
+ * turn pays nothing for it. */
 static void run_ready(weft__loop_t *L)
 {
     size_t n = L->ready.n;
     if (WEFT_UNLIKELY(slot_open(L))) {
         L->stepping = true;
         for (; n > 0; n--) {
-            weft__qnode_t *q = weft__runq_pop(&L->ready);
-            WEFT__STAT(L, runs);
-            if (q->kind == WEFT__Q_TASK)
-                weft__task_resume(L, WEFT_CONTAINER_OF(q, weft_task_t, q));
-            else
-                run_handle(WEFT_CONTAINER_OF(q, weft_handle_t, q));
+            run_head(L);
             if (L->next)
                 run_next(L);
         }
         L->stepping = false;
         return;
     }
-    for (; n > 0; n--) {
-        weft__qnode_t *q = weft__runq_pop(&L->ready);
-        WEFT__STAT(L, runs);
-        if (q->kind == WEFT__Q_TASK)
-            weft__task_resume(L, WEFT_CONTAINER_OF(q, weft_task_t, q));
-        else
-            run_handle(WEFT_CONTAINER_OF(q, weft_handle_t, q));
-    }
+    for (; n > 0; n--)
+        run_head(L);
 }
 
 bool weft__loop_turn(weft__loop_t *L)

@@ -134,10 +134,7 @@ int weft__task_new(weft__loop_t *L, weft_task_t **out, weft_task_fn fn, void *ar
     t->super = super; /* before it is placed: a thief may run it at once */
     t->tstate = WEFT_TASK_PENDING;
     weft__count(&L->live, 1);
-    int place = opts ? opts->place : WEFT_PLACE_DEFAULT;
-    if (place == WEFT_PLACE_DEFAULT)
-        place = atomic_load_explicit(&L->rt->spread, memory_order_relaxed) ? WEFT_PLACE_ANY
-                                                                           : WEFT_PLACE_HERE;
+    int place = weft__place_of(L, opts);
     if (super && super->hold) {
         /* its supervisor places it later (task.h) */
     } else if (WEFT_LIKELY(L->rt->n == 1 || place == WEFT_PLACE_HERE)) {
@@ -240,19 +237,23 @@ static void task_list(weft__loop_t *L, weft_task_t *t)
     L->ntasks++;
 }
 
-void weft__task_adopt(weft__loop_t *L, weft_task_t *t)
+/* t becomes L's: listed and counted, before its first step. */
+static inline void task_take(weft__loop_t *L, weft_task_t *t)
 {
     task_list(L, t);
     WEFT__STAT(L, started);
     WEFT__STAT_FIRST(L, first_start);
+}
+
+void weft__task_adopt(weft__loop_t *L, weft_task_t *t)
+{
+    task_take(L, t);
     weft__runq_push(&L->ready, &t->q);
 }
 
 void weft__task_start(weft__loop_t *L, weft_task_t *t)
 {
-    task_list(L, t);
-    WEFT__STAT(L, started);
-    WEFT__STAT_FIRST(L, first_start);
+    task_take(L, t);
     weft__task_run(L, t);
 }
 

@@ -100,10 +100,7 @@ void weft__rt_lock_spawn(const weft_task_opts_t *opts)
     weft__loop_t *L = weft__loop();
     if (!L || L->rt->n == 1)
         return;
-    int place = opts ? opts->place : WEFT_PLACE_DEFAULT;
-    if (place == WEFT_PLACE_DEFAULT)
-        place = atomic_load_explicit(&L->rt->spread, memory_order_relaxed) ? WEFT_PLACE_ANY
-                                                                           : WEFT_PLACE_HERE;
+    int place = weft__place_of(L, opts);
     if (place == WEFT_PLACE_ANY || (place == WEFT_PLACE_WORKER && opts->worker != L->index))
         weft__rt_lock_here(L->rt);
 }

@@ -62,6 +62,17 @@ static inline void weft__countu(_Atomic unsigned long *c)
                           memory_order_relaxed);
 }
 
+/* Where opts place a task spawned on L: WEFT_PLACE_DEFAULT resolved by
+ * the runtime's rule (anywhere if it spreads, else here). */
+static inline int weft__place_of(const weft__loop_t *L, const weft_task_opts_t *opts)
+{
+    int place = opts ? opts->place : WEFT_PLACE_DEFAULT;
+    if (place == WEFT_PLACE_DEFAULT)
+        place = atomic_load_explicit(&L->rt->spread, memory_order_relaxed) ? WEFT_PLACE_ANY
+                                                                           : WEFT_PLACE_HERE;
+    return place;
+}
+
 /* Places a new task (not yet on any queue) as opts ask: here, on worker
  * k (posted), or anywhere (the anyq). 0 or -EINVAL (no such worker). */
 int weft__place(weft__loop_t *L, weft_task_t *t, int place, int worker);
